@@ -1,0 +1,118 @@
+# lmserve: one non-recursive Makefile (see ../shared/STYLE.md section 11).
+# Targets: deps | all | run | test | test-san | test-web | bench | models | fuzz | install | clean
+
+PREFIX  ?= /usr/local
+BUILD   ?= build
+CC      ?= gcc
+SAN     ?= 0
+HOST    ?= 127.0.0.1
+PORT    ?= 8080
+
+# -D_GNU_SOURCE: pthread/mmap/getopt_long/clock_gettime extras beyond strict C11.
+# -MMD -MP: header dependencies, so a changed header rebuilds what includes it.
+CPPFLAGS += -D_GNU_SOURCE -MMD -MP
+WARN     := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes
+# CI sets CI=true: warnings are errors there, and only there, so a new gcc never blocks a user.
+ifneq ($(CI),)
+WARN     += -Werror
+endif
+ifeq ($(SAN),1)
+# The sanitizer build: ASan+UBSan, and UBSan findings abort so tests fail on them.
+OPT      ?= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+LDSAN    := -fsanitize=address,undefined
+else
+OPT      ?= -O2 -g
+LDSAN    :=
+endif
+CFLAGS   += $(WARN) $(OPT) -pthread
+LDLIBS   := -lmicrohttpd -ljansson -lz -lm -lpthread
+LDFLAGS  += $(LDSAN) -pthread
+
+MODELS_SRC := $(shell find models -name '*.c' | sort)
+SERVER_SRC := $(filter-out server/main.c,$(shell find server -name '*.c' | sort))
+TOOLS_SRC  := $(wildcard tools/*.c)
+UNIT_SRC   := $(shell find tests/unit -name '*.c' 2>/dev/null | sort)
+API_SRC    := $(shell find tests/api -name '*.c' 2>/dev/null | sort)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+MODELS_OBJ := $(call obj,$(MODELS_SRC))
+SERVER_OBJ := $(call obj,$(SERVER_SRC))
+TOOLS_BIN  := $(patsubst tools/%.c,$(BUILD)/bin/%,$(TOOLS_SRC))
+LIBMODELS  := $(BUILD)/libmodels.a
+LIBSERVER  := $(BUILD)/libserver.a
+LMSERVE    := $(BUILD)/bin/lmserve
+
+.PHONY: all deps run test test-unit test-api test-san test-web test-contract bench models fuzz install clean lint-api
+all: $(LMSERVE) $(TOOLS_BIN)
+
+# ---- set-up ----
+# deps installs every Debian/npm package the project needs, skipping what is there.
+# The stamp keeps repeated `make test` / `make run` from asking apt again.
+DEPS_STAMP := $(BUILD)/.deps-stamp
+deps:
+	@sh tools/deps.sh build test
+	@mkdir -p $(BUILD) && touch $(DEPS_STAMP)
+$(DEPS_STAMP): tools/deps.sh
+	@sh tools/deps.sh build test
+	@mkdir -p $(BUILD) && touch $@
+
+# ---- compile ----
+$(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+# SIMD flags are per file (STYLE 7): only files named *avx2.c get AVX2/FMA code.
+$(BUILD)/obj/models/kernels/%avx2.o: CFLAGS += -mavx2 -mfma
+
+$(LIBMODELS): $(MODELS_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+$(LIBSERVER): $(SERVER_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+$(LMSERVE): $(BUILD)/obj/server/main.o $(LIBSERVER) $(LIBMODELS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBMODELS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# ---- tests ----
+UNIT_BIN := $(BUILD)/tests/unit
+API_BIN  := $(BUILD)/tests/api
+$(UNIT_BIN): $(call obj,$(UNIT_SRC)) $(LIBSERVER) $(LIBMODELS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -lcriterion $(LDLIBS) -o $@
+$(API_BIN): $(call obj,$(API_SRC)) $(LIBSERVER) $(LIBMODELS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -lcriterion -lcurl $(LDLIBS) -o $@
+
+# Criterion runs tests in parallel; -j2 matches the 2-core CI machine.
+CRITERION_FLAGS ?= --jobs 2 --full-stats
+test: all $(UNIT_BIN) $(API_BIN)
+	python3 tools/check_routes.py server/router.c api.yaml
+	LMSERVE_BIN=$(abspath $(LMSERVE)) LMSERVE_TOOLS=$(abspath $(BUILD)/bin) $(UNIT_BIN) $(CRITERION_FLAGS)
+	LMSERVE_BIN=$(abspath $(LMSERVE)) LMSERVE_TOOLS=$(abspath $(BUILD)/bin) LMSERVE_CONTRACT_LOG=$(abspath $(BUILD))/contract.jsonl $(API_BIN) $(CRITERION_FLAGS)
+	node tests/contract/validate.mjs api.yaml $(BUILD)/contract.jsonl
+
+test-san:
+	$(MAKE) BUILD=build/san SAN=1 test
+
+lint-api: $(DEPS_STAMP)
+	node tests/contract/lint.mjs api.yaml
+
+# ---- run ----
+run: all
+	$(LMSERVE) --host $(HOST) --port $(PORT) $(RUN_ARGS)
+
+bench: all
+	sh bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/lmserve/web
+	install -m 0755 $(LMSERVE) $(TOOLS_BIN) $(DESTDIR)$(PREFIX)/bin/
+	cp -R web/. $(DESTDIR)$(PREFIX)/share/lmserve/web/
+
+clean:
+	rm -rf $(BUILD) build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

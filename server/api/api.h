@@ -1,0 +1,76 @@
+/* api.h: the plain request/response structs every handler sees, and the handlers.
+ * Handlers never see libmicrohttpd: http.c builds a struct api_req, the router picks the
+ * handler, and http.c turns the filled struct api_resp (or a stream) into HTTP. */
+#ifndef LMSERVE_API_H
+#define LMSERVE_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "../../models/registry.h"
+#include "../../models/util/status.h"
+
+#define API_PARAMS_MAX 4 /* path parameters per route, e.g. {id} */
+
+struct api_config; /* server/config.h */
+struct api_stream; /* server/stream.h: SSE / chunked output of a running job */
+
+struct api_req {
+    const char *method;
+    const char *path;
+    const char *params[API_PARAMS_MAX]; /* path parameters in pattern order ({id}) */
+    size_t n_params;
+    json_t *body;             /* parsed JSON object for POST routes, else NULL (borrowed) */
+    const char *authorization; /* the Authorization header or NULL */
+    const char *request_id;
+    registry *reg;
+    const struct api_config *cfg;
+    struct api_stream *stream; /* non-NULL for COST_STREAM routes (see stream.h) */
+    const volatile int *cancelled; /* becomes 1 when the client goes away or time runs out */
+    int64_t deadline_us;          /* monotonic microseconds; 0 = none */
+};
+
+struct api_resp {
+    int status;              /* HTTP status; 0 means 200 */
+    json_t *body;            /* owned: JSON body (stolen by http.c) */
+    char *raw;               /* owned alternative to body: raw bytes (malloc'd) */
+    size_t raw_len;
+    const char *content_type; /* static string; default application/json */
+    int retry_after;          /* seconds for Retry-After; 0 = no header */
+    char *location;           /* owned: Location header for 201, or NULL */
+};
+
+/* Fill 'rs' with the error object for 'err' (status from errors.c's table). */
+void api_error(struct api_resp *rs, const struct status_err *err);
+/* Shorthand: status_set on a local error and api_error. Returns the status code. */
+int api_fail(struct api_resp *rs, enum status code, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Fill 'rs' with 200 and 'body' (stolen). */
+void api_ok(struct api_resp *rs, json_t *body);
+
+/* Take a reference on the model named by the body's "model" field, check its type (NULL:
+ * any; else one of the types, or "lm" for any language model). On failure the error is
+ * in 'rs' and NULL is returned ("_or_reply"). Release with registry_release(). */
+model *api_model_or_reply(const struct api_req *rq, struct api_resp *rs, const char *want_type);
+
+/* ---- handlers: one file per area under server/api/ ---- */
+void api_health(const struct api_req *rq, struct api_resp *rs);
+void api_ready(const struct api_req *rq, struct api_resp *rs);
+void api_metrics(const struct api_req *rq, struct api_resp *rs);
+void api_models_list(const struct api_req *rq, struct api_resp *rs);
+void api_models_get(const struct api_req *rq, struct api_resp *rs);
+void api_models_load(const struct api_req *rq, struct api_resp *rs);
+void api_models_unload(const struct api_req *rq, struct api_resp *rs);
+void api_score(const struct api_req *rq, struct api_resp *rs);
+void api_next(const struct api_req *rq, struct api_resp *rs);
+void api_embeddings(const struct api_req *rq, struct api_resp *rs);
+void api_neighbors(const struct api_req *rq, struct api_resp *rs);
+void api_similarity(const struct api_req *rq, struct api_resp *rs);
+void api_completions(const struct api_req *rq, struct api_resp *rs);
+void api_tokenize(const struct api_req *rq, struct api_resp *rs);
+void api_detokenize(const struct api_req *rq, struct api_resp *rs);
+void api_static(const struct api_req *rq, struct api_resp *rs); /* GET / and /web/... */
+
+#endif

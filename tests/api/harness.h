@@ -1,0 +1,56 @@
+/* harness.h: API tests start the real lmserve binary (LMSERVE_BIN) on a free loopback port
+ * and talk to it with libcurl. Every response is appended to LMSERVE_CONTRACT_LOG (JSON
+ * lines) so tests/contract/validate.mjs can check it against api.yaml after the run. */
+#ifndef LMSERVE_TEST_HARNESS_H
+#define LMSERVE_TEST_HARNESS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+struct srv {
+    pid_t pid;
+    int port;
+    char url[64];      /* "http://127.0.0.1:PORT" */
+    char log_path[256]; /* the server's stderr (access log) */
+};
+
+/* Start lmserve with 'args' (NULL-terminated, may be NULL) plus --host 127.0.0.1 --port P
+ * on a free port; waits until GET /health answers (and, when wait_ready, until /ready is
+ * 200). Aborts the test (cr_fatal) if it does not come up in HARNESS_START_TIMEOUT_MS. */
+void srv_start(struct srv *s, const char *const *args, int wait_ready);
+/* SIGTERM, wait; returns the exit status (or -1 if it had to be killed). */
+int srv_stop(struct srv *s);
+
+struct http_res {
+    long status;
+    char *body;      /* owned, NUL-terminated */
+    size_t len;
+    json_t *json;    /* owned: parsed body when it is JSON, else NULL */
+    char *headers;   /* owned: raw response headers */
+};
+
+/* Send one request. 'path' starts with '/'. 'body' may be NULL; 'content_type' NULL means
+ * application/json when body is set. 'extra_headers' NULL-terminated "Name: value" or NULL.
+ * Returns 0 on a completed exchange (any status), -1 on transport failure. */
+int http_do(const struct srv *s, const char *method, const char *path, const char *body,
+            const char *content_type, const char *const *extra_headers, struct http_res *out);
+/* Shorthands: GET, and POST of a JSON string. */
+int http_get(const struct srv *s, const char *path, struct http_res *out);
+int http_post(const struct srv *s, const char *path, const char *json, struct http_res *out);
+/* A response header's value (case-insensitive name) copied into buf, or NULL. */
+const char *http_header(const struct http_res *r, const char *name, char *buf, size_t size);
+void http_res_free(struct http_res *r);
+
+/* Assert that 'r' is the error object with 'status' and, when not NULL, 'param'. */
+void expect_error(const struct http_res *r, long status, const char *param);
+
+/* Directory of ../shared/models if present (with stories260K.bin), else NULL. */
+const char *harness_shared_models(void);
+/* A fresh temporary directory for this test (removed by the OS's tmp cleanup). */
+const char *harness_tmpdir(void);
+
+#define HARNESS_START_TIMEOUT_MS 10000
+
+#endif
