@@ -116,3 +116,6 @@ clean:
 	rm -rf $(BUILD) build
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# Each area adds its own targets (bench, models, test-web ...) in mk/<area>.mk.
+-include $(wildcard mk/*.mk)
