@@ -30,13 +30,13 @@ expect() {
 }
 
 # --- check_routes.py ---
-expect "routes: fixture router matches api.yaml" 0 "routes: 16 passed, 0 failed" -- \
+expect "routes: fixture router matches api.yaml" 0 "routes: 17 passed, 0 failed" -- \
     "$PY" "$ROOT/tools/check_routes.py" "$FIX/router_ok.c" "$ROOT/api.yaml"
 expect "routes: drift is reported (extra route)" 1 "missing from $ROOT/api.yaml: PUT /v1/extra" -- \
     "$PY" "$ROOT/tools/check_routes.py" "$FIX/router_drift.c" "$ROOT/api.yaml"
 expect "routes: drift is reported (missing route)" 1 "POST /v1/similarity" -- \
     "$PY" "$ROOT/tools/check_routes.py" "$FIX/router_drift.c" "$ROOT/api.yaml"
-expect "routes: drift summary" 1 "routes: 15 passed, 2 failed" -- \
+expect "routes: drift summary" 1 "routes: 16 passed, 2 failed" -- \
     "$PY" "$ROOT/tools/check_routes.py" "$FIX/router_drift.c" "$ROOT/api.yaml"
 expect "routes: reader skips options and non-path keys" 0 "" -- \
     "$PY" "$ROOT/tools/check_routes.py" --list-api "$FIX/api_small.yaml"
@@ -48,7 +48,7 @@ expect "routes: a file without ROUTES fails" 1 "no \`ROUTES[] = {\` table" -- \
     "$PY" "$ROOT/tools/check_routes.py" "$TMP/norouter.c" "$ROOT/api.yaml"
 
 # --- validate.mjs ---
-expect "validate: conforming responses pass" 0 "contract: 25 passed, 0 failed" -- \
+expect "validate: conforming responses pass" 0 "contract: 28 passed, 0 failed" -- \
     node "$HERE/validate.mjs" "$ROOT/api.yaml" "$FIX/good.jsonl"
 expect "validate: every bad response fails" 1 "contract: 0 passed, 12 failed" -- \
     node "$HERE/validate.mjs" "$ROOT/api.yaml" "$FIX/bad.jsonl"

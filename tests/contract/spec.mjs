@@ -98,7 +98,11 @@ export function operations(doc) {
 
 // Compile path templates: literal paths win over templated ones (/v1/models before {id}).
 export function pathMatcher(doc) {
+  // A path item with `x-wildcard: true` lets its last parameter take the rest of the path
+  // (slashes included), as the router's {name*} does.
   const entries = Object.keys(doc.paths || {}).map((tpl) => {
+    const wildcard = Boolean(doc.paths[tpl] && doc.paths[tpl]["x-wildcard"]);
+    const nParams = (tpl.match(/\{[^}]+\}/g) || []).length;
     const names = [];
     const re = new RegExp(
       "^" +
@@ -108,7 +112,7 @@ export function pathMatcher(doc) {
             seg.replace(/\{([^}]+)\}|([^{]+)/g, (m, name, lit) => {
               if (name) {
                 names.push(name);
-                return "([^/]+)";
+                return wildcard && names.length === nParams ? "(.+)" : "([^/]+)";
               }
               return lit.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
             }),
