@@ -125,22 +125,32 @@ function lmserveHelp() {
   }
   return helpText;
 }
+// Start lmserve on --port 0 (the kernel picks a free port; the log line names it) and wait
+// until every model is ready.
 async function startServer(name, args) {
-  const port = await freePort();
-  const full = [...args, '--host', '127.0.0.1', '--port', String(port)];
+  const full = [...args, '--host', '127.0.0.1', '--port', '0'];
   // The web root: the flag when the binary has it, else the default `web` under the cwd.
   if (lmserveHelp().includes('--web-root')) full.push('--web-root', path.join(ROOT, 'web'));
-  const log = fs.openSync(path.join(LOGS, `${name}.log`), 'w');
+  const logPath = path.join(LOGS, `${name}.log`);
+  const log = fs.openSync(logPath, 'w');
   const child = spawn(BIN, full, { cwd: ROOT, stdio: ['ignore', log, log] });
+  fs.closeSync(log);
   children.push(child);
   let exited = null;
   child.on('exit', (code, sig) => { exited = `exit ${code ?? sig}`; });
   const t0 = Date.now();
+  let port = 0;
   for (;;) {
-    if (exited) throw new Error(`${name}: lmserve ${exited}; see ${path.join(LOGS, name + '.log')}`);
-    if (Date.now() - t0 > START_TIMEOUT_MS) throw new Error(`${name}: not ready in ${START_TIMEOUT_MS} ms`);
-    try { if ((await httpRaw(port, 'GET', '/ready')).status === 200) break; } catch { /* not up yet */ }
-    await sleep(100);
+    if (exited) throw new Error(`${name}: lmserve ${exited}; see ${logPath}`);
+    if (Date.now() - t0 > START_TIMEOUT_MS) {
+      throw new Error(`${name}: not ready in ${START_TIMEOUT_MS} ms; see ${logPath}` +
+        (port ? `; /ready says ${(await httpRaw(port, 'GET', '/ready').catch(e => ({ body: String(e) }))).body}` : ''));
+    }
+    if (!port) port = Number(/listening on http:\/\/\S*:(\d+)/.exec(fs.readFileSync(logPath, 'utf8'))?.[1] || 0);
+    if (port) {
+      try { if ((await httpRaw(port, 'GET', '/ready')).status === 200) break; } catch { /* not up yet */ }
+    }
+    await sleep(50);
   }
   return { port, url: `http://127.0.0.1:${port}`, child };
 }
