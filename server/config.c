@@ -404,7 +404,7 @@ static int load_file(struct api_config *c, const char *path, char *msg, size_t m
         }
         if (apply(c, id, sv, msg, msg_size)) {
             char inner[256];
-            snprintf(inner, sizeof inner, "%s", msg);
+            snprintf(inner, sizeof inner, "%.200s", msg);
             snprintf(msg, msg_size, "%s: %s", path, inner);
             goto out;
         }
@@ -446,7 +446,7 @@ static int load_env(struct api_config *c, char *msg, size_t msg_size)
         }
         if (apply(c, o->val, v, msg, msg_size)) {
             char inner[256];
-            snprintf(inner, sizeof inner, "%s", msg);
+            snprintf(inner, sizeof inner, "%.200s", msg);
             snprintf(msg, msg_size, "%s: %s", name, inner);
             return -1;
         }
