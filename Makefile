@@ -89,6 +89,7 @@ CRITERION_FLAGS ?= --jobs 2 --full-stats
 test: all $(UNIT_BIN) $(API_BIN)
 	python3 tools/check_routes.py server/router.c api.yaml
 	LMSERVE_BIN=$(abspath $(LMSERVE)) LMSERVE_TOOLS=$(abspath $(BUILD)/bin) $(UNIT_BIN) $(CRITERION_FLAGS)
+	rm -f $(BUILD)/contract.jsonl
 	LMSERVE_BIN=$(abspath $(LMSERVE)) LMSERVE_TOOLS=$(abspath $(BUILD)/bin) LMSERVE_CONTRACT_LOG=$(abspath $(BUILD))/contract.jsonl $(API_BIN) $(CRITERION_FLAGS)
 	node tests/contract/validate.mjs api.yaml $(BUILD)/contract.jsonl
 

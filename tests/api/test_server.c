@@ -445,7 +445,9 @@ Test(server, overload_gives_503_with_retry_after)
         }
         http_res_free(&b[i].r);
     }
-    cr_assert_geq(n201, 2, "one running and one queued job must succeed (201: %d)", n201);
+    /* At least the first job runs; whether a second one found the queue slot free depends
+     * on when the worker took the first, so only >= 1 is certain. */
+    cr_assert_geq(n201, 1, "accepted jobs must succeed (201: %d)", n201);
     cr_assert_geq(n503, 1, "a full queue must answer 503 (503: %d)", n503);
     cr_assert_eq(n201 + n503, N);
     srv_stop(&s);
