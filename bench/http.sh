@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/http.sh: lmserve's HTTP layer under wrk, side by side with nginx in the same run.
 #
-#   bash bench/http.sh [options]                 compare mode (default)
+#   bash bench/http.sh [options]                 both modes, compare then saturated
+#   bash bench/http.sh --mode compare [opts]     lmserve vs nginx only
 #   bash bench/http.sh --mode saturated [opts]   /health latency while the workers are busy
 #
 # compare: for each connection count, wrk runs GET /health and a small JSON POST against
@@ -37,13 +38,15 @@
 #   --out FILE           also append the table to FILE
 # Everything runs on 127.0.0.1 with ephemeral ports; all processes started here are stopped
 # on exit (also on Ctrl-C).
+# bench/run.sh starts every area's script with sh: re-run under bash (arrays, arithmetic).
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -u
 export LC_ALL=C
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 
-MODE=compare
+MODE=${BENCH_MODE:-all}
 BIN=${LMSERVE_BIN:-$ROOT/build/bin/lmserve}
 THREADS=${BENCH_THREADS:-2}
 SERVER_ARGS=${BENCH_SERVER_ARGS:-}
@@ -59,6 +62,7 @@ LOAD=${BENCH_LOAD:-auto}
 LOAD_CMD=${BENCH_LOAD_CMD:-}
 LOAD_CONNS=${BENCH_LOAD_CONNS:-}
 OUT=""
+ARGS=("$@")
 SHARED_MODELS=${LMSERVE_SHARED_MODELS:-$ROOT/../shared/models}
 START_TIMEOUT_S=20
 SAT_P99_TARGET_MS=10
@@ -84,11 +88,11 @@ while [ $# -gt 0 ]; do
     --load-cmd) need_arg "$@"; LOAD_CMD=$2; LOAD=cmd; shift 2 ;;
     --load-conns) need_arg "$@"; LOAD_CONNS=$2; shift 2 ;;
     --out) need_arg "$@"; OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
     esac
 done
-case $MODE in compare|saturated) ;; *) die "--mode must be compare or saturated" ;; esac
+case $MODE in all|compare|saturated) ;; *) die "--mode must be all, compare or saturated" ;; esac
 case $LOAD in auto|cpu|sleep|cmd) ;; *) die "--load must be cpu, sleep or cmd" ;; esac
 for n in "$THREADS" "$DURATION" "$WRK_THREADS" "$REPEAT" "$NGINX_WORKERS"; do
     case $n in ''|*[!0-9]*) die "expected a positive integer, got '$n'" ;; esac
@@ -97,7 +101,7 @@ done
 command -v wrk >/dev/null || die "wrk not found (apt-get install wrk)"
 command -v curl >/dev/null || die "curl not found (apt-get install curl)"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
-if [ "$USE_NGINX" = 1 ] && [ "$MODE" = compare ] && [ ! -x "$NGINX" ]; then
+if [ "$USE_NGINX" = 1 ] && [ "$MODE" != saturated ] && [ ! -x "$NGINX" ]; then
     die "nginx not found (apt-get install nginx-light, or --no-nginx)"
 fi
 [ -n "$LOAD_CONNS" ] || LOAD_CONNS=$((4 * THREADS))
@@ -405,7 +409,7 @@ saturated_mode() {
     esac
     local lp
     lp=$(free_port)
-    if [ "$kind" = cpu ] && ! start_lmserve_try "$lp" "${extra[@]}"; then
+    if [ "$kind" = cpu ] && ! start_lmserve_try "$lp" tiny "${extra[@]}"; then
         echo "bench/http.sh: the transformer model did not load; using the sleep load" >&2
         kind=sleep
         printf 'lmserve-test-model\n' >"$TMP/slow.test"
@@ -423,6 +427,17 @@ saturated_mode() {
     local idle idle_paced
     idle=$(run_wrk idle "$probe_conns" "$url/health")
     idle_paced=$(paced_probe "$url/health")
+
+    # One load request first: a load that only gets errors would not saturate anything.
+    local load_ok=1 code
+    if [ "$kind" != cmd ]; then
+        code=$(curl -s -o "$TMP/load1.out" -w '%{http_code}' --max-time 60 \
+            -H 'Content-Type: application/json' --data-binary "$LOAD_BODY" "$url$LOAD_PATH")
+        case $code in 2??) ;; *)
+            load_ok=0
+            echo "bench/http.sh: warning: POST $LOAD_PATH answered $code: $(head -c 300 "$TMP/load1.out")" >&2 ;;
+        esac
+    fi
 
     # The load: its own process group, so every process it starts is stopped with it.
     local load_desc
@@ -470,14 +485,15 @@ saturated_mode() {
     emit "| paced | idle | $9 | ${10} | ${11} | ${12} |"
     emit "| paced | saturated | ${13} | ${14} | ${15} | ${16} |"
     emit ""
+    [ "$load_ok" = 1 ] || { verdict="INVALID (the load requests failed)"; verdict_paced=$verdict; }
     emit "Target /health p99 < ${SAT_P99_TARGET_MS} ms under load: wrk probe $verdict, paced probe $verdict_paced. $load_stats. ${queue:+Metrics during load: $queue}"
 }
 
-# start_lmserve_try PORT ARGS...: like start_lmserve but returns 1 instead of dying when the
-# models do not become ready (the server is stopped then).
+# start_lmserve_try PORT ID ARGS...: like start_lmserve but returns 1 instead of dying when
+# model ID does not become ready (the server is stopped then).
 start_lmserve_try() {
-    local port=$1
-    shift
+    local port=$1 want_id=$2
+    shift 2
     # shellcheck disable=SC2086
     "$BIN" --host 127.0.0.1 --port "$port" --threads "$THREADS" "$@" $SERVER_ARGS \
         >"$TMP/lmserve.out" 2>"$TMP/lmserve.err" &
@@ -487,7 +503,12 @@ start_lmserve_try() {
     local i code
     for ((i = 0; i < START_TIMEOUT_S * 10; i++)); do
         code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/ready")
-        [ "$code" = 200 ] && return 0
+        # /ready lists only registered models: an unknown type never shows up, so ask for it.
+        if [ "$code" = 200 ]; then
+            curl -s "http://127.0.0.1:$port/v1/models/$want_id" >"$TMP/want.json"
+            grep -q '"state":"ready"' "$TMP/want.json" && return 0
+            grep -q '"error"' "$TMP/want.json" && break
+        fi
         curl -s "http://127.0.0.1:$port/ready" | grep -q '"failed"' && break
         sleep 0.1
     done
@@ -495,4 +516,12 @@ start_lmserve_try() {
     return 1
 }
 
-if [ "$MODE" = compare ]; then compare_mode; else saturated_mode; fi
+case $MODE in
+compare) compare_mode ;;
+saturated) saturated_mode ;;
+all)
+    # Each mode in its own run of this script, so servers and ports never overlap.
+    bash "$0" "${ARGS[@]}" --mode compare || exit $?
+    bash "$0" "${ARGS[@]}" --mode saturated
+    ;;
+esac
