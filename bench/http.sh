@@ -313,7 +313,7 @@ emit() {
 machine() {
     local cpu
     cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null)
-    echo "$(nproc) cores ($cpu), $(uname -sr), $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "$(nproc) cores ($cpu), $(uname -sr), load average $(cut -d" " -f1-3 /proc/loadavg) at start, $(date -u '+%Y-%m-%d %H:%M UTC')"
 }
 
 DEFAULT_MODEL_ARGS=()
