@@ -39,7 +39,8 @@ static int next_line(struct reader *r, const char **s, const char **e)
     return 1;
 }
 
-static int is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+/* ARPA separates fields with spaces and tabs only: other control characters are word bytes */
+static int is_blank(char c) { return c == ' ' || c == '\t'; }
 
 /* Split [s, e) into at most 'max' tokens; returns the count (max + 1 when there are more). */
 static int split(const char *s, const char *e, const char **tok, size_t *len, int max)
@@ -447,9 +448,9 @@ static int64_t find_ngram(const struct ngram_lm *lm, const uint32_t *ids, int le
         uint32_t w = ids[len - k];
         int64_t i = k < lm->order
                         ? ngram_table_find(lm->mid[k - 1], sizeof(struct ngram_mid),
-                                           lm->slots[k - 1], lm->disp_max[k - 1], node, w)
+                                           lm->slots[k - 1], lm->disp_max[k - 1], lm->mult[k - 1], node, w)
                         : ngram_table_find(lm->top, sizeof(struct ngram_top), lm->slots[k - 1],
-                                           lm->disp_max[k - 1], node, w);
+                                           lm->disp_max[k - 1], lm->mult[k - 1], node, w);
         if (i < 0) {
             if (miss_len)
                 *miss_len = k;
@@ -469,7 +470,7 @@ static float backed_off_prob(const struct ngram_lm *lm, const uint32_t *ids, int
     int m = 1;
     for (int k = 2; k < len; k++) {
         int64_t i = ngram_table_find(lm->mid[k - 1], sizeof(struct ngram_mid), lm->slots[k - 1],
-                                     lm->disp_max[k - 1], node, ids[len - k]);
+                                     lm->disp_max[k - 1], lm->mult[k - 1], node, ids[len - k]);
         if (i < 0)
             break;
         node = (uint32_t)i;
@@ -483,7 +484,7 @@ static float backed_off_prob(const struct ngram_lm *lm, const uint32_t *ids, int
     bo[1] = lm->uni[cnode].backoff;
     for (int c = 2; c < len; c++) {
         int64_t i = ngram_table_find(lm->mid[c - 1], sizeof(struct ngram_mid), lm->slots[c - 1],
-                                     lm->disp_max[c - 1], cnode, ids[len - 1 - c]);
+                                     lm->disp_max[c - 1], lm->mult[c - 1], cnode, ids[len - 1 - c]);
         if (i < 0)
             break;
         cnode = (uint32_t)i;
@@ -544,10 +545,11 @@ enum { BUILD_OK = 0, BUILD_OVERFLOW = 1 };
 /* Robin Hood insert of key (s, w) into table 'base' (stride bytes per slot, tag first).
  * Returns the slot, -1 on a duplicate key, -2 when a displacement would pass NGRAM_DISP_MAX.
  * 'payload' is the slot's bytes after the tag. */
-static int64_t table_insert(unsigned char *base, size_t stride, uint64_t slots, uint32_t s,
-                            uint32_t w, const unsigned char *payload, uint32_t *disp_max)
+static int64_t table_insert(unsigned char *base, size_t stride, uint64_t slots, uint32_t mult,
+                            uint32_t s, uint32_t w, const unsigned char *payload,
+                            uint32_t *disp_max)
 {
-    uint64_t i = ngram_home(s, w, slots);
+    uint64_t i = ngram_home(s, w, slots, mult);
     uint32_t key = (w + 1u) << NGRAM_WORD_SHIFT;
     unsigned char cur[sizeof(struct ngram_mid)];
     memcpy(cur + sizeof(uint32_t), payload, stride - sizeof(uint32_t));
@@ -603,8 +605,8 @@ static void set_ext(struct ngram_lm *lm, int n, uint32_t slot)
 static void free_tables(struct ngram_lm *lm)
 {
     for (int n = 2; n <= NGRAM_ORDER_MAX; n++) {
-        free(lm->own[n]);
-        lm->own[n] = NULL;
+        ngram_big_free(lm->big[n], lm->big_len[n]);
+        lm->big[n] = NULL;
         lm->mid[n - 1] = NULL;
     }
     lm->top = NULL;
@@ -628,13 +630,15 @@ static int build_tables(struct builder *b, struct ngram_lm *lm, double load, int
             return status_set(err, STATUS_BAD_FORMAT, NULL, "%s: too many %d-grams (%llu)",
                               b->name, n, (unsigned long long)total);
         size_t stride = n < lm->order ? sizeof(struct ngram_mid) : sizeof(struct ngram_top);
-        unsigned char *tab = calloc(slots, stride);
+        unsigned char *tab = ngram_big_alloc(slots * stride);
         if (!tab)
             return status_set(err, STATUS_NO_MEMORY, NULL, "%s: out of memory for the %d-gram table",
                               b->name, n);
-        lm->own[n] = tab;
+        lm->big[n] = tab;
+        lm->big_len[n] = slots * stride;
         lm->slots[n - 1] = slots;
         lm->disp_max[n - 1] = 0;
+        lm->mult[n - 1] = (uint32_t)(slots / lm->slots[n - 2]);
         if (n < lm->order)
             lm->mid[n - 1] = (const struct ngram_mid *)tab;
         else
@@ -670,8 +674,8 @@ static int build_tables(struct builder *b, struct ngram_lm *lm, double load, int
                 unsigned char payload[2 * sizeof(float)];
                 memcpy(payload, &prob, sizeof prob);
                 memcpy(payload + sizeof prob, &o->backoff[k], sizeof(float));
-                int64_t at = table_insert(tab, stride, slots, (uint32_t)node, ids[0], payload,
-                                          &lm->disp_max[n - 1]);
+                int64_t at = table_insert(tab, stride, slots, lm->mult[n - 1], (uint32_t)node,
+                                          ids[0], payload, &lm->disp_max[n - 1]);
                 if (at == -2) {
                     *outcome = BUILD_OVERFLOW;
                     return STATUS_OK;

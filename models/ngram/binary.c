@@ -18,7 +18,7 @@
 #error "the n-gram binary format is little-endian; add byte swapping for this target"
 #endif
 
-#define BIN_VERSION 1u
+#define BIN_VERSION 1u /* bump on any change to the layout or to the hashing */
 #define BIN_ALIGN 64u /* sections start on cache lines */
 #define BIN_ENDIAN_MARK 0x01020304u
 #define FNV_OFFSET 0xcbf29ce484222325ull
@@ -229,6 +229,8 @@ int ngram_binary_map(const char *path, int fd, size_t size, struct ngram_lm *lm,
         lm->slots[i] = h.slots[i];
         lm->disp_max[i] = h.disp_max[i];
     }
+    for (int n = 2; n <= lm->order; n++)
+        lm->mult[n - 1] = (uint32_t)(lm->slots[n - 1] / lm->slots[n - 2]);
     lm->vocab = h.vocab;
     lm->pool = (const char *)(base + h.pool_off);
     lm->pool_len = h.pool_len;

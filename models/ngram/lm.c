@@ -114,7 +114,7 @@ float ngram_score(const ngram_lm *lm, const struct ngram_state *in, uint32_t wor
         int n = m + 1;
         if (n < n_max) {
             int64_t i = ngram_table_find(lm->mid[n - 1], sizeof(struct ngram_mid),
-                                         lm->slots[n - 1], lm->disp_max[n - 1], node, h);
+                                         lm->slots[n - 1], lm->disp_max[n - 1], lm->mult[n - 1], node, h);
             if (i < 0)
                 break;
             const struct ngram_mid *e = &lm->mid[n - 1][i];
@@ -125,7 +125,7 @@ float ngram_score(const ngram_lm *lm, const struct ngram_state *in, uint32_t wor
             m = n;
         } else {
             int64_t i = ngram_table_find(lm->top, sizeof(struct ngram_top), lm->slots[n - 1],
-                                         lm->disp_max[n - 1], node, h);
+                                         lm->disp_max[n - 1], lm->mult[n - 1], node, h);
             if (i >= 0) {
                 p = lm->top[i].prob;
                 m = n;
@@ -160,8 +160,32 @@ size_t ngram_bytes(const ngram_lm *lm) { return lm->bytes; }
 
 /* ---- open / close ---- */
 
+#define HUGE_PAGE_BYTES (2u << 20) /* x86-64 transparent huge page */
+
+void *ngram_big_alloc(size_t bytes)
+{
+    if (bytes == 0)
+        bytes = 1;
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if (bytes >= HUGE_PAGE_BYTES)
+        madvise(p, bytes, MADV_HUGEPAGE);
+    return p;
+}
+
+void ngram_big_free(void *p, size_t bytes)
+{
+    if (p)
+        munmap(p, bytes ? bytes : 1);
+}
+
 void ngram_release(struct ngram_lm *lm)
 {
+    for (size_t i = 0; i < sizeof lm->big / sizeof lm->big[0]; i++) {
+        ngram_big_free(lm->big[i], lm->big_len[i]);
+        lm->big[i] = NULL;
+    }
     if (lm->map)
         munmap(lm->map, lm->map_len);
     lm->map = NULL;
@@ -272,4 +296,165 @@ int ngram_open(const char *path, ngram_lm **out, struct status_err *err)
     }
     *out = lm;
     return STATUS_OK;
+}
+
+/* ---- batched scoring ----
+ * Every word's walk (unigram, then one probe per longer n-gram) depends only on the words
+ * before it, not on the previous word's result, so the walks of a group of words run in
+ * lock-step with a prefetch per probe: NGRAM_GROUP cache misses overlap instead of
+ * queueing. Each walk is speculative (it may use more history than KenLM's state would
+ * allow); a second, sequential pass truncates it to the state exactly as ngram_score does. */
+
+#define NGRAM_GROUP 32 /* words walked together: enough misses in flight to hide latency */
+
+static inline void prefetch(const void *p) { __builtin_prefetch(p, 0, 1); }
+
+void ngram_words(const ngram_lm *lm, const char *const *words, const size_t *lens, size_t n,
+                 uint32_t *ids, uint8_t *oov)
+{
+    uint64_t slots = lm->slots[0];
+    for (size_t base = 0; base < n; base += NGRAM_GROUP) {
+        size_t g = n - base < NGRAM_GROUP ? n - base : NGRAM_GROUP;
+        uint64_t home[NGRAM_GROUP];
+        uint32_t tag[NGRAM_GROUP];
+        int64_t cand[NGRAM_GROUP];
+        for (size_t k = 0; k < g; k++) {
+            uint64_t h = ngram_hash_str(words[base + k], lens[base + k]);
+            home[k] = ((h & 0xffffffffu) * slots) >> 32;
+            tag[k] = (uint32_t)(h >> 32) & ~NGRAM_UNI_EXT;
+            prefetch(&lm->uni[home[k]]);
+        }
+        for (size_t k = 0; k < g; k++) {
+            /* first slot whose hash matches: almost always the word itself */
+            cand[k] = -1;
+            uint64_t i = home[k];
+            for (uint64_t probes = 0; probes < slots; probes++) {
+                const struct ngram_uni *u = &lm->uni[i];
+                if (u->str == 0)
+                    break;
+                if ((u->hash & ~NGRAM_UNI_EXT) == tag[k]) {
+                    cand[k] = (int64_t)i;
+                    prefetch(lm->pool + u->str);
+                    break;
+                }
+                if (++i == slots)
+                    i = 0;
+            }
+        }
+        for (size_t k = 0; k < g; k++) {
+            const char *w = words[base + k];
+            size_t len = lens[base + k];
+            int64_t id = cand[k];
+            if (id >= 0) {
+                const char *t = lm->pool + lm->uni[id].str;
+                if (memcmp(t, w, len) != 0 || t[len] != '\0')
+                    id = ngram_vocab_find(lm, w, len); /* a hash collision: rare */
+            }
+            int o = id < 0 || (uint32_t)id == lm->unk;
+            ids[base + k] = o ? lm->unk : (uint32_t)id;
+            if (oov)
+                oov[base + k] = (uint8_t)o;
+        }
+    }
+}
+
+/* One speculative walk. */
+struct walk {
+    uint32_t node;
+    int m;        /* longest n-gram found */
+    int limit;    /* history words available */
+    int live;     /* still probing */
+    float prob[NGRAM_ORDER_MAX + 1];    /* [k]: log10 of the n-gram of length k */
+    float backoff[NGRAM_ORDER_MAX + 1]; /* [k]: its back-off (k < order) */
+    uint64_t at;  /* home slot of the next probe */
+};
+
+void ngram_score_ids(const ngram_lm *lm, const uint32_t *ids, size_t n, int bos, float *log10p,
+                     uint8_t *order)
+{
+    const int n_max = lm->order;
+    struct ngram_state st;
+    ngram_state_begin(lm, bos, &st);
+    struct walk wk[NGRAM_GROUP];
+    for (size_t base = 0; base < n; base += NGRAM_GROUP) {
+        size_t g = n - base < NGRAM_GROUP ? n - base : NGRAM_GROUP;
+        /* history word j (1 = previous) of word i: ids[i-j], or <s> just before ids[0] */
+#define HIST(i, j) ((i) >= (size_t)(j) ? ids[(i) - (j)] : lm->bos)
+        for (size_t k = 0; k < g; k++)
+            prefetch(&lm->uni[ids[base + k]]);
+        for (size_t k = 0; k < g; k++) {
+            size_t i = base + k;
+            const struct ngram_uni *u = &lm->uni[ids[i]];
+            struct walk *w = &wk[k];
+            size_t avail = i + (bos ? 1 : 0);
+            w->limit = avail < (size_t)n_max - 1 ? (int)avail : n_max - 1;
+            w->node = ids[i];
+            w->m = 1;
+            w->prob[1] = u->prob;
+            w->backoff[1] = u->backoff;
+            w->live = w->limit > 0 && (u->hash & NGRAM_UNI_EXT);
+            if (w->live) {
+                w->at = ngram_home(w->node, HIST(i, 1), lm->slots[1], lm->mult[1]);
+                prefetch(n_max > 2 ? (const void *)&lm->mid[1][w->at] : (const void *)&lm->top[w->at]);
+            }
+        }
+        for (int len = 2; len <= n_max; len++) {
+            int any = 0;
+            for (size_t k = 0; k < g; k++) {
+                struct walk *w = &wk[k];
+                if (!w->live)
+                    continue;
+                size_t i = base + k;
+                uint32_t h = HIST(i, len - 1);
+                int64_t f;
+                if (len < n_max) {
+                    f = ngram_table_find(lm->mid[len - 1], sizeof(struct ngram_mid),
+                                         lm->slots[len - 1], lm->disp_max[len - 1],
+                                         lm->mult[len - 1], w->node, h);
+                    if (f >= 0) {
+                        const struct ngram_mid *e = &lm->mid[len - 1][f];
+                        w->prob[len] = e->prob;
+                        w->backoff[len] = e->backoff;
+                        w->node = (uint32_t)f;
+                        w->m = len;
+                        w->live = (e->tag & NGRAM_TAG_EXT) && len <= w->limit;
+                    } else {
+                        w->live = 0;
+                    }
+                } else {
+                    f = ngram_table_find(lm->top, sizeof(struct ngram_top), lm->slots[len - 1],
+                                         lm->disp_max[len - 1], lm->mult[len - 1], w->node, h);
+                    if (f >= 0) {
+                        w->prob[len] = lm->top[f].prob;
+                        w->m = len;
+                    }
+                    w->live = 0;
+                }
+                if (w->live) {
+                    any = 1;
+                    w->at = ngram_home(w->node, HIST(i, len), lm->slots[len], lm->mult[len]);
+                    prefetch(len + 1 < n_max ? (const void *)&lm->mid[len][w->at]
+                                             : (const void *)&lm->top[w->at]);
+                }
+            }
+            if (!any)
+                break;
+        }
+#undef HIST
+        /* truncate each walk to KenLM's state, in order */
+        for (size_t k = 0; k < g; k++) {
+            const struct walk *w = &wk[k];
+            int m = w->m < st.len + 1 ? w->m : st.len + 1;
+            float p = w->prob[m];
+            for (int j = m - 1; j < st.len; j++)
+                p += st.backoff[j];
+            int len = m < n_max ? m : n_max - 1;
+            for (int j = 0; j < len; j++)
+                st.backoff[j] = w->backoff[j + 1];
+            st.len = len;
+            log10p[base + k] = p;
+            if (order)
+                order[base + k] = (uint8_t)m;
+        }
+    }
 }

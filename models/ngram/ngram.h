@@ -52,4 +52,14 @@ void ngram_state_begin(const ngram_lm *lm, int bos, struct ngram_state *st);
 float ngram_score(const ngram_lm *lm, const struct ngram_state *in, uint32_t word,
                   struct ngram_state *out, int *order);
 
+/* ---- batched scoring: the fast path (same numbers as ngram_score, word for word) ---- */
+
+/* Look up n words at once (memory accesses overlapped): ids[i] and oov[i] as ngram_word. */
+void ngram_words(const ngram_lm *lm, const char *const *words, const size_t *lens, size_t n,
+                 uint32_t *ids, uint8_t *oov);
+/* Score the sentence ids[0..n-1] (append ngram_word_eos() yourself when wanted), after <s>
+ * when bos: log10p[i] and order[i] per word, exactly as n calls of ngram_score. */
+void ngram_score_ids(const ngram_lm *lm, const uint32_t *ids, size_t n, int bos, float *log10p,
+                     uint8_t *order);
+
 #endif

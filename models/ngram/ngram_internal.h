@@ -8,7 +8,9 @@
  * (s + g(w)) mod M_n with M_n >= M_{n-1}, so for a given w the map s -> home is injective:
  * a slot only needs w and its distance to home ("displacement") to identify its key. That
  * is 4 bytes of key per slot (24-bit word, 7-bit displacement, 1 flag bit) instead of the
- * 8-byte hash KenLM's probing tables store. Lookups walk right to left (KenLM's order),
+ * 8-byte hash KenLM's probing tables store. s is first spread over the table (times
+ * mult = M_n / M_{n-1}, still injective) so a word with many extensions cannot crowd the
+ * low slots. Lookups walk right to left (KenLM's order),
  * one probe per order. Missing suffixes of pruned models are inserted as "blanks" whose
  * probability is the backed-off one (as KenLM does), so every suffix of an n-gram exists. */
 #ifndef LMSERVE_NGRAM_INTERNAL_H
@@ -60,6 +62,7 @@ struct ngram_lm {
     uint64_t blanks[NGRAM_ORDER_MAX]; /* inserted missing suffixes per order */
     uint64_t slots[NGRAM_ORDER_MAX];  /* table sizes: [0] vocabulary, [n-1] order n */
     uint32_t disp_max[NGRAM_ORDER_MAX]; /* longest displacement present per table */
+    uint32_t mult[NGRAM_ORDER_MAX];     /* [n-1] = slots[n-1] / slots[n-2]: see ngram_home */
     uint64_t vocab; /* words in the vocabulary (with <unk>) */
     const char *pool;
     uint64_t pool_len;
@@ -69,7 +72,9 @@ struct ngram_lm {
     /* ownership: either one read-only mapping, or malloc'd blocks */
     void *map;
     size_t map_len;
-    void *own[NGRAM_ORDER_MAX + 2];
+    void *own[NGRAM_ORDER_MAX + 2]; /* [0] vocabulary, [1] pool: malloc'd */
+    void *big[NGRAM_ORDER_MAX + 1];   /* [n] table of order n: ngram_big_alloc'd */
+    size_t big_len[NGRAM_ORDER_MAX + 1];
     size_t bytes;
 };
 
@@ -78,19 +83,19 @@ uint64_t ngram_hash_str(const char *s, size_t len);
 /* Slot of word 's' in the vocabulary, or -1. */
 int64_t ngram_vocab_find(const struct ngram_lm *lm, const char *s, size_t len);
 
-static inline uint64_t ngram_home(uint32_t s, uint32_t w, uint64_t slots)
+static inline uint64_t ngram_home(uint32_t s, uint32_t w, uint64_t slots, uint32_t mult)
 {
     uint64_t g = ((uint64_t)(uint32_t)((w + 1u) * 0x9E3779B1u) * slots) >> 32;
-    uint64_t h = (uint64_t)s + g;
+    uint64_t h = (uint64_t)s * mult + g;
     return h >= slots ? h - slots : h;
 }
 
 /* Find key (s, w) in a table whose slots start with a uint32_t tag every 'stride' bytes.
  * Returns the slot or -1. Robin Hood: stop at an empty slot or a shorter displacement. */
 static inline int64_t ngram_table_find(const void *base, size_t stride, uint64_t slots,
-                                       uint32_t disp_max, uint32_t s, uint32_t w)
+                                       uint32_t disp_max, uint32_t mult, uint32_t s, uint32_t w)
 {
-    uint64_t i = ngram_home(s, w, slots);
+    uint64_t i = ngram_home(s, w, slots, mult);
     uint32_t want = (w + 1u) << NGRAM_WORD_SHIFT;
     const unsigned char *b = (const unsigned char *)base;
     for (uint32_t d = 0; d <= disp_max; d++) {
@@ -104,6 +109,11 @@ static inline int64_t ngram_table_find(const void *base, size_t stride, uint64_t
     }
     return -1;
 }
+
+/* Zeroed memory for a big table, backed by transparent huge pages where the kernel allows:
+ * random probes then miss the TLB far less. Free with ngram_big_free. */
+void *ngram_big_alloc(size_t bytes);
+void ngram_big_free(void *p, size_t bytes);
 
 /* Release whatever 'lm' owns (not lm itself). */
 void ngram_release(struct ngram_lm *lm);
