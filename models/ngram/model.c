@@ -84,76 +84,86 @@ static char *prepare(const struct ngram_model *m, const char *text)
     return t;
 }
 
-static int push_token(struct lm_scored *out, size_t *cap, const char *w, size_t len, float log10p,
-                      int order, int oov, uint32_t id)
-{
-    if (out->n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 16;
-        struct lm_token *nt = realloc(out->tokens, nc * sizeof *nt);
-        if (!nt)
-            return -1;
-        out->tokens = nt;
-        *cap = nc;
-    }
-    char *s = malloc(len + 1);
-    if (!s)
-        return -1;
-    memcpy(s, w, len);
-    s[len] = '\0';
-    struct lm_token *t = &out->tokens[out->n++];
-    t->text = s;
-    t->logprob = (double)log10p * LN10;
-    t->order = order;
-    t->oov = oov;
-    t->id = (int)id;
-    return 0;
-}
-
 static int ngram_lm_score(void *impl, const char *text, const struct lm_score_opts *opts,
                           struct lm_scored *out, struct status_err *err)
 {
     const struct ngram_model *m = impl;
     out->tokens = NULL;
     out->n = 0;
-    size_t cap = 0;
+    int bos = opts ? opts->bos : 1, eos = opts ? opts->eos : 1;
     char *t = prepare(m, text);
-    if (!t)
-        return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
-    struct ngram_state st;
-    ngram_state_begin(m->lm, opts ? opts->bos : 1, &st);
-    const char *p = t;
-    for (;;) {
+    /* at most one word per two bytes, plus </s> */
+    size_t cap = strlen(text) / 2 + 2;
+    const char **w = malloc(cap * sizeof *w);
+    size_t *wl = malloc(cap * sizeof *wl);
+    uint32_t *ids = malloc(cap * sizeof *ids);
+    uint8_t *oov = malloc(cap);
+    uint8_t *order = malloc(cap);
+    float *lp = malloc(cap * sizeof *lp);
+    size_t n = 0;
+    int rc;
+    if (!t || !w || !wl || !ids || !oov || !order || !lp)
+        goto nomem;
+    for (const char *p = t;;) {
         while (*p && is_space(*p))
             p++;
         if (!*p)
             break;
-        const char *w = p;
+        w[n] = p;
         while (*p && !is_space(*p))
             p++;
-        int oov, order;
-        uint32_t id = ngram_word(m->lm, w, (size_t)(p - w), &oov);
-        float lp = ngram_score(m->lm, &st, id, &st, &order);
-        if (push_token(out, &cap, w, (size_t)(p - w), lp, order, oov, id) != 0)
-            goto nomem;
-        if (opts && opts->cancelled && *opts->cancelled) {
-            free(t);
-            lm_scored_free(out);
-            return status_set(err, STATUS_CANCELLED, NULL, "cancelled");
-        }
+        wl[n] = (size_t)(p - w[n]);
+        n++;
     }
-    if (!opts || opts->eos) {
-        int order;
-        uint32_t eos = ngram_word_eos(m->lm);
-        float lp = ngram_score(m->lm, &st, eos, &st, &order);
-        if (push_token(out, &cap, "</s>", 4, lp, order, 0, eos) != 0)
+    ngram_words(m->lm, w, wl, n, ids, oov);
+    if (eos) {
+        w[n] = "</s>";
+        wl[n] = 4;
+        ids[n] = ngram_word_eos(m->lm);
+        oov[n] = 0;
+        n++;
+    }
+    if (opts && opts->cancelled && *opts->cancelled) {
+        rc = status_set(err, STATUS_CANCELLED, NULL, "cancelled");
+        goto fail;
+    }
+    ngram_score_ids(m->lm, ids, n, bos, lp, order);
+    out->tokens = calloc(n ? n : 1, sizeof *out->tokens);
+    if (!out->tokens)
+        goto nomem;
+    for (size_t i = 0; i < n; i++) {
+        struct lm_token *tk = &out->tokens[i];
+        tk->text = malloc(wl[i] + 1);
+        if (!tk->text)
             goto nomem;
+        memcpy(tk->text, w[i], wl[i]);
+        tk->text[wl[i]] = '\0';
+        out->n = i + 1;
+        tk->logprob = (double)lp[i] * LN10;
+        tk->order = order[i];
+        tk->oov = oov[i];
+        tk->id = -1; /* our ids are hash slots: meaningless outside this process */
     }
     free(t);
+    free(w);
+    free(wl);
+    free(ids);
+    free(oov);
+    free(order);
+    free(lp);
     return STATUS_OK;
 nomem:
-    free(t);
+    rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+fail:
     lm_scored_free(out);
-    return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+    free(t);
+    free(w);
+    free(wl);
+    free(ids);
+    free(oov);
+    free(order);
+    free(lp);
+    return rc;
 }
 
 struct cand {
@@ -254,7 +264,7 @@ static int ngram_lm_next(void *impl, const char *context, size_t top_k,
             goto nomem;
         }
         res[i].logprob = (double)heap[i].p * LN10;
-        res[i].id = (int)heap[i].id;
+        res[i].id = -1; /* hash slots mean nothing to a client */
     }
     free(heap);
     *out = res;
