@@ -53,8 +53,11 @@ static void *helper_main(void *arg)
         if (p->stop)
             break;
         seen = p->gen;
+        if (!p->fn)
+            continue; /* woke too late: the caller already finished that job alone */
         void (*fn)(void *, int) = p->fn;
         void *ctx = p->ctx;
+        p->active++;
         pthread_mutex_unlock(&p->mu);
         fn(ctx, id);
         pthread_mutex_lock(&p->mu);
@@ -111,8 +114,9 @@ void embed_pool_free(struct embed_pool *p)
     free(p);
 }
 
-/* Run fn(ctx, worker) on the caller (worker 0) and every idle helper; fn must split its work
- * dynamically. Returns the number of workers that may have run (for per-worker state). */
+/* Run fn(ctx, worker) on the caller (worker 0) and on every helper that wakes up in time;
+ * fn splits its work dynamically, so the caller never waits for a helper that has not
+ * started (a descheduled helper simply takes no chunk), only for chunks being worked on. */
 static void pool_run(struct embed_pool *p, void (*fn)(void *, int), void *ctx)
 {
     if (!p || pthread_mutex_trylock(&p->gate) != 0) {
@@ -122,12 +126,13 @@ static void pool_run(struct embed_pool *p, void (*fn)(void *, int), void *ctx)
     pthread_mutex_lock(&p->mu);
     p->fn = fn;
     p->ctx = ctx;
-    p->active = p->n_helpers;
     p->gen++;
     pthread_cond_broadcast(&p->work);
     pthread_mutex_unlock(&p->mu);
     fn(ctx, 0);
     pthread_mutex_lock(&p->mu);
+    p->fn = NULL; /* close the job: late helpers skip it */
+    p->ctx = NULL;
     while (p->active > 0)
         pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -43,10 +44,37 @@ static inline int is_digit(char c) { return (unsigned)(c - '0') < 10u; }
 static inline int is_blank(char c) { return c == ' ' || c == '\t'; }
 static inline int is_sep(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
+#define DOUBLE_TO_FLOAT_DROP_BITS 29      /* double mantissa bits below float precision */
+#define MIDPOINT_WINDOW_ULPS 8            /* |d - exact| is a few double ulps at most */
+static const double NEG_POW10[FLOAT_FAST_POW10_MAX + 1] = {
+    1e-0,  1e-1,  1e-2,  1e-3,  1e-4,  1e-5,  1e-6,  1e-7,  1e-8,  1e-9,  1e-10, 1e-11,
+    1e-12, 1e-13, 1e-14, 1e-15, 1e-16, 1e-17, 1e-18, 1e-19, 1e-20, 1e-21, 1e-22,
+};
+
+/* m * 10^exp10 as the correctly rounded float (what strtof gives), or 0 when this quick
+ * route cannot promise that: d = m * 10^e in double is within a few double ulps of the
+ * exact value, so rounding d to float is exact unless d sits next to a float midpoint. */
+static inline int to_float(uint64_t m, int exp10, int neg, float *out)
+{
+    if (m >= (1ull << 53) || exp10 < -FLOAT_FAST_POW10_MAX || exp10 > FLOAT_FAST_POW10_MAX)
+        return 0;
+    double d = (double)m * (exp10 < 0 ? NEG_POW10[-exp10] : POW10[exp10]);
+    uint64_t bits;
+    memcpy(&bits, &d, sizeof bits);
+    uint64_t low = bits & ((1ull << DOUBLE_TO_FLOAT_DROP_BITS) - 1);
+    uint64_t mid = 1ull << (DOUBLE_TO_FLOAT_DROP_BITS - 1);
+    if (low + MIDPOINT_WINDOW_ULPS >= mid && low <= mid + MIDPOINT_WINDOW_ULPS)
+        return 0;
+    if (d != 0.0 && (d < FLT_MIN || d > FLT_MAX))
+        return 0; /* subnormal or overflow: let strtof decide */
+    *out = (float)(neg ? -d : d);
+    return 1;
+}
+
 /* Parse one decimal number at p (ending at a separator or 'end') into *out.
  * Returns the end of the token, or NULL when it is not a number. Exact (a correctly rounded
  * double, then float) for up to 19 significant digits and |exp| <= 22; strtod otherwise. */
-static const char *parse_float(const char *p, const char *end, double *out)
+static const char *parse_float(const char *p, const char *end, float *out)
 {
     const char *s = p;
     int neg = 0;
@@ -99,21 +127,16 @@ static const char *parse_float(const char *p, const char *end, double *out)
     }
     if (p < end && !is_sep(*p))
         return NULL;
-    if (exact && m < (1ull << 53) && exp10 >= -FLOAT_FAST_POW10_MAX &&
-        exp10 <= FLOAT_FAST_POW10_MAX) {
-        double v = (double)m;
-        v = exp10 < 0 ? v / POW10[-exp10] : v * POW10[exp10];
-        *out = neg ? -v : v;
+    if (exact && to_float(m, exp10, neg, out))
         return p;
-    }
-    /* slow path: rare (many digits or a large exponent) */
+    /* slow path: rare (many digits, a large exponent, or next to a rounding boundary) */
     size_t n = (size_t)(p - s);
     if (n >= FLOAT_TOKEN_MAX)
         return NULL;
     char buf[FLOAT_TOKEN_MAX];
     memcpy(buf, s, n);
     buf[n] = '\0';
-    *out = strtod(buf, NULL);
+    *out = strtof(buf, NULL);
     return p;
 }
 
@@ -159,7 +182,7 @@ static inline uint64_t digits_value(uint64_t v, unsigned k)
 
 /* The common shapes ("-0.123456", "12.5", "1.5e-05") without a per-character loop; NULL
  * means "use parse_float" (which also produces the errors). Needs FAST_FLOAT_LOOKAHEAD bytes. */
-static inline const char *parse_float_fast(const char *p, double *out)
+static inline const char *parse_float_fast(const char *p, float *out)
 {
     int neg = *p == '-';
     p += neg || *p == '+';
@@ -202,12 +225,8 @@ static inline const char *parse_float_fast(const char *p, double *out)
         p += ek;
         exp10 += eneg ? -e : e;
     }
-    if (!is_sep(*p) || nd > FLOAT_FAST_DIGITS || m >= (1ull << 53) ||
-        exp10 < -FLOAT_FAST_POW10_MAX || exp10 > FLOAT_FAST_POW10_MAX)
+    if (!is_sep(*p) || nd > FLOAT_FAST_DIGITS || !to_float(m, exp10, neg, out))
         return NULL;
-    double d = (double)m;
-    d = exp10 < 0 ? d / POW10[-exp10] : d * POW10[exp10];
-    *out = neg ? -d : d;
     return p;
 }
 
@@ -239,7 +258,7 @@ static int bad_value(struct status_err *err, const struct src *s, const char *to
     const char *t = tok;
     if (t < te && (*t == '-' || *t == '+'))
         t++;
-    double v;
+    float v;
     int inf = ((size_t)(te - t) >= 3 &&
                (strncasecmp(t, "nan", 3) == 0 || strncasecmp(t, "inf", 3) == 0)) ||
               parse_float(tok, s->end, &v) != NULL; /* a number, but not a finite float */
@@ -363,11 +382,10 @@ static int read_values(struct src *s, float *row, size_t dim, const char *why,
             p++;
         if (p >= s->end || *p == '\n' || *p == '\r')
             return fail(err, s, "expected %s%zu values, found %zu", why, dim, j);
-        double v;
-        const char *q = (size_t)(s->end - p) >= FAST_FLOAT_LOOKAHEAD ? parse_float_fast(p, &v) : NULL;
+        float f;
+        const char *q = (size_t)(s->end - p) >= FAST_FLOAT_LOOKAHEAD ? parse_float_fast(p, &f) : NULL;
         if (!q)
-            q = parse_float(p, s->end, &v);
-        float f = (float)v;
+            q = parse_float(p, s->end, &f);
         if (!q || !isfinite(f))
             return bad_value(err, s, p, j);
         row[j] = f;
