@@ -2,8 +2,10 @@
 #include "registry.h"
 
 extern const struct model_ops testmodel_ops; /* models/testmodel.c: registry tests only */
+extern const struct model_ops transformer_model_ops; /* models/transformer/model.c */
 
 const struct model_ops *const MODEL_TYPES[] = {
     &testmodel_ops,
+    &transformer_model_ops,
     NULL,
 };
