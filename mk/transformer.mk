@@ -9,3 +9,7 @@ $(BUILD)/obj/models/kernels/avx2.o: CFLAGS += -mavx2 -mfma
 .PHONY: bench-transformer
 bench-transformer: all $(BUILD)/bin/lmserve-bench-transformer
 	sh bench/transformer/run.sh $(BUILD)
+
+$(BUILD)/bin/lmserve-bench-transformer: $(BUILD)/obj/bench/transformer/bench_transformer.o $(LIBMODELS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@

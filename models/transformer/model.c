@@ -60,27 +60,6 @@ static json_t *tf_describe(const void *impl)
 
 static size_t tf_bytes(const void *impl) { return transformer_shape_of(impl)->bytes; }
 
-/* The display text of a token: its bytes when they are valid UTF-8 on their own, else its
- * vocabulary form ("<0xE2>"). Owned by the caller. */
-static char *token_text(const transformer *t, int prev, int id)
-{
-    size_t len;
-    const char *p = tokenizer_piece(&t->tok, prev, id, &len);
-    char *out = malloc(3 * len + 8);
-    if (!out)
-        return NULL;
-    struct utf8_stream u = {0};
-    size_t w = utf8_stream_push(&u, p, len, out);
-    int broken = u.n_pend > 0 || memmem(out, w, "\xEF\xBF\xBD", 3) != NULL;
-    if (broken && t->tok.byte_of[id] >= 0) {
-        w = (size_t)snprintf(out, 3 * len + 8, "%s", t->tok.vocab[id]);
-    } else {
-        w += utf8_stream_flush(&u, out + w);
-    }
-    out[w] = '\0';
-    return out;
-}
-
 static int tf_score(void *impl, const char *text, const struct lm_score_opts *opts,
                     struct lm_scored *out, struct status_err *err)
 {
@@ -119,7 +98,7 @@ static int tf_score(void *impl, const char *text, const struct lm_score_opts *op
             struct lm_token *tk = &out->tokens[out->n];
             tk->logprob = sampler_logprob(logits + i * (size_t)sh->vocab, sh->vocab, id, NULL, 0);
             tk->id = id;
-            tk->text = token_text(t, ids[done + i], id);
+            tk->text = transformer_token_text(t, ids[done + i], id);
             if (!tk->text) {
                 rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
                 goto fail;
@@ -175,7 +154,7 @@ static int tf_next(void *impl, const char *context, size_t top_k, struct lm_cand
     for (size_t i = 0; i < top_k; i++) {
         c[i].id = top[i].id;
         c[i].logprob = top[i].logprob;
-        c[i].text = token_text(t, ids[n - 1], top[i].id);
+        c[i].text = transformer_token_text(t, ids[n - 1], top[i].id);
         if (!c[i].text) {
             rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
             goto fail;

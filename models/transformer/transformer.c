@@ -2,7 +2,9 @@
  * public wrappers over them. The forward pass is in forward.c. */
 #include "transformer_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int transformer_open(const char *ckpt, const char *tok, transformer **out,
                      struct status_err *err)
@@ -57,4 +59,51 @@ const char *transformer_piece(const transformer *t, int prev, int id, size_t *le
 const char *transformer_vocab(const transformer *t, int id)
 {
     return id >= 0 && id < t->tok.vocab_size ? t->tok.vocab[id] : "";
+}
+
+char *transformer_token_text(const transformer *t, int prev, int id)
+{
+    size_t len;
+    const char *p = tokenizer_piece(&t->tok, prev, id, &len);
+    const size_t cap = 3 * len + 8 + (id >= 0 && id < t->tok.vocab_size ? t->tok.len[id] : 0);
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    struct utf8_stream u = {0};
+    size_t w = utf8_stream_push(&u, p, len, out);
+    int broken = u.n_pend > 0 || memmem(out, w, "\xEF\xBF\xBD", 3) != NULL;
+    if (broken && t->tok.byte_of[id] >= 0)
+        w = (size_t)snprintf(out, cap, "%s", t->tok.vocab[id]);
+    else
+        w += utf8_stream_flush(&u, out + w);
+    out[w] = '\0';
+    return out;
+}
+
+char *transformer_decode(const transformer *t, const int *ids, size_t n, size_t *len)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += t->tok.len[ids[i]];
+    char *out = malloc(3 * bytes + 8);
+    if (!out)
+        return NULL;
+    struct utf8_stream u = {0};
+    size_t w = 0;
+    int prev = -1;
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i] == TRANSFORMER_BOS || ids[i] == TRANSFORMER_EOS) {
+            prev = ids[i];
+            continue;
+        }
+        size_t pl;
+        const char *p = tokenizer_piece(&t->tok, prev, ids[i], &pl);
+        w += utf8_stream_push(&u, p, pl, out + w);
+        prev = ids[i];
+    }
+    w += utf8_stream_flush(&u, out + w);
+    out[w] = '\0';
+    if (len)
+        *len = w;
+    return out;
 }

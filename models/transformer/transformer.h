@@ -42,6 +42,13 @@ int transformer_encode(const transformer *t, const char *text, size_t len, int b
 /* Bytes of token 'id' after 'prev' (byte tokens become their byte; the leading space after
  * BOS is dropped as run.c does). Borrowed, valid while t is open; *len set. */
 const char *transformer_piece(const transformer *t, int prev, int id, size_t *len);
+/* Display text of 'id' after 'prev': its bytes when they are valid UTF-8 on their own, else
+ * its vocabulary form ("<0xE2>"). malloc'd, owned by the caller; NULL when out of memory. */
+char *transformer_token_text(const transformer *t, int prev, int id);
+/* Decode ids to text (BOS/EOS skipped, byte tokens joined, invalid UTF-8 -> U+FFFD).
+ * malloc'd and NUL-terminated, owned by the caller; NULL when out of memory. Ids must
+ * already be in range. */
+char *transformer_decode(const transformer *t, const int *ids, size_t n, size_t *len);
 /* The raw vocabulary string of 'id' (as stored), NUL-terminated; borrowed. */
 const char *transformer_vocab(const transformer *t, int id);
 
