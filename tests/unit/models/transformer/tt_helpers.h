@@ -14,13 +14,13 @@
 #define TT_FILE_MAX (2 * TT_PATH_MAX) /* a directory plus a file name */
 
 /* Directory of the built tools: LMSERVE_TOOLS (set by make test) or build/bin. */
-static const char *tt_tools(void)
+__attribute__((unused)) static const char *tt_tools(void)
 {
     const char *t = getenv("LMSERVE_TOOLS");
     return t && *t ? t : "build/bin";
 }
 
-static const char *tt_tmpdir(void)
+__attribute__((unused)) static const char *tt_tmpdir(void)
 {
     static char dir[TT_PATH_MAX];
     if (!dir[0]) {
@@ -33,7 +33,7 @@ static const char *tt_tmpdir(void)
 
 /* Make a random checkpoint + tokenizer named 'name' with generator flags 'flags'; fills
  * ckpt and tok paths. Skips the test when the generator is not built. */
-static void tt_make(const char *name, const char *flags, char *ckpt, char *tok)
+__attribute__((unused)) static void tt_make(const char *name, const char *flags, char *ckpt, char *tok)
 {
     char gen[TT_FILE_MAX], cmd[4 * TT_FILE_MAX];
     snprintf(gen, sizeof gen, "%s/lmserve-ckpt-gen", tt_tools());
@@ -46,7 +46,7 @@ static void tt_make(const char *name, const char *flags, char *ckpt, char *tok)
 }
 
 /* ../shared/models (or LMSERVE_SHARED_MODELS) when stories260K.bin is there, else NULL. */
-static const char *tt_shared(void)
+__attribute__((unused)) static const char *tt_shared(void)
 {
     static char dir[TT_PATH_MAX];
     const char *env = getenv("LMSERVE_SHARED_MODELS");
