@@ -54,6 +54,9 @@ struct model_ops {
     size_t (*bytes)(const void *impl);
     /* Non-NULL for language models (n-gram, transformer): /v1/score and /v1/next. */
     const struct lm_ops *lm;
+    /* 1 when even a small request is long work (Transformer forward passes): the server
+     * then never answers this type's requests on the event loop. */
+    int heavy;
 };
 
 /* NULL-terminated list of every known type (models/types.c). */

@@ -45,6 +45,7 @@ const char *status_name(enum status code)
     case STATUS_TIMEOUT: return "timeout";
     case STATUS_INTERNAL: return "internal";
     case STATUS_UNAUTHORIZED: return "unauthorized";
+    case STATUS_MEDIA_TYPE: return "unsupported_media_type";
     }
     return "unknown";
 }

@@ -21,6 +21,7 @@ enum status {
     STATUS_TIMEOUT = -12,      /* the per-request time limit passed (503) */
     STATUS_INTERNAL = -13,     /* our bug (500) */
     STATUS_UNAUTHORIZED = -14, /* admin key missing (401) */
+    STATUS_MEDIA_TYPE = -15,   /* body is not of the content type the route takes (415) */
 };
 
 #define STATUS_PARAM_MAX 128 /* longest JSON path we report, e.g. "pairs[12][1]" */

@@ -18,7 +18,7 @@ struct srv {
 
 /* Start lmserve with 'args' (NULL-terminated, may be NULL) plus --host 127.0.0.1 --port P
  * on a free port; waits until GET /health answers (and, when wait_ready, until /ready is
- * 200). Aborts the test (cr_fatal) if it does not come up in HARNESS_START_TIMEOUT_MS. */
+ * 200). Aborts the test (cr_assert_fail) if it does not come up in HARNESS_START_TIMEOUT_MS. */
 void srv_start(struct srv *s, const char *const *args, int wait_ready);
 /* SIGTERM, wait; returns the exit status (or -1 if it had to be killed). */
 int srv_stop(struct srv *s);

@@ -1,0 +1,72 @@
+/* common.c: helpers every handler uses: error replies and taking the request's model. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../../models/lm.h"
+#include "../errors.h"
+#include "api.h"
+
+void api_error(struct api_resp *rs, const struct status_err *err)
+{
+    int http = errors_http_status(err->code);
+    json_decref(rs->body);
+    rs->status = http;
+    rs->body = errors_body(http, err->msg, err->param, status_name(err->code));
+    if (http == 503 && !rs->retry_after)
+        rs->retry_after = 1;
+}
+
+int api_fail(struct api_resp *rs, enum status code, const char *param, const char *fmt, ...)
+{
+    struct status_err err;
+    status_clear(&err);
+    err.code = code;
+    snprintf(err.param, sizeof err.param, "%s", param ? param : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err.msg, sizeof err.msg, fmt, ap);
+    va_end(ap);
+    api_error(rs, &err);
+    return rs->status;
+}
+
+void api_ok(struct api_resp *rs, json_t *body)
+{
+    json_decref(rs->body);
+    rs->status = 200;
+    rs->body = body;
+}
+
+model *api_model_or_reply(const struct api_req *rq, struct api_resp *rs, const char *want_type)
+{
+    json_t *jm = rq->body ? json_object_get(rq->body, "model") : NULL;
+    if (!jm) {
+        api_fail(rs, STATUS_BAD_INPUT, "model", "'model' is required");
+        return NULL;
+    }
+    if (!json_is_string(jm)) {
+        api_fail(rs, STATUS_BAD_INPUT, "model", "'model' must be a string");
+        return NULL;
+    }
+    struct status_err err;
+    status_clear(&err);
+    model *m = NULL;
+    if (registry_acquire(rq->reg, json_string_value(jm), &m, &err) != STATUS_OK) {
+        api_error(rs, &err);
+        return NULL;
+    }
+    if (want_type) {
+        int ok = strcmp(want_type, "lm") == 0 ? model_ops_of(m)->lm != NULL
+                                              : strcmp(model_type(m), want_type) == 0;
+        if (!ok) {
+            api_fail(rs, STATUS_BAD_INPUT, "model",
+                     "model '%s' is of type '%s', which does not serve this route (needs %s)",
+                     model_id(m), model_type(m),
+                     strcmp(want_type, "lm") == 0 ? "a language model" : want_type);
+            registry_release(m);
+            return NULL;
+        }
+    }
+    return m;
+}

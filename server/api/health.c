@@ -1,0 +1,52 @@
+/* health.c: liveness, readiness and the Prometheus metrics page. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../config.h"
+#include "../http.h"
+#include "../metrics.h"
+#include "api.h"
+
+void api_health(const struct api_req *rq, struct api_resp *rs)
+{
+    (void)rq;
+    api_ok(rs, json_pack("{s:s}", "status", "ok"));
+}
+
+static void ready_row(const model *m, void *ud)
+{
+    json_t *arr = ud;
+    json_t *row = json_pack("{s:s,s:s}", "id", model_id(m), "state",
+                            model_state_name(model_state_of(m)));
+    if (row && model_state_of(m) == MODEL_FAILED)
+        json_object_set_new(row, "error", json_string(model_error(m)));
+    json_array_append_new(arr, row);
+}
+
+void api_ready(const struct api_req *rq, struct api_resp *rs)
+{
+    size_t by_state[4];
+    size_t n = registry_count(rq->reg, by_state);
+    int ready = by_state[MODEL_READY] == n;
+    json_t *models = json_array();
+    registry_each(rq->reg, ready_row, models);
+    api_ok(rs, json_pack("{s:s,s:o}", "status", ready ? "ready" : "not_ready", "models", models));
+    if (!ready) {
+        rs->status = 503;
+        rs->retry_after = 1;
+    }
+}
+
+void api_metrics(const struct api_req *rq, struct api_resp *rs)
+{
+    char *text = metrics_render(rq->reg, http_queue_depth(), http_queue_capacity(),
+                                http_workers_busy());
+    if (!text) {
+        api_fail(rs, STATUS_NO_MEMORY, NULL, "out of memory rendering metrics");
+        return;
+    }
+    rs->status = 200;
+    rs->raw = text;
+    rs->raw_len = strlen(text);
+    rs->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}

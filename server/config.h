@@ -1,0 +1,64 @@
+/* config.h: the server's configuration: defaults < config file < environment < flags.
+ * (The issue says flags win over the file and the file over defaults; environment
+ * variables sit between the file and the flags.) */
+#ifndef LMSERVE_CONFIG_H
+#define LMSERVE_CONFIG_H
+
+#include <stddef.h>
+
+#include "../models/registry.h"
+
+#define CONFIG_MODELS_MAX 64        /* models from flags + file */
+#define CONFIG_CORS_MAX 16          /* --cors-origin entries */
+#define CONFIG_PORT_DEFAULT 8080
+#define CONFIG_MAX_BODY_DEFAULT (1u << 20) /* 1 MiB; api.yaml documents it */
+#define CONFIG_MAX_BATCH_DEFAULT 256       /* inputs per request */
+#define CONFIG_TIMEOUT_DEFAULT_S 60        /* per request, and the drain bound at shutdown */
+#define CONFIG_QUEUE_DEFAULT 64            /* jobs waiting for a worker before 503 */
+#define CONFIG_IO_THREADS_DEFAULT 4        /* MHD polling threads: 4 x 120 conns covers 256+ clients */
+#define CONFIG_CONN_PER_IO_THREAD 120      /* < 128: avoids MHD's epoll batch stall */
+#define CONFIG_JSON_DEPTH_MAX 32           /* nesting bound of request bodies */
+#define CONFIG_GENERATIONS_DEFAULT 16      /* active Transformer generations */
+
+struct config_model {
+    char *id, *type, *path;
+    struct model_options opts;
+};
+
+enum log_format { LOG_TEXT, LOG_JSON };
+
+struct api_config {
+    char *host;
+    int port;
+    char *config_path;
+    char *models_root;
+    char *web_root;
+    int threads;         /* workers */
+    int io_threads;
+    size_t max_body;
+    size_t max_batch;
+    int timeout_s;
+    int queue_max;
+    int max_generations;
+    char *cors[CONFIG_CORS_MAX];
+    size_t n_cors;
+    char *admin_key;
+    enum log_format log_format;
+    struct config_model models[CONFIG_MODELS_MAX];
+    size_t n_models;
+};
+
+/* Fill 'c' from defaults, the config file (--config / LMSERVE_CONFIG), the environment and
+ * argv. Returns 0 to run, 1 when --help/--version was printed (exit 0), 2 on a bad flag or
+ * file (one line already printed to stderr; exit 2). */
+int config_load(struct api_config *c, int argc, char **argv);
+void config_free(struct api_config *c);
+
+/* Parse "ID=TYPE:PATH[,KEY=VALUE...]" into m (owned; free with config_model_free). */
+int config_parse_model(const char *spec, struct config_model *m, char *msg, size_t msg_size);
+void config_model_free(struct config_model *m);
+
+/* 1 when 'origin' may make cross-origin calls. */
+int config_cors_allowed(const struct api_config *c, const char *origin);
+
+#endif

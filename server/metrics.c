@@ -1,0 +1,176 @@
+/* metrics.c: lock-free counters (relaxed atomics) rendered in Prometheus text format 0.0.4.
+ * Statuses are counted per route in a small fixed table of the statuses we send. */
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const int STATUSES[] = {200, 201, 204, 400, 401, 403, 404, 405, 409,
+                               413, 415, 422, 429, 499, 500, 503};
+#define N_STATUSES (sizeof STATUSES / sizeof STATUSES[0])
+/* Latency bucket bounds in seconds: 50 us .. 30 s, for microsecond lookups and long jobs. */
+static const double BUCKETS_S[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                   0.01,    0.025,  0.05,    0.1,    0.25,  0.5,    1,
+                                   2.5,     5,      10,      30};
+#define N_BUCKETS (sizeof BUCKETS_S / sizeof BUCKETS_S[0])
+
+static const char *const *labels;
+static size_t n_routes;
+static atomic_ullong requests[METRICS_ROUTES_MAX][N_STATUSES + 1]; /* +1: other */
+static atomic_ullong buckets[METRICS_ROUTES_MAX][N_BUCKETS + 1];   /* +1: +Inf */
+static atomic_ullong sum_us[METRICS_ROUTES_MAX];
+static atomic_ullong errors[N_STATUSES + 1];
+static atomic_int inflight;
+
+void metrics_init(const char *const *route_labels, size_t n)
+{
+    labels = route_labels;
+    n_routes = n < METRICS_ROUTES_MAX ? n : METRICS_ROUTES_MAX;
+}
+
+static size_t status_index(int s)
+{
+    for (size_t i = 0; i < N_STATUSES; i++)
+        if (STATUSES[i] == s)
+            return i;
+    return N_STATUSES;
+}
+
+void metrics_observe(size_t route, int http_status, int64_t usec)
+{
+    if (route >= n_routes)
+        route = n_routes ? n_routes - 1 : 0;
+    atomic_fetch_add_explicit(&requests[route][status_index(http_status)], 1, memory_order_relaxed);
+    double s = (double)usec / 1e6;
+    size_t b = 0;
+    while (b < N_BUCKETS && s > BUCKETS_S[b])
+        b++;
+    atomic_fetch_add_explicit(&buckets[route][b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&sum_us[route], (unsigned long long)(usec > 0 ? usec : 0),
+                              memory_order_relaxed);
+}
+
+void metrics_inflight_add(int delta) { atomic_fetch_add_explicit(&inflight, delta, memory_order_relaxed); }
+
+void metrics_error(int http_status)
+{
+    atomic_fetch_add_explicit(&errors[status_index(http_status)], 1, memory_order_relaxed);
+}
+
+/* ---- rendering ---- */
+
+struct buf {
+    char *p;
+    size_t len, cap;
+    int oom;
+};
+
+__attribute__((format(printf, 2, 3))) static void put(struct buf *b, const char *fmt, ...)
+{
+    if (b->oom)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = 1;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap * 2 + (size_t)n;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+}
+
+/* Label values are our own ids ([A-Za-z0-9._:-]) and route patterns: no escaping needed
+ * beyond what id validation guarantees. */
+static void model_gauges(const model *m, void *ud)
+{
+    struct buf *b = ud;
+    put(b, "lmserve_model_bytes{model=\"%s\",type=\"%s\"} %zu\n", model_id(m), model_type(m),
+        model_state_of(m) == MODEL_READY ? model_bytes(m) : (size_t)0);
+}
+
+char *metrics_render(registry *reg, size_t queue_depth, size_t queue_max, size_t workers_busy)
+{
+    struct buf b = {.p = malloc(8192), .cap = 8192};
+    if (!b.p)
+        return NULL;
+    b.p[0] = '\0';
+    put(&b, "# HELP lmserve_requests_total HTTP requests answered, by route and status.\n"
+            "# TYPE lmserve_requests_total counter\n");
+    for (size_t r = 0; r < n_routes; r++)
+        for (size_t s = 0; s <= N_STATUSES; s++) {
+            unsigned long long v = atomic_load_explicit(&requests[r][s], memory_order_relaxed);
+            if (v)
+                put(&b, "lmserve_requests_total{route=\"%s\",status=\"%s%d\"} %llu\n", labels[r],
+                    s == N_STATUSES ? "other" : "", s == N_STATUSES ? 0 : STATUSES[s], v);
+        }
+    put(&b, "# HELP lmserve_request_duration_seconds Time from first byte to response, by route.\n"
+            "# TYPE lmserve_request_duration_seconds histogram\n");
+    for (size_t r = 0; r < n_routes; r++) {
+        unsigned long long cum = 0;
+        for (size_t i = 0; i <= N_BUCKETS; i++)
+            cum += atomic_load_explicit(&buckets[r][i], memory_order_relaxed);
+        if (!cum)
+            continue;
+        unsigned long long run = 0;
+        for (size_t i = 0; i < N_BUCKETS; i++) {
+            run += atomic_load_explicit(&buckets[r][i], memory_order_relaxed);
+            put(&b, "lmserve_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+                labels[r], BUCKETS_S[i], run);
+        }
+        put(&b, "lmserve_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
+            labels[r], cum);
+        put(&b, "lmserve_request_duration_seconds_sum{route=\"%s\"} %.6f\n", labels[r],
+            (double)atomic_load_explicit(&sum_us[r], memory_order_relaxed) / 1e6);
+        put(&b, "lmserve_request_duration_seconds_count{route=\"%s\"} %llu\n", labels[r], cum);
+    }
+    put(&b, "# HELP lmserve_errors_total Error responses, by HTTP status.\n"
+            "# TYPE lmserve_errors_total counter\n");
+    for (size_t s = 0; s < N_STATUSES; s++) {
+        unsigned long long v = atomic_load_explicit(&errors[s], memory_order_relaxed);
+        if (v)
+            put(&b, "lmserve_errors_total{status=\"%d\"} %llu\n", STATUSES[s], v);
+    }
+    put(&b, "# HELP lmserve_requests_in_flight Requests being handled now.\n"
+            "# TYPE lmserve_requests_in_flight gauge\n"
+            "lmserve_requests_in_flight %d\n",
+        atomic_load_explicit(&inflight, memory_order_relaxed));
+    put(&b, "# HELP lmserve_queue_depth Jobs waiting for a worker.\n"
+            "# TYPE lmserve_queue_depth gauge\nlmserve_queue_depth %zu\n"
+            "# HELP lmserve_queue_capacity Jobs that may wait before 503.\n"
+            "# TYPE lmserve_queue_capacity gauge\nlmserve_queue_capacity %zu\n"
+            "# HELP lmserve_workers_busy Workers running a job.\n"
+            "# TYPE lmserve_workers_busy gauge\nlmserve_workers_busy %zu\n",
+        queue_depth, queue_max, workers_busy);
+    size_t by_state[4];
+    registry_count(reg, by_state);
+    put(&b, "# HELP lmserve_models Models in the registry, by state.\n"
+            "# TYPE lmserve_models gauge\n");
+    for (int s = 0; s < 4; s++)
+        put(&b, "lmserve_models{state=\"%s\"} %zu\n", model_state_name((enum model_state)s),
+            by_state[s]);
+    put(&b, "# HELP lmserve_model_bytes Bytes of model data mapped or allocated, by model.\n"
+            "# TYPE lmserve_model_bytes gauge\n");
+    registry_each(reg, model_gauges, &b);
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}

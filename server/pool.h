@@ -1,0 +1,23 @@
+/* pool.h: the worker pool that runs jobs off the event loop. The queue is bounded: a full
+ * queue refuses the job (the caller answers 503 + Retry-After), never an unbounded backlog.
+ * Workers run at lower priority so the I/O threads stay responsive under load. */
+#ifndef LMSERVE_POOL_H
+#define LMSERVE_POOL_H
+
+#include <stddef.h>
+
+typedef struct pool pool;
+
+#define POOL_NICE 10 /* worker niceness: the event loop wins the CPU (DESIGN.md measurement) */
+
+/* Start 'n_threads' workers with room for 'queue_max' waiting jobs. NULL on failure. */
+pool *pool_new(int n_threads, size_t queue_max);
+/* Queue fn(arg). Returns 0, or -1 when the queue is full or the pool is stopping. */
+int pool_submit(pool *p, void (*fn)(void *arg), void *arg);
+size_t pool_depth(pool *p);
+size_t pool_capacity(const pool *p);
+size_t pool_busy(pool *p);
+/* Run what is queued, stop the workers, free. Accepts NULL. */
+void pool_free(pool *p);
+
+#endif

@@ -1,0 +1,321 @@
+/* harness.c: start the real server and talk to it over loopback with libcurl; log every
+ * response for the contract check (see harness.h). */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <curl/curl.h>
+
+#define HARNESS_POLL_MS 20
+#define HARNESS_STOP_TIMEOUT_MS 15000
+#define HARNESS_ARGS_MAX 64
+#define HARNESS_CURL_TIMEOUT_S 60
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+const char *harness_tmpdir(void)
+{
+    static char dir[128];
+    if (!dir[0]) {
+        snprintf(dir, sizeof dir, "/tmp/lmserve-test-XXXXXX");
+        if (!mkdtemp(dir))
+            cr_assert_fail("mkdtemp: %s", strerror(errno));
+    }
+    return dir;
+}
+
+const char *harness_shared_models(void)
+{
+    static const char *const CANDIDATES[] = {"../shared/models", "../../shared/models"};
+    static char found[512];
+    const char *env = getenv("LMSERVE_SHARED_MODELS");
+    if (env) {
+        snprintf(found, sizeof found, "%s", env);
+        return found;
+    }
+    for (size_t i = 0; i < sizeof CANDIDATES / sizeof CANDIDATES[0]; i++) {
+        char probe[600];
+        snprintf(probe, sizeof probe, "%s/stories260K.bin", CANDIDATES[i]);
+        if (access(probe, R_OK) == 0) {
+            if (!realpath(CANDIDATES[i], found))
+                continue;
+            return found;
+        }
+    }
+    return NULL;
+}
+
+static int read_port(const char *log_path)
+{
+    FILE *f = fopen(log_path, "r");
+    if (!f)
+        return 0;
+    char line[512];
+    int port = 0;
+    while (fgets(line, sizeof line, f)) {
+        const char *p = strstr(line, "listening on http://");
+        if (p) {
+            const char *colon = strrchr(p, ':');
+            if (colon)
+                port = atoi(colon + 1);
+        }
+    }
+    fclose(f);
+    return port;
+}
+
+void srv_start(struct srv *s, const char *const *args, int wait_ready)
+{
+    memset(s, 0, sizeof *s);
+    const char *bin = getenv("LMSERVE_BIN");
+    if (!bin)
+        bin = "build/bin/lmserve";
+    static int seq;
+    snprintf(s->log_path, sizeof s->log_path, "%s/server-%d-%d.log", harness_tmpdir(),
+             (int)getpid(), seq++);
+    const char *argv[HARNESS_ARGS_MAX];
+    size_t n = 0;
+    argv[n++] = bin;
+    argv[n++] = "--host";
+    argv[n++] = "127.0.0.1";
+    argv[n++] = "--port";
+    argv[n++] = "0";
+    for (size_t i = 0; args && args[i] && n + 1 < HARNESS_ARGS_MAX; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    pid_t pid = fork();
+    if (pid < 0)
+        cr_assert_fail("fork: %s", strerror(errno));
+    if (pid == 0) {
+        int fd = open(s->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDERR_FILENO);
+            dup2(fd, STDOUT_FILENO);
+            close(fd);
+        }
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    s->pid = pid;
+    for (int waited = 0; waited < HARNESS_START_TIMEOUT_MS; waited += HARNESS_POLL_MS) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            s->pid = 0;
+            cr_assert_fail("lmserve exited during start-up (status %d); log: %s", st, s->log_path);
+        }
+        if (!s->port)
+            s->port = read_port(s->log_path);
+        if (s->port) {
+            snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", s->port);
+            struct http_res r;
+            if (http_get(s, wait_ready ? "/ready" : "/health", &r) == 0 && r.status == 200) {
+                http_res_free(&r);
+                return;
+            }
+            http_res_free(&r);
+        }
+        sleep_ms(HARNESS_POLL_MS);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    s->pid = 0;
+    cr_assert_fail("lmserve did not come up within %d ms; log: %s", HARNESS_START_TIMEOUT_MS,
+             s->log_path);
+}
+
+int srv_stop(struct srv *s)
+{
+    if (!s->pid)
+        return -1;
+    kill(s->pid, SIGTERM);
+    for (int waited = 0; waited < HARNESS_STOP_TIMEOUT_MS; waited += HARNESS_POLL_MS) {
+        int st;
+        if (waitpid(s->pid, &st, WNOHANG) == s->pid) {
+            s->pid = 0;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        }
+        sleep_ms(HARNESS_POLL_MS);
+    }
+    kill(s->pid, SIGKILL);
+    waitpid(s->pid, NULL, 0);
+    s->pid = 0;
+    return -1;
+}
+
+/* ---- requests ---- */
+
+struct grow {
+    char *p;
+    size_t len;
+};
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    struct grow *g = ud;
+    size_t n = size * nmemb;
+    char *p = realloc(g->p, g->len + n + 1);
+    if (!p)
+        return 0;
+    memcpy(p + g->len, ptr, n);
+    g->p = p;
+    g->len += n;
+    g->p[g->len] = '\0';
+    return n;
+}
+
+static void contract_log(const char *method, const char *path, long status, const char *ctype,
+                         const char *body)
+{
+    const char *log = getenv("LMSERVE_CONTRACT_LOG");
+    if (!log)
+        return;
+    char clean_path[512];
+    snprintf(clean_path, sizeof clean_path, "%s", path);
+    clean_path[strcspn(clean_path, "?")] = '\0';
+    json_t *o = json_pack("{s:s,s:s,s:I,s:s,s:s}", "method", method, "path", clean_path,
+                          "status", (json_int_t)status, "content_type", ctype ? ctype : "",
+                          "body", body ? body : "");
+    if (!o) /* a body that is not valid UTF-8: log it as an empty body, the test sees it */
+        o = json_pack("{s:s,s:s,s:I,s:s,s:s}", "method", method, "path", clean_path, "status",
+                      (json_int_t)status, "content_type", ctype ? ctype : "", "body", "");
+    char *line = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (!line)
+        return;
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+        size_t len = strlen(line);
+        line[len] = '\n'; /* replace NUL: one write() keeps lines whole across processes */
+        (void)!write(fd, line, len + 1);
+        close(fd);
+    }
+    free(line);
+}
+
+int http_do(const struct srv *s, const char *method, const char *path, const char *body,
+            const char *content_type, const char *const *extra_headers, struct http_res *out)
+{
+    memset(out, 0, sizeof *out);
+    CURL *h = curl_easy_init();
+    if (!h)
+        return -1;
+    char url[1024];
+    snprintf(url, sizeof url, "%s%s", s->url, path);
+    struct grow b = {0}, hd = {0};
+    struct curl_slist *hl = NULL;
+    char ct[256];
+    if (body || content_type) {
+        snprintf(ct, sizeof ct, "Content-Type: %s", content_type ? content_type : "application/json");
+        hl = curl_slist_append(hl, ct);
+    }
+    hl = curl_slist_append(hl, "Expect:");
+    for (size_t i = 0; extra_headers && extra_headers[i]; i++)
+        hl = curl_slist_append(hl, extra_headers[i]);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+    if (body) {
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, &hd);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT, (long)HARNESS_CURL_TIMEOUT_S);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    CURLcode rc = curl_easy_perform(h);
+    if (rc == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &out->status);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(h);
+    out->body = b.p ? b.p : strdup("");
+    out->len = b.len;
+    out->headers = hd.p ? hd.p : strdup("");
+    if (rc != CURLE_OK)
+        return -1;
+    char ctype[128];
+    const char *got = http_header(out, "Content-Type", ctype, sizeof ctype);
+    if (got && strncasecmp(got, "application/json", 16) == 0)
+        out->json = json_loadb(out->body, out->len, 0, NULL);
+    contract_log(method, path, out->status, got, out->body);
+    return 0;
+}
+
+int http_get(const struct srv *s, const char *path, struct http_res *out)
+{
+    return http_do(s, "GET", path, NULL, NULL, NULL, out);
+}
+
+int http_post(const struct srv *s, const char *path, const char *json, struct http_res *out)
+{
+    return http_do(s, "POST", path, json, NULL, NULL, out);
+}
+
+const char *http_header(const struct http_res *r, const char *name, char *buf, size_t size)
+{
+    size_t nl = strlen(name);
+    const char *p = r->headers;
+    /* The last occurrence wins (a 100 Continue block may come first). */
+    const char *found = NULL;
+    while (p && *p) {
+        if (strncasecmp(p, name, nl) == 0 && p[nl] == ':')
+            found = p + nl + 1;
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    if (!found)
+        return NULL;
+    while (*found == ' ')
+        found++;
+    size_t n = strcspn(found, "\r\n");
+    if (n >= size)
+        n = size - 1;
+    memcpy(buf, found, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+void http_res_free(struct http_res *r)
+{
+    free(r->body);
+    free(r->headers);
+    json_decref(r->json);
+    memset(r, 0, sizeof *r);
+}
+
+void expect_error(const struct http_res *r, long status, const char *param)
+{
+    cr_assert_eq(r->status, status, "expected status %ld, got %ld: %s", status, r->status, r->body);
+    cr_assert(r->json, "error body is not JSON: %s", r->body);
+    json_t *e = json_object_get(r->json, "error");
+    cr_assert(json_is_object(e), "no error object: %s", r->body);
+    cr_assert(json_is_string(json_object_get(e, "message")), "error.message: %s", r->body);
+    cr_assert(json_is_string(json_object_get(e, "type")), "error.type: %s", r->body);
+    json_t *p = json_object_get(e, "param");
+    cr_assert(p && (json_is_null(p) || json_is_string(p)), "error.param: %s", r->body);
+    json_t *c = json_object_get(e, "code");
+    cr_assert(c && (json_is_null(c) || json_is_string(c)), "error.code: %s", r->body);
+    cr_assert_eq(json_object_size(e), 4, "error has extra fields: %s", r->body);
+    if (param)
+        cr_assert(json_is_string(p) && strcmp(json_string_value(p), param) == 0,
+                  "expected param '%s': %s", param, r->body);
+}

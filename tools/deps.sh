@@ -1,0 +1,48 @@
+#!/bin/sh
+# deps.sh GROUP...: install the Debian (and npm) packages a group needs, skipping what is
+# already installed. Groups: build (compile), test (make test), models (make models),
+# web (make test-web), bench (make bench). Works as root on a fresh Debian 12.
+set -eu
+here=$(cd "$(dirname "$0")/.." && pwd)
+
+pkgs_build="gcc make pkg-config libmicrohttpd-dev libjansson-dev zlib1g-dev"
+pkgs_test="libcriterion-dev libcurl4-openssl-dev curl python3 python3-numpy nodejs npm prometheus"
+pkgs_models="bible-kjv fasttext sentencepiece python3-torch python3-numpy"
+pkgs_web="chromium chromium-driver nodejs npm"
+pkgs_bench="wrk nginx-light hyperfine python3-numpy libopenblas0-pthread python3-faiss"
+
+want=""
+npm_dirs=""
+for g in "$@"; do
+    case "$g" in
+    build) want="$want $pkgs_build" ;;
+    test) want="$want $pkgs_test"; npm_dirs="$npm_dirs tests/contract" ;;
+    models) want="$want $pkgs_models" ;;
+    web) want="$want $pkgs_web"; npm_dirs="$npm_dirs tests/web" ;;
+    bench) want="$want $pkgs_bench" ;;
+    *) echo "deps.sh: unknown group '$g'" >&2; exit 2 ;;
+    esac
+done
+
+missing=""
+for p in $want; do
+    # node/npm may come from elsewhere (e.g. a NodeSource nodejs that bundles npm and
+    # conflicts with Debian's npm): a working command is enough.
+    case "$p" in nodejs) command -v node >/dev/null 2>&1 && continue ;; npm) command -v npm >/dev/null 2>&1 && continue ;; esac
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        case " $missing " in *" $p "*) ;; *) missing="$missing $p" ;; esac
+    fi
+done
+if [ -n "$missing" ]; then
+    echo "deps: installing$missing"
+    if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
+
+for d in $npm_dirs; do
+    if [ -f "$here/$d/package-lock.json" ] && [ ! -d "$here/$d/node_modules" ]; then
+        echo "deps: npm ci in $d"
+        (cd "$here/$d" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+done
