@@ -100,8 +100,9 @@ lint-api: $(DEPS_STAMP)
 	node tests/contract/lint.mjs api.yaml
 
 # ---- run ----
-run: all
-	$(LMSERVE) --host $(HOST) --port $(PORT) $(RUN_ARGS)
+# make run: install, build, train the default models once (mk/models.mk), serve them.
+run: all models
+	$(LMSERVE) --host $(HOST) --port $(PORT) --config models/default.json $(RUN_ARGS)
 
 bench: all
 	sh bench/run.sh
