@@ -65,8 +65,7 @@ $(BUILD)/obj/models/kernels/%avx2.o: CFLAGS += -mavx2 -mfma
 $(LIBMODELS): $(MODELS_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
-# Server objects are linked as objects, not from an archive, so an area's handler (a strong
-# symbol) replaces its weak placeholder in server/api/pending.c.
+# Server objects are linked as objects, not from an archive: every handler is found.
 $(LMSERVE): $(BUILD)/obj/server/main.o $(SERVER_OBJ) $(LIBMODELS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
