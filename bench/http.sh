@@ -17,8 +17,8 @@
 #   --bin PATH           lmserve binary [LMSERVE_BIN]                 (build/bin/lmserve)
 #   --threads N          lmserve --threads [BENCH_THREADS]            (2)
 #   --server-args "..."  extra lmserve flags, e.g. "--model kjv=ngram:build/models/kjv5.lmb"
-#                        [BENCH_SERVER_ARGS]; default: a tiny model of the test-only type,
-#                        "bench", made in the temp dir
+#                        [BENCH_SERVER_ARGS]; compare mode always adds a tiny model of the
+#                        test-only type, "bench", made in the temp dir
 #   --duration S         seconds per wrk run [BENCH_DURATION]         (5)
 #   --conns "A B C"      connection counts [BENCH_CONNS]              ("8 64 256")
 #   --wrk-threads N      wrk threads [BENCH_WRK_THREADS]              (2)
@@ -335,11 +335,9 @@ default_model() {
 
 # ---------------------------------------------------------------------------------------
 compare_mode() {
-    if [ -z "$SERVER_ARGS" ]; then
-        default_model ""
-        [ -n "$POST_BODY" ] || POST_BODY='{"model":"bench","input":"in the beginning god created the heaven and the earth"}'
-    fi
-    [ -n "$POST_BODY" ] || die "--server-args given: give --post-body too"
+    # A tiny model of the test-only type, id "bench", is always there for the default POST.
+    default_model ""
+    [ -n "$POST_BODY" ] || POST_BODY='{"model":"bench","input":"in the beginning god created the heaven and the earth"}'
     local lp np
     lp=$(free_port)
     start_lmserve "$lp" "${DEFAULT_MODEL_ARGS[@]}"
