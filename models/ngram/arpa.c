@@ -620,6 +620,8 @@ static int build_tables(struct builder *b, struct ngram_lm *lm, double load, int
 {
     *outcome = BUILD_OK;
     b->missing = 0;
+    for (int n = 2; n <= lm->order; n++)
+        lm->blanks[n - 1] = b->blank[n].n; /* less the real n-grams found again below */
     for (int n = 2; n <= lm->order; n++) {
         struct order_buf *src[2] = {&b->ord[n], &b->blank[n]};
         uint64_t total = src[0]->n + src[1]->n;
@@ -680,10 +682,12 @@ static int build_tables(struct builder *b, struct ngram_lm *lm, double load, int
                     *outcome = BUILD_OVERFLOW;
                     return STATUS_OK;
                 }
+                if (at == -1 && which) {
+                    /* a real n-gram that pass 1 skipped (its own suffix was missing then) */
+                    lm->blanks[n - 1]--;
+                    continue;
+                }
                 if (at == -1) {
-                    if (which)
-                        return status_set(err, STATUS_INTERNAL, NULL, "%s: blank already present",
-                                          b->name);
                     /* find the earlier line for the message */
                     uint64_t first = 0;
                     for (uint64_t q = 0; q < k; q++)
