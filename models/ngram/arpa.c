@@ -224,7 +224,7 @@ static int vocab_add(struct builder *b, struct ngram_lm *lm, const char *w, size
             break;
         if ((u->hash & ~NGRAM_UNI_EXT) == tag) {
             const char *t = b->pool + u->str;
-            if (memcmp(t, w, len) == 0 && t[len] == '\0')
+            if (strncmp(t, w, len) == 0 && t[len] == '\0')
                 return 1; /* duplicate */
         }
         if (++i == slots)
@@ -348,9 +348,15 @@ static int parse_section(struct reader *r, struct builder *b, struct ngram_lm *l
     if (!next_nonblank(r, &s, &e))
         return status_set(err, STATUS_BAD_FORMAT, NULL, "%s:%llu: truncated file: no %s section",
                           b->name, (unsigned long long)r->line, want);
-    if (!line_is(s, e, want))
+    if (!line_is(s, e, want)) {
+        if (n > 1 && *s != '\\')
+            return status_set(err, STATUS_BAD_FORMAT, NULL,
+                              "%s:%llu: more %d-grams than the header's count of %llu", b->name,
+                              (unsigned long long)r->line, n - 1,
+                              (unsigned long long)lm->counts[n - 2]);
         return status_set(err, STATUS_BAD_FORMAT, NULL, "%s:%llu: expected %s", b->name,
                           (unsigned long long)r->line, want);
+    }
     uint64_t count = lm->counts[n - 1];
     struct order_buf *o = &b->ord[n];
     if (n >= 2 && order_buf_reserve(o, n, count ? count : 1) != 0)
@@ -761,8 +767,9 @@ int ngram_arpa_build(const char *name, const char *buf, size_t len, struct ngram
         if (!line_is(s, e, "\\end\\")) {
             rc = status_set(err, STATUS_BAD_FORMAT, NULL,
                             *s == '\\' ? "%s:%llu: expected \\end\\"
-                                       : "%s:%llu: more %d-grams than the header's count",
-                            name, (unsigned long long)r.line, lm->order);
+                                       : "%s:%llu: more %d-grams than the header's count of %llu",
+                            name, (unsigned long long)r.line, lm->order,
+                            (unsigned long long)lm->counts[lm->order - 1]);
             goto fail;
         }
     }

@@ -51,7 +51,7 @@ int64_t ngram_vocab_find(const struct ngram_lm *lm, const char *s, size_t len)
             return -1;
         if ((u->hash & ~NGRAM_UNI_EXT) == want) {
             const char *t = lm->pool + u->str;
-            if (memcmp(t, s, len) == 0 && t[len] == '\0')
+            if (strncmp(t, s, len) == 0 && t[len] == '\0')
                 return (int64_t)i;
         }
         if (++i == slots)
@@ -347,7 +347,7 @@ void ngram_words(const ngram_lm *lm, const char *const *words, const size_t *len
             int64_t id = cand[k];
             if (id >= 0) {
                 const char *t = lm->pool + lm->uni[id].str;
-                if (memcmp(t, w, len) != 0 || t[len] != '\0')
+                if (strncmp(t, w, len) != 0 || t[len] != '\0')
                     id = ngram_vocab_find(lm, w, len); /* a hash collision: rare */
             }
             int o = id < 0 || (uint32_t)id == lm->unk;
