@@ -573,7 +573,7 @@ static void blank_unique(struct order_buf *o, int n)
     o->n = w;
 }
 
-enum { BUILD_OK = 0, BUILD_OVERFLOW = 1 };
+#define BUILD_OK 0 /* else build_tables' outcome is the order whose table overflowed */
 #define BUILD_CHUNK 1024  /* entries whose suffix slots are found before inserting them */
 #define BUILD_PREFETCH 16 /* inserts ahead whose home slot is prefetched */
 
@@ -581,11 +581,13 @@ enum { BUILD_OK = 0, BUILD_OVERFLOW = 1 };
  * Returns the slot, -1 on a duplicate key, -2 when a displacement would pass NGRAM_DISP_MAX.
  * 'payload' is the slot's bytes after the tag. */
 static int64_t table_insert(unsigned char *base, size_t stride, uint64_t slots, uint32_t mult,
-                            uint32_t s, uint32_t w, const unsigned char *payload,
+                            int top, uint32_t s, uint32_t w, const unsigned char *payload,
                             uint32_t *disp_max)
 {
-    uint64_t i = ngram_home(s, w, slots, mult);
     uint32_t key = (w + 1u) << NGRAM_WORD_SHIFT;
+    uint64_t i = top ? ngram_top_home(s, w, slots, mult, &key) : ngram_home(s, w, slots, mult);
+    /* top-order tags keep bit 7 as part of the key (see ngram_top_home) */
+    uint32_t mask = top ? ~0u : NGRAM_TAG_KEY_MASK;
     unsigned char cur[sizeof(struct ngram_mid)];
     memcpy(cur + sizeof(uint32_t), payload, stride - sizeof(uint32_t));
     uint32_t d = 0;
@@ -602,7 +604,7 @@ static int64_t table_insert(unsigned char *base, size_t stride, uint64_t slots, 
                 *disp_max = d;
             return placed >= 0 ? placed : (int64_t)i;
         }
-        if (placed < 0 && (tag & NGRAM_TAG_KEY_MASK) == (key | d))
+        if (placed < 0 && (tag & mask) == (key | d))
             return -1;
         uint32_t td = tag & NGRAM_DISP_MAX;
         if (td < d) {
@@ -650,7 +652,7 @@ static void free_tables(struct ngram_lm *lm)
 }
 
 /* Build the tables of orders 2..order from b's n-grams (+ blanks). */
-static int build_tables(struct builder *b, struct ngram_lm *lm, double load, int *outcome,
+static int build_tables(struct builder *b, struct ngram_lm *lm, const double *load, int *outcome,
                         struct status_err *err)
 {
     *outcome = BUILD_OK;
@@ -660,9 +662,11 @@ static int build_tables(struct builder *b, struct ngram_lm *lm, double load, int
     for (int n = 2; n <= lm->order; n++) {
         struct order_buf *src[2] = {&b->ord[n], &b->blank[n]};
         uint64_t total = src[0]->n + src[1]->n;
-        uint64_t slots = (uint64_t)ceil((double)total / load) + 1;
-        if (slots < lm->slots[n - 2])
-            slots = lm->slots[n - 2]; /* M_n >= M_{n-1}: see ngram_internal.h */
+        uint64_t slots = (uint64_t)ceil((double)total / load[n]) + 1;
+        /* M_n >= M_{n-1} (M_N >= M_{N-1} / 2 at the top): see ngram_internal.h */
+        uint64_t floor_slots = n < lm->order ? lm->slots[n - 2] : (lm->slots[n - 2] + 1) / 2;
+        if (slots < floor_slots)
+            slots = floor_slots;
         if (slots > NGRAM_TABLE_SLOTS_MAX)
             return status_set(err, STATUS_BAD_FORMAT, NULL, "%s: too many %d-grams (%llu)",
                               b->name, n, (unsigned long long)total);
@@ -675,7 +679,7 @@ static int build_tables(struct builder *b, struct ngram_lm *lm, double load, int
         lm->big_len[n] = slots * stride;
         lm->slots[n - 1] = slots;
         lm->disp_max[n - 1] = 0;
-        lm->mult[n - 1] = (uint32_t)(slots / lm->slots[n - 2]);
+        lm->mult[n - 1] = (uint32_t)(slots / lm->slots[n - 2]); /* 0: folded top order */
         if (n < lm->order)
             lm->mid[n - 1] = (const struct ngram_mid *)tab;
         else
@@ -741,8 +745,12 @@ static int build_tables(struct builder *b, struct ngram_lm *lm, double load, int
                 for (uint64_t c = 0; c < kn; c++) {
                     if (c + BUILD_PREFETCH < kn && node[c + BUILD_PREFETCH] >= 0) {
                         const uint32_t *ahead = o->ids + (k0 + c + BUILD_PREFETCH) * (uint64_t)n;
-                        uint64_t h = ngram_home((uint32_t)node[c + BUILD_PREFETCH], ahead[0],
-                                                slots, lm->mult[n - 1]);
+                        uint32_t want;
+                        uint64_t h = n == lm->order
+                                         ? ngram_top_home((uint32_t)node[c + BUILD_PREFETCH],
+                                                          ahead[0], slots, lm->mult[n - 1], &want)
+                                         : ngram_home((uint32_t)node[c + BUILD_PREFETCH],
+                                                      ahead[0], slots, lm->mult[n - 1]);
                         __builtin_prefetch(tab + h * stride, 1, 1);
                     }
                     if (node[c] < 0)
@@ -753,11 +761,11 @@ static int build_tables(struct builder *b, struct ngram_lm *lm, double load, int
                     unsigned char payload[2 * sizeof(float)];
                     memcpy(payload, &prob, sizeof prob);
                     memcpy(payload + sizeof prob, &o->backoff[k], sizeof(float));
-                    int64_t at = table_insert(tab, stride, slots, lm->mult[n - 1],
+                    int64_t at = table_insert(tab, stride, slots, lm->mult[n - 1], n == lm->order,
                                               (uint32_t)node[c], ids[0], payload,
                                               &lm->disp_max[n - 1]);
                     if (at == -2) {
-                        *outcome = BUILD_OVERFLOW;
+                        *outcome = n; /* this order overflowed */
                         return STATUS_OK;
                     }
                     if (at == -1 && which) {
@@ -808,7 +816,7 @@ int ngram_arpa_build(const char *name, const char *buf, size_t len, struct ngram
     if (rc != STATUS_OK)
         goto fail;
     /* vocabulary: +1 for a <unk> we may have to add */
-    uint64_t vslots = (uint64_t)ceil((double)(lm->counts[0] + 1) / NGRAM_LOAD_FACTOR) + 1;
+    uint64_t vslots = (uint64_t)ceil((double)(lm->counts[0] + 1) / NGRAM_VOCAB_LOAD) + 1;
     if (vslots > NGRAM_SLOTS_MAX) {
         rc = status_set(err, STATUS_BAD_FORMAT, NULL, "%s: vocabulary of %llu words is above the limit",
                         name, (unsigned long long)lm->counts[0]);
@@ -861,16 +869,19 @@ int ngram_arpa_build(const char *name, const char *buf, size_t len, struct ngram
         lm->unk = (uint32_t)slot;
     }
     lm->vocab = lm->counts[0] + (lm->has_unk ? 0 : 1);
-    double load = NGRAM_LOAD_FACTOR;
+    double load[NGRAM_ORDER_MAX + 1];
+    for (int n = 0; n <= NGRAM_ORDER_MAX; n++)
+        load[n] = NGRAM_LOAD_FACTOR;
     for (int pass = 0;; pass++) {
         int outcome;
         rc = build_tables(&b, lm, load, &outcome, err);
         if (rc != STATUS_OK)
             goto fail;
-        if (outcome == BUILD_OVERFLOW) {
+        if (outcome != BUILD_OK) {
+            /* displacements past NGRAM_DISP_MAX: give that order more room and rebuild */
             free_tables(lm);
-            load *= 0.85;
-            if (load < NGRAM_LOAD_FACTOR_MIN) {
+            load[outcome] *= NGRAM_LOAD_SHRINK;
+            if (load[outcome] < NGRAM_LOAD_FACTOR_MIN) {
                 rc = status_set(err, STATUS_INTERNAL, NULL, "%s: hash tables would not settle", name);
                 goto fail;
             }

@@ -124,7 +124,7 @@ float ngram_score(const ngram_lm *lm, const struct ngram_state *in, uint32_t wor
             node = (uint32_t)i;
             m = n;
         } else {
-            int64_t i = ngram_table_find(lm->top, sizeof(struct ngram_top), lm->slots[n - 1],
+            int64_t i = ngram_top_find(lm->top, lm->slots[n - 1],
                                          lm->disp_max[n - 1], lm->mult[n - 1], node, h);
             if (i >= 0) {
                 p = lm->top[i].prob;
@@ -358,6 +358,17 @@ void ngram_words(const ngram_lm *lm, const char *const *words, const size_t *len
     }
 }
 
+/* Start loading the home slot of key (s, w) in the table of order n. */
+static inline void prefetch_probe(const ngram_lm *lm, int n, uint32_t s, uint32_t w)
+{
+    if (n < lm->order) {
+        prefetch(&lm->mid[n - 1][ngram_home(s, w, lm->slots[n - 1], lm->mult[n - 1])]);
+    } else {
+        uint32_t want;
+        prefetch(&lm->top[ngram_top_home(s, w, lm->slots[n - 1], lm->mult[n - 1], &want)]);
+    }
+}
+
 /* One speculative walk. */
 struct walk {
     uint32_t node;
@@ -366,7 +377,6 @@ struct walk {
     int live;     /* still probing */
     float prob[NGRAM_ORDER_MAX + 1];    /* [k]: log10 of the n-gram of length k */
     float backoff[NGRAM_ORDER_MAX + 1]; /* [k]: its back-off (k < order) */
-    uint64_t at;  /* home slot of the next probe */
 };
 
 void ngram_score_ids(const ngram_lm *lm, const uint32_t *ids, size_t n, int bos, float *log10p,
@@ -393,10 +403,8 @@ void ngram_score_ids(const ngram_lm *lm, const uint32_t *ids, size_t n, int bos,
             w->prob[1] = u->prob;
             w->backoff[1] = u->backoff;
             w->live = w->limit > 0 && (u->hash & NGRAM_UNI_EXT);
-            if (w->live) {
-                w->at = ngram_home(w->node, HIST(i, 1), lm->slots[1], lm->mult[1]);
-                prefetch(n_max > 2 ? (const void *)&lm->mid[1][w->at] : (const void *)&lm->top[w->at]);
-            }
+            if (w->live)
+                prefetch_probe(lm, 2, w->node, HIST(i, 1));
         }
         for (int len = 2; len <= n_max; len++) {
             int any = 0;
@@ -422,7 +430,7 @@ void ngram_score_ids(const ngram_lm *lm, const uint32_t *ids, size_t n, int bos,
                         w->live = 0;
                     }
                 } else {
-                    f = ngram_table_find(lm->top, sizeof(struct ngram_top), lm->slots[len - 1],
+                    f = ngram_top_find(lm->top, lm->slots[len - 1],
                                          lm->disp_max[len - 1], lm->mult[len - 1], w->node, h);
                     if (f >= 0) {
                         w->prob[len] = lm->top[f].prob;
@@ -432,9 +440,7 @@ void ngram_score_ids(const ngram_lm *lm, const uint32_t *ids, size_t n, int bos,
                 }
                 if (w->live) {
                     any = 1;
-                    w->at = ngram_home(w->node, HIST(i, len), lm->slots[len], lm->mult[len]);
-                    prefetch(len + 1 < n_max ? (const void *)&lm->mid[len][w->at]
-                                             : (const void *)&lm->top[w->at]);
+                    prefetch_probe(lm, len + 1, w->node, HIST(i, len));
                 }
             }
             if (!any)
