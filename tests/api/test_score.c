@@ -23,7 +23,7 @@ static const char SCORE_ARPA[] = "\\data\\\nngram 1=5\nngram 2=4\nngram 3=2\n\n"
                                  "-0.5\tb </s>\n-0.2\tb a\n\n"
                                  "\\3-grams:\n-0.15\t<s> a b\n-0.05\ta b a\n\n\\end\\\n";
 
-static char arpa_path[300], bin_path[300], bad_path[300], test_path[300];
+static char arpa_path[300], bin_path[300], bad_path[300], test_path[300], vec_path[300];
 
 static void write_text(const char *path, const char *text)
 {
@@ -43,6 +43,8 @@ static void fixtures(void)
     write_text(arpa_path, SCORE_ARPA);
     write_text(bad_path, "\\data\\\nngram 1=3\n\n\\1-grams:\n-1 <s>\n-x </s>\n");
     write_text(test_path, "lmserve-test-model\n");
+    snprintf(vec_path, sizeof vec_path, "%s/score-%d.vec", d, (int)getpid());
+    write_text(vec_path, "2 3\na 1 0 0\nb 0 1 0\n"); /* word2vec text: not a language model */
     struct status_err err;
     status_clear(&err);
     ngram_lm *lm = NULL;
@@ -54,18 +56,19 @@ static void fixtures(void)
 static void start(struct srv *s, const char *max_batch)
 {
     fixtures();
-    static char m1[400], m2[400], m3[400], m4[400], m5[400];
+    static char m1[400], m2[400], m3[400], m4[400], m5[400], m6[400];
     snprintf(m1, sizeof m1, "lm=ngram:%s", arpa_path);
     snprintf(m2, sizeof m2, "lmb=ngram:%s", bin_path);
     snprintf(m3, sizeof m3, "lc=ngram:%s,lowercase=true", arpa_path);
     snprintf(m4, sizeof m4, "broken=ngram:%s", bad_path);
     snprintf(m5, sizeof m5, "other=test:%s", test_path);
+    snprintf(m6, sizeof m6, "vec=embedding:%s", vec_path);
     const char *args[] = {"--model", m1, "--model", m2, "--model", m3, "--model", m4,
-                          "--model", m5, "--max-batch", max_batch, NULL};
+                          "--model", m5, "--model", m6, "--max-batch", max_batch, NULL};
     srv_start(s, args, 0); /* not wait_ready: 'broken' never becomes ready */
     /* models load in the background: wait until none is still loading */
-    const char *ids[] = {"lm", "lmb", "lc", "broken"};
-    for (size_t i = 0; i < 4; i++) {
+    const char *ids[] = {"lm", "lmb", "lc", "broken", "vec"};
+    for (size_t i = 0; i < 5; i++) {
         char path[64];
         snprintf(path, sizeof path, "/v1/models/%s", ids[i]);
         for (int tries = 0;; tries++) {
@@ -172,8 +175,7 @@ Test(score, errors)
         const char *param;
     } cases[] = {
         {"{\"model\":\"nope\",\"input\":\"a\"}", 404, "model"},
-        /* TODO: a model of the wrong type (400 naming `model`) once a non-LM type lands: the
-         * only other type today, "test", is a language model itself */
+        {"{\"model\":\"vec\",\"input\":\"a\"}", 400, "model"}, /* not a language model */
         {"{\"input\":\"a\"}", 400, "model"},
         {"{\"model\":\"lm\"}", 400, "input"},
         {"{\"model\":\"lm\",\"input\":[]}", 400, "input"},
@@ -236,6 +238,9 @@ Test(score, next_and_details)
     http_res_free(&r);
     cr_assert_eq(http_post(&s, "/v1/next", "{\"model\":\"nope\",\"context\":\"a\"}", &r), 0);
     expect_error(&r, 404, "model");
+    http_res_free(&r);
+    cr_assert_eq(http_post(&s, "/v1/next", "{\"model\":\"vec\",\"context\":\"a\"}", &r), 0);
+    expect_error(&r, 400, "model");
     http_res_free(&r);
     /* details of both formats */
     cr_assert_eq(http_get(&s, "/v1/models/lmb", &r), 0);
