@@ -3,6 +3,7 @@
 #include "ngram_internal.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -461,6 +462,72 @@ void ngram_score_ids(const ngram_lm *lm, const uint32_t *ids, size_t n, int bos,
             log10p[base + k] = p;
             if (order)
                 order[base + k] = (uint8_t)m;
+        }
+    }
+}
+
+void ngram_score_all(const ngram_lm *lm, const struct ngram_state *st, float *out)
+{
+    const int n_max = lm->order;
+    uint32_t bound = (uint32_t)lm->slots[0];
+    uint32_t node[NGRAM_GROUP];
+    float prob[NGRAM_GROUP];
+    uint8_t m[NGRAM_GROUP], live[NGRAM_GROUP];
+    for (uint32_t base = 0; base < bound; base += NGRAM_GROUP) {
+        uint32_t g = bound - base < NGRAM_GROUP ? bound - base : NGRAM_GROUP;
+        int any = 0;
+        for (uint32_t k = 0; k < g; k++) {
+            const struct ngram_uni *u = &lm->uni[base + k];
+            node[k] = base + k;
+            prob[k] = u->prob;
+            m[k] = 1;
+            live[k] = u->str != 0 && st->len > 0 && (u->hash & NGRAM_UNI_EXT);
+            if (live[k]) {
+                any = 1;
+                prefetch_probe(lm, 2, node[k], st->words[0]);
+            }
+        }
+        for (int len = 2; len <= n_max && any; len++) {
+            any = 0;
+            uint32_t h = st->words[len - 2];
+            for (uint32_t k = 0; k < g; k++) {
+                if (!live[k])
+                    continue;
+                live[k] = 0;
+                if (len < n_max) {
+                    int64_t f = ngram_table_find(lm->mid[len - 1], sizeof(struct ngram_mid),
+                                                 lm->slots[len - 1], lm->disp_max[len - 1],
+                                                 lm->mult[len - 1], node[k], h);
+                    if (f < 0)
+                        continue;
+                    const struct ngram_mid *e = &lm->mid[len - 1][f];
+                    prob[k] = e->prob;
+                    node[k] = (uint32_t)f;
+                    m[k] = (uint8_t)len;
+                    if ((e->tag & NGRAM_TAG_EXT) && len <= st->len) {
+                        live[k] = 1;
+                        any = 1;
+                        prefetch_probe(lm, len + 1, node[k], st->words[len - 1]);
+                    }
+                } else {
+                    int64_t f = ngram_top_find(lm->top, lm->slots[len - 1], lm->disp_max[len - 1],
+                                               lm->mult[len - 1], node[k], h);
+                    if (f >= 0) {
+                        prob[k] = lm->top[f].prob;
+                        m[k] = (uint8_t)len;
+                    }
+                }
+            }
+        }
+        for (uint32_t k = 0; k < g; k++) {
+            if (lm->uni[base + k].str == 0) {
+                out[base + k] = -INFINITY;
+                continue;
+            }
+            float p = prob[k];
+            for (int j = m[k] - 1; j < st->len; j++)
+                p += st->backoff[j];
+            out[base + k] = p;
         }
     }
 }

@@ -256,6 +256,37 @@ static int run(const char *cmd)
     return rc == 0 ? 0 : -1;
 }
 
+/* ngram_score_all (used by /v1/next) must equal ngram_score for every word after every
+ * prefix of 'sentence'. */
+static void check_score_all(const ngram_lm *lm, const char *sentence)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", sentence);
+    uint32_t bound = ngram_id_bound(lm);
+    float *all = malloc(bound * sizeof *all);
+    cr_assert(all);
+    struct ngram_state st;
+    ngram_state_begin(lm, 1, &st);
+    char *save = NULL;
+    for (char *t = strtok_r(buf, " ", &save);; t = strtok_r(NULL, " ", &save)) {
+        ngram_score_all(lm, &st, all);
+        for (uint32_t id = 0; id < bound; id++) {
+            if (!ngram_word_text(lm, id)) {
+                cr_assert(isinf(all[id]));
+                continue;
+            }
+            struct ngram_state tmp;
+            float want = ngram_score(lm, &st, id, &tmp, NULL);
+            cr_assert_eq(all[id], want, "'%s' after '%s': %g != %g", ngram_word_text(lm, id),
+                         sentence, all[id], want);
+        }
+        if (!t)
+            break;
+        ngram_score(lm, &st, ngram_word(lm, t, strlen(t), NULL), &st, NULL);
+    }
+    free(all);
+}
+
 /* Compare 'lm' token by token with the reference's output 'expected' for 'sentences'. */
 static void compare_file(const ngram_lm *lm, const char *what, const char *sentences,
                          const char *expected, int bos, int eos)
@@ -348,6 +379,7 @@ Test(ngram, matches_reference_orders_1_to_6_pruned_and_binary, .timeout = 240)
             ngram_close(lm);
             lm = open_ok(bin);
             compare_file(lm, bin, sent, expected, !flags, !flags);
+            check_score_all(lm, "w1 w2 w3 w4 w5 zz w6 w7 w8");
             ngram_close(lm);
         }
     }
