@@ -359,15 +359,14 @@ void ngram_words(const ngram_lm *lm, const char *const *words, const size_t *len
     }
 }
 
-/* Start loading the home slot of key (s, w) in the table of order n. */
-static inline void prefetch_probe(const ngram_lm *lm, int n, uint32_t s, uint32_t w)
+/* Address of the home slot of key (s, w) in the table of order n, to prefetch. (A helper
+ * that prefetched by itself looked side-effect free to GCC, which deleted its calls.) */
+static inline const void *probe_addr(const ngram_lm *lm, int n, uint32_t s, uint32_t w)
 {
-    if (n < lm->order) {
-        prefetch(&lm->mid[n - 1][ngram_home(s, w, lm->slots[n - 1], lm->mult[n - 1])]);
-    } else {
-        uint32_t want;
-        prefetch(&lm->top[ngram_top_home(s, w, lm->slots[n - 1], lm->mult[n - 1], &want)]);
-    }
+    if (n < lm->order)
+        return &lm->mid[n - 1][ngram_home(s, w, lm->slots[n - 1], lm->mult[n - 1])];
+    uint32_t want;
+    return &lm->top[ngram_top_home(s, w, lm->slots[n - 1], lm->mult[n - 1], &want)];
 }
 
 /* One speculative walk. */
@@ -405,7 +404,7 @@ void ngram_score_ids(const ngram_lm *lm, const uint32_t *ids, size_t n, int bos,
             w->backoff[1] = u->backoff;
             w->live = w->limit > 0 && (u->hash & NGRAM_UNI_EXT);
             if (w->live)
-                prefetch_probe(lm, 2, w->node, HIST(i, 1));
+                prefetch(probe_addr(lm, 2, w->node, HIST(i, 1)));
         }
         for (int len = 2; len <= n_max; len++) {
             int any = 0;
@@ -441,7 +440,7 @@ void ngram_score_ids(const ngram_lm *lm, const uint32_t *ids, size_t n, int bos,
                 }
                 if (w->live) {
                     any = 1;
-                    prefetch_probe(lm, len + 1, w->node, HIST(i, len));
+                    prefetch(probe_addr(lm, len + 1, w->node, HIST(i, len)));
                 }
             }
             if (!any)
@@ -484,7 +483,7 @@ void ngram_score_all(const ngram_lm *lm, const struct ngram_state *st, float *ou
             live[k] = u->str != 0 && st->len > 0 && (u->hash & NGRAM_UNI_EXT);
             if (live[k]) {
                 any = 1;
-                prefetch_probe(lm, 2, node[k], st->words[0]);
+                prefetch(probe_addr(lm, 2, node[k], st->words[0]));
             }
         }
         for (int len = 2; len <= n_max && any; len++) {
@@ -507,7 +506,7 @@ void ngram_score_all(const ngram_lm *lm, const struct ngram_state *st, float *ou
                     if ((e->tag & NGRAM_TAG_EXT) && len <= st->len) {
                         live[k] = 1;
                         any = 1;
-                        prefetch_probe(lm, len + 1, node[k], st->words[len - 1]);
+                        prefetch(probe_addr(lm, len + 1, node[k], st->words[len - 1]));
                     }
                 } else {
                     int64_t f = ngram_top_find(lm->top, lm->slots[len - 1], lm->disp_max[len - 1],
