@@ -70,5 +70,7 @@ void kernels_parallel_for(size_t n, size_t chunk, kernels_range_fn fn, void *ctx
  * set). Must not race with kernels_parallel_for; call at start-up or between runs. */
 void kernels_threads_set(int n);
 int kernels_threads(void);
+/* How many times the team stood down because helpers were late (a busy machine). */
+unsigned long kernels_team_stood_down(void);
 
 #endif

@@ -2,7 +2,11 @@
  * claimed from one atomic counter by the caller and the helpers, so a helper that the OS
  * deschedules (another process took its core) only delays the chunk it holds; the caller
  * takes every other chunk. Helpers spin briefly between dispatches, then sleep on a futex.
- * One caller at a time: a second concurrent caller runs its work alone. Linux only. */
+ * One caller at a time: a second concurrent caller runs its work alone. If the helpers
+ * cost more than they bring (the caller waits on late helpers longer than the helpers'
+ * share of the work would have taken it, measured over a window of dispatches), the team
+ * stands down for a while and the caller works alone, so 2 threads on a busy machine never
+ * run slower than 1. Linux only. */
 #include "kernels.h"
 
 #include <linux/futex.h>
@@ -12,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -28,6 +33,9 @@
 #define TEAM_CHUNKS_MAX ((size_t)STATE_IDX_MASK) /* chunks per dispatch */
 #define TEAM_SPIN_IDLE 20000 /* pause loops (~100 us) a helper spins before sleeping */
 #define TEAM_SPIN_WAIT 2000  /* pause loops the caller spins before yielding its core */
+#define TEAM_WINDOW 64            /* dispatches per verdict on whether helpers pay */
+#define TEAM_BACKOFF_MIN 256      /* dispatches run alone after a bad window ... */
+#define TEAM_BACKOFF_MAX 16384    /* ... doubling up to this while windows stay bad */
 
 static struct {
     pthread_mutex_t setup; /* guards starting/stopping helpers */
@@ -44,7 +52,41 @@ static struct {
     kernels_range_fn fn;
     void *ctx;
     size_t n, chunk;
-} team = {.setup = PTHREAD_MUTEX_INITIALIZER};
+    /* the verdict: only the caller owning 'busy' touches these */
+    int64_t win_work_ns, win_wait_ns;
+    uint64_t win_own, win_total;
+    int win_n;
+    int alone_left, backoff;
+    uint64_t stood_down; /* times the team stood down, for logs and tests */
+} team = {.setup = PTHREAD_MUTEX_INITIALIZER, .backoff = TEAM_BACKOFF_MIN};
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* After a window: stand down when waiting cost more than the helpers' chunks saved. */
+static void team_verdict(void)
+{
+    /* alone the caller would also have run the helpers' chunks, at its own pace */
+    const double saved = team.win_own ? (double)team.win_work_ns *
+                                            (double)(team.win_total - team.win_own) /
+                                            (double)team.win_own
+                                      : 0.0;
+    if ((double)team.win_wait_ns > saved) {
+        team.alone_left = team.backoff;
+        team.stood_down++;
+        if (team.backoff < TEAM_BACKOFF_MAX)
+            team.backoff *= 2;
+    } else {
+        team.backoff = TEAM_BACKOFF_MIN;
+    }
+    team.win_work_ns = team.win_wait_ns = 0;
+    team.win_own = team.win_total = 0;
+    team.win_n = 0;
+}
 
 static uint64_t st_total(uint64_t v) { return (v >> STATE_IDX_BITS) & STATE_IDX_MASK; }
 static uint64_t st_next(uint64_t v) { return v & STATE_IDX_MASK; }
@@ -171,6 +213,12 @@ void kernels_parallel_for(size_t n, size_t chunk, kernels_range_fn fn, void *ctx
         fn(ctx, 0, n);
         return;
     }
+    if (team.alone_left > 0) { /* standing down: see team_verdict() */
+        team.alone_left--;
+        atomic_store(&team.busy, 0);
+        fn(ctx, 0, n);
+        return;
+    }
     if (team.n_helpers == 0 || team.n_helpers != team.threads - 1) {
         pthread_mutex_lock(&team.setup);
         if (team.threads == 0)
@@ -197,12 +245,22 @@ void kernels_parallel_for(size_t n, size_t chunk, kernels_range_fn fn, void *ctx
     atomic_fetch_add(&team.wake, 1);
     if (atomic_load(&team.sleepers) > 0)
         futex_wake_all(&team.wake);
-    run_chunks();
+    const int64_t t0 = mono_ns();
+    const size_t own = run_chunks();
+    const int64_t t1 = mono_ns();
     for (int spins = 0; atomic_load(&team.in_flight) != 0; spins++) {
         if (spins < TEAM_SPIN_WAIT)
             cpu_relax();
         else
             sched_yield(); /* the late helper may need this core to finish its chunk */
     }
+    team.win_work_ns += t1 - t0;
+    team.win_wait_ns += mono_ns() - t1;
+    team.win_own += own;
+    team.win_total += chunks;
+    if (++team.win_n == TEAM_WINDOW)
+        team_verdict();
     atomic_store(&team.busy, 0);
 }
+
+unsigned long kernels_team_stood_down(void) { return (unsigned long)team.stood_down; }
