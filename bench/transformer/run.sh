@@ -5,7 +5,7 @@
 # through /v1/completions streaming. With RUNC=/path/to/llama2.c/run (built by hand, never
 # in this repo) the same checkpoints also run through llama2.c's run.c, interleaved with
 # ours so both see the same machine load.
-#   usage: [RUNC=...] [SHAPES="15M 110M"] [REPS=3] sh bench/transformer/run.sh [BUILD]
+#   usage: [RUNC=...] [SHAPES="15M 110M"] [REPS=3] [REPS110=2] sh bench/transformer/run.sh [BUILD]
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
@@ -26,8 +26,18 @@ shape_flags() {
 decode_n() { case $1 in 15M) echo 200 ;; 110M) echo 96 ;; esac; }
 
 # run.c's "achieved tok/s" (tokens after the first, prompt included, one at a time)
-runc() { # threads ckpt tok steps
-    OMP_NUM_THREADS=$1 "$RUNC" "$2" -z "$3" -t 0 -n "$4" -i "x" 2>&1 >/dev/null | sed -n 's/achieved tok\/s: //p'
+# With perf, also run.c's CPU seconds (whole process): tokens per CPU-second, robust to load.
+runc() { # threads ckpt tok steps -> {"threads":T,"runc_tok_s":X[,"runc_tok_per_cpu_s":Y]}
+    if command -v perf >/dev/null 2>&1; then
+        out=$(OMP_NUM_THREADS=$1 perf stat -x, -e task-clock "$RUNC" "$2" -z "$3" -t 0 -n "$4" -i "x" 2>&1 >/dev/null)
+        tps=$(echo "$out" | sed -n 's/achieved tok\/s: //p')
+        ms=$(echo "$out" | sed -n 's/^\([0-9.]*\),msec,task-clock.*/\1/p')
+        awk -v t="$1" -v tps="$tps" -v ms="$ms" -v n="$4" \
+            'BEGIN { printf "{\"threads\":%d,\"runc_tok_s\":%s,\"runc_tok_per_cpu_s\":%.2f}", t, tps, (n - 1) / (ms / 1000) }'
+    else
+        tps=$(OMP_NUM_THREADS=$1 "$RUNC" "$2" -z "$3" -t 0 -n "$4" -i "x" 2>&1 >/dev/null | sed -n 's/achieved tok\/s: //p')
+        echo "{\"threads\":$1,\"runc_tok_s\":$tps}"
+    fi
 }
 ours() { # threads ckpt tok decode prompt
     "$BIN/lmserve-bench-transformer" --threads "$1" --decode "$4" --prompt "$5" --reps 1 "$2" "$3" 2>/dev/null
@@ -43,13 +53,15 @@ for shape in $SHAPES; do
     [ -f "$ck" ] || "$BIN/lmserve-ckpt-gen" -o "$ck" --tokenizer "$tok" --version 0 --seed 1 $f
     [ -f "$q8" ] || "$BIN/lmserve-ckpt-gen" -o "$q8" --version 2 --seed 1 $f
     n=$(decode_n "$shape")
+    reps=$REPS
+    [ "$shape" = 110M ] && reps=${REPS110:-2} # 438 MB per token: keep it short on a shared box
     for t in 1 2; do
         r=0
-        while [ $r -lt "$REPS" ]; do
+        while [ $r -lt "$reps" ]; do
             echo "{\"shape\":\"$shape\",\"run\":$r,\"ours_f32\":$(ours $t "$ck" "$tok" "$n" 128)}"
             echo "{\"shape\":\"$shape\",\"run\":$r,\"ours_q8\":$(ours $t "$q8" "$tok" "$n" 128)}"
             if [ -n "$RUNC" ]; then
-                echo "{\"shape\":\"$shape\",\"run\":$r,\"threads\":$t,\"runc_tok_s\":$(runc $t "$ck" "$tok" "$n" | head -1)}"
+                echo "{\"shape\":\"$shape\",\"run\":$r,\"runc\":$(runc $t "$ck" "$tok" "$n")}"
             fi
             r=$((r + 1))
         done
@@ -64,9 +76,9 @@ if [ -f "$ck" ]; then
     for t in 1 2; do
         r=0
         while [ $r -lt "$REPS" ]; do
-            echo "{\"busy\":1,\"run\":$r,\"ours_f32\":$(ours $t "$ck" "$tok" 200 128)}"
+            echo "{\"busy\":1,\"run\":$r,\"ours_f32\":$(ours $t "$ck" "$tok" 100 128)}"
             if [ -n "$RUNC" ]; then
-                echo "{\"busy\":1,\"run\":$r,\"threads\":$t,\"runc_tok_s\":$(runc $t "$ck" "$tok" 200 | head -1)}"
+                echo "{\"busy\":1,\"run\":$r,\"runc\":$(runc $t "$ck" "$tok" 100)}"
             fi
             r=$((r + 1))
         done

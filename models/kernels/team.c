@@ -2,10 +2,10 @@
  * claimed from one atomic counter by the caller and the helpers, so a helper that the OS
  * deschedules (another process took its core) only delays the chunk it holds; the caller
  * takes every other chunk. Helpers spin briefly between dispatches, then sleep on a futex.
- * One caller at a time: a second concurrent caller runs its work alone. If the helpers
- * cost more than they bring (the caller waits on late helpers longer than the helpers'
- * share of the work would have taken it, measured over a window of dispatches), the team
- * stands down for a while and the caller works alone, so 2 threads on a busy machine never
+ * One caller at a time: a second concurrent caller runs its work alone. A small controller
+ * times windows of dispatches with and without the helpers (wall time per chunk) and keeps
+ * whichever mode is faster, probing the other now and then, so 2 threads on a busy machine
+ * (late helpers, a shared CPU quota) never run slower than 1 for long.
  * run slower than 1. Linux only. */
 #include "kernels.h"
 
@@ -33,9 +33,9 @@
 #define TEAM_CHUNKS_MAX ((size_t)STATE_IDX_MASK) /* chunks per dispatch */
 #define TEAM_SPIN_IDLE 20000 /* pause loops (~100 us) a helper spins before sleeping */
 #define TEAM_SPIN_WAIT 2000  /* pause loops the caller spins before yielding its core */
-#define TEAM_WINDOW 64            /* dispatches per verdict on whether helpers pay */
-#define TEAM_BACKOFF_MIN 256      /* dispatches run alone after a bad window ... */
-#define TEAM_BACKOFF_MAX 16384    /* ... doubling up to this while windows stay bad */
+#define TEAM_WINDOW 64        /* dispatches per measurement (~2 decode steps) */
+#define TEAM_PROBE_EVERY 16   /* windows in the winning mode between probes of the other */
+#define TEAM_PROBE_MAX 256    /* the probe interval doubles up to this while a mode keeps winning */
 
 static struct {
     pthread_mutex_t setup; /* guards starting/stopping helpers */
@@ -52,13 +52,17 @@ static struct {
     kernels_range_fn fn;
     void *ctx;
     size_t n, chunk;
-    /* the verdict: only the caller owning 'busy' touches these */
-    int64_t win_work_ns, win_wait_ns;
-    uint64_t win_own, win_total;
-    int win_n;
-    int alone_left, backoff;
-    uint64_t stood_down; /* times the team stood down, for logs and tests */
-} team = {.setup = PTHREAD_MUTEX_INITIALIZER, .backoff = TEAM_BACKOFF_MIN};
+    /* the controller: only the caller owning 'busy' touches these */
+    int alone;              /* current mode: 1 = caller works alone */
+    int win_n;              /* dispatches in the current window */
+    int64_t win_ns;         /* their wall time */
+    uint64_t win_chunks;    /* their chunks */
+    double rate[2];         /* ns per chunk, [0] with helpers, [1] alone; 0 = unknown */
+    int windows_left;       /* windows before probing the other mode */
+    int probe_every;
+    int probing;            /* the current window measures the losing mode */
+    uint64_t stood_down;    /* windows decided alone, for logs and tests */
+} team = {.setup = PTHREAD_MUTEX_INITIALIZER, .probe_every = TEAM_PROBE_EVERY};
 
 static int64_t mono_ns(void)
 {
@@ -67,25 +71,40 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* After a window: stand down when waiting cost more than the helpers' chunks saved. */
-static void team_verdict(void)
+/* End of a window: record its rate; after a probe keep the faster mode; after a run of
+ * windows in the winning mode, probe the other one (the machine's load changes). */
+static void team_window_end(void)
 {
-    /* alone the caller would also have run the helpers' chunks, at its own pace */
-    const double saved = team.win_own ? (double)team.win_work_ns *
-                                            (double)(team.win_total - team.win_own) /
-                                            (double)team.win_own
-                                      : 0.0;
-    if ((double)team.win_wait_ns > saved) {
-        team.alone_left = team.backoff;
-        team.stood_down++;
-        if (team.backoff < TEAM_BACKOFF_MAX)
-            team.backoff *= 2;
-    } else {
-        team.backoff = TEAM_BACKOFF_MIN;
-    }
-    team.win_work_ns = team.win_wait_ns = 0;
-    team.win_own = team.win_total = 0;
+    const int m = team.alone;
+    team.rate[m] = (double)team.win_ns / (double)team.win_chunks;
     team.win_n = 0;
+    team.win_ns = 0;
+    team.win_chunks = 0;
+    if (team.rate[!m] == 0.0) { /* the other mode was never measured: probe it now */
+        team.alone = !m;
+        team.probing = 1;
+        return;
+    }
+    const int best = team.rate[1] <= team.rate[0];
+    if (team.probing) {
+        team.probing = 0;
+        if (best == m) /* the probe won: a fresh run in this mode */
+            team.probe_every = TEAM_PROBE_EVERY;
+        else if (team.probe_every < TEAM_PROBE_MAX)
+            team.probe_every *= 2; /* the probe lost again: probe less often */
+        team.alone = best;
+        team.windows_left = team.probe_every;
+        return;
+    }
+    if (best != m) { /* this mode got slower than the other's last rate */
+        team.alone = best;
+        team.windows_left = team.probe_every;
+        return;
+    }
+    if (--team.windows_left <= 0) {
+        team.alone = !m;
+        team.probing = 1;
+    }
 }
 
 static uint64_t st_total(uint64_t v) { return (v >> STATE_IDX_BITS) & STATE_IDX_MASK; }
@@ -213,10 +232,15 @@ void kernels_parallel_for(size_t n, size_t chunk, kernels_range_fn fn, void *ctx
         fn(ctx, 0, n);
         return;
     }
-    if (team.alone_left > 0) { /* standing down: see team_verdict() */
-        team.alone_left--;
-        atomic_store(&team.busy, 0);
+    if (team.alone) { /* the controller found the helpers slower: see team_window_end() */
+        const int64_t a0 = mono_ns();
         fn(ctx, 0, n);
+        team.win_ns += mono_ns() - a0;
+        team.win_chunks += chunks;
+        team.stood_down++;
+        if (++team.win_n == TEAM_WINDOW)
+            team_window_end();
+        atomic_store(&team.busy, 0);
         return;
     }
     if (team.n_helpers == 0 || team.n_helpers != team.threads - 1) {
@@ -236,6 +260,7 @@ void kernels_parallel_for(size_t n, size_t chunk, kernels_range_fn fn, void *ctx
         chunks = (n + chunk - 1) / chunk;
     }
     /* in_flight is 0 here: the previous caller waited for it */
+    const int64_t t0 = mono_ns();
     team.fn = fn;
     team.ctx = ctx;
     team.n = n;
@@ -245,21 +270,17 @@ void kernels_parallel_for(size_t n, size_t chunk, kernels_range_fn fn, void *ctx
     atomic_fetch_add(&team.wake, 1);
     if (atomic_load(&team.sleepers) > 0)
         futex_wake_all(&team.wake);
-    const int64_t t0 = mono_ns();
-    const size_t own = run_chunks();
-    const int64_t t1 = mono_ns();
+    run_chunks();
     for (int spins = 0; atomic_load(&team.in_flight) != 0; spins++) {
         if (spins < TEAM_SPIN_WAIT)
             cpu_relax();
         else
             sched_yield(); /* the late helper may need this core to finish its chunk */
     }
-    team.win_work_ns += t1 - t0;
-    team.win_wait_ns += mono_ns() - t1;
-    team.win_own += own;
-    team.win_total += chunks;
+    team.win_ns += mono_ns() - t0;
+    team.win_chunks += chunks;
     if (++team.win_n == TEAM_WINDOW)
-        team_verdict();
+        team_window_end();
     atomic_store(&team.busy, 0);
 }
 
