@@ -23,7 +23,7 @@ shape_flags() {
     110M) echo "--dim 768 --hidden 2048 --layers 12 --heads 12 --kv-heads 12 --vocab 32000 --seq 1024" ;;
     esac
 }
-decode_n() { case $1 in 15M) echo 200 ;; 110M) echo 96 ;; esac; }
+decode_n() { case $1 in 15M) echo 120 ;; 110M) echo 64 ;; esac; }
 
 # run.c's "achieved tok/s" (tokens after the first, prompt included, one at a time)
 # With perf, also run.c's CPU seconds (whole process): tokens per CPU-second, robust to load.
@@ -55,16 +55,17 @@ for shape in $SHAPES; do
     n=$(decode_n "$shape")
     reps=$REPS
     [ "$shape" = 110M ] && reps=${REPS110:-2} # 438 MB per token: keep it short on a shared box
-    for t in 1 2; do
-        r=0
-        while [ $r -lt "$reps" ]; do
+    # threads innermost: 1- and 2-thread samples sit close in time on a shared machine
+    r=0
+    while [ $r -lt "$reps" ]; do
+        for t in 1 2; do
             echo "{\"shape\":\"$shape\",\"run\":$r,\"ours_f32\":$(ours $t "$ck" "$tok" "$n" 128)}"
             echo "{\"shape\":\"$shape\",\"run\":$r,\"ours_q8\":$(ours $t "$q8" "$tok" "$n" 128)}"
             if [ -n "$RUNC" ]; then
                 echo "{\"shape\":\"$shape\",\"run\":$r,\"runc\":$(runc $t "$ck" "$tok" "$n")}"
             fi
-            r=$((r + 1))
         done
+        r=$((r + 1))
     done
 done
 
@@ -73,15 +74,15 @@ ck="$DATA/15M.bin"; tok="$DATA/tok32000.bin"
 if [ -f "$ck" ]; then
     sh -c 'while :; do :; done' &
     busy=$!
-    for t in 1 2; do
-        r=0
-        while [ $r -lt "$REPS" ]; do
+    r=0
+    while [ $r -lt "$REPS" ]; do
+        for t in 1 2; do
             echo "{\"busy\":1,\"run\":$r,\"ours_f32\":$(ours $t "$ck" "$tok" 100 128)}"
             if [ -n "$RUNC" ]; then
                 echo "{\"busy\":1,\"run\":$r,\"runc\":$(runc $t "$ck" "$tok" 100)}"
             fi
-            r=$((r + 1))
         done
+        r=$((r + 1))
     done
     kill "$busy"
     wait "$busy" 2>/dev/null
@@ -90,7 +91,7 @@ fi
 # server overhead: streamed /v1/completions vs the core loop, same model, same tokens
 if [ -f "$ck" ]; then
     log="$DATA/server.log"
-    LMSERVE_THREADS=2 "$BIN/lmserve" --host 127.0.0.1 --port 0 --model "m=transformer:$ck,tokenizer=tok32000.bin" >"$log" 2>&1 &
+    LMSERVE_KERNEL_THREADS=2 "$BIN/lmserve" --host 127.0.0.1 --port 0 --model "m=transformer:$ck,tokenizer=tok32000.bin" >"$log" 2>&1 &
     srv=$!
     port=""
     i=0

@@ -31,9 +31,11 @@
 #define STATE_IDX_BITS 20
 #define STATE_IDX_MASK ((UINT64_C(1) << STATE_IDX_BITS) - 1)
 #define TEAM_CHUNKS_MAX ((size_t)STATE_IDX_MASK) /* chunks per dispatch */
-#define TEAM_SPIN_IDLE 20000 /* pause loops (~100 us) a helper spins before sleeping */
+#define TEAM_SPIN_IDLE 2000 /* pause loops (~20 us) a helper spins before sleeping: spinning
+                             * burns the CPU share the caller may need on a busy machine */
 #define TEAM_SPIN_WAIT 2000  /* pause loops the caller spins before yielding its core */
-#define TEAM_WINDOW 64        /* dispatches per measurement (~2 decode steps) */
+#define TEAM_WINDOW 128       /* dispatches per measurement (~4 decode steps) */
+#define TEAM_MARGIN 0.9       /* helpers must cut the time per chunk by 10% to be used */
 #define TEAM_PROBE_EVERY 16   /* windows in the winning mode between probes of the other */
 #define TEAM_PROBE_MAX 256    /* the probe interval doubles up to this while a mode keeps winning */
 
@@ -76,7 +78,9 @@ static int64_t mono_ns(void)
 static void team_window_end(void)
 {
     const int m = team.alone;
-    team.rate[m] = (double)team.win_ns / (double)team.win_chunks;
+    /* a moving average: one descheduling of the caller must not decide alone */
+    const double r = (double)team.win_ns / (double)team.win_chunks;
+    team.rate[m] = team.rate[m] == 0.0 ? r : 0.5 * (team.rate[m] + r);
     team.win_n = 0;
     team.win_ns = 0;
     team.win_chunks = 0;
@@ -85,7 +89,7 @@ static void team_window_end(void)
         team.probing = 1;
         return;
     }
-    const int best = team.rate[1] <= team.rate[0];
+    const int best = !(team.rate[0] < TEAM_MARGIN * team.rate[1]); /* 1 = alone */
     if (team.probing) {
         team.probing = 0;
         if (best == m) /* the probe won: a fresh run in this mode */
@@ -180,7 +184,7 @@ static void helpers_stop(void)
 
 static int default_threads(void)
 {
-    const char *env = getenv("LMSERVE_THREADS");
+    const char *env = getenv("LMSERVE_KERNEL_THREADS");
     int n = env ? atoi(env) : 0;
     if (n <= 0) {
         long c = sysconf(_SC_NPROCESSORS_ONLN);
