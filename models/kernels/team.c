@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -63,8 +64,9 @@ static struct {
     int windows_left;       /* windows before probing the other mode */
     int probe_every;
     int probing;            /* the current window measures the losing mode */
+    int adapt;              /* 0: always use the helpers (LMSERVE_KERNEL_ADAPT=0, measurements) */
     uint64_t stood_down;    /* windows decided alone, for logs and tests */
-} team = {.setup = PTHREAD_MUTEX_INITIALIZER, .probe_every = TEAM_PROBE_EVERY};
+} team = {.setup = PTHREAD_MUTEX_INITIALIZER, .probe_every = TEAM_PROBE_EVERY, .adapt = 1};
 
 static int64_t mono_ns(void)
 {
@@ -196,6 +198,8 @@ static int default_threads(void)
 /* Start helpers up to threads - 1. Called with team.setup held. */
 static void helpers_start(void)
 {
+    const char *adapt = getenv("LMSERVE_KERNEL_ADAPT");
+    team.adapt = !(adapt && strcmp(adapt, "0") == 0);
     while (team.n_helpers < team.threads - 1) {
         if (pthread_create(&team.helper[team.n_helpers], NULL, helper_main, NULL) != 0) {
             fprintf(stderr, "lmserve: kernels: could not start a helper thread; using %d\n",
@@ -236,7 +240,7 @@ void kernels_parallel_for(size_t n, size_t chunk, kernels_range_fn fn, void *ctx
         fn(ctx, 0, n);
         return;
     }
-    if (team.alone) { /* the controller found the helpers slower: see team_window_end() */
+    if (team.alone && team.adapt) { /* the controller found the helpers slower: team_window_end() */
         const int64_t a0 = mono_ns();
         fn(ctx, 0, n);
         team.win_ns += mono_ns() - a0;
