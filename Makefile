@@ -65,8 +65,7 @@ $(BUILD)/obj/models/kernels/%avx2.o: CFLAGS += -mavx2 -mfma
 $(LIBMODELS): $(MODELS_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
-# Server objects are linked as objects, not from an archive, so an area's handler (a strong
-# symbol) replaces its weak placeholder in server/api/pending.c.
+# Server objects are linked as objects, not from an archive: every handler is found.
 $(LMSERVE): $(BUILD)/obj/server/main.o $(SERVER_OBJ) $(LIBMODELS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
@@ -85,7 +84,7 @@ $(API_BIN): $(call obj,$(API_SRC)) $(SERVER_OBJ) $(LIBMODELS)
 	$(CC) $(LDFLAGS) $^ -lcriterion -lcurl $(LDLIBS) -o $@
 
 # Criterion runs tests in parallel; -j2 matches the 2-core CI machine.
-CRITERION_FLAGS ?= --jobs 2 --full-stats
+CRITERION_FLAGS ?= --jobs 2
 test: all $(UNIT_BIN) $(API_BIN)
 	python3 tools/check_routes.py server/router.c api.yaml
 	LMSERVE_BIN=$(abspath $(LMSERVE)) LMSERVE_TOOLS=$(abspath $(BUILD)/bin) $(UNIT_BIN) $(CRITERION_FLAGS)
@@ -100,8 +99,9 @@ lint-api: $(DEPS_STAMP)
 	node tests/contract/lint.mjs api.yaml
 
 # ---- run ----
-run: all
-	$(LMSERVE) --host $(HOST) --port $(PORT) $(RUN_ARGS)
+# make run: install, build, train the default models once (mk/models.mk), serve them.
+run: all models
+	$(LMSERVE) --host $(HOST) --port $(PORT) --config models/default.json $(RUN_ARGS)
 
 bench: all
 	sh bench/run.sh

@@ -1,0 +1,259 @@
+// check.mjs: what CI can check of the container and Kubernetes files without a Docker engine:
+// every YAML file parses, the Dockerfile builds with exactly the make targets CI runs, and the
+// compose file, nginx config and manifests agree on ports, probes, volumes and names.
+// Run by tests/deploy/check.sh. Prints `deploy: N passed, M failed`.
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '..', '..');
+const require = createRequire(path.join(ROOT, 'tests', 'web', 'package.json'));
+const YAML = require('yaml');
+
+const PORT = 8080;                                     // the container port everywhere
+const CI_MAKE_TARGETS = ['deps', 'all', 'test', 'models']; // what CI and the README run, in order
+const RUNTIME_PACKAGES = ['libmicrohttpd12', 'libjansson4', 'zlib1g'];
+
+let passed = 0, failed = 0;
+function check(name, fn) {
+  try { fn(); passed++; console.log(`ok   ${name}`); }
+  catch (e) { failed++; console.log(`FAIL ${name}: ${e.message}`); }
+}
+function assert(c, msg) { if (!c) throw new Error(msg); }
+const read = (p) => fs.readFileSync(path.join(ROOT, p), 'utf8');
+const exists = (p) => fs.existsSync(path.join(ROOT, p));
+
+// ---- every YAML file parses ----
+function yamlFiles() {
+  let files;
+  try {
+    files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard', '*.yaml', '*.yml', '**/*.yaml', '**/*.yml'],
+      { cwd: ROOT, encoding: 'utf8' }).split('\n').filter(Boolean);
+  } catch {
+    files = [];
+    const walk = (d) => { for (const e of fs.readdirSync(path.join(ROOT, d), { withFileTypes: true })) {
+      if (['.git', 'node_modules', 'build'].includes(e.name)) continue;
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p); else if (/\.ya?ml$/.test(e.name)) files.push(p);
+    } };
+    walk('.');
+  }
+  return [...new Set(files)].filter(f => !f.includes('node_modules/')).sort();
+}
+const docs = {};
+for (const f of yamlFiles()) {
+  check(`yaml parses: ${f}`, () => {
+    const all = YAML.parseAllDocuments(read(f), { prettyErrors: true, merge: true });
+    for (const d of all) {
+      if (d.errors.length) throw new Error(d.errors.map(e => e.message).join('; '));
+      if (d.warnings.length) throw new Error(d.warnings.map(e => e.message).join('; '));
+    }
+    docs[f] = all.map(d => d.toJS({ maxAliasCount: 100 }));
+  });
+}
+const one = (f) => { assert(docs[f], `${f} missing or unparsable`); return docs[f][0]; };
+
+// ---- Dockerfile ----
+// Instructions with their continuation lines joined, comments dropped, per stage.
+function dockerfile(text) {
+  const lines = text.replace(/\\\r?\n/g, ' ').split(/\r?\n/).map(l => l.trim()).filter(l => l && !l.startsWith('#'));
+  const stages = [];
+  for (const l of lines) {
+    const m = /^(\w+)\s+(.*)$/.exec(l);
+    if (!m) continue;
+    const [ins, arg] = [m[1].toUpperCase(), m[2]];
+    if (ins === 'FROM') stages.push({ from: arg, ins: [] });
+    else if (stages.length) stages.at(-1).ins.push({ ins, arg });
+  }
+  return stages;
+}
+const makeTargets = (cmd) => [...cmd.matchAll(/(?:^|&&|;|\|\|)\s*make\s+([^&;|]*)/g)].map(m => m[1].trim());
+
+check('Dockerfile: two stages on debian:bookworm-slim', () => {
+  const st = dockerfile(read('docker/Dockerfile'));
+  assert(st.length === 2, `${st.length} stages`);
+  for (const s of st) assert(/^debian:bookworm-slim(\s|$)/.test(s.from), `FROM ${s.from}`);
+  assert(/\bAS\s+build\b/i.test(st[0].from), 'the first stage is not named build');
+});
+check(`Dockerfile: the build stage runs exactly make ${CI_MAKE_TARGETS.join(', make ')}`, () => {
+  const [build] = dockerfile(read('docker/Dockerfile'));
+  const got = build.ins.filter(i => i.ins === 'RUN').flatMap(i => makeTargets(i.arg));
+  assert(JSON.stringify(got) === JSON.stringify(CI_MAKE_TARGETS), `RUN make targets: ${JSON.stringify(got)}`);
+  // Each one its own RUN, written exactly `make TARGET` (no flags that CI does not use).
+  for (const t of CI_MAKE_TARGETS) {
+    assert(build.ins.some(i => i.ins === 'RUN' && i.arg === `make ${t}`), `no plain "RUN make ${t}"`);
+  }
+  assert(build.ins.some(i => i.ins === 'ENV' && /\bCI=true\b/.test(i.arg)), 'the build stage does not set CI=true as CI does');
+});
+check('Dockerfile: those make targets are the ones CI, the README and the Makefile know', () => {
+  const mk = [read('Makefile'), ...(exists('mk') ? fs.readdirSync(path.join(ROOT, 'mk')).filter(f => f.endsWith('.mk')).map(f => read(`mk/${f}`)) : [])].join('\n');
+  for (const t of CI_MAKE_TARGETS) assert(new RegExp(`^${t}\\s*:`, 'm').test(mk), `no "${t}:" rule in Makefile or mk/*.mk`);
+  if (exists('.ci/run')) {
+    const ci = read('.ci/run');
+    assert(/\bmake\s+test\b/.test(ci), '.ci/run does not run make test');
+  }
+  if (exists('README.md')) {
+    const rd = read('README.md');
+    for (const t of ['test', 'models']) assert(new RegExp(`make ${t}\\b`).test(rd), `README does not mention make ${t}`);
+  }
+});
+check('Dockerfile: runtime stage has only runtime libraries, a non-root user, port, healthcheck, exec entrypoint', () => {
+  const st = dockerfile(read('docker/Dockerfile'));
+  const rt = st.at(-1).ins;
+  const apt = rt.filter(i => i.ins === 'RUN' && /apt-get install/.test(i.arg));
+  assert(apt.length === 1, `${apt.length} apt-get install lines in the runtime stage`);
+  const pkgs = apt[0].arg.replace(/.*apt-get install/, '').split('&&')[0].split(/\s+/).filter(w => w && !w.startsWith('-'));
+  assert(JSON.stringify(pkgs.sort()) === JSON.stringify([...RUNTIME_PACKAGES].sort()), `runtime packages ${pkgs}`);
+  const user = rt.filter(i => i.ins === 'USER').at(-1);
+  assert(user && !/^(root|0)(:|$)/.test(user.arg), `USER ${user?.arg}`);
+  assert(rt.some(i => i.ins === 'EXPOSE' && i.arg.split(/\s+/).includes(String(PORT))), `no EXPOSE ${PORT}`);
+  const hc = rt.find(i => i.ins === 'HEALTHCHECK');
+  assert(hc && /\/health\b/.test(hc.arg) && new RegExp(`${PORT}`).test(hc.arg), 'HEALTHCHECK does not check /health on the port');
+  const ep = rt.find(i => i.ins === 'ENTRYPOINT');
+  assert(ep, 'no ENTRYPOINT');
+  const arr = JSON.parse(ep.arg); // exec form is a JSON array; shell form throws here
+  assert(Array.isArray(arr) && /lmserve$/.test(arr[0]), `ENTRYPOINT ${ep.arg}`);
+  const hostAt = arr.indexOf('--host');
+  assert(hostAt > 0 && arr[hostAt + 1] === '0.0.0.0', 'lmserve does not listen on 0.0.0.0');
+  assert(arr[arr.indexOf('--port') + 1] === String(PORT), 'ENTRYPOINT port');
+  const cmd = rt.find(i => i.ins === 'CMD');
+  assert(cmd && JSON.parse(cmd.arg).join(' ').includes('/models'), 'CMD does not read its config from /models');
+  const copies = rt.filter(i => i.ins === 'COPY').map(i => i.arg).join('\n');
+  for (const want of ['bin/lmserve', '/web', '/models']) assert(copies.includes(want), `runtime stage does not copy ${want}`);
+  assert(!/\b(gcc|make|build-essential)\b/.test(rt.filter(i => i.ins === 'RUN').map(i => i.arg).join(' ')), 'build tools in the runtime stage');
+});
+check('Dockerfile: the container config names models under /models that the build stage copies', () => {
+  const cfg = JSON.parse(read('docker/models.json'));
+  assert(Array.isArray(cfg.models) && cfg.models.length >= 3, 'fewer than 3 models');
+  const types = new Set(cfg.models.map(m => m.type));
+  for (const t of ['ngram', 'embedding', 'transformer']) assert(types.has(t), `no ${t} model`);
+  for (const m of cfg.models) {
+    assert(m.path.startsWith('/models/'), `${m.id}: path ${m.path}`);
+    if (m.options?.tokenizer) assert(m.options.tokenizer.startsWith('/models/'), `${m.id}: tokenizer ${m.options.tokenizer}`);
+  }
+});
+
+// ---- compose and nginx ----
+check('compose: lmserve service with port, models volume at /models and a /health healthcheck', () => {
+  const c = one('docker/compose.yaml');
+  const s = c.services?.lmserve;
+  assert(s, 'no lmserve service');
+  assert(!s.profiles, 'the main service is behind a profile');
+  assert((s.ports || []).some(p => String(p).endsWith(`:${PORT}`) || p.target === PORT), `ports ${JSON.stringify(s.ports)}`);
+  const vols = (s.volumes || []).map(String);
+  assert(vols.some(v => /^models:\/models(:ro)?$/.test(v)), `volumes ${vols}`);
+  assert(c.volumes && 'models' in c.volumes, 'the models volume is not declared');
+  const hc = s.healthcheck?.test?.join(' ') ?? '';
+  assert(hc.includes('/health') && hc.includes(String(PORT)), `healthcheck ${hc}`);
+  assert(s.build?.dockerfile === 'docker/Dockerfile' && s.build?.context === '..', 'build does not use docker/Dockerfile from the repository root');
+});
+check('compose: profile "replicas" runs 3 replicas behind nginx with docker/nginx.conf', () => {
+  const c = one('docker/compose.yaml');
+  const reps = Object.entries(c.services).filter(([, s]) => s.profiles?.includes('replicas'));
+  const replica = reps.find(([, s]) => s.deploy?.replicas === 3);
+  assert(replica, 'no service with deploy.replicas: 3 in profile replicas');
+  assert(!replica[1].ports, 'replicas publish host ports (they would clash)');
+  assert((replica[1].volumes || []).map(String).some(v => /^models:\/models:ro$/.test(v)), 'replicas do not mount the models read-only');
+  const lb = reps.find(([, s]) => /nginx/.test(s.image || ''));
+  assert(lb, 'no nginx service in profile replicas');
+  assert((lb[1].volumes || []).map(String).some(v => v.startsWith('./nginx.conf:')), 'nginx does not mount ./nginx.conf');
+  const conf = read('docker/nginx.conf');
+  assert(new RegExp(`server\\s+${replica[0]}:${PORT}\\b`).test(conf), `nginx upstream is not ${replica[0]}:${PORT}`);
+  const listen = /listen\s+(\d+)/.exec(conf)?.[1];
+  assert((lb[1].ports || []).some(p => String(p).endsWith(`:${listen}`)), `nginx listens on ${listen}, compose maps ${lb[1].ports}`);
+  assert(/proxy_buffering\s+off/.test(conf), 'nginx buffers SSE streams');
+});
+check('nginx.conf: nginx -t accepts it', () => {
+  const nginx = ['/usr/sbin/nginx', '/usr/bin/nginx'].find(p => fs.existsSync(p));
+  if (!nginx) { console.log('     (nginx absent: syntax check skipped)'); return; }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lmserve-nginx-'));
+  // The compose service name does not resolve here: test a copy pointing at loopback.
+  const conf = read('docker/nginx.conf').replace(/server\s+\S+:(\d+)/, 'server 127.0.0.1:$1')
+    .replace(/^(\s*access_log)\s+\S+;/m, `$1 ${dir}/access.log;`).replace(/^(\s*error_log)\s+\S+/m, `$1 ${dir}/error.log`);
+  fs.writeFileSync(path.join(dir, 'nginx.conf'), `pid ${dir}/nginx.pid;\n` + conf);
+  const r = spawnSync(nginx, ['-t', '-q', '-p', dir, '-e', `${dir}/error.log`, '-c', path.join(dir, 'nginx.conf')], { encoding: 'utf8' });
+  fs.rmSync(dir, { recursive: true, force: true });
+  assert(r.status === 0, `nginx -t: ${r.stderr}`);
+});
+
+// ---- Kubernetes ----
+const k8s = () => {
+  const all = Object.entries(docs).filter(([f]) => f.startsWith('deploy/k8s/')).flatMap(([f, ds]) => ds.map(d => ({ f, d })));
+  const get = (kind) => all.filter(x => x.d?.kind === kind).map(x => x.d);
+  return { all, get };
+};
+check('k8s: Deployment with port, /ready readiness, /health liveness, resources, read-only models, ConfigMap config', () => {
+  const { get } = k8s();
+  const [dep] = get('Deployment');
+  assert(dep, 'no Deployment');
+  const pod = dep.spec.template.spec;
+  const c = pod.containers.find(x => x.name === 'lmserve') || pod.containers[0];
+  const port = c.ports.find(p => p.containerPort === PORT);
+  assert(port, `no containerPort ${PORT}`);
+  const probePort = (pr) => pr.httpGet.port === port.name || pr.httpGet.port === PORT;
+  assert(c.readinessProbe?.httpGet?.path === '/ready' && probePort(c.readinessProbe), 'readiness probe is not /ready on the port');
+  assert(c.livenessProbe?.httpGet?.path === '/health' && probePort(c.livenessProbe), 'liveness probe is not /health on the port');
+  for (const k of ['cpu', 'memory']) {
+    assert(c.resources?.requests?.[k] && c.resources?.limits?.[k], `resources ${k} request/limit missing`);
+  }
+  const labels = dep.spec.template.metadata.labels;
+  for (const [k, v] of Object.entries(dep.spec.selector.matchLabels)) assert(labels[k] === v, `selector ${k} does not match the pod labels`);
+  const mounts = Object.fromEntries(c.volumeMounts.map(m => [m.mountPath, m]));
+  assert(mounts['/models']?.readOnly === true, 'models not mounted read-only at /models');
+  const vol = (name) => pod.volumes.find(v => v.name === name);
+  const mv = vol(mounts['/models'].name);
+  assert(mv?.persistentVolumeClaim?.readOnly === true, 'models volume is not a read-only claim');
+  const cfgMount = c.volumeMounts.find(m => vol(m.name)?.configMap);
+  assert(cfgMount, 'no ConfigMap volume');
+  const cmName = vol(cfgMount.name).configMap.name;
+  const cm = get('ConfigMap').find(x => x.metadata.name === cmName);
+  assert(cm, `ConfigMap ${cmName} is not defined`);
+  const key = Object.keys(cm.data)[0];
+  const args = c.args.join(' ');
+  assert(args.includes(`--config ${cfgMount.mountPath}/${key}`), `args do not read ${cfgMount.mountPath}/${key}`);
+  const cfg = JSON.parse(cm.data[key]);
+  for (const m of cfg.models) assert(m.path.startsWith('/models/'), `${m.id}: ${m.path} outside the models volume`);
+  const pvc = get('PersistentVolumeClaim').find(x => x.metadata.name === mv.persistentVolumeClaim.claimName);
+  assert(pvc, `claim ${mv.persistentVolumeClaim.claimName} is not defined`);
+  assert(pod.securityContext?.runAsNonRoot === true, 'pods may run as root');
+});
+check('k8s: Service targets the container port and selects the pods', () => {
+  const { get } = k8s();
+  const [svc] = get('Service');
+  const [dep] = get('Deployment');
+  assert(svc, 'no Service');
+  const c = dep.spec.template.spec.containers[0];
+  const port = c.ports.find(p => p.containerPort === PORT);
+  assert(svc.spec.ports.some(p => p.targetPort === port.name || p.targetPort === PORT), 'targetPort is not the container port');
+  for (const [k, v] of Object.entries(svc.spec.selector)) assert(dep.spec.template.metadata.labels[k] === v, `selector ${k}=${v} matches no pod`);
+});
+check('k8s: HorizontalPodAutoscaler scales the Deployment', () => {
+  const { get } = k8s();
+  const [hpa] = get('HorizontalPodAutoscaler');
+  const [dep] = get('Deployment');
+  assert(hpa, 'no HorizontalPodAutoscaler');
+  assert(hpa.apiVersion === 'autoscaling/v2', hpa.apiVersion);
+  assert(hpa.spec.scaleTargetRef.kind === 'Deployment' && hpa.spec.scaleTargetRef.name === dep.metadata.name, 'scaleTargetRef');
+  assert(hpa.spec.minReplicas >= 1 && hpa.spec.maxReplicas > hpa.spec.minReplicas, 'replica bounds');
+  assert(hpa.spec.metrics?.length, 'no metrics');
+});
+check('k8s: kustomization lists every manifest', () => {
+  const k = one('deploy/k8s/kustomization.yaml');
+  const files = fs.readdirSync(path.join(ROOT, 'deploy/k8s')).filter(f => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml').sort();
+  assert(JSON.stringify([...k.resources].sort()) === JSON.stringify(files), `resources ${k.resources} vs files ${files}`);
+});
+
+// ---- smoke script ----
+check('docker/smoke.sh: valid shell, skips cleanly without an engine', () => {
+  const r = spawnSync('sh', ['-n', path.join(ROOT, 'docker/smoke.sh')], { encoding: 'utf8' });
+  assert(r.status === 0, r.stderr);
+  const s = read('docker/smoke.sh');
+  for (const want of ['/ready', 'kjv-ngram', 'kjv-vectors', 'kjv-tiny', 'skipped']) assert(s.includes(want), `smoke.sh lacks ${want}`);
+});
+
+console.log(`deploy: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
