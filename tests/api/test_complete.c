@@ -366,5 +366,8 @@ Test(completions, lm_routes_accept_transformers)
     }
     cr_assert_eq(r.status, 200, "%s", r.body);
     http_res_free(&r);
+    cr_assert_eq(http_post(&s, "/v1/score", "{\"model\":\"m\",\"input\":\"the cat sat\"}", &r), 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    http_res_free(&r);
     srv_stop(&s);
 }
