@@ -271,8 +271,18 @@ int main(int argc, char **argv)
             embed *x = open_or_die(lmv[s], threads);
             single_ms(x, qs, nq < 10 ? nq : 10, d, res); /* warm the page cache mapping */
             double ms = single_ms(x, qs, nq, d, res);
-            if (s == 0 && threads == 1)
+            if (s == 0 && threads == 1) {
                 memcpy(ref, res, nq * TOP_K * sizeof *ref);
+                char top[PATH_MAX_BYTES];
+                snprintf(top, sizeof top, "%s/lmserve_top10.i32", dir);
+                FILE *tf = fopen(top, "wb");
+                for (size_t i = 0; tf && i < nq * TOP_K; i++) {
+                    int32_t id = (int32_t)res[i].index;
+                    fwrite(&id, sizeof id, 1, tf);
+                }
+                if (tf)
+                    fclose(tf);
+            }
             printf("single_ms %-7s %dt %.2f  recall@10 vs float32 %.4f  fallbacks %zu\n", sn[s],
                    threads, ms, recall(ref, res, nq), embed_fallbacks(x));
             if (s == 0) {

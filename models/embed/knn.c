@@ -8,8 +8,12 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define CHUNK_ROWS 2048        /* rows per claim in a single-query scan (~2.4 MB at d=300) */
 #define GEMM_CHUNK_ROWS 256    /* rows per claim in a batch scan */
@@ -33,7 +37,23 @@ struct embed_pool {
     int active;
     void (*fn)(void *ctx, int worker);
     void *ctx;
+    int nice, policy; /* the caller's: helpers run at the priority of the thread they help */
 };
+
+static int thread_nice(void) { return getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)); }
+
+/* Take on the caller's scheduling class and niceness (a server worker runs SCHED_BATCH at a
+ * raised nice so the I/O threads preempt compute: helpers must not undo that). */
+static void follow_priority(int *cur_nice, int *cur_policy, int nice, int policy)
+{
+    if (policy != *cur_policy) {
+        struct sched_param sp = {0};
+        if (pthread_setschedparam(pthread_self(), policy, &sp) == 0)
+            *cur_policy = policy;
+    }
+    if (nice != *cur_nice && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) == 0)
+        *cur_nice = nice;
+}
 
 struct helper_arg {
     struct embed_pool *p;
@@ -46,6 +66,7 @@ static void *helper_main(void *arg)
     int id = ((struct helper_arg *)arg)->id;
     free(arg);
     unsigned long seen = 0;
+    int my_nice = thread_nice(), my_policy = sched_getscheduler(0);
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->stop && p->gen == seen)
@@ -57,8 +78,10 @@ static void *helper_main(void *arg)
             continue; /* woke too late: the caller already finished that job alone */
         void (*fn)(void *, int) = p->fn;
         void *ctx = p->ctx;
+        int nice = p->nice, policy = p->policy;
         p->active++;
         pthread_mutex_unlock(&p->mu);
+        follow_priority(&my_nice, &my_policy, nice, policy);
         fn(ctx, id);
         pthread_mutex_lock(&p->mu);
         if (--p->active == 0)
@@ -123,9 +146,12 @@ static void pool_run(struct embed_pool *p, void (*fn)(void *, int), void *ctx)
         fn(ctx, 0); /* pool busy with another request: do it all here */
         return;
     }
+    int nice = thread_nice(), policy = sched_getscheduler(0);
     pthread_mutex_lock(&p->mu);
     p->fn = fn;
     p->ctx = ctx;
+    p->nice = nice;
+    p->policy = policy < 0 ? SCHED_OTHER : policy;
     p->gen++;
     pthread_cond_broadcast(&p->work);
     pthread_mutex_unlock(&p->mu);
