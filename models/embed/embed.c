@@ -21,7 +21,7 @@ static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
 static float *rows_alloc(size_t bytes)
 {
     bytes = round_up(bytes, EMBED_ALIGN_BYTES);
-    float *p = aligned_alloc(EMBED_ALIGN_BYTES, bytes);
+    float *p = embed_aligned_alloc(bytes);
     if (p) {
         uintptr_t a = round_up((uintptr_t)p, EMBED_HUGE_PAGE_BYTES);
         uintptr_t end = (uintptr_t)p + bytes;
@@ -323,7 +323,7 @@ int embed_build_take(struct embed_builder *b, const struct embed_opts *o, embed 
     if (s != EMBED_STORAGE_F32) {
         e->cstride = round_up(e->dim, EMBED_COMPACT_PAD);
         size_t cbytes = round_up(e->n * e->cstride * embed_compact_elem(s) + 1, EMBED_ALIGN_BYTES);
-        void *c = aligned_alloc(EMBED_ALIGN_BYTES, cbytes);
+        void *c = embed_aligned_alloc(cbytes);
         float *sc = malloc((e->n + 1) * sizeof(float));
         float *rs = malloc((e->n + 1) * sizeof(float));
         if (!c || !sc || !rs) {

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "../kernels/embed_kernels.h"
 #include "embed.h"
@@ -108,6 +109,14 @@ int lmv_write(const embed *e, const char *path, enum embed_storage storage,
 void embed_quantize(const embed *e, enum embed_storage s, size_t cstride, void *compact,
                     float *scales, float *resid, float *resid_max);
 size_t embed_compact_elem(enum embed_storage s); /* bytes per element */
+
+/* aligned_alloc with the size rounded up to a multiple of the alignment, as C11 requires;
+ * free with free(). */
+static inline void *embed_aligned_alloc(size_t bytes)
+{
+    size_t b = (bytes + EMBED_ALIGN_BYTES - 1) / EMBED_ALIGN_BYTES * EMBED_ALIGN_BYTES;
+    return aligned_alloc(EMBED_ALIGN_BYTES, b ? b : EMBED_ALIGN_BYTES);
+}
 
 /* ---- scan pool (knn.c) ---- */
 int embed_pool_new(int threads, struct embed_pool **out);

@@ -429,7 +429,7 @@ static int knn_compact(const embed *e, const float *uq, size_t k, const uint32_t
         s.kind = SCAN_F16;
     } else {
         s.kind = SCAN_I8;
-        q16 = aligned_alloc(EMBED_ALIGN_BYTES, e->cstride * sizeof *q16 + EMBED_ALIGN_BYTES);
+        q16 = embed_aligned_alloc(e->cstride * sizeof *q16 + EMBED_ALIGN_BYTES);
         if (!q16)
             return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
         /* keep the int32 sum exact: cstride * 127 * qmax < 2^31 */
@@ -506,7 +506,7 @@ int embed_knn(const embed *e, const float *q, size_t top_k, const uint32_t *excl
     int rc = check_k(top_k, err);
     if (rc != STATUS_OK)
         return rc;
-    float *uq = aligned_alloc(EMBED_ALIGN_BYTES, qlen(e) * sizeof(float) + EMBED_ALIGN_BYTES);
+    float *uq = embed_aligned_alloc(qlen(e) * sizeof(float) + EMBED_ALIGN_BYTES);
     if (!uq)
         return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
     if (unit_query(e, q, uq, qlen(e)) != 0) {
@@ -526,7 +526,7 @@ int embed_knn_batch(const embed *e, const float *qs, size_t n_q, size_t top_k,
         return rc;
     for (size_t b = 0; b < n_q; b += BATCH_MAX_QUERIES) {
         size_t nb = n_q - b < BATCH_MAX_QUERIES ? n_q - b : BATCH_MAX_QUERIES;
-        float *uq = aligned_alloc(EMBED_ALIGN_BYTES, nb * e->stride * sizeof(float) + EMBED_ALIGN_BYTES);
+        float *uq = embed_aligned_alloc(nb * e->stride * sizeof(float) + EMBED_ALIGN_BYTES);
         if (!uq)
             return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
         for (size_t j = 0; j < nb; j++)
@@ -568,7 +568,7 @@ int embed_most_similar(const embed *e, const uint32_t *pos, size_t n_pos, const 
     }
     size_t n_ex = exclude_inputs ? nt : 0;
     size_t len = qlen(e);
-    float *t = aligned_alloc(EMBED_ALIGN_BYTES, (nt > 1 ? nt : 1) * len * sizeof(float) + EMBED_ALIGN_BYTES);
+    float *t = embed_aligned_alloc((nt > 1 ? nt : 1) * len * sizeof(float) + EMBED_ALIGN_BYTES);
     if (!t)
         return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
     if (m == EMBED_3COSADD) {
