@@ -183,4 +183,5 @@ const struct model_ops transformer_model_ops = {
     .describe = tf_describe,
     .bytes = tf_bytes,
     .lm = &transformer_lm_ops,
+    .heavy = 1, /* every request is forward passes: never on the event loop */
 };
