@@ -84,7 +84,7 @@ $(API_BIN): $(call obj,$(API_SRC)) $(SERVER_OBJ) $(LIBMODELS)
 	$(CC) $(LDFLAGS) $^ -lcriterion -lcurl $(LDLIBS) -o $@
 
 # Criterion runs tests in parallel; -j2 matches the 2-core CI machine.
-CRITERION_FLAGS ?= --jobs 2 --full-stats
+CRITERION_FLAGS ?= --jobs 2
 test: all $(UNIT_BIN) $(API_BIN)
 	python3 tools/check_routes.py server/router.c api.yaml
 	LMSERVE_BIN=$(abspath $(LMSERVE)) LMSERVE_TOOLS=$(abspath $(BUILD)/bin) $(UNIT_BIN) $(CRITERION_FLAGS)

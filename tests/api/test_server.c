@@ -477,23 +477,35 @@ Test(server, unload_while_requests_run)
 {
     const char *root = make_root();
     char m[400];
-    snprintf(m, sizeof m, "slow=test:%s/tiny.test,score_delay_ms=600", root);
+    snprintf(m, sizeof m, "slow=test:%s/tiny.test,score_delay_ms=1500", root);
     struct srv s;
     const char *args[] = {"--model", m, "--admin-key", ADMIN_KEY, "--threads", "4", NULL};
     srv_start(&s, args, 1);
     enum { N = 4 };
     struct bg b[N];
     pthread_t t[N];
-    /* Bodies over the inline limit would also work; these are small, so the slow test
-     * model's requests run inline on the I/O threads or as jobs: both must finish. */
+    /* Bodies over the inline limit (ROUTER_INLINE_BODY_MAX): each request is a worker job. */
+    static char body[2048];
+    char words[1600] = "";
+    for (int i = 0; i < 700; i++)
+        strcat(words, "a ");
+    snprintf(body, sizeof body, "{\"model\":\"slow\",\"input\":[\"%s\",\"c\"]}", words);
     for (int i = 0; i < N; i++) {
-        b[i] = (struct bg){.s = &s, .method = "POST", .path = "/v1/score",
-                           .body = "{\"model\":\"slow\",\"input\":[\"a b\",\"c\"]}"};
+        b[i] = (struct bg){.s = &s, .method = "POST", .path = "/v1/score", .body = body};
         pthread_create(&t[i], NULL, bg_main, &b[i]);
     }
-    usleep(200000);
-    static const char *const ok[] = {AUTH_OK, NULL};
+    /* Wait until all N jobs hold the model (the machine may be slow to start them). */
     struct http_res r;
+    int busy = 0;
+    for (int i = 0; i < 250 && !busy; i++) {
+        http_get(&s, "/metrics", &r);
+        busy = strstr(r.body, "lmserve_workers_busy 4\n") != NULL;
+        http_res_free(&r);
+        if (!busy)
+            usleep(20000);
+    }
+    cr_assert(busy, "the %d score jobs did not all start", N);
+    static const char *const ok[] = {AUTH_OK, NULL};
     http_do(&s, "DELETE", "/v1/models/slow", NULL, NULL, ok, &r);
     cr_assert_eq(r.status, 200, "%s", r.body);
     http_res_free(&r);
