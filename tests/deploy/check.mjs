@@ -139,10 +139,27 @@ check('Dockerfile: the container config names models under /models that the buil
   assert(Array.isArray(cfg.models) && cfg.models.length >= 3, 'fewer than 3 models');
   const types = new Set(cfg.models.map(m => m.type));
   for (const t of ['ngram', 'embedding', 'transformer']) assert(types.has(t), `no ${t} model`);
+  const files = (m) => [m.path, ...(m.options?.tokenizer ? [m.options.tokenizer] : [])];
+  const copied = dockerfile(read('docker/Dockerfile'))[0].ins.filter(i => i.ins === 'RUN').map(i => i.arg).join(' ');
   for (const m of cfg.models) {
-    assert(m.path.startsWith('/models/'), `${m.id}: path ${m.path}`);
-    if (m.options?.tokenizer) assert(m.options.tokenizer.startsWith('/models/'), `${m.id}: tokenizer ${m.options.tokenizer}`);
+    for (const f of files(m)) {
+      assert(f.startsWith('/models/'), `${m.id}: ${f} is not under /models`);
+      // /models/X in the image comes from build/models/X of the build stage.
+      const rel = f.slice('/models/'.length);
+      const dir = path.posix.dirname(rel);
+      assert(new RegExp(`cp [^&]*build/models/${rel.replace(/[.]/g, '\\.')}\\b[^&]*/out/models/${dir}/`).test(copied),
+        `${m.id}: the build stage does not copy build/models/${rel} to /models/${dir}/`);
+    }
   }
+  // The same models, files and options as `make run` serves (models/default.json, whose paths
+  // are relative to that file).
+  if (!exists('models/default.json')) throw new Skip('no models/default.json yet (the default models, issue 6)');
+  const def = JSON.parse(read('models/default.json'));
+  const norm = (m, mapPath) => JSON.stringify({ id: m.id, type: m.type, files: files(m).map(mapPath),
+    options: Object.keys(m.options || {}).sort() });
+  const fromDefault = (f) => '/models/' + path.posix.relative('build/models', path.posix.normalize(path.posix.join('models', f)));
+  assert(JSON.stringify(def.models.map(m => norm(m, fromDefault))) === JSON.stringify(cfg.models.map(m => norm(m, f => f))),
+    `docker/models.json differs from models/default.json:\n  ${def.models.map(m => norm(m, fromDefault)).join('\n  ')}\nvs\n  ${cfg.models.map(m => norm(m, f => f)).join('\n  ')}`);
 });
 
 // ---- compose and nginx ----
@@ -225,6 +242,7 @@ check('k8s: Deployment with port, /ready readiness, /health liveness, resources,
   assert(args.includes(`--config ${cfgMount.mountPath}/${key}`), `args do not read ${cfgMount.mountPath}/${key}`);
   const cfg = JSON.parse(cm.data[key]);
   for (const m of cfg.models) assert(m.path.startsWith('/models/'), `${m.id}: ${m.path} outside the models volume`);
+  assert(JSON.stringify(cfg) === JSON.stringify(JSON.parse(read('docker/models.json'))), 'the ConfigMap config differs from docker/models.json');
   const pvc = get('PersistentVolumeClaim').find(x => x.metadata.name === mv.persistentVolumeClaim.claimName);
   assert(pvc, `claim ${mv.persistentVolumeClaim.claimName} is not defined`);
   assert(pod.securityContext?.runAsNonRoot === true, 'pods may run as root');
