@@ -162,6 +162,20 @@ check('Dockerfile: the container config names models under /models that the buil
     `docker/models.json differs from models/default.json:\n  ${def.models.map(m => norm(m, fromDefault)).join('\n  ')}\nvs\n  ${cfg.models.map(m => norm(m, f => f)).join('\n  ')}`);
 });
 
+check('Dockerfile: the runtime packages cover every library the built lmserve links', () => {
+  const bin = path.resolve(ROOT, process.env.BUILD || 'build', 'bin', 'lmserve');
+  if (!fs.existsSync(bin)) throw new Skip(`no ${bin} (make all first)`);
+  const r = spawnSync('readelf', ['-d', bin], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Skip('readelf not available');
+  const needed = [...r.stdout.matchAll(/\(NEEDED\).*\[(.+)\]/g)].map(m => m[1]);
+  // soname -> the Debian package of the runtime stage that ships it (libc6 is in every image).
+  const BY_SONAME = { 'libmicrohttpd.so.12': 'libmicrohttpd12', 'libjansson.so.4': 'libjansson4', 'libz.so.1': 'zlib1g' };
+  const libc = /^(libc|libm|libpthread|libdl|librt|ld-linux[-\w]*)\.so/;
+  const missing = needed.filter(n => !libc.test(n) && !RUNTIME_PACKAGES.includes(BY_SONAME[n]));
+  assert(needed.length > 0, 'no NEEDED entries read');
+  assert(missing.length === 0, `lmserve needs ${missing.join(', ')}, which the runtime stage does not install`);
+});
+
 // ---- compose and nginx ----
 check('compose: lmserve service with port, models volume at /models and a /health healthcheck', () => {
   const c = one('docker/compose.yaml');
