@@ -65,8 +65,7 @@ $(BUILD)/obj/models/kernels/%avx2.o: CFLAGS += -mavx2 -mfma
 $(LIBMODELS): $(MODELS_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
-# Server objects are linked as objects, not from an archive, so an area's handler (a strong
-# symbol) replaces its weak placeholder in server/api/pending.c.
+# Server objects are linked as objects, not from an archive: every handler is found.
 $(LMSERVE): $(BUILD)/obj/server/main.o $(SERVER_OBJ) $(LIBMODELS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
@@ -100,8 +99,9 @@ lint-api: $(DEPS_STAMP)
 	node tests/contract/lint.mjs api.yaml
 
 # ---- run ----
-run: all
-	$(LMSERVE) --host $(HOST) --port $(PORT) $(RUN_ARGS)
+# make run: install, build, train the default models once (mk/models.mk), serve them.
+run: all models
+	$(LMSERVE) --host $(HOST) --port $(PORT) --config models/default.json $(RUN_ARGS)
 
 bench: all
 	sh bench/run.sh

@@ -18,6 +18,6 @@ contract-selftest: $(CONTRACT_NODE)
 
 # HTTP benchmark, lmserve side by side with nginx (see bench/http.sh for the knobs).
 bench-http: $(LMSERVE)
-	sh bench/http.sh
+	bash bench/http.sh
 bench-http-saturated: $(LMSERVE)
-	sh bench/http.sh --mode saturated
+	bash bench/http.sh --mode saturated

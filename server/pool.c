@@ -2,6 +2,7 @@
 #include "pool.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -25,7 +26,10 @@ struct pool {
 static void *worker_main(void *arg)
 {
     pool *p = arg;
-    /* Per-thread niceness (Linux: setpriority on the thread id). Failure is harmless. */
+    /* SCHED_BATCH plus niceness, per thread (Linux: setpriority on the thread id), so the
+     * I/O threads preempt compute at once. Failure of either is harmless. */
+    struct sched_param sp = {.sched_priority = 0};
+    (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
     (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), POOL_NICE);
     pthread_mutex_lock(&p->lock);
     for (;;) {

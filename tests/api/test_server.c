@@ -472,3 +472,60 @@ Test(server, sigterm_drains_in_flight_request)
     http_res_free(&b.r);
     cr_assert_eq(srv_stop(&s), 0, "exit status 0 after drain");
 }
+
+Test(server, unload_while_requests_run)
+{
+    const char *root = make_root();
+    char m[400];
+    snprintf(m, sizeof m, "slow=test:%s/tiny.test,score_delay_ms=600", root);
+    struct srv s;
+    const char *args[] = {"--model", m, "--admin-key", ADMIN_KEY, "--threads", "4", NULL};
+    srv_start(&s, args, 1);
+    enum { N = 4 };
+    struct bg b[N];
+    pthread_t t[N];
+    /* Bodies over the inline limit would also work; these are small, so the slow test
+     * model's requests run inline on the I/O threads or as jobs: both must finish. */
+    for (int i = 0; i < N; i++) {
+        b[i] = (struct bg){.s = &s, .method = "POST", .path = "/v1/score",
+                           .body = "{\"model\":\"slow\",\"input\":[\"a b\",\"c\"]}"};
+        pthread_create(&t[i], NULL, bg_main, &b[i]);
+    }
+    usleep(200000);
+    static const char *const ok[] = {AUTH_OK, NULL};
+    struct http_res r;
+    http_do(&s, "DELETE", "/v1/models/slow", NULL, NULL, ok, &r);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    http_res_free(&r);
+    for (int i = 0; i < N; i++) {
+        pthread_join(t[i], NULL);
+        cr_assert_eq(b[i].rc, 0);
+        cr_assert_eq(b[i].r.status, 200, "request %d: %ld %s", i, b[i].r.status, b[i].r.body);
+        http_res_free(&b[i].r);
+    }
+    http_post(&s, "/v1/score", "{\"model\":\"slow\",\"input\":\"a\"}", &r);
+    expect_error(&r, 404, "model");
+    http_res_free(&r);
+    cr_assert_eq(srv_stop(&s), 0);
+}
+
+Test(server, sigterm_during_slow_score)
+{
+    const char *root = make_root();
+    char m[400];
+    snprintf(m, sizeof m, "slow=test:%s/tiny.test,score_delay_ms=1000", root);
+    struct srv s;
+    const char *args[] = {"--model", m, NULL};
+    srv_start(&s, args, 1);
+    struct bg b = {.s = &s, .method = "POST", .path = "/v1/score",
+                   .body = "{\"model\":\"slow\",\"input\":\"a b c\"}"};
+    pthread_t t;
+    pthread_create(&t, NULL, bg_main, &b);
+    usleep(300000);
+    kill(s.pid, SIGTERM);
+    pthread_join(t, NULL);
+    cr_assert_eq(b.rc, 0);
+    cr_assert_eq(b.r.status, 200, "%ld %s", b.r.status, b.r.body);
+    http_res_free(&b.r);
+    cr_assert_eq(srv_stop(&s), 0);
+}

@@ -48,9 +48,9 @@ expect "routes: a file without ROUTES fails" 1 "no \`ROUTES[] = {\` table" -- \
     "$PY" "$ROOT/tools/check_routes.py" "$TMP/norouter.c" "$ROOT/api.yaml"
 
 # --- validate.mjs ---
-expect "validate: conforming responses pass" 0 "contract: 28 passed, 0 failed" -- \
+expect "validate: conforming responses pass" 0 "contract: 29 passed, 0 failed" -- \
     node "$HERE/validate.mjs" "$ROOT/api.yaml" "$FIX/good.jsonl"
-expect "validate: every bad response fails" 1 "contract: 0 passed, 12 failed" -- \
+expect "validate: every bad response fails" 1 "contract: 0 passed, 14 failed" -- \
     node "$HERE/validate.mjs" "$ROOT/api.yaml" "$FIX/bad.jsonl"
 expect "validate: failures name method, path, status" 1 "FAIL GET /health -> 200 [GET /health]: (root) must NOT have additional properties 'extra'" -- \
     node "$HERE/validate.mjs" "$ROOT/api.yaml" "$FIX/bad.jsonl"

@@ -130,6 +130,8 @@ function checkResponse(key, resp, rec, headers) {
     if (!eventSchema) return null;
     const v = validatorFor(`${key} ${mtKey} sse`, eventSchema);
     const { events } = sseData(body);
+    const chunks = [];
+    let sawError = false;
     let done = false;
     for (const [i, data] of events.entries()) {
       if (done) return `event ${i} after [DONE]`;
@@ -144,6 +146,16 @@ function checkResponse(key, resp, rec, headers) {
         return `event ${i} data is not JSON (${e.message}): ${JSON.stringify(data.slice(0, BODY_EXCERPT))}`;
       }
       if (!v(value)) return `event ${i}: ${ajvErrors(v.errors)}`;
+      if (value && typeof value === "object" && "error" in value) sawError = true;
+      else chunks.push(value);
+    }
+    // OpenAI's streaming rule: finish_reason is null until the last chunk with choices.
+    const withChoices = chunks.filter((c) => Array.isArray(c.choices) && c.choices.length > 0);
+    if (done && !sawError && withChoices.length > 0) {
+      const finished = (c) => c.choices.some((ch) => ch.finish_reason !== null && ch.finish_reason !== undefined);
+      const early = withChoices.slice(0, -1).findIndex(finished);
+      if (early >= 0) return `stream chunk ${early} has a finish_reason before the last chunk`;
+      if (!finished(withChoices[withChoices.length - 1])) return "the last chunk with choices has finish_reason null";
     }
     if (!done && !rec.aborted) notes.push(`${rec.method} ${rec.path}: stream has no [DONE] (aborted by the client?)`);
     return null;

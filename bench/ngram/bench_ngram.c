@@ -1,0 +1,154 @@
+/* bench_ngram.c: the n-gram scoring core without HTTP: load time, words scored per second
+ * (single thread; tokenizing, vocabulary lookup and KenLM-exact scoring, like KenLM's
+ * `query`), and peak RSS. Usage: bench_ngram MODEL TEXT [PASSES]
+ * Prints one line of key=value pairs; bench/ngram/run.sh runs it beside KenLM. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "../../models/ngram/ngram.h"
+
+#define BENCH_PASSES_DEFAULT 5
+
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
+}
+
+static long peak_rss_kb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)n + 1);
+    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    if (b) {
+        b[n] = '\0';
+        *len = (size_t)n;
+    }
+    return b;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int is_sep(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+
+#define BENCH_LINE_WORDS_MAX 4096 /* longer lines are scored in pieces of this many words */
+
+/* One pass over every line: returns words scored (</s> included) and the total log10.
+ * Uses the batched path (ngram_words + ngram_score_ids), as /v1/score does. */
+static size_t score_all(const ngram_lm *lm, const char *text, size_t len, double *total)
+{
+    static const char *w[BENCH_LINE_WORDS_MAX];
+    static size_t wl[BENCH_LINE_WORDS_MAX];
+    static uint32_t ids[BENCH_LINE_WORDS_MAX + 1];
+    static float lp[BENCH_LINE_WORDS_MAX + 1];
+    size_t words = 0;
+    double sum = 0.0;
+    const char *p = text, *end = text + len;
+    while (p < end) {
+        size_t n = 0;
+        while (p < end && *p != '\n' && n < BENCH_LINE_WORDS_MAX) {
+            while (p < end && is_sep(*p))
+                p++;
+            if (p == end || *p == '\n')
+                break;
+            w[n] = p;
+            while (p < end && *p != '\n' && !is_sep(*p))
+                p++;
+            wl[n] = (size_t)(p - w[n]);
+            n++;
+        }
+        ngram_words(lm, w, wl, n, ids, NULL);
+        ids[n] = ngram_word_eos(lm);
+        ngram_score_ids(lm, ids, n + 1, 1, lp, NULL);
+        for (size_t i = 0; i <= n; i++)
+            sum += lp[i];
+        words += n + 1;
+        if (p < end && *p == '\n')
+            p++;
+    }
+    *total = sum;
+    return words;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: %s MODEL TEXT [PASSES]\n", argv[0]);
+        return 2;
+    }
+    int passes = argc > 3 ? atoi(argv[3]) : BENCH_PASSES_DEFAULT;
+    if (passes < 1)
+        passes = 1;
+    size_t len;
+    char *text = slurp(argv[2], &len);
+    if (!text) {
+        perror(argv[2]);
+        return 1;
+    }
+    long rss_text = peak_rss_kb();
+    struct status_err err;
+    status_clear(&err);
+    ngram_lm *lm = NULL;
+    double w0 = wall_s(), c0 = cpu_s();
+    if (ngram_open(argv[1], &lm, &err) != STATUS_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    double load_wall = wall_s() - w0, load_cpu = cpu_s() - c0;
+    long rss_loaded = peak_rss_kb();
+    double *rate_wall = calloc((size_t)passes, sizeof *rate_wall);
+    double *rate_cpu = calloc((size_t)passes, sizeof *rate_cpu);
+    size_t words = 0;
+    double total = 0.0;
+    for (int i = 0; i < passes; i++) {
+        double a = wall_s(), b = cpu_s();
+        words = score_all(lm, text, len, &total);
+        rate_wall[i] = (double)words / (wall_s() - a);
+        rate_cpu[i] = (double)words / (cpu_s() - b);
+    }
+    qsort(rate_wall, (size_t)passes, sizeof *rate_wall, cmp_double);
+    qsort(rate_cpu, (size_t)passes, sizeof *rate_cpu, cmp_double);
+    printf("format=%s load_ms=%.2f load_cpu_ms=%.2f words=%zu total_log10=%.4f "
+           "wps_median=%.0f wps_cpu_median=%.0f wps_best=%.0f rss_text_kb=%ld "
+           "rss_after_load_kb=%ld peak_rss_kb=%ld model_bytes=%zu\n",
+           ngram_format(lm), load_wall * 1e3, load_cpu * 1e3, words, total,
+           rate_wall[passes / 2], rate_cpu[passes / 2], rate_wall[passes - 1], rss_text,
+           rss_loaded, peak_rss_kb(), ngram_bytes(lm));
+    free(rate_wall);
+    free(rate_cpu);
+    ngram_close(lm);
+    free(text);
+    return 0;
+}

@@ -1,0 +1,15 @@
+# mk/transformer.mk: the Transformer area's additions to the top Makefile.
+
+# The top Makefile's rule "$(BUILD)/obj/models/kernels/%avx2.o: CFLAGS += -mavx2 -mfma"
+# needs a non-empty stem, so it misses models/kernels/avx2.c itself: name it here.
+$(BUILD)/obj/models/kernels/avx2.o: CFLAGS += -mavx2 -mfma
+
+# bench-transformer: decode / prompt tokens/s on random 15M and 110M checkpoints
+# (see bench/transformer/README.md; results go to bench/RESULTS.md by hand).
+.PHONY: bench-transformer
+bench-transformer: all $(BUILD)/bin/lmserve-bench-transformer
+	sh bench/transformer/run.sh $(BUILD)
+
+$(BUILD)/bin/lmserve-bench-transformer: $(BUILD)/obj/bench/transformer/bench_transformer.o $(LIBMODELS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@

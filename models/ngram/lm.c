@@ -1,0 +1,460 @@
+/* lm.c: opening an n-gram model (format detection), vocabulary lookup and KenLM-exact
+ * scoring over the tables described in ngram_internal.h. Parsing is arpa.c, mapping binary.c. */
+#include "ngram_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <zlib.h>
+
+#define GZIP_MAGIC0 0x1f
+#define GZIP_MAGIC1 0x8b
+#define GZIP_CHUNK_BYTES (1u << 20) /* inflate step; the buffer doubles as it fills */
+
+/* ---- hashing ---- */
+
+/* Stable across builds and machines (the binary format depends on it). */
+uint64_t ngram_hash_str(const char *s, size_t len)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (uint64_t)len;
+    while (len >= 8) {
+        uint64_t v;
+        memcpy(&v, s, 8);
+        h = (h ^ v) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
+        s += 8;
+        len -= 8;
+    }
+    uint64_t v = 0;
+    memcpy(&v, s, len);
+    h = (h ^ v) * 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 29;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 32;
+    return h;
+}
+
+int64_t ngram_vocab_find(const struct ngram_lm *lm, const char *s, size_t len)
+{
+    uint64_t h = ngram_hash_str(s, len);
+    uint64_t slots = lm->slots[0];
+    uint64_t i = ((h & 0xffffffffu) * slots) >> 32;
+    uint32_t want = (uint32_t)(h >> 32) & ~NGRAM_UNI_EXT;
+    for (uint64_t probes = 0; probes < slots; probes++) {
+        const struct ngram_uni *u = &lm->uni[i];
+        if (u->str == 0)
+            return -1;
+        if ((u->hash & ~NGRAM_UNI_EXT) == want) {
+            const char *t = lm->pool + u->str;
+            if (memcmp(t, s, len) == 0 && t[len] == '\0')
+                return (int64_t)i;
+        }
+        if (++i == slots)
+            i = 0;
+    }
+    return -1;
+}
+
+/* ---- scoring ---- */
+
+uint32_t ngram_word(const ngram_lm *lm, const char *word, size_t len, int *oov)
+{
+    int64_t i = ngram_vocab_find(lm, word, len);
+    if (i < 0 || (uint32_t)i == lm->unk) {
+        /* KenLM counts a literal "<unk>" in the input as OOV too */
+        if (oov)
+            *oov = 1;
+        return lm->unk;
+    }
+    if (oov)
+        *oov = 0;
+    return (uint32_t)i;
+}
+
+uint32_t ngram_word_bos(const ngram_lm *lm) { return lm->bos; }
+uint32_t ngram_word_eos(const ngram_lm *lm) { return lm->eos; }
+uint32_t ngram_id_bound(const ngram_lm *lm) { return (uint32_t)lm->slots[0]; }
+
+const char *ngram_word_text(const ngram_lm *lm, uint32_t id)
+{
+    if (id >= lm->slots[0] || lm->uni[id].str == 0)
+        return NULL;
+    return lm->pool + lm->uni[id].str;
+}
+
+void ngram_state_begin(const ngram_lm *lm, int bos, struct ngram_state *st)
+{
+    st->len = 0;
+    if (bos && lm->order > 1) {
+        st->words[0] = lm->bos;
+        st->backoff[0] = lm->uni[lm->bos].backoff;
+        st->len = 1;
+    }
+}
+
+float ngram_score(const ngram_lm *lm, const struct ngram_state *in, uint32_t word,
+                  struct ngram_state *out, int *order)
+{
+    const int n_max = lm->order;
+    const struct ngram_uni *u = &lm->uni[word];
+    struct ngram_state o;
+    float p = u->prob;
+    int m = 1; /* length of the longest n-gram found so far */
+    int ext = (u->hash & NGRAM_UNI_EXT) != 0;
+    uint32_t node = word;
+    o.words[0] = word;
+    o.backoff[0] = u->backoff;
+    for (int k = 0; k < in->len && ext; k++) {
+        uint32_t h = in->words[k];
+        int n = m + 1;
+        if (n < n_max) {
+            int64_t i = ngram_table_find(lm->mid[n - 1], sizeof(struct ngram_mid),
+                                         lm->slots[n - 1], lm->disp_max[n - 1], lm->mult[n - 1], node, h);
+            if (i < 0)
+                break;
+            const struct ngram_mid *e = &lm->mid[n - 1][i];
+            p = e->prob;
+            o.backoff[m] = e->backoff;
+            ext = (e->tag & NGRAM_TAG_EXT) != 0;
+            node = (uint32_t)i;
+            m = n;
+        } else {
+            int64_t i = ngram_table_find(lm->top, sizeof(struct ngram_top), lm->slots[n - 1],
+                                         lm->disp_max[n - 1], lm->mult[n - 1], node, h);
+            if (i >= 0) {
+                p = lm->top[i].prob;
+                m = n;
+            }
+            break;
+        }
+    }
+    /* back-offs of every context longer than the one used, in KenLM's order */
+    for (int j = m - 1; j < in->len; j++)
+        p += in->backoff[j];
+    int len = m < n_max ? m : n_max - 1;
+    for (int j = 1; j < len; j++)
+        o.words[j] = in->words[j - 1];
+    o.len = len;
+    *out = o;
+    if (order)
+        *order = m;
+    return p;
+}
+
+/* ---- information ---- */
+
+int ngram_order(const ngram_lm *lm) { return lm->order; }
+uint64_t ngram_count(const ngram_lm *lm, int n)
+{
+    return n >= 1 && n <= lm->order ? lm->counts[n - 1] : 0;
+}
+size_t ngram_vocab_size(const ngram_lm *lm) { return (size_t)lm->counts[0]; }
+int ngram_has_unk(const ngram_lm *lm) { return lm->has_unk; }
+const char *ngram_format(const ngram_lm *lm) { return lm->is_binary ? "binary" : "arpa"; }
+size_t ngram_bytes(const ngram_lm *lm) { return lm->bytes; }
+
+/* ---- open / close ---- */
+
+#define HUGE_PAGE_BYTES (2u << 20) /* x86-64 transparent huge page */
+
+void *ngram_big_alloc(size_t bytes)
+{
+    if (bytes == 0)
+        bytes = 1;
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if (bytes >= HUGE_PAGE_BYTES)
+        madvise(p, bytes, MADV_HUGEPAGE);
+    return p;
+}
+
+void ngram_big_free(void *p, size_t bytes)
+{
+    if (p)
+        munmap(p, bytes ? bytes : 1);
+}
+
+void ngram_release(struct ngram_lm *lm)
+{
+    for (size_t i = 0; i < sizeof lm->big / sizeof lm->big[0]; i++) {
+        ngram_big_free(lm->big[i], lm->big_len[i]);
+        lm->big[i] = NULL;
+    }
+    if (lm->map)
+        munmap(lm->map, lm->map_len);
+    lm->map = NULL;
+    for (size_t i = 0; i < sizeof lm->own / sizeof lm->own[0]; i++) {
+        free(lm->own[i]);
+        lm->own[i] = NULL;
+    }
+}
+
+void ngram_close(ngram_lm *lm)
+{
+    if (!lm)
+        return;
+    ngram_release(lm);
+    free(lm);
+}
+
+/* Inflate the whole gzip file at 'path' into a malloc'd buffer. */
+static int read_gzip(const char *path, char **out, size_t *out_len, struct status_err *err)
+{
+    gzFile gz = gzopen(path, "rb");
+    if (!gz)
+        return status_set(err, STATUS_IO, NULL, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = GZIP_CHUNK_BYTES, len = 0;
+    char *buf = malloc(cap + 1);
+    if (!buf)
+        goto nomem;
+    for (;;) {
+        if (cap - len < GZIP_CHUNK_BYTES) {
+            char *nb = realloc(buf, cap * 2 + 1);
+            if (!nb)
+                goto nomem;
+            buf = nb;
+            cap *= 2;
+        }
+        int got = gzread(gz, buf + len, GZIP_CHUNK_BYTES);
+        if (got < 0) {
+            int zerr;
+            const char *msg = gzerror(gz, &zerr);
+            status_set(err, STATUS_BAD_FORMAT, NULL, "%s: gzip: %s", path, msg);
+            free(buf);
+            gzclose(gz);
+            return err ? err->code : STATUS_BAD_FORMAT;
+        }
+        if (got == 0)
+            break;
+        len += (size_t)got;
+    }
+    gzclose(gz);
+    buf[len] = '\0';
+    *out = buf;
+    *out_len = len;
+    return STATUS_OK;
+nomem:
+    free(buf);
+    gzclose(gz);
+    return status_set(err, STATUS_NO_MEMORY, NULL, "%s: out of memory inflating", path);
+}
+
+int ngram_open(const char *path, ngram_lm **out, struct status_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return status_set(err, errno == ENOENT ? STATUS_NOT_FOUND : STATUS_IO, NULL,
+                          "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return status_set(err, STATUS_IO, NULL, "%s: not a regular file", path);
+    }
+    size_t size = (size_t)sb.st_size;
+    unsigned char magic[NGRAM_BIN_MAGIC_LEN] = {0};
+    ssize_t got = pread(fd, magic, sizeof magic, 0);
+    struct ngram_lm *lm = calloc(1, sizeof *lm);
+    if (!lm) {
+        close(fd);
+        return status_set(err, STATUS_NO_MEMORY, NULL, "%s: out of memory", path);
+    }
+    int rc;
+    if (got == (ssize_t)sizeof magic && memcmp(magic, NGRAM_BIN_MAGIC, NGRAM_BIN_MAGIC_LEN) == 0) {
+        rc = ngram_binary_map(path, fd, size, lm, err);
+        close(fd);
+    } else if (got >= 2 && magic[0] == GZIP_MAGIC0 && magic[1] == GZIP_MAGIC1) {
+        close(fd);
+        char *buf = NULL;
+        size_t len = 0;
+        rc = read_gzip(path, &buf, &len, err);
+        if (rc == STATUS_OK)
+            rc = ngram_arpa_build(path, buf, len, lm, err);
+        free(buf);
+    } else if (size == 0) {
+        close(fd);
+        rc = status_set(err, STATUS_BAD_FORMAT, NULL, "%s:1: empty file", path);
+    } else {
+        void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+        close(fd);
+        if (map == MAP_FAILED) {
+            rc = status_set(err, STATUS_IO, NULL, "%s: cannot map: %s", path, strerror(errno));
+        } else {
+            madvise(map, size, MADV_SEQUENTIAL);
+            rc = ngram_arpa_build(path, map, size, lm, err);
+            munmap(map, size);
+        }
+    }
+    if (rc != STATUS_OK) {
+        ngram_close(lm);
+        return rc;
+    }
+    *out = lm;
+    return STATUS_OK;
+}
+
+/* ---- batched scoring ----
+ * Every word's walk (unigram, then one probe per longer n-gram) depends only on the words
+ * before it, not on the previous word's result, so the walks of a group of words run in
+ * lock-step with a prefetch per probe: NGRAM_GROUP cache misses overlap instead of
+ * queueing. Each walk is speculative (it may use more history than KenLM's state would
+ * allow); a second, sequential pass truncates it to the state exactly as ngram_score does. */
+
+#define NGRAM_GROUP 32 /* words walked together: enough misses in flight to hide latency */
+
+static inline void prefetch(const void *p) { __builtin_prefetch(p, 0, 1); }
+
+void ngram_words(const ngram_lm *lm, const char *const *words, const size_t *lens, size_t n,
+                 uint32_t *ids, uint8_t *oov)
+{
+    uint64_t slots = lm->slots[0];
+    for (size_t base = 0; base < n; base += NGRAM_GROUP) {
+        size_t g = n - base < NGRAM_GROUP ? n - base : NGRAM_GROUP;
+        uint64_t home[NGRAM_GROUP];
+        uint32_t tag[NGRAM_GROUP];
+        int64_t cand[NGRAM_GROUP];
+        for (size_t k = 0; k < g; k++) {
+            uint64_t h = ngram_hash_str(words[base + k], lens[base + k]);
+            home[k] = ((h & 0xffffffffu) * slots) >> 32;
+            tag[k] = (uint32_t)(h >> 32) & ~NGRAM_UNI_EXT;
+            prefetch(&lm->uni[home[k]]);
+        }
+        for (size_t k = 0; k < g; k++) {
+            /* first slot whose hash matches: almost always the word itself */
+            cand[k] = -1;
+            uint64_t i = home[k];
+            for (uint64_t probes = 0; probes < slots; probes++) {
+                const struct ngram_uni *u = &lm->uni[i];
+                if (u->str == 0)
+                    break;
+                if ((u->hash & ~NGRAM_UNI_EXT) == tag[k]) {
+                    cand[k] = (int64_t)i;
+                    prefetch(lm->pool + u->str);
+                    break;
+                }
+                if (++i == slots)
+                    i = 0;
+            }
+        }
+        for (size_t k = 0; k < g; k++) {
+            const char *w = words[base + k];
+            size_t len = lens[base + k];
+            int64_t id = cand[k];
+            if (id >= 0) {
+                const char *t = lm->pool + lm->uni[id].str;
+                if (memcmp(t, w, len) != 0 || t[len] != '\0')
+                    id = ngram_vocab_find(lm, w, len); /* a hash collision: rare */
+            }
+            int o = id < 0 || (uint32_t)id == lm->unk;
+            ids[base + k] = o ? lm->unk : (uint32_t)id;
+            if (oov)
+                oov[base + k] = (uint8_t)o;
+        }
+    }
+}
+
+/* One speculative walk. */
+struct walk {
+    uint32_t node;
+    int m;        /* longest n-gram found */
+    int limit;    /* history words available */
+    int live;     /* still probing */
+    float prob[NGRAM_ORDER_MAX + 1];    /* [k]: log10 of the n-gram of length k */
+    float backoff[NGRAM_ORDER_MAX + 1]; /* [k]: its back-off (k < order) */
+    uint64_t at;  /* home slot of the next probe */
+};
+
+void ngram_score_ids(const ngram_lm *lm, const uint32_t *ids, size_t n, int bos, float *log10p,
+                     uint8_t *order)
+{
+    const int n_max = lm->order;
+    struct ngram_state st;
+    ngram_state_begin(lm, bos, &st);
+    struct walk wk[NGRAM_GROUP];
+    for (size_t base = 0; base < n; base += NGRAM_GROUP) {
+        size_t g = n - base < NGRAM_GROUP ? n - base : NGRAM_GROUP;
+        /* history word j (1 = previous) of word i: ids[i-j], or <s> just before ids[0] */
+#define HIST(i, j) ((i) >= (size_t)(j) ? ids[(i) - (j)] : lm->bos)
+        for (size_t k = 0; k < g; k++)
+            prefetch(&lm->uni[ids[base + k]]);
+        for (size_t k = 0; k < g; k++) {
+            size_t i = base + k;
+            const struct ngram_uni *u = &lm->uni[ids[i]];
+            struct walk *w = &wk[k];
+            size_t avail = i + (bos ? 1 : 0);
+            w->limit = avail < (size_t)n_max - 1 ? (int)avail : n_max - 1;
+            w->node = ids[i];
+            w->m = 1;
+            w->prob[1] = u->prob;
+            w->backoff[1] = u->backoff;
+            w->live = w->limit > 0 && (u->hash & NGRAM_UNI_EXT);
+            if (w->live) {
+                w->at = ngram_home(w->node, HIST(i, 1), lm->slots[1], lm->mult[1]);
+                prefetch(n_max > 2 ? (const void *)&lm->mid[1][w->at] : (const void *)&lm->top[w->at]);
+            }
+        }
+        for (int len = 2; len <= n_max; len++) {
+            int any = 0;
+            for (size_t k = 0; k < g; k++) {
+                struct walk *w = &wk[k];
+                if (!w->live)
+                    continue;
+                size_t i = base + k;
+                uint32_t h = HIST(i, len - 1);
+                int64_t f;
+                if (len < n_max) {
+                    f = ngram_table_find(lm->mid[len - 1], sizeof(struct ngram_mid),
+                                         lm->slots[len - 1], lm->disp_max[len - 1],
+                                         lm->mult[len - 1], w->node, h);
+                    if (f >= 0) {
+                        const struct ngram_mid *e = &lm->mid[len - 1][f];
+                        w->prob[len] = e->prob;
+                        w->backoff[len] = e->backoff;
+                        w->node = (uint32_t)f;
+                        w->m = len;
+                        w->live = (e->tag & NGRAM_TAG_EXT) && len <= w->limit;
+                    } else {
+                        w->live = 0;
+                    }
+                } else {
+                    f = ngram_table_find(lm->top, sizeof(struct ngram_top), lm->slots[len - 1],
+                                         lm->disp_max[len - 1], lm->mult[len - 1], w->node, h);
+                    if (f >= 0) {
+                        w->prob[len] = lm->top[f].prob;
+                        w->m = len;
+                    }
+                    w->live = 0;
+                }
+                if (w->live) {
+                    any = 1;
+                    w->at = ngram_home(w->node, HIST(i, len), lm->slots[len], lm->mult[len]);
+                    prefetch(len + 1 < n_max ? (const void *)&lm->mid[len][w->at]
+                                             : (const void *)&lm->top[w->at]);
+                }
+            }
+            if (!any)
+                break;
+        }
+#undef HIST
+        /* truncate each walk to KenLM's state, in order */
+        for (size_t k = 0; k < g; k++) {
+            const struct walk *w = &wk[k];
+            int m = w->m < st.len + 1 ? w->m : st.len + 1;
+            float p = w->prob[m];
+            for (int j = m - 1; j < st.len; j++)
+                p += st.backoff[j];
+            int len = m < n_max ? m : n_max - 1;
+            for (int j = 0; j < len; j++)
+                st.backoff[j] = w->backoff[j + 1];
+            st.len = len;
+            log10p[base + k] = p;
+            if (order)
+                order[base + k] = (uint8_t)m;
+        }
+    }
+}

@@ -1,0 +1,133 @@
+/* ngram_internal.h: the in-memory (and on-disk: the binary format is this image) layout of
+ * an n-gram model, shared by arpa.c (builds it), binary.c (maps it) and lm.c (scores it).
+ *
+ * Layout. Word ids are slots of the vocabulary hash table (so they are hash-distributed).
+ * Every n-gram of order n >= 2 lives in one open-addressing table (Robin Hood, linear
+ * probing) keyed by (s, w): s is the slot of its suffix (order n-1: words 2..n; for n = 2 the
+ * word id of the last word) and w the id of its first word. The home slot is
+ * (s + g(w)) mod M_n with M_n >= M_{n-1}, so for a given w the map s -> home is injective:
+ * a slot only needs w and its distance to home ("displacement") to identify its key. That
+ * is 4 bytes of key per slot (24-bit word, 7-bit displacement, 1 flag bit) instead of the
+ * 8-byte hash KenLM's probing tables store. s is first spread over the table (times
+ * mult = M_n / M_{n-1}, still injective) so a word with many extensions cannot crowd the
+ * low slots. Lookups walk right to left (KenLM's order),
+ * one probe per order. Missing suffixes of pruned models are inserted as "blanks" whose
+ * probability is the backed-off one (as KenLM does), so every suffix of an n-gram exists. */
+#ifndef LMSERVE_NGRAM_INTERNAL_H
+#define LMSERVE_NGRAM_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ngram.h"
+
+#define NGRAM_LOAD_FACTOR 0.80   /* slots filled per table: Robin Hood keeps probes short */
+#define NGRAM_LOAD_FACTOR_MIN 0.30 /* give up shrinking the load when displacements overflow */
+#define NGRAM_DISP_BITS 7
+#define NGRAM_DISP_MAX ((1u << NGRAM_DISP_BITS) - 1) /* longest probe a key may need */
+#define NGRAM_TAG_EXT 0x80u                          /* tag bit: n-gram is the suffix of a longer one */
+#define NGRAM_TAG_KEY_MASK (~NGRAM_TAG_EXT)
+#define NGRAM_WORD_SHIFT 8
+#define NGRAM_SLOTS_MAX ((1u << 24) - 2) /* vocabulary slots: word id + 1 must fit 24 bits */
+#define NGRAM_TABLE_SLOTS_MAX 0xFFFFFFF0u  /* slot ids are uint32_t */
+#define NGRAM_UNI_EXT 1u                 /* ngram_uni.hash bit 0: extends left */
+
+/* One vocabulary slot (= one word id): str == 0 means empty. */
+struct ngram_uni {
+    uint32_t str;  /* offset of the NUL-terminated word in the string pool */
+    uint32_t hash; /* high bits of the word's hash, bit 0 = NGRAM_UNI_EXT */
+    float prob;    /* log10 */
+    float backoff; /* log10 */
+};
+
+/* A slot of a middle order (2 .. order-1): tag 0 means empty. */
+struct ngram_mid {
+    uint32_t tag; /* (word + 1) << 8 | ext << 7 | displacement */
+    float prob;
+    float backoff;
+};
+
+/* A slot of the highest order (no back-off). */
+struct ngram_top {
+    uint32_t tag;
+    float prob;
+};
+
+struct ngram_lm {
+    int order;
+    int has_unk;   /* <unk> was in the file (else it was added with NGRAM_UNK_MISSING_LOG10) */
+    int is_binary; /* loaded from the binary format */
+    uint32_t unk, bos, eos;
+    uint64_t counts[NGRAM_ORDER_MAX]; /* n-grams per order as in the file */
+    uint64_t blanks[NGRAM_ORDER_MAX]; /* inserted missing suffixes per order */
+    uint64_t slots[NGRAM_ORDER_MAX];  /* table sizes: [0] vocabulary, [n-1] order n */
+    uint32_t disp_max[NGRAM_ORDER_MAX]; /* longest displacement present per table */
+    uint32_t mult[NGRAM_ORDER_MAX];     /* [n-1] = slots[n-1] / slots[n-2]: see ngram_home */
+    uint64_t vocab; /* words in the vocabulary (with <unk>) */
+    const char *pool;
+    uint64_t pool_len;
+    const struct ngram_uni *uni;
+    const struct ngram_mid *mid[NGRAM_ORDER_MAX]; /* [n-1] for orders 2 .. order-1 */
+    const struct ngram_top *top;                  /* order 'order' when order >= 2 */
+    /* ownership: either one read-only mapping, or malloc'd blocks */
+    void *map;
+    size_t map_len;
+    void *own[NGRAM_ORDER_MAX + 2]; /* [0] vocabulary, [1] pool: malloc'd */
+    void *big[NGRAM_ORDER_MAX + 1];   /* [n] table of order n: ngram_big_alloc'd */
+    size_t big_len[NGRAM_ORDER_MAX + 1];
+    size_t bytes;
+};
+
+/* ---- lm.c: hashing and probing shared by the builder and the scorer ---- */
+uint64_t ngram_hash_str(const char *s, size_t len);
+/* Slot of word 's' in the vocabulary, or -1. */
+int64_t ngram_vocab_find(const struct ngram_lm *lm, const char *s, size_t len);
+
+static inline uint64_t ngram_home(uint32_t s, uint32_t w, uint64_t slots, uint32_t mult)
+{
+    uint64_t g = ((uint64_t)(uint32_t)((w + 1u) * 0x9E3779B1u) * slots) >> 32;
+    uint64_t h = (uint64_t)s * mult + g;
+    return h >= slots ? h - slots : h;
+}
+
+/* Find key (s, w) in a table whose slots start with a uint32_t tag every 'stride' bytes.
+ * Returns the slot or -1. Robin Hood: stop at an empty slot or a shorter displacement. */
+static inline int64_t ngram_table_find(const void *base, size_t stride, uint64_t slots,
+                                       uint32_t disp_max, uint32_t mult, uint32_t s, uint32_t w)
+{
+    uint64_t i = ngram_home(s, w, slots, mult);
+    uint32_t want = (w + 1u) << NGRAM_WORD_SHIFT;
+    const unsigned char *b = (const unsigned char *)base;
+    for (uint32_t d = 0; d <= disp_max; d++) {
+        uint32_t tag = *(const uint32_t *)(const void *)(b + i * stride);
+        if ((tag & NGRAM_TAG_KEY_MASK) == (want | d))
+            return (int64_t)i;
+        if (tag == 0 || (tag & NGRAM_DISP_MAX) < d)
+            return -1;
+        if (++i == slots)
+            i = 0;
+    }
+    return -1;
+}
+
+/* Zeroed memory for a big table, backed by transparent huge pages where the kernel allows:
+ * random probes then miss the TLB far less. Free with ngram_big_free. */
+void *ngram_big_alloc(size_t bytes);
+void ngram_big_free(void *p, size_t bytes);
+
+/* Release whatever 'lm' owns (not lm itself). */
+void ngram_release(struct ngram_lm *lm);
+
+/* ---- arpa.c ---- */
+/* Parse ARPA text 'buf' (len bytes; 'name' for messages) into 'lm' (zeroed by the caller). */
+int ngram_arpa_build(const char *name, const char *buf, size_t len, struct ngram_lm *lm,
+                     struct status_err *err);
+
+/* ---- binary.c ---- */
+#define NGRAM_BIN_MAGIC "LMSNGRAM"
+#define NGRAM_BIN_MAGIC_LEN 8
+/* Map the binary file 'path' (fd open, size 'size') into 'lm'. */
+int ngram_binary_map(const char *path, int fd, size_t size, struct ngram_lm *lm,
+                     struct status_err *err);
+
+#endif

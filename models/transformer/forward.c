@@ -1,0 +1,327 @@
+/* forward.c: the Llama forward pass over a mapped checkpoint: RMSNorm, RoPE, grouped-query
+ * attention over a per-sequence KV cache, SwiGLU, shared or separate classifier. A prompt
+ * runs as one batch (matrix-matrix); decoding is the same code with n = 1. Matrix rows are
+ * split over the kernel thread team. Not the loader (checkpoint.c), not sampling. */
+#include "transformer_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TRANSFORMER_BATCH_MAX 64      /* prompt tokens per batch: x, q, hb ... stay in L2 */
+#define CHUNK_WEIGHT_BYTES (48 * 1024) /* decode: weights per claimed chunk (~5 us of DRAM) */
+#define CHUNK_ROWS_ALIGN 4             /* the matvec kernel's row block */
+#define CHUNK_ROWS_BATCH 16            /* the matmul kernel's row block */
+#define ATT_ITEMS_PER_CHUNK 2          /* (token, head) pairs per attention chunk */
+
+struct transformer_seq {
+    const transformer *t;
+    size_t cap, pos;
+    size_t batch_cap;
+    float *kc, *vc; /* (n_layers, cap, kv_dim) */
+    float *x, *xb, *xb2, *q; /* (batch, dim) */
+    float *hb, *hb2;         /* (batch, hidden_dim) */
+    float *logits;           /* (vocab) */
+    float *rope_cr, *rope_ci; /* (head_size / 2): cos, sin of the current position */
+};
+
+transformer_seq *transformer_seq_new(const transformer *t, size_t capacity)
+{
+    const struct transformer_shape *sh = &t->ck.shape;
+    if (capacity == 0 || capacity > (size_t)sh->seq_len)
+        capacity = (size_t)sh->seq_len;
+    transformer_seq *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->t = t;
+    s->cap = capacity;
+    const size_t kv = (size_t)sh->n_layers * capacity * (size_t)t->kv_dim;
+    s->kc = malloc(kv * sizeof(float));
+    s->vc = malloc(kv * sizeof(float));
+    s->logits = malloc((size_t)sh->vocab * sizeof(float));
+    s->rope_cr = malloc((size_t)t->head_size / 2 * sizeof(float));
+    s->rope_ci = malloc((size_t)t->head_size / 2 * sizeof(float));
+    if (!s->kc || !s->vc || !s->logits || !s->rope_cr || !s->rope_ci) {
+        transformer_seq_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static void free_batch(transformer_seq *s)
+{
+    free(s->x);
+    free(s->xb);
+    free(s->xb2);
+    free(s->q);
+    free(s->hb);
+    free(s->hb2);
+    s->x = s->xb = s->xb2 = s->q = s->hb = s->hb2 = NULL;
+    s->batch_cap = 0;
+}
+
+void transformer_seq_free(transformer_seq *s)
+{
+    if (!s)
+        return;
+    free_batch(s);
+    free(s->kc);
+    free(s->vc);
+    free(s->logits);
+    free(s->rope_cr);
+    free(s->rope_ci);
+    free(s);
+}
+
+size_t transformer_seq_pos(const transformer_seq *s) { return s->pos; }
+const float *transformer_logits(const transformer_seq *s) { return s->logits; }
+
+static int ensure_batch(transformer_seq *s, size_t n)
+{
+    if (n <= s->batch_cap)
+        return 0;
+    free_batch(s);
+    const size_t dim = (size_t)s->t->ck.shape.dim, hid = (size_t)s->t->ck.shape.hidden_dim;
+    s->x = malloc(n * dim * sizeof(float));
+    s->xb = malloc(n * dim * sizeof(float));
+    s->xb2 = malloc(n * dim * sizeof(float));
+    s->q = malloc(n * dim * sizeof(float));
+    s->hb = malloc(n * hid * sizeof(float));
+    s->hb2 = malloc(n * hid * sizeof(float));
+    if (!s->x || !s->xb || !s->xb2 || !s->q || !s->hb || !s->hb2) {
+        free_batch(s);
+        return -1;
+    }
+    s->batch_cap = n;
+    return 0;
+}
+
+/* ---- linear layers, split by rows over the thread team ---- */
+
+#define LIN_SEGS_MAX 3 /* q, k and v share one dispatch */
+
+struct lin_seg {
+    const struct tensor *w;
+    float *out;
+    size_t ld; /* floats between tokens in out */
+};
+
+struct lin_job {
+    const struct kernels_ops *k;
+    struct lin_seg seg[LIN_SEGS_MAX];
+    size_t start[LIN_SEGS_MAX + 1]; /* first global row of each segment */
+    size_t nseg;
+    const float *x;
+    size_t n, cols;
+};
+
+static void lin_range(void *ctx, size_t b, size_t e)
+{
+    const struct lin_job *j = ctx;
+    for (size_t i = 0; i < j->nseg; i++) {
+        size_t lo = b > j->start[i] ? b : j->start[i];
+        size_t hi = e < j->start[i + 1] ? e : j->start[i + 1];
+        if (lo >= hi)
+            continue;
+        const size_t r0 = lo - j->start[i], r1 = hi - j->start[i];
+        const struct lin_seg *sg = &j->seg[i];
+        const struct tensor *w = sg->w;
+        if (j->n == 1) {
+            if (w->f)
+                j->k->matvec(sg->out + r0, w->f + r0 * j->cols, j->x, r1 - r0, j->cols);
+            else
+                j->k->matvec_q8(sg->out + r0, &w->q8, r0, r1, j->x, j->cols);
+        } else {
+            if (w->f)
+                j->k->matmul(sg->out + r0, sg->ld, w->f + r0 * j->cols, j->x, j->n, r1 - r0,
+                             j->cols);
+            else
+                j->k->matmul_q8(sg->out + r0, sg->ld, &w->q8, r0, r1, j->x, j->n, j->cols);
+        }
+    }
+}
+
+/* out_i[t][:] = W_i x[t] for up to three matrices with the same input width. */
+static void linear(const transformer *t, const float *x, size_t n, size_t cols,
+                   const struct lin_seg *segs, size_t nseg)
+{
+    struct lin_job j = {.k = t->k, .nseg = nseg, .x = x, .n = n, .cols = cols};
+    size_t rows = 0;
+    for (size_t i = 0; i < nseg; i++) {
+        j.seg[i] = segs[i];
+        j.start[i] = rows;
+        rows += segs[i].w->rows;
+    }
+    j.start[nseg] = rows;
+    size_t chunk;
+    if (n == 1) {
+        const size_t elem = segs[0].w->f ? sizeof(float) : sizeof(int8_t);
+        chunk = CHUNK_WEIGHT_BYTES / (cols * elem);
+        chunk = chunk < CHUNK_ROWS_ALIGN ? CHUNK_ROWS_ALIGN : chunk / CHUNK_ROWS_ALIGN * CHUNK_ROWS_ALIGN;
+    } else {
+        chunk = CHUNK_ROWS_BATCH;
+    }
+    kernels_parallel_for(rows, chunk, lin_range, &j);
+}
+
+/* ---- attention ---- */
+
+struct att_job {
+    const transformer *t;
+    transformer_seq *s;
+    size_t layer, pos0, n;
+};
+
+static void att_range(void *ctx, size_t b, size_t e)
+{
+    const struct att_job *j = ctx;
+    const transformer *t = j->t;
+    transformer_seq *s = j->s;
+    const size_t hs = (size_t)t->head_size, kvd = (size_t)t->kv_dim;
+    const size_t dim = (size_t)t->ck.shape.dim, H = (size_t)t->ck.shape.n_heads;
+    const size_t group = H / (size_t)t->ck.shape.n_kv_heads;
+    const float *kc = s->kc + j->layer * s->cap * kvd, *vc = s->vc + j->layer * s->cap * kvd;
+    const float scale = 1.0f / sqrtf((float)hs);
+    for (size_t it = b; it < e; it++) {
+        const size_t tok = it / H, h = it % H, p = j->pos0 + tok;
+        const float *q = s->q + tok * dim + h * hs;
+        const size_t kvoff = (h / group) * hs;
+        float *out = s->xb + tok * dim + h * hs;
+        memset(out, 0, hs * sizeof *out);
+        /* one pass with a running max (online softmax): no scratch of seq_len floats */
+        float m = -INFINITY, l = 0.0f;
+        for (size_t i = 0; i <= p; i++) {
+            const float sc = t->k->dot(q, kc + i * kvd + kvoff, hs) * scale;
+            if (sc > m) {
+                const float f = expf(m - sc); /* 0 on the first position */
+                for (size_t d = 0; d < hs; d++)
+                    out[d] *= f;
+                l *= f;
+                m = sc;
+            }
+            const float w = expf(sc - m);
+            t->k->axpy(out, w, vc + i * kvd + kvoff, hs);
+            l += w;
+        }
+        const float inv = 1.0f / l;
+        for (size_t d = 0; d < hs; d++)
+            out[d] *= inv;
+    }
+}
+
+/* ---- the pass ---- */
+
+/* Rotate adjacent pairs of every head in v[0..n) by position p (run.c's convention). */
+static void rope(float *v, size_t n, size_t hs, const float *cr, const float *ci)
+{
+    for (size_t i = 0; i < n; i += 2) {
+        const size_t d = (i % hs) / 2;
+        const float v0 = v[i], v1 = v[i + 1];
+        v[i] = v0 * cr[d] - v1 * ci[d];
+        v[i + 1] = v0 * ci[d] + v1 * cr[d];
+    }
+}
+
+static void embed(const transformer *t, int id, float *out)
+{
+    const struct tensor *e = &t->ck.tok_emb;
+    const size_t dim = e->cols, base = (size_t)id * dim;
+    if (e->f) {
+        memcpy(out, e->f + base, dim * sizeof *out);
+        return;
+    }
+    for (size_t j = 0; j < dim; j++)
+        out[j] = (float)e->q8.q[base + j] * e->q8.s[(base + j) / e->q8.gs];
+}
+
+static int forward_batch(transformer_seq *s, const int *ids, size_t n, float *all_logits,
+                         const volatile int *cancelled, struct status_err *err)
+{
+    const transformer *t = s->t;
+    const struct checkpoint *ck = &t->ck;
+    const struct transformer_shape *sh = &ck->shape;
+    const struct kernels_ops *k = t->k;
+    const size_t dim = (size_t)sh->dim, hid = (size_t)sh->hidden_dim, hs = (size_t)t->head_size;
+    const size_t kvd = (size_t)t->kv_dim, pos0 = s->pos;
+
+    for (size_t i = 0; i < n; i++)
+        embed(t, ids[i], s->x + i * dim);
+
+    for (size_t l = 0; l < (size_t)sh->n_layers; l++) {
+        if (cancelled && *cancelled)
+            return status_set(err, STATUS_CANCELLED, NULL, "cancelled");
+        for (size_t i = 0; i < n; i++)
+            k->rmsnorm(s->xb + i * dim, s->x + i * dim, ck->rms_att[l], dim, TRANSFORMER_RMS_EPS);
+        float *kc = s->kc + (l * s->cap + pos0) * kvd, *vc = s->vc + (l * s->cap + pos0) * kvd;
+        struct lin_seg qkv[3] = {{&ck->wq[l], s->q, dim}, {&ck->wk[l], kc, kvd}, {&ck->wv[l], vc, kvd}};
+        linear(t, s->xb, n, dim, qkv, 3);
+        for (size_t i = 0; i < n; i++) {
+            const size_t p = pos0 + i;
+            for (size_t d = 0; d < hs / 2; d++) {
+                float freq = 1.0f / powf(TRANSFORMER_ROPE_THETA, (float)(2 * d) / (float)hs);
+                float val = (float)p * freq;
+                s->rope_cr[d] = cosf(val);
+                s->rope_ci[d] = sinf(val);
+            }
+            rope(s->q + i * dim, dim, hs, s->rope_cr, s->rope_ci);
+            rope(kc + i * kvd, kvd, hs, s->rope_cr, s->rope_ci);
+        }
+        struct att_job aj = {.t = t, .s = s, .layer = l, .pos0 = pos0, .n = n};
+        kernels_parallel_for(n * (size_t)sh->n_heads, ATT_ITEMS_PER_CHUNK, att_range, &aj);
+        struct lin_seg o = {&ck->wo[l], s->xb2, dim};
+        linear(t, s->xb, n, dim, &o, 1);
+        for (size_t i = 0; i < n * dim; i++)
+            s->x[i] += s->xb2[i];
+        for (size_t i = 0; i < n; i++)
+            k->rmsnorm(s->xb + i * dim, s->x + i * dim, ck->rms_ffn[l], dim, TRANSFORMER_RMS_EPS);
+        struct lin_seg up[2] = {{&ck->w1[l], s->hb, hid}, {&ck->w3[l], s->hb2, hid}};
+        linear(t, s->xb, n, dim, up, 2);
+        for (size_t i = 0; i < n * hid; i++) {
+            float v = s->hb[i];
+            v *= 1.0f / (1.0f + expf(-v));
+            s->hb[i] = v * s->hb2[i];
+        }
+        struct lin_seg down = {&ck->w2[l], s->xb2, dim};
+        linear(t, s->hb, n, hid, &down, 1);
+        for (size_t i = 0; i < n * dim; i++)
+            s->x[i] += s->xb2[i];
+    }
+    s->pos += n;
+    /* classifier: only the last position unless every position's logits are wanted */
+    const size_t first = all_logits ? 0 : n - 1, m = n - first;
+    for (size_t i = first; i < n; i++)
+        k->rmsnorm(s->x + i * dim, s->x + i * dim, ck->rms_final, dim, TRANSFORMER_RMS_EPS);
+    const size_t V = (size_t)sh->vocab;
+    struct lin_seg cls = {&ck->wcls, all_logits ? all_logits : s->logits, V};
+    linear(t, s->x + first * dim, m, dim, &cls, 1);
+    if (all_logits)
+        memcpy(s->logits, all_logits + (n - 1) * V, V * sizeof(float));
+    return STATUS_OK;
+}
+
+int transformer_forward(transformer_seq *s, const int *ids, size_t n, float *all_logits,
+                        const volatile int *cancelled, struct status_err *err)
+{
+    const struct transformer_shape *sh = &s->t->ck.shape;
+    if (n == 0)
+        return STATUS_OK;
+    if (n > s->cap - s->pos)
+        return status_set(err, STATUS_BAD_INPUT, NULL,
+                          "%zu tokens do not fit: position %zu of a %zu-token context", n,
+                          s->pos, s->cap);
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= sh->vocab)
+            return status_set(err, STATUS_BAD_INPUT, NULL, "token id %d out of range [0, %d)",
+                              ids[i], sh->vocab);
+    for (size_t done = 0; done < n;) {
+        size_t b = n - done < TRANSFORMER_BATCH_MAX ? n - done : TRANSFORMER_BATCH_MAX;
+        if (ensure_batch(s, b) != 0)
+            return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+        int rc = forward_batch(s, ids + done, b, all_logits ? all_logits + done * (size_t)sh->vocab : NULL,
+                               cancelled, err);
+        if (rc != STATUS_OK)
+            return rc;
+        done += b;
+    }
+    return STATUS_OK;
+}

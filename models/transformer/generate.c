@@ -1,0 +1,188 @@
+/* generate.c: the generation loop: prompt as one batch, then sample / decode token by
+ * token, with stop strings held back until they can no longer match (never emitted, even
+ * when split across tokens), text released only as whole UTF-8 characters, max_tokens,
+ * EOS, and cancellation checked every token. */
+#include "transformer_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void transformer_gen_defaults(struct transformer_gen_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->max_tokens = 16;
+    p->temperature = 1.0f;
+    p->top_p = 1.0f;
+    p->repetition_penalty = 1.0f;
+    p->logprobs = -1;
+}
+
+/* Text not yet released: it may be the start of a stop string. */
+struct holdback {
+    char *buf;
+    size_t len, cap;
+};
+
+static int hb_append(struct holdback *h, const char *s, size_t n)
+{
+    if (h->len + n + 1 > h->cap) {
+        size_t cap = (h->len + n + 1) * 2;
+        char *b = realloc(h->buf, cap);
+        if (!b)
+            return -1;
+        h->buf = b;
+        h->cap = cap;
+    }
+    memcpy(h->buf + h->len, s, n);
+    h->len += n;
+    h->buf[h->len] = '\0';
+    return 0;
+}
+
+/* Where the first stop string starts in buf, or -1. */
+static long find_stop(const char *buf, size_t len, const struct transformer_gen_params *p)
+{
+    long best = -1;
+    for (size_t i = 0; i < p->n_stop; i++) {
+        size_t sl = strlen(p->stop[i]);
+        if (sl == 0 || sl > len)
+            continue;
+        for (size_t at = 0; at + sl <= len; at++)
+            if (memcmp(buf + at, p->stop[i], sl) == 0) {
+                if (best < 0 || (long)at < best)
+                    best = (long)at;
+                break;
+            }
+    }
+    return best;
+}
+
+/* Length of the longest suffix of buf that is a proper prefix of some stop string. */
+static size_t stop_prefix_tail(const char *buf, size_t len, const struct transformer_gen_params *p)
+{
+    size_t keep = 0;
+    for (size_t i = 0; i < p->n_stop; i++) {
+        size_t sl = strlen(p->stop[i]);
+        for (size_t k = sl > 0 ? sl - 1 : 0; k > keep; k--)
+            if (k <= len && memcmp(buf + len - k, p->stop[i], k) == 0) {
+                keep = k;
+                break;
+            }
+    }
+    return keep;
+}
+
+int transformer_generate(const transformer *t, const int *ids, size_t n,
+                         const struct transformer_gen_params *p, transformer_gen_cb cb,
+                         void *ud, const volatile int *cancelled,
+                         struct transformer_gen_result *res, struct status_err *err)
+{
+    const struct transformer_shape *sh = &t->ck.shape;
+    memset(res, 0, sizeof *res);
+    res->prompt_tokens = n;
+    if (n == 0)
+        return status_set(err, STATUS_BAD_INPUT, "prompt", "the prompt has no tokens");
+    if (n > (size_t)sh->seq_len)
+        return status_set(err, STATUS_BAD_INPUT, "prompt",
+                          "the prompt has %zu tokens; the model's context is %d", n, sh->seq_len);
+    size_t cap = n + p->max_tokens;
+    if (cap > (size_t)sh->seq_len)
+        cap = (size_t)sh->seq_len;
+    const size_t V = (size_t)sh->vocab;
+    transformer_seq *seq = transformer_seq_new(t, cap);
+    struct sampler smp;
+    int smp_ok = sampler_init(&smp, sh->vocab, p->seed) == STATUS_OK;
+    float *work = malloc(V * sizeof *work);
+    struct holdback hold = {0};
+    char *text = malloc(3 * (size_t)t->tok.max_token_length + 8);
+    struct utf8_stream u8 = {0};
+    struct transformer_gen_alt top[TRANSFORMER_LOGPROBS_MAX];
+    int rc = STATUS_OK;
+    if (!seq || !smp_ok || !work || !text) {
+        rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory for a %zu-token sequence", cap);
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        sampler_observe(&smp, ids[i], 0);
+    rc = transformer_forward(seq, ids, n, NULL, cancelled, err);
+    if (rc != STATUS_OK)
+        goto done;
+    int prev = ids[n - 1], on_stop_string = 0;
+    res->finish = TRANSFORMER_FINISH_LENGTH;
+    const size_t n_top = p->logprobs > 0 ? (size_t)p->logprobs : 0;
+    while (res->completion_tokens < p->max_tokens) {
+        if (cancelled && *cancelled) {
+            rc = status_set(err, STATUS_CANCELLED, NULL, "cancelled");
+            goto done;
+        }
+        const float *logits = transformer_logits(seq);
+        memcpy(work, logits, V * sizeof *work);
+        int id = sampler_next(&smp, work, p);
+        if (id == TRANSFORMER_EOS || id == TRANSFORMER_BOS) {
+            res->finish = TRANSFORMER_FINISH_STOP;
+            break;
+        }
+        struct transformer_gen_event ev = {.id = id, .top = top};
+        if (p->logprobs >= 0) {
+            ev.logprob = sampler_logprob(logits, sh->vocab, id, top, n_top);
+            ev.n_top = n_top;
+        }
+        res->completion_tokens++;
+        sampler_observe(&smp, id, 1);
+        size_t plen;
+        const char *piece = tokenizer_piece(&t->tok, prev, id, &plen);
+        prev = id;
+        size_t tl = utf8_stream_push(&u8, piece, plen, text);
+        if (hb_append(&hold, text, tl) != 0) {
+            rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+            goto done;
+        }
+        long at = find_stop(hold.buf, hold.len, p);
+        size_t release = at >= 0 ? (size_t)at : hold.len - stop_prefix_tail(hold.buf, hold.len, p);
+        ev.text = hold.buf;
+        ev.len = release;
+        /* the callback sees text[0..len) only; copy it out before we shift the buffer */
+        char saved = hold.buf[release];
+        hold.buf[release] = '\0';
+        int stop_cb = cb ? cb(ud, &ev) : 0;
+        hold.buf[release] = saved;
+        memmove(hold.buf, hold.buf + release, hold.len - release);
+        hold.len -= release;
+        if (stop_cb) {
+            rc = status_set(err, STATUS_CANCELLED, NULL, "cancelled");
+            goto done;
+        }
+        if (at >= 0) {
+            res->finish = TRANSFORMER_FINISH_STOP;
+            on_stop_string = 1;
+            break;
+        }
+        if (res->completion_tokens == p->max_tokens || transformer_seq_pos(seq) >= cap)
+            break;
+        rc = transformer_forward(seq, &id, 1, NULL, cancelled, err);
+        if (rc != STATUS_OK)
+            goto done;
+    }
+    if (!on_stop_string) {
+        /* release what was held: a broken character, a partial stop string */
+        size_t fl = utf8_stream_flush(&u8, text);
+        if (fl > 0 && hb_append(&hold, text, fl) != 0) {
+            rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+            goto done;
+        }
+        if (hold.len > 0 && cb) {
+            struct transformer_gen_event ev = {.text = hold.buf, .len = hold.len, .id = -1};
+            if (cb(ud, &ev)) {
+                rc = status_set(err, STATUS_CANCELLED, NULL, "cancelled");
+                goto done;
+            }
+        }
+    }
+done:
+    free(hold.buf);
+    free(text);
+    free(work);
+    sampler_free(&smp);
+    transformer_seq_free(seq);
+    return rc;
+}

@@ -1,0 +1,187 @@
+/* model.c: the registry's view of a Transformer: the "transformer" model type (load with
+ * option tokenizer=PATH, describe, bytes) and the language-model interface behind
+ * /v1/score and /v1/next (exact per-token natural-log probabilities). */
+#include "../lm.h"
+#include "../registry.h"
+#include "transformer_internal.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SCORE_BATCH 64 /* positions whose logits are held at once while scoring */
+
+/* 'opt' relative to the directory of 'model_path' unless absolute. */
+static int resolve_beside(const char *model_path, const char *opt, char *out, size_t size)
+{
+    if (opt[0] == '/')
+        return snprintf(out, size, "%s", opt) < (int)size ? 0 : -1;
+    const char *slash = strrchr(model_path, '/');
+    int dir_len = slash ? (int)(slash - model_path) : 1;
+    const char *dir = slash ? model_path : ".";
+    return snprintf(out, size, "%.*s/%s", dir_len, dir, opt) < (int)size ? 0 : -1;
+}
+
+static int tf_load(const char *path, const struct model_options *opts, void **impl,
+                   struct status_err *err)
+{
+    const char *tok = model_options_get(opts, "tokenizer");
+    if (!tok || !*tok)
+        return status_set(err, STATUS_BAD_INPUT, "options.tokenizer",
+                          "a transformer model needs the option tokenizer=PATH");
+    char tok_path[PATH_MAX];
+    if (resolve_beside(path, tok, tok_path, sizeof tok_path) != 0)
+        return status_set(err, STATUS_BAD_INPUT, "options.tokenizer", "tokenizer path too long");
+    transformer *t;
+    int rc = transformer_open(path, tok_path, &t, err);
+    if (rc != STATUS_OK)
+        return rc;
+    *impl = t;
+    return STATUS_OK;
+}
+
+static void tf_free(void *impl) { transformer_close(impl); }
+
+static json_t *tf_describe(const void *impl)
+{
+    const transformer *t = impl;
+    const struct transformer_shape *s = transformer_shape_of(t);
+    json_t *o = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:s, s:I, s:b}", "dim", s->dim,
+                          "hidden_dim", s->hidden_dim, "layers", s->n_layers, "heads", s->n_heads,
+                          "kv_heads", s->n_kv_heads, "vocab", s->vocab, "seq_len", s->seq_len,
+                          "parameters", (json_int_t)s->n_params, "format",
+                          transformer_format_name(t), "bytes", (json_int_t)s->bytes,
+                          "shared_classifier", s->shared_classifier);
+    if (o && s->version == 2)
+        json_object_set_new(o, "group_size", json_integer(s->group_size));
+    return o;
+}
+
+static size_t tf_bytes(const void *impl) { return transformer_shape_of(impl)->bytes; }
+
+static int tf_score(void *impl, const char *text, const struct lm_score_opts *opts,
+                    struct lm_scored *out, struct status_err *err)
+{
+    const transformer *t = impl;
+    const struct transformer_shape *sh = transformer_shape_of(t);
+    memset(out, 0, sizeof *out);
+    int *ids = NULL;
+    size_t n = 0;
+    /* the model always starts from BOS: it is the context of the first token, never scored */
+    int rc = tokenizer_encode(&t->tok, text, strlen(text), 1, opts ? opts->eos : 1, &ids, &n, err);
+    if (rc != STATUS_OK)
+        return rc;
+    transformer_seq *seq = NULL;
+    float *logits = NULL;
+    if (n > (size_t)sh->seq_len) {
+        rc = status_set(err, STATUS_BAD_INPUT, "text",
+                        "the text has %zu tokens with BOS; the model's context is %d", n,
+                        sh->seq_len);
+        goto fail;
+    }
+    seq = transformer_seq_new(t, n);
+    logits = malloc(SCORE_BATCH * (size_t)sh->vocab * sizeof *logits);
+    out->tokens = calloc(n, sizeof *out->tokens);
+    if (!seq || !logits || !out->tokens) {
+        rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+        goto fail;
+    }
+    /* feed ids[0..n-1); logits at position i predict ids[i+1] */
+    for (size_t done = 0; done + 1 < n;) {
+        size_t b = n - 1 - done < SCORE_BATCH ? n - 1 - done : SCORE_BATCH;
+        rc = transformer_forward(seq, ids + done, b, logits, opts ? opts->cancelled : NULL, err);
+        if (rc != STATUS_OK)
+            goto fail;
+        for (size_t i = 0; i < b; i++) {
+            const int id = ids[done + i + 1];
+            struct lm_token *tk = &out->tokens[out->n];
+            tk->logprob = sampler_logprob(logits + i * (size_t)sh->vocab, sh->vocab, id, NULL, 0);
+            tk->id = id;
+            tk->text = transformer_token_text(t, ids[done + i], id);
+            if (!tk->text) {
+                rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+                goto fail;
+            }
+            out->n++;
+        }
+        done += b;
+    }
+    transformer_seq_free(seq);
+    free(logits);
+    free(ids);
+    return STATUS_OK;
+fail:
+    lm_scored_free(out);
+    transformer_seq_free(seq);
+    free(logits);
+    free(ids);
+    return rc;
+}
+
+static int tf_next(void *impl, const char *context, size_t top_k, struct lm_candidate **out,
+                   size_t *n_out, struct status_err *err)
+{
+    const transformer *t = impl;
+    const struct transformer_shape *sh = transformer_shape_of(t);
+    int *ids = NULL;
+    size_t n = 0;
+    int rc = tokenizer_encode(&t->tok, context, strlen(context), 1, 0, &ids, &n, err);
+    if (rc != STATUS_OK)
+        return rc;
+    transformer_seq *seq = NULL;
+    struct transformer_gen_alt *top = NULL;
+    struct lm_candidate *c = NULL;
+    if (top_k > (size_t)sh->vocab)
+        top_k = (size_t)sh->vocab;
+    if (n > (size_t)sh->seq_len) {
+        rc = status_set(err, STATUS_BAD_INPUT, "context",
+                        "the context has %zu tokens with BOS; the model's context is %d", n,
+                        sh->seq_len);
+        goto fail;
+    }
+    seq = transformer_seq_new(t, n);
+    top = malloc(top_k * sizeof *top);
+    c = calloc(top_k, sizeof *c);
+    if (!seq || !top || !c) {
+        rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+        goto fail;
+    }
+    rc = transformer_forward(seq, ids, n, NULL, NULL, err);
+    if (rc != STATUS_OK)
+        goto fail;
+    sampler_logprob(transformer_logits(seq), sh->vocab, 0, top, top_k);
+    for (size_t i = 0; i < top_k; i++) {
+        c[i].id = top[i].id;
+        c[i].logprob = top[i].logprob;
+        c[i].text = transformer_token_text(t, ids[n - 1], top[i].id);
+        if (!c[i].text) {
+            rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+            goto fail;
+        }
+    }
+    *out = c;
+    *n_out = top_k;
+    transformer_seq_free(seq);
+    free(top);
+    free(ids);
+    return STATUS_OK;
+fail:
+    lm_candidates_free(c, top_k);
+    transformer_seq_free(seq);
+    free(top);
+    free(ids);
+    return rc;
+}
+
+static const struct lm_ops transformer_lm_ops = {.score = tf_score, .next = tf_next};
+
+const struct model_ops transformer_model_ops = {
+    .type = "transformer",
+    .load = tf_load,
+    .free_impl = tf_free,
+    .describe = tf_describe,
+    .bytes = tf_bytes,
+    .lm = &transformer_lm_ops,
+    .heavy = 1, /* every request is forward passes: never on the event loop */
+};

@@ -1,0 +1,111 @@
+/* transformer.h: small Llama-architecture models (llama2.c checkpoints): load, tokenize,
+ * run the forward pass, sample and generate. Opaque types; the model type table for the
+ * registry is transformer_model_ops (model.c). Knows nothing of HTTP. */
+#ifndef LMSERVE_TRANSFORMER_H
+#define LMSERVE_TRANSFORMER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../util/status.h"
+
+#define TRANSFORMER_STOP_MAX 4        /* stop strings per request (OpenAI's bound) */
+#define TRANSFORMER_STOP_BYTES_MAX 256 /* bytes per stop string */
+#define TRANSFORMER_LOGPROBS_MAX 20   /* top-N alternatives per token */
+
+typedef struct transformer transformer;         /* weights + tokenizer, read-only, shared */
+typedef struct transformer_seq transformer_seq; /* one sequence: KV cache + buffers */
+
+struct transformer_shape {
+    int dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab, seq_len;
+    int shared_classifier;
+    int version;      /* 0 = legacy, 1 = ak42 float32, 2 = ak42 Q8_0 */
+    int group_size;   /* Q8_0 group size, 0 for float32 */
+    size_t n_params;  /* weights, the classifier counted once when shared */
+    size_t bytes;     /* mapped file size */
+};
+
+/* Open checkpoint 'ckpt' and tokenizer 'tok' (llama2.c formats). On STATUS_OK *out is owned
+ * by the caller (transformer_close); on error *out is untouched and err says why. */
+int transformer_open(const char *ckpt, const char *tok, transformer **out,
+                     struct status_err *err);
+void transformer_close(transformer *t); /* accepts NULL */
+const struct transformer_shape *transformer_shape_of(const transformer *t);
+const char *transformer_format_name(const transformer *t); /* "llama2c-legacy", ... */
+
+/* ---- tokenizer ---- */
+#define TRANSFORMER_BOS 1
+#define TRANSFORMER_EOS 2
+/* Encode like llama2.c's run.c. *ids (n entries) is malloc'd and owned by the caller. */
+int transformer_encode(const transformer *t, const char *text, size_t len, int bos, int eos,
+                       int **ids, size_t *n, struct status_err *err);
+/* Bytes of token 'id' after 'prev' (byte tokens become their byte; the leading space after
+ * BOS is dropped as run.c does). Borrowed, valid while t is open; *len set. */
+const char *transformer_piece(const transformer *t, int prev, int id, size_t *len);
+/* Display text of 'id' after 'prev': its bytes when they are valid UTF-8 on their own, else
+ * its vocabulary form ("<0xE2>"). malloc'd, owned by the caller; NULL when out of memory. */
+char *transformer_token_text(const transformer *t, int prev, int id);
+/* Decode ids to text (BOS/EOS skipped, byte tokens joined, invalid UTF-8 -> U+FFFD).
+ * malloc'd and NUL-terminated, owned by the caller; NULL when out of memory. Ids must
+ * already be in range. */
+char *transformer_decode(const transformer *t, const int *ids, size_t n, size_t *len);
+/* The raw vocabulary string of 'id' (as stored), NUL-terminated; borrowed. */
+const char *transformer_vocab(const transformer *t, int id);
+
+/* ---- sequences and the forward pass ---- */
+/* A sequence able to hold 'capacity' positions (clamped to seq_len). Owned by the caller
+ * (transformer_seq_free). NULL when memory runs out. */
+transformer_seq *transformer_seq_new(const transformer *t, size_t capacity);
+void transformer_seq_free(transformer_seq *s); /* accepts NULL */
+size_t transformer_seq_pos(const transformer_seq *s);
+/* Feed n tokens (processed as one batch). If 'all_logits' is non-NULL it receives n*vocab
+ * logits (position by position); the logits after the last token are always available via
+ * transformer_logits(). STATUS_BAD_INPUT when the sequence would pass its capacity or an id
+ * is out of range; STATUS_CANCELLED if *cancelled becomes non-zero between layers. */
+int transformer_forward(transformer_seq *s, const int *ids, size_t n, float *all_logits,
+                        const volatile int *cancelled, struct status_err *err);
+const float *transformer_logits(const transformer_seq *s); /* vocab floats, borrowed */
+
+/* ---- generation (sampler.c, generate.c) ---- */
+struct transformer_gen_params {
+    size_t max_tokens;
+    float temperature; /* 0: greedy (lowest id wins ties) */
+    int top_k;         /* 0: off */
+    float top_p;       /* 1: off */
+    float min_p;       /* 0: off */
+    uint64_t seed;
+    float presence_penalty, frequency_penalty, repetition_penalty; /* 0, 0, 1: off */
+    const char *stop[TRANSFORMER_STOP_MAX];
+    size_t n_stop;
+    int logprobs; /* top-N alternatives per token, 0..TRANSFORMER_LOGPROBS_MAX; -1 off */
+};
+void transformer_gen_defaults(struct transformer_gen_params *p);
+
+struct transformer_gen_alt {
+    int id;
+    float logprob;
+};
+struct transformer_gen_event {
+    const char *text; /* complete UTF-8, never part of a stop string; may be "" */
+    size_t len;
+    int id;          /* the token that produced this text (-1 for a final flush) */
+    float logprob;   /* its natural-log probability under the model */
+    const struct transformer_gen_alt *top; /* n_top best alternatives */
+    size_t n_top;
+};
+/* Called for every generated token; return non-zero to stop (client gone). */
+typedef int (*transformer_gen_cb)(void *ud, const struct transformer_gen_event *ev);
+
+enum transformer_finish { TRANSFORMER_FINISH_LENGTH, TRANSFORMER_FINISH_STOP };
+struct transformer_gen_result {
+    size_t prompt_tokens, completion_tokens;
+    enum transformer_finish finish;
+};
+/* Generate after prompt ids[0..n) (BOS included by the caller). STATUS_CANCELLED when the
+ * callback or *cancelled asked to stop, STATUS_BAD_INPUT when the prompt does not fit. */
+int transformer_generate(const transformer *t, const int *ids, size_t n,
+                         const struct transformer_gen_params *p, transformer_gen_cb cb,
+                         void *ud, const volatile int *cancelled,
+                         struct transformer_gen_result *res, struct status_err *err);
+
+#endif

@@ -1,0 +1,114 @@
+/* transformer_internal.h: what the files of models/transformer/ share: the mapped
+ * checkpoint (checkpoint.c), the tokenizer (tokenizer.c), the sampler (sampler.c) and the
+ * model struct the forward pass (forward.c) runs on. Not for use outside this folder
+ * (tests excepted). */
+#ifndef LMSERVE_TRANSFORMER_INTERNAL_H
+#define LMSERVE_TRANSFORMER_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../kernels/kernels.h"
+#include "transformer.h"
+
+/* Header bounds: anything past these is a corrupt file, and they keep every size
+ * computation far from overflow (size_t products stay below 2^62). */
+#define CKPT_DIM_MAX (1 << 16)
+#define CKPT_HIDDEN_MAX (1 << 18)
+#define CKPT_LAYERS_MAX 1024
+#define CKPT_HEADS_MAX 1024
+#define CKPT_VOCAB_MAX (1 << 22)
+#define CKPT_SEQ_MAX (1 << 20)
+#define CKPT_MAGIC 0x616b3432u    /* "ak42" as llama2.c's export.py writes it */
+#define CKPT_V_HEADER_BYTES 256   /* ak42 header, padded */
+#define CKPT_LEGACY_HEADER_INTS 7
+#define TRANSFORMER_RMS_EPS 1e-5f  /* llama2.c */
+#define TRANSFORMER_ROPE_THETA 10000.0f
+
+/* A weight matrix: float32 rows, or Q8_0 (q8.q != NULL). Borrowed views into the map. */
+struct tensor {
+    const float *f;     /* (rows, cols) when float32 */
+    struct kernels_q8 q8; /* when quantized */
+    size_t rows, cols;
+};
+
+struct checkpoint {
+    struct transformer_shape shape;
+    void *map; /* whole file, read-only */
+    size_t map_len;
+    /* weights; per-layer arrays have n_layers entries (owned arrays, borrowed data) */
+    struct tensor tok_emb;      /* (vocab, dim) */
+    const float **rms_att;      /* [L] -> (dim) */
+    const float **rms_ffn;      /* [L] -> (dim) */
+    const float *rms_final;     /* (dim) */
+    struct tensor *wq, *wk, *wv, *wo; /* [L]: (dim,dim) (kv_dim,dim) (kv_dim,dim) (dim,dim) */
+    struct tensor *w1, *w2, *w3;      /* [L]: (hidden,dim) (dim,hidden) (hidden,dim) */
+    struct tensor wcls;               /* (vocab, dim), == tok_emb when shared */
+};
+
+/* Map and validate 'path' (legacy, ak42 v1 or v2): header fields in bounds, every tensor
+ * inside the file, total size exact, float tensors aligned. On error nothing is kept. */
+int checkpoint_open(const char *path, struct checkpoint *ck, struct status_err *err);
+void checkpoint_close(struct checkpoint *ck); /* accepts a zeroed struct */
+const char *checkpoint_format_name(int version);
+
+struct tokenizer {
+    int vocab_size;
+    int max_token_length;
+    char **vocab;     /* [vocab] NUL-terminated pieces (into 'blob') */
+    uint32_t *len;    /* [vocab] bytes, NUL excluded */
+    float *scores;    /* [vocab] */
+    char *blob;
+    int32_t *table;   /* open-addressing hash: piece -> lowest id, -1 empty */
+    size_t table_mask;
+    int16_t *byte_of; /* [vocab]: the byte of a "<0xXX>" token, else -1 */
+    int space_id;     /* id of " " (the dummy prefix), -1 if absent */
+};
+
+/* Read llama2.c's tokenizer.bin for a model of 'vocab_size' tokens. */
+int tokenizer_open(const char *path, int vocab_size, struct tokenizer *tk,
+                   struct status_err *err);
+void tokenizer_close(struct tokenizer *tk); /* accepts a zeroed struct */
+int tokenizer_lookup(const struct tokenizer *tk, const char *s, size_t len);
+int tokenizer_encode(const struct tokenizer *tk, const char *text, size_t len, int bos,
+                     int eos, int **ids, size_t *n, struct status_err *err);
+const char *tokenizer_piece(const struct tokenizer *tk, int prev, int id, size_t *len);
+
+/* UTF-8 streaming: bytes in, only complete and valid UTF-8 out (invalid bytes become
+ * U+FFFD), so no streamed chunk ever splits a character. */
+struct utf8_stream {
+    unsigned char pend[4];
+    size_t n_pend;
+};
+/* Append the valid text of data[0..len) to out (capacity 3*len + 4 always suffices);
+ * returns bytes written. */
+size_t utf8_stream_push(struct utf8_stream *u, const char *data, size_t len, char *out);
+/* Whatever is pending becomes U+FFFD; returns bytes written (<= 3). */
+size_t utf8_stream_flush(struct utf8_stream *u, char *out);
+
+struct transformer {
+    struct checkpoint ck;
+    struct tokenizer tok;
+    int head_size, kv_dim;
+    const struct kernels_ops *k;
+};
+
+/* ---- sampler.c ---- */
+struct sampler {
+    int vocab;
+    float *probs;   /* [vocab] */
+    int *idx;       /* [vocab] candidate ids */
+    uint32_t *count; /* [vocab] generated-token counts (presence/frequency) */
+    uint8_t *seen;  /* [vocab] in prompt or output (repetition penalty) */
+    uint64_t rng;
+};
+int sampler_init(struct sampler *s, int vocab, uint64_t seed);
+void sampler_free(struct sampler *s);
+void sampler_observe(struct sampler *s, int id, int generated);
+/* Apply penalties to logits (in place), then pick the next id. */
+int sampler_next(struct sampler *s, float *logits, const struct transformer_gen_params *p);
+/* log-softmax of 'logits' at 'id', and the top-n alternatives (n <= LOGPROBS_MAX). */
+float sampler_logprob(const float *logits, int vocab, int id, struct transformer_gen_alt *top,
+                      size_t n_top);
+
+#endif

@@ -1,0 +1,224 @@
+/* score.c: POST /v1/score and POST /v1/next for any language model (model_ops.lm): the
+ * n-gram type first, Transformers through the same lm_ops. JSON <-> lm calls only; the
+ * scoring itself is in models/. Batches arrive here on a worker (router: COST_AUTO/JOB). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../models/lm.h"
+#include "../config.h"
+#include "api.h"
+
+#define LN10 2.302585092994045684 /* natural log <-> log10 */
+#define NEXT_TOP_K_DEFAULT 10     /* api.yaml: NextRequest.top_k default */
+
+/* Optional boolean field: absent -> dflt; not a boolean -> 400 naming it (returns -1). */
+static int opt_bool(const struct api_req *rq, struct api_resp *rs, const char *name, int dflt)
+{
+    json_t *v = json_object_get(rq->body, name);
+    if (!v)
+        return dflt;
+    if (!json_is_boolean(v)) {
+        api_fail(rs, STATUS_BAD_INPUT, name, "'%s' must be true or false", name);
+        return -1;
+    }
+    return json_is_true(v);
+}
+
+static size_t max_batch(const struct api_req *rq)
+{
+    return rq->cfg && rq->cfg->max_batch ? rq->cfg->max_batch : CONFIG_MAX_BATCH_DEFAULT;
+}
+
+/* One input's result object; adds its token count to *usage. NULL on error (rs filled). */
+static json_t *score_one(const struct lm_ops *lm, void *impl, const char *text, size_t index,
+                         const struct lm_score_opts *opts, int detail, struct api_resp *rs,
+                         size_t *usage)
+{
+    struct lm_scored sc = {0};
+    struct status_err err;
+    status_clear(&err);
+    if (lm->score(impl, text, opts, &sc, &err) != STATUS_OK) {
+        if (!err.param[0] && err.code == STATUS_BAD_INPUT)
+            snprintf(err.param, sizeof err.param, "input[%zu]", index);
+        api_error(rs, &err);
+        return NULL;
+    }
+    double total = 0.0, total_oov = 0.0;
+    size_t oov = 0;
+    json_t *det = detail ? json_array() : NULL;
+    for (size_t i = 0; i < sc.n; i++) {
+        const struct lm_token *t = &sc.tokens[i];
+        double l10 = t->logprob / LN10;
+        total += l10;
+        if (t->oov) {
+            oov++;
+            total_oov += l10;
+        }
+        if (det) {
+            json_t *o = json_pack("{s:s, s:f, s:f, s:b}", "token", t->text, "log10_prob", l10,
+                                  "logprob", t->logprob, "oov", t->oov);
+            if (t->order > 0)
+                json_object_set_new(o, "order", json_integer(t->order));
+            if (t->id >= 0)
+                json_object_set_new(o, "id", json_integer(t->id));
+            json_array_append_new(det, o);
+        }
+    }
+    size_t tokens = sc.n;
+    lm_scored_free(&sc);
+    *usage += tokens;
+    json_t *ppl = tokens ? json_real(pow(10.0, -total / (double)tokens)) : json_null();
+    json_t *ppl_no = tokens > oov ? json_real(pow(10.0, -(total - total_oov) / (double)(tokens - oov)))
+                                  : json_null();
+    json_t *item = json_pack("{s:I, s:f, s:f, s:o, s:o, s:I, s:I}", "index", (json_int_t)index,
+                             "log10_prob", total, "logprob", total * LN10, "perplexity", ppl,
+                             "perplexity_no_oov", ppl_no, "tokens", (json_int_t)tokens, "oov",
+                             (json_int_t)oov);
+    if (det)
+        json_object_set_new(item, "detail", det);
+    return item;
+}
+
+void api_score(const struct api_req *rq, struct api_resp *rs)
+{
+    model *m = api_model_or_reply(rq, rs, "lm");
+    if (!m)
+        return;
+    json_t *input = json_object_get(rq->body, "input");
+    int bos = opt_bool(rq, rs, "bos", 1);
+    int eos = bos < 0 ? -1 : opt_bool(rq, rs, "eos", 1);
+    int detail = eos < 0 ? -1 : opt_bool(rq, rs, "detail", 0);
+    if (detail < 0)
+        goto done;
+    if (!input) {
+        api_fail(rs, STATUS_BAD_INPUT, "input", "'input' is required");
+        goto done;
+    }
+    size_t n = 1;
+    if (json_is_array(input)) {
+        n = json_array_size(input);
+        if (n == 0) {
+            api_fail(rs, STATUS_BAD_INPUT, "input", "'input' must not be an empty list");
+            goto done;
+        }
+        if (n > max_batch(rq)) {
+            api_fail(rs, STATUS_TOO_LARGE, "input", "%zu inputs is more than the limit of %zu",
+                     n, max_batch(rq));
+            goto done;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (!json_is_string(json_array_get(input, i))) {
+                char param[32];
+                snprintf(param, sizeof param, "input[%zu]", i);
+                api_fail(rs, STATUS_BAD_INPUT, param, "'input[%zu]' must be a string", i);
+                goto done;
+            }
+    } else if (!json_is_string(input)) {
+        api_fail(rs, STATUS_BAD_INPUT, "input", "'input' must be a string or a list of strings");
+        goto done;
+    }
+    const struct lm_ops *lm = model_ops_of(m)->lm;
+    void *impl = model_impl(m);
+    struct lm_score_opts opts = {.bos = bos, .eos = eos, .cancelled = rq->cancelled};
+    json_t *data = json_array();
+    size_t usage = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *jt = json_is_array(input) ? json_array_get(input, i) : input;
+        json_t *item = score_one(lm, impl, json_string_value(jt), i, &opts, detail, rs, &usage);
+        if (!item) {
+            json_decref(data);
+            goto done;
+        }
+        json_array_append_new(data, item);
+    }
+    api_ok(rs, json_pack("{s:s, s:s, s:o, s:{s:I}}", "object", "list", "model", model_id(m), "data",
+                         data, "usage", "tokens", (json_int_t)usage));
+done:
+    registry_release(m);
+}
+
+void api_next(const struct api_req *rq, struct api_resp *rs)
+{
+    model *m = api_model_or_reply(rq, rs, "lm");
+    if (!m)
+        return;
+    json_t *jc = json_object_get(rq->body, "context");
+    json_t *jk = json_object_get(rq->body, "top_k");
+    int bos = opt_bool(rq, rs, "bos", 1);
+    if (bos < 0)
+        goto done;
+    if (!jc || !json_is_string(jc)) {
+        api_fail(rs, STATUS_BAD_INPUT, "context", "'context' must be a string (it may be empty)");
+        goto done;
+    }
+    json_int_t k = NEXT_TOP_K_DEFAULT;
+    if (jk) {
+        if (!json_is_integer(jk) || json_integer_value(jk) < 1 ||
+            json_integer_value(jk) > LM_TOP_K_MAX) {
+            api_fail(rs, STATUS_BAD_INPUT, "top_k", "'top_k' must be an integer from 1 to %d",
+                     LM_TOP_K_MAX);
+            goto done;
+        }
+        k = json_integer_value(jk);
+    }
+    if (!bos) {
+        /* TODO: lm_ops.next has no options yet (models/lm.h); the lead owns that header */
+        api_fail(rs, STATUS_BAD_INPUT, "bos", "'bos': false is not supported by /v1/next yet");
+        goto done;
+    }
+    const struct lm_ops *lm = model_ops_of(m)->lm;
+    void *impl = model_impl(m);
+    const char *context = json_string_value(jc);
+    struct status_err err;
+    status_clear(&err);
+    /* the context as the model sees it: its tokens, unknown ones as <unk> */
+    struct lm_scored sc = {0};
+    struct lm_score_opts so = {.bos = 1, .eos = 0, .cancelled = rq->cancelled};
+    if (lm->score(impl, context, &so, &sc, &err) != STATUS_OK) {
+        api_error(rs, &err);
+        goto done;
+    }
+    json_t *seen = json_array();
+    for (size_t i = 0; i < sc.n; i++)
+        json_array_append_new(seen, json_string(sc.tokens[i].oov ? "<unk>" : sc.tokens[i].text));
+    size_t len = 0;
+    for (size_t i = 0; i < sc.n; i++)
+        len += strlen(json_string_value(json_array_get(seen, i))) + 1;
+    char *ctx = malloc(len + 1);
+    if (ctx) {
+        ctx[0] = '\0';
+        for (size_t i = 0; i < sc.n; i++) {
+            if (i)
+                strcat(ctx, " ");
+            strcat(ctx, json_string_value(json_array_get(seen, i)));
+        }
+    }
+    json_decref(seen);
+    lm_scored_free(&sc);
+    struct lm_candidate *c = NULL;
+    size_t nc = 0;
+    if (!ctx || lm->next(impl, context, (size_t)k, &c, &nc, &err) != STATUS_OK) {
+        if (!ctx)
+            status_set(&err, STATUS_NO_MEMORY, NULL, "out of memory");
+        api_error(rs, &err);
+        free(ctx);
+        goto done;
+    }
+    json_t *data = json_array();
+    for (size_t i = 0; i < nc; i++) {
+        json_t *o = json_pack("{s:s, s:f, s:f, s:f}", "token", c[i].text, "log10_prob",
+                              c[i].logprob / LN10, "logprob", c[i].logprob, "prob",
+                              exp(c[i].logprob));
+        if (c[i].id >= 0)
+            json_object_set_new(o, "id", json_integer(c[i].id));
+        json_array_append_new(data, o);
+    }
+    lm_candidates_free(c, nc);
+    api_ok(rs, json_pack("{s:s, s:s, s:s, s:o}", "object", "list", "model", model_id(m),
+                         "context", ctx, "data", data));
+    free(ctx);
+done:
+    registry_release(m);
+}

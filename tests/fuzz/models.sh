@@ -1,0 +1,28 @@
+#!/bin/sh
+# models.sh DIR: tiny models for the fuzzers (test type always; the others when tools exist).
+set -eu
+dir=$1
+mkdir -p "$dir"
+echo lmserve-test-model > "$dir/tiny.test"
+cat > "$dir/tiny.arpa" <<'ARPA'
+\data\
+ngram 1=4
+ngram 2=2
+
+\1-grams:
+-1.0	<unk>	0
+-0.5	<s>	-0.3
+-0.7	</s>	0
+-0.6	a	-0.2
+
+\2-grams:
+-0.2	<s> a
+-0.3	a </s>
+
+\end\
+ARPA
+printf '3 2\na 0.1 0.2\nb 0.3 -0.4\nc -1 0.5\n' > "$dir/tiny.vec"
+tools=$(dirname "$0")/../../build/bin
+if [ -x "$tools/lmserve-ckpt-gen" ]; then
+    "$tools/lmserve-ckpt-gen" --help >/dev/null 2>&1 || true
+fi
