@@ -91,7 +91,7 @@ static void dot_f16_rows_ref(const uint16_t *rows, size_t stride, size_t n_rows,
     }
 }
 
-static void dot_i8_rows_ref(const int8_t *rows, size_t stride, size_t n_rows, const int16_t *q,
+static void dot_i8_rows_ref(const int8_t *rows, size_t stride, size_t n_rows, const int8_t *q,
                             size_t n, int32_t *out)
 {
     for (size_t r = 0; r < n_rows; r++) {
