@@ -1,10 +1,13 @@
 /* embed_avx2.c: AVX2/FMA/F16C twins of embed_ref.c. One index runs across the SIMD body and
- * the scalar tail. Built with -mavx2 -mfma (Makefile); F16C is enabled below for the half
- * conversions only, and embed_kernels_select() checks all three CPU flags. */
-#pragma GCC target("avx2,fma,f16c")
+ * the scalar tail. Built with -mavx2 -mfma (Makefile); each function also enables F16C for
+ * the half conversions, and embed_kernels_select() checks all three CPU flags. */
 #include "embed_kernels.h"
 
 #include <immintrin.h>
+
+/* Per function, for gcc and clang alike (clang ignores #pragma GCC target): the Makefile's
+ * -mavx2 -mfma does not include F16C. */
+#define TARGET __attribute__((target("avx2,fma,f16c")))
 
 #define F32_LANES 8 /* floats per __m256 */
 #define I8_LANES 32 /* int8 per __m256i */
@@ -13,7 +16,7 @@
 #define GEMM_Q_BLOCK 16 /* queries kept hot in L1 while a row tile sweeps them (16*304*4 B) */
 
 /* [sum(a0), sum(a1), sum(a2), sum(a3)] */
-static inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3)
+TARGET static inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3)
 {
     __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
     return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
@@ -23,7 +26,7 @@ static inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3)
  * prefetcher follows best) with four independent accumulators per row, so the loads never
  * wait on an FMA chain. Every row takes the same code path, whatever its position, so equal
  * rows give bit-equal scores and ties stay exact ties. */
-static inline float hsum8(__m256 a)
+TARGET static inline float hsum8(__m256 a)
 {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -33,7 +36,7 @@ static inline float hsum8(__m256 a)
 
 #define UNROLL 4 /* independent accumulators per row */
 
-static void dot_f32_rows_avx2(const float *rows, size_t stride, size_t n_rows, const float *q,
+TARGET static void dot_f32_rows_avx2(const float *rows, size_t stride, size_t n_rows, const float *q,
                               size_t n, float *out)
 {
     for (size_t r = 0; r < n_rows; r++) {
@@ -55,7 +58,7 @@ static void dot_f32_rows_avx2(const float *rows, size_t stride, size_t n_rows, c
     }
 }
 
-static void dot_f16_rows_avx2(const uint16_t *rows, size_t stride, size_t n_rows,
+TARGET static void dot_f16_rows_avx2(const uint16_t *rows, size_t stride, size_t n_rows,
                               const float *q, size_t n, float *out)
 {
 #define LOADH(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
@@ -82,7 +85,7 @@ static void dot_f16_rows_avx2(const uint16_t *rows, size_t stride, size_t n_rows
 /* int8 x int8 with the sign trick: maddubs needs an unsigned operand, so it multiplies |x|
  * by q carrying x's sign; with both sides in [-127, 127] a pair of products (<= 32258) never
  * saturates int16, and madd with ones widens the pairs to int32 exactly. */
-static void dot_i8_rows_avx2(const int8_t *rows, size_t stride, size_t n_rows, const int8_t *q,
+TARGET static void dot_i8_rows_avx2(const int8_t *rows, size_t stride, size_t n_rows, const int8_t *q,
                              size_t n, int32_t *out)
 {
     const __m256i ones = _mm256_set1_epi16(1);
@@ -130,7 +133,7 @@ static void dot_i8_rows_avx2(const int8_t *rows, size_t stride, size_t n_rows, c
 /* One GEMM_R x GEMM_Q tile; mr <= GEMM_R rows and mq <= GEMM_Q queries are real, the rest
  * repeat the first (computed, not stored), so every score of a batch takes the same path
  * (equal rows tie exactly within a batch; across paths scores agree to float rounding). */
-static inline void gemm_tile(const float *x, size_t stride, size_t mr, const float *qs,
+TARGET static inline void gemm_tile(const float *x, size_t stride, size_t mr, const float *qs,
                              size_t q_stride, size_t mq, size_t n, size_t n_out, float *out)
 {
     const float *x0 = x, *x1 = mr > 1 ? x + stride : x, *x2 = mr > 2 ? x + 2 * stride : x;
@@ -174,7 +177,7 @@ static inline void gemm_tile(const float *x, size_t stride, size_t mr, const flo
             out[a * n_out + b] = t[a][b];
 }
 
-static void gemm_f32_avx2(const float *rows, size_t stride, size_t n_rows, const float *qs,
+TARGET static void gemm_f32_avx2(const float *rows, size_t stride, size_t n_rows, const float *qs,
                           size_t q_stride, size_t n_q, size_t n, float *out)
 {
     for (size_t jb = 0; jb < n_q; jb += GEMM_Q_BLOCK) {
