@@ -477,23 +477,35 @@ Test(server, unload_while_requests_run)
 {
     const char *root = make_root();
     char m[400];
-    snprintf(m, sizeof m, "slow=test:%s/tiny.test,score_delay_ms=600", root);
+    snprintf(m, sizeof m, "slow=test:%s/tiny.test,score_delay_ms=1500", root);
     struct srv s;
     const char *args[] = {"--model", m, "--admin-key", ADMIN_KEY, "--threads", "4", NULL};
     srv_start(&s, args, 1);
     enum { N = 4 };
     struct bg b[N];
     pthread_t t[N];
-    /* Bodies over the inline limit would also work; these are small, so the slow test
-     * model's requests run inline on the I/O threads or as jobs: both must finish. */
+    /* Bodies over the inline limit (ROUTER_INLINE_BODY_MAX): each request is a worker job. */
+    static char body[2048];
+    char words[1600] = "";
+    for (int i = 0; i < 700; i++)
+        strcat(words, "a ");
+    snprintf(body, sizeof body, "{\"model\":\"slow\",\"input\":[\"%s\",\"c\"]}", words);
     for (int i = 0; i < N; i++) {
-        b[i] = (struct bg){.s = &s, .method = "POST", .path = "/v1/score",
-                           .body = "{\"model\":\"slow\",\"input\":[\"a b\",\"c\"]}"};
+        b[i] = (struct bg){.s = &s, .method = "POST", .path = "/v1/score", .body = body};
         pthread_create(&t[i], NULL, bg_main, &b[i]);
     }
-    usleep(200000);
-    static const char *const ok[] = {AUTH_OK, NULL};
+    /* Wait until all N jobs hold the model (the machine may be slow to start them). */
     struct http_res r;
+    int busy = 0;
+    for (int i = 0; i < 250 && !busy; i++) {
+        http_get(&s, "/metrics", &r);
+        busy = strstr(r.body, "lmserve_workers_busy 4\n") != NULL;
+        http_res_free(&r);
+        if (!busy)
+            usleep(20000);
+    }
+    cr_assert(busy, "the %d score jobs did not all start", N);
+    static const char *const ok[] = {AUTH_OK, NULL};
     http_do(&s, "DELETE", "/v1/models/slow", NULL, NULL, ok, &r);
     cr_assert_eq(r.status, 200, "%s", r.body);
     http_res_free(&r);
@@ -528,4 +540,39 @@ Test(server, sigterm_during_slow_score)
     cr_assert_eq(b.r.status, 200, "%ld %s", b.r.status, b.r.body);
     http_res_free(&b.r);
     cr_assert_eq(srv_stop(&s), 0);
+}
+
+/* Bug: SO_REUSEPORT let a second server bind the same port and split the traffic. */
+Test(server, second_server_on_same_port_fails)
+{
+    struct srv s;
+    srv_start(&s, NULL, 0);
+    const char *bin = getenv("LMSERVE_BIN") ? getenv("LMSERVE_BIN") : "build/bin/lmserve";
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "%s --port %d 2>&1 | grep -q 'Address already in use'", bin, s.port);
+    cr_assert_eq(system(cmd), 0, "a second lmserve must refuse to share port %d", s.port);
+    srv_stop(&s);
+}
+
+/* Bug: a relative tokenizer path in a config file was joined to the checkpoint's directory
+ * a second time. Paths in a config file are made absolute against the file's directory. */
+Test(server, config_relative_paths_are_absolute)
+{
+    const char *root = make_root();
+    char sub[400], cfg[480];
+    snprintf(sub, sizeof sub, "%s/conf", root);
+    mkdir(sub, 0755);
+    snprintf(cfg, sizeof cfg, "%s/c.json", sub);
+    FILE *f = fopen(cfg, "w");
+    fputs("{\"models\":[{\"id\":\"m\",\"type\":\"test\",\"path\":\"../tiny.test\"}]}", f);
+    fclose(f);
+    struct srv s;
+    const char *args[] = {"--config", cfg, NULL};
+    srv_start(&s, args, 1);
+    struct http_res r;
+    http_get(&s, "/v1/models/m", &r);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(r.json, "state")), "ready", "%s", r.body);
+    http_res_free(&r);
+    srv_stop(&s);
 }
