@@ -327,7 +327,9 @@ int stream_write(struct api_stream *s, const void *data, size_t len)
     pthread_mutex_lock(&c->lock);
     while (!s->closed && !c->mhd_done && !c->cancelled && s->len - s->off > STREAM_BUFFER_MAX)
         pthread_cond_wait(&s->space, &c->lock);
-    if (s->closed || c->mhd_done || c->cancelled || !s->begun) {
+    /* A request past its deadline (cancelled, client still there) may still write its final
+     * error event and [DONE]; only a client that is gone refuses writes. */
+    if (s->closed || c->mhd_done || !s->begun) {
         pthread_mutex_unlock(&c->lock);
         return -1;
     }
