@@ -182,19 +182,19 @@ static int order_buf_reserve(struct order_buf *o, int n, uint64_t cap)
 {
     if (cap <= o->cap)
         return 0;
-    uint32_t *ids = realloc(o->ids, cap * (uint64_t)n * sizeof *ids);
+    uint32_t *ids = ngram_realloc(o->ids, cap * (uint64_t)n * sizeof *ids);
     if (!ids)
         return -1;
     o->ids = ids;
-    float *pr = realloc(o->prob, cap * sizeof *pr);
+    float *pr = ngram_realloc(o->prob, cap * sizeof *pr);
     if (!pr)
         return -1;
     o->prob = pr;
-    float *bo = realloc(o->backoff, cap * sizeof *bo);
+    float *bo = ngram_realloc(o->backoff, cap * sizeof *bo);
     if (!bo)
         return -1;
     o->backoff = bo;
-    uint32_t *ln = realloc(o->line, cap * sizeof *ln);
+    uint32_t *ln = ngram_realloc(o->line, cap * sizeof *ln);
     if (!ln)
         return -1;
     o->line = ln;
@@ -232,7 +232,7 @@ static int vocab_add(struct builder *b, struct ngram_lm *lm, const char *w, size
     }
     if (b->pool_len + len + 1 > b->pool_cap) {
         uint64_t cap = b->pool_cap * 2 + len + 1;
-        char *np = realloc(b->pool, cap);
+        char *np = ngram_realloc(b->pool, cap);
         if (!np)
             return -1;
         b->pool = np;
@@ -823,9 +823,9 @@ int ngram_arpa_build(const char *name, const char *buf, size_t len, struct ngram
         goto fail;
     }
     lm->slots[0] = vslots;
-    b.uni = calloc(vslots, sizeof *b.uni);
+    b.uni = ngram_calloc(vslots, sizeof *b.uni);
     b.pool_cap = 1 + lm->counts[0] * 8;
-    b.pool = malloc(b.pool_cap);
+    b.pool = ngram_malloc(b.pool_cap);
     if (!b.uni || !b.pool) {
         rc = status_set(err, STATUS_NO_MEMORY, NULL, "%s: out of memory", name);
         goto fail;
@@ -905,7 +905,7 @@ int ngram_arpa_build(const char *name, const char *buf, size_t len, struct ngram
         order_buf_free(&b.blank[n]);
     }
     /* shrink the pool to fit */
-    char *np = realloc(b.pool, b.pool_len);
+    char *np = ngram_realloc(b.pool, b.pool_len);
     if (np)
         b.pool = np;
     lm->pool = b.pool;

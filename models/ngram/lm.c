@@ -163,8 +163,21 @@ size_t ngram_bytes(const ngram_lm *lm) { return lm->bytes; }
 
 #define HUGE_PAGE_BYTES (2u << 20) /* x86-64 transparent huge page */
 
+long ngram_alloc_countdown;
+
+static int alloc_fails(void)
+{
+    return ngram_alloc_countdown > 0 && --ngram_alloc_countdown == 0;
+}
+
+void *ngram_malloc(size_t n) { return alloc_fails() ? NULL : malloc(n); }
+void *ngram_calloc(size_t n, size_t size) { return alloc_fails() ? NULL : calloc(n, size); }
+void *ngram_realloc(void *p, size_t n) { return alloc_fails() ? NULL : realloc(p, n); }
+
 void *ngram_big_alloc(size_t bytes)
 {
+    if (alloc_fails())
+        return NULL;
     if (bytes == 0)
         bytes = 1;
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -211,12 +224,12 @@ static int read_gzip(const char *path, char **out, size_t *out_len, struct statu
     if (!gz)
         return status_set(err, STATUS_IO, NULL, "%s: cannot open: %s", path, strerror(errno));
     size_t cap = GZIP_CHUNK_BYTES, len = 0;
-    char *buf = malloc(cap + 1);
+    char *buf = ngram_malloc(cap + 1);
     if (!buf)
         goto nomem;
     for (;;) {
         if (cap - len < GZIP_CHUNK_BYTES) {
-            char *nb = realloc(buf, cap * 2 + 1);
+            char *nb = ngram_realloc(buf, cap * 2 + 1);
             if (!nb)
                 goto nomem;
             buf = nb;
@@ -260,7 +273,7 @@ int ngram_open(const char *path, ngram_lm **out, struct status_err *err)
     size_t size = (size_t)sb.st_size;
     unsigned char magic[NGRAM_BIN_MAGIC_LEN] = {0};
     ssize_t got = pread(fd, magic, sizeof magic, 0);
-    struct ngram_lm *lm = calloc(1, sizeof *lm);
+    struct ngram_lm *lm = ngram_calloc(1, sizeof *lm);
     if (!lm) {
         close(fd);
         return status_set(err, STATUS_NO_MEMORY, NULL, "%s: out of memory", path);

@@ -114,6 +114,14 @@ static inline int64_t ngram_table_find(const void *base, size_t stride, uint64_t
     return -1;
 }
 
+/* The loader's allocations go through these, so tests can make the Nth one fail: while
+ * ngram_alloc_countdown > 0 each allocation decrements it, and the one that takes it to 0
+ * fails (then it stays 0: off). Not thread-safe; tests only set it in their own process. */
+extern long ngram_alloc_countdown;
+void *ngram_malloc(size_t n);
+void *ngram_calloc(size_t n, size_t size);
+void *ngram_realloc(void *p, size_t n);
+
 /* Zeroed memory for a big table, backed by transparent huge pages where the kernel allows:
  * random probes then miss the TLB far less. Free with ngram_big_free. */
 void *ngram_big_alloc(size_t bytes);

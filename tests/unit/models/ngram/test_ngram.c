@@ -16,6 +16,7 @@
 #include <zlib.h>
 
 #include "../../../../models/lm.h"
+#include "../../../../models/ngram/ngram_internal.h" /* ngram_alloc_countdown */
 #include "../../../../models/registry.h"
 
 #define TOL_TOKEN 1e-5 /* issue 3: per-token agreement with KenLM */
@@ -472,6 +473,52 @@ Test(ngram, every_truncation_of_an_arpa_file_fails_cleanly)
         int rc = ngram_open(path, &lm, &err);
         cr_assert_neq(rc, STATUS_OK, "a %zu-byte prefix loaded", len);
         cr_assert_eq(rc, STATUS_BAD_FORMAT, "%zu bytes: %s", len, err.msg);
+    }
+}
+
+/* ---- allocation failures: every one is reported, none crashes or leaks (ASan) ---- */
+
+static const char PRUNED[] = "\\data\\\nngram 1=4\nngram 2=1\nngram 3=1\n\n\\1-grams:\n"
+                             "-1 <s> -0.5\n-1 </s>\n-1 a -0.2\n-1 b -0.3\n\n\\2-grams:\n"
+                             "-0.5 <s> a -0.1\n\n\\3-grams:\n-0.2 <s> a b\n\n\\end\\\n";
+#define ALLOC_FAIL_MAX 400 /* more allocations than any of these loads makes */
+
+Test(ngram, every_allocation_failure_is_reported)
+{
+    const char *plain = path_in("hand.arpa"), *pruned = path_in("pruned.arpa");
+    write_file(plain, HAND, sizeof HAND - 1);
+    write_file(pruned, PRUNED, sizeof PRUNED - 1);
+    const char *gz = path_in("hand.arpa.gz");
+    gzFile g = gzopen(gz, "wb");
+    cr_assert(g);
+    gzwrite(g, HAND, (unsigned)(sizeof HAND - 1));
+    gzclose(g);
+    const char *bin = path_in("hand.lmb");
+    ngram_lm *lm = open_ok(plain);
+    struct status_err err;
+    status_clear(&err);
+    cr_assert_eq(ngram_write_binary(lm, bin, &err), STATUS_OK);
+    ngram_close(lm);
+    const char *files[] = {plain, pruned, gz, bin};
+    for (size_t f = 0; f < 4; f++) {
+        long n;
+        for (n = 1; n < ALLOC_FAIL_MAX; n++) {
+            ngram_alloc_countdown = n;
+            status_clear(&err);
+            lm = NULL;
+            int rc = ngram_open(files[f], &lm, &err);
+            long left = ngram_alloc_countdown;
+            ngram_alloc_countdown = 0;
+            if (rc == STATUS_OK) {
+                ngram_close(lm);
+                if (left > 0)
+                    break; /* the load made fewer than n allocations: all were tried */
+                continue;  /* a failure the loader may absorb (shrinking its string pool) */
+            }
+            cr_assert_eq(rc, STATUS_NO_MEMORY, "%s, allocation %ld: %s", files[f], n, err.msg);
+            cr_assert_null(lm);
+        }
+        cr_assert_lt(n, ALLOC_FAIL_MAX, "%s: never loaded", files[f]);
     }
 }
 
