@@ -708,16 +708,17 @@ static int build_tables(struct builder *b, struct ngram_lm *lm, const double *lo
                 }
                 for (int len = 2; len <= n - 1; len++) {
                     const struct ngram_mid *t = lm->mid[len - 1];
-                    for (size_t q = 0; q < nw; q++) {
-                        uint64_t c = walk[q];
-                        if (node[c] < 0)
+                    /* a sliding window of prefetches: a whole chunk at once overflows L1 */
+                    for (size_t q = 0; q < nw + BUILD_PREFETCH; q++) {
+                        if (q < nw && node[walk[q]] >= 0) {
+                            uint64_t c = walk[q];
+                            const uint32_t *ids = o->ids + (k0 + c) * (uint64_t)n;
+                            __builtin_prefetch(&t[ngram_home((uint32_t)node[c], ids[n - len],
+                                                             lm->slots[len - 1], lm->mult[len - 1])]);
+                        }
+                        if (q < BUILD_PREFETCH)
                             continue;
-                        const uint32_t *ids = o->ids + (k0 + c) * (uint64_t)n;
-                        __builtin_prefetch(&t[ngram_home((uint32_t)node[c], ids[n - len], lm->slots[len - 1],
-                                                         lm->mult[len - 1])]);
-                    }
-                    for (size_t q = 0; q < nw; q++) {
-                        uint64_t c = walk[q];
+                        uint64_t c = walk[q - BUILD_PREFETCH];
                         if (node[c] < 0)
                             continue;
                         const uint32_t *ids = o->ids + (k0 + c) * (uint64_t)n;
@@ -744,6 +745,11 @@ static int build_tables(struct builder *b, struct ngram_lm *lm, const double *lo
                 /* pass B: insert, with the home slot of a later entry already on its way */
                 for (uint64_t c = 0; c < kn; c++) {
                     if (c + BUILD_PREFETCH < kn && node[c + BUILD_PREFETCH] >= 0) {
+                        /* the suffix slot whose EXT bit the insert sets */
+                        uint32_t sn = (uint32_t)node[c + BUILD_PREFETCH];
+                        __builtin_prefetch(n == 2 ? (const void *)&lm->uni[sn]
+                                                  : (const void *)&lm->mid[n - 2][sn],
+                                           1, 1);
                         const uint32_t *ahead = o->ids + (k0 + c + BUILD_PREFETCH) * (uint64_t)n;
                         uint32_t want;
                         uint64_t h = n == lm->order
