@@ -6,7 +6,8 @@ it in llama2.c's tokenizer.bin layout (see ../shared/models/README.md):
   id 0 <unk>, id 1 BOS stored as "\\n<s>\\n", id 2 EOS as "\\n</s>\\n", ids 3..258 the byte
   tokens "<0x00>".."<0xFF>", then merged pieces and characters; U+2581 becomes a space.
 
-Usage: spm_tokenizer.py train TEXT VOCAB_SIZE OUT_PREFIX   -> OUT_PREFIX.model/.vocab/.bin
+Usage: spm_tokenizer.py train TEXT VOCAB_SIZE OUT_PREFIX [--soft-limit]
+                                                -> OUT_PREFIX.model/.vocab/.bin
        spm_tokenizer.py export MODEL_PREFIX OUT.bin
 The vocabulary is read back from spm_train's .vocab file (piece<TAB>score, in id order), so
 no Python binding of sentencepiece is needed.
@@ -23,8 +24,9 @@ BOS_TEXT = "\n<s>\n"   # llama2.c's spelling of the BOS and EOS pieces
 EOS_TEXT = "\n</s>\n"
 
 
-def train(text, vocab_size, prefix, threads=1):
-    """Deterministic BPE training: fixed options, one thread, whole input used."""
+def train(text, vocab_size, prefix, threads=1, soft_limit=False):
+    """Deterministic BPE training: fixed options, one thread, whole input used. soft_limit lets
+    a tiny corpus (tests) end with fewer pieces than asked."""
     cmd = [
         "spm_train",
         "--input=" + text,
@@ -42,6 +44,8 @@ def train(text, vocab_size, prefix, threads=1):
         "--shuffle_input_sentence=false",
         "--minloglevel=1",
     ]
+    if soft_limit:
+        cmd.append("--hard_vocab_limit=false")
     subprocess.run(cmd, check=True)
 
 
@@ -85,8 +89,8 @@ def encode_ids(prefix, text_path):
 
 
 def main(argv):
-    if len(argv) == 5 and argv[1] == "train":
-        train(argv[2], int(argv[3]), argv[4])
+    if len(argv) in (5, 6) and argv[1] == "train" and argv[5:] in ([], ["--soft-limit"]):
+        train(argv[2], int(argv[3]), argv[4], soft_limit=len(argv) == 6)
         n = export(argv[4], argv[4] + ".bin")
         print("spm_tokenizer: %d pieces -> %s.bin" % (n, argv[4]))
         return 0
