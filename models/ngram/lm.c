@@ -395,21 +395,36 @@ struct walk {
 void ngram_score_ids(const ngram_lm *lm, const uint32_t *ids, size_t n, int bos, float *log10p,
                      uint8_t *order)
 {
+    const size_t start = 0;
+    ngram_score_sents(lm, ids, n, &start, 1, bos, log10p, order);
+}
+
+void ngram_score_sents(const ngram_lm *lm, const uint32_t *ids, size_t n, const size_t *starts,
+                       size_t n_sents, int bos, float *log10p, uint8_t *order)
+{
     const int n_max = lm->order;
     struct ngram_state st;
-    ngram_state_begin(lm, bos, &st);
+    ngram_state_begin(lm, bos, &st); /* (reset again at every sentence's first word) */
     struct walk wk[NGRAM_GROUP];
+    size_t first[NGRAM_GROUP]; /* index of the first word of each word's sentence */
+    size_t sent = 0;
     for (size_t base = 0; base < n; base += NGRAM_GROUP) {
         size_t g = n - base < NGRAM_GROUP ? n - base : NGRAM_GROUP;
-        /* history word j (1 = previous) of word i: ids[i-j], or <s> just before ids[0] */
-#define HIST(i, j) ((i) >= (size_t)(j) ? ids[(i) - (j)] : lm->bos)
-        for (size_t k = 0; k < g; k++)
-            prefetch(&lm->uni[ids[base + k]]);
+        /* history word j (1 = previous) of word i: the word j back in its sentence, or <s>
+         * just before the sentence's first word */
+#define HIST(i, j) ((i) >= first[(i) - base] + (size_t)(j) ? ids[(i) - (j)] : lm->bos)
+        for (size_t k = 0; k < g; k++) {
+            size_t i = base + k;
+            while (sent + 1 < n_sents && starts[sent + 1] <= i)
+                sent++;
+            first[k] = starts[sent];
+            prefetch(&lm->uni[ids[i]]);
+        }
         for (size_t k = 0; k < g; k++) {
             size_t i = base + k;
             const struct ngram_uni *u = &lm->uni[ids[i]];
             struct walk *w = &wk[k];
-            size_t avail = i + (bos ? 1 : 0);
+            size_t avail = i - first[k] + (bos ? 1 : 0);
             w->limit = avail < (size_t)n_max - 1 ? (int)avail : n_max - 1;
             w->node = ids[i];
             w->m = 1;
@@ -463,6 +478,8 @@ void ngram_score_ids(const ngram_lm *lm, const uint32_t *ids, size_t n, int bos,
         /* truncate each walk to KenLM's state, in order */
         for (size_t k = 0; k < g; k++) {
             const struct walk *w = &wk[k];
+            if (base + k == first[k])
+                ngram_state_begin(lm, bos, &st);
             int m = w->m < st.len + 1 ? w->m : st.len + 1;
             float p = w->prob[m];
             for (int j = m - 1; j < st.len; j++)

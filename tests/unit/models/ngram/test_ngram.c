@@ -95,6 +95,29 @@ static const char HAND[] = "\\data\\\n"
                            "\n"
                            "\\end\\\n";
 
+/* Every sentence score_both() scored since acc_reset(), for ngram_score_sents. */
+#define ACC_MAX 8192
+#define ACC_SENTS_MAX 1024
+static uint32_t acc_ids[ACC_MAX];
+static float acc_p[ACC_MAX];
+static uint8_t acc_order[ACC_MAX];
+static size_t acc_start[ACC_SENTS_MAX], acc_n, acc_sents;
+
+static void acc_reset(void) { acc_n = acc_sents = 0; }
+
+/* All accumulated sentences in one ngram_score_sents call: the same numbers exactly. */
+static void check_sents(const ngram_lm *lm, int bos)
+{
+    static float p[ACC_MAX];
+    static uint8_t o[ACC_MAX];
+    cr_assert_gt(acc_sents, 1);
+    ngram_score_sents(lm, acc_ids, acc_n, acc_start, acc_sents, bos, p, o);
+    for (size_t i = 0; i < acc_n; i++) {
+        cr_assert_eq(p[i], acc_p[i], "token %zu: %g in a batch, %g alone", i, p[i], acc_p[i]);
+        cr_assert_eq(o[i], acc_order[i]);
+    }
+}
+
 /* Score a sentence word by word (ngram_score) and batched (ngram_score_ids); both must agree
  * exactly. Returns the number of tokens; fills p/order/oov. */
 static size_t score_both(const ngram_lm *lm, const char *sentence, int bos, int eos, float *p,
@@ -131,6 +154,16 @@ static size_t score_both(const ngram_lm *lm, const char *sentence, int bos, int 
         n++;
     }
     ngram_score_ids(lm, ids, n, bos, pb, ord8);
+    /* remember the sentence for the multi-sentence check (check_sents) */
+    if (acc_n + n <= ACC_MAX && acc_sents < ACC_SENTS_MAX) {
+        acc_start[acc_sents++] = acc_n;
+        for (size_t i = 0; i < n; i++) {
+            acc_ids[acc_n + i] = ids[i];
+            acc_p[acc_n + i] = p[i];
+            acc_order[acc_n + i] = (uint8_t)order[i];
+        }
+        acc_n += n;
+    }
     for (size_t i = 0; i < n; i++) {
         cr_assert_eq(pb[i], p[i], "batched %g != single %g at token %zu of '%s'", pb[i], p[i], i,
                      sentence);
@@ -296,6 +329,7 @@ static void compare_file(const ngram_lm *lm, const char *what, const char *sente
     cr_assert(fs && fe);
     char sent[1024], line[8192];
     size_t lines = 0;
+    acc_reset();
     while (fgets(sent, sizeof sent, fs)) {
         sent[strcspn(sent, "\n")] = '\0';
         cr_assert(fgets(line, sizeof line, fe), "reference output too short");
@@ -326,6 +360,7 @@ static void compare_file(const ngram_lm *lm, const char *what, const char *sente
         lines++;
     }
     cr_assert_gt(lines, 0);
+    check_sents(lm, bos);
     fclose(fs);
     fclose(fe);
 }
