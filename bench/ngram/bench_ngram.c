@@ -40,9 +40,12 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int is_sep(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+static int is_sep(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
 
-#define BENCH_LINE_WORDS_MAX 4096    /* words of a line scored (the rest is dropped) */
+#define BENCH_LINE_WORDS_MAX 4096      /* words of a line scored (the rest is dropped) */
 #define BENCH_LINE_BYTES_MAX (1 << 14) /* longer lines are cut (none in the benchmark text) */
 #define BENCH_BATCH_LINES 64           /* lines scored together */
 #define BENCH_BATCH_WORDS_MAX (BENCH_BATCH_LINES * 64 + BENCH_LINE_WORDS_MAX + 1)
@@ -138,9 +141,9 @@ int main(int argc, char **argv)
     printf("format=%s load_ms=%.2f load_cpu_ms=%.2f words=%zu total_log10=%.4f "
            "wps_median=%.0f wps_cpu_median=%.0f wps_best=%.0f rss_text_kb=%ld "
            "rss_after_load_kb=%ld peak_rss_kb=%ld model_bytes=%zu\n",
-           ngram_format(lm), load_wall * 1e3, load_cpu * 1e3, words, total,
-           rate_wall[passes / 2], rate_cpu[passes / 2], rate_wall[passes - 1], rss_text,
-           rss_loaded, peak_rss_kb(), ngram_bytes(lm));
+           ngram_format(lm), load_wall * 1e3, load_cpu * 1e3, words, total, rate_wall[passes / 2],
+           rate_cpu[passes / 2], rate_wall[passes - 1], rss_text, rss_loaded, peak_rss_kb(),
+           ngram_bytes(lm));
     free(rate_wall);
     free(rate_cpu);
     ngram_close(lm);

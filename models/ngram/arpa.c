@@ -40,7 +40,10 @@ static int next_line(struct reader *r, const char **s, const char **e)
 }
 
 /* ARPA separates fields with spaces and tabs only: other control characters are word bytes */
-static int is_blank(char c) { return c == ' ' || c == '\t'; }
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 /* Split [s, e) into at most 'max' tokens; returns the count (max + 1 when there are more). */
 static int split(const char *s, const char *e, const char **tok, size_t *len, int max)
@@ -74,7 +77,7 @@ static int line_is(const char *s, const char *e, const char *lit)
 static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-#define POW10_EXACT_MAX 22              /* 10^22 is the largest power of ten a double holds exactly */
+#define POW10_EXACT_MAX 22 /* 10^22 is the largest power of ten a double holds exactly */
 #define MANTISSA_EXACT_MAX (1ull << 53) /* integers a double holds exactly */
 
 /* Parse a decimal float token exactly as strtod would (Clinger's fast path, else strtod).
@@ -150,18 +153,18 @@ static int parse_num(const char *s, size_t len, double *out)
 /* ---- parsed n-grams before the tables are built ---- */
 
 struct order_buf {
-    uint64_t n;       /* entries */
+    uint64_t n; /* entries */
     uint64_t cap;
-    uint32_t *ids;    /* n * order word ids, left to right */
+    uint32_t *ids; /* n * order word ids, left to right */
     float *prob;
     float *backoff;
-    uint32_t *line;   /* source line, for duplicate errors */
+    uint32_t *line; /* source line, for duplicate errors */
 };
 
 struct builder {
     const char *name;
     int order;
-    struct order_buf ord[NGRAM_ORDER_MAX + 1]; /* [n] regular n-grams of order n */
+    struct order_buf ord[NGRAM_ORDER_MAX + 1];   /* [n] regular n-grams of order n */
     struct order_buf blank[NGRAM_ORDER_MAX + 1]; /* [n] missing suffixes to insert */
     char *pool;
     uint64_t pool_len, pool_cap;
@@ -211,8 +214,8 @@ static void show_word(char *buf, size_t size, const char *w, size_t len)
 
 /* ---- vocabulary ---- */
 
-static int vocab_add(struct builder *b, struct ngram_lm *lm, const char *w, size_t len,
-                     float prob, float backoff, int64_t *slot)
+static int vocab_add(struct builder *b, struct ngram_lm *lm, const char *w, size_t len, float prob,
+                     float backoff, int64_t *slot)
 {
     uint64_t h = ngram_hash_str(w, len);
     uint64_t slots = lm->slots[0];
@@ -266,8 +269,9 @@ static int parse_counts(struct reader *r, struct builder *b, struct ngram_lm *lm
         }
     }
     if (!found)
-        return status_set(err, STATUS_BAD_FORMAT, NULL, "%s:%llu: no \\data\\ line: not an ARPA file",
-                          b->name, (unsigned long long)(r->line ? r->line : 1));
+        return status_set(err, STATUS_BAD_FORMAT, NULL,
+                          "%s:%llu: no \\data\\ line: not an ARPA file", b->name,
+                          (unsigned long long)(r->line ? r->line : 1));
     const char *save_p = r->p;
     uint64_t save_line = r->line;
     while (next_line(r, &s, &e)) {
@@ -321,10 +325,12 @@ static int parse_counts(struct reader *r, struct builder *b, struct ngram_lm *lm
                           b->name, (unsigned long long)r->line);
     }
     if (lm->order == 0)
-        return status_set(err, STATUS_BAD_FORMAT, NULL, "%s:%llu: no 'ngram N=count' lines after \\data\\",
-                          b->name, (unsigned long long)r->line);
+        return status_set(err, STATUS_BAD_FORMAT, NULL,
+                          "%s:%llu: no 'ngram N=count' lines after \\data\\", b->name,
+                          (unsigned long long)r->line);
     if (lm->counts[0] == 0)
-        return status_set(err, STATUS_BAD_FORMAT, NULL, "%s: the header declares no 1-grams", b->name);
+        return status_set(err, STATUS_BAD_FORMAT, NULL, "%s: the header declares no 1-grams",
+                          b->name);
     return STATUS_OK;
 }
 
@@ -422,13 +428,13 @@ static int parse_section(struct reader *r, struct builder *b, struct ngram_lm *l
         if (!next_nonblank(r, &s, &e))
             return status_set(err, STATUS_BAD_FORMAT, NULL,
                               "%s:%llu: truncated file: expected %llu %d-grams, found %llu",
-                              b->name, (unsigned long long)r->line, (unsigned long long)count,
-                              n, (unsigned long long)k);
+                              b->name, (unsigned long long)r->line, (unsigned long long)count, n,
+                              (unsigned long long)k);
         if (*s == '\\')
             return status_set(err, STATUS_BAD_FORMAT, NULL,
                               "%s:%llu: the header declares %llu %d-grams but the section has %llu",
-                              b->name, (unsigned long long)r->line, (unsigned long long)count,
-                              n, (unsigned long long)k);
+                              b->name, (unsigned long long)r->line, (unsigned long long)count, n,
+                              (unsigned long long)k);
         int nt = split(s, e, tok, tl, max_tok);
         int has_bo = nt == n + 2;
         if (nt != n + 1 && !(has_bo && n < lm->order))
@@ -456,8 +462,8 @@ static int parse_section(struct reader *r, struct builder *b, struct ngram_lm *l
                 return status_set(err, STATUS_BAD_FORMAT, NULL, "%s:%llu: duplicate 1-gram '%s'",
                                   b->name, (unsigned long long)r->line, wbuf);
             if (rc < 0)
-                return status_set(err, STATUS_NO_MEMORY, NULL, "%s: out of memory in the vocabulary",
-                                  b->name);
+                return status_set(err, STATUS_NO_MEMORY, NULL,
+                                  "%s: out of memory in the vocabulary", b->name);
             continue;
         }
         uint32_t same = 0; /* bit j: word j as on the previous line */
@@ -543,10 +549,10 @@ static int blank_add(struct builder *b, const uint32_t *ids, int n)
 }
 
 /* qsort has no context argument in C11 (and loads run in parallel): one comparator per order */
-#define CMP_IDS(n)                                                                                \
-    static int cmp_ids##n(const void *a, const void *b)                                           \
-    {                                                                                             \
-        return memcmp(a, b, (n) * sizeof(uint32_t));                                              \
+#define CMP_IDS(n)                                                                                 \
+    static int cmp_ids##n(const void *a, const void *b)                                            \
+    {                                                                                              \
+        return memcmp(a, b, (n) * sizeof(uint32_t));                                               \
     }
 CMP_IDS(2)
 CMP_IDS(3)
@@ -573,7 +579,7 @@ static void blank_unique(struct order_buf *o, int n)
     o->n = w;
 }
 
-#define BUILD_OK 0 /* else build_tables' outcome is the order whose table overflowed */
+#define BUILD_OK 0        /* else build_tables' outcome is the order whose table overflowed */
 #define BUILD_CHUNK 1024  /* entries whose suffix slots are found before inserting them */
 #define BUILD_PREFETCH 16 /* inserts ahead whose home slot is prefetched */
 
@@ -668,13 +674,13 @@ static int build_tables(struct builder *b, struct ngram_lm *lm, const double *lo
         if (slots < floor_slots)
             slots = floor_slots;
         if (slots > NGRAM_TABLE_SLOTS_MAX)
-            return status_set(err, STATUS_BAD_FORMAT, NULL, "%s: too many %d-grams (%llu)",
-                              b->name, n, (unsigned long long)total);
+            return status_set(err, STATUS_BAD_FORMAT, NULL, "%s: too many %d-grams (%llu)", b->name,
+                              n, (unsigned long long)total);
         size_t stride = n < lm->order ? sizeof(struct ngram_mid) : sizeof(struct ngram_top);
         unsigned char *tab = ngram_big_alloc(slots * stride);
         if (!tab)
-            return status_set(err, STATUS_NO_MEMORY, NULL, "%s: out of memory for the %d-gram table",
-                              b->name, n);
+            return status_set(err, STATUS_NO_MEMORY, NULL,
+                              "%s: out of memory for the %d-gram table", b->name, n);
         lm->big[n] = tab;
         lm->big_len[n] = slots * stride;
         lm->slots[n - 1] = slots;
@@ -713,8 +719,9 @@ static int build_tables(struct builder *b, struct ngram_lm *lm, const double *lo
                         if (q < nw && node[walk[q]] >= 0) {
                             uint64_t c = walk[q];
                             const uint32_t *ids = o->ids + (k0 + c) * (uint64_t)n;
-                            __builtin_prefetch(&t[ngram_home((uint32_t)node[c], ids[n - len],
-                                                             lm->slots[len - 1], lm->mult[len - 1])]);
+                            __builtin_prefetch(
+                                &t[ngram_home((uint32_t)node[c], ids[n - len], lm->slots[len - 1],
+                                              lm->mult[len - 1])]);
                         }
                         if (q < BUILD_PREFETCH)
                             continue;
@@ -755,8 +762,8 @@ static int build_tables(struct builder *b, struct ngram_lm *lm, const double *lo
                         uint64_t h = n == lm->order
                                          ? ngram_top_home((uint32_t)node[c + BUILD_PREFETCH],
                                                           ahead[0], slots, lm->mult[n - 1], &want)
-                                         : ngram_home((uint32_t)node[c + BUILD_PREFETCH],
-                                                      ahead[0], slots, lm->mult[n - 1]);
+                                         : ngram_home((uint32_t)node[c + BUILD_PREFETCH], ahead[0],
+                                                      slots, lm->mult[n - 1]);
                         __builtin_prefetch(tab + h * stride, 1, 1);
                     }
                     if (node[c] < 0)
@@ -767,9 +774,9 @@ static int build_tables(struct builder *b, struct ngram_lm *lm, const double *lo
                     unsigned char payload[2 * sizeof(float)];
                     memcpy(payload, &prob, sizeof prob);
                     memcpy(payload + sizeof prob, &o->backoff[k], sizeof(float));
-                    int64_t at = table_insert(tab, stride, slots, lm->mult[n - 1], n == lm->order,
-                                              (uint32_t)node[c], ids[0], payload,
-                                              &lm->disp_max[n - 1]);
+                    int64_t at =
+                        table_insert(tab, stride, slots, lm->mult[n - 1], n == lm->order,
+                                     (uint32_t)node[c], ids[0], payload, &lm->disp_max[n - 1]);
                     if (at == -2) {
                         *outcome = n; /* this order overflowed */
                         return STATUS_OK;
@@ -789,8 +796,8 @@ static int build_tables(struct builder *b, struct ngram_lm *lm, const double *lo
                                 break;
                             }
                         return status_set(err, STATUS_BAD_FORMAT, NULL,
-                                          "%s:%u: duplicate %d-gram (first at line %llu)",
-                                          b->name, o->line[k], n, (unsigned long long)first);
+                                          "%s:%u: duplicate %d-gram (first at line %llu)", b->name,
+                                          o->line[k], n, (unsigned long long)first);
                     }
                     set_ext(lm, n - 1, (uint32_t)node[c]);
                 }
@@ -824,8 +831,9 @@ int ngram_arpa_build(const char *name, const char *buf, size_t len, struct ngram
     /* vocabulary: +1 for a <unk> we may have to add */
     uint64_t vslots = (uint64_t)ceil((double)(lm->counts[0] + 1) / NGRAM_VOCAB_LOAD) + 1;
     if (vslots > NGRAM_SLOTS_MAX) {
-        rc = status_set(err, STATUS_BAD_FORMAT, NULL, "%s: vocabulary of %llu words is above the limit",
-                        name, (unsigned long long)lm->counts[0]);
+        rc = status_set(err, STATUS_BAD_FORMAT, NULL,
+                        "%s: vocabulary of %llu words is above the limit", name,
+                        (unsigned long long)lm->counts[0]);
         goto fail;
     }
     lm->slots[0] = vslots;
@@ -888,7 +896,8 @@ int ngram_arpa_build(const char *name, const char *buf, size_t len, struct ngram
             free_tables(lm);
             load[outcome] *= NGRAM_LOAD_SHRINK;
             if (load[outcome] < NGRAM_LOAD_FACTOR_MIN) {
-                rc = status_set(err, STATUS_INTERNAL, NULL, "%s: hash tables would not settle", name);
+                rc = status_set(err, STATUS_INTERNAL, NULL, "%s: hash tables would not settle",
+                                name);
                 goto fail;
             }
             continue;

@@ -3,8 +3,8 @@
 #include "ngram_internal.h"
 
 #include <errno.h>
-#include <math.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -77,9 +77,18 @@ uint32_t ngram_word(const ngram_lm *lm, const char *word, size_t len, int *oov)
     return (uint32_t)i;
 }
 
-uint32_t ngram_word_bos(const ngram_lm *lm) { return lm->bos; }
-uint32_t ngram_word_eos(const ngram_lm *lm) { return lm->eos; }
-uint32_t ngram_id_bound(const ngram_lm *lm) { return (uint32_t)lm->slots[0]; }
+uint32_t ngram_word_bos(const ngram_lm *lm)
+{
+    return lm->bos;
+}
+uint32_t ngram_word_eos(const ngram_lm *lm)
+{
+    return lm->eos;
+}
+uint32_t ngram_id_bound(const ngram_lm *lm)
+{
+    return (uint32_t)lm->slots[0];
+}
 
 const char *ngram_word_text(const ngram_lm *lm, uint32_t id)
 {
@@ -114,8 +123,8 @@ float ngram_score(const ngram_lm *lm, const struct ngram_state *in, uint32_t wor
         uint32_t h = in->words[k];
         int n = m + 1;
         if (n < n_max) {
-            int64_t i = ngram_table_find(lm->mid[n - 1], sizeof(struct ngram_mid),
-                                         lm->slots[n - 1], lm->disp_max[n - 1], lm->mult[n - 1], node, h);
+            int64_t i = ngram_table_find(lm->mid[n - 1], sizeof(struct ngram_mid), lm->slots[n - 1],
+                                         lm->disp_max[n - 1], lm->mult[n - 1], node, h);
             if (i < 0)
                 break;
             const struct ngram_mid *e = &lm->mid[n - 1][i];
@@ -125,8 +134,8 @@ float ngram_score(const ngram_lm *lm, const struct ngram_state *in, uint32_t wor
             node = (uint32_t)i;
             m = n;
         } else {
-            int64_t i = ngram_top_find(lm->top, lm->slots[n - 1],
-                                         lm->disp_max[n - 1], lm->mult[n - 1], node, h);
+            int64_t i = ngram_top_find(lm->top, lm->slots[n - 1], lm->disp_max[n - 1],
+                                       lm->mult[n - 1], node, h);
             if (i >= 0) {
                 p = lm->top[i].prob;
                 m = n;
@@ -149,15 +158,30 @@ float ngram_score(const ngram_lm *lm, const struct ngram_state *in, uint32_t wor
 
 /* ---- information ---- */
 
-int ngram_order(const ngram_lm *lm) { return lm->order; }
+int ngram_order(const ngram_lm *lm)
+{
+    return lm->order;
+}
 uint64_t ngram_count(const ngram_lm *lm, int n)
 {
     return n >= 1 && n <= lm->order ? lm->counts[n - 1] : 0;
 }
-size_t ngram_vocab_size(const ngram_lm *lm) { return (size_t)lm->counts[0]; }
-int ngram_has_unk(const ngram_lm *lm) { return lm->has_unk; }
-const char *ngram_format(const ngram_lm *lm) { return lm->is_binary ? "binary" : "arpa"; }
-size_t ngram_bytes(const ngram_lm *lm) { return lm->bytes; }
+size_t ngram_vocab_size(const ngram_lm *lm)
+{
+    return (size_t)lm->counts[0];
+}
+int ngram_has_unk(const ngram_lm *lm)
+{
+    return lm->has_unk;
+}
+const char *ngram_format(const ngram_lm *lm)
+{
+    return lm->is_binary ? "binary" : "arpa";
+}
+size_t ngram_bytes(const ngram_lm *lm)
+{
+    return lm->bytes;
+}
 
 /* ---- open / close ---- */
 
@@ -170,9 +194,18 @@ static int alloc_fails(void)
     return ngram_alloc_countdown > 0 && --ngram_alloc_countdown == 0;
 }
 
-void *ngram_malloc(size_t n) { return alloc_fails() ? NULL : malloc(n); }
-void *ngram_calloc(size_t n, size_t size) { return alloc_fails() ? NULL : calloc(n, size); }
-void *ngram_realloc(void *p, size_t n) { return alloc_fails() ? NULL : realloc(p, n); }
+void *ngram_malloc(size_t n)
+{
+    return alloc_fails() ? NULL : malloc(n);
+}
+void *ngram_calloc(size_t n, size_t size)
+{
+    return alloc_fails() ? NULL : calloc(n, size);
+}
+void *ngram_realloc(void *p, size_t n)
+{
+    return alloc_fails() ? NULL : realloc(p, n);
+}
 
 void *ngram_big_alloc(size_t bytes)
 {
@@ -321,7 +354,10 @@ int ngram_open(const char *path, ngram_lm **out, struct status_err *err)
 
 #define NGRAM_GROUP 32 /* words walked together: enough misses in flight to hide latency */
 
-static inline void prefetch(const void *p) { __builtin_prefetch(p, 0, 1); }
+static inline void prefetch(const void *p)
+{
+    __builtin_prefetch(p, 0, 1);
+}
 
 void ngram_words(const ngram_lm *lm, const char *const *words, const size_t *lens, size_t n,
                  uint32_t *ids, uint8_t *oov)
@@ -385,9 +421,9 @@ static inline const void *probe_addr(const ngram_lm *lm, int n, uint32_t s, uint
 /* One speculative walk. */
 struct walk {
     uint32_t node;
-    int m;        /* longest n-gram found */
-    int limit;    /* history words available */
-    int live;     /* still probing */
+    int m;                              /* longest n-gram found */
+    int limit;                          /* history words available */
+    int live;                           /* still probing */
     float prob[NGRAM_ORDER_MAX + 1];    /* [k]: log10 of the n-gram of length k */
     float backoff[NGRAM_ORDER_MAX + 1]; /* [k]: its back-off (k < order) */
 };
@@ -412,7 +448,7 @@ void ngram_score_sents(const ngram_lm *lm, const uint32_t *ids, size_t n, const 
         size_t g = n - base < NGRAM_GROUP ? n - base : NGRAM_GROUP;
         /* history word j (1 = previous) of word i: the word j back in its sentence, or <s>
          * just before the sentence's first word */
-#define HIST(i, j) ((i) >= first[(i) - base] + (size_t)(j) ? ids[(i) - (j)] : lm->bos)
+#define HIST(i, j) ((i) >= first[(i)-base] + (size_t)(j) ? ids[(i) - (j)] : lm->bos)
         for (size_t k = 0; k < g; k++) {
             size_t i = base + k;
             while (sent + 1 < n_sents && starts[sent + 1] <= i)
@@ -458,8 +494,8 @@ void ngram_score_sents(const ngram_lm *lm, const uint32_t *ids, size_t n, const 
                         w->live = 0;
                     }
                 } else {
-                    f = ngram_top_find(lm->top, lm->slots[len - 1],
-                                         lm->disp_max[len - 1], lm->mult[len - 1], w->node, h);
+                    f = ngram_top_find(lm->top, lm->slots[len - 1], lm->disp_max[len - 1],
+                                       lm->mult[len - 1], w->node, h);
                     if (f >= 0) {
                         w->prob[len] = lm->top[f].prob;
                         w->m = len;

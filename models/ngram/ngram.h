@@ -8,8 +8,9 @@
 
 #include "../util/status.h"
 
-#define NGRAM_ORDER_MAX 6           /* highest ARPA order we accept */
-#define NGRAM_UNK_MISSING_LOG10 -100.0f /* log10 p of an OOV when the model has no <unk> (KenLM) */
+#define NGRAM_ORDER_MAX 6 /* highest ARPA order we accept */
+/* log10 p of an OOV when the model has no <unk> (as KenLM) */
+#define NGRAM_UNK_MISSING_LOG10 -100.0f
 
 typedef struct ngram_lm ngram_lm;
 
@@ -39,8 +40,8 @@ size_t ngram_bytes(const ngram_lm *lm);       /* bytes of model data */
 /* Word id of 'word' (len bytes, not necessarily NUL-terminated); the <unk> id when unknown,
  * then *oov (may be NULL) is set to 1. */
 uint32_t ngram_word(const ngram_lm *lm, const char *word, size_t len, int *oov);
-uint32_t ngram_word_bos(const ngram_lm *lm); /* <s> */
-uint32_t ngram_word_eos(const ngram_lm *lm); /* </s> */
+uint32_t ngram_word_bos(const ngram_lm *lm);                  /* <s> */
+uint32_t ngram_word_eos(const ngram_lm *lm);                  /* </s> */
 const char *ngram_word_text(const ngram_lm *lm, uint32_t id); /* borrowed, valid while open */
 /* Every word id, for enumeration: ids are in [0, ngram_id_bound) and ngram_word_text() is
  * NULL for ids that are not words. */

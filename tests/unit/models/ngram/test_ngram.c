@@ -103,7 +103,10 @@ static float acc_p[ACC_MAX];
 static uint8_t acc_order[ACC_MAX];
 static size_t acc_start[ACC_SENTS_MAX], acc_n, acc_sents;
 
-static void acc_reset(void) { acc_n = acc_sents = 0; }
+static void acc_reset(void)
+{
+    acc_n = acc_sents = 0;
+}
 
 /* All accumulated sentences in one ngram_score_sents call: the same numbers exactly. */
 static void check_sents(const ngram_lm *lm, int bos)
@@ -346,8 +349,8 @@ static void compare_file(const ngram_lm *lm, const char *what, const char *sente
             double rp;
             cr_assert_eq(sscanf(tok, "%255s %d %lf %d", word, &ro, &rp, &roov), 4, "%s", tok);
             cr_assert(fabs(rp - p[i]) <= TOL_TOKEN,
-                      "%s: '%s' token %zu (%s): reference %.7f, got %.7f", what, sent, i, word,
-                      rp, p[i]);
+                      "%s: '%s' token %zu (%s): reference %.7f, got %.7f", what, sent, i, word, rp,
+                      p[i]);
             cr_assert_eq(order[i], ro, "%s: '%s' token %zu (%s): order %d, reference %d", what,
                          sent, i, word, order[i], ro);
             cr_assert_eq(oov[i], roov, "'%s' token %zu oov", sent, i);
@@ -438,19 +441,16 @@ static const struct bad_case BAD[] = {
      "\\data\\\nngram 1=1\nngram 2=1\nngram 3=1\nngram 4=1\nngram 5=1\nngram 6=1\nngram 7=1\n",
      ":8: order 7 is above the maximum"},
     {"huge_count", "\\data\\\nngram 1=99999999999\n\\1-grams:\n", "cannot fit"},
-    {"fewer_than_header",
-     "\\data\\\nngram 1=4\n\n\\1-grams:\n-1 <s>\n-1 </s>\n-1 a\n\n\\end\\\n",
+    {"fewer_than_header", "\\data\\\nngram 1=4\n\n\\1-grams:\n-1 <s>\n-1 </s>\n-1 a\n\n\\end\\\n",
      ":9: the header declares 4 1-grams but the section has 3"},
     {"more_than_header",
      "\\data\\\nngram 1=2\nngram 2=1\n\n\\1-grams:\n-1 <s>\n-1 </s>\n-1 a\n\n\\2-grams:\n",
      ":8: more 1-grams than the header's count of 2"},
-    {"more_in_last",
-     "\\data\\\nngram 1=2\n\n\\1-grams:\n-1 <s>\n-1 </s>\n-1 a\n\\end\\\n",
+    {"more_in_last", "\\data\\\nngram 1=2\n\n\\1-grams:\n-1 <s>\n-1 </s>\n-1 a\n\\end\\\n",
      ":7: more 1-grams than the header's count of 2"},
     {"bad_number", "\\data\\\nngram 1=2\n\n\\1-grams:\n-1 <s>\n-0.x </s>\n\\end\\\n",
      ":6: '-0.x' is not a number"},
-    {"bad_backoff",
-     "\\data\\\nngram 1=2\nngram 2=1\n\n\\1-grams:\n-1 <s> -0.5q\n-1 </s>\n",
+    {"bad_backoff", "\\data\\\nngram 1=2\nngram 2=1\n\n\\1-grams:\n-1 <s> -0.5q\n-1 </s>\n",
      ":6: '-0.5q' is not a number"},
     {"positive_prob", "\\data\\\nngram 1=2\n\n\\1-grams:\n-1 <s>\n0.5 </s>\n\\end\\\n",
      ":6: positive log10 probability"},
@@ -490,8 +490,8 @@ Test(ngram, malformed_files_name_file_and_line)
         cr_assert_null(lm);
         cr_assert_eq(strncmp(err.msg, path, strlen(path)), 0, "%s: message '%s' lacks the path",
                      BAD[i].name, err.msg);
-        cr_assert(strstr(err.msg, BAD[i].want), "%s: message '%s' lacks '%s'", BAD[i].name,
-                  err.msg, BAD[i].want);
+        cr_assert(strstr(err.msg, BAD[i].want), "%s: message '%s' lacks '%s'", BAD[i].name, err.msg,
+                  BAD[i].want);
     }
 }
 
