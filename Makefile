@@ -11,6 +11,8 @@ PORT    ?= 8080
 # -D_GNU_SOURCE: pthread/mmap/getopt_long/clock_gettime extras beyond strict C11.
 # -MMD -MP: header dependencies, so a changed header rebuilds what includes it.
 CPPFLAGS += -D_GNU_SOURCE -MMD -MP
+# Where `make install` puts the playground; an installed lmserve looks there by default.
+CPPFLAGS += -DLMSERVE_WEB_DIR='"$(PREFIX)/share/lmserve/web"'
 WARN     := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes
 # CI sets CI=true: warnings are errors there, and only there, so a new gcc never blocks a user.
 ifneq ($(CI),)
