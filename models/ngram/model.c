@@ -204,8 +204,8 @@ static int cmp_best_first(const void *a, const void *b)
     return 0;
 }
 
-static int ngram_lm_next(void *impl, const char *context, size_t top_k,
-                         struct lm_candidate **out, size_t *n_out, struct status_err *err)
+static int ngram_lm_next(void *impl, const char *context, size_t top_k, struct lm_candidate **out,
+                         size_t *n_out, struct status_err *err)
 {
     const struct ngram_model *m = impl;
     *out = NULL;
