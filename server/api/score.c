@@ -143,11 +143,10 @@ done:
 /* The context's tokens as the model scores them, unknown ones as <unk>, joined by spaces
  * (word models) or concatenated (token pieces, which carry their own spaces). */
 static int context_as_seen(const struct lm_ops *lm, void *impl, const char *context,
-                           const struct api_req *rq, char **out, struct status_err *err)
+                           const struct lm_score_opts *so, char **out, struct status_err *err)
 {
     struct lm_scored sc = {0};
-    struct lm_score_opts so = {.bos = 1, .eos = 0, .cancelled = rq->cancelled};
-    int rc = lm->score(impl, context, &so, &sc, err);
+    int rc = lm->score(impl, context, so, &sc, err);
     if (rc != STATUS_OK)
         return rc;
     size_t len = 1;
@@ -197,11 +196,6 @@ void api_next(const struct api_req *rq, struct api_resp *rs)
         }
         k = json_integer_value(jk);
     }
-    if (!bos) {
-        /* TODO: lm_ops.next has no options yet (models/lm.h); the lead owns that header */
-        api_fail(rs, STATUS_BAD_INPUT, "bos", "'bos': false is not supported by /v1/next yet");
-        goto done;
-    }
     const struct lm_ops *lm = model_ops_of(m)->lm;
     void *impl = model_impl(m);
     const char *context = json_string_value(jc);
@@ -210,14 +204,15 @@ void api_next(const struct api_req *rq, struct api_resp *rs)
     /* the context as the model sees it: its words, unknown ones as <unk>. Only for light
      * models: for a Transformer it would cost a second forward pass over the context. */
     char *ctx = NULL;
+    struct lm_score_opts so = {.bos = bos, .eos = 0, .cancelled = rq->cancelled};
     if (!model_ops_of(m)->heavy &&
-        context_as_seen(lm, impl, context, rq, &ctx, &err) != STATUS_OK) {
+        context_as_seen(lm, impl, context, &so, &ctx, &err) != STATUS_OK) {
         api_error(rs, &err);
         goto done;
     }
     struct lm_candidate *c = NULL;
     size_t nc = 0;
-    if (lm->next(impl, context, (size_t)k, &c, &nc, &err) != STATUS_OK) {
+    if (lm->next(impl, context, &so, (size_t)k, &c, &nc, &err) != STATUS_OK) {
         api_error(rs, &err);
         free(ctx);
         goto done;

@@ -416,3 +416,18 @@ Test(completions, time_limit_stream_sends_error_and_done)
     http_res_free(&r);
     srv_stop(&s);
 }
+
+Test(completions, next_without_bos)
+{
+    struct srv s;
+    tc_start(&s, 1, NULL);
+    struct http_res r;
+    cr_assert_eq(http_post(&s, "/v1/next", "{\"model\":\"m\",\"context\":\"\",\"bos\":false}", &r), 0);
+    expect_error(&r, 400, "context");
+    http_res_free(&r);
+    cr_assert_eq(http_post(&s, "/v1/next", "{\"model\":\"m\",\"context\":\"the cat\",\"bos\":false,\"top_k\":3}", &r), 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_eq(json_array_size(json_object_get(r.json, "data")), 3, "%s", r.body);
+    http_res_free(&r);
+    srv_stop(&s);
+}

@@ -654,7 +654,8 @@ Test(ngram, model_type_describe_lowercase_and_next)
      * b: p(b) -0.9 + bo(b) -0.2 + bo(a b) -0.25 = -1.35 */
     struct lm_candidate *c = NULL;
     size_t n = 0;
-    cr_assert_eq(ngram_model_ops.lm->next(impl, "A b", 10, &c, &n, &err), STATUS_OK);
+    so.eos = 0;
+    cr_assert_eq(ngram_model_ops.lm->next(impl, "A b", &so, 10, &c, &n, &err), STATUS_OK);
     cr_assert_eq(n, 3, "a, b, </s> (never <s> or <unk>)");
     cr_assert_str_eq(c[0].text, "a");
     cr_assert_float_eq(c[0].logprob, -0.05 * log(10.0), 1e-6);
@@ -663,9 +664,16 @@ Test(ngram, model_type_describe_lowercase_and_next)
     cr_assert_str_eq(c[2].text, "b");
     cr_assert_float_eq(c[2].logprob, -1.35 * log(10.0), 1e-6);
     lm_candidates_free(c, n);
-    cr_assert_eq(ngram_model_ops.lm->next(impl, "", 1, &c, &n, &err), STATUS_OK);
+    cr_assert_eq(ngram_model_ops.lm->next(impl, "", &so, 1, &c, &n, &err), STATUS_OK);
     cr_assert_eq(n, 1);
     cr_assert_str_eq(c[0].text, "a"); /* "<s> a" -0.4 beats everything after <s> */
+    lm_candidates_free(c, n);
+    /* bos false, "a b": the same history as with <s> (the trigram "a b a" still applies). */
+    struct lm_score_opts nobos = {.bos = 0};
+    cr_assert_eq(ngram_model_ops.lm->next(impl, "A b", &nobos, 10, &c, &n, &err), STATUS_OK);
+    cr_assert_eq(n, 3);
+    cr_assert_str_eq(c[0].text, "a");
+    cr_assert_float_eq(c[0].logprob, -0.05 * log(10.0), 1e-6);
     lm_candidates_free(c, n);
     ngram_model_ops.free_impl(impl);
     /* a bad option value is refused */
