@@ -1,6 +1,7 @@
 /* arpa.c: the ARPA back-off model parser (orders 1..NGRAM_ORDER_MAX; CRLF; tabs or spaces)
  * and the builder of the hashed tables of ngram_internal.h. Errors are "file:line: reason".
  * It reads a whole buffer (mapped or inflated by lm.c); it does not do I/O itself. */
+#include "../util/progress.h"
 #include "ngram_internal.h"
 
 #include <math.h>
@@ -16,9 +17,12 @@
 
 struct reader {
     const char *name;
-    const char *p, *end;
+    const char *start, *p, *end;
     uint64_t line;
+    struct progress prog; /* "loading X: 40%" lines for big files */
 };
+
+#define ARPA_PROGRESS_LINES 0xffff /* check progress once per 65536 lines */
 
 /* Next line without its end (\n or \r\n) and trailing blanks; 0 at the end of the buffer. */
 static int next_line(struct reader *r, const char **s, const char **e)
@@ -30,6 +34,8 @@ static int next_line(struct reader *r, const char **s, const char **e)
     const char *le = nl ? nl : r->end;
     r->p = nl ? nl + 1 : r->end;
     r->line++;
+    if ((r->line & ARPA_PROGRESS_LINES) == 0)
+        progress_update(&r->prog, (size_t)(r->p - r->start));
     while (le > b && (le[-1] == '\r' || le[-1] == ' ' || le[-1] == '\t'))
         le--;
     while (b < le && (*b == ' ' || *b == '\t'))
@@ -824,7 +830,8 @@ int ngram_arpa_build(const char *name, const char *buf, size_t len, struct ngram
     struct builder b;
     memset(&b, 0, sizeof b);
     b.name = name;
-    struct reader r = {.name = name, .p = buf, .end = buf + len, .line = 0};
+    struct reader r = {.name = name, .start = buf, .p = buf, .end = buf + len, .line = 0};
+    progress_start(&r.prog, name, len);
     int rc = parse_counts(&r, &b, lm, len, err);
     if (rc != STATUS_OK)
         goto fail;
