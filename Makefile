@@ -61,8 +61,9 @@ $(DEPS_STAMP): tools/deps.sh
 $(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
-# SIMD flags are per file (STYLE 7): only files named *avx2.c get AVX2/FMA code.
-$(BUILD)/obj/models/kernels/%avx2.o: CFLAGS += -mavx2 -mfma
+# SIMD flags are per file (STYLE 7): only models/kernels/avx2.c and *_avx2.c get AVX2/FMA
+# code (a pattern's stem cannot be empty, so avx2.c itself is named).
+$(BUILD)/obj/models/kernels/avx2.o $(BUILD)/obj/models/kernels/%_avx2.o: CFLAGS += -mavx2 -mfma
 
 $(LIBMODELS): $(MODELS_OBJ)
 	@mkdir -p $(dir $@)
