@@ -294,15 +294,12 @@ static enum MHD_Result send_error(struct reqctx *c, enum status code, const char
 static enum MHD_Result send_error(struct reqctx *c, enum status code, const char *param,
                                   const char *fmt, ...)
 {
-    struct status_err err;
-    status_clear(&err);
-    err.code = code;
-    snprintf(err.param, sizeof err.param, "%s", param ? param : "");
+    char msg[STATUS_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err.msg, sizeof err.msg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    api_error(&c->rs, &err);
+    api_fail(&c->rs, code, param, "%s", msg);
     return send_resp(c);
 }
 
