@@ -35,6 +35,7 @@
 #   --load-cmd "CMD"     custom load, run with sh -c; $URL and $PORT are exported; implies
 #                        --load cmd [BENCH_LOAD_CMD]
 #   --load-conns N       connections of the built-in loads [BENCH_LOAD_CONNS] (4 x threads)
+#   --server-log FILE    lmserve's stderr (access log) [BENCH_SERVER_LOG]  (/dev/null, as nginx's)
 #   --out FILE           also append the table to FILE
 # Everything runs on 127.0.0.1 with ephemeral ports; all processes started here are stopped
 # on exit (also on Ctrl-C).
@@ -67,6 +68,9 @@ SHARED_MODELS=${LMSERVE_SHARED_MODELS:-$ROOT/../shared/models}
 START_TIMEOUT_S=20
 SAT_P99_TARGET_MS=10
 PROBE_RATE=${BENCH_PROBE_RATE:-200} # requests/s of the paced /health probe (saturated mode)
+# lmserve writes one access-log line per request to stderr; nginx writes its access log to
+# /dev/null, so by default lmserve's goes there too (a file would cost it a disk write per request).
+SERVER_LOG=${BENCH_SERVER_LOG:-/dev/null}
 
 die() { echo "bench/http.sh: $*" >&2; exit 2; }
 need_arg() { [ $# -ge 2 ] || die "$1 needs a value"; }
@@ -88,6 +92,7 @@ while [ $# -gt 0 ]; do
     --load-cmd) need_arg "$@"; LOAD_CMD=$2; LOAD=cmd; shift 2 ;;
     --load-conns) need_arg "$@"; LOAD_CONNS=$2; shift 2 ;;
     --out) need_arg "$@"; OUT=$2; shift 2 ;;
+    --server-log) need_arg "$@"; SERVER_LOG=$2; shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) die "unknown option $1 (see --help)" ;;
     esac
@@ -145,11 +150,13 @@ start_lmserve() {
     shift
     # shellcheck disable=SC2086 # SERVER_ARGS is a list of flags on purpose
     "$BIN" --host 127.0.0.1 --port "$port" --threads "$THREADS" "$@" $SERVER_ARGS \
-        >"$TMP/lmserve.out" 2>"$TMP/lmserve.err" &
+        >/dev/null 2>"$SERVER_LOG" &
     LMSERVE_PID=$!
     PIDS+=("$LMSERVE_PID")
     if ! wait_http "http://127.0.0.1:$port/health"; then
-        tail -5 "$TMP/lmserve.err" >&2
+        # The access log went to $SERVER_LOG (/dev/null by default): show the start-up error.
+        # shellcheck disable=SC2086
+        timeout 3 "$BIN" --host 127.0.0.1 --port "$port" --threads "$THREADS" "$@" $SERVER_ARGS 2>&1 | tail -5 >&2
         die "lmserve did not answer /health on port $port"
     fi
     local i
@@ -504,7 +511,7 @@ start_lmserve_try() {
     shift 2
     # shellcheck disable=SC2086
     "$BIN" --host 127.0.0.1 --port "$port" --threads "$THREADS" "$@" $SERVER_ARGS \
-        >"$TMP/lmserve.out" 2>"$TMP/lmserve.err" &
+        >/dev/null 2>"$SERVER_LOG" &
     LMSERVE_PID=$!
     PIDS+=("$LMSERVE_PID")
     wait_http "http://127.0.0.1:$port/health" || { stop_pid "$LMSERVE_PID"; return 1; }
