@@ -17,8 +17,8 @@
 #   --bin PATH           lmserve binary [LMSERVE_BIN]                 (build/bin/lmserve)
 #   --threads N          lmserve --threads [BENCH_THREADS]            (2)
 #   --server-args "..."  extra lmserve flags, e.g. "--model kjv=ngram:build/models/kjv5.lmb"
-#                        [BENCH_SERVER_ARGS]; default: a tiny model of the test-only type,
-#                        "bench", made in the temp dir
+#                        [BENCH_SERVER_ARGS]; compare mode always adds a tiny model of the
+#                        test-only type, "bench", made in the temp dir
 #   --duration S         seconds per wrk run [BENCH_DURATION]         (5)
 #   --conns "A B C"      connection counts [BENCH_CONNS]              ("8 64 256")
 #   --wrk-threads N      wrk threads [BENCH_WRK_THREADS]              (2)
@@ -282,14 +282,25 @@ PY
 # median of the numbers on stdin (one per line)
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# cell NAME CONNS URL [LUA]: REPEAT runs, the median of each column (errors summed).
-cell() {
-    local name=$1 conns=$2 url=$3 lua=${4:-} r
-    : >"$TMP/cell"
-    for ((r = 0; r < REPEAT; r++)); do run_wrk "$name" "$conns" "$url" "$lua" >>"$TMP/cell"; done
-    printf '%s %s %s %s\n' \
-        "$(cut -d' ' -f1 "$TMP/cell" | median)" "$(cut -d' ' -f2 "$TMP/cell" | median)" \
-        "$(cut -d' ' -f3 "$TMP/cell" | median)" "$(awk '{ s += $4 } END { print s }' "$TMP/cell")"
+# summarize FILE: the median of each column of run_wrk lines (errors summed).
+summarize() {
+    printf '%.0f %.3f %.3f %s\n' \
+        "$(cut -d' ' -f1 "$1" | median)" "$(cut -d' ' -f2 "$1" | median)" \
+        "$(cut -d' ' -f3 "$1" | median)" "$(awk '{ s += $4 } END { print s + 0 }' "$1")"
+}
+
+# pair NAME CONNS URL_L URL_N [LUA]: REPEAT rounds of one lmserve run then one nginx run
+# (interleaved, so both see the same machine noise); prints the two summaries, 8 fields.
+pair() {
+    local name=$1 conns=$2 url_l=$3 url_n=$4 lua=${5:-} r
+    : >"$TMP/pair.l"
+    : >"$TMP/pair.n"
+    for ((r = 0; r < REPEAT; r++)); do
+        run_wrk "l-$name" "$conns" "$url_l" "$lua" >>"$TMP/pair.l"
+        if [ -n "$url_n" ]; then run_wrk "n-$name" "$conns" "$url_n" "$lua" >>"$TMP/pair.n"; fi
+    done
+    [ -s "$TMP/pair.n" ] || echo "0 0 0 0" >"$TMP/pair.n"
+    echo "$(summarize "$TMP/pair.l") $(summarize "$TMP/pair.n")"
 }
 
 post_lua() {
@@ -324,11 +335,9 @@ default_model() {
 
 # ---------------------------------------------------------------------------------------
 compare_mode() {
-    if [ -z "$SERVER_ARGS" ]; then
-        default_model ""
-        [ -n "$POST_BODY" ] || POST_BODY='{"model":"bench","input":"in the beginning god created the heaven and the earth"}'
-    fi
-    [ -n "$POST_BODY" ] || die "--server-args given: give --post-body too"
+    # A tiny model of the test-only type, id "bench", is always there for the default POST.
+    default_model ""
+    [ -n "$POST_BODY" ] || POST_BODY='{"model":"bench","input":"in the beginning god created the heaven and the earth"}'
     local lp np
     lp=$(free_port)
     start_lmserve "$lp" "${DEFAULT_MODEL_ARGS[@]}"
@@ -365,13 +374,12 @@ compare_mode() {
     emit ""
     emit "| request | conns | lmserve req/s | p50 ms | p99 ms | nginx req/s | p50 ms | p99 ms | req/s ratio | p99 ratio | errors (l/n) |"
     emit "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    local c req url_l url_n lua L N
+    local c req lua path
     for c in $CONNS; do
         for req in $reqs; do
             if [ "$req" = health ]; then lua=""; path=/health; else lua="$TMP/post.lua"; path=$POST_PATH; fi
-            L=$(cell "l-$req-$c" "$c" "$lurl$path" "$lua")
-            if [ -n "$nurl" ]; then N=$(cell "n-$req-$c" "$c" "$nurl$path" "$lua"); else N="0 0 0 0"; fi
-            set -- $L $N
+            # shellcheck disable=SC2046 # eight numbers
+            set -- $(pair "$req-$c" "$c" "$lurl$path" "${nurl:+$nurl$path}" "$lua")
             local label="GET /health"
             [ "$req" = post ] && label="POST $POST_PATH"
             if [ -n "$nurl" ]; then

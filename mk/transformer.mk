@@ -5,7 +5,7 @@
 $(BUILD)/obj/models/kernels/avx2.o: CFLAGS += -mavx2 -mfma
 
 # bench-transformer: decode / prompt tokens/s on random 15M and 110M checkpoints
-# (see bench/transformer/README.md; results go to bench/RESULTS.md by hand).
+# (RUNC=/path/to/llama2.c/run for run.c side by side; medians go to bench/RESULTS.md).
 .PHONY: bench-transformer
 bench-transformer: all $(BUILD)/bin/lmserve-bench-transformer
 	sh bench/transformer/run.sh $(BUILD)

@@ -277,13 +277,18 @@ static int load_file(struct api_config *c, const char *path, char *msg, size_t m
         goto out;
     }
     /* Paths in the file are relative to the file's directory. */
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
+    /* Absolute, so a loader that resolves its own relative options (a tokenizer next to the
+     * checkpoint) never joins a second directory onto a relative one. */
+    char dir[PATH_MAX], *real = realpath(path, NULL);
+    if (!real) {
+        snprintf(msg, msg_size, "%s: %s", path, strerror(errno));
+        goto out;
+    }
+    snprintf(dir, sizeof dir, "%s", real);
+    free(real);
     char *slash = strrchr(dir, '/');
     if (slash)
         *slash = '\0';
-    else
-        snprintf(dir, sizeof dir, ".");
 
     const char *key;
     json_t *val;

@@ -819,7 +819,7 @@ http_server *http_start(const struct api_config *cfg, registry *reg)
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->io_threads, MHD_OPTION_CONNECTION_LIMIT,
         (unsigned)(cfg->io_threads * CONFIG_CONN_PER_IO_THREAD), MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)cfg->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_END);
+        MHD_OPTION_END);
     freeaddrinfo(ai);
     if (!s->d) {
         fprintf(stderr, "lmserve: cannot listen on %s:%d: %s\n", cfg->host, cfg->port,

@@ -144,6 +144,9 @@ def main(argv):
             if method not in IGNORED:
                 print(f"{method} {route_path}")
         return 0
+    if len(argv) == 2 and argv[1] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0
     if len(argv) > 3 or (len(argv) > 1 and argv[1].startswith("-")):
         print(__doc__.strip().split("\n\n")[1], file=sys.stderr)
         return 2

@@ -427,7 +427,8 @@ static int train_initial(struct trainer *t, int n, extsort *ctx_gammas, extsort 
                 g.recs = recs;
                 g.cap = cap;
             }
-            g.recs[g.n++] = *r;
+            /* The record holds only n ids: copy its bytes, not a whole struct count_rec. */
+            memcpy(&g.recs[g.n++], r, count_rec_bytes(n));
             t->n_grams[n]++;
             denom += r->count;
             if (r->count)

@@ -98,41 +98,14 @@ static void make_files(const char *vec, const char *raw, size_t n, size_t d)
     fclose(r);
 }
 
-/* ---- memory bandwidth floor: read the buffer once per pass, 1 and 2 threads ---- */
-struct bw_arg {
-    const uint64_t *p;
-    size_t n;
-    uint64_t sink;
-};
-static void *bw_main(void *a)
-{
-    struct bw_arg *x = a;
-    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (size_t i = 0; i + 4 <= x->n; i += 4) {
-        s0 += x->p[i];
-        s1 += x->p[i + 1];
-        s2 += x->p[i + 2];
-        s3 += x->p[i + 3];
-    }
-    x->sink = s0 ^ s1 ^ s2 ^ s3;
-    return NULL;
-}
+/* ---- memory bandwidth floor: the probe compare.py also uses (not part of libmodels) ---- */
+#include "bw.c"
+
 static double bandwidth_gbs(const void *buf, size_t bytes, int threads)
 {
     double best = 0;
     for (int rep = 0; rep < BW_REPEATS; rep++) {
-        pthread_t th[2];
-        struct bw_arg a[2];
-        size_t words = bytes / 8;
-        double t0 = now_ms();
-        for (int t = 0; t < threads; t++) {
-            a[t].p = (const uint64_t *)buf + words / threads * t;
-            a[t].n = words / threads;
-            pthread_create(&th[t], NULL, bw_main, &a[t]);
-        }
-        for (int t = 0; t < threads; t++)
-            pthread_join(th[t], NULL);
-        double gbs = (double)bytes / ((now_ms() - t0) * 1e6);
+        double gbs = bench_read_gbs(buf, bytes, threads);
         if (gbs > best)
             best = gbs;
     }
@@ -271,8 +244,18 @@ int main(int argc, char **argv)
             embed *x = open_or_die(lmv[s], threads);
             single_ms(x, qs, nq < 10 ? nq : 10, d, res); /* warm the page cache mapping */
             double ms = single_ms(x, qs, nq, d, res);
-            if (s == 0 && threads == 1)
+            if (s == 0 && threads == 1) {
                 memcpy(ref, res, nq * TOP_K * sizeof *ref);
+                char top[PATH_MAX_BYTES];
+                snprintf(top, sizeof top, "%s/lmserve_top10.i32", dir);
+                FILE *tf = fopen(top, "wb");
+                for (size_t i = 0; tf && i < nq * TOP_K; i++) {
+                    int32_t id = (int32_t)res[i].index;
+                    fwrite(&id, sizeof id, 1, tf);
+                }
+                if (tf)
+                    fclose(tf);
+            }
             printf("single_ms %-7s %dt %.2f  recall@10 vs float32 %.4f  fallbacks %zu\n", sn[s],
                    threads, ms, recall(ref, res, nq), embed_fallbacks(x));
             if (s == 0) {

@@ -34,27 +34,6 @@ static long peak_rss_kb(void)
     return ru.ru_maxrss;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *b = malloc((size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    if (b) {
-        b[n] = '\0';
-        *len = (size_t)n;
-    }
-    return b;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -63,28 +42,32 @@ static int cmp_double(const void *a, const void *b)
 
 static int is_sep(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
 
-#define BENCH_LINE_WORDS_MAX 4096 /* longer lines are scored in pieces of this many words */
+#define BENCH_LINE_WORDS_MAX 4096 /* words of a line scored (the rest is dropped) */
+#define BENCH_LINE_BYTES_MAX (1 << 16) /* longer lines are cut (none in the benchmark text) */
 
-/* One pass over every line: returns words scored (</s> included) and the total log10.
- * Uses the batched path (ngram_words + ngram_score_ids), as /v1/score does. */
-static size_t score_all(const ngram_lm *lm, const char *text, size_t len, double *total)
+/* One pass over every line of 'f' (streamed, so RSS is the model's, as with KenLM's query):
+ * returns words scored (</s> included) and the total log10. Uses the batched path
+ * (ngram_words + ngram_score_ids), as /v1/score does. */
+static size_t score_all(const ngram_lm *lm, FILE *f, double *total)
 {
     static const char *w[BENCH_LINE_WORDS_MAX];
     static size_t wl[BENCH_LINE_WORDS_MAX];
     static uint32_t ids[BENCH_LINE_WORDS_MAX + 1];
     static float lp[BENCH_LINE_WORDS_MAX + 1];
+    static char line[BENCH_LINE_BYTES_MAX];
     size_t words = 0;
     double sum = 0.0;
-    const char *p = text, *end = text + len;
-    while (p < end) {
+    rewind(f);
+    while (fgets(line, sizeof line, f)) {
         size_t n = 0;
-        while (p < end && *p != '\n' && n < BENCH_LINE_WORDS_MAX) {
-            while (p < end && is_sep(*p))
+        const char *p = line;
+        while (*p && *p != '\n' && n < BENCH_LINE_WORDS_MAX) {
+            while (*p && is_sep(*p))
                 p++;
-            if (p == end || *p == '\n')
+            if (!*p || *p == '\n')
                 break;
             w[n] = p;
-            while (p < end && *p != '\n' && !is_sep(*p))
+            while (*p && *p != '\n' && !is_sep(*p))
                 p++;
             wl[n] = (size_t)(p - w[n]);
             n++;
@@ -95,8 +78,6 @@ static size_t score_all(const ngram_lm *lm, const char *text, size_t len, double
         for (size_t i = 0; i <= n; i++)
             sum += lp[i];
         words += n + 1;
-        if (p < end && *p == '\n')
-            p++;
     }
     *total = sum;
     return words;
@@ -111,8 +92,7 @@ int main(int argc, char **argv)
     int passes = argc > 3 ? atoi(argv[3]) : BENCH_PASSES_DEFAULT;
     if (passes < 1)
         passes = 1;
-    size_t len;
-    char *text = slurp(argv[2], &len);
+    FILE *text = fopen(argv[2], "r");
     if (!text) {
         perror(argv[2]);
         return 1;
@@ -134,7 +114,7 @@ int main(int argc, char **argv)
     double total = 0.0;
     for (int i = 0; i < passes; i++) {
         double a = wall_s(), b = cpu_s();
-        words = score_all(lm, text, len, &total);
+        words = score_all(lm, text, &total);
         rate_wall[i] = (double)words / (wall_s() - a);
         rate_cpu[i] = (double)words / (cpu_s() - b);
     }
@@ -149,6 +129,6 @@ int main(int argc, char **argv)
     free(rate_wall);
     free(rate_cpu);
     ngram_close(lm);
-    free(text);
+    fclose(text);
     return 0;
 }

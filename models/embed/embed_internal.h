@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "../kernels/embed_kernels.h"
 #include "embed.h"
@@ -52,7 +53,8 @@ struct embed {
 struct embed_builder {
     size_t dim, stride;
     size_t n, cap;          /* rows kept */
-    float *rows;            /* (cap, stride) raw vectors, zero padding */
+    float *rows;            /* (cap, stride) unit vectors once committed, zero padding */
+    float *norms;           /* (cap) original L2 norms */
     char *words;            /* NUL-terminated words */
     size_t words_len, words_cap;
     uint64_t *word_off;     /* (cap + 1) */
@@ -65,10 +67,14 @@ int embed_builder_init(struct embed_builder *b, size_t dim, size_t n_hint, struc
 void embed_builder_free(struct embed_builder *b);
 /* Room for one more row: returns its (stride) floats, zeroed padding. NULL on no memory. */
 float *embed_builder_row(struct embed_builder *b);
-/* Commit the row just filled under 'word' (validated UTF-8): 1 kept, 0 duplicate dropped,
- * negative status on no memory. */
+/* Commit the row just filled with raw values under 'word' (validated UTF-8): it is
+ * normalised in place (while it is still in cache) and its norm kept. 1 kept, 0 duplicate
+ * dropped, negative status on no memory. */
 int embed_builder_commit(struct embed_builder *b, const char *word, size_t len,
                          struct status_err *err);
+/* The same for a row that is already a unit vector of original norm 'norm'. */
+int embed_builder_commit_unit(struct embed_builder *b, const char *word, size_t len, float norm,
+                              struct status_err *err);
 /* Turn b (consumed on every path) into a model with the given options. */
 int embed_build_take(struct embed_builder *b, const struct embed_opts *o, embed **out,
                      struct status_err *err);
@@ -103,6 +109,14 @@ int lmv_write(const embed *e, const char *path, enum embed_storage storage,
 void embed_quantize(const embed *e, enum embed_storage s, size_t cstride, void *compact,
                     float *scales, float *resid, float *resid_max);
 size_t embed_compact_elem(enum embed_storage s); /* bytes per element */
+
+/* aligned_alloc with the size rounded up to a multiple of the alignment, as C11 requires;
+ * free with free(). */
+static inline void *embed_aligned_alloc(size_t bytes)
+{
+    size_t b = (bytes + EMBED_ALIGN_BYTES - 1) / EMBED_ALIGN_BYTES * EMBED_ALIGN_BYTES;
+    return aligned_alloc(EMBED_ALIGN_BYTES, b ? b : EMBED_ALIGN_BYTES);
+}
 
 /* ---- scan pool (knn.c) ---- */
 int embed_pool_new(int threads, struct embed_pool **out);

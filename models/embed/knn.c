@@ -8,8 +8,12 @@
 
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define CHUNK_ROWS 2048        /* rows per claim in a single-query scan (~2.4 MB at d=300) */
 #define GEMM_CHUNK_ROWS 256    /* rows per claim in a batch scan */
@@ -33,7 +37,23 @@ struct embed_pool {
     int active;
     void (*fn)(void *ctx, int worker);
     void *ctx;
+    int nice, policy; /* the caller's: helpers run at the priority of the thread they help */
 };
+
+static int thread_nice(void) { return getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)); }
+
+/* Take on the caller's scheduling class and niceness (a server worker runs SCHED_BATCH at a
+ * raised nice so the I/O threads preempt compute: helpers must not undo that). */
+static void follow_priority(int *cur_nice, int *cur_policy, int nice, int policy)
+{
+    if (policy != *cur_policy) {
+        struct sched_param sp = {0};
+        if (pthread_setschedparam(pthread_self(), policy, &sp) == 0)
+            *cur_policy = policy;
+    }
+    if (nice != *cur_nice && setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) == 0)
+        *cur_nice = nice;
+}
 
 struct helper_arg {
     struct embed_pool *p;
@@ -46,6 +66,7 @@ static void *helper_main(void *arg)
     int id = ((struct helper_arg *)arg)->id;
     free(arg);
     unsigned long seen = 0;
+    int my_nice = thread_nice(), my_policy = sched_getscheduler(0);
     pthread_mutex_lock(&p->mu);
     for (;;) {
         while (!p->stop && p->gen == seen)
@@ -57,8 +78,10 @@ static void *helper_main(void *arg)
             continue; /* woke too late: the caller already finished that job alone */
         void (*fn)(void *, int) = p->fn;
         void *ctx = p->ctx;
+        int nice = p->nice, policy = p->policy;
         p->active++;
         pthread_mutex_unlock(&p->mu);
+        follow_priority(&my_nice, &my_policy, nice, policy);
         fn(ctx, id);
         pthread_mutex_lock(&p->mu);
         if (--p->active == 0)
@@ -123,9 +146,12 @@ static void pool_run(struct embed_pool *p, void (*fn)(void *, int), void *ctx)
         fn(ctx, 0); /* pool busy with another request: do it all here */
         return;
     }
+    int nice = thread_nice(), policy = sched_getscheduler(0);
     pthread_mutex_lock(&p->mu);
     p->fn = fn;
     p->ctx = ctx;
+    p->nice = nice;
+    p->policy = policy < 0 ? SCHED_OTHER : policy;
     p->gen++;
     pthread_cond_broadcast(&p->work);
     pthread_mutex_unlock(&p->mu);
@@ -403,7 +429,7 @@ static int knn_compact(const embed *e, const float *uq, size_t k, const uint32_t
         s.kind = SCAN_F16;
     } else {
         s.kind = SCAN_I8;
-        q16 = aligned_alloc(EMBED_ALIGN_BYTES, e->cstride * sizeof *q16 + EMBED_ALIGN_BYTES);
+        q16 = embed_aligned_alloc(e->cstride * sizeof *q16 + EMBED_ALIGN_BYTES);
         if (!q16)
             return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
         /* keep the int32 sum exact: cstride * 127 * qmax < 2^31 */
@@ -480,7 +506,7 @@ int embed_knn(const embed *e, const float *q, size_t top_k, const uint32_t *excl
     int rc = check_k(top_k, err);
     if (rc != STATUS_OK)
         return rc;
-    float *uq = aligned_alloc(EMBED_ALIGN_BYTES, qlen(e) * sizeof(float) + EMBED_ALIGN_BYTES);
+    float *uq = embed_aligned_alloc(qlen(e) * sizeof(float) + EMBED_ALIGN_BYTES);
     if (!uq)
         return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
     if (unit_query(e, q, uq, qlen(e)) != 0) {
@@ -500,7 +526,7 @@ int embed_knn_batch(const embed *e, const float *qs, size_t n_q, size_t top_k,
         return rc;
     for (size_t b = 0; b < n_q; b += BATCH_MAX_QUERIES) {
         size_t nb = n_q - b < BATCH_MAX_QUERIES ? n_q - b : BATCH_MAX_QUERIES;
-        float *uq = aligned_alloc(EMBED_ALIGN_BYTES, nb * e->stride * sizeof(float) + EMBED_ALIGN_BYTES);
+        float *uq = embed_aligned_alloc(nb * e->stride * sizeof(float) + EMBED_ALIGN_BYTES);
         if (!uq)
             return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
         for (size_t j = 0; j < nb; j++)
@@ -542,7 +568,7 @@ int embed_most_similar(const embed *e, const uint32_t *pos, size_t n_pos, const 
     }
     size_t n_ex = exclude_inputs ? nt : 0;
     size_t len = qlen(e);
-    float *t = aligned_alloc(EMBED_ALIGN_BYTES, (nt > 1 ? nt : 1) * len * sizeof(float) + EMBED_ALIGN_BYTES);
+    float *t = embed_aligned_alloc((nt > 1 ? nt : 1) * len * sizeof(float) + EMBED_ALIGN_BYTES);
     if (!t)
         return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
     if (m == EMBED_3COSADD) {

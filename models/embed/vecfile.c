@@ -564,8 +564,9 @@ static int read_text(struct src *s, size_t n_header, int has_header, size_t dim,
                 break;
             }
             memcpy(row, pb->rows + r * pb->stride, pb->stride * sizeof(float));
-            int c = embed_builder_commit(b, pb->words + pb->word_off[r],
-                                         pb->word_off[r + 1] - pb->word_off[r] - 1, err);
+            int c = embed_builder_commit_unit(b, pb->words + pb->word_off[r],
+                                              pb->word_off[r + 1] - pb->word_off[r] - 1,
+                                              pb->norms[r], err);
             if (c < 0)
                 rc = c;
         }

@@ -8,7 +8,6 @@
 
 #define F32_LANES 8 /* floats per __m256 */
 #define I16_LANES 16 /* int16 per __m256i */
-#define ROWS_AT_ONCE 4 /* rows per step of the row scans: four independent FMA chains */
 #define GEMM_R 3 /* gemm register tile: 3 rows x 4 queries = 12 accumulators (+3+1 = 16 ymm) */
 #define GEMM_Q 4
 #define GEMM_Q_BLOCK 16 /* queries kept hot in L1 while a row tile sweeps them (16*304*4 B) */
@@ -20,44 +19,47 @@ static inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3)
     return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
 }
 
-static inline __m128i hsum4_i32(__m256i a0, __m256i a1, __m256i a2, __m256i a3)
+/* The row scans read one row after another (a single sequential stream, which the hardware
+ * prefetcher follows best) with four independent accumulators per row, so the loads never
+ * wait on an FMA chain. Every row takes the same code path, whatever its position, so equal
+ * rows give bit-equal scores and ties stay exact ties. */
+static inline float hsum8(__m256 a)
 {
-    __m256i t = _mm256_hadd_epi32(_mm256_hadd_epi32(a0, a1), _mm256_hadd_epi32(a2, a3));
-    return _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
 }
 
-/* Every row goes through the same 4-row code (missing rows repeat the first one and are
- * not stored), so a row's score never depends on where it sits: ties stay exact ties. */
-#define ROW_PTRS(T, base)                                                                   \
-    size_t m = n_rows - r < ROWS_AT_ONCE ? n_rows - r : ROWS_AT_ONCE;                     \
-    const T *x0 = (base) + r * stride;                                                     \
-    const T *x1 = m > 1 ? x0 + stride : x0, *x2 = m > 2 ? x0 + 2 * stride : x0,            \
-            *x3 = m > 3 ? x0 + 3 * stride : x0
+static inline int32_t hsum8_i32(__m256i a)
+{
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+#define UNROLL 4 /* independent accumulators per row */
 
 static void dot_f32_rows_avx2(const float *rows, size_t stride, size_t n_rows, const float *q,
                               size_t n, float *out)
 {
-    for (size_t r = 0; r < n_rows; r += ROWS_AT_ONCE) {
-        ROW_PTRS(float, rows);
+    for (size_t r = 0; r < n_rows; r++) {
+        const float *x = rows + r * stride;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         size_t i = 0;
-        for (; i + F32_LANES <= n; i += F32_LANES) {
-            __m256 qv = _mm256_loadu_ps(q + i);
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x0 + i), qv, a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x1 + i), qv, a1);
-            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x2 + i), qv, a2);
-            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x3 + i), qv, a3);
+        for (; i + UNROLL * F32_LANES <= n; i += UNROLL * F32_LANES) {
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(q + i), a0);
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(q + i + 8), a1);
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(q + i + 16), a2);
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(q + i + 24), a3);
         }
-        float t[ROWS_AT_ONCE];
-        _mm_storeu_ps(t, hsum4(a0, a1, a2, a3));
-        for (; i < n; i++) {
-            t[0] += x0[i] * q[i];
-            t[1] += x1[i] * q[i];
-            t[2] += x2[i] * q[i];
-            t[3] += x3[i] * q[i];
-        }
-        for (size_t j = 0; j < m; j++)
-            out[r + j] = t[j];
+        for (; i + F32_LANES <= n; i += F32_LANES)
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(q + i), a0);
+        float s = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+        for (; i < n; i++)
+            s += x[i] * q[i];
+        out[r] = s;
     }
 }
 
@@ -65,27 +67,22 @@ static void dot_f16_rows_avx2(const uint16_t *rows, size_t stride, size_t n_rows
                               const float *q, size_t n, float *out)
 {
 #define LOADH(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
-    for (size_t r = 0; r < n_rows; r += ROWS_AT_ONCE) {
-        ROW_PTRS(uint16_t, rows);
+    for (size_t r = 0; r < n_rows; r++) {
+        const uint16_t *x = rows + r * stride;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         size_t i = 0;
-        for (; i + F32_LANES <= n; i += F32_LANES) {
-            __m256 qv = _mm256_loadu_ps(q + i);
-            a0 = _mm256_fmadd_ps(LOADH(x0 + i), qv, a0);
-            a1 = _mm256_fmadd_ps(LOADH(x1 + i), qv, a1);
-            a2 = _mm256_fmadd_ps(LOADH(x2 + i), qv, a2);
-            a3 = _mm256_fmadd_ps(LOADH(x3 + i), qv, a3);
+        for (; i + UNROLL * F32_LANES <= n; i += UNROLL * F32_LANES) {
+            a0 = _mm256_fmadd_ps(LOADH(x + i), _mm256_loadu_ps(q + i), a0);
+            a1 = _mm256_fmadd_ps(LOADH(x + i + 8), _mm256_loadu_ps(q + i + 8), a1);
+            a2 = _mm256_fmadd_ps(LOADH(x + i + 16), _mm256_loadu_ps(q + i + 16), a2);
+            a3 = _mm256_fmadd_ps(LOADH(x + i + 24), _mm256_loadu_ps(q + i + 24), a3);
         }
-        float t[ROWS_AT_ONCE];
-        _mm_storeu_ps(t, hsum4(a0, a1, a2, a3));
-        for (; i < n; i++) {
-            t[0] += _cvtsh_ss(x0[i]) * q[i];
-            t[1] += _cvtsh_ss(x1[i]) * q[i];
-            t[2] += _cvtsh_ss(x2[i]) * q[i];
-            t[3] += _cvtsh_ss(x3[i]) * q[i];
-        }
-        for (size_t j = 0; j < m; j++)
-            out[r + j] = t[j];
+        for (; i + F32_LANES <= n; i += F32_LANES)
+            a0 = _mm256_fmadd_ps(LOADH(x + i), _mm256_loadu_ps(q + i), a0);
+        float s = hsum8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+        for (; i < n; i++)
+            s += _cvtsh_ss(x[i]) * q[i];
+        out[r] = s;
     }
 #undef LOADH
 }
@@ -94,34 +91,29 @@ static void dot_i8_rows_avx2(const int8_t *rows, size_t stride, size_t n_rows, c
                              size_t n, int32_t *out)
 {
 #define LOADB(p) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p)))
-    for (size_t r = 0; r < n_rows; r += ROWS_AT_ONCE) {
-        ROW_PTRS(int8_t, rows);
-        __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+#define LOADW(p) _mm256_loadu_si256((const __m256i *)(p))
+    for (size_t r = 0; r < n_rows; r++) {
+        const int8_t *x = rows + r * stride;
+        __m256i a0 = _mm256_setzero_si256(), a1 = a0;
         size_t i = 0;
-        for (; i + I16_LANES <= n; i += I16_LANES) {
-            __m256i qv = _mm256_loadu_si256((const __m256i *)(q + i));
-            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(LOADB(x0 + i), qv));
-            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(LOADB(x1 + i), qv));
-            a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(LOADB(x2 + i), qv));
-            a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(LOADB(x3 + i), qv));
+        for (; i + 2 * I16_LANES <= n; i += 2 * I16_LANES) {
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(LOADB(x + i), LOADW(q + i)));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(LOADB(x + i + 16), LOADW(q + i + 16)));
         }
-        int32_t t[ROWS_AT_ONCE];
-        _mm_storeu_si128((__m128i *)t, hsum4_i32(a0, a1, a2, a3));
-        for (; i < n; i++) {
-            t[0] += (int32_t)x0[i] * q[i];
-            t[1] += (int32_t)x1[i] * q[i];
-            t[2] += (int32_t)x2[i] * q[i];
-            t[3] += (int32_t)x3[i] * q[i];
-        }
-        for (size_t j = 0; j < m; j++)
-            out[r + j] = t[j];
+        for (; i + I16_LANES <= n; i += I16_LANES)
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(LOADB(x + i), LOADW(q + i)));
+        int32_t s = hsum8_i32(_mm256_add_epi32(a0, a1));
+        for (; i < n; i++)
+            s += (int32_t)x[i] * q[i];
+        out[r] = s;
     }
 #undef LOADB
+#undef LOADW
 }
 
 /* One GEMM_R x GEMM_Q tile; mr <= GEMM_R rows and mq <= GEMM_Q queries are real, the rest
- * repeat the first (computed, not stored), so every score takes the same path as
- * dot_f32_rows_avx2: one accumulator, the same horizontal sum, the same scalar tail. */
+ * repeat the first (computed, not stored), so every score of a batch takes the same path
+ * (equal rows tie exactly within a batch; across paths scores agree to float rounding). */
 static inline void gemm_tile(const float *x, size_t stride, size_t mr, const float *qs,
                              size_t q_stride, size_t mq, size_t n, size_t n_out, float *out)
 {

@@ -66,9 +66,11 @@ typedef void (*kernels_range_fn)(void *ctx, size_t begin, size_t end);
  * every item is done. */
 void kernels_parallel_for(size_t n, size_t chunk, kernels_range_fn fn, void *ctx);
 /* Set the total number of threads (caller included) used by kernels_parallel_for:
- * 1..KERNELS_THREADS_MAX; 0 means the number of online CPUs (or LMSERVE_THREADS when
+ * 1..KERNELS_THREADS_MAX; 0 means the number of online CPUs (or LMSERVE_KERNEL_THREADS when
  * set). Must not race with kernels_parallel_for; call at start-up or between runs. */
 void kernels_threads_set(int n);
 int kernels_threads(void);
+/* How many times the team stood down because helpers were late (a busy machine). */
+unsigned long kernels_team_stood_down(void);
 
 #endif

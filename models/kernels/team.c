@@ -2,7 +2,11 @@
  * claimed from one atomic counter by the caller and the helpers, so a helper that the OS
  * deschedules (another process took its core) only delays the chunk it holds; the caller
  * takes every other chunk. Helpers spin briefly between dispatches, then sleep on a futex.
- * One caller at a time: a second concurrent caller runs its work alone. Linux only. */
+ * One caller at a time: a second concurrent caller runs its work alone. A small controller
+ * times windows of dispatches with and without the helpers (wall time per chunk) and keeps
+ * whichever mode is faster, probing the other now and then, so 2 threads on a busy machine
+ * (late helpers, a shared CPU quota) never run slower than 1 for long.
+ * run slower than 1. Linux only. */
 #include "kernels.h"
 
 #include <linux/futex.h>
@@ -11,7 +15,9 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -26,8 +32,13 @@
 #define STATE_IDX_BITS 20
 #define STATE_IDX_MASK ((UINT64_C(1) << STATE_IDX_BITS) - 1)
 #define TEAM_CHUNKS_MAX ((size_t)STATE_IDX_MASK) /* chunks per dispatch */
-#define TEAM_SPIN_IDLE 20000 /* pause loops (~100 us) a helper spins before sleeping */
+#define TEAM_SPIN_IDLE 2000 /* pause loops (~20 us) a helper spins before sleeping: spinning
+                             * burns the CPU share the caller may need on a busy machine */
 #define TEAM_SPIN_WAIT 2000  /* pause loops the caller spins before yielding its core */
+#define TEAM_WINDOW 128       /* dispatches per measurement (~4 decode steps) */
+#define TEAM_MARGIN 0.9       /* helpers must cut the time per chunk by 10% to be used */
+#define TEAM_PROBE_EVERY 16   /* windows in the winning mode between probes of the other */
+#define TEAM_PROBE_MAX 256    /* the probe interval doubles up to this while a mode keeps winning */
 
 static struct {
     pthread_mutex_t setup; /* guards starting/stopping helpers */
@@ -44,7 +55,63 @@ static struct {
     kernels_range_fn fn;
     void *ctx;
     size_t n, chunk;
-} team = {.setup = PTHREAD_MUTEX_INITIALIZER};
+    /* the controller: only the caller owning 'busy' touches these */
+    int alone;              /* current mode: 1 = caller works alone */
+    int win_n;              /* dispatches in the current window */
+    int64_t win_ns;         /* their wall time */
+    uint64_t win_chunks;    /* their chunks */
+    double rate[2];         /* ns per chunk, [0] with helpers, [1] alone; 0 = unknown */
+    int windows_left;       /* windows before probing the other mode */
+    int probe_every;
+    int probing;            /* the current window measures the losing mode */
+    int adapt;              /* 0: always use the helpers (LMSERVE_KERNEL_ADAPT=0, measurements) */
+    uint64_t stood_down;    /* windows decided alone, for logs and tests */
+} team = {.setup = PTHREAD_MUTEX_INITIALIZER, .probe_every = TEAM_PROBE_EVERY, .adapt = 1};
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* End of a window: record its rate; after a probe keep the faster mode; after a run of
+ * windows in the winning mode, probe the other one (the machine's load changes). */
+static void team_window_end(void)
+{
+    const int m = team.alone;
+    /* a moving average: one descheduling of the caller must not decide alone */
+    const double r = (double)team.win_ns / (double)team.win_chunks;
+    team.rate[m] = team.rate[m] == 0.0 ? r : 0.5 * (team.rate[m] + r);
+    team.win_n = 0;
+    team.win_ns = 0;
+    team.win_chunks = 0;
+    if (team.rate[!m] == 0.0) { /* the other mode was never measured: probe it now */
+        team.alone = !m;
+        team.probing = 1;
+        return;
+    }
+    const int best = !(team.rate[0] < TEAM_MARGIN * team.rate[1]); /* 1 = alone */
+    if (team.probing) {
+        team.probing = 0;
+        if (best == m) /* the probe won: a fresh run in this mode */
+            team.probe_every = TEAM_PROBE_EVERY;
+        else if (team.probe_every < TEAM_PROBE_MAX)
+            team.probe_every *= 2; /* the probe lost again: probe less often */
+        team.alone = best;
+        team.windows_left = team.probe_every;
+        return;
+    }
+    if (best != m) { /* this mode got slower than the other's last rate */
+        team.alone = best;
+        team.windows_left = team.probe_every;
+        return;
+    }
+    if (--team.windows_left <= 0) {
+        team.alone = !m;
+        team.probing = 1;
+    }
+}
 
 static uint64_t st_total(uint64_t v) { return (v >> STATE_IDX_BITS) & STATE_IDX_MASK; }
 static uint64_t st_next(uint64_t v) { return v & STATE_IDX_MASK; }
@@ -119,7 +186,7 @@ static void helpers_stop(void)
 
 static int default_threads(void)
 {
-    const char *env = getenv("LMSERVE_THREADS");
+    const char *env = getenv("LMSERVE_KERNEL_THREADS");
     int n = env ? atoi(env) : 0;
     if (n <= 0) {
         long c = sysconf(_SC_NPROCESSORS_ONLN);
@@ -131,6 +198,8 @@ static int default_threads(void)
 /* Start helpers up to threads - 1. Called with team.setup held. */
 static void helpers_start(void)
 {
+    const char *adapt = getenv("LMSERVE_KERNEL_ADAPT");
+    team.adapt = !(adapt && strcmp(adapt, "0") == 0);
     while (team.n_helpers < team.threads - 1) {
         if (pthread_create(&team.helper[team.n_helpers], NULL, helper_main, NULL) != 0) {
             fprintf(stderr, "lmserve: kernels: could not start a helper thread; using %d\n",
@@ -171,6 +240,17 @@ void kernels_parallel_for(size_t n, size_t chunk, kernels_range_fn fn, void *ctx
         fn(ctx, 0, n);
         return;
     }
+    if (team.alone && team.adapt) { /* the controller found the helpers slower: team_window_end() */
+        const int64_t a0 = mono_ns();
+        fn(ctx, 0, n);
+        team.win_ns += mono_ns() - a0;
+        team.win_chunks += chunks;
+        team.stood_down++;
+        if (++team.win_n == TEAM_WINDOW)
+            team_window_end();
+        atomic_store(&team.busy, 0);
+        return;
+    }
     if (team.n_helpers == 0 || team.n_helpers != team.threads - 1) {
         pthread_mutex_lock(&team.setup);
         if (team.threads == 0)
@@ -188,6 +268,7 @@ void kernels_parallel_for(size_t n, size_t chunk, kernels_range_fn fn, void *ctx
         chunks = (n + chunk - 1) / chunk;
     }
     /* in_flight is 0 here: the previous caller waited for it */
+    const int64_t t0 = mono_ns();
     team.fn = fn;
     team.ctx = ctx;
     team.n = n;
@@ -204,5 +285,11 @@ void kernels_parallel_for(size_t n, size_t chunk, kernels_range_fn fn, void *ctx
         else
             sched_yield(); /* the late helper may need this core to finish its chunk */
     }
+    team.win_ns += mono_ns() - t0;
+    team.win_chunks += chunks;
+    if (++team.win_n == TEAM_WINDOW)
+        team_window_end();
     atomic_store(&team.busy, 0);
 }
+
+unsigned long kernels_team_stood_down(void) { return (unsigned long)team.stood_down; }

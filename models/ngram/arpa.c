@@ -224,7 +224,7 @@ static int vocab_add(struct builder *b, struct ngram_lm *lm, const char *w, size
             break;
         if ((u->hash & ~NGRAM_UNI_EXT) == tag) {
             const char *t = b->pool + u->str;
-            if (memcmp(t, w, len) == 0 && t[len] == '\0')
+            if (strncmp(t, w, len) == 0 && t[len] == '\0')
                 return 1; /* duplicate */
         }
         if (++i == slots)
@@ -339,6 +339,52 @@ static int next_nonblank(struct reader *r, const char **s, const char **e)
     return 0;
 }
 
+#define PARSE_BLOCK 256 /* n-gram lines whose words are looked up together (prefetched) */
+
+/* Words of up to PARSE_BLOCK lines waiting for their ids. */
+struct pending {
+    const char *w[PARSE_BLOCK * NGRAM_ORDER_MAX];
+    size_t len[PARSE_BLOCK * NGRAM_ORDER_MAX];
+    uint64_t at[PARSE_BLOCK * NGRAM_ORDER_MAX]; /* index into order_buf.ids */
+    uint32_t id[PARSE_BLOCK * NGRAM_ORDER_MAX];
+    uint8_t oov[PARSE_BLOCK * NGRAM_ORDER_MAX];
+    uint8_t same[PARSE_BLOCK]; /* per line: bit j = word j repeats the previous line's */
+    size_t n;
+    uint64_t first; /* first entry of the block */
+};
+
+/* Look up the block's words at once, then fill repeated words from the line before. */
+static int resolve_block(struct builder *b, struct ngram_lm *lm, struct order_buf *o, int n,
+                         struct pending *pb, struct status_err *err)
+{
+    ngram_words(lm, pb->w, pb->len, pb->n, pb->id, pb->oov);
+    for (size_t i = 0; i < pb->n; i++) {
+        uint32_t id = pb->id[i];
+        if (pb->oov[i]) {
+            /* ngram_words maps unknown words (and <unk> itself) to lm->unk, not known yet */
+            int64_t f = ngram_vocab_find(lm, pb->w[i], pb->len[i]);
+            if (f < 0) {
+                char wbuf[ARPA_WORD_SHOW_MAX + 1];
+                show_word(wbuf, sizeof wbuf, pb->w[i], pb->len[i]);
+                return status_set(err, STATUS_BAD_FORMAT, NULL,
+                                  "%s:%u: word '%s' is not in the 1-grams", b->name,
+                                  o->line[pb->at[i] / (uint64_t)n], wbuf);
+            }
+            id = (uint32_t)f;
+        }
+        o->ids[pb->at[i]] = id;
+    }
+    for (uint64_t e = pb->first; e < o->n; e++) {
+        uint8_t same = pb->same[e - pb->first];
+        for (int j = 0; j < n; j++)
+            if (same & (1u << j))
+                o->ids[e * n + j] = o->ids[(e - 1) * n + j];
+    }
+    pb->n = 0;
+    pb->first = o->n;
+    return STATUS_OK;
+}
+
 static int parse_section(struct reader *r, struct builder *b, struct ngram_lm *lm, int n,
                          struct status_err *err)
 {
@@ -348,9 +394,15 @@ static int parse_section(struct reader *r, struct builder *b, struct ngram_lm *l
     if (!next_nonblank(r, &s, &e))
         return status_set(err, STATUS_BAD_FORMAT, NULL, "%s:%llu: truncated file: no %s section",
                           b->name, (unsigned long long)r->line, want);
-    if (!line_is(s, e, want))
+    if (!line_is(s, e, want)) {
+        if (n > 1 && *s != '\\')
+            return status_set(err, STATUS_BAD_FORMAT, NULL,
+                              "%s:%llu: more %d-grams than the header's count of %llu", b->name,
+                              (unsigned long long)r->line, n - 1,
+                              (unsigned long long)lm->counts[n - 2]);
         return status_set(err, STATUS_BAD_FORMAT, NULL, "%s:%llu: expected %s", b->name,
                           (unsigned long long)r->line, want);
+    }
     uint64_t count = lm->counts[n - 1];
     struct order_buf *o = &b->ord[n];
     if (n >= 2 && order_buf_reserve(o, n, count ? count : 1) != 0)
@@ -362,8 +414,10 @@ static int parse_section(struct reader *r, struct builder *b, struct ngram_lm *l
     /* word-id cache: consecutive lines share most of their words */
     const char *prev_tok[NGRAM_ORDER_MAX];
     size_t prev_len[NGRAM_ORDER_MAX];
-    uint32_t prev_id[NGRAM_ORDER_MAX];
     int have_prev = 0;
+    struct pending pb;
+    pb.n = 0;
+    pb.first = o->n;
     for (uint64_t k = 0; k < count; k++) {
         if (!next_nonblank(r, &s, &e))
             return status_set(err, STATUS_BAD_FORMAT, NULL,
@@ -406,60 +460,39 @@ static int parse_section(struct reader *r, struct builder *b, struct ngram_lm *l
                                   b->name);
             continue;
         }
-        uint32_t *ids = o->ids + o->n * (uint64_t)n;
+        uint32_t same = 0; /* bit j: word j as on the previous line */
         for (int j = 0; j < n; j++) {
             const char *w = tok[1 + j];
             size_t wl = tl[1 + j];
             if (have_prev && prev_len[j] == wl && memcmp(prev_tok[j], w, wl) == 0) {
-                ids[j] = prev_id[j];
+                same |= 1u << j;
                 continue;
             }
-            int64_t id = ngram_vocab_find(lm, w, wl);
-            if (id < 0) {
-                show_word(wbuf, sizeof wbuf, w, wl);
-                return status_set(err, STATUS_BAD_FORMAT, NULL,
-                                  "%s:%llu: word '%s' is not in the 1-grams", b->name,
-                                  (unsigned long long)r->line, wbuf);
-            }
-            ids[j] = (uint32_t)id;
+            pb.w[pb.n] = w;
+            pb.len[pb.n] = wl;
+            pb.at[pb.n] = o->n * (uint64_t)n + (uint64_t)j;
+            pb.n++;
         }
         for (int j = 0; j < n; j++) {
             prev_tok[j] = tok[1 + j];
             prev_len[j] = tl[1 + j];
-            prev_id[j] = ids[j];
         }
         have_prev = 1;
+        pb.same[o->n - pb.first] = (uint8_t)same;
         o->prob[o->n] = (float)pv;
         o->backoff[o->n] = (float)bv;
         o->line[o->n] = (uint32_t)(r->line > UINT32_MAX ? UINT32_MAX : r->line);
         o->n++;
+        if (o->n - pb.first == PARSE_BLOCK || k + 1 == count) {
+            int rc = resolve_block(b, lm, o, n, &pb, err);
+            if (rc != STATUS_OK)
+                return rc;
+        }
     }
     return STATUS_OK;
 }
 
 /* ---- tables ---- */
-
-/* Slot of the n-gram ids[0..len-1] in table 'len' (tables 1..len built), or -1; on a miss
- * *miss_len is the length of the shortest missing suffix. */
-static int64_t find_ngram(const struct ngram_lm *lm, const uint32_t *ids, int len, int *miss_len)
-{
-    uint32_t node = ids[len - 1];
-    for (int k = 2; k <= len; k++) {
-        uint32_t w = ids[len - k];
-        int64_t i = k < lm->order
-                        ? ngram_table_find(lm->mid[k - 1], sizeof(struct ngram_mid),
-                                           lm->slots[k - 1], lm->disp_max[k - 1], lm->mult[k - 1], node, w)
-                        : ngram_table_find(lm->top, sizeof(struct ngram_top), lm->slots[k - 1],
-                                           lm->disp_max[k - 1], lm->mult[k - 1], node, w);
-        if (i < 0) {
-            if (miss_len)
-                *miss_len = k;
-            return -1;
-        }
-        node = (uint32_t)i;
-    }
-    return node;
-}
 
 /* log10 p(ids[len-1] | ids[0..len-2]) from the tables of orders < len: the probability KenLM
  * gives a blank (a missing suffix of a pruned model). Same float additions as scoring. */
@@ -540,17 +573,21 @@ static void blank_unique(struct order_buf *o, int n)
     o->n = w;
 }
 
-enum { BUILD_OK = 0, BUILD_OVERFLOW = 1 };
+#define BUILD_OK 0 /* else build_tables' outcome is the order whose table overflowed */
+#define BUILD_CHUNK 1024  /* entries whose suffix slots are found before inserting them */
+#define BUILD_PREFETCH 16 /* inserts ahead whose home slot is prefetched */
 
 /* Robin Hood insert of key (s, w) into table 'base' (stride bytes per slot, tag first).
  * Returns the slot, -1 on a duplicate key, -2 when a displacement would pass NGRAM_DISP_MAX.
  * 'payload' is the slot's bytes after the tag. */
 static int64_t table_insert(unsigned char *base, size_t stride, uint64_t slots, uint32_t mult,
-                            uint32_t s, uint32_t w, const unsigned char *payload,
+                            int top, uint32_t s, uint32_t w, const unsigned char *payload,
                             uint32_t *disp_max)
 {
-    uint64_t i = ngram_home(s, w, slots, mult);
     uint32_t key = (w + 1u) << NGRAM_WORD_SHIFT;
+    uint64_t i = top ? ngram_top_home(s, w, slots, mult, &key) : ngram_home(s, w, slots, mult);
+    /* top-order tags keep bit 7 as part of the key (see ngram_top_home) */
+    uint32_t mask = top ? ~0u : NGRAM_TAG_KEY_MASK;
     unsigned char cur[sizeof(struct ngram_mid)];
     memcpy(cur + sizeof(uint32_t), payload, stride - sizeof(uint32_t));
     uint32_t d = 0;
@@ -567,7 +604,7 @@ static int64_t table_insert(unsigned char *base, size_t stride, uint64_t slots, 
                 *disp_max = d;
             return placed >= 0 ? placed : (int64_t)i;
         }
-        if (placed < 0 && (tag & NGRAM_TAG_KEY_MASK) == (key | d))
+        if (placed < 0 && (tag & mask) == (key | d))
             return -1;
         uint32_t td = tag & NGRAM_DISP_MAX;
         if (td < d) {
@@ -615,17 +652,21 @@ static void free_tables(struct ngram_lm *lm)
 }
 
 /* Build the tables of orders 2..order from b's n-grams (+ blanks). */
-static int build_tables(struct builder *b, struct ngram_lm *lm, double load, int *outcome,
+static int build_tables(struct builder *b, struct ngram_lm *lm, const double *load, int *outcome,
                         struct status_err *err)
 {
     *outcome = BUILD_OK;
     b->missing = 0;
+    for (int n = 2; n <= lm->order; n++)
+        lm->blanks[n - 1] = b->blank[n].n; /* less the real n-grams found again below */
     for (int n = 2; n <= lm->order; n++) {
         struct order_buf *src[2] = {&b->ord[n], &b->blank[n]};
         uint64_t total = src[0]->n + src[1]->n;
-        uint64_t slots = (uint64_t)ceil((double)total / load) + 1;
-        if (slots < lm->slots[n - 2])
-            slots = lm->slots[n - 2]; /* M_n >= M_{n-1}: see ngram_internal.h */
+        uint64_t slots = (uint64_t)ceil((double)total / load[n]) + 1;
+        /* M_n >= M_{n-1} (M_N >= M_{N-1} / 2 at the top): see ngram_internal.h */
+        uint64_t floor_slots = n < lm->order ? lm->slots[n - 2] : (lm->slots[n - 2] + 1) / 2;
+        if (slots < floor_slots)
+            slots = floor_slots;
         if (slots > NGRAM_TABLE_SLOTS_MAX)
             return status_set(err, STATUS_BAD_FORMAT, NULL, "%s: too many %d-grams (%llu)",
                               b->name, n, (unsigned long long)total);
@@ -638,7 +679,7 @@ static int build_tables(struct builder *b, struct ngram_lm *lm, double load, int
         lm->big_len[n] = slots * stride;
         lm->slots[n - 1] = slots;
         lm->disp_max[n - 1] = 0;
-        lm->mult[n - 1] = (uint32_t)(slots / lm->slots[n - 2]);
+        lm->mult[n - 1] = (uint32_t)(slots / lm->slots[n - 2]); /* 0: folded top order */
         if (n < lm->order)
             lm->mid[n - 1] = (const struct ngram_mid *)tab;
         else
@@ -647,55 +688,106 @@ static int build_tables(struct builder *b, struct ngram_lm *lm, double load, int
             const struct order_buf *o = src[which];
             int64_t prev_node = -1;
             const uint32_t *prev_ids = NULL;
-            for (uint64_t k = 0; k < o->n; k++) {
-                const uint32_t *ids = o->ids + k * (uint64_t)n;
-                int64_t node;
-                if (prev_ids && memcmp(prev_ids + 1, ids + 1, (size_t)(n - 1) * sizeof *ids) == 0) {
-                    node = prev_node;
-                } else if (n == 2) {
-                    node = ids[1];
-                } else {
-                    int miss = 0;
-                    node = find_ngram(lm, ids + 1, n - 1, &miss);
-                    if (node < 0) {
-                        /* a pruned model: record every missing suffix as a blank */
-                        b->missing = 1;
-                        for (int len = miss; len <= n - 1; len++)
-                            if (blank_add(b, ids + n - len, len) != 0)
-                                return status_set(err, STATUS_NO_MEMORY, NULL,
-                                                  "%s: out of memory", b->name);
-                        prev_ids = NULL;
-                        continue;
+            int64_t node[BUILD_CHUNK];
+            for (uint64_t k0 = 0; k0 < o->n; k0 += BUILD_CHUNK) {
+                uint64_t kn = o->n - k0 < BUILD_CHUNK ? o->n - k0 : BUILD_CHUNK;
+                /* pass A: the suffix slot of each entry. Runs share it (the input is sorted);
+                 * the other walks go in lock-step, one prefetched probe per order. */
+                uint64_t walk[BUILD_CHUNK];
+                size_t nw = 0;
+                for (uint64_t c = 0; c < kn; c++) {
+                    const uint32_t *ids = o->ids + (k0 + c) * (uint64_t)n;
+                    if (prev_ids &&
+                        memcmp(prev_ids + 1, ids + 1, (size_t)(n - 1) * sizeof *ids) == 0) {
+                        node[c] = -2; /* as the previous entry: filled below */
+                    } else {
+                        node[c] = ids[n - 1];
+                        walk[nw++] = c;
+                    }
+                    prev_ids = ids;
+                }
+                for (int len = 2; len <= n - 1; len++) {
+                    const struct ngram_mid *t = lm->mid[len - 1];
+                    for (size_t q = 0; q < nw; q++) {
+                        uint64_t c = walk[q];
+                        if (node[c] < 0)
+                            continue;
+                        const uint32_t *ids = o->ids + (k0 + c) * (uint64_t)n;
+                        __builtin_prefetch(&t[ngram_home((uint32_t)node[c], ids[n - len], lm->slots[len - 1],
+                                                         lm->mult[len - 1])]);
+                    }
+                    for (size_t q = 0; q < nw; q++) {
+                        uint64_t c = walk[q];
+                        if (node[c] < 0)
+                            continue;
+                        const uint32_t *ids = o->ids + (k0 + c) * (uint64_t)n;
+                        int64_t f = ngram_table_find(t, sizeof *t, lm->slots[len - 1],
+                                                     lm->disp_max[len - 1], lm->mult[len - 1],
+                                                     (uint32_t)node[c], ids[n - len]);
+                        if (f < 0) {
+                            /* a pruned model: record every missing suffix as a blank */
+                            b->missing = 1;
+                            for (int l = len; l <= n - 1; l++)
+                                if (blank_add(b, ids + n - l, l) != 0)
+                                    return status_set(err, STATUS_NO_MEMORY, NULL,
+                                                      "%s: out of memory", b->name);
+                        }
+                        node[c] = f;
                     }
                 }
-                prev_ids = ids;
-                prev_node = node;
-                float prob = which ? backed_off_prob(lm, ids, n) : o->prob[k];
-                unsigned char payload[2 * sizeof(float)];
-                memcpy(payload, &prob, sizeof prob);
-                memcpy(payload + sizeof prob, &o->backoff[k], sizeof(float));
-                int64_t at = table_insert(tab, stride, slots, lm->mult[n - 1], (uint32_t)node,
-                                          ids[0], payload, &lm->disp_max[n - 1]);
-                if (at == -2) {
-                    *outcome = BUILD_OVERFLOW;
-                    return STATUS_OK;
+                for (uint64_t c = 0; c < kn; c++) {
+                    if (node[c] == -2)
+                        node[c] = c ? node[c - 1] : prev_node;
                 }
-                if (at == -1) {
-                    if (which)
-                        return status_set(err, STATUS_INTERNAL, NULL, "%s: blank already present",
-                                          b->name);
-                    /* find the earlier line for the message */
-                    uint64_t first = 0;
-                    for (uint64_t q = 0; q < k; q++)
-                        if (memcmp(o->ids + q * (uint64_t)n, ids, (size_t)n * sizeof *ids) == 0) {
-                            first = o->line[q];
-                            break;
-                        }
-                    return status_set(err, STATUS_BAD_FORMAT, NULL,
-                                      "%s:%u: duplicate %d-gram (first at line %llu)", b->name,
-                                      o->line[k], n, (unsigned long long)first);
+                if (kn)
+                    prev_node = node[kn - 1];
+                /* pass B: insert, with the home slot of a later entry already on its way */
+                for (uint64_t c = 0; c < kn; c++) {
+                    if (c + BUILD_PREFETCH < kn && node[c + BUILD_PREFETCH] >= 0) {
+                        const uint32_t *ahead = o->ids + (k0 + c + BUILD_PREFETCH) * (uint64_t)n;
+                        uint32_t want;
+                        uint64_t h = n == lm->order
+                                         ? ngram_top_home((uint32_t)node[c + BUILD_PREFETCH],
+                                                          ahead[0], slots, lm->mult[n - 1], &want)
+                                         : ngram_home((uint32_t)node[c + BUILD_PREFETCH],
+                                                      ahead[0], slots, lm->mult[n - 1]);
+                        __builtin_prefetch(tab + h * stride, 1, 1);
+                    }
+                    if (node[c] < 0)
+                        continue;
+                    uint64_t k = k0 + c;
+                    const uint32_t *ids = o->ids + k * (uint64_t)n;
+                    float prob = which ? backed_off_prob(lm, ids, n) : o->prob[k];
+                    unsigned char payload[2 * sizeof(float)];
+                    memcpy(payload, &prob, sizeof prob);
+                    memcpy(payload + sizeof prob, &o->backoff[k], sizeof(float));
+                    int64_t at = table_insert(tab, stride, slots, lm->mult[n - 1], n == lm->order,
+                                              (uint32_t)node[c], ids[0], payload,
+                                              &lm->disp_max[n - 1]);
+                    if (at == -2) {
+                        *outcome = n; /* this order overflowed */
+                        return STATUS_OK;
+                    }
+                    if (at == -1 && which) {
+                        /* a real n-gram that pass 1 skipped (its own suffix was missing then) */
+                        lm->blanks[n - 1]--;
+                        continue;
+                    }
+                    if (at == -1) {
+                        /* find the earlier line for the message */
+                        uint64_t first = 0;
+                        for (uint64_t q = 0; q < k; q++)
+                            if (memcmp(o->ids + q * (uint64_t)n, ids, (size_t)n * sizeof *ids) ==
+                                0) {
+                                first = o->line[q];
+                                break;
+                            }
+                        return status_set(err, STATUS_BAD_FORMAT, NULL,
+                                          "%s:%u: duplicate %d-gram (first at line %llu)",
+                                          b->name, o->line[k], n, (unsigned long long)first);
+                    }
+                    set_ext(lm, n - 1, (uint32_t)node[c]);
                 }
-                set_ext(lm, n - 1, (uint32_t)node);
             }
         }
     }
@@ -724,7 +816,7 @@ int ngram_arpa_build(const char *name, const char *buf, size_t len, struct ngram
     if (rc != STATUS_OK)
         goto fail;
     /* vocabulary: +1 for a <unk> we may have to add */
-    uint64_t vslots = (uint64_t)ceil((double)(lm->counts[0] + 1) / NGRAM_LOAD_FACTOR) + 1;
+    uint64_t vslots = (uint64_t)ceil((double)(lm->counts[0] + 1) / NGRAM_VOCAB_LOAD) + 1;
     if (vslots > NGRAM_SLOTS_MAX) {
         rc = status_set(err, STATUS_BAD_FORMAT, NULL, "%s: vocabulary of %llu words is above the limit",
                         name, (unsigned long long)lm->counts[0]);
@@ -757,8 +849,9 @@ int ngram_arpa_build(const char *name, const char *buf, size_t len, struct ngram
         if (!line_is(s, e, "\\end\\")) {
             rc = status_set(err, STATUS_BAD_FORMAT, NULL,
                             *s == '\\' ? "%s:%llu: expected \\end\\"
-                                       : "%s:%llu: more %d-grams than the header's count",
-                            name, (unsigned long long)r.line, lm->order);
+                                       : "%s:%llu: more %d-grams than the header's count of %llu",
+                            name, (unsigned long long)r.line, lm->order,
+                            (unsigned long long)lm->counts[lm->order - 1]);
             goto fail;
         }
     }
@@ -776,16 +869,19 @@ int ngram_arpa_build(const char *name, const char *buf, size_t len, struct ngram
         lm->unk = (uint32_t)slot;
     }
     lm->vocab = lm->counts[0] + (lm->has_unk ? 0 : 1);
-    double load = NGRAM_LOAD_FACTOR;
+    double load[NGRAM_ORDER_MAX + 1];
+    for (int n = 0; n <= NGRAM_ORDER_MAX; n++)
+        load[n] = NGRAM_LOAD_FACTOR;
     for (int pass = 0;; pass++) {
         int outcome;
         rc = build_tables(&b, lm, load, &outcome, err);
         if (rc != STATUS_OK)
             goto fail;
-        if (outcome == BUILD_OVERFLOW) {
+        if (outcome != BUILD_OK) {
+            /* displacements past NGRAM_DISP_MAX: give that order more room and rebuild */
             free_tables(lm);
-            load *= 0.85;
-            if (load < NGRAM_LOAD_FACTOR_MIN) {
+            load[outcome] *= NGRAM_LOAD_SHRINK;
+            if (load[outcome] < NGRAM_LOAD_FACTOR_MIN) {
                 rc = status_set(err, STATUS_INTERNAL, NULL, "%s: hash tables would not settle", name);
                 goto fail;
             }

@@ -180,7 +180,8 @@ static int validate(const char *path, const struct bin_header *h, uint64_t size,
         return BAD("%s: vocabulary table outside the file", path);
     for (int n = 2; n <= (int)h->order; n++) {
         uint64_t slots = h->slots[n - 1];
-        if (slots == 0 || slots > NGRAM_TABLE_SLOTS_MAX || slots < h->slots[n - 2] ||
+        uint64_t floor_slots = n < (int)h->order ? h->slots[n - 2] : (h->slots[n - 2] + 1) / 2;
+        if (slots == 0 || slots > NGRAM_TABLE_SLOTS_MAX || slots < floor_slots ||
             h->disp_max[n - 1] > NGRAM_DISP_MAX ||
             !in_file(h->tab_off[n - 1], slots * stride_of(n, (int)h->order), size))
             return BAD("%s: %d-gram table is malformed or outside the file", path, n);

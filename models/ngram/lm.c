@@ -3,6 +3,7 @@
 #include "ngram_internal.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,7 @@ int64_t ngram_vocab_find(const struct ngram_lm *lm, const char *s, size_t len)
             return -1;
         if ((u->hash & ~NGRAM_UNI_EXT) == want) {
             const char *t = lm->pool + u->str;
-            if (memcmp(t, s, len) == 0 && t[len] == '\0')
+            if (strncmp(t, s, len) == 0 && t[len] == '\0')
                 return (int64_t)i;
         }
         if (++i == slots)
@@ -124,7 +125,7 @@ float ngram_score(const ngram_lm *lm, const struct ngram_state *in, uint32_t wor
             node = (uint32_t)i;
             m = n;
         } else {
-            int64_t i = ngram_table_find(lm->top, sizeof(struct ngram_top), lm->slots[n - 1],
+            int64_t i = ngram_top_find(lm->top, lm->slots[n - 1],
                                          lm->disp_max[n - 1], lm->mult[n - 1], node, h);
             if (i >= 0) {
                 p = lm->top[i].prob;
@@ -347,7 +348,7 @@ void ngram_words(const ngram_lm *lm, const char *const *words, const size_t *len
             int64_t id = cand[k];
             if (id >= 0) {
                 const char *t = lm->pool + lm->uni[id].str;
-                if (memcmp(t, w, len) != 0 || t[len] != '\0')
+                if (strncmp(t, w, len) != 0 || t[len] != '\0')
                     id = ngram_vocab_find(lm, w, len); /* a hash collision: rare */
             }
             int o = id < 0 || (uint32_t)id == lm->unk;
@@ -358,6 +359,16 @@ void ngram_words(const ngram_lm *lm, const char *const *words, const size_t *len
     }
 }
 
+/* Address of the home slot of key (s, w) in the table of order n, to prefetch. (A helper
+ * that prefetched by itself looked side-effect free to GCC, which deleted its calls.) */
+static inline const void *probe_addr(const ngram_lm *lm, int n, uint32_t s, uint32_t w)
+{
+    if (n < lm->order)
+        return &lm->mid[n - 1][ngram_home(s, w, lm->slots[n - 1], lm->mult[n - 1])];
+    uint32_t want;
+    return &lm->top[ngram_top_home(s, w, lm->slots[n - 1], lm->mult[n - 1], &want)];
+}
+
 /* One speculative walk. */
 struct walk {
     uint32_t node;
@@ -366,7 +377,6 @@ struct walk {
     int live;     /* still probing */
     float prob[NGRAM_ORDER_MAX + 1];    /* [k]: log10 of the n-gram of length k */
     float backoff[NGRAM_ORDER_MAX + 1]; /* [k]: its back-off (k < order) */
-    uint64_t at;  /* home slot of the next probe */
 };
 
 void ngram_score_ids(const ngram_lm *lm, const uint32_t *ids, size_t n, int bos, float *log10p,
@@ -393,10 +403,8 @@ void ngram_score_ids(const ngram_lm *lm, const uint32_t *ids, size_t n, int bos,
             w->prob[1] = u->prob;
             w->backoff[1] = u->backoff;
             w->live = w->limit > 0 && (u->hash & NGRAM_UNI_EXT);
-            if (w->live) {
-                w->at = ngram_home(w->node, HIST(i, 1), lm->slots[1], lm->mult[1]);
-                prefetch(n_max > 2 ? (const void *)&lm->mid[1][w->at] : (const void *)&lm->top[w->at]);
-            }
+            if (w->live)
+                prefetch(probe_addr(lm, 2, w->node, HIST(i, 1)));
         }
         for (int len = 2; len <= n_max; len++) {
             int any = 0;
@@ -422,7 +430,7 @@ void ngram_score_ids(const ngram_lm *lm, const uint32_t *ids, size_t n, int bos,
                         w->live = 0;
                     }
                 } else {
-                    f = ngram_table_find(lm->top, sizeof(struct ngram_top), lm->slots[len - 1],
+                    f = ngram_top_find(lm->top, lm->slots[len - 1],
                                          lm->disp_max[len - 1], lm->mult[len - 1], w->node, h);
                     if (f >= 0) {
                         w->prob[len] = lm->top[f].prob;
@@ -432,9 +440,7 @@ void ngram_score_ids(const ngram_lm *lm, const uint32_t *ids, size_t n, int bos,
                 }
                 if (w->live) {
                     any = 1;
-                    w->at = ngram_home(w->node, HIST(i, len), lm->slots[len], lm->mult[len]);
-                    prefetch(len + 1 < n_max ? (const void *)&lm->mid[len][w->at]
-                                             : (const void *)&lm->top[w->at]);
+                    prefetch(probe_addr(lm, len + 1, w->node, HIST(i, len)));
                 }
             }
             if (!any)
@@ -455,6 +461,72 @@ void ngram_score_ids(const ngram_lm *lm, const uint32_t *ids, size_t n, int bos,
             log10p[base + k] = p;
             if (order)
                 order[base + k] = (uint8_t)m;
+        }
+    }
+}
+
+void ngram_score_all(const ngram_lm *lm, const struct ngram_state *st, float *out)
+{
+    const int n_max = lm->order;
+    uint32_t bound = (uint32_t)lm->slots[0];
+    uint32_t node[NGRAM_GROUP];
+    float prob[NGRAM_GROUP];
+    uint8_t m[NGRAM_GROUP], live[NGRAM_GROUP];
+    for (uint32_t base = 0; base < bound; base += NGRAM_GROUP) {
+        uint32_t g = bound - base < NGRAM_GROUP ? bound - base : NGRAM_GROUP;
+        int any = 0;
+        for (uint32_t k = 0; k < g; k++) {
+            const struct ngram_uni *u = &lm->uni[base + k];
+            node[k] = base + k;
+            prob[k] = u->prob;
+            m[k] = 1;
+            live[k] = u->str != 0 && st->len > 0 && (u->hash & NGRAM_UNI_EXT);
+            if (live[k]) {
+                any = 1;
+                prefetch(probe_addr(lm, 2, node[k], st->words[0]));
+            }
+        }
+        for (int len = 2; len <= n_max && any; len++) {
+            any = 0;
+            uint32_t h = st->words[len - 2];
+            for (uint32_t k = 0; k < g; k++) {
+                if (!live[k])
+                    continue;
+                live[k] = 0;
+                if (len < n_max) {
+                    int64_t f = ngram_table_find(lm->mid[len - 1], sizeof(struct ngram_mid),
+                                                 lm->slots[len - 1], lm->disp_max[len - 1],
+                                                 lm->mult[len - 1], node[k], h);
+                    if (f < 0)
+                        continue;
+                    const struct ngram_mid *e = &lm->mid[len - 1][f];
+                    prob[k] = e->prob;
+                    node[k] = (uint32_t)f;
+                    m[k] = (uint8_t)len;
+                    if ((e->tag & NGRAM_TAG_EXT) && len <= st->len) {
+                        live[k] = 1;
+                        any = 1;
+                        prefetch(probe_addr(lm, len + 1, node[k], st->words[len - 1]));
+                    }
+                } else {
+                    int64_t f = ngram_top_find(lm->top, lm->slots[len - 1], lm->disp_max[len - 1],
+                                               lm->mult[len - 1], node[k], h);
+                    if (f >= 0) {
+                        prob[k] = lm->top[f].prob;
+                        m[k] = (uint8_t)len;
+                    }
+                }
+            }
+        }
+        for (uint32_t k = 0; k < g; k++) {
+            if (lm->uni[base + k].str == 0) {
+                out[base + k] = -INFINITY;
+                continue;
+            }
+            float p = prob[k];
+            for (int j = m[k] - 1; j < st->len; j++)
+                p += st->backoff[j];
+            out[base + k] = p;
         }
     }
 }

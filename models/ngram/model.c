@@ -236,12 +236,17 @@ static int ngram_lm_next(void *impl, const char *context, size_t top_k,
     uint32_t bos = ngram_word_bos(m->lm);
     int unk_oov;
     uint32_t unk = ngram_word(m->lm, "<unk>", 5, &unk_oov);
+    float *all = malloc((size_t)bound * sizeof *all);
+    if (!all) {
+        free(heap);
+        return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+    }
+    ngram_score_all(m->lm, &st, all);
     size_t n = 0;
     for (uint32_t id = 0; id < bound; id++) {
-        if (id == bos || id == unk || !ngram_word_text(m->lm, id))
+        if (id == bos || id == unk || all[id] == -INFINITY)
             continue;
-        struct ngram_state tmp;
-        struct cand c = {.p = ngram_score(m->lm, &st, id, &tmp, NULL), .id = id};
+        struct cand c = {.p = all[id], .id = id};
         if (n < top_k) {
             heap[n++] = c;
             if (n == top_k)
@@ -252,6 +257,7 @@ static int ngram_lm_next(void *impl, const char *context, size_t top_k,
             sift_down(heap, n, 0);
         }
     }
+    free(all);
     qsort(heap, n, sizeof *heap, cmp_best_first);
     struct lm_candidate *res = calloc(n ? n : 1, sizeof *res);
     if (!res)

@@ -62,4 +62,8 @@ void ngram_words(const ngram_lm *lm, const char *const *words, const size_t *len
 void ngram_score_ids(const ngram_lm *lm, const uint32_t *ids, size_t n, int bos, float *log10p,
                      uint8_t *order);
 
+/* log10 p(w | st) for every id w in [0, ngram_id_bound) into out[w] (-INFINITY for ids that
+ * are not words): exactly ngram_score's numbers, walked in lock-step (for /v1/next). */
+void ngram_score_all(const ngram_lm *lm, const struct ngram_state *st, float *out);
+
 #endif

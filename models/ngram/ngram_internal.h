@@ -9,8 +9,8 @@
  * a slot only needs w and its distance to home ("displacement") to identify its key. That
  * is 4 bytes of key per slot (24-bit word, 7-bit displacement, 1 flag bit) instead of the
  * 8-byte hash KenLM's probing tables store. s is first spread over the table (times
- * mult = M_n / M_{n-1}, still injective) so a word with many extensions cannot crowd the
- * low slots. Lookups walk right to left (KenLM's order),
+ * mult = M_n / M_{n-1}, still injective) so the ids of a smaller table below (the
+ * vocabulary under order 2) do not crowd the low slots. Lookups walk right to left (KenLM's order),
  * one probe per order. Missing suffixes of pruned models are inserted as "blanks" whose
  * probability is the backed-off one (as KenLM does), so every suffix of an n-gram exists. */
 #ifndef LMSERVE_NGRAM_INTERNAL_H
@@ -21,11 +21,13 @@
 
 #include "ngram.h"
 
-#define NGRAM_LOAD_FACTOR 0.80   /* slots filled per table: Robin Hood keeps probes short */
+#define NGRAM_LOAD_FACTOR 0.80   /* slots filled per table: 0.9 saved 10% of memory, cost 15% of speed */
+#define NGRAM_LOAD_SHRINK 0.90   /* load of a table whose displacements overflowed, next try */
+#define NGRAM_VOCAB_LOAD 0.75    /* the vocabulary probes linearly (and misses on OOVs): keep it sparser */
 #define NGRAM_LOAD_FACTOR_MIN 0.30 /* give up shrinking the load when displacements overflow */
 #define NGRAM_DISP_BITS 7
 #define NGRAM_DISP_MAX ((1u << NGRAM_DISP_BITS) - 1) /* longest probe a key may need */
-#define NGRAM_TAG_EXT 0x80u                          /* tag bit: n-gram is the suffix of a longer one */
+#define NGRAM_TAG_EXT 0x80u /* tag bit: n-gram is the suffix of a longer one (top order: see ngram_top_home) */
 #define NGRAM_TAG_KEY_MASK (~NGRAM_TAG_EXT)
 #define NGRAM_WORD_SHIFT 8
 #define NGRAM_SLOTS_MAX ((1u << 24) - 2) /* vocabulary slots: word id + 1 must fit 24 bits */
@@ -62,7 +64,7 @@ struct ngram_lm {
     uint64_t blanks[NGRAM_ORDER_MAX]; /* inserted missing suffixes per order */
     uint64_t slots[NGRAM_ORDER_MAX];  /* table sizes: [0] vocabulary, [n-1] order n */
     uint32_t disp_max[NGRAM_ORDER_MAX]; /* longest displacement present per table */
-    uint32_t mult[NGRAM_ORDER_MAX];     /* [n-1] = slots[n-1] / slots[n-2]: see ngram_home */
+    uint32_t mult[NGRAM_ORDER_MAX]; /* [n-1] = slots[n-1] / slots[n-2]; 0 = folded top order */
     uint64_t vocab; /* words in the vocabulary (with <unk>) */
     const char *pool;
     uint64_t pool_len;
@@ -83,6 +85,8 @@ uint64_t ngram_hash_str(const char *s, size_t len);
 /* Slot of word 's' in the vocabulary, or -1. */
 int64_t ngram_vocab_find(const struct ngram_lm *lm, const char *s, size_t len);
 
+/* Home slot of key (s, w); s < slots / mult. No division: a modulo here (to permute s)
+ * cost a third of the scoring speed. */
 static inline uint64_t ngram_home(uint32_t s, uint32_t w, uint64_t slots, uint32_t mult)
 {
     uint64_t g = ((uint64_t)(uint32_t)((w + 1u) * 0x9E3779B1u) * slots) >> 32;
@@ -114,6 +118,41 @@ static inline int64_t ngram_table_find(const void *base, size_t stride, uint64_t
  * random probes then miss the TLB far less. Free with ngram_big_free. */
 void *ngram_big_alloc(size_t bytes);
 void ngram_big_free(void *p, size_t bytes);
+
+/* The highest order may have fewer slots than the order below it (M_N >= M_{N-1} / 2),
+ * because its tags need no EXT bit: mult == 0 marks that case, and bit 7 of the tag then
+ * holds whether s >= M_N (s is folded into [0, M_N)), keeping the key injective. */
+static inline uint64_t ngram_top_home(uint32_t s, uint32_t w, uint64_t slots, uint32_t mult,
+                                      uint32_t *want)
+{
+    uint32_t q = 0;
+    if (mult == 0) {
+        if (s >= slots) {
+            s -= (uint32_t)slots;
+            q = NGRAM_TAG_EXT;
+        }
+        mult = 1;
+    }
+    *want = ((w + 1u) << NGRAM_WORD_SHIFT) | q;
+    return ngram_home(s, w, slots, mult);
+}
+
+static inline int64_t ngram_top_find(const struct ngram_top *t, uint64_t slots, uint32_t disp_max,
+                                     uint32_t mult, uint32_t s, uint32_t w)
+{
+    uint32_t want;
+    uint64_t i = ngram_top_home(s, w, slots, mult, &want);
+    for (uint32_t d = 0; d <= disp_max; d++) {
+        uint32_t tag = t[i].tag;
+        if (tag == (want | d))
+            return (int64_t)i;
+        if (tag == 0 || (tag & NGRAM_DISP_MAX) < d)
+            return -1;
+        if (++i == slots)
+            i = 0;
+    }
+    return -1;
+}
 
 /* Release whatever 'lm' owns (not lm itself). */
 void ngram_release(struct ngram_lm *lm);

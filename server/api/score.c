@@ -139,6 +139,39 @@ done:
     registry_release(m);
 }
 
+/* The context's tokens as the model scores them, unknown ones as <unk>, joined by spaces
+ * (word models) or concatenated (token pieces, which carry their own spaces). */
+static int context_as_seen(const struct lm_ops *lm, void *impl, const char *context,
+                           const struct api_req *rq, char **out, struct status_err *err)
+{
+    struct lm_scored sc = {0};
+    struct lm_score_opts so = {.bos = 1, .eos = 0, .cancelled = rq->cancelled};
+    int rc = lm->score(impl, context, &so, &sc, err);
+    if (rc != STATUS_OK)
+        return rc;
+    size_t len = 1;
+    for (size_t i = 0; i < sc.n; i++)
+        len += (sc.tokens[i].oov ? strlen("<unk>") : strlen(sc.tokens[i].text)) + 1;
+    char *s = malloc(len);
+    if (!s) {
+        lm_scored_free(&sc);
+        return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+    }
+    size_t at = 0;
+    for (size_t i = 0; i < sc.n; i++) {
+        const struct lm_token *t = &sc.tokens[i];
+        const char *w = t->oov ? "<unk>" : t->text;
+        if (i && t->id < 0)
+            s[at++] = ' ';
+        memcpy(s + at, w, strlen(w));
+        at += strlen(w);
+    }
+    s[at] = '\0';
+    lm_scored_free(&sc);
+    *out = s;
+    return STATUS_OK;
+}
+
 void api_next(const struct api_req *rq, struct api_resp *rs)
 {
     model *m = api_model_or_reply(rq, rs, "lm");
@@ -173,35 +206,16 @@ void api_next(const struct api_req *rq, struct api_resp *rs)
     const char *context = json_string_value(jc);
     struct status_err err;
     status_clear(&err);
-    /* the context as the model sees it: its tokens, unknown ones as <unk> */
-    struct lm_scored sc = {0};
-    struct lm_score_opts so = {.bos = 1, .eos = 0, .cancelled = rq->cancelled};
-    if (lm->score(impl, context, &so, &sc, &err) != STATUS_OK) {
+    /* the context as the model sees it: its words, unknown ones as <unk>. Only for light
+     * models: for a Transformer it would cost a second forward pass over the context. */
+    char *ctx = NULL;
+    if (!model_ops_of(m)->heavy && context_as_seen(lm, impl, context, rq, &ctx, &err) != STATUS_OK) {
         api_error(rs, &err);
         goto done;
     }
-    json_t *seen = json_array();
-    for (size_t i = 0; i < sc.n; i++)
-        json_array_append_new(seen, json_string(sc.tokens[i].oov ? "<unk>" : sc.tokens[i].text));
-    size_t len = 0;
-    for (size_t i = 0; i < sc.n; i++)
-        len += strlen(json_string_value(json_array_get(seen, i))) + 1;
-    char *ctx = malloc(len + 1);
-    if (ctx) {
-        ctx[0] = '\0';
-        for (size_t i = 0; i < sc.n; i++) {
-            if (i)
-                strcat(ctx, " ");
-            strcat(ctx, json_string_value(json_array_get(seen, i)));
-        }
-    }
-    json_decref(seen);
-    lm_scored_free(&sc);
     struct lm_candidate *c = NULL;
     size_t nc = 0;
-    if (!ctx || lm->next(impl, context, (size_t)k, &c, &nc, &err) != STATUS_OK) {
-        if (!ctx)
-            status_set(&err, STATUS_NO_MEMORY, NULL, "out of memory");
+    if (lm->next(impl, context, (size_t)k, &c, &nc, &err) != STATUS_OK) {
         api_error(rs, &err);
         free(ctx);
         goto done;
@@ -216,8 +230,10 @@ void api_next(const struct api_req *rq, struct api_resp *rs)
         json_array_append_new(data, o);
     }
     lm_candidates_free(c, nc);
-    api_ok(rs, json_pack("{s:s, s:s, s:s, s:o}", "object", "list", "model", model_id(m),
-                         "context", ctx, "data", data));
+    json_t *body = json_pack("{s:s, s:s, s:o}", "object", "list", "model", model_id(m), "data", data);
+    if (ctx)
+        json_object_set_new(body, "context", json_string(ctx));
+    api_ok(rs, body);
     free(ctx);
 done:
     registry_release(m);

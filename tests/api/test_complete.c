@@ -366,5 +366,29 @@ Test(completions, lm_routes_accept_transformers)
     }
     cr_assert_eq(r.status, 200, "%s", r.body);
     http_res_free(&r);
+    cr_assert_eq(http_post(&s, "/v1/score", "{\"model\":\"m\",\"input\":\"the cat sat\"}", &r), 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    http_res_free(&r);
+    srv_stop(&s);
+}
+
+Test(completions, time_limit_stops_generation)
+{
+    const char *extra[] = {"--timeout", "1", NULL};
+    struct srv s;
+    tc_start(&s, 1, extra);
+    struct http_res r;
+    long t0 = tc_now_ms();
+    cr_assert_eq(http_post(&s, "/v1/completions",
+                           "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":4000,\"temperature\":0}", &r), 0);
+    long took = tc_now_ms() - t0;
+    if (r.status == 200) { /* a fast machine finished 4000 tokens within the second */
+        http_res_free(&r);
+        srv_stop(&s);
+        cr_skip_test("generation finished before the 1 s limit (%ld ms)", took);
+    }
+    expect_error(&r, 503, NULL);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "error"), "code")), "timeout");
+    http_res_free(&r);
     srv_stop(&s);
 }

@@ -541,3 +541,38 @@ Test(server, sigterm_during_slow_score)
     http_res_free(&b.r);
     cr_assert_eq(srv_stop(&s), 0);
 }
+
+/* Bug: SO_REUSEPORT let a second server bind the same port and split the traffic. */
+Test(server, second_server_on_same_port_fails)
+{
+    struct srv s;
+    srv_start(&s, NULL, 0);
+    const char *bin = getenv("LMSERVE_BIN") ? getenv("LMSERVE_BIN") : "build/bin/lmserve";
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "%s --port %d 2>&1 | grep -q 'Address already in use'", bin, s.port);
+    cr_assert_eq(system(cmd), 0, "a second lmserve must refuse to share port %d", s.port);
+    srv_stop(&s);
+}
+
+/* Bug: a relative tokenizer path in a config file was joined to the checkpoint's directory
+ * a second time. Paths in a config file are made absolute against the file's directory. */
+Test(server, config_relative_paths_are_absolute)
+{
+    const char *root = make_root();
+    char sub[400], cfg[480];
+    snprintf(sub, sizeof sub, "%s/conf", root);
+    mkdir(sub, 0755);
+    snprintf(cfg, sizeof cfg, "%s/c.json", sub);
+    FILE *f = fopen(cfg, "w");
+    fputs("{\"models\":[{\"id\":\"m\",\"type\":\"test\",\"path\":\"../tiny.test\"}]}", f);
+    fclose(f);
+    struct srv s;
+    const char *args[] = {"--config", cfg, NULL};
+    srv_start(&s, args, 1);
+    struct http_res r;
+    http_get(&s, "/v1/models/m", &r);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(r.json, "state")), "ready", "%s", r.body);
+    http_res_free(&r);
+    srv_stop(&s);
+}
