@@ -13,7 +13,7 @@ MODELS_DIR          := build/models
 MODELS_PY           := /usr/bin/python3
 MODELS_NGRAM_ORDER  ?= 5
 # SentencePiece pieces, 259 of them specials and bytes.
-MODELS_TINY_VOCAB   ?= 1024
+MODELS_TINY_VOCAB   ?= 2048
 # Wall-time budget of the Transformer's training, so the whole `make models` stays < 10 min.
 MODELS_TINY_SECONDS ?= 420
 # Upper bound on steps: a fast machine stops here, step-for-step reproducibly.
