@@ -11,6 +11,8 @@ PORT    ?= 8080
 # -D_GNU_SOURCE: pthread/mmap/getopt_long/clock_gettime extras beyond strict C11.
 # -MMD -MP: header dependencies, so a changed header rebuilds what includes it.
 CPPFLAGS += -D_GNU_SOURCE -MMD -MP
+# Where `make install` puts the playground; an installed lmserve looks there by default.
+CPPFLAGS += -DLMSERVE_WEB_DIR='"$(PREFIX)/share/lmserve/web"'
 WARN     := -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes
 # CI sets CI=true: warnings are errors there, and only there, so a new gcc never blocks a user.
 ifneq ($(CI),)
@@ -59,8 +61,9 @@ $(DEPS_STAMP): tools/deps.sh
 $(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
-# SIMD flags are per file (STYLE 7): only files named *avx2.c get AVX2/FMA code.
-$(BUILD)/obj/models/kernels/%avx2.o: CFLAGS += -mavx2 -mfma
+# SIMD flags are per file (STYLE 7): only models/kernels/avx2.c and *_avx2.c get AVX2/FMA
+# code (a pattern's stem cannot be empty, so avx2.c itself is named).
+$(BUILD)/obj/models/kernels/avx2.o $(BUILD)/obj/models/kernels/%_avx2.o: CFLAGS += -mavx2 -mfma
 
 $(LIBMODELS): $(MODELS_OBJ)
 	@mkdir -p $(dir $@)

@@ -1,9 +1,5 @@
 # mk/transformer.mk: the Transformer area's additions to the top Makefile.
 
-# The top Makefile's rule "$(BUILD)/obj/models/kernels/%avx2.o: CFLAGS += -mavx2 -mfma"
-# needs a non-empty stem, so it misses models/kernels/avx2.c itself: name it here.
-$(BUILD)/obj/models/kernels/avx2.o: CFLAGS += -mavx2 -mfma
-
 # bench-transformer: decode / prompt tokens/s on random 15M and 110M checkpoints
 # (RUNC=/path/to/llama2.c/run for run.c side by side; medians go to bench/RESULTS.md).
 .PHONY: bench-transformer

@@ -40,10 +40,11 @@ struct lm_ops {
      * (lm_scored_free); on error 'out' is empty and err says why. */
     int (*score)(void *impl, const char *text, const struct lm_score_opts *opts,
                  struct lm_scored *out, struct status_err *err);
-    /* The top_k (1..LM_TOP_K_MAX) most likely next tokens after 'context', best first,
-     * exactly under the model. *out (n entries) is owned by the caller (lm_candidates_free). */
-    int (*next)(void *impl, const char *context, size_t top_k, struct lm_candidate **out,
-                size_t *n, struct status_err *err);
+    /* The top_k (1..LM_TOP_K_MAX) most likely next tokens after 'context' (started at BOS
+     * when opts->bos; opts->eos is ignored), best first, exactly under the model. *out (n
+     * entries) is owned by the caller (lm_candidates_free). */
+    int (*next)(void *impl, const char *context, const struct lm_score_opts *opts, size_t top_k,
+                struct lm_candidate **out, size_t *n, struct status_err *err);
 };
 
 /* Free what score()/next() returned. Accept empty/NULL. */

@@ -119,11 +119,13 @@ nomem:
     return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
 }
 
-static int testmodel_next(void *impl, const char *context, size_t top_k,
-                          struct lm_candidate **out, size_t *n, struct status_err *err)
+static int testmodel_next(void *impl, const char *context, const struct lm_score_opts *opts,
+                          size_t top_k, struct lm_candidate **out, size_t *n,
+                          struct status_err *err)
 {
     (void)impl;
     (void)context;
+    (void)opts;
     static const char *const WORDS[] = {"a", "b", "c"};
     size_t k = top_k < 3 ? top_k : 3;
     *out = calloc(k ? k : 1, sizeof **out);

@@ -12,6 +12,10 @@
 
 #include <jansson.h>
 
+#ifndef LMSERVE_WEB_DIR
+#define LMSERVE_WEB_DIR "/usr/local/share/lmserve/web" /* make install's default */
+#endif
+
 #ifndef LMSERVE_VERSION
 #define LMSERVE_VERSION "0.1.0"
 #endif
@@ -192,7 +196,10 @@ static int apply(struct api_config *c, int id, const char *v, char *msg, size_t 
         return add_model(c, &m, msg, msg_size);
     }
     case OPT_MODELS_ROOT: set_str(&c->models_root, v); return 0;
-    case OPT_WEB_ROOT: set_str(&c->web_root, v); return 0;
+    case OPT_WEB_ROOT:
+        set_str(&c->web_root, v);
+        c->web_root_given = 1;
+        return 0;
     case OPT_THREADS:
         if (parse_long(v, 1, CONFIG_THREADS_MAX, &x))
             goto bad;
@@ -517,6 +524,7 @@ int config_load(struct api_config *c, int argc, char **argv)
         return 2;
     }
     /* Pass 2: flags win. CORS origins from flags replace the file's/env's. */
+
     int cors_from_flags = 0;
     optind = 1;
     while ((id = getopt_long(argc, argv, "", LONG_OPTS, NULL)) != -1) {
@@ -533,6 +541,11 @@ int config_load(struct api_config *c, int argc, char **argv)
             return 2;
         }
     }
+    /* An installed binary run outside the source tree finds the playground where `make
+     * install` put it, unless a web root was given. */
+    if (!c->web_root_given &&
+        access("web/index.html", R_OK) != 0 && access(LMSERVE_WEB_DIR "/index.html", R_OK) == 0)
+        set_str(&c->web_root, LMSERVE_WEB_DIR);
     return 0;
 }
 

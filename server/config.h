@@ -33,6 +33,7 @@ struct api_config {
     char *config_path;
     char *models_root;
     char *web_root;
+    int web_root_given; /* set by flag, env or file: no fallback to the installed copy */
     int threads;         /* workers */
     int io_threads;
     size_t max_body;

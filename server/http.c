@@ -294,15 +294,12 @@ static enum MHD_Result send_error(struct reqctx *c, enum status code, const char
 static enum MHD_Result send_error(struct reqctx *c, enum status code, const char *param,
                                   const char *fmt, ...)
 {
-    struct status_err err;
-    status_clear(&err);
-    err.code = code;
-    snprintf(err.param, sizeof err.param, "%s", param ? param : "");
+    char msg[STATUS_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err.msg, sizeof err.msg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    api_error(&c->rs, &err);
+    api_fail(&c->rs, code, param, "%s", msg);
     return send_resp(c);
 }
 
@@ -330,7 +327,9 @@ int stream_write(struct api_stream *s, const void *data, size_t len)
     pthread_mutex_lock(&c->lock);
     while (!s->closed && !c->mhd_done && !c->cancelled && s->len - s->off > STREAM_BUFFER_MAX)
         pthread_cond_wait(&s->space, &c->lock);
-    if (s->closed || c->mhd_done || c->cancelled || !s->begun) {
+    /* A request past its deadline (cancelled, client still there) may still write its final
+     * error event and [DONE]; only a client that is gone refuses writes. */
+    if (s->closed || c->mhd_done || !s->begun) {
         pthread_mutex_unlock(&c->lock);
         return -1;
     }

@@ -16,8 +16,9 @@ static double now_s(void)
 int main(int argc, char **argv)
 {
     if (argc != 3 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-        fprintf(stderr, "usage: %s in.arpa[.gz] out.lmb\n"
-                        "Builds lmserve's binary n-gram model (load it with --model ID=ngram:out.lmb).\n",
+        fprintf(stderr,
+                "usage: %s in.arpa[.gz] out.lmb\n"
+                "Builds lmserve's binary n-gram model (load it with --model ID=ngram:out.lmb).\n",
                 argv[0]);
         return argc == 2 ? 0 : 2;
     }

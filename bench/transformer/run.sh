@@ -5,7 +5,8 @@
 # through /v1/completions streaming. With RUNC=/path/to/llama2.c/run (built by hand, never
 # in this repo) the same checkpoints also run through llama2.c's run.c, interleaved with
 # ours so both see the same machine load.
-#   usage: [RUNC=...] [SHAPES="15M 110M"] [REPS=3] [REPS110=2] sh bench/transformer/run.sh [BUILD]
+#   usage: [RUNC=...] [SHAPES="15M 110M"] [REPS=3] [REPS110=2] [SKIP_BUSY=1] [SKIP_SERVER=1]
+#          sh bench/transformer/run.sh [BUILD]
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
@@ -49,6 +50,7 @@ for t in 1 2; do "$BIN/lmserve-bench-transformer" --bandwidth --threads $t --rep
 
 for shape in $SHAPES; do
     f=$(shape_flags "$shape")
+    [ -n "$f" ] || continue # SHAPES=none: only the busy and server parts
     ck="$DATA/$shape.bin"; q8="$DATA/$shape-q8.bin"; tok="$DATA/tok32000.bin"
     [ -f "$ck" ] || "$BIN/lmserve-ckpt-gen" -o "$ck" --tokenizer "$tok" --version 0 --seed 1 $f
     [ -f "$q8" ] || "$BIN/lmserve-ckpt-gen" -o "$q8" --version 2 --seed 1 $f
@@ -71,7 +73,7 @@ done
 
 # 2 threads with one competing busy process (DESIGN.md): ours, and run.c for contrast
 ck="$DATA/15M.bin"; tok="$DATA/tok32000.bin"
-if [ -f "$ck" ]; then
+if [ -f "$ck" ] && [ "${SKIP_BUSY:-0}" = 0 ]; then
     sh -c 'while :; do :; done' &
     busy=$!
     r=0
@@ -89,7 +91,7 @@ if [ -f "$ck" ]; then
 fi
 
 # server overhead: streamed /v1/completions vs the core loop, same model, same tokens
-if [ -f "$ck" ]; then
+if [ -f "$ck" ] && [ "${SKIP_SERVER:-0}" = 0 ]; then
     log="$DATA/server.log"
     LMSERVE_KERNEL_THREADS=2 "$BIN/lmserve" --host 127.0.0.1 --port 0 --model "m=transformer:$ck,tokenizer=tok32000.bin" >"$log" 2>&1 &
     srv=$!
@@ -100,12 +102,18 @@ if [ -f "$ck" ]; then
         port=$(sed -n 's/.*listening on http:\/\/[^:]*:\([0-9]*\).*/\1/p' "$log" | head -1)
         i=$((i + 1))
     done
+    hz=$(getconf CLK_TCK)
+    cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$srv/stat"; }
     r=0
     while [ $r -lt "$REPS" ]; do
+        c0=$(cpu_ticks)
         t=$(curl -s -o /dev/null -w '%{time_total}' -H 'Content-Type: application/json' \
             -d '{"model":"m","prompt":"x","max_tokens":200,"temperature":0,"stream":true}' \
             "http://127.0.0.1:$port/v1/completions")
-        echo "{\"server_stream\":1,\"run\":$r,\"tokens\":200,\"seconds\":$t,\"tok_s\":$(awk -v t="$t" 'BEGIN { printf "%.2f", 200 / t }')}"
+        c1=$(cpu_ticks)
+        # wall rate, and tokens per CPU-second of the whole server (HTTP, JSON, SSE included)
+        echo "{\"server_stream\":1,\"run\":$r,\"tokens\":200,\"seconds\":$t,$(awk -v t="$t" -v c="$((c1 - c0))" -v hz="$hz" \
+            'BEGIN { printf "\"tok_s\":%.2f,\"tok_per_cpu_s\":%.2f", 200 / t, (c > 0 ? 200 / (c / hz) : 0) }')}"
         echo "{\"server_core\":1,\"run\":$r,\"ours_f32\":$(ours 2 "$ck" "$tok" 200 2)}"
         r=$((r + 1))
     done

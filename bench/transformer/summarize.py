@@ -35,6 +35,8 @@ def main():
                 v[(scope, "runc_cpu", o["threads"])].append(o["runc_tok_per_cpu_s"])
         if "server_stream" in r:
             v[("server", "stream", 2)].append(r["tok_s"])
+            if r.get("tok_per_cpu_s"):
+                v[("server", "stream_cpu", 2)].append(r["tok_per_cpu_s"])
     print(f"bandwidth (our AVX2 matvec streaming 438 MB): 1 thread {bw.get(1, float('nan'))} GB/s, "
           f"2 threads {bw.get(2, float('nan'))} GB/s\n")
     print("| shape | threads | run.c tok/s | ours f32 tok/s | ratio | ours q8 tok/s | q8 / run.c | "
@@ -55,6 +57,8 @@ def main():
     s = med(v[("server", "stream", 2)])
     print(f"\nserver: /v1/completions streaming {s:.1f} tok/s (200 tokens, curl total time incl. prompt "
           f"and HTTP) vs core loop {med(v[('server', 'ours_f32_decode', 2)]):.1f} tok/s")
+    sc, cc = med(v[("server", "stream_cpu", 2)]), med(v[("server", "ours_f32_cpu", 2)])
+    print(f"server per CPU-second: {sc:.1f} tok vs core {cc:.1f} tok: overhead {1 - sc / cc:.1%}")
 
 
 if __name__ == "__main__":

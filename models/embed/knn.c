@@ -21,7 +21,6 @@
 #define RESCORE_MIN 64         /* compact search keeps at least this many candidates... */
 #define RESCORE_FACTOR 8       /* ...or 8 per requested neighbour */
 #define RESCORE_SLACK 1e-4f    /* float rounding of the approximate and exact scores */
-#define I16_Q_MAX 32767.0      /* int16 query range */
 #define BATCH_MAX_QUERIES 4096 /* a batch larger than this is split */
 
 /* ---- thread pool ---- */
@@ -243,8 +242,8 @@ struct scan {
     const embed *e;
     enum scan_kind kind;
     const float *q;           /* (qlen) padded unit query: f32 / f16 */
-    const int16_t *q16;       /* (cstride) int8 scan query */
-    float q16_scale;
+    const int8_t *q8;         /* (cstride) int8 scan query */
+    float q8_scale;
     const float *qs;          /* (n_q, stride) unit queries: gemm / cosmul terms */
     size_t n_q, n_pos;
     const uint32_t *ex;
@@ -295,9 +294,9 @@ static void scan_worker(void *ctx, int w)
         case SCAN_I8: {
             int32_t *isc = (int32_t *)sc;
             k->dot_i8_rows((const int8_t *)e->compact + r0 * e->cstride, e->cstride, cnt,
-                           s->q16, e->cstride, isc);
+                           s->q8, e->cstride, isc);
             for (size_t i = 0; i < cnt; i++)
-                sc[i] = e->scales[r0 + i] * s->q16_scale * (float)isc[i];
+                sc[i] = e->scales[r0 + i] * s->q8_scale * (float)isc[i];
             push_rows(s, heaps, r0, cnt, sc);
             break;
         }
@@ -423,36 +422,36 @@ static int knn_compact(const embed *e, const float *uq, size_t k, const uint32_t
         cap = e->n;
     struct scan s = {.e = e, .q = uq, .ex = ex, .n_ex = n_ex, .cap = cap, .n_heaps = 1,
                      .scratch_len = CHUNK_ROWS, .chunk_rows = CHUNK_ROWS};
-    int16_t *q16 = NULL;
-    float eq = 0.0f; /* ||q - dequantised q|| */
+    int8_t *q8 = NULL;
+    float eq = 0.0f; /* ||q - dequantised q||: part of the error bound */
     if (e->storage == EMBED_STORAGE_F16) {
         s.kind = SCAN_F16;
     } else {
         s.kind = SCAN_I8;
-        q16 = embed_aligned_alloc(e->cstride * sizeof *q16 + EMBED_ALIGN_BYTES);
-        if (!q16)
+        q8 = embed_aligned_alloc(e->cstride + EMBED_ALIGN_BYTES);
+        if (!q8)
             return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
-        /* keep the int32 sum exact: cstride * 127 * qmax < 2^31 */
-        double qmax = EMBED_KERNELS_I8_ACC_MAX / (EMBED_I8_MAX * (double)e->cstride);
-        if (qmax > I16_Q_MAX)
-            qmax = I16_Q_MAX;
         float amax = 0.0f;
         for (size_t i = 0; i < e->dim; i++)
             amax = fmaxf(amax, fabsf(uq[i]));
-        float scale = (float)(amax / floor(qmax));
+        float scale = amax / (float)EMBED_KERNELS_I8_MAX; /* uq is a unit vector: amax > 0 */
         double e2 = 0.0;
         for (size_t i = 0; i < e->cstride; i++) {
             long v = i < e->dim ? lrintf(uq[i] / scale) : 0;
-            q16[i] = (int16_t)v;
+            if (v > EMBED_KERNELS_I8_MAX)
+                v = EMBED_KERNELS_I8_MAX;
+            if (v < -EMBED_KERNELS_I8_MAX)
+                v = -EMBED_KERNELS_I8_MAX;
+            q8[i] = (int8_t)v;
             double d = (i < e->dim ? uq[i] : 0.0f) - (double)scale * (double)v;
             e2 += d * d;
         }
-        eq = (float)sqrt(e2);
-        s.q16 = q16;
-        s.q16_scale = scale;
+        eq = (float)(sqrt(e2) * (1.0 + 1e-6));
+        s.q8 = q8;
+        s.q8_scale = scale;
     }
     int rc = scan_run(&s, err);
-    free(q16);
+    free(q8);
     if (rc != STATUS_OK)
         return rc;
     struct heap *cand = &s.heaps[0];

@@ -1,19 +1,22 @@
 /* embed_avx2.c: AVX2/FMA/F16C twins of embed_ref.c. One index runs across the SIMD body and
- * the scalar tail. Built with -mavx2 -mfma (Makefile); F16C is enabled below for the half
- * conversions only, and embed_kernels_select() checks all three CPU flags. */
-#pragma GCC target("avx2,fma,f16c")
+ * the scalar tail. Built with -mavx2 -mfma (Makefile); each function also enables F16C for
+ * the half conversions, and embed_kernels_select() checks all three CPU flags. */
 #include "embed_kernels.h"
 
 #include <immintrin.h>
 
+/* Per function, for gcc and clang alike (clang ignores #pragma GCC target): the Makefile's
+ * -mavx2 -mfma does not include F16C. */
+#define TARGET __attribute__((target("avx2,fma,f16c")))
+
 #define F32_LANES 8 /* floats per __m256 */
-#define I16_LANES 16 /* int16 per __m256i */
+#define I8_LANES 32 /* int8 per __m256i */
 #define GEMM_R 3 /* gemm register tile: 3 rows x 4 queries = 12 accumulators (+3+1 = 16 ymm) */
 #define GEMM_Q 4
 #define GEMM_Q_BLOCK 16 /* queries kept hot in L1 while a row tile sweeps them (16*304*4 B) */
 
 /* [sum(a0), sum(a1), sum(a2), sum(a3)] */
-static inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3)
+TARGET static inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3)
 {
     __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
     return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
@@ -23,7 +26,7 @@ static inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3)
  * prefetcher follows best) with four independent accumulators per row, so the loads never
  * wait on an FMA chain. Every row takes the same code path, whatever its position, so equal
  * rows give bit-equal scores and ties stay exact ties. */
-static inline float hsum8(__m256 a)
+TARGET static inline float hsum8(__m256 a)
 {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -31,17 +34,9 @@ static inline float hsum8(__m256 a)
     return _mm_cvtss_f32(s);
 }
 
-static inline int32_t hsum8_i32(__m256i a)
-{
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-    return _mm_cvtsi128_si32(s);
-}
-
 #define UNROLL 4 /* independent accumulators per row */
 
-static void dot_f32_rows_avx2(const float *rows, size_t stride, size_t n_rows, const float *q,
+TARGET static void dot_f32_rows_avx2(const float *rows, size_t stride, size_t n_rows, const float *q,
                               size_t n, float *out)
 {
     for (size_t r = 0; r < n_rows; r++) {
@@ -63,7 +58,7 @@ static void dot_f32_rows_avx2(const float *rows, size_t stride, size_t n_rows, c
     }
 }
 
-static void dot_f16_rows_avx2(const uint16_t *rows, size_t stride, size_t n_rows,
+TARGET static void dot_f16_rows_avx2(const uint16_t *rows, size_t stride, size_t n_rows,
                               const float *q, size_t n, float *out)
 {
 #define LOADH(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
@@ -87,34 +82,58 @@ static void dot_f16_rows_avx2(const uint16_t *rows, size_t stride, size_t n_rows
 #undef LOADH
 }
 
-static void dot_i8_rows_avx2(const int8_t *rows, size_t stride, size_t n_rows, const int16_t *q,
+/* int8 x int8 with the sign trick: maddubs needs an unsigned operand, so it multiplies |x|
+ * by q carrying x's sign; with both sides in [-127, 127] a pair of products (<= 32258) never
+ * saturates int16, and madd with ones widens the pairs to int32 exactly. */
+TARGET static void dot_i8_rows_avx2(const int8_t *rows, size_t stride, size_t n_rows, const int8_t *q,
                              size_t n, int32_t *out)
 {
-#define LOADB(p) _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p)))
-#define LOADW(p) _mm256_loadu_si256((const __m256i *)(p))
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m128i ones128 = _mm_set1_epi16(1);
     for (size_t r = 0; r < n_rows; r++) {
         const int8_t *x = rows + r * stride;
         __m256i a0 = _mm256_setzero_si256(), a1 = a0;
         size_t i = 0;
-        for (; i + 2 * I16_LANES <= n; i += 2 * I16_LANES) {
-            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(LOADB(x + i), LOADW(q + i)));
-            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(LOADB(x + i + 16), LOADW(q + i + 16)));
+        for (; i + 2 * I8_LANES <= n; i += 2 * I8_LANES) {
+            __m256i x0 = _mm256_loadu_si256((const __m256i *)(x + i));
+            __m256i x1 = _mm256_loadu_si256((const __m256i *)(x + i + I8_LANES));
+            __m256i p0 = _mm256_maddubs_epi16(
+                _mm256_sign_epi8(x0, x0),
+                _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(q + i)), x0));
+            __m256i p1 = _mm256_maddubs_epi16(
+                _mm256_sign_epi8(x1, x1),
+                _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(q + i + I8_LANES)), x1));
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(p0, ones));
+            a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(p1, ones));
         }
-        for (; i + I16_LANES <= n; i += I16_LANES)
-            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(LOADB(x + i), LOADW(q + i)));
-        int32_t s = hsum8_i32(_mm256_add_epi32(a0, a1));
+        for (; i + I8_LANES <= n; i += I8_LANES) {
+            __m256i x0 = _mm256_loadu_si256((const __m256i *)(x + i));
+            __m256i p0 = _mm256_maddubs_epi16(
+                _mm256_sign_epi8(x0, x0),
+                _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(q + i)), x0));
+            a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(p0, ones));
+        }
+        __m128i h = _mm_add_epi32(_mm256_castsi256_si128(_mm256_add_epi32(a0, a1)),
+                                  _mm256_extracti128_si256(_mm256_add_epi32(a0, a1), 1));
+        for (; i + I8_LANES / 2 <= n; i += I8_LANES / 2) { /* a 16-byte step: rows padded to 16 */
+            __m128i x0 = _mm_loadu_si128((const __m128i *)(x + i));
+            __m128i p0 = _mm_maddubs_epi16(_mm_sign_epi8(x0, x0),
+                                           _mm_sign_epi8(_mm_loadu_si128((const __m128i *)(q + i)), x0));
+            h = _mm_add_epi32(h, _mm_madd_epi16(p0, ones128));
+        }
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+        h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+        int32_t s = _mm_cvtsi128_si32(h);
         for (; i < n; i++)
             s += (int32_t)x[i] * q[i];
         out[r] = s;
     }
-#undef LOADB
-#undef LOADW
 }
 
 /* One GEMM_R x GEMM_Q tile; mr <= GEMM_R rows and mq <= GEMM_Q queries are real, the rest
  * repeat the first (computed, not stored), so every score of a batch takes the same path
  * (equal rows tie exactly within a batch; across paths scores agree to float rounding). */
-static inline void gemm_tile(const float *x, size_t stride, size_t mr, const float *qs,
+TARGET static inline void gemm_tile(const float *x, size_t stride, size_t mr, const float *qs,
                              size_t q_stride, size_t mq, size_t n, size_t n_out, float *out)
 {
     const float *x0 = x, *x1 = mr > 1 ? x + stride : x, *x2 = mr > 2 ? x + 2 * stride : x;
@@ -158,7 +177,7 @@ static inline void gemm_tile(const float *x, size_t stride, size_t mr, const flo
             out[a * n_out + b] = t[a][b];
 }
 
-static void gemm_f32_avx2(const float *rows, size_t stride, size_t n_rows, const float *qs,
+TARGET static void gemm_f32_avx2(const float *rows, size_t stride, size_t n_rows, const float *qs,
                           size_t q_stride, size_t n_q, size_t n, float *out)
 {
     for (size_t jb = 0; jb < n_q; jb += GEMM_Q_BLOCK) {

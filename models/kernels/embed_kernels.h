@@ -12,8 +12,9 @@
 #define EMBED_KERNELS_TOL_DOT_F32 1e-5f
 /* The gemm kernel computes scores for this many rows of a block before moving on. */
 #define EMBED_KERNELS_GEMM_ROWS 4
-/* An int8 x int16 dot product is exact in int32 while n * 127 * max|q| < 2^31. */
-#define EMBED_KERNELS_I8_ACC_MAX 2147483647.0
+/* int8 x int8 dot products use [-127, 127] on both sides (never -128: |x| must fit in an
+ * unsigned byte and a pair of products in int16), and are exact in int32 for n < 2^31/127^2. */
+#define EMBED_KERNELS_I8_MAX 127
 
 struct embed_kernels {
     const char *name; /* "ref" or "avx2" */
@@ -23,8 +24,8 @@ struct embed_kernels {
     /* rows are IEEE half floats (bit patterns) */
     void (*dot_f16_rows)(const uint16_t *rows, size_t stride, size_t n_rows, const float *q,
                          size_t n, float *out);
-    /* exact integer dot of int8 rows with an int16 query (caller keeps n*127*max|q| < 2^31) */
-    void (*dot_i8_rows)(const int8_t *rows, size_t stride, size_t n_rows, const int16_t *q,
+    /* exact integer dot of int8 rows with an int8 query, all values in [-127, 127] */
+    void (*dot_i8_rows)(const int8_t *rows, size_t stride, size_t n_rows, const int8_t *q,
                         size_t n, int32_t *out);
     /* out[r*n_q + j] = rows[r] . qs[j]  (rows: n_rows x stride, qs: n_q x q_stride) */
     void (*gemm_f32)(const float *rows, size_t stride, size_t n_rows, const float *qs,

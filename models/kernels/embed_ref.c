@@ -3,6 +3,9 @@
 #include "embed_kernels.h"
 
 #include <pthread.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +94,7 @@ static void dot_f16_rows_ref(const uint16_t *rows, size_t stride, size_t n_rows,
     }
 }
 
-static void dot_i8_rows_ref(const int8_t *rows, size_t stride, size_t n_rows, const int16_t *q,
+static void dot_i8_rows_ref(const int8_t *rows, size_t stride, size_t n_rows, const int8_t *q,
                             size_t n, int32_t *out)
 {
     for (size_t r = 0; r < n_rows; r++) {
@@ -135,9 +138,10 @@ static void select_run(void)
     if (force && strcmp(force, "ref") == 0)
         return;
 #if defined(__x86_64__) || defined(__i386__)
+    unsigned a, b, c, d;
+    int f16c = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C); /* clang's builtin lacks "f16c" */
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-        __builtin_cpu_supports("f16c"))
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c)
         selected = &embed_kernels_avx2;
 #endif
 }

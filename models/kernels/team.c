@@ -37,6 +37,8 @@
 #define TEAM_SPIN_WAIT 2000  /* pause loops the caller spins before yielding its core */
 #define TEAM_WINDOW 128       /* dispatches per measurement (~4 decode steps) */
 #define TEAM_MARGIN 0.9       /* helpers must cut the time per chunk by 10% to be used */
+#define TEAM_STALL_NS 1000000 /* waiting 1 ms on a late helper ends the window at once: a
+                               * descheduled helper costs a time slice, and one is enough */
 #define TEAM_PROBE_EVERY 16   /* windows in the winning mode between probes of the other */
 #define TEAM_PROBE_MAX 256    /* the probe interval doubles up to this while a mode keeps winning */
 
@@ -66,7 +68,8 @@ static struct {
     int probing;            /* the current window measures the losing mode */
     int adapt;              /* 0: always use the helpers (LMSERVE_KERNEL_ADAPT=0, measurements) */
     uint64_t stood_down;    /* windows decided alone, for logs and tests */
-} team = {.setup = PTHREAD_MUTEX_INITIALIZER, .probe_every = TEAM_PROBE_EVERY, .adapt = 1};
+} team = {.setup = PTHREAD_MUTEX_INITIALIZER, .probe_every = TEAM_PROBE_EVERY, .adapt = 1,
+           .alone = 1 /* measure alone first: a busy machine pays for no failed probe */};
 
 static int64_t mono_ns(void)
 {
@@ -279,15 +282,17 @@ void kernels_parallel_for(size_t n, size_t chunk, kernels_range_fn fn, void *ctx
     if (atomic_load(&team.sleepers) > 0)
         futex_wake_all(&team.wake);
     run_chunks();
+    const int64_t t1 = mono_ns();
     for (int spins = 0; atomic_load(&team.in_flight) != 0; spins++) {
         if (spins < TEAM_SPIN_WAIT)
             cpu_relax();
         else
             sched_yield(); /* the late helper may need this core to finish its chunk */
     }
-    team.win_ns += mono_ns() - t0;
+    const int64_t t2 = mono_ns();
+    team.win_ns += t2 - t0;
     team.win_chunks += chunks;
-    if (++team.win_n == TEAM_WINDOW)
+    if (++team.win_n == TEAM_WINDOW || (team.adapt && t2 - t1 > TEAM_STALL_NS))
         team_window_end();
     atomic_store(&team.busy, 0);
 }

@@ -1,6 +1,7 @@
 /* arpa.c: the ARPA back-off model parser (orders 1..NGRAM_ORDER_MAX; CRLF; tabs or spaces)
  * and the builder of the hashed tables of ngram_internal.h. Errors are "file:line: reason".
  * It reads a whole buffer (mapped or inflated by lm.c); it does not do I/O itself. */
+#include "../util/progress.h"
 #include "ngram_internal.h"
 
 #include <math.h>
@@ -16,9 +17,12 @@
 
 struct reader {
     const char *name;
-    const char *p, *end;
+    const char *start, *p, *end;
     uint64_t line;
+    struct progress prog; /* "loading X: 40%" lines for big files */
 };
+
+#define ARPA_PROGRESS_LINES 0xffff /* check progress once per 65536 lines */
 
 /* Next line without its end (\n or \r\n) and trailing blanks; 0 at the end of the buffer. */
 static int next_line(struct reader *r, const char **s, const char **e)
@@ -30,6 +34,8 @@ static int next_line(struct reader *r, const char **s, const char **e)
     const char *le = nl ? nl : r->end;
     r->p = nl ? nl + 1 : r->end;
     r->line++;
+    if ((r->line & ARPA_PROGRESS_LINES) == 0)
+        progress_update(&r->prog, (size_t)(r->p - r->start));
     while (le > b && (le[-1] == '\r' || le[-1] == ' ' || le[-1] == '\t'))
         le--;
     while (b < le && (*b == ' ' || *b == '\t'))
@@ -40,7 +46,10 @@ static int next_line(struct reader *r, const char **s, const char **e)
 }
 
 /* ARPA separates fields with spaces and tabs only: other control characters are word bytes */
-static int is_blank(char c) { return c == ' ' || c == '\t'; }
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t';
+}
 
 /* Split [s, e) into at most 'max' tokens; returns the count (max + 1 when there are more). */
 static int split(const char *s, const char *e, const char **tok, size_t *len, int max)
@@ -74,7 +83,7 @@ static int line_is(const char *s, const char *e, const char *lit)
 static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
                                1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
                                1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-#define POW10_EXACT_MAX 22              /* 10^22 is the largest power of ten a double holds exactly */
+#define POW10_EXACT_MAX 22 /* 10^22 is the largest power of ten a double holds exactly */
 #define MANTISSA_EXACT_MAX (1ull << 53) /* integers a double holds exactly */
 
 /* Parse a decimal float token exactly as strtod would (Clinger's fast path, else strtod).
@@ -150,18 +159,18 @@ static int parse_num(const char *s, size_t len, double *out)
 /* ---- parsed n-grams before the tables are built ---- */
 
 struct order_buf {
-    uint64_t n;       /* entries */
+    uint64_t n; /* entries */
     uint64_t cap;
-    uint32_t *ids;    /* n * order word ids, left to right */
+    uint32_t *ids; /* n * order word ids, left to right */
     float *prob;
     float *backoff;
-    uint32_t *line;   /* source line, for duplicate errors */
+    uint32_t *line; /* source line, for duplicate errors */
 };
 
 struct builder {
     const char *name;
     int order;
-    struct order_buf ord[NGRAM_ORDER_MAX + 1]; /* [n] regular n-grams of order n */
+    struct order_buf ord[NGRAM_ORDER_MAX + 1];   /* [n] regular n-grams of order n */
     struct order_buf blank[NGRAM_ORDER_MAX + 1]; /* [n] missing suffixes to insert */
     char *pool;
     uint64_t pool_len, pool_cap;
@@ -182,19 +191,19 @@ static int order_buf_reserve(struct order_buf *o, int n, uint64_t cap)
 {
     if (cap <= o->cap)
         return 0;
-    uint32_t *ids = realloc(o->ids, cap * (uint64_t)n * sizeof *ids);
+    uint32_t *ids = ngram_realloc(o->ids, cap * (uint64_t)n * sizeof *ids);
     if (!ids)
         return -1;
     o->ids = ids;
-    float *pr = realloc(o->prob, cap * sizeof *pr);
+    float *pr = ngram_realloc(o->prob, cap * sizeof *pr);
     if (!pr)
         return -1;
     o->prob = pr;
-    float *bo = realloc(o->backoff, cap * sizeof *bo);
+    float *bo = ngram_realloc(o->backoff, cap * sizeof *bo);
     if (!bo)
         return -1;
     o->backoff = bo;
-    uint32_t *ln = realloc(o->line, cap * sizeof *ln);
+    uint32_t *ln = ngram_realloc(o->line, cap * sizeof *ln);
     if (!ln)
         return -1;
     o->line = ln;
@@ -211,8 +220,8 @@ static void show_word(char *buf, size_t size, const char *w, size_t len)
 
 /* ---- vocabulary ---- */
 
-static int vocab_add(struct builder *b, struct ngram_lm *lm, const char *w, size_t len,
-                     float prob, float backoff, int64_t *slot)
+static int vocab_add(struct builder *b, struct ngram_lm *lm, const char *w, size_t len, float prob,
+                     float backoff, int64_t *slot)
 {
     uint64_t h = ngram_hash_str(w, len);
     uint64_t slots = lm->slots[0];
@@ -232,7 +241,7 @@ static int vocab_add(struct builder *b, struct ngram_lm *lm, const char *w, size
     }
     if (b->pool_len + len + 1 > b->pool_cap) {
         uint64_t cap = b->pool_cap * 2 + len + 1;
-        char *np = realloc(b->pool, cap);
+        char *np = ngram_realloc(b->pool, cap);
         if (!np)
             return -1;
         b->pool = np;
@@ -266,8 +275,9 @@ static int parse_counts(struct reader *r, struct builder *b, struct ngram_lm *lm
         }
     }
     if (!found)
-        return status_set(err, STATUS_BAD_FORMAT, NULL, "%s:%llu: no \\data\\ line: not an ARPA file",
-                          b->name, (unsigned long long)(r->line ? r->line : 1));
+        return status_set(err, STATUS_BAD_FORMAT, NULL,
+                          "%s:%llu: no \\data\\ line: not an ARPA file", b->name,
+                          (unsigned long long)(r->line ? r->line : 1));
     const char *save_p = r->p;
     uint64_t save_line = r->line;
     while (next_line(r, &s, &e)) {
@@ -321,10 +331,12 @@ static int parse_counts(struct reader *r, struct builder *b, struct ngram_lm *lm
                           b->name, (unsigned long long)r->line);
     }
     if (lm->order == 0)
-        return status_set(err, STATUS_BAD_FORMAT, NULL, "%s:%llu: no 'ngram N=count' lines after \\data\\",
-                          b->name, (unsigned long long)r->line);
+        return status_set(err, STATUS_BAD_FORMAT, NULL,
+                          "%s:%llu: no 'ngram N=count' lines after \\data\\", b->name,
+                          (unsigned long long)r->line);
     if (lm->counts[0] == 0)
-        return status_set(err, STATUS_BAD_FORMAT, NULL, "%s: the header declares no 1-grams", b->name);
+        return status_set(err, STATUS_BAD_FORMAT, NULL, "%s: the header declares no 1-grams",
+                          b->name);
     return STATUS_OK;
 }
 
@@ -422,13 +434,13 @@ static int parse_section(struct reader *r, struct builder *b, struct ngram_lm *l
         if (!next_nonblank(r, &s, &e))
             return status_set(err, STATUS_BAD_FORMAT, NULL,
                               "%s:%llu: truncated file: expected %llu %d-grams, found %llu",
-                              b->name, (unsigned long long)r->line, (unsigned long long)count,
-                              n, (unsigned long long)k);
+                              b->name, (unsigned long long)r->line, (unsigned long long)count, n,
+                              (unsigned long long)k);
         if (*s == '\\')
             return status_set(err, STATUS_BAD_FORMAT, NULL,
                               "%s:%llu: the header declares %llu %d-grams but the section has %llu",
-                              b->name, (unsigned long long)r->line, (unsigned long long)count,
-                              n, (unsigned long long)k);
+                              b->name, (unsigned long long)r->line, (unsigned long long)count, n,
+                              (unsigned long long)k);
         int nt = split(s, e, tok, tl, max_tok);
         int has_bo = nt == n + 2;
         if (nt != n + 1 && !(has_bo && n < lm->order))
@@ -456,8 +468,8 @@ static int parse_section(struct reader *r, struct builder *b, struct ngram_lm *l
                 return status_set(err, STATUS_BAD_FORMAT, NULL, "%s:%llu: duplicate 1-gram '%s'",
                                   b->name, (unsigned long long)r->line, wbuf);
             if (rc < 0)
-                return status_set(err, STATUS_NO_MEMORY, NULL, "%s: out of memory in the vocabulary",
-                                  b->name);
+                return status_set(err, STATUS_NO_MEMORY, NULL,
+                                  "%s: out of memory in the vocabulary", b->name);
             continue;
         }
         uint32_t same = 0; /* bit j: word j as on the previous line */
@@ -543,10 +555,10 @@ static int blank_add(struct builder *b, const uint32_t *ids, int n)
 }
 
 /* qsort has no context argument in C11 (and loads run in parallel): one comparator per order */
-#define CMP_IDS(n)                                                                                \
-    static int cmp_ids##n(const void *a, const void *b)                                           \
-    {                                                                                             \
-        return memcmp(a, b, (n) * sizeof(uint32_t));                                              \
+#define CMP_IDS(n)                                                                                 \
+    static int cmp_ids##n(const void *a, const void *b)                                            \
+    {                                                                                              \
+        return memcmp(a, b, (n) * sizeof(uint32_t));                                               \
     }
 CMP_IDS(2)
 CMP_IDS(3)
@@ -573,7 +585,7 @@ static void blank_unique(struct order_buf *o, int n)
     o->n = w;
 }
 
-#define BUILD_OK 0 /* else build_tables' outcome is the order whose table overflowed */
+#define BUILD_OK 0        /* else build_tables' outcome is the order whose table overflowed */
 #define BUILD_CHUNK 1024  /* entries whose suffix slots are found before inserting them */
 #define BUILD_PREFETCH 16 /* inserts ahead whose home slot is prefetched */
 
@@ -668,13 +680,13 @@ static int build_tables(struct builder *b, struct ngram_lm *lm, const double *lo
         if (slots < floor_slots)
             slots = floor_slots;
         if (slots > NGRAM_TABLE_SLOTS_MAX)
-            return status_set(err, STATUS_BAD_FORMAT, NULL, "%s: too many %d-grams (%llu)",
-                              b->name, n, (unsigned long long)total);
+            return status_set(err, STATUS_BAD_FORMAT, NULL, "%s: too many %d-grams (%llu)", b->name,
+                              n, (unsigned long long)total);
         size_t stride = n < lm->order ? sizeof(struct ngram_mid) : sizeof(struct ngram_top);
         unsigned char *tab = ngram_big_alloc(slots * stride);
         if (!tab)
-            return status_set(err, STATUS_NO_MEMORY, NULL, "%s: out of memory for the %d-gram table",
-                              b->name, n);
+            return status_set(err, STATUS_NO_MEMORY, NULL,
+                              "%s: out of memory for the %d-gram table", b->name, n);
         lm->big[n] = tab;
         lm->big_len[n] = slots * stride;
         lm->slots[n - 1] = slots;
@@ -708,16 +720,18 @@ static int build_tables(struct builder *b, struct ngram_lm *lm, const double *lo
                 }
                 for (int len = 2; len <= n - 1; len++) {
                     const struct ngram_mid *t = lm->mid[len - 1];
-                    for (size_t q = 0; q < nw; q++) {
-                        uint64_t c = walk[q];
-                        if (node[c] < 0)
+                    /* a sliding window of prefetches: a whole chunk at once overflows L1 */
+                    for (size_t q = 0; q < nw + BUILD_PREFETCH; q++) {
+                        if (q < nw && node[walk[q]] >= 0) {
+                            uint64_t c = walk[q];
+                            const uint32_t *ids = o->ids + (k0 + c) * (uint64_t)n;
+                            __builtin_prefetch(
+                                &t[ngram_home((uint32_t)node[c], ids[n - len], lm->slots[len - 1],
+                                              lm->mult[len - 1])]);
+                        }
+                        if (q < BUILD_PREFETCH)
                             continue;
-                        const uint32_t *ids = o->ids + (k0 + c) * (uint64_t)n;
-                        __builtin_prefetch(&t[ngram_home((uint32_t)node[c], ids[n - len], lm->slots[len - 1],
-                                                         lm->mult[len - 1])]);
-                    }
-                    for (size_t q = 0; q < nw; q++) {
-                        uint64_t c = walk[q];
+                        uint64_t c = walk[q - BUILD_PREFETCH];
                         if (node[c] < 0)
                             continue;
                         const uint32_t *ids = o->ids + (k0 + c) * (uint64_t)n;
@@ -744,13 +758,18 @@ static int build_tables(struct builder *b, struct ngram_lm *lm, const double *lo
                 /* pass B: insert, with the home slot of a later entry already on its way */
                 for (uint64_t c = 0; c < kn; c++) {
                     if (c + BUILD_PREFETCH < kn && node[c + BUILD_PREFETCH] >= 0) {
+                        /* the suffix slot whose EXT bit the insert sets */
+                        uint32_t sn = (uint32_t)node[c + BUILD_PREFETCH];
+                        __builtin_prefetch(n == 2 ? (const void *)&lm->uni[sn]
+                                                  : (const void *)&lm->mid[n - 2][sn],
+                                           1, 1);
                         const uint32_t *ahead = o->ids + (k0 + c + BUILD_PREFETCH) * (uint64_t)n;
                         uint32_t want;
                         uint64_t h = n == lm->order
                                          ? ngram_top_home((uint32_t)node[c + BUILD_PREFETCH],
                                                           ahead[0], slots, lm->mult[n - 1], &want)
-                                         : ngram_home((uint32_t)node[c + BUILD_PREFETCH],
-                                                      ahead[0], slots, lm->mult[n - 1]);
+                                         : ngram_home((uint32_t)node[c + BUILD_PREFETCH], ahead[0],
+                                                      slots, lm->mult[n - 1]);
                         __builtin_prefetch(tab + h * stride, 1, 1);
                     }
                     if (node[c] < 0)
@@ -761,9 +780,9 @@ static int build_tables(struct builder *b, struct ngram_lm *lm, const double *lo
                     unsigned char payload[2 * sizeof(float)];
                     memcpy(payload, &prob, sizeof prob);
                     memcpy(payload + sizeof prob, &o->backoff[k], sizeof(float));
-                    int64_t at = table_insert(tab, stride, slots, lm->mult[n - 1], n == lm->order,
-                                              (uint32_t)node[c], ids[0], payload,
-                                              &lm->disp_max[n - 1]);
+                    int64_t at =
+                        table_insert(tab, stride, slots, lm->mult[n - 1], n == lm->order,
+                                     (uint32_t)node[c], ids[0], payload, &lm->disp_max[n - 1]);
                     if (at == -2) {
                         *outcome = n; /* this order overflowed */
                         return STATUS_OK;
@@ -783,8 +802,8 @@ static int build_tables(struct builder *b, struct ngram_lm *lm, const double *lo
                                 break;
                             }
                         return status_set(err, STATUS_BAD_FORMAT, NULL,
-                                          "%s:%u: duplicate %d-gram (first at line %llu)",
-                                          b->name, o->line[k], n, (unsigned long long)first);
+                                          "%s:%u: duplicate %d-gram (first at line %llu)", b->name,
+                                          o->line[k], n, (unsigned long long)first);
                     }
                     set_ext(lm, n - 1, (uint32_t)node[c]);
                 }
@@ -811,21 +830,23 @@ int ngram_arpa_build(const char *name, const char *buf, size_t len, struct ngram
     struct builder b;
     memset(&b, 0, sizeof b);
     b.name = name;
-    struct reader r = {.name = name, .p = buf, .end = buf + len, .line = 0};
+    struct reader r = {.name = name, .start = buf, .p = buf, .end = buf + len, .line = 0};
+    progress_start(&r.prog, name, len);
     int rc = parse_counts(&r, &b, lm, len, err);
     if (rc != STATUS_OK)
         goto fail;
     /* vocabulary: +1 for a <unk> we may have to add */
     uint64_t vslots = (uint64_t)ceil((double)(lm->counts[0] + 1) / NGRAM_VOCAB_LOAD) + 1;
     if (vslots > NGRAM_SLOTS_MAX) {
-        rc = status_set(err, STATUS_BAD_FORMAT, NULL, "%s: vocabulary of %llu words is above the limit",
-                        name, (unsigned long long)lm->counts[0]);
+        rc = status_set(err, STATUS_BAD_FORMAT, NULL,
+                        "%s: vocabulary of %llu words is above the limit", name,
+                        (unsigned long long)lm->counts[0]);
         goto fail;
     }
     lm->slots[0] = vslots;
-    b.uni = calloc(vslots, sizeof *b.uni);
+    b.uni = ngram_calloc(vslots, sizeof *b.uni);
     b.pool_cap = 1 + lm->counts[0] * 8;
-    b.pool = malloc(b.pool_cap);
+    b.pool = ngram_malloc(b.pool_cap);
     if (!b.uni || !b.pool) {
         rc = status_set(err, STATUS_NO_MEMORY, NULL, "%s: out of memory", name);
         goto fail;
@@ -882,7 +903,8 @@ int ngram_arpa_build(const char *name, const char *buf, size_t len, struct ngram
             free_tables(lm);
             load[outcome] *= NGRAM_LOAD_SHRINK;
             if (load[outcome] < NGRAM_LOAD_FACTOR_MIN) {
-                rc = status_set(err, STATUS_INTERNAL, NULL, "%s: hash tables would not settle", name);
+                rc = status_set(err, STATUS_INTERNAL, NULL, "%s: hash tables would not settle",
+                                name);
                 goto fail;
             }
             continue;
@@ -905,7 +927,7 @@ int ngram_arpa_build(const char *name, const char *buf, size_t len, struct ngram
         order_buf_free(&b.blank[n]);
     }
     /* shrink the pool to fit */
-    char *np = realloc(b.pool, b.pool_len);
+    char *np = ngram_realloc(b.pool, b.pool_len);
     if (np)
         b.pool = np;
     lm->pool = b.pool;

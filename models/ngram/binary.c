@@ -19,7 +19,7 @@
 #endif
 
 #define BIN_VERSION 1u /* bump on any change to the layout or to the hashing */
-#define BIN_ALIGN 64u /* sections start on cache lines */
+#define BIN_ALIGN 64u  /* sections start on cache lines */
 #define BIN_ENDIAN_MARK 0x01020304u
 #define FNV_OFFSET 0xcbf29ce484222325ull
 #define FNV_PRIME 0x100000001b3ull
@@ -63,11 +63,17 @@ static size_t stride_of(int n, int order)
     return n < order ? sizeof(struct ngram_mid) : sizeof(struct ngram_top);
 }
 
-static uint64_t align_up(uint64_t x) { return (x + BIN_ALIGN - 1) / BIN_ALIGN * BIN_ALIGN; }
+static uint64_t align_up(uint64_t x)
+{
+    return (x + BIN_ALIGN - 1) / BIN_ALIGN * BIN_ALIGN;
+}
 
 /* ---- writing ---- */
 
-static int write_all(FILE *f, const void *p, size_t n) { return fwrite(p, 1, n, f) == n ? 0 : -1; }
+static int write_all(FILE *f, const void *p, size_t n)
+{
+    return fwrite(p, 1, n, f) == n ? 0 : -1;
+}
 
 static int pad_to(FILE *f, uint64_t *pos, uint64_t to)
 {
@@ -172,8 +178,8 @@ static int validate(const char *path, const struct bin_header *h, uint64_t size,
         return BAD("%s: order %u out of range", path, h->order);
     if (h->slots[0] == 0 || h->slots[0] > NGRAM_SLOTS_MAX)
         return BAD("%s: bad vocabulary size", path);
-    if (h->pool_len < 1 || !in_file(h->pool_off, h->pool_len, size) ||
-        base[h->pool_off] != '\0' || base[h->pool_off + h->pool_len - 1] != '\0')
+    if (h->pool_len < 1 || !in_file(h->pool_off, h->pool_len, size) || base[h->pool_off] != '\0' ||
+        base[h->pool_off + h->pool_len - 1] != '\0')
         return BAD("%s: bad string pool", path);
     if (h->slots[0] > UINT64_MAX / sizeof(struct ngram_uni) ||
         !in_file(h->uni_off, h->slots[0] * sizeof(struct ngram_uni), size))

@@ -3,8 +3,8 @@
 #include "ngram_internal.h"
 
 #include <errno.h>
-#include <math.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -77,9 +77,18 @@ uint32_t ngram_word(const ngram_lm *lm, const char *word, size_t len, int *oov)
     return (uint32_t)i;
 }
 
-uint32_t ngram_word_bos(const ngram_lm *lm) { return lm->bos; }
-uint32_t ngram_word_eos(const ngram_lm *lm) { return lm->eos; }
-uint32_t ngram_id_bound(const ngram_lm *lm) { return (uint32_t)lm->slots[0]; }
+uint32_t ngram_word_bos(const ngram_lm *lm)
+{
+    return lm->bos;
+}
+uint32_t ngram_word_eos(const ngram_lm *lm)
+{
+    return lm->eos;
+}
+uint32_t ngram_id_bound(const ngram_lm *lm)
+{
+    return (uint32_t)lm->slots[0];
+}
 
 const char *ngram_word_text(const ngram_lm *lm, uint32_t id)
 {
@@ -114,8 +123,8 @@ float ngram_score(const ngram_lm *lm, const struct ngram_state *in, uint32_t wor
         uint32_t h = in->words[k];
         int n = m + 1;
         if (n < n_max) {
-            int64_t i = ngram_table_find(lm->mid[n - 1], sizeof(struct ngram_mid),
-                                         lm->slots[n - 1], lm->disp_max[n - 1], lm->mult[n - 1], node, h);
+            int64_t i = ngram_table_find(lm->mid[n - 1], sizeof(struct ngram_mid), lm->slots[n - 1],
+                                         lm->disp_max[n - 1], lm->mult[n - 1], node, h);
             if (i < 0)
                 break;
             const struct ngram_mid *e = &lm->mid[n - 1][i];
@@ -125,8 +134,8 @@ float ngram_score(const ngram_lm *lm, const struct ngram_state *in, uint32_t wor
             node = (uint32_t)i;
             m = n;
         } else {
-            int64_t i = ngram_top_find(lm->top, lm->slots[n - 1],
-                                         lm->disp_max[n - 1], lm->mult[n - 1], node, h);
+            int64_t i = ngram_top_find(lm->top, lm->slots[n - 1], lm->disp_max[n - 1],
+                                       lm->mult[n - 1], node, h);
             if (i >= 0) {
                 p = lm->top[i].prob;
                 m = n;
@@ -149,22 +158,59 @@ float ngram_score(const ngram_lm *lm, const struct ngram_state *in, uint32_t wor
 
 /* ---- information ---- */
 
-int ngram_order(const ngram_lm *lm) { return lm->order; }
+int ngram_order(const ngram_lm *lm)
+{
+    return lm->order;
+}
 uint64_t ngram_count(const ngram_lm *lm, int n)
 {
     return n >= 1 && n <= lm->order ? lm->counts[n - 1] : 0;
 }
-size_t ngram_vocab_size(const ngram_lm *lm) { return (size_t)lm->counts[0]; }
-int ngram_has_unk(const ngram_lm *lm) { return lm->has_unk; }
-const char *ngram_format(const ngram_lm *lm) { return lm->is_binary ? "binary" : "arpa"; }
-size_t ngram_bytes(const ngram_lm *lm) { return lm->bytes; }
+size_t ngram_vocab_size(const ngram_lm *lm)
+{
+    return (size_t)lm->counts[0];
+}
+int ngram_has_unk(const ngram_lm *lm)
+{
+    return lm->has_unk;
+}
+const char *ngram_format(const ngram_lm *lm)
+{
+    return lm->is_binary ? "binary" : "arpa";
+}
+size_t ngram_bytes(const ngram_lm *lm)
+{
+    return lm->bytes;
+}
 
 /* ---- open / close ---- */
 
 #define HUGE_PAGE_BYTES (2u << 20) /* x86-64 transparent huge page */
 
+long ngram_alloc_countdown;
+
+static int alloc_fails(void)
+{
+    return ngram_alloc_countdown > 0 && --ngram_alloc_countdown == 0;
+}
+
+void *ngram_malloc(size_t n)
+{
+    return alloc_fails() ? NULL : malloc(n);
+}
+void *ngram_calloc(size_t n, size_t size)
+{
+    return alloc_fails() ? NULL : calloc(n, size);
+}
+void *ngram_realloc(void *p, size_t n)
+{
+    return alloc_fails() ? NULL : realloc(p, n);
+}
+
 void *ngram_big_alloc(size_t bytes)
 {
+    if (alloc_fails())
+        return NULL;
     if (bytes == 0)
         bytes = 1;
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -211,12 +257,12 @@ static int read_gzip(const char *path, char **out, size_t *out_len, struct statu
     if (!gz)
         return status_set(err, STATUS_IO, NULL, "%s: cannot open: %s", path, strerror(errno));
     size_t cap = GZIP_CHUNK_BYTES, len = 0;
-    char *buf = malloc(cap + 1);
+    char *buf = ngram_malloc(cap + 1);
     if (!buf)
         goto nomem;
     for (;;) {
         if (cap - len < GZIP_CHUNK_BYTES) {
-            char *nb = realloc(buf, cap * 2 + 1);
+            char *nb = ngram_realloc(buf, cap * 2 + 1);
             if (!nb)
                 goto nomem;
             buf = nb;
@@ -260,7 +306,7 @@ int ngram_open(const char *path, ngram_lm **out, struct status_err *err)
     size_t size = (size_t)sb.st_size;
     unsigned char magic[NGRAM_BIN_MAGIC_LEN] = {0};
     ssize_t got = pread(fd, magic, sizeof magic, 0);
-    struct ngram_lm *lm = calloc(1, sizeof *lm);
+    struct ngram_lm *lm = ngram_calloc(1, sizeof *lm);
     if (!lm) {
         close(fd);
         return status_set(err, STATUS_NO_MEMORY, NULL, "%s: out of memory", path);
@@ -308,7 +354,10 @@ int ngram_open(const char *path, ngram_lm **out, struct status_err *err)
 
 #define NGRAM_GROUP 32 /* words walked together: enough misses in flight to hide latency */
 
-static inline void prefetch(const void *p) { __builtin_prefetch(p, 0, 1); }
+static inline void prefetch(const void *p)
+{
+    __builtin_prefetch(p, 0, 1);
+}
 
 void ngram_words(const ngram_lm *lm, const char *const *words, const size_t *lens, size_t n,
                  uint32_t *ids, uint8_t *oov)
@@ -372,9 +421,9 @@ static inline const void *probe_addr(const ngram_lm *lm, int n, uint32_t s, uint
 /* One speculative walk. */
 struct walk {
     uint32_t node;
-    int m;        /* longest n-gram found */
-    int limit;    /* history words available */
-    int live;     /* still probing */
+    int m;                              /* longest n-gram found */
+    int limit;                          /* history words available */
+    int live;                           /* still probing */
     float prob[NGRAM_ORDER_MAX + 1];    /* [k]: log10 of the n-gram of length k */
     float backoff[NGRAM_ORDER_MAX + 1]; /* [k]: its back-off (k < order) */
 };
@@ -382,21 +431,36 @@ struct walk {
 void ngram_score_ids(const ngram_lm *lm, const uint32_t *ids, size_t n, int bos, float *log10p,
                      uint8_t *order)
 {
+    const size_t start = 0;
+    ngram_score_sents(lm, ids, n, &start, 1, bos, log10p, order);
+}
+
+void ngram_score_sents(const ngram_lm *lm, const uint32_t *ids, size_t n, const size_t *starts,
+                       size_t n_sents, int bos, float *log10p, uint8_t *order)
+{
     const int n_max = lm->order;
     struct ngram_state st;
-    ngram_state_begin(lm, bos, &st);
+    ngram_state_begin(lm, bos, &st); /* (reset again at every sentence's first word) */
     struct walk wk[NGRAM_GROUP];
+    size_t first[NGRAM_GROUP]; /* index of the first word of each word's sentence */
+    size_t sent = 0;
     for (size_t base = 0; base < n; base += NGRAM_GROUP) {
         size_t g = n - base < NGRAM_GROUP ? n - base : NGRAM_GROUP;
-        /* history word j (1 = previous) of word i: ids[i-j], or <s> just before ids[0] */
-#define HIST(i, j) ((i) >= (size_t)(j) ? ids[(i) - (j)] : lm->bos)
-        for (size_t k = 0; k < g; k++)
-            prefetch(&lm->uni[ids[base + k]]);
+        /* history word j (1 = previous) of word i: the word j back in its sentence, or <s>
+         * just before the sentence's first word */
+#define HIST(i, j) ((i) >= first[(i)-base] + (size_t)(j) ? ids[(i) - (j)] : lm->bos)
+        for (size_t k = 0; k < g; k++) {
+            size_t i = base + k;
+            while (sent + 1 < n_sents && starts[sent + 1] <= i)
+                sent++;
+            first[k] = starts[sent];
+            prefetch(&lm->uni[ids[i]]);
+        }
         for (size_t k = 0; k < g; k++) {
             size_t i = base + k;
             const struct ngram_uni *u = &lm->uni[ids[i]];
             struct walk *w = &wk[k];
-            size_t avail = i + (bos ? 1 : 0);
+            size_t avail = i - first[k] + (bos ? 1 : 0);
             w->limit = avail < (size_t)n_max - 1 ? (int)avail : n_max - 1;
             w->node = ids[i];
             w->m = 1;
@@ -430,8 +494,8 @@ void ngram_score_ids(const ngram_lm *lm, const uint32_t *ids, size_t n, int bos,
                         w->live = 0;
                     }
                 } else {
-                    f = ngram_top_find(lm->top, lm->slots[len - 1],
-                                         lm->disp_max[len - 1], lm->mult[len - 1], w->node, h);
+                    f = ngram_top_find(lm->top, lm->slots[len - 1], lm->disp_max[len - 1],
+                                       lm->mult[len - 1], w->node, h);
                     if (f >= 0) {
                         w->prob[len] = lm->top[f].prob;
                         w->m = len;
@@ -450,6 +514,8 @@ void ngram_score_ids(const ngram_lm *lm, const uint32_t *ids, size_t n, int bos,
         /* truncate each walk to KenLM's state, in order */
         for (size_t k = 0; k < g; k++) {
             const struct walk *w = &wk[k];
+            if (base + k == first[k])
+                ngram_state_begin(lm, bos, &st);
             int m = w->m < st.len + 1 ? w->m : st.len + 1;
             float p = w->prob[m];
             for (int j = m - 1; j < st.len; j++)

@@ -204,8 +204,9 @@ static int cmp_best_first(const void *a, const void *b)
     return 0;
 }
 
-static int ngram_lm_next(void *impl, const char *context, size_t top_k,
-                         struct lm_candidate **out, size_t *n_out, struct status_err *err)
+static int ngram_lm_next(void *impl, const char *context, const struct lm_score_opts *opts,
+                         size_t top_k, struct lm_candidate **out, size_t *n_out,
+                         struct status_err *err)
 {
     const struct ngram_model *m = impl;
     *out = NULL;
@@ -218,7 +219,7 @@ static int ngram_lm_next(void *impl, const char *context, size_t top_k,
         return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
     }
     struct ngram_state st;
-    ngram_state_begin(m->lm, 1, &st);
+    ngram_state_begin(m->lm, opts->bos, &st);
     for (const char *p = t;;) {
         while (*p && is_space(*p))
             p++;

@@ -8,8 +8,9 @@
 
 #include "../util/status.h"
 
-#define NGRAM_ORDER_MAX 6           /* highest ARPA order we accept */
-#define NGRAM_UNK_MISSING_LOG10 -100.0f /* log10 p of an OOV when the model has no <unk> (KenLM) */
+#define NGRAM_ORDER_MAX 6 /* highest ARPA order we accept */
+/* log10 p of an OOV when the model has no <unk> (as KenLM) */
+#define NGRAM_UNK_MISSING_LOG10 -100.0f
 
 typedef struct ngram_lm ngram_lm;
 
@@ -39,8 +40,8 @@ size_t ngram_bytes(const ngram_lm *lm);       /* bytes of model data */
 /* Word id of 'word' (len bytes, not necessarily NUL-terminated); the <unk> id when unknown,
  * then *oov (may be NULL) is set to 1. */
 uint32_t ngram_word(const ngram_lm *lm, const char *word, size_t len, int *oov);
-uint32_t ngram_word_bos(const ngram_lm *lm); /* <s> */
-uint32_t ngram_word_eos(const ngram_lm *lm); /* </s> */
+uint32_t ngram_word_bos(const ngram_lm *lm);                  /* <s> */
+uint32_t ngram_word_eos(const ngram_lm *lm);                  /* </s> */
 const char *ngram_word_text(const ngram_lm *lm, uint32_t id); /* borrowed, valid while open */
 /* Every word id, for enumeration: ids are in [0, ngram_id_bound) and ngram_word_text() is
  * NULL for ids that are not words. */
@@ -61,6 +62,11 @@ void ngram_words(const ngram_lm *lm, const char *const *words, const size_t *len
  * when bos: log10p[i] and order[i] per word, exactly as n calls of ngram_score. */
 void ngram_score_ids(const ngram_lm *lm, const uint32_t *ids, size_t n, int bos, float *log10p,
                      uint8_t *order);
+
+/* The same over several sentences at once (more walks in flight): sentence s is
+ * ids[starts[s] .. starts[s+1]) (the last one ends at n); starts[0] == 0, increasing. */
+void ngram_score_sents(const ngram_lm *lm, const uint32_t *ids, size_t n, const size_t *starts,
+                       size_t n_sents, int bos, float *log10p, uint8_t *order);
 
 /* log10 p(w | st) for every id w in [0, ngram_id_bound) into out[w] (-INFINITY for ids that
  * are not words): exactly ngram_score's numbers, walked in lock-step (for /v1/next). */

@@ -21,18 +21,21 @@
 
 #include "ngram.h"
 
-#define NGRAM_LOAD_FACTOR 0.80   /* slots filled per table: 0.9 saved 10% of memory, cost 15% of speed */
-#define NGRAM_LOAD_SHRINK 0.90   /* load of a table whose displacements overflowed, next try */
-#define NGRAM_VOCAB_LOAD 0.75    /* the vocabulary probes linearly (and misses on OOVs): keep it sparser */
+/* slots filled per table: 0.9 saved 10% of memory but cost 15% of the speed */
+#define NGRAM_LOAD_FACTOR 0.80
+#define NGRAM_LOAD_SHRINK 0.90 /* load of a table whose displacements overflowed, next try */
+/* the vocabulary probes linearly (and misses on OOVs): keep it sparser */
+#define NGRAM_VOCAB_LOAD 0.75
 #define NGRAM_LOAD_FACTOR_MIN 0.30 /* give up shrinking the load when displacements overflow */
 #define NGRAM_DISP_BITS 7
 #define NGRAM_DISP_MAX ((1u << NGRAM_DISP_BITS) - 1) /* longest probe a key may need */
-#define NGRAM_TAG_EXT 0x80u /* tag bit: n-gram is the suffix of a longer one (top order: see ngram_top_home) */
+/* tag bit: the n-gram is the suffix of a longer one (top order: see ngram_top_home) */
+#define NGRAM_TAG_EXT 0x80u
 #define NGRAM_TAG_KEY_MASK (~NGRAM_TAG_EXT)
 #define NGRAM_WORD_SHIFT 8
-#define NGRAM_SLOTS_MAX ((1u << 24) - 2) /* vocabulary slots: word id + 1 must fit 24 bits */
-#define NGRAM_TABLE_SLOTS_MAX 0xFFFFFFF0u  /* slot ids are uint32_t */
-#define NGRAM_UNI_EXT 1u                 /* ngram_uni.hash bit 0: extends left */
+#define NGRAM_SLOTS_MAX ((1u << 24) - 2)  /* vocabulary slots: word id + 1 must fit 24 bits */
+#define NGRAM_TABLE_SLOTS_MAX 0xFFFFFFF0u /* slot ids are uint32_t */
+#define NGRAM_UNI_EXT 1u                  /* ngram_uni.hash bit 0: extends left */
 
 /* One vocabulary slot (= one word id): str == 0 means empty. */
 struct ngram_uni {
@@ -60,12 +63,12 @@ struct ngram_lm {
     int has_unk;   /* <unk> was in the file (else it was added with NGRAM_UNK_MISSING_LOG10) */
     int is_binary; /* loaded from the binary format */
     uint32_t unk, bos, eos;
-    uint64_t counts[NGRAM_ORDER_MAX]; /* n-grams per order as in the file */
-    uint64_t blanks[NGRAM_ORDER_MAX]; /* inserted missing suffixes per order */
-    uint64_t slots[NGRAM_ORDER_MAX];  /* table sizes: [0] vocabulary, [n-1] order n */
+    uint64_t counts[NGRAM_ORDER_MAX];   /* n-grams per order as in the file */
+    uint64_t blanks[NGRAM_ORDER_MAX];   /* inserted missing suffixes per order */
+    uint64_t slots[NGRAM_ORDER_MAX];    /* table sizes: [0] vocabulary, [n-1] order n */
     uint32_t disp_max[NGRAM_ORDER_MAX]; /* longest displacement present per table */
-    uint32_t mult[NGRAM_ORDER_MAX]; /* [n-1] = slots[n-1] / slots[n-2]; 0 = folded top order */
-    uint64_t vocab; /* words in the vocabulary (with <unk>) */
+    uint32_t mult[NGRAM_ORDER_MAX];     /* [n-1] = slots[n-1] / slots[n-2]; 0 = folded top order */
+    uint64_t vocab;                     /* words in the vocabulary (with <unk>) */
     const char *pool;
     uint64_t pool_len;
     const struct ngram_uni *uni;
@@ -75,7 +78,7 @@ struct ngram_lm {
     void *map;
     size_t map_len;
     void *own[NGRAM_ORDER_MAX + 2]; /* [0] vocabulary, [1] pool: malloc'd */
-    void *big[NGRAM_ORDER_MAX + 1];   /* [n] table of order n: ngram_big_alloc'd */
+    void *big[NGRAM_ORDER_MAX + 1]; /* [n] table of order n: ngram_big_alloc'd */
     size_t big_len[NGRAM_ORDER_MAX + 1];
     size_t bytes;
 };
@@ -113,6 +116,14 @@ static inline int64_t ngram_table_find(const void *base, size_t stride, uint64_t
     }
     return -1;
 }
+
+/* The loader's allocations go through these, so tests can make the Nth one fail: while
+ * ngram_alloc_countdown > 0 each allocation decrements it, and the one that takes it to 0
+ * fails (then it stays 0: off). Not thread-safe; tests only set it in their own process. */
+extern long ngram_alloc_countdown;
+void *ngram_malloc(size_t n);
+void *ngram_calloc(size_t n, size_t size);
+void *ngram_realloc(void *p, size_t n);
 
 /* Zeroed memory for a big table, backed by transparent huge pages where the kernel allows:
  * random probes then miss the TLB far less. Free with ngram_big_free. */

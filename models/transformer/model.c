@@ -119,16 +119,22 @@ fail:
     return rc;
 }
 
-static int tf_next(void *impl, const char *context, size_t top_k, struct lm_candidate **out,
-                   size_t *n_out, struct status_err *err)
+static int tf_next(void *impl, const char *context, const struct lm_score_opts *opts,
+                   size_t top_k, struct lm_candidate **out, size_t *n_out,
+                   struct status_err *err)
 {
     const transformer *t = impl;
     const struct transformer_shape *sh = transformer_shape_of(t);
     int *ids = NULL;
     size_t n = 0;
-    int rc = tokenizer_encode(&t->tok, context, strlen(context), 1, 0, &ids, &n, err);
+    int rc = tokenizer_encode(&t->tok, context, strlen(context), opts->bos, 0, &ids, &n, err);
     if (rc != STATUS_OK)
         return rc;
+    if (n == 0) {
+        free(ids);
+        return status_set(err, STATUS_BAD_INPUT, "context",
+                          "the context is empty and 'bos' is false: nothing to condition on");
+    }
     transformer_seq *seq = NULL;
     struct transformer_gen_alt *top = NULL;
     struct lm_candidate *c = NULL;

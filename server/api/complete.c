@@ -351,7 +351,7 @@ static void run(const struct api_req *rq, struct api_resp *rs, model *m, const s
                                       "choices", "usage", usage_new(&res));
                 sse_send(rq, u);
             }
-        } else if (!stream_cancelled(rq->stream)) {
+        } else if (err.code != STATUS_CANCELLED) { /* a timeout still gets its event */
             struct api_resp tmp = {0};
             api_error(&tmp, &err); /* the error object, as one event */
             sse_send(rq, tmp.body);

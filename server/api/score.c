@@ -70,12 +70,13 @@ static json_t *score_one(const struct lm_ops *lm, void *impl, const char *text, 
     lm_scored_free(&sc);
     *usage += tokens;
     json_t *ppl = tokens ? json_real(pow(10.0, -total / (double)tokens)) : json_null();
-    json_t *ppl_no = tokens > oov ? json_real(pow(10.0, -(total - total_oov) / (double)(tokens - oov)))
-                                  : json_null();
-    json_t *item = json_pack("{s:I, s:f, s:f, s:o, s:o, s:I, s:I}", "index", (json_int_t)index,
-                             "log10_prob", total, "logprob", total * LN10, "perplexity", ppl,
-                             "perplexity_no_oov", ppl_no, "tokens", (json_int_t)tokens, "oov",
-                             (json_int_t)oov);
+    json_t *ppl_no = tokens > oov
+                         ? json_real(pow(10.0, -(total - total_oov) / (double)(tokens - oov)))
+                         : json_null();
+    json_t *item =
+        json_pack("{s:I, s:f, s:f, s:o, s:o, s:I, s:I}", "index", (json_int_t)index, "log10_prob",
+                  total, "logprob", total * LN10, "perplexity", ppl, "perplexity_no_oov", ppl_no,
+                  "tokens", (json_int_t)tokens, "oov", (json_int_t)oov);
     if (det)
         json_object_set_new(item, "detail", det);
     return item;
@@ -104,8 +105,8 @@ void api_score(const struct api_req *rq, struct api_resp *rs)
             goto done;
         }
         if (n > max_batch(rq)) {
-            api_fail(rs, STATUS_TOO_LARGE, "input", "%zu inputs is more than the limit of %zu",
-                     n, max_batch(rq));
+            api_fail(rs, STATUS_TOO_LARGE, "input", "%zu inputs is more than the limit of %zu", n,
+                     max_batch(rq));
             goto done;
         }
         for (size_t i = 0; i < n; i++)
@@ -142,11 +143,10 @@ done:
 /* The context's tokens as the model scores them, unknown ones as <unk>, joined by spaces
  * (word models) or concatenated (token pieces, which carry their own spaces). */
 static int context_as_seen(const struct lm_ops *lm, void *impl, const char *context,
-                           const struct api_req *rq, char **out, struct status_err *err)
+                           const struct lm_score_opts *so, char **out, struct status_err *err)
 {
     struct lm_scored sc = {0};
-    struct lm_score_opts so = {.bos = 1, .eos = 0, .cancelled = rq->cancelled};
-    int rc = lm->score(impl, context, &so, &sc, err);
+    int rc = lm->score(impl, context, so, &sc, err);
     if (rc != STATUS_OK)
         return rc;
     size_t len = 1;
@@ -196,11 +196,6 @@ void api_next(const struct api_req *rq, struct api_resp *rs)
         }
         k = json_integer_value(jk);
     }
-    if (!bos) {
-        /* TODO: lm_ops.next has no options yet (models/lm.h); the lead owns that header */
-        api_fail(rs, STATUS_BAD_INPUT, "bos", "'bos': false is not supported by /v1/next yet");
-        goto done;
-    }
     const struct lm_ops *lm = model_ops_of(m)->lm;
     void *impl = model_impl(m);
     const char *context = json_string_value(jc);
@@ -209,28 +204,31 @@ void api_next(const struct api_req *rq, struct api_resp *rs)
     /* the context as the model sees it: its words, unknown ones as <unk>. Only for light
      * models: for a Transformer it would cost a second forward pass over the context. */
     char *ctx = NULL;
-    if (!model_ops_of(m)->heavy && context_as_seen(lm, impl, context, rq, &ctx, &err) != STATUS_OK) {
+    struct lm_score_opts so = {.bos = bos, .eos = 0, .cancelled = rq->cancelled};
+    if (!model_ops_of(m)->heavy &&
+        context_as_seen(lm, impl, context, &so, &ctx, &err) != STATUS_OK) {
         api_error(rs, &err);
         goto done;
     }
     struct lm_candidate *c = NULL;
     size_t nc = 0;
-    if (lm->next(impl, context, (size_t)k, &c, &nc, &err) != STATUS_OK) {
+    if (lm->next(impl, context, &so, (size_t)k, &c, &nc, &err) != STATUS_OK) {
         api_error(rs, &err);
         free(ctx);
         goto done;
     }
     json_t *data = json_array();
     for (size_t i = 0; i < nc; i++) {
-        json_t *o = json_pack("{s:s, s:f, s:f, s:f}", "token", c[i].text, "log10_prob",
-                              c[i].logprob / LN10, "logprob", c[i].logprob, "prob",
-                              exp(c[i].logprob));
+        json_t *o =
+            json_pack("{s:s, s:f, s:f, s:f}", "token", c[i].text, "log10_prob", c[i].logprob / LN10,
+                      "logprob", c[i].logprob, "prob", exp(c[i].logprob));
         if (c[i].id >= 0)
             json_object_set_new(o, "id", json_integer(c[i].id));
         json_array_append_new(data, o);
     }
     lm_candidates_free(c, nc);
-    json_t *body = json_pack("{s:s, s:s, s:o}", "object", "list", "model", model_id(m), "data", data);
+    json_t *body =
+        json_pack("{s:s, s:s, s:o}", "object", "list", "model", model_id(m), "data", data);
     if (ctx)
         json_object_set_new(body, "context", json_string(ctx));
     api_ok(rs, body);

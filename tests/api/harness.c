@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -102,6 +103,8 @@ void srv_start(struct srv *s, const char *const *args, int wait_ready)
     if (pid < 0)
         cr_assert_fail("fork: %s", strerror(errno));
     if (pid == 0) {
+        /* If the test process dies on a failed assertion, the server goes with it. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
         int fd = open(s->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) {
             dup2(fd, STDERR_FILENO);

@@ -392,3 +392,42 @@ Test(completions, time_limit_stops_generation)
     http_res_free(&r);
     srv_stop(&s);
 }
+
+/* Bug: past its deadline a streamed generation could not send its error event and [DONE]. */
+Test(completions, time_limit_stream_sends_error_and_done)
+{
+    const char *extra[] = {"--timeout", "1", NULL};
+    struct srv s;
+    tc_start(&s, 1, extra);
+    struct http_res r;
+    cr_assert_eq(http_post(&s, "/v1/completions",
+                           "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":4000,\"temperature\":0,\"stream\":true}",
+                           &r), 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    if (strstr(r.body, "\"finish_reason\":\"length\"")) {
+        http_res_free(&r);
+        srv_stop(&s);
+        cr_skip_test("generation finished before the 1 s limit");
+    }
+    cr_assert(strstr(r.body, "\"code\":\"timeout\""), "no timeout event: ...%s",
+              r.body + (r.len > 300 ? r.len - 300 : 0));
+    size_t n = strlen(r.body);
+    cr_assert(n >= 14 && strcmp(r.body + n - 14, "data: [DONE]\n\n") == 0, "stream does not end with [DONE]");
+    http_res_free(&r);
+    srv_stop(&s);
+}
+
+Test(completions, next_without_bos)
+{
+    struct srv s;
+    tc_start(&s, 1, NULL);
+    struct http_res r;
+    cr_assert_eq(http_post(&s, "/v1/next", "{\"model\":\"m\",\"context\":\"\",\"bos\":false}", &r), 0);
+    expect_error(&r, 400, "context");
+    http_res_free(&r);
+    cr_assert_eq(http_post(&s, "/v1/next", "{\"model\":\"m\",\"context\":\"the cat\",\"bos\":false,\"top_k\":3}", &r), 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_eq(json_array_size(json_object_get(r.json, "data")), 3, "%s", r.body);
+    http_res_free(&r);
+    srv_stop(&s);
+}

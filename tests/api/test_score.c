@@ -11,8 +11,8 @@
 #include "../../models/ngram/ngram.h"
 #include "harness.h"
 
-#define TOL 1e-5 /* per-token agreement (issue 3) */
-#define LOAD_WAIT_TRIES 200     /* x LOAD_WAIT_STEP_US: 10 s for tiny models to load */
+#define TOL 1e-5            /* per-token agreement (issue 3) */
+#define LOAD_WAIT_TRIES 200 /* x LOAD_WAIT_STEP_US: 10 s for tiny models to load */
 #define LOAD_WAIT_STEP_US 50000
 
 /* The hand-made order-3 model of tests/unit/models/ngram/test_ngram.c. */
@@ -63,7 +63,7 @@ static void start(struct srv *s, const char *max_batch)
     snprintf(m4, sizeof m4, "broken=ngram:%s", bad_path);
     snprintf(m5, sizeof m5, "other=test:%s", test_path);
     snprintf(m6, sizeof m6, "vec=embedding:%s", vec_path);
-    const char *args[] = {"--model", m1, "--model", m2, "--model", m3, "--model", m4,
+    const char *args[] = {"--model", m1, "--model", m2, "--model",     m3,        "--model", m4,
                           "--model", m5, "--model", m6, "--max-batch", max_batch, NULL};
     srv_start(s, args, 0); /* not wait_ready: 'broken' never becomes ready */
     /* models load in the background: wait until none is still loading */
@@ -118,12 +118,15 @@ Test(score, values_detail_batch_binary_lowercase)
     struct srv s;
     start(&s, "4");
     struct http_res r;
-    cr_assert_eq(http_post(&s, "/v1/score", "{\"model\":\"lm\",\"input\":\"a b a\",\"detail\":true}", &r), 0);
+    cr_assert_eq(
+        http_post(&s, "/v1/score", "{\"model\":\"lm\",\"input\":\"a b a\",\"detail\":true}", &r),
+        0);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert_str_eq(json_string_value(json_object_get(r.json, "object")), "list");
     cr_assert_str_eq(json_string_value(json_object_get(r.json, "model")), "lm");
     check_a_b_a(json_array_get(json_object_get(r.json, "data"), 0));
-    cr_assert_eq(json_integer_value(json_object_get(json_object_get(r.json, "usage"), "tokens")), 4);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(r.json, "usage"), "tokens")),
+                 4);
     http_res_free(&r);
     /* a list, on the binary model and with lowercasing: same numbers; no detail unless asked */
     const char *models[] = {"lmb", "lc"};
@@ -143,11 +146,15 @@ Test(score, values_detail_batch_binary_lowercase)
         cr_assert_float_eq(num(second, "log10_prob"), -3.2, 1e-4);
         cr_assert_eq(json_integer_value(json_object_get(second, "oov")), 1);
         cr_assert_float_eq(num(second, "perplexity_no_oov"), pow(10.0, 1.8 / 3), 1e-4);
-        cr_assert_eq(json_integer_value(json_object_get(json_object_get(r.json, "usage"), "tokens")), 8);
+        cr_assert_eq(
+            json_integer_value(json_object_get(json_object_get(r.json, "usage"), "tokens")), 8);
         http_res_free(&r);
     }
     /* bos/eos off: a -0.6, b|a -0.3 */
-    cr_assert_eq(http_post(&s, "/v1/score", "{\"model\":\"lm\",\"input\":[\"a b\"],\"bos\":false,\"eos\":false}", &r), 0);
+    cr_assert_eq(http_post(&s, "/v1/score",
+                           "{\"model\":\"lm\",\"input\":[\"a b\"],\"bos\":false,\"eos\":false}",
+                           &r),
+                 0);
     cr_assert_eq(r.status, 200, "%s", r.body);
     json_t *item = json_array_get(json_object_get(r.json, "data"), 0);
     cr_assert_float_eq(num(item, "log10_prob"), -0.9, 1e-4);
@@ -155,7 +162,8 @@ Test(score, values_detail_batch_binary_lowercase)
     cr_assert_null(json_object_get(item, "detail"));
     http_res_free(&r);
     /* nothing scored: perplexity null */
-    cr_assert_eq(http_post(&s, "/v1/score", "{\"model\":\"lm\",\"input\":\" \",\"eos\":false}", &r), 0);
+    cr_assert_eq(http_post(&s, "/v1/score", "{\"model\":\"lm\",\"input\":\" \",\"eos\":false}", &r),
+                 0);
     cr_assert_eq(r.status, 200, "%s", r.body);
     item = json_array_get(json_object_get(r.json, "data"), 0);
     cr_assert(json_is_null(json_object_get(item, "perplexity")));
@@ -207,7 +215,8 @@ Test(score, next_and_details)
     start(&s, "4");
     struct http_res r;
     /* after "a b": a -0.05, </s> -0.5-0.25 = -0.75, b -0.9-0.2-0.25 = -1.35 */
-    cr_assert_eq(http_post(&s, "/v1/next", "{\"model\":\"lc\",\"context\":\"A b\",\"top_k\":5}", &r), 0);
+    cr_assert_eq(
+        http_post(&s, "/v1/next", "{\"model\":\"lc\",\"context\":\"A b\",\"top_k\":5}", &r), 0);
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert_str_eq(json_string_value(json_object_get(r.json, "context")), "a b");
     json_t *data = json_object_get(r.json, "data");

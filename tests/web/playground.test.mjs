@@ -403,6 +403,7 @@ async function main() {
         await page.selectOption('#next-model', id);
         await page.fill('#next-context', ctxText);
         await page.fill('#next-topk', '5');
+        await page.$eval('#next-results', ol => ol.replaceChildren()); // wait for this answer, not the last one
         await page.click('#next-submit');
         await page.waitForFunction(() => document.querySelectorAll('#next-results li').length > 0, null, { timeout: UI_TIMEOUT_MS });
         const items = await page.$$eval('#next-results li', lis => lis.map(li => ({

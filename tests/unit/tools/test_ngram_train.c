@@ -60,6 +60,9 @@ static struct run train(const char *const *args, const char *input)
     for (size_t i = 0; args[i] && n < TRAIN_ARGS_MAX + 1; i++)
         argv[n++] = args[i];
     argv[n] = NULL;
+    /* Set in the parent: after fork() in a threaded process only async-signal-safe calls are
+     * allowed, and setenv() may take a lock another thread held at the fork. */
+    setenv("TMPDIR", dir, 1);
     pid_t pid = fork();
     /* No cr_assert between fork and exec: the child would talk on the runner's socket. */
     if (pid < 0)
@@ -72,7 +75,6 @@ static struct run train(const char *const *args, const char *input)
         dup2(fi, 0);
         dup2(fo, 1);
         dup2(fe, 2);
-        setenv("TMPDIR", dir, 1);
         execv(bin, (char *const *)argv);
         _exit(127);
     }

@@ -90,11 +90,15 @@ Test(embed_kernels, dot_i8_rows_avx2_equals_ref_exactly)
     for (size_t s = 0; s < KT_N_SIZES; s++) {
         size_t n = KT_SIZES[s], stride = n + 1;
         int8_t *rows = malloc(KT_MAX_ROWS * stride);
-        int16_t *q = malloc(n * sizeof(int16_t));
+        int8_t *q = malloc(n);
         for (size_t i = 0; i < KT_MAX_ROWS * stride; i++)
             rows[i] = (int8_t)(kt_rand() * 127.0f);
         for (size_t i = 0; i < n; i++)
-            q[i] = (int16_t)(kt_rand() * 16000.0f);
+            q[i] = (int8_t)(kt_rand() * 127.0f);
+        if (n > 2) { /* the extremes: |x| = |q| = 127 must not saturate a pair */
+            rows[0] = rows[1] = 127;
+            q[0] = q[1] = -127;
+        }
         for (size_t nr = 1; nr <= KT_MAX_ROWS; nr++) {
             int32_t a[KT_MAX_ROWS], b[KT_MAX_ROWS];
             embed_kernels_ref.dot_i8_rows(rows, stride, nr, q, n, a);

@@ -16,6 +16,7 @@
 #include <zlib.h>
 
 #include "../../../../models/lm.h"
+#include "../../../../models/ngram/ngram_internal.h" /* ngram_alloc_countdown */
 #include "../../../../models/registry.h"
 
 #define TOL_TOKEN 1e-5 /* issue 3: per-token agreement with KenLM */
@@ -94,6 +95,32 @@ static const char HAND[] = "\\data\\\n"
                            "\n"
                            "\\end\\\n";
 
+/* Every sentence score_both() scored since acc_reset(), for ngram_score_sents. */
+#define ACC_MAX 8192
+#define ACC_SENTS_MAX 1024
+static uint32_t acc_ids[ACC_MAX];
+static float acc_p[ACC_MAX];
+static uint8_t acc_order[ACC_MAX];
+static size_t acc_start[ACC_SENTS_MAX], acc_n, acc_sents;
+
+static void acc_reset(void)
+{
+    acc_n = acc_sents = 0;
+}
+
+/* All accumulated sentences in one ngram_score_sents call: the same numbers exactly. */
+static void check_sents(const ngram_lm *lm, int bos)
+{
+    static float p[ACC_MAX];
+    static uint8_t o[ACC_MAX];
+    cr_assert_gt(acc_sents, 1);
+    ngram_score_sents(lm, acc_ids, acc_n, acc_start, acc_sents, bos, p, o);
+    for (size_t i = 0; i < acc_n; i++) {
+        cr_assert_eq(p[i], acc_p[i], "token %zu: %g in a batch, %g alone", i, p[i], acc_p[i]);
+        cr_assert_eq(o[i], acc_order[i]);
+    }
+}
+
 /* Score a sentence word by word (ngram_score) and batched (ngram_score_ids); both must agree
  * exactly. Returns the number of tokens; fills p/order/oov. */
 static size_t score_both(const ngram_lm *lm, const char *sentence, int bos, int eos, float *p,
@@ -130,6 +157,16 @@ static size_t score_both(const ngram_lm *lm, const char *sentence, int bos, int 
         n++;
     }
     ngram_score_ids(lm, ids, n, bos, pb, ord8);
+    /* remember the sentence for the multi-sentence check (check_sents) */
+    if (acc_n + n <= ACC_MAX && acc_sents < ACC_SENTS_MAX) {
+        acc_start[acc_sents++] = acc_n;
+        for (size_t i = 0; i < n; i++) {
+            acc_ids[acc_n + i] = ids[i];
+            acc_p[acc_n + i] = p[i];
+            acc_order[acc_n + i] = (uint8_t)order[i];
+        }
+        acc_n += n;
+    }
     for (size_t i = 0; i < n; i++) {
         cr_assert_eq(pb[i], p[i], "batched %g != single %g at token %zu of '%s'", pb[i], p[i], i,
                      sentence);
@@ -295,6 +332,7 @@ static void compare_file(const ngram_lm *lm, const char *what, const char *sente
     cr_assert(fs && fe);
     char sent[1024], line[8192];
     size_t lines = 0;
+    acc_reset();
     while (fgets(sent, sizeof sent, fs)) {
         sent[strcspn(sent, "\n")] = '\0';
         cr_assert(fgets(line, sizeof line, fe), "reference output too short");
@@ -311,8 +349,8 @@ static void compare_file(const ngram_lm *lm, const char *what, const char *sente
             double rp;
             cr_assert_eq(sscanf(tok, "%255s %d %lf %d", word, &ro, &rp, &roov), 4, "%s", tok);
             cr_assert(fabs(rp - p[i]) <= TOL_TOKEN,
-                      "%s: '%s' token %zu (%s): reference %.7f, got %.7f", what, sent, i, word,
-                      rp, p[i]);
+                      "%s: '%s' token %zu (%s): reference %.7f, got %.7f", what, sent, i, word, rp,
+                      p[i]);
             cr_assert_eq(order[i], ro, "%s: '%s' token %zu (%s): order %d, reference %d", what,
                          sent, i, word, order[i], ro);
             cr_assert_eq(oov[i], roov, "'%s' token %zu oov", sent, i);
@@ -325,6 +363,7 @@ static void compare_file(const ngram_lm *lm, const char *what, const char *sente
         lines++;
     }
     cr_assert_gt(lines, 0);
+    check_sents(lm, bos);
     fclose(fs);
     fclose(fe);
 }
@@ -402,19 +441,16 @@ static const struct bad_case BAD[] = {
      "\\data\\\nngram 1=1\nngram 2=1\nngram 3=1\nngram 4=1\nngram 5=1\nngram 6=1\nngram 7=1\n",
      ":8: order 7 is above the maximum"},
     {"huge_count", "\\data\\\nngram 1=99999999999\n\\1-grams:\n", "cannot fit"},
-    {"fewer_than_header",
-     "\\data\\\nngram 1=4\n\n\\1-grams:\n-1 <s>\n-1 </s>\n-1 a\n\n\\end\\\n",
+    {"fewer_than_header", "\\data\\\nngram 1=4\n\n\\1-grams:\n-1 <s>\n-1 </s>\n-1 a\n\n\\end\\\n",
      ":9: the header declares 4 1-grams but the section has 3"},
     {"more_than_header",
      "\\data\\\nngram 1=2\nngram 2=1\n\n\\1-grams:\n-1 <s>\n-1 </s>\n-1 a\n\n\\2-grams:\n",
      ":8: more 1-grams than the header's count of 2"},
-    {"more_in_last",
-     "\\data\\\nngram 1=2\n\n\\1-grams:\n-1 <s>\n-1 </s>\n-1 a\n\\end\\\n",
+    {"more_in_last", "\\data\\\nngram 1=2\n\n\\1-grams:\n-1 <s>\n-1 </s>\n-1 a\n\\end\\\n",
      ":7: more 1-grams than the header's count of 2"},
     {"bad_number", "\\data\\\nngram 1=2\n\n\\1-grams:\n-1 <s>\n-0.x </s>\n\\end\\\n",
      ":6: '-0.x' is not a number"},
-    {"bad_backoff",
-     "\\data\\\nngram 1=2\nngram 2=1\n\n\\1-grams:\n-1 <s> -0.5q\n-1 </s>\n",
+    {"bad_backoff", "\\data\\\nngram 1=2\nngram 2=1\n\n\\1-grams:\n-1 <s> -0.5q\n-1 </s>\n",
      ":6: '-0.5q' is not a number"},
     {"positive_prob", "\\data\\\nngram 1=2\n\n\\1-grams:\n-1 <s>\n0.5 </s>\n\\end\\\n",
      ":6: positive log10 probability"},
@@ -454,8 +490,8 @@ Test(ngram, malformed_files_name_file_and_line)
         cr_assert_null(lm);
         cr_assert_eq(strncmp(err.msg, path, strlen(path)), 0, "%s: message '%s' lacks the path",
                      BAD[i].name, err.msg);
-        cr_assert(strstr(err.msg, BAD[i].want), "%s: message '%s' lacks '%s'", BAD[i].name,
-                  err.msg, BAD[i].want);
+        cr_assert(strstr(err.msg, BAD[i].want), "%s: message '%s' lacks '%s'", BAD[i].name, err.msg,
+                  BAD[i].want);
     }
 }
 
@@ -472,6 +508,52 @@ Test(ngram, every_truncation_of_an_arpa_file_fails_cleanly)
         int rc = ngram_open(path, &lm, &err);
         cr_assert_neq(rc, STATUS_OK, "a %zu-byte prefix loaded", len);
         cr_assert_eq(rc, STATUS_BAD_FORMAT, "%zu bytes: %s", len, err.msg);
+    }
+}
+
+/* ---- allocation failures: every one is reported, none crashes or leaks (ASan) ---- */
+
+static const char PRUNED[] = "\\data\\\nngram 1=4\nngram 2=1\nngram 3=1\n\n\\1-grams:\n"
+                             "-1 <s> -0.5\n-1 </s>\n-1 a -0.2\n-1 b -0.3\n\n\\2-grams:\n"
+                             "-0.5 <s> a -0.1\n\n\\3-grams:\n-0.2 <s> a b\n\n\\end\\\n";
+#define ALLOC_FAIL_MAX 400 /* more allocations than any of these loads makes */
+
+Test(ngram, every_allocation_failure_is_reported)
+{
+    const char *plain = path_in("hand.arpa"), *pruned = path_in("pruned.arpa");
+    write_file(plain, HAND, sizeof HAND - 1);
+    write_file(pruned, PRUNED, sizeof PRUNED - 1);
+    const char *gz = path_in("hand.arpa.gz");
+    gzFile g = gzopen(gz, "wb");
+    cr_assert(g);
+    gzwrite(g, HAND, (unsigned)(sizeof HAND - 1));
+    gzclose(g);
+    const char *bin = path_in("hand.lmb");
+    ngram_lm *lm = open_ok(plain);
+    struct status_err err;
+    status_clear(&err);
+    cr_assert_eq(ngram_write_binary(lm, bin, &err), STATUS_OK);
+    ngram_close(lm);
+    const char *files[] = {plain, pruned, gz, bin};
+    for (size_t f = 0; f < 4; f++) {
+        long n;
+        for (n = 1; n < ALLOC_FAIL_MAX; n++) {
+            ngram_alloc_countdown = n;
+            status_clear(&err);
+            lm = NULL;
+            int rc = ngram_open(files[f], &lm, &err);
+            long left = ngram_alloc_countdown;
+            ngram_alloc_countdown = 0;
+            if (rc == STATUS_OK) {
+                ngram_close(lm);
+                if (left > 0)
+                    break; /* the load made fewer than n allocations: all were tried */
+                continue;  /* a failure the loader may absorb (shrinking its string pool) */
+            }
+            cr_assert_eq(rc, STATUS_NO_MEMORY, "%s, allocation %ld: %s", files[f], n, err.msg);
+            cr_assert_null(lm);
+        }
+        cr_assert_lt(n, ALLOC_FAIL_MAX, "%s: never loaded", files[f]);
     }
 }
 
@@ -572,7 +654,8 @@ Test(ngram, model_type_describe_lowercase_and_next)
      * b: p(b) -0.9 + bo(b) -0.2 + bo(a b) -0.25 = -1.35 */
     struct lm_candidate *c = NULL;
     size_t n = 0;
-    cr_assert_eq(ngram_model_ops.lm->next(impl, "A b", 10, &c, &n, &err), STATUS_OK);
+    so.eos = 0;
+    cr_assert_eq(ngram_model_ops.lm->next(impl, "A b", &so, 10, &c, &n, &err), STATUS_OK);
     cr_assert_eq(n, 3, "a, b, </s> (never <s> or <unk>)");
     cr_assert_str_eq(c[0].text, "a");
     cr_assert_float_eq(c[0].logprob, -0.05 * log(10.0), 1e-6);
@@ -581,9 +664,16 @@ Test(ngram, model_type_describe_lowercase_and_next)
     cr_assert_str_eq(c[2].text, "b");
     cr_assert_float_eq(c[2].logprob, -1.35 * log(10.0), 1e-6);
     lm_candidates_free(c, n);
-    cr_assert_eq(ngram_model_ops.lm->next(impl, "", 1, &c, &n, &err), STATUS_OK);
+    cr_assert_eq(ngram_model_ops.lm->next(impl, "", &so, 1, &c, &n, &err), STATUS_OK);
     cr_assert_eq(n, 1);
     cr_assert_str_eq(c[0].text, "a"); /* "<s> a" -0.4 beats everything after <s> */
+    lm_candidates_free(c, n);
+    /* bos false, "a b": the same history as with <s> (the trigram "a b a" still applies). */
+    struct lm_score_opts nobos = {.bos = 0};
+    cr_assert_eq(ngram_model_ops.lm->next(impl, "A b", &nobos, 10, &c, &n, &err), STATUS_OK);
+    cr_assert_eq(n, 3);
+    cr_assert_str_eq(c[0].text, "a");
+    cr_assert_float_eq(c[0].logprob, -0.05 * log(10.0), 1e-6);
     lm_candidates_free(c, n);
     ngram_model_ops.free_impl(impl);
     /* a bad option value is refused */

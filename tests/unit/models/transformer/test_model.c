@@ -68,7 +68,8 @@ Test(transformer_model, load_describe_score_next)
 
     struct lm_candidate *c;
     size_t nc;
-    cr_assert_eq(lm->next(impl, text, 5, &c, &nc, &err), STATUS_OK, "%s", err.msg);
+    struct lm_score_opts nso = {.bos = 1};
+    cr_assert_eq(lm->next(impl, text, &nso, 5, &c, &nc, &err), STATUS_OK, "%s", err.msg);
     cr_assert_eq(nc, 5);
     transformer_seq_free(s);
     s = transformer_seq_new(t, 0);
