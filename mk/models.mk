@@ -13,11 +13,11 @@ MODELS_DIR          := build/models
 MODELS_PY           := /usr/bin/python3
 MODELS_NGRAM_ORDER  ?= 5
 # SentencePiece pieces, 259 of them specials and bytes.
-MODELS_TINY_VOCAB   ?= 1024
+MODELS_TINY_VOCAB   ?= 2048
 # Wall-time budget of the Transformer's training, so the whole `make models` stays < 10 min.
-MODELS_TINY_SECONDS ?= 360
+MODELS_TINY_SECONDS ?= 420
 # Upper bound on steps: a fast machine stops here, step-for-step reproducibly.
-MODELS_TINY_STEPS   ?= 600
+MODELS_TINY_STEPS   ?= 700
 MODELS_TINY_ARGS    ?= --dim 128 --layers 5 --heads 4 --kv-heads 2 --hidden 384 --seq-len 128 \
                        --batch 16 --lr 3e-3 --warmup 30 --seed 1337 --threads 2
 MODELS_FT_ARGS      ?= -dim 100 -ws 5 -epoch 5 -minCount 3 -neg 5 -maxn 0 -thread 1 -seed 1

@@ -34,6 +34,7 @@ REPEATS = 24             # copies of each line in the training text
 PROMPT_WORDS = 2         # the completion starts after this many words
 MAX_TOKENS = 48          # more than any line needs; generation ends at EOS
 START_TIMEOUT_S = 20
+SCORE_TOL_NATS = 1e-4    # lmserve's float32 forward vs PyTorch's, per token
 TRAIN_ARGS = ["--dim", "64", "--layers", "2", "--heads", "4", "--kv-heads", "2",
               "--hidden", "128", "--seq-len", "64", "--batch", "16", "--steps", "120",
               "--lr", "4e-3", "--warmup", "10", "--weight-decay", "0", "--seed", "7",
@@ -114,6 +115,28 @@ def main():
     ], os.path.join(tmp, "server.log"))
     passed = failed = 0
     try:
+        # The export round trip: lmserve's /v1/score equals PyTorch on the same checkpoint.
+        sys.path.insert(0, TRAIN_DIR)
+        import torch
+        import spm_tokenizer
+        import tiny_llama
+        m = tiny_llama.load_v1(os.path.join(tmp, "model.v1.bin"))
+        one = os.path.join(tmp, "one.txt")
+        with open(one, "w") as f:
+            f.write(LINES[0] + "\n")
+        ids = [1] + spm_tokenizer.encode_ids(os.path.join(tmp, "tokenizer"), one)[0] + [2]
+        with torch.no_grad():
+            lp = torch.log_softmax(m(torch.tensor([ids[:-1]])), -1)[0]
+        want = [lp[i, ids[i + 1]].item() for i in range(len(ids) - 1)]
+        r = post(port, "/v1/score", {"model": "v1", "input": [LINES[0]], "detail": True})
+        got = r["data"][0]["detail"]
+        diff = max(abs(w - g["logprob"]) for w, g in zip(want, got))
+        if [g["id"] for g in got] == ids[1:] and diff < SCORE_TOL_NATS:
+            passed += 1
+        else:
+            failed += 1
+            print("FAIL score: ids %s vs %s, max |diff| %.3g nats" %
+                  ([g["id"] for g in got], ids[1:], diff))
         for model in ("v1", "v2"):
             for line in LINES:
                 words = line.split()

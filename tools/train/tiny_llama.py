@@ -178,6 +178,29 @@ def export_v1(m, path):
     os.replace(path + ".tmp", path)
 
 
+def load_v1(path):
+    """Read back a version-1 export into a TinyLlama (for round-trip checks)."""
+    import types
+    import numpy as np
+    raw = open(path, "rb").read()
+    magic, version, dim, hidden, layers, heads, kv_heads, vocab, seq_len = \
+        struct.unpack("<Ii7i", raw[:36])
+    if magic != CKPT_MAGIC or version != 1:
+        raise ValueError("%s: not an ak42 version 1 checkpoint" % path)
+    a = types.SimpleNamespace(vocab=vocab, dim=dim, layers=layers, heads=heads,
+                              kv_heads=kv_heads, hidden=hidden, seq_len=seq_len)
+    m = TinyLlama(a)
+    f = np.frombuffer(raw[CKPT_HEADER_BYTES:], dtype="<f4")
+    o = 0
+    with torch.no_grad():
+        for t in _norms(m) + _matrices(m):
+            t.copy_(torch.from_numpy(f[o:o + t.numel()].copy()).view_as(t))
+            o += t.numel()
+    if o != len(f):
+        raise ValueError("%s: %d floats left over" % (path, len(f) - o))
+    return m.eval()
+
+
 def quantize_q8_0(w, gs):
     """Symmetric int8 per group of gs values: w ~= q * scale, q in [-127, 127]."""
     g = w.detach().to(torch.float32).reshape(-1, gs)
