@@ -94,6 +94,10 @@ test: all $(UNIT_BIN) $(API_BIN)
 	rm -f $(BUILD)/contract.jsonl
 	LMSERVE_BIN=$(abspath $(LMSERVE)) LMSERVE_TOOLS=$(abspath $(BUILD)/bin) LMSERVE_CONTRACT_LOG=$(abspath $(BUILD))/contract.jsonl $(API_BIN) $(CRITERION_FLAGS)
 	node tests/contract/validate.mjs api.yaml $(BUILD)/contract.jsonl
+	@# The trainers' own test (issue 6): a tiny Transformer overfit on a few lines must come
+	@# back greedily through lmserve. Needs the training packages; not repeated under ASan.
+	@if [ "$(SAN)" != 1 ]; then sh tools/deps.sh models && \
+		$(MAKE) --no-print-directory test-models-overfit; fi
 
 test-san:
 	$(MAKE) BUILD=build/san SAN=1 test

@@ -21,3 +21,6 @@ bench-http: $(LMSERVE)
 	bash bench/http.sh
 bench-http-saturated: $(LMSERVE)
 	bash bench/http.sh --mode saturated
+
+# make test validates with these packages: reinstall them whenever the lock file changes.
+test: $(CONTRACT_NODE)

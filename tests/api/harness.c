@@ -182,7 +182,7 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 }
 
 static void contract_log(const char *method, const char *path, long status, const char *ctype,
-                         const char *body)
+                         const char *body, const char *headers)
 {
     const char *log = getenv("LMSERVE_CONTRACT_LOG");
     if (!log)
@@ -193,6 +193,40 @@ static void contract_log(const char *method, const char *path, long status, cons
     json_t *o = json_pack("{s:s,s:s,s:I,s:s,s:s}", "method", method, "path", clean_path,
                           "status", (json_int_t)status, "content_type", ctype ? ctype : "",
                           "body", body ? body : "");
+    /* Headers of the final response block, so the validator checks X-Request-Id etc. */
+    json_t *h = json_object();
+    const char *p = headers ? headers : "";
+    const char *last = p;
+    for (const char *q = p; (q = strstr(q, "HTTP/")) != NULL; q++)
+        if (q == p || q[-1] == '\n')
+            last = q;
+    for (const char *line = last; line && *line;) {
+        const char *eol = strchr(line, '\n');
+        size_t len = eol ? (size_t)(eol - line) : strlen(line);
+        const char *colon = memchr(line, ':', len);
+        if (colon && colon > line) {
+            char name[128], value[1024];
+            size_t nl = (size_t)(colon - line), vstart = nl + 1;
+            while (vstart < len && line[vstart] == ' ')
+                vstart++;
+            size_t vl = len - vstart;
+            while (vl && (line[vstart + vl - 1] == '\r' || line[vstart + vl - 1] == ' '))
+                vl--;
+            if (nl < sizeof name && vl < sizeof value) {
+                for (size_t i = 0; i < nl; i++)
+                    name[i] = (char)((line[i] >= 'A' && line[i] <= 'Z') ? line[i] + 32 : line[i]);
+                name[nl] = '\0';
+                memcpy(value, line + vstart, vl);
+                value[vl] = '\0';
+                json_object_set_new(h, name, json_string(value));
+            }
+        }
+        line = eol ? eol + 1 : NULL;
+    }
+    if (o)
+        json_object_set_new(o, "headers", h);
+    else
+        json_decref(h);
     if (!o) /* a body that is not valid UTF-8: log it as an empty body, the test sees it */
         o = json_pack("{s:s,s:s,s:I,s:s,s:s}", "method", method, "path", clean_path, "status",
                       (json_int_t)status, "content_type", ctype ? ctype : "", "body", "");
@@ -258,7 +292,7 @@ int http_do(const struct srv *s, const char *method, const char *path, const cha
     const char *got = http_header(out, "Content-Type", ctype, sizeof ctype);
     if (got && strncasecmp(got, "application/json", 16) == 0)
         out->json = json_loadb(out->body, out->len, 0, NULL);
-    contract_log(method, path, out->status, got, out->body);
+    contract_log(method, path, out->status, got, out->body, out->headers);
     return 0;
 }
 
