@@ -40,6 +40,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     const char *dir = getenv("LMSERVE_FUZZ_MODELS");
     if (!dir)
         dir = "build/fuzz-models";
+    /* Absolute: the Transformer resolves a relative tokenizer against its checkpoint's dir. */
+    static char absdir[4096];
+    if (realpath(dir, absdir))
+        dir = absdir;
     reg = registry_new(NULL, 1);
     char p[512], q[512];
     snprintf(p, sizeof p, "%s/tiny.test", dir);

@@ -22,7 +22,7 @@ ngram 2=2
 \end\
 ARPA
 printf '3 2\na 0.1 0.2\nb 0.3 -0.4\nc -1 0.5\n' > "$dir/tiny.vec"
-tools=$(dirname "$0")/../../build/bin
-if [ -x "$tools/lmserve-ckpt-gen" ]; then
-    "$tools/lmserve-ckpt-gen" --help >/dev/null 2>&1 || true
-fi
+# A small random Transformer (legacy format) and its tokenizer, from the project's generator.
+tools=${LMSERVE_TOOLS:-$(dirname "$0")/../../build/bin}
+"$tools/lmserve-ckpt-gen" -o "$dir/tiny.bin" --tokenizer "$dir/tiny.tok" --dim 32 --hidden 64 \
+    --layers 1 --heads 4 --kv-heads 2 --vocab 300 --seq 64 --seed 7 >/dev/null
