@@ -21,6 +21,7 @@
 #include <microhttpd.h>
 
 #include "../models/lm.h"
+#include "accesslog.h"
 #include "errors.h"
 #include "metrics.h"
 #include "pool.h"
@@ -684,11 +685,16 @@ static void log_line(struct reqctx *c, int64_t us)
 {
     char line[HTTP_LOG_LINE_MAX];
     int n;
+    /* The timestamp changes once a second: format it once a second per thread. */
+    static _Thread_local time_t ts_for;
+    static _Thread_local char ts[32];
     time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char ts[32];
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (t != ts_for) {
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        ts_for = t;
+    }
     /* The path is client data: keep it printable and short in the log. */
     char path[256];
     size_t j = 0;
@@ -704,7 +710,7 @@ static void log_line(struct reqctx *c, int64_t us)
         n = snprintf(line, sizeof line, "%s %s %s %d %lldus rid=%s\n", ts, c->method, path,
                      c->status, (long long)us, c->rid);
     if (n > 0)
-        (void)!write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+        accesslog_write(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -838,6 +844,7 @@ http_server *http_start(const struct api_config *cfg, registry *reg)
         fprintf(stderr, "lmserve: cannot start the watchdog thread\n");
         goto fail;
     }
+    accesslog_start(STDERR_FILENO);
     g_server = s;
     return s;
 fail:
@@ -896,6 +903,7 @@ void http_stop(http_server *s)
     pool_free(s->pool);
     s->pool = NULL;
     MHD_stop_daemon(s->d);
+    accesslog_stop();
     g_server = NULL;
     pthread_cond_destroy(&s->idle);
     pthread_mutex_destroy(&s->lock);

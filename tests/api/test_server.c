@@ -576,3 +576,40 @@ Test(server, config_relative_paths_are_absolute)
     http_res_free(&r);
     srv_stop(&s);
 }
+
+static int log_contains(const char *path, const char *needle)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char line[2048];
+    int found = 0;
+    while (!found && fgets(line, sizeof line, f))
+        found = strstr(line, needle) != NULL;
+    fclose(f);
+    return found;
+}
+
+Test(server, access_log_lines)
+{
+    struct srv s;
+    const char *args[] = {"--log-format", "json", NULL};
+    srv_start(&s, args, 0);
+    struct http_res r;
+    const char *hdr[] = {"X-Request-Id: logtest-1", NULL};
+    http_do(&s, "GET", "/v1/models/nope", NULL, NULL, hdr, &r);
+    http_res_free(&r);
+    cr_assert_eq(srv_stop(&s), 0); /* stopping flushes the batched log */
+    cr_assert(log_contains(s.log_path, "\"method\":\"GET\",\"path\":\"/v1/models/nope\",\"status\":404"),
+              "no JSON access line in %s", s.log_path);
+    cr_assert(log_contains(s.log_path, "\"request_id\":\"logtest-1\""), "request id not logged");
+
+    srv_start(&s, NULL, 0);
+    const char *hdr2[] = {"X-Request-Id: logtest-2", NULL};
+    http_do(&s, "GET", "/health", NULL, NULL, hdr2, &r);
+    http_res_free(&r);
+    usleep(300000); /* lines appear within ACCESSLOG_FLUSH_MS while the server runs */
+    cr_assert(log_contains(s.log_path, "GET /health 200 "), "no text access line");
+    cr_assert(log_contains(s.log_path, "rid=logtest-2"), "request id not logged");
+    srv_stop(&s);
+}
