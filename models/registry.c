@@ -2,6 +2,8 @@
  * bounded number of loader threads. Not a cache: models stay until removed. */
 #include "registry.h"
 
+#include "util/ident.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -212,20 +214,6 @@ static model *find_locked(registry *r, const char *id)
     return NULL;
 }
 
-static int id_valid(const char *id)
-{
-    size_t n = strlen(id);
-    if (n == 0 || n > REGISTRY_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)id[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '_' || c == '.' || c == ':'))
-            return 0;
-    }
-    return 1;
-}
-
 /* Run the type's loader for m (no lock held), then publish the result. */
 static void load_now(model *m)
 {
@@ -278,7 +266,7 @@ static void *loader_main(void *arg)
 int registry_add(registry *r, const char *id, const char *type, const char *path,
                  const struct model_options *opts, int async, struct status_err *err)
 {
-    if (!id_valid(id))
+    if (!ident_valid(id, REGISTRY_ID_MAX))
         return status_set(err, STATUS_BAD_INPUT, "id",
                           "model id must be 1..%d characters of [A-Za-z0-9._:-]",
                           REGISTRY_ID_MAX);

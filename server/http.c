@@ -21,6 +21,7 @@
 #include <microhttpd.h>
 
 #include "../models/lm.h"
+#include "../models/util/ident.h"
 #include "accesslog.h"
 #include "errors.h"
 #include "metrics.h"
@@ -144,20 +145,6 @@ static char *header_dup(struct MHD_Connection *conn, const char *name)
     return v ? strdup(v) : NULL;
 }
 
-static int rid_valid(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > HTTP_REQUEST_ID_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-              ch == '-' || ch == '_' || ch == '.' || ch == ':'))
-            return 0;
-    }
-    return 1;
-}
-
 static void rid_make(char *out)
 {
     static atomic_ullong counter;
@@ -191,7 +178,7 @@ static struct reqctx *ctx_new(http_server *s, struct MHD_Connection *conn, const
     c->ctype = header_dup(conn, MHD_HTTP_HEADER_CONTENT_TYPE);
     c->acr_method = header_dup(conn, "Access-Control-Request-Method");
     const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
-    if (rid && rid_valid(rid))
+    if (rid && ident_valid(rid, HTTP_REQUEST_ID_MAX))
         snprintf(c->rid, sizeof c->rid, "%s", rid);
     else
         rid_make(c->rid);
