@@ -2,6 +2,7 @@
  * scalar reference on odd sizes, so every SIMD tail runs (docs/ARCHITECTURE.md, kernels);
  * the half-float conversions; tier selection; and the thread team covering every item once. */
 #include "../../../../models/kernels/kernels.h"
+#include "../../../../models/kernels/kernels_internal.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -310,6 +311,28 @@ Test(kernels, a_row_scores_the_same_wherever_it_sits)
             cr_expect(one == out[0], "%s row %zu alone: %.9g vs %.9g", k->name, r, one, out[0]);
         }
     }
+}
+
+/* Entries written for a tier but not (yet) in its column: still held to the reference. */
+Test(kernels, avx512_entries_outside_the_table)
+{
+    if (!kernels_tier(KERNELS_TIER_AVX512))
+        cr_skip_test("this CPU has no AVX-512");
+    static const size_t ROWS[] = {1, 3, 4, 5, 17};
+    for (size_t s = 0; s < N_SIZES; s++)
+        for (size_t r = 0; r < sizeof ROWS / sizeof ROWS[0]; r++) {
+            size_t cols = SIZES[s], rows = ROWS[r];
+            float *w = kt_vec(rows * cols), *x = kt_vec(cols);
+            float o1[17], o2[17];
+            struct kernels_mat m = kt_mat(KERNELS_F32, w, cols, cols);
+            kernels_matvec_f32_ref(o1, &m, 0, rows, x);
+            kernels_matvec_f32_avx512(o2, &m, 0, rows, x);
+            for (size_t i = 0; i < rows; i++)
+                kt_close("avx512", "matvec", cols, o1[i], o2[i], (float)cols);
+            kt_close("avx512", "dot", cols, kernels_dot_f32_ref(w, x, cols),
+                     kernels_dot_f32_avx512(w, x, cols), (float)cols);
+            free(w), free(x);
+        }
 }
 
 Test(kernels, half_round_trip_and_rounding)
