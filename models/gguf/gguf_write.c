@@ -170,8 +170,8 @@ int gguf_writer_write(gguf_writer *w, const char *path, struct status_err *err)
     const uint32_t version = 3;
     int ok = fwrite(GGUF_MAGIC, 1, 4, f) == 4 && fwrite(&version, 4, 1, f) == 1 &&
              fwrite(&w->n_tensors, 8, 1, f) == 1 && fwrite(&w->n_kv, 8, 1, f) == 1 &&
-             fwrite(w->kv.p, 1, w->kv.len, f) == w->kv.len &&
-             fwrite(w->info.p, 1, w->info.len, f) == w->info.len &&
+             (w->kv.len == 0 || fwrite(w->kv.p, 1, w->kv.len, f) == w->kv.len) &&
+             (w->info.len == 0 || fwrite(w->info.p, 1, w->info.len, f) == w->info.len) &&
              (w->n_tensors == 0 || pad(f, 24 + w->kv.len + w->info.len) == 0);
     for (size_t i = 0; ok && i < w->n_tensors; i++)
         ok = fwrite(w->t[i].data, 1, w->t[i].bytes, f) == w->t[i].bytes &&

@@ -164,7 +164,8 @@ static void cut_everywhere(const char *path, size_t end)
         end = len;
     for (size_t cut = 0; cut < end; cut++) {
         unsigned char *copy = malloc(cut ? cut : 1); /* exact size: ASan sees any overread */
-        memcpy(copy, b, cut);
+        if (cut)
+            memcpy(copy, b, cut);
         gguf *g = NULL;
         struct status_err err = {0};
         int rc = gguf_open_mem(copy, cut, "cut.gguf", &g, &err);
