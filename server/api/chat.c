@@ -238,6 +238,11 @@ static int parse_own(json_t *body, const transformer *t, struct gen_request *q, 
                         "'top_logprobs' needs 'logprobs': true"),
                -1;
     q->gp.max_tokens = (size_t)mt;
+    static const char *const MT_KEYS[] = {"max_completion_tokens", "max_tokens"};
+    for (size_t i = 0; i < 2 && !q->max_tokens_param; i++) {
+        json_t *v = json_object_get(body, MT_KEYS[i]);
+        q->max_tokens_param = v && !json_is_null(v) ? MT_KEYS[i] : NULL;
+    }
     q->gp.logprobs = logprobs ? (int)top : -1;
     q->logprobs_on = logprobs;
     return 0;

@@ -73,6 +73,21 @@ static const struct gen_format COMPLETION_FORMAT = {
 
 /* ---- the request ---- */
 
+/* One completion per request: refuse rather than silently answer one of n (OpenAI's n,
+ * best_of); other unknown fields (llama.cpp's cache_prompt, ...) are ignored. */
+static int one_only(json_t *body, struct api_resp *rs)
+{
+    static const char *const ONE_ONLY[] = {"n", "best_of"};
+    for (size_t i = 0; i < sizeof ONE_ONLY / sizeof *ONE_ONLY; i++) {
+        json_t *v = json_object_get(body, ONE_ONLY[i]);
+        if (v && !json_is_null(v) && !(json_is_integer(v) && json_integer_value(v) == 1))
+            return api_fail(rs, STATUS_BAD_INPUT, ONE_ONLY[i],
+                            "'%s' must be 1: one completion per request", ONE_ONLY[i]),
+                   -1;
+    }
+    return 0;
+}
+
 void api_completions(const struct api_req *rq, struct api_resp *rs)
 {
     model *m = api_model_or_reply(rq, rs, "transformer");
@@ -89,13 +104,15 @@ void api_completions(const struct api_req *rq, struct api_resp *rs)
         api_fail(rs, STATUS_BAD_INPUT, "prompt", "'prompt' must be a string");
     else if (strlen(json_string_value(jp)) != json_string_length(jp))
         api_fail(rs, STATUS_BAD_INPUT, "prompt", "'prompt' must not contain NUL");
-    else if (gen_parse(body, &q, rs) == 0 &&
+    else if (one_only(body, rs) == 0 && gen_parse(body, &q, rs) == 0 &&
              gen_get_int(body, "max_tokens", "max_tokens", 0, INT32_MAX, &mt, rs) == 0 &&
              gen_get_bool(body, "echo", "echo", &p.echo, rs) == 0 &&
              gen_get_int(body, "logprobs", "logprobs", 0, TRANSFORMER_LOGPROBS_MAX, &logprobs, rs) == 0) {
         p.text = json_string_value(jp);
         p.len = json_string_length(jp);
         q.gp.max_tokens = (size_t)mt;
+        json_t *jmt = json_object_get(body, "max_tokens");
+        q.max_tokens_param = jmt && !json_is_null(jmt) ? "max_tokens" : NULL;
         q.gp.logprobs = (int)logprobs;
         q.logprobs_on = logprobs >= 0;
         gen_serve(rq, rs, m, &q, &p, &COMPLETION_FORMAT);

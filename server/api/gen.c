@@ -232,6 +232,14 @@ static void run(const struct api_req *rq, struct api_resp *rs, model *m, const s
         free(ids);
         return;
     }
+    if (q->max_tokens_param && q->gp.max_tokens > (size_t)sh->seq_len - n) {
+        api_fail(rs, STATUS_BAD_INPUT, q->max_tokens_param,
+                 "%s is %zu but the model's context is %d tokens and the prompt has %zu "
+                 "(with BOS): at most %zu",
+                 q->max_tokens_param, q->gp.max_tokens, sh->seq_len, n, (size_t)sh->seq_len - n);
+        free(ids);
+        return;
+    }
     struct gen_run g = {.rq = rq, .q = q, .fmt = fmt, .t = t, .model_id = model_id(m),
                         .created = (json_int_t)time(NULL), .prev = ids[n - 1]};
     snprintf(g.id, sizeof g.id, "%s%s", fmt->id_prefix, rq->request_id ? rq->request_id : "0");

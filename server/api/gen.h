@@ -21,6 +21,9 @@ struct gen_request {
     struct transformer_gen_params gp; /* max_tokens and logprobs are set by the route */
     int stream, include_usage;
     int logprobs_on;
+    /* the field that set max_tokens, or NULL for the route's default: an explicit bound must
+     * fit the context with the prompt (400 naming it), the default is clamped */
+    const char *max_tokens_param;
 };
 
 /* Optional typed fields of 'obj' (absent or null leaves *out as it was). On a wrong type
