@@ -118,7 +118,7 @@ Test(chat, prompt_is_the_template_rendering)
     json_t *u = json_object_get(c, "usage");
     cr_assert_leq(json_integer_value(json_object_get(u, "completion_tokens")), 3);
     json_decref(c);
-    srv_stop(&s);
+    cr_assert_eq(srv_stop(&s), 0, "clean exit (no sanitizer finding)");
 }
 
 Test(chat, stream_logprobs_usage)
@@ -188,7 +188,7 @@ Test(chat, stream_logprobs_usage)
     json_decref(ev);
     http_res_free(&r);
     json_decref(c);
-    srv_stop(&s);
+    cr_assert_eq(srv_stop(&s), 0, "clean exit (no sanitizer finding)");
 }
 
 Test(chat, errors_name_the_field)
@@ -254,7 +254,7 @@ Test(chat, errors_name_the_field)
     expect_error(&r, 400, "messages");
     http_res_free(&r);
     free(big);
-    srv_stop(&s);
+    cr_assert_eq(srv_stop(&s), 0, "clean exit (no sanitizer finding)");
 }
 
 Test(chat, template_option_everywhere_and_in_models)
@@ -303,7 +303,7 @@ Test(chat, template_option_everywhere_and_in_models)
     expect_error(&r, 422, NULL);
     cr_assert(strstr(r.body, "unknown chat template 'jinja2'") != NULL, "%s", r.body);
     http_res_free(&r);
-    srv_stop(&s);
+    cr_assert_eq(srv_stop(&s), 0, "clean exit (no sanitizer finding)");
     /* a model without a template has no chat_template in its details */
     tch_start(&s, NULL);
     cr_assert_eq(http_get(&s, "/v1/models/plain", &r), 0);
@@ -313,7 +313,7 @@ Test(chat, template_option_everywhere_and_in_models)
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "details"), "chat_template")),
                      "chatml");
     http_res_free(&r);
-    srv_stop(&s);
+    cr_assert_eq(srv_stop(&s), 0, "clean exit (no sanitizer finding)");
 }
 
 Test(chat, stories260k_with_llama2_template)
@@ -336,5 +336,5 @@ Test(chat, stories260k_with_llama2_template)
     cr_assert_str_eq(message_text(c), json_string_value(json_object_get(choice0(p), "text")));
     json_decref(c);
     json_decref(p);
-    srv_stop(&s);
+    cr_assert_eq(srv_stop(&s), 0, "clean exit (no sanitizer finding)");
 }
