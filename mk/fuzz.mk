@@ -30,7 +30,7 @@ $(BUILD)/fuzz/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 # The per-file SIMD flags of the Makefile's objects, for the same files.
-$(BUILD)/fuzz/obj/models/kernels/avx2.o: FUZZ_CFLAGS += -mavx2 -mfma -mf16c
+$(BUILD)/fuzz/obj/models/kernels/avx2.o $(BUILD)/fuzz/obj/models/kernels/%_avx2.o: FUZZ_CFLAGS += -mavx2 -mfma -mf16c
 $(BUILD)/fuzz/obj/models/kernels/avx512.o: FUZZ_CFLAGS += -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl
 $(FUZZ_LIB): $(FUZZ_OBJ)
 	rm -f $@ && ar rcs $@ $^
