@@ -91,6 +91,7 @@ struct transformer {
     struct tokenizer tok;
     int head_size, kv_dim;
     const struct kernels_ops *k;
+    int chat_template_plus1; /* models/chat family + 1; 0 (as calloc leaves it) = none */
 };
 
 /* ---- sampler.c ---- */
