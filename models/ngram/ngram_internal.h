@@ -79,7 +79,7 @@ struct ngram_lm {
     void *map;
     size_t map_len;
     void *own[NGRAM_ORDER_MAX + 2]; /* [0] vocabulary, [1] pool: malloc'd */
-    void *big[NGRAM_ORDER_MAX + 1]; /* [n] table of order n: ngram_big_alloc'd */
+    void *big[NGRAM_ORDER_MAX + 1]; /* [n] table of order n: util_huge_alloc'd */
     size_t big_len[NGRAM_ORDER_MAX + 1];
     size_t bytes;
 };
