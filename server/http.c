@@ -237,6 +237,9 @@ static enum MHD_Result send_resp(struct reqctx *c)
     char *data = NULL;
     size_t len = 0;
     const char *ctype = rs->content_type ? rs->content_type : "application/json";
+    /* KServe V2 routes answer errors in that protocol's {"error": "..."} (api/kserve.c). */
+    if (rs->body && status >= 400 && c->route && strncmp(c->route->path, "/v2", 3) == 0)
+        rs->body = api_kserve_error_body(rs->body);
     if (rs->body) {
         data = json_dumps(rs->body, JSON_COMPACT | JSON_REAL_PRECISION(HTTP_JSON_PRECISION));
         if (data) {

@@ -1,7 +1,8 @@
 #!/bin/sh
 # deps.sh GROUP...: install the Debian (and npm) packages a group needs, skipping what is
 # already installed. Groups: build (compile), test (make test), models (make models),
-# web (make test-web), bench (make bench). Works as root on a fresh Debian 12.
+# web (make test-web), bench (make bench),
+# docker (make test-image, used by .ci/run only). Works as root on a fresh Debian 12.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -9,6 +10,8 @@ pkgs_build="gcc make pkg-config libmicrohttpd-dev libjansson-dev zlib1g-dev"
 pkgs_test="libcriterion-dev libcurl4-openssl-dev curl python3 python3-numpy nodejs npm prometheus"
 pkgs_models="bible-kjv fasttext sentencepiece python3-torch python3-numpy"
 pkgs_web="chromium chromium-driver nodejs npm"
+# docker: the engine, Compose v1 (the one Debian ships) and debootstrap for the local base image.
+pkgs_docker="docker.io docker-compose debootstrap curl"
 pkgs_bench="wrk nginx-light hyperfine python3-numpy libopenblas0-pthread python3-faiss"
 
 want=""
@@ -20,6 +23,7 @@ for g in "$@"; do
     models) want="$want $pkgs_models" ;;
     web) want="$want $pkgs_web"; npm_dirs="$npm_dirs tests/web" ;;
     bench) want="$want $pkgs_bench" ;;
+    docker) want="$want $pkgs_docker" ;;
     *) echo "deps.sh: unknown group '$g'" >&2; exit 2 ;;
     esac
 done

@@ -30,6 +30,7 @@ struct api_req {
     struct api_stream *stream; /* non-NULL for COST_STREAM routes (see stream.h) */
     const volatile int *cancelled; /* becomes 1 when the client goes away or time runs out */
     int64_t deadline_us;          /* monotonic microseconds; 0 = none */
+    int triton; /* kserve.c: a streamed completion in Triton's generate_stream events */
 };
 
 struct api_resp {
@@ -72,5 +73,17 @@ void api_completions(const struct api_req *rq, struct api_resp *rs);
 void api_tokenize(const struct api_req *rq, struct api_resp *rs);
 void api_detokenize(const struct api_req *rq, struct api_resp *rs);
 void api_static(const struct api_req *rq, struct api_resp *rs); /* GET / and /web/... */
+/* KServe V2 / Open Inference Protocol (kserve.c) */
+void api_v2_server(const struct api_req *rq, struct api_resp *rs);
+void api_v2_live(const struct api_req *rq, struct api_resp *rs);
+void api_v2_ready(const struct api_req *rq, struct api_resp *rs);
+void api_v2_model(const struct api_req *rq, struct api_resp *rs);
+void api_v2_model_ready(const struct api_req *rq, struct api_resp *rs);
+void api_v2_infer(const struct api_req *rq, struct api_resp *rs);
+void api_v2_generate(const struct api_req *rq, struct api_resp *rs);
+void api_v2_generate_stream(const struct api_req *rq, struct api_resp *rs);
+/* The Error object in 'body' (stolen) as the V2 protocol's {"error": "..."}; other bodies
+ * are returned as they are. http.c applies it to every error of a /v2 route. */
+json_t *api_kserve_error_body(json_t *body);
 
 #endif

@@ -221,6 +221,13 @@ static void logprobs_add(struct cgen *g, json_t *lpo, const struct transformer_g
 static json_t *chunk_new(const struct cgen *g, const char *text, size_t len, json_t *logprobs,
                          const char *finish)
 {
+    if (g->rq->triton) { /* Triton's generate_stream event (kserve.c) */
+        json_decref(logprobs);
+        json_t *t = json_pack("{s:s, s:s%}", "model_name", g->model_id, "text_output", text, len);
+        if (t && finish)
+            json_object_set_new(t, "finish_reason", json_string(finish));
+        return t;
+    }
     json_t *choice = json_pack("{s:s%, s:i, s:o, s:o}", "text", text, len, "index", 0, "logprobs",
                                logprobs ? logprobs : json_null(), "finish_reason",
                                finish ? json_string(finish) : json_null());
@@ -354,9 +361,10 @@ static void run(const struct api_req *rq, struct api_resp *rs, model *m, const s
         } else if (err.code != STATUS_CANCELLED) { /* a timeout still gets its event */
             struct api_resp tmp = {0};
             api_error(&tmp, &err); /* the error object, as one event */
-            sse_send(rq, tmp.body);
+            sse_send(rq, rq->triton ? api_kserve_error_body(tmp.body) : tmp.body);
         }
-        stream_write(rq->stream, "data: [DONE]\n\n", 14);
+        if (!rq->triton)
+            stream_write(rq->stream, "data: [DONE]\n\n", 14);
         free(g.text);
         json_decref(g.lp_all);
         return;
