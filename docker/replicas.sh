@@ -38,7 +38,11 @@ bad() { fail=$((fail + 1)); echo "FAIL $1"; }
 
 compose config -q && ok "compose.yaml loads ($(compose version --short 2>/dev/null || true))" || bad "compose.yaml does not load"
 # The lb image (Debian's nginx) is built locally; the lmserve image is the one under test.
-DOCKER_BUILDKIT=1 compose --profile replicas build -q lb >/dev/null 2>&1 || compose --profile replicas build lb
+if ! compose --profile replicas build lb >/tmp/$PROJECT-build.log 2>&1; then
+    tail -n 20 /tmp/$PROJECT-build.log
+    bad "build of the nginx image"
+fi
+rm -f /tmp/$PROJECT-build.log
 compose --profile replicas up -d --no-build --scale replica=3 replica lb >/dev/null 2>&1 \
     || { bad "compose up"; compose --profile replicas logs --tail 20; exit 1; }
 URL=http://127.0.0.1:$LB_PORT

@@ -1,5 +1,6 @@
 // check.mjs: what CI can check of the container and Kubernetes files without a Docker engine:
-// every YAML file parses, the Dockerfile builds with exactly the make targets CI runs, and the
+// every YAML file parses, the Dockerfile builds with make all (no tests, no training) into a
+// runtime-only stage with a shell-less healthcheck, and the
 // compose file, nginx config and manifests agree on ports, probes, volumes and names.
 // Run by tests/deploy/check.sh. Prints `deploy: N passed, M failed`.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -15,7 +16,6 @@ const require = createRequire(path.join(ROOT, 'tests', 'web', 'package.json'));
 const YAML = require('yaml');
 
 const PORT = 8080;                                     // the container port everywhere
-const CI_MAKE_TARGETS = ['deps', 'all', 'test', 'models']; // what CI and the README run, in order
 const RUNTIME_PACKAGES = ['libmicrohttpd12', 'libjansson4', 'zlib1g'];
 
 let passed = 0, failed = 0, skipped = 0;
@@ -77,39 +77,42 @@ function dockerfile(text) {
 }
 const makeTargets = (cmd) => [...cmd.matchAll(/(?:^|&&|;|\|\|)\s*make\s+([^&;|]*)/g)].map(m => m[1].trim());
 
-check('Dockerfile: two stages on debian:bookworm-slim', () => {
-  const st = dockerfile(read('docker/Dockerfile'));
+// ARG defaults declared before the first FROM (e.g. BASE_IMAGE), to resolve FROM ${X}.
+function globalArgs(text) {
+  const out = {};
+  for (const l of text.split(/\r?\n/)) {
+    if (/^\s*FROM\b/i.test(l)) break;
+    const m = /^\s*ARG\s+(\w+)=(\S+)/i.exec(l);
+    if (m) out[m[1]] = m[2];
+  }
+  return out;
+}
+const subst = (s, vars) => s.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a, b) => vars[a || b] ?? '');
+
+check('Dockerfile: two stages on debian:bookworm-slim (docker/base-image.sh makes it when no registry answers)', () => {
+  const text = read('docker/Dockerfile');
+  const st = dockerfile(text);
+  const args = globalArgs(text);
   assert(st.length === 2, `${st.length} stages`);
-  for (const s of st) assert(/^debian:bookworm-slim(\s|$)/.test(s.from), `FROM ${s.from}`);
+  for (const s of st) assert(/^debian:bookworm-slim(\s|$)/.test(subst(s.from, args)), `FROM ${s.from}`);
   assert(/\bAS\s+build\b/i.test(st[0].from), 'the first stage is not named build');
+  const base = read('docker/base-image.sh');
+  assert(base.includes('debian:bookworm-slim') && /debootstrap\s+--variant=minbase/.test(base), 'base-image.sh does not debootstrap the base');
+  assert(/\/etc\/apt\/sources\.list/.test(base) && !/https?:\/\/[a-z0-9.-]+\.(org|com|net)/i.test(base), 'base-image.sh must read the mirror from /etc/apt/sources.list*, never name a host');
 });
-check(`Dockerfile: the build stage runs exactly make ${CI_MAKE_TARGETS.join(', make ')}`, () => {
+check('Dockerfile: the build stage installs the build packages and runs make all, never make test or trains models', () => {
   const [build] = dockerfile(read('docker/Dockerfile'));
-  const got = build.ins.filter(i => i.ins === 'RUN').flatMap(i => makeTargets(i.arg));
-  assert(JSON.stringify(got) === JSON.stringify(CI_MAKE_TARGETS), `RUN make targets: ${JSON.stringify(got)}`);
-  // Each one its own RUN, written exactly `make TARGET` (no flags that CI does not use).
-  for (const t of CI_MAKE_TARGETS) {
-    assert(build.ins.some(i => i.ins === 'RUN' && i.arg === `make ${t}`), `no plain "RUN make ${t}"`);
-  }
+  const runs = build.ins.filter(i => i.ins === 'RUN').map(i => i.arg);
+  const got = runs.flatMap(makeTargets).map(t => t.split(/\s+/)[0]);
+  assert(JSON.stringify(got) === JSON.stringify(['all']), `RUN make targets: ${JSON.stringify(got)}`);
+  assert(runs.some(r => /\bsh tools\/deps\.sh build\b/.test(r)), 'the build stage does not run tools/deps.sh build');
+  assert(!runs.some(r => /\b(models|train|torch|python3)\b/.test(r)), 'the build stage trains models');
   assert(build.ins.some(i => i.ins === 'ENV' && /\bCI=true\b/.test(i.arg)), 'the build stage does not set CI=true as CI does');
+  const mk = [read('Makefile'), ...fs.readdirSync(path.join(ROOT, 'mk')).filter(f => f.endsWith('.mk')).map(f => read(`mk/${f}`))].join('\n');
+  for (const t of ['all', 'image', 'test-image']) assert(new RegExp(`^${t}\\s*:`, 'm').test(mk), `no "${t}:" rule in Makefile or mk/*.mk`);
+  if (exists('.ci/run')) assert(/\bmake\s+test-image\b/.test(read('.ci/run')), '.ci/run does not run make test-image');
 });
-check('Dockerfile: those make targets are the ones CI, the README and the Makefile know', () => {
-  const mk = [read('Makefile'), ...(exists('mk') ? fs.readdirSync(path.join(ROOT, 'mk')).filter(f => f.endsWith('.mk')).map(f => read(`mk/${f}`)) : [])].join('\n');
-  const has = (t) => new RegExp(`^${t}\\s*:`, 'm').test(mk);
-  for (const t of CI_MAKE_TARGETS.filter(x => x !== 'models')) assert(has(t), `no "${t}:" rule in Makefile or mk/*.mk`);
-  if (exists('.ci/run')) {
-    const ci = read('.ci/run');
-    for (const t of ['deps', 'test']) assert(new RegExp(`\\bmake\\s+${t}\\b`).test(ci), `.ci/run does not run make ${t}`);
-  }
-  if (exists('README.md')) {
-    const rd = read('README.md');
-    assert(/make test\b/.test(rd), 'README does not mention make test');
-    if (has('models')) assert(/make models\b/.test(rd), 'README does not mention make models');
-  }
-  // `make models` comes with the default models (issue 6): until its mk file lands, say so.
-  if (!has('models')) throw new Skip('no "models:" rule yet (mk/ of the default models); the image build needs it');
-});
-check('Dockerfile: runtime stage has only runtime libraries, a non-root user, port, healthcheck, exec entrypoint', () => {
+check('Dockerfile: runtime stage has only runtime libraries, a non-root user, port, shell-less healthcheck, LMSERVE_* defaults, exec entrypoint', () => {
   const st = dockerfile(read('docker/Dockerfile'));
   const rt = st.at(-1).ins;
   const apt = rt.filter(i => i.ins === 'RUN' && /apt-get install/.test(i.arg));
@@ -120,35 +123,46 @@ check('Dockerfile: runtime stage has only runtime libraries, a non-root user, po
   assert(user && !/^(root|0)(:|$)/.test(user.arg), `USER ${user?.arg}`);
   assert(rt.some(i => i.ins === 'EXPOSE' && i.arg.split(/\s+/).includes(String(PORT))), `no EXPOSE ${PORT}`);
   const hc = rt.find(i => i.ins === 'HEALTHCHECK');
-  assert(hc && /\/health\b/.test(hc.arg) && new RegExp(`${PORT}`).test(hc.arg), 'HEALTHCHECK does not check /health on the port');
+  assert(hc, 'no HEALTHCHECK');
+  const hcCmd = JSON.parse(hc.arg.replace(/^.*?\bCMD\s+/, ''));
+  assert(/lmserve$/.test(hcCmd[0]) && hcCmd.includes('--healthcheck') && !hcCmd.some(a => /\b(sh|bash|curl|wget)\b/.test(a)) && !hcCmd.some(a => new RegExp(`\\b${PORT}\\b`).test(a)),
+    `HEALTHCHECK ${hc.arg}: want lmserve --healthcheck, no shell, no hard-coded port`);
+  const env = rt.filter(i => i.ins === 'ENV').map(i => i.arg).join(' ');
+  const envOf = (k) => new RegExp(`\\b${k}=(\\S+)`).exec(env)?.[1];
+  assert(envOf('LMSERVE_HOST') === '0.0.0.0', 'LMSERVE_HOST is not 0.0.0.0');
+  assert(envOf('LMSERVE_PORT') === String(PORT), `LMSERVE_PORT is not ${PORT}`);
+  assert((envOf('LMSERVE_CONFIG') || '').startsWith('/models/'), 'LMSERVE_CONFIG is not under /models');
   const ep = rt.find(i => i.ins === 'ENTRYPOINT');
   assert(ep, 'no ENTRYPOINT');
   const arr = JSON.parse(ep.arg); // exec form is a JSON array; shell form throws here
   assert(Array.isArray(arr) && /lmserve$/.test(arr[0]), `ENTRYPOINT ${ep.arg}`);
-  const hostAt = arr.indexOf('--host');
-  assert(hostAt > 0 && arr[hostAt + 1] === '0.0.0.0', 'lmserve does not listen on 0.0.0.0');
-  assert(arr[arr.indexOf('--port') + 1] === String(PORT), 'ENTRYPOINT port');
-  const cmd = rt.find(i => i.ins === 'CMD');
-  assert(cmd && JSON.parse(cmd.arg).join(' ').includes('/models'), 'CMD does not read its config from /models');
+  assert(!arr.includes('--config') && !rt.some(i => i.ins === 'CMD'), 'settings in ENTRYPOINT/CMD: `docker run IMAGE --flag` would drop them (use LMSERVE_*)');
   const copies = rt.filter(i => i.ins === 'COPY').map(i => i.arg).join('\n');
   for (const want of ['bin/lmserve', '/web', '/models']) assert(copies.includes(want), `runtime stage does not copy ${want}`);
-  assert(!/\b(gcc|make|build-essential)\b/.test(rt.filter(i => i.ins === 'RUN').map(i => i.arg).join(' ')), 'build tools in the runtime stage');
+  assert(!/\b(gcc|make|build-essential|python3|torch)\b/.test(rt.filter(i => i.ins === 'RUN').map(i => i.arg).join(' ')), 'build tools in the runtime stage');
 });
-check('Dockerfile: the container config names models under /models that the build stage copies', () => {
+check('Dockerfile and .dockerignore: the image ships the files docker/models.json names, and nothing else of build/', () => {
   const cfg = JSON.parse(read('docker/models.json'));
   assert(Array.isArray(cfg.models) && cfg.models.length >= 3, 'fewer than 3 models');
   const types = new Set(cfg.models.map(m => m.type));
   for (const t of ['ngram', 'embedding', 'transformer']) assert(types.has(t), `no ${t} model`);
   const files = (m) => [m.path, ...(m.options?.tokenizer ? [m.options.tokenizer] : [])];
-  const copied = dockerfile(read('docker/Dockerfile'))[0].ins.filter(i => i.ins === 'RUN').map(i => i.arg).join(' ');
+  const text = read('docker/Dockerfile');
+  const rt = dockerfile(text).at(-1).ins;
+  const modelsDir = /ARG\s+MODELS_DIR=(\S+)/.exec(text)?.[1];
+  assert(modelsDir, 'no ARG MODELS_DIR=... default');
+  const copies = rt.filter(i => i.ins === 'COPY' && !/--from/.test(i.arg)).map(i => i.arg.split(/\s+/));
+  const ignore = read('.dockerignore').split('\n').map(l => l.trim()).filter(l => l && !l.startsWith('#'));
+  for (const pat of ['.git', 'build', '**/node_modules']) assert(ignore.includes(pat), `.dockerignore lacks ${pat}`);
   for (const m of cfg.models) {
     for (const f of files(m)) {
       assert(f.startsWith('/models/'), `${m.id}: ${f} is not under /models`);
-      // /models/X in the image comes from build/models/X of the build stage.
       const rel = f.slice('/models/'.length);
       const dir = path.posix.dirname(rel);
-      assert(new RegExp(`cp [^&]*build/models/${rel.replace(/[.]/g, '\\.')}\\b[^&]*/out/models/${dir}/`).test(copied),
-        `${m.id}: the build stage does not copy build/models/${rel} to /models/${dir}/`);
+      // COPY ${MODELS_DIR}/REL ... /models/DIR/
+      assert(copies.some(c => c.at(-1) === `/models/${dir}/` && c.slice(0, -1).includes(`\${MODELS_DIR}/${rel}`)),
+        `${m.id}: the runtime stage does not COPY \${MODELS_DIR}/${rel} to /models/${dir}/`);
+      assert(ignore.includes(`!${modelsDir}/${rel}`), `${m.id}: .dockerignore does not let ${modelsDir}/${rel} through`);
     }
   }
   // The same models, files and options as `make run` serves (models/default.json, whose paths
@@ -157,7 +171,7 @@ check('Dockerfile: the container config names models under /models that the buil
   const def = JSON.parse(read('models/default.json'));
   const norm = (m, mapPath) => JSON.stringify({ id: m.id, type: m.type, files: files(m).map(mapPath),
     options: Object.keys(m.options || {}).sort() });
-  const fromDefault = (f) => '/models/' + path.posix.relative('build/models', path.posix.normalize(path.posix.join('models', f)));
+  const fromDefault = (f) => '/models/' + path.posix.relative(modelsDir, path.posix.normalize(path.posix.join('models', f)));
   assert(JSON.stringify(def.models.map(m => norm(m, fromDefault))) === JSON.stringify(cfg.models.map(m => norm(m, f => f))),
     `docker/models.json differs from models/default.json:\n  ${def.models.map(m => norm(m, fromDefault)).join('\n  ')}\nvs\n  ${cfg.models.map(m => norm(m, f => f)).join('\n  ')}`);
 });
@@ -187,7 +201,10 @@ check('compose: lmserve service with port, models volume at /models and a /healt
   assert(vols.some(v => /^models:\/models(:ro)?$/.test(v)), `volumes ${vols}`);
   assert(c.volumes && 'models' in c.volumes, 'the models volume is not declared');
   const hc = s.healthcheck?.test?.join(' ') ?? '';
-  assert(hc.includes('/health') && hc.includes(String(PORT)), `healthcheck ${hc}`);
+  assert(/lmserve --healthcheck/.test(hc) && !/\b(bash|sh|curl)\b/.test(hc), `healthcheck ${hc}: want lmserve --healthcheck`);
+  assert(!('name' in c), 'top-level name: Compose v1 (Debian\'s docker-compose 1.29) rejects it; use -p');
+  const bind = (p) => String(p).replace(/\$\{[^:}]+:-([^}]*)\}/g, '$1');
+  assert((s.ports || []).every(p => bind(p).startsWith('127.0.0.1:')), `ports ${JSON.stringify(s.ports)} are not on 127.0.0.1 by default`);
   assert(s.build?.dockerfile === 'docker/Dockerfile' && s.build?.context === '..', 'build does not use docker/Dockerfile from the repository root');
 });
 check('compose: profile "replicas" runs 3 replicas behind nginx with docker/nginx.conf', () => {
@@ -197,13 +214,15 @@ check('compose: profile "replicas" runs 3 replicas behind nginx with docker/ngin
   assert(replica, 'no service with deploy.replicas: 3 in profile replicas');
   assert(!replica[1].ports, 'replicas publish host ports (they would clash)');
   assert((replica[1].volumes || []).map(String).some(v => /^models:\/models:ro$/.test(v)), 'replicas do not mount the models read-only');
-  const lb = reps.find(([, s]) => /nginx/.test(s.image || ''));
+  const lb = reps.find(([, s]) => /nginx/.test(s.image || '') || /nginx/.test(s.build?.dockerfile || ''));
   assert(lb, 'no nginx service in profile replicas');
   assert((lb[1].volumes || []).map(String).some(v => v.startsWith('./nginx.conf:')), 'nginx does not mount ./nginx.conf');
   const conf = read('docker/nginx.conf');
   assert(new RegExp(`server\\s+${replica[0]}:${PORT}\\b`).test(conf), `nginx upstream is not ${replica[0]}:${PORT}`);
   const listen = /listen\s+(\d+)/.exec(conf)?.[1];
   assert((lb[1].ports || []).some(p => String(p).endsWith(`:${listen}`)), `nginx listens on ${listen}, compose maps ${lb[1].ports}`);
+  assert(lb[1].build?.dockerfile === 'nginx.Dockerfile' && exists('docker/nginx.Dockerfile'), 'nginx is not built locally from docker/nginx.Dockerfile (no registry needed)');
+  assert(/apt-get install[^&]*\bnginx/.test(read('docker/nginx.Dockerfile')), "nginx.Dockerfile does not install Debian's nginx");
   assert(/proxy_buffering\s+off/.test(conf), 'nginx buffers SSE streams');
 });
 check('nginx.conf: nginx -t accepts it', () => {
@@ -288,11 +307,14 @@ check('k8s: kustomization lists every manifest', () => {
 });
 
 // ---- smoke script ----
-check('docker/smoke.sh: valid shell, skips cleanly without an engine', () => {
+check('docker/smoke.sh, replicas.sh: valid shell, skip cleanly without an engine', () => {
   const r = spawnSync('sh', ['-n', path.join(ROOT, 'docker/smoke.sh')], { encoding: 'utf8' });
   assert(r.status === 0, r.stderr);
   const s = read('docker/smoke.sh');
-  for (const want of ['/ready', 'kjv-ngram', 'kjv-vectors', 'kjv-tiny', 'skipped']) assert(s.includes(want), `smoke.sh lacks ${want}`);
+  for (const want of ['/ready', 'kjv-ngram', 'kjv-vectors', 'kjv-tiny', 'skipped: no engine', 'id -u', 'Health', 'SIGTERM', '--port 9000']) assert(s.includes(want), `smoke.sh lacks ${want}`);
+  const r2 = spawnSync('sh', ['-n', path.join(ROOT, 'docker/replicas.sh')], { encoding: 'utf8' });
+  assert(r2.status === 0, r2.stderr);
+  assert(read('docker/replicas.sh').includes('skipped: no engine'), 'replicas.sh does not skip without an engine');
 });
 
 console.log(`deploy: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
