@@ -30,7 +30,6 @@ struct api_req {
     struct api_stream *stream; /* non-NULL for COST_STREAM routes (see stream.h) */
     const volatile int *cancelled; /* becomes 1 when the client goes away or time runs out */
     int64_t deadline_us;          /* monotonic microseconds; 0 = none */
-    int triton; /* kserve.c: a streamed completion in Triton's generate_stream events */
 };
 
 struct api_resp {
@@ -70,6 +69,7 @@ void api_embeddings(const struct api_req *rq, struct api_resp *rs);
 void api_neighbors(const struct api_req *rq, struct api_resp *rs);
 void api_similarity(const struct api_req *rq, struct api_resp *rs);
 void api_completions(const struct api_req *rq, struct api_resp *rs);
+void api_chat_completions(const struct api_req *rq, struct api_resp *rs);
 void api_tokenize(const struct api_req *rq, struct api_resp *rs);
 void api_detokenize(const struct api_req *rq, struct api_resp *rs);
 void api_static(const struct api_req *rq, struct api_resp *rs); /* GET / and /web/... */

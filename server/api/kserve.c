@@ -6,7 +6,8 @@
  *        for embeddings, "text_output" BYTES [n] (generation) for Transformers when asked for
  *   POST /v2/models/{name}/generate         Triton's generate: text_input -> text_output
  *   POST /v2/models/{name}/generate_stream  the same as SSE events
- * The work is done by the OpenAI handlers (score.c, embed.c, complete.c): this file turns a V2
+ * The work is done by the OpenAI handlers (score.c, embed.c, complete.c) and gen.c (generate
+ * through gen_serve with Triton's answer shapes): this file turns a V2
  * request into their request body and their answer into V2 tensors. Errors on /v2 are the
  * protocol's {"error": "..."} (api_kserve_error_body), the one exception to the Error object. */
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 
 #include "../config.h"
 #include "api.h"
+#include "gen.h"
 
 #ifndef LMSERVE_VERSION
 #define LMSERVE_VERSION "0.1.0"
@@ -28,6 +30,7 @@
 #define KS_OUT_EMBED "embedding"
 #define KS_OUT_TEXT "text_output" /* generation (Transformers) */
 #define KS_OUTPUTS_MAX 8
+#define KS_MAX_TOKENS_DEFAULT 16  /* as /v1/completions */
 
 /* The completion parameters passed through from V2 "parameters" (and Triton's top-level
  * generate keys): the names of /v1/completions. */
@@ -362,13 +365,10 @@ static int infer_embed(const struct api_req *rq, struct api_resp *rs, const mode
     return 0;
 }
 
-/* The /v1/completions body for 'prompt' with the sampling parameters of 'params' (and,
- * first, of 'top', Triton's top-level keys). */
-static json_t *completion_body(const model *m, const char *prompt, json_t *top, json_t *params)
+/* The /v1/completions body for 'prompt' with the sampling parameters of 'params'. */
+static json_t *completion_body(const model *m, const char *prompt, json_t *params)
 {
     json_t *body = json_pack("{s:s,s:s}", "model", model_id(m), "prompt", prompt);
-    if (top)
-        copy_keys(body, top, GEN_PARAMS);
     copy_keys(body, params, GEN_PARAMS);
     return body;
 }
@@ -381,7 +381,7 @@ static int infer_generate(const struct api_req *rq, struct api_resp *rs, const m
     json_t *out = json_array();
     for (size_t i = 0; i < json_array_size(texts); i++) {
         struct api_resp sub = {0};
-        delegate(rq, &sub, completion_body(m, json_string_value(json_array_get(texts, i)), NULL, params),
+        delegate(rq, &sub, completion_body(m, json_string_value(json_array_get(texts, i)), params),
                  api_completions);
         if (ks_delegate_failed(&sub)) {
             json_decref(out);
@@ -448,64 +448,81 @@ done:
 
 /* ---- Triton generate ---- */
 
-/* The /v1/completions body of a generate request, or NULL with the error in rs. */
-static json_t *generate_body(const struct api_req *rq, struct api_resp *rs, const model *m)
+/* Triton's shapes for gen.c (gen_serve): {"model_name", "text_output"[, "finish_reason"]}
+ * as the answer and as each streamed event; errors as {"error": "..."}; no [DONE]. */
+static json_t *triton_chunk(const struct gen_run *g, const char *text, size_t len, json_t *lp,
+                            const char *finish)
 {
-    if (!is_generator(m)) {
+    json_decref(lp);
+    json_t *t = json_pack("{s:s, s:s%}", "model_name", g->model_id, "text_output", text, len);
+    if (t && finish)
+        json_object_set_new(t, "finish_reason", json_string(finish));
+    return t;
+}
+
+static json_t *triton_answer(const struct gen_run *g, const char *text, size_t len, json_t *lp,
+                             const char *finish, json_t *usage)
+{
+    json_decref(usage);
+    return triton_chunk(g, text, len, lp, finish);
+}
+
+static json_t *triton_lp_new(void) { return json_object(); }
+
+static void triton_lp_add(const struct gen_run *g, json_t *lp, const struct transformer_gen_event *ev)
+{
+    (void)g, (void)lp, (void)ev; /* Triton's generate has no logprobs */
+}
+
+static const struct gen_format TRITON_FORMAT = {
+    .id_prefix = "gen-",
+    .chunk_object = "generate",
+    .chunk = triton_chunk,
+    .lp_new = triton_lp_new,
+    .lp_add = triton_lp_add,
+    .answer = triton_answer,
+    .error_event = api_kserve_error_body,
+    .no_done = 1,
+};
+
+static void generate(const struct api_req *rq, struct api_resp *rs, int stream)
+{
+    model *m = ks_model(rq, rs);
+    if (!m)
+        return;
+    json_t *ti = json_object_get(rq->body, "text_input");
+    json_t *params = json_object_get(rq->body, "parameters");
+    /* The sampling fields: Triton's top-level keys, then "parameters" (which wins). */
+    json_t *merged = json_object();
+    copy_keys(merged, rq->body, GEN_PARAMS);
+    if (json_is_object(params))
+        copy_keys(merged, params, GEN_PARAMS);
+    json_object_set_new(merged, "stream", json_boolean(stream));
+    struct gen_request q;
+    json_int_t mt = KS_MAX_TOKENS_DEFAULT;
+    if (!is_generator(m))
         ks_fail(rs, 400, "model '%s' is of type '%s', which does not generate text (needs transformer)",
                 model_id(m), model_type(m));
-        return NULL;
-    }
-    json_t *ti = json_object_get(rq->body, "text_input");
-    if (!json_is_string(ti)) {
-        ks_fail(rs, 400, "'text_input' is required and must be a string");
-        return NULL;
-    }
-    json_t *params = json_object_get(rq->body, "parameters");
-    if (params && !json_is_object(params)) {
+    else if (!json_is_string(ti) || strlen(json_string_value(ti)) != json_string_length(ti))
+        ks_fail(rs, 400, "'text_input' is required and must be a string without NUL");
+    else if (params && !json_is_object(params))
         ks_fail(rs, 400, "'parameters' must be an object");
-        return NULL;
+    else if (gen_parse(merged, &q, rs) == 0 &&
+             gen_get_int(merged, "max_tokens", "max_tokens", 0, INT32_MAX, &mt, rs) == 0) {
+        struct gen_prompt p = {.text = json_string_value(ti), .len = json_string_length(ti),
+                               .param = "text_input"};
+        q.gp.max_tokens = (size_t)mt;
+        json_t *jmt = json_object_get(merged, "max_tokens");
+        q.max_tokens_param = jmt && !json_is_null(jmt) ? "max_tokens" : NULL;
+        q.include_usage = 0;
+        q.logprobs_on = 0;
+        q.gp.logprobs = -1;
+        gen_serve(rq, rs, m, &q, &p, &TRITON_FORMAT);
     }
-    return completion_body(m, json_string_value(ti), rq->body, params);
-}
-
-void api_v2_generate(const struct api_req *rq, struct api_resp *rs)
-{
-    model *m = ks_model(rq, rs);
-    if (!m)
-        return;
-    json_t *body = generate_body(rq, rs, m);
-    if (body) {
-        struct api_resp sub = {0};
-        delegate(rq, &sub, body, api_completions);
-        if (ks_delegate_failed(&sub)) {
-            json_decref(rs->body);
-        *rs = sub;
-        } else {
-            json_t *choice = json_array_get(json_object_get(sub.body, "choices"), 0);
-            api_ok(rs, json_pack("{s:s,s:O,s:O}", "model_name", model_id(m), "text_output",
-                                 json_object_get(choice, "text"), "finish_reason",
-                                 json_object_get(choice, "finish_reason")));
-            json_decref(sub.body);
-        }
-    }
+    json_decref(merged);
     registry_release(m);
 }
 
-void api_v2_generate_stream(const struct api_req *rq, struct api_resp *rs)
-{
-    model *m = ks_model(rq, rs);
-    if (!m)
-        return;
-    json_t *body = generate_body(rq, rs, m);
-    if (body) {
-        json_object_set_new(body, "stream", json_true());
-        struct api_req sub = *rq;
-        sub.body = body;
-        sub.triton = 1; /* complete.c: Triton's events ({"model_name", "text_output"}), no [DONE] */
-        api_completions(&sub, rs);
-        json_decref(body);
-        ks_delegate_failed(rs);
-    }
-    registry_release(m);
-}
+void api_v2_generate(const struct api_req *rq, struct api_resp *rs) { generate(rq, rs, 0); }
+
+void api_v2_generate_stream(const struct api_req *rq, struct api_resp *rs) { generate(rq, rs, 1); }
