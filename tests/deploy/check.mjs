@@ -306,6 +306,125 @@ check('k8s: kustomization lists every manifest', () => {
   assert(JSON.stringify([...k.resources].sort()) === JSON.stringify(files), `resources ${k.resources} vs files ${files}`);
 });
 
+// ---- schemas: Kubernetes (kubernetes-models) and KServe (the CRDs' openAPIV3Schema) ----
+// tests/deploy/package.json's packages (installed by check.sh). kubernetes-models validates
+// types, required fields and enums of every built-in kind; the KServe CRD schemas (test data in
+// tests/deploy/crds/, source in its README) are checked with Ajv, strictly: unknown fields
+// are errors (as `kubectl apply --validate=strict`), except where the CRD preserves them.
+const DEPLOY_MODULES = path.join(ROOT, 'tests', 'deploy', 'node_modules');
+const k8sModels = async (apiVersion) => {
+  const dir = apiVersion.includes('/') ? apiVersion : apiVersion; // "apps/v1", "v1"
+  return import(path.join(DEPLOY_MODULES, 'kubernetes-models', dir, 'index.js'));
+};
+const manifests = Object.entries(docs).filter(([f]) => /^deploy\/(k8s|kserve)\/.*\.ya?ml$/.test(f) && !/kustomization\.ya?ml$/.test(f))
+  .flatMap(([f, ds]) => ds.filter(Boolean).map(d => ({ f, d })));
+const kserveSchemas = {};
+let Ajv = null;
+try {
+  Ajv = (await import(path.join(DEPLOY_MODULES, 'ajv', 'dist', '2019.js'))).default;
+  const zlib = await import('node:zlib');
+  for (const f of fs.readdirSync(path.join(HERE, 'crds')).filter(x => x.endsWith('.schema.json.gz'))) {
+    const crd = JSON.parse(zlib.gunzipSync(fs.readFileSync(path.join(HERE, 'crds', f))).toString('utf8'));
+    kserveSchemas[`${crd.group}/${crd.version}/${crd.kind}`] = crd.openAPIV3Schema;
+  }
+} catch (e) { console.log(`     (KServe schemas unavailable: ${e.message})`); }
+
+// OpenAPI v3 (Kubernetes structural schema) -> JSON Schema for Ajv: unknown fields are errors
+// unless x-kubernetes-preserve-unknown-fields; int-or-string and nullable as Kubernetes means them.
+function strictSchema(node) {
+  if (Array.isArray(node)) return node.map(strictSchema);
+  if (!node || typeof node !== 'object') return node;
+  const out = {};
+  for (const [k, v] of Object.entries(node)) {
+    if (k.startsWith('x-kubernetes-') || k === 'nullable' || k === 'format') continue;
+    out[k] = strictSchema(v);
+  }
+  if (node['x-kubernetes-int-or-string']) { delete out.type; out.anyOf = [{ type: 'integer' }, { type: 'string' }]; }
+  if (node.nullable && out.type) out.type = [out.type, 'null'];
+  if (out.properties && !('additionalProperties' in out) && !node['x-kubernetes-preserve-unknown-fields']) out.additionalProperties = false;
+  return out;
+}
+const kserveValidators = {};
+function kserveValidate(d) {
+  const [group, version] = d.apiVersion.split('/');
+  const key = `${group}/${version}/${d.kind}`;
+  if (!kserveSchemas[key]) throw new Error(`no schema for ${key} in tests/deploy/crds/`);
+  if (!kserveValidators[key]) {
+    const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
+    kserveValidators[key] = ajv.compile(strictSchema(kserveSchemas[key]));
+  }
+  const v = kserveValidators[key];
+  if (!v(d)) throw new Error(v.errors.slice(0, 5).map(e => `${e.instancePath || '/'} ${e.message}${e.params?.additionalProperty ? ` (${e.params.additionalProperty})` : ''}`).join('; '));
+}
+async function k8sValidate(d) {
+  const mod = await k8sModels(d.apiVersion);
+  const Kind = mod[d.kind];
+  if (!Kind) throw new Error(`kubernetes-models has no ${d.apiVersion} ${d.kind}`);
+  new Kind(d).validate(); // throws with the schema errors
+}
+const validateOne = async (d) => (d.apiVersion.startsWith('serving.kserve.io/') ? kserveValidate(d) : k8sValidate(d));
+async function acheck(name, fn) {
+  try { await fn(); passed++; console.log(`ok   ${name}`); }
+  catch (e) {
+    if (e instanceof Skip) { skipped++; console.log(`skip ${name}: ${e.message}`); }
+    else { failed++; console.log(`FAIL ${name}: ${e.message}`); }
+  }
+}
+const haveModules = fs.existsSync(path.join(DEPLOY_MODULES, 'kubernetes-models')) && Ajv;
+for (const { f, d } of manifests) {
+  await acheck(`schema: ${f} ${d.kind} ${d.metadata?.name} (${d.apiVersion})`, async () => {
+    if (!haveModules) throw new Error('tests/deploy/node_modules missing (npm ci --prefix tests/deploy)');
+    await validateOne(d);
+  });
+}
+// The validators must refuse broken manifests, or the checks above prove nothing.
+await acheck('schema: broken manifests are refused (self-test)', async () => {
+  if (!haveModules) throw new Error('tests/deploy/node_modules missing');
+  const clone = (x) => JSON.parse(JSON.stringify(x));
+  const find = (kind) => manifests.find(m => m.d.kind === kind)?.d;
+  const cases = [];
+  const dep = find('Deployment');
+  if (dep) {
+    const a = clone(dep); a.spec.replicas = 'two'; cases.push(['Deployment replicas "two"', a]);
+    const b = clone(dep); delete b.spec.template.spec.containers[0].readinessProbe.httpGet.port; cases.push(['Deployment probe without port', b]);
+  }
+  const hpa = find('HorizontalPodAutoscaler');
+  if (hpa) { const a = clone(hpa); a.spec.metrics[0].type = 7; cases.push(['HPA metric type 7', a]); }
+  const sr = find('ServingRuntime');
+  if (sr) {
+    const a = clone(sr); a.spec.containers[0].portz = []; cases.push(['ServingRuntime unknown field portz', a]);
+    const b = clone(sr); b.spec.supportedModelFormats = 'lmserve'; cases.push(['ServingRuntime formats not a list', b]);
+  }
+  const isvc = find('InferenceService');
+  if (isvc) {
+    const a = clone(isvc); a.spec.predictor.minReplicas = 'two'; cases.push(['InferenceService minReplicas "two"', a]);
+    const b = clone(isvc); b.spec.predictor.model.storageURI = b.spec.predictor.model.storageUri; cases.push(['InferenceService misspelt storageURI', b]);
+  }
+  assert(cases.length >= 5, `only ${cases.length} broken cases built`);
+  for (const [what, d] of cases) {
+    let refused = false;
+    try { await validateOne(d); } catch { refused = true; }
+    assert(refused, `${what} was accepted`);
+  }
+});
+check('kserve: the InferenceService runs the ServingRuntime on the models claim, V2 protocol, port 8080', () => {
+  const sr = manifests.find(m => m.d.kind === 'ServingRuntime')?.d;
+  const isvc = manifests.find(m => m.d.kind === 'InferenceService')?.d;
+  assert(sr && isvc, 'deploy/kserve lacks a ServingRuntime or an InferenceService');
+  const model = isvc.spec.predictor.model;
+  assert(model.runtime === sr.metadata.name, `runtime ${model.runtime} is not ${sr.metadata.name}`);
+  assert(sr.spec.supportedModelFormats.some(f => f.name === model.modelFormat.name), 'modelFormat not supported by the runtime');
+  assert(sr.spec.protocolVersions.includes('v2') && model.protocolVersion === 'v2', 'not the V2 protocol');
+  const pvc = manifests.find(m => m.d.kind === 'PersistentVolumeClaim')?.d;
+  assert(model.storageUri === `pvc://${pvc.metadata.name}/`, `storageUri ${model.storageUri} is not the claim ${pvc.metadata.name}`);
+  const c = sr.spec.containers[0];
+  assert(c.ports.some(p => p.containerPort === PORT), `no containerPort ${PORT}`);
+  assert(c.readinessProbe?.httpGet?.path === '/v2/health/ready', 'readiness probe is not /v2/health/ready');
+  assert(c.args.join(' ').includes('--config /mnt/models/config.json'), 'lmserve does not read the config KServe mounts at /mnt/models');
+  const k = one('deploy/kserve/kustomization.yaml');
+  for (const want of ['servingruntime.yaml', 'inferenceservice.yaml']) assert(k.resources.includes(want), `kustomization lacks ${want}`);
+});
+
 // ---- smoke script ----
 check('docker/smoke.sh, replicas.sh: valid shell, skip cleanly without an engine', () => {
   const r = spawnSync('sh', ['-n', path.join(ROOT, 'docker/smoke.sh')], { encoding: 'utf8' });
