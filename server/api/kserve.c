@@ -403,7 +403,7 @@ void api_v2_infer(const struct api_req *rq, struct api_resp *rs)
     model *m = ks_model(rq, rs);
     if (!m)
         return;
-    const char *names[KS_OUTPUTS_MAX];
+    const char *names[KS_OUTPUTS_MAX] = {0};
     size_t n_names = 0;
     json_t *id = json_object_get(rq->body, "id");
     json_t *params = json_object_get(rq->body, "parameters");
