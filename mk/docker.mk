@@ -9,10 +9,10 @@
 # Debian's docker.io client: /usr/bin/docker with BuildKit (another client on PATH may lack buildx).
 DOCKER           ?= $(if $(wildcard /usr/bin/docker),/usr/bin/docker,docker)
 IMAGE            ?= lmserve:latest
-# Where the image's default models come from (a directory of the build context, laid out as
-# docker/models.json names them). Today `make models` trains them into build/models; when
-# trained weights are shipped in the repository, point this at them and drop `models` from
-# IMAGE_MODELS_DEP (and adjust the exceptions in .dockerignore).
+# Where the image's n-gram and vectors come from (a directory of the build context, laid out
+# as docker/models.json names them): `make models` builds them into build/models in seconds.
+# The Transformer is the one shipped in models/default/. Models shipped some other way: point
+# IMAGE_MODELS_DIR at them, IMAGE_MODELS_DEP= (and adjust the exceptions in .dockerignore).
 IMAGE_MODELS_DIR ?= build/models
 IMAGE_MODELS_DEP ?= models
 DOCKER_ENGINE     = $(DOCKER) info >/dev/null 2>&1

@@ -154,15 +154,22 @@ check('Dockerfile and .dockerignore: the image ships the files docker/models.jso
   const copies = rt.filter(i => i.ins === 'COPY' && !/--from/.test(i.arg)).map(i => i.arg.split(/\s+/));
   const ignore = read('.dockerignore').split('\n').map(l => l.trim()).filter(l => l && !l.startsWith('#'));
   for (const pat of ['.git', 'build', '**/node_modules']) assert(ignore.includes(pat), `.dockerignore lacks ${pat}`);
+  // Each /models/DIR/FILE of docker/models.json is COPYed from a file of the context (the
+  // build/ ones through ${MODELS_DIR}, let through by .dockerignore).
+  const sources = {}; // '/models/DIR/FILE' -> repository path
+  for (const c of copies) {
+    const dst = c.at(-1);
+    for (const src of c.slice(0, -1)) {
+      sources[dst + path.posix.basename(src)] = src.replace('${MODELS_DIR}', modelsDir);
+    }
+  }
   for (const m of cfg.models) {
     for (const f of files(m)) {
       assert(f.startsWith('/models/'), `${m.id}: ${f} is not under /models`);
-      const rel = f.slice('/models/'.length);
-      const dir = path.posix.dirname(rel);
-      // COPY ${MODELS_DIR}/REL ... /models/DIR/
-      assert(copies.some(c => c.at(-1) === `/models/${dir}/` && c.slice(0, -1).includes(`\${MODELS_DIR}/${rel}`)),
-        `${m.id}: the runtime stage does not COPY \${MODELS_DIR}/${rel} to /models/${dir}/`);
-      assert(ignore.includes(`!${modelsDir}/${rel}`), `${m.id}: .dockerignore does not let ${modelsDir}/${rel} through`);
+      const src = sources[f];
+      assert(src, `${m.id}: the runtime stage does not COPY a file to ${f}`);
+      if (src.startsWith('build/')) assert(ignore.includes(`!${src}`), `${m.id}: .dockerignore does not let ${src} through`);
+      else assert(exists(src), `${m.id}: ${src} is not in the repository`);
     }
   }
   // The same models, files and options as `make run` serves (models/default.json, whose paths
@@ -171,8 +178,9 @@ check('Dockerfile and .dockerignore: the image ships the files docker/models.jso
   const def = JSON.parse(read('models/default.json'));
   const norm = (m, mapPath) => JSON.stringify({ id: m.id, type: m.type, files: files(m).map(mapPath),
     options: Object.keys(m.options || {}).sort() });
-  const fromDefault = (f) => '/models/' + path.posix.relative(modelsDir, path.posix.normalize(path.posix.join('models', f)));
-  assert(JSON.stringify(def.models.map(m => norm(m, fromDefault))) === JSON.stringify(cfg.models.map(m => norm(m, f => f))),
+  // default.json's paths are relative to models/; docker/models.json's are the image's.
+  const fromDefault = (f) => path.posix.normalize(path.posix.join('models', f));
+  assert(JSON.stringify(def.models.map(m => norm(m, fromDefault))) === JSON.stringify(cfg.models.map(m => norm(m, f => sources[f]))),
     `docker/models.json differs from models/default.json:\n  ${def.models.map(m => norm(m, fromDefault)).join('\n  ')}\nvs\n  ${cfg.models.map(m => norm(m, f => f)).join('\n  ')}`);
 });
 
