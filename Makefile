@@ -1,4 +1,4 @@
-# lmserve: one non-recursive Makefile (see ../shared/STYLE.md section 11).
+# lmserve: one non-recursive Makefile (docs/ARCHITECTURE.md, build).
 # Targets: deps | all | run | test | test-san | test-web | bench | models | fuzz | install | clean
 
 PREFIX  ?= /usr/local
@@ -61,7 +61,7 @@ $(DEPS_STAMP): tools/deps.sh
 $(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
-# SIMD flags are per file (STYLE 7): only models/kernels/avx2.c and *_avx2.c get AVX2/FMA
+# SIMD flags are per file (docs/ARCHITECTURE.md, kernels): only models/kernels/avx2.c and *_avx2.c get AVX2/FMA
 # code (a pattern's stem cannot be empty, so avx2.c itself is named).
 $(BUILD)/obj/models/kernels/avx2.o $(BUILD)/obj/models/kernels/%_avx2.o: CFLAGS += -mavx2 -mfma
 

@@ -381,7 +381,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
         pthread_mutex_unlock(&c->lock);
         return MHD_CONTENT_READER_END_OF_STREAM;
     }
-    /* Nothing yet: suspend (returning 0 without suspending would busy-loop; DESIGN.md). */
+    /* Nothing yet: suspend (returning 0 without suspending would busy-loop; docs/ARCHITECTURE.md, request path). */
     s->waiting = 1;
     MHD_suspend_connection(c->conn);
     pthread_mutex_unlock(&c->lock);
@@ -622,7 +622,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return send_error(c, STATUS_TOO_LARGE, NULL, "request body is larger than %zu bytes",
                               s->cfg->max_body);
         }
-        /* Keep-alive trap (DESIGN.md): never queue a normal response on the first call. */
+        /* Keep-alive trap (docs/ARCHITECTURE.md, request path): never queue a normal response on the first call. */
         return MHD_YES;
     }
     switch (c->phase) {

@@ -1,4 +1,4 @@
-/* ref.c: the scalar reference kernels: plain loops, the definition of correct (STYLE 7).
+/* ref.c: the scalar reference kernels: plain loops, the definition of correct (docs/ARCHITECTURE.md, kernels).
  * Always compiled; avx2.c is tested against these. Not tuned for speed. */
 #include "kernels.h"
 

@@ -182,8 +182,11 @@ fail:
 
 static const struct lm_ops transformer_lm_ops = {.score = tf_score, .next = tf_next};
 
+static const char *const tf_options[] = {"tokenizer", NULL};
+
 const struct model_ops transformer_model_ops = {
     .type = "transformer",
+    .options = tf_options,
     .load = tf_load,
     .free_impl = tf_free,
     .describe = tf_describe,

@@ -30,6 +30,7 @@ struct creq {
     const char *prompt;
     struct transformer_gen_params gp;
     int stream, include_usage, echo, logprobs_on;
+    int max_tokens_given; /* an explicit max_tokens must fit the context; the default is clamped */
 };
 
 static int get_number(json_t *body, const char *key, double lo, double hi, int lo_open,
@@ -121,6 +122,17 @@ static int parse_request(json_t *body, struct creq *q, struct api_resp *rs)
     if (strlen(json_string_value(p)) != json_string_length(p))
         return api_fail(rs, STATUS_BAD_INPUT, "prompt", "'prompt' must not contain NUL");
     q->prompt = json_string_value(p);
+    /* One completion per request: refuse rather than silently answer one of n (OpenAI's n,
+     * best_of); other unknown fields (llama.cpp's cache_prompt, ...) are ignored. */
+    static const char *const ONE_ONLY[] = {"n", "best_of"};
+    for (size_t i = 0; i < sizeof ONE_ONLY / sizeof *ONE_ONLY; i++) {
+        json_t *v = json_object_get(body, ONE_ONLY[i]);
+        if (v && !json_is_null(v) && !(json_is_integer(v) && json_integer_value(v) == 1))
+            return api_fail(rs, STATUS_BAD_INPUT, ONE_ONLY[i],
+                            "'%s' must be 1: one completion per request", ONE_ONLY[i]);
+    }
+    json_t *jmt = json_object_get(body, "max_tokens");
+    q->max_tokens_given = jmt && !json_is_null(jmt);
     json_int_t mt = COMPLETE_MAX_TOKENS_DEFAULT, top_k = 0, seed = (json_int_t)time(NULL);
     json_int_t logprobs = -1;
     double temp = 1.0, top_p = 1.0, min_p = 0.0, pres = 0.0, freq = 0.0, rep = 1.0;
@@ -305,6 +317,14 @@ static void run(const struct api_req *rq, struct api_resp *rs, model *m, const s
     if (n > (size_t)sh->seq_len) {
         api_fail(rs, STATUS_BAD_INPUT, "prompt",
                  "the prompt has %zu tokens (with BOS); the model's context is %d", n, sh->seq_len);
+        free(ids);
+        return;
+    }
+    if (q->max_tokens_given && q->gp.max_tokens > (size_t)sh->seq_len - n) {
+        api_fail(rs, STATUS_BAD_INPUT, "max_tokens",
+                 "max_tokens is %zu but the model's context is %d tokens and the prompt has %zu "
+                 "(with BOS): at most %zu",
+                 q->gp.max_tokens, sh->seq_len, n, (size_t)sh->seq_len - n);
         free(ids);
         return;
     }

@@ -1,5 +1,5 @@
 /* test_kernels.c: every AVX2 kernel against the scalar reference on odd sizes, so every
- * SIMD tail runs (STYLE 7); and the thread team covering every item exactly once. */
+ * SIMD tail runs (docs/ARCHITECTURE.md, kernels); and the thread team covering every item exactly once. */
 #include "../../../../models/kernels/kernels.h"
 
 #include <criterion/criterion.h>
