@@ -1,5 +1,6 @@
-/* model.c: the registry's view of a Transformer: the "transformer" model type (load with
- * option tokenizer=PATH, describe, bytes) and the language-model interface behind
+/* model.c: the registry's view of a Transformer: the "transformer" model type (load a
+ * llama2.c checkpoint with option tokenizer=PATH, or a vocabulary-only GGUF file as a
+ * tokenizer; describe, bytes) and the language-model interface behind
  * /v1/score and /v1/next (exact per-token natural-log probabilities). */
 #include "../lm.h"
 #include "../registry.h"
@@ -7,6 +8,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,9 +25,29 @@ static int resolve_beside(const char *model_path, const char *opt, char *out, si
     return snprintf(out, size, "%.*s/%s", dir_len, dir, opt) < (int)size ? 0 : -1;
 }
 
+/* 1 when the file at 'path' starts with the GGUF magic. */
+static int file_is_gguf(const char *path)
+{
+    char head[4] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    return n == sizeof head && memcmp(head, "GGUF", sizeof head) == 0;
+}
+
 static int tf_load(const char *path, const struct model_options *opts, void **impl,
                    struct status_err *err)
 {
+    transformer *t;
+    if (file_is_gguf(path)) {
+        /* GGUF: a vocabulary without tensors is a tokenizer-only model */
+        int rc = transformer_open_tokenizer_only(path, &t, err);
+        if (rc == STATUS_OK)
+            *impl = t;
+        return rc;
+    }
     const char *tok = model_options_get(opts, "tokenizer");
     if (!tok || !*tok)
         return status_set(err, STATUS_BAD_INPUT, "options.tokenizer",
@@ -33,7 +55,6 @@ static int tf_load(const char *path, const struct model_options *opts, void **im
     char tok_path[PATH_MAX];
     if (resolve_beside(path, tok, tok_path, sizeof tok_path) != 0)
         return status_set(err, STATUS_BAD_INPUT, "options.tokenizer", "tokenizer path too long");
-    transformer *t;
     int rc = transformer_open(path, tok_path, &t, err);
     if (rc != STATUS_OK)
         return rc;
@@ -47,6 +68,11 @@ static json_t *tf_describe(const void *impl)
 {
     const transformer *t = impl;
     const struct transformer_shape *s = transformer_shape_of(t);
+    if (t->tokenizer_only)
+        return json_pack("{s:i, s:s, s:I, s:b, s:s, s:s}", "vocab", s->vocab, "format",
+                         transformer_format_name(t), "bytes", (json_int_t)s->bytes,
+                         "tokenizer_only", 1, "tokenizer", vocab_model_name(t->vocab),
+                         "pre_tokenizer", vocab_pre_name(t->vocab));
     json_t *o = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:s, s:I, s:b}", "dim", s->dim,
                           "hidden_dim", s->hidden_dim, "layers", s->n_layers, "heads", s->n_heads,
                           "kv_heads", s->n_kv_heads, "vocab", s->vocab, "seq_len", s->seq_len,
@@ -68,8 +94,11 @@ static int tf_score(void *impl, const char *text, const struct lm_score_opts *op
     memset(out, 0, sizeof *out);
     int *ids = NULL;
     size_t n = 0;
+    int rc = transformer_check_generate(t, err);
+    if (rc != STATUS_OK)
+        return rc;
     /* the model always starts from BOS: it is the context of the first token, never scored */
-    int rc = tokenizer_encode(&t->tok, text, strlen(text), 1, opts ? opts->eos : 1, &ids, &n, err);
+    rc = transformer_encode(t, text, strlen(text), 1, opts ? opts->eos : 1, &ids, &n, err);
     if (rc != STATUS_OK)
         return rc;
     transformer_seq *seq = NULL;
@@ -127,7 +156,10 @@ static int tf_next(void *impl, const char *context, const struct lm_score_opts *
     const struct transformer_shape *sh = transformer_shape_of(t);
     int *ids = NULL;
     size_t n = 0;
-    int rc = tokenizer_encode(&t->tok, context, strlen(context), opts->bos, 0, &ids, &n, err);
+    int rc = transformer_check_generate(t, err);
+    if (rc != STATUS_OK)
+        return rc;
+    rc = transformer_encode(t, context, strlen(context), opts->bos, 0, &ids, &n, err);
     if (rc != STATUS_OK)
         return rc;
     if (n == 0) {

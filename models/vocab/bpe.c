@@ -41,7 +41,7 @@ int bpe_cpt_to_byte(uint32_t cpt)
 
 /* ---- merges ---- */
 
-int32_t bpe_merge_rank(const vocab *v, const char *l, size_t nl, const char *r, size_t nr,
+int32_t bpe_merge_rank(const struct vocab *v, const char *l, size_t nl, const char *r, size_t nr,
                        char *scratch)
 {
     memcpy(scratch, l, nl);
@@ -119,7 +119,7 @@ static struct bigram bheap_pop(struct bheap *h)
 }
 
 struct bpe_work {
-    const vocab *v;
+    const struct vocab *v;
     const char *w; /* the encoded word */
     struct sym *s;
     struct bheap heap;
@@ -138,7 +138,7 @@ static int add_bigram(struct bpe_work *k, int left, int right)
                                                 .size = l->n + r->n});
 }
 
-static int emit(const vocab *v, const char *p, size_t n, struct idvec *out)
+static int emit(const struct vocab *v, const char *p, size_t n, struct idvec *out)
 {
     int32_t id = strtab_find(&v->by_text, p, n);
     if (id >= 0)
@@ -154,7 +154,7 @@ static int emit(const vocab *v, const char *p, size_t n, struct idvec *out)
 /* Merge the encoded word w[0..len) and append its tokens. */
 static int encode_word(struct bpe_work *k, const char *w, size_t len, struct idvec *out)
 {
-    const vocab *v = k->v;
+    const struct vocab *v = k->v;
     if (v->ignore_merges && strtab_find(&v->by_text, w, len) >= 0)
         return emit(v, w, len, out);
     k->w = w;
@@ -189,7 +189,7 @@ static int encode_word(struct bpe_work *k, const char *w, size_t len, struct idv
     return 0;
 }
 
-int bpe_encode(const vocab *v, const char *text, size_t len, struct idvec *out)
+int bpe_encode(const struct vocab *v, const char *text, size_t len, struct idvec *out)
 {
     int rc = -1;
     size_t *bounds = NULL;

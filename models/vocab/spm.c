@@ -70,7 +70,7 @@ static struct bigram sheap_pop(struct sheap *h)
     return top;
 }
 
-static int try_bigram(const vocab *v, const char *text, struct sym *s, struct sheap *h, int left,
+static int try_bigram(const struct vocab *v, const char *text, struct sym *s, struct sheap *h, int left,
                       int right)
 {
     if (left < 0 || right < 0)
@@ -83,7 +83,7 @@ static int try_bigram(const vocab *v, const char *text, struct sym *s, struct sh
                                          .size = size});
 }
 
-int spm_encode(const vocab *v, const char *text, size_t len, struct idvec *out)
+int spm_encode(const struct vocab *v, const char *text, size_t len, struct idvec *out)
 {
     int rc = -1;
     struct sheap h = {0};

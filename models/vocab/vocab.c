@@ -91,7 +91,7 @@ void vocab_spec_init(struct vocab_spec *s)
     s->add_bos = s->add_eos = s->add_space_prefix = -1;
 }
 
-static int lookup(const vocab *v, const char *s)
+static int lookup(const struct vocab *v, const char *s)
 {
     return strtab_find(&v->by_text, s, strlen(s));
 }
@@ -183,7 +183,7 @@ static const char *const NAMED_SLOTS[][5] = {
 static const char *const EOG_NAMES[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
                                         "<|endoftext|>", "<|eom_id|>", "<EOT>"};
 
-static void mark_named_tokens(vocab *v, int eot_given)
+static void mark_named_tokens(struct vocab *v, int eot_given)
 {
     int eot = v->eot;
     for (size_t s = 0; s < sizeof NAMED_SLOTS / sizeof NAMED_SLOTS[0]; s++) {
@@ -230,7 +230,7 @@ static int special_cmp(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-static int build_special(vocab *v)
+static int build_special(struct vocab *v)
 {
     size_t n = 0;
     for (int i = 0; i < v->n; i++)
@@ -256,7 +256,7 @@ static int build_special(vocab *v)
 
 /* phi-3: llama.cpp strips whitespace after its special tokens (RSTRIP), keyed on the
  * model's name, except <unk>, <s> and <|endoftext|>. */
-static void apply_name_rules(vocab *v, const char *name)
+static void apply_name_rules(struct vocab *v, const char *name)
 {
     if (!name)
         return;
@@ -279,7 +279,7 @@ static void apply_name_rules(vocab *v, const char *name)
 }
 
 /* The decoded bytes of every token (special = 1), so pieces are borrowed slices. */
-static int build_pieces(vocab *v)
+static int build_pieces(struct vocab *v)
 {
     size_t total = 0;
     for (int i = 0; i < v->n; i++)
@@ -342,10 +342,10 @@ static int id_or_default(int64_t given, int dflt, int n)
     return dflt < n ? dflt : -1;
 }
 
-int vocab_new(const struct vocab_spec *spec, vocab **out, struct status_err *err)
+int vocab_new(const struct vocab_spec *spec, struct vocab **out, struct status_err *err)
 {
     int rc = STATUS_OK;
-    vocab *v = calloc(1, sizeof *v);
+    struct vocab *v = calloc(1, sizeof *v);
     if (!v)
         return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
     int pre_bos = 0;
@@ -452,7 +452,7 @@ fail:
     return rc;
 }
 
-void vocab_free(vocab *v)
+void vocab_free(struct vocab *v)
 {
     if (!v)
         return;
@@ -475,19 +475,21 @@ void vocab_free(vocab *v)
 
 /* ---- queries ---- */
 
-int vocab_n_tokens(const vocab *v) { return v->n; }
-const char *vocab_model_name(const vocab *v) { return v->kind == VOCAB_SPM ? "llama" : "gpt2"; }
-const char *vocab_pre_name(const vocab *v) { return v->pre_name; }
-int vocab_bos(const vocab *v) { return v->bos; }
-int vocab_eos(const vocab *v) { return v->eos; }
-int vocab_is_eog(const vocab *v, int id) { return id >= 0 && id < v->n && v->eog[id]; }
+int vocab_n_tokens(const struct vocab *v) { return v->n; }
+const char *vocab_model_name(const struct vocab *v) { return v->kind == VOCAB_SPM ? "llama" : "gpt2"; }
+const char *vocab_pre_name(const struct vocab *v) { return v->pre_name; }
+int vocab_bos(const struct vocab *v) { return v->bos; }
+int vocab_eos(const struct vocab *v) { return v->eos; }
+int vocab_adds_bos(const struct vocab *v) { return v->add_bos && v->bos >= 0; }
+int vocab_adds_space_prefix(const struct vocab *v) { return v->add_space_prefix; }
+int vocab_is_eog(const struct vocab *v, int id) { return id >= 0 && id < v->n && v->eog[id]; }
 
-enum vocab_token_type vocab_type_of(const vocab *v, int id)
+enum vocab_token_type vocab_type_of(const struct vocab *v, int id)
 {
     return id >= 0 && id < v->n ? (enum vocab_token_type)v->type[id] : VOCAB_TYPE_UNDEFINED;
 }
 
-const char *vocab_text(const vocab *v, int id, size_t *len)
+const char *vocab_text(const struct vocab *v, int id, size_t *len)
 {
     if (id < 0 || id >= v->n) {
         *len = 0;
@@ -497,7 +499,7 @@ const char *vocab_text(const vocab *v, int id, size_t *len)
     return v->tok[id].p;
 }
 
-const char *vocab_piece(const vocab *v, int id, int special, size_t *len)
+const char *vocab_piece(const struct vocab *v, int id, int special, size_t *len)
 {
     if (id < 0 || id >= v->n || (!special && (v->attr[id] & (ATTR_UNKNOWN | ATTR_CONTROL)))) {
         *len = 0;
@@ -542,7 +544,7 @@ static int is_c_space(char c)
 
 /* llama.cpp's tokenizer_st_partition: for each special token, longest first, split every
  * text fragment at its occurrences. Returns 0 or -1 out of memory. */
-static int partition(const vocab *v, const char *text, size_t len, int parse_special,
+static int partition(const struct vocab *v, const char *text, size_t len, int parse_special,
                      struct fragvec *f)
 {
     if (len > 0 && frag_insert(f, 0, (struct frag){.off = 0, .len = len, .id = -1}) != 0)
@@ -588,7 +590,7 @@ static int partition(const vocab *v, const char *text, size_t len, int parse_spe
     return 0;
 }
 
-int vocab_encode(const vocab *v, const char *text, size_t len, int add_special,
+int vocab_encode(const struct vocab *v, const char *text, size_t len, int add_special,
                  int parse_special, int **ids, size_t *n, struct status_err *err)
 {
     struct fragvec f = {0};
@@ -656,7 +658,7 @@ oom:
 
 /* ---- decoding ---- */
 
-char *vocab_decode(const vocab *v, const int *ids, size_t n, int special, size_t *len)
+char *vocab_decode(const struct vocab *v, const int *ids, size_t n, int special, size_t *len)
 {
     size_t total = 1;
     for (size_t i = 0; i < n; i++) {

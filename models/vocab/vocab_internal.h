@@ -97,9 +97,9 @@ struct idvec {
 int idvec_push(struct idvec *o, int id); /* 0, or -1 out of memory */
 
 /* Encode one raw-text fragment, appending to out. 0, or -1 out of memory. */
-int spm_encode(const vocab *v, const char *text, size_t len, struct idvec *out);
-int bpe_encode(const vocab *v, const char *text, size_t len, struct idvec *out);
-int32_t bpe_merge_rank(const vocab *v, const char *l, size_t nl, const char *r, size_t nr,
+int spm_encode(const struct vocab *v, const char *text, size_t len, struct idvec *out);
+int bpe_encode(const struct vocab *v, const char *text, size_t len, struct idvec *out);
+int32_t bpe_merge_rank(const struct vocab *v, const char *l, size_t nl, const char *r, size_t nr,
                        char *scratch);
 /* GPT-2's byte <-> printable code point map */
 uint32_t bpe_byte_to_cpt(unsigned char b);

@@ -310,7 +310,8 @@ static void run(const struct api_req *rq, struct api_resp *rs, model *m, const s
     int *ids = NULL;
     size_t n = 0;
     const size_t plen = strlen(q->prompt);
-    if (transformer_encode(t, q->prompt, plen, 1, 0, &ids, &n, &err) != STATUS_OK) {
+    if (transformer_check_generate(t, &err) != STATUS_OK ||
+        transformer_encode(t, q->prompt, plen, 1, 0, &ids, &n, &err) != STATUS_OK) {
         api_error(rs, &err);
         return;
     }
