@@ -61,9 +61,10 @@ $(DEPS_STAMP): tools/deps.sh
 $(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
-# SIMD flags are per file (docs/ARCHITECTURE.md, kernels): only models/kernels/avx2.c and *_avx2.c get AVX2/FMA
-# code (a pattern's stem cannot be empty, so avx2.c itself is named).
-$(BUILD)/obj/models/kernels/avx2.o $(BUILD)/obj/models/kernels/%_avx2.o: CFLAGS += -mavx2 -mfma
+# SIMD flags are per file (docs/ARCHITECTURE.md, kernels): only the tier files of the kernel
+# table get them; select.c checks the same CPU flags before any of their code runs.
+$(BUILD)/obj/models/kernels/avx2.o: CFLAGS += -mavx2 -mfma -mf16c
+$(BUILD)/obj/models/kernels/avx512.o: CFLAGS += -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl
 
 $(LIBMODELS): $(MODELS_OBJ)
 	@mkdir -p $(dir $@)
