@@ -29,7 +29,7 @@ fuzz-build: $(FUZZ_BINS)
 $(BUILD)/fuzz/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
-$(BUILD)/fuzz/obj/models/kernels/avx2.o $(BUILD)/fuzz/obj/models/kernels/%_avx2.o: FUZZ_CFLAGS += -mavx2 -mfma
+$(BUILD)/fuzz/obj/models/kernels/avx2.o $(BUILD)/fuzz/obj/models/kernels/%_avx2.o: FUZZ_CFLAGS += -mavx2 -mfma -mf16c
 $(FUZZ_LIB): $(FUZZ_OBJ)
 	rm -f $@ && ar rcs $@ $^
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_LIB)
