@@ -1,4 +1,4 @@
-/* tokenize.c: POST /v1/tokenize and /v1/detokenize with a Transformer model's tokenizer
+/* tokenize.c: POST /v1/tokenize and /v1/detokenize with a model's tokenizer (Transformers:
  * (llama2.c's, or the one a GGUF file's metadata describes). Small and bounded work:
  * answered where the router puts it. */
 #include "../../models/transformer/transformer.h"
@@ -21,10 +21,11 @@ static int opt_bool(json_t *body, const char *key, int *out, struct api_resp *rs
 
 void api_tokenize(const struct api_req *rq, struct api_resp *rs)
 {
-    model *m = api_model_or_reply(rq, rs, "transformer");
+    model *m = api_model_or_reply(rq, rs, MODEL_CAP_TOKENIZER);
     if (!m)
         return;
-    const transformer *t = model_impl(m);
+    const struct tokenizer_ops *tk = model_ops_of(m)->tokenizer;
+    const void *t = model_impl(m);
     json_t *jt = json_object_get(rq->body, "text");
     int add_special = 1, add_bos = -1, parse_special = 0, pieces = 0;
     int *ids = NULL;
@@ -55,8 +56,10 @@ void api_tokenize(const struct api_req *rq, struct api_resp *rs)
         }
         add_special = add_bos;
     }
-    if (transformer_tokenize(t, json_string_value(jt), json_string_length(jt), add_special,
-                             parse_special, &ids, &n, &err) != STATUS_OK) {
+    const char *text = json_string_value(jt);
+    const size_t text_len = json_string_length(jt);
+    if ((tk->tokenize ? tk->tokenize(t, text, text_len, add_special, parse_special, &ids, &n, &err)
+                      : tk->encode(t, text, text_len, add_special, 0, &ids, &n, &err)) != STATUS_OK) {
         api_error(rs, &err);
         goto done;
     }
@@ -65,7 +68,7 @@ void api_tokenize(const struct api_req *rq, struct api_resp *rs)
     for (size_t i = 0; i < n; i++) {
         json_array_append_new(toks, json_integer(ids[i]));
         if (pcs) {
-            char *p = transformer_token_text(t, -1, ids[i]);
+            char *p = tk->token_text(t, -1, ids[i]);
             json_array_append_new(pcs, json_string(p ? p : ""));
             free(p);
         }
@@ -89,11 +92,12 @@ done:
 
 void api_detokenize(const struct api_req *rq, struct api_resp *rs)
 {
-    model *m = api_model_or_reply(rq, rs, "transformer");
+    model *m = api_model_or_reply(rq, rs, MODEL_CAP_TOKENIZER);
     if (!m)
         return;
-    const transformer *t = model_impl(m);
-    const int vocab = transformer_shape_of(t)->vocab;
+    const struct tokenizer_ops *tk = model_ops_of(m)->tokenizer;
+    const void *t = model_impl(m);
+    const int vocab = tk->vocab_size(t);
     json_t *jt = json_object_get(rq->body, "tokens");
     int *ids = NULL;
     if (!jt) {
@@ -127,7 +131,7 @@ void api_detokenize(const struct api_req *rq, struct api_resp *rs)
         ids[i] = (int)id;
     }
     size_t len;
-    char *text = transformer_decode(t, ids, n, &len);
+    char *text = tk->decode(t, ids, n, &len);
     json_t *body = text ? json_pack("{s:s, s:s%}", "model", model_id(m), "text", text, len) : NULL;
     free(text);
     if (!body)
