@@ -1,5 +1,5 @@
 /* tokenize.c: POST /v1/tokenize and /v1/detokenize with a model's tokenizer (Transformers:
- * (llama2.c's, or the one a GGUF file's metadata describes). Small and bounded work:
+ * llama2.c's, or the one a GGUF file's metadata describes). Small and bounded work:
  * answered where the router puts it. */
 #include "../../models/transformer/transformer.h"
 #include "api.h"
