@@ -63,12 +63,6 @@ const char *transformer_tokenizer_name(const transformer *t)
     return t->vocab ? vocab_model_name(t->vocab) : "llama2c";
 }
 
-const char *transformer_chat_template_text(const transformer *t)
-{
-    (void)t; /* TODO: GGUF's tokenizer.chat_template once the GGUF reader lands */
-    return NULL;
-}
-
 int transformer_chat_template(const transformer *t) { return t->chat_template_plus1 - 1; }
 
 void transformer_set_chat_template(transformer *t, int tmpl) { t->chat_template_plus1 = tmpl + 1; }
