@@ -86,3 +86,20 @@ model *api_model_or_reply(const struct api_req *rq, struct api_resp *rs, enum mo
     }
     return m;
 }
+
+void api_resp_header(struct api_resp *rs, const char *name, const char *fmt, ...)
+{
+    if (rs->n_headers >= API_RESP_HEADERS_MAX)
+        return;
+    rs->headers[rs->n_headers].name = name;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rs->headers[rs->n_headers].value, API_RESP_HEADER_VALUE_MAX, fmt, ap);
+    va_end(ap);
+    rs->n_headers++;
+}
+
+const char *api_req_header(const struct api_req *rq, const char *name)
+{
+    return rq->header ? rq->header(rq, name) : NULL;
+}

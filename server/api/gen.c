@@ -212,7 +212,8 @@ static void run(const struct api_req *rq, struct api_resp *rs, model *m, const s
     status_clear(&err);
     int *ids = NULL;
     size_t n = 0;
-    if (tok->encode(t, p->text, p->len, 1, 0, &ids, &n, &err) != STATUS_OK) {
+    if ((gen->check && gen->check(t, &err) != STATUS_OK) || /* e.g. a tokenizer only */
+        tok->encode(t, p->text, p->len, 1, 0, &ids, &n, &err) != STATUS_OK) {
         api_error(rs, &err);
         return;
     }
@@ -278,9 +279,10 @@ static void run(const struct api_req *rq, struct api_resp *rs, model *m, const s
         } else if (err.code != STATUS_CANCELLED) { /* a timeout still gets its event */
             struct api_resp tmp = {0};
             api_error(&tmp, &err); /* the error object, as one event */
-            sse_send(rq, tmp.body);
+            sse_send(rq, fmt->error_event ? fmt->error_event(tmp.body) : tmp.body);
         }
-        stream_write(rq->stream, "data: [DONE]\n\n", 14);
+        if (!fmt->no_done)
+            stream_write(rq->stream, "data: [DONE]\n\n", 14);
         free(g.text);
         json_decref(g.lp_all);
         return;
