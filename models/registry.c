@@ -283,6 +283,23 @@ int registry_add(registry *r, const char *id, const char *type, const char *path
         return status_set(err, STATUS_BAD_INPUT, "type", "unknown model type '%s' (known: %s)",
                           type, known);
     }
+    for (size_t i = 0; opts && i < opts->n; i++) {
+        const char *key = opts->items[i].key;
+        size_t k = 0;
+        while (ops->options && ops->options[k] && strcmp(ops->options[k], key) != 0)
+            k++;
+        if (ops->options && ops->options[k])
+            continue;
+        char param[STATUS_PARAM_MAX], known[256] = "";
+        snprintf(param, sizeof param, "options.%s", key);
+        for (k = 0; ops->options && ops->options[k]; k++) {
+            size_t len = strlen(known);
+            snprintf(known + len, sizeof known - len, "%s%s", len ? ", " : "", ops->options[k]);
+        }
+        return status_set(err, STATUS_BAD_INPUT, param,
+                          "unknown option '%s' for a model of type %s (known: %s)", key, type,
+                          known[0] ? known : "none");
+    }
     model *m = calloc(1, sizeof *m);
     if (!m)
         return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
@@ -377,11 +394,16 @@ int registry_resolve_path(const registry *r, const char *path, char *out, size_t
                            : snprintf(joined, sizeof joined, "%s/%s", r->root, path);
     if (n < 0 || (size_t)n >= sizeof joined)
         return status_set(err, STATUS_BAD_INPUT, "path", "path is too long");
+    size_t rl = strlen(r->root);
     char *real = realpath(joined, NULL);
-    if (!real)
+    if (!real) {
+        /* An absolute path outside the root gets the one answer whether or not it exists,
+         * so the API cannot probe the rest of the file system. */
+        if (path[0] == '/' && !(strncmp(path, r->root, rl) == 0 && (path[rl] == '/' || path[rl] == '\0')))
+            return status_set(err, STATUS_FORBIDDEN, "path", "path resolves outside the models root");
         return status_set(err, errno == ENOENT ? STATUS_NOT_FOUND : STATUS_IO, "path",
                           "cannot open '%s': %s", path, strerror(errno));
-    size_t rl = strlen(r->root);
+    }
     int inside = strncmp(real, r->root, rl) == 0 && (real[rl] == '/' || real[rl] == '\0');
     if (!inside) {
         free(real);

@@ -54,6 +54,9 @@ struct model_ops {
     size_t (*bytes)(const void *impl);
     /* Non-NULL for language models (n-gram, transformer): /v1/score and /v1/next. */
     const struct lm_ops *lm;
+    /* NULL-terminated option keys this type reads (NULL: none). Any other key is refused
+     * (400 naming options.KEY) by registry_add, so a typo is never silently ignored. */
+    const char *const *options;
     /* 1 when even a small request is long work (Transformer forward passes): the server
      * then never answers this type's requests on the event loop. */
     int heavy;
@@ -71,7 +74,8 @@ void registry_free(registry *r);
 
 /* Add a model and load it: in the background when 'async' (state LOADING at return), else
  * before returning (then a failed load leaves the registry unchanged and returns its error).
- * STATUS_CONFLICT if the id exists, STATUS_BAD_INPUT for an unknown type or a bad id. */
+ * STATUS_CONFLICT if the id exists, STATUS_BAD_INPUT for an unknown type, an option the
+ * type does not read (param "options.KEY") or a bad id. */
 int registry_add(registry *r, const char *id, const char *type, const char *path,
                  const struct model_options *opts, int async, struct status_err *err);
 

@@ -147,8 +147,11 @@ static int testmodel_next(void *impl, const char *context, const struct lm_score
 
 static const struct lm_ops testmodel_lm = {.score = testmodel_score, .next = testmodel_next};
 
+static const char *const testmodel_options[] = {"load_delay_ms", "score_delay_ms", NULL};
+
 const struct model_ops testmodel_ops = {
     .type = "test",
+    .options = testmodel_options,
     .load = testmodel_load,
     .free_impl = testmodel_free,
     .describe = testmodel_describe,

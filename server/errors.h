@@ -1,5 +1,5 @@
 /* errors.h: the only place a status becomes an HTTP status and the error object
- * {"error":{"message","type","param","code"}} of DESIGN.md. */
+ * {"error":{"message","type","param","code"}} of api.yaml (components.schemas.Error) and docs/ARCHITECTURE.md. */
 #ifndef LMSERVE_ERRORS_H
 #define LMSERVE_ERRORS_H
 

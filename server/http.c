@@ -470,7 +470,7 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
     ssize_t n = stream_read(c->stream, buf, max);
     if (n == STREAM_READ_END)
         return MHD_CONTENT_READER_END_OF_STREAM;
-    return n; /* 0 only after suspending (returning 0 otherwise busy-loops; DESIGN.md) */
+    return n; /* 0 only after suspending (returning 0 otherwise busy-loops; docs/ARCHITECTURE.md, request path) */
 }
 
 static void stream_free_cb(void *cls)
@@ -807,7 +807,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return send_error_closing(c, STATUS_TOO_LARGE, "request body is larger than %zu bytes",
                                       s->cfg->max_body);
         }
-        /* Keep-alive trap (DESIGN.md): never queue a normal response on the first call. */
+        /* Keep-alive trap (docs/ARCHITECTURE.md, request path): never queue a normal response on the first call. */
         return MHD_YES;
     }
     switch (c->phase) {

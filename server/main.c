@@ -1,5 +1,5 @@
 /* main.c: flags/env/config -> registry -> daemon; signals; graceful drain. The only place
- * allowed to exit() (STYLE.md 5). */
+ * allowed to exit() (docs/ARCHITECTURE.md, conventions: errors). */
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>

@@ -9,7 +9,7 @@
 
 typedef struct pool pool;
 
-#define POOL_NICE 10 /* worker niceness: the event loop wins the CPU (DESIGN.md measurement) */
+#define POOL_NICE 10 /* worker niceness: the event loop wins the CPU (measured; docs/ARCHITECTURE.md, threads) */
 
 /* Start 'n_threads' workers with room for 'queue_max' waiting jobs. NULL on failure. */
 pool *pool_new(int n_threads, size_t queue_max);

@@ -20,6 +20,7 @@ static const struct route ROUTES[] = {
     { .method = "POST", .path = "/v1/neighbors", .handler = api_neighbors, .cost = COST_JOB, .json_body = 1 },
     { .method = "POST", .path = "/v1/similarity", .handler = api_similarity, .cost = COST_AUTO, .json_body = 1 },
     { .method = "POST", .path = "/v1/completions", .handler = api_completions, .cost = COST_STREAM, .json_body = 1 },
+    { .method = "POST", .path = "/v1/chat/completions", .handler = api_chat_completions, .cost = COST_STREAM, .json_body = 1 },
     { .method = "POST", .path = "/v1/tokenize", .handler = api_tokenize, .cost = COST_AUTO, .json_body = 1 },
     { .method = "POST", .path = "/v1/detokenize", .handler = api_detokenize, .cost = COST_AUTO, .json_body = 1 },
     { .method = "GET", .path = "/", .handler = api_static, .cost = COST_INLINE },

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""check_routes.py: the router table and api.yaml must list the same routes (STYLE 6).
+"""check_routes.py: the router table and api.yaml must list the same routes (docs/ARCHITECTURE.md, routing).
 
 usage: check_routes.py [server/router.c] [api.yaml]
        check_routes.py --list-api api.yaml      (print "METHOD /path" per operation)

@@ -7,6 +7,7 @@ import { initScore } from './panel-score.js';
 import { initNext } from './panel-next.js';
 import { initNeighbors } from './panel-neighbors.js';
 import { initGenerate } from './panel-generate.js';
+import { initChat } from './panel-chat.js';
 
 function selectTab(tab, focus) {
   for (const t of document.querySelectorAll('[role=tab]')) {
@@ -41,4 +42,5 @@ initScore();
 initNext();
 initNeighbors();
 initGenerate();
+initChat();
 refreshModels().catch(e => showError($('#models-error'), e));

@@ -17,6 +17,8 @@ export function kindOf(m) {
 export function fits(m, kind) {
   const k = kindOf(m);
   if (kind === 'lm') return k === 'ngram' || k === 'transformer';
+  // chat: a Transformer with a chat template (details.chat_template in /v1/models)
+  if (kind === 'chat') return k === 'transformer' && Boolean(m.details?.chat_template);
   return k === kind;
 }
 
@@ -45,7 +47,8 @@ export function fillSelects() {
       sel.append(o);
     }
     if (!ok.length && !sel.dataset.optional) {
-      const o = new Option(`no ${kind === 'lm' ? 'language' : kind} model loaded`, '');
+      const what = { lm: 'language model', chat: 'model with a chat template' }[kind] || `${kind} model`;
+      const o = new Option(`no ${what} loaded`, '');
       o.disabled = true;
       sel.append(o);
     }

@@ -60,7 +60,9 @@ struct bw_job {
 static void bw_range(void *ctx, size_t b, size_t e)
 {
     struct bw_job *j = ctx;
-    j->k->matvec(j->out + b, j->w + b * j->cols, j->x, e - b, j->cols);
+    const struct kernels_mat m = {.type = KERNELS_F32, .data = j->w,
+                                  .row_bytes = j->cols * sizeof(float), .cols = j->cols};
+    j->k->type[KERNELS_F32].matvec(j->out + b, &m, b, e, j->x);
 }
 
 static void bandwidth(int reps)

@@ -71,7 +71,7 @@ for shape in $SHAPES; do
     done
 done
 
-# 2 threads with one competing busy process (DESIGN.md): ours, and run.c for contrast
+# 2 threads with one competing busy process (docs/ARCHITECTURE.md, threads): ours, and run.c for contrast
 ck="$DATA/15M.bin"; tok="$DATA/tok32000.bin"
 if [ -f "$ck" ] && [ "${SKIP_BUSY:-0}" = 0 ]; then
     sh -c 'while :; do :; done' &

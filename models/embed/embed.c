@@ -245,8 +245,8 @@ void embed_quantize(const embed *e, enum embed_storage s, size_t cstride, void *
             uint16_t *c = (uint16_t *)compact + r * cstride;
             for (size_t i = 0; i < cstride; i++) {
                 float v = i < e->dim ? x[i] : 0.0f;
-                c[i] = embed_float_to_half(v);
-                double d = (double)v - embed_half_to_float(c[i]);
+                c[i] = kernels_float_to_half(v);
+                double d = (double)v - kernels_half_to_float(c[i]);
                 err2 += d * d;
             }
         } else {
@@ -290,7 +290,7 @@ static int embed_attach_pool(embed *e, const struct embed_opts *o, struct status
     e->threads = o && o->threads > 0 ? o->threads : EMBED_THREADS_DEFAULT;
     if (e->threads > EMBED_THREADS_MAX)
         e->threads = EMBED_THREADS_MAX;
-    e->k = embed_kernels_select();
+    e->k = kernels_select();
     atomic_init(&e->fallbacks, 0);
     if (e->threads > 1 && embed_pool_new(e->threads, &e->pool) != 0)
         return status_set(err, STATUS_NO_MEMORY, NULL, "cannot start %d scan threads",

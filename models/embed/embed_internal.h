@@ -8,13 +8,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "../kernels/embed_kernels.h"
+#include "../kernels/kernels.h"
 #include "embed.h"
 
 #define EMBED_ALIGN_BYTES 64     /* row and section alignment (cache line) */
 #define EMBED_F32_PAD 8          /* float32 rows padded to a multiple of 8 floats (one ymm) */
 #define EMBED_COMPACT_PAD 16     /* f16/int8 rows padded to 16 elements (one ymm of halves/int16) */
-#define EMBED_I8_MAX 127.0f      /* int8 rows use [-127, 127] */
+#define EMBED_I8_MAX ((float)KERNELS_I8_MAX) /* int8 rows use [-127, 127] */
 #define EMBED_HASH_EMPTY 0u      /* hash slots hold row + 1; 0 = empty */
 #define EMBED_WORD_MAX_BYTES 4096 /* longest word accepted from a file */
 
@@ -39,7 +39,7 @@ struct embed {
     size_t n_dup;
     int lowercase;
     int threads;
-    const struct embed_kernels *k;
+    const struct kernels_ops *k;
     struct embed_pool *pool;     /* NULL when threads == 1 */
     atomic_size_t fallbacks;
     /* what to free: an .lmv mapping, or heap buffers */
@@ -109,6 +109,12 @@ int lmv_write(const embed *e, const char *path, enum embed_storage storage,
 void embed_quantize(const embed *e, enum embed_storage s, size_t cstride, void *compact,
                     float *scales, float *resid, float *resid_max);
 size_t embed_compact_elem(enum embed_storage s); /* bytes per element */
+/* The float32 unit rows as a kernel-table matrix (n rows of 'stride' values). */
+static inline struct kernels_mat embed_unit_mat(const embed *e)
+{
+    return (struct kernels_mat){.type = KERNELS_F32, .data = e->unit,
+                                .row_bytes = e->stride * sizeof(float), .cols = e->stride};
+}
 
 /* aligned_alloc with the size rounded up to a multiple of the alignment, as C11 requires;
  * free with free(). */

@@ -274,7 +274,13 @@ static void scan_worker(void *ctx, int w)
 {
     struct scan *s = ctx;
     const embed *e = s->e;
-    const struct embed_kernels *k = e->k;
+    const struct kernels_ops *k = e->k;
+    const struct kernels_mat unit = embed_unit_mat(e);
+    const struct kernels_mat compact = {
+        .type = e->storage == EMBED_STORAGE_F16 ? KERNELS_F16 : KERNELS_I8,
+        .data = e->compact,
+        .row_bytes = e->cstride * embed_compact_elem(e->storage),
+        .cols = e->cstride};
     struct heap *heaps = s->heaps + (size_t)w * s->n_heaps;
     float *sc = s->scratch + (size_t)w * s->scratch_len;
     size_t c;
@@ -283,30 +289,26 @@ static void scan_worker(void *ctx, int w)
         size_t cnt = r0 + s->chunk_rows <= e->n ? s->chunk_rows : e->n - r0;
         switch (s->kind) {
         case SCAN_F32:
-            k->dot_f32_rows(e->unit + r0 * e->stride, e->stride, cnt, s->q, e->stride, sc);
+            k->type[KERNELS_F32].matvec(sc, &unit, r0, r0 + cnt, s->q);
             push_rows(s, heaps, r0, cnt, sc);
             break;
         case SCAN_F16:
-            k->dot_f16_rows((const uint16_t *)e->compact + r0 * e->cstride, e->cstride, cnt,
-                            s->q, e->cstride, sc);
+            k->type[KERNELS_F16].matvec(sc, &compact, r0, r0 + cnt, s->q);
             push_rows(s, heaps, r0, cnt, sc);
             break;
-        case SCAN_I8: {
-            int32_t *isc = (int32_t *)sc;
-            k->dot_i8_rows((const int8_t *)e->compact + r0 * e->cstride, e->cstride, cnt,
-                           s->q8, e->cstride, isc);
+        case SCAN_I8: /* the kernel's float is the exact int32 dot */
+            k->type[KERNELS_I8].matvec(sc, &compact, r0, r0 + cnt, s->q8);
             for (size_t i = 0; i < cnt; i++)
-                sc[i] = e->scales[r0 + i] * s->q8_scale * (float)isc[i];
+                sc[i] = e->scales[r0 + i] * s->q8_scale * sc[i];
             push_rows(s, heaps, r0, cnt, sc);
             break;
-        }
         case SCAN_GEMM:
         case SCAN_COSMUL:
             for (size_t b = 0; b < cnt; b += GEMM_BLOCK_ROWS) {
                 size_t nb = cnt - b < GEMM_BLOCK_ROWS ? cnt - b : GEMM_BLOCK_ROWS;
                 float *blk = sc; /* (nb, n_q) */
-                k->gemm_f32(e->unit + (r0 + b) * e->stride, e->stride, nb, s->qs, e->stride,
-                            s->n_q, e->stride, blk);
+                k->type[KERNELS_F32].gemm(blk, s->n_q, 1, &unit, r0 + b, r0 + b + nb, s->qs,
+                                          e->stride * sizeof(float), s->n_q);
                 if (s->kind == SCAN_GEMM) {
                     for (size_t j = 0; j < s->n_q; j++) {
                         struct heap *hp = &heaps[j];
@@ -434,14 +436,14 @@ static int knn_compact(const embed *e, const float *uq, size_t k, const uint32_t
         float amax = 0.0f;
         for (size_t i = 0; i < e->dim; i++)
             amax = fmaxf(amax, fabsf(uq[i]));
-        float scale = amax / (float)EMBED_KERNELS_I8_MAX; /* uq is a unit vector: amax > 0 */
+        float scale = amax / (float)KERNELS_I8_MAX; /* uq is a unit vector: amax > 0 */
         double e2 = 0.0;
         for (size_t i = 0; i < e->cstride; i++) {
             long v = i < e->dim ? lrintf(uq[i] / scale) : 0;
-            if (v > EMBED_KERNELS_I8_MAX)
-                v = EMBED_KERNELS_I8_MAX;
-            if (v < -EMBED_KERNELS_I8_MAX)
-                v = -EMBED_KERNELS_I8_MAX;
+            if (v > KERNELS_I8_MAX)
+                v = KERNELS_I8_MAX;
+            if (v < -KERNELS_I8_MAX)
+                v = -KERNELS_I8_MAX;
             q8[i] = (int8_t)v;
             double d = (i < e->dim ? uq[i] : 0.0f) - (double)scale * (double)v;
             e2 += d * d;
@@ -459,8 +461,8 @@ static int knn_compact(const embed *e, const float *uq, size_t k, const uint32_t
     size_t nc = cand->n;
     for (size_t i = 0; i < nc; i++) { /* exact scores from the float32 rows */
         float x;
-        e->k->dot_f32_rows(e->unit + (size_t)cand->h[i].index * e->stride, e->stride, 1, uq,
-                           e->stride, &x);
+        const struct kernels_mat unit = embed_unit_mat(e);
+        e->k->type[KERNELS_F32].matvec(&x, &unit, cand->h[i].index, cand->h[i].index + 1, uq);
         cand->h[i].score = x;
     }
     qsort(cand->h, nc, sizeof *cand->h, hit_cmp);

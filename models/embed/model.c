@@ -49,8 +49,11 @@ static json_t *embed_ops_describe(const void *impl)
 
 static size_t embed_ops_bytes(const void *impl) { return embed_bytes(impl); }
 
+static const char *const embed_model_options[] = {"lowercase", "threads", "storage", NULL};
+
 const struct model_ops embed_model_ops = {
     .type = "embedding",
+    .options = embed_model_options,
     .load = embed_ops_load,
     .free_impl = embed_ops_free,
     .describe = embed_ops_describe,

@@ -320,10 +320,11 @@ static int buf_read(const char *path, struct buf *b, struct status_err *err)
             int got = gzread(gz, d + len, GZ_CHUNK_BYTES);
             if (got < 0) {
                 int zerr;
-                const char *zmsg = gzerror(gz, &zerr);
+                /* the message lives in gz: format it before gzclose frees it */
+                status_set(err, STATUS_BAD_FORMAT, NULL, "%s: gzip: %s", path, gzerror(gz, &zerr));
                 gzclose(gz);
                 free(d);
-                return status_set(err, STATUS_BAD_FORMAT, NULL, "%s: gzip: %s", path, zmsg);
+                return STATUS_BAD_FORMAT;
             }
             if (got == 0)
                 break;

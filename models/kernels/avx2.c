@@ -1,22 +1,28 @@
-/* avx2.c: AVX2/FMA twins of ref.c (the only file compiled with -mavx2 -mfma). Several
- * independent accumulators per loop, so a decode matvec is bound by memory, not by one
- * serial chain of additions; one index runs across the SIMD body and the scalar tail.
- * Only called when kernels_select() saw AVX2+FMA on the CPU. */
-#include "kernels.h"
+/* avx2.c: the AVX2/FMA/F16C tier of the kernel table (the only file built with -mavx2 -mfma
+ * -mf16c). Several independent accumulators per loop, so a decode matvec is bound by memory,
+ * not by one serial chain of additions; one index runs across the SIMD body and the scalar
+ * tail. Only called when kernels_select() saw AVX2+FMA+F16C on the CPU. */
+#include "kernels_internal.h"
 
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
 
-#define F32_LANES 8            /* floats per __m256 */
-#define MATVEC_ROWS 4          /* rows per matvec block: 4 memory streams, 8 chains */
-#define MATMUL_ROWS 2          /* micro-tile of matmul: 2 rows x 4 tokens = 8 accumulators */
-#define MATMUL_TOKENS 4
-#define MATMUL_ROW_BLOCK 16    /* rows kept hot in L2 while every token tile passes */
+#define F32_LANES 8 /* floats per __m256 */
+#define I8_LANES 32 /* int8 per __m256i */
+#define MATVEC_ROWS 4 /* rows per matvec block: 4 memory streams, 8 chains */
+#define GEMM_R 3 /* gemm register tile: 3 rows x 4 tokens = 12 accumulators (+3+1 = 16 ymm) */
+#define GEMM_T 4
+#define GEMM_ROW_BLOCK 24 /* rows kept hot in L1/L2 while every token tile passes (8 tiles) */
 /* Software prefetch this many rows ahead of a decode matvec: short rows (288 floats) give
  * the hardware prefetcher too little to learn; measured +10% on DRAM-bound matrices here. */
 #define PREFETCH_ROWS_AHEAD 16
 #define CACHE_LINE_BYTES 64
+
+static const void *row_at(const struct kernels_mat *w, size_t i)
+{
+    return (const char *)w->data + i * w->row_bytes;
+}
 
 static inline float hsum(__m256 v)
 {
@@ -30,10 +36,18 @@ static inline float hsum(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
-/* ---- dot, matvec ---- */
-
-static float dot_avx2(const float *a, const float *b, size_t n)
+/* [sum(a0), sum(a1), sum(a2), sum(a3)] */
+static inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3)
 {
+    __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+    return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+}
+
+/* ---- float32 ---- */
+
+float kernels_dot_f32_avx2(const void *pa, const void *px, size_t n)
+{
+    const float *a = pa, *b = px;
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
     __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
     size_t i = 0;
@@ -51,93 +65,251 @@ static float dot_avx2(const float *a, const float *b, size_t n)
     return s;
 }
 
-static void matvec_avx2(float *out, const float *w, const float *x, size_t rows, size_t cols)
+/* Four rows against x: s[k] = w_k . x. The matvec runs every row through this block (a tail
+ * repeats its last row, computed, not stored), so equal rows score bit-equal wherever they
+ * sit, and a one-row call agrees with a many-row one. */
+static inline void rows4_f32(const float *w0, const float *w1, const float *w2, const float *w3,
+                             const float *x, size_t cols, float s[MATVEC_ROWS])
 {
-    size_t r = 0;
-    for (; r + MATVEC_ROWS <= rows; r += MATVEC_ROWS) {
-        const float *w0 = w + r * cols, *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
-        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-        __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-        __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
-        __m256 b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
-        /* prefetches past the matrix are harmless: prefetch never faults */
-        const float *pf = w0 + PREFETCH_ROWS_AHEAD * cols;
-        size_t i = 0;
-        for (; i + 2 * F32_LANES <= cols; i += 2 * F32_LANES) {
-            __m256 xa = _mm256_loadu_ps(x + i), xb = _mm256_loadu_ps(x + i + 8);
-            _mm_prefetch((const char *)(pf + i), _MM_HINT_T0);
-            _mm_prefetch((const char *)(pf + cols + i), _MM_HINT_T0);
-            _mm_prefetch((const char *)(pf + 2 * cols + i), _MM_HINT_T0);
-            _mm_prefetch((const char *)(pf + 3 * cols + i), _MM_HINT_T0);
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i), xa, a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + i), xa, a1);
-            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + i), xa, a2);
-            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + i), xa, a3);
-            b0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i + 8), xb, b0);
-            b1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + i + 8), xb, b1);
-            b2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + i + 8), xb, b2);
-            b3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + i + 8), xb, b3);
-        }
-        for (; i + F32_LANES <= cols; i += F32_LANES) {
-            __m256 xa = _mm256_loadu_ps(x + i);
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i), xa, a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + i), xa, a1);
-            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + i), xa, a2);
-            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + i), xa, a3);
-        }
-        float s0 = hsum(_mm256_add_ps(a0, b0)), s1 = hsum(_mm256_add_ps(a1, b1));
-        float s2 = hsum(_mm256_add_ps(a2, b2)), s3 = hsum(_mm256_add_ps(a3, b3));
-        for (; i < cols; i++) {
-            s0 += w0[i] * x[i];
-            s1 += w1[i] * x[i];
-            s2 += w2[i] * x[i];
-            s3 += w3[i] * x[i];
-        }
-        out[r] = s0;
-        out[r + 1] = s1;
-        out[r + 2] = s2;
-        out[r + 3] = s3;
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+    __m256 b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
+    /* prefetches past the matrix are harmless: prefetch never faults */
+    const float *pf = w0 + PREFETCH_ROWS_AHEAD * cols;
+    size_t i = 0;
+    for (; i + 2 * F32_LANES <= cols; i += 2 * F32_LANES) {
+        __m256 xa = _mm256_loadu_ps(x + i), xb = _mm256_loadu_ps(x + i + 8);
+        _mm_prefetch((const char *)(pf + i), _MM_HINT_T0);
+        _mm_prefetch((const char *)(pf + cols + i), _MM_HINT_T0);
+        _mm_prefetch((const char *)(pf + 2 * cols + i), _MM_HINT_T0);
+        _mm_prefetch((const char *)(pf + 3 * cols + i), _MM_HINT_T0);
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i), xa, a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + i), xa, a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + i), xa, a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + i), xa, a3);
+        b0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i + 8), xb, b0);
+        b1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + i + 8), xb, b1);
+        b2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + i + 8), xb, b2);
+        b3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + i + 8), xb, b3);
     }
-    for (; r < rows; r++)
-        out[r] = dot_avx2(w + r * cols, x, cols);
+    for (; i + F32_LANES <= cols; i += F32_LANES) {
+        __m256 xa = _mm256_loadu_ps(x + i);
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i), xa, a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + i), xa, a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + i), xa, a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + i), xa, a3);
+    }
+    s[0] = hsum(_mm256_add_ps(a0, b0));
+    s[1] = hsum(_mm256_add_ps(a1, b1));
+    s[2] = hsum(_mm256_add_ps(a2, b2));
+    s[3] = hsum(_mm256_add_ps(a3, b3));
+    for (; i < cols; i++) {
+        s[0] += w0[i] * x[i];
+        s[1] += w1[i] * x[i];
+        s[2] += w2[i] * x[i];
+        s[3] += w3[i] * x[i];
+    }
 }
 
-/* ---- Q8_0 ---- */
+void kernels_matvec_f32_avx2(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                             const void *px)
+{
+    const float *x = px;
+    float s[MATVEC_ROWS];
+    for (size_t r = r0; r < r1; r += MATVEC_ROWS) {
+        const size_t m = r1 - r < MATVEC_ROWS ? r1 - r : MATVEC_ROWS;
+        const float *w0 = row_at(w, r);
+        const float *w1 = m > 1 ? row_at(w, r + 1) : w0, *w2 = m > 2 ? row_at(w, r + 2) : w0;
+        const float *w3 = m > 3 ? row_at(w, r + 3) : w0;
+        rows4_f32(w0, w1, w2, w3, x, w->cols, s);
+        for (size_t k = 0; k < m; k++)
+            out[r - r0 + k] = s[k];
+    }
+}
+
+/* One GEMM_R x GEMM_T tile; mr <= GEMM_R rows and mt <= GEMM_T tokens are real, the rest
+ * repeat the first (computed, not stored), so every output of a call takes the same path. */
+static inline void gemm_tile(const float *x0r, size_t row_bytes, size_t mr, const char *xt,
+                             size_t x_stride, size_t mt, size_t n, float *out, size_t out_row,
+                             size_t out_tok)
+{
+    const char *base = (const char *)x0r;
+    const float *w0 = x0r, *w1 = (const float *)(mr > 1 ? base + row_bytes : base),
+                *w2 = (const float *)(mr > 2 ? base + 2 * row_bytes : base);
+    const float *q0 = (const float *)xt, *q1 = (const float *)(mt > 1 ? xt + x_stride : xt),
+                *q2 = (const float *)(mt > 2 ? xt + 2 * x_stride : xt),
+                *q3 = (const float *)(mt > 3 ? xt + 3 * x_stride : xt);
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c03 = c00;
+    __m256 c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+    __m256 c20 = c00, c21 = c00, c22 = c00, c23 = c00;
+    size_t i = 0;
+    for (; i + F32_LANES <= n; i += F32_LANES) {
+        __m256 r0 = _mm256_loadu_ps(w0 + i), r1 = _mm256_loadu_ps(w1 + i),
+               r2 = _mm256_loadu_ps(w2 + i), qv;
+        qv = _mm256_loadu_ps(q0 + i);
+        c00 = _mm256_fmadd_ps(r0, qv, c00);
+        c10 = _mm256_fmadd_ps(r1, qv, c10);
+        c20 = _mm256_fmadd_ps(r2, qv, c20);
+        qv = _mm256_loadu_ps(q1 + i);
+        c01 = _mm256_fmadd_ps(r0, qv, c01);
+        c11 = _mm256_fmadd_ps(r1, qv, c11);
+        c21 = _mm256_fmadd_ps(r2, qv, c21);
+        qv = _mm256_loadu_ps(q2 + i);
+        c02 = _mm256_fmadd_ps(r0, qv, c02);
+        c12 = _mm256_fmadd_ps(r1, qv, c12);
+        c22 = _mm256_fmadd_ps(r2, qv, c22);
+        qv = _mm256_loadu_ps(q3 + i);
+        c03 = _mm256_fmadd_ps(r0, qv, c03);
+        c13 = _mm256_fmadd_ps(r1, qv, c13);
+        c23 = _mm256_fmadd_ps(r2, qv, c23);
+    }
+    float t[GEMM_R][GEMM_T];
+    _mm_storeu_ps(t[0], hsum4(c00, c01, c02, c03));
+    _mm_storeu_ps(t[1], hsum4(c10, c11, c12, c13));
+    _mm_storeu_ps(t[2], hsum4(c20, c21, c22, c23));
+    const float *wr[GEMM_R] = {w0, w1, w2}, *qc[GEMM_T] = {q0, q1, q2, q3};
+    for (; i < n; i++)
+        for (int a = 0; a < GEMM_R; a++)
+            for (int b = 0; b < GEMM_T; b++)
+                t[a][b] += wr[a][i] * qc[b][i];
+    for (size_t a = 0; a < mr; a++)
+        for (size_t b = 0; b < mt; b++)
+            out[a * out_row + b * out_tok] = t[a][b];
+}
+
+void kernels_gemm_f32_avx2(float *out, size_t out_row, size_t out_tok,
+                           const struct kernels_mat *w, size_t r0, size_t r1, const void *x,
+                           size_t x_stride, size_t n_tok)
+{
+    for (size_t rb = r0; rb < r1; rb += GEMM_ROW_BLOCK) {
+        const size_t re = r1 - rb < GEMM_ROW_BLOCK ? r1 : rb + GEMM_ROW_BLOCK;
+        for (size_t t = 0; t < n_tok; t += GEMM_T) {
+            const size_t mt = n_tok - t < GEMM_T ? n_tok - t : GEMM_T;
+            for (size_t r = rb; r < re; r += GEMM_R) {
+                const size_t mr = re - r < GEMM_R ? re - r : GEMM_R;
+                gemm_tile(row_at(w, r), w->row_bytes, mr, (const char *)x + t * x_stride,
+                          x_stride, mt, w->cols, out + (r - r0) * out_row + t * out_tok,
+                          out_row, out_tok);
+            }
+        }
+    }
+}
+
+/* ---- float16 rows, float32 activations ---- */
+
+#define LOADH(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+
+float kernels_dot_f16_avx2(const void *pa, const void *px, size_t n)
+{
+    const uint16_t *x = pa;
+    const float *q = px;
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    size_t i = 0;
+    for (; i + 4 * F32_LANES <= n; i += 4 * F32_LANES) {
+        a0 = _mm256_fmadd_ps(LOADH(x + i), _mm256_loadu_ps(q + i), a0);
+        a1 = _mm256_fmadd_ps(LOADH(x + i + 8), _mm256_loadu_ps(q + i + 8), a1);
+        a2 = _mm256_fmadd_ps(LOADH(x + i + 16), _mm256_loadu_ps(q + i + 16), a2);
+        a3 = _mm256_fmadd_ps(LOADH(x + i + 24), _mm256_loadu_ps(q + i + 24), a3);
+    }
+    for (; i + F32_LANES <= n; i += F32_LANES)
+        a0 = _mm256_fmadd_ps(LOADH(x + i), _mm256_loadu_ps(q + i), a0);
+    float s = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; i < n; i++)
+        s += _cvtsh_ss(x[i]) * q[i];
+    return s;
+}
+
+#undef LOADH
+
+void kernels_matvec_f16_avx2(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                             const void *x)
+{
+    for (size_t i = r0; i < r1; i++)
+        out[i - r0] = kernels_dot_f16_avx2(row_at(w, i), x, w->cols);
+}
+
+/* ---- int8 rows, int8 activations ---- */
+
+/* int8 x int8 with the sign trick: maddubs needs an unsigned operand, so it multiplies |x|
+ * by q carrying x's sign; with both sides in [-127, 127] a pair of products (<= 32258) never
+ * saturates int16, and madd with ones widens the pairs to int32 exactly. */
+float kernels_dot_i8_avx2(const void *pa, const void *px, size_t n)
+{
+    const int8_t *x = pa, *q = px;
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m128i ones128 = _mm_set1_epi16(1);
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+    size_t i = 0;
+    for (; i + 2 * I8_LANES <= n; i += 2 * I8_LANES) {
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)(x + i));
+        __m256i x1 = _mm256_loadu_si256((const __m256i *)(x + i + I8_LANES));
+        __m256i p0 = _mm256_maddubs_epi16(
+            _mm256_sign_epi8(x0, x0),
+            _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(q + i)), x0));
+        __m256i p1 = _mm256_maddubs_epi16(
+            _mm256_sign_epi8(x1, x1),
+            _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(q + i + I8_LANES)), x1));
+        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(p0, ones));
+        a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(p1, ones));
+    }
+    for (; i + I8_LANES <= n; i += I8_LANES) {
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)(x + i));
+        __m256i p0 = _mm256_maddubs_epi16(
+            _mm256_sign_epi8(x0, x0),
+            _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(q + i)), x0));
+        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(p0, ones));
+    }
+    __m128i h = _mm_add_epi32(_mm256_castsi256_si128(_mm256_add_epi32(a0, a1)),
+                              _mm256_extracti128_si256(_mm256_add_epi32(a0, a1), 1));
+    for (; i + I8_LANES / 2 <= n; i += I8_LANES / 2) { /* a 16-byte step */
+        __m128i x0 = _mm_loadu_si128((const __m128i *)(x + i));
+        __m128i p0 = _mm_maddubs_epi16(_mm_sign_epi8(x0, x0),
+                                       _mm_sign_epi8(_mm_loadu_si128((const __m128i *)(q + i)), x0));
+        h = _mm_add_epi32(h, _mm_madd_epi16(p0, ones128));
+    }
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4e));
+    h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0xb1));
+    int32_t s = _mm_cvtsi128_si32(h);
+    for (; i < n; i++)
+        s += (int32_t)x[i] * q[i];
+    return (float)s;
+}
+
+void kernels_matvec_i8_avx2(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                            const void *x)
+{
+    for (size_t i = r0; i < r1; i++)
+        out[i - r0] = kernels_dot_i8_avx2(row_at(w, i), x, w->cols);
+}
+
+/* ---- llama2.c Q8_0 (grouped int8, float32 activations) ---- */
 
 static inline __m256 load_q8(const int8_t *p)
 {
     return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p)));
 }
 
-/* Scalar row for shapes the fast path does not cover (groups straddling rows). */
-static float row_q8_scalar(const struct kernels_q8 *w, size_t row, const float *x, size_t cols)
-{
-    size_t e = row * cols;
-    float s = 0.0f;
-    for (size_t j = 0; j < cols; j++, e++)
-        s += (float)w->q[e] * w->s[e / w->gs] * x[j];
-    return s;
-}
-
 /* Fast path: every row starts on a group boundary and groups are whole 16-value steps. */
-static int q8_fast(const struct kernels_q8 *w, size_t cols)
+static int q8_fast(const struct kernels_mat *w)
 {
-    return w->gs % (2 * F32_LANES) == 0 && cols % w->gs == 0;
+    return w->gs % (2 * F32_LANES) == 0 && w->cols % w->gs == 0 && w->row_bytes == w->cols;
 }
 
-static void matvec_q8_avx2(float *out, const struct kernels_q8 *w, size_t r0, size_t r1,
-                           const float *x, size_t cols)
+void kernels_matvec_q8g_avx2(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                             const void *px)
 {
-    if (!q8_fast(w, cols)) {
-        for (size_t i = r0; i < r1; i++)
-            out[i - r0] = row_q8_scalar(w, i, x, cols);
+    if (!q8_fast(w)) { /* groups straddling rows: the scalar definition */
+        kernels_matvec_q8g_ref(out, w, r0, r1, px);
         return;
     }
-    const size_t gs = w->gs, ng = cols / gs;
+    const float *x = px;
+    const size_t cols = w->cols, gs = w->gs, ng = cols / gs;
+    const int8_t *q = w->data;
     size_t r = r0;
     for (; r + 2 <= r1; r += 2) {
-        const int8_t *q0 = w->q + r * cols, *q1 = q0 + cols;
-        const float *sc0 = w->s + r * ng, *sc1 = sc0 + ng;
+        const int8_t *q0 = q + r * cols, *q1 = q0 + cols;
+        const float *sc0 = w->scales + r * ng, *sc1 = sc0 + ng;
         __m256 t0 = _mm256_setzero_ps(), t1 = _mm256_setzero_ps();
         for (size_t g = 0; g < ng; g++) {
             __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
@@ -162,8 +334,8 @@ static void matvec_q8_avx2(float *out, const struct kernels_q8 *w, size_t r0, si
         out[r + 1 - r0] = hsum(t1);
     }
     for (; r < r1; r++) {
-        const int8_t *q0 = w->q + r * cols;
-        const float *sc0 = w->s + r * ng;
+        const int8_t *q0 = q + r * cols;
+        const float *sc0 = w->scales + r * ng;
         __m256 t0 = _mm256_setzero_ps();
         for (size_t g = 0; g < ng; g++) {
             __m256 a0 = _mm256_setzero_ps(), b0 = _mm256_setzero_ps();
@@ -179,97 +351,38 @@ static void matvec_q8_avx2(float *out, const struct kernels_q8 *w, size_t r0, si
     }
 }
 
-/* ---- matmul: a prompt's tokens against the same weights ---- */
-
-/* out[t][i] for rows i in [0, nr) (nr <= MATMUL_ROW_BLOCK) of 'w' and all n tokens. */
-static void matmul_block(float *out, size_t ld_out, const float *w, size_t nr, const float *x,
-                         size_t n, size_t cols)
+/* Q8_0 GEMM: dequantize a block of rows once into a scratch buffer, then reuse it for every
+ * token with the float32 GEMM. */
+void kernels_gemm_q8g_avx2(float *out, size_t out_row, size_t out_tok,
+                           const struct kernels_mat *w, size_t r0, size_t r1, const void *x,
+                           size_t x_stride, size_t n_tok)
 {
-    size_t t = 0;
-    for (; t + MATMUL_TOKENS <= n; t += MATMUL_TOKENS) {
-        const float *x0 = x + t * cols, *x1 = x0 + cols, *x2 = x1 + cols, *x3 = x2 + cols;
-        size_t r = 0;
-        for (; r + MATMUL_ROWS <= nr; r += MATMUL_ROWS) {
-            const float *w0 = w + r * cols, *w1 = w0 + cols;
-            __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
-            __m256 c02 = _mm256_setzero_ps(), c03 = _mm256_setzero_ps();
-            __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
-            __m256 c12 = _mm256_setzero_ps(), c13 = _mm256_setzero_ps();
-            size_t i = 0;
-            for (; i + F32_LANES <= cols; i += F32_LANES) {
-                __m256 va = _mm256_loadu_ps(w0 + i), vb = _mm256_loadu_ps(w1 + i);
-                __m256 xv = _mm256_loadu_ps(x0 + i);
-                c00 = _mm256_fmadd_ps(va, xv, c00);
-                c10 = _mm256_fmadd_ps(vb, xv, c10);
-                xv = _mm256_loadu_ps(x1 + i);
-                c01 = _mm256_fmadd_ps(va, xv, c01);
-                c11 = _mm256_fmadd_ps(vb, xv, c11);
-                xv = _mm256_loadu_ps(x2 + i);
-                c02 = _mm256_fmadd_ps(va, xv, c02);
-                c12 = _mm256_fmadd_ps(vb, xv, c12);
-                xv = _mm256_loadu_ps(x3 + i);
-                c03 = _mm256_fmadd_ps(va, xv, c03);
-                c13 = _mm256_fmadd_ps(vb, xv, c13);
-            }
-            float s[2][MATMUL_TOKENS] = {{hsum(c00), hsum(c01), hsum(c02), hsum(c03)},
-                                         {hsum(c10), hsum(c11), hsum(c12), hsum(c13)}};
-            for (; i < cols; i++) {
-                s[0][0] += w0[i] * x0[i];
-                s[0][1] += w0[i] * x1[i];
-                s[0][2] += w0[i] * x2[i];
-                s[0][3] += w0[i] * x3[i];
-                s[1][0] += w1[i] * x0[i];
-                s[1][1] += w1[i] * x1[i];
-                s[1][2] += w1[i] * x2[i];
-                s[1][3] += w1[i] * x3[i];
-            }
-            for (size_t k = 0; k < MATMUL_TOKENS; k++) {
-                out[(t + k) * ld_out + r] = s[0][k];
-                out[(t + k) * ld_out + r + 1] = s[1][k];
-            }
-        }
-        for (; r < nr; r++)
-            for (size_t k = 0; k < MATMUL_TOKENS; k++)
-                out[(t + k) * ld_out + r] = dot_avx2(w + r * cols, x + (t + k) * cols, cols);
-    }
-    for (; t < n; t++)
-        matvec_avx2(out + t * ld_out, w, x + t * cols, nr, cols);
-}
-
-static void matmul_avx2(float *out, size_t ld_out, const float *w, const float *x, size_t n,
-                        size_t rows, size_t cols)
-{
-    for (size_t r = 0; r < rows; r += MATMUL_ROW_BLOCK) {
-        size_t nr = rows - r < MATMUL_ROW_BLOCK ? rows - r : MATMUL_ROW_BLOCK;
-        matmul_block(out + r, ld_out, w + r * cols, nr, x, n, cols);
-    }
-}
-
-/* Q8_0 matmul: dequantize a block of rows once into a scratch buffer, then reuse it for
- * every token with the float micro-kernel. */
-static void matmul_q8_avx2(float *out, size_t ld_out, const struct kernels_q8 *w, size_t r0,
-                           size_t r1, const float *x, size_t n, size_t cols)
-{
-    float *scratch = malloc(MATMUL_ROW_BLOCK * cols * sizeof *scratch);
+    const size_t cols = w->cols;
+    float *scratch = malloc(GEMM_ROW_BLOCK * cols * sizeof *scratch);
     if (!scratch) { /* degrade to one pass per token rather than fail mid-forward */
-        for (size_t t = 0; t < n; t++)
-            matvec_q8_avx2(out + t * ld_out, w, r0, r1, x + t * cols, cols);
+        kernels_gemm_ref(out, out_row, out_tok, w, r0, r1, x, x_stride, n_tok);
         return;
     }
-    for (size_t r = r0; r < r1; r += MATMUL_ROW_BLOCK) {
-        size_t nr = r1 - r < MATMUL_ROW_BLOCK ? r1 - r : MATMUL_ROW_BLOCK;
-        size_t e = r * cols, i = 0;
+    const int8_t *q = w->data;
+    for (size_t r = r0; r < r1; r += GEMM_ROW_BLOCK) {
+        size_t nr = r1 - r < GEMM_ROW_BLOCK ? r1 - r : GEMM_ROW_BLOCK;
+        size_t i = 0;
         const size_t ne = nr * cols;
-        if (q8_fast(w, cols)) {
+        if (q8_fast(w)) {
+            const size_t e = r * cols;
             for (; i < ne; i += w->gs) {
-                __m256 sc = _mm256_set1_ps(w->s[(e + i) / w->gs]);
+                __m256 sc = _mm256_set1_ps(w->scales[(e + i) / w->gs]);
                 for (size_t k = 0; k < w->gs; k += F32_LANES)
-                    _mm256_storeu_ps(scratch + i + k, _mm256_mul_ps(load_q8(w->q + e + i + k), sc));
+                    _mm256_storeu_ps(scratch + i + k, _mm256_mul_ps(load_q8(q + e + i + k), sc));
             }
+        } else {
+            for (size_t k = 0; k < nr; k++)
+                kernels_row_to_float(w, r + k, scratch + k * cols);
         }
-        for (; i < ne; i++)
-            scratch[i] = (float)w->q[e + i] * w->s[(e + i) / w->gs];
-        matmul_block(out + (r - r0), ld_out, scratch, nr, x, n, cols);
+        const struct kernels_mat f = {.type = KERNELS_F32, .data = scratch,
+                                      .row_bytes = cols * sizeof(float), .cols = cols};
+        kernels_gemm_f32_avx2(out + (r - r0) * out_row, out_row, out_tok, &f, 0, nr, x, x_stride,
+                              n_tok);
     }
     free(scratch);
 }
@@ -341,13 +454,7 @@ static void axpy_avx2(float *y, float a, const float *x, size_t n)
         y[i] += a * x[i];
 }
 
-const struct kernels_ops kernels_avx2 = {
-    .name = "avx2",
-    .dot = dot_avx2,
-    .matvec = matvec_avx2,
-    .matvec_q8 = matvec_q8_avx2,
-    .matmul = matmul_avx2,
-    .matmul_q8 = matmul_q8_avx2,
+const struct kernels_vec_ops kernels_vec_avx2 = {
     .rmsnorm = rmsnorm_avx2,
     .softmax = softmax_avx2,
     .axpy = axpy_avx2,

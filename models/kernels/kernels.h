@@ -1,40 +1,89 @@
-/* kernels.h: the numeric kernels (matvec, matmul, rmsnorm, softmax, dot, Q8_0) behind one
- * table of function pointers: a scalar reference (ref.c) and an AVX2/FMA twin (avx2.c),
- * chosen once by kernels_select(), plus a small thread team that splits matrix rows
- * dynamically (team.c). Knows nothing of models or HTTP. */
+/* kernels.h: the one kernel table. Every weight type is a row (block size, bytes per block,
+ * to_float, the activation type it multiplies with, and dot/matvec/GEMM per tier); the tiers
+ * are ref (scalar, the definition of correct), avx2 and avx512, chosen once from CPUID by
+ * kernels_select(). Transformers and word vectors call the same entries. Plus the vector ops
+ * (rmsnorm, softmax, axpy) and a small thread team (team.c). Knows nothing of models or HTTP.
+ *
+ * Adding a weight type (e.g. a GGUF block format) is one row:
+ *   1. a value in enum kernels_type (before KERNELS_TYPE_COUNT);
+ *   2. its scalar to_float / dot / matvec / gemm in ref.c (loops over blocks; the definition);
+ *   3. its row in kernels_types[] (types.c): name, block_size, block_bytes, vec_dot_type,
+ *      to_float (and from_float if it is an activation type), .tier[KERNELS_TIER_REF];
+ *   4. optionally SIMD entries in avx2.c / avx512.c, named in .tier[KERNELS_TIER_AVX2/AVX512];
+ *      a NULL entry falls back to the next lower tier, so a row can start with ref only;
+ *   5. a case in tests/unit/models/kernels/test_kernels.c (every tier against ref, odd sizes).
+ * Adding a tier: a value in enum kernels_tier, a CPUID check in select.c, a column in types.c. */
 #ifndef LMSERVE_KERNELS_H
 #define LMSERVE_KERNELS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* Tolerances of the SIMD-vs-reference test: different summation orders only. */
+/* Tolerance of the SIMD-vs-reference test: different summation orders only. */
 #define KERNELS_TOL_DOT_F32 1e-5f /* relative to sum |a_i b_i| */
+/* int8 word-vector rows and queries use [-127, 127] (never -128: |x| must fit an unsigned
+ * byte and a pair of products an int16); their dot is exact in int32 for n < 2^31/127^2. */
+#define KERNELS_I8_MAX 127
 
-/* Matrices are row-major [rows][cols]: out[i] = sum_j W[i*cols + j] * x[j].
- * A Q8_0 matrix is int8 values q[rows*cols] with one float scale per 'gs' consecutive
- * values of the flattened matrix (llama2.c's export: groups may straddle rows when
- * cols % gs != 0); value = q * s[index / gs]. */
-struct kernels_q8 {
-    const int8_t *q; /* (rows * cols) */
-    const float *s;  /* (rows * cols / gs) */
-    size_t gs;       /* group size (> 0) */
+enum kernels_tier { KERNELS_TIER_REF, KERNELS_TIER_AVX2, KERNELS_TIER_AVX512, KERNELS_TIER_COUNT };
+
+enum kernels_type {
+    KERNELS_F32,  /* float32 */
+    KERNELS_F16,  /* IEEE half (bit patterns); activation F32 */
+    KERNELS_I8,   /* int8 in [-127, 127], scale kept by the caller; activation I8; the dot
+                     is the exact int32 sum, returned as float */
+    KERNELS_Q8_G, /* llama2.c v2 "Q8_0": int8 values, one float scale per 'gs' values of the
+                     flattened matrix in a separate array (groups may straddle rows);
+                     activation F32; no per-row dot (use matvec) and no block to_float */
+    KERNELS_TYPE_COUNT
 };
 
+/* A borrowed, row-major view of a weight matrix: row r starts at data + r * row_bytes. */
+struct kernels_mat {
+    enum kernels_type type;
+    const void *data;
+    size_t row_bytes;
+    size_t cols;         /* values per row */
+    const float *scales; /* KERNELS_Q8_G: (rows * cols / gs), else NULL */
+    size_t gs;           /* KERNELS_Q8_G: group size (> 0) */
+};
+
+/* a . x for one row of n values; a in the weight type, x in its activation type. */
+typedef float (*kernels_dot_fn)(const void *a, const void *x, size_t n);
+/* out[i - r0] = row i . x for i in [r0, r1); x holds w->cols values of the activation type. */
+typedef void (*kernels_matvec_fn)(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                                  const void *x);
+/* Rows [r0, r1) times n_tok activations (token t at x + t * x_stride bytes):
+ * out[(i - r0) * out_row + t * out_tok] = row i . x_t. Every output takes the same code path
+ * (equal rows give bit-equal results within a call). */
+typedef void (*kernels_gemm_fn)(float *out, size_t out_row, size_t out_tok,
+                                const struct kernels_mat *w, size_t r0, size_t r1, const void *x,
+                                size_t x_stride, size_t n_tok);
+
+struct kernels_entries {
+    kernels_dot_fn dot;
+    kernels_matvec_fn matvec;
+    kernels_gemm_fn gemm;
+};
+
+/* One row of the type table (types.c). */
+struct kernels_type_traits {
+    const char *name;
+    size_t block_size;              /* values per block */
+    size_t block_bytes;             /* bytes per block */
+    enum kernels_type vec_dot_type; /* the activation type x of dot/matvec/gemm */
+    void (*to_float)(const void *src, float *dst, size_t n);   /* n: a multiple of block_size */
+    void (*from_float)(const float *src, void *dst, size_t n); /* NULL: not made from floats */
+    struct kernels_entries tier[KERNELS_TIER_COUNT];           /* NULL: the next lower tier */
+};
+extern const struct kernels_type_traits kernels_types[KERNELS_TYPE_COUNT];
+
+/* A resolved table: one tier, every entry filled (falling back to lower tiers). */
 struct kernels_ops {
-    const char *name; /* "ref" or "avx2" */
-    float (*dot)(const float *a, const float *b, size_t n);
-    /* out[i] = W[i,:] . x for i in [0, rows) */
-    void (*matvec)(float *out, const float *w, const float *x, size_t rows, size_t cols);
-    /* Rows [r0, r1) of a Q8_0 matrix times x: out[i - r0] for i in [r0, r1). */
-    void (*matvec_q8)(float *out, const struct kernels_q8 *w, size_t r0, size_t r1,
-                      const float *x, size_t cols);
-    /* Batched: x is [n][cols], out is [n][ld_out] and row i of token t lands in
-     * out[t*ld_out + i] for i in [0, rows). */
-    void (*matmul)(float *out, size_t ld_out, const float *w, const float *x, size_t n,
-                   size_t rows, size_t cols);
-    void (*matmul_q8)(float *out, size_t ld_out, const struct kernels_q8 *w, size_t r0,
-                      size_t r1, const float *x, size_t n, size_t cols);
+    const char *name; /* "ref", "avx2" or "avx512" */
+    enum kernels_tier tier;
+    struct kernels_entries type[KERNELS_TYPE_COUNT];
+    kernels_dot_fn dot; /* float32 . float32: type[KERNELS_F32].dot */
     /* out = w * x / sqrt(mean(x^2) + eps); out may alias x. */
     void (*rmsnorm)(float *out, const float *x, const float *w, size_t n, float eps);
     /* In place, numerically stable (max subtracted). */
@@ -43,15 +92,19 @@ struct kernels_ops {
     void (*axpy)(float *y, float a, const float *x, size_t n);
 };
 
-extern const struct kernels_ops kernels_ref;  /* ref.c: always available */
-extern const struct kernels_ops kernels_avx2; /* avx2.c: needs AVX2 + FMA at run time */
-
-/* The chosen table: AVX2 when the CPU has AVX2+FMA and LMSERVE_KERNELS is not "ref".
- * The first call decides and logs the choice to stderr; later calls return the same
- * table. Thread-safe. */
+/* The table of tier t, or NULL when this CPU cannot run it. Thread-safe. */
+const struct kernels_ops *kernels_tier(enum kernels_tier t);
+/* The chosen table: the highest tier the CPU has, or the one LMSERVE_KERNELS=ref|avx2|avx512
+ * names (an unknown value or a tier the CPU lacks falls back to the best available, with a
+ * warning). The first call decides and logs the choice to stderr. Thread-safe. */
 const struct kernels_ops *kernels_select(void);
-/* 1 if this CPU can run kernels_avx2. */
-int kernels_have_avx2(void);
+
+/* Row 'row' of w as floats (out: w->cols values); any type. */
+void kernels_row_to_float(const struct kernels_mat *w, size_t row, float *out);
+
+/* IEEE half <-> float, round to nearest even (the reference conversions). */
+float kernels_half_to_float(uint16_t h);
+uint16_t kernels_float_to_half(float f);
 
 /* ---- thread team (team.c) ---- */
 #define KERNELS_THREADS_MAX 64

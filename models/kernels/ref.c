@@ -1,54 +1,195 @@
-/* ref.c: the scalar reference kernels: plain loops, the definition of correct (STYLE 7).
- * Always compiled; avx2.c is tested against these. Not tuned for speed. */
-#include "kernels.h"
+/* ref.c: the scalar reference kernels: plain loops, the definition of correct
+ * (docs/ARCHITECTURE.md, kernels). Always compiled; every SIMD tier is tested against these.
+ * Not tuned for speed. */
+#include "kernels_internal.h"
 
 #include <math.h>
+#include <string.h>
 
-static float dot_ref(const float *a, const float *b, size_t n)
+static const void *row_at(const struct kernels_mat *w, size_t i)
 {
+    return (const char *)w->data + i * w->row_bytes;
+}
+
+/* ---- half floats ---- */
+
+float kernels_half_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exp = (h >> 10) & 0x1fu;
+    uint32_t man = h & 0x3ffu;
+    uint32_t bits;
+    if (exp == 0) {
+        if (man == 0) {
+            bits = sign;
+        } else { /* subnormal: renormalise */
+            int e = -1;
+            do {
+                e++;
+                man <<= 1;
+            } while (!(man & 0x400u));
+            bits = sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3ffu) << 13);
+        }
+    } else if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (man << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (man << 13);
+    }
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+uint16_t kernels_float_to_half(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    uint32_t absx = x & 0x7fffffffu;
+    if (absx >= 0x7f800000u) /* inf or nan */
+        return (uint16_t)(sign | 0x7c00u | (absx > 0x7f800000u ? 0x200u : 0));
+    if (absx >= 0x477ff000u) /* rounds to >= 65520: overflow to inf */
+        return (uint16_t)(sign | 0x7c00u);
+    if (absx < 0x38800000u) { /* below the smallest normal half: subnormal or zero */
+        if (absx < 0x33000000u) /* < 2^-25: rounds to zero */
+            return sign;
+        uint32_t man = (absx & 0x7fffffu) | 0x800000u;
+        int shift = 126 - (int)(absx >> 23); /* 14..24 */
+        uint32_t half = man >> shift;
+        uint32_t rem = man & ((1u << shift) - 1);
+        uint32_t mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (half & 1u)))
+            half++;
+        return (uint16_t)(sign | half);
+    }
+    uint32_t half = ((absx >> 13) - ((127u - 15u) << 10));
+    uint32_t rem = absx & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (half & 1u)))
+        half++; /* may carry into the exponent: still correct */
+    return (uint16_t)(sign | half);
+}
+
+/* ---- to_float / from_float ---- */
+
+void kernels_to_float_f32(const void *src, float *dst, size_t n)
+{
+    memcpy(dst, src, n * sizeof *dst);
+}
+
+void kernels_from_float_f32(const float *src, void *dst, size_t n)
+{
+    memcpy(dst, src, n * sizeof *src);
+}
+
+void kernels_to_float_f16(const void *src, float *dst, size_t n)
+{
+    const uint16_t *h = src;
+    for (size_t i = 0; i < n; i++)
+        dst[i] = kernels_half_to_float(h[i]);
+}
+
+void kernels_to_float_i8(const void *src, float *dst, size_t n)
+{
+    const int8_t *q = src;
+    for (size_t i = 0; i < n; i++)
+        dst[i] = (float)q[i];
+}
+
+void kernels_row_to_float(const struct kernels_mat *w, size_t row, float *out)
+{
+    if (w->type == KERNELS_Q8_G) {
+        const int8_t *q = row_at(w, row);
+        const size_t base = row * w->cols;
+        for (size_t j = 0; j < w->cols; j++)
+            out[j] = (float)q[j] * w->scales[(base + j) / w->gs];
+        return;
+    }
+    kernels_types[w->type].to_float(row_at(w, row), out, w->cols);
+}
+
+/* ---- dot ---- */
+
+float kernels_dot_f32_ref(const void *a, const void *x, size_t n)
+{
+    const float *p = a, *q = x;
     float s = 0.0f;
     for (size_t i = 0; i < n; i++)
-        s += a[i] * b[i];
+        s += p[i] * q[i];
     return s;
 }
 
-static void matvec_ref(float *out, const float *w, const float *x, size_t rows, size_t cols)
+float kernels_dot_f16_ref(const void *a, const void *x, size_t n)
 {
-    for (size_t i = 0; i < rows; i++)
-        out[i] = dot_ref(w + i * cols, x, cols);
-}
-
-/* One row of a Q8_0 matrix: the groups follow the flattened index, so a row may start
- * in the middle of a group. */
-static float row_q8_ref(const struct kernels_q8 *w, size_t row, const float *x, size_t cols)
-{
-    size_t e = row * cols;
+    const uint16_t *p = a;
+    const float *q = x;
     float s = 0.0f;
-    for (size_t j = 0; j < cols; j++, e++)
-        s += (float)w->q[e] * w->s[e / w->gs] * x[j];
+    for (size_t i = 0; i < n; i++)
+        s += kernels_half_to_float(p[i]) * q[i];
     return s;
 }
 
-static void matvec_q8_ref(float *out, const struct kernels_q8 *w, size_t r0, size_t r1,
-                          const float *x, size_t cols)
+float kernels_dot_i8_ref(const void *a, const void *x, size_t n)
+{
+    const int8_t *p = a, *q = x;
+    int32_t s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += (int32_t)p[i] * (int32_t)q[i];
+    return (float)s;
+}
+
+/* ---- matvec ---- */
+
+void kernels_matvec_f32_ref(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                            const void *x)
 {
     for (size_t i = r0; i < r1; i++)
-        out[i - r0] = row_q8_ref(w, i, x, cols);
+        out[i - r0] = kernels_dot_f32_ref(row_at(w, i), x, w->cols);
 }
 
-static void matmul_ref(float *out, size_t ld_out, const float *w, const float *x, size_t n,
-                       size_t rows, size_t cols)
+void kernels_matvec_f16_ref(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                            const void *x)
 {
-    for (size_t t = 0; t < n; t++)
-        matvec_ref(out + t * ld_out, w, x + t * cols, rows, cols);
+    for (size_t i = r0; i < r1; i++)
+        out[i - r0] = kernels_dot_f16_ref(row_at(w, i), x, w->cols);
 }
 
-static void matmul_q8_ref(float *out, size_t ld_out, const struct kernels_q8 *w, size_t r0,
-                          size_t r1, const float *x, size_t n, size_t cols)
+void kernels_matvec_i8_ref(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                           const void *x)
 {
-    for (size_t t = 0; t < n; t++)
-        matvec_q8_ref(out + t * ld_out, w, r0, r1, x + t * cols, cols);
+    for (size_t i = r0; i < r1; i++)
+        out[i - r0] = kernels_dot_i8_ref(row_at(w, i), x, w->cols);
 }
+
+/* The groups follow the flattened index, so a row may start in the middle of a group. */
+void kernels_matvec_q8g_ref(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                            const void *x)
+{
+    const float *xf = x;
+    for (size_t i = r0; i < r1; i++) {
+        const int8_t *q = row_at(w, i);
+        size_t e = i * w->cols;
+        float s = 0.0f;
+        for (size_t j = 0; j < w->cols; j++, e++)
+            s += (float)q[j] * w->scales[e / w->gs] * xf[j];
+        out[i - r0] = s;
+    }
+}
+
+/* ---- gemm ---- */
+
+void kernels_gemm_ref(float *out, size_t out_row, size_t out_tok, const struct kernels_mat *w,
+                      size_t r0, size_t r1, const void *x, size_t x_stride, size_t n_tok)
+{
+    const kernels_matvec_fn mv = kernels_types[w->type].tier[KERNELS_TIER_REF].matvec;
+    float one[1];
+    for (size_t t = 0; t < n_tok; t++)
+        for (size_t i = r0; i < r1; i++) {
+            mv(one, w, i, i + 1, (const char *)x + t * x_stride);
+            out[(i - r0) * out_row + t * out_tok] = one[0];
+        }
+}
+
+/* ---- vector ops ---- */
 
 static void rmsnorm_ref(float *out, const float *x, const float *w, size_t n, float eps)
 {
@@ -83,13 +224,7 @@ static void axpy_ref(float *y, float a, const float *x, size_t n)
         y[i] += a * x[i];
 }
 
-const struct kernels_ops kernels_ref = {
-    .name = "ref",
-    .dot = dot_ref,
-    .matvec = matvec_ref,
-    .matvec_q8 = matvec_q8_ref,
-    .matmul = matmul_ref,
-    .matmul_q8 = matmul_q8_ref,
+const struct kernels_vec_ops kernels_vec_ref = {
     .rmsnorm = rmsnorm_ref,
     .softmax = softmax_ref,
     .axpy = axpy_ref,

@@ -287,8 +287,11 @@ static const struct lm_ops ngram_lm_ops = {
     .next = ngram_lm_next,
 };
 
+static const char *const ngram_model_options[] = {"lowercase", NULL};
+
 const struct model_ops ngram_model_ops = {
     .type = "ngram",
+    .options = ngram_model_options,
     .load = ngram_model_load,
     .free_impl = ngram_model_free,
     .describe = ngram_model_describe,

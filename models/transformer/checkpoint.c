@@ -57,21 +57,27 @@ static int take_tensor(struct cursor *c, const struct transformer_shape *sh, siz
     t->rows = rows;
     t->cols = cols;
     const size_t n = rows * cols;
-    if (sh->version != 2)
-        return take_f32(c, n, &t->f, what);
+    if (sh->version != 2) {
+        const float *f = NULL;
+        int rc = take_f32(c, n, &f, what);
+        t->m = (struct kernels_mat){.type = KERNELS_F32, .data = f,
+                                    .row_bytes = cols * sizeof(float), .cols = cols};
+        return rc;
+    }
     const size_t gs = (size_t)sh->group_size;
     if (n % gs != 0)
         return status_set(c->err, STATUS_BAD_FORMAT, NULL,
                           "%s: %s has %zu values, not a multiple of the group size %zu", c->path,
                           what, n, gs);
     const void *q = NULL;
+    const float *scales = NULL;
     int rc = take(c, n, 1, &q, what);
     if (rc == STATUS_OK)
-        rc = take_f32(c, n / gs, &t->q8.s, what);
+        rc = take_f32(c, n / gs, &scales, what);
     if (rc != STATUS_OK)
         return rc;
-    t->q8.q = q;
-    t->q8.gs = gs;
+    t->m = (struct kernels_mat){.type = KERNELS_Q8_G, .data = q, .row_bytes = cols, .cols = cols,
+                                .scales = scales, .gs = gs};
     return STATUS_OK;
 }
 

@@ -11,7 +11,7 @@
 #define TRANSFORMER_BATCH_MAX 64      /* prompt tokens per batch: x, q, hb ... stay in L2 */
 #define CHUNK_WEIGHT_BYTES (48 * 1024) /* decode: weights per claimed chunk (~5 us of DRAM) */
 #define CHUNK_ROWS_ALIGN 4             /* the matvec kernel's row block */
-#define CHUNK_ROWS_BATCH 16            /* the matmul kernel's row block */
+#define CHUNK_ROWS_BATCH 24            /* the GEMM kernel's row block (8 tiles of 3) */
 #define ATT_ITEMS_PER_CHUNK 2          /* (token, head) pairs per attention chunk */
 
 struct transformer_seq {
@@ -125,19 +125,12 @@ static void lin_range(void *ctx, size_t b, size_t e)
             continue;
         const size_t r0 = lo - j->start[i], r1 = hi - j->start[i];
         const struct lin_seg *sg = &j->seg[i];
-        const struct tensor *w = sg->w;
-        if (j->n == 1) {
-            if (w->f)
-                j->k->matvec(sg->out + r0, w->f + r0 * j->cols, j->x, r1 - r0, j->cols);
-            else
-                j->k->matvec_q8(sg->out + r0, &w->q8, r0, r1, j->x, j->cols);
-        } else {
-            if (w->f)
-                j->k->matmul(sg->out + r0, sg->ld, w->f + r0 * j->cols, j->x, j->n, r1 - r0,
-                             j->cols);
-            else
-                j->k->matmul_q8(sg->out + r0, sg->ld, &w->q8, r0, r1, j->x, j->n, j->cols);
-        }
+        const struct kernels_mat *w = &sg->w->m;
+        const struct kernels_entries *ke = &j->k->type[w->type];
+        if (j->n == 1)
+            ke->matvec(sg->out + r0, w, r0, r1, j->x);
+        else
+            ke->gemm(sg->out + r0, 1, sg->ld, w, r0, r1, j->x, j->cols * sizeof(float), j->n);
     }
 }
 
@@ -155,8 +148,7 @@ static void linear(const transformer *t, const float *x, size_t n, size_t cols,
     j.start[nseg] = rows;
     size_t chunk;
     if (n == 1) {
-        const size_t elem = segs[0].w->f ? sizeof(float) : sizeof(int8_t);
-        chunk = CHUNK_WEIGHT_BYTES / (cols * elem);
+        chunk = CHUNK_WEIGHT_BYTES / segs[0].w->m.row_bytes;
         chunk = chunk < CHUNK_ROWS_ALIGN ? CHUNK_ROWS_ALIGN : chunk / CHUNK_ROWS_ALIGN * CHUNK_ROWS_ALIGN;
     } else {
         chunk = CHUNK_ROWS_BATCH;
@@ -224,14 +216,7 @@ static void rope(float *v, size_t n, size_t hs, const float *cr, const float *ci
 
 static void embed(const transformer *t, int id, float *out)
 {
-    const struct tensor *e = &t->ck.tok_emb;
-    const size_t dim = e->cols, base = (size_t)id * dim;
-    if (e->f) {
-        memcpy(out, e->f + base, dim * sizeof *out);
-        return;
-    }
-    for (size_t j = 0; j < dim; j++)
-        out[j] = (float)e->q8.q[base + j] * e->q8.s[(base + j) / e->q8.gs];
+    kernels_row_to_float(&t->ck.tok_emb.m, (size_t)id, out);
 }
 
 static int forward_batch(transformer_seq *s, const int *ids, size_t n, float *all_logits,

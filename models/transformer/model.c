@@ -1,6 +1,7 @@
 /* model.c: the registry's view of a Transformer: the "transformer" model type (load with
  * option tokenizer=PATH, describe, bytes) and the language-model interface behind
  * /v1/score and /v1/next (exact per-token natural-log probabilities). */
+#include "../chat/chat.h"
 #include "../lm.h"
 #include "../registry.h"
 #include "transformer_internal.h"
@@ -33,10 +34,19 @@ static int tf_load(const char *path, const struct model_options *opts, void **im
     char tok_path[PATH_MAX];
     if (resolve_beside(path, tok, tok_path, sizeof tok_path) != 0)
         return status_set(err, STATUS_BAD_INPUT, "options.tokenizer", "tokenizer path too long");
+    const char *chat = model_options_get(opts, "chat_template");
+    int tmpl = CHAT_TEMPLATE_NONE;
+    if (chat && (tmpl = chat_template_find(chat)) == CHAT_TEMPLATE_NONE)
+        return status_set(err, STATUS_BAD_INPUT, "options.chat_template",
+                          "unknown chat template '%s' (known: %s)", chat, chat_template_names());
     transformer *t;
     int rc = transformer_open(path, tok_path, &t, err);
     if (rc != STATUS_OK)
         return rc;
+    /* the option overrides (or supplies) the template the file names */
+    if (tmpl == CHAT_TEMPLATE_NONE)
+        tmpl = chat_template_detect(transformer_chat_template_text(t));
+    transformer_set_chat_template(t, tmpl);
     *impl = t;
     return STATUS_OK;
 }
@@ -55,6 +65,9 @@ static json_t *tf_describe(const void *impl)
                           "shared_classifier", s->shared_classifier);
     if (o && s->version == 2)
         json_object_set_new(o, "group_size", json_integer(s->group_size));
+    const char *chat = chat_template_name(transformer_chat_template(t));
+    if (o && chat)
+        json_object_set_new(o, "chat_template", json_string(chat));
     return o;
 }
 
@@ -182,8 +195,11 @@ fail:
 
 static const struct lm_ops transformer_lm_ops = {.score = tf_score, .next = tf_next};
 
+static const char *const tf_options[] = {"tokenizer", "chat_template", NULL};
+
 const struct model_ops transformer_model_ops = {
     .type = "transformer",
+    .options = tf_options,
     .load = tf_load,
     .free_impl = tf_free,
     .describe = tf_describe,

@@ -301,8 +301,10 @@ int tokenizer_encode(const struct tokenizer *tk, const char *text, size_t len, i
         if (id >= 0) {
             e.tok[m++] = id;
         } else {
-            for (size_t k = i; k < j; k++)
-                e.tok[m++] = (unsigned char)text[k] + 3; /* byte b is token b + 3 */
+            for (size_t k = i; k < j; k++) { /* byte b is token b + 3 (run.c), if there is one */
+                int b = (unsigned char)text[k] + 3;
+                e.tok[m++] = b < tk->vocab_size ? b : 0; /* <unk> past a small vocabulary */
+            }
         }
         i = j;
     }

@@ -25,10 +25,10 @@
 #define TRANSFORMER_RMS_EPS 1e-5f  /* llama2.c */
 #define TRANSFORMER_ROPE_THETA 10000.0f
 
-/* A weight matrix: float32 rows, or Q8_0 (q8.q != NULL). Borrowed views into the map. */
+/* A weight matrix: float32 rows, or llama2.c Q8_0 (KERNELS_Q8_G). A borrowed view into the
+ * map, in the kernel table's terms. */
 struct tensor {
-    const float *f;     /* (rows, cols) when float32 */
-    struct kernels_q8 q8; /* when quantized */
+    struct kernels_mat m; /* (rows, cols) */
     size_t rows, cols;
 };
 
@@ -91,6 +91,7 @@ struct transformer {
     struct tokenizer tok;
     int head_size, kv_dim;
     const struct kernels_ops *k;
+    int chat_template_plus1; /* models/chat family + 1; 0 (as calloc leaves it) = none */
 };
 
 /* ---- sampler.c ---- */

@@ -6,7 +6,7 @@
 
 #include <stddef.h>
 
-/* 1 when 's' is 1..max_len characters of [A-Za-z0-9._:-], else 0. */
+/* 1 when 's' is 1..max_len characters of [A-Za-z0-9._:-] and not "." or "..", else 0. */
 int ident_valid(const char *s, size_t max_len);
 
 #endif

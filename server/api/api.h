@@ -69,6 +69,7 @@ void api_embeddings(const struct api_req *rq, struct api_resp *rs);
 void api_neighbors(const struct api_req *rq, struct api_resp *rs);
 void api_similarity(const struct api_req *rq, struct api_resp *rs);
 void api_completions(const struct api_req *rq, struct api_resp *rs);
+void api_chat_completions(const struct api_req *rq, struct api_resp *rs);
 void api_tokenize(const struct api_req *rq, struct api_resp *rs);
 void api_detokenize(const struct api_req *rq, struct api_resp *rs);
 void api_static(const struct api_req *rq, struct api_resp *rs); /* GET / and /web/... */

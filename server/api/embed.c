@@ -66,12 +66,11 @@ static int get_bool_or_reply(const struct api_req *rq, struct api_resp *rs, cons
     return json_is_true(j);
 }
 
-/* The vector of one text: a single known word as stored (raw) unless 'pool_single'; else
- * the mean of its known words' vectors, L2-normalised when 'normalize'. On success *oov is
- * a new array of the unknown words (may be NULL if not wanted). */
-static int text_vector(const embed *e, const char *text, size_t len, int normalize,
-                       int pool_single, float *out, size_t *n_tokens, json_t **oov,
-                       struct status_err *err)
+/* The vector of one text: the mean of its known words' vectors (one word: its vector as
+ * stored), L2-normalised when 'normalize'. On success *oov is a new array of the unknown
+ * words (may be NULL if not wanted). */
+static int text_vector(const embed *e, const char *text, size_t len, int normalize, float *out,
+                       size_t *n_tokens, json_t **oov, struct status_err *err)
 {
     struct embed_span *bad = NULL;
     size_t n_bad = 0;
@@ -80,17 +79,6 @@ static int text_vector(const embed *e, const char *text, size_t len, int normali
         *oov = json_array();
         for (size_t i = 0; *oov && i < n_bad; i++)
             json_array_append_new(*oov, json_stringn(text + bad[i].off, bad[i].len));
-    }
-    if (rc == STATUS_OK && !pool_single && *n_tokens == 1) {
-        size_t s = 0;
-        while (s < len && strchr(" \t\n\r\f\v", text[s]))
-            s++;
-        size_t t = s;
-        while (t < len && !strchr(" \t\n\r\f\v", text[t]))
-            t++;
-        long r = embed_lookup(e, text + s, t - s);
-        if (r >= 0)
-            embed_vector(e, (size_t)r, out);
     }
     free(bad);
     return rc;
@@ -159,7 +147,7 @@ void api_embeddings(const struct api_req *rq, struct api_resp *rs)
         status_clear(&err);
         size_t n_tok = 0;
         json_t *oov = NULL;
-        int rc = text_vector(e, json_string_value(ji), json_string_length(ji), normalize, 0, vec,
+        int rc = text_vector(e, json_string_value(ji), json_string_length(ji), normalize, vec,
                              &n_tok, &oov, &err);
         if (rc != STATUS_OK) {
             json_decref(oov);
@@ -378,7 +366,7 @@ void api_similarity(const struct api_req *rq, struct api_resp *rs)
             struct status_err err;
             status_clear(&err);
             size_t n_tok;
-            int rc = text_vector(e, json_string_value(s), json_string_length(s), 1, 1, a + j * dim,
+            int rc = text_vector(e, json_string_value(s), json_string_length(s), 1, a + j * dim,
                                  &n_tok, NULL, &err);
             if (rc != STATUS_OK) {
                 if (rc == STATUS_UNPROCESSABLE)

@@ -323,6 +323,42 @@ static long tc_now_ms(void)
     return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
+/* Issue 10: max_tokens past the context was clamped silently, and n / best_of were ignored. */
+Test(completions, max_tokens_past_context_n_and_best_of_refused)
+{
+    struct srv s;
+    tc_start(&s, 0, NULL); /* 256-token context; "x" is BOS + 1 or 2 tokens */
+    struct http_res r;
+    cr_assert_eq(http_post(&s, "/v1/completions", "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":256}", &r), 0);
+    expect_error(&r, 400, "max_tokens");
+    const char *msg = json_string_value(json_object_get(json_object_get(r.json, "error"), "message"));
+    cr_expect(strstr(msg, "256 tokens"), "the message names the context size: %s", msg);
+    http_res_free(&r);
+    static const struct {
+        const char *body;
+        const char *param;
+    } bad[] = {
+        {"{\"model\":\"m\",\"prompt\":\"x\",\"n\":2}", "n"},
+        {"{\"model\":\"m\",\"prompt\":\"x\",\"n\":0}", "n"},
+        {"{\"model\":\"m\",\"prompt\":\"x\",\"n\":\"1\"}", "n"},
+        {"{\"model\":\"m\",\"prompt\":\"x\",\"best_of\":3}", "best_of"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cr_assert_eq(http_post(&s, "/v1/completions", bad[i].body, &r), 0);
+        expect_error(&r, 400, bad[i].param);
+        http_res_free(&r);
+    }
+    /* n = best_of = 1, llama-server's cache_prompt and other unknown fields are fine; the
+     * default max_tokens and an explicit one that fits still answer */
+    json_t *j = post_ok(&s, "/v1/completions",
+                        "{\"model\":\"m\",\"prompt\":\"x\",\"n\":1,\"best_of\":1,\"cache_prompt\":true,"
+                        "\"some_future_field\":{\"a\":1},\"max_tokens\":200,\"temperature\":0}");
+    json_t *u = json_object_get(j, "usage");
+    cr_expect_leq(json_integer_value(json_object_get(u, "total_tokens")), 256);
+    json_decref(j);
+    srv_stop(&s);
+}
+
 Test(completions, busy_then_disconnect_cancels)
 {
     const char *extra[] = {"--max-generations", "1", NULL};

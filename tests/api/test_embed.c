@@ -70,8 +70,9 @@ Test(api_embed, embeddings_words_texts_and_oov)
     json_t *data = json_object_get(j, "data");
     cr_assert_eq(json_array_size(data), 2);
     json_t *e0 = json_object_get(json_array_get(data, 0), "embedding");
-    for (int k = 0; k < 3; k++) /* a single word: the vector as stored */
-        cr_expect(fabs(json_number_value(json_array_get(e0, k)) - TE_VECS[0][k]) < TE_TOL);
+    for (int k = 0; k < 3; k++) /* a single word: its vector, normalised */
+        cr_expect(fabs(json_number_value(json_array_get(e0, k)) - TE_VECS[0][k] / te_norm(TE_VECS[0])) <
+                  TE_TOL);
     json_t *d1 = json_array_get(data, 1);
     cr_expect_eq(json_integer_value(json_object_get(d1, "index")), 1);
     cr_expect_str_eq(json_string_value(json_object_get(d1, "object")), "embedding");
@@ -97,6 +98,29 @@ Test(api_embed, embeddings_words_texts_and_oov)
     http_res_free(&r);
 }
 
+/* Issue 10: one word came back as stored (norm 2.46) although normalize defaults to true. */
+Test(api_embed, embeddings_one_word_is_unit_length)
+{
+    struct http_res r;
+    json_t *j = te_post_ok("/v1/embeddings", "{\"model\":\"v\",\"input\":[\"Paris\",\"Paris Paris\",\"king\"]}", &r);
+    json_t *data = json_object_get(j, "data");
+    cr_assert_eq(json_array_size(data), 3);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *e = json_object_get(json_array_get(data, i), "embedding");
+        double n2 = 0.0;
+        for (size_t k = 0; k < json_array_size(e); k++)
+            n2 += json_number_value(json_array_get(e, k)) * json_number_value(json_array_get(e, k));
+        cr_expect(fabs(sqrt(n2) - 1.0) < TE_TOL, "data[%zu]: norm %g", i, sqrt(n2));
+    }
+    http_res_free(&r);
+    /* normalize: false keeps the stored vector of one word */
+    j = te_post_ok("/v1/embeddings", "{\"model\":\"v\",\"input\":\"Paris\",\"normalize\":false}", &r);
+    json_t *e = json_object_get(json_array_get(json_object_get(j, "data"), 0), "embedding");
+    for (int k = 0; k < 3; k++)
+        cr_expect(fabs(json_number_value(json_array_get(e, k)) - TE_VECS[5][k]) < TE_TOL);
+    http_res_free(&r);
+}
+
 static int te_b64(char c)
 {
     const char *a = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -108,7 +132,7 @@ Test(api_embed, embeddings_base64_is_little_endian_float32)
 {
     struct http_res r;
     json_t *j = te_post_ok("/v1/embeddings",
-                           "{\"model\":\"v\",\"input\":\"queen\",\"encoding_format\":\"base64\"}", &r);
+                           "{\"model\":\"v\",\"input\":\"queen\",\"encoding_format\":\"base64\",\"normalize\":false}", &r);
     const char *s = json_string_value(
         json_object_get(json_array_get(json_object_get(j, "data"), 0), "embedding"));
     cr_assert_not_null(s);

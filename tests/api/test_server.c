@@ -294,6 +294,53 @@ Test(server, admin_models)
     cr_assert_eq(srv_stop(&s), 0);
 }
 
+/* Issue 10: ids "." and ".." were accepted, unknown options ignored, and a missing path outside
+ * the root answered 404 where an existing one answered 403 (a probe of the file system). */
+Test(server, admin_load_dot_ids_unknown_options_and_outside_paths)
+{
+    const char *root = make_root();
+    struct srv s;
+    const char *args[] = {"--models-root", root, "--admin-key", ADMIN_KEY, NULL};
+    srv_start(&s, args, 0);
+    struct http_res r;
+    const char *ok[] = {AUTH_OK, NULL};
+    static const char *const DOT_IDS[] = {".", ".."};
+    for (size_t i = 0; i < 2; i++) {
+        char body[128];
+        snprintf(body, sizeof body, "{\"id\":\"%s\",\"type\":\"test\",\"path\":\"tiny.test\"}", DOT_IDS[i]);
+        http_do(&s, "POST", "/v1/models", body, NULL, ok, &r);
+        expect_error(&r, 400, "id");
+        http_res_free(&r);
+    }
+    http_do(&s, "POST", "/v1/models",
+            "{\"id\":\"t\",\"type\":\"test\",\"path\":\"tiny.test\",\"options\":{\"lowercas\":true}}", NULL, ok,
+            &r);
+    expect_error(&r, 400, "options.lowercas");
+    cr_expect(strstr(r.body, "load_delay_ms"), "the message lists the known options: %s", r.body);
+    http_res_free(&r);
+    /* the same answer for an existing and a missing file outside the root */
+    char *answers[2];
+    static const char *const OUTSIDE[] = {"/etc/passwd", "/etc/no-such-file-lmserve"};
+    for (size_t i = 0; i < 2; i++) {
+        char body[256];
+        snprintf(body, sizeof body, "{\"id\":\"o\",\"type\":\"test\",\"path\":\"%s\"}", OUTSIDE[i]);
+        http_do(&s, "POST", "/v1/models", body, NULL, ok, &r);
+        expect_error(&r, 403, "path");
+        answers[i] = json_dumps(json_object_get(r.json, "error"), JSON_SORT_KEYS);
+        http_res_free(&r);
+    }
+    cr_expect_str_eq(answers[0], answers[1]);
+    free(answers[0]);
+    free(answers[1]);
+    /* known options and ordinary ids still load */
+    http_do(&s, "POST", "/v1/models",
+            "{\"id\":\"a.b\",\"type\":\"test\",\"path\":\"tiny.test\",\"options\":{\"score_delay_ms\":0}}",
+            NULL, ok, &r);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    http_res_free(&r);
+    cr_assert_eq(srv_stop(&s), 0);
+}
+
 Test(server, admin_disabled_without_key)
 {
     const char *root = make_root();

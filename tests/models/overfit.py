@@ -84,7 +84,7 @@ def main():
         subprocess.run([PY, "-c", "import torch"], check=True, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
     except (OSError, subprocess.CalledProcessError):
-        skip("python3-torch is not installed (make models-deps installs it)")
+        skip("python3-torch is not installed (make deps-train installs it)")
     if not shutil.which("spm_train"):
         skip("spm_train is not installed (Debian sentencepiece)")
     lmserve = os.environ.get("LMSERVE_BIN", os.path.join(ROOT, "build", "bin", "lmserve"))

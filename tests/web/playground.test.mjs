@@ -233,6 +233,13 @@ async function main() {
   const other = await startOtherOrigin();
   const models = ['--model', `tiny-ngram=ngram:${path.join(tmp, 'tiny.arpa')}`,
     '--model', `tiny-vec=embedding:${path.join(tmp, 'tiny.vec')}`];
+  // The chat panel's model: a random llama2.c checkpoint given the chatml template.
+  const ckptGen = path.join(path.dirname(BIN), 'lmserve-ckpt-gen');
+  if (fs.existsSync(ckptGen)) {
+    execFileSync(ckptGen, ['-o', path.join(tmp, 'chat.bin'), '--tokenizer', path.join(tmp, 'chat.tok'), '--dim', '64',
+      '--hidden', '128', '--layers', '2', '--heads', '4', '--kv-heads', '2', '--vocab', '512', '--seq', '512', '--seed', '4']);
+    models.push('--model', `chat-tiny=transformer:${path.join(tmp, 'chat.bin')},tokenizer=chat.tok,chat_template=chatml`);
+  }
   if (sharedTf) models.push('--model', `stories=transformer:${path.join(SHARED, 'stories260K.bin')},tokenizer=${path.join(SHARED, 'tok512.bin')}`);
   const srv = await startServer('lmserve', [...models, '--admin-key', ADMIN_KEY, '--models-root', tmp]);
   // A model of a type this build lacks (its area not merged yet) is refused at start-up with
@@ -245,7 +252,7 @@ async function main() {
     : (new RegExp(`model '${id}': ([^\\n]*)`).exec(srvLog)?.[1] || `${id}: not loaded`);
   // Likewise a route whose handler has not landed answers 404 "... is not available in this build".
   const routes = {};
-  for (const r of ['/v1/score', '/v1/next', '/v1/neighbors', '/v1/embeddings', '/v1/completions']) {
+  for (const r of ['/v1/score', '/v1/next', '/v1/neighbors', '/v1/embeddings', '/v1/completions', '/v1/chat/completions']) {
     const res = await apiPost(srv.port, r, {});
     routes[r] = !(res.status === 404 && /not available in this build/.test(res.json.error?.message || ''));
   }
@@ -534,16 +541,93 @@ async function main() {
       await check('layout: generate at 375 px and 1280 px (screenshots)', () => shoot(page, 'generate'));
     }
 
+    // ---- chat ----
+    await openTab(page, 'chat');
+    const chatApi = (messages, extra = {}) => apiPost(srv.port, '/v1/chat/completions',
+      { model: 'chat-tiny', messages, max_tokens: 12, temperature: 0, ...extra });
+    const chatDone = () => page.waitForFunction(() => /pieces in|Stopped/.test(document.getElementById('chat-status').textContent)
+      || !document.getElementById('chat-error').hidden, null, { timeout: UI_TIMEOUT_MS });
+    await check('chat: only models with a chat template are offered', async () => {
+      need('chat-tiny', '/v1/chat/completions');
+      const offered = await page.$$eval('#chat-model option', os => os.map(o => o.value));
+      assert(offered.length === 1 && offered[0] === 'chat-tiny', `offered: ${offered}`);
+    });
+    await check('chat: a two-turn conversation streams, each greedy answer equals the API', async () => {
+      need('chat-tiny', '/v1/chat/completions');
+      await page.click('#chat-clear');
+      await page.selectOption('#chat-model', 'chat-tiny');
+      await page.fill('#chat-system', 'Be brief.');
+      await page.fill('#chat-max', '12');
+      await page.fill('#chat-temp', '0');
+      await page.fill('#chat-input', 'Hello');
+      await page.focus('#chat-input');
+      await page.keyboard.press('Enter'); // Enter sends
+      await chatDone();
+      assert(await errorText(page, 'chat-error') === '', `error: ${await errorText(page, 'chat-error')}`);
+      const first = await page.$$eval('#chat-log .msg-assistant .content', ss => ss.map(s => s.textContent));
+      const sys = { role: 'system', content: 'Be brief.' };
+      const api1 = await chatApi([sys, { role: 'user', content: 'Hello' }]);
+      assert(api1.status === 200, `API ${api1.status}`);
+      const a1 = api1.json.choices[0].message.content;
+      assert(first.length === 1 && first[0] === a1, `page "${first}" vs API "${a1}"`);
+      assert(await page.inputValue('#chat-input') === '', 'the sent message stays in the box');
+      await page.fill('#chat-input', 'And then?');
+      await page.click('#chat-submit');
+      await page.waitForFunction(() => document.querySelectorAll('#chat-log .msg-assistant').length === 2
+        && /pieces in/.test(document.getElementById('chat-status').textContent), null, { timeout: UI_TIMEOUT_MS });
+      const both = await page.$$eval('#chat-log .msg-assistant .content', ss => ss.map(s => s.textContent));
+      const api2 = await chatApi([sys, { role: 'user', content: 'Hello' }, { role: 'assistant', content: a1 },
+        { role: 'user', content: 'And then?' }]);
+      assert(both[1] === api2.json.choices[0].message.content, `turn 2: page "${both[1]}" vs API "${api2.json.choices[0].message.content}"`);
+      const users = await page.$$eval('#chat-log .msg-user .content', ss => ss.map(s => s.textContent));
+      assert(users.join('|') === 'Hello|And then?', `user bubbles: ${users}`);
+    });
+    await check('layout: chat at 375 px and 1280 px (screenshots)', () => shoot(page, 'chat'));
+    await check('chat: Stop cancels the streaming request and keeps the partial answer', async () => {
+      need('chat-tiny', '/v1/chat/completions');
+      await page.click('#chat-clear');
+      await page.fill('#chat-max', '400');
+      await page.fill('#chat-temp', '1');
+      await page.fill('#chat-input', 'Go on and on');
+      await page.evaluate(() => {
+        const log = document.getElementById('chat-log');
+        const mo = new MutationObserver(() => {
+          const a = log.querySelector('.msg-assistant .content');
+          if (a && a.textContent) { mo.disconnect(); document.getElementById('chat-stop').click(); }
+        });
+        mo.observe(log, { childList: true, subtree: true, characterData: true });
+      });
+      await page.click('#chat-submit');
+      await chatDone();
+      const status = await page.textContent('#chat-status');
+      assert(/^Stopped after \d+ pieces|pieces in/.test(status), `status "${status}"`);
+      assert(await page.isEnabled('#chat-submit'), 'Send not enabled again');
+      assert((await httpRaw(srv.port, 'GET', '/health')).status === 200, 'server unhealthy after the cancel');
+    });
+    await check('chat: an API error is shown as its message and the turn is taken back', async () => {
+      need('chat-tiny', '/v1/chat/completions');
+      await page.click('#chat-clear');
+      await page.fill('#chat-max', '-5');
+      await page.fill('#chat-input', 'Hi');
+      await page.click('#chat-submit');
+      const shown = await waitError(page, 'chat-error');
+      const api = await chatApi([{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi' }], { max_tokens: -5, temperature: 1, stream: true });
+      assert(api.status === 400 && shown === api.json.error.message, `shown "${shown}", API ${api.status} "${api.json.error?.message}"`);
+      assert(await page.$$eval('#chat-log li', ls => ls.length) === 0, 'failed turn left in the conversation');
+      assert(await page.inputValue('#chat-input') === 'Hi', 'the message was lost');
+      await page.fill('#chat-max', '64');
+    });
+
     // ---- accessibility and layout ----
     await check('keyboard: tabs move with the arrow keys and every control has a label', async () => {
-      await page.focus('#tab-generate');
+      await page.focus('#tab-chat');
       await page.keyboard.press('ArrowRight');
       assert(await page.getAttribute('#tab-models', 'aria-selected') === 'true', 'ArrowRight from the last tab did not wrap to Models');
       assert(await page.evaluate(() => document.activeElement.id) === 'tab-models', 'focus did not follow');
       await page.keyboard.press('ArrowRight');
       assert(await page.isVisible('#panel-score'), 'Score panel not shown');
       await page.keyboard.press('End');
-      assert(await page.isVisible('#panel-generate'), 'End did not select the last tab');
+      assert(await page.isVisible('#panel-chat'), 'End did not select the last tab');
       const unlabelled = await page.$$eval('input, select, textarea, button', els => els
         .filter(e => e.type !== 'hidden')
         .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())

@@ -22,6 +22,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import struct
 import sys
 import time
@@ -87,6 +88,7 @@ class Block(nn.Module):
         self.w1 = nn.Linear(a.dim, a.hidden, bias=False)
         self.w2 = nn.Linear(a.hidden, a.dim, bias=False)
         self.w3 = nn.Linear(a.dim, a.hidden, bias=False)
+        self.drop = nn.Dropout(getattr(a, "dropout", 0.0))  # training only; not exported
 
     def forward(self, x, cos, sin, mask):
         B, T, D = x.shape
@@ -100,11 +102,11 @@ class Block(nn.Module):
         v = v.repeat_interleave(rep, dim=2)
         q, k, v = (t.transpose(1, 2) for t in (q, k, v))
         att = (q @ k.transpose(-2, -1)) / math.sqrt(self.hs)
-        att = att.masked_fill(mask[:T, :T], float("-inf")).softmax(-1)
+        att = att.masked_fill(mask, float("-inf")).softmax(-1)
         y = (att @ v).transpose(1, 2).reshape(B, T, D)
-        x = x + self.wo(y)
+        x = x + self.drop(self.wo(y))
         h = self.ffn_norm(x)
-        return x + self.w2(F.silu(self.w1(h)) * self.w3(h))
+        return x + self.drop(self.w2(F.silu(self.w1(h)) * self.w3(h)))
 
 
 class TinyLlama(nn.Module):
@@ -129,15 +131,18 @@ class TinyLlama(nn.Module):
         if isinstance(m, (nn.Linear, nn.Embedding)):
             nn.init.normal_(m.weight, mean=0.0, std=0.02)
 
-    def forward(self, idx, grad_ckpt=False):
+    def forward(self, idx, grad_ckpt=False, mask=None):
+        """mask: True where attention is blocked, (T, T) or (B, 1, T, T); default causal."""
         T = idx.shape[1]
         x = self.tok_embeddings(idx)
         cos, sin = self.cos[:T], self.sin[:T]
+        if mask is None:
+            mask = self.mask[:T, :T]
         for layer in self.layers:
             if grad_ckpt and self.training:
-                x = checkpoint(layer, x, cos, sin, self.mask)
+                x = checkpoint(layer, x, cos, sin, mask)
             else:
-                x = layer(x, cos, sin, self.mask)
+                x = layer(x, cos, sin, mask)
         return self.norm(x) @ self.tok_embeddings.weight.t()  # shared classifier
 
 
@@ -248,10 +253,22 @@ def load_stream(tok_prefix, path):
 
 
 def lr_at(step, progress, a):
-    """Linear warm-up over a.warmup steps, then cosine from lr to lr/10 as 'progress' (the
-    fraction of the budget used: steps or seconds, whichever runs out first) goes 0 -> 1."""
+    """Linear warm-up over a.warmup steps, then either
+    - decay_steps == 0: cosine from lr to lr/10 as 'progress' (the fraction of the budget used:
+      steps or seconds, whichever runs out first) goes 0 -> 1; or
+    - decay_steps > 0 (warm-up, stable, decay): constant lr until the last decay_steps steps,
+      then a cosine cool-down from lr to lr * min_lr_frac. The lr before the cool-down does not
+      depend on a.steps, so a run may be resumed from a checkpoint at step S with
+      --steps S+D --decay-steps D and equal a run started so."""
     if step < a.warmup:
         return a.lr * (step + 1) / a.warmup
+    if a.decay_steps > 0:
+        start = a.steps - a.decay_steps
+        if step < start:
+            return a.lr
+        t = (step - start) / max(1, a.decay_steps)
+        lo = a.lr * a.min_lr_frac
+        return lo + 0.5 * (a.lr - lo) * (1 + math.cos(math.pi * min(1.0, t)))
     return a.lr / 10 + 0.5 * (a.lr - a.lr / 10) * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
@@ -280,6 +297,52 @@ def evaluate(m, data, seq_len):
     return total, n
 
 
+def load_lines(tok_prefix, path):
+    """Per non-empty line: [BOS] + pieces + [EOS]; also the number of words."""
+    with open(path, encoding="utf-8") as f:
+        words = [ln.split() for ln in f]
+    seqs = [[BOS_ID] + p + [EOS_ID] for w, p in zip(words, spm_tokenizer.encode_ids(tok_prefix, path))
+            if w]
+    return seqs, sum(len(w) for w in words)
+
+
+@torch.no_grad()
+def evaluate_lines(m, seqs, batch=64):
+    """Summed NLL (nats) of each line scored alone, as lmserve's /v1/score does: every piece
+    and the EOS, given BOS and the line so far."""
+    m.eval()
+    total = 0.0
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    for b in range(0, len(order), batch):
+        group = [seqs[i][:m.a.seq_len] for i in order[b:b + batch]]
+        T = max(len(g) for g in group) - 1
+        x = torch.full((len(group), T), EOS_ID, dtype=torch.long)
+        y = torch.full((len(group), T), -100, dtype=torch.long)
+        for r, g in enumerate(group):
+            x[r, :len(g) - 1] = torch.tensor(g[:-1])
+            y[r, :len(g) - 1] = torch.tensor(g[1:])
+        logits = m(x)
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.view(-1),
+                                 ignore_index=-100, reduction="sum").item()
+    m.train()
+    return total
+
+
+def doc_mask(x, causal):
+    """Causal attention that also stops at line boundaries: a position sees only its own line
+    (from its BOS), the context lmserve's /v1/score gives each line."""
+    doc = torch.cumsum(x == BOS_ID, dim=1)
+    return (causal[None] | (doc[:, :, None] != doc[:, None, :]))[:, None]
+
+
+def save_state(path, m, opt, gen, step, elapsed, losses, curve):
+    torch.save({"model": m.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(),
+                "rng": torch.get_rng_state(),
+                "step": step, "elapsed": elapsed, "losses": losses, "curve": curve},
+               path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--train", required=True)
@@ -296,16 +359,32 @@ def main():
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--warmup", type=int, default=30)
+    ap.add_argument("--decay-steps", type=int, default=0,
+                    help="warm-up/stable/decay schedule: cosine cool-down over the last N steps "
+                         "(0: cosine over the whole run)")
+    ap.add_argument("--min-lr-frac", type=float, default=0.05,
+                    help="lr at the end of the cool-down, as a fraction of --lr")
     ap.add_argument("--weight-decay", type=float, default=0.1)
+    ap.add_argument("--dropout", type=float, default=0.0,
+                    help="residual dropout in training (regularises many epochs of a small corpus)")
     ap.add_argument("--grad-clip", type=float, default=1.0)
     ap.add_argument("--grad-checkpoint", action="store_true",
                     help="recompute layer activations in backward (less memory, ~30%% slower)")
+    ap.add_argument("--doc-mask", action="store_true",
+                    help="windows start at a line's BOS and attention stays inside each line")
     ap.add_argument("--seed", type=int, default=1337)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--max-seconds", type=float, default=0,
                     help="wall-time budget (0: none): the cosine schedule follows whichever of "
                          "steps and seconds runs out first, so a slow machine still anneals "
                          "and stops in time (the run is then not step-for-step reproducible)")
+    ap.add_argument("--eval-every", type=int, default=0,
+                    help="score the --valid lines every N steps (the curve in train.json)")
+    ap.add_argument("--ckpt-every", type=int, default=0,
+                    help="save DIR/state.pt (model, optimizer, sampler) every N steps")
+    ap.add_argument("--keep-ckpts", action="store_true",
+                    help="also keep DIR/state-STEP.pt for every checkpoint")
+    ap.add_argument("--resume", help="continue from a state.pt saved by --ckpt-every")
     a = ap.parse_args()
 
     torch.manual_seed(a.seed)
@@ -314,6 +393,10 @@ def main():
     train, _, _ = load_stream(a.tokenizer, a.train)
     if len(train) <= a.seq_len + 1:  # few-line corpora (tests): shorter windows
         a.seq_len = max(8, len(train) - 2)
+    starts = None
+    if a.doc_mask:
+        starts = (train[:-a.seq_len - 1] == BOS_ID).nonzero().view(-1)
+    valid_lines, valid_words = (load_lines(a.tokenizer, a.valid) if a.valid else (None, 0))
     m = TinyLlama(a)
     n_params = sum(p.numel() for p in m.parameters())
     decay = [p for p in m.parameters() if p.dim() >= 2]
@@ -322,35 +405,90 @@ def main():
                              {"params": no_decay, "weight_decay": 0.0}],
                             lr=a.lr, betas=(0.9, 0.95))
     gen = torch.Generator().manual_seed(a.seed)
-    print("tiny_llama: %d params, %d training tokens, vocab %d" % (n_params, len(train), a.vocab),
-          flush=True)
-    t0 = time.time()
-    losses = []
+    os.makedirs(a.out, exist_ok=True)
+    first, prior, losses, curve = 0, 0.0, [], []
+    if a.resume:
+        st = torch.load(a.resume)
+        m.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        gen.set_state(st["gen"])
+        torch.set_rng_state(st["rng"])
+        first, prior, losses, curve = st["step"], st["elapsed"], st["losses"], st["curve"]
+        print("tiny_llama: resumed at step %d (%.0f s trained)" % (first, prior), flush=True)
+    print("tiny_llama: %d params, %d training tokens, vocab %d, %d steps of %d x %d tokens"
+          % (n_params, len(train), a.vocab, a.steps, a.batch, a.seq_len), flush=True)
+    tokens_per_step = a.batch * a.seq_len
+
+    def eval_point(step, elapsed):
+        nll = evaluate_lines(m, valid_lines)
+        n_tok = sum(len(s) - 1 for s in valid_lines)
+        ppl = math.exp(nll / (valid_words + len(valid_lines)))
+        recent = losses[-50:]
+        curve.append({"step": step, "seconds": round(elapsed, 1),
+                      "train_loss": round(sum(recent) / len(recent), 4) if recent else None,
+                      "valid_nll_per_token": round(nll / n_tok, 4),
+                      "valid_ppl_per_word": round(ppl, 2)})
+        print("eval step %d: held-out %.4f nats/token, per-word perplexity %.2f"
+              % (step, nll / n_tok, ppl), flush=True)
+
+    t0 = time.time() - prior
+    last_print = time.time()
     stopped_early = False
-    for step in range(a.steps):
+    step = first
+    for step in range(first, a.steps):
         progress = budget_used(step, time.time() - t0, a)
-        if progress >= 1.0:
+        if progress >= 1.0 and not a.decay_steps:
             stopped_early = True
             print("tiny_llama: time budget reached after %d steps" % step, flush=True)
             break
+        if a.eval_every and valid_lines and step % a.eval_every == 0 and step > first:
+            eval_point(step, time.time() - t0)
+        if a.ckpt_every and step % a.ckpt_every == 0 and step > first:
+            path = os.path.join(a.out, "state.pt")
+            save_state(path, m, opt, gen, step, time.time() - t0, losses, curve)
+            if a.keep_ckpts:
+                shutil.copyfile(path, os.path.join(a.out, "state-%d.pt" % step))
         lr = lr_at(step, progress, a)
         for g in opt.param_groups:
             g["lr"] = lr
-        ix = torch.randint(len(train) - a.seq_len - 1, (a.batch,), generator=gen)
+        if starts is not None:
+            ix = starts[torch.randint(len(starts), (a.batch,), generator=gen)]
+        else:
+            ix = torch.randint(len(train) - a.seq_len - 1, (a.batch,), generator=gen)
         x = torch.stack([train[i:i + a.seq_len] for i in ix])
         y = torch.stack([train[i + 1:i + 1 + a.seq_len] for i in ix])
-        logits = m(x, grad_ckpt=a.grad_checkpoint)
-        loss = F.cross_entropy(logits.view(-1, a.vocab), y.view(-1))
+        mask = None
+        if starts is not None:
+            mask = doc_mask(x, m.mask[:a.seq_len, :a.seq_len])
+            y = y.masked_fill(y == BOS_ID, -100)  # EOS -> next line's BOS: not a prediction
+        logits = m(x, grad_ckpt=a.grad_checkpoint, mask=mask)
+        loss = F.cross_entropy(logits.view(-1, a.vocab), y.view(-1), ignore_index=-100)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(m.parameters(), a.grad_clip)
         opt.step()
         losses.append(loss.item())
-        if step % 50 == 0 or step == a.steps - 1:
-            print("step %d loss %.4f lr %.2e %.1fs" % (step, loss.item(), lr,
-                                                      time.time() - t0), flush=True)
+        now = time.time()
+        if now - last_print >= 10 or step == first or step == a.steps - 1:
+            last_print = now
+            el = now - t0
+            done = step + 1 - first
+            rate = done / max(1e-9, el - prior)
+            print("step %d/%d loss %.4f lr %.2e %.0f tok/s %.0fs eta %.0fs"
+                  % (step + 1, a.steps, loss.item(), lr, rate * tokens_per_step, el,
+                     (a.steps - step - 1) / max(1e-9, rate)), flush=True)
+    else:
+        step = a.steps
+    elapsed = time.time() - t0
+    if a.eval_every and valid_lines and (not curve or curve[-1]["step"] != step):
+        eval_point(step, elapsed)
+    if a.ckpt_every:
+        save_state(os.path.join(a.out, "state.pt"), m, opt, gen, step, elapsed, losses, curve)
+    recent = losses[-100:]
     report = {"params": n_params, "steps_done": len(losses), "stopped_early": stopped_early,
-              "train_seconds": round(time.time() - t0, 1), "final_loss": losses[-1],
+              "train_seconds": round(elapsed, 1), "final_loss": losses[-1],
+              "final_train_loss_mean100": sum(recent) / len(recent) if recent else None,
+              "curve": curve,
               "settings": {k: v for k, v in vars(a).items()}}
     if a.valid:
         valid, n_words, n_lines = load_stream(a.tokenizer, a.valid)
@@ -360,7 +498,10 @@ def main():
         report["valid_ppl_per_word"] = math.exp(nll / (n_words + n_lines))
         print("valid: %.4f nats/token, per-word perplexity %.2f (windowed, python side)"
               % (report["valid_nll_per_token"], report["valid_ppl_per_word"]), flush=True)
-    os.makedirs(a.out, exist_ok=True)
+        lines_nll = evaluate_lines(m, valid_lines)
+        report["valid_ppl_per_word_lines"] = math.exp(lines_nll / (valid_words + len(valid_lines)))
+        print("valid: per-word perplexity %.2f (each line alone, as /v1/score)"
+              % report["valid_ppl_per_word_lines"], flush=True)
     m.eval()
     export_v1(m, os.path.join(a.out, "model.v1.bin"))
     gs, err = export_v2(m, os.path.join(a.out, "model.v2.bin"))

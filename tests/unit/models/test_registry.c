@@ -117,6 +117,14 @@ Test(registry, resolve_path_confinement)
     cr_assert_eq(registry_resolve_path(r, "out.test", out, sizeof out, &err), STATUS_FORBIDDEN);
     status_clear(&err);
     cr_assert_eq(registry_resolve_path(r, "missing", out, sizeof out, &err), STATUS_NOT_FOUND);
+    /* issue 10: outside the root, missing or not, is the same 403 */
+    status_clear(&err);
+    cr_assert_eq(registry_resolve_path(r, "/etc/no-such-file-lmserve", out, sizeof out, &err),
+                 STATUS_FORBIDDEN);
+    status_clear(&err);
+    char missing[400];
+    snprintf(missing, sizeof missing, "%s/missing", root);
+    cr_assert_eq(registry_resolve_path(r, missing, out, sizeof out, &err), STATUS_NOT_FOUND);
     registry_free(r);
     registry *noroot = registry_new(NULL, 1);
     status_clear(&err);
@@ -187,6 +195,28 @@ Test(registry, thousand_load_unload_cycles)
     model_options_clear(&o);
     size_t st[4];
     cr_assert_eq(registry_count(r, st), 0);
+    registry_free(r);
+}
+
+/* issue 10: unknown options were silently ignored, and ids "." / ".." accepted */
+Test(registry, unknown_option_and_dot_ids_refused)
+{
+    registry *r = registry_new(root, 1);
+    struct model_options o = {0};
+    cr_assert_eq(model_options_add(&o, "score_delay_ms", "0", NULL), STATUS_OK);
+    cr_assert_eq(model_options_add(&o, "colour", "blue", NULL), STATUS_OK);
+    struct status_err err;
+    status_clear(&err);
+    cr_assert_eq(registry_add(r, "m", "test", tiny, &o, 0, &err), STATUS_BAD_INPUT);
+    cr_assert_str_eq(err.param, "options.colour");
+    cr_assert(strstr(err.msg, "score_delay_ms"), "%s", err.msg);
+    model_options_clear(&o);
+    status_clear(&err);
+    cr_assert_eq(registry_add(r, ".", "test", tiny, NULL, 0, &err), STATUS_BAD_INPUT);
+    status_clear(&err);
+    cr_assert_eq(registry_add(r, "..", "test", tiny, NULL, 0, &err), STATUS_BAD_INPUT);
+    status_clear(&err);
+    cr_assert_eq(registry_add(r, "...", "test", tiny, NULL, 0, &err), STATUS_OK, "%s", err.msg);
     registry_free(r);
 }
 

@@ -354,3 +354,44 @@ Test(embed_vecfile, lmv_rejects_corrupt_and_truncated_files)
     vf_corrupt(good, "c6.lmv", (long)offs + 3, "X", 1, 0, 1, "word table");
     vf_corrupt(good, "c7.lmv", 0, "LMSVEC\x1a\n", 8, 200, 1, "");
 }
+
+/* fuzz_lmv found it: the CRC covers the header only, so a changed byte in the words (or the
+ * hash table) loaded, and lookups then missed words of the vocabulary. */
+Test(embed_vecfile, lmv_hash_that_does_not_index_the_words_is_refused)
+{
+    embed *src = vf_open_ok(vf_small_vec(), NULL);
+    char good[400];
+    snprintf(good, sizeof good, "%s", vf_path("h.lmv"));
+    cr_assert_eq(embed_save(src, good, EMBED_STORAGE_F32, NULL), STATUS_OK);
+    embed_close(src);
+    FILE *f = fopen(good, "rb");
+    unsigned char h[VF_LMV_HEADER_BYTES];
+    cr_assert_eq(fread(h, 1, sizeof h, f), sizeof h);
+    fclose(f);
+    uint64_t offs;
+    memcpy(&offs, h + VF_LMV_WORDS_OFF, 8);
+    /* "the" -> "thy": still valid UTF-8 and NUL-terminated, but hashed elsewhere */
+    vf_corrupt(good, "h1.lmv", (long)offs + 2, "y", 1, 0, 1, "hash table does not index");
+}
+
+/* fuzz_vec found it: a corrupt gzip stream's message was read after gzclose() freed it. */
+Test(embed_vecfile, corrupt_gzip_message_outlives_the_stream)
+{
+    const char *p = vf_path("bad.vec.gz");
+    gzFile gz = gzopen(p, "wb");
+    cr_assert_not_null(gz);
+    gzputs(gz, "2 2\nx 1 2\ny 3 4\n");
+    gzclose(gz);
+    FILE *f = fopen(p, "r+b");
+    cr_assert_not_null(f);
+    fseek(f, 12, SEEK_SET); /* into the deflate data */
+    fputc(0xff, f);
+    fputc(0xff, f);
+    fclose(f);
+    struct status_err err;
+    status_clear(&err);
+    embed *e = NULL;
+    cr_assert_neq(embed_open(p, NULL, &e, &err), STATUS_OK);
+    cr_assert_null(e);
+    cr_expect(strstr(err.msg, "gzip") != NULL, "%s", err.msg);
+}

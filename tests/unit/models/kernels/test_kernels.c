@@ -1,6 +1,8 @@
-/* test_kernels.c: every AVX2 kernel against the scalar reference on odd sizes, so every
- * SIMD tail runs (STYLE 7); and the thread team covering every item exactly once. */
+/* test_kernels.c: every entry of the kernel table, on every tier this CPU has, against the
+ * scalar reference on odd sizes, so every SIMD tail runs (docs/ARCHITECTURE.md, kernels);
+ * the half-float conversions; tier selection; and the thread team covering every item once. */
 #include "../../../../models/kernels/kernels.h"
+#include "../../../../models/kernels/kernels_internal.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -8,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KT_TOL_REL 1e-5f /* summation order only: relative to sum |a_i b_i| */
+#define KT_TOL_REL KERNELS_TOL_DOT_F32 /* summation order only: relative to sum |a_i b_i| */
 static const size_t SIZES[] = {1, 2, 3, 7, 8, 15, 16, 17, 31, 33, 63, 64, 65, 127, 255, 1023};
 #define N_SIZES (sizeof SIZES / sizeof SIZES[0])
+#define KT_MAX_ROWS 9 /* row counts 1..9 cover every remainder of the 4-row and 3-row loops */
+#define KT_MAX_Q 9    /* token counts 1..9 cover every remainder of the 4-token tile */
 
 static uint64_t kt_rng = 88172645463325252ull;
 static float kt_rand(void)
@@ -20,125 +24,348 @@ static float kt_rand(void)
     kt_rng ^= kt_rng << 17;
     return (float)((kt_rng >> 40) / 16777216.0 * 2.0 - 1.0);
 }
-static float *kt_vec(size_t n)
+__attribute__((noinline)) static float *kt_vec(size_t n)
 {
-    float *v = malloc(n * sizeof *v);
+    float *v = calloc(n + 1, sizeof *v);
     for (size_t i = 0; i < n; i++)
         v[i] = kt_rand();
     return v;
 }
-static int8_t *kt_q(size_t n)
+__attribute__((noinline)) static int8_t *kt_q(size_t n)
 {
-    int8_t *v = malloc(n);
+    int8_t *v = calloc(n + 1, 1);
     for (size_t i = 0; i < n; i++)
         v[i] = (int8_t)(kt_rand() * 127.0f);
     return v;
 }
-static void kt_close(const char *what, size_t n, float want, float got, float mag)
+static void kt_close(const char *tier, const char *what, size_t n, float want, float got,
+                     float mag)
 {
     float tol = KT_TOL_REL * (mag > 1.0f ? mag : 1.0f);
-    cr_assert(fabsf(want - got) <= tol, "%s n=%zu: expected %.9g got %.9g error %.3g (tol %.3g)",
-              what, n, want, got, fabsf(want - got), tol);
+    cr_assert(fabsf(want - got) <= tol,
+              "%s %s n=%zu: expected %.9g got %.9g error %.3g (tol %.3g)", tier, what, n, want,
+              got, fabsf(want - got), tol);
 }
 
-static void skip_without_avx2(void)
+/* Every SIMD tier this CPU has (none: the test has nothing to compare and says so). */
+static size_t kt_tiers(const struct kernels_ops **out)
 {
-    if (!kernels_have_avx2())
-        cr_skip_test("this CPU has no AVX2/FMA");
+    size_t n = 0;
+    for (int t = KERNELS_TIER_REF + 1; t < KERNELS_TIER_COUNT; t++)
+        if (kernels_tier((enum kernels_tier)t))
+            out[n++] = kernels_tier((enum kernels_tier)t);
+    if (n == 0)
+        cr_skip_test("this CPU has no SIMD tier");
+    return n;
+}
+#define FOR_TIERS(k)                                                                         \
+    const struct kernels_ops *kt_list[KERNELS_TIER_COUNT];                                   \
+    const size_t kt_n = kt_tiers(kt_list);                                                   \
+    const struct kernels_ops *ref = kernels_tier(KERNELS_TIER_REF);                          \
+    for (size_t kt_i = 0; kt_i < kt_n; kt_i++)                                               \
+        for (const struct kernels_ops *k = kt_list[kt_i]; k; k = NULL)
+
+static struct kernels_mat kt_mat(enum kernels_type type, const void *data, size_t stride,
+                                 size_t cols)
+{
+    return (struct kernels_mat){.type = type, .data = data,
+                                .row_bytes = stride * kernels_types[type].block_bytes,
+                                .cols = cols};
 }
 
 Test(kernels, dot_and_axpy)
 {
-    skip_without_avx2();
-    for (size_t s = 0; s < N_SIZES; s++) {
-        size_t n = SIZES[s];
-        float *a = kt_vec(n), *b = kt_vec(n), *y1 = kt_vec(n), *y2 = malloc(n * sizeof *y2);
-        float mag = 0;
-        for (size_t i = 0; i < n; i++)
-            mag += fabsf(a[i] * b[i]);
-        kt_close("dot", n, kernels_ref.dot(a, b, n), kernels_avx2.dot(a, b, n), mag);
-        for (size_t i = 0; i < n; i++)
-            y2[i] = y1[i];
-        kernels_ref.axpy(y1, 0.37f, a, n);
-        kernels_avx2.axpy(y2, 0.37f, a, n);
-        for (size_t i = 0; i < n; i++)
-            kt_close("axpy", n, y1[i], y2[i], 2.0f);
-        free(a), free(b), free(y1), free(y2);
+    FOR_TIERS(k) {
+        for (size_t s = 0; s < N_SIZES; s++) {
+            size_t n = SIZES[s];
+            float *a = kt_vec(n), *b = kt_vec(n), *y1 = kt_vec(n), *y2 = malloc(n * sizeof *y2);
+            float mag = 0;
+            for (size_t i = 0; i < n; i++)
+                mag += fabsf(a[i] * b[i]);
+            kt_close(k->name, "dot", n, ref->dot(a, b, n), k->dot(a, b, n), mag);
+            for (size_t i = 0; i < n; i++)
+                y2[i] = y1[i];
+            ref->axpy(y1, 0.37f, a, n);
+            k->axpy(y2, 0.37f, a, n);
+            for (size_t i = 0; i < n; i++)
+                kt_close(k->name, "axpy", n, y1[i], y2[i], 2.0f);
+            free(a), free(b), free(y1), free(y2);
+        }
     }
 }
 
-Test(kernels, matvec_and_matmul)
+Test(kernels, f32_matvec_and_gemm)
 {
-    skip_without_avx2();
-    static const size_t ROWS[] = {1, 3, 4, 5, 17};
-    for (size_t s = 0; s < N_SIZES; s++)
-        for (size_t r = 0; r < sizeof ROWS / sizeof ROWS[0]; r++) {
-            size_t cols = SIZES[s], rows = ROWS[r], ntok = 1 + (s % 6);
-            float *w = kt_vec(rows * cols), *x = kt_vec(ntok * cols);
-            float *o1 = calloc(ntok * rows, sizeof(float)), *o2 = calloc(ntok * rows, sizeof(float));
-            kernels_ref.matvec(o1, w, x, rows, cols);
-            kernels_avx2.matvec(o2, w, x, rows, cols);
-            for (size_t i = 0; i < rows; i++)
-                kt_close("matvec", cols, o1[i], o2[i], (float)cols);
-            kernels_ref.matmul(o1, rows, w, x, ntok, rows, cols);
-            kernels_avx2.matmul(o2, rows, w, x, ntok, rows, cols);
-            for (size_t i = 0; i < ntok * rows; i++)
-                kt_close("matmul", cols, o1[i], o2[i], (float)cols);
-            free(w), free(x), free(o1), free(o2);
-        }
+    static const size_t ROWS[] = {1, 3, 4, 5, 17, 25};
+    FOR_TIERS(k) {
+        for (size_t s = 0; s < N_SIZES; s++)
+            for (size_t r = 0; r < sizeof ROWS / sizeof ROWS[0]; r++) {
+                size_t cols = SIZES[s], rows = ROWS[r], ntok = 1 + (s % 6);
+                float *w = kt_vec(rows * cols), *x = kt_vec(ntok * cols);
+                float *o1 = calloc(ntok * rows, sizeof(float)), *o2 = calloc(ntok * rows, sizeof(float));
+                struct kernels_mat m = kt_mat(KERNELS_F32, w, cols, cols);
+                for (size_t r0 = 0; r0 < 2 && r0 < rows; r0++) {
+                    ref->type[KERNELS_F32].matvec(o1, &m, r0, rows, x);
+                    k->type[KERNELS_F32].matvec(o2, &m, r0, rows, x);
+                    for (size_t i = 0; i < rows - r0; i++)
+                        kt_close(k->name, "matvec", cols, o1[i], o2[i], (float)cols);
+                }
+                /* token-major output (a prompt's activations) */
+                ref->type[KERNELS_F32].gemm(o1, 1, rows, &m, 0, rows, x, cols * sizeof(float), ntok);
+                k->type[KERNELS_F32].gemm(o2, 1, rows, &m, 0, rows, x, cols * sizeof(float), ntok);
+                for (size_t i = 0; i < ntok * rows; i++)
+                    kt_close(k->name, "gemm", cols, o1[i], o2[i], (float)cols);
+                free(w), free(x), free(o1), free(o2);
+            }
+    }
 }
 
-Test(kernels, q8_matvec_and_matmul)
+Test(kernels, q8g_matvec_and_gemm)
 {
-    skip_without_avx2();
     static const size_t GS[] = {16, 32, 64, 5};
-    for (size_t s = 0; s < N_SIZES; s++)
-        for (size_t g = 0; g < sizeof GS / sizeof GS[0]; g++) {
-            const size_t cols = SIZES[s], rows = 7, gs = GS[g], ntok = 3;
-            size_t n = rows * cols;
-            if (n % gs != 0)
-                continue;
-            int8_t *q = kt_q(n);
-            float *sc = kt_vec(n / gs), *x = kt_vec(ntok * cols);
-            struct kernels_q8 w = {.q = q, .s = sc, .gs = gs};
-            float o1[3 * 7], o2[3 * 7];
-            for (size_t r0 = 0; r0 < 2; r0++) {
-                kernels_ref.matvec_q8(o1, &w, r0, rows, x, cols);
-                kernels_avx2.matvec_q8(o2, &w, r0, rows, x, cols);
-                for (size_t i = 0; i < rows - r0; i++)
-                    kt_close("matvec_q8", cols, o1[i], o2[i], 127.0f * (float)cols);
-                kernels_ref.matmul_q8(o1, rows, &w, r0, rows, x, ntok, cols);
-                kernels_avx2.matmul_q8(o2, rows, &w, r0, rows, x, ntok, cols);
-                for (size_t t = 0; t < ntok; t++)
+    FOR_TIERS(k) {
+        for (size_t s = 0; s < N_SIZES; s++)
+            for (size_t g = 0; g < sizeof GS / sizeof GS[0]; g++) {
+                const size_t cols = SIZES[s], rows = 7, gs = GS[g], ntok = 3;
+                size_t n = rows * cols;
+                if (n % gs != 0)
+                    continue;
+                int8_t *q = kt_q(n);
+                float *sc = kt_vec(n / gs), *x = kt_vec(ntok * cols);
+                struct kernels_mat w = {.type = KERNELS_Q8_G, .data = q, .row_bytes = cols,
+                                        .cols = cols, .scales = sc, .gs = gs};
+                float o1[3 * 7], o2[3 * 7];
+                for (size_t r0 = 0; r0 < 2; r0++) {
+                    ref->type[KERNELS_Q8_G].matvec(o1, &w, r0, rows, x);
+                    k->type[KERNELS_Q8_G].matvec(o2, &w, r0, rows, x);
                     for (size_t i = 0; i < rows - r0; i++)
-                        kt_close("matmul_q8", cols, o1[t * rows + i], o2[t * rows + i],
-                                 127.0f * (float)cols);
+                        kt_close(k->name, "matvec_q8", cols, o1[i], o2[i], 127.0f * (float)cols);
+                    ref->type[KERNELS_Q8_G].gemm(o1, 1, rows, &w, r0, rows, x, cols * sizeof(float), ntok);
+                    k->type[KERNELS_Q8_G].gemm(o2, 1, rows, &w, r0, rows, x, cols * sizeof(float), ntok);
+                    for (size_t t = 0; t < ntok; t++)
+                        for (size_t i = 0; i < rows - r0; i++)
+                            kt_close(k->name, "gemm_q8", cols, o1[t * rows + i], o2[t * rows + i],
+                                     127.0f * (float)cols);
+                }
+                /* a row's floats: the definition every path agrees with */
+                float row[1023];
+                kernels_row_to_float(&w, 1, row);
+                for (size_t j = 0; j < cols; j++)
+                    cr_assert_eq(row[j], (float)q[cols + j] * sc[(cols + j) / gs]);
+                free(q), free(sc), free(x);
             }
-            free(q), free(sc), free(x);
-        }
+    }
 }
 
 Test(kernels, rmsnorm_and_softmax)
 {
-    skip_without_avx2();
-    for (size_t s = 0; s < N_SIZES; s++) {
-        size_t n = SIZES[s];
-        float *x = kt_vec(n), *w = kt_vec(n), *o1 = malloc(n * 4), *o2 = malloc(n * 4);
-        kernels_ref.rmsnorm(o1, x, w, n, 1e-5f);
-        kernels_avx2.rmsnorm(o2, x, w, n, 1e-5f);
-        for (size_t i = 0; i < n; i++)
-            kt_close("rmsnorm", n, o1[i], o2[i], 1.0f);
-        for (size_t i = 0; i < n; i++)
-            o1[i] = o2[i] = 8.0f * x[i];
-        kernels_ref.softmax(o1, n);
-        kernels_avx2.softmax(o2, n);
-        float sum = 0;
-        for (size_t i = 0; i < n; i++) {
-            kt_close("softmax", n, o1[i], o2[i], 1.0f);
-            sum += o2[i];
+    FOR_TIERS(k) {
+        for (size_t s = 0; s < N_SIZES; s++) {
+            size_t n = SIZES[s];
+            float *x = kt_vec(n), *w = kt_vec(n), *o1 = malloc(n * 4), *o2 = malloc(n * 4);
+            ref->rmsnorm(o1, x, w, n, 1e-5f);
+            k->rmsnorm(o2, x, w, n, 1e-5f);
+            for (size_t i = 0; i < n; i++)
+                kt_close(k->name, "rmsnorm", n, o1[i], o2[i], 1.0f);
+            for (size_t i = 0; i < n; i++)
+                o1[i] = o2[i] = 8.0f * x[i];
+            ref->softmax(o1, n);
+            k->softmax(o2, n);
+            float sum = 0;
+            for (size_t i = 0; i < n; i++) {
+                kt_close(k->name, "softmax", n, o1[i], o2[i], 1.0f);
+                sum += o2[i];
+            }
+            cr_assert(fabsf(sum - 1.0f) < 1e-5f, "softmax n=%zu sums to %g", n, sum);
+            free(x), free(w), free(o1), free(o2);
         }
-        cr_assert(fabsf(sum - 1.0f) < 1e-5f, "softmax n=%zu sums to %g", n, sum);
-        free(x), free(w), free(o1), free(o2);
+    }
+}
+
+/* ---- word-vector shapes: padded strides, f16 and int8 rows ---- */
+
+Test(kernels, f32_rows_with_stride)
+{
+    FOR_TIERS(k) {
+        for (size_t s = 0; s < N_SIZES; s++) {
+            size_t n = SIZES[s], stride = n + 3;
+            float *rows = kt_vec(KT_MAX_ROWS * stride), *q = kt_vec(n);
+            struct kernels_mat m = kt_mat(KERNELS_F32, rows, stride, n);
+            for (size_t nr = 1; nr <= KT_MAX_ROWS; nr++) {
+                float a[KT_MAX_ROWS], b[KT_MAX_ROWS];
+                ref->type[KERNELS_F32].matvec(a, &m, 0, nr, q);
+                k->type[KERNELS_F32].matvec(b, &m, 0, nr, q);
+                for (size_t r = 0; r < nr; r++) {
+                    float mag = 0;
+                    for (size_t i = 0; i < n; i++)
+                        mag += fabsf(rows[r * stride + i] * q[i]);
+                    kt_close(k->name, "matvec f32 rows", n, a[r], b[r], mag);
+                }
+            }
+            free(rows), free(q);
+        }
+    }
+}
+
+Test(kernels, f16_rows)
+{
+    FOR_TIERS(k) {
+        for (size_t s = 0; s < N_SIZES; s++) {
+            size_t n = SIZES[s], stride = n + 5;
+            uint16_t *rows = malloc(KT_MAX_ROWS * stride * sizeof(uint16_t));
+            float *q = kt_vec(n);
+            for (size_t i = 0; i < KT_MAX_ROWS * stride; i++)
+                rows[i] = kernels_float_to_half(kt_rand());
+            struct kernels_mat m = kt_mat(KERNELS_F16, rows, stride, n);
+            for (size_t nr = 1; nr <= KT_MAX_ROWS; nr++) {
+                float a[KT_MAX_ROWS], b[KT_MAX_ROWS];
+                ref->type[KERNELS_F16].matvec(a, &m, 0, nr, q);
+                k->type[KERNELS_F16].matvec(b, &m, 0, nr, q);
+                for (size_t r = 0; r < nr; r++) {
+                    float mag = 0;
+                    for (size_t i = 0; i < n; i++)
+                        mag += fabsf(kernels_half_to_float(rows[r * stride + i]) * q[i]);
+                    kt_close(k->name, "matvec f16", n, a[r], b[r], mag);
+                    kt_close(k->name, "dot f16", n, a[r],
+                             k->type[KERNELS_F16].dot(rows + r * stride, q, n), mag);
+                }
+            }
+            free(rows), free(q);
+        }
+    }
+}
+
+Test(kernels, i8_rows_exactly)
+{
+    FOR_TIERS(k) {
+        for (size_t s = 0; s < N_SIZES; s++) {
+            size_t n = SIZES[s], stride = n + 1;
+            int8_t *rows = kt_q(KT_MAX_ROWS * stride), *q = kt_q(n);
+            if (n > 2) { /* the extremes: |x| = |q| = 127 must not saturate a pair */
+                rows[0] = rows[1] = 127;
+                q[0] = q[1] = -127;
+            }
+            struct kernels_mat m = kt_mat(KERNELS_I8, rows, stride, n);
+            for (size_t nr = 1; nr <= KT_MAX_ROWS; nr++) {
+                float a[KT_MAX_ROWS], b[KT_MAX_ROWS];
+                ref->type[KERNELS_I8].matvec(a, &m, 0, nr, q);
+                k->type[KERNELS_I8].matvec(b, &m, 0, nr, q);
+                for (size_t r = 0; r < nr; r++)
+                    cr_expect_eq(a[r], b[r], "%s i8 n=%zu row=%zu expected %.0f got %.0f",
+                                 k->name, n, r, a[r], b[r]);
+            }
+            free(rows), free(q);
+        }
+    }
+}
+
+Test(kernels, gemm_rows_by_queries_equals_ref_and_matvec)
+{
+    FOR_TIERS(k) {
+        for (size_t s = 0; s < N_SIZES; s++) {
+            size_t n = SIZES[s], stride = n + 2;
+            float *rows = kt_vec(KT_MAX_ROWS * stride), *qs = kt_vec(KT_MAX_Q * stride);
+            struct kernels_mat m = kt_mat(KERNELS_F32, rows, stride, n);
+            for (size_t nr = 1; nr <= KT_MAX_ROWS; nr += 2)
+                for (size_t nq = 1; nq <= KT_MAX_Q; nq++) {
+                    float a[KT_MAX_ROWS * KT_MAX_Q], b[KT_MAX_ROWS * KT_MAX_Q], c[KT_MAX_ROWS];
+                    /* row-major output (word vectors x queries) */
+                    ref->type[KERNELS_F32].gemm(a, nq, 1, &m, 0, nr, qs, stride * sizeof(float), nq);
+                    k->type[KERNELS_F32].gemm(b, nq, 1, &m, 0, nr, qs, stride * sizeof(float), nq);
+                    for (size_t j = 0; j < nq; j++) {
+                        /* the batch and single paths sum in different orders: agree to rounding */
+                        k->type[KERNELS_F32].matvec(c, &m, 0, nr, qs + j * stride);
+                        for (size_t r = 0; r < nr; r++) {
+                            float mag = 0;
+                            for (size_t i = 0; i < n; i++)
+                                mag += fabsf(rows[r * stride + i] * qs[j * stride + i]);
+                            kt_close(k->name, "gemm", n, a[r * nq + j], b[r * nq + j], mag);
+                            kt_close(k->name, "gemm vs matvec", n, c[r], b[r * nq + j], mag);
+                        }
+                    }
+                }
+            free(rows), free(qs);
+        }
+    }
+}
+
+Test(kernels, a_row_scores_the_same_wherever_it_sits)
+{
+    for (int t = 0; t < KERNELS_TIER_COUNT; t++) {
+        const struct kernels_ops *k = kernels_tier((enum kernels_tier)t);
+        if (!k)
+            continue;
+        size_t n = 33, stride = 40;
+        float rows[7 * 40], q[40], out[7], one;
+        for (size_t i = 0; i < stride; i++)
+            q[i] = kt_rand();
+        for (size_t i = 0; i < stride; i++)
+            rows[i] = kt_rand();
+        for (size_t r = 1; r < 7; r++)
+            memcpy(rows + r * stride, rows, stride * sizeof(float));
+        struct kernels_mat m = kt_mat(KERNELS_F32, rows, stride, n);
+        k->type[KERNELS_F32].matvec(out, &m, 0, 7, q);
+        for (size_t r = 1; r < 7; r++) {
+            cr_expect(out[r] == out[0], "%s row %zu: %.9g vs %.9g", k->name, r, out[r], out[0]);
+            k->type[KERNELS_F32].matvec(&one, &m, r, r + 1, q);
+            cr_expect(one == out[0], "%s row %zu alone: %.9g vs %.9g", k->name, r, one, out[0]);
+        }
+    }
+}
+
+/* Entries written for a tier but not (yet) in its column: still held to the reference. */
+Test(kernels, avx512_entries_outside_the_table)
+{
+    if (!kernels_tier(KERNELS_TIER_AVX512))
+        cr_skip_test("this CPU has no AVX-512");
+    static const size_t ROWS[] = {1, 3, 4, 5, 17};
+    for (size_t s = 0; s < N_SIZES; s++)
+        for (size_t r = 0; r < sizeof ROWS / sizeof ROWS[0]; r++) {
+            size_t cols = SIZES[s], rows = ROWS[r];
+            float *w = kt_vec(rows * cols), *x = kt_vec(cols);
+            float o1[17], o2[17];
+            struct kernels_mat m = kt_mat(KERNELS_F32, w, cols, cols);
+            kernels_matvec_f32_ref(o1, &m, 0, rows, x);
+            kernels_matvec_f32_avx512(o2, &m, 0, rows, x);
+            for (size_t i = 0; i < rows; i++)
+                kt_close("avx512", "matvec", cols, o1[i], o2[i], (float)cols);
+            kt_close("avx512", "dot", cols, kernels_dot_f32_ref(w, x, cols),
+                     kernels_dot_f32_avx512(w, x, cols), (float)cols);
+            free(w), free(x);
+        }
+}
+
+Test(kernels, half_round_trip_and_rounding)
+{
+    for (uint32_t h = 0; h < 0x10000u; h++) {
+        uint16_t x = (uint16_t)h;
+        if ((x & 0x7c00u) == 0x7c00u && (x & 0x3ffu))
+            continue; /* NaN payloads */
+        float f = kernels_half_to_float(x);
+        cr_assert_eq(kernels_float_to_half(f), x, "half 0x%04x -> %g -> 0x%04x", x, f,
+                     kernels_float_to_half(f));
+    }
+    cr_expect_eq(kernels_float_to_half(1.0f), 0x3c00);
+    cr_expect_eq(kernels_float_to_half(65504.0f), 0x7bff);
+    cr_expect_eq(kernels_float_to_half(65520.0f), 0x7c00);       /* rounds to inf */
+    cr_expect_eq(kernels_float_to_half(1.0f + 1.0f / 2048), 0x3c00); /* tie to even */
+    cr_expect_eq(kernels_float_to_half(1.0f + 3.0f / 2048), 0x3c02); /* tie to even, up */
+    cr_expect_eq(kernels_float_to_half(5.9604645e-08f), 0x0001);  /* smallest subnormal */
+    cr_expect_eq(kernels_float_to_half(2.9802322e-08f), 0x0000);  /* half of it: tie to even 0 */
+}
+
+Test(kernels, every_type_row_is_complete)
+{
+    for (int ty = 0; ty < KERNELS_TYPE_COUNT; ty++) {
+        const struct kernels_type_traits *tr = &kernels_types[ty];
+        cr_assert(tr->name && tr->block_size > 0 && tr->block_bytes > 0, "type %d", ty);
+        cr_assert(tr->tier[KERNELS_TIER_REF].matvec && tr->tier[KERNELS_TIER_REF].gemm,
+                  "%s: the ref column must be complete", tr->name);
+        for (int t = 0; t < KERNELS_TIER_COUNT; t++) {
+            const struct kernels_ops *k = kernels_tier((enum kernels_tier)t);
+            if (k)
+                cr_assert(k->type[ty].matvec && k->type[ty].gemm, "%s %s", k->name, tr->name);
+        }
     }
 }
 
@@ -172,8 +399,13 @@ Test(kernels, team_covers_every_item_once)
 Test(kernels, select_honours_env)
 {
     const struct kernels_ops *k = kernels_select();
-    cr_assert(k == &kernels_ref || k == &kernels_avx2);
+    cr_assert(k == kernels_tier(k->tier));
     const char *env = getenv("LMSERVE_KERNELS");
-    if (env && strcmp(env, "ref") == 0)
-        cr_assert_eq(k, &kernels_ref);
+    static const char *const names[] = {"ref", "avx2", "avx512"};
+    for (int t = 0; t < KERNELS_TIER_COUNT; t++)
+        if (env && strcmp(env, names[t]) == 0 && kernels_tier((enum kernels_tier)t))
+            cr_assert_eq(k->tier, t);
+    if (!env || !*env) /* the best the CPU has */
+        for (int t = k->tier + 1; t < KERNELS_TIER_COUNT; t++)
+            cr_assert_null(kernels_tier((enum kernels_tier)t));
 }

@@ -86,7 +86,7 @@ static void run_c_greedy(const struct kernels_ops *k)
 }
 
 Test(transformer_runc, stories260K_greedy_equals_run_c) { run_c_greedy(kernels_select()); }
-Test(transformer_runc, stories260K_greedy_equals_run_c_ref_kernels) { run_c_greedy(&kernels_ref); }
+Test(transformer_runc, stories260K_greedy_equals_run_c_ref_kernels) { run_c_greedy(kernels_tier(KERNELS_TIER_REF)); }
 
 /* ---- NumPy reference ---- */
 
@@ -120,7 +120,7 @@ static void compare_numpy(const char *name, const char *flags)
     cr_assert_eq(transformer_open(ck, tok, &t, &err), STATUS_OK, "%s", err.msg);
     const size_t V = (size_t)transformer_shape_of(t)->vocab;
     float *ref = numpy_logits(ck, V);
-    const struct kernels_ops *tables[] = {&kernels_ref, kernels_select()};
+    const struct kernels_ops *tables[] = {kernels_tier(KERNELS_TIER_REF), kernels_select()};
     float *got = malloc(TF_PROMPT_N * V * sizeof *got);
     for (size_t k = 0; k < 2; k++) {
         t->k = tables[k];

@@ -153,3 +153,36 @@ Test(tokenizer, bad_files_refused)
     status_clear(&err);
     cr_assert_eq(tokenizer_open("/nonexistent/tok.bin", 10, &tk, &err), STATUS_NOT_FOUND);
 }
+
+/* fuzz_tok found it: byte fallback made token b + 3 even when the vocabulary has fewer than
+ * 259 tokens, and the merge loop then read past the tokenizer's arrays. */
+Test(tokenizer, byte_fallback_past_a_small_vocabulary_is_unk)
+{
+    char p[TT_FILE_MAX];
+    snprintf(p, sizeof p, "%s/small.tok", tt_tmpdir());
+    static const char *const PIECES[] = {"<unk>", "<s>", "</s>", " ", "a", "b", "ab"};
+    const int32_t n = 7;
+    FILE *f = fopen(p, "wb");
+    cr_assert(f);
+    int32_t mtl = 2;
+    fwrite(&mtl, 4, 1, f);
+    for (int32_t i = 0; i < n; i++) {
+        float sc = -(float)i;
+        int32_t len = (int32_t)strlen(PIECES[i]);
+        fwrite(&sc, 4, 1, f);
+        fwrite(&len, 4, 1, f);
+        fwrite(PIECES[i], 1, (size_t)len, f);
+    }
+    fclose(f);
+    struct tokenizer tk;
+    struct status_err err = {0};
+    cr_assert_eq(tokenizer_open(p, n, &tk, &err), STATUS_OK, "%s", err.msg);
+    int *ids = NULL;
+    size_t k = 0;
+    cr_assert_eq(tokenizer_encode(&tk, "abz\xc3\xa9", 5, 1, 0, &ids, &k, &err), STATUS_OK, "%s", err.msg);
+    for (size_t i = 0; i < k; i++)
+        cr_expect(ids[i] >= 0 && ids[i] < n, "ids[%zu] = %d", i, ids[i]);
+    cr_expect_eq(ids[k - 1], 0, "an unknown byte is <unk>");
+    free(ids);
+    tokenizer_close(&tk);
+}

@@ -1,0 +1,61 @@
+/* kernels_internal.h: the per-tier entries that types.c puts into the kernel table. Only the
+ * files of models/kernels (and their tests) include this. */
+#ifndef LMSERVE_KERNELS_INTERNAL_H
+#define LMSERVE_KERNELS_INTERNAL_H
+
+#include "kernels.h"
+
+/* The vector ops of one tier. */
+struct kernels_vec_ops {
+    void (*rmsnorm)(float *out, const float *x, const float *w, size_t n, float eps);
+    void (*softmax)(float *x, size_t n);
+    void (*axpy)(float *y, float a, const float *x, size_t n);
+};
+extern const struct kernels_vec_ops kernels_vec_ref, kernels_vec_avx2;
+
+/* ref.c: the definitions */
+void kernels_to_float_f32(const void *src, float *dst, size_t n);
+void kernels_to_float_f16(const void *src, float *dst, size_t n);
+void kernels_to_float_i8(const void *src, float *dst, size_t n);
+void kernels_from_float_f32(const float *src, void *dst, size_t n);
+float kernels_dot_f32_ref(const void *a, const void *x, size_t n);
+float kernels_dot_f16_ref(const void *a, const void *x, size_t n);
+float kernels_dot_i8_ref(const void *a, const void *x, size_t n);
+void kernels_matvec_f32_ref(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                            const void *x);
+void kernels_matvec_f16_ref(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                            const void *x);
+void kernels_matvec_i8_ref(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                           const void *x);
+void kernels_matvec_q8g_ref(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                            const void *x);
+/* Any type: matvec once per token (the reference GEMM; also the fallback of types that
+ * have no faster one). */
+void kernels_gemm_ref(float *out, size_t out_row, size_t out_tok, const struct kernels_mat *w,
+                      size_t r0, size_t r1, const void *x, size_t x_stride, size_t n_tok);
+
+/* avx2.c (AVX2 + FMA + F16C) */
+float kernels_dot_f32_avx2(const void *a, const void *x, size_t n);
+float kernels_dot_f16_avx2(const void *a, const void *x, size_t n);
+float kernels_dot_i8_avx2(const void *a, const void *x, size_t n);
+void kernels_matvec_f32_avx2(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                             const void *x);
+void kernels_matvec_f16_avx2(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                             const void *x);
+void kernels_matvec_i8_avx2(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                            const void *x);
+void kernels_matvec_q8g_avx2(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                             const void *x);
+void kernels_gemm_f32_avx2(float *out, size_t out_row, size_t out_tok,
+                           const struct kernels_mat *w, size_t r0, size_t r1, const void *x,
+                           size_t x_stride, size_t n_tok);
+void kernels_gemm_q8g_avx2(float *out, size_t out_row, size_t out_tok,
+                           const struct kernels_mat *w, size_t r0, size_t r1, const void *x,
+                           size_t x_stride, size_t n_tok);
+
+/* avx512.c (AVX-512 F/BW/VL + the avx2 set) */
+float kernels_dot_f32_avx512(const void *a, const void *x, size_t n);
+void kernels_matvec_f32_avx512(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                               const void *x);
+
+#endif

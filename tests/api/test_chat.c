@@ -1,0 +1,340 @@
+/* test_chat.c: /v1/chat/completions over a real socket with random llama2.c checkpoints
+ * given a template by the option chat_template=NAME (on the command line, in the config
+ * file and through the load API): the prompt is the template's rendering (greedy chat text
+ * equals greedy /v1/completions text on the rendered prompt), streaming (role chunk, deltas,
+ * finish chunk, usage, [DONE]) concatenates to the plain answer, logprobs in the chat shape,
+ * max_completion_tokens, the template in /v1/models, and every error naming its field. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "harness.h"
+
+#define TCH_PATH_MAX 1024
+#define TCH_ADMIN_KEY "chat-admin-key"
+
+/* A random checkpoint + tokenizer from lmserve-ckpt-gen in the test's temporary directory;
+ * 'ckpt' gets the checkpoint's full path, the tokenizer is "chat.tok" beside it. */
+static void tch_model(char *ckpt)
+{
+    const char *tools = getenv("LMSERVE_TOOLS");
+    char gen[TCH_PATH_MAX], cmd[4 * TCH_PATH_MAX];
+    snprintf(gen, sizeof gen, "%s/lmserve-ckpt-gen", tools ? tools : "build/bin");
+    if (access(gen, X_OK) != 0)
+        cr_skip_test("%s not built", gen);
+    snprintf(ckpt, TCH_PATH_MAX, "%s/chat.bin", harness_tmpdir());
+    snprintf(cmd, sizeof cmd,
+             "%s -o %s --tokenizer %s/chat.tok --dim 64 --hidden 128 --layers 2 --heads 4 "
+             "--kv-heads 2 --vocab 512 --seq 256 --seed 5",
+             gen, ckpt, harness_tmpdir());
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+/* Models "c" (chatml) and "plain" (no template) from one checkpoint; extra args after. */
+static void tch_start(struct srv *s, const char *const *extra)
+{
+    static char ckpt[TCH_PATH_MAX], spec_c[3 * TCH_PATH_MAX], spec_p[3 * TCH_PATH_MAX];
+    tch_model(ckpt);
+    snprintf(spec_c, sizeof spec_c, "c=transformer:%s,tokenizer=chat.tok,chat_template=chatml", ckpt);
+    snprintf(spec_p, sizeof spec_p, "plain=transformer:%s,tokenizer=chat.tok", ckpt);
+    const char *args[16] = {"--model", spec_c, "--model", spec_p};
+    size_t n = 4;
+    for (size_t i = 0; extra && extra[i] && n + 1 < 16; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    srv_start(s, args, 1);
+}
+
+static json_t *post_ok(const struct srv *s, const char *path, const char *body)
+{
+    struct http_res r;
+    cr_assert_eq(http_post(s, path, body, &r), 0);
+    cr_assert_eq(r.status, 200, "%s %s -> %ld %s", path, body, r.status, r.body);
+    json_t *j = json_incref(r.json);
+    http_res_free(&r);
+    return j;
+}
+
+static json_t *choice0(json_t *r) { return json_array_get(json_object_get(r, "choices"), 0); }
+
+static const char *message_text(json_t *r)
+{
+    return json_string_value(json_object_get(json_object_get(choice0(r), "message"), "content"));
+}
+
+/* The data: payloads of an SSE body, in order. */
+static json_t *sse_events(const char *body)
+{
+    json_t *out = json_array();
+    for (const char *p = body; (p = strstr(p, "data: ")) != NULL;) {
+        p += 6;
+        const char *e = strstr(p, "\n\n");
+        cr_assert_not_null(e, "unterminated SSE event");
+        json_array_append_new(out, json_stringn(p, (size_t)(e - p)));
+        p = e + 2;
+    }
+    return out;
+}
+
+Test(chat, prompt_is_the_template_rendering)
+{
+    struct srv s;
+    tch_start(&s, NULL);
+    /* greedy chat == greedy completion of the chatml text, stopped at the turn's end */
+    json_t *c = post_ok(&s, "/v1/chat/completions",
+                        "{\"model\":\"c\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
+                        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Hi\"},"
+                        "{\"type\":\"text\",\"text\":\"there\"}]}],\"max_tokens\":24,\"temperature\":0}");
+    json_t *p = post_ok(&s, "/v1/completions",
+                        "{\"model\":\"c\",\"prompt\":\"<|im_start|>system\\nBe brief.<|im_end|>\\n"
+                        "<|im_start|>user\\nHi\\nthere<|im_end|>\\n<|im_start|>assistant\\n\","
+                        "\"max_tokens\":24,\"temperature\":0,\"stop\":\"<|im_end|>\"}");
+    json_t *pc = choice0(p);
+    cr_assert_str_eq(message_text(c), json_string_value(json_object_get(pc, "text")));
+    cr_assert_str_eq(json_string_value(json_object_get(c, "object")), "chat.completion");
+    cr_assert_eq(strncmp(json_string_value(json_object_get(c, "id")), "chatcmpl-", 9), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(choice0(c), "message"), "role")),
+                     "assistant");
+    cr_assert_str_eq(json_string_value(json_object_get(choice0(c), "finish_reason")),
+                     json_string_value(json_object_get(pc, "finish_reason")));
+    cr_assert(json_is_null(json_object_get(choice0(c), "logprobs")));
+    json_t *uc = json_object_get(c, "usage"), *up = json_object_get(p, "usage");
+    cr_assert_eq(json_integer_value(json_object_get(uc, "prompt_tokens")),
+                 json_integer_value(json_object_get(up, "prompt_tokens")));
+    cr_assert_eq(json_integer_value(json_object_get(uc, "completion_tokens")),
+                 json_integer_value(json_object_get(up, "completion_tokens")));
+    json_decref(c);
+    json_decref(p);
+    /* max_completion_tokens wins over max_tokens; "developer" is a system message; a null
+     * assistant content is an empty turn */
+    c = post_ok(&s, "/v1/chat/completions",
+                "{\"model\":\"c\",\"messages\":[{\"role\":\"developer\",\"content\":\"d\"},"
+                "{\"role\":\"user\",\"content\":\"u\"},{\"role\":\"assistant\",\"content\":null},"
+                "{\"role\":\"user\",\"content\":\"again\"}],\"max_tokens\":50,"
+                "\"max_completion_tokens\":3,\"temperature\":0,\"n\":1,\"tools\":[]}");
+    json_t *u = json_object_get(c, "usage");
+    cr_assert_leq(json_integer_value(json_object_get(u, "completion_tokens")), 3);
+    json_decref(c);
+    cr_assert_eq(srv_stop(&s), 0, "clean exit (no sanitizer finding)");
+}
+
+Test(chat, stream_logprobs_usage)
+{
+    struct srv s;
+    tch_start(&s, NULL);
+    const char *plain = "{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":\"tell me\"}],"
+                        "\"max_tokens\":12,\"temperature\":0.9,\"seed\":11,\"logprobs\":true,\"top_logprobs\":3}";
+    json_t *c = post_ok(&s, "/v1/chat/completions", plain);
+    json_t *lp = json_object_get(json_object_get(choice0(c), "logprobs"), "content");
+    size_t ntok = (size_t)json_integer_value(json_object_get(json_object_get(c, "usage"), "completion_tokens"));
+    cr_assert_eq(json_array_size(lp), ntok);
+    for (size_t i = 0; i < json_array_size(lp); i++) {
+        json_t *t = json_array_get(lp, i);
+        cr_assert(json_is_string(json_object_get(t, "token")));
+        cr_assert_leq(json_real_value(json_object_get(t, "logprob")), 0.0);
+        cr_assert(json_is_array(json_object_get(t, "bytes")));
+        cr_assert_eq(json_array_size(json_object_get(t, "top_logprobs")), 3);
+    }
+    /* the same request streamed: role first, deltas concatenate to the same text */
+    char *streamed = malloc(strlen(plain) + 96);
+    sprintf(streamed, "%.*s,\"stream\":true,\"stream_options\":{\"include_usage\":true}}",
+            (int)strlen(plain) - 1, plain);
+    struct http_res r;
+    cr_assert_eq(http_post(&s, "/v1/chat/completions", streamed, &r), 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    json_t *ev = sse_events(r.body);
+    size_t ne = json_array_size(ev);
+    cr_assert_geq(ne, 4);
+    cr_assert_str_eq(json_string_value(json_array_get(ev, ne - 1)), "[DONE]");
+    char *joined = calloc(1, r.len + 1);
+    size_t n_lp = 0;
+    for (size_t k = 0; k + 1 < ne; k++) {
+        json_t *chunk = json_loads(json_string_value(json_array_get(ev, k)), 0, NULL);
+        cr_assert_not_null(chunk);
+        cr_assert_str_eq(json_string_value(json_object_get(chunk, "object")), "chat.completion.chunk");
+        cr_assert(json_object_get(chunk, "usage") != NULL, "include_usage: every chunk has usage");
+        json_t *ch = choice0(chunk);
+        if (k + 2 == ne) { /* the usage chunk */
+            cr_assert_eq(json_array_size(json_object_get(chunk, "choices")), 0);
+            cr_assert_eq(json_integer_value(json_object_get(json_object_get(chunk, "usage"), "completion_tokens")),
+                         (json_int_t)ntok);
+            json_decref(chunk);
+            continue;
+        }
+        json_t *delta = json_object_get(ch, "delta"), *fr = json_object_get(ch, "finish_reason");
+        if (k == 0)
+            cr_assert_str_eq(json_string_value(json_object_get(delta, "role")), "assistant");
+        else
+            cr_assert_null(json_object_get(delta, "role"));
+        if (k + 3 == ne) { /* the finish chunk */
+            cr_assert_eq(json_object_size(delta), 0);
+            cr_assert_str_eq(json_string_value(fr), json_string_value(json_object_get(choice0(c), "finish_reason")));
+        } else {
+            cr_assert(json_is_null(fr), "finish_reason of chunk %zu", k);
+            strcat(joined, json_string_value(json_object_get(delta, "content")));
+        }
+        json_t *clp = json_object_get(ch, "logprobs");
+        if (json_is_object(clp))
+            n_lp += json_array_size(json_object_get(clp, "content"));
+        json_decref(chunk);
+    }
+    cr_assert_str_eq(joined, message_text(c));
+    cr_assert_eq(n_lp, ntok);
+    free(joined);
+    free(streamed);
+    json_decref(ev);
+    http_res_free(&r);
+    json_decref(c);
+    cr_assert_eq(srv_stop(&s), 0, "clean exit (no sanitizer finding)");
+}
+
+Test(chat, errors_name_the_field)
+{
+    struct srv s;
+    tch_start(&s, NULL);
+    struct http_res r;
+    static const struct {
+        const char *body;
+        long status;
+        const char *param;
+    } cases[] = {
+        {"{\"model\":\"c\"}", 400, "messages"},
+        {"{\"model\":\"c\",\"messages\":\"hi\"}", 400, "messages"},
+        {"{\"model\":\"c\",\"messages\":[]}", 400, "messages"},
+        {"{\"model\":\"c\",\"messages\":[7]}", 400, "messages[0]"},
+        {"{\"model\":\"c\",\"messages\":[{\"content\":\"x\"}]}", 400, "messages[0].role"},
+        {"{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"},{\"role\":\"tool\",\"content\":\"y\"}]}",
+         400, "messages[1].role"},
+        {"{\"model\":\"c\",\"messages\":[{\"role\":5,\"content\":\"x\"}]}", 400, "messages[0].role"},
+        {"{\"model\":\"c\",\"messages\":[{\"role\":\"user\"}]}", 400, "messages[0].content"},
+        {"{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":null}]}", 400, "messages[0].content"},
+        {"{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":3}]}", 400, "messages[0].content"},
+        {"{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},"
+         "{\"type\":\"image_url\",\"image_url\":{\"url\":\"x\"}}]}]}",
+         400, "messages[0].content[1].type"},
+        {"{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\"}]}]}", 400,
+         "messages[0].content[0].text"},
+        {"{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":[\"x\"]}]}", 400, "messages[0].content[0]"},
+        {"{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":2}", 400, "n"},
+        {"{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_logprobs\":2}", 400, "top_logprobs"},
+        {"{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":true,\"top_logprobs\":21}",
+         400, "top_logprobs"},
+        {"{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":3}", 400, "logprobs"},
+        {"{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_completion_tokens\":-1}", 400,
+         "max_completion_tokens"},
+        {"{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":\"9\"}", 400, "max_tokens"},
+        {"{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"temperature\":3}", 400, "temperature"},
+        {"{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stop\":[1]}", 400, "stop[0]"},
+        {"{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream_options\":3}", 400,
+         "stream_options"},
+        {"{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\"}]}",
+         400, "tools"},
+        {"{\"model\":\"plain\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", 400, "model"},
+        {"{\"model\":\"nope\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", 404, NULL},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", 400, "model"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cr_assert_eq(http_post(&s, "/v1/chat/completions", cases[i].body, &r), 0);
+        expect_error(&r, cases[i].status, cases[i].param);
+        if (strstr(cases[i].body, "plain"))
+            cr_assert(strstr(r.body, "chat_template=") != NULL, "the 400 says how to fix it: %s", r.body);
+        http_res_free(&r);
+    }
+    /* a conversation longer than the 256-token context */
+    size_t n = 4000;
+    char *big = malloc(n + 128);
+    int w = snprintf(big, 128, "{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":\"");
+    for (size_t i = 0; i < n - 100; i++)
+        big[w++] = (char)('a' + (i * 7) % 26);
+    strcpy(big + w, "\"}]}");
+    cr_assert_eq(http_post(&s, "/v1/chat/completions", big, &r), 0);
+    expect_error(&r, 400, "messages");
+    http_res_free(&r);
+    free(big);
+    cr_assert_eq(srv_stop(&s), 0, "clean exit (no sanitizer finding)");
+}
+
+Test(chat, template_option_everywhere_and_in_models)
+{
+    char ckpt[TCH_PATH_MAX], cfg[TCH_PATH_MAX], body[3 * TCH_PATH_MAX];
+    tch_model(ckpt);
+    /* the config file gives "cfg" the llama3 template */
+    snprintf(cfg, sizeof cfg, "%s/chat-config.json", harness_tmpdir());
+    FILE *f = fopen(cfg, "w");
+    cr_assert_not_null(f);
+    fprintf(f, "{\"models\":[{\"id\":\"cfg\",\"type\":\"transformer\",\"path\":\"%s\","
+               "\"options\":{\"tokenizer\":\"chat.tok\",\"chat_template\":\"llama3\"}}]}\n", ckpt);
+    fclose(f);
+    const char *args[] = {"--config", cfg, "--models-root", harness_tmpdir(), "--admin-key", TCH_ADMIN_KEY, NULL};
+    struct srv s;
+    srv_start(&s, args, 1);
+    struct http_res r;
+    cr_assert_eq(http_get(&s, "/v1/models/cfg", &r), 0);
+    cr_assert_eq(r.status, 200);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "details"), "chat_template")),
+                     "llama3");
+    http_res_free(&r);
+    json_t *c = post_ok(&s, "/v1/chat/completions",
+                        "{\"model\":\"cfg\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":2}");
+    json_decref(c);
+    /* the load API: a known family loads; an unknown one fails the load (the registry reports
+     * every load failure as a 422 on the model, with the loader's sentence) */
+    const char *auth[] = {"Authorization: Bearer " TCH_ADMIN_KEY, NULL};
+    snprintf(body, sizeof body,
+             "{\"id\":\"api\",\"type\":\"transformer\",\"path\":\"chat.bin\","
+             "\"options\":{\"tokenizer\":\"chat.tok\",\"chat_template\":\"gemma\"}}");
+    cr_assert_eq(http_do(&s, "POST", "/v1/models", body, NULL, auth, &r), 0);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    http_res_free(&r);
+    cr_assert_eq(http_get(&s, "/v1/models/api", &r), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "details"), "chat_template")),
+                     "gemma");
+    http_res_free(&r);
+    c = post_ok(&s, "/v1/chat/completions",
+                "{\"model\":\"api\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":2}");
+    json_decref(c);
+    snprintf(body, sizeof body,
+             "{\"id\":\"bad\",\"type\":\"transformer\",\"path\":\"chat.bin\","
+             "\"options\":{\"tokenizer\":\"chat.tok\",\"chat_template\":\"jinja2\"}}");
+    cr_assert_eq(http_do(&s, "POST", "/v1/models", body, NULL, auth, &r), 0);
+    expect_error(&r, 422, NULL);
+    cr_assert(strstr(r.body, "unknown chat template 'jinja2'") != NULL, "%s", r.body);
+    http_res_free(&r);
+    cr_assert_eq(srv_stop(&s), 0, "clean exit (no sanitizer finding)");
+    /* a model without a template has no chat_template in its details */
+    tch_start(&s, NULL);
+    cr_assert_eq(http_get(&s, "/v1/models/plain", &r), 0);
+    cr_assert_null(json_object_get(json_object_get(r.json, "details"), "chat_template"));
+    http_res_free(&r);
+    cr_assert_eq(http_get(&s, "/v1/models/c", &r), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "details"), "chat_template")),
+                     "chatml");
+    http_res_free(&r);
+    cr_assert_eq(srv_stop(&s), 0, "clean exit (no sanitizer finding)");
+}
+
+Test(chat, stories260k_with_llama2_template)
+{
+    const char *dir = harness_shared_models();
+    if (!dir)
+        cr_skip_test("../shared/models absent");
+    char spec[TCH_PATH_MAX];
+    snprintf(spec, sizeof spec, "s=transformer:%s/stories260K.bin,tokenizer=tok512.bin,chat_template=llama2", dir);
+    const char *args[] = {"--model", spec, NULL};
+    struct srv s;
+    srv_start(&s, args, 1);
+    /* llama2's rendering is "[INST] text [/INST]": the same as that completion prompt */
+    json_t *c = post_ok(&s, "/v1/chat/completions",
+                        "{\"model\":\"s\",\"messages\":[{\"role\":\"user\",\"content\":\"Once upon a time\"}],"
+                        "\"max_tokens\":20,\"temperature\":0}");
+    json_t *p = post_ok(&s, "/v1/completions",
+                        "{\"model\":\"s\",\"prompt\":\"[INST] Once upon a time [/INST]\",\"max_tokens\":20,"
+                        "\"temperature\":0,\"stop\":\"</s>\"}");
+    cr_assert_str_eq(message_text(c), json_string_value(json_object_get(choice0(p), "text")));
+    json_decref(c);
+    json_decref(p);
+    cr_assert_eq(srv_stop(&s), 0, "clean exit (no sanitizer finding)");
+}
