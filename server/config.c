@@ -43,6 +43,7 @@ static const char USAGE[] =
     "  --max-conns N          open connections in total (LMSERVE_MAX_CONNS, default 16384)\n"
     "  --max-conns-per-ip N   open connections per client address, 0 = no cap (LMSERVE_MAX_CONNS_PER_IP, default 0)\n"
     "  --max-response BYTES   largest answer body (LMSERVE_MAX_RESPONSE, default 8388608)\n"
+    "  --max-unread BYTES     answer bytes held for clients not reading them, in total (LMSERVE_MAX_UNREAD, default 67108864)\n"
     "  --keep-going           keep serving when a model given at start fails to load (LMSERVE_KEEP_GOING=1)\n"
     "  --queue N              jobs waiting for a worker before 503 (LMSERVE_QUEUE, default 64)\n"
     "  --max-generations N    concurrent generations (LMSERVE_MAX_GENERATIONS, default 16)\n"
@@ -55,7 +56,7 @@ enum opt_id {
     OPT_HOST = 1000, OPT_PORT, OPT_CONFIG, OPT_MODEL, OPT_MODELS_ROOT, OPT_WEB_ROOT, OPT_THREADS,
     OPT_IO_THREADS, OPT_MAX_BODY, OPT_MAX_BATCH, OPT_TIMEOUT, OPT_QUEUE, OPT_GENERATIONS,
     OPT_CORS, OPT_ADMIN_KEY, OPT_LOG_FORMAT, OPT_HEADER_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_MAX_CONNS,
-    OPT_MAX_CONNS_PER_IP, OPT_MAX_RESPONSE, OPT_KEEP_GOING, OPT_HELP, OPT_VERSION,
+    OPT_MAX_CONNS_PER_IP, OPT_MAX_RESPONSE, OPT_MAX_UNREAD, OPT_KEEP_GOING, OPT_HELP, OPT_VERSION,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -80,6 +81,7 @@ static const struct option LONG_OPTS[] = {
     {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
     {"max-conns-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP},
     {"max-response", required_argument, NULL, OPT_MAX_RESPONSE},
+    {"max-unread", required_argument, NULL, OPT_MAX_UNREAD},
     {"keep-going", no_argument, NULL, OPT_KEEP_GOING},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
@@ -273,6 +275,11 @@ static int apply(struct api_config *c, int id, const char *v, char *msg, size_t 
         if (parse_long(v, 1024, (long)CONFIG_BODY_MAX, &x))
             goto bad;
         c->max_response = (size_t)x;
+        return 0;
+    case OPT_MAX_UNREAD:
+        if (parse_long(v, 1024, LONG_MAX, &x))
+            goto bad;
+        c->max_unread = (size_t)x;
         return 0;
     case OPT_KEEP_GOING:
         /* a flag (no value) or, from the environment/file, a boolean */
@@ -534,6 +541,7 @@ int config_load(struct api_config *c, int argc, char **argv)
     c->idle_timeout_s = CONFIG_IDLE_TIMEOUT_DEFAULT_S;
     c->max_conns = CONFIG_MAX_CONNS_DEFAULT;
     c->max_response = CONFIG_MAX_RESPONSE_DEFAULT;
+    c->max_unread = CONFIG_MAX_UNREAD_DEFAULT;
     c->max_generations = CONFIG_GENERATIONS_DEFAULT;
     c->log_format = LOG_TEXT;
 

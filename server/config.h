@@ -21,6 +21,9 @@
                                               longest stall of a body upload or a slow reader */
 #define CONFIG_MAX_CONNS_DEFAULT 16384     /* open connections in total: 10k attackers leave room */
 #define CONFIG_MAX_RESPONSE_DEFAULT (8u << 20) /* 8 MiB: largest answer text held for a client */
+#define CONFIG_MAX_UNREAD_DEFAULT (64u << 20)  /* 64 MiB: answer text held for all clients that
+                                                  have not read it yet; 100 stalled readers stay
+                                                  under 100 MB in total (issue 10) */
 #define CONFIG_JSON_DEPTH_MAX 32           /* nesting bound of request bodies */
 #define CONFIG_GENERATIONS_DEFAULT 16      /* active Transformer generations */
 
@@ -48,6 +51,7 @@ struct api_config {
     int max_conns;
     int max_conns_per_ip; /* 0: no per-address cap */
     size_t max_response;
+    size_t max_unread;
     int keep_going;       /* --keep-going: a start-up model that fails to load is not fatal */
     int queue_max;
     int max_generations;

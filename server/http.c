@@ -57,6 +57,11 @@
 #define HTTP_LINGER_READ_BYTES 65536
 #define HTTP_FD_RESERVE 256           /* descriptors beyond --max-conns: models, logs, epoll */
 #define HTTP_TRIM_BYTES (1u << 20)    /* answers this large give their memory back (malloc_trim) */
+#define HTTP_UNREAD_FREE_BYTES 65536  /* answers this small never count against --max-unread */
+/* Allocations from this size on are mmap'd and go back to the OS when freed. glibc raises
+ * its threshold after each such free (up to 32 MiB), after which a big answer's text comes
+ * from the heap and stays in RSS when the client leaves: fixing the threshold stops that. */
+#define HTTP_MMAP_THRESHOLD_BYTES (256u * 1024u)
 /* Per-connection pool for headers and the read/write buffers. MHD zeroes it on every
  * request, so its default 32 KiB cost ~10% of /health's CPU in memset (perf). 16 KiB still
  * takes headers of ~8 KiB; bodies stream through it in pieces. */
@@ -115,6 +120,7 @@ struct http_server {
     int listen_fd;
     struct loop *loops;
     int n_loops;
+    atomic_size_t unread; /* answer bytes queued and not yet fully sent (--max-unread) */
     atomic_int n_conns;
     atomic_int loops_drained;
     pthread_mutex_t lock; /* active list, inflight */
@@ -159,6 +165,7 @@ struct reqctx {
     volatile int cancelled;
     struct api_stream *stream;
     int status; /* sent, for log and metrics */
+    size_t held; /* this answer's bytes counted in srv->unread */
     struct reqctx *prev, *next;
 };
 
@@ -367,6 +374,25 @@ static enum MHD_Result send_resp(struct reqctx *c)
         rs->body = NULL;
         resp_fail(rs, STATUS_UNPROCESSABLE, NULL, msg);
         return send_resp(c);
+    }
+    if (len >= HTTP_UNREAD_FREE_BYTES && status < 300) {
+        /* Bytes waiting for clients are bounded in total: a crowd of clients that never read
+         * cannot pin the memory (issue 10). */
+        size_t cur = atomic_fetch_add(&c->srv->unread, len);
+        if (cur + len > c->srv->cfg->max_unread) {
+            atomic_fetch_sub(&c->srv->unread, len);
+            char msg[STATUS_MSG_MAX];
+            snprintf(msg, sizeof msg,
+                     "the server holds %zu bytes of answers that clients have not read yet "
+                     "(--max-unread %zu); retry later",
+                     cur, c->srv->cfg->max_unread);
+            free(data);
+            json_decref(rs->body);
+            rs->body = NULL;
+            resp_fail(rs, STATUS_BUSY, NULL, msg);
+            return send_resp(c);
+        }
+        c->held = len;
     }
     /* The answer is text now: drop the request and both trees before the client reads. */
     int big = len >= HTTP_TRIM_BYTES || c->len >= HTTP_TRIM_BYTES;
@@ -908,6 +934,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
              stream_begun(c->stream))
         c->status = 499; /* the client left in the middle of a stream (nginx logs 499 too) */
     log_line(s, c->method, c->path, c->status, us, c->rid);
+    if (c->held) {
+        atomic_fetch_sub(&s->unread, c->held);
+        c->held = 0;
+    }
     size_t idx = c->route ? router_index(c->route) : router_count();
     metrics_observe(idx, c->status, us);
     metrics_inflight_add(-1);
@@ -1470,6 +1500,7 @@ http_server *http_start(const struct api_config *cfg, registry *reg)
     }
     s->labels[n] = "unmatched";
     metrics_init(s->labels, n + 1);
+    mallopt(M_MMAP_THRESHOLD, (int)HTTP_MMAP_THRESHOLD_BYTES);
     accesslog_start(STDERR_FILENO);
     g_server = s;
 

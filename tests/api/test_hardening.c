@@ -561,7 +561,7 @@ Test(hardening, client_leaving_mid_stream_logged_499)
     struct srv s;
     const char *args[] = {"--model", m, NULL};
     srv_start(&s, args, 1);
-    const char *body = "{\"model\":\"tiny\",\"prompt\":\"Once upon a time\",\"max_tokens\":2000,"
+    const char *body = "{\"model\":\"tiny\",\"prompt\":\"Once upon a time\",\"max_tokens\":400,"
                        "\"stream\":true,\"ignore_eos\":true}";
     char req[600];
     int n = snprintf(req, sizeof req,
@@ -591,5 +591,65 @@ Test(hardening, client_leaving_mid_stream_logged_499)
     }
     (void)closed;
     cr_assert(found, "no 499 line in the access log: %s", buf);
+    cr_assert_eq(srv_stop(&s), 0);
+}
+
+/* Bug: answers that clients never read stayed in memory without bound (10 such clients held
+ * 2 GB). Their text is bounded in total by --max-unread; past it new big answers get 503. */
+Test(hardening, unread_answers_bounded_in_total)
+{
+    const char *root = make_root();
+    char m[400];
+    snprintf(m, sizeof m, "t=test:%s/tiny.test", root);
+    struct srv s;
+    /* The first answer (7,600,280 bytes: 100000 words of per-token detail) fits the budget;
+     * with any second answer over 64 KiB (76,274 bytes for 1000 words) it does not. */
+    const char *args[] = {"--model", m, "--max-unread", "7650000", "--timeout", "120", NULL};
+    srv_start(&s, args, 1);
+    size_t big_words = 100000, small_words = 1000;
+    char *big = malloc(big_words * 2 + 512);
+    int n = sprintf(big, "{\"model\":\"t\",\"detail\":true,\"input\":\"");
+    for (size_t i = 0; i < big_words; i++)
+        n += sprintf(big + n, "a ");
+    n += sprintf(big + n, "\"}");
+    char *req = malloc((size_t)n + 512);
+    int rn = sprintf(req,
+                     "POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %d\r\n\r\n%s",
+                     n, big);
+    static char small[4096];
+    int sn = sprintf(small, "{\"model\":\"t\",\"detail\":true,\"input\":\"");
+    for (size_t i = 0; i < small_words; i++)
+        sn += sprintf(small + sn, "a ");
+    sprintf(small + sn, "\"}");
+    int fd = raw_connect(&s);
+    int tiny_buf = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &tiny_buf, sizeof tiny_buf);
+    raw_send(fd, req, (size_t)rn);
+    /* Wait until the big answer is being sent (its bytes are counted) and stuck. */
+    struct http_res r;
+    int refused = 0;
+    for (int i = 0; i < 150 && !refused; i++) {
+        usleep(100000);
+        cr_assert_eq(http_post(&s, "/v1/score", small, &r), 0);
+        refused = r.status == 503;
+        if (refused) {
+            expect_error(&r, 503, NULL);
+            cr_assert(strstr(r.body, "--max-unread"), "%s", r.body);
+        }
+        http_res_free(&r);
+    }
+    cr_assert(refused, "a second big answer must be refused while the first is unread");
+    /* Small answers still pass; when the stalled client leaves, big ones pass again. */
+    cr_assert_eq(http_get(&s, "/health", &r), 0);
+    cr_assert_eq(r.status, 200);
+    http_res_free(&r);
+    close(fd);
+    usleep(500000);
+    cr_assert_eq(http_post(&s, "/v1/score", small, &r), 0);
+    cr_assert_eq(r.status, 200, "%ld %.200s", r.status, r.body);
+    http_res_free(&r);
+    free(big);
+    free(req);
     cr_assert_eq(srv_stop(&s), 0);
 }
