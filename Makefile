@@ -61,7 +61,7 @@ $(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 # SIMD flags are per file (docs/ARCHITECTURE.md, kernels): only the tier files of the kernel
 # table get them; select.c checks the same CPU flags before any of their code runs.
-$(BUILD)/obj/models/kernels/avx2.o: CFLAGS += -mavx2 -mfma -mf16c
+$(BUILD)/obj/models/kernels/avx2.o $(BUILD)/obj/models/kernels/%_avx2.o: CFLAGS += -mavx2 -mfma -mf16c
 $(BUILD)/obj/models/kernels/avx512.o: CFLAGS += -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl
 
 $(LIBMODELS): $(MODELS_OBJ)
