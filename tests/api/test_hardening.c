@@ -653,3 +653,40 @@ Test(hardening, unread_answers_bounded_in_total)
     free(req);
     cr_assert_eq(srv_stop(&s), 0);
 }
+
+/* Bug: loading a FIFO inside --models-root blocked a worker forever (opened before it was
+ * checked); two such loads blocked every worker. Model files are now opened non-blocking and
+ * refused unless regular (models/util/mapfile.c); this checks it end to end. */
+Test(hardening, fifo_model_file_refused_without_blocking)
+{
+    const char *root = make_root();
+    char fifo[400];
+    snprintf(fifo, sizeof fifo, "%s/pipe.test", root);
+    unlink(fifo);
+    cr_assert_eq(mkfifo(fifo, 0644), 0, "mkfifo: %s", strerror(errno));
+    struct srv s;
+    const char *args[] = {"--models-root", root, "--admin-key", "k", "--threads", "2",
+                          "--timeout", "5", NULL};
+    srv_start(&s, args, 0);
+    static const char *const auth[] = {"Authorization: Bearer k", NULL};
+    for (int i = 0; i < 2; i++) {
+        char body[200];
+        snprintf(body, sizeof body, "{\"id\":\"p%d\",\"type\":\"test\",\"path\":\"pipe.test\"}", i);
+        struct http_res r;
+        double t0 = now_s();
+        cr_assert_eq(http_do(&s, "POST", "/v1/models", body, NULL, auth, &r), 0);
+        double took = now_s() - t0;
+        cr_assert(r.status >= 400 && r.status < 500, "a FIFO must be refused: %ld %s", r.status,
+                  r.body);
+        cr_assert_lt(took, 2.0, "refusing the FIFO took %.2f s", took);
+        http_res_free(&r);
+    }
+    /* The workers are free: a real load works at once. */
+    struct http_res r;
+    cr_assert_eq(http_do(&s, "POST", "/v1/models",
+                         "{\"id\":\"ok\",\"type\":\"test\",\"path\":\"tiny.test\"}", NULL, auth, &r),
+                 0);
+    cr_assert_eq(r.status, 201, "%ld %s", r.status, r.body);
+    http_res_free(&r);
+    cr_assert_eq(srv_stop(&s), 0);
+}
