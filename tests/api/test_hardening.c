@@ -303,6 +303,24 @@ Test(hardening, smuggling_on_keepalive_second_request)
         smuggling_case(i);
 }
 
+/* Bug: libmicrohttpd's own 400/413/431 came as HTML with a duplicated status line; the
+ * front door answers such heads itself with the JSON error object. */
+Test(hardening, http_layer_errors_are_json)
+{
+    struct srv s;
+    srv_start(&s, NULL, 0);
+    static char big[20 * 1024 + 128];
+    int n = snprintf(big, sizeof big, "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    memset(big + n, 'a', 20 * 1024);
+    n += 20 * 1024;
+    n += snprintf(big + n, sizeof big - (size_t)n, "\r\n\r\n");
+    expect_raw_error(&s, big, (size_t)n, 431, "20 KB head");
+    const char *huge_cl = "POST /v1/score HTTP/1.1\r\nHost: x\r\n"
+                          "Content-Length: 99999999999999999999999\r\n\r\n";
+    expect_raw_error(&s, huge_cl, strlen(huge_cl), 413, "Content-Length beyond 64 bits");
+    cr_assert_eq(srv_stop(&s), 0);
+}
+
 /* What nginx accepts must keep working. */
 Test(hardening, lenient_framing_still_served)
 {
