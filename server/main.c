@@ -11,6 +11,7 @@
 
 #include "../models/registry.h"
 #include "config.h"
+#include "healthcheck.h"
 #include "http.h"
 
 #define MAIN_EXIT_SLACK_MS 800 /* the whole shutdown ends within --timeout + this (< +1 s) */
@@ -63,6 +64,8 @@ static void *deadline_main(void *arg)
 
 int main(int argc, char **argv)
 {
+    if (healthcheck_wanted(argc, argv)) /* a probe of a running server, not a server */
+        return healthcheck_main(argc, argv);
     struct api_config cfg;
     int rc = config_load(&cfg, argc, argv);
     if (rc != 0) {
