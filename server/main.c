@@ -87,16 +87,9 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return 2;
     }
-    http_server *srv = http_start(&cfg, reg);
-    if (!srv) {
-        registry_free(reg);
-        config_free(&cfg);
-        return 1;
-    }
-    fprintf(stderr, "lmserve: listening on http://%s%s%s:%d (%d workers, %d I/O threads)\n",
-            strchr(cfg.host, ':') ? "[" : "", cfg.host, strchr(cfg.host, ':') ? "]" : "",
-            http_port(srv), cfg.threads, cfg.io_threads);
-    /* Listen first, then load in the background: /health answers during long loads. */
+    /* Every start-up model is registered (LOADING) before the listener opens, so /ready
+     * cannot answer 200 between two registrations; the loads themselves run in the
+     * background and /health answers during long ones. */
     int add_failed = 0;
     for (size_t i = 0; i < cfg.n_models; i++) {
         struct config_model *m = &cfg.models[i];
@@ -107,6 +100,15 @@ int main(int argc, char **argv)
             add_failed = 1;
         }
     }
+    http_server *srv = http_start(&cfg, reg);
+    if (!srv) {
+        registry_free(reg);
+        config_free(&cfg);
+        return 1;
+    }
+    fprintf(stderr, "lmserve: listening on http://%s%s%s:%d (%d workers, %d I/O threads)\n",
+            strchr(cfg.host, ':') ? "[" : "", cfg.host, strchr(cfg.host, ':') ? "]" : "",
+            http_port(srv), cfg.threads, cfg.io_threads);
     struct startup st = {.reg = reg, .main_thread = pthread_self()};
     pthread_t startup;
     int startup_started = 0;
