@@ -29,6 +29,9 @@ struct transformer_shape {
  * by the caller (transformer_close); on error *out is untouched and err says why. */
 int transformer_open(const char *ckpt, const char *tok, transformer **out,
                      struct status_err *err);
+/* Open a GGUF file's weights (architectures llama, qwen2), computing as llama.cpp does.
+ * Same ownership contract as transformer_open. */
+int transformer_open_gguf(const char *path, transformer **out, struct status_err *err);
 void transformer_close(transformer *t); /* accepts NULL */
 const struct transformer_shape *transformer_shape_of(const transformer *t);
 const char *transformer_format_name(const transformer *t); /* "llama2c-legacy", ... */
