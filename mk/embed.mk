@@ -15,7 +15,7 @@ $(EMBED_BENCH): $(BUILD)/obj/bench/embed/bench_embed.o $(LIBMODELS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(EMBED_BENCH_SO): $(EMBED_SO_SRC) $(wildcard models/embed/*.h models/kernels/embed_kernels.h)
+$(EMBED_BENCH_SO): $(EMBED_SO_SRC) $(wildcard models/embed/*.h models/kernels/kernels.h)
 	@mkdir -p $(dir $@)
 	$(CC) -D_GNU_SOURCE -std=c11 -O2 -fPIC -shared -pthread $(EMBED_SO_SRC) -lz -lm -o $@
 

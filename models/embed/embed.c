@@ -2,6 +2,7 @@
  * compact copy), lookup, original vectors and mean-pooled text. Not the parsers (vecfile.c),
  * not the file format (lmv.c), not the search (knn.c). */
 #include "embed_internal.h"
+#include "../util/mapfile.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -12,7 +13,6 @@
 #define BUILDER_ROWS_MIN 1024       /* first allocation when the file gives no count */
 #define BUILDER_WORDS_MIN (1u << 16) /* first allocation of the word bytes */
 #define EMBED_THREADS_DEFAULT 2     /* the target machine has 2 cores */
-#define EMBED_HUGE_PAGE_BYTES (2u << 20) /* x86-64 transparent huge page */
 
 static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
 
@@ -22,13 +22,8 @@ static float *rows_alloc(size_t bytes)
 {
     bytes = round_up(bytes, EMBED_ALIGN_BYTES);
     float *p = embed_aligned_alloc(bytes);
-    if (p) {
-        uintptr_t a = round_up((uintptr_t)p, EMBED_HUGE_PAGE_BYTES);
-        uintptr_t end = (uintptr_t)p + bytes;
-        if (end > a + EMBED_HUGE_PAGE_BYTES)
-            madvise((void *)a, (end - a) / EMBED_HUGE_PAGE_BYTES * EMBED_HUGE_PAGE_BYTES,
-                    MADV_HUGEPAGE);
-    }
+    if (p)
+        util_advise_huge(p, bytes);
     return p;
 }
 
@@ -361,9 +356,9 @@ int embed_finish_mapped(embed *e, const struct embed_opts *o, struct status_err 
 
 int embed_open(const char *path, const struct embed_opts *o, embed **out, struct status_err *err)
 {
-    FILE *f = fopen(path, "rb");
+    FILE *f = mapfile_fopen(path, err);
     if (!f)
-        return status_set(err, STATUS_IO, NULL, "%s: cannot open", path);
+        return err ? err->code : STATUS_IO;
     unsigned char head[16] = {0};
     size_t got = fread(head, 1, sizeof head, f);
     fclose(f);

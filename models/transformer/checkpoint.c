@@ -3,6 +3,7 @@
  * checked against the file size before a pointer is formed. Not the forward pass. */
 #include "../gguf/gguf.h"
 #include "transformer_internal.h"
+#include "../util/mapfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -255,28 +256,15 @@ static int read_header(const unsigned char *p, size_t len, struct transformer_sh
 int checkpoint_open(const char *path, struct checkpoint *ck, struct status_err *err)
 {
     memset(ck, 0, sizeof *ck);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return status_set(err, errno == ENOENT ? STATUS_NOT_FOUND : STATUS_IO, NULL,
-                          "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return status_set(err, STATUS_IO, NULL, "%s: not a regular file", path);
-    }
-    size_t len = (size_t)st.st_size;
-    if (len < 4 * CKPT_LEGACY_HEADER_INTS) {
-        close(fd);
-        return status_set(err, STATUS_BAD_FORMAT, NULL,
-                          "%s: too short for a checkpoint (%zu bytes)", path, len);
-    }
-    void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED)
-        return status_set(err, STATUS_IO, NULL, "%s: mmap failed: %s", path, strerror(errno));
+    struct mapfile mf;
+    int rc = mapfile_open(path, 0, 4 * CKPT_LEGACY_HEADER_INTS, "a checkpoint", &mf, err);
+    if (rc != STATUS_OK)
+        return rc;
+    void *map = (void *)mf.data;
+    const size_t len = mf.len;
     ck->map = map;
     ck->map_len = len;
-    int rc = read_header(map, len, &ck->shape, path, err);
+    rc = read_header(map, len, &ck->shape, path, err);
     if (rc == STATUS_OK)
         rc = alloc_layers(ck, err);
     if (rc != STATUS_OK)
