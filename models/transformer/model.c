@@ -4,6 +4,7 @@
 #include "../chat/chat.h"
 #include "../lm.h"
 #include "../registry.h"
+#include "../caps.h"
 #include "transformer_internal.h"
 
 #include <limits.h>
@@ -197,6 +198,49 @@ static const struct lm_ops transformer_lm_ops = {.score = tf_score, .next = tf_n
 
 static const char *const tf_options[] = {"tokenizer", "chat_template", NULL};
 
+/* ---- the tokenizer and generation capabilities (models/caps.h) ---- */
+
+static int cap_vocab_size(const void *impl) { return transformer_shape_of(impl)->vocab; }
+static int cap_encode(const void *impl, const char *text, size_t len, int bos, int eos,
+                      int **ids, size_t *n, struct status_err *err)
+{
+    return transformer_encode(impl, text, len, bos, eos, ids, n, err);
+}
+static char *cap_decode(const void *impl, const int *ids, size_t n, size_t *len)
+{
+    return transformer_decode(impl, ids, n, len);
+}
+static const char *cap_piece(const void *impl, int prev, int id, size_t *len)
+{
+    return transformer_piece(impl, prev, id, len);
+}
+static char *cap_token_text(const void *impl, int prev, int id)
+{
+    return transformer_token_text(impl, prev, id);
+}
+static size_t cap_ctx_len(const void *impl) { return (size_t)transformer_shape_of(impl)->seq_len; }
+static int cap_chat_template(const void *impl) { return transformer_chat_template(impl); }
+static int cap_generate(const void *impl, const int *ids, size_t n,
+                        const struct transformer_gen_params *p, transformer_gen_cb cb, void *ud,
+                        const volatile int *cancelled, struct transformer_gen_result *res,
+                        struct status_err *err)
+{
+    return transformer_generate(impl, ids, n, p, cb, ud, cancelled, res, err);
+}
+
+static const struct tokenizer_ops transformer_tokenizer_ops = {
+    .vocab_size = cap_vocab_size,
+    .encode = cap_encode,
+    .decode = cap_decode,
+    .piece = cap_piece,
+    .token_text = cap_token_text,
+};
+static const struct generation_ops transformer_generation_ops = {
+    .ctx_len = cap_ctx_len,
+    .chat_template = cap_chat_template,
+    .generate = cap_generate,
+};
+
 const struct model_ops transformer_model_ops = {
     .type = "transformer",
     .options = tf_options,
@@ -205,5 +249,7 @@ const struct model_ops transformer_model_ops = {
     .describe = tf_describe,
     .bytes = tf_bytes,
     .lm = &transformer_lm_ops,
+    .tokenizer = &transformer_tokenizer_ops,
+    .generation = &transformer_generation_ops,
     .heavy = 1, /* every request is forward passes: never on the event loop */
 };

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "../../models/registry.h"
+#include "../../models/caps.h"
 #include "../../models/util/status.h"
 
 #define API_PARAMS_MAX 4 /* path parameters per route, e.g. {id} */
@@ -50,10 +51,10 @@ int api_fail(struct api_resp *rs, enum status code, const char *param, const cha
 /* Fill 'rs' with 200 and 'body' (stolen). */
 void api_ok(struct api_resp *rs, json_t *body);
 
-/* Take a reference on the model named by the body's "model" field, check its type (NULL:
- * any; else one of the types, or "lm" for any language model). On failure the error is
- * in 'rs' and NULL is returned ("_or_reply"). Release with registry_release(). */
-model *api_model_or_reply(const struct api_req *rq, struct api_resp *rs, const char *want_type);
+/* Take a reference on the model named by the body's "model" field and check that its type
+ * serves capability 'want' (models/caps.h; generation also needs a tokenizer). On failure
+ * the error is in 'rs' and NULL is returned ("_or_reply"). Release with registry_release(). */
+model *api_model_or_reply(const struct api_req *rq, struct api_resp *rs, enum model_cap want);
 
 /* ---- handlers: one file per area under server/api/ ---- */
 void api_health(const struct api_req *rq, struct api_resp *rs);

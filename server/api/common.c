@@ -38,7 +38,29 @@ void api_ok(struct api_resp *rs, json_t *body)
     rs->body = body;
 }
 
-model *api_model_or_reply(const struct api_req *rq, struct api_resp *rs, const char *want_type)
+static int serves(const struct model_ops *ops, enum model_cap want)
+{
+    switch (want) {
+    case MODEL_CAP_LM: return ops->lm != NULL;
+    case MODEL_CAP_EMBEDDING: return ops->embedding != NULL;
+    case MODEL_CAP_TOKENIZER: return ops->tokenizer != NULL;
+    case MODEL_CAP_GENERATION: return ops->generation != NULL && ops->tokenizer != NULL;
+    }
+    return 0;
+}
+
+static const char *cap_name(enum model_cap want)
+{
+    switch (want) {
+    case MODEL_CAP_LM: return "a language model";
+    case MODEL_CAP_EMBEDDING: return "an embedding model";
+    case MODEL_CAP_TOKENIZER: return "a model with a tokenizer";
+    case MODEL_CAP_GENERATION: return "a text generation model";
+    }
+    return "?";
+}
+
+model *api_model_or_reply(const struct api_req *rq, struct api_resp *rs, enum model_cap want)
 {
     json_t *jm = rq->body ? json_object_get(rq->body, "model") : NULL;
     if (!jm) {
@@ -56,17 +78,12 @@ model *api_model_or_reply(const struct api_req *rq, struct api_resp *rs, const c
         api_error(rs, &err);
         return NULL;
     }
-    if (want_type) {
-        int ok = strcmp(want_type, "lm") == 0 ? model_ops_of(m)->lm != NULL
-                                              : strcmp(model_type(m), want_type) == 0;
-        if (!ok) {
-            api_fail(rs, STATUS_BAD_INPUT, "model",
-                     "model '%s' is of type '%s', which does not serve this route (needs %s)",
-                     model_id(m), model_type(m),
-                     strcmp(want_type, "lm") == 0 ? "a language model" : want_type);
-            registry_release(m);
-            return NULL;
-        }
+    if (!serves(model_ops_of(m), want)) {
+        api_fail(rs, STATUS_BAD_INPUT, "model",
+                 "model '%s' is of type '%s', which does not serve this route (needs %s)",
+                 model_id(m), model_type(m), cap_name(want));
+        registry_release(m);
+        return NULL;
     }
     return m;
 }

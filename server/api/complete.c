@@ -22,10 +22,10 @@ static json_t *logprobs_new(void)
 
 static void logprobs_add(const struct gen_run *g, json_t *lpo, const struct transformer_gen_event *ev)
 {
-    char *tt = transformer_token_text(g->t, g->prev, ev->id);
+    char *tt = g->tok->token_text(g->impl, g->prev, ev->id);
     json_t *top = json_object();
     for (size_t i = 0; i < ev->n_top; i++) {
-        char *alt = transformer_token_text(g->t, g->prev, ev->top[i].id);
+        char *alt = g->tok->token_text(g->impl, g->prev, ev->top[i].id);
         if (alt && !json_object_get(top, alt))
             json_object_set_new(top, alt, json_real(ev->top[i].logprob));
         free(alt);
@@ -90,7 +90,7 @@ static int one_only(json_t *body, struct api_resp *rs)
 
 void api_completions(const struct api_req *rq, struct api_resp *rs)
 {
-    model *m = api_model_or_reply(rq, rs, "transformer");
+    model *m = api_model_or_reply(rq, rs, MODEL_CAP_GENERATION);
     if (!m)
         return;
     json_t *body = rq->body;

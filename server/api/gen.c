@@ -216,31 +216,33 @@ static json_t *usage_new(const struct transformer_gen_result *r)
 static void run(const struct api_req *rq, struct api_resp *rs, model *m, const struct gen_request *q,
                 const struct gen_prompt *p, const struct gen_format *fmt)
 {
-    const transformer *t = model_impl(m);
-    const struct transformer_shape *sh = transformer_shape_of(t);
+    const void *t = model_impl(m);
+    const struct tokenizer_ops *tok = model_ops_of(m)->tokenizer;
+    const struct generation_ops *gen = model_ops_of(m)->generation;
+    const size_t ctx = gen->ctx_len(t);
     struct status_err err;
     status_clear(&err);
     int *ids = NULL;
     size_t n = 0;
-    if (transformer_encode(t, p->text, p->len, 1, 0, &ids, &n, &err) != STATUS_OK) {
+    if (tok->encode(t, p->text, p->len, 1, 0, &ids, &n, &err) != STATUS_OK) {
         api_error(rs, &err);
         return;
     }
-    if (n > (size_t)sh->seq_len) {
+    if (n > ctx) {
         api_fail(rs, STATUS_BAD_INPUT, p->param,
-                 "the prompt has %zu tokens (with BOS); the model's context is %d", n, sh->seq_len);
+                 "the prompt has %zu tokens (with BOS); the model's context is %zu", n, ctx);
         free(ids);
         return;
     }
-    if (q->max_tokens_param && q->gp.max_tokens > (size_t)sh->seq_len - n) {
+    if (q->max_tokens_param && q->gp.max_tokens > ctx - n) {
         api_fail(rs, STATUS_BAD_INPUT, q->max_tokens_param,
-                 "%s is %zu but the model's context is %d tokens and the prompt has %zu "
+                 "%s is %zu but the model's context is %zu tokens and the prompt has %zu "
                  "(with BOS): at most %zu",
-                 q->max_tokens_param, q->gp.max_tokens, sh->seq_len, n, (size_t)sh->seq_len - n);
+                 q->max_tokens_param, q->gp.max_tokens, ctx, n, ctx - n);
         free(ids);
         return;
     }
-    struct gen_run g = {.rq = rq, .q = q, .fmt = fmt, .t = t, .model_id = model_id(m),
+    struct gen_run g = {.rq = rq, .q = q, .fmt = fmt, .impl = t, .tok = tok, .gen = gen, .model_id = model_id(m),
                         .created = (json_int_t)time(NULL), .prev = ids[n - 1]};
     snprintf(g.id, sizeof g.id, "%s%s", fmt->id_prefix, rq->request_id ? rq->request_id : "0");
     if (q->logprobs_on && !q->stream)
@@ -263,7 +265,7 @@ static void run(const struct api_req *rq, struct api_resp *rs, model *m, const s
     g.offset = p->echo ? p->len : 0;
     struct transformer_gen_result res;
     int rc = g.failed ? STATUS_NO_MEMORY
-                      : transformer_generate(t, ids, n, &q->gp, on_token, &g, rq->cancelled, &res, &err);
+                      : gen->generate(t, ids, n, &q->gp, on_token, &g, rq->cancelled, &res, &err);
     free(ids);
     if (rc == STATUS_CANCELLED && rq->deadline_us > 0) {
         struct timespec ts;

@@ -63,7 +63,9 @@ struct gen_run {
     const struct api_req *rq;
     const struct gen_request *q;
     const struct gen_format *fmt;
-    const transformer *t;
+    const void *impl;                   /* model_impl() of the model */
+    const struct tokenizer_ops *tok;    /* its capabilities (models/caps.h) */
+    const struct generation_ops *gen;
     const char *model_id;
     char id[GEN_ID_MAX];
     json_int_t created;

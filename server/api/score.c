@@ -84,7 +84,7 @@ static json_t *score_one(const struct lm_ops *lm, void *impl, const char *text, 
 
 void api_score(const struct api_req *rq, struct api_resp *rs)
 {
-    model *m = api_model_or_reply(rq, rs, "lm");
+    model *m = api_model_or_reply(rq, rs, MODEL_CAP_LM);
     if (!m)
         return;
     json_t *input = json_object_get(rq->body, "input");
@@ -174,7 +174,7 @@ static int context_as_seen(const struct lm_ops *lm, void *impl, const char *cont
 
 void api_next(const struct api_req *rq, struct api_resp *rs)
 {
-    model *m = api_model_or_reply(rq, rs, "lm");
+    model *m = api_model_or_reply(rq, rs, MODEL_CAP_LM);
     if (!m)
         return;
     json_t *jc = json_object_get(rq->body, "context");

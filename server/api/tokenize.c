@@ -20,10 +20,11 @@ static int opt_bool(json_t *body, const char *key, int *out, struct api_resp *rs
 
 void api_tokenize(const struct api_req *rq, struct api_resp *rs)
 {
-    model *m = api_model_or_reply(rq, rs, "transformer");
+    model *m = api_model_or_reply(rq, rs, MODEL_CAP_TOKENIZER);
     if (!m)
         return;
-    const transformer *t = model_impl(m);
+    const struct tokenizer_ops *tk = model_ops_of(m)->tokenizer;
+    const void *t = model_impl(m);
     json_t *jt = json_object_get(rq->body, "text");
     int bos = 0, pieces = 0;
     int *ids = NULL;
@@ -41,7 +42,7 @@ void api_tokenize(const struct api_req *rq, struct api_resp *rs)
     }
     if (opt_bool(rq->body, "add_bos", &bos, rs) || opt_bool(rq->body, "with_pieces", &pieces, rs))
         goto done;
-    if (transformer_encode(t, json_string_value(jt), json_string_length(jt), bos, 0, &ids, &n, &err) !=
+    if (tk->encode(t, json_string_value(jt), json_string_length(jt), bos, 0, &ids, &n, &err) !=
         STATUS_OK) {
         api_error(rs, &err);
         goto done;
@@ -51,7 +52,7 @@ void api_tokenize(const struct api_req *rq, struct api_resp *rs)
     for (size_t i = 0; i < n; i++) {
         json_array_append_new(toks, json_integer(ids[i]));
         if (pcs) {
-            char *p = transformer_token_text(t, -1, ids[i]);
+            char *p = tk->token_text(t, -1, ids[i]);
             json_array_append_new(pcs, json_string(p ? p : ""));
             free(p);
         }
@@ -75,11 +76,12 @@ done:
 
 void api_detokenize(const struct api_req *rq, struct api_resp *rs)
 {
-    model *m = api_model_or_reply(rq, rs, "transformer");
+    model *m = api_model_or_reply(rq, rs, MODEL_CAP_TOKENIZER);
     if (!m)
         return;
-    const transformer *t = model_impl(m);
-    const int vocab = transformer_shape_of(t)->vocab;
+    const struct tokenizer_ops *tk = model_ops_of(m)->tokenizer;
+    const void *t = model_impl(m);
+    const int vocab = tk->vocab_size(t);
     json_t *jt = json_object_get(rq->body, "tokens");
     int *ids = NULL;
     if (!jt) {
@@ -113,7 +115,7 @@ void api_detokenize(const struct api_req *rq, struct api_resp *rs)
         ids[i] = (int)id;
     }
     size_t len;
-    char *text = transformer_decode(t, ids, n, &len);
+    char *text = tk->decode(t, ids, n, &len);
     json_t *body = text ? json_pack("{s:s, s:s%}", "model", model_id(m), "text", text, len) : NULL;
     free(text);
     if (!body)
