@@ -660,3 +660,37 @@ Test(server, access_log_lines)
     cr_assert(log_contains(s.log_path, "rid=logtest-2"), "request id not logged");
     srv_stop(&s);
 }
+
+/* A loader's code and field reach the answer (issue 11): a bad option is 400 naming
+ * options.KEY, a file of the wrong format 422 on path; before, every failed load was 422
+ * bad_format on path. */
+Test(server, load_errors_keep_their_code_and_field)
+{
+    const char *root = make_root();
+    char p[320];
+    snprintf(p, sizeof p, "%s/tiny.vec", root);
+    FILE *f = fopen(p, "w");
+    cr_assert(f);
+    fputs("2 2\na 0.1 0.2\nb 0.3 0.4\n", f);
+    fclose(f);
+    struct srv s;
+    const char *args[] = {"--models-root", root, "--admin-key", ADMIN_KEY, NULL};
+    srv_start(&s, args, 0);
+    const char *ok[] = {AUTH_OK, NULL};
+    struct http_res r;
+    http_do(&s, "POST", "/v1/models",
+            "{\"id\":\"v1\",\"type\":\"embedding\",\"path\":\"tiny.vec\","
+            "\"options\":{\"lowercase\":\"maybe\"}}",
+            NULL, ok, &r);
+    expect_error(&r, 400, "options.lowercase");
+    http_res_free(&r);
+    http_do(&s, "POST", "/v1/models", "{\"id\":\"t3\",\"type\":\"test\",\"path\":\"bad.test\"}",
+            NULL, ok, &r);
+    expect_error(&r, 422, "path");
+    http_res_free(&r);
+    http_do(&s, "POST", "/v1/models", "{\"id\":\"v2\",\"type\":\"embedding\",\"path\":\"tiny.vec\"}",
+            NULL, ok, &r);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    http_res_free(&r);
+    srv_stop(&s);
+}
