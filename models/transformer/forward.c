@@ -249,7 +249,7 @@ static void att_range(void *ctx, size_t b, size_t e)
         if (j->scores) {
             /* ggml: softmax in float with its sum in double, the weights rounded to fp16
              * before they multiply the (fp16) values */
-            float *sc = j->scores + (it - b) * s->cap, mx = -INFINITY;
+            float *sc = j->scores + it * s->cap, mx = -INFINITY;
             for (size_t i = 0; i <= p; i++) {
                 sc[i] = t->k->dot(q, kc + i * kvd + kvoff, hs) * scale;
                 mx = sc[i] > mx ? sc[i] : mx;
