@@ -42,12 +42,13 @@ static const char USAGE[] =
     "  --cors-origin ORIGIN   allowed CORS origin, '*' for any (repeatable; LMSERVE_CORS_ORIGIN, ',')\n"
     "  --admin-key KEY        bearer key for admin routes (LMSERVE_ADMIN_KEY)\n"
     "  --log-format text|json access log format (LMSERVE_LOG_FORMAT, default text)\n"
+    "  --ready-without-models yes|no  /ready is 200 with no models configured (LMSERVE_READY_WITHOUT_MODELS, default no)\n"
     "  --help, --version\n";
 
 enum opt_id {
     OPT_HOST = 1000, OPT_PORT, OPT_CONFIG, OPT_MODEL, OPT_MODELS_ROOT, OPT_WEB_ROOT, OPT_THREADS,
     OPT_IO_THREADS, OPT_MAX_BODY, OPT_MAX_BATCH, OPT_TIMEOUT, OPT_QUEUE, OPT_GENERATIONS,
-    OPT_CORS, OPT_ADMIN_KEY, OPT_LOG_FORMAT, OPT_HELP, OPT_VERSION,
+    OPT_CORS, OPT_ADMIN_KEY, OPT_LOG_FORMAT, OPT_READY_EMPTY, OPT_HELP, OPT_VERSION,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -67,6 +68,7 @@ static const struct option LONG_OPTS[] = {
     {"cors-origin", required_argument, NULL, OPT_CORS},
     {"admin-key", required_argument, NULL, OPT_ADMIN_KEY},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"ready-without-models", required_argument, NULL, OPT_READY_EMPTY},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -242,6 +244,14 @@ static int apply(struct api_config *c, int id, const char *v, char *msg, size_t 
             c->log_format = LOG_TEXT;
         else if (strcmp(v, "json") == 0)
             c->log_format = LOG_JSON;
+        else
+            goto bad;
+        return 0;
+    case OPT_READY_EMPTY:
+        if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+            c->ready_without_models = 1;
+        else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+            c->ready_without_models = 0;
         else
             goto bad;
         return 0;

@@ -45,6 +45,7 @@ struct api_config {
     size_t n_cors;
     char *admin_key;
     enum log_format log_format;
+    int ready_without_models; /* /ready is 200 with zero models (models come by the admin API) */
     struct config_model models[CONFIG_MODELS_MAX];
     size_t n_models;
 };

@@ -237,6 +237,9 @@ static enum MHD_Result send_resp(struct reqctx *c)
     char *data = NULL;
     size_t len = 0;
     const char *ctype = rs->content_type ? rs->content_type : "application/json";
+    /* KServe V2 routes answer errors in that protocol's {"error": "..."} (api/kserve.c). */
+    if (rs->body && status >= 400 && c->route && strncmp(c->route->path, "/v2", 3) == 0)
+        rs->body = api_kserve_error_body(rs->body);
     if (rs->body) {
         data = json_dumps(rs->body, JSON_COMPACT | JSON_REAL_PRECISION(HTTP_JSON_PRECISION));
         if (data) {
@@ -272,6 +275,8 @@ static enum MHD_Result send_resp(struct reqctx *c)
     }
     if (rs->location)
         MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, rs->location);
+    for (size_t i = 0; i < rs->n_headers; i++)
+        MHD_add_response_header(r, rs->headers[i].name, rs->headers[i].value);
     if (status == 405 || (strcmp(c->method, "OPTIONS") == 0 && c->allow[0]))
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, c->allow);
     if (status == 401)
@@ -508,6 +513,11 @@ static enum MHD_Result preflight(struct reqctx *c)
     return ok;
 }
 
+static const char *req_header(const struct api_req *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+}
+
 static enum MHD_Result dispatch(struct reqctx *c)
 {
     http_server *s = c->srv;
@@ -572,6 +582,8 @@ static enum MHD_Result dispatch(struct reqctx *c)
     c->rq.reg = s->reg;
     c->rq.cfg = cfg;
     c->rq.cancelled = &c->cancelled;
+    c->rq.header = req_header;
+    c->rq.conn = c->conn;
     c->rq.deadline_us = c->t0_us + (int64_t)cfg->timeout_s * 1000000;
 
     int inline_ok = rt->cost == COST_INLINE ||

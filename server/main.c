@@ -9,10 +9,13 @@
 
 #include "../models/registry.h"
 #include "config.h"
+#include "healthcheck.h"
 #include "http.h"
 
 int main(int argc, char **argv)
 {
+    if (healthcheck_wanted(argc, argv)) /* a probe of a running server, not a server */
+        return healthcheck_main(argc, argv);
     struct api_config cfg;
     int rc = config_load(&cfg, argc, argv);
     if (rc != 0) {

@@ -44,9 +44,9 @@ static int tf_load(const char *path, const struct model_options *opts, void **im
     int rc = transformer_open(path, tok_path, &t, err);
     if (rc != STATUS_OK)
         return rc;
-    /* the option overrides (or supplies) the template the file names */
+    /* the option overrides (or supplies) the template the file carries (GGUF only) */
     if (tmpl == CHAT_TEMPLATE_NONE)
-        tmpl = chat_template_detect(transformer_chat_template_text(t));
+        tmpl = chat_template_of_gguf(path);
     transformer_set_chat_template(t, tmpl);
     *impl = t;
     return STATUS_OK;

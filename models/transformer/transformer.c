@@ -45,12 +45,6 @@ const char *transformer_format_name(const transformer *t)
     return checkpoint_format_name(t->ck.shape.version);
 }
 
-const char *transformer_chat_template_text(const transformer *t)
-{
-    (void)t; /* TODO: GGUF's tokenizer.chat_template once the GGUF reader lands */
-    return NULL;
-}
-
 int transformer_chat_template(const transformer *t) { return t->chat_template_plus1 - 1; }
 
 void transformer_set_chat_template(transformer *t, int tmpl) { t->chat_template_plus1 = tmpl + 1; }

@@ -37,9 +37,6 @@ const struct transformer_shape *transformer_shape_of(const transformer *t);
 const char *transformer_format_name(const transformer *t); /* "llama2c-legacy", ... */
 
 /* ---- chat ---- */
-/* The model's own chat template text (GGUF `tokenizer.chat_template`), borrowed; NULL when
- * the file has none (llama2.c checkpoints never do). */
-const char *transformer_chat_template_text(const transformer *t);
 /* The chat template family (models/chat/chat.h) chat requests are rendered with, or
  * CHAT_TEMPLATE_NONE (-1). Set once at load (model.c), before the model is shared. */
 int transformer_chat_template(const transformer *t);

@@ -31,7 +31,14 @@ struct api_req {
     struct api_stream *stream; /* non-NULL for COST_STREAM routes (see stream.h) */
     const volatile int *cancelled; /* becomes 1 when the client goes away or time runs out */
     int64_t deadline_us;          /* monotonic microseconds; 0 = none */
+    /* Any request header's value (case-insensitive name), or NULL; valid during the call.
+     * Set by http.c (NULL in requests a handler builds itself). */
+    const char *(*header)(const struct api_req *rq, const char *name);
+    void *conn; /* http.c's connection, for header() */
 };
+
+#define API_RESP_HEADERS_MAX 6
+#define API_RESP_HEADER_VALUE_MAX 96
 
 struct api_resp {
     int status;              /* HTTP status; 0 means 200 */
@@ -41,7 +48,18 @@ struct api_resp {
     const char *content_type; /* static string; default application/json */
     int retry_after;          /* seconds for Retry-After; 0 = no header */
     char *location;           /* owned: Location header for 201, or NULL */
+    struct {                  /* more response headers (api_resp_header) */
+        const char *name;     /* static string */
+        char value[API_RESP_HEADER_VALUE_MAX];
+    } headers[API_RESP_HEADERS_MAX];
+    size_t n_headers;
 };
+
+/* Add a response header (dropped past API_RESP_HEADERS_MAX; values truncated). */
+void api_resp_header(struct api_resp *rs, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* rq->header(rq, name) when the request has headers, else NULL. */
+const char *api_req_header(const struct api_req *rq, const char *name);
 
 /* Fill 'rs' with the error object for 'err' (status from errors.c's table). */
 void api_error(struct api_resp *rs, const struct status_err *err);
@@ -74,5 +92,17 @@ void api_chat_completions(const struct api_req *rq, struct api_resp *rs);
 void api_tokenize(const struct api_req *rq, struct api_resp *rs);
 void api_detokenize(const struct api_req *rq, struct api_resp *rs);
 void api_static(const struct api_req *rq, struct api_resp *rs); /* GET / and /web/... */
+/* KServe V2 / Open Inference Protocol (kserve.c) */
+void api_v2_server(const struct api_req *rq, struct api_resp *rs);
+void api_v2_live(const struct api_req *rq, struct api_resp *rs);
+void api_v2_ready(const struct api_req *rq, struct api_resp *rs);
+void api_v2_model(const struct api_req *rq, struct api_resp *rs);
+void api_v2_model_ready(const struct api_req *rq, struct api_resp *rs);
+void api_v2_infer(const struct api_req *rq, struct api_resp *rs);
+void api_v2_generate(const struct api_req *rq, struct api_resp *rs);
+void api_v2_generate_stream(const struct api_req *rq, struct api_resp *rs);
+/* The Error object in 'body' (stolen) as the V2 protocol's {"error": "..."}; other bodies
+ * are returned as they are. http.c applies it to every error of a /v2 route. */
+json_t *api_kserve_error_body(json_t *body);
 
 #endif

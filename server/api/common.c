@@ -5,6 +5,7 @@
 
 #include "../../models/lm.h"
 #include "../errors.h"
+#include "../json.h"
 #include "api.h"
 
 void api_error(struct api_resp *rs, const struct status_err *err)
@@ -62,19 +63,17 @@ static const char *cap_name(enum model_cap want)
 
 model *api_model_or_reply(const struct api_req *rq, struct api_resp *rs, enum model_cap want)
 {
-    json_t *jm = rq->body ? json_object_get(rq->body, "model") : NULL;
-    if (!jm) {
-        api_fail(rs, STATUS_BAD_INPUT, "model", "'model' is required");
-        return NULL;
-    }
-    if (!json_is_string(jm)) {
-        api_fail(rs, STATUS_BAD_INPUT, "model", "'model' must be a string");
-        return NULL;
-    }
     struct status_err err;
     status_clear(&err);
+    json_t *jm = NULL;
+    const char *id = NULL;
+    if (jsonx_required(rq->body, "model", NULL, &jm, &err) != STATUS_OK ||
+        jsonx_string(rq->body, "model", NULL, &id, NULL, &err) != STATUS_OK) {
+        api_error(rs, &err);
+        return NULL;
+    }
     model *m = NULL;
-    if (registry_acquire(rq->reg, json_string_value(jm), &m, &err) != STATUS_OK) {
+    if (registry_acquire(rq->reg, id, &m, &err) != STATUS_OK) {
         api_error(rs, &err);
         return NULL;
     }
@@ -86,4 +85,21 @@ model *api_model_or_reply(const struct api_req *rq, struct api_resp *rs, enum mo
         return NULL;
     }
     return m;
+}
+
+void api_resp_header(struct api_resp *rs, const char *name, const char *fmt, ...)
+{
+    if (rs->n_headers >= API_RESP_HEADERS_MAX)
+        return;
+    rs->headers[rs->n_headers].name = name;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rs->headers[rs->n_headers].value, API_RESP_HEADER_VALUE_MAX, fmt, ap);
+    va_end(ap);
+    rs->n_headers++;
+}
+
+const char *api_req_header(const struct api_req *rq, const char *name)
+{
+    return rq->header ? rq->header(rq, name) : NULL;
 }

@@ -2,6 +2,7 @@
  * JSON or SSE (stream: true). The request's own fields (prompt, max_tokens, echo, the
  * legacy integer logprobs) and the answer's shape are here; the sampling fields, the bound
  * on active generations and the run itself are shared with chat (gen.c). */
+#include "../json.h"
 #include "gen.h"
 
 #include <stdint.h>
@@ -97,7 +98,7 @@ void api_completions(const struct api_req *rq, struct api_resp *rs)
     struct gen_request q;
     struct gen_prompt p = {.param = "prompt"};
     json_int_t mt = COMPLETE_MAX_TOKENS_DEFAULT, logprobs = -1;
-    json_t *jp = json_object_get(body, "prompt");
+    json_t *jp = jsonx_get(body, "prompt");
     if (!jp)
         api_fail(rs, STATUS_BAD_INPUT, "prompt", "'prompt' is required");
     else if (!json_is_string(jp))

@@ -7,6 +7,7 @@
 
 #include "../../models/embed/embed.h"
 #include "../config.h"
+#include "../json.h"
 #include "api.h"
 
 /* An embedding model as the handlers see it: its capability table and its impl. */
@@ -57,18 +58,18 @@ static json_t *float_array(const float *v, size_t n)
     return a;
 }
 
-/* Optional boolean field: 0/1, or -1 after replying 400. */
+/* Optional boolean field (server/json.c's rule): 0/1, or -1 after replying 400. */
 static int get_bool_or_reply(const struct api_req *rq, struct api_resp *rs, const char *key,
                              int dflt)
 {
-    json_t *j = json_object_get(rq->body, key);
-    if (!j || json_is_null(j))
-        return dflt;
-    if (!json_is_boolean(j)) {
-        api_fail(rs, STATUS_BAD_INPUT, key, "'%s' must be true or false", key);
+    struct status_err err;
+    status_clear(&err);
+    int v = dflt;
+    if (jsonx_bool(rq->body, key, NULL, &v, &err) != STATUS_OK) {
+        api_error(rs, &err);
         return -1;
     }
-    return json_is_true(j);
+    return v;
 }
 
 /* The vector of one text: the mean of its known words' vectors (one word: its vector as
@@ -116,9 +117,9 @@ void api_embeddings(const struct api_req *rq, struct api_resp *rs)
                  rq->cfg->max_batch);
         goto done;
     }
-    json_t *jf = json_object_get(rq->body, "encoding_format");
+    json_t *jf = jsonx_get(rq->body, "encoding_format");
     int b64 = 0;
-    if (jf && !json_is_null(jf)) {
+    if (jf) {
         const char *f = json_string_value(jf);
         if (!f || (strcmp(f, "float") != 0 && strcmp(f, "base64") != 0)) {
             api_fail(rs, STATUS_BAD_INPUT, "encoding_format",
@@ -225,22 +226,20 @@ void api_neighbors(const struct api_req *rq, struct api_resp *rs)
                  model_id(m));
         goto done;
     }
-    json_t *jk = json_object_get(rq->body, "top_k");
-    if (jk && !json_is_null(jk)) {
-        if (!json_is_integer(jk) || json_integer_value(jk) < 1 ||
-            json_integer_value(jk) > EMBED_TOP_K_MAX) {
-            api_fail(rs, STATUS_BAD_INPUT, "top_k", "'top_k' must be an integer in 1..%d",
-                     EMBED_TOP_K_MAX);
-            goto done;
-        }
-        top_k = (size_t)json_integer_value(jk);
+    json_int_t jk = (json_int_t)top_k;
+    struct status_err jerr;
+    status_clear(&jerr);
+    if (jsonx_int(rq->body, "top_k", NULL, 1, EMBED_TOP_K_MAX, &jk, &jerr) != STATUS_OK) {
+        api_error(rs, &jerr);
+        goto done;
     }
+    top_k = (size_t)jk;
     int exclude = get_bool_or_reply(rq, rs, "exclude_inputs", 1);
     if (exclude < 0)
         goto done;
     enum embed_method method = EMBED_3COSADD;
-    json_t *jm = json_object_get(rq->body, "method");
-    if (jm && !json_is_null(jm)) {
+    json_t *jm = jsonx_get(rq->body, "method");
+    if (jm) {
         const char *s = json_string_value(jm);
         if (!s || (strcmp(s, "3cosadd") != 0 && strcmp(s, "3cosmul") != 0)) {
             api_fail(rs, STATUS_BAD_INPUT, "method", "'method' must be \"3cosadd\" or \"3cosmul\"");
@@ -248,8 +247,8 @@ void api_neighbors(const struct api_req *rq, struct api_resp *rs)
         }
         method = strcmp(s, "3cosmul") == 0 ? EMBED_3COSMUL : EMBED_3COSADD;
     }
-    json_t *jw = json_object_get(rq->body, "word"), *jv = json_object_get(rq->body, "vector"),
-           *jp = json_object_get(rq->body, "positive"), *jn = json_object_get(rq->body, "negative");
+    json_t *jw = jsonx_get(rq->body, "word"), *jv = jsonx_get(rq->body, "vector"),
+           *jp = jsonx_get(rq->body, "positive"), *jn = jsonx_get(rq->body, "negative");
     int forms = (jw != NULL) + (jv != NULL) + (jp != NULL);
     if (forms != 1 || (jn && !jp)) {
         api_fail(rs, STATUS_BAD_INPUT, forms > 1 ? "word" : NULL,

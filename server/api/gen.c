@@ -3,6 +3,7 @@
  * running models/transformer's generation, and answering as JSON or SSE (chunks, usage,
  * [DONE], an error event mid-stream, cancellation within one token when the client goes
  * away). What the answers look like is the route's (struct gen_format). */
+#include "../json.h"
 #include "gen.h"
 #include "../config.h"
 #include "../stream.h"
@@ -18,49 +19,36 @@ static atomic_int gen_active; /* generations running now, all models and routes 
 
 /* ---- request fields ---- */
 
+/* The gen_get_* readers are server/json.c's, replying on failure. */
+static int reply(int rc, const struct status_err *err, struct api_resp *rs)
+{
+    if (rc == STATUS_OK)
+        return 0;
+    api_error(rs, err);
+    return -1;
+}
+
 int gen_get_number(json_t *obj, const char *key, double lo, double hi, int lo_open, double *out,
                    struct api_resp *rs)
 {
-    json_t *v = json_object_get(obj, key);
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_number(v))
-        return api_fail(rs, STATUS_BAD_INPUT, key, "'%s' must be a number", key), -1;
-    double d = json_number_value(v);
-    if (!isfinite(d) || d < lo || d > hi || (lo_open && d == lo))
-        return api_fail(rs, STATUS_BAD_INPUT, key, "'%s' must be in %s%g, %g]", key,
-                        lo_open ? "(" : "[", lo, hi),
-               -1;
-    *out = d;
-    return 0;
+    struct status_err err;
+    status_clear(&err);
+    return reply(jsonx_number(obj, key, NULL, lo, hi, lo_open, out, &err), &err, rs);
 }
 
 int gen_get_int(json_t *obj, const char *key, const char *param, json_int_t lo, json_int_t hi,
                 json_int_t *out, struct api_resp *rs)
 {
-    json_t *v = json_object_get(obj, key);
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_integer(v))
-        return api_fail(rs, STATUS_BAD_INPUT, param, "'%s' must be an integer", param), -1;
-    json_int_t i = json_integer_value(v);
-    if (i < lo || i > hi)
-        return api_fail(rs, STATUS_BAD_INPUT, param, "'%s' must be in [%lld, %lld]", param,
-                        (long long)lo, (long long)hi),
-               -1;
-    *out = i;
-    return 0;
+    struct status_err err;
+    status_clear(&err);
+    return reply(jsonx_int(obj, key, param, lo, hi, out, &err), &err, rs);
 }
 
 int gen_get_bool(json_t *obj, const char *key, const char *param, int *out, struct api_resp *rs)
 {
-    json_t *v = json_object_get(obj, key);
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_boolean(v))
-        return api_fail(rs, STATUS_BAD_INPUT, param, "'%s' must be a boolean", param), -1;
-    *out = json_is_true(v);
-    return 0;
+    struct status_err err;
+    status_clear(&err);
+    return reply(jsonx_bool(obj, key, param, out, &err), &err, rs);
 }
 
 static int parse_stop(json_t *body, struct transformer_gen_params *gp, struct api_resp *rs)
@@ -290,9 +278,10 @@ static void run(const struct api_req *rq, struct api_resp *rs, model *m, const s
         } else if (err.code != STATUS_CANCELLED) { /* a timeout still gets its event */
             struct api_resp tmp = {0};
             api_error(&tmp, &err); /* the error object, as one event */
-            sse_send(rq, tmp.body);
+            sse_send(rq, fmt->error_event ? fmt->error_event(tmp.body) : tmp.body);
         }
-        stream_write(rq->stream, "data: [DONE]\n\n", 14);
+        if (!fmt->no_done)
+            stream_write(rq->stream, "data: [DONE]\n\n", 14);
         free(g.text);
         json_decref(g.lp_all);
         return;

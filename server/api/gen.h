@@ -56,6 +56,10 @@ struct gen_format {
                       const char *finish, json_t *usage);
     /* Streams only: the first chunk before any token (chat's role), or NULL. */
     json_t *(*opening)(const struct gen_run *g);
+    /* Streams only: the error event made from the Error object (NULL: that object), and no
+     * final "data: [DONE]" when no_done (Triton's generate_stream, kserve.c). */
+    json_t *(*error_event)(json_t *error_body);
+    int no_done;
 };
 
 /* One generation in progress, as the format callbacks see it. */

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "../config.h"
+#include "../json.h"
 #include "api.h"
 
 #define MODELS_OWNER "lmserve"
@@ -69,13 +70,13 @@ void api_models_load(const struct api_req *rq, struct api_resp *rs)
     json_t *b = rq->body;
     static const char *const REQUIRED[] = {"id", "type", "path"};
     for (size_t i = 0; i < 3; i++) {
-        json_t *v = json_object_get(b, REQUIRED[i]);
-        if (!v) {
-            api_fail(rs, STATUS_BAD_INPUT, REQUIRED[i], "'%s' is required", REQUIRED[i]);
-            return;
-        }
-        if (!json_is_string(v)) {
-            api_fail(rs, STATUS_BAD_INPUT, REQUIRED[i], "'%s' must be a string", REQUIRED[i]);
+        struct status_err jerr;
+        status_clear(&jerr);
+        json_t *v = NULL;
+        const char *sv = NULL;
+        if (jsonx_required(b, REQUIRED[i], NULL, &v, &jerr) != STATUS_OK ||
+            jsonx_string(b, REQUIRED[i], NULL, &sv, NULL, &jerr) != STATUS_OK) {
+            api_error(rs, &jerr);
             return;
         }
     }

@@ -1,6 +1,7 @@
 /* tokenize.c: POST /v1/tokenize and /v1/detokenize with a Transformer model's tokenizer
  * (llama2.c's algorithm). Small and bounded work: answered where the router puts it. */
 #include "../../models/transformer/transformer.h"
+#include "../json.h"
 #include "api.h"
 
 #include <stdio.h>
@@ -9,12 +10,12 @@
 
 static int opt_bool(json_t *body, const char *key, int *out, struct api_resp *rs)
 {
-    json_t *v = json_object_get(body, key);
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_boolean(v))
-        return api_fail(rs, STATUS_BAD_INPUT, key, "'%s' must be a boolean", key);
-    *out = json_is_true(v);
+    struct status_err err;
+    status_clear(&err);
+    if (jsonx_bool(body, key, NULL, out, &err) != STATUS_OK) {
+        api_error(rs, &err);
+        return err.code;
+    }
     return 0;
 }
 
@@ -25,19 +26,17 @@ void api_tokenize(const struct api_req *rq, struct api_resp *rs)
         return;
     const struct tokenizer_ops *tk = model_ops_of(m)->tokenizer;
     const void *t = model_impl(m);
-    json_t *jt = json_object_get(rq->body, "text");
+    json_t *jt = NULL;
     int bos = 0, pieces = 0;
     int *ids = NULL;
     size_t n = 0;
     json_t *toks = NULL, *pcs = NULL;
     struct status_err err;
     status_clear(&err);
-    if (!jt) {
-        api_fail(rs, STATUS_BAD_INPUT, "text", "'text' is required");
-        goto done;
-    }
-    if (!json_is_string(jt)) {
-        api_fail(rs, STATUS_BAD_INPUT, "text", "'text' must be a string");
+    if (jsonx_required(rq->body, "text", NULL, &jt, &err) != STATUS_OK ||
+        (!json_is_string(jt) &&
+         status_set(&err, STATUS_BAD_INPUT, "text", "'text' must be a string") != STATUS_OK)) {
+        api_error(rs, &err);
         goto done;
     }
     if (opt_bool(rq->body, "add_bos", &bos, rs) || opt_bool(rq->body, "with_pieces", &pieces, rs))

@@ -206,6 +206,21 @@ Test(score, errors)
     cr_assert_eq(http_post(&s, "/v1/score", "{\"model\":\"lm\",\"input\":[\"a\",\"b\"]}", &r), 0);
     cr_assert_eq(r.status, 200);
     http_res_free(&r);
+    /* issue 11: null means the default on every field (was 400 for bos/eos/detail here) */
+    struct http_res d;
+    cr_assert_eq(http_post(&s, "/v1/score", "{\"model\":\"lm\",\"input\":\"a b\"}", &d), 0);
+    cr_assert_eq(http_post(&s, "/v1/score",
+                           "{\"model\":\"lm\",\"input\":\"a b\",\"bos\":null,\"eos\":null,"
+                           "\"detail\":null}",
+                           &r),
+                 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(r.body, d.body);
+    http_res_free(&r);
+    http_res_free(&d);
+    cr_assert_eq(http_post(&s, "/v1/next", "{\"model\":\"lm\",\"context\":\"a\",\"top_k\":null}", &r), 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    http_res_free(&r);
     cr_assert_eq(srv_stop(&s), 0);
 }
 
