@@ -308,7 +308,26 @@ static int cmd_convert(const char *ckpt_path, const char *tok_path, const char *
                               TRANSFORMER_RMS_EPS};
     const char *base = strrchr(ckpt_path, '/');
     put_hparams(w, &h, base ? base + 1 : ckpt_path);
-    put_vocab(w, (const char *const *)tok.vocab, tok.scores, (size_t)s->vocab);
+    /* llama2.c's tokenizer.bin stores SentencePiece's word mark as a space; GGUF (and
+     * llama.cpp's tokenizer) keep U+2581 */
+    char **pieces = xmalloc((size_t)s->vocab * sizeof *pieces);
+    for (int i = 0; i < s->vocab; i++) {
+        const char *v = tok.vocab[i];
+        size_t n = 0;
+        char *q = keep(&o, xmalloc(3 * strlen(v) + 1));
+        for (; *v; v++) {
+            if (*v == ' ') {
+                memcpy(q + n, "\xe2\x96\x81", 3);
+                n += 3;
+            } else {
+                q[n++] = *v;
+            }
+        }
+        q[n] = 0;
+        pieces[i] = q;
+    }
+    put_vocab(w, (const char *const *)pieces, tok.scores, (size_t)s->vocab);
+    free(pieces);
     const size_t dim = (size_t)s->dim;
     add_matrix(w, &o, "token_embd.weight", qi, rows_to_float(&ck.tok_emb), ck.tok_emb.rows, dim);
     add_tensor(w, "output_norm.weight", GGUF_T_F32, 1, dim, keep(&o, copy_floats(ck.rms_final, dim)));
