@@ -3,6 +3,7 @@
  * qwen2 (Q/K/V biases, NeoX RoPE). Every tensor's presence, shape, type and alignment is
  * checked here; the forward pass (forward.c) then runs on them in place. */
 #include "../gguf/gguf.h"
+#include "../vocab/vocab_gguf.h"
 #include "transformer_internal.h"
 
 #include <math.h>
@@ -335,12 +336,27 @@ fail:
 
 int transformer_open_gguf(const char *path, transformer **out, struct status_err *err)
 {
+    gguf *g;
+    int rc = gguf_open(path, &g, err);
+    if (rc != STATUS_OK)
+        return rc;
+    const size_t n_tensors = gguf_n_tensors(g);
+    gguf_close(g);
+    if (n_tensors == 0) /* a vocabulary without weights: whatever its architecture */
+        return transformer_open_tokenizer_only(path, out, err);
     transformer *t = calloc(1, sizeof *t);
     if (!t)
         return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
-    int rc = checkpoint_open_gguf(path, &t->ck, err);
+    rc = checkpoint_open_gguf(path, &t->ck, err);
+    if (rc == STATUS_OK && vocab_gguf_present(t->ck.g)) {
+        rc = vocab_from_gguf(t->ck.g, &t->vocab, err);
+        if (rc == STATUS_OK && vocab_n_tokens(t->vocab) > t->ck.shape.vocab)
+            rc = status_set(err, STATUS_BAD_FORMAT, "tokenizer.ggml.tokens",
+                            "%s: the vocabulary has %d tokens, token_embd.weight only %d rows",
+                            path, vocab_n_tokens(t->vocab), t->ck.shape.vocab);
+    }
     if (rc != STATUS_OK) {
-        free(t);
+        transformer_close(t);
         return rc;
     }
     t->head_size = t->ck.shape.dim / t->ck.shape.n_heads;
