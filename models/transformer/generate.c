@@ -94,8 +94,7 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
     int smp_ok = sampler_init(&smp, sh->vocab, p->seed) == STATUS_OK;
     float *work = malloc(V * sizeof *work);
     struct holdback hold = {0};
-    size_t text_cap = 3 * (size_t)t->tok.max_token_length + 8;
-    char *text = malloc(text_cap);
+    char *text = malloc(3 * transformer_piece_max(t) + 8);
     struct utf8_stream u8 = {0};
     struct transformer_gen_alt top[TRANSFORMER_LOGPROBS_MAX];
     int rc = STATUS_OK;
@@ -119,9 +118,7 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
         const float *logits = transformer_logits(seq);
         memcpy(work, logits, V * sizeof *work);
         int id = sampler_next(&smp, work, p);
-        const int end = t->vocab ? vocab_is_eog(t->vocab, id) || id == vocab_bos(t->vocab)
-                                 : id == TRANSFORMER_EOS || id == TRANSFORMER_BOS;
-        if (end) {
+        if (transformer_is_eog(t, id)) {
             res->finish = TRANSFORMER_FINISH_STOP;
             break;
         }
@@ -135,15 +132,6 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
         size_t plen;
         const char *piece = transformer_piece(t, prev, id, &plen);
         prev = id;
-        if (3 * plen + 8 > text_cap) { /* GGUF vocabularies: no fixed longest piece */
-            char *bigger = realloc(text, 3 * plen + 8);
-            if (!bigger) {
-                rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
-                goto done;
-            }
-            text = bigger;
-            text_cap = 3 * plen + 8;
-        }
         size_t tl = utf8_stream_push(&u8, piece, plen, text);
         if (hb_append(&hold, text, tl) != 0) {
             rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
