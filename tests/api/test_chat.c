@@ -366,3 +366,60 @@ Test(chat, stories260k_equals_llama_server)
     json_decref(fx);
     cr_assert_eq(srv_stop(&s), 0, "clean exit (no sanitizer finding)");
 }
+
+/* The same cases on the GGUF file llama-server ran. Until this build loads GGUF weights (the
+ * Transformer then still asks for a llama2.c tokenizer file), the test skips. */
+Test(chat, stories260k_gguf_equals_llama_server)
+{
+    const char *dir = harness_shared_models();
+    if (!dir)
+        cr_skip_test("../shared/models absent");
+    char root[TCH_PATH_MAX], body[2 * TCH_PATH_MAX];
+    snprintf(root, sizeof root, "%s/gguf", dir);
+    snprintf(body, sizeof body, "%s/stories260K.gguf", root);
+    if (access(body, R_OK) != 0)
+        cr_skip_test("%s absent", body);
+    json_t *fx = llama_server_fixture();
+    const char *args[] = {"--models-root", root, "--admin-key", TCH_ADMIN_KEY, NULL};
+    struct srv s;
+    srv_start(&s, args, 0); /* no model yet: /ready is 503 until one loads */
+    const char *auth[] = {"Authorization: Bearer " TCH_ADMIN_KEY, NULL};
+    struct http_res r;
+    cr_assert_eq(http_do(&s, "POST", "/v1/models",
+                         "{\"id\":\"g\",\"type\":\"transformer\",\"path\":\"stories260K.gguf\","
+                         "\"options\":{\"chat_template\":\"llama2\"}}",
+                         NULL, auth, &r),
+                 0);
+    const char *param = json_string_value(json_object_get(json_object_get(r.json, "error"), "param"));
+    if (r.status == 400 && param && strcmp(param, "options.tokenizer") == 0) {
+        http_res_free(&r);
+        json_decref(fx);
+        srv_stop(&s);
+        cr_skip_test("this build does not load GGUF weights yet");
+    }
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    http_res_free(&r);
+    json_t *cases = json_object_get(fx, "cases");
+    size_t compared = 0;
+    for (size_t i = 0; i < json_array_size(cases); i++) {
+        json_t *c = json_array_get(cases, i);
+        /* TODO: the prompt's "</s>" as a token needs parse_special in chat's tokenization */
+        if (json_is_true(json_object_get(c, "needs_parse_special")))
+            continue;
+        json_t *rq = json_pack("{s:s, s:O, s:O, s:i}", "model", "g", "messages", json_object_get(c, "messages"),
+                               "max_tokens", json_object_get(fx, "max_tokens"), "temperature", 0);
+        char *req = json_dumps(rq, 0);
+        json_t *a = post_ok(&s, "/v1/chat/completions", req);
+        cr_assert_str_eq(message_text(a), json_string_value(json_object_get(c, "content")), "case %zu", i);
+        cr_assert_eq(json_integer_value(json_object_get(json_object_get(a, "usage"), "prompt_tokens")),
+                     json_integer_value(json_object_get(json_object_get(c, "usage"), "prompt_tokens")),
+                     "case %zu", i);
+        compared++;
+        json_decref(a);
+        free(req);
+        json_decref(rq);
+    }
+    cr_assert_geq(compared, 2);
+    json_decref(fx);
+    cr_assert_eq(srv_stop(&s), 0, "clean exit (no sanitizer finding)");
+}
