@@ -5,7 +5,7 @@
 #
 # A new target is one line: add NAME to FUZZ_TARGETS, with tests/fuzz/fuzz_NAME.c (defining
 # LLVMFuzzerTestOneInput) and a few small seeds in tests/fuzz/seeds-NAME/.
-FUZZ_TARGETS := api arpa lmbin vec w2v lmv ckpt tok gguf
+FUZZ_TARGETS := api arpa lmbin vec w2v lmv ckpt tok gguf vocab
 FUZZ_SECONDS ?= 20
 FUZZ_CC      := clang
 # FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION (libFuzzer's convention): checksums of our binary

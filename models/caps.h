@@ -50,9 +50,17 @@ struct tokenizer_ops {
     const char *(*piece)(const void *impl, int prev, int id, size_t *len);
     /* malloc'd display text of token id after prev. */
     char *(*token_text)(const void *impl, int prev, int id);
+    /* llama.cpp's flags (/v1/tokenize): add_special = BOS/EOS as the model's metadata says,
+     * parse_special = control tokens written in the text become their ids. Optional: NULL
+     * means encode(add_special, 0) with parse_special ignored. */
+    int (*tokenize)(const void *impl, const char *text, size_t len, int add_special,
+                    int parse_special, int **ids, size_t *n, struct status_err *err);
 };
 
 struct generation_ops {
+    /* Optional: STATUS_OK when this instance can generate, else the 400 saying why (a
+     * tokenizer-only Transformer has no weights). NULL: always. */
+    int (*check)(const void *impl, struct status_err *err);
     size_t (*ctx_len)(const void *impl); /* tokens of context (prompt + completion) */
     int (*chat_template)(const void *impl);
     int (*generate)(const void *impl, const int *ids, size_t n,

@@ -126,5 +126,8 @@ static inline void *embed_aligned_alloc(size_t bytes)
 /* ---- scan pool (knn.c) ---- */
 int embed_pool_new(int threads, struct embed_pool **out);
 void embed_pool_free(struct embed_pool *p);
+/* Run fn(ctx, worker) on the caller (worker 0) and every idle helper (pool.c); fn splits its
+ * work dynamically. NULL or a busy pool: the caller alone. */
+void embed_pool_run(struct embed_pool *p, void (*fn)(void *, int), void *ctx);
 
 #endif

@@ -1,5 +1,6 @@
-/* model.c: the registry's view of a Transformer: the "transformer" model type (load with
- * option tokenizer=PATH, describe, bytes) and the language-model interface behind
+/* model.c: the registry's view of a Transformer: the "transformer" model type (load a
+ * llama2.c checkpoint with option tokenizer=PATH, or a vocabulary-only GGUF file as a
+ * tokenizer; describe, bytes) and the language-model interface behind
  * /v1/score and /v1/next (exact per-token natural-log probabilities). */
 #include "../chat/chat.h"
 #include "../lm.h"
@@ -9,6 +10,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,23 +27,42 @@ static int resolve_beside(const char *model_path, const char *opt, char *out, si
     return snprintf(out, size, "%.*s/%s", dir_len, dir, opt) < (int)size ? 0 : -1;
 }
 
+/* 1 when the file at 'path' starts with the GGUF magic. */
+static int file_is_gguf(const char *path)
+{
+    char head[4] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    return n == sizeof head && memcmp(head, "GGUF", sizeof head) == 0;
+}
+
 static int tf_load(const char *path, const struct model_options *opts, void **impl,
                    struct status_err *err)
 {
-    const char *tok = model_options_get(opts, "tokenizer");
-    if (!tok || !*tok)
-        return status_set(err, STATUS_BAD_INPUT, "options.tokenizer",
-                          "a transformer model needs the option tokenizer=PATH");
-    char tok_path[PATH_MAX];
-    if (resolve_beside(path, tok, tok_path, sizeof tok_path) != 0)
-        return status_set(err, STATUS_BAD_INPUT, "options.tokenizer", "tokenizer path too long");
     const char *chat = model_options_get(opts, "chat_template");
     int tmpl = CHAT_TEMPLATE_NONE;
     if (chat && (tmpl = chat_template_find(chat)) == CHAT_TEMPLATE_NONE)
         return status_set(err, STATUS_BAD_INPUT, "options.chat_template",
                           "unknown chat template '%s' (known: %s)", chat, chat_template_names());
     transformer *t;
-    int rc = transformer_open(path, tok_path, &t, err);
+    int rc;
+    if (file_is_gguf(path)) {
+        /* GGUF: a vocabulary without tensors is a tokenizer-only model */
+        rc = transformer_open_tokenizer_only(path, &t, err);
+    } else {
+        const char *tok = model_options_get(opts, "tokenizer");
+        if (!tok || !*tok)
+            return status_set(err, STATUS_BAD_INPUT, "options.tokenizer",
+                              "a transformer model needs the option tokenizer=PATH");
+        char tok_path[PATH_MAX];
+        if (resolve_beside(path, tok, tok_path, sizeof tok_path) != 0)
+            return status_set(err, STATUS_BAD_INPUT, "options.tokenizer",
+                              "tokenizer path too long");
+        rc = transformer_open(path, tok_path, &t, err);
+    }
     if (rc != STATUS_OK)
         return rc;
     /* the option overrides (or supplies) the template the file carries (GGUF only) */
@@ -58,6 +79,11 @@ static json_t *tf_describe(const void *impl)
 {
     const transformer *t = impl;
     const struct transformer_shape *s = transformer_shape_of(t);
+    if (t->tokenizer_only)
+        return json_pack("{s:i, s:s, s:I, s:b, s:s, s:s}", "vocab", s->vocab, "format",
+                         transformer_format_name(t), "bytes", (json_int_t)s->bytes,
+                         "tokenizer_only", 1, "tokenizer", vocab_model_name(t->vocab),
+                         "pre_tokenizer", vocab_pre_name(t->vocab));
     json_t *o = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:s, s:I, s:b}", "dim", s->dim,
                           "hidden_dim", s->hidden_dim, "layers", s->n_layers, "heads", s->n_heads,
                           "kv_heads", s->n_kv_heads, "vocab", s->vocab, "seq_len", s->seq_len,
@@ -82,8 +108,11 @@ static int tf_score(void *impl, const char *text, const struct lm_score_opts *op
     memset(out, 0, sizeof *out);
     int *ids = NULL;
     size_t n = 0;
+    int rc = transformer_check_generate(t, err);
+    if (rc != STATUS_OK)
+        return rc;
     /* the model always starts from BOS: it is the context of the first token, never scored */
-    int rc = tokenizer_encode(&t->tok, text, strlen(text), 1, opts ? opts->eos : 1, &ids, &n, err);
+    rc = transformer_encode(t, text, strlen(text), 1, opts ? opts->eos : 1, &ids, &n, err);
     if (rc != STATUS_OK)
         return rc;
     transformer_seq *seq = NULL;
@@ -141,7 +170,10 @@ static int tf_next(void *impl, const char *context, const struct lm_score_opts *
     const struct transformer_shape *sh = transformer_shape_of(t);
     int *ids = NULL;
     size_t n = 0;
-    int rc = tokenizer_encode(&t->tok, context, strlen(context), opts->bos, 0, &ids, &n, err);
+    int rc = transformer_check_generate(t, err);
+    if (rc != STATUS_OK)
+        return rc;
+    rc = transformer_encode(t, context, strlen(context), opts->bos, 0, &ids, &n, err);
     if (rc != STATUS_OK)
         return rc;
     if (n == 0) {
@@ -218,6 +250,15 @@ static char *cap_token_text(const void *impl, int prev, int id)
 {
     return transformer_token_text(impl, prev, id);
 }
+static int cap_tokenize(const void *impl, const char *text, size_t len, int add_special,
+                        int parse_special, int **ids, size_t *n, struct status_err *err)
+{
+    return transformer_tokenize(impl, text, len, add_special, parse_special, ids, n, err);
+}
+static int cap_check(const void *impl, struct status_err *err)
+{
+    return transformer_check_generate(impl, err);
+}
 static size_t cap_ctx_len(const void *impl) { return (size_t)transformer_shape_of(impl)->seq_len; }
 static int cap_chat_template(const void *impl) { return transformer_chat_template(impl); }
 static int cap_generate(const void *impl, const int *ids, size_t n,
@@ -234,8 +275,10 @@ static const struct tokenizer_ops transformer_tokenizer_ops = {
     .decode = cap_decode,
     .piece = cap_piece,
     .token_text = cap_token_text,
+    .tokenize = cap_tokenize,
 };
 static const struct generation_ops transformer_generation_ops = {
+    .check = cap_check,
     .ctx_len = cap_ctx_len,
     .chat_template = cap_chat_template,
     .generate = cap_generate,

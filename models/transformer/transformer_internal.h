@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "../kernels/kernels.h"
+#include "../vocab/vocab.h"
 #include "transformer.h"
 
 /* Header bounds: anything past these is a corrupt file, and they keep every size
@@ -88,11 +89,19 @@ size_t utf8_stream_flush(struct utf8_stream *u, char *out);
 
 struct transformer {
     struct checkpoint ck;
-    struct tokenizer tok;
+    struct tokenizer tok; /* llama2.c's tokenizer, unless 'vocab' is set */
+    struct vocab *vocab;         /* a GGUF file's tokenizer (owned); NULL for llama2.c models */
+    int tokenizer_only;   /* a vocabulary without weights: tokenize, never generate */
     int head_size, kv_dim;
     const struct kernels_ops *k;
     int chat_template_plus1; /* models/chat family + 1; 0 (as calloc leaves it) = none */
 };
+
+/* The tokenizer as generation needs it (llama2.c's or a GGUF vocab): the longest piece
+ * in bytes, and whether 'id' ends generation (llama2.c: BOS or EOS; GGUF: EOS, EOT and
+ * the end-of-turn tokens llama.cpp knows). */
+size_t transformer_piece_max(const transformer *t);
+int transformer_is_eog(const transformer *t, int id);
 
 /* ---- sampler.c ---- */
 struct sampler {

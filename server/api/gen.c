@@ -212,7 +212,8 @@ static void run(const struct api_req *rq, struct api_resp *rs, model *m, const s
     status_clear(&err);
     int *ids = NULL;
     size_t n = 0;
-    if (tok->encode(t, p->text, p->len, 1, 0, &ids, &n, &err) != STATUS_OK) {
+    if ((gen->check && gen->check(t, &err) != STATUS_OK) || /* e.g. a tokenizer only */
+        tok->encode(t, p->text, p->len, 1, 0, &ids, &n, &err) != STATUS_OK) {
         api_error(rs, &err);
         return;
     }

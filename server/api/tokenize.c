@@ -1,5 +1,6 @@
-/* tokenize.c: POST /v1/tokenize and /v1/detokenize with a Transformer model's tokenizer
- * (llama2.c's algorithm). Small and bounded work: answered where the router puts it. */
+/* tokenize.c: POST /v1/tokenize and /v1/detokenize with a model's tokenizer (Transformers:
+ * llama2.c's, or the one a GGUF file's metadata describes). Small and bounded work:
+ * answered where the router puts it. */
 #include "../../models/transformer/transformer.h"
 #include "../json.h"
 #include "api.h"
@@ -27,7 +28,7 @@ void api_tokenize(const struct api_req *rq, struct api_resp *rs)
     const struct tokenizer_ops *tk = model_ops_of(m)->tokenizer;
     const void *t = model_impl(m);
     json_t *jt = NULL;
-    int bos = 0, pieces = 0;
+    int add_special = 1, add_bos = -1, parse_special = 0, pieces = 0;
     int *ids = NULL;
     size_t n = 0;
     json_t *toks = NULL, *pcs = NULL;
@@ -39,10 +40,25 @@ void api_tokenize(const struct api_req *rq, struct api_resp *rs)
         api_error(rs, &err);
         goto done;
     }
-    if (opt_bool(rq->body, "add_bos", &bos, rs) || opt_bool(rq->body, "with_pieces", &pieces, rs))
+    if (opt_bool(rq->body, "add_special", &add_special, rs) ||
+        opt_bool(rq->body, "add_bos", &add_bos, rs) ||
+        opt_bool(rq->body, "parse_special", &parse_special, rs) ||
+        opt_bool(rq->body, "with_pieces", &pieces, rs))
         goto done;
-    if (tk->encode(t, json_string_value(jt), json_string_length(jt), bos, 0, &ids, &n, &err) !=
-        STATUS_OK) {
+    /* add_bos is the older name of add_special; given alone it decides */
+    if (add_bos >= 0) {
+        json_t *as = json_object_get(rq->body, "add_special");
+        if (as && !json_is_null(as) && json_is_true(as) != add_bos) {
+            api_fail(rs, STATUS_BAD_INPUT, "add_bos",
+                     "'add_bos' is an alias of 'add_special' and disagrees with it");
+            goto done;
+        }
+        add_special = add_bos;
+    }
+    const char *text = json_string_value(jt);
+    const size_t text_len = json_string_length(jt);
+    if ((tk->tokenize ? tk->tokenize(t, text, text_len, add_special, parse_special, &ids, &n, &err)
+                      : tk->encode(t, text, text_len, add_special, 0, &ids, &n, &err)) != STATUS_OK) {
         api_error(rs, &err);
         goto done;
     }
