@@ -367,8 +367,8 @@ Test(chat, stories260k_equals_llama_server)
     cr_assert_eq(srv_stop(&s), 0, "clean exit (no sanitizer finding)");
 }
 
-/* The same cases on the GGUF file llama-server ran. Until this build loads GGUF weights (the
- * Transformer then still asks for a llama2.c tokenizer file), the test skips. */
+/* The same cases on the GGUF file llama-server ran. Until this build loads GGUF weights (it
+ * asks for a llama2.c tokenizer file, or takes GGUF files as vocabularies only), it skips. */
 Test(chat, stories260k_gguf_equals_llama_server)
 {
     const char *dir = harness_shared_models();
@@ -390,8 +390,12 @@ Test(chat, stories260k_gguf_equals_llama_server)
                          "\"options\":{\"chat_template\":\"llama2\"}}",
                          NULL, auth, &r),
                  0);
-    const char *param = json_string_value(json_object_get(json_object_get(r.json, "error"), "param"));
-    if (r.status == 400 && param && strcmp(param, "options.tokenizer") == 0) {
+    /* the two ways a build without GGUF weights refuses the file */
+    json_t *e = json_object_get(r.json, "error");
+    const char *param = json_string_value(json_object_get(e, "param"));
+    const char *msg = json_string_value(json_object_get(e, "message"));
+    if ((r.status == 400 && param && strcmp(param, "options.tokenizer") == 0) ||
+        (r.status == 422 && msg && strstr(msg, "not a vocabulary-only file"))) {
         http_res_free(&r);
         json_decref(fx);
         srv_stop(&s);
@@ -421,5 +425,34 @@ Test(chat, stories260k_gguf_equals_llama_server)
     }
     cr_assert_geq(compared, 2);
     json_decref(fx);
+    cr_assert_eq(srv_stop(&s), 0, "clean exit (no sanitizer finding)");
+}
+
+/* A GGUF file brings its own template: llama.cpp's Phi-3 vocabulary (no weights: a
+ * tokenizer-only model, so chat itself is a 400 saying why). */
+Test(chat, gguf_vocabulary_brings_its_template)
+{
+    const char *dir = harness_shared_models();
+    if (!dir)
+        cr_skip_test("../shared/models absent");
+    char spec[2 * TCH_PATH_MAX], path[TCH_PATH_MAX];
+    snprintf(path, sizeof path, "%s/../vocab/ggml-vocab-phi-3.gguf", dir);
+    if (access(path, R_OK) != 0)
+        cr_skip_test("%s absent", path);
+    snprintf(spec, sizeof spec, "phi=transformer:%s", path);
+    const char *args[] = {"--model", spec, NULL};
+    struct srv s;
+    srv_start(&s, args, 1);
+    struct http_res r;
+    cr_assert_eq(http_get(&s, "/v1/models/phi", &r), 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "details"), "chat_template")),
+                     "phi3", "%s", r.body);
+    http_res_free(&r);
+    cr_assert_eq(http_post(&s, "/v1/chat/completions",
+                           "{\"model\":\"phi\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", &r),
+                 0);
+    expect_error(&r, 400, "model");
+    http_res_free(&r);
     cr_assert_eq(srv_stop(&s), 0, "clean exit (no sanitizer finding)");
 }
