@@ -367,8 +367,8 @@ Test(chat, stories260k_equals_llama_server)
     cr_assert_eq(srv_stop(&s), 0, "clean exit (no sanitizer finding)");
 }
 
-/* The same cases on the GGUF file llama-server ran. Until this build loads GGUF weights (it
- * asks for a llama2.c tokenizer file, or takes GGUF files as vocabularies only), it skips. */
+/* The same cases on the GGUF file llama-server ran, all of them: with the file's own
+ * SentencePiece vocabulary, "</s>" written by the template is the EOS token, as in llama.cpp. */
 Test(chat, stories260k_gguf_equals_llama_server)
 {
     const char *dir = harness_shared_models();
@@ -390,26 +390,13 @@ Test(chat, stories260k_gguf_equals_llama_server)
                          "\"options\":{\"chat_template\":\"llama2\"}}",
                          NULL, auth, &r),
                  0);
-    /* the two ways a build without GGUF weights refuses the file */
-    json_t *e = json_object_get(r.json, "error");
-    const char *param = json_string_value(json_object_get(e, "param"));
-    const char *msg = json_string_value(json_object_get(e, "message"));
-    if ((r.status == 400 && param && strcmp(param, "options.tokenizer") == 0) ||
-        (r.status == 422 && msg && strstr(msg, "not a vocabulary-only file"))) {
-        http_res_free(&r);
-        json_decref(fx);
-        srv_stop(&s);
-        cr_skip_test("this build does not load GGUF weights yet");
-    }
     cr_assert_eq(r.status, 201, "%s", r.body);
     http_res_free(&r);
     json_t *cases = json_object_get(fx, "cases");
     size_t compared = 0;
     for (size_t i = 0; i < json_array_size(cases); i++) {
         json_t *c = json_array_get(cases, i);
-        /* TODO: the prompt's "</s>" as a token needs parse_special in chat's tokenization */
-        if (json_is_true(json_object_get(c, "needs_parse_special")))
-            continue;
+        /* every case: "</s>" in a rendered prompt is the EOS token here, as in llama.cpp */
         json_t *rq = json_pack("{s:s, s:O, s:O, s:i}", "model", "g", "messages", json_object_get(c, "messages"),
                                "max_tokens", json_object_get(fx, "max_tokens"), "temperature", 0);
         char *req = json_dumps(rq, 0);
@@ -423,7 +410,7 @@ Test(chat, stories260k_gguf_equals_llama_server)
         free(req);
         json_decref(rq);
     }
-    cr_assert_geq(compared, 2);
+    cr_assert_eq(compared, json_array_size(cases));
     json_decref(fx);
     cr_assert_eq(srv_stop(&s), 0, "clean exit (no sanitizer finding)");
 }
