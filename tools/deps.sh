@@ -22,7 +22,7 @@ npm_dirs=""
 for g in "$@"; do
     case "$g" in
     build) want="$want $pkgs_build" ;;
-    test) want="$want $pkgs_test"; npm_dirs="$npm_dirs tests/contract tests/openai" ;;
+    test) want="$want $pkgs_test"; npm_dirs="$npm_dirs tests/contract tests/openai tests/vocab" ;;
     models) want="$want $pkgs_models" ;;
     train) want="$want $pkgs_train" ;;
     web) want="$want $pkgs_web"; npm_dirs="$npm_dirs tests/web" ;;

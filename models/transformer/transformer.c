@@ -124,6 +124,18 @@ const char *transformer_piece(const transformer *t, int prev, int id, size_t *le
     return tokenizer_piece(&t->tok, prev, id, len);
 }
 
+size_t transformer_piece_max(const transformer *t)
+{
+    return t->vocab ? vocab_piece_max(t->vocab) : (size_t)t->tok.max_token_length;
+}
+
+int transformer_is_eog(const transformer *t, int id)
+{
+    if (t->vocab)
+        return vocab_is_eog(t->vocab, id);
+    return id == TRANSFORMER_EOS || id == TRANSFORMER_BOS;
+}
+
 const char *transformer_vocab(const transformer *t, int id)
 {
     size_t len;

@@ -97,6 +97,12 @@ struct transformer {
     int chat_template_plus1; /* models/chat family + 1; 0 (as calloc leaves it) = none */
 };
 
+/* The tokenizer as generation needs it (llama2.c's or a GGUF vocab): the longest piece
+ * in bytes, and whether 'id' ends generation (llama2.c: BOS or EOS; GGUF: EOS, EOT and
+ * the end-of-turn tokens llama.cpp knows). */
+size_t transformer_piece_max(const transformer *t);
+int transformer_is_eog(const transformer *t, int id);
+
 /* ---- sampler.c ---- */
 struct sampler {
     int vocab;

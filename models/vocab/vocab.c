@@ -330,6 +330,8 @@ static int build_pieces(struct vocab *v)
         w[len] = '\0';
         v->piece[i].p = w;
         v->piece[i].len = len;
+        if (len > v->piece_max)
+            v->piece_max = len;
         w += len + 1;
     }
     return 0;
@@ -488,6 +490,8 @@ enum vocab_token_type vocab_type_of(const struct vocab *v, int id)
 {
     return id >= 0 && id < v->n ? (enum vocab_token_type)v->type[id] : VOCAB_TYPE_UNDEFINED;
 }
+
+size_t vocab_piece_max(const struct vocab *v) { return v->piece_max; }
 
 const char *vocab_text(const struct vocab *v, int id, size_t *len)
 {

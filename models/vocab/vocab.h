@@ -74,6 +74,7 @@ int vocab_encode(const struct vocab *v, const char *text, size_t len, int add_sp
  * space); control and unknown tokens give "" unless 'special'. May end mid-character: run
  * streamed pieces through a UTF-8 streamer. Borrowed, valid while v lives; "" out of range. */
 const char *vocab_piece(const struct vocab *v, int id, int special, size_t *len);
+size_t vocab_piece_max(const struct vocab *v); /* longest piece in bytes */
 /* The token's text as stored in the vocabulary; borrowed, NUL-terminated. */
 const char *vocab_text(const struct vocab *v, int id, size_t *len);
 /* Decode ids to bytes (pieces joined; the SentencePiece dummy-prefix space dropped at the

@@ -74,6 +74,7 @@ struct vocab {
     uint8_t *attr;         /* [n] ATTR_* */
     struct vocab_str *piece; /* [n] decoded bytes with special=1 (into piece_blob) */
     char *blob, *piece_blob;
+    size_t piece_max; /* longest piece */
     struct strtab by_text; /* text -> id, the highest id wins (llama.cpp's map) */
     /* BPE merges: "left right" -> rank; lowest rank first */
     struct vocab_str *merge;

@@ -73,6 +73,13 @@ void api_ok(struct api_resp *rs, json_t *body);
  * serves capability 'want' (models/caps.h; generation also needs a tokenizer). On failure
  * the error is in 'rs' and NULL is returned ("_or_reply"). Release with registry_release(). */
 model *api_model_or_reply(const struct api_req *rq, struct api_resp *rs, enum model_cap want);
+/* 1 when the model's type serves capability 'want' (models/caps.h). */
+int api_model_serves(const model *m, enum model_cap want);
+/* New reference: what the model can do, as the route families a front-end offers for it
+ * ("score", "next", "embeddings", "similarity", "neighbors", "tokenize", "completions",
+ * "chat"), from its type's capability tables. 'm' must be READY, or be held under the
+ * registry lock (models.c). */
+json_t *api_model_capabilities(const model *m);
 
 /* ---- handlers: one file per area under server/api/ ---- */
 void api_health(const struct api_req *rq, struct api_resp *rs);

@@ -39,8 +39,9 @@ void api_ok(struct api_resp *rs, json_t *body)
     rs->body = body;
 }
 
-static int serves(const struct model_ops *ops, enum model_cap want)
+int api_model_serves(const model *m, enum model_cap want)
 {
+    const struct model_ops *ops = model_ops_of(m);
     switch (want) {
     case MODEL_CAP_LM: return ops->lm != NULL;
     case MODEL_CAP_EMBEDDING: return ops->embedding != NULL;
@@ -77,7 +78,7 @@ model *api_model_or_reply(const struct api_req *rq, struct api_resp *rs, enum mo
         api_error(rs, &err);
         return NULL;
     }
-    if (!serves(model_ops_of(m), want)) {
+    if (!api_model_serves(m, want)) {
         api_fail(rs, STATUS_BAD_INPUT, "model",
                  "model '%s' is of type '%s', which does not serve this route (needs %s)",
                  model_id(m), model_type(m), cap_name(want));

@@ -126,9 +126,10 @@ static model *ks_model(const struct api_req *rq, struct api_resp *rs)
     return m;
 }
 
-static int is_lm(const model *m) { return model_ops_of(m)->lm != NULL; }
-static int is_embedding(const model *m) { return strcmp(model_type(m), "embedding") == 0; }
-static int is_generator(const model *m) { return strcmp(model_type(m), "transformer") == 0; }
+/* What a model offers, from its type's capability tables (models/caps.h), never its name. */
+static int is_lm(const model *m) { return api_model_serves(m, MODEL_CAP_LM); }
+static int is_embedding(const model *m) { return api_model_serves(m, MODEL_CAP_EMBEDDING); }
+static int is_generator(const model *m) { return api_model_serves(m, MODEL_CAP_GENERATION); }
 
 static json_t *tensor_meta(const char *name, const char *datatype, json_int_t dim)
 {
@@ -152,9 +153,7 @@ void api_v2_model(const struct api_req *rq, struct api_resp *rs)
     if (is_generator(m))
         json_array_append_new(outputs, tensor_meta(KS_OUT_TEXT, "BYTES", 0));
     if (is_embedding(m)) {
-        json_t *d = model_describe(m);
-        json_int_t dim = json_integer_value(json_object_get(d, "dim"));
-        json_decref(d);
+        json_int_t dim = (json_int_t)model_ops_of(m)->embedding->dim(model_impl(m));
         json_array_append_new(outputs, tensor_meta(KS_OUT_EMBED, "FP32", dim));
     }
     api_ok(rs, json_pack("{s:s,s:[],s:s,s:[o],s:o}", "name", model_id(m), "versions", "platform",
@@ -501,7 +500,7 @@ static void generate(const struct api_req *rq, struct api_resp *rs, int stream)
     struct gen_request q;
     json_int_t mt = KS_MAX_TOKENS_DEFAULT;
     if (!is_generator(m))
-        ks_fail(rs, 400, "model '%s' is of type '%s', which does not generate text (needs transformer)",
+        ks_fail(rs, 400, "model '%s' is of type '%s', which does not generate text",
                 model_id(m), model_type(m));
     else if (!json_is_string(ti) || strlen(json_string_value(ti)) != json_string_length(ti))
         ks_fail(rs, 400, "'text_input' is required and must be a string without NUL");

@@ -4,11 +4,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../models/caps.h"
+#include "../../models/chat/chat.h"
 #include "../config.h"
 #include "../json.h"
 #include "api.h"
 
 #define MODELS_OWNER "lmserve"
+
+json_t *api_model_capabilities(const model *m)
+{
+    const struct model_ops *ops = model_ops_of(m);
+    json_t *caps = json_array();
+    if (api_model_serves(m, MODEL_CAP_LM)) {
+        json_array_append_new(caps, json_string("score"));
+        json_array_append_new(caps, json_string("next"));
+    }
+    if (api_model_serves(m, MODEL_CAP_EMBEDDING)) {
+        json_array_append_new(caps, json_string("embeddings"));
+        json_array_append_new(caps, json_string("similarity"));
+        if (ops->embedding->lookup && ops->embedding->knn)
+            json_array_append_new(caps, json_string("neighbors"));
+    }
+    if (api_model_serves(m, MODEL_CAP_TOKENIZER))
+        json_array_append_new(caps, json_string("tokenize"));
+    if (api_model_serves(m, MODEL_CAP_GENERATION)) {
+        json_array_append_new(caps, json_string("completions"));
+        /* Chat needs a template, which is known once the model is loaded. */
+        if (model_state_of(m) == MODEL_READY && ops->generation->chat_template &&
+            ops->generation->chat_template(model_impl(m)) != CHAT_TEMPLATE_NONE)
+            json_array_append_new(caps, json_string("chat"));
+    }
+    return caps;
+}
 
 /* The OpenAI model object plus our fields. Called under the registry lock. */
 static json_t *model_json(const model *m)
@@ -22,6 +50,7 @@ static json_t *model_json(const model *m)
         return NULL;
     json_t *details = model_describe(m);
     json_object_set_new(o, "details", details ? details : json_object());
+    json_object_set_new(o, "capabilities", api_model_capabilities(m));
     if (st == MODEL_FAILED)
         json_object_set_new(o, "error", json_string(model_error(m)));
     return o;

@@ -266,7 +266,7 @@ Test(kserve, errors_in_the_v2_shape)
         {"/v2/models/lm/infer", "{\"inputs\":[{\"name\":\"text\",\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[\"a\"]}],\"parameters\":{\"bos\":3}}", 400, "bos"},
         {"/v2/models/vec/infer", "{\"inputs\":[{\"name\":\"text\",\"datatype\":\"BYTES\",\"shape\":[1],\"data\":[\"zzz\"]}]}", 422, NULL},
         {"/v2/models/nope/infer", "{\"inputs\":[]}", 404, "nope"},
-        {"/v2/models/lm/generate", "{\"text_input\":\"a\"}", 400, "transformer"},
+        {"/v2/models/lm/generate", "{\"text_input\":\"a\"}", 400, "does not generate"},
         {"/v2/models/gen/generate", "{}", 400, "text_input"},
         {"/v2/models/gen/generate", "{\"text_input\":\"a\",\"parameters\":{\"temperature\":9}}", 400, "temperature"},
         {"/v2/models/gen/generate", "{\"text_input\":\"a\",\"parameters\":[]}", 400, "parameters"},
@@ -335,4 +335,36 @@ Test(kserve, loading_model)
     cr_assert_eq(r.status, 200, "%s", r.body);
     http_res_free(&r);
     srv_stop(&s);
+}
+
+/* /v1/models says what each model can do (capabilities from the type's tables), so a
+ * front-end builds its menus from the API alone (issue 17). */
+Test(kserve, model_capabilities)
+{
+    json_t *j = get_ok("/v1/models");
+    json_t *data = json_object_get(j, "data");
+    int seen = 0;
+    for (size_t i = 0; i < json_array_size(data); i++) {
+        json_t *m = json_array_get(data, i);
+        const char *id = json_string_value(json_object_get(m, "id"));
+        char *caps = json_dumps(json_object_get(m, "capabilities"), JSON_COMPACT);
+        cr_assert(caps, "%s: no capabilities", id);
+        if (strcmp(id, "lm") == 0) {
+            cr_assert_str_eq(caps, "[\"score\",\"next\"]");
+            seen++;
+        } else if (strcmp(id, "vec") == 0) {
+            cr_assert_str_eq(caps, "[\"embeddings\",\"similarity\",\"neighbors\"]");
+            seen++;
+        } else if (strcmp(id, "gen") == 0) {
+            /* no chat template given: completions but not chat */
+            cr_assert_str_eq(caps, "[\"score\",\"next\",\"tokenize\",\"completions\"]");
+            seen++;
+        }
+        free(caps);
+    }
+    cr_assert_eq(seen, 3);
+    json_decref(j);
+    j = get_ok("/v1/models/vec");
+    cr_assert(json_is_array(json_object_get(j, "capabilities")));
+    json_decref(j);
 }

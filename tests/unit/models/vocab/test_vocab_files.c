@@ -3,7 +3,9 @@
  * parsed), as llama.cpp's test-tokenizer-0 checks. WordPiece (bert) is a later issue; test
  * files whose GGUF is absent are listed and skipped. Skipped when ../shared is absent. */
 #include "../../../../models/gguf/gguf.h"
+#include "../../../../models/transformer/transformer_internal.h"
 #include "../../../../models/vocab/vocab_gguf.h"
+#include "../../../../models/vocab/vocab_internal.h"
 
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
@@ -173,4 +175,53 @@ Test(vocab_files, untested_vocabularies_load_and_round_trip)
         free(ids);
         vocab_free(v);
     }
+}
+
+/* A vocabulary-only GGUF as a tokenizer-only Transformer: generation's view of it (pieces
+ * streamed whole, end-of-generation ids, no weights to run). */
+Test(vocab_files, tokenizer_only_transformer_streams_whole_characters)
+{
+    const char *dir = vocab_dir();
+    if (!dir)
+        cr_skip_test("../shared/vocab absent");
+    char path[VF_PATH_MAX];
+    snprintf(path, sizeof path, "%s/ggml-vocab-gpt-2.gguf", dir);
+    transformer *t;
+    struct status_err err = {0};
+    cr_assert_eq(transformer_open_tokenizer_only(path, &t, &err), STATUS_OK, "%s", err.msg);
+    cr_expect_str_eq(transformer_tokenizer_name(t), "gpt2");
+    cr_expect(transformer_is_eog(t, 50256), "<|endoftext|> ends generation");
+    cr_expect(!transformer_is_eog(t, 15496));
+    cr_expect_gt(transformer_piece_max(t), 0);
+    status_clear(&err);
+    cr_expect_eq(transformer_check_generate(t, &err), STATUS_BAD_INPUT);
+    cr_expect_str_eq(err.param, "model");
+    const char *text = "Hello \xF0\x9F\xA6\x99 caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC";
+    int *ids;
+    size_t n;
+    status_clear(&err);
+    cr_assert_eq(transformer_encode(t, text, strlen(text), 1, 0, &ids, &n, &err), STATUS_OK);
+    char out[256];
+    size_t w = 0;
+    struct utf8_stream u = {0};
+    for (size_t i = 0; i < n; i++) {
+        size_t pl;
+        const char *p = transformer_piece(t, i ? ids[i - 1] : -1, ids[i], &pl);
+        size_t got = utf8_stream_push(&u, p, pl, out + w);
+        for (size_t k = w; k < w + got;) { /* only whole characters come out */
+            size_t cl = unicode_len_utf8((unsigned char)out[k]);
+            cr_assert_leq(k + cl, w + got);
+            k += cl;
+        }
+        w += got;
+    }
+    w += utf8_stream_flush(&u, out + w);
+    out[w] = '\0';
+    cr_expect_str_eq(out, text);
+    size_t len;
+    char *dec = transformer_decode(t, ids, n, &len);
+    cr_expect_str_eq(dec, text);
+    free(dec);
+    free(ids);
+    transformer_close(t);
 }
