@@ -64,7 +64,8 @@ static void start(struct srv *s, const char *max_batch)
     snprintf(m5, sizeof m5, "other=test:%s", test_path);
     snprintf(m6, sizeof m6, "vec=embedding:%s", vec_path);
     const char *args[] = {"--model", m1, "--model", m2, "--model",     m3,        "--model", m4,
-                          "--model", m5, "--model", m6, "--max-batch", max_batch, NULL};
+                          "--model", m5, "--model", m6, "--max-batch", max_batch,
+                          "--keep-going", NULL}; /* 'broken' must not stop the server */
     srv_start(s, args, 0); /* not wait_ready: 'broken' never becomes ready */
     /* models load in the background: wait until none is still loading */
     const char *ids[] = {"lm", "lmb", "lc", "broken", "vec"};
