@@ -366,3 +366,80 @@ Test(chat, stories260k_equals_llama_server)
     json_decref(fx);
     cr_assert_eq(srv_stop(&s), 0, "clean exit (no sanitizer finding)");
 }
+
+/* The same cases on the GGUF file llama-server ran, all of them: with the file's own
+ * SentencePiece vocabulary, "</s>" written by the template is the EOS token, as in llama.cpp. */
+Test(chat, stories260k_gguf_equals_llama_server)
+{
+    const char *dir = harness_shared_models();
+    if (!dir)
+        cr_skip_test("../shared/models absent");
+    char root[TCH_PATH_MAX], body[2 * TCH_PATH_MAX];
+    snprintf(root, sizeof root, "%s/gguf", dir);
+    snprintf(body, sizeof body, "%s/stories260K.gguf", root);
+    if (access(body, R_OK) != 0)
+        cr_skip_test("%s absent", body);
+    json_t *fx = llama_server_fixture();
+    const char *args[] = {"--models-root", root, "--admin-key", TCH_ADMIN_KEY, NULL};
+    struct srv s;
+    srv_start(&s, args, 0); /* no model yet: /ready is 503 until one loads */
+    const char *auth[] = {"Authorization: Bearer " TCH_ADMIN_KEY, NULL};
+    struct http_res r;
+    cr_assert_eq(http_do(&s, "POST", "/v1/models",
+                         "{\"id\":\"g\",\"type\":\"transformer\",\"path\":\"stories260K.gguf\","
+                         "\"options\":{\"chat_template\":\"llama2\"}}",
+                         NULL, auth, &r),
+                 0);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    http_res_free(&r);
+    json_t *cases = json_object_get(fx, "cases");
+    size_t compared = 0;
+    for (size_t i = 0; i < json_array_size(cases); i++) {
+        json_t *c = json_array_get(cases, i);
+        /* every case: "</s>" in a rendered prompt is the EOS token here, as in llama.cpp */
+        json_t *rq = json_pack("{s:s, s:O, s:O, s:i}", "model", "g", "messages", json_object_get(c, "messages"),
+                               "max_tokens", json_object_get(fx, "max_tokens"), "temperature", 0);
+        char *req = json_dumps(rq, 0);
+        json_t *a = post_ok(&s, "/v1/chat/completions", req);
+        cr_assert_str_eq(message_text(a), json_string_value(json_object_get(c, "content")), "case %zu", i);
+        cr_assert_eq(json_integer_value(json_object_get(json_object_get(a, "usage"), "prompt_tokens")),
+                     json_integer_value(json_object_get(json_object_get(c, "usage"), "prompt_tokens")),
+                     "case %zu", i);
+        compared++;
+        json_decref(a);
+        free(req);
+        json_decref(rq);
+    }
+    cr_assert_eq(compared, json_array_size(cases));
+    json_decref(fx);
+    cr_assert_eq(srv_stop(&s), 0, "clean exit (no sanitizer finding)");
+}
+
+/* A GGUF file brings its own template: llama.cpp's Phi-3 vocabulary (no weights: a
+ * tokenizer-only model, so chat itself is a 400 saying why). */
+Test(chat, gguf_vocabulary_brings_its_template)
+{
+    const char *dir = harness_shared_models();
+    if (!dir)
+        cr_skip_test("../shared/models absent");
+    char spec[2 * TCH_PATH_MAX], path[TCH_PATH_MAX];
+    snprintf(path, sizeof path, "%s/../vocab/ggml-vocab-phi-3.gguf", dir);
+    if (access(path, R_OK) != 0)
+        cr_skip_test("%s absent", path);
+    snprintf(spec, sizeof spec, "phi=transformer:%s", path);
+    const char *args[] = {"--model", spec, NULL};
+    struct srv s;
+    srv_start(&s, args, 1);
+    struct http_res r;
+    cr_assert_eq(http_get(&s, "/v1/models/phi", &r), 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "details"), "chat_template")),
+                     "phi3", "%s", r.body);
+    http_res_free(&r);
+    cr_assert_eq(http_post(&s, "/v1/chat/completions",
+                           "{\"model\":\"phi\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", &r),
+                 0);
+    expect_error(&r, 400, "model");
+    http_res_free(&r);
+    cr_assert_eq(srv_stop(&s), 0, "clean exit (no sanitizer finding)");
+}
