@@ -77,8 +77,8 @@ MODELS_TINY_VOCAB   ?= 2048
 MODELS_TINY_ARGS    ?= --dim 192 --layers 6 --heads 6 --kv-heads 2 --hidden 512 --seq-len 128 \
                        --batch 16 --lr 2e-3 --warmup 200 --dropout 0.1 --weight-decay 0.1 \
                        --doc-mask --seed 1337 --threads 1
-MODELS_TINY_STEPS   ?= 250
-MODELS_TINY_DECAY   ?= 20000
+MODELS_TINY_STEPS   ?= 840
+MODELS_TINY_DECAY   ?= 240
 MODELS_TINY_STOP    ?=
 models-train: $(MODELS_CORPUS) | $(TRAIN_DEPS)
 	@mkdir -p $(MODELS_TRAIN_DIR)
