@@ -41,12 +41,14 @@ TOOLS_BIN  := $(patsubst tools/%.c,$(BUILD)/bin/%,$(TOOLS_SRC))
 LIBMODELS  := $(BUILD)/libmodels.a
 LMSERVE    := $(BUILD)/bin/lmserve
 
-.PHONY: all deps run test test-unit test-api test-san test-web test-contract bench models fuzz install clean lint-api
+.PHONY: all deps run test test-unit test-api test-san test-web test-contract bench models fuzz install clean lint lint-api
 all: $(LMSERVE) $(TOOLS_BIN)
 
 # ---- set-up ----
-# deps installs every Debian/npm package the project needs, skipping what is there.
-# The stamp keeps repeated `make test` / `make run` from asking apt again.
+# deps installs every Debian/npm package the project needs, skipping what is there; it is the
+# one installing target: `make all` never installs, `make test` and `make run` depend on the
+# stamp (README's two commands work on a fresh machine). The stamp keeps them from asking apt
+# again.
 DEPS_STAMP := $(BUILD)/.deps-stamp
 deps:
 	@sh tools/deps.sh build test
@@ -56,12 +58,12 @@ $(DEPS_STAMP): tools/deps.sh
 	@mkdir -p $(BUILD) && touch $@
 
 # ---- compile ----
-$(BUILD)/obj/%.o: %.c | $(DEPS_STAMP)
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 # SIMD flags are per file (docs/ARCHITECTURE.md, kernels): only the tier files of the kernel
 # table get them; select.c checks the same CPU flags before any of their code runs.
-$(BUILD)/obj/models/kernels/avx2.o: CFLAGS += -mavx2 -mfma -mf16c
+$(BUILD)/obj/models/kernels/avx2.o $(BUILD)/obj/models/kernels/%_avx2.o: CFLAGS += -mavx2 -mfma -mf16c
 $(BUILD)/obj/models/kernels/avx512.o: CFLAGS += -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl
 
 $(LIBMODELS): $(MODELS_OBJ)
@@ -87,7 +89,7 @@ $(API_BIN): $(call obj,$(API_SRC)) $(SERVER_OBJ) $(LIBMODELS)
 
 # Criterion runs tests in parallel; -j2 matches the 2-core CI machine.
 CRITERION_FLAGS ?= --jobs 2
-test: all $(UNIT_BIN) $(API_BIN)
+test: $(DEPS_STAMP) all $(UNIT_BIN) $(API_BIN)
 	python3 tools/check_routes.py server/router.c api.yaml
 	LMSERVE_BIN=$(abspath $(LMSERVE)) LMSERVE_TOOLS=$(abspath $(BUILD)/bin) $(UNIT_BIN) $(CRITERION_FLAGS)
 	rm -f $(BUILD)/contract.jsonl
@@ -112,7 +114,7 @@ lint-api: $(DEPS_STAMP)
 arg_if = $(if $(filter command line override file,$(origin $(1))),$(2) $($(1)))
 RUN_FLAGS = $(call arg_if,HOST,--host) $(call arg_if,PORT,--port) \
             $(if $(LMSERVE_CONFIG),,--config models/default.json) $(RUN_ARGS)
-run: all models
+run: $(DEPS_STAMP) all models
 	@sh tools/run.sh $(LMSERVE) $(RUN_FLAGS)
 
 bench: all
@@ -128,5 +130,6 @@ clean:
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
-# Each area adds its own targets (bench, models, test-web ...) in mk/<area>.mk.
+# mk/ by concern: bench.mk (every benchmark), test.mk (contract, openai, web, deploy tests),
+# lint.mk (call cycles, api.yaml), models.mk (the default models), fuzz.mk (libFuzzer).
 -include $(wildcard mk/*.mk)

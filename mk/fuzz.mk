@@ -5,7 +5,7 @@
 #
 # A new target is one line: add NAME to FUZZ_TARGETS, with tests/fuzz/fuzz_NAME.c (defining
 # LLVMFuzzerTestOneInput) and a few small seeds in tests/fuzz/seeds-NAME/.
-FUZZ_TARGETS := api arpa lmbin vec w2v lmv ckpt tok gguf
+FUZZ_TARGETS := api arpa lmbin vec w2v lmv ckpt tok gguf vocab
 FUZZ_SECONDS ?= 20
 FUZZ_CC      := clang
 # FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION (libFuzzer's convention): checksums of our binary
@@ -29,7 +29,9 @@ fuzz-build: $(FUZZ_BINS)
 $(BUILD)/fuzz/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
-$(BUILD)/fuzz/obj/models/kernels/avx2.o $(BUILD)/fuzz/obj/models/kernels/%_avx2.o: FUZZ_CFLAGS += -mavx2 -mfma
+# The per-file SIMD flags of the Makefile's objects, for the same files.
+$(BUILD)/fuzz/obj/models/kernels/avx2.o $(BUILD)/fuzz/obj/models/kernels/%_avx2.o: FUZZ_CFLAGS += -mavx2 -mfma -mf16c
+$(BUILD)/fuzz/obj/models/kernels/avx512.o: FUZZ_CFLAGS += -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl
 $(FUZZ_LIB): $(FUZZ_OBJ)
 	rm -f $@ && ar rcs $@ $^
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_LIB)

@@ -22,6 +22,8 @@ struct model {
     struct model_options opts;
     enum model_state state; /* guarded by reg->lock */
     char error[STATUS_MSG_MAX];
+    enum status error_code;                /* the loader's code (FAILED) */
+    char error_param[STATUS_PARAM_MAX];    /* the request field it names: "path", "options.KEY" */
     int refcount;           /* guarded by reg->lock; the registry's own listing holds 1 */
     int listed;             /* still reachable by id */
     void *impl;
@@ -236,6 +238,16 @@ static void load_now(model *m)
     } else {
         m->state = MODEL_FAILED;
         snprintf(m->error, sizeof m->error, "%s", err.msg[0] ? err.msg : "load failed");
+        /* The loader's code and field flow to the answer: a loader names an option by its
+         * key ("lowercase"), the API by "options.lowercase"; no field means the file. */
+        m->error_code = err.code != STATUS_OK ? err.code : STATUS_BAD_FORMAT;
+        if (strcmp(err.param, "path") == 0 || strncmp(err.param, "options.", 8) == 0)
+            snprintf(m->error_param, sizeof m->error_param, "%s", err.param);
+        else if (err.param[0])
+            snprintf(m->error_param, sizeof m->error_param, "options.%.*s",
+                     (int)(sizeof m->error_param - sizeof "options."), err.param);
+        else
+            snprintf(m->error_param, sizeof m->error_param, "path");
         fprintf(stderr, "lmserve: model '%s' (%s) failed to load: %s\n", m->id, m->ops->type,
                 m->error);
     }
@@ -359,7 +371,7 @@ int registry_add(registry *r, const char *id, const char *type, const char *path
 
     pthread_mutex_lock(&r->lock);
     if (m->state == MODEL_FAILED) {
-        status_set(err, STATUS_BAD_FORMAT, "path", "%s", m->error);
+        status_set(err, m->error_code, m->error_param, "%s", m->error);
         unlink_locked(r, m);
         m->listed = 0;
         release_locked(r, m);

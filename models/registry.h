@@ -38,7 +38,10 @@ int model_options_add(struct model_options *o, const char *key, const char *valu
                       struct status_err *err);
 void model_options_clear(struct model_options *o);
 
-struct lm_ops; /* models/lm.h */
+struct lm_ops;         /* models/lm.h */
+struct embedding_ops;  /* models/caps.h */
+struct tokenizer_ops;  /* models/caps.h */
+struct generation_ops; /* models/caps.h */
 
 /* One table per model type: a new type is one folder plus one of these in models/types.c. */
 struct model_ops {
@@ -52,8 +55,12 @@ struct model_ops {
     json_t *(*describe)(const void *impl);
     /* Bytes of model data (mapped or allocated). */
     size_t (*bytes)(const void *impl);
-    /* Non-NULL for language models (n-gram, transformer): /v1/score and /v1/next. */
-    const struct lm_ops *lm;
+    /* The capabilities this type serves (NULL: not served). The server asks for one of
+     * these, never for a type name (models/caps.h). */
+    const struct lm_ops *lm;                 /* /v1/score, /v1/next */
+    const struct embedding_ops *embedding;   /* /v1/embeddings, /v1/neighbors, /v1/similarity */
+    const struct tokenizer_ops *tokenizer;   /* /v1/tokenize, /v1/detokenize */
+    const struct generation_ops *generation; /* /v1/completions, /v1/chat/completions */
     /* NULL-terminated option keys this type reads (NULL: none). Any other key is refused
      * (400 naming options.KEY) by registry_add, so a typo is never silently ignored. */
     const char *const *options;

@@ -10,6 +10,7 @@
 
 #include "lm.h"
 #include "registry.h"
+#include "util/mapfile.h"
 
 #define TESTMODEL_MAGIC "lmserve-test-model"
 #define TESTMODEL_DELAY_MAX_MS 60000 /* bound on the delays tests may ask for */
@@ -38,9 +39,11 @@ static void sleep_ms(long ms)
 static int testmodel_load(const char *path, const struct model_options *opts, void **impl,
                           struct status_err *err)
 {
-    FILE *f = fopen(path, "rb");
+    struct status_err oe;
+    status_clear(&oe);
+    FILE *f = mapfile_fopen(path, &oe);
     if (!f)
-        return status_set(err, STATUS_IO, "path", "%s: %s", path, strerror(errno));
+        return status_set(err, oe.code, "path", "%s", oe.msg);
     char line[64] = "";
     int ok = fgets(line, sizeof line, f) && strncmp(line, TESTMODEL_MAGIC, strlen(TESTMODEL_MAGIC)) == 0;
     fseek(f, 0, SEEK_END);

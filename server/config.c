@@ -23,6 +23,7 @@
 #define CONFIG_THREADS_MAX 256
 #define CONFIG_BATCH_MAX 100000
 #define CONFIG_BODY_MAX ((size_t)1 << 30) /* 1 GiB: beyond this a body is a mistake */
+#define CONFIG_CONNS_MAX 1000000          /* --max-conns bound (file descriptors) */
 
 static const char USAGE[] =
     "usage: lmserve [options]\n"
@@ -37,17 +38,27 @@ static const char USAGE[] =
     "  --max-body BYTES       largest request body (LMSERVE_MAX_BODY, default 1048576)\n"
     "  --max-batch N          inputs per request (LMSERVE_MAX_BATCH, default 256)\n"
     "  --timeout SECONDS      per-request time limit and shutdown drain (LMSERVE_TIMEOUT, default 60)\n"
+    "  --header-timeout S     the request head must arrive within S s of accept (LMSERVE_HEADER_TIMEOUT, default 10)\n"
+    "  --idle-timeout S       keep-alive and stalled-transfer timeout (LMSERVE_IDLE_TIMEOUT, default 30)\n"
+    "  --max-conns N          open connections in total (LMSERVE_MAX_CONNS, default 16384)\n"
+    "  --max-conns-per-ip N   open connections per client address, 0 = no cap (LMSERVE_MAX_CONNS_PER_IP, default 0)\n"
+    "  --max-response BYTES   largest answer body (LMSERVE_MAX_RESPONSE, default 8388608)\n"
+    "  --max-unread BYTES     answer bytes held for clients not reading them, in total (LMSERVE_MAX_UNREAD, default 67108864)\n"
+    "  --keep-going           keep serving when a model given at start fails to load (LMSERVE_KEEP_GOING=1)\n"
     "  --queue N              jobs waiting for a worker before 503 (LMSERVE_QUEUE, default 64)\n"
     "  --max-generations N    concurrent generations (LMSERVE_MAX_GENERATIONS, default 16)\n"
     "  --cors-origin ORIGIN   allowed CORS origin, '*' for any (repeatable; LMSERVE_CORS_ORIGIN, ',')\n"
     "  --admin-key KEY        bearer key for admin routes (LMSERVE_ADMIN_KEY)\n"
     "  --log-format text|json access log format (LMSERVE_LOG_FORMAT, default text)\n"
+    "  --ready-without-models yes|no  /ready is 200 with no models configured (LMSERVE_READY_WITHOUT_MODELS, default no)\n"
     "  --help, --version\n";
 
 enum opt_id {
     OPT_HOST = 1000, OPT_PORT, OPT_CONFIG, OPT_MODEL, OPT_MODELS_ROOT, OPT_WEB_ROOT, OPT_THREADS,
     OPT_IO_THREADS, OPT_MAX_BODY, OPT_MAX_BATCH, OPT_TIMEOUT, OPT_QUEUE, OPT_GENERATIONS,
-    OPT_CORS, OPT_ADMIN_KEY, OPT_LOG_FORMAT, OPT_HELP, OPT_VERSION,
+    OPT_CORS, OPT_ADMIN_KEY, OPT_LOG_FORMAT, OPT_HEADER_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_MAX_CONNS,
+    OPT_MAX_CONNS_PER_IP, OPT_MAX_RESPONSE, OPT_MAX_UNREAD, OPT_KEEP_GOING, OPT_READY_EMPTY,
+    OPT_HELP, OPT_VERSION,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -67,6 +78,14 @@ static const struct option LONG_OPTS[] = {
     {"cors-origin", required_argument, NULL, OPT_CORS},
     {"admin-key", required_argument, NULL, OPT_ADMIN_KEY},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+    {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+    {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
+    {"max-conns-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP},
+    {"max-response", required_argument, NULL, OPT_MAX_RESPONSE},
+    {"max-unread", required_argument, NULL, OPT_MAX_UNREAD},
+    {"keep-going", no_argument, NULL, OPT_KEEP_GOING},
+    {"ready-without-models", required_argument, NULL, OPT_READY_EMPTY},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -235,6 +254,45 @@ static int apply(struct api_config *c, int id, const char *v, char *msg, size_t 
             goto bad;
         c->max_generations = (int)x;
         return 0;
+    case OPT_HEADER_TIMEOUT:
+        if (parse_long(v, 1, 3600, &x))
+            goto bad;
+        c->header_timeout_s = (int)x;
+        return 0;
+    case OPT_IDLE_TIMEOUT:
+        if (parse_long(v, 1, 86400, &x))
+            goto bad;
+        c->idle_timeout_s = (int)x;
+        return 0;
+    case OPT_MAX_CONNS:
+        if (parse_long(v, 1, CONFIG_CONNS_MAX, &x))
+            goto bad;
+        c->max_conns = (int)x;
+        return 0;
+    case OPT_MAX_CONNS_PER_IP:
+        if (parse_long(v, 0, CONFIG_CONNS_MAX, &x))
+            goto bad;
+        c->max_conns_per_ip = (int)x;
+        return 0;
+    case OPT_MAX_RESPONSE:
+        if (parse_long(v, 1024, (long)CONFIG_BODY_MAX, &x))
+            goto bad;
+        c->max_response = (size_t)x;
+        return 0;
+    case OPT_MAX_UNREAD:
+        if (parse_long(v, 1024, LONG_MAX, &x))
+            goto bad;
+        c->max_unread = (size_t)x;
+        return 0;
+    case OPT_KEEP_GOING:
+        /* a flag (no value) or, from the environment/file, a boolean */
+        if (!v || strcmp(v, "1") == 0 || strcmp(v, "true") == 0)
+            c->keep_going = 1;
+        else if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0)
+            c->keep_going = 0;
+        else
+            goto bad;
+        return 0;
     case OPT_CORS: return add_cors(c, v, msg, msg_size);
     case OPT_ADMIN_KEY: set_str(&c->admin_key, v); return 0;
     case OPT_LOG_FORMAT:
@@ -242,6 +300,14 @@ static int apply(struct api_config *c, int id, const char *v, char *msg, size_t 
             c->log_format = LOG_TEXT;
         else if (strcmp(v, "json") == 0)
             c->log_format = LOG_JSON;
+        else
+            goto bad;
+        return 0;
+    case OPT_READY_EMPTY:
+        if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 || strcmp(v, "1") == 0)
+            c->ready_without_models = 1;
+        else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 || strcmp(v, "0") == 0)
+            c->ready_without_models = 0;
         else
             goto bad;
         return 0;
@@ -409,9 +475,12 @@ static int load_file(struct api_config *c, const char *path, char *msg, size_t m
         if (json_is_integer(val)) {
             snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(val));
             sv = buf;
+        } else if (json_is_boolean(val)) {
+            sv = json_is_true(val) ? "true" : "false";
         }
         if (!sv) {
-            snprintf(msg, msg_size, "%s: \"%s\" must be a string or an integer", path, key);
+            snprintf(msg, msg_size, "%s: \"%s\" must be a string, an integer or a boolean", path,
+                     key);
             goto out;
         }
         if (apply(c, id, sv, msg, msg_size)) {
@@ -479,6 +548,11 @@ int config_load(struct api_config *c, int argc, char **argv)
     c->max_batch = CONFIG_MAX_BATCH_DEFAULT;
     c->timeout_s = CONFIG_TIMEOUT_DEFAULT_S;
     c->queue_max = CONFIG_QUEUE_DEFAULT;
+    c->header_timeout_s = CONFIG_HEADER_TIMEOUT_DEFAULT_S;
+    c->idle_timeout_s = CONFIG_IDLE_TIMEOUT_DEFAULT_S;
+    c->max_conns = CONFIG_MAX_CONNS_DEFAULT;
+    c->max_response = CONFIG_MAX_RESPONSE_DEFAULT;
+    c->max_unread = CONFIG_MAX_UNREAD_DEFAULT;
     c->max_generations = CONFIG_GENERATIONS_DEFAULT;
     c->log_format = LOG_TEXT;
 

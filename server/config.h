@@ -15,8 +15,15 @@
 #define CONFIG_MAX_BATCH_DEFAULT 256       /* inputs per request */
 #define CONFIG_TIMEOUT_DEFAULT_S 60        /* per request, and the drain bound at shutdown */
 #define CONFIG_QUEUE_DEFAULT 64            /* jobs waiting for a worker before 503 */
-#define CONFIG_IO_THREADS_DEFAULT 4        /* MHD polling threads: 4 x 120 conns covers 256+ clients */
-#define CONFIG_CONN_PER_IO_THREAD 120      /* < 128: avoids MHD's epoll batch stall */
+#define CONFIG_IO_THREADS_DEFAULT 2        /* event loops; each drives its own MHD daemon */
+#define CONFIG_HEADER_TIMEOUT_DEFAULT_S 10 /* whole request head within this, from accept */
+#define CONFIG_IDLE_TIMEOUT_DEFAULT_S 30   /* keep-alive wait for the next request; also the
+                                              longest stall of a body upload or a slow reader */
+#define CONFIG_MAX_CONNS_DEFAULT 16384     /* open connections in total: 10k attackers leave room */
+#define CONFIG_MAX_RESPONSE_DEFAULT (8u << 20) /* 8 MiB: largest answer text held for a client */
+#define CONFIG_MAX_UNREAD_DEFAULT (64u << 20)  /* 64 MiB: answer text held for all clients that
+                                                  have not read it yet; 100 stalled readers stay
+                                                  under 100 MB in total (issue 10) */
 #define CONFIG_JSON_DEPTH_MAX 32           /* nesting bound of request bodies */
 #define CONFIG_GENERATIONS_DEFAULT 16      /* active Transformer generations */
 
@@ -39,12 +46,20 @@ struct api_config {
     size_t max_body;
     size_t max_batch;
     int timeout_s;
+    int header_timeout_s;
+    int idle_timeout_s;
+    int max_conns;
+    int max_conns_per_ip; /* 0: no per-address cap */
+    size_t max_response;
+    size_t max_unread;
+    int keep_going;       /* --keep-going: a start-up model that fails to load is not fatal */
     int queue_max;
     int max_generations;
     char *cors[CONFIG_CORS_MAX];
     size_t n_cors;
     char *admin_key;
     enum log_format log_format;
+    int ready_without_models; /* /ready is 200 with zero models (models come by the admin API) */
     struct config_model models[CONFIG_MODELS_MAX];
     size_t n_models;
 };

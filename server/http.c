@@ -1,11 +1,18 @@
-/* http.c: the libmicrohttpd side: one context per request, body accumulation with limits,
- * generic checks (404/405/413/415/400/401/403), CORS, inline answers or worker jobs with
- * suspend/resume, streamed responses, access log, metrics, drain. Handlers never see MHD. */
+/* http.c: the HTTP side: event loops that accept sockets and check each request head
+ * before libmicrohttpd sees it (header deadline, connection caps, strict framing), one MHD
+ * daemon per loop driven from that loop (external epoll mode: no 128-event stall), one
+ * context per request, body accumulation with limits, generic checks
+ * (404/405/413/415/400/401/403), CORS, inline answers or worker jobs with suspend/resume,
+ * streamed responses (stream.c), access log, metrics, drain. Handlers never see MHD. */
 #include "http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -14,6 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,19 +34,34 @@
 #include "../models/util/ident.h"
 #include "accesslog.h"
 #include "errors.h"
+#include "gate.h"
 #include "metrics.h"
 #include "pool.h"
 #include "router.h"
 #include "stream.h"
 
 #define HTTP_WATCHDOG_PERIOD_MS 100   /* how often deadlines are checked */
-#define HTTP_CANCEL_GRACE_MS 3000     /* after drain timeout: wait this long for cancelled jobs */
+#define HTTP_CANCEL_GRACE_MS 500      /* after drain timeout: wait this long for cancelled jobs */
 #define HTTP_BODY_INITIAL_BYTES 4096
 #define HTTP_JSON_PRECISION 9         /* significant digits: round-trips float32 exactly */
 #define HTTP_STREAM_BLOCK_BYTES 16384 /* MHD's buffer for streamed responses */
 #define HTTP_PREFLIGHT_MAX_AGE "600"
 #define HTTP_RETRY_AFTER_S 1
 #define HTTP_LOG_LINE_MAX 1024
+#define HTTP_LOOP_EVENTS 256          /* epoll events per wait of one loop */
+#define HTTP_LOOP_TICK_MS 1000        /* longest sleep of a loop */
+#define HTTP_ACCEPT_BATCH 64          /* accepts per wake-up of one loop (fairness) */
+#define HTTP_ACCEPT_PAUSE_MS 100      /* out of descriptors: stop accepting this long */
+#define HTTP_LINGER_MS 5000           /* lingering close: read and drop for at most this long */
+#define HTTP_LINGER_BODY_FACTOR 8     /* ... and at most this many times --max-body */
+#define HTTP_LINGER_READ_BYTES 65536
+#define HTTP_FD_RESERVE 256           /* descriptors beyond --max-conns: models, logs, epoll */
+#define HTTP_TRIM_BYTES (1u << 20)    /* answers this large give their memory back (malloc_trim) */
+#define HTTP_UNREAD_FREE_BYTES 65536  /* answers this small never count against --max-unread */
+/* Allocations from this size on are mmap'd and go back to the OS when freed. glibc raises
+ * its threshold after each such free (up to 32 MiB), after which a big answer's text comes
+ * from the heap and stays in RSS when the client leaves: fixing the threshold stops that. */
+#define HTTP_MMAP_THRESHOLD_BYTES (256u * 1024u)
 /* Per-connection pool for headers and the read/write buffers. MHD zeroes it on every
  * request, so its default 32 KiB cost ~10% of /health's CPU in memset (perf). 16 KiB still
  * takes headers of ~8 KiB; bodies stream through it in pieces. */
@@ -52,36 +77,71 @@ enum phase {
     PH_SENT,         /* a response is queued */
 };
 
-struct http_server {
+/* A connection's place: with the gate (head not complete yet), inside MHD (a request in
+ * progress, or idle between keep-alive requests), or lingering after MHD closed it. */
+enum conn_state { CONN_GATE, CONN_ACTIVE, CONN_IDLE, CONN_LINGER };
+
+struct conn {
+    int fd;
+    enum conn_state state;
+    int64_t deadline_us; /* for GATE, IDLE, LINGER */
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    int ip_counted;
+    int mhd_owned;  /* MHD took the socket (MHD_add_connection) */
+    int linger;     /* an answer was sent before the request was read: close lingering */
+    unsigned n_requests;
+    size_t discarded; /* bytes dropped while lingering */
+    struct conn *prev, *next; /* in the loop's list for 'state' */
+};
+
+struct conn_list {
+    struct conn *head, *tail;
+};
+
+struct loop {
+    http_server *srv;
     struct MHD_Daemon *d;
+    int epfd, wakefd;
+    pthread_t thread;
+    int started;
+    struct conn_list gate, idle, linger;
+    struct conn *handing;    /* the socket MHD_add_connection is adding (notify callback) */
+    int listening;           /* the listen socket is in epfd */
+    int drained;             /* drain handled (listen socket removed, idle closed) */
+    int64_t accept_pause_us; /* out of descriptors until then */
+};
+
+struct http_server {
     const struct api_config *cfg;
     registry *reg;
     pool *pool;
     int port;
+    int listen_fd;
+    struct loop *loops;
+    int n_loops;
+    atomic_size_t unread; /* answer bytes queued and not yet fully sent (--max-unread) */
+    atomic_int n_conns;
+    atomic_int loops_drained;
     pthread_mutex_t lock; /* active list, inflight */
     pthread_cond_t idle;
     struct reqctx *active;
     int inflight;
     atomic_int draining;
+    atomic_int stopping;
     atomic_int stop_watchdog;
     pthread_t watchdog;
+    int watchdog_started;
     const char *labels[METRICS_ROUTES_MAX];
     char label_buf[METRICS_ROUTES_MAX][64];
 };
 
-struct api_stream {
-    struct reqctx *c;
-    pthread_cond_t space; /* signalled when the reader consumed bytes or the client left */
-    char *buf;
-    size_t len, off, cap;
-    const char *content_type;
-    int begun, done, closed, waiting;
-};
-
 struct reqctx {
-    atomic_int refs; /* MHD's, plus one while a job runs */
+    atomic_int refs; /* MHD's, plus one while a job runs, plus one for a stream response */
     http_server *srv;
     struct MHD_Connection *conn;
+    struct conn *sock; /* the connection's record (loop-thread only) */
+    struct loop *lp;   /* the loop (and MHD daemon) that owns the connection */
     pthread_mutex_t lock; /* phase, mhd_done, stream */
     enum phase phase;
     int mhd_done;
@@ -97,17 +157,20 @@ struct reqctx {
     char *body;
     size_t len, cap;
     int too_large;
+    int bad_framing; /* answered 400: close after it */
     int64_t t0_us;
     json_t *json;
     struct api_req rq;
     struct api_resp rs;
     volatile int cancelled;
-    struct api_stream stream;
+    struct api_stream *stream;
     int status; /* sent, for log and metrics */
+    size_t held; /* this answer's bytes counted in srv->unread */
     struct reqctx *prev, *next;
 };
 
 static http_server *g_server; /* for the /metrics gauges */
+static char URI_HAS_NUL;      /* marker returned by the URI callback for '%00' targets */
 
 static int64_t now_us(void)
 {
@@ -133,10 +196,23 @@ static void ctx_unref(struct reqctx *c)
     json_decref(c->rs.body);
     free(c->rs.raw);
     free(c->rs.location);
-    free(c->stream.buf);
-    pthread_cond_destroy(&c->stream.space);
+    stream_free(c->stream);
     pthread_mutex_destroy(&c->lock);
     free(c);
+}
+
+/* The request's own memory once its answer exists: the body text and both JSON trees.
+ * A client that reads slowly then holds only the answer's text (issue 10). */
+static void ctx_shed(struct reqctx *c)
+{
+    free(c->body);
+    c->body = NULL;
+    c->len = c->cap = 0;
+    c->rq.body = NULL;
+    json_decref(c->json);
+    c->json = NULL;
+    json_decref(c->rs.body);
+    c->rs.body = NULL;
 }
 
 static char *header_dup(struct MHD_Connection *conn, const char *name)
@@ -158,6 +234,24 @@ static void rid_make(char *out)
     snprintf(out, HTTP_REQUEST_ID_MAX + 1, "%016llx", (unsigned long long)x);
 }
 
+static struct loop *loop_of(http_server *s, struct MHD_Connection *conn);
+static void loop_wake(struct loop *lp);
+
+/* Resume a suspended connection from any thread. In external-loop mode MHD does not wake
+ * its loop itself (no ITC), so the owning loop is woken here. */
+static void ctx_resume(struct reqctx *c)
+{
+    MHD_resume_connection(c->conn);
+    loop_wake(c->lp);
+}
+
+static struct conn *conn_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
 static struct reqctx *ctx_new(http_server *s, struct MHD_Connection *conn, const char *url,
                               const char *method)
 {
@@ -167,10 +261,10 @@ static struct reqctx *ctx_new(http_server *s, struct MHD_Connection *conn, const
     atomic_init(&c->refs, 1);
     c->srv = s;
     c->conn = conn;
+    c->sock = conn_of(conn);
+    c->lp = loop_of(s, conn);
     c->t0_us = now_us();
     pthread_mutex_init(&c->lock, NULL);
-    pthread_cond_init(&c->stream.space, NULL);
-    c->stream.c = c;
     snprintf(c->method, sizeof c->method, "%s", method);
     c->path = strdup(url);
     c->origin = header_dup(conn, "Origin");
@@ -214,6 +308,17 @@ static struct reqctx *ctx_new(http_server *s, struct MHD_Connection *conn, const
 
 /* ---- responses ---- */
 
+/* The error object for 'code' in 'rs' (errors.c decides status and type). */
+static void resp_fail(struct api_resp *rs, enum status code, const char *param, const char *msg)
+{
+    int http = errors_http_status(code);
+    json_decref(rs->body);
+    rs->status = http;
+    rs->body = errors_body(http, msg, param, status_name(code));
+    if (http == 503 && !rs->retry_after)
+        rs->retry_after = HTTP_RETRY_AFTER_S;
+}
+
 static void add_common_headers(struct reqctx *c, struct MHD_Response *r)
 {
     MHD_add_response_header(r, "X-Request-Id", c->rid);
@@ -225,7 +330,7 @@ static void add_common_headers(struct reqctx *c, struct MHD_Response *r)
             MHD_add_response_header(r, "Vary", "Origin");
         MHD_add_response_header(r, "Access-Control-Expose-Headers", "X-Request-Id, Retry-After");
     }
-    if (atomic_load(&c->srv->draining))
+    if (atomic_load(&c->srv->draining) || c->bad_framing)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 }
 
@@ -237,6 +342,9 @@ static enum MHD_Result send_resp(struct reqctx *c)
     char *data = NULL;
     size_t len = 0;
     const char *ctype = rs->content_type ? rs->content_type : "application/json";
+    /* KServe V2 routes answer errors in that protocol's {"error": "..."} (api/kserve.c). */
+    if (rs->body && status >= 400 && c->route && strncmp(c->route->path, "/v2", 3) == 0)
+        rs->body = api_kserve_error_body(rs->body);
     if (rs->body) {
         data = json_dumps(rs->body, JSON_COMPACT | JSON_REAL_PRECISION(HTTP_JSON_PRECISION));
         if (data) {
@@ -256,13 +364,51 @@ static enum MHD_Result send_resp(struct reqctx *c)
         len = rs->raw_len;
         rs->raw = NULL;
     }
+    size_t max_resp = c->srv->cfg->max_response;
+    if (len > max_resp && status < 300) {
+        char msg[STATUS_MSG_MAX];
+        snprintf(msg, sizeof msg,
+                 "the answer would be %zu bytes, more than --max-response (%zu): ask for less "
+                 "(fewer inputs, no per-token detail)",
+                 len, max_resp);
+        free(data);
+        data = NULL;
+        json_decref(rs->body);
+        rs->body = NULL;
+        resp_fail(rs, STATUS_UNPROCESSABLE, NULL, msg);
+        return send_resp(c);
+    }
+    if (len >= HTTP_UNREAD_FREE_BYTES && status < 300) {
+        /* Bytes waiting for clients are bounded in total: a crowd of clients that never read
+         * cannot pin the memory (issue 10). */
+        size_t cur = atomic_fetch_add(&c->srv->unread, len);
+        if (cur + len > c->srv->cfg->max_unread) {
+            atomic_fetch_sub(&c->srv->unread, len);
+            char msg[STATUS_MSG_MAX];
+            snprintf(msg, sizeof msg,
+                     "the server holds %zu bytes of answers that clients have not read yet "
+                     "(--max-unread %zu); retry later",
+                     cur, c->srv->cfg->max_unread);
+            free(data);
+            json_decref(rs->body);
+            rs->body = NULL;
+            resp_fail(rs, STATUS_BUSY, NULL, msg);
+            return send_resp(c);
+        }
+        c->held = len;
+    }
+    /* The answer is text now: drop the request and both trees before the client reads. */
+    int big = len >= HTTP_TRIM_BYTES || c->len >= HTTP_TRIM_BYTES;
+    ctx_shed(c);
+    if (big)
+        malloc_trim(0);
     /* MUST_FREE: data is malloc'd (jansson's default allocator or the handler's raw). */
     struct MHD_Response *r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
     if (!r) {
         free(data);
         return MHD_NO;
     }
-    if (len || rs->body || rs->raw_len)
+    if (len || rs->raw_len || status >= 400)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     add_common_headers(c, r);
     if (rs->retry_after) {
@@ -272,6 +418,8 @@ static enum MHD_Result send_resp(struct reqctx *c)
     }
     if (rs->location)
         MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, rs->location);
+    for (size_t i = 0; i < rs->n_headers; i++)
+        MHD_add_response_header(r, rs->headers[i].name, rs->headers[i].value);
     if (status == 405 || (strcmp(c->method, "OPTIONS") == 0 && c->allow[0]))
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, c->allow);
     if (status == 401)
@@ -293,108 +441,73 @@ static enum MHD_Result send_error(struct reqctx *c, enum status code, const char
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    api_fail(&c->rs, code, param, "%s", msg);
+    resp_fail(&c->rs, code, param, msg);
     return send_resp(c);
 }
 
-/* ---- streams (stream.h) ---- */
-
-int stream_begin(struct api_stream *s, const char *content_type)
+/* An answer queued before the body was read: MHD closes the connection after it, and the
+ * close lingers (reads and drops what the client still sends) so the client's kernel does
+ * not answer our close with a reset that wipes the answer (nginx's lingering_close). */
+static enum MHD_Result send_error_closing(struct reqctx *c, enum status code, const char *fmt,
+                                          ...) __attribute__((format(printf, 3, 4)));
+static enum MHD_Result send_error_closing(struct reqctx *c, enum status code, const char *fmt,
+                                          ...)
 {
-    struct reqctx *c = s->c;
-    pthread_mutex_lock(&c->lock);
-    if (c->mhd_done || s->closed) {
-        pthread_mutex_unlock(&c->lock);
-        return -1;
-    }
-    s->begun = 1;
-    s->content_type = content_type;
+    char msg[STATUS_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->bad_framing = 1;
+    if (c->sock)
+        c->sock->linger = 1;
+    resp_fail(&c->rs, code, NULL, msg);
+    return send_resp(c);
+}
+
+/* ---- streams (stream.c holds the buffer; these are its hooks, called under c->lock) ---- */
+
+static void stream_hook_begin(void *ctx)
+{
+    struct reqctx *c = ctx;
     c->phase = PH_STREAM_START;
-    MHD_resume_connection(c->conn);
-    pthread_mutex_unlock(&c->lock);
-    return 0;
+    if (!c->mhd_done)
+        ctx_resume(c);
 }
 
-int stream_write(struct api_stream *s, const void *data, size_t len)
+static void stream_hook_resume(void *ctx)
 {
-    struct reqctx *c = s->c;
-    pthread_mutex_lock(&c->lock);
-    while (!s->closed && !c->mhd_done && !c->cancelled && s->len - s->off > STREAM_BUFFER_MAX)
-        pthread_cond_wait(&s->space, &c->lock);
-    /* A request past its deadline (cancelled, client still there) may still write its final
-     * error event and [DONE]; only a client that is gone refuses writes. */
-    if (s->closed || c->mhd_done || !s->begun) {
-        pthread_mutex_unlock(&c->lock);
-        return -1;
-    }
-    if (s->off && s->off == s->len)
-        s->off = s->len = 0;
-    if (s->len + len > s->cap) {
-        size_t cap = (s->len + len) * 2;
-        char *b = realloc(s->buf, cap);
-        if (!b) {
-            pthread_mutex_unlock(&c->lock);
-            return -1;
-        }
-        s->buf = b;
-        s->cap = cap;
-    }
-    memcpy(s->buf + s->len, data, len);
-    s->len += len;
-    if (s->waiting) {
-        s->waiting = 0;
-        MHD_resume_connection(c->conn);
-    }
-    pthread_mutex_unlock(&c->lock);
-    return 0;
+    struct reqctx *c = ctx;
+    if (!c->mhd_done)
+        ctx_resume(c);
 }
 
-int stream_cancelled(const struct api_stream *s) { return s->closed || s->c->cancelled; }
-
-static void stream_end(struct api_stream *s)
+static void stream_hook_suspend(void *ctx)
 {
-    struct reqctx *c = s->c;
-    pthread_mutex_lock(&c->lock);
-    s->done = 1;
-    if (s->waiting && !s->closed && !c->mhd_done) {
-        s->waiting = 0;
-        MHD_resume_connection(c->conn);
-    }
-    pthread_mutex_unlock(&c->lock);
+    struct reqctx *c = ctx;
+    MHD_suspend_connection(c->conn);
 }
+
+static const struct stream_hooks STREAM_HOOKS = {
+    .begin = stream_hook_begin,
+    .resume = stream_hook_resume,
+    .suspend = stream_hook_suspend,
+};
 
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void)pos;
     struct reqctx *c = cls;
-    struct api_stream *s = &c->stream;
-    pthread_mutex_lock(&c->lock);
-    if (s->off < s->len) {
-        size_t n = s->len - s->off < max ? s->len - s->off : max;
-        memcpy(buf, s->buf + s->off, n);
-        s->off += n;
-        pthread_cond_broadcast(&s->space);
-        pthread_mutex_unlock(&c->lock);
-        return (ssize_t)n;
-    }
-    if (s->done) {
-        pthread_mutex_unlock(&c->lock);
+    ssize_t n = stream_read(c->stream, buf, max);
+    if (n == STREAM_READ_END)
         return MHD_CONTENT_READER_END_OF_STREAM;
-    }
-    /* Nothing yet: suspend (returning 0 without suspending would busy-loop; docs/ARCHITECTURE.md, request path). */
-    s->waiting = 1;
-    MHD_suspend_connection(c->conn);
-    pthread_mutex_unlock(&c->lock);
-    return 0;
+    return n; /* 0 only after suspending (returning 0 otherwise busy-loops; docs/ARCHITECTURE.md, request path) */
 }
 
 static void stream_free_cb(void *cls)
 {
     struct reqctx *c = cls;
-    pthread_mutex_lock(&c->lock);
-    c->stream.closed = 1;
-    pthread_cond_broadcast(&c->stream.space);
-    pthread_mutex_unlock(&c->lock);
+    stream_close(c->stream);
     ctx_unref(c);
 }
 
@@ -407,7 +520,8 @@ static enum MHD_Result send_stream(struct reqctx *c)
         ctx_unref(c);
         return MHD_NO;
     }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, c->stream.content_type);
+    /* The job still reads its request (rq.body): nothing is shed here. */
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, stream_content_type(c->stream));
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
     MHD_add_response_header(r, "X-Accel-Buffering", "no");
     add_common_headers(c, r);
@@ -424,15 +538,33 @@ static void job_run(void *arg)
 {
     struct reqctx *c = arg;
     c->route->handler(&c->rq, &c->rs);
-    if (c->stream.begun) {
-        stream_end(&c->stream);
+    if (c->stream && stream_begun(c->stream)) {
+        stream_end(c->stream);
     } else {
         pthread_mutex_lock(&c->lock);
         c->phase = PH_READY;
         if (!c->mhd_done)
-            MHD_resume_connection(c->conn);
+            ctx_resume(c);
         pthread_mutex_unlock(&c->lock);
     }
+    ctx_unref(c);
+}
+
+/* A job still queued at its deadline: answered 503 without running (pool_expire). */
+static void job_expire(void *arg)
+{
+    struct reqctx *c = arg;
+    char msg[STATUS_MSG_MAX];
+    snprintf(msg, sizeof msg,
+             "the request waited %d s for a worker (--timeout) without starting: the server is "
+             "busy; retry later",
+             c->srv->cfg->timeout_s);
+    resp_fail(&c->rs, STATUS_TIMEOUT, NULL, msg);
+    pthread_mutex_lock(&c->lock);
+    c->phase = PH_READY;
+    if (!c->mhd_done)
+        ctx_resume(c);
+    pthread_mutex_unlock(&c->lock);
     ctx_unref(c);
 }
 
@@ -508,6 +640,11 @@ static enum MHD_Result preflight(struct reqctx *c)
     return ok;
 }
 
+static const char *req_header(const struct api_req *rq, const char *name)
+{
+    return MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, name);
+}
+
 static enum MHD_Result dispatch(struct reqctx *c)
 {
     http_server *s = c->srv;
@@ -560,6 +697,12 @@ static enum MHD_Result dispatch(struct reqctx *c)
         if (json_depth(c->json) > CONFIG_JSON_DEPTH_MAX)
             return send_error(c, STATUS_BAD_INPUT, NULL, "JSON nesting is deeper than %d levels",
                               CONFIG_JSON_DEPTH_MAX);
+        /* The tree holds everything the handler needs: the text goes now. */
+        size_t body_len = c->len;
+        free(c->body);
+        c->body = NULL;
+        c->cap = 0;
+        c->len = body_len; /* kept for the inline/job choice below */
     }
     c->rq.method = c->method;
     c->rq.path = c->path;
@@ -572,6 +715,8 @@ static enum MHD_Result dispatch(struct reqctx *c)
     c->rq.reg = s->reg;
     c->rq.cfg = cfg;
     c->rq.cancelled = &c->cancelled;
+    c->rq.header = req_header;
+    c->rq.conn = c->conn;
     c->rq.deadline_us = c->t0_us + (int64_t)cfg->timeout_s * 1000000;
 
     int inline_ok = rt->cost == COST_INLINE ||
@@ -581,46 +726,124 @@ static enum MHD_Result dispatch(struct reqctx *c)
         rt->handler(&c->rq, &c->rs);
         return send_resp(c);
     }
-    if (rt->cost == COST_STREAM)
-        c->rq.stream = &c->stream;
+    if (rt->cost == COST_STREAM) {
+        c->stream = stream_new(&c->lock, &c->cancelled, &STREAM_HOOKS, c);
+        if (!c->stream)
+            return send_error(c, STATUS_NO_MEMORY, NULL, "out of memory");
+        c->rq.stream = c->stream;
+    }
     c->phase = PH_JOB;
     atomic_fetch_add(&c->refs, 1); /* the job's reference */
     pthread_mutex_lock(&c->lock);
     MHD_suspend_connection(c->conn);
     pthread_mutex_unlock(&c->lock);
-    if (pool_submit(s->pool, job_run, c) != 0) {
+    if (pool_submit_until(s->pool, job_run, job_expire, c, c->rq.deadline_us) != 0) {
         ctx_unref(c);
-        api_fail(&c->rs, STATUS_BUSY, NULL, "the server is busy: %zu jobs are queued; retry later",
+        char msg[STATUS_MSG_MAX];
+        snprintf(msg, sizeof msg, "the server is busy: %zu jobs are queued; retry later",
                  pool_capacity(s->pool));
+        resp_fail(&c->rs, STATUS_BUSY, NULL, msg);
         c->rs.retry_after = HTTP_RETRY_AFTER_S;
         pthread_mutex_lock(&c->lock);
         c->phase = PH_READY;
-        MHD_resume_connection(c->conn);
+        ctx_resume(c);
         pthread_mutex_unlock(&c->lock);
     }
     return MHD_YES;
 }
+
+/* ---- framing of requests after a connection's first (the gate checked the first) ---- */
+
+struct framing {
+    int n_cl, n_te, n_host;
+    const char *cl;
+    const char *why;
+};
+
+static enum MHD_Result framing_row(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    (void)kind;
+    struct framing *f = cls;
+    for (const char *p = value; p && *p; p++) {
+        if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f) {
+            f->why = "a control character (such as a bare CR) in a header value";
+            return MHD_NO;
+        }
+    }
+    if (strcasecmp(key, "Content-Length") == 0) {
+        if (f->n_cl++ && strcmp(f->cl, value ? value : "") != 0) {
+            f->why = "two different Content-Length values";
+            return MHD_NO;
+        }
+        f->cl = value ? value : "";
+    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        if (f->n_te++ || !value || strcasecmp(value, "chunked") != 0) {
+            f->why = "Transfer-Encoding other than one 'chunked' is not supported";
+            return MHD_NO;
+        }
+    } else if (strcasecmp(key, "Host") == 0) {
+        if (f->n_host++) {
+            f->why = "more than one Host header";
+            return MHD_NO;
+        }
+    }
+    return MHD_YES;
+}
+
+/* NULL when the request's framing is sound, else why not (gate.h's rules, as far as the
+ * parsed headers still show them). */
+static const char *framing_problem(struct MHD_Connection *conn, const char *version)
+{
+    struct framing f = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_row, &f);
+    if (f.why)
+        return f.why;
+    if (f.n_cl && f.n_te)
+        return "Content-Length together with Transfer-Encoding";
+    if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && f.n_host == 0)
+        return "an HTTP/1.1 request without a Host header";
+    return NULL;
+}
+
+static void list_append(struct conn_list *l, struct conn *k);
+static void list_remove(struct conn_list *l, struct conn *k);
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
-    (void)version;
     http_server *s = cls;
     struct reqctx *c = *con_cls;
-    if (!c) {
+    if (!c || c == (void *)&URI_HAS_NUL) {
+        int has_nul = c == (void *)&URI_HAS_NUL;
+        *con_cls = NULL;
         c = ctx_new(s, conn, url, method);
         if (!c)
             return MHD_NO;
         *con_cls = c;
+        struct conn *k = c->sock;
+        int first = 1;
+        if (k) {
+            if (k->state == CONN_IDLE)
+                list_remove(&c->lp->idle, k);
+            k->state = CONN_ACTIVE;
+            first = k->n_requests++ == 0;
+        }
+        if (has_nul)
+            return send_error_closing(c, STATUS_BAD_INPUT,
+                                      "the request target contains an encoded NUL (%%00)");
+        const char *why = first ? NULL : framing_problem(conn, version);
+        if (why)
+            return send_error_closing(c, STATUS_BAD_INPUT, "%s", why);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > s->cfg->max_body) {
-            /* Answer before reading the body (MHD then closes the connection). */
+            /* Answer before reading the body; the close lingers so the client reads it. */
             c->too_large = 1;
-            return send_error(c, STATUS_TOO_LARGE, NULL, "request body is larger than %zu bytes",
-                              s->cfg->max_body);
+            return send_error_closing(c, STATUS_TOO_LARGE, "request body is larger than %zu bytes",
+                                      s->cfg->max_body);
         }
         /* Keep-alive trap (docs/ARCHITECTURE.md, request path): never queue a normal response on the first call. */
         return MHD_YES;
@@ -630,13 +853,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (*upload_data_size) {
             size_t n = *upload_data_size;
             *upload_data_size = 0;
-            if (c->too_large)
-                return MHD_YES;
+            if (now_us() > c->t0_us + (int64_t)s->cfg->timeout_s * 1000000)
+                return MHD_NO; /* a body still trickling in past --timeout: close */
+            if (c->too_large) {
+                c->len += n; /* counted, not kept */
+                return c->len > HTTP_LINGER_BODY_FACTOR * s->cfg->max_body ? MHD_NO : MHD_YES;
+            }
             if (c->len + n > s->cfg->max_body) {
                 c->too_large = 1; /* keep reading, answer 413 at the end (chunked bodies) */
                 free(c->body);
                 c->body = NULL;
-                c->len = c->cap = 0;
+                c->len += n;
+                c->cap = 0;
                 return MHD_YES;
             }
             if (c->len + n + 1 > c->cap) {
@@ -668,7 +896,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 /* ---- completion: log, metrics, cancellation ---- */
 
-static void log_line(struct reqctx *c, int64_t us)
+static void log_line(const http_server *s, const char *method, const char *raw_path, int status,
+                     int64_t us, const char *rid)
 {
     char line[HTTP_LOG_LINE_MAX];
     int n;
@@ -685,17 +914,17 @@ static void log_line(struct reqctx *c, int64_t us)
     /* The path is client data: keep it printable and short in the log. */
     char path[256];
     size_t j = 0;
-    for (const char *p = c->path; *p && j + 1 < sizeof path; p++)
+    for (const char *p = raw_path; *p && j + 1 < sizeof path; p++)
         path[j++] = ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\') ? '?' : *p;
     path[j] = '\0';
-    if (c->srv->cfg->log_format == LOG_JSON)
+    if (s->cfg->log_format == LOG_JSON)
         n = snprintf(line, sizeof line,
                      "{\"ts\":\"%s\",\"method\":\"%s\",\"path\":\"%s\",\"status\":%d,\"us\":%lld,"
                      "\"request_id\":\"%s\"}\n",
-                     ts, c->method, path, c->status, (long long)us, c->rid);
+                     ts, method, path, status, (long long)us, rid);
     else
-        n = snprintf(line, sizeof line, "%s %s %s %d %lldus rid=%s\n", ts, c->method, path,
-                     c->status, (long long)us, c->rid);
+        n = snprintf(line, sizeof line, "%s %s %s %d %lldus rid=%s\n", ts, method, path, status,
+                     (long long)us, rid);
     if (n > 0)
         accesslog_write(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
@@ -706,13 +935,21 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     http_server *s = cls;
     struct reqctx *c = *con_cls;
-    if (!c)
-        return;
     *con_cls = NULL;
+    if (!c || c == (void *)&URI_HAS_NUL)
+        return;
     int64_t us = now_us() - c->t0_us;
     if (c->status == 0)
         c->status = 499; /* the client left before an answer */
-    log_line(c, us);
+    else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK &&
+             toe != MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN && c->stream &&
+             stream_begun(c->stream))
+        c->status = 499; /* the client left in the middle of a stream (nginx logs 499 too) */
+    log_line(s, c->method, c->path, c->status, us, c->rid);
+    if (c->held) {
+        atomic_fetch_sub(&s->unread, c->held);
+        c->held = 0;
+    }
     size_t idx = c->route ? router_index(c->route) : router_count();
     metrics_observe(idx, c->status, us);
     metrics_inflight_add(-1);
@@ -720,8 +957,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     c->mhd_done = 1;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
         c->cancelled = 1;
-    pthread_cond_broadcast(&c->stream.space);
     pthread_mutex_unlock(&c->lock);
+    if (c->stream)
+        stream_close(c->stream);
+    struct conn *k = c->sock;
+    if (k && k->state == CONN_ACTIVE && !atomic_load(&s->stopping)) {
+        /* Between requests: the next head must be complete within --idle-timeout. */
+        k->state = CONN_IDLE;
+        k->deadline_us = now_us() + (int64_t)s->cfg->idle_timeout_s * 1000000;
+        list_append(&c->lp->idle, k);
+    }
     pthread_mutex_lock(&s->lock);
     if (c->prev)
         c->prev->next = c->next;
@@ -735,7 +980,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     ctx_unref(c);
 }
 
-/* ---- deadlines ---- */
+/* ---- deadlines of requests ---- */
 
 static void cancel_expired(http_server *s, int all)
 {
@@ -745,8 +990,9 @@ static void cancel_expired(http_server *s, int all)
         if (all || (c->rq.deadline_us && now > c->rq.deadline_us)) {
             pthread_mutex_lock(&c->lock);
             c->cancelled = 1;
-            pthread_cond_broadcast(&c->stream.space);
             pthread_mutex_unlock(&c->lock);
+            if (c->stream)
+                stream_wake(c->stream);
         }
     }
     pthread_mutex_unlock(&s->lock);
@@ -759,8 +1005,374 @@ static void *watchdog_main(void *arg)
         struct timespec ts = {0, HTTP_WATCHDOG_PERIOD_MS * 1000000L};
         nanosleep(&ts, NULL);
         cancel_expired(s, 0);
+        pool_expire(s->pool, now_us());
     }
     return NULL;
+}
+
+/* ---- connections: the gate, lingering close, idle keep-alive ---- */
+
+/* Marks for epoll's data.ptr besides struct conn pointers. */
+static char EV_LISTEN, EV_WAKE, EV_MHD;
+
+static void list_append(struct conn_list *l, struct conn *k)
+{
+    k->next = NULL;
+    k->prev = l->tail;
+    if (l->tail)
+        l->tail->next = k;
+    else
+        l->head = k;
+    l->tail = k;
+}
+
+static void list_remove(struct conn_list *l, struct conn *k)
+{
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        l->head = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
+    else
+        l->tail = k->prev;
+    k->prev = k->next = NULL;
+}
+
+static struct loop *loop_of(http_server *s, struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_DAEMON);
+    for (int i = 0; ci && i < s->n_loops; i++)
+        if (s->loops[i].d == ci->daemon)
+            return &s->loops[i];
+    return &s->loops[0];
+}
+
+/* Forget a connection: the caps' counts and the record. The socket is closed by whoever
+ * owns it (the caller when 'close_fd'). */
+static void conn_free(http_server *s, struct conn *k, int close_fd)
+{
+    if (close_fd && k->fd >= 0)
+        close(k->fd);
+    if (k->ip_counted)
+        gate_ip_release((const struct sockaddr *)&k->addr);
+    atomic_fetch_sub(&s->n_conns, 1);
+    free(k);
+}
+
+/* Write a complete error answer straight to a socket we own (the gate's errors, the caps).
+ * Small enough for any socket buffer; a short write is the client's loss. */
+static void raw_error(http_server *s, int fd, int status, const char *reason, const char *code,
+                      const char *msg)
+{
+    char rid[HTTP_REQUEST_ID_MAX + 1];
+    rid_make(rid);
+    json_t *body = errors_body(status, msg, NULL, code);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    char buf[1024];
+    int n = snprintf(buf, sizeof buf,
+                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                     "Connection: close\r\nX-Request-Id: %s\r\n%s\r\n%s\n",
+                     status, reason, text ? strlen(text) + 1 : 1, rid,
+                     status == 503 ? "Retry-After: 1\r\n" : "", text ? text : "");
+    free(text);
+    if (n > 0 && (size_t)n < sizeof buf) {
+        ssize_t w = send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)w;
+    }
+    log_line(s, "-", "-", status, 0, rid);
+    metrics_observe(router_count(), status, 0);
+}
+
+/* Start a lingering close of k (socket open, our epoll or none): no more writes; read and
+ * drop until the client closes, HTTP_LINGER_MS pass or too many bytes came. */
+static void linger_start(struct loop *lp, struct conn *k, int in_epoll)
+{
+    shutdown(k->fd, SHUT_WR);
+    k->state = CONN_LINGER;
+    k->deadline_us = now_us() + HTTP_LINGER_MS * 1000;
+    k->discarded = 0;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = k};
+    if (!in_epoll && epoll_ctl(lp->epfd, EPOLL_CTL_ADD, k->fd, &ev) != 0) {
+        conn_free(lp->srv, k, 1);
+        return;
+    }
+    list_append(&lp->linger, k);
+}
+
+static void linger_read(struct loop *lp, struct conn *k)
+{
+    char buf[HTTP_LINGER_READ_BYTES];
+    size_t cap = HTTP_LINGER_BODY_FACTOR * lp->srv->cfg->max_body;
+    for (;;) {
+        ssize_t n = recv(k->fd, buf, sizeof buf, 0);
+        if (n > 0) {
+            k->discarded += (size_t)n;
+            if (k->discarded <= cap)
+                continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            return;
+        }
+        list_remove(&lp->linger, k);
+        conn_free(lp->srv, k, 1); /* EOF, error, or past the bound */
+        return;
+    }
+}
+
+static void gate_fail(struct loop *lp, struct conn *k, int status, const char *reason,
+                      const char *code, const char *msg)
+{
+    list_remove(&lp->gate, k);
+    raw_error(lp->srv, k->fd, status, reason, code, msg);
+    linger_start(lp, k, 1);
+}
+
+/* New bytes on a socket at the gate: once its head is complete and sound, MHD takes it. */
+static void gate_read(struct loop *lp, struct conn *k)
+{
+    static _Thread_local char buf[GATE_HEAD_MAX + 1];
+    ssize_t n = recv(k->fd, buf, GATE_HEAD_MAX, MSG_PEEK);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) { /* closed before a complete request: nothing to answer */
+        list_remove(&lp->gate, k);
+        conn_free(lp->srv, k, 1);
+        return;
+    }
+    char msg[160];
+    size_t head_len = 0;
+    switch (gate_check_head(buf, (size_t)n, &head_len, msg, sizeof msg)) {
+    case GATE_INCOMPLETE:
+        return;
+    case GATE_BAD:
+        gate_fail(lp, k, 400, "Bad Request", status_name(STATUS_BAD_INPUT), msg);
+        return;
+    case GATE_TOO_LARGE:
+        snprintf(msg, sizeof msg, "the request head is larger than %u bytes", GATE_HEAD_MAX);
+        gate_fail(lp, k, 431, "Request Header Fields Too Large", "header_too_large", msg);
+        return;
+    case GATE_BODY_LARGE:
+        gate_fail(lp, k, 413, "Content Too Large", status_name(STATUS_TOO_LARGE), msg);
+        return;
+    case GATE_OK:
+        break;
+    }
+    list_remove(&lp->gate, k);
+    epoll_ctl(lp->epfd, EPOLL_CTL_DEL, k->fd, NULL);
+    k->state = CONN_ACTIVE;
+    lp->handing = k;
+    if (MHD_add_connection(lp->d, k->fd, (const struct sockaddr *)&k->addr, k->addr_len) !=
+        MHD_YES) {
+        /* MHD closed the socket. */
+        if (!k->mhd_owned)
+            conn_free(lp->srv, k, 0);
+    }
+    lp->handing = NULL;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)conn;
+    struct loop *lp = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct conn *k = lp->handing;
+        if (k)
+            k->mhd_owned = 1;
+        *socket_context = k;
+        return;
+    }
+    struct conn *k = *socket_context;
+    *socket_context = NULL;
+    if (!k)
+        return;
+    if (k->state == CONN_IDLE)
+        list_remove(&lp->idle, k);
+    if (k->linger && !atomic_load(&lp->srv->stopping)) {
+        /* MHD closes its descriptor after this call; ours keeps the socket for the linger. */
+        int fd = dup(k->fd);
+        if (fd >= 0) {
+            k->fd = fd;
+            linger_start(lp, k, 0);
+            return;
+        }
+    }
+    conn_free(lp->srv, k, 0);
+}
+
+/* The raw target as received: '%00' would be decoded into a NUL that cuts the path short
+ * ("/v1/models%00x" served as "/v1/models"), so such requests are marked for a 400. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    for (const char *p = strchr(uri, '%'); p; p = strchr(p + 1, '%'))
+        if (p[1] == '0' && p[2] == '0')
+            return &URI_HAS_NUL;
+    return NULL;
+}
+
+static void accept_some(struct loop *lp)
+{
+    http_server *s = lp->srv;
+    const struct api_config *cfg = s->cfg;
+    for (int i = 0; i < HTTP_ACCEPT_BATCH; i++) {
+        struct sockaddr_storage sa;
+        socklen_t sl = sizeof sa;
+        int fd = accept4(s->listen_fd, (struct sockaddr *)&sa, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* Out of descriptors: stop accepting a moment instead of spinning. */
+                epoll_ctl(lp->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
+                lp->listening = 0;
+                lp->accept_pause_us = now_us() + HTTP_ACCEPT_PAUSE_MS * 1000;
+            }
+            return;
+        }
+        if (atomic_fetch_add(&s->n_conns, 1) >= cfg->max_conns) {
+            atomic_fetch_sub(&s->n_conns, 1);
+            raw_error(s, fd, 503, "Service Unavailable", status_name(STATUS_BUSY),
+                      "too many open connections (--max-conns); retry later");
+            close(fd);
+            continue;
+        }
+        int counted = 0;
+        if (cfg->max_conns_per_ip > 0) {
+            if (gate_ip_acquire((const struct sockaddr *)&sa, (unsigned)cfg->max_conns_per_ip)) {
+                atomic_fetch_sub(&s->n_conns, 1);
+                raw_error(s, fd, 503, "Service Unavailable", status_name(STATUS_BUSY),
+                          "too many open connections from this address (--max-conns-per-ip)");
+                close(fd);
+                continue;
+            }
+            counted = 1;
+        }
+        struct conn *k = calloc(1, sizeof *k);
+        if (!k) {
+            if (counted)
+                gate_ip_release((const struct sockaddr *)&sa);
+            atomic_fetch_sub(&s->n_conns, 1);
+            close(fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        k->fd = fd;
+        k->addr = sa;
+        k->addr_len = sl;
+        k->ip_counted = counted;
+        k->state = CONN_GATE;
+        k->deadline_us = now_us() + (int64_t)cfg->header_timeout_s * 1000000;
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP | EPOLLET, .data.ptr = k};
+        if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            conn_free(s, k, 1);
+            continue;
+        }
+        list_append(&lp->gate, k);
+    }
+}
+
+/* Close what has passed its deadline: heads not complete in time, idle keep-alive
+ * connections, lingering closes. Each list is in deadline order (one timeout per list). */
+static void expire_conns(struct loop *lp, int64_t now, int all)
+{
+    struct conn *k;
+    while ((k = lp->gate.head) && (all || k->deadline_us <= now)) {
+        list_remove(&lp->gate, k);
+        conn_free(lp->srv, k, 1); /* closed silently, as nginx does at client_header_timeout */
+    }
+    while ((k = lp->idle.head) && (all || k->deadline_us <= now)) {
+        list_remove(&lp->idle, k);
+        k->state = CONN_ACTIVE; /* MHD sees the shutdown, closes and notifies */
+        shutdown(k->fd, SHUT_RDWR);
+    }
+    while ((k = lp->linger.head) && (all || k->deadline_us <= now)) {
+        list_remove(&lp->linger, k);
+        conn_free(lp->srv, k, 1);
+    }
+}
+
+static int loop_timeout_ms(struct loop *lp, int64_t now)
+{
+    int64_t next = now + HTTP_LOOP_TICK_MS * 1000;
+    const struct conn_list *lists[] = {&lp->gate, &lp->idle, &lp->linger};
+    for (size_t i = 0; i < 3; i++)
+        if (lists[i]->head && lists[i]->head->deadline_us < next)
+            next = lists[i]->head->deadline_us;
+    if (lp->accept_pause_us && lp->accept_pause_us < next)
+        next = lp->accept_pause_us;
+    MHD_UNSIGNED_LONG_LONG mhd_ms;
+    if (MHD_get_timeout(lp->d, &mhd_ms) == MHD_YES && now + (int64_t)mhd_ms * 1000 < next)
+        next = now + (int64_t)mhd_ms * 1000;
+    int64_t ms = (next - now + 999) / 1000;
+    return ms < 0 ? 0 : (int)ms;
+}
+
+static void *loop_main(void *arg)
+{
+    struct loop *lp = arg;
+    http_server *s = lp->srv;
+    struct epoll_event ev[HTTP_LOOP_EVENTS];
+    while (!atomic_load(&s->stopping)) {
+        int n = epoll_wait(lp->epfd, ev, HTTP_LOOP_EVENTS, loop_timeout_ms(lp, now_us()));
+        for (int i = 0; i < n; i++) {
+            void *p = ev[i].data.ptr;
+            if (p == &EV_MHD)
+                continue; /* MHD_run below */
+            if (p == &EV_WAKE) {
+                uint64_t v;
+                ssize_t r = read(lp->wakefd, &v, sizeof v);
+                (void)r;
+                continue;
+            }
+            if (p == &EV_LISTEN) {
+                if (!atomic_load(&s->draining))
+                    accept_some(lp);
+                continue;
+            }
+            struct conn *k = p;
+            if (k->state == CONN_GATE)
+                gate_read(lp, k);
+            else if (k->state == CONN_LINGER)
+                linger_read(lp, k);
+        }
+        int64_t now = now_us();
+        if (atomic_load(&s->draining) && !lp->drained) {
+            /* Drain: no new connections; close those without a request in progress. */
+            if (lp->listening)
+                epoll_ctl(lp->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
+            lp->listening = 0;
+            lp->drained = 1;
+            struct conn *k;
+            while ((k = lp->gate.head)) {
+                list_remove(&lp->gate, k);
+                conn_free(s, k, 1);
+            }
+            while ((k = lp->idle.head)) {
+                list_remove(&lp->idle, k);
+                k->state = CONN_ACTIVE;
+                shutdown(k->fd, SHUT_RDWR);
+            }
+            atomic_fetch_add(&s->loops_drained, 1);
+        }
+        if (lp->accept_pause_us && now >= lp->accept_pause_us) {
+            lp->accept_pause_us = 0;
+            struct epoll_event le = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &EV_LISTEN};
+            if (!lp->drained && epoll_ctl(lp->epfd, EPOLL_CTL_ADD, s->listen_fd, &le) == 0)
+                lp->listening = 1;
+        }
+        expire_conns(lp, now, 0);
+        MHD_run(lp->d);
+    }
+    return NULL;
+}
+
+static void loop_wake(struct loop *lp)
+{
+    uint64_t one = 1;
+    ssize_t w = write(lp->wakefd, &one, sizeof one);
+    (void)w;
 }
 
 /* ---- daemon ---- */
@@ -773,6 +1385,115 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     fprintf(stderr, "lmserve: http: %s", msg);
 }
 
+/* Room for --max-conns sockets: raise the soft descriptor limit (up to the hard one). */
+static int fit_fd_limit(int want_conns)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return want_conns;
+    rlim_t want = (rlim_t)want_conns * 2 + HTTP_FD_RESERVE; /* x2: lingering dup()s */
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < (rlim_t)want_conns + HTTP_FD_RESERVE) {
+        int fit = rl.rlim_cur > HTTP_FD_RESERVE * 2 ? (int)(rl.rlim_cur - HTTP_FD_RESERVE) : 64;
+        fprintf(stderr,
+                "lmserve: --max-conns %d needs %d file descriptors; the limit is %llu: serving "
+                "at most %d connections\n",
+                want_conns, want_conns + HTTP_FD_RESERVE, (unsigned long long)rl.rlim_cur, fit);
+        return fit;
+    }
+    return want_conns;
+}
+
+static int listen_on(const struct api_config *cfg)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai = NULL;
+    char port[16];
+    snprintf(port, sizeof port, "%d", cfg->port);
+    int gai = getaddrinfo(cfg->host, port, &hints, &ai);
+    if (gai != 0) {
+        fprintf(stderr, "lmserve: cannot resolve --host '%s': %s\n", cfg->host, gai_strerror(gai));
+        return -1;
+    }
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
+        fprintf(stderr, "lmserve: cannot listen on %s:%d: %s\n", cfg->host, cfg->port,
+                strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(ai);
+    return fd;
+}
+
+static int bound_port(int fd)
+{
+    struct sockaddr_storage sa;
+    socklen_t sl = sizeof sa;
+    if (getsockname(fd, (struct sockaddr *)&sa, &sl) != 0)
+        return 0;
+    if (sa.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&sa)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&sa)->sin_port);
+}
+
+static int loop_init(http_server *s, struct loop *lp, int max_conns)
+{
+    const struct api_config *cfg = s->cfg;
+    lp->srv = s;
+    lp->epfd = epoll_create1(EPOLL_CLOEXEC);
+    lp->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (lp->epfd < 0 || lp->wakefd < 0)
+        return -1;
+    /* External epoll mode: our loop calls MHD_run(), which never blocks, so MHD 0.9.75's
+     * "exactly 128 events, wait again with the full timeout" stall cannot happen. */
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_NO_LISTEN_SOCKET | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+    lp->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)max_conns, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)cfg->idle_timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, lp, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
+        NULL, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY_BYTES,
+        MHD_OPTION_END);
+    if (!lp->d)
+        return -1;
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(lp->d, MHD_DAEMON_INFO_EPOLL_FD);
+    if (!info)
+        return -1;
+    struct epoll_event me = {.events = EPOLLIN, .data.ptr = &EV_MHD};
+    struct epoll_event we = {.events = EPOLLIN, .data.ptr = &EV_WAKE};
+    /* EPOLLEXCLUSIVE: one loop wakes per new connection, not all of them. */
+    struct epoll_event le = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = &EV_LISTEN};
+    if (epoll_ctl(lp->epfd, EPOLL_CTL_ADD, info->epoll_fd, &me) != 0 ||
+        epoll_ctl(lp->epfd, EPOLL_CTL_ADD, lp->wakefd, &we) != 0 ||
+        epoll_ctl(lp->epfd, EPOLL_CTL_ADD, s->listen_fd, &le) != 0)
+        return -1;
+    lp->listening = 1;
+    return 0;
+}
+
+static void loop_destroy(struct loop *lp)
+{
+    if (lp->d)
+        MHD_stop_daemon(lp->d); /* closes MHD's connections (on_connection frees them) */
+    lp->d = NULL;
+    expire_conns(lp, 0, 1);
+    if (lp->epfd >= 0)
+        close(lp->epfd);
+    if (lp->wakefd >= 0)
+        close(lp->wakefd);
+}
+
 http_server *http_start(const struct api_config *cfg, registry *reg)
 {
     http_server *s = calloc(1, sizeof *s);
@@ -780,6 +1501,7 @@ http_server *http_start(const struct api_config *cfg, registry *reg)
         return NULL;
     s->cfg = cfg;
     s->reg = reg;
+    s->listen_fd = -1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->idle, NULL);
     size_t n = router_count();
@@ -790,54 +1512,64 @@ http_server *http_start(const struct api_config *cfg, registry *reg)
     }
     s->labels[n] = "unmatched";
     metrics_init(s->labels, n + 1);
+    mallopt(M_MMAP_THRESHOLD, (int)HTTP_MMAP_THRESHOLD_BYTES);
+    accesslog_start(STDERR_FILENO);
+    g_server = s;
 
     s->pool = pool_new(cfg->threads, (size_t)cfg->queue_max);
     if (!s->pool) {
         fprintf(stderr, "lmserve: cannot start %d worker threads\n", cfg->threads);
         goto fail;
     }
-
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *ai = NULL;
-    char port[16];
-    snprintf(port, sizeof port, "%d", cfg->port);
-    int gai = getaddrinfo(cfg->host, port, &hints, &ai);
-    if (gai != 0) {
-        fprintf(stderr, "lmserve: cannot resolve --host '%s': %s\n", cfg->host, gai_strerror(gai));
+    int max_conns = fit_fd_limit(cfg->max_conns);
+    s->listen_fd = listen_on(cfg);
+    if (s->listen_fd < 0)
         goto fail;
-    }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG | MHD_USE_TURBO;
-    if (ai->ai_family == AF_INET6)
-        flags |= MHD_USE_IPv6;
-    s->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)cfg->io_threads, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)(cfg->io_threads * CONFIG_CONN_PER_IO_THREAD), MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)cfg->timeout_s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_CONN_MEMORY_BYTES,
-        MHD_OPTION_END);
-    freeaddrinfo(ai);
-    if (!s->d) {
-        fprintf(stderr, "lmserve: cannot listen on %s:%d: %s\n", cfg->host, cfg->port,
-                strerror(errno));
+    s->port = bound_port(s->listen_fd);
+    s->n_loops = cfg->io_threads;
+    s->loops = calloc((size_t)s->n_loops, sizeof *s->loops);
+    if (!s->loops)
         goto fail;
+    for (int i = 0; i < s->n_loops; i++)
+        s->loops[i].epfd = s->loops[i].wakefd = -1;
+    for (int i = 0; i < s->n_loops; i++) {
+        if (loop_init(s, &s->loops[i], max_conns) != 0) {
+            fprintf(stderr, "lmserve: cannot start the HTTP event loop: %s\n", strerror(errno));
+            goto fail;
+        }
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-    s->port = info ? info->port : cfg->port;
+    /* The loops share the descriptor count through s->n_conns; --max-conns is checked at
+     * accept, so a fit-reduced limit goes through the config copy the loops read. */
+    ((struct api_config *)cfg)->max_conns = max_conns;
+    for (int i = 0; i < s->n_loops; i++) {
+        if (pthread_create(&s->loops[i].thread, NULL, loop_main, &s->loops[i]) != 0) {
+            fprintf(stderr, "lmserve: cannot start the HTTP event loop threads\n");
+            goto fail;
+        }
+        s->loops[i].started = 1;
+    }
     if (pthread_create(&s->watchdog, NULL, watchdog_main, s) != 0) {
         fprintf(stderr, "lmserve: cannot start the watchdog thread\n");
         goto fail;
     }
-    accesslog_start(STDERR_FILENO);
-    g_server = s;
+    s->watchdog_started = 1;
     return s;
 fail:
-    if (s->d)
-        MHD_stop_daemon(s->d);
+    atomic_store(&s->stopping, 1);
+    for (int i = 0; s->loops && i < s->n_loops; i++) {
+        if (s->loops[i].started) {
+            loop_wake(&s->loops[i]);
+            pthread_join(s->loops[i].thread, NULL);
+        }
+    }
+    for (int i = 0; s->loops && i < s->n_loops; i++)
+        loop_destroy(&s->loops[i]);
+    free(s->loops);
+    if (s->listen_fd >= 0)
+        close(s->listen_fd);
     pool_free(s->pool);
+    accesslog_stop();
+    g_server = NULL;
     pthread_cond_destroy(&s->idle);
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -867,11 +1599,20 @@ static int wait_idle(http_server *s, int64_t until_us)
 
 void http_drain(http_server *s, int timeout_s)
 {
+    int64_t until = now_us() + (int64_t)timeout_s * 1000000;
     atomic_store(&s->draining, 1);
-    MHD_socket fd = MHD_quiesce_daemon(s->d);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
-    int left = wait_idle(s, now_us() + (int64_t)timeout_s * 1000000);
+    for (int i = 0; i < s->n_loops; i++)
+        loop_wake(&s->loops[i]);
+    /* The listening socket closes once no loop polls it: new clients are refused. */
+    while (atomic_load(&s->loops_drained) < s->n_loops && now_us() < until) {
+        struct timespec ts = {0, 5 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    if (s->listen_fd >= 0 && atomic_load(&s->loops_drained) == s->n_loops) {
+        close(s->listen_fd);
+        s->listen_fd = -1;
+    }
+    int left = wait_idle(s, until);
     if (left > 0) {
         fprintf(stderr, "lmserve: %d requests still running after %d s: cancelling them\n", left,
                 timeout_s);
@@ -885,11 +1626,22 @@ void http_stop(http_server *s)
     if (!s)
         return;
     atomic_store(&s->stop_watchdog, 1);
-    pthread_join(s->watchdog, NULL);
+    if (s->watchdog_started)
+        pthread_join(s->watchdog, NULL);
+    cancel_expired(s, 1);
     /* Jobs still running would resume connections of a stopped daemon: finish them first. */
     pool_free(s->pool);
     s->pool = NULL;
-    MHD_stop_daemon(s->d);
+    atomic_store(&s->stopping, 1);
+    for (int i = 0; i < s->n_loops; i++) {
+        loop_wake(&s->loops[i]);
+        pthread_join(s->loops[i].thread, NULL);
+    }
+    for (int i = 0; i < s->n_loops; i++)
+        loop_destroy(&s->loops[i]);
+    free(s->loops);
+    if (s->listen_fd >= 0)
+        close(s->listen_fd);
     accesslog_stop();
     g_server = NULL;
     pthread_cond_destroy(&s->idle);

@@ -2,17 +2,70 @@
  * allowed to exit() (docs/ARCHITECTURE.md, conventions: errors). */
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../models/registry.h"
 #include "config.h"
+#include "healthcheck.h"
 #include "http.h"
+
+#define MAIN_EXIT_SLACK_MS 800 /* the whole shutdown ends within --timeout + this (< +1 s) */
+
+static atomic_int g_load_failed; /* a start-up model failed (exit 1 unless --keep-going) */
+
+struct startup {
+    registry *reg;
+    pthread_t main_thread;
+};
+
+static void first_failed(const model *m, void *ud)
+{
+    const char **msg = ud;
+    if (!*msg && model_state_of(m) == MODEL_FAILED) {
+        static char line[600];
+        snprintf(line, sizeof line, "model '%s': %s", model_id(m), model_error(m));
+        *msg = line;
+    }
+}
+
+/* Waits for the start-up models; a failed one stops the server (as Triton's
+ * --exit-on-error, TEI and llama-server do) by waking main's sigwait with SIGTERM. */
+static void *startup_main(void *arg)
+{
+    struct startup *st = arg;
+    registry_wait_loaded(st->reg);
+    const char *msg = NULL;
+    registry_each(st->reg, first_failed, &msg);
+    if (msg) {
+        fprintf(stderr, "lmserve: %s\nlmserve: a model given at start failed to load: exiting "
+                        "(--keep-going serves without it)\n", msg);
+        atomic_store(&g_load_failed, 1);
+        pthread_kill(st->main_thread, SIGTERM);
+    }
+    return NULL;
+}
+
+/* The last resort of shutdown: whatever clients or jobs do, the process ends in time
+ * (Kubernetes sends SIGKILL after its grace period). */
+static void *deadline_main(void *arg)
+{
+    long ms = *(const long *)arg;
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    fprintf(stderr, "lmserve: shutdown did not finish within --timeout: exiting now\n");
+    _exit(1);
+    return NULL;
+}
 
 int main(int argc, char **argv)
 {
+    if (healthcheck_wanted(argc, argv)) /* a probe of a running server, not a server */
+        return healthcheck_main(argc, argv);
     struct api_config cfg;
     int rc = config_load(&cfg, argc, argv);
     if (rc != 0) {
@@ -34,6 +87,19 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return 2;
     }
+    /* Every start-up model is registered (LOADING) before the listener opens, so /ready
+     * cannot answer 200 between two registrations; the loads themselves run in the
+     * background and /health answers during long ones. */
+    int add_failed = 0;
+    for (size_t i = 0; i < cfg.n_models; i++) {
+        struct config_model *m = &cfg.models[i];
+        struct status_err err;
+        status_clear(&err);
+        if (registry_add(reg, m->id, m->type, m->path, &m->opts, 1, &err) != STATUS_OK) {
+            fprintf(stderr, "lmserve: model '%s': %s\n", m->id, err.msg);
+            add_failed = 1;
+        }
+    }
     http_server *srv = http_start(&cfg, reg);
     if (!srv) {
         registry_free(reg);
@@ -43,22 +109,32 @@ int main(int argc, char **argv)
     fprintf(stderr, "lmserve: listening on http://%s%s%s:%d (%d workers, %d I/O threads)\n",
             strchr(cfg.host, ':') ? "[" : "", cfg.host, strchr(cfg.host, ':') ? "]" : "",
             http_port(srv), cfg.threads, cfg.io_threads);
-    /* Listen first, then load in the background: /health answers during long loads. */
-    for (size_t i = 0; i < cfg.n_models; i++) {
-        struct config_model *m = &cfg.models[i];
-        struct status_err err;
-        status_clear(&err);
-        if (registry_add(reg, m->id, m->type, m->path, &m->opts, 1, &err) != STATUS_OK)
-            fprintf(stderr, "lmserve: model '%s': %s\n", m->id, err.msg);
+    struct startup st = {.reg = reg, .main_thread = pthread_self()};
+    pthread_t startup;
+    int startup_started = 0;
+    if (add_failed && !cfg.keep_going) {
+        fprintf(stderr, "lmserve: a model given at start could not be added: exiting "
+                        "(--keep-going serves without it)\n");
+        atomic_store(&g_load_failed, 1);
+    } else if (cfg.n_models && !cfg.keep_going) {
+        startup_started = pthread_create(&startup, NULL, startup_main, &st) == 0;
     }
-    int sig = 0;
-    sigwait(&stop, &sig);
-    fprintf(stderr, "lmserve: %s received: draining (up to %d s)\n",
-            sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.timeout_s);
+    int sig = SIGTERM;
+    if (!atomic_load(&g_load_failed))
+        sigwait(&stop, &sig);
+    long limit_ms = (long)cfg.timeout_s * 1000 + MAIN_EXIT_SLACK_MS;
+    pthread_t deadline;
+    if (pthread_create(&deadline, NULL, deadline_main, &limit_ms) == 0)
+        pthread_detach(deadline);
+    if (!atomic_load(&g_load_failed))
+        fprintf(stderr, "lmserve: %s received: draining (up to %d s)\n",
+                sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.timeout_s);
     http_drain(srv, cfg.timeout_s);
     http_stop(srv);
+    if (startup_started)
+        pthread_join(startup, NULL);
     registry_free(reg);
     config_free(&cfg);
     fprintf(stderr, "lmserve: stopped\n");
-    return 0;
+    return atomic_load(&g_load_failed) ? 1 : 0;
 }

@@ -6,12 +6,22 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 struct job {
     void (*fn)(void *);
+    void (*expire)(void *); /* NULL: runs whenever it is picked */
     void *arg;
+    int64_t deadline_us;
 };
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 struct pool {
     pthread_mutex_t lock;
@@ -42,7 +52,10 @@ static void *worker_main(void *arg)
         p->len--;
         p->busy++;
         pthread_mutex_unlock(&p->lock);
-        j.fn(j.arg);
+        if (j.expire && j.deadline_us && mono_us() > j.deadline_us)
+            j.expire(j.arg); /* waited past its deadline: answer, do not start */
+        else
+            j.fn(j.arg);
         pthread_mutex_lock(&p->lock);
         p->busy--;
     }
@@ -82,16 +95,41 @@ fail:
 
 int pool_submit(pool *p, void (*fn)(void *arg), void *arg)
 {
+    return pool_submit_until(p, fn, NULL, arg, 0);
+}
+
+int pool_submit_until(pool *p, void (*fn)(void *arg), void (*expire)(void *arg), void *arg,
+                      int64_t deadline_us)
+{
     pthread_mutex_lock(&p->lock);
     if (p->stopping || p->len == p->cap) {
         pthread_mutex_unlock(&p->lock);
         return -1;
     }
-    p->ring[(p->head + p->len) % p->cap] = (struct job){fn, arg};
+    p->ring[(p->head + p->len) % p->cap] =
+        (struct job){.fn = fn, .expire = expire, .arg = arg, .deadline_us = deadline_us};
     p->len++;
     pthread_cond_signal(&p->nonempty);
     pthread_mutex_unlock(&p->lock);
     return 0;
+}
+
+size_t pool_expire(pool *p, int64_t now_us)
+{
+    size_t n = 0;
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        struct job j = p->len ? p->ring[p->head] : (struct job){0};
+        if (!p->len || !j.expire || !j.deadline_us || j.deadline_us >= now_us) {
+            pthread_mutex_unlock(&p->lock);
+            return n;
+        }
+        p->head = (p->head + 1) % p->cap;
+        p->len--;
+        pthread_mutex_unlock(&p->lock);
+        j.expire(j.arg);
+        n++;
+    }
 }
 
 size_t pool_depth(pool *p)

@@ -3,7 +3,8 @@
 # already installed. Groups: build (compile), test (make test), models (make models: the
 # corpus and fastText, no PyTorch), train (make models-train and the trainer's test: PyTorch
 # with OpenBLAS, ~11x faster than the reference BLAS it would pick otherwise), web (make
-# test-web), bench (make bench). Works as root on a fresh Debian 12.
+# test-web), bench (make bench), docker (make test-image, used by .ci/run only). Works as
+# root on a fresh Debian 12.
 set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -12,6 +13,8 @@ pkgs_test="libcriterion-dev libcurl4-openssl-dev curl python3 python3-numpy node
 pkgs_models="bible-kjv fasttext"
 pkgs_train="bible-kjv sentencepiece python3-torch python3-numpy libopenblas0-pthread"
 pkgs_web="chromium chromium-driver nodejs npm"
+# docker: the engine, Compose v1 (the one Debian ships) and debootstrap for the local base image.
+pkgs_docker="docker.io docker-compose debootstrap curl"
 pkgs_bench="wrk nginx-light hyperfine python3-numpy libopenblas0-pthread python3-faiss"
 
 want=""
@@ -19,11 +22,12 @@ npm_dirs=""
 for g in "$@"; do
     case "$g" in
     build) want="$want $pkgs_build" ;;
-    test) want="$want $pkgs_test"; npm_dirs="$npm_dirs tests/contract tests/openai" ;;
+    test) want="$want $pkgs_test"; npm_dirs="$npm_dirs tests/contract tests/openai tests/vocab" ;;
     models) want="$want $pkgs_models" ;;
     train) want="$want $pkgs_train" ;;
     web) want="$want $pkgs_web"; npm_dirs="$npm_dirs tests/web" ;;
     bench) want="$want $pkgs_bench" ;;
+    docker) want="$want $pkgs_docker" ;;
     *) echo "deps.sh: unknown group '$g'" >&2; exit 2 ;;
     esac
 done

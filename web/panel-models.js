@@ -20,7 +20,10 @@ function render(models) {
     const err = m.error ? el('div', { class: 'model-error' }, typeof m.error === 'string' ? m.error : (m.error.message || JSON.stringify(m.error))) : null;
     return el('tr', { 'data-id': m.id },
       el('th', { scope: 'row' }, m.id),
-      el('td', { 'data-label': 'type' }, m.type || ''),
+      el('td', { 'data-label': 'type' }, m.type || '',
+        Array.isArray(m.capabilities) && m.capabilities.length
+          ? el('div', { class: 'muted caps', title: 'what this model can do (/v1/models capabilities)' }, m.capabilities.join(' · '))
+          : null),
       el('td', { 'data-label': 'state' }, stateBadge(m.state), err),
       el('td', { class: 'num', 'data-label': 'size' }, fmtBytes(m.bytes)),
       el('td', { class: 'details' }, details),

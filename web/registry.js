@@ -14,7 +14,12 @@ export function kindOf(m) {
   if (/transformer|llama|gguf|gpt/.test(t)) return 'transformer';
   return t;
 }
+// What a panel needs, as /v1/models' capabilities name it (issue 17): the menus follow what
+// the server says each model can do; the type-name patterns below are the fallback for a
+// server without capabilities.
+const NEEDS = { lm: 'score', embedding: 'neighbors', transformer: 'completions', chat: 'chat' };
 export function fits(m, kind) {
+  if (Array.isArray(m.capabilities) && NEEDS[kind]) return m.capabilities.includes(NEEDS[kind]);
   const k = kindOf(m);
   if (kind === 'lm') return k === 'ngram' || k === 'transformer';
   // chat: a Transformer with a chat template (details.chat_template in /v1/models)

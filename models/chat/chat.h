@@ -24,6 +24,10 @@ int chat_template_find(const char *name);
  * (a family name itself, then tell-tale substrings such as "<|im_start|>"); NULL or an
  * unrecognised text gives CHAT_TEMPLATE_NONE. */
 int chat_template_detect(const char *text);
+/* The family of the template a GGUF file carries (`tokenizer.chat_template`), detected as
+ * chat_template_detect does; CHAT_TEMPLATE_NONE when 'path' is not a readable GGUF file, has
+ * no template, or its template is of no known family. Maps the file briefly; never fails. */
+int chat_template_of_gguf(const char *path);
 /* The name of family 'tmpl' (static string); NULL for CHAT_TEMPLATE_NONE or out of range. */
 const char *chat_template_name(int tmpl);
 /* Every family name, comma-separated (static string), for messages and docs. */

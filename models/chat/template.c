@@ -3,6 +3,7 @@
  * message goes, which contents are trimmed), and llama.cpp's order of substring tests to
  * recognise a family from a model's Jinja template text. Not a Jinja interpreter. */
 #include "chat.h"
+#include "../gguf/gguf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -280,6 +281,22 @@ int chat_template_detect(const char *t)
     if (has(t, "<|role_start|>"))
         return F_MEGREZ;
     return CHAT_TEMPLATE_NONE;
+}
+
+int chat_template_of_gguf(const char *path)
+{
+    gguf *g = NULL;
+    if (!path || gguf_open(path, &g, NULL) != STATUS_OK)
+        return CHAT_TEMPLATE_NONE;
+    struct gguf_str s;
+    int tmpl = CHAT_TEMPLATE_NONE;
+    if (gguf_get_str(g, "tokenizer.chat_template", &s, NULL) == STATUS_OK) {
+        char *text = strndup(s.s, s.len); /* the map's string is not NUL-terminated */
+        tmpl = chat_template_detect(text);
+        free(text);
+    }
+    gguf_close(g);
+    return tmpl;
 }
 
 /* ---- rendering ---- */

@@ -2,6 +2,7 @@
  * compact copy), lookup, original vectors and mean-pooled text. Not the parsers (vecfile.c),
  * not the file format (lmv.c), not the search (knn.c). */
 #include "embed_internal.h"
+#include "../util/mapfile.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -12,7 +13,6 @@
 #define BUILDER_ROWS_MIN 1024       /* first allocation when the file gives no count */
 #define BUILDER_WORDS_MIN (1u << 16) /* first allocation of the word bytes */
 #define EMBED_THREADS_DEFAULT 2     /* the target machine has 2 cores */
-#define EMBED_HUGE_PAGE_BYTES (2u << 20) /* x86-64 transparent huge page */
 
 static size_t round_up(size_t x, size_t m) { return (x + m - 1) / m * m; }
 
@@ -22,13 +22,8 @@ static float *rows_alloc(size_t bytes)
 {
     bytes = round_up(bytes, EMBED_ALIGN_BYTES);
     float *p = embed_aligned_alloc(bytes);
-    if (p) {
-        uintptr_t a = round_up((uintptr_t)p, EMBED_HUGE_PAGE_BYTES);
-        uintptr_t end = (uintptr_t)p + bytes;
-        if (end > a + EMBED_HUGE_PAGE_BYTES)
-            madvise((void *)a, (end - a) / EMBED_HUGE_PAGE_BYTES * EMBED_HUGE_PAGE_BYTES,
-                    MADV_HUGEPAGE);
-    }
+    if (p)
+        util_advise_huge(p, bytes);
     return p;
 }
 
@@ -359,25 +354,6 @@ int embed_finish_mapped(embed *e, const struct embed_opts *o, struct status_err 
 
 /* ---- lifecycle ---- */
 
-int embed_open(const char *path, const struct embed_opts *o, embed **out, struct status_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return status_set(err, STATUS_IO, NULL, "%s: cannot open", path);
-    unsigned char head[16] = {0};
-    size_t got = fread(head, 1, sizeof head, f);
-    fclose(f);
-    if (lmv_is(head, got))
-        return lmv_open(path, o, out, err);
-    struct embed_builder b;
-    memset(&b, 0, sizeof b);
-    int rc = vecfile_read(path, &b, err);
-    if (rc != STATUS_OK) {
-        embed_builder_free(&b);
-        return rc;
-    }
-    return embed_build_take(&b, o, out, err);
-}
 
 void embed_close(embed *e)
 {
@@ -391,11 +367,6 @@ void embed_close(embed *e)
     free(e);
 }
 
-int embed_save(const embed *e, const char *path, enum embed_storage storage,
-               struct status_err *err)
-{
-    return lmv_write(e, path, storage, err);
-}
 
 /* ---- accessors ---- */
 

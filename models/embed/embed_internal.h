@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "../kernels/kernels.h"
+#include "../util/alloc.h"
 #include "embed.h"
 
 #define EMBED_ALIGN_BYTES 64     /* row and section alignment (cache line) */
@@ -116,16 +117,17 @@ static inline struct kernels_mat embed_unit_mat(const embed *e)
                                 .row_bytes = e->stride * sizeof(float), .cols = e->stride};
 }
 
-/* aligned_alloc with the size rounded up to a multiple of the alignment, as C11 requires;
- * free with free(). */
+/* EMBED_ALIGN_BYTES-aligned memory (models/util/alloc.h); free with free(). */
 static inline void *embed_aligned_alloc(size_t bytes)
 {
-    size_t b = (bytes + EMBED_ALIGN_BYTES - 1) / EMBED_ALIGN_BYTES * EMBED_ALIGN_BYTES;
-    return aligned_alloc(EMBED_ALIGN_BYTES, b ? b : EMBED_ALIGN_BYTES);
+    return util_aligned_alloc(EMBED_ALIGN_BYTES, bytes);
 }
 
 /* ---- scan pool (knn.c) ---- */
 int embed_pool_new(int threads, struct embed_pool **out);
 void embed_pool_free(struct embed_pool *p);
+/* Run fn(ctx, worker) on the caller (worker 0) and every idle helper (pool.c); fn splits its
+ * work dynamically. NULL or a busy pool: the caller alone. */
+void embed_pool_run(struct embed_pool *p, void (*fn)(void *, int), void *ctx);
 
 #endif

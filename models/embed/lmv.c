@@ -7,6 +7,7 @@
  * The float32 unit rows are always present: compact storage is a scan copy, and the top
  * candidates are rescored against the float32 rows (see knn.c). */
 #include "embed_internal.h"
+#include "../util/mapfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -241,27 +242,20 @@ static int validate(const struct lmv_header *h, size_t size, const char *path,
 
 int lmv_open(const char *path, const struct embed_opts *o, embed **out, struct status_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return status_set(err, STATUS_IO, NULL, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return status_set(err, STATUS_IO, NULL, "%s: cannot stat: %s", path, strerror(errno));
-    }
-    size_t size = (size_t)st.st_size;
+    struct mapfile mf;
+    int rc = mapfile_open(path, MAPFILE_SHARED, 0, NULL, &mf, err);
+    if (rc != STATUS_OK)
+        return rc;
+    const size_t size = mf.len;
     if (size < LMV_HEADER_BYTES) {
-        close(fd);
+        mapfile_close(&mf);
         return bad(err, path, "shorter than its header");
     }
-    void *m = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
-    if (m == MAP_FAILED)
-        return status_set(err, STATUS_IO, NULL, "%s: cannot map: %s", path, strerror(errno));
+    void *m = (void *)mf.data;
     const char *base = m;
     struct lmv_header h;
     memcpy(&h, base, sizeof h);
-    int rc = lmv_is(h.magic, LMV_MAGIC_BYTES) ? validate(&h, size, path, err)
+    rc = lmv_is(h.magic, LMV_MAGIC_BYTES) ? validate(&h, size, path, err)
                                               : bad(err, path, "magic");
     if (rc != STATUS_OK) {
         munmap(m, size);

@@ -1,5 +1,6 @@
 /* model.c: the "embedding" model type for the registry: options, load, describe. */
 #include "../registry.h"
+#include "../caps.h"
 #include "embed_internal.h"
 
 #include <stdlib.h>
@@ -51,6 +52,45 @@ static size_t embed_ops_bytes(const void *impl) { return embed_bytes(impl); }
 
 static const char *const embed_model_options[] = {"lowercase", "threads", "storage", NULL};
 
+/* ---- the embedding capability (models/caps.h) ---- */
+
+static size_t cap_dim(const void *impl) { return embed_dim(impl); }
+static int cap_text(const void *impl, const char *text, size_t len, int normalize, float *out,
+                    size_t *n_tokens, struct embed_span **oov, size_t *n_oov,
+                    struct status_err *err)
+{
+    return embed_text(impl, text, len, normalize, out, n_tokens, oov, n_oov, err);
+}
+static long cap_lookup(const void *impl, const char *w, size_t len)
+{
+    return embed_lookup(impl, w, len);
+}
+static const char *cap_word(const void *impl, size_t row) { return embed_word(impl, row); }
+static void cap_vector(const void *impl, size_t row, float *out) { embed_vector(impl, row, out); }
+static int cap_knn(const void *impl, const float *q, size_t top_k, const uint32_t *exclude,
+                   size_t n_exclude, struct embed_hit *out, size_t *n_out, struct status_err *err)
+{
+    return embed_knn(impl, q, top_k, exclude, n_exclude, out, n_out, err);
+}
+static int cap_most_similar(const void *impl, const uint32_t *pos, size_t n_pos,
+                            const uint32_t *neg, size_t n_neg, enum embed_method m, size_t top_k,
+                            int exclude_inputs, struct embed_hit *out, size_t *n_out,
+                            struct status_err *err)
+{
+    return embed_most_similar(impl, pos, n_pos, neg, n_neg, m, top_k, exclude_inputs, out, n_out,
+                              err);
+}
+
+static const struct embedding_ops embed_embedding_ops = {
+    .dim = cap_dim,
+    .text = cap_text,
+    .lookup = cap_lookup,
+    .word = cap_word,
+    .vector = cap_vector,
+    .knn = cap_knn,
+    .most_similar = cap_most_similar,
+};
+
 const struct model_ops embed_model_ops = {
     .type = "embedding",
     .options = embed_model_options,
@@ -58,5 +98,5 @@ const struct model_ops embed_model_ops = {
     .free_impl = embed_ops_free,
     .describe = embed_ops_describe,
     .bytes = embed_ops_bytes,
-    .lm = NULL,
+    .embedding = &embed_embedding_ops,
 };

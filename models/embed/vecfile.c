@@ -3,6 +3,7 @@
  * Values go through a hand-written decimal parser (not strtof per value): files load at
  * disk-parse speed. Not the .lmv format (lmv.c). */
 #include "embed_internal.h"
+#include "../util/mapfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,9 +17,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
 
-#define GZ_CHUNK_BYTES (1u << 20)   /* gunzip read size */
 #define TOKEN_SHOW_MAX 32           /* bytes of a bad token quoted in an error */
 #define FLOAT_FAST_DIGITS 19        /* significant digits a uint64 mantissa holds */
 #define FLOAT_FAST_POW10_MAX 22     /* 10^22 is the largest power of ten exact in a double */
@@ -268,88 +267,15 @@ static int bad_value(struct status_err *err, const struct src *s, const char *to
 
 /* ---- reading the bytes ---- */
 
-struct buf {
-    char *data;
-    size_t len;
-    int mapped;
-};
-
-static void buf_free(struct buf *b)
+/* The file's bytes: mapped and faulted in at once (the parser reads every page), or a gzip
+ * file inflated (models/util/mapfile). */
+static int buf_read(const char *path, struct mapfile *b, struct status_err *err)
 {
-    if (b->mapped)
-        munmap(b->data, b->len);
-    else
-        free(b->data);
-    b->data = NULL;
-}
-
-static int buf_read(const char *path, struct buf *b, struct status_err *err)
-{
-    memset(b, 0, sizeof *b);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return status_set(err, STATUS_IO, NULL, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    unsigned char magic[2] = {0};
-    if (fstat(fd, &st) != 0 || pread(fd, magic, 2, 0) < 0) {
-        close(fd);
-        return status_set(err, STATUS_IO, NULL, "%s: cannot read: %s", path, strerror(errno));
-    }
-    if (magic[0] == 0x1f && magic[1] == 0x8b) { /* gzip */
-        gzFile gz = gzdopen(fd, "rb");
-        if (!gz) {
-            close(fd);
-            return status_set(err, STATUS_NO_MEMORY, NULL, "%s: cannot start gunzip", path);
-        }
-        gzbuffer(gz, GZ_CHUNK_BYTES);
-        size_t cap = (size_t)st.st_size * 3 + GZ_CHUNK_BYTES, len = 0;
-        char *d = malloc(cap);
-        for (;;) {
-            if (!d)
-                break;
-            if (cap - len < GZ_CHUNK_BYTES) {
-                char *nd = realloc(d, cap * 2);
-                if (!nd) {
-                    free(d);
-                    d = NULL;
-                    break;
-                }
-                d = nd;
-                cap *= 2;
-            }
-            int got = gzread(gz, d + len, GZ_CHUNK_BYTES);
-            if (got < 0) {
-                int zerr;
-                /* the message lives in gz: format it before gzclose frees it */
-                status_set(err, STATUS_BAD_FORMAT, NULL, "%s: gzip: %s", path, gzerror(gz, &zerr));
-                gzclose(gz);
-                free(d);
-                return STATUS_BAD_FORMAT;
-            }
-            if (got == 0)
-                break;
-            len += (size_t)got;
-        }
-        gzclose(gz);
-        if (!d)
-            return status_set(err, STATUS_NO_MEMORY, NULL, "%s: out of memory", path);
-        b->data = d;
-        b->len = len;
-        return STATUS_OK;
-    }
-    if (st.st_size == 0) {
-        close(fd);
-        return status_set(err, STATUS_BAD_FORMAT, NULL, "%s:1: empty file", path);
-    }
-    void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-    close(fd);
-    if (m == MAP_FAILED)
-        return status_set(err, STATUS_IO, NULL, "%s: cannot map: %s", path, strerror(errno));
-    madvise(m, (size_t)st.st_size, MADV_SEQUENTIAL);
-    b->data = m;
-    b->len = (size_t)st.st_size;
-    b->mapped = 1;
-    return STATUS_OK;
+    int rc = mapfile_open(path, MAPFILE_GUNZIP | MAPFILE_POPULATE | MAPFILE_SEQUENTIAL, 0, NULL,
+                          b, err);
+    if (rc == STATUS_OK && b->len == 0 && !b->inflated)
+        rc = status_set(err, STATUS_BAD_FORMAT, NULL, "%s:1: empty file", path);
+    return rc;
 }
 
 /* ---- text ---- */
@@ -670,13 +596,14 @@ static int looks_binary(const char *p, const char *end, size_t dim)
 
 int vecfile_read(const char *path, struct embed_builder *b, struct status_err *err)
 {
-    struct buf data;
+    struct mapfile data;
     int rc = buf_read(path, &data, err);
     if (rc != STATUS_OK)
         return rc;
-    struct src s = {.p = data.data, .end = data.data + data.len, .path = path, .line = 1};
+    const char *bytes = data.data ? data.data : "";
+    struct src s = {.p = bytes, .end = bytes + data.len, .path = path, .line = 1};
     if (data.len == 0) {
-        buf_free(&data);
+        mapfile_close(&data);
         return status_set(err, STATUS_BAD_FORMAT, NULL, "%s:1: empty file", path);
     }
     /* first line: "N D" header, or a GloVe row */
@@ -698,7 +625,7 @@ int vecfile_read(const char *path, struct embed_builder *b, struct status_err *e
     int header = nt == 2 && parse_size(t[0], te[0], &n) == 0 && parse_size(t[1], te[1], &dim) == 0;
     if (header) {
         if (dim == 0 || dim > EMBED_DIM_MAX) {
-            buf_free(&data);
+            mapfile_close(&data);
             return fail(err, &s, "header dimension %s%zu is not in 1..%zu", "", dim,
                         (size_t)EMBED_DIM_MAX);
         }
@@ -725,7 +652,7 @@ int vecfile_read(const char *path, struct embed_builder *b, struct status_err *e
             }
         }
         if (count == 0 || count > EMBED_DIM_MAX) {
-            buf_free(&data);
+            mapfile_close(&data);
             return fail(err, &s, "not a vector file: first line has %s%zu values", "", count, 0);
         }
         dim = count;
@@ -733,6 +660,6 @@ int vecfile_read(const char *path, struct embed_builder *b, struct status_err *e
         if (rc == STATUS_OK)
             rc = read_text(&s, 0, 0, dim, b, err);
     }
-    buf_free(&data);
+    mapfile_close(&data);
     return rc;
 }

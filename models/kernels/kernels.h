@@ -35,6 +35,20 @@ enum kernels_type {
     KERNELS_Q8_G, /* llama2.c v2 "Q8_0": int8 values, one float scale per 'gs' values of the
                      flattened matrix in a separate array (groups may straddle rows);
                      activation F32; no per-row dot (use matvec) and no block to_float */
+    /* ggml's block formats (GGUF weights; layouts in quant_internal.h). The activation
+     * types are ggml's CPU ones: Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1, Q8_K for the
+     * K-quants; BF16 takes F32 activations (round them to bf16 first to match ggml). */
+    KERNELS_BF16,
+    KERNELS_Q4_0,
+    KERNELS_Q4_1,
+    KERNELS_Q5_0,
+    KERNELS_Q5_1,
+    KERNELS_Q8_0,
+    KERNELS_Q8_1, /* activation type (also usable as a weight) */
+    KERNELS_Q4_K,
+    KERNELS_Q5_K,
+    KERNELS_Q6_K,
+    KERNELS_Q8_K, /* activation type (also usable as a weight) */
     KERNELS_TYPE_COUNT
 };
 

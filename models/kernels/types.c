@@ -2,6 +2,21 @@
  * (kernels.h says how to add a row or a tier). A NULL entry falls back to the next lower
  * tier when select.c resolves a tier's table, so the ref column is complete. */
 #include "kernels_internal.h"
+#include "quant_internal.h"
+
+/* A ggml block format: ref and avx2 entries through quant_matvec/quant_gemm. */
+#define QROW(T, NAME, BLOCK, ACT, FROM, AVX2)                                                \
+    {                                                                                         \
+        .name = NAME, .block_size = BLOCK, .block_bytes = sizeof(struct block_##T),          \
+        .vec_dot_type = ACT, .to_float = quant_to_float_##T, .from_float = FROM,             \
+        .tier = {                                                                             \
+            [KERNELS_TIER_REF] = {.dot = quant_dot_##T##_ref, .matvec = quant_matvec_##T##_ref, \
+                                  .gemm = quant_gemm_##T##_ref},                              \
+            [KERNELS_TIER_AVX2] = AVX2,                                                        \
+        },                                                                                    \
+    }
+#define QAVX2(T) {.dot = quant_dot_##T##_avx2, .matvec = quant_matvec_##T##_avx2, .gemm = quant_gemm_##T##_avx2}
+#define QNONE {0}
 
 const struct kernels_type_traits kernels_types[KERNELS_TYPE_COUNT] = {
     [KERNELS_F32] = {
@@ -9,7 +24,7 @@ const struct kernels_type_traits kernels_types[KERNELS_TYPE_COUNT] = {
         .vec_dot_type = KERNELS_F32,
         .to_float = kernels_to_float_f32, .from_float = kernels_from_float_f32,
         .tier = {
-            [KERNELS_TIER_REF] = {.dot = kernels_dot_f32_ref, .matvec = kernels_matvec_f32_ref,
+            [KERNELS_TIER_REF] = {.dot = kernels_dot_f32_ref, .matvec = kernels_matvec_rows_ref,
                                   .gemm = kernels_gemm_ref},
             [KERNELS_TIER_AVX2] = {.dot = kernels_dot_f32_avx2, .matvec = kernels_matvec_f32_avx2,
                                    .gemm = kernels_gemm_f32_avx2},
@@ -23,7 +38,7 @@ const struct kernels_type_traits kernels_types[KERNELS_TYPE_COUNT] = {
         .name = "f16", .block_size = 1, .block_bytes = sizeof(uint16_t),
         .vec_dot_type = KERNELS_F32, .to_float = kernels_to_float_f16,
         .tier = {
-            [KERNELS_TIER_REF] = {.dot = kernels_dot_f16_ref, .matvec = kernels_matvec_f16_ref,
+            [KERNELS_TIER_REF] = {.dot = kernels_dot_f16_ref, .matvec = kernels_matvec_rows_ref,
                                   .gemm = kernels_gemm_ref},
             [KERNELS_TIER_AVX2] = {.dot = kernels_dot_f16_avx2, .matvec = kernels_matvec_f16_avx2},
         },
@@ -32,7 +47,7 @@ const struct kernels_type_traits kernels_types[KERNELS_TYPE_COUNT] = {
         .name = "i8", .block_size = 1, .block_bytes = sizeof(int8_t),
         .vec_dot_type = KERNELS_I8, .to_float = kernels_to_float_i8,
         .tier = {
-            [KERNELS_TIER_REF] = {.dot = kernels_dot_i8_ref, .matvec = kernels_matvec_i8_ref,
+            [KERNELS_TIER_REF] = {.dot = kernels_dot_i8_ref, .matvec = kernels_matvec_rows_ref,
                                   .gemm = kernels_gemm_ref},
             [KERNELS_TIER_AVX2] = {.dot = kernels_dot_i8_avx2, .matvec = kernels_matvec_i8_avx2},
         },
@@ -48,4 +63,24 @@ const struct kernels_type_traits kernels_types[KERNELS_TYPE_COUNT] = {
                                    .gemm = kernels_gemm_q8g_avx2},
         },
     },
+    [KERNELS_BF16] = {
+        .name = "bf16", .block_size = 1, .block_bytes = sizeof(uint16_t),
+        .vec_dot_type = KERNELS_F32, .to_float = quant_to_float_bf16,
+        .from_float = quant_from_float_bf16,
+        .tier = {
+            [KERNELS_TIER_REF] = {.dot = quant_dot_bf16_ref, .matvec = quant_matvec_bf16_ref,
+                                  .gemm = quant_gemm_bf16_ref},
+            [KERNELS_TIER_AVX2] = QAVX2(bf16),
+        },
+    },
+    [KERNELS_Q4_0] = QROW(q4_0, "q4_0", QK4_0, KERNELS_Q8_0, NULL, QAVX2(q4_0)),
+    [KERNELS_Q4_1] = QROW(q4_1, "q4_1", QK4_0, KERNELS_Q8_1, NULL, QAVX2(q4_1)),
+    [KERNELS_Q5_0] = QROW(q5_0, "q5_0", QK4_0, KERNELS_Q8_0, NULL, QAVX2(q5_0)),
+    [KERNELS_Q5_1] = QROW(q5_1, "q5_1", QK4_0, KERNELS_Q8_1, NULL, QAVX2(q5_1)),
+    [KERNELS_Q8_0] = QROW(q8_0, "q8_0", QK8_0, KERNELS_Q8_0, quant_from_float_q8_0, QAVX2(q8_0)),
+    [KERNELS_Q8_1] = QROW(q8_1, "q8_1", QK8_0, KERNELS_Q8_1, quant_from_float_q8_1, QNONE),
+    [KERNELS_Q4_K] = QROW(q4_K, "q4_K", QK_K, KERNELS_Q8_K, NULL, QAVX2(q4_K)),
+    [KERNELS_Q5_K] = QROW(q5_K, "q5_K", QK_K, KERNELS_Q8_K, NULL, QAVX2(q5_K)),
+    [KERNELS_Q6_K] = QROW(q6_K, "q6_K", QK_K, KERNELS_Q8_K, NULL, QAVX2(q6_K)),
+    [KERNELS_Q8_K] = QROW(q8_K, "q8_K", QK_K, KERNELS_Q8_K, quant_from_float_q8_K, QNONE),
 };

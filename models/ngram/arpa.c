@@ -191,19 +191,19 @@ static int order_buf_reserve(struct order_buf *o, int n, uint64_t cap)
 {
     if (cap <= o->cap)
         return 0;
-    uint32_t *ids = ngram_realloc(o->ids, cap * (uint64_t)n * sizeof *ids);
+    uint32_t *ids = util_realloc(o->ids, cap * (uint64_t)n * sizeof *ids);
     if (!ids)
         return -1;
     o->ids = ids;
-    float *pr = ngram_realloc(o->prob, cap * sizeof *pr);
+    float *pr = util_realloc(o->prob, cap * sizeof *pr);
     if (!pr)
         return -1;
     o->prob = pr;
-    float *bo = ngram_realloc(o->backoff, cap * sizeof *bo);
+    float *bo = util_realloc(o->backoff, cap * sizeof *bo);
     if (!bo)
         return -1;
     o->backoff = bo;
-    uint32_t *ln = ngram_realloc(o->line, cap * sizeof *ln);
+    uint32_t *ln = util_realloc(o->line, cap * sizeof *ln);
     if (!ln)
         return -1;
     o->line = ln;
@@ -241,7 +241,7 @@ static int vocab_add(struct builder *b, struct ngram_lm *lm, const char *w, size
     }
     if (b->pool_len + len + 1 > b->pool_cap) {
         uint64_t cap = b->pool_cap * 2 + len + 1;
-        char *np = ngram_realloc(b->pool, cap);
+        char *np = util_realloc(b->pool, cap);
         if (!np)
             return -1;
         b->pool = np;
@@ -654,7 +654,7 @@ static void set_ext(struct ngram_lm *lm, int n, uint32_t slot)
 static void free_tables(struct ngram_lm *lm)
 {
     for (int n = 2; n <= NGRAM_ORDER_MAX; n++) {
-        ngram_big_free(lm->big[n], lm->big_len[n]);
+        util_huge_free(lm->big[n], lm->big_len[n]);
         lm->big[n] = NULL;
         lm->mid[n - 1] = NULL;
     }
@@ -683,7 +683,7 @@ static int build_tables(struct builder *b, struct ngram_lm *lm, const double *lo
             return status_set(err, STATUS_BAD_FORMAT, NULL, "%s: too many %d-grams (%llu)", b->name,
                               n, (unsigned long long)total);
         size_t stride = n < lm->order ? sizeof(struct ngram_mid) : sizeof(struct ngram_top);
-        unsigned char *tab = ngram_big_alloc(slots * stride);
+        unsigned char *tab = util_huge_alloc(slots * stride);
         if (!tab)
             return status_set(err, STATUS_NO_MEMORY, NULL,
                               "%s: out of memory for the %d-gram table", b->name, n);
@@ -844,9 +844,9 @@ int ngram_arpa_build(const char *name, const char *buf, size_t len, struct ngram
         goto fail;
     }
     lm->slots[0] = vslots;
-    b.uni = ngram_calloc(vslots, sizeof *b.uni);
+    b.uni = util_calloc(vslots, sizeof *b.uni);
     b.pool_cap = 1 + lm->counts[0] * 8;
-    b.pool = ngram_malloc(b.pool_cap);
+    b.pool = util_malloc(b.pool_cap);
     if (!b.uni || !b.pool) {
         rc = status_set(err, STATUS_NO_MEMORY, NULL, "%s: out of memory", name);
         goto fail;
@@ -927,7 +927,7 @@ int ngram_arpa_build(const char *name, const char *buf, size_t len, struct ngram
         order_buf_free(&b.blank[n]);
     }
     /* shrink the pool to fit */
-    char *np = ngram_realloc(b.pool, b.pool_len);
+    char *np = util_realloc(b.pool, b.pool_len);
     if (np)
         b.pool = np;
     lm->pool = b.pool;

@@ -207,22 +207,17 @@ static int validate(const char *path, const struct bin_header *h, uint64_t size,
     return STATUS_OK;
 }
 
-int ngram_binary_map(const char *path, int fd, size_t size, struct ngram_lm *lm,
+int ngram_binary_map(const char *path, void *map, size_t size, struct ngram_lm *lm,
                      struct status_err *err)
 {
     if (size < BIN_HEADER_BYTES)
         return BAD("%s: truncated binary model (%zu bytes, header alone is %u)", path, size,
                    BIN_HEADER_BYTES);
-    void *map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-    if (map == MAP_FAILED)
-        return status_set(err, STATUS_IO, NULL, "%s: cannot map: %s", path, strerror(errno));
     struct bin_header h;
     memcpy(&h, map, sizeof h);
     int rc = validate(path, &h, size, map, err);
-    if (rc != STATUS_OK) {
-        munmap(map, size);
+    if (rc != STATUS_OK)
         return rc;
-    }
     const unsigned char *base = map;
     lm->map = map;
     lm->map_len = size;

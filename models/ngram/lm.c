@@ -1,6 +1,7 @@
 /* lm.c: opening an n-gram model (format detection), vocabulary lookup and KenLM-exact
  * scoring over the tables described in ngram_internal.h. Parsing is arpa.c, mapping binary.c. */
 #include "ngram_internal.h"
+#include "../util/mapfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,9 +14,6 @@
 
 #include <zlib.h>
 
-#define GZIP_MAGIC0 0x1f
-#define GZIP_MAGIC1 0x8b
-#define GZIP_CHUNK_BYTES (1u << 20) /* inflate step; the buffer doubles as it fills */
 
 /* ---- hashing ---- */
 
@@ -185,52 +183,10 @@ size_t ngram_bytes(const ngram_lm *lm)
 
 /* ---- open / close ---- */
 
-#define HUGE_PAGE_BYTES (2u << 20) /* x86-64 transparent huge page */
-
-long ngram_alloc_countdown;
-
-static int alloc_fails(void)
-{
-    return ngram_alloc_countdown > 0 && --ngram_alloc_countdown == 0;
-}
-
-void *ngram_malloc(size_t n)
-{
-    return alloc_fails() ? NULL : malloc(n);
-}
-void *ngram_calloc(size_t n, size_t size)
-{
-    return alloc_fails() ? NULL : calloc(n, size);
-}
-void *ngram_realloc(void *p, size_t n)
-{
-    return alloc_fails() ? NULL : realloc(p, n);
-}
-
-void *ngram_big_alloc(size_t bytes)
-{
-    if (alloc_fails())
-        return NULL;
-    if (bytes == 0)
-        bytes = 1;
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
-        return NULL;
-    if (bytes >= HUGE_PAGE_BYTES)
-        madvise(p, bytes, MADV_HUGEPAGE);
-    return p;
-}
-
-void ngram_big_free(void *p, size_t bytes)
-{
-    if (p)
-        munmap(p, bytes ? bytes : 1);
-}
-
 void ngram_release(struct ngram_lm *lm)
 {
     for (size_t i = 0; i < sizeof lm->big / sizeof lm->big[0]; i++) {
-        ngram_big_free(lm->big[i], lm->big_len[i]);
+        util_huge_free(lm->big[i], lm->big_len[i]);
         lm->big[i] = NULL;
     }
     if (lm->map)
@@ -250,100 +206,6 @@ void ngram_close(ngram_lm *lm)
     free(lm);
 }
 
-/* Inflate the whole gzip file at 'path' into a malloc'd buffer. */
-static int read_gzip(const char *path, char **out, size_t *out_len, struct status_err *err)
-{
-    gzFile gz = gzopen(path, "rb");
-    if (!gz)
-        return status_set(err, STATUS_IO, NULL, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = GZIP_CHUNK_BYTES, len = 0;
-    char *buf = ngram_malloc(cap + 1);
-    if (!buf)
-        goto nomem;
-    for (;;) {
-        if (cap - len < GZIP_CHUNK_BYTES) {
-            char *nb = ngram_realloc(buf, cap * 2 + 1);
-            if (!nb)
-                goto nomem;
-            buf = nb;
-            cap *= 2;
-        }
-        int got = gzread(gz, buf + len, GZIP_CHUNK_BYTES);
-        if (got < 0) {
-            int zerr;
-            const char *msg = gzerror(gz, &zerr);
-            status_set(err, STATUS_BAD_FORMAT, NULL, "%s: gzip: %s", path, msg);
-            free(buf);
-            gzclose(gz);
-            return err ? err->code : STATUS_BAD_FORMAT;
-        }
-        if (got == 0)
-            break;
-        len += (size_t)got;
-    }
-    gzclose(gz);
-    buf[len] = '\0';
-    *out = buf;
-    *out_len = len;
-    return STATUS_OK;
-nomem:
-    free(buf);
-    gzclose(gz);
-    return status_set(err, STATUS_NO_MEMORY, NULL, "%s: out of memory inflating", path);
-}
-
-int ngram_open(const char *path, ngram_lm **out, struct status_err *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return status_set(err, errno == ENOENT ? STATUS_NOT_FOUND : STATUS_IO, NULL,
-                          "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return status_set(err, STATUS_IO, NULL, "%s: not a regular file", path);
-    }
-    size_t size = (size_t)sb.st_size;
-    unsigned char magic[NGRAM_BIN_MAGIC_LEN] = {0};
-    ssize_t got = pread(fd, magic, sizeof magic, 0);
-    struct ngram_lm *lm = ngram_calloc(1, sizeof *lm);
-    if (!lm) {
-        close(fd);
-        return status_set(err, STATUS_NO_MEMORY, NULL, "%s: out of memory", path);
-    }
-    int rc;
-    if (got == (ssize_t)sizeof magic && memcmp(magic, NGRAM_BIN_MAGIC, NGRAM_BIN_MAGIC_LEN) == 0) {
-        rc = ngram_binary_map(path, fd, size, lm, err);
-        close(fd);
-    } else if (got >= 2 && magic[0] == GZIP_MAGIC0 && magic[1] == GZIP_MAGIC1) {
-        close(fd);
-        char *buf = NULL;
-        size_t len = 0;
-        rc = read_gzip(path, &buf, &len, err);
-        if (rc == STATUS_OK)
-            rc = ngram_arpa_build(path, buf, len, lm, err);
-        free(buf);
-    } else if (size == 0) {
-        close(fd);
-        rc = status_set(err, STATUS_BAD_FORMAT, NULL, "%s:1: empty file", path);
-    } else {
-        void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        close(fd);
-        if (map == MAP_FAILED) {
-            rc = status_set(err, STATUS_IO, NULL, "%s: cannot map: %s", path, strerror(errno));
-        } else {
-            madvise(map, size, MADV_SEQUENTIAL);
-            rc = ngram_arpa_build(path, map, size, lm, err);
-            munmap(map, size);
-        }
-    }
-    if (rc != STATUS_OK) {
-        ngram_close(lm);
-        return rc;
-    }
-    *out = lm;
-    return STATUS_OK;
-}
 
 /* ---- batched scoring ----
  * Every word's walk (unigram, then one probe per longer n-gram) depends only on the words

@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "ngram.h"
+#include "../util/alloc.h"
 
 /* slots filled per table: 0.9 saved 10% of memory but cost 15% of the speed */
 #define NGRAM_LOAD_FACTOR 0.80
@@ -78,7 +79,7 @@ struct ngram_lm {
     void *map;
     size_t map_len;
     void *own[NGRAM_ORDER_MAX + 2]; /* [0] vocabulary, [1] pool: malloc'd */
-    void *big[NGRAM_ORDER_MAX + 1]; /* [n] table of order n: ngram_big_alloc'd */
+    void *big[NGRAM_ORDER_MAX + 1]; /* [n] table of order n: util_huge_alloc'd */
     size_t big_len[NGRAM_ORDER_MAX + 1];
     size_t bytes;
 };
@@ -117,18 +118,8 @@ static inline int64_t ngram_table_find(const void *base, size_t stride, uint64_t
     return -1;
 }
 
-/* The loader's allocations go through these, so tests can make the Nth one fail: while
- * ngram_alloc_countdown > 0 each allocation decrements it, and the one that takes it to 0
- * fails (then it stays 0: off). Not thread-safe; tests only set it in their own process. */
-extern long ngram_alloc_countdown;
-void *ngram_malloc(size_t n);
-void *ngram_calloc(size_t n, size_t size);
-void *ngram_realloc(void *p, size_t n);
-
-/* Zeroed memory for a big table, backed by transparent huge pages where the kernel allows:
- * random probes then miss the TLB far less. Free with ngram_big_free. */
-void *ngram_big_alloc(size_t bytes);
-void ngram_big_free(void *p, size_t bytes);
+/* The loader's allocations go through models/util/alloc.h (util_malloc ..., util_huge_alloc
+ * for big tables on huge pages), so tests can make the Nth one fail (util_alloc_countdown). */
 
 /* The highest order may have fewer slots than the order below it (M_N >= M_{N-1} / 2),
  * because its tags need no EXT bit: mult == 0 marks that case, and bit 7 of the tag then
@@ -176,8 +167,9 @@ int ngram_arpa_build(const char *name, const char *buf, size_t len, struct ngram
 /* ---- binary.c ---- */
 #define NGRAM_BIN_MAGIC "LMSNGRAM"
 #define NGRAM_BIN_MAGIC_LEN 8
-/* Map the binary file 'path' (fd open, size 'size') into 'lm'. */
-int ngram_binary_map(const char *path, int fd, size_t size, struct ngram_lm *lm,
+/* Point 'lm' into the mapped binary file (map, size bytes). On STATUS_OK the model owns the
+ * mapping (munmap in ngram_release); on error the caller still does. */
+int ngram_binary_map(const char *path, void *map, size_t size, struct ngram_lm *lm,
                      struct status_err *err);
 
 #endif

@@ -1,7 +1,9 @@
 /* checkpoint.c: mapping llama2.c checkpoints: the legacy format (7 int32 header, float32
  * weights) and export.py's "ak42" versions 1 (float32) and 2 (Q8_0). Every tensor is
  * checked against the file size before a pointer is formed. Not the forward pass. */
+#include "../gguf/gguf.h"
 #include "transformer_internal.h"
+#include "../util/mapfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -254,28 +256,15 @@ static int read_header(const unsigned char *p, size_t len, struct transformer_sh
 int checkpoint_open(const char *path, struct checkpoint *ck, struct status_err *err)
 {
     memset(ck, 0, sizeof *ck);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return status_set(err, errno == ENOENT ? STATUS_NOT_FOUND : STATUS_IO, NULL,
-                          "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return status_set(err, STATUS_IO, NULL, "%s: not a regular file", path);
-    }
-    size_t len = (size_t)st.st_size;
-    if (len < 4 * CKPT_LEGACY_HEADER_INTS) {
-        close(fd);
-        return status_set(err, STATUS_BAD_FORMAT, NULL,
-                          "%s: too short for a checkpoint (%zu bytes)", path, len);
-    }
-    void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED)
-        return status_set(err, STATUS_IO, NULL, "%s: mmap failed: %s", path, strerror(errno));
+    struct mapfile mf;
+    int rc = mapfile_open(path, 0, 4 * CKPT_LEGACY_HEADER_INTS, "a checkpoint", &mf, err);
+    if (rc != STATUS_OK)
+        return rc;
+    void *map = (void *)mf.data;
+    const size_t len = mf.len;
     ck->map = map;
     ck->map_len = len;
-    int rc = read_header(map, len, &ck->shape, path, err);
+    rc = read_header(map, len, &ck->shape, path, err);
     if (rc == STATUS_OK)
         rc = alloc_layers(ck, err);
     if (rc != STATUS_OK)
@@ -302,6 +291,9 @@ int checkpoint_open(const char *path, struct checkpoint *ck, struct status_err *
                               3 * dim * (size_t)s->hidden_dim) +
                          dim;
     ck->shape.bytes = len;
+    ck->arch = (struct arch){.name = "llama2c", .n_rot = s->dim / s->n_heads,
+                             .rope_theta = TRANSFORMER_ROPE_THETA, .rope_freq_scale = 1.0f,
+                             .rms_eps = TRANSFORMER_RMS_EPS};
     madvise(map, len, MADV_WILLNEED);
     return STATUS_OK;
 fail:
@@ -322,8 +314,12 @@ void checkpoint_close(struct checkpoint *ck)
     free(ck->w1);
     free(ck->w2);
     free(ck->w3);
+    free(ck->bq);
+    free(ck->bk);
+    free(ck->bv);
     if (ck->map)
         munmap(ck->map, ck->map_len);
+    gguf_close(ck->g);
     memset(ck, 0, sizeof *ck);
 }
 
@@ -333,6 +329,7 @@ const char *checkpoint_format_name(int version)
     case 0: return "llama2c-legacy";
     case 1: return "llama2c-v1-f32";
     case 2: return "llama2c-v2-q8_0";
+    case 3: return "gguf";
     }
     return "unknown";
 }

@@ -94,7 +94,7 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
     int smp_ok = sampler_init(&smp, sh->vocab, p->seed) == STATUS_OK;
     float *work = malloc(V * sizeof *work);
     struct holdback hold = {0};
-    char *text = malloc(3 * (size_t)t->tok.max_token_length + 8);
+    char *text = malloc(3 * transformer_piece_max(t) + 8);
     struct utf8_stream u8 = {0};
     struct transformer_gen_alt top[TRANSFORMER_LOGPROBS_MAX];
     int rc = STATUS_OK;
@@ -118,7 +118,7 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
         const float *logits = transformer_logits(seq);
         memcpy(work, logits, V * sizeof *work);
         int id = sampler_next(&smp, work, p);
-        if (id == TRANSFORMER_EOS || id == TRANSFORMER_BOS) {
+        if (transformer_is_eog(t, id)) {
             res->finish = TRANSFORMER_FINISH_STOP;
             break;
         }
@@ -130,7 +130,7 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
         res->completion_tokens++;
         sampler_observe(&smp, id, 1);
         size_t plen;
-        const char *piece = tokenizer_piece(&t->tok, prev, id, &plen);
+        const char *piece = transformer_piece(t, prev, id, &plen);
         prev = id;
         size_t tl = utf8_stream_push(&u8, piece, plen, text);
         if (hb_append(&hold, text, tl) != 0) {

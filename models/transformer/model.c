@@ -1,13 +1,16 @@
-/* model.c: the registry's view of a Transformer: the "transformer" model type (load with
- * option tokenizer=PATH, describe, bytes) and the language-model interface behind
+/* model.c: the registry's view of a Transformer: the "transformer" model type (load a
+ * llama2.c checkpoint with option tokenizer=PATH, or a vocabulary-only GGUF file as a
+ * tokenizer; describe, bytes) and the language-model interface behind
  * /v1/score and /v1/next (exact per-token natural-log probabilities). */
 #include "../chat/chat.h"
 #include "../lm.h"
 #include "../registry.h"
+#include "../caps.h"
 #include "transformer_internal.h"
 
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,28 +27,47 @@ static int resolve_beside(const char *model_path, const char *opt, char *out, si
     return snprintf(out, size, "%.*s/%s", dir_len, dir, opt) < (int)size ? 0 : -1;
 }
 
+/* 1 when the file at 'path' starts with the GGUF magic. */
+static int file_is_gguf(const char *path)
+{
+    char head[4] = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    return n == sizeof head && memcmp(head, "GGUF", sizeof head) == 0;
+}
+
 static int tf_load(const char *path, const struct model_options *opts, void **impl,
                    struct status_err *err)
 {
-    const char *tok = model_options_get(opts, "tokenizer");
-    if (!tok || !*tok)
-        return status_set(err, STATUS_BAD_INPUT, "options.tokenizer",
-                          "a transformer model needs the option tokenizer=PATH");
-    char tok_path[PATH_MAX];
-    if (resolve_beside(path, tok, tok_path, sizeof tok_path) != 0)
-        return status_set(err, STATUS_BAD_INPUT, "options.tokenizer", "tokenizer path too long");
     const char *chat = model_options_get(opts, "chat_template");
     int tmpl = CHAT_TEMPLATE_NONE;
     if (chat && (tmpl = chat_template_find(chat)) == CHAT_TEMPLATE_NONE)
         return status_set(err, STATUS_BAD_INPUT, "options.chat_template",
                           "unknown chat template '%s' (known: %s)", chat, chat_template_names());
     transformer *t;
-    int rc = transformer_open(path, tok_path, &t, err);
+    int rc;
+    if (file_is_gguf(path)) {
+        /* GGUF: weights (llama, qwen2) or, without tensors, a tokenizer-only model */
+        rc = transformer_open_gguf(path, &t, err);
+    } else {
+        const char *tok = model_options_get(opts, "tokenizer");
+        if (!tok || !*tok)
+            return status_set(err, STATUS_BAD_INPUT, "options.tokenizer",
+                              "a transformer model needs the option tokenizer=PATH");
+        char tok_path[PATH_MAX];
+        if (resolve_beside(path, tok, tok_path, sizeof tok_path) != 0)
+            return status_set(err, STATUS_BAD_INPUT, "options.tokenizer",
+                              "tokenizer path too long");
+        rc = transformer_open(path, tok_path, &t, err);
+    }
     if (rc != STATUS_OK)
         return rc;
-    /* the option overrides (or supplies) the template the file names */
+    /* the option overrides (or supplies) the template the file carries (GGUF only) */
     if (tmpl == CHAT_TEMPLATE_NONE)
-        tmpl = chat_template_detect(transformer_chat_template_text(t));
+        tmpl = chat_template_of_gguf(path);
     transformer_set_chat_template(t, tmpl);
     *impl = t;
     return STATUS_OK;
@@ -57,6 +79,16 @@ static json_t *tf_describe(const void *impl)
 {
     const transformer *t = impl;
     const struct transformer_shape *s = transformer_shape_of(t);
+    const char *chat = chat_template_name(transformer_chat_template(t));
+    if (t->tokenizer_only) {
+        json_t *v = json_pack("{s:i, s:s, s:I, s:b, s:s, s:s}", "vocab", s->vocab, "format",
+                              transformer_format_name(t), "bytes", (json_int_t)s->bytes,
+                              "tokenizer_only", 1, "tokenizer", vocab_model_name(t->vocab),
+                              "pre_tokenizer", vocab_pre_name(t->vocab));
+        if (v && chat)
+            json_object_set_new(v, "chat_template", json_string(chat));
+        return v;
+    }
     json_t *o = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:s, s:I, s:b}", "dim", s->dim,
                           "hidden_dim", s->hidden_dim, "layers", s->n_layers, "heads", s->n_heads,
                           "kv_heads", s->n_kv_heads, "vocab", s->vocab, "seq_len", s->seq_len,
@@ -65,7 +97,21 @@ static json_t *tf_describe(const void *impl)
                           "shared_classifier", s->shared_classifier);
     if (o && s->version == 2)
         json_object_set_new(o, "group_size", json_integer(s->group_size));
-    const char *chat = chat_template_name(transformer_chat_template(t));
+    if (o && t->ck.g) { /* GGUF */
+        json_object_set_new(o, "architecture", json_string(t->ck.arch.name));
+        json_object_set_new(o, "context_length", json_integer(s->seq_len));
+        json_t *types = json_object();
+        size_t total = 0;
+        for (int k = 0; k < KERNELS_TYPE_COUNT; k++)
+            total += t->ck.type_params[k];
+        for (int k = 0; k < KERNELS_TYPE_COUNT && types && total; k++)
+            if (t->ck.type_params[k])
+                json_object_set_new(types, kernels_types[k].name,
+                                    json_real((double)t->ck.type_params[k] / (double)total));
+        json_object_set_new(o, "tensor_types", types);
+        if (t->vocab)
+            json_object_set_new(o, "tokenizer", json_string(vocab_model_name(t->vocab)));
+    }
     if (o && chat)
         json_object_set_new(o, "chat_template", json_string(chat));
     return o;
@@ -81,8 +127,11 @@ static int tf_score(void *impl, const char *text, const struct lm_score_opts *op
     memset(out, 0, sizeof *out);
     int *ids = NULL;
     size_t n = 0;
+    int rc = transformer_check_generate(t, err);
+    if (rc != STATUS_OK)
+        return rc;
     /* the model always starts from BOS: it is the context of the first token, never scored */
-    int rc = tokenizer_encode(&t->tok, text, strlen(text), 1, opts ? opts->eos : 1, &ids, &n, err);
+    rc = transformer_encode(t, text, strlen(text), 1, opts ? opts->eos : 1, &ids, &n, err);
     if (rc != STATUS_OK)
         return rc;
     transformer_seq *seq = NULL;
@@ -140,7 +189,10 @@ static int tf_next(void *impl, const char *context, const struct lm_score_opts *
     const struct transformer_shape *sh = transformer_shape_of(t);
     int *ids = NULL;
     size_t n = 0;
-    int rc = tokenizer_encode(&t->tok, context, strlen(context), opts->bos, 0, &ids, &n, err);
+    int rc = transformer_check_generate(t, err);
+    if (rc != STATUS_OK)
+        return rc;
+    rc = transformer_encode(t, context, strlen(context), opts->bos, 0, &ids, &n, err);
     if (rc != STATUS_OK)
         return rc;
     if (n == 0) {
@@ -197,6 +249,60 @@ static const struct lm_ops transformer_lm_ops = {.score = tf_score, .next = tf_n
 
 static const char *const tf_options[] = {"tokenizer", "chat_template", NULL};
 
+/* ---- the tokenizer and generation capabilities (models/caps.h) ---- */
+
+static int cap_vocab_size(const void *impl) { return transformer_shape_of(impl)->vocab; }
+static int cap_encode(const void *impl, const char *text, size_t len, int bos, int eos,
+                      int **ids, size_t *n, struct status_err *err)
+{
+    return transformer_encode(impl, text, len, bos, eos, ids, n, err);
+}
+static char *cap_decode(const void *impl, const int *ids, size_t n, size_t *len)
+{
+    return transformer_decode(impl, ids, n, len);
+}
+static const char *cap_piece(const void *impl, int prev, int id, size_t *len)
+{
+    return transformer_piece(impl, prev, id, len);
+}
+static char *cap_token_text(const void *impl, int prev, int id)
+{
+    return transformer_token_text(impl, prev, id);
+}
+static int cap_tokenize(const void *impl, const char *text, size_t len, int add_special,
+                        int parse_special, int **ids, size_t *n, struct status_err *err)
+{
+    return transformer_tokenize(impl, text, len, add_special, parse_special, ids, n, err);
+}
+static int cap_check(const void *impl, struct status_err *err)
+{
+    return transformer_check_generate(impl, err);
+}
+static size_t cap_ctx_len(const void *impl) { return (size_t)transformer_shape_of(impl)->seq_len; }
+static int cap_chat_template(const void *impl) { return transformer_chat_template(impl); }
+static int cap_generate(const void *impl, const int *ids, size_t n,
+                        const struct transformer_gen_params *p, transformer_gen_cb cb, void *ud,
+                        const volatile int *cancelled, struct transformer_gen_result *res,
+                        struct status_err *err)
+{
+    return transformer_generate(impl, ids, n, p, cb, ud, cancelled, res, err);
+}
+
+static const struct tokenizer_ops transformer_tokenizer_ops = {
+    .vocab_size = cap_vocab_size,
+    .encode = cap_encode,
+    .decode = cap_decode,
+    .piece = cap_piece,
+    .token_text = cap_token_text,
+    .tokenize = cap_tokenize,
+};
+static const struct generation_ops transformer_generation_ops = {
+    .check = cap_check,
+    .ctx_len = cap_ctx_len,
+    .chat_template = cap_chat_template,
+    .generate = cap_generate,
+};
+
 const struct model_ops transformer_model_ops = {
     .type = "transformer",
     .options = tf_options,
@@ -205,5 +311,7 @@ const struct model_ops transformer_model_ops = {
     .describe = tf_describe,
     .bytes = tf_bytes,
     .lm = &transformer_lm_ops,
+    .tokenizer = &transformer_tokenizer_ops,
+    .generation = &transformer_generation_ops,
     .heavy = 1, /* every request is forward passes: never on the event loop */
 };

@@ -2,6 +2,7 @@
  * space, highest-score merge first, byte fallback <0xXX>), decoding pieces, and the UTF-8
  * streamer that keeps characters whole across streamed chunks. Not SentencePiece. */
 #include "transformer_internal.h"
+#include "../util/mapfile.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -59,10 +60,11 @@ int tokenizer_open(const char *path, int vocab_size, struct tokenizer *tk, struc
     memset(tk, 0, sizeof *tk);
     int rc = STATUS_OK;
     char *data = NULL;
-    FILE *f = fopen(path, "rb");
+    struct status_err oe;
+    status_clear(&oe);
+    FILE *f = mapfile_fopen(path, &oe);
     if (!f)
-        return status_set(err, errno == ENOENT ? STATUS_NOT_FOUND : STATUS_IO, "tokenizer",
-                          "%s: cannot open tokenizer: %s", path, strerror(errno));
+        return status_set(err, oe.code, "tokenizer", "tokenizer %s", oe.msg);
     if (fseek(f, 0, SEEK_END) != 0) {
         fclose(f);
         return status_set(err, STATUS_IO, "tokenizer", "%s: cannot seek", path);

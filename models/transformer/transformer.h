@@ -29,14 +29,20 @@ struct transformer_shape {
  * by the caller (transformer_close); on error *out is untouched and err says why. */
 int transformer_open(const char *ckpt, const char *tok, transformer **out,
                      struct status_err *err);
+/* Open a GGUF file's weights (architectures llama, qwen2), computing as llama.cpp does.
+ * Same ownership contract as transformer_open. */
+int transformer_open_gguf(const char *path, transformer **out, struct status_err *err);
+/* Open a GGUF file that holds a vocabulary and no tensors as a tokenizer-only model
+ * (tokenize / detokenize work; transformer_generate and scoring answer STATUS_BAD_INPUT).
+ * Same ownership contract as transformer_open. */
+int transformer_open_tokenizer_only(const char *path, transformer **out, struct status_err *err);
 void transformer_close(transformer *t); /* accepts NULL */
+/* STATUS_OK when t has weights; else STATUS_BAD_INPUT (param "model") saying why. */
+int transformer_check_generate(const transformer *t, struct status_err *err);
 const struct transformer_shape *transformer_shape_of(const transformer *t);
 const char *transformer_format_name(const transformer *t); /* "llama2c-legacy", ... */
 
 /* ---- chat ---- */
-/* The model's own chat template text (GGUF `tokenizer.chat_template`), borrowed; NULL when
- * the file has none (llama2.c checkpoints never do). */
-const char *transformer_chat_template_text(const transformer *t);
 /* The chat template family (models/chat/chat.h) chat requests are rendered with, or
  * CHAT_TEMPLATE_NONE (-1). Set once at load (model.c), before the model is shared. */
 int transformer_chat_template(const transformer *t);
@@ -45,9 +51,18 @@ void transformer_set_chat_template(transformer *t, int tmpl);
 /* ---- tokenizer ---- */
 #define TRANSFORMER_BOS 1
 #define TRANSFORMER_EOS 2
-/* Encode like llama2.c's run.c. *ids (n entries) is malloc'd and owned by the caller. */
+/* Encode like llama2.c's run.c (GGUF vocabularies: like llama.cpp, BOS when 'bos' and the
+ * model adds one, EOS when 'eos'; control tokens in the text stay text). *ids (n entries)
+ * is malloc'd and owned by the caller. */
 int transformer_encode(const transformer *t, const char *text, size_t len, int bos, int eos,
                        int **ids, size_t *n, struct status_err *err);
+/* Encode with llama.cpp's flags: add_special adds BOS/EOS as the model's metadata says
+ * (llama2.c: BOS), parse_special turns control tokens written in the text into their ids
+ * (GGUF vocabularies only). Ownership as transformer_encode. */
+int transformer_tokenize(const transformer *t, const char *text, size_t len, int add_special,
+                         int parse_special, int **ids, size_t *n, struct status_err *err);
+/* The tokenizer's kind: "llama2c", or a GGUF tokenizer.ggml.model ("llama", "gpt2"). */
+const char *transformer_tokenizer_name(const transformer *t);
 /* Bytes of token 'id' after 'prev' (byte tokens become their byte; the leading space after
  * BOS is dropped as run.c does). Borrowed, valid while t is open; *len set. */
 const char *transformer_piece(const transformer *t, int prev, int id, size_t *len);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "../kernels/kernels.h"
+#include "../vocab/vocab.h"
 #include "transformer.h"
 
 /* Header bounds: anything past these is a corrupt file, and they keep every size
@@ -32,10 +33,31 @@ struct tensor {
     size_t rows, cols;
 };
 
+/* How the architecture computes: llama2.c's fixed choices, or what a GGUF file says. */
+struct arch {
+    char name[32];        /* "llama2c", "llama", "qwen2" */
+    int neox;             /* RoPE rotates (i, i + n_rot/2), not adjacent pairs (qwen2) */
+    int n_rot;            /* dimensions rotated per head (<= head size) */
+    float rope_theta;     /* rope.freq_base */
+    float rope_freq_scale; /* 1 / rope.scaling.factor for linear scaling, else 1 */
+    const float *rope_freqs; /* (n_rot / 2) divisors of each frequency (Llama 3), or NULL */
+    float rms_eps;
+    /* GGUF models compute as ggml's CPU backend does (what makes outputs match llama.cpp):
+     * activations quantized to the weight's activation type, F16/BF16 weights see
+     * activations rounded to their type, RMSNorm sums in double, an F16 KV cache (Q, K, V
+     * and the attention weights rounded to fp16 before their products), RoPE angles by
+     * ggml's recurrence. */
+    int ggml;
+};
+
 struct checkpoint {
     struct transformer_shape shape;
-    void *map; /* whole file, read-only */
+    struct arch arch;
+    void *map; /* whole file, read-only (llama2.c); NULL for GGUF (see g) */
     size_t map_len;
+    struct gguf *g;   /* GGUF: the open file (owns the map) */
+    const float **bq, **bk, **bv; /* [L] -> (dim) (kv_dim) (kv_dim): qwen2's biases, or NULL */
+    size_t type_params[KERNELS_TYPE_COUNT]; /* GGUF: weights per tensor type */
     /* weights; per-layer arrays have n_layers entries (owned arrays, borrowed data) */
     struct tensor tok_emb;      /* (vocab, dim) */
     const float **rms_att;      /* [L] -> (dim) */
@@ -51,6 +73,10 @@ struct checkpoint {
 int checkpoint_open(const char *path, struct checkpoint *ck, struct status_err *err);
 void checkpoint_close(struct checkpoint *ck); /* accepts a zeroed struct */
 const char *checkpoint_format_name(int version);
+/* Map the weights of GGUF file 'path' (architectures llama and qwen2) as views into the
+ * file; every shape and type checked. Same contract as checkpoint_open. A file without
+ * tensors is STATUS_BAD_FORMAT here (the tokenizer-only path handles it). */
+int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_err *err);
 
 struct tokenizer {
     int vocab_size;
@@ -88,11 +114,19 @@ size_t utf8_stream_flush(struct utf8_stream *u, char *out);
 
 struct transformer {
     struct checkpoint ck;
-    struct tokenizer tok;
+    struct tokenizer tok; /* llama2.c's tokenizer, unless 'vocab' is set */
+    struct vocab *vocab;         /* a GGUF file's tokenizer (owned); NULL for llama2.c models */
+    int tokenizer_only;   /* a vocabulary without weights: tokenize, never generate */
     int head_size, kv_dim;
     const struct kernels_ops *k;
     int chat_template_plus1; /* models/chat family + 1; 0 (as calloc leaves it) = none */
 };
+
+/* The tokenizer as generation needs it (llama2.c's or a GGUF vocab): the longest piece
+ * in bytes, and whether 'id' ends generation (llama2.c: BOS or EOS; GGUF: EOS, EOT and
+ * the end-of-turn tokens llama.cpp knows). */
+size_t transformer_piece_max(const transformer *t);
+int transformer_is_eog(const transformer *t, int id);
 
 /* ---- sampler.c ---- */
 struct sampler {

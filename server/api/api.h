@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "../../models/registry.h"
+#include "../../models/caps.h"
 #include "../../models/util/status.h"
 
 #define API_PARAMS_MAX 4 /* path parameters per route, e.g. {id} */
@@ -30,7 +31,14 @@ struct api_req {
     struct api_stream *stream; /* non-NULL for COST_STREAM routes (see stream.h) */
     const volatile int *cancelled; /* becomes 1 when the client goes away or time runs out */
     int64_t deadline_us;          /* monotonic microseconds; 0 = none */
+    /* Any request header's value (case-insensitive name), or NULL; valid during the call.
+     * Set by http.c (NULL in requests a handler builds itself). */
+    const char *(*header)(const struct api_req *rq, const char *name);
+    void *conn; /* http.c's connection, for header() */
 };
+
+#define API_RESP_HEADERS_MAX 6
+#define API_RESP_HEADER_VALUE_MAX 96
 
 struct api_resp {
     int status;              /* HTTP status; 0 means 200 */
@@ -40,7 +48,18 @@ struct api_resp {
     const char *content_type; /* static string; default application/json */
     int retry_after;          /* seconds for Retry-After; 0 = no header */
     char *location;           /* owned: Location header for 201, or NULL */
+    struct {                  /* more response headers (api_resp_header) */
+        const char *name;     /* static string */
+        char value[API_RESP_HEADER_VALUE_MAX];
+    } headers[API_RESP_HEADERS_MAX];
+    size_t n_headers;
 };
+
+/* Add a response header (dropped past API_RESP_HEADERS_MAX; values truncated). */
+void api_resp_header(struct api_resp *rs, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* rq->header(rq, name) when the request has headers, else NULL. */
+const char *api_req_header(const struct api_req *rq, const char *name);
 
 /* Fill 'rs' with the error object for 'err' (status from errors.c's table). */
 void api_error(struct api_resp *rs, const struct status_err *err);
@@ -50,10 +69,17 @@ int api_fail(struct api_resp *rs, enum status code, const char *param, const cha
 /* Fill 'rs' with 200 and 'body' (stolen). */
 void api_ok(struct api_resp *rs, json_t *body);
 
-/* Take a reference on the model named by the body's "model" field, check its type (NULL:
- * any; else one of the types, or "lm" for any language model). On failure the error is
- * in 'rs' and NULL is returned ("_or_reply"). Release with registry_release(). */
-model *api_model_or_reply(const struct api_req *rq, struct api_resp *rs, const char *want_type);
+/* Take a reference on the model named by the body's "model" field and check that its type
+ * serves capability 'want' (models/caps.h; generation also needs a tokenizer). On failure
+ * the error is in 'rs' and NULL is returned ("_or_reply"). Release with registry_release(). */
+model *api_model_or_reply(const struct api_req *rq, struct api_resp *rs, enum model_cap want);
+/* 1 when the model's type serves capability 'want' (models/caps.h). */
+int api_model_serves(const model *m, enum model_cap want);
+/* New reference: what the model can do, as the route families a front-end offers for it
+ * ("score", "next", "embeddings", "similarity", "neighbors", "tokenize", "completions",
+ * "chat"), from its type's capability tables. 'm' must be READY, or be held under the
+ * registry lock (models.c). */
+json_t *api_model_capabilities(const model *m);
 
 /* ---- handlers: one file per area under server/api/ ---- */
 void api_health(const struct api_req *rq, struct api_resp *rs);
@@ -73,5 +99,17 @@ void api_chat_completions(const struct api_req *rq, struct api_resp *rs);
 void api_tokenize(const struct api_req *rq, struct api_resp *rs);
 void api_detokenize(const struct api_req *rq, struct api_resp *rs);
 void api_static(const struct api_req *rq, struct api_resp *rs); /* GET / and /web/... */
+/* KServe V2 / Open Inference Protocol (kserve.c) */
+void api_v2_server(const struct api_req *rq, struct api_resp *rs);
+void api_v2_live(const struct api_req *rq, struct api_resp *rs);
+void api_v2_ready(const struct api_req *rq, struct api_resp *rs);
+void api_v2_model(const struct api_req *rq, struct api_resp *rs);
+void api_v2_model_ready(const struct api_req *rq, struct api_resp *rs);
+void api_v2_infer(const struct api_req *rq, struct api_resp *rs);
+void api_v2_generate(const struct api_req *rq, struct api_resp *rs);
+void api_v2_generate_stream(const struct api_req *rq, struct api_resp *rs);
+/* The Error object in 'body' (stolen) as the V2 protocol's {"error": "..."}; other bodies
+ * are returned as they are. http.c applies it to every error of a /v2 route. */
+json_t *api_kserve_error_body(json_t *body);
 
 #endif

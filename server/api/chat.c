@@ -18,7 +18,7 @@
 static json_t *bytes_new(const struct gen_run *g, int id)
 {
     size_t len = 0;
-    const char *p = transformer_piece(g->t, g->prev, id, &len);
+    const char *p = g->tok->piece(g->impl, g->prev, id, &len);
     json_t *a = json_array();
     for (size_t i = 0; a && i < len; i++)
         json_array_append_new(a, json_integer((unsigned char)p[i]));
@@ -27,7 +27,7 @@ static json_t *bytes_new(const struct gen_run *g, int id)
 
 static json_t *token_logprob_new(const struct gen_run *g, int id, float logprob)
 {
-    char *tt = transformer_token_text(g->t, g->prev, id);
+    char *tt = g->tok->token_text(g->impl, g->prev, id);
     json_t *o = json_pack("{s:s, s:f, s:o}", "token", tt ? tt : "", "logprob", (double)logprob, "bytes",
                           bytes_new(g, id));
     free(tt);
@@ -219,9 +219,9 @@ done:
 
 /* ---- the request ---- */
 
-static int parse_own(json_t *body, const transformer *t, struct gen_request *q, struct api_resp *rs)
+static int parse_own(json_t *body, size_t ctx, struct gen_request *q, struct api_resp *rs)
 {
-    json_int_t mt = transformer_shape_of(t)->seq_len, n = 1, top = 0;
+    json_int_t mt = (json_int_t)ctx, n = 1, top = 0;
     int logprobs = 0;
     json_t *tools = json_object_get(body, "tools");
     if (tools && !json_is_null(tools) && !(json_is_array(tools) && json_array_size(tools) == 0))
@@ -250,11 +250,11 @@ static int parse_own(json_t *body, const transformer *t, struct gen_request *q, 
 
 void api_chat_completions(const struct api_req *rq, struct api_resp *rs)
 {
-    model *m = api_model_or_reply(rq, rs, "transformer");
+    model *m = api_model_or_reply(rq, rs, MODEL_CAP_GENERATION);
     if (!m)
         return;
-    const transformer *t = model_impl(m);
-    const int tmpl = transformer_chat_template(t);
+    const struct generation_ops *gen = model_ops_of(m)->generation;
+    const int tmpl = gen->chat_template(model_impl(m));
     struct gen_request q;
     char *prompt = NULL;
     size_t len = 0;
@@ -263,13 +263,13 @@ void api_chat_completions(const struct api_req *rq, struct api_resp *rs)
                  "model '%s' has no chat template; load it with the option chat_template=NAME "
                  "(one of: %s)",
                  model_id(m), chat_template_names());
-    } else if (gen_parse(rq->body, &q, rs) == 0 && parse_own(rq->body, t, &q, rs) == 0 &&
+    } else if (gen_parse(rq->body, &q, rs) == 0 && parse_own(rq->body, gen->ctx_len(model_impl(m)), &q, rs) == 0 &&
                render(rq->body, tmpl, &prompt, &len, rs) == 0) {
         /* the turn's closing marker, for tokenizers that write it as plain text */
         const char *eot = chat_template_end_of_turn(tmpl);
         if (eot && q.gp.n_stop < TRANSFORMER_STOP_MAX)
             q.gp.stop[q.gp.n_stop++] = eot;
-        struct gen_prompt p = {.text = prompt, .len = len, .param = "messages"};
+        struct gen_prompt p = {.text = prompt, .len = len, .param = "messages", .parse_special = 1};
         gen_serve(rq, rs, m, &q, &p, &CHAT_FORMAT);
     }
     free(prompt);

@@ -5,6 +5,7 @@
 
 #include "../../models/lm.h"
 #include "../errors.h"
+#include "../json.h"
 #include "api.h"
 
 void api_error(struct api_resp *rs, const struct status_err *err)
@@ -38,35 +39,68 @@ void api_ok(struct api_resp *rs, json_t *body)
     rs->body = body;
 }
 
-model *api_model_or_reply(const struct api_req *rq, struct api_resp *rs, const char *want_type)
+int api_model_serves(const model *m, enum model_cap want)
 {
-    json_t *jm = rq->body ? json_object_get(rq->body, "model") : NULL;
-    if (!jm) {
-        api_fail(rs, STATUS_BAD_INPUT, "model", "'model' is required");
-        return NULL;
+    const struct model_ops *ops = model_ops_of(m);
+    switch (want) {
+    case MODEL_CAP_LM: return ops->lm != NULL;
+    case MODEL_CAP_EMBEDDING: return ops->embedding != NULL;
+    case MODEL_CAP_TOKENIZER: return ops->tokenizer != NULL;
+    case MODEL_CAP_GENERATION: return ops->generation != NULL && ops->tokenizer != NULL;
     }
-    if (!json_is_string(jm)) {
-        api_fail(rs, STATUS_BAD_INPUT, "model", "'model' must be a string");
-        return NULL;
+    return 0;
+}
+
+static const char *cap_name(enum model_cap want)
+{
+    switch (want) {
+    case MODEL_CAP_LM: return "a language model";
+    case MODEL_CAP_EMBEDDING: return "an embedding model";
+    case MODEL_CAP_TOKENIZER: return "a model with a tokenizer";
+    case MODEL_CAP_GENERATION: return "a text generation model";
     }
+    return "?";
+}
+
+model *api_model_or_reply(const struct api_req *rq, struct api_resp *rs, enum model_cap want)
+{
     struct status_err err;
     status_clear(&err);
-    model *m = NULL;
-    if (registry_acquire(rq->reg, json_string_value(jm), &m, &err) != STATUS_OK) {
+    json_t *jm = NULL;
+    const char *id = NULL;
+    if (jsonx_required(rq->body, "model", NULL, &jm, &err) != STATUS_OK ||
+        jsonx_string(rq->body, "model", NULL, &id, NULL, &err) != STATUS_OK) {
         api_error(rs, &err);
         return NULL;
     }
-    if (want_type) {
-        int ok = strcmp(want_type, "lm") == 0 ? model_ops_of(m)->lm != NULL
-                                              : strcmp(model_type(m), want_type) == 0;
-        if (!ok) {
-            api_fail(rs, STATUS_BAD_INPUT, "model",
-                     "model '%s' is of type '%s', which does not serve this route (needs %s)",
-                     model_id(m), model_type(m),
-                     strcmp(want_type, "lm") == 0 ? "a language model" : want_type);
-            registry_release(m);
-            return NULL;
-        }
+    model *m = NULL;
+    if (registry_acquire(rq->reg, id, &m, &err) != STATUS_OK) {
+        api_error(rs, &err);
+        return NULL;
+    }
+    if (!api_model_serves(m, want)) {
+        api_fail(rs, STATUS_BAD_INPUT, "model",
+                 "model '%s' is of type '%s', which does not serve this route (needs %s)",
+                 model_id(m), model_type(m), cap_name(want));
+        registry_release(m);
+        return NULL;
     }
     return m;
+}
+
+void api_resp_header(struct api_resp *rs, const char *name, const char *fmt, ...)
+{
+    if (rs->n_headers >= API_RESP_HEADERS_MAX)
+        return;
+    rs->headers[rs->n_headers].name = name;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rs->headers[rs->n_headers].value, API_RESP_HEADER_VALUE_MAX, fmt, ap);
+    va_end(ap);
+    rs->n_headers++;
+}
+
+const char *api_req_header(const struct api_req *rq, const char *name)
+{
+    return rq->header ? rq->header(rq, name) : NULL;
 }

@@ -2,6 +2,7 @@
  * JSON or SSE (stream: true). The request's own fields (prompt, max_tokens, echo, the
  * legacy integer logprobs) and the answer's shape are here; the sampling fields, the bound
  * on active generations and the run itself are shared with chat (gen.c). */
+#include "../json.h"
 #include "gen.h"
 
 #include <stdint.h>
@@ -22,10 +23,10 @@ static json_t *logprobs_new(void)
 
 static void logprobs_add(const struct gen_run *g, json_t *lpo, const struct transformer_gen_event *ev)
 {
-    char *tt = transformer_token_text(g->t, g->prev, ev->id);
+    char *tt = g->tok->token_text(g->impl, g->prev, ev->id);
     json_t *top = json_object();
     for (size_t i = 0; i < ev->n_top; i++) {
-        char *alt = transformer_token_text(g->t, g->prev, ev->top[i].id);
+        char *alt = g->tok->token_text(g->impl, g->prev, ev->top[i].id);
         if (alt && !json_object_get(top, alt))
             json_object_set_new(top, alt, json_real(ev->top[i].logprob));
         free(alt);
@@ -90,14 +91,14 @@ static int one_only(json_t *body, struct api_resp *rs)
 
 void api_completions(const struct api_req *rq, struct api_resp *rs)
 {
-    model *m = api_model_or_reply(rq, rs, "transformer");
+    model *m = api_model_or_reply(rq, rs, MODEL_CAP_GENERATION);
     if (!m)
         return;
     json_t *body = rq->body;
     struct gen_request q;
     struct gen_prompt p = {.param = "prompt"};
     json_int_t mt = COMPLETE_MAX_TOKENS_DEFAULT, logprobs = -1;
-    json_t *jp = json_object_get(body, "prompt");
+    json_t *jp = jsonx_get(body, "prompt");
     if (!jp)
         api_fail(rs, STATUS_BAD_INPUT, "prompt", "'prompt' is required");
     else if (!json_is_string(jp))

@@ -7,9 +7,15 @@
 
 #include "../../models/embed/embed.h"
 #include "../config.h"
+#include "../json.h"
 #include "api.h"
 
-#define EMBED_TYPE "embedding"
+/* An embedding model as the handlers see it: its capability table and its impl. */
+struct vec_model {
+    const struct embedding_ops *op;
+    const void *impl;
+};
+
 #define TOP_K_DEFAULT 10
 #define PARAM_BYTES 48 /* "pairs[123456][1]" and the like */
 
@@ -52,29 +58,29 @@ static json_t *float_array(const float *v, size_t n)
     return a;
 }
 
-/* Optional boolean field: 0/1, or -1 after replying 400. */
+/* Optional boolean field (server/json.c's rule): 0/1, or -1 after replying 400. */
 static int get_bool_or_reply(const struct api_req *rq, struct api_resp *rs, const char *key,
                              int dflt)
 {
-    json_t *j = json_object_get(rq->body, key);
-    if (!j || json_is_null(j))
-        return dflt;
-    if (!json_is_boolean(j)) {
-        api_fail(rs, STATUS_BAD_INPUT, key, "'%s' must be true or false", key);
+    struct status_err err;
+    status_clear(&err);
+    int v = dflt;
+    if (jsonx_bool(rq->body, key, NULL, &v, &err) != STATUS_OK) {
+        api_error(rs, &err);
         return -1;
     }
-    return json_is_true(j);
+    return v;
 }
 
 /* The vector of one text: the mean of its known words' vectors (one word: its vector as
  * stored), L2-normalised when 'normalize'. On success *oov is a new array of the unknown
  * words (may be NULL if not wanted). */
-static int text_vector(const embed *e, const char *text, size_t len, int normalize, float *out,
+static int text_vector(const struct vec_model *e, const char *text, size_t len, int normalize, float *out,
                        size_t *n_tokens, json_t **oov, struct status_err *err)
 {
     struct embed_span *bad = NULL;
     size_t n_bad = 0;
-    int rc = embed_text(e, text, len, normalize, out, n_tokens, &bad, &n_bad, err);
+    int rc = e->op->text(e->impl, text, len, normalize, out, n_tokens, &bad, &n_bad, err);
     if (oov) {
         *oov = json_array();
         for (size_t i = 0; *oov && i < n_bad; i++)
@@ -88,11 +94,11 @@ static int text_vector(const embed *e, const char *text, size_t len, int normali
 
 void api_embeddings(const struct api_req *rq, struct api_resp *rs)
 {
-    model *m = api_model_or_reply(rq, rs, EMBED_TYPE);
+    model *m = api_model_or_reply(rq, rs, MODEL_CAP_EMBEDDING);
     if (!m)
         return;
-    const embed *e = model_impl(m);
-    size_t dim = embed_dim(e);
+    const struct vec_model em = {model_ops_of(m)->embedding, model_impl(m)}, *e = &em;
+    size_t dim = e->op->dim(e->impl);
     float *vec = NULL;
     json_t *data = NULL;
     json_t *input = json_object_get(rq->body, "input");
@@ -111,9 +117,9 @@ void api_embeddings(const struct api_req *rq, struct api_resp *rs)
                  rq->cfg->max_batch);
         goto done;
     }
-    json_t *jf = json_object_get(rq->body, "encoding_format");
+    json_t *jf = jsonx_get(rq->body, "encoding_format");
     int b64 = 0;
-    if (jf && !json_is_null(jf)) {
+    if (jf) {
         const char *f = json_string_value(jf);
         if (!f || (strcmp(f, "float") != 0 && strcmp(f, "base64") != 0)) {
             api_fail(rs, STATUS_BAD_INPUT, "encoding_format",
@@ -176,7 +182,7 @@ done:
 /* ---- POST /v1/neighbors ---- */
 
 /* Rows of the words in array 'key' into rows[*n...]; replies 400/422/413 and returns -1. */
-static int words_or_reply(const embed *e, json_t *arr, const char *key, uint32_t *rows,
+static int words_or_reply(const struct vec_model *e, json_t *arr, const char *key, uint32_t *rows,
                           size_t *n, size_t max, struct api_resp *rs)
 {
     if (!json_is_array(arr)) {
@@ -195,7 +201,7 @@ static int words_or_reply(const embed *e, json_t *arr, const char *key, uint32_t
             api_fail(rs, STATUS_BAD_INPUT, param, "'%s' must be a string", param);
             return -1;
         }
-        long r = embed_lookup(e, json_string_value(w), json_string_length(w));
+        long r = e->op->lookup(e->impl, json_string_value(w), json_string_length(w));
         if (r < 0) {
             api_fail(rs, STATUS_UNPROCESSABLE, param, "'%s' is not in the model's vocabulary",
                      json_string_value(w));
@@ -208,29 +214,32 @@ static int words_or_reply(const embed *e, json_t *arr, const char *key, uint32_t
 
 void api_neighbors(const struct api_req *rq, struct api_resp *rs)
 {
-    model *m = api_model_or_reply(rq, rs, EMBED_TYPE);
+    model *m = api_model_or_reply(rq, rs, MODEL_CAP_EMBEDDING);
     if (!m)
         return;
-    const embed *e = model_impl(m);
+    const struct vec_model em = {model_ops_of(m)->embedding, model_impl(m)}, *e = &em;
     struct embed_hit *hits = NULL;
     float *vec = NULL;
     size_t top_k = TOP_K_DEFAULT, n_hits = 0;
-    json_t *jk = json_object_get(rq->body, "top_k");
-    if (jk && !json_is_null(jk)) {
-        if (!json_is_integer(jk) || json_integer_value(jk) < 1 ||
-            json_integer_value(jk) > EMBED_TOP_K_MAX) {
-            api_fail(rs, STATUS_BAD_INPUT, "top_k", "'top_k' must be an integer in 1..%d",
-                     EMBED_TOP_K_MAX);
-            goto done;
-        }
-        top_k = (size_t)json_integer_value(jk);
+    if (!e->op->lookup || !e->op->knn || !e->op->most_similar) {
+        api_fail(rs, STATUS_BAD_INPUT, "model", "model '%s' has no word vectors to search",
+                 model_id(m));
+        goto done;
     }
+    json_int_t jk = (json_int_t)top_k;
+    struct status_err jerr;
+    status_clear(&jerr);
+    if (jsonx_int(rq->body, "top_k", NULL, 1, EMBED_TOP_K_MAX, &jk, &jerr) != STATUS_OK) {
+        api_error(rs, &jerr);
+        goto done;
+    }
+    top_k = (size_t)jk;
     int exclude = get_bool_or_reply(rq, rs, "exclude_inputs", 1);
     if (exclude < 0)
         goto done;
     enum embed_method method = EMBED_3COSADD;
-    json_t *jm = json_object_get(rq->body, "method");
-    if (jm && !json_is_null(jm)) {
+    json_t *jm = jsonx_get(rq->body, "method");
+    if (jm) {
         const char *s = json_string_value(jm);
         if (!s || (strcmp(s, "3cosadd") != 0 && strcmp(s, "3cosmul") != 0)) {
             api_fail(rs, STATUS_BAD_INPUT, "method", "'method' must be \"3cosadd\" or \"3cosmul\"");
@@ -238,8 +247,8 @@ void api_neighbors(const struct api_req *rq, struct api_resp *rs)
         }
         method = strcmp(s, "3cosmul") == 0 ? EMBED_3COSMUL : EMBED_3COSADD;
     }
-    json_t *jw = json_object_get(rq->body, "word"), *jv = json_object_get(rq->body, "vector"),
-           *jp = json_object_get(rq->body, "positive"), *jn = json_object_get(rq->body, "negative");
+    json_t *jw = jsonx_get(rq->body, "word"), *jv = jsonx_get(rq->body, "vector"),
+           *jp = jsonx_get(rq->body, "positive"), *jn = jsonx_get(rq->body, "negative");
     int forms = (jw != NULL) + (jv != NULL) + (jp != NULL);
     if (forms != 1 || (jn && !jp)) {
         api_fail(rs, STATUS_BAD_INPUT, forms > 1 ? "word" : NULL,
@@ -259,17 +268,17 @@ void api_neighbors(const struct api_req *rq, struct api_resp *rs)
             api_fail(rs, STATUS_BAD_INPUT, "word", "'word' must be a string");
             goto done;
         }
-        long r = embed_lookup(e, json_string_value(jw), json_string_length(jw));
+        long r = e->op->lookup(e->impl, json_string_value(jw), json_string_length(jw));
         if (r < 0) {
             api_fail(rs, STATUS_UNPROCESSABLE, "word", "'%s' is not in the model's vocabulary",
                      json_string_value(jw));
             goto done;
         }
         uint32_t row = (uint32_t)r;
-        rc = embed_most_similar(e, &row, 1, NULL, 0, EMBED_3COSADD, top_k, exclude, hits, &n_hits,
+        rc = e->op->most_similar(e->impl, &row, 1, NULL, 0, EMBED_3COSADD, top_k, exclude, hits, &n_hits,
                                 &err);
     } else if (jv) {
-        size_t dim = embed_dim(e);
+        size_t dim = e->op->dim(e->impl);
         if (!json_is_array(jv) || json_array_size(jv) != dim) {
             api_fail(rs, STATUS_BAD_INPUT, "vector",
                      "'vector' must be an array of exactly %zu numbers (the model's dimension)", dim);
@@ -288,7 +297,7 @@ void api_neighbors(const struct api_req *rq, struct api_resp *rs)
             }
             vec[i] = (float)json_number_value(x);
         }
-        rc = embed_knn(e, vec, top_k, NULL, 0, hits, &n_hits, &err);
+        rc = e->op->knn(e->impl, vec, top_k, NULL, 0, hits, &n_hits, &err);
     } else {
         uint32_t rows[EMBED_TERMS_MAX];
         size_t n_pos = 0, n_all = 0;
@@ -304,7 +313,7 @@ void api_neighbors(const struct api_req *rq, struct api_resp *rs)
         n_all = n_pos;
         if (jn && !json_is_null(jn) && words_or_reply(e, jn, "negative", rows, &n_all, max, rs) != 0)
             goto done;
-        rc = embed_most_similar(e, rows, n_pos, rows + n_pos, n_all - n_pos, method, top_k,
+        rc = e->op->most_similar(e->impl, rows, n_pos, rows + n_pos, n_all - n_pos, method, top_k,
                                 exclude, hits, &n_hits, &err);
     }
     if (rc != STATUS_OK) {
@@ -313,7 +322,7 @@ void api_neighbors(const struct api_req *rq, struct api_resp *rs)
     }
     json_t *data = json_array();
     for (size_t i = 0; i < n_hits; i++)
-        json_array_append_new(data, json_pack("{s:s, s:f, s:I}", "word", embed_word(e, hits[i].index),
+        json_array_append_new(data, json_pack("{s:s, s:f, s:I}", "word", e->op->word(e->impl, hits[i].index),
                                               "score", (double)hits[i].score, "index",
                                               (json_int_t)hits[i].index));
     api_ok(rs, json_pack("{s:s, s:s, s:o}", "object", "list", "model", model_id(m), "data", data));
@@ -327,11 +336,11 @@ done:
 
 void api_similarity(const struct api_req *rq, struct api_resp *rs)
 {
-    model *m = api_model_or_reply(rq, rs, EMBED_TYPE);
+    model *m = api_model_or_reply(rq, rs, MODEL_CAP_EMBEDDING);
     if (!m)
         return;
-    const embed *e = model_impl(m);
-    size_t dim = embed_dim(e);
+    const struct vec_model em = {model_ops_of(m)->embedding, model_impl(m)}, *e = &em;
+    size_t dim = e->op->dim(e->impl);
     float *a = malloc(2 * dim * sizeof *a);
     json_t *data = json_array();
     json_t *pairs = json_object_get(rq->body, "pairs");

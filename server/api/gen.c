@@ -3,6 +3,7 @@
  * running models/transformer's generation, and answering as JSON or SSE (chunks, usage,
  * [DONE], an error event mid-stream, cancellation within one token when the client goes
  * away). What the answers look like is the route's (struct gen_format). */
+#include "../json.h"
 #include "gen.h"
 #include "../config.h"
 #include "../stream.h"
@@ -18,49 +19,36 @@ static atomic_int gen_active; /* generations running now, all models and routes 
 
 /* ---- request fields ---- */
 
+/* The gen_get_* readers are server/json.c's, replying on failure. */
+static int reply(int rc, const struct status_err *err, struct api_resp *rs)
+{
+    if (rc == STATUS_OK)
+        return 0;
+    api_error(rs, err);
+    return -1;
+}
+
 int gen_get_number(json_t *obj, const char *key, double lo, double hi, int lo_open, double *out,
                    struct api_resp *rs)
 {
-    json_t *v = json_object_get(obj, key);
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_number(v))
-        return api_fail(rs, STATUS_BAD_INPUT, key, "'%s' must be a number", key), -1;
-    double d = json_number_value(v);
-    if (!isfinite(d) || d < lo || d > hi || (lo_open && d == lo))
-        return api_fail(rs, STATUS_BAD_INPUT, key, "'%s' must be in %s%g, %g]", key,
-                        lo_open ? "(" : "[", lo, hi),
-               -1;
-    *out = d;
-    return 0;
+    struct status_err err;
+    status_clear(&err);
+    return reply(jsonx_number(obj, key, NULL, lo, hi, lo_open, out, &err), &err, rs);
 }
 
 int gen_get_int(json_t *obj, const char *key, const char *param, json_int_t lo, json_int_t hi,
                 json_int_t *out, struct api_resp *rs)
 {
-    json_t *v = json_object_get(obj, key);
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_integer(v))
-        return api_fail(rs, STATUS_BAD_INPUT, param, "'%s' must be an integer", param), -1;
-    json_int_t i = json_integer_value(v);
-    if (i < lo || i > hi)
-        return api_fail(rs, STATUS_BAD_INPUT, param, "'%s' must be in [%lld, %lld]", param,
-                        (long long)lo, (long long)hi),
-               -1;
-    *out = i;
-    return 0;
+    struct status_err err;
+    status_clear(&err);
+    return reply(jsonx_int(obj, key, param, lo, hi, out, &err), &err, rs);
 }
 
 int gen_get_bool(json_t *obj, const char *key, const char *param, int *out, struct api_resp *rs)
 {
-    json_t *v = json_object_get(obj, key);
-    if (!v || json_is_null(v))
-        return 0;
-    if (!json_is_boolean(v))
-        return api_fail(rs, STATUS_BAD_INPUT, param, "'%s' must be a boolean", param), -1;
-    *out = json_is_true(v);
-    return 0;
+    struct status_err err;
+    status_clear(&err);
+    return reply(jsonx_bool(obj, key, param, out, &err), &err, rs);
 }
 
 static int parse_stop(json_t *body, struct transformer_gen_params *gp, struct api_resp *rs)
@@ -216,31 +204,43 @@ static json_t *usage_new(const struct transformer_gen_result *r)
 static void run(const struct api_req *rq, struct api_resp *rs, model *m, const struct gen_request *q,
                 const struct gen_prompt *p, const struct gen_format *fmt)
 {
-    const transformer *t = model_impl(m);
-    const struct transformer_shape *sh = transformer_shape_of(t);
+    const void *t = model_impl(m);
+    const struct tokenizer_ops *tok = model_ops_of(m)->tokenizer;
+    const struct generation_ops *gen = model_ops_of(m)->generation;
+    const size_t ctx = gen->ctx_len(t);
     struct status_err err;
     status_clear(&err);
     int *ids = NULL;
     size_t n = 0;
-    if (transformer_encode(t, p->text, p->len, 1, 0, &ids, &n, &err) != STATUS_OK) {
+    int rc = gen->check ? gen->check(t, &err) : STATUS_OK; /* e.g. a tokenizer only */
+    if (rc == STATUS_OK)
+        rc = p->parse_special && tok->tokenize
+                 ? tok->tokenize(t, p->text, p->len, 1, 1, &ids, &n, &err)
+                 : tok->encode(t, p->text, p->len, 1, 0, &ids, &n, &err);
+    if (rc != STATUS_OK) {
         api_error(rs, &err);
         return;
     }
-    if (n > (size_t)sh->seq_len) {
+    if (n == 0) { /* a vocabulary without BOS and an empty text */
+        api_fail(rs, STATUS_BAD_INPUT, p->param, "the prompt has no tokens");
+        free(ids);
+        return;
+    }
+    if (n > ctx) {
         api_fail(rs, STATUS_BAD_INPUT, p->param,
-                 "the prompt has %zu tokens (with BOS); the model's context is %d", n, sh->seq_len);
+                 "the prompt has %zu tokens (with BOS); the model's context is %zu", n, ctx);
         free(ids);
         return;
     }
-    if (q->max_tokens_param && q->gp.max_tokens > (size_t)sh->seq_len - n) {
+    if (q->max_tokens_param && q->gp.max_tokens > ctx - n) {
         api_fail(rs, STATUS_BAD_INPUT, q->max_tokens_param,
-                 "%s is %zu but the model's context is %d tokens and the prompt has %zu "
+                 "%s is %zu but the model's context is %zu tokens and the prompt has %zu "
                  "(with BOS): at most %zu",
-                 q->max_tokens_param, q->gp.max_tokens, sh->seq_len, n, (size_t)sh->seq_len - n);
+                 q->max_tokens_param, q->gp.max_tokens, ctx, n, ctx - n);
         free(ids);
         return;
     }
-    struct gen_run g = {.rq = rq, .q = q, .fmt = fmt, .t = t, .model_id = model_id(m),
+    struct gen_run g = {.rq = rq, .q = q, .fmt = fmt, .impl = t, .tok = tok, .gen = gen, .model_id = model_id(m),
                         .created = (json_int_t)time(NULL), .prev = ids[n - 1]};
     snprintf(g.id, sizeof g.id, "%s%s", fmt->id_prefix, rq->request_id ? rq->request_id : "0");
     if (q->logprobs_on && !q->stream)
@@ -262,8 +262,8 @@ static void run(const struct api_req *rq, struct api_resp *rs, model *m, const s
     }
     g.offset = p->echo ? p->len : 0;
     struct transformer_gen_result res;
-    int rc = g.failed ? STATUS_NO_MEMORY
-                      : transformer_generate(t, ids, n, &q->gp, on_token, &g, rq->cancelled, &res, &err);
+    rc = g.failed ? STATUS_NO_MEMORY
+                 : gen->generate(t, ids, n, &q->gp, on_token, &g, rq->cancelled, &res, &err);
     free(ids);
     if (rc == STATUS_CANCELLED && rq->deadline_us > 0) {
         struct timespec ts;
@@ -288,9 +288,10 @@ static void run(const struct api_req *rq, struct api_resp *rs, model *m, const s
         } else if (err.code != STATUS_CANCELLED) { /* a timeout still gets its event */
             struct api_resp tmp = {0};
             api_error(&tmp, &err); /* the error object, as one event */
-            sse_send(rq, tmp.body);
+            sse_send(rq, fmt->error_event ? fmt->error_event(tmp.body) : tmp.body);
         }
-        stream_write(rq->stream, "data: [DONE]\n\n", 14);
+        if (!fmt->no_done)
+            stream_write(rq->stream, "data: [DONE]\n\n", 14);
         free(g.text);
         json_decref(g.lp_all);
         return;

@@ -56,6 +56,10 @@ struct gen_format {
                       const char *finish, json_t *usage);
     /* Streams only: the first chunk before any token (chat's role), or NULL. */
     json_t *(*opening)(const struct gen_run *g);
+    /* Streams only: the error event made from the Error object (NULL: that object), and no
+     * final "data: [DONE]" when no_done (Triton's generate_stream, kserve.c). */
+    json_t *(*error_event)(json_t *error_body);
+    int no_done;
 };
 
 /* One generation in progress, as the format callbacks see it. */
@@ -63,7 +67,9 @@ struct gen_run {
     const struct api_req *rq;
     const struct gen_request *q;
     const struct gen_format *fmt;
-    const transformer *t;
+    const void *impl;                   /* model_impl() of the model */
+    const struct tokenizer_ops *tok;    /* its capabilities (models/caps.h) */
+    const struct generation_ops *gen;
     const char *model_id;
     char id[GEN_ID_MAX];
     json_int_t created;
@@ -83,6 +89,10 @@ struct gen_prompt {
     size_t len;
     int echo;
     const char *param;
+    /* 1: control tokens written in the text ("<|im_end|>", "</s>") become their ids, BOS/EOS as
+     * the model's metadata says (llama-server's tokenization of a chat prompt); 0: text is text,
+     * BOS first. */
+    int parse_special;
 };
 
 /* Everything after parsing: takes a generation slot (503 + Retry-After past

@@ -27,10 +27,19 @@ void api_ready(const struct api_req *rq, struct api_resp *rs)
 {
     size_t by_state[4];
     size_t n = registry_count(rq->reg, by_state);
-    int ready = by_state[MODEL_READY] == n;
+    /* No models at all is not ready (a container started without its config would pass
+     * its probes and take traffic it cannot serve) unless --ready-without-models says the
+     * models come later through the admin API. */
+    int ready = by_state[MODEL_READY] == n && (n > 0 || rq->cfg->ready_without_models);
     json_t *models = json_array();
     registry_each(rq->reg, ready_row, models);
-    api_ok(rs, json_pack("{s:s,s:o}", "status", ready ? "ready" : "not_ready", "models", models));
+    json_t *body = json_pack("{s:s,s:o}", "status", ready ? "ready" : "not_ready", "models", models);
+    if (body && n == 0 && !ready)
+        json_object_set_new(body, "reason",
+                            json_string("no models are configured (--config, --model or "
+                                        "LMSERVE_CONFIG / LMSERVE_MODELS; "
+                                        "--ready-without-models yes to be ready empty)"));
+    api_ok(rs, body);
     if (!ready) {
         rs->status = 503;
         rs->retry_after = 1;

@@ -4,10 +4,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../../models/caps.h"
+#include "../../models/chat/chat.h"
 #include "../config.h"
+#include "../json.h"
 #include "api.h"
 
 #define MODELS_OWNER "lmserve"
+
+json_t *api_model_capabilities(const model *m)
+{
+    const struct model_ops *ops = model_ops_of(m);
+    json_t *caps = json_array();
+    if (api_model_serves(m, MODEL_CAP_LM)) {
+        json_array_append_new(caps, json_string("score"));
+        json_array_append_new(caps, json_string("next"));
+    }
+    if (api_model_serves(m, MODEL_CAP_EMBEDDING)) {
+        json_array_append_new(caps, json_string("embeddings"));
+        json_array_append_new(caps, json_string("similarity"));
+        if (ops->embedding->lookup && ops->embedding->knn)
+            json_array_append_new(caps, json_string("neighbors"));
+    }
+    if (api_model_serves(m, MODEL_CAP_TOKENIZER))
+        json_array_append_new(caps, json_string("tokenize"));
+    if (api_model_serves(m, MODEL_CAP_GENERATION)) {
+        json_array_append_new(caps, json_string("completions"));
+        /* Chat needs a template, which is known once the model is loaded. */
+        if (model_state_of(m) == MODEL_READY && ops->generation->chat_template &&
+            ops->generation->chat_template(model_impl(m)) != CHAT_TEMPLATE_NONE)
+            json_array_append_new(caps, json_string("chat"));
+    }
+    return caps;
+}
 
 /* The OpenAI model object plus our fields. Called under the registry lock. */
 static json_t *model_json(const model *m)
@@ -21,6 +50,7 @@ static json_t *model_json(const model *m)
         return NULL;
     json_t *details = model_describe(m);
     json_object_set_new(o, "details", details ? details : json_object());
+    json_object_set_new(o, "capabilities", api_model_capabilities(m));
     if (st == MODEL_FAILED)
         json_object_set_new(o, "error", json_string(model_error(m)));
     return o;
@@ -69,13 +99,13 @@ void api_models_load(const struct api_req *rq, struct api_resp *rs)
     json_t *b = rq->body;
     static const char *const REQUIRED[] = {"id", "type", "path"};
     for (size_t i = 0; i < 3; i++) {
-        json_t *v = json_object_get(b, REQUIRED[i]);
-        if (!v) {
-            api_fail(rs, STATUS_BAD_INPUT, REQUIRED[i], "'%s' is required", REQUIRED[i]);
-            return;
-        }
-        if (!json_is_string(v)) {
-            api_fail(rs, STATUS_BAD_INPUT, REQUIRED[i], "'%s' must be a string", REQUIRED[i]);
+        struct status_err jerr;
+        status_clear(&jerr);
+        json_t *v = NULL;
+        const char *sv = NULL;
+        if (jsonx_required(b, REQUIRED[i], NULL, &v, &jerr) != STATUS_OK ||
+            jsonx_string(b, REQUIRED[i], NULL, &sv, NULL, &jerr) != STATUS_OK) {
+            api_error(rs, &jerr);
             return;
         }
     }

@@ -8,22 +8,24 @@
 
 #include "../../models/lm.h"
 #include "../config.h"
+#include "../json.h"
 #include "api.h"
 
 #define LN10 2.302585092994045684 /* natural log <-> log10 */
 #define NEXT_TOP_K_DEFAULT 10     /* api.yaml: NextRequest.top_k default */
 
-/* Optional boolean field: absent -> dflt; not a boolean -> 400 naming it (returns -1). */
+/* Optional boolean field (server/json.c's rule: absent or null -> dflt); -1 after replying
+ * 400 naming it. */
 static int opt_bool(const struct api_req *rq, struct api_resp *rs, const char *name, int dflt)
 {
-    json_t *v = json_object_get(rq->body, name);
-    if (!v)
-        return dflt;
-    if (!json_is_boolean(v)) {
-        api_fail(rs, STATUS_BAD_INPUT, name, "'%s' must be true or false", name);
+    struct status_err err;
+    status_clear(&err);
+    int v = dflt;
+    if (jsonx_bool(rq->body, name, NULL, &v, &err) != STATUS_OK) {
+        api_error(rs, &err);
         return -1;
     }
-    return json_is_true(v);
+    return v;
 }
 
 static size_t max_batch(const struct api_req *rq)
@@ -84,7 +86,7 @@ static json_t *score_one(const struct lm_ops *lm, void *impl, const char *text, 
 
 void api_score(const struct api_req *rq, struct api_resp *rs)
 {
-    model *m = api_model_or_reply(rq, rs, "lm");
+    model *m = api_model_or_reply(rq, rs, MODEL_CAP_LM);
     if (!m)
         return;
     json_t *input = json_object_get(rq->body, "input");
@@ -174,11 +176,10 @@ static int context_as_seen(const struct lm_ops *lm, void *impl, const char *cont
 
 void api_next(const struct api_req *rq, struct api_resp *rs)
 {
-    model *m = api_model_or_reply(rq, rs, "lm");
+    model *m = api_model_or_reply(rq, rs, MODEL_CAP_LM);
     if (!m)
         return;
     json_t *jc = json_object_get(rq->body, "context");
-    json_t *jk = json_object_get(rq->body, "top_k");
     int bos = opt_bool(rq, rs, "bos", 1);
     if (bos < 0)
         goto done;
@@ -187,14 +188,11 @@ void api_next(const struct api_req *rq, struct api_resp *rs)
         goto done;
     }
     json_int_t k = NEXT_TOP_K_DEFAULT;
-    if (jk) {
-        if (!json_is_integer(jk) || json_integer_value(jk) < 1 ||
-            json_integer_value(jk) > LM_TOP_K_MAX) {
-            api_fail(rs, STATUS_BAD_INPUT, "top_k", "'top_k' must be an integer from 1 to %d",
-                     LM_TOP_K_MAX);
-            goto done;
-        }
-        k = json_integer_value(jk);
+    struct status_err jerr;
+    status_clear(&jerr);
+    if (jsonx_int(rq->body, "top_k", NULL, 1, LM_TOP_K_MAX, &k, &jerr) != STATUS_OK) {
+        api_error(rs, &jerr);
+        goto done;
     }
     const struct lm_ops *lm = model_ops_of(m)->lm;
     void *impl = model_impl(m);

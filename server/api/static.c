@@ -1,6 +1,10 @@
 /* static.c: GET / and GET /web/{path*}: the playground's files from the web root
  * (--web-root / LMSERVE_WEB_ROOT, default ./web, else the installed share directory next to
- * the binary). Read-only, no directory listings, no file outside the root (404 for both). */
+ * the binary). Read-only, no directory listings, no file outside the root (404 for both).
+ * Caching: ETag (size and modification time) and Last-Modified, 304 on If-None-Match /
+ * If-Modified-Since; Cache-Control no-cache for HTML (always revalidated, so a new
+ * playground shows at once) and a short max-age for the rest; gzip when the client accepts
+ * it and the type is text. */
 #include "api.h"
 
 #include <errno.h>
@@ -10,7 +14,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <zlib.h>
 
 #include "../config.h"
 
@@ -19,6 +26,11 @@
 #define STATIC_FILE_MAX_BYTES (8u << 20)  /* the playground is tens of KiB; bound the read */
 #define STATIC_SHARE_FROM_BIN "/../share/lmserve/web" /* `make install` layout: bin/ + share/ */
 #define STATIC_DEFAULT_ROOT "web"
+#define STATIC_GZIP_MIN_BYTES 512         /* smaller bodies gain less than the header costs */
+#define STATIC_GZIP_LEVEL 6
+#define STATIC_CACHE_HTML "no-cache"       /* revalidate every time (a 304 is cheap) */
+#define STATIC_CACHE_ASSET "public, max-age=300" /* unversioned file names: minutes, not days */
+#define STATIC_HTTP_DATE "%a, %d %b %Y %H:%M:%S GMT"
 
 struct content_type {
     const char *ext;
@@ -102,8 +114,8 @@ static int static_root(const struct api_config *cfg, char *out)
 }
 
 /* Read the regular file 'path' of at most STATIC_FILE_MAX_BYTES. On 0, *data (malloc'd,
- * owned by the caller) holds *len bytes. */
-static int static_read(const char *path, char **data, size_t *len)
+ * owned by the caller) holds *len bytes and *st the file's status. */
+static int static_read(const char *path, char **data, size_t *len, struct stat *st_out)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
@@ -113,6 +125,7 @@ static int static_read(const char *path, char **data, size_t *len)
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 0 ||
         (unsigned long long)st.st_size > STATIC_FILE_MAX_BYTES)
         goto fail;
+    *st_out = st;
     size_t size = (size_t)st.st_size;
     buf = malloc(size ? size : 1);
     if (!buf || fread(buf, 1, size, f) != size)
@@ -125,6 +138,76 @@ fail:
     free(buf);
     fclose(f);
     return -1;
+}
+
+/* 1 when the comma-separated header 'list' names 'token' (case-insensitive) without q=0. */
+static int static_accepts(const char *list, const char *token)
+{
+    size_t tl = strlen(token);
+    for (const char *p = list; p && *p;) {
+        p += strspn(p, " \t,");
+        size_t n = strcspn(p, ",");
+        size_t name = strcspn(p, ";, \t");
+        if (name == tl && strncasecmp(p, token, tl) == 0) {
+            const char *q = strstr(p, "q=");
+            int zero = q && q < p + n && strtod(q + 2, NULL) == 0.0;
+            return !zero;
+        }
+        p += n;
+    }
+    return 0;
+}
+
+/* 1 when If-None-Match lists 'etag' (or is "*"); weak comparison, as for GET. */
+static int static_etag_match(const char *inm, const char *etag)
+{
+    const char *bare = etag[0] == 'W' ? etag + 2 : etag;
+    for (const char *p = inm; p && *p;) {
+        p += strspn(p, " \t,");
+        if (*p == '*')
+            return 1;
+        if (p[0] == 'W' && p[1] == '/')
+            p += 2;
+        size_t n = strcspn(p, ", \t");
+        if (n == strlen(bare) && strncmp(p, bare, n) == 0)
+            return 1;
+        p += n;
+    }
+    return 0;
+}
+
+static int static_compressible(const char *type)
+{
+    return strncmp(type, "text/", 5) == 0 || strncmp(type, "application/json", 16) == 0 ||
+           strncmp(type, "application/manifest+json", 25) == 0 || strcmp(type, "image/svg+xml") == 0;
+}
+
+/* gzip 'in' into a new buffer (*out, malloc'd). 0 on success. */
+static int static_gzip(const char *in, size_t len, char **out, size_t *out_len)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    if (deflateInit2(&z, STATIC_GZIP_LEVEL, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -1;
+    uLong cap = deflateBound(&z, (uLong)len);
+    char *buf = malloc(cap);
+    if (!buf) {
+        deflateEnd(&z);
+        return -1;
+    }
+    z.next_in = (Bytef *)(uintptr_t)in;
+    z.avail_in = (uInt)len;
+    z.next_out = (Bytef *)buf;
+    z.avail_out = (uInt)cap;
+    int rc = deflate(&z, Z_FINISH);
+    *out_len = z.total_out;
+    deflateEnd(&z);
+    if (rc != Z_STREAM_END) {
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    return 0;
 }
 
 void api_static(const struct api_req *rq, struct api_resp *rs)
@@ -152,12 +235,60 @@ void api_static(const struct api_req *rq, struct api_resp *rs)
     }
     char *data = NULL;
     size_t len = 0;
-    if (static_read(real, &data, &len) != 0) {
+    struct stat st;
+    if (static_read(real, &data, &len, &st) != 0) {
         api_fail(rs, STATUS_NOT_FOUND, NULL, "no such file: %s", shown);
         return;
+    }
+    const char *type = static_content_type(rel);
+    const char *ae = api_req_header(rq, "Accept-Encoding");
+    int gz = static_compressible(type) && len >= STATIC_GZIP_MIN_BYTES && ae &&
+             static_accepts(ae, "gzip");
+    /* The validators: one ETag per representation (the gzip'd one differs). */
+    char etag[80], modified[40];
+    snprintf(etag, sizeof etag, "\"%llx-%llx%s\"", (unsigned long long)st.st_size,
+             (unsigned long long)st.st_mtim.tv_sec * 1000000000ull + (unsigned long long)st.st_mtim.tv_nsec,
+             gz ? "-gz" : "");
+    struct tm tm;
+    gmtime_r(&st.st_mtim.tv_sec, &tm);
+    strftime(modified, sizeof modified, STATIC_HTTP_DATE, &tm);
+    api_resp_header(rs, "ETag", "%s", etag);
+    api_resp_header(rs, "Last-Modified", "%s", modified);
+    api_resp_header(rs, "Cache-Control", "%s",
+                    strncmp(type, "text/html", 9) == 0 ? STATIC_CACHE_HTML : STATIC_CACHE_ASSET);
+    if (static_compressible(type))
+        api_resp_header(rs, "Vary", "Accept-Encoding");
+    const char *inm = api_req_header(rq, "If-None-Match");
+    const char *ims = api_req_header(rq, "If-Modified-Since");
+    int fresh = 0;
+    if (inm) {
+        fresh = static_etag_match(inm, etag);
+    } else if (ims) {
+        struct tm t;
+        memset(&t, 0, sizeof t);
+        const char *end = strptime(ims, STATIC_HTTP_DATE, &t);
+        fresh = end && *end == '\0' && timegm(&t) >= st.st_mtim.tv_sec;
+    }
+    if (fresh) { /* 304: the headers, no body */
+        free(data);
+        rs->status = 304;
+        return;
+    }
+    if (gz) {
+        char *z = NULL;
+        size_t zlen = 0;
+        if (static_gzip(data, len, &z, &zlen) == 0) {
+            free(data);
+            data = z;
+            len = zlen;
+            api_resp_header(rs, "Content-Encoding", "gzip");
+        } else { /* serve it plain; the ETag named the gzip'd form */
+            snprintf(etag + strlen(etag) - 4, 5, "\"");
+            snprintf(rs->headers[0].value, sizeof rs->headers[0].value, "%s", etag);
+        }
     }
     rs->status = 200;
     rs->raw = data; /* owned by rs: http.c frees it with the response */
     rs->raw_len = len;
-    rs->content_type = static_content_type(rel);
+    rs->content_type = type;
 }

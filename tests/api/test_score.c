@@ -64,7 +64,8 @@ static void start(struct srv *s, const char *max_batch)
     snprintf(m5, sizeof m5, "other=test:%s", test_path);
     snprintf(m6, sizeof m6, "vec=embedding:%s", vec_path);
     const char *args[] = {"--model", m1, "--model", m2, "--model",     m3,        "--model", m4,
-                          "--model", m5, "--model", m6, "--max-batch", max_batch, NULL};
+                          "--model", m5, "--model", m6, "--max-batch", max_batch,
+                          "--keep-going", NULL}; /* 'broken' must not stop the server */
     srv_start(s, args, 0); /* not wait_ready: 'broken' never becomes ready */
     /* models load in the background: wait until none is still loading */
     const char *ids[] = {"lm", "lmb", "lc", "broken", "vec"};
@@ -205,6 +206,21 @@ Test(score, errors)
     http_res_free(&r);
     cr_assert_eq(http_post(&s, "/v1/score", "{\"model\":\"lm\",\"input\":[\"a\",\"b\"]}", &r), 0);
     cr_assert_eq(r.status, 200);
+    http_res_free(&r);
+    /* issue 11: null means the default on every field (was 400 for bos/eos/detail here) */
+    struct http_res d;
+    cr_assert_eq(http_post(&s, "/v1/score", "{\"model\":\"lm\",\"input\":\"a b\"}", &d), 0);
+    cr_assert_eq(http_post(&s, "/v1/score",
+                           "{\"model\":\"lm\",\"input\":\"a b\",\"bos\":null,\"eos\":null,"
+                           "\"detail\":null}",
+                           &r),
+                 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    cr_assert_str_eq(r.body, d.body);
+    http_res_free(&r);
+    http_res_free(&d);
+    cr_assert_eq(http_post(&s, "/v1/next", "{\"model\":\"lm\",\"context\":\"a\",\"top_k\":null}", &r), 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
     http_res_free(&r);
     cr_assert_eq(srv_stop(&s), 0);
 }

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -196,7 +198,8 @@ Test(server, ready_tracks_loading_and_failures)
     http_res_free(&r);
     srv_stop(&s);
 
-    const char *args2[] = {"--model", m2, NULL};
+    /* --keep-going: without it a model that fails at start stops the server (issue 10). */
+    const char *args2[] = {"--model", m2, "--keep-going", NULL};
     srv_start(&s, args2, 0);
     for (int i = 0; i < 100; i++) {
         http_get(&s, "/v1/models/broken", &r);
@@ -256,9 +259,16 @@ Test(server, admin_models)
     http_do(&s, "POST", "/v1/models", "{\"id\":\"t2\",\"type\":\"test\",\"path\":\"/etc/passwd\"}", NULL, ok, &r);
     expect_error(&r, 403, "path");
     http_res_free(&r);
-    char link[400];
+    /* A symlink inside the root to a valid model outside it is still refused. The target is
+     * the test's own file (not e.g. /etc/hostname, which a minimal image may lack). */
+    char link[400], outside[400];
+    snprintf(outside, sizeof outside, "%s/outside-%d.test", harness_tmpdir(), (int)getpid());
+    FILE *of = fopen(outside, "w");
+    cr_assert(of);
+    fputs("lmserve-test-model\n", of);
+    fclose(of);
     snprintf(link, sizeof link, "%s/escape.test", root);
-    cr_assert_eq(symlink("/etc/hostname", link), 0);
+    cr_assert_eq(symlink(outside, link), 0);
     http_do(&s, "POST", "/v1/models", "{\"id\":\"t2\",\"type\":\"test\",\"path\":\"escape.test\"}", NULL, ok, &r);
     expect_error(&r, 403, "path");
     http_res_free(&r);
@@ -658,5 +668,109 @@ Test(server, access_log_lines)
     usleep(300000); /* lines appear within ACCESSLOG_FLUSH_MS while the server runs */
     cr_assert(log_contains(s.log_path, "GET /health 200 "), "no text access line");
     cr_assert(log_contains(s.log_path, "rid=logtest-2"), "request id not logged");
+    srv_stop(&s);
+}
+
+/* Zero models is not ready (issue 17: a container whose default command was replaced by
+ * flags served nothing yet passed its readiness probe), unless asked for. */
+Test(server, ready_needs_models)
+{
+    struct srv s;
+    srv_start(&s, NULL, 0);
+    struct http_res r;
+    http_get(&s, "/ready", &r);
+    cr_assert_eq(r.status, 503, "%s", r.body);
+    cr_assert_str_eq(json_string_value(json_object_get(r.json, "status")), "not_ready");
+    cr_assert(strstr(json_string_value(json_object_get(r.json, "reason")), "no models"), "%s", r.body);
+    http_res_free(&r);
+    srv_stop(&s);
+
+    const char *args[] = {"--ready-without-models", "yes", NULL};
+    srv_start(&s, args, 1);
+    http_get(&s, "/ready", &r);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    http_res_free(&r);
+    srv_stop(&s);
+}
+
+/* Run `lmserve --healthcheck ARGS...` (with 'env' set when not NULL); its exit status. */
+static int run_healthcheck(const char *const *args, const char *env)
+{
+    const char *bin = getenv("LMSERVE_BIN");
+    cr_assert(bin, "LMSERVE_BIN is not set");
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        const char *argv[16] = {bin, "--healthcheck"};
+        int n = 2;
+        for (size_t i = 0; args && args[i] && n < 15; i++)
+            argv[n++] = args[i];
+        argv[n] = NULL;
+        unsetenv("LMSERVE_PORT");
+        if (env)
+            putenv((char *)env);
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0)
+            dup2(devnull, STDERR_FILENO);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The container healthcheck needs no shell: `lmserve --healthcheck` with the server's
+ * flags or environment probes /health on that port. */
+Test(server, healthcheck_flag)
+{
+    struct srv s;
+    srv_start(&s, NULL, 0);
+    char port[16], env[40];
+    snprintf(port, sizeof port, "%d", s.port);
+    snprintf(env, sizeof env, "LMSERVE_PORT=%d", s.port);
+    const char *by_flag[] = {"--port", port, NULL};
+    cr_assert_eq(run_healthcheck(by_flag, NULL), 0, "healthy server on --port %s", port);
+    const char *wild[] = {"--host", "0.0.0.0", "--port", port, NULL};
+    cr_assert_eq(run_healthcheck(wild, NULL), 0, "0.0.0.0 is probed on loopback");
+    cr_assert_eq(run_healthcheck(NULL, env), 0, "healthy server by %s", env);
+    const char *bad[] = {"--port", "nope", NULL};
+    cr_assert_eq(run_healthcheck(bad, NULL), 2, "a bad flag is exit 2");
+    srv_stop(&s);
+    /* Nothing listens there any more. */
+    cr_assert_eq(run_healthcheck(by_flag, NULL), 1, "stopped server is unhealthy");
+}
+
+/* A loader's code and field reach the answer (issue 11): a bad option is 400 naming
+ * options.KEY, a file of the wrong format 422 on path; before, every failed load was 422
+ * bad_format on path. */
+Test(server, load_errors_keep_their_code_and_field)
+{
+    const char *root = make_root();
+    char p[320];
+    snprintf(p, sizeof p, "%s/tiny.vec", root);
+    FILE *f = fopen(p, "w");
+    cr_assert(f);
+    fputs("2 2\na 0.1 0.2\nb 0.3 0.4\n", f);
+    fclose(f);
+    struct srv s;
+    const char *args[] = {"--models-root", root, "--admin-key", ADMIN_KEY, NULL};
+    srv_start(&s, args, 0);
+    const char *ok[] = {AUTH_OK, NULL};
+    struct http_res r;
+    http_do(&s, "POST", "/v1/models",
+            "{\"id\":\"v1\",\"type\":\"embedding\",\"path\":\"tiny.vec\","
+            "\"options\":{\"lowercase\":\"maybe\"}}",
+            NULL, ok, &r);
+    expect_error(&r, 400, "options.lowercase");
+    http_res_free(&r);
+    http_do(&s, "POST", "/v1/models", "{\"id\":\"t3\",\"type\":\"test\",\"path\":\"bad.test\"}",
+            NULL, ok, &r);
+    expect_error(&r, 422, "path");
+    http_res_free(&r);
+    http_do(&s, "POST", "/v1/models", "{\"id\":\"v2\",\"type\":\"embedding\",\"path\":\"tiny.vec\"}",
+            NULL, ok, &r);
+    cr_assert_eq(r.status, 201, "%s", r.body);
+    http_res_free(&r);
     srv_stop(&s);
 }

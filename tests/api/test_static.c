@@ -89,3 +89,71 @@ Test(static_api, default_root_serves_the_repository_playground)
     expect_status(&s, "/web/app.js", 200, "text/javascript; charset=utf-8");
     cr_assert_eq(srv_stop(&s), 0);
 }
+
+/* Caching and compression (issue 17): ETag / Last-Modified with 304 on revalidation,
+ * Cache-Control, gzip when accepted (a different ETag), plain when not. */
+Test(static_api, etag_304_and_gzip)
+{
+    const char *root = make_web_root();
+    /* A text file big enough to be compressed. */
+    char big[400];
+    snprintf(big, sizeof big, "%s/big.js", root);
+    FILE *f = fopen(big, "w");
+    cr_assert(f);
+    for (int i = 0; i < 200; i++)
+        fprintf(f, "export const v%d = %d;\n", i, i);
+    fclose(f);
+    const char *args[] = {"--web-root", root, NULL};
+    struct srv s;
+    srv_start(&s, args, 0);
+    struct http_res r;
+    char etag[96], lm[64], cc[64], hv[64];
+    cr_assert_eq(http_get(&s, "/web/big.js", &r), 0);
+    cr_assert_eq(r.status, 200);
+    cr_assert(http_header(&r, "ETag", etag, sizeof etag), "no ETag");
+    cr_assert(http_header(&r, "Last-Modified", lm, sizeof lm), "no Last-Modified");
+    cr_assert(http_header(&r, "Cache-Control", cc, sizeof cc) && strstr(cc, "max-age"), "%s", cc);
+    cr_assert_null(http_header(&r, "Content-Encoding", hv, sizeof hv), "gzip without Accept-Encoding");
+    size_t plain_len = r.len;
+    http_res_free(&r);
+
+    char h1[160], h2[160];
+    snprintf(h1, sizeof h1, "If-None-Match: %s", etag);
+    const char *inm[] = {h1, NULL};
+    cr_assert_eq(http_do(&s, "GET", "/web/big.js", NULL, NULL, inm, &r), 0);
+    cr_assert_eq(r.status, 304, "If-None-Match: %ld", r.status);
+    cr_assert_eq(r.len, 0, "a 304 has no body");
+    cr_assert(http_header(&r, "ETag", hv, sizeof hv) && strcmp(hv, etag) == 0);
+    http_res_free(&r);
+    snprintf(h2, sizeof h2, "If-Modified-Since: %s", lm);
+    const char *ims[] = {h2, NULL};
+    cr_assert_eq(http_do(&s, "GET", "/web/big.js", NULL, NULL, ims, &r), 0);
+    cr_assert_eq(r.status, 304, "If-Modified-Since: %ld", r.status);
+    http_res_free(&r);
+    const char *stale[] = {"If-None-Match: \"0-0\"", NULL};
+    cr_assert_eq(http_do(&s, "GET", "/web/big.js", NULL, NULL, stale, &r), 0);
+    cr_assert_eq(r.status, 200, "a stale ETag gets the file");
+    http_res_free(&r);
+
+    /* gzip when accepted: smaller, its own ETag; q=0 refuses it. */
+    const char *gz[] = {"Accept-Encoding: br, gzip;q=0.8", NULL};
+    cr_assert_eq(http_do(&s, "GET", "/web/big.js", NULL, NULL, gz, &r), 0);
+    cr_assert_eq(r.status, 200);
+    cr_assert(http_header(&r, "Content-Encoding", hv, sizeof hv) && strcmp(hv, "gzip") == 0, "no gzip");
+    cr_assert(r.len < plain_len / 2, "gzip %zu vs plain %zu", r.len, plain_len);
+    cr_assert(r.len >= 2 && (unsigned char)r.body[0] == 0x1f && (unsigned char)r.body[1] == 0x8b, "not gzip data");
+    cr_assert(http_header(&r, "Vary", hv, sizeof hv) && strstr(hv, "Accept-Encoding"));
+    char gz_etag[96];
+    cr_assert(http_header(&r, "ETag", gz_etag, sizeof gz_etag) && strcmp(gz_etag, etag) != 0);
+    http_res_free(&r);
+    const char *nogz[] = {"Accept-Encoding: gzip;q=0", NULL};
+    cr_assert_eq(http_do(&s, "GET", "/web/big.js", NULL, NULL, nogz, &r), 0);
+    cr_assert_null(http_header(&r, "Content-Encoding", hv, sizeof hv), "gzip;q=0 is a refusal");
+    http_res_free(&r);
+
+    /* HTML is always revalidated. */
+    cr_assert_eq(http_get(&s, "/", &r), 0);
+    cr_assert(http_header(&r, "Cache-Control", cc, sizeof cc) && strcmp(cc, "no-cache") == 0, "%s", cc);
+    http_res_free(&r);
+    srv_stop(&s);
+}

@@ -7,7 +7,7 @@
 //     `additionalproperty` is an error), and every example validates against its schema;
 //  5. lmserve's own rules: unique operationIds; X-Request-Id on every response; Retry-After
 //     on every 503/429; every 4xx/5xx JSON response is the Error object (except /ready's 503,
-//     which is the readiness report); every POST with a JSON body documents 400, 413, 415;
+//     which is the readiness report, and /v2/..., whose errors are V2Error); every POST with a JSON body documents 400, 413, 415;
 //     every operation documents 500; each schema is used; the path/method layout is the one
 //     tools/check_routes.py reads without a YAML library (compared when python3 exists).
 import { spawnSync } from "node:child_process";
@@ -150,9 +150,11 @@ for (const { path, method, op } of operations(doc)) {
     checkMedia(`${where} ${st}`, r.content);
     const isError = /^[45]/.test(st);
     const readiness = path === "/ready" && st === "503";
+    // The KServe V2 routes answer errors in that protocol's {"error": "..."} (V2Error).
+    const errorSchema = path.startsWith("/v2") ? "#/components/schemas/V2Error" : "#/components/schemas/Error";
     if (isError && !readiness) {
       const json = Object.entries(r.content || {}).find(([k]) => mediaType(k) === "application/json");
-      if (!json || json[1].schema?.$ref !== "#/components/schemas/Error") {
+      if (!json || json[1].schema?.$ref !== errorSchema) {
         errors.push(`${where} ${st}: error response is not the Error object`);
       }
     }

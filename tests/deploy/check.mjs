@@ -1,5 +1,6 @@
 // check.mjs: what CI can check of the container and Kubernetes files without a Docker engine:
-// every YAML file parses, the Dockerfile builds with exactly the make targets CI runs, and the
+// every YAML file parses, the Dockerfile builds with make all (no tests, no training) into a
+// runtime-only stage with a shell-less healthcheck, and the
 // compose file, nginx config and manifests agree on ports, probes, volumes and names.
 // Run by tests/deploy/check.sh. Prints `deploy: N passed, M failed`.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -15,7 +16,6 @@ const require = createRequire(path.join(ROOT, 'tests', 'web', 'package.json'));
 const YAML = require('yaml');
 
 const PORT = 8080;                                     // the container port everywhere
-const CI_MAKE_TARGETS = ['deps', 'all', 'test', 'models']; // what CI and the README run, in order
 const RUNTIME_PACKAGES = ['libmicrohttpd12', 'libjansson4', 'zlib1g'];
 
 let passed = 0, failed = 0, skipped = 0;
@@ -77,39 +77,42 @@ function dockerfile(text) {
 }
 const makeTargets = (cmd) => [...cmd.matchAll(/(?:^|&&|;|\|\|)\s*make\s+([^&;|]*)/g)].map(m => m[1].trim());
 
-check('Dockerfile: two stages on debian:bookworm-slim', () => {
-  const st = dockerfile(read('docker/Dockerfile'));
+// ARG defaults declared before the first FROM (e.g. BASE_IMAGE), to resolve FROM ${X}.
+function globalArgs(text) {
+  const out = {};
+  for (const l of text.split(/\r?\n/)) {
+    if (/^\s*FROM\b/i.test(l)) break;
+    const m = /^\s*ARG\s+(\w+)=(\S+)/i.exec(l);
+    if (m) out[m[1]] = m[2];
+  }
+  return out;
+}
+const subst = (s, vars) => s.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a, b) => vars[a || b] ?? '');
+
+check('Dockerfile: two stages on debian:bookworm-slim (docker/base-image.sh makes it when no registry answers)', () => {
+  const text = read('docker/Dockerfile');
+  const st = dockerfile(text);
+  const args = globalArgs(text);
   assert(st.length === 2, `${st.length} stages`);
-  for (const s of st) assert(/^debian:bookworm-slim(\s|$)/.test(s.from), `FROM ${s.from}`);
+  for (const s of st) assert(/^debian:bookworm-slim(\s|$)/.test(subst(s.from, args)), `FROM ${s.from}`);
   assert(/\bAS\s+build\b/i.test(st[0].from), 'the first stage is not named build');
+  const base = read('docker/base-image.sh');
+  assert(base.includes('debian:bookworm-slim') && /debootstrap\s+--variant=minbase/.test(base), 'base-image.sh does not debootstrap the base');
+  assert(/\/etc\/apt\/sources\.list/.test(base) && !/https?:\/\/[a-z0-9.-]+\.(org|com|net)/i.test(base), 'base-image.sh must read the mirror from /etc/apt/sources.list*, never name a host');
 });
-check(`Dockerfile: the build stage runs exactly make ${CI_MAKE_TARGETS.join(', make ')}`, () => {
+check('Dockerfile: the build stage installs the build packages and runs make all, never make test or trains models', () => {
   const [build] = dockerfile(read('docker/Dockerfile'));
-  const got = build.ins.filter(i => i.ins === 'RUN').flatMap(i => makeTargets(i.arg));
-  assert(JSON.stringify(got) === JSON.stringify(CI_MAKE_TARGETS), `RUN make targets: ${JSON.stringify(got)}`);
-  // Each one its own RUN, written exactly `make TARGET` (no flags that CI does not use).
-  for (const t of CI_MAKE_TARGETS) {
-    assert(build.ins.some(i => i.ins === 'RUN' && i.arg === `make ${t}`), `no plain "RUN make ${t}"`);
-  }
+  const runs = build.ins.filter(i => i.ins === 'RUN').map(i => i.arg);
+  const got = runs.flatMap(makeTargets).map(t => t.split(/\s+/)[0]);
+  assert(JSON.stringify(got) === JSON.stringify(['all']), `RUN make targets: ${JSON.stringify(got)}`);
+  assert(runs.some(r => /\bsh tools\/deps\.sh build\b/.test(r)), 'the build stage does not run tools/deps.sh build');
+  assert(!runs.some(r => /\b(models|train|torch|python3)\b/.test(r)), 'the build stage trains models');
   assert(build.ins.some(i => i.ins === 'ENV' && /\bCI=true\b/.test(i.arg)), 'the build stage does not set CI=true as CI does');
+  const mk = [read('Makefile'), ...fs.readdirSync(path.join(ROOT, 'mk')).filter(f => f.endsWith('.mk')).map(f => read(`mk/${f}`))].join('\n');
+  for (const t of ['all', 'image', 'test-image']) assert(new RegExp(`^${t}\\s*:`, 'm').test(mk), `no "${t}:" rule in Makefile or mk/*.mk`);
+  if (exists('.ci/run')) assert(/\bmake\s+test-image\b/.test(read('.ci/run')), '.ci/run does not run make test-image');
 });
-check('Dockerfile: those make targets are the ones CI, the README and the Makefile know', () => {
-  const mk = [read('Makefile'), ...(exists('mk') ? fs.readdirSync(path.join(ROOT, 'mk')).filter(f => f.endsWith('.mk')).map(f => read(`mk/${f}`)) : [])].join('\n');
-  const has = (t) => new RegExp(`^${t}\\s*:`, 'm').test(mk);
-  for (const t of CI_MAKE_TARGETS.filter(x => x !== 'models')) assert(has(t), `no "${t}:" rule in Makefile or mk/*.mk`);
-  if (exists('.ci/run')) {
-    const ci = read('.ci/run');
-    for (const t of ['deps', 'test']) assert(new RegExp(`\\bmake\\s+${t}\\b`).test(ci), `.ci/run does not run make ${t}`);
-  }
-  if (exists('README.md')) {
-    const rd = read('README.md');
-    assert(/make test\b/.test(rd), 'README does not mention make test');
-    if (has('models')) assert(/make models\b/.test(rd), 'README does not mention make models');
-  }
-  // `make models` comes with the default models (issue 6): until its mk file lands, say so.
-  if (!has('models')) throw new Skip('no "models:" rule yet (mk/ of the default models); the image build needs it');
-});
-check('Dockerfile: runtime stage has only runtime libraries, a non-root user, port, healthcheck, exec entrypoint', () => {
+check('Dockerfile: runtime stage has only runtime libraries, a non-root user, port, shell-less healthcheck, LMSERVE_* defaults, exec entrypoint', () => {
   const st = dockerfile(read('docker/Dockerfile'));
   const rt = st.at(-1).ins;
   const apt = rt.filter(i => i.ins === 'RUN' && /apt-get install/.test(i.arg));
@@ -120,35 +123,53 @@ check('Dockerfile: runtime stage has only runtime libraries, a non-root user, po
   assert(user && !/^(root|0)(:|$)/.test(user.arg), `USER ${user?.arg}`);
   assert(rt.some(i => i.ins === 'EXPOSE' && i.arg.split(/\s+/).includes(String(PORT))), `no EXPOSE ${PORT}`);
   const hc = rt.find(i => i.ins === 'HEALTHCHECK');
-  assert(hc && /\/health\b/.test(hc.arg) && new RegExp(`${PORT}`).test(hc.arg), 'HEALTHCHECK does not check /health on the port');
+  assert(hc, 'no HEALTHCHECK');
+  const hcCmd = JSON.parse(hc.arg.replace(/^.*?\bCMD\s+/, ''));
+  assert(/lmserve$/.test(hcCmd[0]) && hcCmd.includes('--healthcheck') && !hcCmd.some(a => /\b(sh|bash|curl|wget)\b/.test(a)) && !hcCmd.some(a => new RegExp(`\\b${PORT}\\b`).test(a)),
+    `HEALTHCHECK ${hc.arg}: want lmserve --healthcheck, no shell, no hard-coded port`);
+  const env = rt.filter(i => i.ins === 'ENV').map(i => i.arg).join(' ');
+  const envOf = (k) => new RegExp(`\\b${k}=(\\S+)`).exec(env)?.[1];
+  assert(envOf('LMSERVE_HOST') === '0.0.0.0', 'LMSERVE_HOST is not 0.0.0.0');
+  assert(envOf('LMSERVE_PORT') === String(PORT), `LMSERVE_PORT is not ${PORT}`);
+  assert((envOf('LMSERVE_CONFIG') || '').startsWith('/models/'), 'LMSERVE_CONFIG is not under /models');
   const ep = rt.find(i => i.ins === 'ENTRYPOINT');
   assert(ep, 'no ENTRYPOINT');
   const arr = JSON.parse(ep.arg); // exec form is a JSON array; shell form throws here
   assert(Array.isArray(arr) && /lmserve$/.test(arr[0]), `ENTRYPOINT ${ep.arg}`);
-  const hostAt = arr.indexOf('--host');
-  assert(hostAt > 0 && arr[hostAt + 1] === '0.0.0.0', 'lmserve does not listen on 0.0.0.0');
-  assert(arr[arr.indexOf('--port') + 1] === String(PORT), 'ENTRYPOINT port');
-  const cmd = rt.find(i => i.ins === 'CMD');
-  assert(cmd && JSON.parse(cmd.arg).join(' ').includes('/models'), 'CMD does not read its config from /models');
+  assert(!arr.includes('--config') && !rt.some(i => i.ins === 'CMD'), 'settings in ENTRYPOINT/CMD: `docker run IMAGE --flag` would drop them (use LMSERVE_*)');
   const copies = rt.filter(i => i.ins === 'COPY').map(i => i.arg).join('\n');
   for (const want of ['bin/lmserve', '/web', '/models']) assert(copies.includes(want), `runtime stage does not copy ${want}`);
-  assert(!/\b(gcc|make|build-essential)\b/.test(rt.filter(i => i.ins === 'RUN').map(i => i.arg).join(' ')), 'build tools in the runtime stage');
+  assert(!/\b(gcc|make|build-essential|python3|torch)\b/.test(rt.filter(i => i.ins === 'RUN').map(i => i.arg).join(' ')), 'build tools in the runtime stage');
 });
-check('Dockerfile: the container config names models under /models that the build stage copies', () => {
+check('Dockerfile and .dockerignore: the image ships the files docker/models.json names, and nothing else of build/', () => {
   const cfg = JSON.parse(read('docker/models.json'));
   assert(Array.isArray(cfg.models) && cfg.models.length >= 3, 'fewer than 3 models');
   const types = new Set(cfg.models.map(m => m.type));
   for (const t of ['ngram', 'embedding', 'transformer']) assert(types.has(t), `no ${t} model`);
   const files = (m) => [m.path, ...(m.options?.tokenizer ? [m.options.tokenizer] : [])];
-  const copied = dockerfile(read('docker/Dockerfile'))[0].ins.filter(i => i.ins === 'RUN').map(i => i.arg).join(' ');
+  const text = read('docker/Dockerfile');
+  const rt = dockerfile(text).at(-1).ins;
+  const modelsDir = /ARG\s+MODELS_DIR=(\S+)/.exec(text)?.[1];
+  assert(modelsDir, 'no ARG MODELS_DIR=... default');
+  const copies = rt.filter(i => i.ins === 'COPY' && !/--from/.test(i.arg)).map(i => i.arg.split(/\s+/));
+  const ignore = read('.dockerignore').split('\n').map(l => l.trim()).filter(l => l && !l.startsWith('#'));
+  for (const pat of ['.git', 'build', '**/node_modules']) assert(ignore.includes(pat), `.dockerignore lacks ${pat}`);
+  // Each /models/DIR/FILE of docker/models.json is COPYed from a file of the context (the
+  // build/ ones through ${MODELS_DIR}, let through by .dockerignore).
+  const sources = {}; // '/models/DIR/FILE' -> repository path
+  for (const c of copies) {
+    const dst = c.at(-1);
+    for (const src of c.slice(0, -1)) {
+      sources[dst + path.posix.basename(src)] = src.replace('${MODELS_DIR}', modelsDir);
+    }
+  }
   for (const m of cfg.models) {
     for (const f of files(m)) {
       assert(f.startsWith('/models/'), `${m.id}: ${f} is not under /models`);
-      // /models/X in the image comes from build/models/X of the build stage.
-      const rel = f.slice('/models/'.length);
-      const dir = path.posix.dirname(rel);
-      assert(new RegExp(`cp [^&]*build/models/${rel.replace(/[.]/g, '\\.')}\\b[^&]*/out/models/${dir}/`).test(copied),
-        `${m.id}: the build stage does not copy build/models/${rel} to /models/${dir}/`);
+      const src = sources[f];
+      assert(src, `${m.id}: the runtime stage does not COPY a file to ${f}`);
+      if (src.startsWith('build/')) assert(ignore.includes(`!${src}`), `${m.id}: .dockerignore does not let ${src} through`);
+      else assert(exists(src), `${m.id}: ${src} is not in the repository`);
     }
   }
   // The same models, files and options as `make run` serves (models/default.json, whose paths
@@ -157,8 +178,9 @@ check('Dockerfile: the container config names models under /models that the buil
   const def = JSON.parse(read('models/default.json'));
   const norm = (m, mapPath) => JSON.stringify({ id: m.id, type: m.type, files: files(m).map(mapPath),
     options: Object.keys(m.options || {}).sort() });
-  const fromDefault = (f) => '/models/' + path.posix.relative('build/models', path.posix.normalize(path.posix.join('models', f)));
-  assert(JSON.stringify(def.models.map(m => norm(m, fromDefault))) === JSON.stringify(cfg.models.map(m => norm(m, f => f))),
+  // default.json's paths are relative to models/; docker/models.json's are the image's.
+  const fromDefault = (f) => path.posix.normalize(path.posix.join('models', f));
+  assert(JSON.stringify(def.models.map(m => norm(m, fromDefault))) === JSON.stringify(cfg.models.map(m => norm(m, f => sources[f]))),
     `docker/models.json differs from models/default.json:\n  ${def.models.map(m => norm(m, fromDefault)).join('\n  ')}\nvs\n  ${cfg.models.map(m => norm(m, f => f)).join('\n  ')}`);
 });
 
@@ -187,7 +209,10 @@ check('compose: lmserve service with port, models volume at /models and a /healt
   assert(vols.some(v => /^models:\/models(:ro)?$/.test(v)), `volumes ${vols}`);
   assert(c.volumes && 'models' in c.volumes, 'the models volume is not declared');
   const hc = s.healthcheck?.test?.join(' ') ?? '';
-  assert(hc.includes('/health') && hc.includes(String(PORT)), `healthcheck ${hc}`);
+  assert(/lmserve --healthcheck/.test(hc) && !/\b(bash|sh|curl)\b/.test(hc), `healthcheck ${hc}: want lmserve --healthcheck`);
+  assert(!('name' in c), 'top-level name: Compose v1 (Debian\'s docker-compose 1.29) rejects it; use -p');
+  const bind = (p) => String(p).replace(/\$\{[^:}]+:-([^}]*)\}/g, '$1');
+  assert((s.ports || []).every(p => bind(p).startsWith('127.0.0.1:')), `ports ${JSON.stringify(s.ports)} are not on 127.0.0.1 by default`);
   assert(s.build?.dockerfile === 'docker/Dockerfile' && s.build?.context === '..', 'build does not use docker/Dockerfile from the repository root');
 });
 check('compose: profile "replicas" runs 3 replicas behind nginx with docker/nginx.conf', () => {
@@ -197,13 +222,15 @@ check('compose: profile "replicas" runs 3 replicas behind nginx with docker/ngin
   assert(replica, 'no service with deploy.replicas: 3 in profile replicas');
   assert(!replica[1].ports, 'replicas publish host ports (they would clash)');
   assert((replica[1].volumes || []).map(String).some(v => /^models:\/models:ro$/.test(v)), 'replicas do not mount the models read-only');
-  const lb = reps.find(([, s]) => /nginx/.test(s.image || ''));
+  const lb = reps.find(([, s]) => /nginx/.test(s.image || '') || /nginx/.test(s.build?.dockerfile || ''));
   assert(lb, 'no nginx service in profile replicas');
   assert((lb[1].volumes || []).map(String).some(v => v.startsWith('./nginx.conf:')), 'nginx does not mount ./nginx.conf');
   const conf = read('docker/nginx.conf');
   assert(new RegExp(`server\\s+${replica[0]}:${PORT}\\b`).test(conf), `nginx upstream is not ${replica[0]}:${PORT}`);
   const listen = /listen\s+(\d+)/.exec(conf)?.[1];
   assert((lb[1].ports || []).some(p => String(p).endsWith(`:${listen}`)), `nginx listens on ${listen}, compose maps ${lb[1].ports}`);
+  assert(lb[1].build?.dockerfile === 'nginx.Dockerfile' && exists('docker/nginx.Dockerfile'), 'nginx is not built locally from docker/nginx.Dockerfile (no registry needed)');
+  assert(/apt-get install[^&]*\bnginx/.test(read('docker/nginx.Dockerfile')), "nginx.Dockerfile does not install Debian's nginx");
   assert(/proxy_buffering\s+off/.test(conf), 'nginx buffers SSE streams');
 });
 check('nginx.conf: nginx -t accepts it', () => {
@@ -287,12 +314,134 @@ check('k8s: kustomization lists every manifest', () => {
   assert(JSON.stringify([...k.resources].sort()) === JSON.stringify(files), `resources ${k.resources} vs files ${files}`);
 });
 
+// ---- schemas: Kubernetes (kubernetes-models) and KServe (the CRDs' openAPIV3Schema) ----
+// tests/deploy/package.json's packages (installed by check.sh). kubernetes-models validates
+// types, required fields and enums of every built-in kind; the KServe CRD schemas (test data in
+// tests/deploy/crds/, source in its README) are checked with Ajv, strictly: unknown fields
+// are errors (as `kubectl apply --validate=strict`), except where the CRD preserves them.
+const DEPLOY_MODULES = path.join(ROOT, 'tests', 'deploy', 'node_modules');
+const k8sModels = async (apiVersion) => {
+  const dir = apiVersion.includes('/') ? apiVersion : apiVersion; // "apps/v1", "v1"
+  return import(path.join(DEPLOY_MODULES, 'kubernetes-models', dir, 'index.js'));
+};
+const manifests = Object.entries(docs).filter(([f]) => /^deploy\/(k8s|kserve)\/.*\.ya?ml$/.test(f) && !/kustomization\.ya?ml$/.test(f))
+  .flatMap(([f, ds]) => ds.filter(Boolean).map(d => ({ f, d })));
+const kserveSchemas = {};
+let Ajv = null;
+try {
+  Ajv = (await import(path.join(DEPLOY_MODULES, 'ajv', 'dist', '2019.js'))).default;
+  const zlib = await import('node:zlib');
+  for (const f of fs.readdirSync(path.join(HERE, 'crds')).filter(x => x.endsWith('.schema.json.gz'))) {
+    const crd = JSON.parse(zlib.gunzipSync(fs.readFileSync(path.join(HERE, 'crds', f))).toString('utf8'));
+    kserveSchemas[`${crd.group}/${crd.version}/${crd.kind}`] = crd.openAPIV3Schema;
+  }
+} catch (e) { console.log(`     (KServe schemas unavailable: ${e.message})`); }
+
+// OpenAPI v3 (Kubernetes structural schema) -> JSON Schema for Ajv: unknown fields are errors
+// unless x-kubernetes-preserve-unknown-fields; int-or-string and nullable as Kubernetes means them.
+function strictSchema(node) {
+  if (Array.isArray(node)) return node.map(strictSchema);
+  if (!node || typeof node !== 'object') return node;
+  const out = {};
+  for (const [k, v] of Object.entries(node)) {
+    if (k.startsWith('x-kubernetes-') || k === 'nullable' || k === 'format') continue;
+    out[k] = strictSchema(v);
+  }
+  if (node['x-kubernetes-int-or-string']) { delete out.type; out.anyOf = [{ type: 'integer' }, { type: 'string' }]; }
+  if (node.nullable && out.type) out.type = [out.type, 'null'];
+  if (out.properties && !('additionalProperties' in out) && !node['x-kubernetes-preserve-unknown-fields']) out.additionalProperties = false;
+  return out;
+}
+const kserveValidators = {};
+function kserveValidate(d) {
+  const [group, version] = d.apiVersion.split('/');
+  const key = `${group}/${version}/${d.kind}`;
+  if (!kserveSchemas[key]) throw new Error(`no schema for ${key} in tests/deploy/crds/`);
+  if (!kserveValidators[key]) {
+    const ajv = new Ajv({ strict: false, allErrors: true, validateFormats: false });
+    kserveValidators[key] = ajv.compile(strictSchema(kserveSchemas[key]));
+  }
+  const v = kserveValidators[key];
+  if (!v(d)) throw new Error(v.errors.slice(0, 5).map(e => `${e.instancePath || '/'} ${e.message}${e.params?.additionalProperty ? ` (${e.params.additionalProperty})` : ''}`).join('; '));
+}
+async function k8sValidate(d) {
+  const mod = await k8sModels(d.apiVersion);
+  const Kind = mod[d.kind];
+  if (!Kind) throw new Error(`kubernetes-models has no ${d.apiVersion} ${d.kind}`);
+  new Kind(d).validate(); // throws with the schema errors
+}
+const validateOne = async (d) => (d.apiVersion.startsWith('serving.kserve.io/') ? kserveValidate(d) : k8sValidate(d));
+async function acheck(name, fn) {
+  try { await fn(); passed++; console.log(`ok   ${name}`); }
+  catch (e) {
+    if (e instanceof Skip) { skipped++; console.log(`skip ${name}: ${e.message}`); }
+    else { failed++; console.log(`FAIL ${name}: ${e.message}`); }
+  }
+}
+const haveModules = fs.existsSync(path.join(DEPLOY_MODULES, 'kubernetes-models')) && Ajv;
+for (const { f, d } of manifests) {
+  await acheck(`schema: ${f} ${d.kind} ${d.metadata?.name} (${d.apiVersion})`, async () => {
+    if (!haveModules) throw new Error('tests/deploy/node_modules missing (npm ci --prefix tests/deploy)');
+    await validateOne(d);
+  });
+}
+// The validators must refuse broken manifests, or the checks above prove nothing.
+await acheck('schema: broken manifests are refused (self-test)', async () => {
+  if (!haveModules) throw new Error('tests/deploy/node_modules missing');
+  const clone = (x) => JSON.parse(JSON.stringify(x));
+  const find = (kind) => manifests.find(m => m.d.kind === kind)?.d;
+  const cases = [];
+  const dep = find('Deployment');
+  if (dep) {
+    const a = clone(dep); a.spec.replicas = 'two'; cases.push(['Deployment replicas "two"', a]);
+    const b = clone(dep); delete b.spec.template.spec.containers[0].readinessProbe.httpGet.port; cases.push(['Deployment probe without port', b]);
+  }
+  const hpa = find('HorizontalPodAutoscaler');
+  if (hpa) { const a = clone(hpa); a.spec.metrics[0].type = 7; cases.push(['HPA metric type 7', a]); }
+  const sr = find('ServingRuntime');
+  if (sr) {
+    const a = clone(sr); a.spec.containers[0].portz = []; cases.push(['ServingRuntime unknown field portz', a]);
+    const b = clone(sr); b.spec.supportedModelFormats = 'lmserve'; cases.push(['ServingRuntime formats not a list', b]);
+  }
+  const isvc = find('InferenceService');
+  if (isvc) {
+    const a = clone(isvc); a.spec.predictor.minReplicas = 'two'; cases.push(['InferenceService minReplicas "two"', a]);
+    const b = clone(isvc); b.spec.predictor.model.storageURI = b.spec.predictor.model.storageUri; cases.push(['InferenceService misspelt storageURI', b]);
+  }
+  assert(cases.length >= 5, `only ${cases.length} broken cases built`);
+  for (const [what, d] of cases) {
+    let refused = false;
+    try { await validateOne(d); } catch { refused = true; }
+    assert(refused, `${what} was accepted`);
+  }
+});
+check('kserve: the InferenceService runs the ServingRuntime on the models claim, V2 protocol, port 8080', () => {
+  const sr = manifests.find(m => m.d.kind === 'ServingRuntime')?.d;
+  const isvc = manifests.find(m => m.d.kind === 'InferenceService')?.d;
+  assert(sr && isvc, 'deploy/kserve lacks a ServingRuntime or an InferenceService');
+  const model = isvc.spec.predictor.model;
+  assert(model.runtime === sr.metadata.name, `runtime ${model.runtime} is not ${sr.metadata.name}`);
+  assert(sr.spec.supportedModelFormats.some(f => f.name === model.modelFormat.name), 'modelFormat not supported by the runtime');
+  assert(sr.spec.protocolVersions.includes('v2') && model.protocolVersion === 'v2', 'not the V2 protocol');
+  const pvc = manifests.find(m => m.d.kind === 'PersistentVolumeClaim')?.d;
+  assert(model.storageUri === `pvc://${pvc.metadata.name}/`, `storageUri ${model.storageUri} is not the claim ${pvc.metadata.name}`);
+  const c = sr.spec.containers[0];
+  assert(c.ports.some(p => p.containerPort === PORT), `no containerPort ${PORT}`);
+  assert(c.readinessProbe?.httpGet?.path === '/v2/health/ready', 'readiness probe is not /v2/health/ready');
+  assert(c.args.join(' ').includes('--config /mnt/models/config.json'), 'lmserve does not read the config KServe mounts at /mnt/models');
+  const k = one('deploy/kserve/kustomization.yaml');
+  for (const want of ['servingruntime.yaml', 'inferenceservice.yaml']) assert(k.resources.includes(want), `kustomization lacks ${want}`);
+});
+
 // ---- smoke script ----
-check('docker/smoke.sh: valid shell, skips cleanly without an engine', () => {
+check('docker/smoke.sh, replicas.sh: valid shell, skip cleanly without an engine', () => {
   const r = spawnSync('sh', ['-n', path.join(ROOT, 'docker/smoke.sh')], { encoding: 'utf8' });
   assert(r.status === 0, r.stderr);
   const s = read('docker/smoke.sh');
-  for (const want of ['/ready', 'kjv-ngram', 'kjv-vectors', 'kjv-tiny', 'skipped']) assert(s.includes(want), `smoke.sh lacks ${want}`);
+  for (const want of ['/ready', 'kjv-ngram', 'kjv-vectors', 'kjv-tiny', 'skipped: no engine', 'id -u', 'Health', 'SIGTERM', '--port 9000']) assert(s.includes(want), `smoke.sh lacks ${want}`);
+  const r2 = spawnSync('sh', ['-n', path.join(ROOT, 'docker/replicas.sh')], { encoding: 'utf8' });
+  assert(r2.status === 0, r2.stderr);
+  assert(read('docker/replicas.sh').includes('skipped: no engine'), 'replicas.sh does not skip without an engine');
 });
 
 console.log(`deploy: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);

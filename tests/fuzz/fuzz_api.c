@@ -16,16 +16,17 @@
 static registry *reg;
 static struct api_config cfg;
 
-static void add_if_present(const char *id, const char *type, const char *path, const char *opt_key,
-                           const char *opt_val)
+/* opts: NULL-terminated KEY, VALUE, ... pairs, or NULL */
+static void add_if_present(const char *id, const char *type, const char *path,
+                           const char *const *opts)
 {
     FILE *f = fopen(path, "rb");
     if (!f)
         return;
     fclose(f);
     struct model_options o = {0};
-    if (opt_key)
-        model_options_add(&o, opt_key, opt_val, NULL);
+    for (size_t i = 0; opts && opts[i] && opts[i + 1]; i += 2)
+        model_options_add(&o, opts[i], opts[i + 1], NULL);
     struct status_err err;
     status_clear(&err);
     if (registry_add(reg, id, type, path, &o, 0, &err) != STATUS_OK)
@@ -47,14 +48,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     reg = registry_new(NULL, 1);
     char p[512], q[512];
     snprintf(p, sizeof p, "%s/tiny.test", dir);
-    add_if_present("t", "test", p, NULL, NULL);
+    add_if_present("t", "test", p, NULL);
     snprintf(p, sizeof p, "%s/tiny.arpa", dir);
-    add_if_present("ng", "ngram", p, NULL, NULL);
+    add_if_present("ng", "ngram", p, NULL);
     snprintf(p, sizeof p, "%s/tiny.vec", dir);
-    add_if_present("vec", "embedding", p, NULL, NULL);
+    add_if_present("vec", "embedding", p, NULL);
     snprintf(p, sizeof p, "%s/tiny.bin", dir);
     snprintf(q, sizeof q, "%s/tiny.tok", dir);
-    add_if_present("tf", "transformer", p, "tokenizer", q);
+    const char *tf_opts[] = {"tokenizer", q, NULL};
+    add_if_present("tf", "transformer", p, tf_opts);
+    /* the same checkpoint with a chat template, so /v1/chat/completions gets past its check */
+    const char *chat_opts[] = {"tokenizer", q, "chat_template", "chatml", NULL};
+    add_if_present("tfc", "transformer", p, chat_opts);
     cfg.max_batch = 8;
     cfg.max_body = 1 << 20;
     cfg.timeout_s = 10;

@@ -5,11 +5,13 @@
  * texts were written from each family's format and cross-checked against llama.cpp's
  * llama_chat_apply_template (c392e50) for every family (see the issue note). */
 #include "../../../../models/chat/chat.h"
+#include "../../../../models/gguf/gguf_write.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct chat_message CONV[] = {
     {CHAT_ROLE_SYSTEM, "Be brief."},
@@ -248,4 +250,44 @@ Test(chat_template, generation_prompt_optional_and_edge_cases)
     cr_assert_eq(chat_role_find("assistant"), CHAT_ROLE_ASSISTANT);
     cr_assert_eq(chat_role_find("tool"), -1);
     cr_assert_eq(chat_role_find(NULL), -1);
+}
+
+static void write_gguf(const char *path, const char *tmpl_text)
+{
+    gguf_writer *w = gguf_writer_new();
+    cr_assert_not_null(w);
+    cr_assert_eq(gguf_writer_str(w, "general.architecture", "llama"), STATUS_OK);
+    if (tmpl_text)
+        cr_assert_eq(gguf_writer_str(w, "tokenizer.chat_template", tmpl_text), STATUS_OK);
+    struct status_err err;
+    status_clear(&err);
+    cr_assert_eq(gguf_writer_write(w, path, &err), STATUS_OK, "%s", err.msg);
+    gguf_writer_free(w);
+}
+
+Test(chat_template, family_of_a_gguf_files_own_template)
+{
+    char dir[] = "/tmp/lmserve-chat-XXXXXX", path[64];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/t.gguf", dir);
+    write_gguf(path, "{% for m in messages %}{{ '<|start_header_id|>' + m['role'] + '<|end_header_id|>\n\n' "
+                     "+ m['content'] | trim + '<|eot_id|>' }}{% endfor %}");
+    cr_assert_str_eq(chat_template_name(chat_template_of_gguf(path)), "llama3");
+    write_gguf(path, "{{ messages }}"); /* a template of no known family */
+    cr_assert_eq(chat_template_of_gguf(path), CHAT_TEMPLATE_NONE);
+    write_gguf(path, NULL); /* no template at all */
+    cr_assert_eq(chat_template_of_gguf(path), CHAT_TEMPLATE_NONE);
+    FILE *f = fopen(path, "w"); /* not a GGUF file (a llama2.c checkpoint, say) */
+    cr_assert_not_null(f);
+    fputs("not a gguf file", f);
+    fclose(f);
+    cr_assert_eq(chat_template_of_gguf(path), CHAT_TEMPLATE_NONE);
+    unlink(path);
+    cr_assert_eq(chat_template_of_gguf(path), CHAT_TEMPLATE_NONE); /* missing */
+    cr_assert_eq(chat_template_of_gguf(NULL), CHAT_TEMPLATE_NONE);
+    rmdir(dir);
+    /* llama.cpp's Phi-3 vocabulary carries Phi-3's own template */
+    const char *phi3 = "../shared/vocab/ggml-vocab-phi-3.gguf";
+    if (access(phi3, R_OK) == 0)
+        cr_assert_str_eq(chat_template_name(chat_template_of_gguf(phi3)), "phi3");
 }

@@ -16,7 +16,7 @@
 #include <zlib.h>
 
 #include "../../../../models/lm.h"
-#include "../../../../models/ngram/ngram_internal.h" /* ngram_alloc_countdown */
+#include "../../../../models/ngram/ngram_internal.h" /* util_alloc_countdown */
 #include "../../../../models/registry.h"
 
 #define TOL_TOKEN 1e-5 /* issue 3: per-token agreement with KenLM */
@@ -538,12 +538,12 @@ Test(ngram, every_allocation_failure_is_reported)
     for (size_t f = 0; f < 4; f++) {
         long n;
         for (n = 1; n < ALLOC_FAIL_MAX; n++) {
-            ngram_alloc_countdown = n;
+            util_alloc_countdown = n;
             status_clear(&err);
             lm = NULL;
             int rc = ngram_open(files[f], &lm, &err);
-            long left = ngram_alloc_countdown;
-            ngram_alloc_countdown = 0;
+            long left = util_alloc_countdown;
+            util_alloc_countdown = 0;
             if (rc == STATUS_OK) {
                 ngram_close(lm);
                 if (left > 0)

@@ -1,0 +1,40 @@
+/* gate.h: the front door's pure parts: the strict check of a raw request head (framing
+ * rules that keep request smuggling out) and the per-client-address connection count.
+ * The sockets themselves are handled in http.c; nothing here does I/O. */
+#ifndef LMSERVE_GATE_H
+#define LMSERVE_GATE_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+/* Longest request head (request line + headers) we take: a 12 KB header line fits (nginx's
+ * large_client_header_buffers take it too). It stays under what libmicrohttpd's 16 KiB
+ * connection pool parses (measured: a 15 KB header passes, 16 KB gets MHD's own HTML 431),
+ * so an oversized head gets our JSON 431 instead. */
+#define GATE_HEAD_MAX (15u * 1024u)
+
+enum gate_verdict {
+    GATE_INCOMPLETE, /* no empty line yet: wait for more bytes */
+    GATE_OK,         /* a well-framed head of head_len bytes */
+    GATE_BAD,        /* 400: the message says why */
+    GATE_TOO_LARGE,  /* 431: no end of head within GATE_HEAD_MAX bytes */
+    GATE_BODY_LARGE, /* 413: a Content-Length beyond any number we accept */
+};
+
+/* Check the bytes of a request as they arrived (buf[0..len)). Rules, as nginx applies them:
+ * lines end in CRLF or bare LF; a bare CR anywhere, folded (obsolete line-continuation)
+ * headers, a header name with spaces, control characters in values, '%00' or control
+ * characters in the target, two Content-Length values that differ or are not digits,
+ * Content-Length with Transfer-Encoding, a Transfer-Encoding other than "chunked",
+ * Transfer-Encoding in HTTP/1.0, an HTTP/1.1 request without Host, and two Host headers
+ * are all GATE_BAD. 'msg' gets one sentence. */
+enum gate_verdict gate_check_head(const char *buf, size_t len, size_t *head_len, char *msg,
+                                  size_t msg_size);
+
+/* Per-address connection counting (for --max-conns-per-ip). Thread-safe. gate_ip_acquire
+ * returns 0 and counts the connection, or -1 when 'addr' already has 'limit' connections
+ * (limit 0: no limit, always 0). Every successful acquire is paired with a release. */
+int gate_ip_acquire(const struct sockaddr *addr, unsigned limit);
+void gate_ip_release(const struct sockaddr *addr);
+
+#endif

@@ -1,0 +1,187 @@
+/* test_quant.c: ggml's block formats: our to_float against gguf-py's NumPy dequantizers
+ * (tests/ref/gguf_quant_ref.py made quant_ref.bin), every dot against the float dot of the
+ * dequantized operands, every tier against ref, and the activation quantizers' rounding. */
+#include "../../../../models/kernels/quant_internal.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIXTURE "tests/unit/models/kernels/quant_ref.bin"
+
+struct rec {
+    char name[9];
+    uint32_t n, bytes;
+    unsigned char *raw;
+    float *vals;
+};
+
+static size_t load(struct rec *r, size_t max)
+{
+    FILE *f = fopen(FIXTURE, "rb");
+    cr_assert_not_null(f, "%s missing (run make test from the repo root)", FIXTURE);
+    size_t k = 0;
+    while (k < max && fread(r[k].name, 1, 8, f) == 8) {
+        r[k].name[8] = 0;
+        cr_assert_eq(fread(&r[k].n, 4, 1, f), 1);
+        cr_assert_eq(fread(&r[k].bytes, 4, 1, f), 1);
+        r[k].raw = malloc(r[k].bytes);
+        r[k].vals = malloc(r[k].n * sizeof(float));
+        cr_assert_eq(fread(r[k].raw, 1, r[k].bytes, f), r[k].bytes);
+        cr_assert_eq(fread(r[k].vals, 4, r[k].n, f), r[k].n);
+        k++;
+    }
+    fclose(f);
+    return k;
+}
+
+static enum kernels_type type_of(const char *name)
+{
+    for (int t = 0; t < KERNELS_TYPE_COUNT; t++)
+        if (strcmp(kernels_types[t].name, name) == 0)
+            return (enum kernels_type)t;
+    cr_assert_fail("no type %s", name);
+    return KERNELS_F32;
+}
+
+Test(quant, to_float_matches_gguf_py)
+{
+    struct rec r[16];
+    size_t n = load(r, 16);
+    cr_assert_eq(n, 10);
+    for (size_t k = 0; k < n; k++) {
+        const enum kernels_type t = type_of(r[k].name);
+        const struct kernels_type_traits *tr = &kernels_types[t];
+        cr_assert_eq(r[k].bytes, r[k].n / tr->block_size * tr->block_bytes, "%s", r[k].name);
+        float *got = malloc(r[k].n * sizeof(float));
+        tr->to_float(r[k].raw, got, r[k].n);
+        for (uint32_t i = 0; i < r[k].n; i++) {
+            const float want = r[k].vals[i];
+            cr_assert(fabsf(got[i] - want) <= 1e-6f * fabsf(want) + 1e-30f,
+                      "%s value %u: %.9g, gguf-py %.9g", r[k].name, i, got[i], want);
+        }
+        free(got);
+        free(r[k].raw);
+        free(r[k].vals);
+    }
+}
+
+static float rnd(unsigned *s)
+{
+    *s = *s * 1103515245u + 12345u;
+    return ((float)((*s >> 8) & 0xffff) / 65536.0f - 0.5f) * 4.0f;
+}
+
+/* Every weight type: dot(w, quantize(x)) == sum of dequantized products (up to float
+ * rounding), in every tier, through dot, matvec and gemm. */
+Test(quant, dots_match_dequantized_products)
+{
+    struct rec r[16];
+    size_t n = load(r, 16);
+    for (size_t k = 0; k < n; k++) {
+        const enum kernels_type t = type_of(r[k].name);
+        const struct kernels_type_traits *tr = &kernels_types[t];
+        const struct kernels_type_traits *at = &kernels_types[tr->vec_dot_type];
+        const size_t cols = r[k].n;
+        float *x = malloc(cols * sizeof(float)), *xf = malloc(cols * sizeof(float));
+        unsigned seed = 7u + (unsigned)k;
+        for (size_t i = 0; i < cols; i++)
+            x[i] = rnd(&seed);
+        void *xq = malloc(cols / at->block_size * at->block_bytes + 64);
+        if (at->from_float) {
+            at->from_float(x, xq, cols);
+            at->to_float(xq, xf, cols);
+        } else {
+            memcpy(xq, x, cols * sizeof(float));
+            memcpy(xf, x, cols * sizeof(float));
+        }
+        double want = 0, mag = 0;
+        for (size_t i = 0; i < cols; i++) {
+            want += (double)r[k].vals[i] * xf[i];
+            mag += fabs((double)r[k].vals[i] * xf[i]);
+        }
+        /* one row; and the same row twice as a 2-row matrix for matvec/gemm */
+        unsigned char *two = malloc(2 * r[k].bytes);
+        memcpy(two, r[k].raw, r[k].bytes);
+        memcpy(two + r[k].bytes, r[k].raw, r[k].bytes);
+        const struct kernels_mat m = {.type = t, .data = two, .row_bytes = r[k].bytes, .cols = cols};
+        for (int tier = 0; tier < KERNELS_TIER_COUNT; tier++) {
+            const struct kernels_ops *ops = kernels_tier((enum kernels_tier)tier);
+            if (!ops)
+                continue;
+            const struct kernels_entries *e = &ops->type[t];
+            const float got = e->dot(r[k].raw, xq, cols);
+            cr_assert(fabs(got - want) <= 2e-5 * mag + 1e-6, "%s %s dot %.7g, want %.7g (mag %g)",
+                      ops->name, r[k].name, got, want, mag);
+            float out[2], g[4];
+            e->matvec(out, &m, 0, 2, xq);
+            cr_assert(out[0] == out[1] && fabsf(out[0] - got) <= 1e-5f * (float)mag + 1e-6f,
+                      "%s %s matvec %g %g vs dot %g", ops->name, r[k].name, out[0], out[1], got);
+            e->gemm(g, 2, 1, &m, 0, 2, xq, 0, 2); /* two tokens, the same x */
+            for (int j = 0; j < 4; j++)
+                cr_assert(fabsf(g[j] - out[0]) <= 1e-5f * (float)mag + 1e-6f, "%s %s gemm[%d]",
+                          ops->name, r[k].name, j);
+        }
+        free(two);
+        free(xq);
+        free(x);
+        free(xf);
+        free(r[k].raw);
+        free(r[k].vals);
+    }
+}
+
+Test(quant, activation_rounding_is_ggmls)
+{
+    /* Q8_0: scale amax/127 in fp16, values rounded half to even */
+    float x[32] = {0};
+    x[0] = 127.0f;
+    x[1] = 2.5f;
+    x[2] = -3.5f;
+    x[3] = 0.5f;
+    struct block_q8_0 b;
+    quant_from_float_q8_0(x, &b, 32);
+    cr_assert_eq(kernels_half_to_float(b.d), 1.0f);
+    cr_assert_eq(b.qs[0], 127);
+    cr_assert_eq(b.qs[1], 2);
+    cr_assert_eq(b.qs[2], -4);
+    cr_assert_eq(b.qs[3], 0);
+    /* Q8_K: the signed max maps to -127 * (1/iscale) ... d = max / -127 */
+    static float y[256];
+    y[5] = -254.0f;
+    y[6] = 1.0f;
+    struct block_q8_K k;
+    quant_from_float_q8_K(y, &k, 256);
+    cr_assert_float_eq(k.d, 2.0f, 1e-7);
+    cr_assert_eq(k.qs[5], -127);
+    cr_assert_eq(k.qs[6], 0); /* 0.5 -> 0, to even */
+    cr_assert_eq(k.bsums[0], -127);
+    /* weights (converter): roundf, half away from zero */
+    x[1] = 2.5f;
+    quant_from_float_q8_0_weights(x, &b, 32);
+    cr_assert_eq(b.qs[1], 3);
+}
+
+/* The converter's weight quantizers round-trip within their step. */
+Test(quant, weight_quantizers_round_trip)
+{
+    static float x[512], back[512];
+    static unsigned char buf[512 * 2];
+    unsigned seed = 3;
+    for (int i = 0; i < 512; i++)
+        x[i] = rnd(&seed);
+    struct { enum kernels_type t; void (*q)(const float *, void *, size_t); float tol; } cases[] = {
+        {KERNELS_Q8_0, quant_from_float_q8_0_weights, 2.0f / 127 * 0.51f},
+        {KERNELS_Q4_0, quant_from_float_q4_0_weights, 2.0f / 8 + 1e-3f}, /* -8..7: one step lost at +max */
+        {KERNELS_Q4_K, quant_from_float_q4_K_weights, 4.0f / 15 * 0.75f},
+    };
+    for (size_t c = 0; c < 3; c++) {
+        cases[c].q(x, buf, 512);
+        kernels_types[cases[c].t].to_float(buf, back, 512);
+        for (int i = 0; i < 512; i++)
+            cr_assert(fabsf(back[i] - x[i]) <= cases[c].tol, "%s value %d: %g -> %g",
+                      kernels_types[cases[c].t].name, i, x[i], back[i]);
+    }
+}

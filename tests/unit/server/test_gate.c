@@ -1,0 +1,98 @@
+/* test_gate.c: the strict request-head check (server/gate.c), case by case. */
+#include "../../../server/gate.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+static enum gate_verdict check(const char *head, size_t *len, char *msg)
+{
+    return gate_check_head(head, strlen(head), len, msg, 160);
+}
+
+Test(gate, sound_heads_pass)
+{
+    static const char *const OK[] = {
+        "GET /health HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /health HTTP/1.1\nHost: x\n\n",                 /* bare LF */
+        "GET /health HTTP/1.0\r\n\r\n",                      /* 1.0 without Host */
+        "\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",             /* leading empty line */
+        "POST /v1/score HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}",
+        "POST /v1/score HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n",
+        "GET /a%20b HTTP/1.1\r\nHost: x\r\nX-Tab: a\tb\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof OK / sizeof OK[0]; i++) {
+        size_t len = 0;
+        char msg[160] = "";
+        cr_assert_eq(check(OK[i], &len, msg), GATE_OK, "case %zu: %s", i, msg);
+        const char *end = strstr(OK[i], "\r\n\r\n");
+        size_t want = end ? (size_t)(end - OK[i]) + 4 : (size_t)(strstr(OK[i], "\n\n") - OK[i]) + 2;
+        cr_assert_eq(len, want, "case %zu: head length", i);
+    }
+}
+
+Test(gate, ambiguous_heads_are_400)
+{
+    static const char *const BAD[] = {
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1, 1\r\n\r\n",
+        "GET / HTTP/1.1\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: x\r\nX-A : a\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x01\r\n\r\n",
+        "GET /v1/models%00x HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET /a b HTTP/1.1\r\nHost: x\r\n\r\n",
+        "GET / HTTP/2.0\r\nHost: x\r\n\r\n",
+        "GET /\r\n\r\n",
+        "\rGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        size_t len = 0;
+        char msg[160] = "";
+        cr_assert_eq(check(BAD[i], &len, msg), GATE_BAD, "case %zu must be 400", i);
+        cr_assert_gt(strlen(msg), 5, "case %zu: a message", i);
+    }
+}
+
+Test(gate, incomplete_then_too_large)
+{
+    size_t len;
+    char msg[160];
+    cr_assert_eq(check("GET /health HTTP/1.1\r\nHost: x\r\n", &len, msg), GATE_INCOMPLETE);
+    cr_assert_eq(check("GET /hea", &len, msg), GATE_INCOMPLETE);
+    /* an error in a complete line is found before the head ends */
+    cr_assert_eq(check("GET / HTTP/1.1\r\nX-A: a\r\n b\r\n", &len, msg), GATE_BAD);
+    static char big[GATE_HEAD_MAX + 100];
+    int n = snprintf(big, sizeof big, "GET / HTTP/1.1\r\nHost: x\r\nX-Big: ");
+    memset(big + n, 'a', sizeof big - (size_t)n - 1);
+    cr_assert_eq(gate_check_head(big, sizeof big - 1, &len, msg, sizeof msg), GATE_TOO_LARGE);
+    cr_assert_eq(check("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1234567890123456789\r\n\r\n",
+                       &len, msg),
+                 GATE_BODY_LARGE);
+}
+
+Test(gate, per_address_counts)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+    struct sockaddr_in b = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000002)};
+    const struct sockaddr *pa = (const struct sockaddr *)&a, *pb = (const struct sockaddr *)&b;
+    cr_assert_eq(gate_ip_acquire(pa, 2), 0);
+    cr_assert_eq(gate_ip_acquire(pa, 2), 0);
+    cr_assert_eq(gate_ip_acquire(pa, 2), -1, "third from one address");
+    cr_assert_eq(gate_ip_acquire(pb, 2), 0, "another address has its own count");
+    gate_ip_release(pa);
+    cr_assert_eq(gate_ip_acquire(pa, 2), 0, "released slot is free again");
+    gate_ip_release(pa);
+    gate_ip_release(pa);
+    gate_ip_release(pb);
+    cr_assert_eq(gate_ip_acquire(pa, 0), 0, "limit 0: no cap");
+}
