@@ -6,7 +6,8 @@
 // navigation start) and of DOMContentLoaded. For scale, the same is measured on a baseline:
 // a one-line HTML page from a trivial node http server on loopback, in the same browser, so
 // a loaded machine's browser cost can be told apart from the playground's.
-// Usage: node bench/web/first_paint.mjs [RUNS]   (needs build/bin/lmserve; RUNS default 15)
+// Usage: node bench/web/first_paint.mjs [RUNS]   (needs build/bin/lmserve; RUNS default 15;
+// WEB_ROOT=DIR serves another copy of the playground, for A/B runs)
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import fs from 'node:fs';
@@ -29,7 +30,7 @@ const log = path.join(os.tmpdir(), `lmserve-first-paint-${process.pid}.log`);
 const fd = fs.openSync(log, 'w');
 // The shipped Transformer, so the page has a model to list (its fetch is not waited for).
 const tiny = path.join(ROOT, 'models', 'default', 'kjv-tiny');
-const srv = spawn(BIN, ['--host', '127.0.0.1', '--port', '0', '--web-root', path.join(ROOT, 'web'),
+const srv = spawn(BIN, ['--host', '127.0.0.1', '--port', '0', '--web-root', process.env.WEB_ROOT || path.join(ROOT, 'web'),
   '--model', `kjv-tiny=transformer:${tiny}/model.v2.bin,tokenizer=${tiny}/tokenizer.bin`], { stdio: ['ignore', fd, fd] });
 let url = null;
 for (let i = 0; i < 200 && !url; i++) {
