@@ -79,11 +79,16 @@ static json_t *tf_describe(const void *impl)
 {
     const transformer *t = impl;
     const struct transformer_shape *s = transformer_shape_of(t);
-    if (t->tokenizer_only)
-        return json_pack("{s:i, s:s, s:I, s:b, s:s, s:s}", "vocab", s->vocab, "format",
-                         transformer_format_name(t), "bytes", (json_int_t)s->bytes,
-                         "tokenizer_only", 1, "tokenizer", vocab_model_name(t->vocab),
-                         "pre_tokenizer", vocab_pre_name(t->vocab));
+    const char *chat = chat_template_name(transformer_chat_template(t));
+    if (t->tokenizer_only) {
+        json_t *v = json_pack("{s:i, s:s, s:I, s:b, s:s, s:s}", "vocab", s->vocab, "format",
+                              transformer_format_name(t), "bytes", (json_int_t)s->bytes,
+                              "tokenizer_only", 1, "tokenizer", vocab_model_name(t->vocab),
+                              "pre_tokenizer", vocab_pre_name(t->vocab));
+        if (v && chat)
+            json_object_set_new(v, "chat_template", json_string(chat));
+        return v;
+    }
     json_t *o = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:s, s:I, s:b}", "dim", s->dim,
                           "hidden_dim", s->hidden_dim, "layers", s->n_layers, "heads", s->n_heads,
                           "kv_heads", s->n_kv_heads, "vocab", s->vocab, "seq_len", s->seq_len,
@@ -107,7 +112,6 @@ static json_t *tf_describe(const void *impl)
         if (t->vocab)
             json_object_set_new(o, "tokenizer", json_string(vocab_model_name(t->vocab)));
     }
-    const char *chat = chat_template_name(transformer_chat_template(t));
     if (o && chat)
         json_object_set_new(o, "chat_template", json_string(chat));
     return o;
