@@ -11,7 +11,7 @@ bench-http-saturated: $(LMSERVE)
 
 
 # ---- n-gram ----
-# mk/ngram.mk: the n-gram benchmark of issue 3 (bench/ngram/). KENLM_BIN=<dir> adds KenLM's
+# the n-gram benchmark of issue 3 (bench/ngram/). KENLM_BIN=<dir> adds KenLM's
 # query side by side (a KenLM built by hand outside the repository; never built here).
 BENCH_NGRAM := $(BUILD)/bin/bench_ngram
 
@@ -24,7 +24,7 @@ bench-ngram: all $(BENCH_NGRAM)
 	BUILD=$(BUILD) KENLM_BIN=$(KENLM_BIN) sh bench/ngram/run.sh
 
 # ---- word vectors ----
-# mk/embed.mk: the word-vector benchmark (issue 4). `make bench-embed` builds bench_embed
+# the word-vector benchmark (issue 4). `make bench-embed` builds bench_embed
 # (data, load times, compact recall) and a bench-only shared library of models/embed for
 # bench/embed/compare.py, which times lmserve, NumPy+OpenBLAS and faiss interleaved.
 # Data goes to $(EMBED_BENCH_DIR) (about 1.6 GB for the default 200,000 x 300).
@@ -60,7 +60,7 @@ bench-embed: $(EMBED_BENCH) $(EMBED_BENCH_SO)
 	sh bench/embed/run.sh $(EMBED_BENCH) $(EMBED_BENCH_DIR)
 
 # ---- Transformer ----
-# mk/transformer.mk: the Transformer area's additions to the top Makefile.
+# the Transformer benchmark.
 
 # bench-transformer: decode / prompt tokens/s on random 15M and 110M checkpoints
 # (RUNC=/path/to/llama2.c/run for run.c side by side; medians go to bench/RESULTS.md).

@@ -4,7 +4,7 @@
 # never does).
 
 # ---- API contract ----
-# mk/contract.mk: the API contract's tools (api.yaml checks) 
+# the API contract's tools (api.yaml checks) 
 # Included by the top Makefile. Node packages live in tests/contract/node_modules,
 # installed exactly from the committed package-lock.json.
 
@@ -26,7 +26,7 @@ contract-selftest: $(CONTRACT_NODE)
 test: $(CONTRACT_NODE)
 
 # ---- openai client ----
-# mk/openai.mk: the official `openai` npm client, unchanged, against the real server
+# the official `openai` npm client, unchanged, against the real server
 # (tests/openai/client.test.mjs: chat plain and streamed, completions, errors). make test
 # runs it; its one package is installed exactly from the committed lock file.
 
@@ -44,7 +44,7 @@ test-openai: all $(OPENAI_NODE)
 test: test-openai
 
 # ---- playground and deployment ----
-# mk/web.mk: the browser playground's test and the container/Kubernetes checks.
+# the browser playground's test and the container/Kubernetes checks.
 #   make test-web     headless Debian chromium drives the playground against the real server
 #                     (tests/web/playground.test.mjs); screenshots in $(BUILD)/web-shots/
 #   make test-deploy  YAML parses, Dockerfile/compose/nginx/k8s agree (no Docker engine needed)

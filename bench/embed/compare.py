@@ -2,7 +2,7 @@
 """bench/embed/compare.py DIR N D Q B: lmserve, NumPy+OpenBLAS and faiss IndexFlatIP side by
 side, interleaved query by query (round robin, rotating order), so a shared machine's load
 hits every system alike. lmserve is called through a bench-only shared library of its
-models/embed sources (DIR/libembed_bench.so, built by mk/embed.mk). Also probes the memory
+models/embed sources (DIR/libembed_bench.so, built by mk/bench.mk). Also probes the memory
 read bandwidth in the same rounds: the floor for one float32 query is matrix bytes / GB/s."""
 import ctypes
 import os

@@ -112,16 +112,17 @@ int main(int argc, char **argv)
         bandwidth(reps);
         return 0;
     }
-    if (optind + 2 > argc) {
+    const int gguf = optind + 1 == argc; /* one file: a GGUF with its own vocabulary */
+    if (optind + 2 > argc && !gguf) {
         fprintf(stderr, "usage: lmserve-bench-transformer [--threads N] [--prompt P] [--decode D] "
-                        "[--reps R] CKPT TOKENIZER | --bandwidth\n");
+                        "[--reps R] (CKPT TOKENIZER | FILE.gguf) | --bandwidth\n");
         return 2;
     }
     ck = argv[optind];
-    tok = argv[optind + 1];
+    tok = gguf ? NULL : argv[optind + 1];
     transformer *t;
     struct status_err err = {0};
-    if (transformer_open(ck, tok, &t, &err) != STATUS_OK) {
+    if ((gguf ? transformer_open_gguf(ck, &t, &err) : transformer_open(ck, tok, &t, &err)) != STATUS_OK) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }

@@ -21,12 +21,9 @@ void kernels_from_float_f32(const float *src, void *dst, size_t n);
 float kernels_dot_f32_ref(const void *a, const void *x, size_t n);
 float kernels_dot_f16_ref(const void *a, const void *x, size_t n);
 float kernels_dot_i8_ref(const void *a, const void *x, size_t n);
-void kernels_matvec_f32_ref(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
-                            const void *x);
-void kernels_matvec_f16_ref(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
-                            const void *x);
-void kernels_matvec_i8_ref(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
-                           const void *x);
+/* Any type with a ref dot (f32, f16, i8): that dot once per row. */
+void kernels_matvec_rows_ref(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                             const void *x);
 void kernels_matvec_q8g_ref(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
                             const void *x);
 /* Any type: matvec once per token (the reference GEMM; also the fallback of types that

@@ -139,25 +139,13 @@ float kernels_dot_i8_ref(const void *a, const void *x, size_t n)
 
 /* ---- matvec ---- */
 
-void kernels_matvec_f32_ref(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
-                            const void *x)
+/* Any type with a per-row dot (f32, f16, i8): one ref dot per row. */
+void kernels_matvec_rows_ref(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                             const void *x)
 {
+    const kernels_dot_fn dot = kernels_types[w->type].tier[KERNELS_TIER_REF].dot;
     for (size_t i = r0; i < r1; i++)
-        out[i - r0] = kernels_dot_f32_ref(row_at(w, i), x, w->cols);
-}
-
-void kernels_matvec_f16_ref(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
-                            const void *x)
-{
-    for (size_t i = r0; i < r1; i++)
-        out[i - r0] = kernels_dot_f16_ref(row_at(w, i), x, w->cols);
-}
-
-void kernels_matvec_i8_ref(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
-                           const void *x)
-{
-    for (size_t i = r0; i < r1; i++)
-        out[i - r0] = kernels_dot_i8_ref(row_at(w, i), x, w->cols);
+        out[i - r0] = dot(row_at(w, i), x, w->cols);
 }
 
 /* The groups follow the flattened index, so a row may start in the middle of a group. */

@@ -24,7 +24,7 @@ const struct kernels_type_traits kernels_types[KERNELS_TYPE_COUNT] = {
         .vec_dot_type = KERNELS_F32,
         .to_float = kernels_to_float_f32, .from_float = kernels_from_float_f32,
         .tier = {
-            [KERNELS_TIER_REF] = {.dot = kernels_dot_f32_ref, .matvec = kernels_matvec_f32_ref,
+            [KERNELS_TIER_REF] = {.dot = kernels_dot_f32_ref, .matvec = kernels_matvec_rows_ref,
                                   .gemm = kernels_gemm_ref},
             [KERNELS_TIER_AVX2] = {.dot = kernels_dot_f32_avx2, .matvec = kernels_matvec_f32_avx2,
                                    .gemm = kernels_gemm_f32_avx2},
@@ -38,7 +38,7 @@ const struct kernels_type_traits kernels_types[KERNELS_TYPE_COUNT] = {
         .name = "f16", .block_size = 1, .block_bytes = sizeof(uint16_t),
         .vec_dot_type = KERNELS_F32, .to_float = kernels_to_float_f16,
         .tier = {
-            [KERNELS_TIER_REF] = {.dot = kernels_dot_f16_ref, .matvec = kernels_matvec_f16_ref,
+            [KERNELS_TIER_REF] = {.dot = kernels_dot_f16_ref, .matvec = kernels_matvec_rows_ref,
                                   .gemm = kernels_gemm_ref},
             [KERNELS_TIER_AVX2] = {.dot = kernels_dot_f16_avx2, .matvec = kernels_matvec_f16_avx2},
         },
@@ -47,7 +47,7 @@ const struct kernels_type_traits kernels_types[KERNELS_TYPE_COUNT] = {
         .name = "i8", .block_size = 1, .block_bytes = sizeof(int8_t),
         .vec_dot_type = KERNELS_I8, .to_float = kernels_to_float_i8,
         .tier = {
-            [KERNELS_TIER_REF] = {.dot = kernels_dot_i8_ref, .matvec = kernels_matvec_i8_ref,
+            [KERNELS_TIER_REF] = {.dot = kernels_dot_i8_ref, .matvec = kernels_matvec_rows_ref,
                                   .gemm = kernels_gemm_ref},
             [KERNELS_TIER_AVX2] = {.dot = kernels_dot_i8_avx2, .matvec = kernels_matvec_i8_avx2},
         },

@@ -1,6 +1,7 @@
 /* checkpoint.c: mapping llama2.c checkpoints: the legacy format (7 int32 header, float32
  * weights) and export.py's "ak42" versions 1 (float32) and 2 (Q8_0). Every tensor is
  * checked against the file size before a pointer is formed. Not the forward pass. */
+#include "../gguf/gguf.h"
 #include "transformer_internal.h"
 #include "../util/mapfile.h"
 
@@ -113,12 +114,12 @@ static int check_shape(struct transformer_shape *s, const char *path, struct sta
 static int alloc_layers(struct checkpoint *ck, struct status_err *err)
 {
     const size_t L = (size_t)ck->shape.n_layers;
-    ck->rms_att = calloc(L, sizeof *ck->rms_att);
-    ck->rms_ffn = calloc(L, sizeof *ck->rms_ffn);
+    ck->rms_att = util_calloc(L, sizeof *ck->rms_att);
+    ck->rms_ffn = util_calloc(L, sizeof *ck->rms_ffn);
     struct tensor **all[] = {&ck->wq, &ck->wk, &ck->wv, &ck->wo, &ck->w1, &ck->w2, &ck->w3};
     int ok = ck->rms_att && ck->rms_ffn;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
-        *all[i] = calloc(L, sizeof **all[i]);
+        *all[i] = util_calloc(L, sizeof **all[i]);
         ok = ok && *all[i];
     }
     return ok ? STATUS_OK : status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
@@ -290,6 +291,9 @@ int checkpoint_open(const char *path, struct checkpoint *ck, struct status_err *
                               3 * dim * (size_t)s->hidden_dim) +
                          dim;
     ck->shape.bytes = len;
+    ck->arch = (struct arch){.name = "llama2c", .n_rot = s->dim / s->n_heads,
+                             .rope_theta = TRANSFORMER_ROPE_THETA, .rope_freq_scale = 1.0f,
+                             .rms_eps = TRANSFORMER_RMS_EPS};
     madvise(map, len, MADV_WILLNEED);
     return STATUS_OK;
 fail:
@@ -310,8 +314,12 @@ void checkpoint_close(struct checkpoint *ck)
     free(ck->w1);
     free(ck->w2);
     free(ck->w3);
+    free(ck->bq);
+    free(ck->bk);
+    free(ck->bv);
     if (ck->map)
         munmap(ck->map, ck->map_len);
+    gguf_close(ck->g);
     memset(ck, 0, sizeof *ck);
 }
 
@@ -321,6 +329,7 @@ const char *checkpoint_format_name(int version)
     case 0: return "llama2c-legacy";
     case 1: return "llama2c-v1-f32";
     case 2: return "llama2c-v2-q8_0";
+    case 3: return "gguf";
     }
     return "unknown";
 }

@@ -1,7 +1,9 @@
 /* forward.c: the Llama forward pass over a mapped checkpoint: RMSNorm, RoPE, grouped-query
- * attention over a per-sequence KV cache, SwiGLU, shared or separate classifier. A prompt
+ * attention over a per-sequence KV cache, SwiGLU, shared or separate classifier; for GGUF
+ * files also qwen2's Q/K/V biases and NeoX RoPE, and ggml's numerics (struct arch). A prompt
  * runs as one batch (matrix-matrix); decoding is the same code with n = 1. Matrix rows are
- * split over the kernel thread team. Not the loader (checkpoint.c), not sampling. */
+ * split over the kernel thread team. Not the loader (checkpoint.c, gguf_weights.c), not
+ * sampling. */
 #include "transformer_internal.h"
 
 #include <math.h>
@@ -23,6 +25,8 @@ struct transformer_seq {
     float *hb, *hb2;         /* (batch, hidden_dim) */
     float *logits;           /* (vocab) */
     float *rope_cr, *rope_ci; /* (head_size / 2): cos, sin of the current position */
+    void *xa[3];  /* (batch, max(dim, hidden)) activations in a weight's activation type */
+    size_t xa_bytes;
 };
 
 transformer_seq *transformer_seq_new(const transformer *t, size_t capacity)
@@ -56,6 +60,10 @@ static void free_batch(transformer_seq *s)
     free(s->q);
     free(s->hb);
     free(s->hb2);
+    for (size_t i = 0; i < 3; i++) {
+        free(s->xa[i]);
+        s->xa[i] = NULL;
+    }
     s->x = s->xb = s->xb2 = s->q = s->hb = s->hb2 = NULL;
     s->batch_cap = 0;
 }
@@ -88,7 +96,12 @@ static int ensure_batch(transformer_seq *s, size_t n)
     s->q = malloc(n * dim * sizeof(float));
     s->hb = malloc(n * hid * sizeof(float));
     s->hb2 = malloc(n * hid * sizeof(float));
-    if (!s->x || !s->xb || !s->xb2 || !s->q || !s->hb || !s->hb2) {
+    /* 4 bytes per value covers floats and every block format */
+    s->xa_bytes = n * (dim > hid ? dim : hid) * sizeof(float);
+    int ok = 1;
+    for (size_t i = 0; i < 3; i++)
+        ok = ok && (s->xa[i] = malloc(s->xa_bytes)) != NULL;
+    if (!ok || !s->x || !s->xb || !s->xb2 || !s->q || !s->hb || !s->hb2) {
         free_batch(s);
         return -1;
     }
@@ -104,6 +117,8 @@ struct lin_seg {
     const struct tensor *w;
     float *out;
     size_t ld; /* floats between tokens in out */
+    const void *xa; /* set by linear(): the input in the weight's activation type */
+    size_t xa_stride; /* bytes between tokens in xa */
 };
 
 struct lin_job {
@@ -128,20 +143,70 @@ static void lin_range(void *ctx, size_t b, size_t e)
         const struct kernels_mat *w = &sg->w->m;
         const struct kernels_entries *ke = &j->k->type[w->type];
         if (j->n == 1)
-            ke->matvec(sg->out + r0, w, r0, r1, j->x);
+            ke->matvec(sg->out + r0, w, r0, r1, sg->xa);
         else
-            ke->gemm(sg->out + r0, 1, sg->ld, w, r0, r1, j->x, j->cols * sizeof(float), j->n);
+            ke->gemm(sg->out + r0, 1, sg->ld, w, r0, r1, sg->xa, sg->xa_stride, j->n);
     }
 }
 
+static uint16_t to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((u >> 16) | 64);
+    return (uint16_t)((u + (0x7fff + ((u >> 16) & 1))) >> 16);
+}
+
+/* x (n tokens of cols floats) in the form weight type 'wt' multiplies: quantized per block
+ * to its activation type, or (ggml numerics) rounded to fp16/bf16 for F16/BF16 weights.
+ * Returns x itself when it is already right; else writes 'buf'. *stride: bytes per token. */
+static const void *activations(const transformer *t, enum kernels_type wt, const float *x,
+                               size_t n, size_t cols, void *buf, size_t *stride)
+{
+    const enum kernels_type at = kernels_types[wt].vec_dot_type;
+    *stride = cols * sizeof(float);
+    if (at != KERNELS_F32) {
+        const struct kernels_type_traits *tr = &kernels_types[at];
+        *stride = cols / tr->block_size * tr->block_bytes;
+        for (size_t i = 0; i < n; i++)
+            tr->from_float(x + i * cols, (char *)buf + i * *stride, cols);
+        return buf;
+    }
+    if (!t->ck.arch.ggml || (wt != KERNELS_F16 && wt != KERNELS_BF16))
+        return x;
+    float *r = buf;
+    for (size_t i = 0; i < n * cols; i++) {
+        if (wt == KERNELS_F16) {
+            r[i] = kernels_half_to_float(kernels_float_to_half(x[i]));
+        } else {
+            const uint32_t u = (uint32_t)to_bf16(x[i]) << 16;
+            memcpy(&r[i], &u, 4);
+        }
+    }
+    return buf;
+}
+
 /* out_i[t][:] = W_i x[t] for up to three matrices with the same input width. */
-static void linear(const transformer *t, const float *x, size_t n, size_t cols,
+static void linear(transformer_seq *s, const float *x, size_t n, size_t cols,
                    const struct lin_seg *segs, size_t nseg)
 {
+    const transformer *t = s->t;
     struct lin_job j = {.k = t->k, .nseg = nseg, .x = x, .n = n, .cols = cols};
     size_t rows = 0;
     for (size_t i = 0; i < nseg; i++) {
         j.seg[i] = segs[i];
+        /* one conversion per distinct weight type */
+        const enum kernels_type wt = segs[i].w->m.type;
+        size_t same = 0;
+        while (same < i && segs[same].w->m.type != wt)
+            same++;
+        if (same < i) {
+            j.seg[i].xa = j.seg[same].xa;
+            j.seg[i].xa_stride = j.seg[same].xa_stride;
+        } else {
+            j.seg[i].xa = activations(t, wt, x, n, cols, s->xa[i], &j.seg[i].xa_stride);
+        }
         j.start[i] = rows;
         rows += segs[i].w->rows;
     }
@@ -162,6 +227,7 @@ struct att_job {
     const transformer *t;
     transformer_seq *s;
     size_t layer, pos0, n;
+    float *scores; /* ggml numerics: (n * n_heads, cap) scratch, else NULL */
 };
 
 static void att_range(void *ctx, size_t b, size_t e)
@@ -180,6 +246,25 @@ static void att_range(void *ctx, size_t b, size_t e)
         const size_t kvoff = (h / group) * hs;
         float *out = s->xb + tok * dim + h * hs;
         memset(out, 0, hs * sizeof *out);
+        if (j->scores) {
+            /* ggml: softmax in float with its sum in double, the weights rounded to fp16
+             * before they multiply the (fp16) values */
+            float *sc = j->scores + it * s->cap, mx = -INFINITY;
+            for (size_t i = 0; i <= p; i++) {
+                sc[i] = t->k->dot(q, kc + i * kvd + kvoff, hs) * scale;
+                mx = sc[i] > mx ? sc[i] : mx;
+            }
+            double sum = 0;
+            for (size_t i = 0; i <= p; i++) {
+                sc[i] = expf(sc[i] - mx);
+                sum += sc[i];
+            }
+            const float inv = (float)(1.0 / sum);
+            for (size_t i = 0; i <= p; i++)
+                t->k->axpy(out, kernels_half_to_float(kernels_float_to_half(sc[i] * inv)),
+                           vc + i * kvd + kvoff, hs);
+            continue;
+        }
         /* one pass with a running max (online softmax): no scratch of seq_len floats */
         float m = -INFINITY, l = 0.0f;
         for (size_t i = 0; i <= p; i++) {
@@ -203,15 +288,76 @@ static void att_range(void *ctx, size_t b, size_t e)
 
 /* ---- the pass ---- */
 
-/* Rotate adjacent pairs of every head in v[0..n) by position p (run.c's convention). */
-static void rope(float *v, size_t n, size_t hs, const float *cr, const float *ci)
+/* cos/sin of the n_rot/2 angles at position p: run.c's formula for llama2.c checkpoints,
+ * ggml's recurrence (theta *= base^(-2/n_rot), frequency factors, linear scaling) else. */
+static void rope_angles(const struct arch *a, size_t p, float *cr, float *ci)
 {
-    for (size_t i = 0; i < n; i += 2) {
-        const size_t d = (i % hs) / 2;
-        const float v0 = v[i], v1 = v[i + 1];
-        v[i] = v0 * cr[d] - v1 * ci[d];
-        v[i + 1] = v0 * ci[d] + v1 * cr[d];
+    const size_t half = (size_t)a->n_rot / 2;
+    if (!a->ggml) {
+        for (size_t d = 0; d < half; d++) {
+            float freq = 1.0f / powf(a->rope_theta, (float)(2 * d) / (float)a->n_rot);
+            float val = (float)p * freq;
+            cr[d] = cosf(val);
+            ci[d] = sinf(val);
+        }
+        return;
     }
+    const float theta_scale = powf(a->rope_theta, -2.0f / (float)a->n_rot);
+    float theta = (float)p;
+    for (size_t d = 0; d < half; d++) {
+        const float ff = a->rope_freqs ? a->rope_freqs[d] : 1.0f;
+        const float ang = a->rope_freq_scale * (theta / ff);
+        cr[d] = cosf(ang);
+        ci[d] = sinf(ang);
+        theta *= theta_scale;
+    }
+}
+
+/* Rotate the first n_rot dimensions of every head of v[0..n): adjacent pairs (run.c, ggml's
+ * "norm" mode for llama) or pairs (d, d + n_rot/2) (NeoX mode, qwen2). */
+static void rope(const struct arch *a, float *v, size_t n, size_t hs, const float *cr,
+                 const float *ci)
+{
+    const size_t half = (size_t)a->n_rot / 2;
+    for (size_t h0 = 0; h0 < n; h0 += hs)
+        for (size_t d = 0; d < half; d++) {
+            const size_t i0 = h0 + (a->neox ? d : 2 * d), i1 = i0 + (a->neox ? half : 1);
+            const float v0 = v[i0], v1 = v[i1];
+            v[i0] = v0 * cr[d] - v1 * ci[d];
+            v[i1] = v0 * ci[d] + v1 * cr[d];
+        }
+}
+
+/* ggml's RMSNorm: the sum of squares in double. */
+static void rmsnorm_ggml(float *out, const float *x, const float *w, size_t n, float eps)
+{
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += (double)(x[i] * x[i]);
+    const float scale = 1.0f / sqrtf((float)(sum / (double)n) + eps);
+    for (size_t i = 0; i < n; i++)
+        out[i] = (x[i] * scale) * w[i];
+}
+
+static void norm(const transformer *t, float *out, const float *x, const float *w, size_t n)
+{
+    if (t->ck.arch.ggml)
+        rmsnorm_ggml(out, x, w, n, t->ck.arch.rms_eps);
+    else
+        t->k->rmsnorm(out, x, w, n, t->ck.arch.rms_eps);
+}
+
+static void round_f16(float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] = kernels_half_to_float(kernels_float_to_half(v[i]));
+}
+
+static void add_bias(float *v, const float *b, size_t n_tok, size_t ld, size_t n)
+{
+    for (size_t t = 0; t < n_tok; t++)
+        for (size_t i = 0; i < n; i++)
+            v[t * ld + i] += b[i];
 }
 
 static void embed(const transformer *t, int id, float *out)
@@ -225,7 +371,7 @@ static int forward_batch(transformer_seq *s, const int *ids, size_t n, float *al
     const transformer *t = s->t;
     const struct checkpoint *ck = &t->ck;
     const struct transformer_shape *sh = &ck->shape;
-    const struct kernels_ops *k = t->k;
+    const struct arch *a = &ck->arch;
     const size_t dim = (size_t)sh->dim, hid = (size_t)sh->hidden_dim, hs = (size_t)t->head_size;
     const size_t kvd = (size_t)t->kv_dim, pos0 = s->pos;
 
@@ -236,38 +382,46 @@ static int forward_batch(transformer_seq *s, const int *ids, size_t n, float *al
         if (cancelled && *cancelled)
             return status_set(err, STATUS_CANCELLED, NULL, "cancelled");
         for (size_t i = 0; i < n; i++)
-            k->rmsnorm(s->xb + i * dim, s->x + i * dim, ck->rms_att[l], dim, TRANSFORMER_RMS_EPS);
+            norm(t, s->xb + i * dim, s->x + i * dim, ck->rms_att[l], dim);
         float *kc = s->kc + (l * s->cap + pos0) * kvd, *vc = s->vc + (l * s->cap + pos0) * kvd;
-        struct lin_seg qkv[3] = {{&ck->wq[l], s->q, dim}, {&ck->wk[l], kc, kvd}, {&ck->wv[l], vc, kvd}};
-        linear(t, s->xb, n, dim, qkv, 3);
+        struct lin_seg qkv[3] = {{&ck->wq[l], s->q, dim, NULL, 0}, {&ck->wk[l], kc, kvd, NULL, 0}, {&ck->wv[l], vc, kvd, NULL, 0}};
+        linear(s, s->xb, n, dim, qkv, 3);
+        if (ck->bq) {
+            add_bias(s->q, ck->bq[l], n, dim, dim);
+            add_bias(kc, ck->bk[l], n, kvd, kvd);
+            add_bias(vc, ck->bv[l], n, kvd, kvd);
+        }
         for (size_t i = 0; i < n; i++) {
-            const size_t p = pos0 + i;
-            for (size_t d = 0; d < hs / 2; d++) {
-                float freq = 1.0f / powf(TRANSFORMER_ROPE_THETA, (float)(2 * d) / (float)hs);
-                float val = (float)p * freq;
-                s->rope_cr[d] = cosf(val);
-                s->rope_ci[d] = sinf(val);
-            }
-            rope(s->q + i * dim, dim, hs, s->rope_cr, s->rope_ci);
-            rope(kc + i * kvd, kvd, hs, s->rope_cr, s->rope_ci);
+            rope_angles(a, pos0 + i, s->rope_cr, s->rope_ci);
+            rope(a, s->q + i * dim, dim, hs, s->rope_cr, s->rope_ci);
+            rope(a, kc + i * kvd, kvd, hs, s->rope_cr, s->rope_ci);
         }
         struct att_job aj = {.t = t, .s = s, .layer = l, .pos0 = pos0, .n = n};
+        if (a->ggml) { /* llama.cpp's default F16 KV cache; Q rounded as ggml does */
+            round_f16(s->q, n * dim);
+            round_f16(kc, n * kvd);
+            round_f16(vc, n * kvd);
+            aj.scores = malloc(n * (size_t)sh->n_heads * s->cap * sizeof(float));
+            if (!aj.scores)
+                return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+        }
         kernels_parallel_for(n * (size_t)sh->n_heads, ATT_ITEMS_PER_CHUNK, att_range, &aj);
-        struct lin_seg o = {&ck->wo[l], s->xb2, dim};
-        linear(t, s->xb, n, dim, &o, 1);
+        free(aj.scores);
+        struct lin_seg o = {&ck->wo[l], s->xb2, dim, NULL, 0};
+        linear(s, s->xb, n, dim, &o, 1);
         for (size_t i = 0; i < n * dim; i++)
             s->x[i] += s->xb2[i];
         for (size_t i = 0; i < n; i++)
-            k->rmsnorm(s->xb + i * dim, s->x + i * dim, ck->rms_ffn[l], dim, TRANSFORMER_RMS_EPS);
-        struct lin_seg up[2] = {{&ck->w1[l], s->hb, hid}, {&ck->w3[l], s->hb2, hid}};
-        linear(t, s->xb, n, dim, up, 2);
+            norm(t, s->xb + i * dim, s->x + i * dim, ck->rms_ffn[l], dim);
+        struct lin_seg up[2] = {{&ck->w1[l], s->hb, hid, NULL, 0}, {&ck->w3[l], s->hb2, hid, NULL, 0}};
+        linear(s, s->xb, n, dim, up, 2);
         for (size_t i = 0; i < n * hid; i++) {
             float v = s->hb[i];
             v *= 1.0f / (1.0f + expf(-v));
             s->hb[i] = v * s->hb2[i];
         }
-        struct lin_seg down = {&ck->w2[l], s->xb2, dim};
-        linear(t, s->hb, n, hid, &down, 1);
+        struct lin_seg down = {&ck->w2[l], s->xb2, dim, NULL, 0};
+        linear(s, s->hb, n, hid, &down, 1);
         for (size_t i = 0; i < n * dim; i++)
             s->x[i] += s->xb2[i];
     }
@@ -275,10 +429,10 @@ static int forward_batch(transformer_seq *s, const int *ids, size_t n, float *al
     /* classifier: only the last position unless every position's logits are wanted */
     const size_t first = all_logits ? 0 : n - 1, m = n - first;
     for (size_t i = first; i < n; i++)
-        k->rmsnorm(s->x + i * dim, s->x + i * dim, ck->rms_final, dim, TRANSFORMER_RMS_EPS);
+        norm(t, s->x + i * dim, s->x + i * dim, ck->rms_final, dim);
     const size_t V = (size_t)sh->vocab;
-    struct lin_seg cls = {&ck->wcls, all_logits ? all_logits : s->logits, V};
-    linear(t, s->x + first * dim, m, dim, &cls, 1);
+    struct lin_seg cls = {&ck->wcls, all_logits ? all_logits : s->logits, V, NULL, 0};
+    linear(s, s->x + first * dim, m, dim, &cls, 1);
     if (all_logits)
         memcpy(s->logits, all_logits + (n - 1) * V, V * sizeof(float));
     return STATUS_OK;

@@ -50,8 +50,8 @@ static int tf_load(const char *path, const struct model_options *opts, void **im
     transformer *t;
     int rc;
     if (file_is_gguf(path)) {
-        /* GGUF: a vocabulary without tensors is a tokenizer-only model */
-        rc = transformer_open_tokenizer_only(path, &t, err);
+        /* GGUF: weights (llama, qwen2) or, without tensors, a tokenizer-only model */
+        rc = transformer_open_gguf(path, &t, err);
     } else {
         const char *tok = model_options_get(opts, "tokenizer");
         if (!tok || !*tok)
@@ -79,11 +79,16 @@ static json_t *tf_describe(const void *impl)
 {
     const transformer *t = impl;
     const struct transformer_shape *s = transformer_shape_of(t);
-    if (t->tokenizer_only)
-        return json_pack("{s:i, s:s, s:I, s:b, s:s, s:s}", "vocab", s->vocab, "format",
-                         transformer_format_name(t), "bytes", (json_int_t)s->bytes,
-                         "tokenizer_only", 1, "tokenizer", vocab_model_name(t->vocab),
-                         "pre_tokenizer", vocab_pre_name(t->vocab));
+    const char *chat = chat_template_name(transformer_chat_template(t));
+    if (t->tokenizer_only) {
+        json_t *v = json_pack("{s:i, s:s, s:I, s:b, s:s, s:s}", "vocab", s->vocab, "format",
+                              transformer_format_name(t), "bytes", (json_int_t)s->bytes,
+                              "tokenizer_only", 1, "tokenizer", vocab_model_name(t->vocab),
+                              "pre_tokenizer", vocab_pre_name(t->vocab));
+        if (v && chat)
+            json_object_set_new(v, "chat_template", json_string(chat));
+        return v;
+    }
     json_t *o = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:s, s:I, s:b}", "dim", s->dim,
                           "hidden_dim", s->hidden_dim, "layers", s->n_layers, "heads", s->n_heads,
                           "kv_heads", s->n_kv_heads, "vocab", s->vocab, "seq_len", s->seq_len,
@@ -92,7 +97,21 @@ static json_t *tf_describe(const void *impl)
                           "shared_classifier", s->shared_classifier);
     if (o && s->version == 2)
         json_object_set_new(o, "group_size", json_integer(s->group_size));
-    const char *chat = chat_template_name(transformer_chat_template(t));
+    if (o && t->ck.g) { /* GGUF */
+        json_object_set_new(o, "architecture", json_string(t->ck.arch.name));
+        json_object_set_new(o, "context_length", json_integer(s->seq_len));
+        json_t *types = json_object();
+        size_t total = 0;
+        for (int k = 0; k < KERNELS_TYPE_COUNT; k++)
+            total += t->ck.type_params[k];
+        for (int k = 0; k < KERNELS_TYPE_COUNT && types && total; k++)
+            if (t->ck.type_params[k])
+                json_object_set_new(types, kernels_types[k].name,
+                                    json_real((double)t->ck.type_params[k] / (double)total));
+        json_object_set_new(o, "tensor_types", types);
+        if (t->vocab)
+            json_object_set_new(o, "tokenizer", json_string(vocab_model_name(t->vocab)));
+    }
     if (o && chat)
         json_object_set_new(o, "chat_template", json_string(chat));
     return o;

@@ -29,6 +29,9 @@ struct transformer_shape {
  * by the caller (transformer_close); on error *out is untouched and err says why. */
 int transformer_open(const char *ckpt, const char *tok, transformer **out,
                      struct status_err *err);
+/* Open a GGUF file's weights (architectures llama, qwen2), computing as llama.cpp does.
+ * Same ownership contract as transformer_open. */
+int transformer_open_gguf(const char *path, transformer **out, struct status_err *err);
 /* Open a GGUF file that holds a vocabulary and no tensors as a tokenizer-only model
  * (tokenize / detokenize work; transformer_generate and scoring answer STATUS_BAD_INPUT).
  * Same ownership contract as transformer_open. */

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "../kernels/kernels.h"
+#include "../util/alloc.h" /* util_malloc & co: the loaders' allocations (failure injection) */
 #include "../vocab/vocab.h"
 #include "transformer.h"
 
@@ -33,10 +34,31 @@ struct tensor {
     size_t rows, cols;
 };
 
+/* How the architecture computes: llama2.c's fixed choices, or what a GGUF file says. */
+struct arch {
+    char name[32];        /* "llama2c", "llama", "qwen2" */
+    int neox;             /* RoPE rotates (i, i + n_rot/2), not adjacent pairs (qwen2) */
+    int n_rot;            /* dimensions rotated per head (<= head size) */
+    float rope_theta;     /* rope.freq_base */
+    float rope_freq_scale; /* 1 / rope.scaling.factor for linear scaling, else 1 */
+    const float *rope_freqs; /* (n_rot / 2) divisors of each frequency (Llama 3), or NULL */
+    float rms_eps;
+    /* GGUF models compute as ggml's CPU backend does (what makes outputs match llama.cpp):
+     * activations quantized to the weight's activation type, F16/BF16 weights see
+     * activations rounded to their type, RMSNorm sums in double, an F16 KV cache (Q, K, V
+     * and the attention weights rounded to fp16 before their products), RoPE angles by
+     * ggml's recurrence. */
+    int ggml;
+};
+
 struct checkpoint {
     struct transformer_shape shape;
-    void *map; /* whole file, read-only */
+    struct arch arch;
+    void *map; /* whole file, read-only (llama2.c); NULL for GGUF (see g) */
     size_t map_len;
+    struct gguf *g;   /* GGUF: the open file (owns the map) */
+    const float **bq, **bk, **bv; /* [L] -> (dim) (kv_dim) (kv_dim): qwen2's biases, or NULL */
+    size_t type_params[KERNELS_TYPE_COUNT]; /* GGUF: weights per tensor type */
     /* weights; per-layer arrays have n_layers entries (owned arrays, borrowed data) */
     struct tensor tok_emb;      /* (vocab, dim) */
     const float **rms_att;      /* [L] -> (dim) */
@@ -52,6 +74,10 @@ struct checkpoint {
 int checkpoint_open(const char *path, struct checkpoint *ck, struct status_err *err);
 void checkpoint_close(struct checkpoint *ck); /* accepts a zeroed struct */
 const char *checkpoint_format_name(int version);
+/* Map the weights of GGUF file 'path' (architectures llama and qwen2) as views into the
+ * file; every shape and type checked. Same contract as checkpoint_open. A file without
+ * tensors is STATUS_BAD_FORMAT here (the tokenizer-only path handles it). */
+int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_err *err);
 
 struct tokenizer {
     int vocab_size;

@@ -269,7 +269,7 @@ void api_chat_completions(const struct api_req *rq, struct api_resp *rs)
         const char *eot = chat_template_end_of_turn(tmpl);
         if (eot && q.gp.n_stop < TRANSFORMER_STOP_MAX)
             q.gp.stop[q.gp.n_stop++] = eot;
-        struct gen_prompt p = {.text = prompt, .len = len, .param = "messages"};
+        struct gen_prompt p = {.text = prompt, .len = len, .param = "messages", .parse_special = 1};
         gen_serve(rq, rs, m, &q, &p, &CHAT_FORMAT);
     }
     free(prompt);

@@ -212,9 +212,18 @@ static void run(const struct api_req *rq, struct api_resp *rs, model *m, const s
     status_clear(&err);
     int *ids = NULL;
     size_t n = 0;
-    if ((gen->check && gen->check(t, &err) != STATUS_OK) || /* e.g. a tokenizer only */
-        tok->encode(t, p->text, p->len, 1, 0, &ids, &n, &err) != STATUS_OK) {
+    int rc = gen->check ? gen->check(t, &err) : STATUS_OK; /* e.g. a tokenizer only */
+    if (rc == STATUS_OK)
+        rc = p->parse_special && tok->tokenize
+                 ? tok->tokenize(t, p->text, p->len, 1, 1, &ids, &n, &err)
+                 : tok->encode(t, p->text, p->len, 1, 0, &ids, &n, &err);
+    if (rc != STATUS_OK) {
         api_error(rs, &err);
+        return;
+    }
+    if (n == 0) { /* a vocabulary without BOS and an empty text */
+        api_fail(rs, STATUS_BAD_INPUT, p->param, "the prompt has no tokens");
+        free(ids);
         return;
     }
     if (n > ctx) {
@@ -253,8 +262,8 @@ static void run(const struct api_req *rq, struct api_resp *rs, model *m, const s
     }
     g.offset = p->echo ? p->len : 0;
     struct transformer_gen_result res;
-    int rc = g.failed ? STATUS_NO_MEMORY
-                      : gen->generate(t, ids, n, &q->gp, on_token, &g, rq->cancelled, &res, &err);
+    rc = g.failed ? STATUS_NO_MEMORY
+                 : gen->generate(t, ids, n, &q->gp, on_token, &g, rq->cancelled, &res, &err);
     free(ids);
     if (rc == STATUS_CANCELLED && rq->deadline_us > 0) {
         struct timespec ts;

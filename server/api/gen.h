@@ -89,6 +89,10 @@ struct gen_prompt {
     size_t len;
     int echo;
     const char *param;
+    /* 1: control tokens written in the text ("<|im_end|>", "</s>") become their ids, BOS/EOS as
+     * the model's metadata says (llama-server's tokenization of a chat prompt); 0: text is text,
+     * BOS first. */
+    int parse_special;
 };
 
 /* Everything after parsing: takes a generation slot (503 + Retry-After past

@@ -325,7 +325,7 @@ Test(kernels, avx512_entries_outside_the_table)
             float *w = kt_vec(rows * cols), *x = kt_vec(cols);
             float o1[17], o2[17];
             struct kernels_mat m = kt_mat(KERNELS_F32, w, cols, cols);
-            kernels_matvec_f32_ref(o1, &m, 0, rows, x);
+            kernels_matvec_rows_ref(o1, &m, 0, rows, x);
             kernels_matvec_f32_avx512(o2, &m, 0, rows, x);
             for (size_t i = 0; i < rows; i++)
                 kt_close("avx512", "matvec", cols, o1[i], o2[i], (float)cols);

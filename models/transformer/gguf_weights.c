@@ -1,0 +1,367 @@
+/* gguf_weights.c: the weights of a GGUF file (llama.cpp's names and shapes) as views into
+ * its map, for the architectures llama (Llama 2/3, TinyLlama, SmolLM, Mistral-style) and
+ * qwen2 (Q/K/V biases, NeoX RoPE). Every tensor's presence, shape, type and alignment is
+ * checked here; the forward pass (forward.c) then runs on them in place. */
+#include "../gguf/gguf.h"
+#include "../vocab/vocab_gguf.h"
+#include "transformer_internal.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NAME_MAX_LEN 96
+
+static const struct {
+    enum gguf_ttype g;
+    enum kernels_type k;
+} TYPE_MAP[] = {
+    {GGUF_T_F32, KERNELS_F32},   {GGUF_T_F16, KERNELS_F16},   {GGUF_T_BF16, KERNELS_BF16},
+    {GGUF_T_Q4_0, KERNELS_Q4_0}, {GGUF_T_Q4_1, KERNELS_Q4_1}, {GGUF_T_Q5_0, KERNELS_Q5_0},
+    {GGUF_T_Q5_1, KERNELS_Q5_1}, {GGUF_T_Q8_0, KERNELS_Q8_0}, {GGUF_T_Q4_K, KERNELS_Q4_K},
+    {GGUF_T_Q5_K, KERNELS_Q5_K}, {GGUF_T_Q6_K, KERNELS_Q6_K},
+};
+
+struct loader {
+    const gguf *g;
+    const char *path;
+    struct checkpoint *ck;
+    struct status_err *err;
+    char arch[32];
+};
+
+static const struct gguf_tensor *find(struct loader *ld, const char *name, int layer)
+{
+    char full[NAME_MAX_LEN];
+    if (layer >= 0)
+        snprintf(full, sizeof full, "blk.%d.%s", layer, name);
+    else
+        snprintf(full, sizeof full, "%s", name);
+    return gguf_find_tensor(ld->g, full);
+}
+
+static int missing(struct loader *ld, const char *name, int layer)
+{
+    if (layer >= 0)
+        return status_set(ld->err, STATUS_BAD_FORMAT, "tensor",
+                          "%s: tensor 'blk.%d.%s' is missing (architecture %s)", ld->path,
+                          layer, name, ld->arch);
+    return status_set(ld->err, STATUS_BAD_FORMAT, "tensor",
+                      "%s: tensor '%s' is missing (architecture %s)", ld->path, name, ld->arch);
+}
+
+static int bad_shape(struct loader *ld, const struct gguf_tensor *t, uint64_t c, uint64_t r)
+{
+    return status_set(ld->err, STATUS_BAD_FORMAT, "tensor",
+                      "%s: tensor '%.*s' has shape [%llu, %llu, %llu, %llu], expected [%llu, %llu]",
+                      ld->path, (int)t->name.len, t->name.s, (unsigned long long)t->ne[0],
+                      (unsigned long long)t->ne[1], (unsigned long long)t->ne[2],
+                      (unsigned long long)t->ne[3], (unsigned long long)c,
+                      (unsigned long long)r);
+}
+
+/* A weight matrix of 'rows' x 'cols' (GGUF ne = [cols, rows]). */
+static int take_mat(struct loader *ld, const char *name, int layer, size_t rows, size_t cols,
+                    struct tensor *out, int optional)
+{
+    const struct gguf_tensor *t = find(ld, name, layer);
+    if (!t)
+        return optional ? STATUS_NOT_FOUND : missing(ld, name, layer);
+    if (t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != 1 || t->ne[3] != 1)
+        return bad_shape(ld, t, cols, rows);
+    size_t k = 0;
+    while (k < sizeof TYPE_MAP / sizeof TYPE_MAP[0] && TYPE_MAP[k].g != t->type)
+        k++;
+    if (k == sizeof TYPE_MAP / sizeof TYPE_MAP[0])
+        return status_set(ld->err, STATUS_BAD_FORMAT, "tensor",
+                          "%s: tensor '%.*s' has type %s, which lmserve does not compute with "
+                          "(F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K)",
+                          ld->path, (int)t->name.len, t->name.s, gguf_ttype_name(t->type));
+    if ((uintptr_t)t->data % 4 != 0)
+        return status_set(ld->err, STATUS_BAD_FORMAT, "tensor",
+                          "%s: tensor '%.*s' is not 4-byte aligned in the file", ld->path,
+                          (int)t->name.len, t->name.s);
+    const enum kernels_type kt = TYPE_MAP[k].k;
+    memset(out, 0, sizeof *out);
+    out->rows = rows;
+    out->cols = cols;
+    out->m.type = kt;
+    out->m.data = t->data;
+    out->m.cols = cols;
+    out->m.row_bytes = cols / kernels_types[kt].block_size * kernels_types[kt].block_bytes;
+    ld->ck->type_params[kt] += rows * cols;
+    return STATUS_OK;
+}
+
+/* A float32 vector of n values (norms, biases, rope factors). */
+static int take_vec(struct loader *ld, const char *name, int layer, size_t n, const float **out,
+                    int optional)
+{
+    const struct gguf_tensor *t = find(ld, name, layer);
+    if (!t)
+        return optional ? STATUS_NOT_FOUND : missing(ld, name, layer);
+    if (t->n_elems != n || t->ne[0] != n)
+        return bad_shape(ld, t, n, 1);
+    if (t->type != GGUF_T_F32 || (uintptr_t)t->data % 4 != 0)
+        return status_set(ld->err, STATUS_BAD_FORMAT, "tensor",
+                          "%s: tensor '%.*s' must be F32 (it is %s)", ld->path,
+                          (int)t->name.len, t->name.s, gguf_ttype_name(t->type));
+    *out = t->data;
+    ld->ck->type_params[KERNELS_F32] += n;
+    return STATUS_OK;
+}
+
+/* '<arch>.<key>' as an integer in [lo, hi]; 'def' when absent and def >= 0. */
+static int meta_int(struct loader *ld, const char *key, int64_t lo, int64_t hi, int64_t def,
+                    int *out)
+{
+    char full[NAME_MAX_LEN];
+    snprintf(full, sizeof full, "%s.%s", ld->arch, key);
+    int64_t v;
+    int rc = gguf_get_int(ld->g, full, &v, ld->err);
+    if (rc == STATUS_NOT_FOUND && def >= 0) {
+        *out = (int)def;
+        return STATUS_OK;
+    }
+    if (rc == STATUS_NOT_FOUND)
+        return status_set(ld->err, STATUS_BAD_FORMAT, full, "%s: metadata key '%s' is missing",
+                          ld->path, full);
+    if (rc != STATUS_OK)
+        return rc;
+    if (v < lo || v > hi)
+        return status_set(ld->err, STATUS_BAD_FORMAT, full,
+                          "%s: metadata key '%s' = %lld is out of range [%lld, %lld]", ld->path,
+                          full, (long long)v, (long long)lo, (long long)hi);
+    *out = (int)v;
+    return STATUS_OK;
+}
+
+static int meta_float(struct loader *ld, const char *key, double def, float *out)
+{
+    char full[NAME_MAX_LEN];
+    snprintf(full, sizeof full, "%s.%s", ld->arch, key);
+    double v;
+    int rc = gguf_get_float(ld->g, full, &v, ld->err);
+    if (rc == STATUS_NOT_FOUND)
+        v = def;
+    else if (rc != STATUS_OK)
+        return rc;
+    if (!isfinite(v) || v <= 0)
+        return status_set(ld->err, STATUS_BAD_FORMAT, full,
+                          "%s: metadata key '%s' = %g must be a positive number", ld->path, full,
+                          v);
+    *out = (float)v;
+    return STATUS_OK;
+}
+
+static int read_hparams(struct loader *ld)
+{
+    struct transformer_shape *s = &ld->ck->shape;
+    struct arch *a = &ld->ck->arch;
+    int rc;
+    if ((rc = meta_int(ld, "embedding_length", 1, CKPT_DIM_MAX, -1, &s->dim)) != STATUS_OK ||
+        (rc = meta_int(ld, "feed_forward_length", 1, CKPT_HIDDEN_MAX, -1, &s->hidden_dim)) != STATUS_OK ||
+        (rc = meta_int(ld, "block_count", 1, CKPT_LAYERS_MAX, -1, &s->n_layers)) != STATUS_OK ||
+        (rc = meta_int(ld, "attention.head_count", 1, CKPT_HEADS_MAX, -1, &s->n_heads)) != STATUS_OK ||
+        (rc = meta_int(ld, "attention.head_count_kv", 1, CKPT_HEADS_MAX, s->n_heads, &s->n_kv_heads)) != STATUS_OK ||
+        (rc = meta_int(ld, "context_length", 1, CKPT_SEQ_MAX, -1, &s->seq_len)) != STATUS_OK)
+        return rc;
+    if (s->dim % s->n_heads != 0 || s->n_heads % s->n_kv_heads != 0 ||
+        (s->dim / s->n_heads) % 2 != 0)
+        return status_set(ld->err, STATUS_BAD_FORMAT, "attention.head_count",
+                          "%s: %d heads (%d for keys/values) do not divide the width %d into "
+                          "even head sizes",
+                          ld->path, s->n_heads, s->n_kv_heads, s->dim);
+    const int hs = s->dim / s->n_heads;
+    if ((rc = meta_int(ld, "rope.dimension_count", 2, hs, hs, &a->n_rot)) != STATUS_OK)
+        return rc;
+    if (a->n_rot % 2 != 0)
+        return status_set(ld->err, STATUS_BAD_FORMAT, "rope.dimension_count",
+                          "%s: rope.dimension_count %d is odd", ld->path, a->n_rot);
+    if ((rc = meta_float(ld, "rope.freq_base", 10000.0, &a->rope_theta)) != STATUS_OK ||
+        (rc = meta_float(ld, "attention.layer_norm_rms_epsilon", 1e-5, &a->rms_eps)) != STATUS_OK)
+        return rc;
+    a->rope_freq_scale = 1.0f;
+    char key[NAME_MAX_LEN];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", ld->arch);
+    struct gguf_str st = {"none", 4};
+    rc = gguf_get_str(ld->g, key, &st, ld->err);
+    if (rc != STATUS_OK && rc != STATUS_NOT_FOUND)
+        return rc;
+    float factor = 1.0f;
+    if ((rc = meta_float(ld, "rope.scaling.factor", 1.0, &factor)) != STATUS_OK)
+        return rc;
+    if (gguf_str_eq(st, "linear"))
+        a->rope_freq_scale = 1.0f / factor;
+    else if (!gguf_str_eq(st, "none"))
+        return status_set(ld->err, STATUS_BAD_FORMAT, key,
+                          "%s: rope scaling '%.*s' is not supported (none and linear are)",
+                          ld->path, (int)(st.len > 40 ? 40 : st.len), st.s);
+    if (gguf_str_eq(st, "none") && gguf_find(ld->g, key) == NULL) {
+        /* older files: only rope.scale_linear */
+        float lin = 1.0f;
+        if ((rc = meta_float(ld, "rope.scale_linear", 1.0, &lin)) != STATUS_OK)
+            return rc;
+        a->rope_freq_scale = 1.0f / lin;
+    }
+    return STATUS_OK;
+}
+
+static int alloc_layers(struct checkpoint *ck, int biases, struct status_err *err)
+{
+    const size_t L = (size_t)ck->shape.n_layers;
+    ck->rms_att = calloc(L, sizeof *ck->rms_att);
+    ck->rms_ffn = calloc(L, sizeof *ck->rms_ffn);
+    int ok = ck->rms_att && ck->rms_ffn;
+    struct tensor **mats[] = {&ck->wq, &ck->wk, &ck->wv, &ck->wo, &ck->w1, &ck->w2, &ck->w3};
+    for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
+        ok = ok && (*mats[i] = calloc(L, sizeof **mats[i])) != NULL;
+    if (biases) {
+        const float ***b[] = {&ck->bq, &ck->bk, &ck->bv};
+        for (size_t i = 0; i < 3; i++)
+            ok = ok && (*b[i] = calloc(L, sizeof **b[i])) != NULL;
+    }
+    return ok ? STATUS_OK : status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+}
+
+static int take_weights(struct loader *ld, int qwen2)
+{
+    struct checkpoint *ck = ld->ck;
+    const struct transformer_shape *s = &ck->shape;
+    const size_t dim = (size_t)s->dim, hid = (size_t)s->hidden_dim, V = (size_t)s->vocab;
+    const size_t kv = dim / (size_t)s->n_heads * (size_t)s->n_kv_heads;
+    int rc = take_mat(ld, "token_embd.weight", -1, V, dim, &ck->tok_emb, 0);
+    if (rc == STATUS_OK)
+        rc = take_vec(ld, "output_norm.weight", -1, dim, &ck->rms_final, 0);
+    if (rc == STATUS_OK) {
+        rc = take_mat(ld, "output.weight", -1, V, dim, &ck->wcls, 1);
+        if (rc == STATUS_NOT_FOUND) {
+            ck->shape.shared_classifier = 1;
+            ck->wcls = ck->tok_emb;
+            rc = STATUS_OK;
+        }
+    }
+    if (rc == STATUS_OK) {
+        rc = take_vec(ld, "rope_freqs.weight", -1, (size_t)ck->arch.n_rot / 2,
+                      &ck->arch.rope_freqs, 1);
+        rc = rc == STATUS_NOT_FOUND ? STATUS_OK : rc;
+    }
+    for (int l = 0; l < s->n_layers && rc == STATUS_OK; l++) {
+        struct {
+            const char *name;
+            size_t rows, cols;
+            struct tensor *t;
+        } mats[] = {{"attn_q.weight", dim, dim, &ck->wq[l]},
+                    {"attn_k.weight", kv, dim, &ck->wk[l]},
+                    {"attn_v.weight", kv, dim, &ck->wv[l]},
+                    {"attn_output.weight", dim, dim, &ck->wo[l]},
+                    {"ffn_gate.weight", hid, dim, &ck->w1[l]},
+                    {"ffn_down.weight", dim, hid, &ck->w2[l]},
+                    {"ffn_up.weight", hid, dim, &ck->w3[l]}};
+        for (size_t m = 0; m < sizeof mats / sizeof mats[0] && rc == STATUS_OK; m++)
+            rc = take_mat(ld, mats[m].name, l, mats[m].rows, mats[m].cols, mats[m].t, 0);
+        if (rc == STATUS_OK)
+            rc = take_vec(ld, "attn_norm.weight", l, dim, &ck->rms_att[l], 0);
+        if (rc == STATUS_OK)
+            rc = take_vec(ld, "ffn_norm.weight", l, dim, &ck->rms_ffn[l], 0);
+        if (qwen2 && rc == STATUS_OK)
+            rc = take_vec(ld, "attn_q.bias", l, dim, &ck->bq[l], 0);
+        if (qwen2 && rc == STATUS_OK)
+            rc = take_vec(ld, "attn_k.bias", l, kv, &ck->bk[l], 0);
+        if (qwen2 && rc == STATUS_OK)
+            rc = take_vec(ld, "attn_v.bias", l, kv, &ck->bv[l], 0);
+    }
+    return rc;
+}
+
+int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_err *err)
+{
+    memset(ck, 0, sizeof *ck);
+    gguf *g = NULL;
+    int rc = gguf_open(path, &g, err);
+    if (rc != STATUS_OK)
+        return rc;
+    ck->g = g;
+    struct loader ld = {.g = g, .path = path, .ck = ck, .err = err};
+    struct gguf_str arch;
+    rc = gguf_get_str(g, "general.architecture", &arch, err);
+    if (rc == STATUS_NOT_FOUND)
+        rc = status_set(err, STATUS_BAD_FORMAT, "general.architecture",
+                        "%s: metadata key 'general.architecture' is missing", path);
+    if (rc != STATUS_OK)
+        goto fail;
+    snprintf(ld.arch, sizeof ld.arch, "%.*s", (int)(arch.len < 31 ? arch.len : 31), arch.s);
+    const int qwen2 = gguf_str_eq(arch, "qwen2");
+    if (!qwen2 && !gguf_str_eq(arch, "llama")) {
+        rc = status_set(err, STATUS_BAD_FORMAT, "general.architecture",
+                        "%s: architecture '%s' is not supported (llama and qwen2 are)", path,
+                        ld.arch);
+        goto fail;
+    }
+    if (gguf_n_tensors(g) == 0) {
+        rc = status_set(err, STATUS_BAD_FORMAT, "tensor", "%s: holds no tensors", path);
+        goto fail;
+    }
+    snprintf(ck->arch.name, sizeof ck->arch.name, "%s", ld.arch);
+    ck->arch.neox = qwen2;
+    ck->arch.ggml = 1;
+    if ((rc = read_hparams(&ld)) != STATUS_OK)
+        goto fail;
+    const struct gguf_tensor *emb = gguf_find_tensor(g, "token_embd.weight");
+    if (!emb) {
+        rc = missing(&ld, "token_embd.weight", -1);
+        goto fail;
+    }
+    if (emb->ne[1] == 0 || emb->ne[1] > CKPT_VOCAB_MAX) {
+        rc = status_set(err, STATUS_BAD_FORMAT, "tensor", "%s: vocabulary of %llu is out of range",
+                        path, (unsigned long long)emb->ne[1]);
+        goto fail;
+    }
+    ck->shape.vocab = (int)emb->ne[1];
+    ck->shape.version = 3;
+    if ((rc = alloc_layers(ck, qwen2, err)) != STATUS_OK || (rc = take_weights(&ld, qwen2)) != STATUS_OK)
+        goto fail;
+    size_t params = 0;
+    for (size_t i = 0; i < gguf_n_tensors(g); i++)
+        params += (size_t)gguf_tensor_at(g, i)->n_elems;
+    ck->shape.n_params = params;
+    ck->shape.bytes = gguf_file_size(g);
+    return STATUS_OK;
+fail:
+    checkpoint_close(ck);
+    return rc;
+}
+
+int transformer_open_gguf(const char *path, transformer **out, struct status_err *err)
+{
+    gguf *g;
+    int rc = gguf_open(path, &g, err);
+    if (rc != STATUS_OK)
+        return rc;
+    const size_t n_tensors = gguf_n_tensors(g);
+    gguf_close(g);
+    if (n_tensors == 0) /* a vocabulary without weights: whatever its architecture */
+        return transformer_open_tokenizer_only(path, out, err);
+    transformer *t = calloc(1, sizeof *t);
+    if (!t)
+        return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+    rc = checkpoint_open_gguf(path, &t->ck, err);
+    if (rc == STATUS_OK && vocab_gguf_present(t->ck.g)) {
+        rc = vocab_from_gguf(t->ck.g, &t->vocab, err);
+        if (rc == STATUS_OK && vocab_n_tokens(t->vocab) > t->ck.shape.vocab)
+            rc = status_set(err, STATUS_BAD_FORMAT, "tokenizer.ggml.tokens",
+                            "%s: the vocabulary has %d tokens, token_embd.weight only %d rows",
+                            path, vocab_n_tokens(t->vocab), t->ck.shape.vocab);
+    }
+    if (rc != STATUS_OK) {
+        transformer_close(t);
+        return rc;
+    }
+    t->head_size = t->ck.shape.dim / t->ck.shape.n_heads;
+    t->kv_dim = t->head_size * t->ck.shape.n_kv_heads;
+    t->k = kernels_select();
+    *out = t;
+    return STATUS_OK;
+}

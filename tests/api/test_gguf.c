@@ -1,0 +1,150 @@
+/* test_gguf.c: GGUF Transformers through the server: stories260K.gguf (llama.cpp's own
+ * conversion) completes exactly as run.c does on stories260K.bin, its details name the
+ * architecture, context, tensor types and vocabulary; a random qwen2 file from
+ * lmserve-gguf loads and generates; an unknown architecture with tensors and a truncated
+ * file are 422 naming the architecture / the file. */
+#include "../../models/gguf/gguf_write.h"
+#include "harness.h"
+
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TG_PATH_MAX 1024
+
+static json_t *post_ok(const struct srv *s, const char *path, const char *body)
+{
+    struct http_res r;
+    cr_assert_eq(http_post(s, path, body, &r), 0);
+    cr_assert_eq(r.status, 200, "%s -> %ld %s", path, r.status, r.body);
+    json_t *j = json_incref(r.json);
+    http_res_free(&r);
+    return j;
+}
+
+Test(gguf, stories260K_gguf_completes_as_run_c, .timeout = 120)
+{
+    const char *dir = harness_shared_models();
+    char spec[TG_PATH_MAX + 32], js[TG_PATH_MAX], gg[TG_PATH_MAX];
+    if (dir)
+        snprintf(gg, sizeof gg, "%s/gguf/stories260K.gguf", dir);
+    if (!dir || access(gg, R_OK) != 0)
+        cr_skip_test("../shared/models/gguf absent: stories260K.gguf through the server skipped");
+    snprintf(spec, sizeof spec, "s=transformer:%s", gg);
+    snprintf(js, sizeof js, "%s/stories260K_expected.json", dir);
+    json_t *exp = json_load_file(js, 0, NULL);
+    cr_assert_not_null(exp);
+    const char *args[] = {"--model", spec, NULL};
+    struct srv s;
+    srv_start(&s, args, 1);
+    json_t *cases = json_object_get(exp, "cases");
+    for (size_t i = 0; i < json_array_size(cases); i++) {
+        json_t *c = json_array_get(cases, i);
+        const char *prompt = json_string_value(json_object_get(c, "prompt"));
+        const char *output = json_string_value(json_object_get(c, "output"));
+        json_int_t steps = json_integer_value(json_object_get(c, "steps"));
+        json_int_t np = json_integer_value(json_object_get(c, "num_prompt_tokens"));
+        json_int_t gen = steps - np + 1;
+        json_t *rj = json_pack("{s:s, s:s, s:I, s:i}", "model", "s", "prompt", prompt,
+                               "max_tokens", gen, "temperature", 0);
+        char *req = json_dumps(rj, 0);
+        json_t *r = post_ok(&s, "/v1/completions", req);
+        json_t *ch = json_array_get(json_object_get(r, "choices"), 0);
+        const char *text = json_string_value(json_object_get(ch, "text"));
+        const size_t pl = strlen(prompt);
+        cr_assert_eq(strlen(text), strlen(output) - pl - 1, "[%s]\nrun.c [%s]", text, output + pl);
+        cr_assert_eq(strncmp(text, output + pl, strlen(text)), 0, "differs from run.c:\n%s", text);
+        json_t *u = json_object_get(r, "usage");
+        cr_assert_eq(json_integer_value(json_object_get(u, "prompt_tokens")), np);
+        json_decref(r);
+        json_decref(rj);
+        free(req);
+    }
+    struct http_res r;
+    cr_assert_eq(http_get(&s, "/v1/models/s", &r), 0);
+    cr_assert_eq(r.status, 200);
+    json_t *d = json_object_get(r.json, "details");
+    cr_expect_str_eq(json_string_value(json_object_get(d, "format")), "gguf");
+    cr_expect_str_eq(json_string_value(json_object_get(d, "architecture")), "llama");
+    cr_expect_eq(json_integer_value(json_object_get(d, "context_length")), 128);
+    cr_expect_eq(json_integer_value(json_object_get(d, "vocab")), 512);
+    cr_expect_str_eq(json_string_value(json_object_get(d, "tokenizer")), "llama");
+    json_t *tt = json_object_get(d, "tensor_types");
+    cr_expect_eq(json_object_size(tt), 1);
+    cr_expect_float_eq(json_real_value(json_object_get(tt, "f32")), 1.0, 1e-9);
+    cr_expect_gt(json_integer_value(json_object_get(d, "parameters")), 200000);
+    http_res_free(&r);
+    cr_assert_eq(srv_stop(&s), 0);
+    json_decref(exp);
+}
+
+Test(gguf, random_qwen2_generates, .timeout = 120)
+{
+    const char *tools = getenv("LMSERVE_TOOLS");
+    char tool[TG_PATH_MAX], path[TG_PATH_MAX], cmd[3 * TG_PATH_MAX], spec[TG_PATH_MAX + 32];
+    snprintf(tool, sizeof tool, "%s/lmserve-gguf", tools && *tools ? tools : "build/bin");
+    if (access(tool, X_OK) != 0)
+        cr_skip_test("%s not built", tool);
+    snprintf(path, sizeof path, "%s/qwen2.gguf", harness_tmpdir());
+    snprintf(cmd, sizeof cmd, "%s random -o %s --arch qwen2 --type Q4_K --dim 256 --hidden 512 "
+                              "--layers 2 --heads 4 --kv-heads 2 --vocab 400 --ctx 64 --tied > /dev/null",
+             tool, path);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(spec, sizeof spec, "q=transformer:%s", path);
+    const char *args[] = {"--model", spec, NULL};
+    struct srv s;
+    srv_start(&s, args, 1);
+    json_t *r = post_ok(&s, "/v1/completions",
+                        "{\"model\":\"q\",\"prompt\":\"ab\",\"max_tokens\":8,\"temperature\":0}");
+    json_t *u = json_object_get(r, "usage");
+    cr_expect_gt(json_integer_value(json_object_get(u, "completion_tokens")), 0);
+    json_decref(r);
+    struct http_res m;
+    cr_assert_eq(http_get(&s, "/v1/models/q", &m), 0);
+    json_t *d = json_object_get(m.json, "details");
+    cr_expect_str_eq(json_string_value(json_object_get(d, "architecture")), "qwen2");
+    cr_expect_gt(json_real_value(json_object_get(json_object_get(d, "tensor_types"), "q4_K")), 0.9);
+    http_res_free(&m);
+    cr_assert_eq(srv_stop(&s), 0);
+}
+
+Test(gguf, unknown_architecture_and_truncated_file_are_422, .timeout = 60)
+{
+    char bad[TG_PATH_MAX], cut[TG_PATH_MAX], body[3 * TG_PATH_MAX];
+    snprintf(bad, sizeof bad, "%s/gpt2.gguf", harness_tmpdir());
+    gguf_writer *w = gguf_writer_new();
+    cr_assert(w);
+    static float data[8];
+    const uint64_t ne[1] = {8};
+    cr_assert_eq(gguf_writer_str(w, "general.architecture", "gpt2"), STATUS_OK);
+    cr_assert_eq(gguf_writer_tensor(w, "token_embd.weight", GGUF_T_F32, 1, ne, data), STATUS_OK);
+    struct status_err err = {0};
+    cr_assert_eq(gguf_writer_write(w, bad, &err), STATUS_OK);
+    gguf_writer_free(w);
+    snprintf(cut, sizeof cut, "%s/cut.gguf", harness_tmpdir());
+    FILE *in = fopen(bad, "rb"), *out = fopen(cut, "wb");
+    char buf[40];
+    cr_assert_eq(fread(buf, 1, sizeof buf, in), sizeof buf);
+    fwrite(buf, 1, sizeof buf, out);
+    fclose(in);
+    fclose(out);
+    const char *args[] = {"--models-root", harness_tmpdir(), "--admin-key", "k3y-for-tests", NULL};
+    const char *auth[] = {"Authorization: Bearer k3y-for-tests", NULL};
+    struct srv s;
+    srv_start(&s, args, 0); /* no model: never ready */
+    struct http_res r;
+    snprintf(body, sizeof body, "{\"id\":\"g\",\"type\":\"transformer\",\"path\":\"gpt2.gguf\"}");
+    cr_assert_eq(http_do(&s, "POST", "/v1/models", body, NULL, auth, &r), 0);
+    cr_expect_eq(r.status, 422, "%ld %s", r.status, r.body);
+    cr_expect(strstr(r.body, "gpt2") != NULL, "%s", r.body);
+    http_res_free(&r);
+    snprintf(body, sizeof body, "{\"id\":\"c\",\"type\":\"transformer\",\"path\":\"cut.gguf\"}");
+    cr_assert_eq(http_do(&s, "POST", "/v1/models", body, NULL, auth, &r), 0);
+    cr_expect_eq(r.status, 422, "%ld %s", r.status, r.body);
+    cr_expect(strstr(r.body, "cut.gguf") != NULL, "%s", r.body);
+    http_res_free(&r);
+    cr_assert_eq(srv_stop(&s), 0);
+}

@@ -1,0 +1,571 @@
+/* lmserve-gguf: GGUF files for lmserve and llama.cpp.
+ *   inspect FILE                 metadata and the tensor table
+ *   convert CKPT -t TOKENIZER -o OUT [--type F32|F16|Q8_0|Q4_0|Q4_K]
+ *                                a llama2.c checkpoint (legacy, ak42 v1/v2) and its
+ *                                tokenizer.bin as a llama GGUF in llama.cpp's conventions
+ *                                (names, shapes, SentencePiece vocabulary with scores and
+ *                                token types), optionally quantized
+ *   random -o OUT [--arch llama|qwen2] [--type T] [--dim --hidden --layers --heads
+ *          --kv-heads --vocab --ctx --seed --tied --rope-theta]
+ *                                random weights of any shape and any supported type, with a
+ *                                synthetic SentencePiece vocabulary, for tests and benchmarks */
+#include "../models/gguf/gguf.h"
+#include "../models/gguf/gguf_write.h"
+#include "../models/kernels/kernels.h"
+#include "../models/kernels/quant_internal.h"
+#include "../models/transformer/transformer_internal.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SHOW_ARRAY_MAX 8
+
+static void die(const char *msg)
+{
+    fprintf(stderr, "lmserve-gguf: %s\n", msg);
+    exit(1);
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        die("out of memory");
+    return p;
+}
+
+/* ---- inspect ---- */
+
+static void print_str(struct gguf_str s, size_t max)
+{
+    putchar('"');
+    for (size_t i = 0; i < s.len && i < max; i++) {
+        const unsigned char c = (unsigned char)s.s[i];
+        if (c == '\n')
+            fputs("\\n", stdout);
+        else if (c < 32 || c == '"' || c == '\\')
+            printf("\\x%02x", c);
+        else
+            putchar(c);
+    }
+    fputs(s.len > max ? "\"..." : "\"", stdout);
+}
+
+static int cmd_inspect(const char *path)
+{
+    gguf *g;
+    struct status_err err = {0};
+    if (gguf_open(path, &g, &err) != STATUS_OK) {
+        fprintf(stderr, "lmserve-gguf: %s\n", err.msg);
+        return 1;
+    }
+    printf("%s: GGUF v%u, %zu bytes, alignment %zu, %zu metadata keys, %zu tensors\n", path,
+           gguf_version(g), gguf_file_size(g), gguf_alignment(g), gguf_n_kv(g), gguf_n_tensors(g));
+    puts("\nmetadata:");
+    for (size_t i = 0; i < gguf_n_kv(g); i++) {
+        const struct gguf_kv *kv = gguf_kv_at(g, i);
+        printf("  %-44.*s %-7s ", (int)kv->key.len, kv->key.s, gguf_vtype_name(kv->type));
+        switch (kv->type) {
+        case GGUF_STRING: print_str(kv->v.str, 120); break;
+        case GGUF_F32: case GGUF_F64: printf("%g", kv->v.f); break;
+        case GGUF_I8: case GGUF_I16: case GGUF_I32: case GGUF_I64:
+            printf("%" PRId64, kv->v.i);
+            break;
+        case GGUF_ARRAY:
+            printf("%s[%zu] ", gguf_vtype_name(kv->v.arr.type), kv->v.arr.n);
+            for (size_t j = 0; j < kv->v.arr.n && j < SHOW_ARRAY_MAX; j++) {
+                if (kv->v.arr.type == GGUF_STRING)
+                    print_str(kv->v.arr.strs[j], 24);
+                else if (kv->v.arr.type == GGUF_F32 || kv->v.arr.type == GGUF_F64)
+                    printf("%g", gguf_arr_float(kv, j));
+                else
+                    printf("%" PRId64, gguf_arr_int(kv, j));
+                putchar(' ');
+            }
+            if (kv->v.arr.n > SHOW_ARRAY_MAX)
+                fputs("...", stdout);
+            break;
+        default: printf("%" PRIu64, kv->v.u); break;
+        }
+        putchar('\n');
+    }
+    puts("\ntensors:");
+    printf("  %-32s %-6s %-24s %12s %12s\n", "name", "type", "shape", "offset", "bytes");
+    size_t per_type[GGUF_T_COUNT] = {0}, total = 0;
+    for (size_t i = 0; i < gguf_n_tensors(g); i++) {
+        const struct gguf_tensor *t = gguf_tensor_at(g, i);
+        char shape[64];
+        int w = snprintf(shape, sizeof shape, "[%" PRIu64, t->ne[0]);
+        for (uint32_t d = 1; d < t->n_dims; d++)
+            w += snprintf(shape + w, sizeof shape - (size_t)w, ", %" PRIu64, t->ne[d]);
+        snprintf(shape + w, sizeof shape - (size_t)w, "]");
+        printf("  %-32.*s %-6s %-24s %12" PRIu64 " %12zu\n", (int)t->name.len, t->name.s,
+               gguf_ttype_name(t->type), shape, t->offset, t->bytes);
+        per_type[t->type] += (size_t)t->n_elems;
+        total += (size_t)t->n_elems;
+    }
+    printf("\n%zu parameters:", total);
+    for (int k = 0; k < GGUF_T_COUNT; k++)
+        if (per_type[k])
+            printf(" %s %.1f%%", gguf_ttype_name((enum gguf_ttype)k),
+                   100.0 * (double)per_type[k] / (double)total);
+    putchar('\n');
+    gguf_close(g);
+    return 0;
+}
+
+/* ---- writing tensors ---- */
+
+/* Buffers handed to the writer stay alive until the file is written. */
+struct owned {
+    void **p;
+    size_t n, cap;
+};
+static void *keep(struct owned *o, void *p)
+{
+    if (o->n == o->cap) {
+        o->cap = o->cap ? 2 * o->cap : 64;
+        o->p = realloc(o->p, o->cap * sizeof *o->p);
+        if (!o->p)
+            die("out of memory");
+    }
+    return o->p[o->n++] = p;
+}
+static void release(struct owned *o)
+{
+    for (size_t i = 0; i < o->n; i++)
+        free(o->p[i]);
+    free(o->p);
+}
+
+static const struct {
+    const char *name;
+    enum gguf_ttype g;
+    void (*quantize)(const float *, void *, size_t);
+} QTYPES[] = {
+    {"F32", GGUF_T_F32, NULL},
+    {"F16", GGUF_T_F16, NULL},
+    {"BF16", GGUF_T_BF16, quant_from_float_bf16},
+    {"Q8_0", GGUF_T_Q8_0, quant_from_float_q8_0_weights},
+    {"Q4_0", GGUF_T_Q4_0, quant_from_float_q4_0_weights},
+    {"Q4_K", GGUF_T_Q4_K, quant_from_float_q4_K_weights},
+    /* random only: blocks of random bytes with sane scales */
+    {"Q4_1", GGUF_T_Q4_1, NULL},
+    {"Q5_0", GGUF_T_Q5_0, NULL},
+    {"Q5_1", GGUF_T_Q5_1, NULL},
+    {"Q5_K", GGUF_T_Q5_K, NULL},
+    {"Q6_K", GGUF_T_Q6_K, NULL},
+};
+#define N_QTYPES (sizeof QTYPES / sizeof QTYPES[0])
+
+static size_t qtype_index(const char *name)
+{
+    for (size_t i = 0; i < N_QTYPES; i++)
+        if (strcmp(QTYPES[i].name, name) == 0)
+            return i;
+    die("unknown --type (F32 F16 BF16 Q8_0 Q4_0 Q4_K; random also Q4_1 Q5_0 Q5_1 Q5_K Q6_K)");
+    return 0;
+}
+
+static void add_tensor(gguf_writer *w, const char *name, enum gguf_ttype type, size_t rows,
+                       size_t cols, const void *data)
+{
+    const uint64_t ne[2] = {cols, rows};
+    if (gguf_writer_tensor(w, name, type, rows > 1 ? 2 : 1, ne, data) != STATUS_OK)
+        die("cannot add a tensor");
+}
+
+/* A float matrix in type q (falling back to Q8_0, then F32, when its rows do not split into
+ * the type's blocks). Floats are consumed (kept or freed). */
+static void add_matrix(gguf_writer *w, struct owned *o, const char *name, size_t qi, float *f,
+                       size_t rows, size_t cols)
+{
+    enum gguf_ttype t = QTYPES[qi].g;
+    if (cols % gguf_ttype_block(t) != 0)
+        t = cols % 32 == 0 ? GGUF_T_Q8_0 : GGUF_T_F32;
+    if (t == GGUF_T_F32 || (t != QTYPES[qi].g && cols % 32 != 0)) {
+        add_tensor(w, name, GGUF_T_F32, rows, cols, keep(o, f));
+        return;
+    }
+    const size_t bytes = rows * cols / gguf_ttype_block(t) * gguf_ttype_size(t);
+    void *q = keep(o, xmalloc(bytes));
+    if (t == GGUF_T_F16) {
+        uint16_t *h = q;
+        for (size_t i = 0; i < rows * cols; i++)
+            h[i] = kernels_float_to_half(f[i]);
+    } else {
+        void (*quant)(const float *, void *, size_t) =
+            t == GGUF_T_Q8_0 ? quant_from_float_q8_0_weights : QTYPES[qi].quantize;
+        if (!quant)
+            die("this type can only be written by 'random'");
+        for (size_t r = 0; r < rows; r++)
+            quant(f + r * cols, (char *)q + r * (bytes / rows), cols);
+    }
+    add_tensor(w, name, t, rows, cols, q);
+    free(f);
+}
+
+/* ---- vocabulary metadata (SentencePiece, llama.cpp's token types) ---- */
+
+enum { TOK_NORMAL = 1, TOK_UNKNOWN = 2, TOK_CONTROL = 3, TOK_BYTE = 6 };
+
+static void put_vocab(gguf_writer *w, const char *const *pieces, const float *scores, size_t n)
+{
+    int32_t *types = xmalloc(n * sizeof *types);
+    for (size_t i = 0; i < n; i++) {
+        unsigned b;
+        char tail;
+        types[i] = i == 0 ? TOK_UNKNOWN : i < 3 ? TOK_CONTROL : TOK_NORMAL;
+        if (strlen(pieces[i]) == 6 && sscanf(pieces[i], "<0x%2X%c", &b, &tail) == 2 && tail == '>')
+            types[i] = TOK_BYTE;
+    }
+    int rc = gguf_writer_str(w, "tokenizer.ggml.model", "llama");
+    rc = rc ? rc : gguf_writer_arr_str(w, "tokenizer.ggml.tokens", pieces, n);
+    rc = rc ? rc : gguf_writer_arr_f32(w, "tokenizer.ggml.scores", scores, n);
+    rc = rc ? rc : gguf_writer_arr_i32(w, "tokenizer.ggml.token_type", types, n);
+    rc = rc ? rc : gguf_writer_u32(w, "tokenizer.ggml.unknown_token_id", 0);
+    rc = rc ? rc : gguf_writer_u32(w, "tokenizer.ggml.bos_token_id", 1);
+    rc = rc ? rc : gguf_writer_u32(w, "tokenizer.ggml.eos_token_id", 2);
+    if (rc != STATUS_OK)
+        die("out of memory");
+    free(types);
+}
+
+struct hparams {
+    const char *arch;
+    int dim, hidden, layers, heads, kv_heads, vocab, ctx;
+    float rope_theta, rms_eps;
+};
+
+static void put_hparams(gguf_writer *w, const struct hparams *h, const char *name)
+{
+    char k[96];
+    int rc = gguf_writer_str(w, "general.architecture", h->arch);
+    rc = rc ? rc : gguf_writer_str(w, "general.name", name);
+    rc = rc ? rc : gguf_writer_u32(w, "general.alignment", GGUF_DEFAULT_ALIGNMENT);
+#define U32(key, v) (snprintf(k, sizeof k, "%s." key, h->arch), rc = rc ? rc : gguf_writer_u32(w, k, (uint32_t)(v)))
+#define F32(key, v) (snprintf(k, sizeof k, "%s." key, h->arch), rc = rc ? rc : gguf_writer_f32(w, k, (v)))
+    U32("context_length", h->ctx);
+    U32("embedding_length", h->dim);
+    U32("block_count", h->layers);
+    U32("feed_forward_length", h->hidden);
+    U32("attention.head_count", h->heads);
+    U32("attention.head_count_kv", h->kv_heads);
+    U32("rope.dimension_count", h->dim / h->heads);
+    U32("vocab_size", h->vocab);
+    F32("rope.freq_base", h->rope_theta);
+    F32("attention.layer_norm_rms_epsilon", h->rms_eps);
+#undef U32
+#undef F32
+    if (rc != STATUS_OK)
+        die("out of memory");
+}
+
+static const char *blk(char *buf, int l, const char *name)
+{
+    snprintf(buf, 96, "blk.%d.%s", l, name);
+    return buf;
+}
+
+/* ---- convert ---- */
+
+static float *rows_to_float(const struct tensor *t)
+{
+    float *f = xmalloc(t->rows * t->cols * sizeof *f);
+    for (size_t r = 0; r < t->rows; r++)
+        kernels_row_to_float(&t->m, r, f + r * t->cols);
+    return f;
+}
+
+static float *copy_floats(const float *p, size_t n)
+{
+    float *f = xmalloc(n * sizeof *f);
+    memcpy(f, p, n * sizeof *f);
+    return f;
+}
+
+static int cmd_convert(const char *ckpt_path, const char *tok_path, const char *out, size_t qi)
+{
+    struct checkpoint ck;
+    struct tokenizer tok;
+    struct status_err err = {0};
+    if (checkpoint_open(ckpt_path, &ck, &err) != STATUS_OK ||
+        tokenizer_open(tok_path, ck.shape.vocab, &tok, &err) != STATUS_OK) {
+        fprintf(stderr, "lmserve-gguf: %s\n", err.msg);
+        return 1;
+    }
+    const struct transformer_shape *s = &ck.shape;
+    gguf_writer *w = gguf_writer_new();
+    if (!w)
+        die("out of memory");
+    struct owned o = {0};
+    const struct hparams h = {"llama", s->dim, s->hidden_dim, s->n_layers, s->n_heads,
+                              s->n_kv_heads, s->vocab, s->seq_len, TRANSFORMER_ROPE_THETA,
+                              TRANSFORMER_RMS_EPS};
+    const char *base = strrchr(ckpt_path, '/');
+    put_hparams(w, &h, base ? base + 1 : ckpt_path);
+    /* llama2.c's tokenizer.bin stores SentencePiece's word mark as a space; GGUF (and
+     * llama.cpp's tokenizer) keep U+2581 */
+    char **pieces = xmalloc((size_t)s->vocab * sizeof *pieces);
+    for (int i = 0; i < s->vocab; i++) {
+        const char *v = tok.vocab[i];
+        size_t n = 0;
+        char *q = keep(&o, xmalloc(3 * strlen(v) + 1));
+        for (; *v; v++) {
+            if (*v == ' ') {
+                memcpy(q + n, "\xe2\x96\x81", 3);
+                n += 3;
+            } else {
+                q[n++] = *v;
+            }
+        }
+        q[n] = 0;
+        pieces[i] = q;
+    }
+    put_vocab(w, (const char *const *)pieces, tok.scores, (size_t)s->vocab);
+    free(pieces);
+    const size_t dim = (size_t)s->dim;
+    add_matrix(w, &o, "token_embd.weight", qi, rows_to_float(&ck.tok_emb), ck.tok_emb.rows, dim);
+    add_tensor(w, "output_norm.weight", GGUF_T_F32, 1, dim, keep(&o, copy_floats(ck.rms_final, dim)));
+    if (!s->shared_classifier)
+        add_matrix(w, &o, "output.weight", qi, rows_to_float(&ck.wcls), ck.wcls.rows, dim);
+    char nb[96];
+    for (int l = 0; l < s->n_layers; l++) {
+        const struct {
+            const char *name;
+            const struct tensor *t;
+        } mats[] = {{"attn_q.weight", &ck.wq[l]},   {"attn_k.weight", &ck.wk[l]},
+                    {"attn_v.weight", &ck.wv[l]},   {"attn_output.weight", &ck.wo[l]},
+                    {"ffn_gate.weight", &ck.w1[l]}, {"ffn_down.weight", &ck.w2[l]},
+                    {"ffn_up.weight", &ck.w3[l]}};
+        add_tensor(w, blk(nb, l, "attn_norm.weight"), GGUF_T_F32, 1, dim,
+                   keep(&o, copy_floats(ck.rms_att[l], dim)));
+        for (size_t m = 0; m < sizeof mats / sizeof mats[0]; m++)
+            add_matrix(w, &o, blk(nb, l, mats[m].name), qi, rows_to_float(mats[m].t),
+                       mats[m].t->rows, mats[m].t->cols);
+        add_tensor(w, blk(nb, l, "ffn_norm.weight"), GGUF_T_F32, 1, dim,
+                   keep(&o, copy_floats(ck.rms_ffn[l], dim)));
+    }
+    int rc = gguf_writer_write(w, out, &err);
+    if (rc != STATUS_OK)
+        fprintf(stderr, "lmserve-gguf: %s\n", err.msg);
+    else
+        printf("%s: %s, %d layers, dim %d, vocab %d, %s\n", out, checkpoint_format_name(s->version),
+               s->n_layers, s->dim, s->vocab, QTYPES[qi].name);
+    gguf_writer_free(w);
+    release(&o);
+    tokenizer_close(&tok);
+    checkpoint_close(&ck);
+    return rc == STATUS_OK ? 0 : 1;
+}
+
+/* ---- random ---- */
+
+static uint64_t mix(uint64_t x)
+{ /* splitmix64 */
+    x += 0x9E3779B97F4A7C15ull;
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+static float uniform(uint64_t *s) /* [-1, 1) */
+{
+    return (float)((double)(mix((*s)++) >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
+static float *random_floats(uint64_t *s, size_t n, float scale, float offset)
+{
+    float *f = xmalloc(n * sizeof *f);
+    for (size_t i = 0; i < n; i++)
+        f[i] = offset + scale * uniform(s);
+    return f;
+}
+
+/* Random blocks of a type without a quantizer: random bytes, scale fields set so values
+ * are of order 'scale'. */
+static void *random_blocks(uint64_t *st, enum gguf_ttype t, size_t rows, size_t cols, float scale)
+{
+    const size_t bs = gguf_ttype_size(t), nb = rows * cols / gguf_ttype_block(t);
+    unsigned char *p = xmalloc(nb * bs);
+    for (size_t i = 0; i < nb * bs; i++)
+        p[i] = (unsigned char)(mix((*st)++) & 0xff);
+    for (size_t b = 0; b < nb; b++) {
+        unsigned char *blkp = p + b * bs;
+        uint16_t d[2];
+        size_t at = 0, nd = 1;
+        float mag = scale;
+        switch (t) {
+        case GGUF_T_Q4_1: case GGUF_T_Q5_1: nd = 2; mag = scale / 8; break;
+        case GGUF_T_Q5_0: mag = scale / 8; break;
+        case GGUF_T_Q5_K: nd = 2; mag = scale / (32 * 16); break;
+        case GGUF_T_Q6_K: at = 208; mag = scale / (64 * 16); break;
+        default: break;
+        }
+        d[0] = kernels_float_to_half(mag * (1.0f + 0.25f * uniform(st)));
+        d[1] = kernels_float_to_half(mag * (1.0f + 0.25f * uniform(st)));
+        memcpy(blkp + at, d, nd * 2);
+    }
+    return p;
+}
+
+static void add_random_matrix(gguf_writer *w, struct owned *o, uint64_t *st, const char *name,
+                              size_t qi, size_t rows, size_t cols, float scale)
+{
+    const enum gguf_ttype t = QTYPES[qi].g;
+    if (t == GGUF_T_F32 || t == GGUF_T_F16 || QTYPES[qi].quantize)
+        add_matrix(w, o, name, qi, random_floats(st, rows * cols, scale, 0), rows, cols);
+    else if (cols % gguf_ttype_block(t) != 0)
+        add_matrix(w, o, name, qtype_index("Q8_0"), random_floats(st, rows * cols, scale, 0), rows, cols);
+    else
+        add_tensor(w, name, t, rows, cols, keep(o, random_blocks(st, t, rows, cols, scale)));
+}
+
+static int cmd_random(const char *out, struct hparams *h, size_t qi, uint64_t seed, int tied)
+{
+    if (h->dim <= 0 || h->heads <= 0 || h->dim % h->heads || h->kv_heads <= 0 ||
+        h->heads % h->kv_heads || h->hidden <= 0 || h->layers <= 0 || h->vocab < 259 || h->ctx <= 0)
+        die("bad shape (dim % heads, heads % kv-heads, vocab >= 259)");
+    const int qwen2 = strcmp(h->arch, "qwen2") == 0;
+    if (!qwen2 && strcmp(h->arch, "llama") != 0)
+        die("--arch is llama or qwen2");
+    gguf_writer *w = gguf_writer_new();
+    if (!w)
+        die("out of memory");
+    struct owned o = {0};
+    put_hparams(w, h, "random");
+    /* vocabulary: <unk> <s> </s>, 256 byte tokens, then pieces "▁xy..." of printable ASCII */
+    const size_t V = (size_t)h->vocab;
+    char **pieces = xmalloc(V * sizeof *pieces);
+    float *scores = xmalloc(V * sizeof *scores);
+    uint64_t vs = mix(seed ^ 0xabcdef);
+    for (size_t i = 0; i < V; i++) {
+        char buf[32];
+        if (i < 3)
+            snprintf(buf, sizeof buf, "%s", i == 0 ? "<unk>" : i == 1 ? "<s>" : "</s>");
+        else if (i < 259)
+            snprintf(buf, sizeof buf, "<0x%02X>", (unsigned)(i - 3));
+        else { /* unique: the id in base 26 after the word-start mark */
+            size_t k = i - 259, n = 0;
+            n = (size_t)snprintf(buf, sizeof buf, "\xe2\x96\x81");
+            do {
+                buf[n++] = (char)('a' + k % 26);
+                k /= 26;
+            } while (k && n < sizeof buf - 1);
+            buf[n] = 0;
+        }
+        pieces[i] = keep(&o, strdup(buf));
+        scores[i] = i < 259 ? 0.0f : -(float)i / (float)V + 0.01f * uniform(&vs);
+    }
+    put_vocab(w, (const char *const *)pieces, scores, V);
+    const size_t dim = (size_t)h->dim, hid = (size_t)h->hidden;
+    const size_t kv = dim / (size_t)h->heads * (size_t)h->kv_heads;
+    uint64_t st = mix(seed);
+    const float sc = 1.0f / sqrtf((float)dim);
+    /* small embeddings: the layers, not the input token, dominate the residual stream */
+    add_random_matrix(w, &o, &st, "token_embd.weight", qi, V, dim, 0.2f);
+    add_tensor(w, "output_norm.weight", GGUF_T_F32, 1, dim, keep(&o, random_floats(&st, dim, 0.1f, 1.0f)));
+    if (!tied)
+        add_random_matrix(w, &o, &st, "output.weight", qi, V, dim, sc);
+    char nb[96];
+    for (int l = 0; l < h->layers; l++) {
+        add_tensor(w, blk(nb, l, "attn_norm.weight"), GGUF_T_F32, 1, dim,
+                   keep(&o, random_floats(&st, dim, 0.1f, 1.0f)));
+        add_random_matrix(w, &o, &st, blk(nb, l, "attn_q.weight"), qi, dim, dim, sc);
+        add_random_matrix(w, &o, &st, blk(nb, l, "attn_k.weight"), qi, kv, dim, sc);
+        add_random_matrix(w, &o, &st, blk(nb, l, "attn_v.weight"), qi, kv, dim, sc);
+        if (qwen2) {
+            add_tensor(w, blk(nb, l, "attn_q.bias"), GGUF_T_F32, 1, dim, keep(&o, random_floats(&st, dim, 0.1f, 0)));
+            add_tensor(w, blk(nb, l, "attn_k.bias"), GGUF_T_F32, 1, kv, keep(&o, random_floats(&st, kv, 0.1f, 0)));
+            add_tensor(w, blk(nb, l, "attn_v.bias"), GGUF_T_F32, 1, kv, keep(&o, random_floats(&st, kv, 0.1f, 0)));
+        }
+        add_random_matrix(w, &o, &st, blk(nb, l, "attn_output.weight"), qi, dim, dim, sc);
+        add_tensor(w, blk(nb, l, "ffn_norm.weight"), GGUF_T_F32, 1, dim,
+                   keep(&o, random_floats(&st, dim, 0.1f, 1.0f)));
+        add_random_matrix(w, &o, &st, blk(nb, l, "ffn_gate.weight"), qi, hid, dim, sc);
+        add_random_matrix(w, &o, &st, blk(nb, l, "ffn_down.weight"), qi, dim, hid, 1.0f / sqrtf((float)hid));
+        add_random_matrix(w, &o, &st, blk(nb, l, "ffn_up.weight"), qi, hid, dim, sc);
+    }
+    struct status_err err = {0};
+    int rc = gguf_writer_write(w, out, &err);
+    if (rc != STATUS_OK)
+        fprintf(stderr, "lmserve-gguf: %s\n", err.msg);
+    gguf_writer_free(w);
+    free(pieces);
+    free(scores);
+    release(&o);
+    return rc == STATUS_OK ? 0 : 1;
+}
+
+static void usage(void)
+{
+    fputs("usage: lmserve-gguf inspect FILE\n"
+          "       lmserve-gguf convert CKPT -t TOKENIZER -o OUT.gguf [--type F32|F16|Q8_0|Q4_0|Q4_K]\n"
+          "       lmserve-gguf random -o OUT.gguf [--arch llama|qwen2] [--type T] [--dim N]\n"
+          "                    [--hidden N] [--layers N] [--heads N] [--kv-heads N] [--vocab N]\n"
+          "                    [--ctx N] [--seed N] [--tied] [--rope-theta X]\n",
+          stderr);
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        usage();
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "inspect") == 0) {
+        if (argc != 3)
+            usage();
+        return cmd_inspect(argv[2]);
+    }
+    static const struct option opts[] = {
+        {"output", required_argument, 0, 'o'}, {"tokenizer", required_argument, 0, 't'},
+        {"type", required_argument, 0, 'q'},   {"arch", required_argument, 0, 'a'},
+        {"dim", required_argument, 0, 'd'},    {"hidden", required_argument, 0, 'H'},
+        {"layers", required_argument, 0, 'l'}, {"heads", required_argument, 0, 'n'},
+        {"kv-heads", required_argument, 0, 'k'}, {"vocab", required_argument, 0, 'v'},
+        {"ctx", required_argument, 0, 'c'},    {"seed", required_argument, 0, 's'},
+        {"tied", no_argument, 0, 'T'},         {"rope-theta", required_argument, 0, 'r'},
+        {0, 0, 0, 0}};
+    const char *out = NULL, *tok = NULL;
+    size_t qi = 0;
+    uint64_t seed = 1;
+    int tied = 0;
+    struct hparams h = {"llama", 64, 192, 2, 4, 2, 512, 256, 10000.0f, 1e-5f};
+    int c;
+    optind = 2;
+    while ((c = getopt_long(argc, argv, "o:t:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': out = optarg; break;
+        case 't': tok = optarg; break;
+        case 'q': qi = qtype_index(optarg); break;
+        case 'a': h.arch = optarg; break;
+        case 'd': h.dim = atoi(optarg); break;
+        case 'H': h.hidden = atoi(optarg); break;
+        case 'l': h.layers = atoi(optarg); break;
+        case 'n': h.heads = atoi(optarg); break;
+        case 'k': h.kv_heads = atoi(optarg); break;
+        case 'v': h.vocab = atoi(optarg); break;
+        case 'c': h.ctx = atoi(optarg); break;
+        case 's': seed = strtoull(optarg, NULL, 10); break;
+        case 'T': tied = 1; break;
+        case 'r': h.rope_theta = strtof(optarg, NULL); break;
+        default: usage();
+        }
+    }
+    if (!out)
+        usage();
+    if (strcmp(cmd, "convert") == 0) {
+        if (optind != argc - 1 || !tok)
+            usage();
+        return cmd_convert(argv[optind], tok, out, qi);
+    }
+    if (strcmp(cmd, "random") == 0 && optind == argc)
+        return cmd_random(out, &h, qi, seed, tied);
+    usage();
+    return 2;
+}
