@@ -525,7 +525,7 @@ struct fragvec {
     size_t n, cap;
 };
 
-static int frag_insert(struct fragvec *f, size_t at, struct frag x)
+static int frag_push(struct fragvec *f, struct frag x)
 {
     if (f->n == f->cap) {
         size_t cap = f->cap ? 2 * f->cap : 16;
@@ -535,9 +535,7 @@ static int frag_insert(struct fragvec *f, size_t at, struct frag x)
         f->a = a;
         f->cap = cap;
     }
-    memmove(f->a + at + 1, f->a + at, (f->n - at) * sizeof *f->a);
-    f->a[at] = x;
-    f->n++;
+    f->a[f->n++] = x;
     return 0;
 }
 
@@ -547,11 +545,14 @@ static int is_c_space(char c)
 }
 
 /* llama.cpp's tokenizer_st_partition: for each special token, longest first, split every
- * text fragment at its occurrences. Returns 0 or -1 out of memory. */
+ * text fragment at its occurrences (leftmost first, not overlapping). Each pass writes a
+ * new list, so the work stays linear in the fragments however many matches there are.
+ * Returns 0 or -1 out of memory; *f is replaced. */
 static int partition(const struct vocab *v, const char *text, size_t len, int parse_special,
                      struct fragvec *f)
 {
-    if (len > 0 && frag_insert(f, 0, (struct frag){.off = 0, .len = len, .id = -1}) != 0)
+    struct fragvec next = {0};
+    if (len > 0 && frag_push(f, (struct frag){.off = 0, .len = len, .id = -1}) != 0)
         return -1;
     for (size_t s = 0; s < v->n_special; s++) {
         const int id = v->special[s];
@@ -560,38 +561,40 @@ static int partition(const struct vocab *v, const char *text, size_t len, int pa
             continue;
         const char *tp = v->tok[id].p;
         const size_t tl = v->tok[id].len;
+        next.n = 0;
         for (size_t i = 0; i < f->n; i++) {
-            if (f->a[i].id >= 0 || f->a[i].len < tl)
+            const struct frag x = f->a[i];
+            const char *m = x.id < 0 && x.len >= tl ? memmem(text + x.off, x.len, tp, tl) : NULL;
+            if (!m) {
+                if (frag_push(&next, x) != 0)
+                    goto oom;
                 continue;
-            const size_t off = f->a[i].off, flen = f->a[i].len;
-            const char *m = memmem(text + off, flen, tp, tl);
-            if (!m)
-                continue;
-            size_t mo = (size_t)(m - text);
-            /* left text, the token, then the right text is examined on the next turn */
-            size_t left = mo - off;
-            size_t roff = mo + tl, rlen = off + flen - roff;
-            if (a & ATTR_RSTRIP)
-                while (rlen > 0 && is_c_space(text[roff])) {
-                    roff++;
-                    rlen--;
-                }
-            f->a[i].len = left; /* reuse the slot for the left part */
-            size_t at = i + 1;
-            if (frag_insert(f, at++, (struct frag){.off = mo, .len = tl, .id = id}) != 0)
-                return -1;
-            if (rlen > 0 &&
-                frag_insert(f, at, (struct frag){.off = roff, .len = rlen, .id = -1}) != 0)
-                return -1;
-            if (left == 0) {
-                memmove(f->a + i, f->a + i + 1, (f->n - i - 1) * sizeof *f->a);
-                f->n--;
-            } else {
-                i++; /* skip the token; the loop's i++ reaches the right part */
             }
+            size_t off = x.off, end = x.off + x.len;
+            while (m) {
+                size_t mo = (size_t)(m - text);
+                if (mo > off && frag_push(&next, (struct frag){.off = off, .len = mo - off, .id = -1}) != 0)
+                    goto oom;
+                if (frag_push(&next, (struct frag){.off = mo, .len = tl, .id = id}) != 0)
+                    goto oom;
+                off = mo + tl;
+                if (a & ATTR_RSTRIP)
+                    while (off < end && is_c_space(text[off]))
+                        off++;
+                m = end - off >= tl ? memmem(text + off, end - off, tp, tl) : NULL;
+            }
+            if (off < end && frag_push(&next, (struct frag){.off = off, .len = end - off, .id = -1}) != 0)
+                goto oom;
         }
+        struct fragvec t = *f;
+        *f = next;
+        next = t;
     }
+    free(next.a);
     return 0;
+oom:
+    free(next.a);
+    return -1;
 }
 
 int vocab_encode(const struct vocab *v, const char *text, size_t len, int add_special,

@@ -448,3 +448,26 @@ Test(vocab, empty_tokens_get_distinct_names)
     cr_expect_str_eq(vocab_text(v, 1, &len), "[EMPTY_1]");
     vocab_free(v);
 }
+
+/* Bug guard: splitting on special tokens inserted into an array, quadratic once a second
+ * special token splits the many fragments of the first (400 KB of "<s>a</s>" took 17 s);
+ * now each special token is one linear pass. */
+Test(vocab_spm, many_special_tokens_stay_linear, .timeout = 20)
+{
+    struct tiny t;
+    struct vocab *v = spm_tiny(&t);
+    static const char unit[] = "<ctl>a</s>";
+    const size_t reps = 100000, ul = sizeof unit - 1;
+    char *text = malloc(reps * ul + 1);
+    cr_assert(text);
+    for (size_t i = 0; i < reps; i++)
+        memcpy(text + i * ul, unit, ul);
+    int *ids;
+    size_t n;
+    struct status_err err = {0};
+    cr_assert_eq(vocab_encode(v, text, reps * ul, 0, 1, &ids, &n, &err), STATUS_OK);
+    cr_expect_eq(n, 3 * reps, "<ctl>, ▁a, </s> per repetition: %zu", n);
+    free(ids);
+    free(text);
+    vocab_free(v);
+}
