@@ -136,6 +136,19 @@ int gguf_str_eq(struct gguf_str s, const char *lit)
     return s.len == n && memcmp(s.s, lit, n) == 0;
 }
 
+/* A float element read as an integer: truncated, saturated, NaN as 0 (a file's floats are
+ * arbitrary bits; converting an out-of-range double is undefined behaviour). */
+static int64_t float_to_int(double v)
+{
+    if (!(v == v))
+        return 0;
+    if (v >= 9223372036854775807.0)
+        return INT64_MAX;
+    if (v <= -9223372036854775808.0)
+        return INT64_MIN;
+    return (int64_t)v;
+}
+
 static int64_t scalar_int(enum gguf_vtype t, const unsigned char *p)
 {
     switch (t) {
@@ -147,8 +160,8 @@ static int64_t scalar_int(enum gguf_vtype t, const unsigned char *p)
     case GGUF_I32: { int32_t v; memcpy(&v, p, 4); return v; }
     case GGUF_U64: { uint64_t v; memcpy(&v, p, 8); return (int64_t)v; }
     case GGUF_I64: { int64_t v; memcpy(&v, p, 8); return v; }
-    case GGUF_F32: { float v; memcpy(&v, p, 4); return (int64_t)v; }
-    case GGUF_F64: { double v; memcpy(&v, p, 8); return (int64_t)v; }
+    case GGUF_F32: { float v; memcpy(&v, p, 4); return float_to_int(v); }
+    case GGUF_F64: { double v; memcpy(&v, p, 8); return float_to_int(v); }
     default: return 0;
     }
 }
