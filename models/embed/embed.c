@@ -82,12 +82,12 @@ int embed_builder_init(struct embed_builder *b, size_t dim, size_t n_hint, struc
     b->stride = round_up(dim, EMBED_F32_PAD);
     b->cap = n_hint > BUILDER_ROWS_MIN ? n_hint : BUILDER_ROWS_MIN;
     b->rows = rows_alloc(b->cap * b->stride * sizeof(float));
-    b->word_off = malloc((b->cap + 1) * sizeof *b->word_off);
-    b->norms = malloc(b->cap * sizeof *b->norms);
+    b->word_off = util_malloc((b->cap + 1) * sizeof *b->word_off);
+    b->norms = util_malloc(b->cap * sizeof *b->norms);
     b->words_cap = BUILDER_WORDS_MIN;
-    b->words = malloc(b->words_cap);
+    b->words = util_malloc(b->words_cap);
     b->hash_size = embed_hash_size_for(b->cap);
-    b->hash = calloc(b->hash_size, sizeof *b->hash);
+    b->hash = util_calloc(b->hash_size, sizeof *b->hash);
     if (!b->rows || !b->word_off || !b->norms || !b->words || !b->hash) {
         embed_builder_free(b);
         return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory for %zu vectors", n_hint);
@@ -113,10 +113,10 @@ float *embed_builder_row(struct embed_builder *b)
     if (b->n == b->cap) {
         size_t cap = b->cap * 2;
         float *rows = rows_alloc(cap * b->stride * sizeof(float));
-        uint64_t *off = realloc(b->word_off, (cap + 1) * sizeof *off);
+        uint64_t *off = util_realloc(b->word_off, (cap + 1) * sizeof *off);
         if (off)
             b->word_off = off;
-        float *norms = realloc(b->norms, cap * sizeof *norms);
+        float *norms = util_realloc(b->norms, cap * sizeof *norms);
         if (norms)
             b->norms = norms;
         if (!rows || !off || !norms) {
@@ -159,7 +159,7 @@ static long hash_find(const uint32_t *hash, size_t hash_size, const uint64_t *of
 static int hash_grow(struct embed_builder *b)
 {
     size_t size = b->hash_size * 2;
-    uint32_t *h = calloc(size, sizeof *h);
+    uint32_t *h = util_calloc(size, sizeof *h);
     if (!h)
         return -1;
     for (size_t r = 0; r < b->n; r++) {
@@ -204,7 +204,7 @@ int embed_builder_commit_unit(struct embed_builder *b, const char *word, size_t 
         size_t cap = b->words_cap * 2;
         while (cap < b->words_len + len + 1)
             cap *= 2;
-        char *w = realloc(b->words, cap);
+        char *w = util_realloc(b->words, cap);
         if (!w)
             return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory for the vocabulary");
         b->words = w;
@@ -296,7 +296,7 @@ static int embed_attach_pool(embed *e, const struct embed_opts *o, struct status
 int embed_build_take(struct embed_builder *b, const struct embed_opts *o, embed **out,
                      struct status_err *err)
 {
-    embed *e = calloc(1, sizeof *e);
+    embed *e = util_calloc(1, sizeof *e);
     if (!e) {
         embed_builder_free(b);
         return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
@@ -319,8 +319,8 @@ int embed_build_take(struct embed_builder *b, const struct embed_opts *o, embed 
         e->cstride = round_up(e->dim, EMBED_COMPACT_PAD);
         size_t cbytes = round_up(e->n * e->cstride * embed_compact_elem(s) + 1, EMBED_ALIGN_BYTES);
         void *c = embed_aligned_alloc(cbytes);
-        float *sc = malloc((e->n + 1) * sizeof(float));
-        float *rs = malloc((e->n + 1) * sizeof(float));
+        float *sc = util_malloc((e->n + 1) * sizeof(float));
+        float *rs = util_malloc((e->n + 1) * sizeof(float));
         if (!c || !sc || !rs) {
             free(c);
             free(sc);

@@ -276,7 +276,7 @@ int lmv_open(const char *path, const struct embed_opts *o, embed **out, struct s
     for (uint64_t i = 0; rc == STATUS_OK && i < h.hash_size; i++)
         if (hash[i] > h.n)
             rc = bad(err, path, "hash table");
-    embed *e = rc == STATUS_OK ? calloc(1, sizeof *e) : NULL;
+    embed *e = rc == STATUS_OK ? util_calloc(1, sizeof *e) : NULL;
     if (rc == STATUS_OK && !e)
         rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
     if (rc != STATUS_OK) {

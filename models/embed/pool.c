@@ -78,7 +78,7 @@ static void *helper_main(void *arg)
 
 int embed_pool_new(int threads, struct embed_pool **out)
 {
-    struct embed_pool *p = calloc(1, sizeof *p);
+    struct embed_pool *p = util_calloc(1, sizeof *p);
     if (!p)
         return -1;
     pthread_mutex_init(&p->gate, NULL);
@@ -86,7 +86,7 @@ int embed_pool_new(int threads, struct embed_pool **out)
     pthread_cond_init(&p->work, NULL);
     pthread_cond_init(&p->done, NULL);
     for (int i = 1; i < threads; i++) {
-        struct helper_arg *a = malloc(sizeof *a);
+        struct helper_arg *a = util_malloc(sizeof *a);
         if (!a)
             break;
         a->p = p;

@@ -2,6 +2,7 @@
  * the bytes left; counts are bounded by what the remaining bytes could hold before any
  * allocation; tensor data must lie inside the file after the aligned header. */
 #include "gguf.h"
+#include "../util/mapfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -416,16 +417,12 @@ int gguf_open_mem(const void *data, size_t len, const char *name, gguf **out,
 
 int gguf_open(const char *path, gguf **out, struct status_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return status_set(err, errno == ENOENT ? STATUS_NOT_FOUND : STATUS_IO, NULL,
-                          "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return status_set(err, STATUS_IO, NULL, "%s: not a regular file", path);
-    }
-    const size_t len = (size_t)st.st_size;
+    /* models/util/mapfile: regular files only, opened without blocking (a FIFO never hangs) */
+    int fd;
+    size_t len;
+    int rc = mapfile_open_fd(path, &fd, &len, err);
+    if (rc != STATUS_OK)
+        return rc;
     if (len < 4) {
         close(fd);
         return status_set(err, STATUS_BAD_FORMAT, "magic",

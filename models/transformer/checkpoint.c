@@ -114,12 +114,12 @@ static int check_shape(struct transformer_shape *s, const char *path, struct sta
 static int alloc_layers(struct checkpoint *ck, struct status_err *err)
 {
     const size_t L = (size_t)ck->shape.n_layers;
-    ck->rms_att = calloc(L, sizeof *ck->rms_att);
-    ck->rms_ffn = calloc(L, sizeof *ck->rms_ffn);
+    ck->rms_att = util_calloc(L, sizeof *ck->rms_att);
+    ck->rms_ffn = util_calloc(L, sizeof *ck->rms_ffn);
     struct tensor **all[] = {&ck->wq, &ck->wk, &ck->wv, &ck->wo, &ck->w1, &ck->w2, &ck->w3};
     int ok = ck->rms_att && ck->rms_ffn;
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
-        *all[i] = calloc(L, sizeof **all[i]);
+        *all[i] = util_calloc(L, sizeof **all[i]);
         ok = ok && *all[i];
     }
     return ok ? STATUS_OK : status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");

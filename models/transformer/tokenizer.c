@@ -77,7 +77,7 @@ int tokenizer_open(const char *path, int vocab_size, struct tokenizer *tk, struc
                           path);
     }
     size_t len = (size_t)flen, off = 0;
-    data = malloc(len);
+    data = util_malloc(len);
     if (!data || fread(data, 1, len, f) != len) {
         fclose(f);
         free(data);
@@ -96,15 +96,15 @@ int tokenizer_open(const char *path, int vocab_size, struct tokenizer *tk, struc
     }
     tk->vocab_size = vocab_size;
     tk->max_token_length = mtl;
-    tk->vocab = calloc(V, sizeof *tk->vocab);
-    tk->len = calloc(V, sizeof *tk->len);
-    tk->scores = calloc(V, sizeof *tk->scores);
-    tk->byte_of = calloc(V, sizeof *tk->byte_of);
-    tk->blob = malloc(len); /* pieces + NULs always fit in the file's size */
+    tk->vocab = util_calloc(V, sizeof *tk->vocab);
+    tk->len = util_calloc(V, sizeof *tk->len);
+    tk->scores = util_calloc(V, sizeof *tk->scores);
+    tk->byte_of = util_calloc(V, sizeof *tk->byte_of);
+    tk->blob = util_malloc(len); /* pieces + NULs always fit in the file's size */
     size_t tsize = 1;
     while (tsize < 2 * V)
         tsize <<= 1;
-    tk->table = malloc(tsize * sizeof *tk->table);
+    tk->table = util_malloc(tsize * sizeof *tk->table);
     tk->table_mask = tsize - 1;
     if (!tk->vocab || !tk->len || !tk->scores || !tk->byte_of || !tk->blob || !tk->table) {
         rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");

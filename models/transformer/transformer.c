@@ -10,7 +10,7 @@
 int transformer_open(const char *ckpt, const char *tok, transformer **out,
                      struct status_err *err)
 {
-    transformer *t = calloc(1, sizeof *t);
+    transformer *t = util_calloc(1, sizeof *t);
     if (!t)
         return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
     int rc = checkpoint_open(ckpt, &t->ck, err);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "../kernels/kernels.h"
+#include "../util/alloc.h" /* util_malloc & co: the loaders' allocations (failure injection) */
 #include "../vocab/vocab.h"
 #include "transformer.h"
 

@@ -11,6 +11,8 @@
 
 #include <criterion/criterion.h>
 
+#include "../../models/gguf/gguf.h"
+#include "../../models/gguf/gguf_write.h"
 #include "harness.h"
 
 #define TCH_PATH_MAX 1024
@@ -441,5 +443,183 @@ Test(chat, gguf_vocabulary_brings_its_template)
                  0);
     expect_error(&r, 400, "model");
     http_res_free(&r);
+    cr_assert_eq(srv_stop(&s), 0, "clean exit (no sanitizer finding)");
+}
+
+/* ---- a random llama model with llama.cpp's Phi-3 vocabulary and template ---- */
+
+#define PHI_DIM 32
+#define PHI_HIDDEN 64
+#define PHI_LAYERS 2
+#define PHI_HEADS 4
+#define PHI_KV_HEADS 2
+#define PHI_CTX 256
+
+static uint64_t phi_rng = 0x9e3779b97f4a7c15ull;
+static float phi_uniform(void) /* [-1, 1), xorshift64*: the same file on every run */
+{
+    phi_rng ^= phi_rng >> 12;
+    phi_rng ^= phi_rng << 25;
+    phi_rng ^= phi_rng >> 27;
+    return (float)((phi_rng * 2685821657736338717ull) >> 40) / (float)(1ull << 23) - 1.0f;
+}
+
+/* Copy every tokenizer.* key of 'g' into 'w'. */
+static void copy_tokenizer(const gguf *g, gguf_writer *w)
+{
+    for (size_t i = 0; i < gguf_n_kv(g); i++) {
+        const struct gguf_kv *kv = gguf_kv_at(g, i);
+        char *key = strndup(kv->key.s, kv->key.len);
+        if (strncmp(key, "tokenizer.", 10) != 0) {
+            free(key);
+            continue;
+        }
+        int rc = STATUS_OK;
+        if (kv->type == GGUF_STRING) {
+            char *v = strndup(kv->v.str.s, kv->v.str.len);
+            rc = gguf_writer_str(w, key, v);
+            free(v);
+        } else if (kv->type == GGUF_U32) {
+            rc = gguf_writer_u32(w, key, (uint32_t)kv->v.u);
+        } else if (kv->type == GGUF_BOOL) {
+            rc = gguf_writer_bool(w, key, (int)kv->v.u);
+        } else if (kv->type == GGUF_ARRAY && kv->v.arr.type == GGUF_STRING) {
+            char **v = calloc(kv->v.arr.n, sizeof *v);
+            for (size_t k = 0; k < kv->v.arr.n; k++)
+                v[k] = strndup(kv->v.arr.strs[k].s, kv->v.arr.strs[k].len);
+            rc = gguf_writer_arr_str(w, key, (const char *const *)v, kv->v.arr.n);
+            for (size_t k = 0; k < kv->v.arr.n; k++)
+                free(v[k]);
+            free(v);
+        } else if (kv->type == GGUF_ARRAY && (kv->v.arr.type == GGUF_F32 || kv->v.arr.type == GGUF_I32)) {
+            void *v = malloc(kv->v.arr.n * 4);
+            memcpy(v, kv->v.arr.data, kv->v.arr.n * 4); /* little-endian, as on this machine */
+            rc = kv->v.arr.type == GGUF_F32 ? gguf_writer_arr_f32(w, key, v, kv->v.arr.n)
+                                            : gguf_writer_arr_i32(w, key, v, kv->v.arr.n);
+            free(v);
+        } else {
+            cr_assert_fail("unexpected metadata type %d for %s", kv->type, key);
+        }
+        cr_assert_eq(rc, STATUS_OK);
+        free(key);
+    }
+}
+
+static float *phi_tensor(gguf_writer *w, float **keep, size_t *n_keep, const char *name, size_t rows,
+                         size_t cols, float scale, float offset)
+{
+    float *d = malloc(rows * cols * sizeof *d);
+    for (size_t i = 0; i < rows * cols; i++)
+        d[i] = offset + scale * phi_uniform();
+    uint64_t ne[2] = {cols, rows};
+    cr_assert_eq(gguf_writer_tensor(w, name, GGUF_T_F32, rows > 1 ? 2 : 1, ne, d), STATUS_OK);
+    keep[(*n_keep)++] = d;
+    return d;
+}
+
+/* Write 'out': architecture llama (tied output), F32 random weights, the vocabulary and the
+ * chat template of ../shared/vocab/ggml-vocab-phi-3.gguf. */
+static void phi3_random_gguf(const char *vocab_path, const char *out)
+{
+    gguf *g = NULL;
+    cr_assert_eq(gguf_open(vocab_path, &g, NULL), STATUS_OK);
+    size_t V = 0;
+    for (size_t i = 0; i < gguf_n_kv(g); i++)
+        if (gguf_str_eq(gguf_kv_at(g, i)->key, "tokenizer.ggml.tokens"))
+            V = gguf_kv_at(g, i)->v.arr.n;
+    cr_assert_gt(V, 0);
+    gguf_writer *w = gguf_writer_new();
+    int rc = gguf_writer_str(w, "general.architecture", "llama");
+    rc = rc ? rc : gguf_writer_u32(w, "llama.context_length", PHI_CTX);
+    rc = rc ? rc : gguf_writer_u32(w, "llama.embedding_length", PHI_DIM);
+    rc = rc ? rc : gguf_writer_u32(w, "llama.block_count", PHI_LAYERS);
+    rc = rc ? rc : gguf_writer_u32(w, "llama.feed_forward_length", PHI_HIDDEN);
+    rc = rc ? rc : gguf_writer_u32(w, "llama.attention.head_count", PHI_HEADS);
+    rc = rc ? rc : gguf_writer_u32(w, "llama.attention.head_count_kv", PHI_KV_HEADS);
+    rc = rc ? rc : gguf_writer_u32(w, "llama.rope.dimension_count", PHI_DIM / PHI_HEADS);
+    rc = rc ? rc : gguf_writer_f32(w, "llama.rope.freq_base", 10000.0f);
+    rc = rc ? rc : gguf_writer_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    cr_assert_eq(rc, STATUS_OK);
+    copy_tokenizer(g, w);
+    float *keep[8 + 9 * PHI_LAYERS];
+    size_t n_keep = 0;
+    const size_t kv = PHI_DIM / PHI_HEADS * PHI_KV_HEADS;
+    const float sc = 0.35f;
+    char name[64];
+    phi_rng = 0x9e3779b97f4a7c15ull;
+    phi_tensor(w, keep, &n_keep, "token_embd.weight", V, PHI_DIM, 0.5f, 0);
+    phi_tensor(w, keep, &n_keep, "output_norm.weight", 1, PHI_DIM, 0.1f, 1.0f);
+    for (int l = 0; l < PHI_LAYERS; l++) {
+#define T(n, r, c, s, o) (snprintf(name, sizeof name, "blk.%d." n, l), phi_tensor(w, keep, &n_keep, name, r, c, s, o))
+        T("attn_norm.weight", 1, PHI_DIM, 0.1f, 1.0f);
+        T("attn_q.weight", PHI_DIM, PHI_DIM, sc, 0);
+        T("attn_k.weight", kv, PHI_DIM, sc, 0);
+        T("attn_v.weight", kv, PHI_DIM, sc, 0);
+        T("attn_output.weight", PHI_DIM, PHI_DIM, sc, 0);
+        T("ffn_norm.weight", 1, PHI_DIM, 0.1f, 1.0f);
+        T("ffn_gate.weight", PHI_HIDDEN, PHI_DIM, sc, 0);
+        T("ffn_down.weight", PHI_DIM, PHI_HIDDEN, sc, 0);
+        T("ffn_up.weight", PHI_HIDDEN, PHI_DIM, sc, 0);
+#undef T
+    }
+    struct status_err err;
+    status_clear(&err);
+    cr_assert_eq(gguf_writer_write(w, out, &err), STATUS_OK, "%s", err.msg);
+    gguf_writer_free(w);
+    for (size_t i = 0; i < n_keep; i++)
+        free(keep[i]);
+    gguf_close(g);
+}
+
+/* Fixture of llama-server's answers on that file (see its "about"): its own template (phi3,
+ * detected, no option), control tokens in the prompt, <|end|> ending a turn. */
+Test(chat, phi3_vocabulary_model_equals_llama_server)
+{
+    const char *dir = harness_shared_models();
+    if (!dir)
+        cr_skip_test("../shared/models absent");
+    char vocab[TCH_PATH_MAX], model[TCH_PATH_MAX], spec[2 * TCH_PATH_MAX], fxp[TCH_PATH_MAX];
+    snprintf(vocab, sizeof vocab, "%s/../vocab/ggml-vocab-phi-3.gguf", dir);
+    if (access(vocab, R_OK) != 0)
+        cr_skip_test("%s absent", vocab);
+    snprintf(model, sizeof model, "%s/phi3-random.gguf", harness_tmpdir());
+    phi3_random_gguf(vocab, model);
+    if (getenv("LMSERVE_KEEP_PHI3_GGUF")) /* to make the fixture: llama-server -m this file */
+        fprintf(stderr, "phi3 test model: %s\n", model);
+    const char *here = __FILE__, *slash = strrchr(here, '/');
+    snprintf(fxp, sizeof fxp, "%.*s/fixtures/chat_llama_server_phi3_random.json",
+             slash ? (int)(slash - here) : 1, slash ? here : ".");
+    json_t *fx = json_load_file(fxp, 0, NULL);
+    snprintf(spec, sizeof spec, "p=transformer:%s", model);
+    const char *args[] = {"--model", spec, NULL};
+    struct srv s;
+    srv_start(&s, args, 1);
+    struct http_res r;
+    cr_assert_eq(http_get(&s, "/v1/models/p", &r), 0);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "details"), "chat_template")),
+                     "phi3", "%s", r.body);
+    http_res_free(&r);
+    cr_assert_not_null(fx, "%s", fxp);
+    json_t *cases = json_object_get(fx, "cases");
+    for (size_t i = 0; i < json_array_size(cases); i++) {
+        json_t *c = json_array_get(cases, i);
+        json_t *rq = json_pack("{s:s, s:O, s:O, s:i}", "model", "p", "messages", json_object_get(c, "messages"),
+                               "max_tokens", json_object_get(fx, "max_tokens"), "temperature", 0);
+        char *req = json_dumps(rq, 0);
+        json_t *a = post_ok(&s, "/v1/chat/completions", req);
+        cr_assert_str_eq(message_text(a), json_string_value(json_object_get(c, "content")), "case %zu", i);
+        cr_assert_eq(json_integer_value(json_object_get(json_object_get(a, "usage"), "prompt_tokens")),
+                     json_integer_value(json_object_get(json_object_get(c, "usage"), "prompt_tokens")),
+                     "case %zu", i);
+        cr_assert_eq(json_integer_value(json_object_get(json_object_get(a, "usage"), "completion_tokens")),
+                     json_integer_value(json_object_get(json_object_get(c, "usage"), "completion_tokens")),
+                     "case %zu", i);
+        cr_assert_str_eq(json_string_value(json_object_get(choice0(a), "finish_reason")),
+                         json_string_value(json_object_get(c, "finish_reason")), "case %zu", i);
+        json_decref(a);
+        free(req);
+        json_decref(rq);
+    }
+    json_decref(fx);
     cr_assert_eq(srv_stop(&s), 0, "clean exit (no sanitizer finding)");
 }

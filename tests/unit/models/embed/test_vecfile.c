@@ -1,6 +1,7 @@
 /* test_vecfile.c: the vector readers (text, GloVe, gzip, word2vec binary) on files the test
  * writes, every rejected case with its "file:line: reason", and the .lmv round trip. */
 #include "../../../../models/embed/embed.h"
+#include "../../../../models/util/alloc.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -394,4 +395,59 @@ Test(embed_vecfile, corrupt_gzip_message_outlives_the_stream)
     cr_assert_neq(embed_open(p, NULL, &e, &err), STATUS_OK);
     cr_assert_null(e);
     cr_expect(strstr(err.msg, "gzip") != NULL, "%s", err.msg);
+}
+
+/* ---- allocation failures: every one is reported, none crashes or leaks (ASan) ---- */
+
+#define VF_ALLOC_FAIL_MAX 400 /* more allocations than any of these loads makes */
+
+/* Fail the k-th allocation of a load of 'path' for every k until one succeeds with
+ * allocations to spare: each failed load must say out of memory and leave *out NULL. */
+static void vf_every_allocation_fails_cleanly(const char *path, const struct embed_opts *o)
+{
+    long k;
+    for (k = 1; k < VF_ALLOC_FAIL_MAX; k++) {
+        util_alloc_countdown = k;
+        struct status_err err;
+        status_clear(&err);
+        embed *e = NULL;
+        int rc = embed_open(path, o, &e, &err);
+        long left = util_alloc_countdown;
+        util_alloc_countdown = 0;
+        if (rc == STATUS_OK) {
+            embed_close(e);
+            if (left > 0)
+                break; /* the load made fewer than k allocations: all were tried */
+            continue;  /* a failure the loader absorbs (fewer scan threads) */
+        }
+        cr_assert_eq(rc, STATUS_NO_MEMORY, "%s, allocation %ld: %s", path, k, err.msg);
+        cr_assert_null(e);
+    }
+    cr_assert_lt(k, VF_ALLOC_FAIL_MAX, "%s: never loaded", path);
+}
+
+Test(embed_vecfile, every_allocation_failure_is_reported)
+{
+    char paths[5][400];
+    snprintf(paths[0], sizeof paths[0], "%s", vf_small_vec());
+    snprintf(paths[1], sizeof paths[1], "%s", vf_path("a.vec.gz"));
+    gzFile gz = gzopen(paths[1], "wb");
+    cr_assert_not_null(gz);
+    gzputs(gz, "3 2\nx 1 2\ny 3 4\nz 0 1\n");
+    gzclose(gz);
+    const char *w[] = {"alpha", "beta"};
+    float v[] = {1.5f, -2, 0.25f, 3, 4, 5};
+    snprintf(paths[2], sizeof paths[2], "%s", vf_binary("a.bin", "2 3\n", w, v, 2, 3, 0));
+    embed *src = vf_open_ok(paths[0], NULL);
+    snprintf(paths[3], sizeof paths[3], "%s", vf_path("a32.lmv"));
+    snprintf(paths[4], sizeof paths[4], "%s", vf_path("a8.lmv"));
+    cr_assert_eq(embed_save(src, paths[3], EMBED_STORAGE_F32, NULL), STATUS_OK);
+    cr_assert_eq(embed_save(src, paths[4], EMBED_STORAGE_I8, NULL), STATUS_OK);
+    embed_close(src);
+    /* two scan threads (the pool is allocated too); int8 builds a compact copy from text */
+    const struct embed_opts opts[] = {{.threads = 2, .storage = EMBED_STORAGE_F32},
+                                      {.threads = 2, .storage = EMBED_STORAGE_I8}};
+    for (size_t f = 0; f < 5; f++)
+        for (size_t i = 0; i < 2; i++)
+            vf_every_allocation_fails_cleanly(paths[f], &opts[i]);
 }

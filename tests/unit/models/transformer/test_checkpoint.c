@@ -110,3 +110,41 @@ Test(checkpoint, bad_headers)
     free(b);
     cr_assert_eq(try_open("/nonexistent/model.bin", &err), STATUS_NOT_FOUND);
 }
+
+/* ---- allocation failures: every one is reported, none crashes or leaks (ASan) ---- */
+
+#define TC_ALLOC_FAIL_MAX 200 /* more allocations than a checkpoint + tokenizer load makes */
+
+/* Fail the k-th allocation of transformer_open (checkpoint, then tokenizer) for every k until
+ * one succeeds with allocations to spare. */
+static void every_allocation_fails_cleanly(const char *name, const char *flags)
+{
+    char ck[TT_FILE_MAX], tok[TT_FILE_MAX];
+    tt_make(name, flags, ck, tok);
+    long k;
+    for (k = 1; k < TC_ALLOC_FAIL_MAX; k++) {
+        util_alloc_countdown = k;
+        struct status_err err;
+        status_clear(&err);
+        transformer *t = NULL;
+        int rc = transformer_open(ck, tok, &t, &err);
+        long left = util_alloc_countdown;
+        util_alloc_countdown = 0;
+        if (rc == STATUS_OK) {
+            transformer_close(t);
+            cr_assert_gt(left, 0, "%s: allocation %ld failed unnoticed", name, k);
+            break;
+        }
+        cr_assert_eq(rc, STATUS_NO_MEMORY, "%s, allocation %ld: %s", name, k, err.msg);
+        cr_assert_null(t);
+    }
+    cr_assert_gt(k, 1, "%s: the load allocates nothing through util_*", name);
+    cr_assert_lt(k, TC_ALLOC_FAIL_MAX, "%s: never loaded", name);
+}
+
+Test(checkpoint, every_allocation_failure_is_reported)
+{
+    every_allocation_fails_cleanly("af0", "--version 0 --dim 16 --hidden 24 --layers 2 --heads 2 --kv-heads 1 --vocab 300 --seq 4");
+    every_allocation_fails_cleanly("af1", "--version 1 --dim 16 --hidden 24 --layers 2 --heads 2 --kv-heads 1 --vocab 300 --seq 4 --unshared");
+    every_allocation_fails_cleanly("af2", "--version 2 --group-size 16 --dim 16 --hidden 24 --layers 1 --heads 2 --kv-heads 1 --vocab 300 --seq 4");
+}
