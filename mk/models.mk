@@ -77,8 +77,9 @@ MODELS_TINY_VOCAB   ?= 2048
 MODELS_TINY_ARGS    ?= --dim 192 --layers 6 --heads 6 --kv-heads 2 --hidden 512 --seq-len 128 \
                        --batch 16 --lr 2e-3 --warmup 200 --dropout 0.1 --weight-decay 0.1 \
                        --doc-mask --seed 1337 --threads 1
-MODELS_TINY_STEPS   ?= 250
-MODELS_TINY_DECAY   ?= 20000
+MODELS_TINY_STEPS   ?= 840
+MODELS_TINY_DECAY   ?= 240
+MODELS_TINY_STOP    ?=
 models-train: $(MODELS_CORPUS) | $(TRAIN_DEPS)
 	@mkdir -p $(MODELS_TRAIN_DIR)
 	$(MODELS_PY) tools/train/spm_tokenizer.py train $(MODELS_CORPUS) $(MODELS_TINY_VOCAB) \
@@ -86,7 +87,8 @@ models-train: $(MODELS_CORPUS) | $(TRAIN_DEPS)
 	$(MODELS_PY) tools/train/tiny_llama.py --train $(MODELS_CORPUS) \
 		--valid $(MODELS_DIR)/corpus/kjv.test.txt --tokenizer $(MODELS_TRAIN_DIR)/tokenizer \
 		--out $(MODELS_TRAIN_DIR) --steps $(MODELS_TINY_STEPS) \
-		--decay-steps $(MODELS_TINY_DECAY) $(MODELS_TINY_ARGS) \
+		--decay-steps $(MODELS_TINY_DECAY) $(if $(MODELS_TINY_STOP),--stop-at $(MODELS_TINY_STOP)) \
+		$(MODELS_TINY_ARGS) \
 		--eval-every 250 --ckpt-every 250 $(if $(RESUME),--resume $(MODELS_TRAIN_DIR)/state.pt)
 	@echo "models-train: $(MODELS_TRAIN_DIR)/model.v2.bin; shipped: $(MODELS_SHIPPED)/model.v2.bin"
 	@cmp $(MODELS_TRAIN_DIR)/model.v2.bin $(MODELS_SHIPPED)/model.v2.bin \

@@ -166,6 +166,10 @@ struct reqctx {
     struct api_stream *stream;
     int status; /* sent, for log and metrics */
     size_t held; /* this answer's bytes counted in srv->unread */
+    int rendered; /* c->out holds the answer (resp_render) */
+    char *out;    /* owned until handed to MHD */
+    size_t out_len;
+    int out_status;
     struct reqctx *prev, *next;
 };
 
@@ -196,6 +200,7 @@ static void ctx_unref(struct reqctx *c)
     json_decref(c->rs.body);
     free(c->rs.raw);
     free(c->rs.location);
+    free(c->out);
     stream_free(c->stream);
     pthread_mutex_destroy(&c->lock);
     free(c);
@@ -334,80 +339,93 @@ static void add_common_headers(struct reqctx *c, struct MHD_Response *r)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 }
 
-/* Queue c->rs. Takes the body; returns MHD's verdict. */
-static enum MHD_Result send_resp(struct reqctx *c)
+/* Turn c->rs into the answer's bytes (c->out): serialise, apply --max-response and
+ * --max-unread, then drop the request and both JSON trees. Jobs call it on their worker, so
+ * the event loop never serialises a big tree and at most one tree per worker exists. */
+static void resp_render(struct reqctx *c)
 {
+    if (c->rendered)
+        return;
     struct api_resp *rs = &c->rs;
-    int status = rs->status ? rs->status : 200;
-    char *data = NULL;
-    size_t len = 0;
-    const char *ctype = rs->content_type ? rs->content_type : "application/json";
-    /* KServe V2 routes answer errors in that protocol's {"error": "..."} (api/kserve.c). */
-    if (rs->body && status >= 400 && c->route && strncmp(c->route->path, "/v2", 3) == 0)
-        rs->body = api_kserve_error_body(rs->body);
-    if (rs->body) {
-        data = json_dumps(rs->body, JSON_COMPACT | JSON_REAL_PRECISION(HTTP_JSON_PRECISION));
-        if (data) {
-            len = strlen(data);
-            /* A trailing newline makes curl output readable; bodies stay valid JSON. */
-            char *nl = realloc(data, len + 2);
-            if (nl) {
-                data = nl;
-                data[len++] = '\n';
-                data[len] = '\0';
+    for (;;) {
+        int status = rs->status ? rs->status : 200;
+        char *data = NULL;
+        size_t len = 0;
+        /* KServe V2 routes answer errors in that protocol's {"error": "..."} (api/kserve.c). */
+        if (rs->body && status >= 400 && c->route && strncmp(c->route->path, "/v2", 3) == 0)
+            rs->body = api_kserve_error_body(rs->body);
+        if (rs->body) {
+            data = json_dumps(rs->body, JSON_COMPACT | JSON_REAL_PRECISION(HTTP_JSON_PRECISION));
+            if (data) {
+                len = strlen(data);
+                /* A trailing newline makes curl output readable; bodies stay valid JSON. */
+                char *nl = realloc(data, len + 2);
+                if (nl) {
+                    data = nl;
+                    data[len++] = '\n';
+                    data[len] = '\0';
+                }
+            }
+            if (!data)
+                status = 503;
+        } else if (rs->raw) {
+            data = rs->raw;
+            len = rs->raw_len;
+            rs->raw = NULL;
+        }
+        char msg[STATUS_MSG_MAX] = "";
+        size_t max_resp = c->srv->cfg->max_response;
+        if (len > max_resp && status < 300) {
+            snprintf(msg, sizeof msg,
+                     "the answer would be %zu bytes, more than --max-response (%zu): ask for "
+                     "less (fewer inputs, no per-token detail)",
+                     len, max_resp);
+            resp_fail(rs, STATUS_UNPROCESSABLE, NULL, msg);
+        } else if (len >= HTTP_UNREAD_FREE_BYTES && status < 300) {
+            /* Bytes waiting for clients are bounded in total: a crowd of clients that never
+             * read cannot pin the memory (issue 10). */
+            size_t cur = atomic_fetch_add(&c->srv->unread, len);
+            if (cur + len > c->srv->cfg->max_unread) {
+                atomic_fetch_sub(&c->srv->unread, len);
+                snprintf(msg, sizeof msg,
+                         "the server holds %zu bytes of answers that clients have not read yet "
+                         "(--max-unread %zu); retry later",
+                         cur, c->srv->cfg->max_unread);
+                resp_fail(rs, STATUS_BUSY, NULL, msg);
+            } else {
+                c->held = len;
             }
         }
-        if (!data)
-            status = 503;
-    } else if (rs->raw) {
-        data = rs->raw;
-        len = rs->raw_len;
-        rs->raw = NULL;
-    }
-    size_t max_resp = c->srv->cfg->max_response;
-    if (len > max_resp && status < 300) {
-        char msg[STATUS_MSG_MAX];
-        snprintf(msg, sizeof msg,
-                 "the answer would be %zu bytes, more than --max-response (%zu): ask for less "
-                 "(fewer inputs, no per-token detail)",
-                 len, max_resp);
-        free(data);
-        data = NULL;
-        json_decref(rs->body);
-        rs->body = NULL;
-        resp_fail(rs, STATUS_UNPROCESSABLE, NULL, msg);
-        return send_resp(c);
-    }
-    if (len >= HTTP_UNREAD_FREE_BYTES && status < 300) {
-        /* Bytes waiting for clients are bounded in total: a crowd of clients that never read
-         * cannot pin the memory (issue 10). */
-        size_t cur = atomic_fetch_add(&c->srv->unread, len);
-        if (cur + len > c->srv->cfg->max_unread) {
-            atomic_fetch_sub(&c->srv->unread, len);
-            char msg[STATUS_MSG_MAX];
-            snprintf(msg, sizeof msg,
-                     "the server holds %zu bytes of answers that clients have not read yet "
-                     "(--max-unread %zu); retry later",
-                     cur, c->srv->cfg->max_unread);
-            free(data);
-            json_decref(rs->body);
-            rs->body = NULL;
-            resp_fail(rs, STATUS_BUSY, NULL, msg);
-            return send_resp(c);
+        if (msg[0]) {
+            free(data); /* refused: render the error object instead */
+            continue;
         }
-        c->held = len;
+        c->out = data;
+        c->out_len = len;
+        c->out_status = status;
+        break;
     }
     /* The answer is text now: drop the request and both trees before the client reads. */
-    int big = len >= HTTP_TRIM_BYTES || c->len >= HTTP_TRIM_BYTES;
+    int big = c->out_len >= HTTP_TRIM_BYTES || c->len >= HTTP_TRIM_BYTES;
     ctx_shed(c);
     if (big)
         malloc_trim(0);
-    /* MUST_FREE: data is malloc'd (jansson's default allocator or the handler's raw). */
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, data, MHD_RESPMEM_MUST_FREE);
-    if (!r) {
-        free(data);
-        return MHD_NO;
-    }
+    c->rendered = 1;
+}
+
+/* Queue the answer (rendering it first if no worker did). Returns MHD's verdict. */
+static enum MHD_Result send_resp(struct reqctx *c)
+{
+    resp_render(c);
+    struct api_resp *rs = &c->rs;
+    int status = c->out_status;
+    size_t len = c->out_len;
+    const char *ctype = rs->content_type ? rs->content_type : "application/json";
+    /* MUST_FREE: c->out is malloc'd (jansson's default allocator or the handler's raw). */
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, c->out, MHD_RESPMEM_MUST_FREE);
+    if (!r)
+        return MHD_NO; /* c->out is freed with the context */
+    c->out = NULL;
     if (len || rs->raw_len || status >= 400)
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     add_common_headers(c, r);
@@ -541,6 +559,7 @@ static void job_run(void *arg)
     if (c->stream && stream_begun(c->stream)) {
         stream_end(c->stream);
     } else {
+        resp_render(c); /* serialise here, not on the event loop */
         pthread_mutex_lock(&c->lock);
         c->phase = PH_READY;
         if (!c->mhd_done)
@@ -560,6 +579,7 @@ static void job_expire(void *arg)
              "busy; retry later",
              c->srv->cfg->timeout_s);
     resp_fail(&c->rs, STATUS_TIMEOUT, NULL, msg);
+    resp_render(c);
     pthread_mutex_lock(&c->lock);
     c->phase = PH_READY;
     if (!c->mhd_done)

@@ -3,9 +3,13 @@
 // fresh browser context (empty cache: every file from the server, gzip'd); each warm run
 // reloads in the same context (the files revalidated: 304s). Reports the medians of the
 // browser's own first-paint and first-contentful-paint (PerformancePaintTiming, from
-// navigation start) and of DOMContentLoaded.
-// Usage: node bench/web/first_paint.mjs [RUNS]   (needs build/bin/lmserve; RUNS default 15)
+// navigation start) and of DOMContentLoaded. For scale, the same is measured on a baseline:
+// a one-line HTML page from a trivial node http server on loopback, in the same browser, so
+// a loaded machine's browser cost can be told apart from the playground's.
+// Usage: node bench/web/first_paint.mjs [RUNS]   (needs build/bin/lmserve; RUNS default 15;
+// WEB_ROOT=DIR serves another copy of the playground, for A/B runs)
 import { spawn } from 'node:child_process';
+import http from 'node:http';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -26,7 +30,7 @@ const log = path.join(os.tmpdir(), `lmserve-first-paint-${process.pid}.log`);
 const fd = fs.openSync(log, 'w');
 // The shipped Transformer, so the page has a model to list (its fetch is not waited for).
 const tiny = path.join(ROOT, 'models', 'default', 'kjv-tiny');
-const srv = spawn(BIN, ['--host', '127.0.0.1', '--port', '0', '--web-root', path.join(ROOT, 'web'),
+const srv = spawn(BIN, ['--host', '127.0.0.1', '--port', '0', '--web-root', process.env.WEB_ROOT || path.join(ROOT, 'web'),
   '--model', `kjv-tiny=transformer:${tiny}/model.v2.bin,tokenizer=${tiny}/tokenizer.bin`], { stdio: ['ignore', fd, fd] });
 let url = null;
 for (let i = 0; i < 200 && !url; i++) {
@@ -50,8 +54,16 @@ const waitPaint = async (page) => {
   return paint(page);
 };
 
+// The baseline page: a title and a line of text, nothing else.
+const base = http.createServer((req, res) => {
+  res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+  res.end('<!doctype html><title>baseline</title><p>baseline page</p>');
+});
+await new Promise(r => base.listen(0, '127.0.0.1', r));
+const baseUrl = `http://127.0.0.1:${base.address().port}/`;
+
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: ARGS });
-const cold = [], warm = [];
+const cold = [], warm = [], baseline = [];
 try {
   for (let i = 0; i < RUNS; i++) {
     const ctx = await browser.newContext();
@@ -61,16 +73,23 @@ try {
     await page.reload({ waitUntil: 'load' });
     warm.push(await waitPaint(page));
     await ctx.close();
+    const ctx2 = await browser.newContext();
+    const page2 = await ctx2.newPage();
+    await page2.goto(baseUrl, { waitUntil: 'load' });
+    baseline.push(await waitPaint(page2));
+    await ctx2.close();
   }
 } finally {
   await browser.close();
   srv.kill('SIGTERM');
+  base.close();
 }
 const row = (name, xs) => console.log(`${name.padEnd(5)} first-paint ${median(xs.map(x => x.fp)).toFixed(0)} ms, ` +
   `first-contentful-paint ${median(xs.map(x => x.fcp)).toFixed(0)} ms, DOMContentLoaded ${median(xs.map(x => x.dcl)).toFixed(0)} ms ` +
   `(medians of ${xs.length}; FCP max ${Math.max(...xs.map(x => x.fcp)).toFixed(0)} ms)`);
 row('cold', cold);
 row('warm', warm);
+row('base', baseline);
 const ok = median(cold.map(x => x.fcp)) < 300;
 console.log(`first paint < 300 ms: ${ok ? 'yes' : 'NO'}`);
 process.exit(ok ? 0 : 1);

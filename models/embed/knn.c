@@ -148,7 +148,11 @@ static void scan_worker(void *ctx, int w)
         size_t cnt = r0 + s->chunk_rows <= e->n ? s->chunk_rows : e->n - r0;
         switch (s->kind) {
         case SCAN_F32:
-            k->type[KERNELS_F32].matvec(sc, &unit, r0, r0 + cnt, s->q);
+            /* one row at a time through the table's dot: a single sequential stream, which
+             * the hardware prefetcher follows best (the 4-row matvec measured ~60% slower
+             * on this scan); every row, and the rescoring below, takes the same path */
+            for (size_t i = 0; i < cnt; i++)
+                sc[i] = k->dot(e->unit + (r0 + i) * e->stride, s->q, e->stride);
             push_rows(s, heaps, r0, cnt, sc);
             break;
         case SCAN_F16:
@@ -320,8 +324,7 @@ static int knn_compact(const embed *e, const float *uq, size_t k, const uint32_t
     size_t nc = cand->n;
     for (size_t i = 0; i < nc; i++) { /* exact scores from the float32 rows */
         float x;
-        const struct kernels_mat unit = embed_unit_mat(e);
-        e->k->type[KERNELS_F32].matvec(&x, &unit, cand->h[i].index, cand->h[i].index + 1, uq);
+        x = e->k->dot(e->unit + (size_t)cand->h[i].index * e->stride, uq, e->stride);
         cand->h[i].score = x;
     }
     qsort(cand->h, nc, sizeof *cand->h, hit_cmp);

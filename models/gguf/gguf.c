@@ -2,6 +2,7 @@
  * the bytes left; counts are bounded by what the remaining bytes could hold before any
  * allocation; tensor data must lie inside the file after the aligned header. */
 #include "gguf.h"
+#include "../util/mapfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -135,6 +136,19 @@ int gguf_str_eq(struct gguf_str s, const char *lit)
     return s.len == n && memcmp(s.s, lit, n) == 0;
 }
 
+/* A float element read as an integer: truncated, saturated, NaN as 0 (a file's floats are
+ * arbitrary bits; converting an out-of-range double is undefined behaviour). */
+static int64_t float_to_int(double v)
+{
+    if (!(v == v))
+        return 0;
+    if (v >= 9223372036854775807.0)
+        return INT64_MAX;
+    if (v <= -9223372036854775808.0)
+        return INT64_MIN;
+    return (int64_t)v;
+}
+
 static int64_t scalar_int(enum gguf_vtype t, const unsigned char *p)
 {
     switch (t) {
@@ -146,8 +160,8 @@ static int64_t scalar_int(enum gguf_vtype t, const unsigned char *p)
     case GGUF_I32: { int32_t v; memcpy(&v, p, 4); return v; }
     case GGUF_U64: { uint64_t v; memcpy(&v, p, 8); return (int64_t)v; }
     case GGUF_I64: { int64_t v; memcpy(&v, p, 8); return v; }
-    case GGUF_F32: { float v; memcpy(&v, p, 4); return (int64_t)v; }
-    case GGUF_F64: { double v; memcpy(&v, p, 8); return (int64_t)v; }
+    case GGUF_F32: { float v; memcpy(&v, p, 4); return float_to_int(v); }
+    case GGUF_F64: { double v; memcpy(&v, p, 8); return float_to_int(v); }
     default: return 0;
     }
 }
@@ -416,16 +430,12 @@ int gguf_open_mem(const void *data, size_t len, const char *name, gguf **out,
 
 int gguf_open(const char *path, gguf **out, struct status_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return status_set(err, errno == ENOENT ? STATUS_NOT_FOUND : STATUS_IO, NULL,
-                          "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return status_set(err, STATUS_IO, NULL, "%s: not a regular file", path);
-    }
-    const size_t len = (size_t)st.st_size;
+    /* models/util/mapfile: regular files only, opened without blocking (a FIFO never hangs) */
+    int fd;
+    size_t len;
+    int rc = mapfile_open_fd(path, &fd, &len, err);
+    if (rc != STATUS_OK)
+        return rc;
     if (len < 4) {
         close(fd);
         return status_set(err, STATUS_BAD_FORMAT, "magic",

@@ -52,7 +52,5 @@ void kernels_gemm_q8g_avx2(float *out, size_t out_row, size_t out_tok,
 
 /* avx512.c (AVX-512 F/BW/VL + the avx2 set) */
 float kernels_dot_f32_avx512(const void *a, const void *x, size_t n);
-void kernels_matvec_f32_avx512(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
-                               const void *x);
 
 #endif

@@ -6,6 +6,7 @@
 #include "../lm.h"
 #include "../registry.h"
 #include "../caps.h"
+#include "../util/mapfile.h"
 #include "transformer_internal.h"
 
 #include <limits.h>
@@ -31,7 +32,7 @@ static int resolve_beside(const char *model_path, const char *opt, char *out, si
 static int file_is_gguf(const char *path)
 {
     char head[4] = {0};
-    FILE *f = fopen(path, "rb");
+    FILE *f = mapfile_fopen(path, NULL); /* regular files only: a FIFO never blocks */
     if (!f)
         return 0;
     size_t n = fread(head, 1, sizeof head, f);

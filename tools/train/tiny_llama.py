@@ -385,6 +385,9 @@ def main():
     ap.add_argument("--keep-ckpts", action="store_true",
                     help="also keep DIR/state-STEP.pt for every checkpoint")
     ap.add_argument("--resume", help="continue from a state.pt saved by --ckpt-every")
+    ap.add_argument("--stop-at", type=int, default=0,
+                    help="stop after N steps of the --steps schedule (0: run it all), e.g. to "
+                         "ship a cool-down that the time available cut short")
     a = ap.parse_args()
 
     torch.manual_seed(a.seed)
@@ -435,7 +438,8 @@ def main():
     last_print = time.time()
     stopped_early = False
     step = first
-    for step in range(first, a.steps):
+    last_step = min(a.steps, a.stop_at) if a.stop_at else a.steps
+    for step in range(first, last_step):
         progress = budget_used(step, time.time() - t0, a)
         if progress >= 1.0 and not a.decay_steps:
             stopped_early = True
@@ -469,16 +473,16 @@ def main():
         opt.step()
         losses.append(loss.item())
         now = time.time()
-        if now - last_print >= 10 or step == first or step == a.steps - 1:
+        if now - last_print >= 10 or step == first or step == last_step - 1:
             last_print = now
             el = now - t0
             done = step + 1 - first
             rate = done / max(1e-9, el - prior)
             print("step %d/%d loss %.4f lr %.2e %.0f tok/s %.0fs eta %.0fs"
-                  % (step + 1, a.steps, loss.item(), lr, rate * tokens_per_step, el,
-                     (a.steps - step - 1) / max(1e-9, rate)), flush=True)
+                  % (step + 1, last_step, loss.item(), lr, rate * tokens_per_step, el,
+                     (last_step - step - 1) / max(1e-9, rate)), flush=True)
     else:
-        step = a.steps
+        step = last_step
     elapsed = time.time() - t0
     if a.eval_every and valid_lines and (not curve or curve[-1]["step"] != step):
         eval_point(step, elapsed)

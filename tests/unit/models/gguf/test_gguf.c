@@ -337,3 +337,30 @@ Test(gguf, llamacpp_files)
         gguf_close(g);
     }
 }
+
+/* Fuzz finding: a float array read as integers converted out-of-range doubles (UB). */
+Test(gguf, float_array_as_int_saturates)
+{
+    gguf_writer *w = gguf_writer_new();
+    const double vals[4] = {1e300, -1e300, 0.0 / 0.0, -2.75};
+    unsigned char raw[4 + 8 + sizeof vals];
+    const uint32_t et = GGUF_F64;
+    const uint64_t n = 4;
+    memcpy(raw, &et, 4);
+    memcpy(raw + 4, &n, 8);
+    memcpy(raw + 12, vals, sizeof vals);
+    cr_assert_eq(gguf_writer_raw(w, "f", GGUF_ARRAY, raw, sizeof raw), 0);
+    const char *p = tmp_path("f64.gguf");
+    struct status_err err = {0};
+    cr_assert_eq(gguf_writer_write(w, p, &err), 0);
+    gguf_writer_free(w);
+    gguf *g;
+    cr_assert_eq(gguf_open(p, &g, &err), STATUS_OK, "%s", err.msg);
+    const struct gguf_kv *kv;
+    cr_assert_eq(gguf_get_arr(g, "f", GGUF_ARRAY, &kv, &err), STATUS_OK);
+    cr_assert_eq(gguf_arr_int(kv, 0), INT64_MAX);
+    cr_assert_eq(gguf_arr_int(kv, 1), INT64_MIN);
+    cr_assert_eq(gguf_arr_int(kv, 2), 0);
+    cr_assert_eq(gguf_arr_int(kv, 3), -2);
+    gguf_close(g);
+}

@@ -323,12 +323,6 @@ Test(kernels, avx512_entries_outside_the_table)
         for (size_t r = 0; r < sizeof ROWS / sizeof ROWS[0]; r++) {
             size_t cols = SIZES[s], rows = ROWS[r];
             float *w = kt_vec(rows * cols), *x = kt_vec(cols);
-            float o1[17], o2[17];
-            struct kernels_mat m = kt_mat(KERNELS_F32, w, cols, cols);
-            kernels_matvec_rows_ref(o1, &m, 0, rows, x);
-            kernels_matvec_f32_avx512(o2, &m, 0, rows, x);
-            for (size_t i = 0; i < rows; i++)
-                kt_close("avx512", "matvec", cols, o1[i], o2[i], (float)cols);
             kt_close("avx512", "dot", cols, kernels_dot_f32_ref(w, x, cols),
                      kernels_dot_f32_avx512(w, x, cols), (float)cols);
             free(w), free(x);

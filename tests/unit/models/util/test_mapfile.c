@@ -6,6 +6,8 @@
 #include "../../../../models/embed/embed.h"
 #include "../../../../models/ngram/ngram.h"
 #include "../../../../models/transformer/transformer.h"
+#include "../../../../models/gguf/gguf.h"
+#include "../../../../models/registry.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -55,6 +57,18 @@ Test(mapfile, fifo_in_models_root_does_not_block_a_loader, .init = mk_dir, .fini
     transformer *t = NULL;
     status_clear(&err);
     cr_assert_neq(transformer_open(p, p, &t, &err), STATUS_OK);
+    gguf *g = NULL;
+    status_clear(&err);
+    cr_assert_eq(gguf_open(p, &g, &err), STATUS_IO);
+    /* through the registry, as a load from the API or the config runs it */
+    static const char *const TYPES[] = {"ngram", "embedding", "transformer"};
+    registry *r = registry_new(NULL, 1);
+    for (size_t i = 0; i < sizeof TYPES / sizeof TYPES[0]; i++) {
+        status_clear(&err);
+        cr_assert_neq(registry_add(r, "fifo", TYPES[i], p, NULL, 0, &err), STATUS_OK, "%s",
+                      TYPES[i]);
+    }
+    registry_free(r);
 }
 
 Test(mapfile, sizes_missing_files_and_gzip, .init = mk_dir, .fini = rm_dir)
