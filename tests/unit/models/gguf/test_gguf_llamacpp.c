@@ -70,8 +70,9 @@ Test(gguf_llamacpp, random_models_match)
         if (strncmp(line, "model ", 6) == 0) {
             transformer_close(t);
             snprintf(args, sizeof args, "%s", line + 6);
-            char cmd[1500];
-            snprintf(cmd, sizeof cmd, "%s random -o %s %s", tool, model, args);
+            char cmd[2048];
+            int cn = snprintf(cmd, sizeof cmd, "%s random -o %s %s", tool, model, args);
+            cr_assert(cn > 0 && (size_t)cn < sizeof cmd, "command too long");
             cr_assert_eq(system(cmd), 0, "%s", cmd);
             struct status_err err = {0};
             cr_assert_eq(transformer_open_gguf(model, &t, &err), STATUS_OK, "%s", err.msg);
