@@ -102,7 +102,7 @@ test: $(DEPS_STAMP) all $(UNIT_BIN) $(API_BIN)
 		$(MAKE) --no-print-directory test-models-shipped; fi
 
 test-san:
-	$(MAKE) BUILD=build/san SAN=1 test
+	LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp) $(MAKE) BUILD=build/san SAN=1 test
 
 lint-api: $(DEPS_STAMP)
 	node tests/contract/lint.mjs api.yaml
