@@ -86,6 +86,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     volatile int cancelled = 0;
     struct api_req rq = {.method = rt->method, .path = rt->path, .body = body, .reg = reg,
                          .cfg = &cfg, .request_id = "fuzz", .cancelled = &cancelled};
+    /* Path parameters ({name} of /v2/models/{name}/infer ...), as the router fills them: the
+     * body's "model" when it is a string, else the test model. */
+    const char *pv = json_string_value(json_object_get(body, "model"));
+    for (const char *c = rt->path; (c = strchr(c, '{')) != NULL && rq.n_params < API_PARAMS_MAX; c++)
+        rq.params[rq.n_params++] = pv ? pv : "t";
     struct api_resp rs = {0};
     rt->handler(&rq, &rs);
     if (!rs.body && !rs.raw)
