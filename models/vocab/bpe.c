@@ -60,69 +60,11 @@ struct sym {
     int prev, next;
 };
 
-struct bigram {
-    int32_t rank;
-    int left, right;
-    size_t size;
-};
-
-struct bheap {
-    struct bigram *a;
-    size_t n, cap;
-};
-
-static int before(const struct bigram *x, const struct bigram *y)
-{
-    return x->rank < y->rank || (x->rank == y->rank && x->left < y->left);
-}
-
-static int bheap_push(struct bheap *h, struct bigram c)
-{
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? 2 * h->cap : 64;
-        struct bigram *a = realloc(h->a, cap * sizeof *a);
-        if (!a)
-            return -1;
-        h->a = a;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0 && before(&c, &h->a[(i - 1) / 2])) {
-        h->a[i] = h->a[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    h->a[i] = c;
-    return 0;
-}
-
-static struct bigram bheap_pop(struct bheap *h)
-{
-    struct bigram top = h->a[0], last = h->a[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const struct bigram *best = &last;
-        if (l < h->n && before(&h->a[l], best)) {
-            m = l;
-            best = &h->a[l];
-        }
-        if (r < h->n && before(&h->a[r], best))
-            m = r;
-        if (m == i)
-            break;
-        h->a[i] = h->a[m];
-        i = m;
-    }
-    if (h->n > 0)
-        h->a[i] = last;
-    return top;
-}
-
 struct bpe_work {
     const struct vocab *v;
     const char *w; /* the encoded word */
     struct sym *s;
-    struct bheap heap;
+    struct pairheap heap;
     char *scratch;
 };
 
@@ -134,8 +76,9 @@ static int add_bigram(struct bpe_work *k, int left, int right)
     int32_t rank = bpe_merge_rank(k->v, k->w + l->off, l->n, k->w + r->off, r->n, k->scratch);
     if (rank < 0)
         return 0;
-    return bheap_push(&k->heap, (struct bigram){.rank = rank, .left = left, .right = right,
-                                                .size = l->n + r->n});
+    /* the lowest merge rank first */
+    return pairheap_push(&k->heap, (struct vocab_pair){.key = rank, .left = left, .right = right,
+                                                       .size = l->n + r->n});
 }
 
 static int emit(const struct vocab *v, const char *p, size_t n, struct idvec *out)
@@ -171,7 +114,7 @@ static int encode_word(struct bpe_work *k, const char *w, size_t len, struct idv
         if (add_bigram(k, i - 1, i) != 0)
             return -1;
     while (k->heap.n > 0) {
-        struct bigram b = bheap_pop(&k->heap);
+        struct vocab_pair b = pairheap_pop(&k->heap);
         struct sym *l = &k->s[b.left], *r = &k->s[b.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size)
             continue; /* stale: one side changed since */

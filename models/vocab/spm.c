@@ -12,66 +12,8 @@ struct sym {
     int prev, next;
 };
 
-struct bigram {
-    float score;
-    int left, right;
-    size_t size;
-};
-
-struct sheap {
-    struct bigram *a;
-    size_t n, cap;
-};
-
-static int before(const struct bigram *x, const struct bigram *y)
-{
-    return x->score > y->score || (x->score == y->score && x->left < y->left);
-}
-
-static int sheap_push(struct sheap *h, struct bigram c)
-{
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? 2 * h->cap : 64;
-        struct bigram *a = realloc(h->a, cap * sizeof *a);
-        if (!a)
-            return -1;
-        h->a = a;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0 && before(&c, &h->a[(i - 1) / 2])) {
-        h->a[i] = h->a[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    h->a[i] = c;
-    return 0;
-}
-
-static struct bigram sheap_pop(struct sheap *h)
-{
-    struct bigram top = h->a[0], last = h->a[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const struct bigram *best = &last;
-        if (l < h->n && before(&h->a[l], best)) {
-            m = l;
-            best = &h->a[l];
-        }
-        if (r < h->n && before(&h->a[r], best))
-            m = r;
-        if (m == i)
-            break;
-        h->a[i] = h->a[m];
-        i = m;
-    }
-    if (h->n > 0)
-        h->a[i] = last;
-    return top;
-}
-
-static int try_bigram(const struct vocab *v, const char *text, struct sym *s, struct sheap *h, int left,
-                      int right)
+static int try_bigram(const struct vocab *v, const char *text, struct sym *s, struct pairheap *h,
+                      int left, int right)
 {
     if (left < 0 || right < 0)
         return 0;
@@ -79,14 +21,15 @@ static int try_bigram(const struct vocab *v, const char *text, struct sym *s, st
     int32_t id = strtab_find(&v->by_text, text + s[left].off, size);
     if (id < 0)
         return 0;
-    return sheap_push(h, (struct bigram){.score = v->score[id], .left = left, .right = right,
-                                         .size = size});
+    /* the highest score first: the smallest key */
+    return pairheap_push(h, (struct vocab_pair){.key = -(double)v->score[id], .left = left,
+                                                .right = right, .size = size});
 }
 
 int spm_encode(const struct vocab *v, const char *text, size_t len, struct idvec *out)
 {
     int rc = -1;
-    struct sheap h = {0};
+    struct pairheap h = {0};
     struct sym *s = malloc((len ? len : 1) * sizeof *s);
     if (!s)
         return -1;
@@ -102,7 +45,7 @@ int spm_encode(const struct vocab *v, const char *text, size_t len, struct idvec
         if (try_bigram(v, text, s, &h, i - 1, i) != 0)
             goto done;
     while (h.n > 0) {
-        struct bigram b = sheap_pop(&h);
+        struct vocab_pair b = pairheap_pop(&h);
         struct sym *l = &s[b.left], *r = &s[b.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size)
             continue;

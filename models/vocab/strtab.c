@@ -1,5 +1,5 @@
-/* strtab.c: the vocabulary's string -> index hash (open addressing over borrowed strings)
- * and the growing id list the encoders append to. Kept apart from vocab.c so that the
+/* strtab.c: the vocabulary's string -> index hash (open addressing over borrowed strings),
+ * the growing id list the encoders append to, and their merge queue (a binary heap). Kept apart from vocab.c so that the
  * encoders (spm.c, bpe.c) and vocab.c all call down into this file, never into each other. */
 #include "vocab_internal.h"
 
@@ -75,3 +75,50 @@ int idvec_push(struct idvec *o, int id)
     return 0;
 }
 
+
+static int pair_before(const struct vocab_pair *x, const struct vocab_pair *y)
+{
+    return x->key < y->key || (x->key == y->key && x->left < y->left);
+}
+
+int pairheap_push(struct pairheap *h, struct vocab_pair c)
+{
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? 2 * h->cap : 64;
+        struct vocab_pair *a = realloc(h->a, cap * sizeof *a);
+        if (!a)
+            return -1;
+        h->a = a;
+        h->cap = cap;
+    }
+    size_t i = h->n++;
+    while (i > 0 && pair_before(&c, &h->a[(i - 1) / 2])) {
+        h->a[i] = h->a[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->a[i] = c;
+    return 0;
+}
+
+struct vocab_pair pairheap_pop(struct pairheap *h)
+{
+    struct vocab_pair top = h->a[0], last = h->a[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        const struct vocab_pair *best = &last;
+        if (l < h->n && pair_before(&h->a[l], best)) {
+            m = l;
+            best = &h->a[l];
+        }
+        if (r < h->n && pair_before(&h->a[r], best))
+            m = r;
+        if (m == i)
+            break;
+        h->a[i] = h->a[m];
+        i = m;
+    }
+    if (h->n > 0)
+        h->a[i] = last;
+    return top;
+}

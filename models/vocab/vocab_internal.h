@@ -97,6 +97,21 @@ struct idvec {
 };
 int idvec_push(struct idvec *o, int id); /* 0, or -1 out of memory */
 
+/* A candidate merge of two adjacent symbols, for both encoders' priority queues: the
+ * smallest key pops first, the leftmost on ties (SentencePiece keys by -score, BPE by merge
+ * rank; a double holds either exactly). */
+struct vocab_pair {
+    double key;
+    int left, right;
+    size_t size; /* bytes of the joined text, to tell a stale pair */
+};
+struct pairheap {
+    struct vocab_pair *a;
+    size_t n, cap;
+};
+int pairheap_push(struct pairheap *h, struct vocab_pair c); /* 0, or -1 out of memory */
+struct vocab_pair pairheap_pop(struct pairheap *h);          /* h->n > 0 */
+
 /* Encode one raw-text fragment, appending to out. 0, or -1 out of memory. */
 int spm_encode(const struct vocab *v, const char *text, size_t len, struct idvec *out);
 int bpe_encode(const struct vocab *v, const char *text, size_t len, struct idvec *out);
