@@ -27,7 +27,7 @@ struct transformer_seq {
     float *rope_cr, *rope_ci; /* (head_size / 2): cos, sin of the current position */
     void *xa[3];  /* (batch, max(dim, hidden)) activations in a weight's activation type */
     size_t xa_bytes;
-    struct mamba_state *ms; /* Mamba: the fixed-size state (mamba.c); no KV cache then */
+    void *rs; /* a recurrent architecture's fixed-size state (ck.recurrent); no KV cache then */
 };
 
 transformer_seq *transformer_seq_new(const transformer *t, size_t capacity)
@@ -40,10 +40,10 @@ transformer_seq *transformer_seq_new(const transformer *t, size_t capacity)
         return NULL;
     s->t = t;
     s->cap = capacity;
-    if (t->ck.mamba) {
-        s->ms = mamba_state_new(t);
+    if (t->ck.recurrent) {
+        s->rs = t->ck.recurrent->state_new(t);
         s->logits = malloc((size_t)sh->vocab * sizeof(float));
-        if (!s->ms || !s->logits) {
+        if (!s->rs || !s->logits) {
             transformer_seq_free(s);
             return NULL;
         }
@@ -88,14 +88,16 @@ void transformer_seq_free(transformer_seq *s)
     free(s->logits);
     free(s->rope_cr);
     free(s->rope_ci);
-    mamba_state_free(s->ms);
+    if (s->rs)
+        s->t->ck.recurrent->state_free(s->rs);
     free(s);
 }
 
 size_t transformer_seq_bytes(const transformer_seq *s)
 {
-    if (s->ms)
-        return sizeof *s + mamba_state_bytes(s->ms) + (size_t)s->t->ck.shape.vocab * sizeof(float);
+    if (s->rs)
+        return sizeof *s + s->t->ck.recurrent->state_bytes(s->rs) +
+               (size_t)s->t->ck.shape.vocab * sizeof(float);
     const struct transformer_shape *sh = &s->t->ck.shape;
     size_t b = sizeof *s + 2 * (size_t)sh->n_layers * s->cap * (size_t)s->t->kv_dim * sizeof(float);
     b += ((size_t)sh->vocab + (size_t)s->t->head_size) * sizeof(float);
@@ -494,8 +496,8 @@ int transformer_forward(transformer_seq *s, const int *ids, size_t n, float *all
         if (ids[i] < 0 || ids[i] >= sh->vocab)
             return status_set(err, STATUS_BAD_INPUT, NULL, "token id %d out of range [0, %d)",
                               ids[i], sh->vocab);
-    if (s->ms) {
-        int rc = mamba_forward(s->t, s->ms, ids, n, s->logits, all_logits, cancelled, err);
+    if (s->rs) {
+        int rc = s->t->ck.recurrent->forward(s->t, s->rs, ids, n, s->logits, all_logits, cancelled, err);
         if (rc == STATUS_OK)
             s->pos += n;
         return rc;

@@ -318,6 +318,7 @@ static int take_mamba(struct loader *ld)
     const struct mamba_hparams *h = &ck->ssm;
     const size_t dim = (size_t)ck->shape.dim, di = (size_t)h->d_inner, ds = (size_t)h->d_state;
     const size_t dc = (size_t)h->d_conv, dtr = (size_t)h->dt_rank, V = (size_t)ck->shape.vocab;
+    ck->recurrent = &mamba_ops;
     ck->mamba = calloc((size_t)ck->shape.n_layers, sizeof *ck->mamba);
     if (!ck->mamba)
         return status_set(ld->err, STATUS_NO_MEMORY, NULL, "out of memory");

@@ -32,7 +32,9 @@ struct mamba_state {
     size_t bytes;
 };
 
-struct mamba_state *mamba_state_new(const transformer *t)
+static void state_free(void *st);
+
+static void *state_new(const transformer *t)
 {
     const struct checkpoint *ck = &t->ck;
     struct mamba_state *m = calloc(1, sizeof *m);
@@ -59,21 +61,22 @@ struct mamba_state *mamba_state_new(const transformer *t)
         *bufs[i].p = calloc(bufs[i].n, sizeof(float));
         m->bytes += bufs[i].n * sizeof(float);
         if (!*bufs[i].p) {
-            mamba_state_free(m);
+            state_free(m);
             return NULL;
         }
     }
     m->xa = malloc(B * wide * sizeof(float));
     m->bytes += B * wide * sizeof(float);
     if (!m->xa) {
-        mamba_state_free(m);
+        state_free(m);
         return NULL;
     }
     return m;
 }
 
-void mamba_state_free(struct mamba_state *m)
+static void state_free(void *st)
 {
+    struct mamba_state *m = st;
     if (!m)
         return;
     float *bufs[] = {m->conv, m->ssm, m->x, m->xb, m->xz, m->xc, m->xdb, m->dtin, m->dt, m->y};
@@ -83,9 +86,9 @@ void mamba_state_free(struct mamba_state *m)
     free(m);
 }
 
-size_t mamba_state_bytes(const struct mamba_state *m)
+static size_t state_bytes(const void *st)
 {
-    return m->bytes;
+    return ((const struct mamba_state *)st)->bytes;
 }
 
 static float silu(float v) { return v / (1.0f + expf(-v)); }
@@ -207,10 +210,10 @@ static int forward_batch(const transformer *t, struct mamba_state *m, const int 
     return STATUS_OK;
 }
 
-int mamba_forward(const transformer *t, struct mamba_state *m, const int *ids, size_t n,
-                  float *logits, float *all_logits, const volatile int *cancelled,
-                  struct status_err *err)
+static int forward(const transformer *t, void *st, const int *ids, size_t n, float *logits,
+                   float *all_logits, const volatile int *cancelled, struct status_err *err)
 {
+    struct mamba_state *m = st;
     const size_t V = (size_t)t->ck.shape.vocab;
     for (size_t done = 0; done < n;) {
         const size_t b = n - done < MAMBA_BATCH ? n - done : MAMBA_BATCH;
@@ -222,3 +225,5 @@ int mamba_forward(const transformer *t, struct mamba_state *m, const int *ids, s
     }
     return STATUS_OK;
 }
+
+const struct recurrent_ops mamba_ops = {state_new, state_free, state_bytes, forward};

@@ -87,6 +87,7 @@ struct checkpoint {
     struct tensor wcls;               /* (vocab, dim), == tok_emb when shared */
     struct mamba_hparams ssm;         /* Mamba only */
     struct mamba_layer *mamba;        /* [L] for a Mamba file, else NULL (owned array) */
+    const struct recurrent_ops *recurrent; /* a recurrent architecture's state, else NULL */
 };
 
 /* Map and validate 'path' (legacy, ak42 v1 or v2): header fields in bounds, every tensor
@@ -109,16 +110,19 @@ void transformer_linear(const transformer *t, void *xa, const float *x, size_t n
 void transformer_rmsnorm(const transformer *t, float *out, const float *x, const float *w,
                          size_t n);
 
-/* ---- mamba.c: the Mamba pass; a sequence holds a fixed-size conv + SSM state ---- */
-struct mamba_state;
-struct mamba_state *mamba_state_new(const transformer *t);
-void mamba_state_free(struct mamba_state *m);
-size_t mamba_state_bytes(const struct mamba_state *m); /* heap bytes, independent of length */
-/* n tokens (ids checked by the caller) from position pos; logits of the last into 'logits',
- * of every position into all_logits when non-NULL. */
-int mamba_forward(const transformer *t, struct mamba_state *m, const int *ids, size_t n,
-                  float *logits, float *all_logits, const volatile int *cancelled,
-                  struct status_err *err);
+/* ---- a recurrent architecture's per-sequence state (instead of the KV cache) ----
+ * Set by the loader in struct checkpoint; forward.c calls through it (a table, so the pass
+ * that calls forward.c's linear layers is not called back directly). */
+struct recurrent_ops {
+    void *(*state_new)(const transformer *t); /* NULL when out of memory */
+    void (*state_free)(void *st);             /* accepts NULL */
+    size_t (*state_bytes)(const void *st);    /* heap bytes, independent of length */
+    /* n tokens (ids checked by the caller); logits of the last into 'logits', of every
+     * position into all_logits when non-NULL */
+    int (*forward)(const transformer *t, void *st, const int *ids, size_t n, float *logits,
+                   float *all_logits, const volatile int *cancelled, struct status_err *err);
+};
+extern const struct recurrent_ops mamba_ops; /* mamba.c: a fixed-size conv + SSM state */
 
 struct tokenizer {
     int vocab_size;
