@@ -28,6 +28,7 @@ struct transformer_seq {
     void *xa[3];  /* (batch, max(dim, hidden)) activations in a weight's activation type */
     size_t xa_bytes;
     void *rs; /* a recurrent architecture's fixed-size state (ck.recurrent); no KV cache then */
+    const struct recurrent_ops *rops; /* its table (kept: a sequence may outlive its model) */
 };
 
 transformer_seq *transformer_seq_new(const transformer *t, size_t capacity)
@@ -41,7 +42,8 @@ transformer_seq *transformer_seq_new(const transformer *t, size_t capacity)
     s->t = t;
     s->cap = capacity;
     if (t->ck.recurrent) {
-        s->rs = t->ck.recurrent->state_new(t);
+        s->rops = t->ck.recurrent;
+        s->rs = s->rops->state_new(t);
         s->logits = malloc((size_t)sh->vocab * sizeof(float));
         if (!s->rs || !s->logits) {
             transformer_seq_free(s);
@@ -89,14 +91,14 @@ void transformer_seq_free(transformer_seq *s)
     free(s->rope_cr);
     free(s->rope_ci);
     if (s->rs)
-        s->t->ck.recurrent->state_free(s->rs);
+        s->rops->state_free(s->rs);
     free(s);
 }
 
 size_t transformer_seq_bytes(const transformer_seq *s)
 {
     if (s->rs)
-        return sizeof *s + s->t->ck.recurrent->state_bytes(s->rs) +
+        return sizeof *s + s->rops->state_bytes(s->rs) +
                (size_t)s->t->ck.shape.vocab * sizeof(float);
     const struct transformer_shape *sh = &s->t->ck.shape;
     size_t b = sizeof *s + 2 * (size_t)sh->n_layers * s->cap * (size_t)s->t->kv_dim * sizeof(float);
@@ -497,7 +499,7 @@ int transformer_forward(transformer_seq *s, const int *ids, size_t n, float *all
             return status_set(err, STATUS_BAD_INPUT, NULL, "token id %d out of range [0, %d)",
                               ids[i], sh->vocab);
     if (s->rs) {
-        int rc = s->t->ck.recurrent->forward(s->t, s->rs, ids, n, s->logits, all_logits, cancelled, err);
+        int rc = s->rops->forward(s->t, s->rs, ids, n, s->logits, all_logits, cancelled, err);
         if (rc == STATUS_OK)
             s->pos += n;
         return rc;
