@@ -49,12 +49,21 @@ all: $(LMSERVE) $(TOOLS_BIN)
 # one installing target: `make all` never installs, `make test` and `make run` depend on the
 # stamp (README's two commands work on a fresh machine). The stamp keeps them from asking apt
 # again.
+# `make run` needs only the build packages, curl and the corpus/fastText (one apt call, no
+# nodejs/npm: those are most of a fresh machine's install time); `make test` needs the test
+# packages too. Both then build with -j(number of CPUs) unless -j was given.
 DEPS_STAMP := $(BUILD)/.deps-stamp
+RUN_DEPS_STAMP := $(BUILD)/.deps-run-stamp
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+JOBS_FLAG = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(JOBS))
 deps:
-	@sh tools/deps.sh build test
-	@mkdir -p $(BUILD) && touch $(DEPS_STAMP)
+	@sh tools/deps.sh build test models
+	@mkdir -p $(BUILD) && touch $(DEPS_STAMP) $(RUN_DEPS_STAMP)
 $(DEPS_STAMP): tools/deps.sh
-	@sh tools/deps.sh build test
+	@sh tools/deps.sh build test models
+	@mkdir -p $(BUILD) && touch $@
+$(RUN_DEPS_STAMP): tools/deps.sh
+	@sh tools/deps.sh build run models
 	@mkdir -p $(BUILD) && touch $@
 
 # ---- compile ----
@@ -89,7 +98,8 @@ $(API_BIN): $(call obj,$(API_SRC)) $(SERVER_OBJ) $(LIBMODELS)
 
 # Criterion runs tests in parallel; -j2 matches the 2-core CI machine.
 CRITERION_FLAGS ?= --jobs 2
-test: $(DEPS_STAMP) all $(UNIT_BIN) $(API_BIN)
+test: $(DEPS_STAMP)
+	@$(MAKE) --no-print-directory $(JOBS_FLAG) all $(UNIT_BIN) $(API_BIN)
 	python3 tools/check_routes.py server/router.c api.yaml
 	LMSERVE_BIN=$(abspath $(LMSERVE)) LMSERVE_TOOLS=$(abspath $(BUILD)/bin) $(UNIT_BIN) $(CRITERION_FLAGS)
 	rm -f $(BUILD)/contract.jsonl
@@ -114,7 +124,8 @@ lint-api: $(DEPS_STAMP)
 arg_if = $(if $(filter command line override file,$(origin $(1))),$(2) $($(1)))
 RUN_FLAGS = $(call arg_if,HOST,--host) $(call arg_if,PORT,--port) \
             $(if $(LMSERVE_CONFIG),,--config models/default.json) $(RUN_ARGS)
-run: $(DEPS_STAMP) all models
+run: $(RUN_DEPS_STAMP)
+	@$(MAKE) --no-print-directory $(JOBS_FLAG) all models
 	@sh tools/run.sh $(LMSERVE) $(RUN_FLAGS)
 
 bench: all

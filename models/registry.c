@@ -3,6 +3,7 @@
 #include "registry.h"
 
 #include "util/ident.h"
+#include "util/progress.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 struct model {
@@ -224,6 +226,11 @@ static void load_now(model *m)
     status_clear(&err);
     void *impl = NULL;
     struct timespec t0, t1;
+    /* Big files take seconds: say what is being loaded before the loader starts. */
+    struct stat st;
+    if (m->path && stat(m->path, &st) == 0 && (size_t)st.st_size >= PROGRESS_MIN_BYTES)
+        fprintf(stderr, "lmserve: model '%s' (%s): loading %s (%.1f MB)\n", m->id, m->ops->type,
+                m->path, (double)st.st_size / 1e6);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = m->ops->load(m->path, &m->opts, &impl, &err);
     clock_gettime(CLOCK_MONOTONIC, &t1);

@@ -1,7 +1,7 @@
 #!/bin/sh
 # deps.sh GROUP...: install the Debian (and npm) packages a group needs, skipping what is
-# already installed. Groups: build (compile), test (make test), models (make models: the
-# corpus and fastText, no PyTorch), train (make models-train and the trainer's test: PyTorch
+# already installed. Groups: build (compile), run (make run), test (make test), models (make
+# models: the corpus and fastText, no PyTorch), train (make models-train and the trainer's test: PyTorch
 # with OpenBLAS, ~11x faster than the reference BLAS it would pick otherwise), web (make
 # test-web), bench (make bench), docker (make test-image, used by .ci/run only). Works as
 # root on a fresh Debian 12.
@@ -9,6 +9,8 @@ set -eu
 here=$(cd "$(dirname "$0")/.." && pwd)
 
 pkgs_build="gcc make pkg-config libmicrohttpd-dev libjansson-dev zlib1g-dev"
+# run: what tools/run.sh uses to wait for /ready (make run: build run models).
+pkgs_run="curl"
 pkgs_test="libcriterion-dev libcurl4-openssl-dev curl python3 python3-numpy nodejs npm prometheus"
 pkgs_models="bible-kjv fasttext"
 pkgs_train="bible-kjv sentencepiece python3-torch python3-numpy libopenblas0-pthread"
@@ -22,6 +24,7 @@ npm_dirs=""
 for g in "$@"; do
     case "$g" in
     build) want="$want $pkgs_build" ;;
+    run) want="$want $pkgs_run" ;;
     test) want="$want $pkgs_test"; npm_dirs="$npm_dirs tests/contract tests/openai tests/vocab" ;;
     models) want="$want $pkgs_models" ;;
     train) want="$want $pkgs_train" ;;

@@ -8,7 +8,12 @@
  *   random -o OUT [--arch llama|qwen2] [--type T] [--dim --hidden --layers --heads
  *          --kv-heads --vocab --ctx --seed --tied --rope-theta]
  *                                random weights of any shape and any supported type, with a
- *                                synthetic SentencePiece vocabulary, for tests and benchmarks */
+ *                                synthetic SentencePiece vocabulary, for tests and benchmarks
+ *   random -o OUT --arch mamba [--type T] [--dim --hidden (d_inner) --layers --vocab --ctx
+ *          --seed --tied --d-state --d-conv --dt-rank --vocab-from VOCAB.gguf]
+ *                                a random Mamba-1 file in llama.cpp's conventions (A stored
+ *                                negative, as -exp(A_log)); --vocab-from copies a GGUF's
+ *                                tokenizer (e.g. GPT-NeoX BPE, as real Mamba models use) */
 #include "../models/gguf/gguf.h"
 #include "../models/gguf/gguf_write.h"
 #include "../models/kernels/kernels.h"
@@ -501,13 +506,169 @@ static int cmd_random(const char *out, struct hparams *h, size_t qi, uint64_t se
     return rc == STATUS_OK ? 0 : 1;
 }
 
+/* ---- random Mamba ---- */
+
+struct mamba_opts {
+    int d_state, d_conv, dt_rank;
+    const char *vocab_from;
+};
+
+/* Copy the tokenizer.* keys of GGUF 'path' (every type a tokenizer uses); returns the
+ * number of tokens. */
+static size_t copy_vocab(gguf_writer *w, struct owned *o, const char *path)
+{
+    gguf *g;
+    struct status_err err = {0};
+    if (gguf_open(path, &g, &err) != STATUS_OK)
+        die(err.msg);
+    size_t n_tokens = 0;
+    for (size_t i = 0; i < gguf_n_kv(g); i++) {
+        const struct gguf_kv *kv = gguf_kv_at(g, i);
+        if (kv->key.len < 10 || memcmp(kv->key.s, "tokenizer.", 10) != 0)
+            continue;
+        char *key = keep(o, strndup(kv->key.s, kv->key.len));
+        int rc = STATUS_OK;
+        switch (kv->type) {
+        case GGUF_STRING: rc = gguf_writer_str(w, key, keep(o, strndup(kv->v.str.s, kv->v.str.len))); break;
+        case GGUF_BOOL: rc = gguf_writer_bool(w, key, (int)kv->v.u); break;
+        case GGUF_U8: case GGUF_U16: case GGUF_U32: case GGUF_U64: rc = gguf_writer_u32(w, key, (uint32_t)kv->v.u); break;
+        case GGUF_I8: case GGUF_I16: case GGUF_I32: case GGUF_I64: rc = gguf_writer_i32(w, key, (int32_t)kv->v.i); break;
+        case GGUF_F32: case GGUF_F64: rc = gguf_writer_f32(w, key, (float)kv->v.f); break;
+        case GGUF_ARRAY: {
+            const size_t n = kv->v.arr.n;
+            if (kv->v.arr.type == GGUF_STRING) {
+                const char **v = keep(o, xmalloc(n * sizeof *v));
+                for (size_t j = 0; j < n; j++)
+                    v[j] = keep(o, strndup(kv->v.arr.strs[j].s, kv->v.arr.strs[j].len));
+                rc = gguf_writer_arr_str(w, key, v, n);
+                if (strcmp(key, "tokenizer.ggml.tokens") == 0)
+                    n_tokens = n;
+            } else if (kv->v.arr.type == GGUF_F32 || kv->v.arr.type == GGUF_F64) {
+                float *v = keep(o, xmalloc(n * sizeof *v));
+                for (size_t j = 0; j < n; j++)
+                    v[j] = (float)gguf_arr_float(kv, j);
+                rc = gguf_writer_arr_f32(w, key, v, n);
+            } else {
+                int32_t *v = keep(o, xmalloc(n * sizeof *v));
+                for (size_t j = 0; j < n; j++)
+                    v[j] = (int32_t)gguf_arr_int(kv, j);
+                rc = gguf_writer_arr_i32(w, key, v, n);
+            }
+            break;
+        }
+        default: break;
+        }
+        if (rc != STATUS_OK)
+            die("out of memory");
+    }
+    gguf_close(g);
+    if (n_tokens == 0)
+        die("--vocab-from: no tokenizer.ggml.tokens in that file");
+    return n_tokens;
+}
+
+static void put_f32(gguf_writer *w, struct owned *o, const char *name, size_t rows, size_t cols,
+                    float *f)
+{
+    const uint64_t ne[2] = {cols, rows};
+    if (gguf_writer_tensor(w, name, GGUF_T_F32, rows > 1 ? 2 : 1, ne, keep(o, f)) != STATUS_OK)
+        die("cannot add a tensor");
+}
+
+static int cmd_random_mamba(const char *out, struct hparams *h, size_t qi, uint64_t seed,
+                            int tied, const struct mamba_opts *mo)
+{
+    const int dim = h->dim, di = h->hidden, ds = mo->d_state, dc = mo->d_conv;
+    const int dtr = mo->dt_rank > 0 ? mo->dt_rank : (dim + 15) / 16;
+    if (dim <= 0 || di <= 0 || ds <= 0 || dc <= 0 || dc > 64 || dtr <= 0 || h->layers <= 0 ||
+        h->ctx <= 0 || (!mo->vocab_from && h->vocab < 259))
+        die("bad shape (dim, hidden = d_inner, d-state, d-conv <= 64, dt-rank > 0, vocab >= 259)");
+    gguf_writer *w = gguf_writer_new();
+    if (!w)
+        die("out of memory");
+    struct owned o = {0};
+    int rc = gguf_writer_str(w, "general.architecture", "mamba");
+    rc = rc ? rc : gguf_writer_str(w, "general.name", "random-mamba");
+    rc = rc ? rc : gguf_writer_u32(w, "general.alignment", GGUF_DEFAULT_ALIGNMENT);
+    const struct {
+        const char *key;
+        int v;
+    } ints[] = {{"mamba.context_length", h->ctx}, {"mamba.embedding_length", dim},
+                {"mamba.feed_forward_length", 0},  {"mamba.attention.head_count", 0},
+                {"mamba.block_count", h->layers},  {"mamba.ssm.conv_kernel", dc},
+                {"mamba.ssm.inner_size", di},      {"mamba.ssm.state_size", ds},
+                {"mamba.ssm.time_step_rank", dtr}};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        rc = rc ? rc : gguf_writer_u32(w, ints[i].key, (uint32_t)ints[i].v);
+    rc = rc ? rc : gguf_writer_f32(w, "mamba.attention.layer_norm_rms_epsilon", h->rms_eps);
+    rc = rc ? rc : gguf_writer_bool(w, "mamba.ssm.dt_b_c_rms", 0);
+    if (rc != STATUS_OK)
+        die("out of memory");
+    size_t V = (size_t)h->vocab;
+    if (mo->vocab_from) {
+        V = copy_vocab(w, &o, mo->vocab_from);
+    } else { /* the synthetic SentencePiece vocabulary of the llama files */
+        char **pieces = xmalloc(V * sizeof *pieces);
+        float *scores = xmalloc(V * sizeof *scores);
+        for (size_t i = 0; i < V; i++) {
+            char buf[32];
+            if (i < 3)
+                snprintf(buf, sizeof buf, "%s", i == 0 ? "<unk>" : i == 1 ? "<s>" : "</s>");
+            else if (i < 259)
+                snprintf(buf, sizeof buf, "<0x%02X>", (unsigned)(i - 3));
+            else
+                snprintf(buf, sizeof buf, "\xe2\x96\x81m%zu", i - 259);
+            pieces[i] = keep(&o, strdup(buf));
+            scores[i] = i < 259 ? 0.0f : -(float)i / (float)V;
+        }
+        put_vocab(w, (const char *const *)pieces, scores, V);
+        free(pieces);
+        free(scores);
+    }
+    uint64_t st = mix(seed);
+    const size_t D = (size_t)dim, DI = (size_t)di, DS = (size_t)ds, DC = (size_t)dc, R = (size_t)dtr;
+    add_random_matrix(w, &o, &st, "token_embd.weight", qi, V, D, 0.5f);
+    put_f32(w, &o, "output_norm.weight", 1, D, random_floats(&st, D, 0.1f, 1.0f));
+    if (!tied)
+        add_random_matrix(w, &o, &st, "output.weight", qi, V, D, 1.0f / sqrtf((float)dim));
+    char nb[96];
+    for (int l = 0; l < h->layers; l++) {
+        put_f32(w, &o, blk(nb, l, "attn_norm.weight"), 1, D, random_floats(&st, D, 0.1f, 1.0f));
+        add_random_matrix(w, &o, &st, blk(nb, l, "ssm_in.weight"), qi, 2 * DI, D, 1.0f / sqrtf((float)dim));
+        put_f32(w, &o, blk(nb, l, "ssm_conv1d.weight"), DI, DC, random_floats(&st, DI * DC, 0.5f, 0));
+        put_f32(w, &o, blk(nb, l, "ssm_conv1d.bias"), 1, DI, random_floats(&st, DI, 0.1f, 0));
+        add_random_matrix(w, &o, &st, blk(nb, l, "ssm_x.weight"), qi, R + 2 * DS, DI, 1.0f / sqrtf((float)di));
+        add_random_matrix(w, &o, &st, blk(nb, l, "ssm_dt.weight"), qi, DI, R, 1.0f / sqrtf((float)dtr));
+        /* dt bias: softplus^-1 of a time step in about [0.001, 0.1], as Mamba initialises */
+        put_f32(w, &o, blk(nb, l, "ssm_dt.bias"), 1, DI, random_floats(&st, DI, 1.15f, -3.45f));
+        /* A = -exp(A_log), A_log = log(1 .. d_state) (S4D-real), jittered */
+        float *A = xmalloc(DI * DS * sizeof *A);
+        for (size_t c = 0; c < DI; c++)
+            for (size_t k = 0; k < DS; k++)
+                A[c * DS + k] = -(float)(k + 1) * (1.0f + 0.1f * uniform(&st));
+        put_f32(w, &o, blk(nb, l, "ssm_a"), DI, DS, A);
+        put_f32(w, &o, blk(nb, l, "ssm_d"), 1, DI, random_floats(&st, DI, 0.1f, 1.0f));
+        add_random_matrix(w, &o, &st, blk(nb, l, "ssm_out.weight"), qi, D, DI, 1.0f / sqrtf((float)di));
+    }
+    struct status_err err = {0};
+    rc = gguf_writer_write(w, out, &err);
+    if (rc != STATUS_OK)
+        fprintf(stderr, "lmserve-gguf: %s\n", err.msg);
+    gguf_writer_free(w);
+    release(&o);
+    return rc == STATUS_OK ? 0 : 1;
+}
+
 static void usage(void)
 {
     fputs("usage: lmserve-gguf inspect FILE\n"
           "       lmserve-gguf convert CKPT -t TOKENIZER -o OUT.gguf [--type F32|F16|Q8_0|Q4_0|Q4_K]\n"
           "       lmserve-gguf random -o OUT.gguf [--arch llama|qwen2] [--type T] [--dim N]\n"
           "                    [--hidden N] [--layers N] [--heads N] [--kv-heads N] [--vocab N]\n"
-          "                    [--ctx N] [--seed N] [--tied] [--rope-theta X]\n",
+          "                    [--ctx N] [--seed N] [--tied] [--rope-theta X]\n"
+          "       lmserve-gguf random -o OUT.gguf --arch mamba [--type T] [--dim N] [--hidden N]\n"
+          "                    [--layers N] [--vocab N] [--ctx N] [--seed N] [--tied] [--d-state N]\n"
+          "                    [--d-conv N] [--dt-rank N] [--vocab-from VOCAB.gguf]\n",
           stderr);
     exit(2);
 }
@@ -530,7 +691,11 @@ int main(int argc, char **argv)
         {"kv-heads", required_argument, 0, 'k'}, {"vocab", required_argument, 0, 'v'},
         {"ctx", required_argument, 0, 'c'},    {"seed", required_argument, 0, 's'},
         {"tied", no_argument, 0, 'T'},         {"rope-theta", required_argument, 0, 'r'},
+        {"d-state", required_argument, 0, 'S'}, {"d-conv", required_argument, 0, 'C'},
+        {"dt-rank", required_argument, 0, 'R'}, {"vocab-from", required_argument, 0, 'V'},
         {0, 0, 0, 0}};
+    struct mamba_opts mo = {16, 4, 0, NULL};
+    int hidden_set = 0;
     const char *out = NULL, *tok = NULL;
     size_t qi = 0;
     uint64_t seed = 1;
@@ -545,7 +710,11 @@ int main(int argc, char **argv)
         case 'q': qi = qtype_index(optarg); break;
         case 'a': h.arch = optarg; break;
         case 'd': h.dim = atoi(optarg); break;
-        case 'H': h.hidden = atoi(optarg); break;
+        case 'H': h.hidden = atoi(optarg); hidden_set = 1; break;
+        case 'S': mo.d_state = atoi(optarg); break;
+        case 'C': mo.d_conv = atoi(optarg); break;
+        case 'R': mo.dt_rank = atoi(optarg); break;
+        case 'V': mo.vocab_from = optarg; break;
         case 'l': h.layers = atoi(optarg); break;
         case 'n': h.heads = atoi(optarg); break;
         case 'k': h.kv_heads = atoi(optarg); break;
@@ -563,6 +732,11 @@ int main(int argc, char **argv)
         if (optind != argc - 1 || !tok)
             usage();
         return cmd_convert(argv[optind], tok, out, qi);
+    }
+    if (strcmp(cmd, "random") == 0 && optind == argc && strcmp(h.arch, "mamba") == 0) {
+        if (!hidden_set)
+            h.hidden = 2 * h.dim; /* d_inner: Mamba's expansion factor 2 */
+        return cmd_random_mamba(out, &h, qi, seed, tied, &mo);
     }
     if (strcmp(cmd, "random") == 0 && optind == argc)
         return cmd_random(out, &h, qi, seed, tied);

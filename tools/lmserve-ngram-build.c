@@ -2,16 +2,11 @@
  * binary n-gram format. Usage: lmserve-ngram-build in.arpa[.gz] out.lmb */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "../models/ngram/ngram.h"
+#include "../models/util/progress.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#define BUILD_TOOL "lmserve-ngram-build"
 
 int main(int argc, char **argv)
 {
@@ -25,18 +20,20 @@ int main(int argc, char **argv)
     struct status_err err;
     status_clear(&err);
     ngram_lm *lm = NULL;
-    double t0 = now_s();
+    double t0 = progress_clock();
+    progress_stage(BUILD_TOOL, t0, "reading %s", argv[1]);
     if (ngram_open(argv[1], &lm, &err) != STATUS_OK) {
         fprintf(stderr, "%s\n", err.msg);
         return 1;
     }
-    double t1 = now_s();
+    double t1 = progress_clock();
+    progress_stage(BUILD_TOOL, t0, "writing %s", argv[2]);
     if (ngram_write_binary(lm, argv[2], &err) != STATUS_OK) {
         fprintf(stderr, "%s\n", err.msg);
         ngram_close(lm);
         return 1;
     }
-    double t2 = now_s();
+    double t2 = progress_clock();
     fprintf(stderr, "%s: order %d, %zu words,", argv[2], ngram_order(lm), ngram_vocab_size(lm));
     for (int n = 1; n <= ngram_order(lm); n++)
         fprintf(stderr, " %llu", (unsigned long long)ngram_count(lm, n));

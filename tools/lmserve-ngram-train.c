@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "../models/util/extsort.h"
+#include "../models/util/progress.h"
 #include "../models/util/status.h"
 
 #define TRAIN_ORDER_MIN 1
@@ -196,7 +197,11 @@ struct trainer {
     extsort *adjusted[TRAIN_ORDER_MAX + 1];/* step 2: per order, context order */
     extsort *probs;                        /* step 3: all orders, suffix order */
     FILE *arpa[TRAIN_ORDER_MAX + 1];       /* step 4: ARPA lines per order */
+    double t0;                             /* progress_clock() at the start */
 };
+
+#define TRAIN_TOOL "lmserve-ngram-train"
+#define TRAIN_PROGRESS_EVERY_S 5.0 /* a counting progress line at most this often */
 
 static FILE *tmp_open(void)
 {
@@ -227,8 +232,16 @@ static int train_count(struct trainer *t, FILE *in, struct status_err *err)
     struct count_rec rec;
     memset(&rec, 0, sizeof rec);
     rec.count = 1;
+    progress_stage(TRAIN_TOOL, t->t0, "step 1/4: counting %d-grams from stdin", t->order);
+    double next_line = t->t0 + TRAIN_PROGRESS_EVERY_S;
     while ((len = getline(&line, &line_cap, in)) >= 0) {
         lineno++;
+        if ((lineno & 0xfff) == 0 && progress_clock() >= next_line) {
+            progress_stage(TRAIN_TOOL, t->t0, "  %llu lines, %llu words, vocabulary %lu",
+                           (unsigned long long)lineno, (unsigned long long)t->tokens,
+                           (unsigned long)t->vocab.n);
+            next_line = progress_clock() + TRAIN_PROGRESS_EVERY_S;
+        }
         for (int i = 0; i < t->order; i++)
             rec.ids[i] = ID_BOS;
         int words = 0;
@@ -535,7 +548,11 @@ static int train_run(struct trainer *t, FILE *in, FILE *out, struct status_err *
     if (vocab_id(&t->vocab, "<unk>", 5) != ID_UNK || vocab_id(&t->vocab, "<s>", 3) != ID_BOS ||
         vocab_id(&t->vocab, "</s>", 4) != ID_EOS)
         return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
-    if ((rc = train_count(t, in, err)) || (rc = train_adjust(t, err)))
+    if ((rc = train_count(t, in, err)))
+        return rc;
+    progress_stage(TRAIN_TOOL, t->t0, "step 2/4: adjusted counts and discounts (%llu sentences, "
+                   "%llu words)", (unsigned long long)t->sentences, (unsigned long long)t->tokens);
+    if ((rc = train_adjust(t, err)))
         return rc;
     for (int n = 1; n <= t->order; n++)
         train_discounts(t, n);
@@ -543,6 +560,7 @@ static int train_run(struct trainer *t, FILE *in, FILE *out, struct status_err *
                           &t->probs, err)))
         return rc;
     extsort *ctx_gammas = NULL;
+    progress_stage(TRAIN_TOOL, t->t0, "step 3/4: initial probabilities and back-off weights");
     for (int n = t->order; n >= 1; n--) {
         extsort *gammas = NULL;
         rc = train_initial(t, n, ctx_gammas, &gammas, err);
@@ -560,6 +578,7 @@ static int train_run(struct trainer *t, FILE *in, FILE *out, struct status_err *
         if (!(t->arpa[n] = tmp_open()))
             return status_set(err, STATUS_IO, NULL, "cannot create a temporary file: %s",
                               strerror(errno));
+    progress_stage(TRAIN_TOOL, t->t0, "step 4/4: interpolating with the lower orders");
     if ((rc = train_interpolate(t, err)))
         return rc;
     fprintf(stderr, "lmserve-ngram-train: %llu sentences, %llu words, vocabulary %llu "
@@ -569,7 +588,11 @@ static int train_run(struct trainer *t, FILE *in, FILE *out, struct status_err *
     for (int n = 1; n <= t->order; n++)
         fprintf(stderr, "  order %d: %llu n-grams, discounts %.4f %.4f %.4f\n", n,
                 (unsigned long long)t->n_grams[n], t->d[n][1], t->d[n][2], t->d[n][3]);
-    return train_write(t, out, err);
+    progress_stage(TRAIN_TOOL, t->t0, "writing the ARPA file");
+    rc = train_write(t, out, err);
+    if (!rc)
+        progress_stage(TRAIN_TOOL, t->t0, "done");
+    return rc;
 }
 
 static void trainer_free(struct trainer *t)
@@ -597,6 +620,7 @@ int main(int argc, char **argv)
 {
     struct trainer t;
     memset(&t, 0, sizeof t);
+    t.t0 = progress_clock();
     long mem_mib = TRAIN_MEM_DEFAULT_MIB;
     int opt;
     while ((opt = getopt(argc, argv, "o:S:h")) != -1) {

@@ -7,7 +7,8 @@
 // a one-line HTML page from a trivial node http server on loopback, in the same browser, so
 // a loaded machine's browser cost can be told apart from the playground's.
 // Usage: node bench/web/first_paint.mjs [RUNS]   (needs build/bin/lmserve; RUNS default 15;
-// WEB_ROOT=DIR serves another copy of the playground, for A/B runs)
+// WEB_ROOT=DIR serves another copy of the playground; WEB_ROOT_B=DIR adds a second server with
+// that copy, measured cold in the same loop, interleaved, as row "cold-B", for A/B runs)
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import fs from 'node:fs';
@@ -27,18 +28,25 @@ const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.
 const sleep = (ms) => new Promise(r => setTimeout(r, ms));
 
 const log = path.join(os.tmpdir(), `lmserve-first-paint-${process.pid}.log`);
-const fd = fs.openSync(log, 'w');
 // The shipped Transformer, so the page has a model to list (its fetch is not waited for).
 const tiny = path.join(ROOT, 'models', 'default', 'kjv-tiny');
-const srv = spawn(BIN, ['--host', '127.0.0.1', '--port', '0', '--web-root', process.env.WEB_ROOT || path.join(ROOT, 'web'),
-  '--model', `kjv-tiny=transformer:${tiny}/model.v2.bin,tokenizer=${tiny}/tokenizer.bin`], { stdio: ['ignore', fd, fd] });
-let url = null;
-for (let i = 0; i < 200 && !url; i++) {
-  const m = /listening on (http:\/\/\S+)/.exec(fs.readFileSync(log, 'utf8'));
-  if (m) url = m[1];
-  else await sleep(25);
+const servers = [];
+async function serve(webRoot, log) {
+  const fd = fs.openSync(log, 'w');
+  const srv = spawn(BIN, ['--host', '127.0.0.1', '--port', '0', '--web-root', webRoot,
+    '--model', `kjv-tiny=transformer:${tiny}/model.v2.bin,tokenizer=${tiny}/tokenizer.bin`], { stdio: ['ignore', fd, fd] });
+  servers.push(srv);
+  for (let i = 0; i < 200; i++) {
+    const m = /listening on (http:\/\/\S+)/.exec(fs.readFileSync(log, 'utf8'));
+    if (m) return m[1];
+    await sleep(25);
+  }
+  console.error('lmserve did not start:', fs.readFileSync(log, 'utf8'));
+  for (const s of servers) s.kill();
+  process.exit(1);
 }
-if (!url) { console.error('lmserve did not start:', fs.readFileSync(log, 'utf8')); srv.kill(); process.exit(1); }
+const url = await serve(process.env.WEB_ROOT || path.join(ROOT, 'web'), log);
+const urlB = process.env.WEB_ROOT_B ? await serve(process.env.WEB_ROOT_B, log + '.b') : null;
 
 const paint = (page) => page.evaluate(() => {
   const p = Object.fromEntries(performance.getEntriesByType('paint').map(e => [e.name, e.startTime]));
@@ -63,9 +71,16 @@ await new Promise(r => base.listen(0, '127.0.0.1', r));
 const baseUrl = `http://127.0.0.1:${base.address().port}/`;
 
 const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: ARGS });
-const cold = [], warm = [], baseline = [];
+const cold = [], warm = [], baseline = [], coldB = [];
 try {
   for (let i = 0; i < RUNS; i++) {
+    if (urlB) {
+      const ctx = await browser.newContext();
+      const page = await ctx.newPage();
+      await page.goto(urlB + '/', { waitUntil: 'load' });
+      coldB.push(await waitPaint(page));
+      await ctx.close();
+    }
     const ctx = await browser.newContext();
     const page = await ctx.newPage();
     await page.goto(url + '/', { waitUntil: 'load' });
@@ -81,7 +96,7 @@ try {
   }
 } finally {
   await browser.close();
-  srv.kill('SIGTERM');
+  for (const s of servers) s.kill('SIGTERM');
   base.close();
 }
 const row = (name, xs) => console.log(`${name.padEnd(5)} first-paint ${median(xs.map(x => x.fp)).toFixed(0)} ms, ` +
@@ -90,6 +105,7 @@ const row = (name, xs) => console.log(`${name.padEnd(5)} first-paint ${median(xs
 row('cold', cold);
 row('warm', warm);
 row('base', baseline);
+if (urlB) row('cold-B', coldB);
 const ok = median(cold.map(x => x.fcp)) < 300;
 console.log(`first paint < 300 ms: ${ok ? 'yes' : 'NO'}`);
 process.exit(ok ? 0 : 1);

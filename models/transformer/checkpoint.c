@@ -317,6 +317,7 @@ void checkpoint_close(struct checkpoint *ck)
     free(ck->bq);
     free(ck->bk);
     free(ck->bv);
+    free(ck->mamba);
     if (ck->map)
         munmap(ck->map, ck->map_len);
     gguf_close(ck->g);

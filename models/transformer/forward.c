@@ -27,6 +27,8 @@ struct transformer_seq {
     float *rope_cr, *rope_ci; /* (head_size / 2): cos, sin of the current position */
     void *xa[3];  /* (batch, max(dim, hidden)) activations in a weight's activation type */
     size_t xa_bytes;
+    void *rs; /* a recurrent architecture's fixed-size state (ck.recurrent); no KV cache then */
+    const struct recurrent_ops *rops; /* its table (kept: a sequence may outlive its model) */
 };
 
 transformer_seq *transformer_seq_new(const transformer *t, size_t capacity)
@@ -39,6 +41,16 @@ transformer_seq *transformer_seq_new(const transformer *t, size_t capacity)
         return NULL;
     s->t = t;
     s->cap = capacity;
+    if (t->ck.recurrent) {
+        s->rops = t->ck.recurrent;
+        s->rs = s->rops->state_new(t);
+        s->logits = malloc((size_t)sh->vocab * sizeof(float));
+        if (!s->rs || !s->logits) {
+            transformer_seq_free(s);
+            return NULL;
+        }
+        return s;
+    }
     const size_t kv = (size_t)sh->n_layers * capacity * (size_t)t->kv_dim;
     s->kc = malloc(kv * sizeof(float));
     s->vc = malloc(kv * sizeof(float));
@@ -78,7 +90,21 @@ void transformer_seq_free(transformer_seq *s)
     free(s->logits);
     free(s->rope_cr);
     free(s->rope_ci);
+    if (s->rs)
+        s->rops->state_free(s->rs);
     free(s);
+}
+
+size_t transformer_seq_bytes(const transformer_seq *s)
+{
+    if (s->rs)
+        return sizeof *s + s->rops->state_bytes(s->rs) +
+               (size_t)s->t->ck.shape.vocab * sizeof(float);
+    const struct transformer_shape *sh = &s->t->ck.shape;
+    size_t b = sizeof *s + 2 * (size_t)sh->n_layers * s->cap * (size_t)s->t->kv_dim * sizeof(float);
+    b += ((size_t)sh->vocab + (size_t)s->t->head_size) * sizeof(float);
+    const size_t dim = (size_t)sh->dim, hid = (size_t)sh->hidden_dim;
+    return b + s->batch_cap * (4 * dim + 2 * hid) * sizeof(float) + 3 * s->xa_bytes;
 }
 
 size_t transformer_seq_pos(const transformer_seq *s) { return s->pos; }
@@ -187,11 +213,11 @@ static const void *activations(const transformer *t, enum kernels_type wt, const
     return buf;
 }
 
-/* out_i[t][:] = W_i x[t] for up to three matrices with the same input width. */
-static void linear(transformer_seq *s, const float *x, size_t n, size_t cols,
-                   const struct lin_seg *segs, size_t nseg)
+/* out_i[t][:] = W_i x[t] for up to three matrices with the same input width; xa[i]:
+ * scratch for segment i's converted input. */
+static void linear_xa(const transformer *t, void *const *xa, const float *x, size_t n,
+                      size_t cols, const struct lin_seg *segs, size_t nseg)
 {
-    const transformer *t = s->t;
     struct lin_job j = {.k = t->k, .nseg = nseg, .x = x, .n = n, .cols = cols};
     size_t rows = 0;
     for (size_t i = 0; i < nseg; i++) {
@@ -205,7 +231,7 @@ static void linear(transformer_seq *s, const float *x, size_t n, size_t cols,
             j.seg[i].xa = j.seg[same].xa;
             j.seg[i].xa_stride = j.seg[same].xa_stride;
         } else {
-            j.seg[i].xa = activations(t, wt, x, n, cols, s->xa[i], &j.seg[i].xa_stride);
+            j.seg[i].xa = activations(t, wt, x, n, cols, xa[i], &j.seg[i].xa_stride);
         }
         j.start[i] = rows;
         rows += segs[i].w->rows;
@@ -219,6 +245,20 @@ static void linear(transformer_seq *s, const float *x, size_t n, size_t cols,
         chunk = CHUNK_ROWS_BATCH;
     }
     kernels_parallel_for(rows, chunk, lin_range, &j);
+}
+
+static void linear(transformer_seq *s, const float *x, size_t n, size_t cols,
+                   const struct lin_seg *segs, size_t nseg)
+{
+    linear_xa(s->t, s->xa, x, n, cols, segs, nseg);
+}
+
+void transformer_linear(const transformer *t, void *xa, const float *x, size_t n, size_t cols,
+                        const struct tensor *w, float *out, size_t ld)
+{
+    const struct lin_seg seg = {w, out, ld, NULL, 0};
+    void *const bufs[1] = {xa};
+    linear_xa(t, bufs, x, n, cols, &seg, 1);
 }
 
 /* ---- attention ---- */
@@ -347,6 +387,12 @@ static void norm(const transformer *t, float *out, const float *x, const float *
         t->k->rmsnorm(out, x, w, n, t->ck.arch.rms_eps);
 }
 
+void transformer_rmsnorm(const transformer *t, float *out, const float *x, const float *w,
+                         size_t n)
+{
+    norm(t, out, x, w, n);
+}
+
 static void round_f16(float *v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -452,6 +498,12 @@ int transformer_forward(transformer_seq *s, const int *ids, size_t n, float *all
         if (ids[i] < 0 || ids[i] >= sh->vocab)
             return status_set(err, STATUS_BAD_INPUT, NULL, "token id %d out of range [0, %d)",
                               ids[i], sh->vocab);
+    if (s->rs) {
+        int rc = s->rops->forward(s->t, s->rs, ids, n, s->logits, all_logits, cancelled, err);
+        if (rc == STATUS_OK)
+            s->pos += n;
+        return rc;
+    }
     for (size_t done = 0; done < n;) {
         size_t b = n - done < TRANSFORMER_BATCH_MAX ? n - done : TRANSFORMER_BATCH_MAX;
         if (ensure_batch(s, b) != 0)

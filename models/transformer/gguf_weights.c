@@ -95,22 +95,28 @@ static int take_mat(struct loader *ld, const char *name, int layer, size_t rows,
     return STATUS_OK;
 }
 
-/* A float32 vector of n values (norms, biases, rope factors). */
-static int take_vec(struct loader *ld, const char *name, int layer, size_t n, const float **out,
-                    int optional)
+/* A float32 tensor of ne0 x ne1 values (ne1 = 1: a vector: norms, biases, rope factors). */
+static int take_f32(struct loader *ld, const char *name, int layer, size_t ne0, size_t ne1,
+                    const float **out, int optional)
 {
     const struct gguf_tensor *t = find(ld, name, layer);
     if (!t)
         return optional ? STATUS_NOT_FOUND : missing(ld, name, layer);
-    if (t->n_elems != n || t->ne[0] != n)
-        return bad_shape(ld, t, n, 1);
+    if (t->n_elems != ne0 * ne1 || t->ne[0] != ne0)
+        return bad_shape(ld, t, ne0, ne1);
     if (t->type != GGUF_T_F32 || (uintptr_t)t->data % 4 != 0)
         return status_set(ld->err, STATUS_BAD_FORMAT, "tensor",
                           "%s: tensor '%.*s' must be F32 (it is %s)", ld->path,
                           (int)t->name.len, t->name.s, gguf_ttype_name(t->type));
     *out = t->data;
-    ld->ck->type_params[KERNELS_F32] += n;
+    ld->ck->type_params[KERNELS_F32] += ne0 * ne1;
     return STATUS_OK;
+}
+
+static int take_vec(struct loader *ld, const char *name, int layer, size_t n, const float **out,
+                    int optional)
+{
+    return take_f32(ld, name, layer, n, 1, out, optional);
 }
 
 /* '<arch>.<key>' as an integer in [lo, hi]; 'def' when absent and def >= 0. */
@@ -276,6 +282,82 @@ static int take_weights(struct loader *ld, int qwen2)
     return rc;
 }
 
+/* ---- Mamba-1: llama.cpp's names and shapes (llama-model.cpp, LLM_ARCH_MAMBA) ---- */
+
+#define MAMBA_CONV_MAX 64 /* d_conv bound (real models: 4) */
+
+static int read_mamba_hparams(struct loader *ld)
+{
+    struct transformer_shape *s = &ld->ck->shape;
+    struct mamba_hparams *h = &ld->ck->ssm;
+    int rc;
+    if ((rc = meta_int(ld, "embedding_length", 1, CKPT_DIM_MAX, -1, &s->dim)) != STATUS_OK ||
+        (rc = meta_int(ld, "block_count", 1, CKPT_LAYERS_MAX, -1, &s->n_layers)) != STATUS_OK ||
+        (rc = meta_int(ld, "context_length", 1, INT32_MAX, -1, &s->seq_len)) != STATUS_OK ||
+        (rc = meta_int(ld, "ssm.conv_kernel", 1, MAMBA_CONV_MAX, -1, &h->d_conv)) != STATUS_OK ||
+        (rc = meta_int(ld, "ssm.inner_size", 1, CKPT_HIDDEN_MAX, -1, &h->d_inner)) != STATUS_OK ||
+        (rc = meta_int(ld, "ssm.state_size", 1, CKPT_DIM_MAX, -1, &h->d_state)) != STATUS_OK ||
+        (rc = meta_int(ld, "ssm.time_step_rank", 1, CKPT_DIM_MAX, -1, &h->dt_rank)) != STATUS_OK ||
+        (rc = meta_float(ld, "attention.layer_norm_rms_epsilon", 1e-5, &ld->ck->arch.rms_eps)) != STATUS_OK)
+        return rc;
+    char key[NAME_MAX_LEN];
+    snprintf(key, sizeof key, "%s.ssm.dt_b_c_rms", ld->arch);
+    rc = gguf_get_bool(ld->g, key, &h->dt_b_c_rms, ld->err);
+    if (rc == STATUS_NOT_FOUND)
+        h->dt_b_c_rms = 0, rc = STATUS_OK;
+    /* no attention: one "head" keeps the shape's divisions defined; no feed-forward */
+    s->n_heads = s->n_kv_heads = 1;
+    s->hidden_dim = h->d_inner;
+    ld->ck->arch.n_rot = 2;
+    return rc;
+}
+
+static int take_mamba(struct loader *ld)
+{
+    struct checkpoint *ck = ld->ck;
+    const struct mamba_hparams *h = &ck->ssm;
+    const size_t dim = (size_t)ck->shape.dim, di = (size_t)h->d_inner, ds = (size_t)h->d_state;
+    const size_t dc = (size_t)h->d_conv, dtr = (size_t)h->dt_rank, V = (size_t)ck->shape.vocab;
+    ck->recurrent = &mamba_ops;
+    ck->mamba = calloc((size_t)ck->shape.n_layers, sizeof *ck->mamba);
+    if (!ck->mamba)
+        return status_set(ld->err, STATUS_NO_MEMORY, NULL, "out of memory");
+    int rc = take_mat(ld, "token_embd.weight", -1, V, dim, &ck->tok_emb, 0);
+    if (rc == STATUS_OK)
+        rc = take_vec(ld, "output_norm.weight", -1, dim, &ck->rms_final, 0);
+    if (rc == STATUS_OK) {
+        rc = take_mat(ld, "output.weight", -1, V, dim, &ck->wcls, 1);
+        if (rc == STATUS_NOT_FOUND) {
+            ck->shape.shared_classifier = 1;
+            ck->wcls = ck->tok_emb;
+            rc = STATUS_OK;
+        }
+    }
+    for (int l = 0; l < ck->shape.n_layers && rc == STATUS_OK; l++) {
+        struct mamba_layer *w = &ck->mamba[l];
+        const struct {
+            const char *name;
+            size_t rows, cols;
+            struct tensor *t;
+        } mats[] = {{"ssm_in.weight", 2 * di, dim, &w->in},
+                    {"ssm_x.weight", dtr + 2 * ds, di, &w->x},
+                    {"ssm_dt.weight", di, dtr, &w->dt},
+                    {"ssm_out.weight", dim, di, &w->out}};
+        for (size_t m = 0; m < sizeof mats / sizeof mats[0] && rc == STATUS_OK; m++)
+            rc = take_mat(ld, mats[m].name, l, mats[m].rows, mats[m].cols, mats[m].t, 0);
+        const struct {
+            const char *name;
+            size_t ne0, ne1;
+            const float **p;
+        } vecs[] = {{"attn_norm.weight", dim, 1, &w->norm}, {"ssm_conv1d.weight", dc, di, &w->conv_w},
+                    {"ssm_conv1d.bias", di, 1, &w->conv_b}, {"ssm_dt.bias", di, 1, &w->dt_b},
+                    {"ssm_a", ds, di, &w->A},               {"ssm_d", di, 1, &w->D}};
+        for (size_t v = 0; v < sizeof vecs / sizeof vecs[0] && rc == STATUS_OK; v++)
+            rc = take_f32(ld, vecs[v].name, l, vecs[v].ne0, vecs[v].ne1, vecs[v].p, 0);
+    }
+    return rc;
+}
+
 int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_err *err)
 {
     memset(ck, 0, sizeof *ck);
@@ -293,10 +375,10 @@ int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_
     if (rc != STATUS_OK)
         goto fail;
     snprintf(ld.arch, sizeof ld.arch, "%.*s", (int)(arch.len < 31 ? arch.len : 31), arch.s);
-    const int qwen2 = gguf_str_eq(arch, "qwen2");
-    if (!qwen2 && !gguf_str_eq(arch, "llama")) {
+    const int qwen2 = gguf_str_eq(arch, "qwen2"), mamba = gguf_str_eq(arch, "mamba");
+    if (!qwen2 && !mamba && !gguf_str_eq(arch, "llama")) {
         rc = status_set(err, STATUS_BAD_FORMAT, "general.architecture",
-                        "%s: architecture '%s' is not supported (llama and qwen2 are)", path,
+                        "%s: architecture '%s' is not supported (llama, qwen2 and mamba are)", path,
                         ld.arch);
         goto fail;
     }
@@ -307,7 +389,7 @@ int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_
     snprintf(ck->arch.name, sizeof ck->arch.name, "%s", ld.arch);
     ck->arch.neox = qwen2;
     ck->arch.ggml = 1;
-    if ((rc = read_hparams(&ld)) != STATUS_OK)
+    if ((rc = mamba ? read_mamba_hparams(&ld) : read_hparams(&ld)) != STATUS_OK)
         goto fail;
     const struct gguf_tensor *emb = gguf_find_tensor(g, "token_embd.weight");
     if (!emb) {
@@ -321,7 +403,11 @@ int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_
     }
     ck->shape.vocab = (int)emb->ne[1];
     ck->shape.version = 3;
-    if ((rc = alloc_layers(ck, qwen2, err)) != STATUS_OK || (rc = take_weights(&ld, qwen2)) != STATUS_OK)
+    if (mamba)
+        rc = take_mamba(&ld);
+    else if ((rc = alloc_layers(ck, qwen2, err)) == STATUS_OK)
+        rc = take_weights(&ld, qwen2);
+    if (rc != STATUS_OK)
         goto fail;
     size_t params = 0;
     for (size_t i = 0; i < gguf_n_tensors(g); i++)

@@ -113,6 +113,17 @@ static json_t *tf_describe(const void *impl)
         if (t->vocab)
             json_object_set_new(o, "tokenizer", json_string(vocab_model_name(t->vocab)));
     }
+    if (o && t->ck.mamba) { /* no attention: a fixed-size state per sequence, no KV cache */
+        const struct mamba_hparams *h = &t->ck.ssm;
+        const size_t state = (size_t)s->n_layers * (size_t)h->d_inner *
+                             (size_t)(h->d_conv - 1 + h->d_state) * sizeof(float);
+        json_object_set_new(o, "heads", json_integer(0));
+        json_object_set_new(o, "kv_heads", json_integer(0));
+        json_object_set_new(o, "ssm", json_pack("{s:i, s:i, s:i, s:i, s:I}", "conv_kernel", h->d_conv,
+                                                "inner_size", h->d_inner, "state_size", h->d_state,
+                                                "time_step_rank", h->dt_rank, "state_bytes",
+                                                (json_int_t)state));
+    }
     if (o && chat)
         json_object_set_new(o, "chat_template", json_string(chat));
     return o;

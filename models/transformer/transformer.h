@@ -82,6 +82,9 @@ const char *transformer_vocab(const transformer *t, int id);
 transformer_seq *transformer_seq_new(const transformer *t, size_t capacity);
 void transformer_seq_free(transformer_seq *s); /* accepts NULL */
 size_t transformer_seq_pos(const transformer_seq *s);
+/* Heap bytes the sequence holds now (KV cache and buffers; for Mamba the fixed-size conv +
+ * SSM state and buffers, the same at any length). */
+size_t transformer_seq_bytes(const transformer_seq *s);
 /* Feed n tokens (processed as one batch). If 'all_logits' is non-NULL it receives n*vocab
  * logits (position by position); the logits after the last token are always available via
  * transformer_logits(). STATUS_BAD_INPUT when the sequence would pass its capacity or an id

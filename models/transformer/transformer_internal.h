@@ -51,6 +51,24 @@ struct arch {
     int ggml;
 };
 
+/* Mamba-1 (general.architecture = mamba): llama.cpp's tensor names and shapes. */
+struct mamba_hparams {
+    int d_conv, d_inner, d_state, dt_rank;
+    int dt_b_c_rms; /* FalconMamba: RMS-normalise dt, B and C (no weight) */
+};
+struct mamba_layer {
+    const float *norm;       /* attn_norm (dim) */
+    struct tensor in;        /* ssm_in (2*d_inner, dim): x then z */
+    const float *conv_w;     /* ssm_conv1d (d_inner, d_conv) */
+    const float *conv_b;     /* (d_inner) */
+    struct tensor x;         /* ssm_x (dt_rank + 2*d_state, d_inner): dt, B, C */
+    struct tensor dt;        /* ssm_dt (d_inner, dt_rank) */
+    const float *dt_b;       /* (d_inner) */
+    const float *A;          /* ssm_a (d_inner, d_state), negative (-exp(A_log)) */
+    const float *D;          /* ssm_d (d_inner) */
+    struct tensor out;       /* ssm_out (dim, d_inner) */
+};
+
 struct checkpoint {
     struct transformer_shape shape;
     struct arch arch;
@@ -67,6 +85,9 @@ struct checkpoint {
     struct tensor *wq, *wk, *wv, *wo; /* [L]: (dim,dim) (kv_dim,dim) (kv_dim,dim) (dim,dim) */
     struct tensor *w1, *w2, *w3;      /* [L]: (hidden,dim) (dim,hidden) (hidden,dim) */
     struct tensor wcls;               /* (vocab, dim), == tok_emb when shared */
+    struct mamba_hparams ssm;         /* Mamba only */
+    struct mamba_layer *mamba;        /* [L] for a Mamba file, else NULL (owned array) */
+    const struct recurrent_ops *recurrent; /* a recurrent architecture's state, else NULL */
 };
 
 /* Map and validate 'path' (legacy, ak42 v1 or v2): header fields in bounds, every tensor
@@ -78,6 +99,30 @@ const char *checkpoint_format_name(int version);
  * file; every shape and type checked. Same contract as checkpoint_open. A file without
  * tensors is STATUS_BAD_FORMAT here (the tokenizer-only path handles it). */
 int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_err *err);
+
+/* ---- forward.c, shared with the other architectures' passes ---- */
+/* out[t][0..w->rows) (t < n, ld floats apart) = W x[t], x of n tokens of 'cols' floats;
+ * 'xa' is scratch of n * cols * 4 bytes (the input in the weight's activation type). Rows
+ * split over the kernel thread team. */
+void transformer_linear(const transformer *t, void *xa, const float *x, size_t n, size_t cols,
+                        const struct tensor *w, float *out, size_t ld);
+/* RMSNorm as the architecture computes it (ggml's: the sum of squares in double). */
+void transformer_rmsnorm(const transformer *t, float *out, const float *x, const float *w,
+                         size_t n);
+
+/* ---- a recurrent architecture's per-sequence state (instead of the KV cache) ----
+ * Set by the loader in struct checkpoint; forward.c calls through it (a table, so the pass
+ * that calls forward.c's linear layers is not called back directly). */
+struct recurrent_ops {
+    void *(*state_new)(const transformer *t); /* NULL when out of memory */
+    void (*state_free)(void *st);             /* accepts NULL */
+    size_t (*state_bytes)(const void *st);    /* heap bytes, independent of length */
+    /* n tokens (ids checked by the caller); logits of the last into 'logits', of every
+     * position into all_logits when non-NULL */
+    int (*forward)(const transformer *t, void *st, const int *ids, size_t n, float *logits,
+                   float *all_logits, const volatile int *cancelled, struct status_err *err);
+};
+extern const struct recurrent_ops mamba_ops; /* mamba.c: a fixed-size conv + SSM state */
 
 struct tokenizer {
     int vocab_size;

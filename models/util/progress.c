@@ -1,7 +1,26 @@
 /* progress.c: see progress.h. */
 #include "progress.h"
 
+#include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
+
+double progress_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void progress_stage(const char *tool, double t0, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: [%6.1f s] ", tool, progress_clock() - t0);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
 
 void progress_start(struct progress *p, const char *what, size_t total_bytes)
 {

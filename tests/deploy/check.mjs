@@ -364,11 +364,58 @@ function kserveValidate(d) {
   const v = kserveValidators[key];
   if (!v(d)) throw new Error(v.errors.slice(0, 5).map(e => `${e.instancePath || '/'} ${e.message}${e.params?.additionalProperty ? ` (${e.params.additionalProperty})` : ''}`).join('; '));
 }
+// kubernetes-models' validators check types, required fields and enums but let unknown fields
+// through (its schemas are compiled without additionalProperties:false). Strict mode, as
+// `kubectl apply --validate=strict` does: walk the manifest along the package's generated type
+// declarations (one .d.ts per schema definition, the same OpenAPI source) and refuse any field
+// the definition does not declare. Maps ({[key: string]: ...}) and scalars end the walk.
+const dtsCache = new Map();
+function dtsInterface(file) {
+  if (dtsCache.has(file)) return dtsCache.get(file);
+  let info = null;
+  if (fs.existsSync(file)) {
+    const text = fs.readFileSync(file, 'utf8');
+    const imports = {};
+    for (const m of text.matchAll(/^import \{ (\w+) \} from "([^"]+)";$/gm)) imports[m[1]] = m[2];
+    const body = /^export interface I\w+(?: extends [^{]+)? \{\n([\s\S]*?)^\}/m.exec(text);
+    if (body) {
+      const props = {};
+      for (const m of body[1].matchAll(/^ {4}"([^"]+)"\??: (.*)$/gm)) {
+        const t = /^(?:Array<)?(I\w+)>?;$/.exec(m[2]);
+        const spec = t && imports[t[1]];
+        let target = null;
+        if (spec) {
+          target = spec.startsWith('.') ? path.resolve(path.dirname(file), spec.replace(/\.js$/, '.d.ts'))
+            : path.join(DEPLOY_MODULES, spec.replace(/\.js$/, '') + '.d.ts');
+        }
+        props[m[1]] = target;
+      }
+      info = props;
+    }
+  }
+  dtsCache.set(file, info);
+  return info;
+}
+function strictFields(data, file, at, errors) {
+  const props = dtsInterface(file);
+  if (!props) return; // a type alias (Quantity, IntOrString, Time): nothing to walk
+  if (Array.isArray(data)) { data.forEach((x, i) => strictFields(x, file, `${at}/${i}`, errors)); return; }
+  if (!data || typeof data !== 'object') return;
+  for (const [k, v] of Object.entries(data)) {
+    if (!(k in props)) { errors.push(`${at || '/'}: unknown field "${k}"`); continue; }
+    if (props[k]) strictFields(v, props[k], `${at}/${k}`, errors);
+  }
+}
 async function k8sValidate(d) {
   const mod = await k8sModels(d.apiVersion);
   const Kind = mod[d.kind];
   if (!Kind) throw new Error(`kubernetes-models has no ${d.apiVersion} ${d.kind}`);
   new Kind(d).validate(); // throws with the schema errors
+  const decl = path.join(DEPLOY_MODULES, 'kubernetes-models', d.apiVersion, `${d.kind}.d.ts`);
+  if (!dtsInterface(decl)) throw new Error(`no type declaration ${decl} for strict field checking`);
+  const errors = [];
+  strictFields(d, decl, '', errors);
+  if (errors.length) throw new Error(errors.slice(0, 5).join('; '));
 }
 const validateOne = async (d) => (d.apiVersion.startsWith('serving.kserve.io/') ? kserveValidate(d) : k8sValidate(d));
 async function acheck(name, fn) {
@@ -395,7 +442,13 @@ await acheck('schema: broken manifests are refused (self-test)', async () => {
   if (dep) {
     const a = clone(dep); a.spec.replicas = 'two'; cases.push(['Deployment replicas "two"', a]);
     const b = clone(dep); delete b.spec.template.spec.containers[0].readinessProbe.httpGet.port; cases.push(['Deployment probe without port', b]);
+    // Unknown fields on built-in kinds, at the top, deep in the pod template and in a list.
+    const c = clone(dep); c.spec.replicaz = 2; cases.push(['Deployment unknown field spec.replicaz', c, 'replicaz']);
+    const e = clone(dep); e.spec.template.spec.containers[0].readinessProbe.httpGet.paht = '/ready'; cases.push(['Deployment unknown field httpGet.paht', e, 'paht']);
+    const g = clone(dep); g.spec.template.spec.containers[0].volumeMounts[0].readonly = true; cases.push(['Deployment unknown field volumeMounts[0].readonly', g, 'readonly']);
   }
+  const svc = find('Service');
+  if (svc) { const a = clone(svc); a.spec.ports[0].targetport = 8080; cases.push(['Service unknown field ports[0].targetport', a, 'targetport']); }
   const hpa = find('HorizontalPodAutoscaler');
   if (hpa) { const a = clone(hpa); a.spec.metrics[0].type = 7; cases.push(['HPA metric type 7', a]); }
   const sr = find('ServingRuntime');
@@ -409,10 +462,12 @@ await acheck('schema: broken manifests are refused (self-test)', async () => {
     const b = clone(isvc); b.spec.predictor.model.storageURI = b.spec.predictor.model.storageUri; cases.push(['InferenceService misspelt storageURI', b]);
   }
   assert(cases.length >= 5, `only ${cases.length} broken cases built`);
-  for (const [what, d] of cases) {
-    let refused = false;
-    try { await validateOne(d); } catch { refused = true; }
-    assert(refused, `${what} was accepted`);
+  for (const [what, d, field] of cases) {
+    let refused = null;
+    try { await validateOne(d); } catch (e) { refused = e.message; }
+    assert(refused !== null, `${what} was accepted`);
+    // An unknown field must be refused as such, not for some other reason.
+    if (field) assert(refused.includes(`unknown field "${field}"`), `${what}: refused for another reason: ${refused}`);
   }
 });
 check('kserve: the InferenceService runs the ServingRuntime on the models claim, V2 protocol, port 8080', () => {

@@ -6,7 +6,8 @@ Checks: the held-out file and the weights are the ones the manifest names (sha25
 serves DIR/model.v2.bin with DIR/tokenizer.bin; the per-word perplexity through /v1/score
 (exp(-sum of each line's natural-log logprob, end of verse included / sum(words + 1)), the
 issue-16 definition) equals the manifest's `served.valid_ppl_per_word` within 0.1%; a greedy
-completion comes back non-empty. No PyTorch needed.
+completion comes back non-empty; the GGUF export (manifest "gguf") has its sha256 and scores
+the same perplexity. No PyTorch needed.
 
 Environment: LMSERVE_BIN (default build/bin/lmserve). Exit 0 when every check passes.
 """
@@ -120,6 +121,23 @@ def main(argv):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+    # The GGUF export of the same weights (tokenizer in its metadata): same perplexity.
+    g = man.get("gguf")
+    if g:
+        path = os.path.join(d, g["file"])
+        check(sha256(path) == g["sha256"], "%s: sha256 differs from the manifest" % path)
+        proc, port = start_server(lmserve, "kjv-tiny-gguf=transformer:%s" % os.path.abspath(path),
+                                  os.path.join(tmp, "server-gguf.log"))
+        try:
+            ppl = served_perplexity(port, "kjv-tiny-gguf", lines)
+            print("shipped: %s per-word perplexity %.3f (manifest %.3f)"
+                  % (g["file"], ppl, g["valid_ppl_per_word"]))
+            check(abs(ppl - g["valid_ppl_per_word"]) <= REL_TOL * g["valid_ppl_per_word"],
+                  "%s: perplexity %.3f vs the manifest's %.3f"
+                  % (g["file"], ppl, g["valid_ppl_per_word"]))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
     print("%d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 else 1
 

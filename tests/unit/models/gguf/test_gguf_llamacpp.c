@@ -1,6 +1,7 @@
-/* test_gguf_llamacpp.c: our forward pass against llama.cpp's on random GGUF files of both
- * architectures (llama with GQA, qwen2 with biases, NeoX RoPE and a tied output) in every
- * supported tensor type. llamacpp_ref.txt holds llama.cpp's logits and greedy ids
+/* test_gguf_llamacpp.c: our forward pass against llama.cpp's on random GGUF files of the
+ * architectures (llama with GQA, qwen2 with biases, NeoX RoPE and a tied output, in every
+ * supported tensor type; Mamba in F32, F16, Q8_0 and Q4_0). llamacpp_ref.txt and
+ * llamacpp_mamba_ref.txt (tests/ref/llamacpp_mamba.sh) hold llama.cpp's logits and greedy ids
  * (tests/ref/llamacpp_compare.sh made it with a hand-built llama.cpp); this test writes the
  * same files again with lmserve-gguf random and compares: max |logit difference| <= 1e-3
  * for the float types, the same greedy ids for every type. */
@@ -14,9 +15,10 @@
 #include <unistd.h>
 
 #define REF "tests/unit/models/gguf/llamacpp_ref.txt"
+#define REF_MAMBA "tests/unit/models/gguf/llamacpp_mamba_ref.txt"
 #define LOGIT_TOL 1e-3
 #define LINE_MAX_BYTES 65536
-#define IDS_MAX 64
+#define IDS_MAX 128
 /* float weights: 1e-3 is the target; F16/BF16 activations are rounded to 11/8 bits as
  * ggml rounds them, and a 1e-7 difference upstream can flip one rounding: allowed here,
  * reported by the test's summary line */
@@ -46,14 +48,14 @@ static size_t parse_nums(const char *s, double *out, size_t max)
     return n;
 }
 
-Test(gguf_llamacpp, random_models_match)
+static void compare(const char *ref, size_t min_models)
 {
     char tool[512];
     snprintf(tool, sizeof tool, "%s/lmserve-gguf", tools());
     if (access(tool, X_OK) != 0)
         cr_skip_test("%s not built", tool);
-    FILE *f = fopen(REF, "r");
-    cr_assert_not_null(f, "%s missing (run from the repo root)", REF);
+    FILE *f = fopen(ref, "r");
+    cr_assert_not_null(f, "%s missing (run from the repo root)", ref);
     char dir[] = "/tmp/lmserve-ggufref-XXXXXX";
     cr_assert_not_null(mkdtemp(dir));
     char model[600];
@@ -126,10 +128,10 @@ Test(gguf_llamacpp, random_models_match)
             n_greedy++;
         }
     }
-    fprintf(stderr, "gguf_llamacpp: %zu models, %zu logit vectors (max |diff| F32 %.3g, F16/BF16 "
+    fprintf(stderr, "gguf_llamacpp: %s: %zu models, %zu logit vectors (max |diff| F32 %.3g, F16/BF16 "
                     "%.3g), %zu greedy runs of 12, %zu ended by a near-tie\n",
-            n_models, n_logits, worst, worst_half, n_greedy, n_ties);
-    cr_assert_geq(n_models, 22);
+            ref, n_models, n_logits, worst, worst_half, n_greedy, n_ties);
+    cr_assert_geq(n_models, min_models);
     transformer_seq_free(s);
     transformer_close(t);
     fclose(f);
@@ -138,3 +140,7 @@ Test(gguf_llamacpp, random_models_match)
     remove(model);
     rmdir(dir);
 }
+
+Test(gguf_llamacpp, random_models_match) { compare(REF, 22); }
+
+Test(gguf_llamacpp, random_mamba_models_match) { compare(REF_MAMBA, 8); }

@@ -1,0 +1,229 @@
+/* mamba.c: the Mamba-1 forward pass (selective state spaces), computing as llama.cpp's
+ * build_mamba and ggml's ssm_conv / ssm_scan do. Per layer: RMSNorm; in_proj -> x, z; a
+ * causal depthwise conv1d over the last d_conv inputs (+ bias, SiLU); x_proj -> dt, B, C;
+ * dt_proj + bias, softplus; the selective scan h = exp(dt*A) h + dt*B*x, y = C.h + D*x;
+ * y *= SiLU(z); out_proj; residual. A sequence keeps a fixed-size state per layer (the last
+ * d_conv - 1 conv inputs and the d_inner x d_state SSM state) instead of a KV cache, so
+ * its memory does not grow with its length. A prompt runs in batches of MAMBA_BATCH tokens:
+ * every projection is one matrix-matrix product over the batch, the conv and the scan run
+ * token by token inside each channel, channels split over the kernel thread team. */
+#include "transformer_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAMBA_BATCH 64       /* prompt tokens per batch */
+#define CHANNELS_PER_CHUNK 16 /* conv/scan channels per claimed chunk */
+
+struct mamba_state {
+    size_t L, dim, di, ds, dc, dtr, nxdb;
+    float *conv;  /* (L, d_inner, d_conv - 1): the last inputs of each channel, oldest first */
+    float *ssm;   /* (L, d_inner, d_state) */
+    /* scratch for one batch */
+    float *x, *xb;   /* (B, dim) residual stream, normed */
+    float *xz;       /* (B, 2*d_inner) */
+    float *xc;       /* (B, d_inner) conv output */
+    float *xdb;      /* (B, dt_rank + 2*d_state) */
+    float *dtin;     /* (B, dt_rank) */
+    float *dt;       /* (B, d_inner) */
+    float *y;        /* (B, d_inner) */
+    void *xa;        /* (B, max(dim, d_inner)) * 4 bytes */
+    size_t bytes;
+};
+
+static void state_free(void *st);
+
+static void *state_new(const transformer *t)
+{
+    const struct checkpoint *ck = &t->ck;
+    struct mamba_state *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    m->L = (size_t)ck->shape.n_layers;
+    m->dim = (size_t)ck->shape.dim;
+    m->di = (size_t)ck->ssm.d_inner;
+    m->ds = (size_t)ck->ssm.d_state;
+    m->dc = (size_t)ck->ssm.d_conv;
+    m->dtr = (size_t)ck->ssm.dt_rank;
+    m->nxdb = m->dtr + 2 * m->ds;
+    const size_t B = MAMBA_BATCH, wide = m->dim > m->di ? m->dim : m->di;
+    struct {
+        float **p;
+        size_t n;
+    } bufs[] = {{&m->conv, m->L * m->di * (m->dc - 1) + 1}, {&m->ssm, m->L * m->di * m->ds},
+                {&m->x, B * m->dim},        {&m->xb, B * m->dim},
+                {&m->xz, B * 2 * m->di},    {&m->xc, B * m->di},
+                {&m->xdb, B * m->nxdb},     {&m->dtin, B * m->dtr},
+                {&m->dt, B * m->di},        {&m->y, B * m->di}};
+    m->bytes = sizeof *m;
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        *bufs[i].p = calloc(bufs[i].n, sizeof(float));
+        m->bytes += bufs[i].n * sizeof(float);
+        if (!*bufs[i].p) {
+            state_free(m);
+            return NULL;
+        }
+    }
+    m->xa = malloc(B * wide * sizeof(float));
+    m->bytes += B * wide * sizeof(float);
+    if (!m->xa) {
+        state_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static void state_free(void *st)
+{
+    struct mamba_state *m = st;
+    if (!m)
+        return;
+    float *bufs[] = {m->conv, m->ssm, m->x, m->xb, m->xz, m->xc, m->xdb, m->dtin, m->dt, m->y};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        free(bufs[i]);
+    free(m->xa);
+    free(m);
+}
+
+static size_t state_bytes(const void *st)
+{
+    return ((const struct mamba_state *)st)->bytes;
+}
+
+static float silu(float v) { return v / (1.0f + expf(-v)); }
+
+/* ---- the conv and the scan, by channel ---- */
+
+struct chan_job {
+    const struct mamba_layer *w;
+    struct mamba_state *m;
+    size_t layer, n;
+};
+
+/* ggml_ssm_conv over concat(state, x): token i sees window positions i .. i + d_conv - 1
+ * (a float sum in order, as ggml computes it), then + bias and SiLU. The state keeps the
+ * last d_conv - 1 inputs. */
+static void conv_range(void *ctx, size_t b, size_t e)
+{
+    const struct chan_job *j = ctx;
+    struct mamba_state *m = j->m;
+    const size_t dc = m->dc, keep = dc - 1, n = j->n, di = m->di;
+    float win[MAMBA_BATCH + 64];
+    for (size_t c = b; c < e; c++) {
+        float *st = m->conv + (j->layer * di + c) * keep;
+        memcpy(win, st, keep * sizeof *win);
+        for (size_t i = 0; i < n; i++)
+            win[keep + i] = m->xz[i * 2 * di + c];
+        const float *cw = j->w->conv_w + c * dc;
+        for (size_t i = 0; i < n; i++) {
+            float sum = 0.0f;
+            for (size_t k = 0; k < dc; k++)
+                sum += win[i + k] * cw[k];
+            m->xc[i * di + c] = silu(sum + j->w->conv_b[c]);
+        }
+        memcpy(st, win + n, keep * sizeof *win);
+    }
+}
+
+/* ggml_ssm_scan: per channel, token by token; then y += D x and y *= SiLU(z). */
+static void scan_range(void *ctx, size_t b, size_t e)
+{
+    const struct chan_job *j = ctx;
+    struct mamba_state *m = j->m;
+    const struct mamba_layer *w = j->w;
+    const size_t di = m->di, ds = m->ds, n = j->n;
+    for (size_t c = b; c < e; c++) {
+        float *h = m->ssm + (j->layer * di + c) * ds;
+        const float *A = w->A + c * ds;
+        for (size_t i = 0; i < n; i++) {
+            const float *Bv = m->xdb + i * m->nxdb + m->dtr, *Cv = Bv + ds;
+            const float dtv = m->dt[i * di + c];
+            const float sp = dtv <= 20.0f ? log1pf(expf(dtv)) : dtv;
+            const float xv = m->xc[i * di + c], x_dt = xv * sp;
+            float sum = 0.0f;
+            for (size_t k = 0; k < ds; k++) {
+                const float s = h[k] * expf(sp * A[k]) + Bv[k] * x_dt;
+                sum += s * Cv[k];
+                h[k] = s;
+            }
+            const float y = sum + xv * w->D[c];
+            m->y[i * di + c] = y * silu(m->xz[i * 2 * di + di + c]);
+        }
+    }
+}
+
+/* ggml_rms_norm without a weight (FalconMamba's dt, B, C). */
+static void rms_plain(float *v, size_t n, float eps)
+{
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += (double)(v[i] * v[i]);
+    const float scale = 1.0f / sqrtf((float)(sum / (double)n) + eps);
+    for (size_t i = 0; i < n; i++)
+        v[i] *= scale;
+}
+
+static int forward_batch(const transformer *t, struct mamba_state *m, const int *ids, size_t n,
+                         float *logits, float *all_logits, const volatile int *cancelled,
+                         struct status_err *err)
+{
+    const struct checkpoint *ck = &t->ck;
+    const size_t dim = m->dim, di = m->di, ds = m->ds, dtr = m->dtr;
+    for (size_t i = 0; i < n; i++)
+        kernels_row_to_float(&ck->tok_emb.m, (size_t)ids[i], m->x + i * dim);
+    for (size_t l = 0; l < m->L; l++) {
+        if (cancelled && *cancelled)
+            return status_set(err, STATUS_CANCELLED, NULL, "cancelled");
+        const struct mamba_layer *w = &ck->mamba[l];
+        for (size_t i = 0; i < n; i++)
+            transformer_rmsnorm(t, m->xb + i * dim, m->x + i * dim, w->norm, dim);
+        transformer_linear(t, m->xa, m->xb, n, dim, &w->in, m->xz, 2 * di);
+        struct chan_job j = {.w = w, .m = m, .layer = l, .n = n};
+        kernels_parallel_for(di, CHANNELS_PER_CHUNK, conv_range, &j);
+        transformer_linear(t, m->xa, m->xc, n, di, &w->x, m->xdb, m->nxdb);
+        for (size_t i = 0; i < n; i++) {
+            float *row = m->xdb + i * m->nxdb;
+            if (ck->ssm.dt_b_c_rms) {
+                rms_plain(row, dtr, ck->arch.rms_eps);
+                rms_plain(row + dtr, ds, ck->arch.rms_eps);
+                rms_plain(row + dtr + ds, ds, ck->arch.rms_eps);
+            }
+            memcpy(m->dtin + i * dtr, row, dtr * sizeof(float));
+        }
+        transformer_linear(t, m->xa, m->dtin, n, dtr, &w->dt, m->dt, di);
+        for (size_t i = 0; i < n; i++)
+            for (size_t c = 0; c < di; c++)
+                m->dt[i * di + c] += w->dt_b[c];
+        kernels_parallel_for(di, CHANNELS_PER_CHUNK, scan_range, &j);
+        transformer_linear(t, m->xa, m->y, n, di, &w->out, m->xb, dim);
+        for (size_t i = 0; i < n * dim; i++)
+            m->x[i] += m->xb[i];
+    }
+    const size_t first = all_logits ? 0 : n - 1, cnt = n - first, V = (size_t)ck->shape.vocab;
+    for (size_t i = first; i < n; i++)
+        transformer_rmsnorm(t, m->x + i * dim, m->x + i * dim, ck->rms_final, dim);
+    transformer_linear(t, m->xa, m->x + first * dim, cnt, dim, &ck->wcls,
+                       all_logits ? all_logits : logits, V);
+    if (all_logits)
+        memcpy(logits, all_logits + (n - 1) * V, V * sizeof(float));
+    return STATUS_OK;
+}
+
+static int forward(const transformer *t, void *st, const int *ids, size_t n, float *logits,
+                   float *all_logits, const volatile int *cancelled, struct status_err *err)
+{
+    struct mamba_state *m = st;
+    const size_t V = (size_t)t->ck.shape.vocab;
+    for (size_t done = 0; done < n;) {
+        const size_t b = n - done < MAMBA_BATCH ? n - done : MAMBA_BATCH;
+        int rc = forward_batch(t, m, ids + done, b, logits, all_logits ? all_logits + done * V : NULL,
+                               cancelled, err);
+        if (rc != STATUS_OK)
+            return rc;
+        done += b;
+    }
+    return STATUS_OK;
+}
+
+const struct recurrent_ops mamba_ops = {state_new, state_free, state_bytes, forward};
