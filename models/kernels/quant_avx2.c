@@ -386,6 +386,9 @@ static void gemm_tiled(gemm_row_fn row4, kernels_dot_fn dot, float *out, size_t 
 
 ROW4_Q80(row4_q8_0, block_q8_0, QK8_0, _mm256_loadu_si256((const __m256i *)w[i].qs))
 ROW4_Q80(row4_q4_0, block_q4_0, QK4_0, _mm256_sub_epi8(nibbles(w[i].qs), _mm256_set1_epi8(8)))
+ROW4_Q80(row4_q5_0, block_q5_0, QK4_0,
+         _mm256_or_si256(nibbles(w[i].qs), _mm256_andnot_si256(bits_to_bytes(w[i].qh),
+                                                                _mm256_set1_epi8((char)0xF0))))
 
 /* Q4_K against Q8_K: the scales and mins unpacked once per block, the nibbles once per
  * 32-byte group, for all GEMM_NT tokens */
@@ -450,7 +453,7 @@ static void row4_q4_K(float *o, size_t out_tok, const void *wrow, const char *x,
 QUANT_DEFINE(bf16, avx2)
 QUANT_DEFINE_TILED(q4_0)
 QUANT_DEFINE(q4_1, avx2)
-QUANT_DEFINE(q5_0, avx2)
+QUANT_DEFINE_TILED(q5_0)
 QUANT_DEFINE(q5_1, avx2)
 QUANT_DEFINE_TILED(q8_0)
 QUANT_DEFINE_TILED(q4_K)
