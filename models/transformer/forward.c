@@ -23,6 +23,7 @@ struct transformer_seq {
     float *kc, *vc; /* (n_layers, cap, kv_dim) */
     float *x, *xb, *xb2, *q; /* (batch, dim) */
     float *hb, *hb2;         /* (batch, hidden_dim) */
+    float *kn, *vn;          /* (batch, kv_dim): this step's keys and values before the cache */
     float *logits;           /* (vocab) */
     float *rope_cr, *rope_ci; /* (head_size / 2): cos, sin of the current position */
     void *xa[3];  /* (batch, max(dim, hidden)) activations in a weight's activation type */
@@ -72,11 +73,13 @@ static void free_batch(transformer_seq *s)
     free(s->q);
     free(s->hb);
     free(s->hb2);
+    free(s->kn);
+    free(s->vn);
     for (size_t i = 0; i < 3; i++) {
         free(s->xa[i]);
         s->xa[i] = NULL;
     }
-    s->x = s->xb = s->xb2 = s->q = s->hb = s->hb2 = NULL;
+    s->x = s->xb = s->xb2 = s->q = s->hb = s->hb2 = s->kn = s->vn = NULL;
     s->batch_cap = 0;
 }
 
@@ -122,12 +125,14 @@ static int ensure_batch(transformer_seq *s, size_t n)
     s->q = malloc(n * dim * sizeof(float));
     s->hb = malloc(n * hid * sizeof(float));
     s->hb2 = malloc(n * hid * sizeof(float));
+    s->kn = malloc(n * (size_t)s->t->kv_dim * sizeof(float));
+    s->vn = malloc(n * (size_t)s->t->kv_dim * sizeof(float));
     /* 4 bytes per value covers floats and every block format */
     s->xa_bytes = n * (dim > hid ? dim : hid) * sizeof(float);
     int ok = 1;
     for (size_t i = 0; i < 3; i++)
         ok = ok && (s->xa[i] = malloc(s->xa_bytes)) != NULL;
-    if (!ok || !s->x || !s->xb || !s->xb2 || !s->q || !s->hb || !s->hb2) {
+    if (!ok || !s->x || !s->xb || !s->xb2 || !s->q || !s->hb || !s->hb2 || !s->kn || !s->vn) {
         free_batch(s);
         return -1;
     }
@@ -264,11 +269,20 @@ void transformer_linear(const transformer *t, void *xa, const float *x, size_t n
 
 /* ---- attention ---- */
 
+/* One row of a step: a token of some sequence at some position. The rows of one step may
+ * come from several sequences (continuous batching); each attends over its own KV cache. */
+struct fwd_row {
+    transformer_seq *seq;
+    size_t pos;
+};
+
 struct att_job {
     const transformer *t;
-    transformer_seq *s;
-    size_t layer, pos0, n;
-    float *scores; /* ggml numerics: (n * n_heads, cap) scratch, else NULL */
+    transformer_seq *s; /* the step's buffers (q, xb) */
+    const struct fwd_row *rows;
+    size_t layer, n;
+    size_t score_cap; /* positions per row of 'scores' */
+    float *scores; /* ggml numerics: (n * n_heads, score_cap) scratch, else NULL */
 };
 
 static void att_range(void *ctx, size_t b, size_t e)
@@ -279,10 +293,11 @@ static void att_range(void *ctx, size_t b, size_t e)
     const size_t hs = (size_t)t->head_size, kvd = (size_t)t->kv_dim;
     const size_t dim = (size_t)t->ck.shape.dim, H = (size_t)t->ck.shape.n_heads;
     const size_t group = H / (size_t)t->ck.shape.n_kv_heads;
-    const float *kc = s->kc + j->layer * s->cap * kvd, *vc = s->vc + j->layer * s->cap * kvd;
     const float scale = 1.0f / sqrtf((float)hs);
     for (size_t it = b; it < e; it++) {
-        const size_t tok = it / H, h = it % H, p = j->pos0 + tok;
+        const size_t tok = it / H, h = it % H, p = j->rows[tok].pos;
+        const transformer_seq *sq = j->rows[tok].seq;
+        const float *kc = sq->kc + j->layer * sq->cap * kvd, *vc = sq->vc + j->layer * sq->cap * kvd;
         const float *q = s->q + tok * dim + h * hs;
         const size_t kvoff = (h / group) * hs;
         float *out = s->xb + tok * dim + h * hs;
@@ -290,7 +305,7 @@ static void att_range(void *ctx, size_t b, size_t e)
         if (j->scores) {
             /* ggml: softmax in float with its sum in double, the weights rounded to fp16
              * before they multiply the (fp16) values */
-            float *sc = j->scores + it * s->cap, mx = -INFINITY;
+            float *sc = j->scores + it * j->score_cap, mx = -INFINITY;
             for (size_t i = 0; i <= p; i++) {
                 sc[i] = t->k->dot(q, kc + i * kvd + kvoff, hs) * scale;
                 mx = sc[i] > mx ? sc[i] : mx;
@@ -409,15 +424,23 @@ static void embed(const transformer *t, int id, float *out)
     kernels_row_to_float(&t->ck.tok_emb.m, (size_t)id, out);
 }
 
-static int forward_batch(transformer_seq *s, const int *ids, size_t n, float *all_logits,
-                         const volatile int *cancelled, struct status_err *err)
+/* One step over n rows (s: the step's buffers, sized by ensure_batch). The keys and values
+ * of every row go to its sequence's cache at its position before attention, so rows of one
+ * sequence see each other causally. Logits of rows out_rows[0..n_out) go to out (n_out, vocab).
+ * Positions are not advanced here. */
+static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const int *ids, size_t n,
+                        const size_t *out_rows, size_t n_out, float *out,
+                        const volatile int *cancelled, struct status_err *err)
 {
     const transformer *t = s->t;
     const struct checkpoint *ck = &t->ck;
     const struct transformer_shape *sh = &ck->shape;
     const struct arch *a = &ck->arch;
     const size_t dim = (size_t)sh->dim, hid = (size_t)sh->hidden_dim, hs = (size_t)t->head_size;
-    const size_t kvd = (size_t)t->kv_dim, pos0 = s->pos;
+    const size_t kvd = (size_t)t->kv_dim;
+    size_t score_cap = 0;
+    for (size_t i = 0; i < n; i++)
+        score_cap = rows[i].pos + 1 > score_cap ? rows[i].pos + 1 : score_cap;
 
     for (size_t i = 0; i < n; i++)
         embed(t, ids[i], s->x + i * dim);
@@ -427,27 +450,33 @@ static int forward_batch(transformer_seq *s, const int *ids, size_t n, float *al
             return status_set(err, STATUS_CANCELLED, NULL, "cancelled");
         for (size_t i = 0; i < n; i++)
             norm(t, s->xb + i * dim, s->x + i * dim, ck->rms_att[l], dim);
-        float *kc = s->kc + (l * s->cap + pos0) * kvd, *vc = s->vc + (l * s->cap + pos0) * kvd;
-        struct lin_seg qkv[3] = {{&ck->wq[l], s->q, dim, NULL, 0}, {&ck->wk[l], kc, kvd, NULL, 0}, {&ck->wv[l], vc, kvd, NULL, 0}};
+        float *kn = s->kn, *vn = s->vn;
+        struct lin_seg qkv[3] = {{&ck->wq[l], s->q, dim, NULL, 0}, {&ck->wk[l], kn, kvd, NULL, 0}, {&ck->wv[l], vn, kvd, NULL, 0}};
         linear(s, s->xb, n, dim, qkv, 3);
         if (ck->bq) {
             add_bias(s->q, ck->bq[l], n, dim, dim);
-            add_bias(kc, ck->bk[l], n, kvd, kvd);
-            add_bias(vc, ck->bv[l], n, kvd, kvd);
+            add_bias(kn, ck->bk[l], n, kvd, kvd);
+            add_bias(vn, ck->bv[l], n, kvd, kvd);
         }
         for (size_t i = 0; i < n; i++) {
-            rope_angles(a, pos0 + i, s->rope_cr, s->rope_ci);
+            rope_angles(a, rows[i].pos, s->rope_cr, s->rope_ci);
             rope(a, s->q + i * dim, dim, hs, s->rope_cr, s->rope_ci);
-            rope(a, kc + i * kvd, kvd, hs, s->rope_cr, s->rope_ci);
+            rope(a, kn + i * kvd, kvd, hs, s->rope_cr, s->rope_ci);
         }
-        struct att_job aj = {.t = t, .s = s, .layer = l, .pos0 = pos0, .n = n};
+        struct att_job aj = {.t = t, .s = s, .rows = rows, .layer = l, .n = n, .score_cap = score_cap};
         if (a->ggml) { /* llama.cpp's default F16 KV cache; Q rounded as ggml does */
             t->k->round_f16(s->q, n * dim);
-            t->k->round_f16(kc, n * kvd);
-            t->k->round_f16(vc, n * kvd);
-            aj.scores = malloc(n * (size_t)sh->n_heads * s->cap * sizeof(float));
+            t->k->round_f16(kn, n * kvd);
+            t->k->round_f16(vn, n * kvd);
+            aj.scores = malloc(n * (size_t)sh->n_heads * score_cap * sizeof(float));
             if (!aj.scores)
                 return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+        }
+        for (size_t i = 0; i < n; i++) {
+            transformer_seq *sq = rows[i].seq;
+            const size_t off = (l * sq->cap + rows[i].pos) * kvd;
+            memcpy(sq->kc + off, kn + i * kvd, kvd * sizeof(float));
+            memcpy(sq->vc + off, vn + i * kvd, kvd * sizeof(float));
         }
         kernels_parallel_for(n * (size_t)sh->n_heads, ATT_ITEMS_PER_CHUNK, att_range, &aj);
         free(aj.scores);
@@ -469,14 +498,29 @@ static int forward_batch(transformer_seq *s, const int *ids, size_t n, float *al
         for (size_t i = 0; i < n * dim; i++)
             s->x[i] += s->xb2[i];
     }
+    /* classifier: only the rows whose logits are wanted, gathered into xb */
+    for (size_t j = 0; j < n_out; j++)
+        norm(t, s->xb + j * dim, s->x + out_rows[j] * dim, ck->rms_final, dim);
+    struct lin_seg cls = {&ck->wcls, out, (size_t)sh->vocab, NULL, 0};
+    linear(s, s->xb, n_out, dim, &cls, 1);
+    return STATUS_OK;
+}
+
+static int forward_batch(transformer_seq *s, const int *ids, size_t n, float *all_logits,
+                         const volatile int *cancelled, struct status_err *err)
+{
+    struct fwd_row rows[TRANSFORMER_BATCH_MAX];
+    size_t out_rows[TRANSFORMER_BATCH_MAX];
+    for (size_t i = 0; i < n; i++) {
+        rows[i] = (struct fwd_row){s, s->pos + i};
+        out_rows[i] = i;
+    }
+    const size_t V = (size_t)s->t->ck.shape.vocab;
+    int rc = all_logits ? forward_rows(s, rows, ids, n, out_rows, n, all_logits, cancelled, err)
+                        : forward_rows(s, rows, ids, n, &out_rows[n - 1], 1, s->logits, cancelled, err);
+    if (rc != STATUS_OK)
+        return rc;
     s->pos += n;
-    /* classifier: only the last position unless every position's logits are wanted */
-    const size_t first = all_logits ? 0 : n - 1, m = n - first;
-    for (size_t i = first; i < n; i++)
-        norm(t, s->x + i * dim, s->x + i * dim, ck->rms_final, dim);
-    const size_t V = (size_t)sh->vocab;
-    struct lin_seg cls = {&ck->wcls, all_logits ? all_logits : s->logits, V, NULL, 0};
-    linear(s, s->x + first * dim, m, dim, &cls, 1);
     if (all_logits)
         memcpy(s->logits, all_logits + (n - 1) * V, V * sizeof(float));
     return STATUS_OK;
@@ -512,5 +556,118 @@ int transformer_forward(transformer_seq *s, const int *ids, size_t n, float *all
             return rc;
         done += b;
     }
+    return STATUS_OK;
+}
+
+/* ---- several sequences in one step (continuous batching) ---- */
+
+struct transformer_batch {
+    transformer_seq *ws; /* the step's buffers; its own KV cache is never used */
+    struct fwd_row *rows;
+    int *ids;
+    size_t *out_rows;
+    float *out;
+    size_t cap;
+};
+
+transformer_batch *transformer_batch_new(const transformer *t)
+{
+    transformer_batch *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->ws = transformer_seq_new(t, 1);
+    if (!b->ws) {
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+void transformer_batch_free(transformer_batch *b)
+{
+    if (!b)
+        return;
+    transformer_seq_free(b->ws);
+    free(b->rows);
+    free(b->ids);
+    free(b->out_rows);
+    free(b->out);
+    free(b);
+}
+
+static int batch_reserve(transformer_batch *b, size_t n)
+{
+    const size_t V = (size_t)b->ws->t->ck.shape.vocab;
+    if (n > b->cap) {
+        free(b->rows);
+        free(b->ids);
+        free(b->out_rows);
+        free(b->out);
+        b->rows = malloc(n * sizeof *b->rows);
+        b->ids = malloc(n * sizeof *b->ids);
+        b->out_rows = malloc(n * sizeof *b->out_rows);
+        b->out = malloc(n * V * sizeof *b->out);
+        b->cap = b->rows && b->ids && b->out_rows && b->out ? n : 0;
+        if (!b->cap)
+            return -1;
+    }
+    return ensure_batch(b->ws, n);
+}
+
+int transformer_forward_multi(transformer_batch *b, transformer_seq *const *seqs,
+                              const int *const *ids, const size_t *n, size_t n_seq,
+                              struct status_err *err)
+{
+    const transformer *t = b->ws->t;
+    const size_t V = (size_t)t->ck.shape.vocab;
+    size_t total = 0, n_out = 0;
+    for (size_t k = 0; k < n_seq; k++) {
+        if (seqs[k]->t != t)
+            return status_set(err, STATUS_INTERNAL, NULL, "a sequence of another model in the batch");
+        if (n[k] > seqs[k]->cap - seqs[k]->pos)
+            return status_set(err, STATUS_BAD_INPUT, NULL,
+                              "%zu tokens do not fit: position %zu of a %zu-token context", n[k],
+                              seqs[k]->pos, seqs[k]->cap);
+        for (size_t i = 0; i < n[k]; i++)
+            if (ids[k][i] < 0 || ids[k][i] >= t->ck.shape.vocab)
+                return status_set(err, STATUS_BAD_INPUT, NULL, "token id %d out of range [0, %d)",
+                                  ids[k][i], t->ck.shape.vocab);
+        total += n[k];
+        n_out += n[k] > 0;
+    }
+    if (total == 0)
+        return STATUS_OK;
+    if (t->ck.recurrent) { /* each sequence's own state, one after another (not yet batched) */
+        for (size_t k = 0; k < n_seq; k++) {
+            if (n[k] == 0)
+                continue;
+            int rc = seqs[k]->rops->forward(t, seqs[k]->rs, ids[k], n[k], seqs[k]->logits, NULL,
+                                            NULL, err);
+            if (rc != STATUS_OK)
+                return rc;
+            seqs[k]->pos += n[k];
+        }
+        return STATUS_OK;
+    }
+    if (batch_reserve(b, total) != 0)
+        return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory for a %zu-row batch", total);
+    size_t r = 0, o = 0;
+    for (size_t k = 0; k < n_seq; k++) {
+        for (size_t i = 0; i < n[k]; i++, r++) {
+            b->rows[r] = (struct fwd_row){seqs[k], seqs[k]->pos + i};
+            b->ids[r] = ids[k][i];
+        }
+        if (n[k] > 0)
+            b->out_rows[o++] = r - 1;
+    }
+    int rc = forward_rows(b->ws, b->rows, b->ids, total, b->out_rows, n_out, b->out, NULL, err);
+    if (rc != STATUS_OK)
+        return rc;
+    o = 0;
+    for (size_t k = 0; k < n_seq; k++)
+        if (n[k] > 0) {
+            memcpy(seqs[k]->logits, b->out + o++ * V, V * sizeof(float));
+            seqs[k]->pos += n[k];
+        }
     return STATUS_OK;
 }

@@ -93,6 +93,21 @@ int transformer_forward(transformer_seq *s, const int *ids, size_t n, float *all
                         const volatile int *cancelled, struct status_err *err);
 const float *transformer_logits(const transformer_seq *s); /* vocab floats, borrowed */
 
+/* ---- several sequences in one forward step (continuous batching) ---- */
+/* Step buffers shared by the sequences of a batch: one per stepping thread. NULL when memory
+ * runs out. */
+typedef struct transformer_batch transformer_batch;
+transformer_batch *transformer_batch_new(const transformer *t);
+void transformer_batch_free(transformer_batch *b); /* accepts NULL */
+/* One forward step over n_seq distinct sequences of the same model: ids[k][0..n[k]) are fed to
+ * seqs[k] at its next positions (decode tokens and prompt chunks mixed; n[k] may be 0). The
+ * weights are read once for all rows; each row attends over its own sequence's KV cache.
+ * Afterwards transformer_logits(seqs[k]) holds the logits after its last token and its
+ * position has advanced by n[k]. Same errors as transformer_forward (nothing advanced then). */
+int transformer_forward_multi(transformer_batch *b, transformer_seq *const *seqs,
+                              const int *const *ids, const size_t *n, size_t n_seq,
+                              struct status_err *err);
+
 /* ---- generation (sampler.c, generate.c) ---- */
 struct transformer_gen_params {
     size_t max_tokens;
