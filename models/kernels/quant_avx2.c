@@ -368,9 +368,8 @@ static void gemm_tiled(gemm_row_fn row8, gemm_row_fn row4, kernels_dot_fn dot, g
                 dot(base + i * w->row_bytes, xb + t * x_stride, w->cols);
 }
 
-/* lane k of the block's scales D (k < 4: from lo = D's low half twice, else hi) */
-#define LANE_PS(lo, hi, k)                                                                    \
-    ((k) < 4 ? _mm256_shuffle_ps(lo, lo, ((k) & 3) * 0x55) : _mm256_shuffle_ps(hi, hi, ((k) & 3) * 0x55))
+/* lane k of the block's scales D in every lane */
+#define LANE_PS(D, k) _mm256_permutevar8x32_ps(D, _mm256_set1_epi32(k))
 
 /* Q8_0 / Q4_0 / Q5_0 weights against Q8_0 activations: 'qw' is the block's signed bytes.
  * d = wd * yd in a vector for the tile's tokens at once, then per token the dot's
@@ -387,15 +386,12 @@ static void gemm_tiled(gemm_row_fn row8, gemm_row_fn row4, kernels_dot_fn dot, g
             const __m256i ua = _mm256_sign_epi8(qw, qw);                                      \
             const __m256 D = _mm256_mul_ps(_mm256_set1_ps(h2f(w[i].d)),                       \
                                            _mm256_loadu_ps(yd + i * GEMM_NT));                \
-            const __m256 lo = _mm256_permute2f128_ps(D, D, 0x00);                             \
-            const __m256 hi = _mm256_permute2f128_ps(D, D, 0x11);                             \
-            (void)hi;                                                                         \
             _Pragma("GCC unroll 8") for (int t = 0; t < (NT); t++)                            \
             {                                                                                 \
                 const struct block_q8_0 *y = (const void *)(x + (size_t)t * xs);              \
                 const __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);               \
                 const __m256 p = _mm256_cvtepi32_ps(dot_u8_i8(ua, _mm256_sign_epi8(qy, qw)));  \
-                acc[t] = _mm256_fmadd_ps(LANE_PS(lo, hi, t), p, acc[t]);                      \
+                acc[t] = _mm256_fmadd_ps(LANE_PS(D, t), p, acc[t]);                      \
             }                                                                                 \
         }                                                                                     \
         _Pragma("GCC unroll 8") for (int t = 0; t < (NT); t++) o[(size_t)t * out_tok] =       \
@@ -447,9 +443,6 @@ static inline int k_mins_avx2(const uint8_t *m, const int16_t *bsums)
                 s[2 * p + 1] = _mm256_set1_epi16(sc[2 * p + 1]);                              \
             }                                                                                 \
             const __m256 D = _mm256_mul_ps(_mm256_loadu_ps(yd + i * GEMM_NT), _mm256_set1_ps(d)); \
-            const __m256 lo = _mm256_permute2f128_ps(D, D, 0x00);                             \
-            const __m256 hi = _mm256_permute2f128_ps(D, D, 0x11);                             \
-            (void)hi;                                                                         \
             _Pragma("GCC unroll 8") for (int t = 0; t < (NT); t++)                            \
             {                                                                                 \
                 const struct block_q8_K *y = (const void *)(x + (size_t)t * xs);              \
@@ -466,7 +459,7 @@ static inline int k_mins_avx2(const uint8_t *m, const int16_t *bsums)
                         s[2 * p + 1]);                                                        \
                     sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));                  \
                 }                                                                             \
-                acc[t] = _mm256_fmadd_ps(LANE_PS(lo, hi, t), _mm256_cvtepi32_ps(sumi), acc[t]); \
+                acc[t] = _mm256_fmadd_ps(LANE_PS(D, t), _mm256_cvtepi32_ps(sumi), acc[t]); \
             }                                                                                 \
         }                                                                                     \
         for (int t = 0; t < (NT); t++)                                                        \
