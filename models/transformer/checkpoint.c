@@ -318,6 +318,7 @@ void checkpoint_close(struct checkpoint *ck)
     free(ck->bk);
     free(ck->bv);
     free(ck->mamba);
+    free(ck->bert);
     if (ck->map)
         munmap(ck->map, ck->map_len);
     gguf_close(ck->g);
