@@ -137,17 +137,63 @@ struct enc {
     int causal;
 };
 
-/* out[r] = W in[r] + b for every row, BERT_ROWS at a time. */
-static void linear_bias(const struct enc *e, const float *in, size_t cols, const struct tensor *w,
-                        const float *b, float *out)
+/* The per-row work after a linear layer, split over the kernel thread team by rows: the bias
+ * (then GELU), or the residual and LayerNorm (x = LN(o + x)). */
+enum row_op { ROW_BIAS, ROW_BIAS_GELU, ROW_RESID_NORM };
+struct row_job {
+    enum row_op op;
+    float *out;              /* (N, cols) */
+    float *x;                /* ROW_RESID_NORM: the residual, overwritten with the result */
+    const float *b, *w, *wb; /* bias; LayerNorm weight and bias */
+    size_t cols;
+    float eps;
+};
+
+static void row_range(void *ctx, size_t b0, size_t e0)
+{
+    const struct row_job *j = ctx;
+    for (size_t r = b0; r < e0; r++) {
+        float *o = j->out + r * j->cols;
+        if (j->op == ROW_RESID_NORM) {
+            float *x = j->x + r * j->cols;
+            for (size_t i = 0; i < j->cols; i++)
+                o[i] += x[i];
+            layernorm(x, o, j->w, j->wb, j->cols, j->eps);
+            continue;
+        }
+        for (size_t i = 0; i < j->cols; i++)
+            o[i] += j->b[i];
+        if (j->op == ROW_BIAS_GELU)
+            gelu_rows(o, j->cols);
+    }
+}
+
+#define ROWS_PER_CHUNK 4
+
+/* out[r] = W in[r] + b (GELU'd when 'gelu') for every row, BERT_ROWS at a time. */
+static void linear_bias_act(const struct enc *e, const float *in, size_t cols,
+                            const struct tensor *w, const float *b, float *out, int gelu)
 {
     for (size_t r = 0; r < e->N; r += BERT_ROWS) {
         const size_t m = e->N - r < BERT_ROWS ? e->N - r : BERT_ROWS;
         transformer_linear(e->t, e->xa, in + r * cols, m, cols, w, out + r * w->rows, w->rows);
     }
-    for (size_t r = 0; r < e->N; r++)
-        for (size_t i = 0; i < w->rows; i++)
-            out[r * w->rows + i] += b[i];
+    struct row_job j = {.op = gelu ? ROW_BIAS_GELU : ROW_BIAS, .out = out, .b = b, .cols = w->rows};
+    kernels_parallel_for(e->N, ROWS_PER_CHUNK, row_range, &j);
+}
+
+static void linear_bias(const struct enc *e, const float *in, size_t cols, const struct tensor *w,
+                        const float *b, float *out)
+{
+    linear_bias_act(e, in, cols, w, b, out, 0);
+}
+
+/* x = LayerNorm(o + x) row by row */
+static void resid_norm(const struct enc *e, float *o, const float *w, const float *wb)
+{
+    struct row_job j = {.op = ROW_RESID_NORM, .out = o, .x = e->x, .w = w, .wb = wb,
+                        .cols = e->dim, .eps = e->t->ck.enc.norm_eps};
+    kernels_parallel_for(e->N, ROWS_PER_CHUNK, row_range, &j);
 }
 
 /* attention items: (sequence, head) pairs; each does every query row of its sequence */
@@ -308,21 +354,10 @@ int bert_encode(const transformer *t, const int *const *ids, const size_t *n, si
         linear_bias(&e, e.x, e.dim, &b->wv, b->bv, e.v);
         kernels_parallel_for(n_seq * e.H, 1, att_range, &e);
         linear_bias(&e, e.att, e.dim, &b->wo, b->bo, e.o);
-        for (size_t r = 0; r < e.N; r++) {
-            float *x = e.x + r * e.dim, *o = e.o + r * e.dim;
-            for (size_t i = 0; i < e.dim; i++)
-                o[i] += x[i];
-            layernorm(x, o, b->att_norm, b->att_norm_b, e.dim, ck->enc.norm_eps);
-        }
-        linear_bias(&e, e.x, e.dim, &b->up, b->up_b, e.h);
-        gelu_rows(e.h, e.N * e.hid);
+        resid_norm(&e, e.o, b->att_norm, b->att_norm_b);
+        linear_bias_act(&e, e.x, e.dim, &b->up, b->up_b, e.h, 1);
         linear_bias(&e, e.h, e.hid, &b->down, b->down_b, e.o);
-        for (size_t r = 0; r < e.N; r++) {
-            float *x = e.x + r * e.dim, *o = e.o + r * e.dim;
-            for (size_t i = 0; i < e.dim; i++)
-                o[i] += x[i];
-            layernorm(x, o, b->out_norm, b->out_norm_b, e.dim, ck->enc.norm_eps);
-        }
+        resid_norm(&e, e.o, b->out_norm, b->out_norm_b);
     }
     if (ck->enc.pooling == BERT_POOL_RANK) {
         pool(&e, e.att, e.dim); /* [CLS] rows, n_seq * dim <= N * dim */
