@@ -1,7 +1,8 @@
 /* test_gguf_llamacpp.c: our forward pass against llama.cpp's on random GGUF files of the
  * architectures (llama with GQA, qwen2 with biases, NeoX RoPE and a tied output, in every
- * supported tensor type; Mamba in F32, F16, Q8_0 and Q4_0). llamacpp_ref.txt and
- * llamacpp_mamba_ref.txt (tests/ref/llamacpp_mamba.sh) hold llama.cpp's logits and greedy ids
+ * supported tensor type; Mamba in F32, F16, Q8_0 and Q4_0; GPT-2 in F32, F16 and Q8_0).
+ * llamacpp_ref.txt, llamacpp_mamba_ref.txt (tests/ref/llamacpp_mamba.sh) and
+ * llamacpp_gpt2_ref.txt (tests/ref/llamacpp_gpt2.sh) hold llama.cpp's logits and greedy ids
  * (tests/ref/llamacpp_compare.sh made it with a hand-built llama.cpp); this test writes the
  * same files again with lmserve-gguf random and compares: max |logit difference| <= 1e-3
  * for the float types, the same greedy ids for every type. */
@@ -16,6 +17,7 @@
 
 #define REF "tests/unit/models/gguf/llamacpp_ref.txt"
 #define REF_MAMBA "tests/unit/models/gguf/llamacpp_mamba_ref.txt"
+#define REF_GPT2 "tests/unit/models/gguf/llamacpp_gpt2_ref.txt"
 #define LOGIT_TOL 1e-3
 #define LINE_MAX_BYTES 65536
 #define IDS_MAX 128
@@ -144,3 +146,5 @@ static void compare(const char *ref, size_t min_models)
 Test(gguf_llamacpp, random_models_match) { compare(REF, 22); }
 
 Test(gguf_llamacpp, random_mamba_models_match) { compare(REF_MAMBA, 8); }
+
+Test(gguf_llamacpp, random_gpt2_models_match) { compare(REF_GPT2, 6); }
