@@ -22,7 +22,16 @@ enum model_cap {
 };
 
 struct embedding_ops {
+    /* Optional: STATUS_OK when this instance computes embeddings, else the 400 saying why
+     * (a Transformer decoder has no pooling). NULL: always. */
+    int (*check)(const void *impl, struct status_err *err);
     size_t (*dim)(const void *impl);
+    /* Optional: n texts in one pass (a Transformer encoder): out[i * dim()], L2-normalised
+     * when 'normalize'; *n_tokens: the tokens of all; on error *bad is the input it is about
+     * (or n when none). NULL: text() one by one. */
+    int (*texts)(const void *impl, const char *const *text, const size_t *len, size_t n,
+                 int normalize, float *out, size_t *n_tokens, size_t *bad,
+                 const volatile int *cancelled, struct status_err *err);
     /* The text's vector (embed_text's contract: mean of known words, *oov malloc'd). */
     int (*text)(const void *impl, const char *text, size_t len, int normalize, float *out,
                 size_t *n_tokens, struct embed_span **oov, size_t *n_oov,

@@ -17,7 +17,11 @@
  *   random -o OUT --arch gpt2 [--type T] [--dim --hidden --layers --heads --kv-heads --ctx
  *          --seed --tied --vocab-from VOCAB.gguf]
  *                                a random GPT-2 file in llama.cpp's conventions, with a small
- *                                byte-level BPE vocabulary (or --vocab-from's, e.g. GPT-2's) */
+ *                                byte-level BPE vocabulary (or --vocab-from's, e.g. GPT-2's)
+ *   random -o OUT --arch bert --vocab-from VOCAB.gguf [--type T] [--dim --hidden --layers
+ *          --heads --ctx --seed --pooling mean|cls|last|rank|none]
+ *                                a random BERT encoder in llama.cpp's conventions with a
+ *                                WordPiece vocabulary copied from VOCAB.gguf */
 #include "../models/gguf/gguf.h"
 #include "../models/gguf/gguf_write.h"
 #include "../models/kernels/kernels.h"
@@ -663,6 +667,96 @@ static int cmd_random_mamba(const char *out, struct hparams *h, size_t qi, uint6
     return rc == STATUS_OK ? 0 : 1;
 }
 
+/* A random BERT encoder in llama.cpp's conventions (LLM_ARCH_BERT): token, token-type and
+ * position embeddings, LayerNorms with biases, Q/K/V/output and FFN biases; the vocabulary
+ * copied from a WordPiece GGUF (--vocab-from, required). --pooling mean|cls|last|rank writes
+ * bert.pooling_type; rank also writes the classification head (cls, cls.output). */
+static int cmd_random_bert(const char *out, struct hparams *h, size_t qi, uint64_t seed,
+                           const char *vocab_from, const char *pooling)
+{
+    static const char *const pools[] = {"none", "mean", "cls", "last", "rank"};
+    int pool = -1;
+    for (int i = 0; i < 5; i++)
+        if (strcmp(pooling, pools[i]) == 0)
+            pool = i;
+    if (pool < 0)
+        die("--pooling is none, mean, cls, last or rank");
+    if (!vocab_from)
+        die("--arch bert needs --vocab-from VOCAB.gguf (a WordPiece vocabulary)");
+    if (h->dim <= 0 || h->hidden <= 0 || h->layers <= 0 || h->heads <= 0 || h->ctx <= 0 ||
+        h->dim % h->heads != 0)
+        die("bad shape (dim divisible by heads)");
+    gguf_writer *w = gguf_writer_new();
+    if (!w)
+        die("out of memory");
+    struct owned o = {0};
+    int rc = gguf_writer_str(w, "general.architecture", "bert");
+    rc = rc ? rc : gguf_writer_str(w, "general.name", "random-bert");
+    rc = rc ? rc : gguf_writer_u32(w, "general.alignment", GGUF_DEFAULT_ALIGNMENT);
+    const struct {
+        const char *key;
+        int v;
+    } ints[] = {{"bert.context_length", h->ctx},      {"bert.embedding_length", h->dim},
+                {"bert.feed_forward_length", h->hidden}, {"bert.attention.head_count", h->heads},
+                {"bert.block_count", h->layers},      {"bert.pooling_type", pool}};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        rc = rc ? rc : gguf_writer_u32(w, ints[i].key, (uint32_t)ints[i].v);
+    rc = rc ? rc : gguf_writer_f32(w, "bert.attention.layer_norm_epsilon", 1e-12f);
+    rc = rc ? rc : gguf_writer_bool(w, "bert.attention.causal", 0);
+    if (rc != STATUS_OK)
+        die("out of memory");
+    const size_t V = copy_vocab(w, &o, vocab_from);
+    gguf *src;
+    struct status_err verr = {0};
+    if (gguf_open(vocab_from, &src, &verr) != STATUS_OK)
+        die(verr.msg);
+    /* llama.cpp sizes token_types by this key (BERT vocabularies carry it: 2) */
+    if (!gguf_find(src, "tokenizer.ggml.token_type_count") &&
+        gguf_writer_u32(w, "tokenizer.ggml.token_type_count", 2) != STATUS_OK)
+        die("out of memory");
+    gguf_close(src);
+    uint64_t st = mix(seed);
+    const size_t D = (size_t)h->dim, F = (size_t)h->hidden, C = (size_t)h->ctx;
+    const float sd = 1.0f / sqrtf((float)h->dim), sf = 1.0f / sqrtf((float)h->hidden);
+    add_random_matrix(w, &o, &st, "token_embd.weight", qi, V, D, 0.5f);
+    put_f32(w, &o, "token_types.weight", 2, D, random_floats(&st, 2 * D, 0.1f, 0));
+    put_f32(w, &o, "position_embd.weight", C, D, random_floats(&st, C * D, 0.2f, 0));
+    put_f32(w, &o, "token_embd_norm.weight", 1, D, random_floats(&st, D, 0.1f, 1.0f));
+    put_f32(w, &o, "token_embd_norm.bias", 1, D, random_floats(&st, D, 0.1f, 0));
+    char nb[96];
+    for (int l = 0; l < h->layers; l++) {
+        static const char *const qkvo[] = {"attn_q", "attn_k", "attn_v", "attn_output"};
+        for (size_t m = 0; m < 4; m++) {
+            char name[64];
+            snprintf(name, sizeof name, "%s.weight", qkvo[m]);
+            add_random_matrix(w, &o, &st, blk(nb, l, name), qi, D, D, sd);
+            snprintf(name, sizeof name, "%s.bias", qkvo[m]);
+            put_f32(w, &o, blk(nb, l, name), 1, D, random_floats(&st, D, 0.1f, 0));
+        }
+        put_f32(w, &o, blk(nb, l, "attn_output_norm.weight"), 1, D, random_floats(&st, D, 0.1f, 1.0f));
+        put_f32(w, &o, blk(nb, l, "attn_output_norm.bias"), 1, D, random_floats(&st, D, 0.1f, 0));
+        add_random_matrix(w, &o, &st, blk(nb, l, "ffn_up.weight"), qi, F, D, sd);
+        put_f32(w, &o, blk(nb, l, "ffn_up.bias"), 1, F, random_floats(&st, F, 0.1f, 0));
+        add_random_matrix(w, &o, &st, blk(nb, l, "ffn_down.weight"), qi, D, F, sf);
+        put_f32(w, &o, blk(nb, l, "ffn_down.bias"), 1, D, random_floats(&st, D, 0.1f, 0));
+        put_f32(w, &o, blk(nb, l, "layer_output_norm.weight"), 1, D, random_floats(&st, D, 0.1f, 1.0f));
+        put_f32(w, &o, blk(nb, l, "layer_output_norm.bias"), 1, D, random_floats(&st, D, 0.1f, 0));
+    }
+    if (pool == 4) { /* a reranker's classification head: one score */
+        add_random_matrix(w, &o, &st, "cls.weight", qi, D, D, sd);
+        put_f32(w, &o, "cls.bias", 1, D, random_floats(&st, D, 0.1f, 0));
+        put_f32(w, &o, "cls.output.weight", 1, D, random_floats(&st, D, sd, 0));
+        put_f32(w, &o, "cls.output.bias", 1, 1, random_floats(&st, 1, 0.1f, 0));
+    }
+    struct status_err err = {0};
+    rc = gguf_writer_write(w, out, &err);
+    if (rc != STATUS_OK)
+        fprintf(stderr, "lmserve-gguf: %s\n", err.msg);
+    gguf_writer_free(w);
+    release(&o);
+    return rc == STATUS_OK ? 0 : 1;
+}
+
 /* ---- random GPT-2 ---- */
 
 /* GPT-2's byte-level alphabet: byte b as the code point its vocabulary writes (printable
@@ -823,7 +917,10 @@ static void usage(void)
           "                    [--d-conv N] [--dt-rank N] [--vocab-from VOCAB.gguf]\n"
           "       lmserve-gguf random -o OUT.gguf --arch gpt2 [--type T] [--dim N] [--hidden N]\n"
           "                    [--layers N] [--heads N] [--kv-heads N] [--ctx N] [--seed N] [--tied]\n"
-          "                    [--vocab-from VOCAB.gguf]\n",
+          "                    [--vocab-from VOCAB.gguf]\n"
+          "       lmserve-gguf random -o OUT.gguf --arch bert --vocab-from VOCAB.gguf [--type T]\n"
+          "                    [--dim N] [--hidden N] [--layers N] [--heads N] [--ctx N] [--seed N]\n"
+          "                    [--pooling mean|cls|last|rank|none]\n",
           stderr);
     exit(2);
 }
@@ -848,10 +945,11 @@ int main(int argc, char **argv)
         {"tied", no_argument, 0, 'T'},         {"rope-theta", required_argument, 0, 'r'},
         {"d-state", required_argument, 0, 'S'}, {"d-conv", required_argument, 0, 'C'},
         {"dt-rank", required_argument, 0, 'R'}, {"vocab-from", required_argument, 0, 'V'},
+        {"pooling", required_argument, 0, 'P'},
         {0, 0, 0, 0}};
     struct mamba_opts mo = {16, 4, 0, NULL};
     int hidden_set = 0, kv_set = 0;
-    const char *out = NULL, *tok = NULL;
+    const char *out = NULL, *tok = NULL, *pooling = "mean";
     size_t qi = 0;
     uint64_t seed = 1;
     int tied = 0;
@@ -870,6 +968,7 @@ int main(int argc, char **argv)
         case 'C': mo.d_conv = atoi(optarg); break;
         case 'R': mo.dt_rank = atoi(optarg); break;
         case 'V': mo.vocab_from = optarg; break;
+        case 'P': pooling = optarg; break;
         case 'l': h.layers = atoi(optarg); break;
         case 'n': h.heads = atoi(optarg); break;
         case 'k': h.kv_heads = atoi(optarg); kv_set = 1; break;
@@ -893,6 +992,8 @@ int main(int argc, char **argv)
             h.hidden = 2 * h.dim; /* d_inner: Mamba's expansion factor 2 */
         return cmd_random_mamba(out, &h, qi, seed, tied, &mo);
     }
+    if (strcmp(cmd, "random") == 0 && optind == argc && strcmp(h.arch, "bert") == 0)
+        return cmd_random_bert(out, &h, qi, seed, mo.vocab_from, pooling);
     if (strcmp(cmd, "random") == 0 && optind == argc && strcmp(h.arch, "gpt2") == 0) {
         if (!hidden_set)
             h.hidden = 4 * h.dim; /* GPT-2's MLP width */

@@ -454,8 +454,20 @@ static void axpy_avx2(float *y, float a, const float *x, size_t n)
         y[i] += a * x[i];
 }
 
+/* F16C's conversion rounds to nearest even like kernels_float_to_half (NaN payloads aside) */
+static void round_f16_avx2(float *v, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(v + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(v + i),
+                                                                _MM_FROUND_TO_NEAREST_INT)));
+    for (; i < n; i++)
+        v[i] = kernels_half_to_float(kernels_float_to_half(v[i]));
+}
+
 const struct kernels_vec_ops kernels_vec_avx2 = {
     .rmsnorm = rmsnorm_avx2,
     .softmax = softmax_avx2,
     .axpy = axpy_avx2,
+    .round_f16 = round_f16_avx2,
 };

@@ -78,6 +78,9 @@ struct kernels_entries {
     kernels_dot_fn dot;
     kernels_matvec_fn matvec;
     kernels_gemm_fn gemm;
+    /* activation types: n floats into this type (the row's from_float, bit for bit); in a
+     * resolved table every type with a from_float has one */
+    void (*from_float)(const float *src, void *dst, size_t n);
 };
 
 /* One row of the type table (types.c). */
@@ -104,6 +107,8 @@ struct kernels_ops {
     void (*softmax)(float *x, size_t n);
     /* y += a * x */
     void (*axpy)(float *y, float a, const float *x, size_t n);
+    /* v[i] = half_to_float(float_to_half(v[i])) (round to nearest even; ggml's F16 KV) */
+    void (*round_f16)(float *v, size_t n);
 };
 
 /* The table of tier t, or NULL when this CPU cannot run it. Thread-safe. */

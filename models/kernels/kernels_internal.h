@@ -10,6 +10,7 @@ struct kernels_vec_ops {
     void (*rmsnorm)(float *out, const float *x, const float *w, size_t n, float eps);
     void (*softmax)(float *x, size_t n);
     void (*axpy)(float *y, float a, const float *x, size_t n);
+    void (*round_f16)(float *v, size_t n);
 };
 extern const struct kernels_vec_ops kernels_vec_ref, kernels_vec_avx2;
 

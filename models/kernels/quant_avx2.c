@@ -269,6 +269,56 @@ float quant_dot_q6_K_avx2(const void *a, const void *x, size_t n)
     return acc;
 }
 
+/* ---- activation quantizers (quant_ref.c's q8_block, vectorised, bit for bit) ---- */
+
+/* 32 floats -> 32 int8 (round half to even, as nearbyintf) with their sum; returns d */
+static inline float q8_block_avx2(const float *x, int8_t *q, int *sum)
+{
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 v[4], m = _mm256_setzero_ps();
+    for (int k = 0; k < 4; k++) {
+        v[k] = _mm256_loadu_ps(x + 8 * k);
+        m = _mm256_max_ps(m, _mm256_and_ps(v[k], absmask));
+    }
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    const float amax = _mm_cvtss_f32(h);
+    const float d = amax / 127.f, id = amax != 0.0f ? 127.f / amax : 0.0f;
+    const __m256 vid = _mm256_set1_ps(id);
+    __m256i i[4];
+    for (int k = 0; k < 4; k++)
+        i[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], vid),
+                                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    const __m256i s = _mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3]));
+    *sum = hsum_epi32(s);
+    /* packs interleave the 128-bit lanes; the permute puts the 32 bytes back in order */
+    __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i[0], i[1]), _mm256_packs_epi32(i[2], i[3]));
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)q, p);
+    return d;
+}
+
+void quant_from_float_q8_0_avx2(const float *src, void *dst, size_t n)
+{
+    struct block_q8_0 *b = dst;
+    for (size_t i = 0; i < n / QK8_0; i++) {
+        int s;
+        b[i].d = _cvtss_sh(q8_block_avx2(src + i * QK8_0, b[i].qs, &s), _MM_FROUND_TO_NEAREST_INT);
+    }
+}
+
+void quant_from_float_q8_1_avx2(const float *src, void *dst, size_t n)
+{
+    struct block_q8_1 *b = dst;
+    for (size_t i = 0; i < n / QK8_0; i++) {
+        int s;
+        const float d = q8_block_avx2(src + i * QK8_0, b[i].qs, &s);
+        b[i].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+        b[i].s = _cvtss_sh(d * (float)s, _MM_FROUND_TO_NEAREST_INT);
+    }
+}
+
 /* ---- register-tiled GEMM for prompt batches ----
  * One weight row against GEMM_NT tokens at a time: each weight block is loaded and unpacked
  * once and multiplied with the GEMM_NT tokens' activation blocks (quantized once per token by
@@ -336,6 +386,9 @@ static void gemm_tiled(gemm_row_fn row4, kernels_dot_fn dot, float *out, size_t 
 
 ROW4_Q80(row4_q8_0, block_q8_0, QK8_0, _mm256_loadu_si256((const __m256i *)w[i].qs))
 ROW4_Q80(row4_q4_0, block_q4_0, QK4_0, _mm256_sub_epi8(nibbles(w[i].qs), _mm256_set1_epi8(8)))
+ROW4_Q80(row4_q5_0, block_q5_0, QK4_0,
+         _mm256_or_si256(nibbles(w[i].qs), _mm256_andnot_si256(bits_to_bytes(w[i].qh),
+                                                                _mm256_set1_epi8((char)0xF0))))
 
 /* Q4_K against Q8_K: the scales and mins unpacked once per block, the nibbles once per
  * 32-byte group, for all GEMM_NT tokens */
@@ -400,7 +453,7 @@ static void row4_q4_K(float *o, size_t out_tok, const void *wrow, const char *x,
 QUANT_DEFINE(bf16, avx2)
 QUANT_DEFINE_TILED(q4_0)
 QUANT_DEFINE(q4_1, avx2)
-QUANT_DEFINE(q5_0, avx2)
+QUANT_DEFINE_TILED(q5_0)
 QUANT_DEFINE(q5_1, avx2)
 QUANT_DEFINE_TILED(q8_0)
 QUANT_DEFINE_TILED(q4_K)

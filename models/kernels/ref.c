@@ -212,8 +212,15 @@ static void axpy_ref(float *y, float a, const float *x, size_t n)
         y[i] += a * x[i];
 }
 
+static void round_f16_ref(float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] = kernels_half_to_float(kernels_float_to_half(v[i]));
+}
+
 const struct kernels_vec_ops kernels_vec_ref = {
     .rmsnorm = rmsnorm_ref,
     .softmax = softmax_ref,
     .axpy = axpy_ref,
+    .round_f16 = round_f16_ref,
 };

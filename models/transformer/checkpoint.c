@@ -320,6 +320,7 @@ void checkpoint_close(struct checkpoint *ck)
     free(ck->bv);
     free(ck->mamba);
     free(ck->lb);
+    free(ck->bert);
     if (ck->map)
         munmap(ck->map, ck->map_len);
     gguf_close(ck->g);

@@ -203,19 +203,20 @@ static const void *activations(const transformer *t, enum kernels_type wt, const
         const struct kernels_type_traits *tr = &kernels_types[at];
         *stride = cols / tr->block_size * tr->block_bytes;
         for (size_t i = 0; i < n; i++)
-            tr->from_float(x + i * cols, (char *)buf + i * *stride, cols);
+            t->k->type[at].from_float(x + i * cols, (char *)buf + i * *stride, cols);
         return buf;
     }
     if (!t->ck.arch.ggml || (wt != KERNELS_F16 && wt != KERNELS_BF16))
         return x;
     float *r = buf;
+    if (wt == KERNELS_F16) {
+        memcpy(r, x, n * cols * sizeof *r);
+        t->k->round_f16(r, n * cols);
+        return buf;
+    }
     for (size_t i = 0; i < n * cols; i++) {
-        if (wt == KERNELS_F16) {
-            r[i] = kernels_half_to_float(kernels_float_to_half(x[i]));
-        } else {
-            const uint32_t u = (uint32_t)to_bf16(x[i]) << 16;
-            memcpy(&r[i], &u, 4);
-        }
+        const uint32_t u = (uint32_t)to_bf16(x[i]) << 16;
+        memcpy(&r[i], &u, 4);
     }
     return buf;
 }
@@ -318,8 +319,10 @@ static void att_range(void *ctx, size_t b, size_t e)
             }
             const float inv = (float)(1.0 / sum);
             for (size_t i = 0; i <= p; i++)
-                t->k->axpy(out, kernels_half_to_float(kernels_float_to_half(sc[i] * inv)),
-                           vc + i * kvd + kvoff, hs);
+                sc[i] *= inv;
+            t->k->round_f16(sc, p + 1);
+            for (size_t i = 0; i <= p; i++)
+                t->k->axpy(out, sc[i], vc + i * kvd + kvoff, hs);
             continue;
         }
         /* one pass with a running max (online softmax): no scratch of seq_len floats */
@@ -419,11 +422,6 @@ void transformer_rmsnorm(const transformer *t, float *out, const float *x, const
     norm(t, out, x, w, n);
 }
 
-static void round_f16(float *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        v[i] = kernels_half_to_float(kernels_float_to_half(v[i]));
-}
 
 static void add_bias(float *v, const float *b, size_t n_tok, size_t ld, size_t n)
 {
@@ -487,9 +485,9 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
         }
         struct att_job aj = {.t = t, .s = s, .rows = rows, .layer = l, .n = n, .score_cap = score_cap};
         if (a->ggml) { /* llama.cpp's default F16 KV cache; Q rounded as ggml does */
-            round_f16(s->q, n * dim);
-            round_f16(kn, n * kvd);
-            round_f16(vn, n * kvd);
+            t->k->round_f16(s->q, n * dim);
+            t->k->round_f16(kn, n * kvd);
+            t->k->round_f16(vn, n * kvd);
             aj.scores = malloc(n * (size_t)sh->n_heads * score_cap * sizeof(float));
             if (!aj.scores)
                 return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");

@@ -1,6 +1,6 @@
 /* gguf_weights.c: the weights of a GGUF file (llama.cpp's names and shapes) as views into
  * its map, for the architectures llama (Llama 2/3, TinyLlama, SmolLM, Mistral-style),
- * qwen2 (Q/K/V biases, NeoX RoPE), mamba (mamba.c computes it) and gpt2 (learned positions,
+ * qwen2 (Q/K/V biases, NeoX RoPE), mamba (mamba.c computes it), bert (bert.c) and gpt2 (learned positions,
  * LayerNorm, fused QKV as row views, biases, GELU), one row each in ARCHS. Every tensor's
  * presence, shape, type and alignment is checked here; the forward pass (forward.c) then
  * runs on them in place. */
@@ -360,6 +360,121 @@ static int take_mamba(struct loader *ld)
     return rc;
 }
 
+/* ---- BERT encoders: llama.cpp's names and shapes (llama-model.cpp, LLM_ARCH_BERT) ---- */
+
+#define BERT_TYPES_MAX 1024 /* token type rows bound (real models: 1 or 2) */
+
+static int read_bert_hparams(struct loader *ld)
+{
+    struct transformer_shape *s = &ld->ck->shape;
+    struct bert_hparams *h = &ld->ck->enc;
+    int rc;
+    if ((rc = meta_int(ld, "embedding_length", 1, CKPT_DIM_MAX, -1, &s->dim)) != STATUS_OK ||
+        (rc = meta_int(ld, "feed_forward_length", 1, CKPT_HIDDEN_MAX, -1, &s->hidden_dim)) != STATUS_OK ||
+        (rc = meta_int(ld, "block_count", 1, CKPT_LAYERS_MAX, -1, &s->n_layers)) != STATUS_OK ||
+        (rc = meta_int(ld, "attention.head_count", 1, CKPT_HEADS_MAX, -1, &s->n_heads)) != STATUS_OK ||
+        (rc = meta_int(ld, "attention.head_count_kv", 1, CKPT_HEADS_MAX, s->n_heads, &s->n_kv_heads)) != STATUS_OK ||
+        (rc = meta_int(ld, "context_length", 1, CKPT_SEQ_MAX, -1, &s->seq_len)) != STATUS_OK ||
+        (rc = meta_float(ld, "attention.layer_norm_epsilon", 1e-12, &h->norm_eps)) != STATUS_OK)
+        return rc;
+    if (s->dim % s->n_heads != 0 || s->n_heads % s->n_kv_heads != 0)
+        return status_set(ld->err, STATUS_BAD_FORMAT, "attention.head_count",
+                          "%s: %d heads (%d for keys/values) do not divide the width %d",
+                          ld->path, s->n_heads, s->n_kv_heads, s->dim);
+    char key[NAME_MAX_LEN];
+    snprintf(key, sizeof key, "%s.attention.causal", ld->arch);
+    rc = gguf_get_bool(ld->g, key, &h->causal, ld->err);
+    if (rc == STATUS_NOT_FOUND)
+        h->causal = 0, rc = STATUS_OK;
+    if (rc != STATUS_OK)
+        return rc;
+    snprintf(key, sizeof key, "%s.pooling_type", ld->arch);
+    h->pooling_in_file = gguf_find(ld->g, key) != NULL;
+    /* absent: mean, as sentence-transformers models pool */
+    if ((rc = meta_int(ld, "pooling_type", BERT_POOL_NONE, BERT_POOL_RANK, BERT_POOL_MEAN,
+                       &h->pooling)) != STATUS_OK)
+        return rc;
+    ld->ck->arch.n_rot = 2; /* no RoPE: learned positions */
+    return STATUS_OK;
+}
+
+static int take_bert(struct loader *ld)
+{
+    struct checkpoint *ck = ld->ck;
+    struct bert_weights *w = &ck->encw;
+    const struct transformer_shape *s = &ck->shape;
+    const size_t dim = (size_t)s->dim, hid = (size_t)s->hidden_dim, V = (size_t)s->vocab;
+    const size_t kv = dim / (size_t)s->n_heads * (size_t)s->n_kv_heads;
+    ck->bert = calloc((size_t)s->n_layers, sizeof *ck->bert);
+    if (!ck->bert)
+        return status_set(ld->err, STATUS_NO_MEMORY, NULL, "out of memory");
+    const struct gguf_tensor *tt = find(ld, "token_types.weight", -1);
+    if (!tt)
+        return missing(ld, "token_types.weight", -1);
+    if (tt->ne[1] < 1 || tt->ne[1] > BERT_TYPES_MAX)
+        return bad_shape(ld, tt, dim, 2);
+    ck->enc.n_types = (int)tt->ne[1];
+    int rc = take_mat(ld, "token_embd.weight", -1, V, dim, &ck->tok_emb, 0);
+    if (rc == STATUS_OK)
+        rc = take_mat(ld, "token_types.weight", -1, (size_t)ck->enc.n_types, dim, &w->type_emb, 0);
+    if (rc == STATUS_OK)
+        rc = take_mat(ld, "position_embd.weight", -1, (size_t)s->seq_len, dim, &w->pos_emb, 0);
+    if (rc == STATUS_OK)
+        rc = take_vec(ld, "token_embd_norm.weight", -1, dim, &w->emb_norm, 0);
+    if (rc == STATUS_OK)
+        rc = take_vec(ld, "token_embd_norm.bias", -1, dim, &w->emb_norm_b, 0);
+    /* the classification head (rerankers): optional, both parts or none */
+    if (rc == STATUS_OK) {
+        rc = take_mat(ld, "cls.weight", -1, dim, dim, &w->cls, 1);
+        if (rc == STATUS_OK)
+            rc = take_vec(ld, "cls.bias", -1, dim, &w->cls_b, 0);
+        else if (rc == STATUS_NOT_FOUND)
+            rc = STATUS_OK;
+    }
+    if (rc == STATUS_OK && w->cls.rows) {
+        const struct gguf_tensor *co = find(ld, "cls.output.weight", -1);
+        if (co && (co->ne[1] < 1 || co->ne[1] > BERT_TYPES_MAX))
+            rc = bad_shape(ld, co, dim, 1);
+        else if (co)
+            rc = take_mat(ld, "cls.output.weight", -1, (size_t)co->ne[1], dim, &w->cls_out, 0);
+        if (rc == STATUS_OK && co)
+            rc = take_vec(ld, "cls.output.bias", -1, (size_t)co->ne[1], &w->cls_out_b, 0);
+    }
+    if (rc == STATUS_OK && ck->enc.pooling == BERT_POOL_RANK && !w->cls.rows)
+        rc = status_set(ld->err, STATUS_BAD_FORMAT, "pooling_type",
+                        "%s: pooling_type is rank but the file has no classification head "
+                        "(cls.weight)", ld->path);
+    for (int l = 0; l < s->n_layers && rc == STATUS_OK; l++) {
+        struct bert_layer *b = &ck->bert[l];
+        const struct {
+            const char *name;
+            size_t rows, cols;
+            struct tensor *t;
+        } mats[] = {{"attn_q.weight", dim, dim, &b->wq},     {"attn_k.weight", kv, dim, &b->wk},
+                    {"attn_v.weight", kv, dim, &b->wv},      {"attn_output.weight", dim, dim, &b->wo},
+                    {"ffn_up.weight", hid, dim, &b->up},     {"ffn_down.weight", dim, hid, &b->down}};
+        for (size_t m = 0; m < sizeof mats / sizeof mats[0] && rc == STATUS_OK; m++)
+            rc = take_mat(ld, mats[m].name, l, mats[m].rows, mats[m].cols, mats[m].t, 0);
+        const struct {
+            const char *name;
+            size_t n;
+            const float **p;
+        } vecs[] = {{"attn_q.bias", dim, &b->bq},
+                    {"attn_k.bias", kv, &b->bk},
+                    {"attn_v.bias", kv, &b->bv},
+                    {"attn_output.bias", dim, &b->bo},
+                    {"attn_output_norm.weight", dim, &b->att_norm},
+                    {"attn_output_norm.bias", dim, &b->att_norm_b},
+                    {"ffn_up.bias", hid, &b->up_b},
+                    {"ffn_down.bias", dim, &b->down_b},
+                    {"layer_output_norm.weight", dim, &b->out_norm},
+                    {"layer_output_norm.bias", dim, &b->out_norm_b}};
+        for (size_t v = 0; v < sizeof vecs / sizeof vecs[0] && rc == STATUS_OK; v++)
+            rc = take_vec(ld, vecs[v].name, l, vecs[v].n, vecs[v].p, 0);
+    }
+    return rc;
+}
+
 /* ---- GPT-2: llama.cpp's names and shapes (llama-model.cpp, LLM_ARCH_GPT2) ---- */
 
 static int read_gpt2_hparams(struct loader *ld)
@@ -482,9 +597,10 @@ static const struct gguf_arch {
     {"llama", 0, read_hparams, take_llama},
     {"qwen2", 1, read_hparams, take_qwen2},
     {"mamba", 0, read_mamba_hparams, take_mamba},
+    {"bert", 0, read_bert_hparams, take_bert},
     {"gpt2", 0, read_gpt2_hparams, take_gpt2},
 };
-#define ARCHS_NAMES "llama, qwen2, mamba and gpt2"
+#define ARCHS_NAMES "llama, qwen2, mamba, bert and gpt2"
 
 int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_err *err)
 {

@@ -124,6 +124,17 @@ static json_t *tf_describe(const void *impl)
                                                 "time_step_rank", h->dt_rank, "state_bytes",
                                                 (json_int_t)state));
     }
+    if (o && t->ck.bert) { /* an encoder: how it pools, what it outputs */
+        const struct bert_hparams *h = &t->ck.enc;
+        json_t *e = json_pack("{s:s, s:b, s:b, s:i, s:I}", "pooling", bert_pooling_name(h->pooling),
+                              "pooling_in_file", h->pooling_in_file, "causal", h->causal,
+                              "token_types", h->n_types, "output_dim", (json_int_t)bert_out_dim(t));
+        if (e && t->ck.encw.cls.rows)
+            json_object_set_new(e, "classifier_outputs",
+                                json_integer(t->ck.encw.cls_out.rows ? (json_int_t)t->ck.encw.cls_out.rows
+                                                                     : (json_int_t)s->dim));
+        json_object_set_new(o, "encoder", e);
+    }
     if (o && chat)
         json_object_set_new(o, "chat_template", json_string(chat));
     return o;
@@ -257,7 +268,13 @@ fail:
     return rc;
 }
 
-static const struct lm_ops transformer_lm_ops = {.score = tf_score, .next = tf_next};
+static int tf_lm_check(const void *impl, struct status_err *err)
+{
+    return transformer_check_generate(impl, err);
+}
+
+static const struct lm_ops transformer_lm_ops = {
+    .check = tf_lm_check, .score = tf_score, .next = tf_next};
 
 static const char *const tf_options[] = {"tokenizer", "chat_template", NULL};
 
@@ -300,6 +317,106 @@ static int cap_generate(const void *impl, const int *ids, size_t n,
     return transformer_generate(impl, ids, n, p, cb, ud, cancelled, res, err);
 }
 
+/* ---- the embedding capability: BERT encoders (bert.c) ---- */
+
+static int emb_check(const void *impl, struct status_err *err)
+{
+    const transformer *t = impl;
+    if (!t->ck.bert)
+        return status_set(err, STATUS_BAD_INPUT, "model",
+                          "this model is a %s (architecture %s), not an encoder: it has no "
+                          "pooling type, so it computes no sentence embeddings",
+                          t->tokenizer_only ? "tokenizer only" : "decoder",
+                          t->tokenizer_only ? "none" : t->ck.arch.name);
+    if (t->ck.enc.pooling == BERT_POOL_RANK)
+        return status_set(err, STATUS_BAD_INPUT, "model",
+                          "this model is a reranker (pooling_type rank, a classification "
+                          "head): it scores query/document pairs (/v1/rerank), it computes no "
+                          "embeddings");
+    return STATUS_OK;
+}
+
+static size_t emb_dim(const void *impl) { return bert_out_dim(impl); }
+
+/* Token ids of each text ([CLS] ... [SEP] as the vocabulary adds them), checked against the
+ * context; ids[i] malloc'd (the caller frees them, also on error). */
+static int encode_texts(const transformer *t, const char *const *text, const size_t *len,
+                        size_t n, int **ids, size_t *n_ids, size_t *n_tokens, size_t *bad,
+                        struct status_err *err)
+{
+    *n_tokens = 0;
+    for (size_t i = 0; i < n; i++) {
+        int rc = transformer_tokenize(t, text[i], len[i], 1, 0, &ids[i], &n_ids[i], err);
+        if (rc == STATUS_OK && n_ids[i] == 0)
+            rc = status_set(err, STATUS_BAD_INPUT, NULL, "the text has no tokens");
+        if (rc == STATUS_OK && n_ids[i] > (size_t)t->ck.shape.seq_len)
+            rc = status_set(err, STATUS_BAD_INPUT, NULL,
+                            "the text has %zu tokens ([CLS] and [SEP] included); the model's "
+                            "context is %d",
+                            n_ids[i], t->ck.shape.seq_len);
+        if (rc != STATUS_OK) {
+            *bad = i;
+            return rc;
+        }
+        *n_tokens += n_ids[i];
+    }
+    return STATUS_OK;
+}
+
+static void l2_normalize(float *v, size_t n)
+{
+    double ss = 0.0;
+    for (size_t i = 0; i < n; i++)
+        ss += (double)v[i] * v[i];
+    const float inv = ss > 0.0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
+    for (size_t i = 0; i < n; i++)
+        v[i] *= inv;
+}
+
+static int emb_texts(const void *impl, const char *const *text, const size_t *len, size_t n,
+                     int normalize, float *out, size_t *n_tokens, size_t *bad,
+                     const volatile int *cancelled, struct status_err *err)
+{
+    const transformer *t = impl;
+    *bad = n;
+    int rc = emb_check(impl, err);
+    if (rc != STATUS_OK)
+        return rc;
+    int **ids = calloc(n, sizeof *ids);
+    size_t *n_ids = calloc(n, sizeof *n_ids);
+    if (!ids || !n_ids)
+        rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+    if (rc == STATUS_OK)
+        rc = encode_texts(t, text, len, n, ids, n_ids, n_tokens, bad, err);
+    if (rc == STATUS_OK)
+        rc = bert_encode(t, (const int *const *)ids, n_ids, n, out, cancelled, err);
+    if (rc == STATUS_OK && normalize)
+        for (size_t i = 0; i < n; i++)
+            l2_normalize(out + i * bert_out_dim(t), bert_out_dim(t));
+    for (size_t i = 0; ids && i < n; i++)
+        free(ids[i]);
+    free(ids);
+    free(n_ids);
+    return rc;
+}
+
+static int emb_text(const void *impl, const char *text, size_t len, int normalize, float *out,
+                    size_t *n_tokens, struct embed_span **oov, size_t *n_oov,
+                    struct status_err *err)
+{
+    size_t bad;
+    *oov = NULL;
+    *n_oov = 0;
+    return emb_texts(impl, &text, &len, 1, normalize, out, n_tokens, &bad, NULL, err);
+}
+
+static const struct embedding_ops transformer_embedding_ops = {
+    .check = emb_check,
+    .dim = emb_dim,
+    .texts = emb_texts,
+    .text = emb_text,
+};
+
 static const struct tokenizer_ops transformer_tokenizer_ops = {
     .vocab_size = cap_vocab_size,
     .encode = cap_encode,
@@ -323,6 +440,7 @@ const struct model_ops transformer_model_ops = {
     .describe = tf_describe,
     .bytes = tf_bytes,
     .lm = &transformer_lm_ops,
+    .embedding = &transformer_embedding_ops,
     .tokenizer = &transformer_tokenizer_ops,
     .generation = &transformer_generation_ops,
     .heavy = 1, /* every request is forward passes: never on the event loop */

@@ -83,6 +83,40 @@ struct mamba_layer {
     struct tensor out;       /* ssm_out (dim, d_inner) */
 };
 
+/* BERT encoders (general.architecture = bert): llama.cpp's tensor names and shapes; the
+ * pass is bert.c. Pooling as llama.cpp numbers it (<arch>.pooling_type). */
+enum bert_pooling {
+    BERT_POOL_NONE = 0,
+    BERT_POOL_MEAN = 1,
+    BERT_POOL_CLS = 2,
+    BERT_POOL_LAST = 3,
+    BERT_POOL_RANK = 4, /* the classification head (cls, cls.output): one score */
+};
+struct bert_hparams {
+    int pooling;          /* enum bert_pooling, from the file (absent: mean) */
+    int pooling_in_file;  /* 1 when <arch>.pooling_type was present */
+    int causal;           /* <arch>.attention.causal (BERT: false) */
+    float norm_eps;       /* <arch>.attention.layer_norm_epsilon */
+    int n_types;          /* rows of token_types (token type 0 is used, as llama.cpp does) */
+};
+struct bert_weights {
+    struct tensor type_emb;       /* token_types (n_types, dim) */
+    struct tensor pos_emb;        /* position_embd (context_length, dim) */
+    const float *emb_norm, *emb_norm_b; /* token_embd_norm (dim) */
+    struct tensor cls;            /* cls (dim, dim), rows = 0 when absent */
+    const float *cls_b;           /* (dim) */
+    struct tensor cls_out;        /* cls.output (n_out, dim), rows = 0 when absent */
+    const float *cls_out_b;       /* (n_out) */
+};
+struct bert_layer {
+    struct tensor wq, wk, wv, wo;        /* (dim, dim) (kv, dim) (kv, dim) (dim, dim) */
+    const float *bq, *bk, *bv, *bo;      /* biases */
+    const float *att_norm, *att_norm_b;  /* attn_output_norm (dim) */
+    struct tensor up, down;              /* ffn_up (hidden, dim), ffn_down (dim, hidden) */
+    const float *up_b, *down_b;
+    const float *out_norm, *out_norm_b;  /* layer_output_norm (dim) */
+};
+
 struct checkpoint {
     struct transformer_shape shape;
     struct arch arch;
@@ -105,6 +139,9 @@ struct checkpoint {
     struct tensor pos_emb;            /* (seq_len, dim) learned positions (gpt2); data NULL else */
     const float *final_norm_b;        /* output_norm bias (gpt2), or NULL */
     struct layer_bias *lb;            /* [L] gpt2's biases, or NULL (owned array) */
+    struct bert_hparams enc;          /* BERT only */
+    struct bert_weights encw;         /* BERT only */
+    struct bert_layer *bert;          /* [L] for a BERT encoder, else NULL (owned array) */
 };
 
 /* Map and validate 'path' (legacy, ak42 v1 or v2): header fields in bounds, every tensor
@@ -140,6 +177,18 @@ struct recurrent_ops {
                    float *all_logits, const volatile int *cancelled, struct status_err *err);
 };
 extern const struct recurrent_ops mamba_ops; /* mamba.c: a fixed-size conv + SSM state */
+
+/* ---- bert.c: the encoder pass (t->ck.bert set) ----
+ * n_seq token sequences (ids[k][0..n[k]), each 1..seq_len tokens, ids in range) through the
+ * encoder in one pass (the linear layers over every token of every sequence at once;
+ * attention within each sequence only), then pooled as the file says: out[k * bert_out_dim]
+ * is sequence k's vector (mean, CLS or last token: dim floats; rank: the classifier's
+ * scores), not normalised. STATUS_CANCELLED when *cancelled becomes non-zero between
+ * layers; STATUS_NO_MEMORY. */
+size_t bert_out_dim(const transformer *t);
+int bert_encode(const transformer *t, const int *const *ids, const size_t *n, size_t n_seq,
+                float *out, const volatile int *cancelled, struct status_err *err);
+const char *bert_pooling_name(int pooling); /* "none", "mean", "cls", "last", "rank" */
 
 struct tokenizer {
     int vocab_size;

@@ -1,0 +1,285 @@
+/* bert.c: the BERT encoder pass (general.architecture = bert), computing as llama.cpp's
+ * build_bert and ggml's CPU ops do: token + token-type (type 0) + learned position
+ * embeddings, LayerNorm; per layer bidirectional multi-head attention with Q/K/V/output
+ * biases, residual, LayerNorm (post-norm), GELU feed-forward (tanh form, through ggml's fp16
+ * table), residual, LayerNorm; then pooling as the file says (mean, CLS, last token, or the
+ * classification head's scores for rerankers). Several sequences run in one pass: every
+ * linear layer multiplies all their tokens at once (kernel GEMM over the thread team);
+ * attention stays inside each sequence. Weights from gguf_weights.c (take_bert).
+ * LayerNorm and GELU are local here until the shared activation table lands (issue 15.1). */
+#include "transformer_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BERT_ROWS 64 /* tokens per linear-layer call: activations stay in L2 */
+
+/* ggml's LayerNorm: mean and variance summed in double, 1/sqrtf(var + eps) in float; then the
+ * weight and bias (separate ggml ops, in float). out may alias x. */
+static void layernorm(float *out, const float *x, const float *w, const float *b, size_t n,
+                      float eps)
+{
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++)
+        sum += (double)x[i];
+    const float mean = (float)(sum / (double)n);
+    double sum2 = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        const float v = x[i] - mean;
+        out[i] = v;
+        sum2 += (double)(v * v);
+    }
+    const float scale = 1.0f / sqrtf((float)(sum2 / (double)n) + eps);
+    for (size_t i = 0; i < n; i++)
+        out[i] = out[i] * scale * w[i] + b[i];
+}
+
+/* GELU, tanh form. ggml's CPU backend looks it up in a table of fp16 inputs (its
+ * GGML_GELU_FP16): the input rounded to fp16, the result stored as fp16; |x| >= 10 exact. */
+static float gelu_tanh(float x)
+{
+    const float a = 0.044715f, s2pi = 0.79788456080286535587989211986876f;
+    return 0.5f * x * (1.0f + tanhf(s2pi * x * (1.0f + a * x * x)));
+}
+
+static float gelu_ggml(float x)
+{
+    if (x <= -10.0f)
+        return 0.0f;
+    if (x >= 10.0f)
+        return x;
+    const float h = kernels_half_to_float(kernels_float_to_half(x));
+    return kernels_half_to_float(kernels_float_to_half(gelu_tanh(h)));
+}
+
+size_t bert_out_dim(const transformer *t)
+{
+    const struct checkpoint *ck = &t->ck;
+    if (ck->enc.pooling == BERT_POOL_RANK)
+        return ck->encw.cls_out.rows ? ck->encw.cls_out.rows : (size_t)ck->shape.dim;
+    return (size_t)ck->shape.dim;
+}
+
+const char *bert_pooling_name(int pooling)
+{
+    static const char *const names[] = {"none", "mean", "cls", "last", "rank"};
+    return pooling >= 0 && pooling <= BERT_POOL_RANK ? names[pooling] : "?";
+}
+
+/* ---- buffers of one pass ---- */
+
+struct enc {
+    const transformer *t;
+    size_t N, dim, hid, kvd, hs, H, group;
+    const size_t *start, *len; /* [n_seq]: first row and tokens of each sequence */
+    size_t n_seq, max_len;
+    float *x;     /* (N, dim) the layer input / output */
+    float *q, *k, *v; /* (N, dim) (N, kv) (N, kv) */
+    float *att;   /* (N, dim) attention output */
+    float *o;     /* (N, dim) projections before the residual */
+    float *h;     /* (N, hidden) */
+    void *xa;     /* BERT_ROWS * max(dim, hidden) * 4 bytes */
+    float *sc;    /* (n_seq * H, max_len) attention weights, one row per item */
+    int causal;
+};
+
+/* out[r] = W in[r] + b for every row, BERT_ROWS at a time. */
+static void linear_bias(const struct enc *e, const float *in, size_t cols, const struct tensor *w,
+                        const float *b, float *out)
+{
+    for (size_t r = 0; r < e->N; r += BERT_ROWS) {
+        const size_t m = e->N - r < BERT_ROWS ? e->N - r : BERT_ROWS;
+        transformer_linear(e->t, e->xa, in + r * cols, m, cols, w, out + r * w->rows, w->rows);
+    }
+    for (size_t r = 0; r < e->N; r++)
+        for (size_t i = 0; i < w->rows; i++)
+            out[r * w->rows + i] += b[i];
+}
+
+/* attention items: (sequence, head) pairs; each does every query row of its sequence */
+static void att_range(void *ctx, size_t b, size_t end)
+{
+    const struct enc *e = ctx;
+    const struct kernels_ops *k = e->t->k;
+    const float scale = 1.0f / sqrtf((float)e->hs);
+    for (size_t it = b; it < end; it++) {
+        float *sc = e->sc + it * e->max_len;
+        const size_t sq = it / e->H, h = it % e->H;
+        const size_t r0 = e->start[sq], n = e->len[sq];
+        const size_t koff = (h / e->group) * e->hs;
+        for (size_t i = 0; i < n; i++) {
+            const float *q = e->q + (r0 + i) * e->dim + h * e->hs;
+            const size_t upto = e->causal ? i + 1 : n;
+            float mx = -INFINITY;
+            for (size_t j = 0; j < upto; j++) {
+                sc[j] = k->dot(q, e->k + (r0 + j) * e->kvd + koff, e->hs) * scale;
+                mx = sc[j] > mx ? sc[j] : mx;
+            }
+            double sum = 0.0; /* ggml's softmax: the sum in double */
+            for (size_t j = 0; j < upto; j++) {
+                sc[j] = expf(sc[j] - mx);
+                sum += (double)sc[j];
+            }
+            const float inv = (float)(1.0 / sum);
+            float *out = e->att + (r0 + i) * e->dim + h * e->hs;
+            memset(out, 0, e->hs * sizeof *out);
+            for (size_t j = 0; j < upto; j++)
+                k->axpy(out, sc[j] * inv, e->v + (r0 + j) * e->kvd + koff, e->hs);
+        }
+    }
+}
+
+static void enc_free(struct enc *e)
+{
+    free(e->x);
+    free(e->q);
+    free(e->k);
+    free(e->v);
+    free(e->att);
+    free(e->o);
+    free(e->h);
+    free(e->xa);
+    free(e->sc);
+}
+
+/* sequence s's vector at out + s * stride */
+static void pool(const struct enc *e, float *out, size_t stride)
+{
+    const struct checkpoint *ck = &e->t->ck;
+    const size_t dim = e->dim;
+    for (size_t s = 0; s < e->n_seq; s++) {
+        const float *x = e->x + e->start[s] * dim;
+        const size_t n = e->len[s];
+        float *o = out + s * stride;
+        switch (ck->enc.pooling) {
+        case BERT_POOL_MEAN: {
+            const float inv = 1.0f / (float)n;
+            for (size_t i = 0; i < dim; i++) {
+                float acc = 0.0f;
+                for (size_t r = 0; r < n; r++)
+                    acc += x[r * dim + i] * inv;
+                o[i] = acc;
+            }
+            break;
+        }
+        case BERT_POOL_LAST:
+            memcpy(o, x + (n - 1) * dim, dim * sizeof *o);
+            break;
+        case BERT_POOL_RANK:
+        case BERT_POOL_CLS:
+        case BERT_POOL_NONE: /* no pooling in the file: the first token ([CLS]) */
+        default:
+            memcpy(o, x, dim * sizeof *o);
+            break;
+        }
+    }
+}
+
+/* the classification head on each sequence's [CLS] vector: tanh(cls x + b), then cls.output */
+static void rank_head(const struct enc *e, float *pooled, float *out)
+{
+    const struct bert_weights *w = &e->t->ck.encw;
+    const size_t dim = e->dim, n_out = bert_out_dim(e->t);
+    for (size_t s = 0; s < e->n_seq; s++) {
+        float *c = pooled + s * dim;
+        transformer_linear(e->t, e->xa, c, 1, dim, &w->cls, e->o, dim);
+        for (size_t i = 0; i < dim; i++)
+            e->o[i] = tanhf(e->o[i] + w->cls_b[i]);
+        if (w->cls_out.rows) {
+            transformer_linear(e->t, e->xa, e->o, 1, dim, &w->cls_out, out + s * n_out, n_out);
+            for (size_t i = 0; i < n_out; i++)
+                out[s * n_out + i] += w->cls_out_b[i];
+        } else {
+            memcpy(out + s * n_out, e->o, dim * sizeof *out);
+        }
+    }
+}
+
+int bert_encode(const transformer *t, const int *const *ids, const size_t *n, size_t n_seq,
+                float *out, const volatile int *cancelled, struct status_err *err)
+{
+    const struct checkpoint *ck = &t->ck;
+    const struct transformer_shape *sh = &ck->shape;
+    struct enc e = {.t = t, .dim = (size_t)sh->dim, .hid = (size_t)sh->hidden_dim,
+                    .H = (size_t)sh->n_heads, .n_seq = n_seq, .causal = ck->enc.causal};
+    e.hs = e.dim / e.H;
+    e.kvd = e.hs * (size_t)sh->n_kv_heads;
+    e.group = e.H / (size_t)sh->n_kv_heads;
+    size_t *start = malloc((n_seq + 1) * sizeof *start);
+    int rc = STATUS_OK;
+    if (!start)
+        return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+    for (size_t s = 0; s < n_seq; s++) {
+        start[s] = e.N;
+        e.N += n[s];
+        e.max_len = n[s] > e.max_len ? n[s] : e.max_len;
+    }
+    e.start = start;
+    e.len = n;
+    const size_t wide = e.dim > e.hid ? e.dim : e.hid;
+    e.x = malloc(e.N * e.dim * sizeof(float));
+    e.q = malloc(e.N * e.dim * sizeof(float));
+    e.k = malloc(e.N * e.kvd * sizeof(float));
+    e.v = malloc(e.N * e.kvd * sizeof(float));
+    e.att = malloc(e.N * e.dim * sizeof(float));
+    e.o = malloc((e.N > 1 ? e.N : 1) * wide * sizeof(float));
+    e.h = malloc(e.N * e.hid * sizeof(float));
+    e.xa = malloc(BERT_ROWS * wide * sizeof(float));
+    e.sc = malloc(n_seq * e.H * e.max_len * sizeof(float));
+    if (!e.x || !e.q || !e.k || !e.v || !e.att || !e.o || !e.h || !e.xa || !e.sc) {
+        rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+        goto done;
+    }
+    /* embeddings: token + type 0 + position, then LayerNorm */
+    const struct bert_weights *w = &ck->encw;
+    float *type0 = e.att, *row = e.q; /* scratch before the first layer */
+    kernels_row_to_float(&w->type_emb.m, 0, type0);
+    for (size_t s = 0; s < n_seq; s++)
+        for (size_t p = 0; p < n[s]; p++) {
+            float *x = e.x + (start[s] + p) * e.dim;
+            kernels_row_to_float(&ck->tok_emb.m, (size_t)ids[s][p], x);
+            kernels_row_to_float(&w->pos_emb.m, p, row);
+            for (size_t i = 0; i < e.dim; i++)
+                x[i] = row[i] + (x[i] + type0[i]);
+            layernorm(x, x, w->emb_norm, w->emb_norm_b, e.dim, ck->enc.norm_eps);
+        }
+    for (int l = 0; l < sh->n_layers; l++) {
+        if (cancelled && *cancelled) {
+            rc = status_set(err, STATUS_CANCELLED, NULL, "cancelled");
+            goto done;
+        }
+        const struct bert_layer *b = &ck->bert[l];
+        linear_bias(&e, e.x, e.dim, &b->wq, b->bq, e.q);
+        linear_bias(&e, e.x, e.dim, &b->wk, b->bk, e.k);
+        linear_bias(&e, e.x, e.dim, &b->wv, b->bv, e.v);
+        kernels_parallel_for(n_seq * e.H, 1, att_range, &e);
+        linear_bias(&e, e.att, e.dim, &b->wo, b->bo, e.o);
+        for (size_t r = 0; r < e.N; r++) {
+            float *x = e.x + r * e.dim, *o = e.o + r * e.dim;
+            for (size_t i = 0; i < e.dim; i++)
+                o[i] += x[i];
+            layernorm(x, o, b->att_norm, b->att_norm_b, e.dim, ck->enc.norm_eps);
+        }
+        linear_bias(&e, e.x, e.dim, &b->up, b->up_b, e.h);
+        for (size_t i = 0; i < e.N * e.hid; i++)
+            e.h[i] = gelu_ggml(e.h[i]);
+        linear_bias(&e, e.h, e.hid, &b->down, b->down_b, e.o);
+        for (size_t r = 0; r < e.N; r++) {
+            float *x = e.x + r * e.dim, *o = e.o + r * e.dim;
+            for (size_t i = 0; i < e.dim; i++)
+                o[i] += x[i];
+            layernorm(x, o, b->out_norm, b->out_norm_b, e.dim, ck->enc.norm_eps);
+        }
+    }
+    if (ck->enc.pooling == BERT_POOL_RANK) {
+        pool(&e, e.att, e.dim); /* [CLS] rows, n_seq * dim <= N * dim */
+        rank_head(&e, e.att, out);
+    } else {
+        pool(&e, out, e.dim);
+    }
+done:
+    free(start);
+    enc_free(&e);
+    return rc;
+}

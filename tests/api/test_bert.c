@@ -1,0 +1,224 @@
+/* test_bert.c: a BERT encoder (written at test time by `lmserve-gguf random --arch bert` with
+ * the bge WordPiece vocabulary of ../shared/vocab) through the server: /v1/embeddings with a
+ * string and with an array (one forward pass; each item equals the same text alone), unit
+ * length, `dimensions` (the first N values renormalised), base64; /v1/similarity; the
+ * generation and scoring routes answer 400 naming the capability; /v1/models shows the
+ * architecture and the capabilities; bad input is a 400 naming the input. Skipped when the
+ * vocabulary is absent. */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define TB_PATH_MAX 1024
+#define TB_DIM 64
+#define TB_TOL 1e-5
+
+static const char *tb_vocab(void)
+{
+    static char path[TB_PATH_MAX];
+    const char *env = getenv("LMSERVE_SHARED_VOCAB");
+    const char *cands[] = {env, "../shared/vocab", "../../shared/vocab", "/work/shared/vocab"};
+    for (size_t i = 0; i < sizeof cands / sizeof cands[0]; i++) {
+        if (!cands[i])
+            continue;
+        snprintf(path, sizeof path, "%s/ggml-vocab-bert-bge.gguf", cands[i]);
+        if (access(path, R_OK) == 0)
+            return path;
+    }
+    return NULL;
+}
+
+static struct srv tb_srv;
+
+static void tb_start(const char *extra)
+{
+    const char *tools = getenv("LMSERVE_TOOLS"), *vocab = tb_vocab();
+    char tool[TB_PATH_MAX], cmd[4 * TB_PATH_MAX];
+    static char spec[TB_PATH_MAX + 32], path[TB_PATH_MAX];
+    snprintf(tool, sizeof tool, "%s/lmserve-gguf", tools && *tools ? tools : "build/bin");
+    if (!vocab)
+        cr_skip_test("../shared/vocab/ggml-vocab-bert-bge.gguf absent");
+    if (access(tool, X_OK) != 0)
+        cr_skip_test("%s not built", tool);
+    snprintf(path, sizeof path, "%s/bert-%d.gguf", harness_tmpdir(), (int)getpid());
+    snprintf(cmd, sizeof cmd,
+             "%s random -o %s --arch bert --vocab-from %s --dim %d --hidden 128 --layers 2 "
+             "--heads 4 --ctx 32 %s > /dev/null",
+             tool, path, vocab, TB_DIM, extra);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    snprintf(spec, sizeof spec, "e=transformer:%s", path);
+    const char *args[] = {"--model", spec, "--max-batch", "8", NULL};
+    srv_start(&tb_srv, args, 1);
+}
+
+static json_t *tb_post_ok(const char *path, const char *body)
+{
+    struct http_res r;
+    cr_assert_eq(http_post(&tb_srv, path, body, &r), 0);
+    cr_assert_eq(r.status, 200, "%s %s -> %ld %s", path, body, r.status, r.body);
+    json_t *j = json_incref(r.json);
+    http_res_free(&r);
+    return j;
+}
+
+static void tb_post_error(const char *path, const char *body, long status, const char *param,
+                          const char *says)
+{
+    struct http_res r;
+    cr_assert_eq(http_post(&tb_srv, path, body, &r), 0);
+    expect_error(&r, status, param);
+    if (says)
+        cr_expect(strstr(r.body, says) != NULL, "%s: '%s' not in %s", path, says, r.body);
+    http_res_free(&r);
+}
+
+/* data[i].embedding as floats; returns its length */
+static size_t tb_vec(json_t *resp, size_t i, float *out, size_t max)
+{
+    json_t *e = json_object_get(json_array_get(json_object_get(resp, "data"), i), "embedding");
+    cr_assert(json_is_array(e));
+    size_t n = json_array_size(e);
+    cr_assert_leq(n, max);
+    for (size_t k = 0; k < n; k++)
+        out[k] = (float)json_number_value(json_array_get(e, k));
+    return n;
+}
+
+static double tb_norm(const float *v, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++)
+        s += (double)v[i] * v[i];
+    return sqrt(s);
+}
+
+static size_t tb_unbase64(const char *s, unsigned char *out)
+{
+    static const char B[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (; *s && *s != '='; s++) {
+        const char *p = strchr(B, *s);
+        cr_assert_not_null(p);
+        acc = acc << 6 | (uint32_t)(p - B);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[n++] = (unsigned char)(acc >> bits);
+        }
+    }
+    return n;
+}
+
+Test(bert_api, embeddings_batch_dimensions_base64, .timeout = 120)
+{
+    tb_start("");
+    static const char *texts[3] = {"Hello world, this is a test.", "second", "Café au lait"};
+    float alone[3][TB_DIM], batch[3][TB_DIM], v[TB_DIM];
+    for (size_t i = 0; i < 3; i++) {
+        char body[512];
+        snprintf(body, sizeof body, "{\"model\":\"e\",\"input\":\"%s\"}", texts[i]);
+        json_t *r = tb_post_ok("/v1/embeddings", body);
+        cr_assert_eq(tb_vec(r, 0, alone[i], TB_DIM), TB_DIM);
+        cr_expect(fabs(tb_norm(alone[i], TB_DIM) - 1.0) < 1e-5);
+        json_decref(r);
+    }
+    json_t *r = tb_post_ok("/v1/embeddings",
+                           "{\"model\":\"e\",\"input\":[\"Hello world, this is a test.\","
+                           "\"second\",\"Café au lait\"]}");
+    cr_assert_eq(json_array_size(json_object_get(r, "data")), 3);
+    /* [CLS] hello world , this is a test . [SEP] = 10; [CLS] second [SEP] = 3; [CLS] cafe
+     * au la ##it [SEP] = 6 */
+    json_t *u = json_object_get(r, "usage");
+    cr_expect_eq(json_integer_value(json_object_get(u, "prompt_tokens")), 19);
+    for (size_t i = 0; i < 3; i++) {
+        cr_expect_eq(json_integer_value(json_object_get(
+                         json_array_get(json_object_get(r, "data"), i), "index")),
+                     (json_int_t)i);
+        tb_vec(r, i, batch[i], TB_DIM);
+        double worst = 0;
+        for (size_t k = 0; k < TB_DIM; k++)
+            worst = fmax(worst, fabs(batch[i][k] - alone[i][k]));
+        cr_expect_leq(worst, TB_TOL, "text %zu alone vs in a batch: %g", i, worst);
+    }
+    json_decref(r);
+    /* Matryoshka: the first 16 values, renormalised */
+    r = tb_post_ok("/v1/embeddings",
+                   "{\"model\":\"e\",\"input\":\"Hello world, this is a test.\",\"dimensions\":16}");
+    cr_assert_eq(tb_vec(r, 0, v, TB_DIM), 16);
+    const double n16 = tb_norm(alone[0], 16);
+    for (size_t k = 0; k < 16; k++)
+        cr_expect(fabs(v[k] - alone[0][k] / n16) < TB_TOL, "dim %zu: %g vs %g", k, v[k],
+                  alone[0][k] / n16);
+    json_decref(r);
+    /* base64: little-endian float32, the same values */
+    r = tb_post_ok("/v1/embeddings", "{\"model\":\"e\",\"input\":[\"second\"],"
+                                     "\"encoding_format\":\"base64\"}");
+    const char *b64 = json_string_value(
+        json_object_get(json_array_get(json_object_get(r, "data"), 0), "embedding"));
+    cr_assert_not_null(b64);
+    unsigned char bytes[TB_DIM * 4 + 4];
+    cr_assert_eq(tb_unbase64(b64, bytes), TB_DIM * 4);
+    memcpy(v, bytes, sizeof v);
+    for (size_t k = 0; k < TB_DIM; k++)
+        cr_expect(fabs(v[k] - alone[1][k]) < TB_TOL);
+    json_decref(r);
+    /* similarity of sentences: a text with itself is 1 */
+    r = tb_post_ok("/v1/similarity", "{\"model\":\"e\",\"pairs\":[[\"second\",\"second\"],"
+                                     "[\"second\",\"Café au lait\"]]}");
+    json_t *d = json_object_get(r, "data");
+    cr_expect(fabs(json_number_value(json_object_get(json_array_get(d, 0), "similarity")) - 1.0) < 1e-5);
+    json_decref(r);
+    cr_assert_eq(srv_stop(&tb_srv), 0);
+}
+
+Test(bert_api, encoder_routes_and_errors, .timeout = 120)
+{
+    tb_start("");
+    /* an encoder does not generate or score: 400 naming the capability */
+    tb_post_error("/v1/completions", "{\"model\":\"e\",\"prompt\":\"hi\"}", 400, "model",
+                  "text generation");
+    tb_post_error("/v1/chat/completions",
+                  "{\"model\":\"e\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 400,
+                  "model", "encoder");
+    tb_post_error("/v1/score", "{\"model\":\"e\",\"input\":\"hi\"}", 400, "model", "language model");
+    tb_post_error("/v1/next", "{\"model\":\"e\",\"context\":\"hi\"}", 400, "model", "encoder");
+    /* bad embeddings requests */
+    tb_post_error("/v1/embeddings", "{\"model\":\"e\",\"input\":[\"ok\",3]}", 400, "input[1]", NULL);
+    tb_post_error("/v1/embeddings", "{\"model\":\"e\",\"input\":\"x\",\"dimensions\":0}", 400,
+                  "dimensions", NULL);
+    tb_post_error("/v1/embeddings", "{\"model\":\"e\",\"input\":\"x\",\"dimensions\":65}", 400,
+                  "dimensions", NULL);
+    /* more tokens than the 32-token context */
+    char big[1024];
+    int n = snprintf(big, sizeof big, "{\"model\":\"e\",\"input\":[\"short\",\"");
+    for (int i = 0; i < 40; i++)
+        n += snprintf(big + n, sizeof big - (size_t)n, "word ");
+    snprintf(big + n, sizeof big - (size_t)n, "\"]}");
+    tb_post_error("/v1/embeddings", big, 400, "input[1]", "context");
+    tb_post_error("/v1/embeddings", "{\"model\":\"e\",\"input\":[\"a\",\"b\",\"c\",\"d\",\"e\","
+                                    "\"f\",\"g\",\"h\",\"i\"]}", 413, "input", NULL);
+    /* tokenize works (WordPiece) */
+    json_t *r = tb_post_ok("/v1/tokenize", "{\"model\":\"e\",\"text\":\"Hello world\"}");
+    json_decref(r);
+    /* /v1/models: the architecture and what it serves */
+    struct http_res m;
+    cr_assert_eq(http_get(&tb_srv, "/v1/models/e", &m), 0);
+    cr_assert_eq(m.status, 200);
+    json_t *det = json_object_get(m.json, "details");
+    cr_expect_str_eq(json_string_value(json_object_get(det, "architecture")), "bert");
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(det, "encoder"), "pooling")), "mean");
+    char *caps = json_dumps(json_object_get(m.json, "capabilities"), JSON_COMPACT);
+    cr_expect_str_eq(caps, "[\"embeddings\",\"similarity\",\"tokenize\"]");
+    free(caps);
+    http_res_free(&m);
+    cr_assert_eq(srv_stop(&tb_srv), 0);
+}

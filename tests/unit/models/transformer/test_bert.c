@@ -1,0 +1,224 @@
+/* test_bert.c: the BERT encoder (bert.c) against llama.cpp: random BERT files written by
+ * `lmserve-gguf random --arch bert` with the bge WordPiece vocabulary, embedded here through
+ * the transformer type's embedding capability (all texts in one pass, L2-normalised) and
+ * compared with llama_embedding's vectors in llamacpp_bert_ref.txt (tests/ref/llamacpp_bert.sh):
+ * max abs difference <= 1e-3 for F32 (mean, cls, last pooling) and Q8_0. Also: one text
+ * alone equals the same text in a batch; encoders refuse generation and scoring; a missing
+ * tensor is a clear error. Skipped when ../shared/vocab (the vocabulary) is absent. */
+#include "../../../../models/caps.h"
+#include "../../../../models/lm.h"
+#include "../../../../models/registry.h"
+#include "../../../../models/transformer/transformer_internal.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define REF "tests/unit/models/transformer/llamacpp_bert_ref.txt"
+#define TEXTS_MAX 16
+#define LINE_BYTES 65536
+#define DIM_MAX 1024
+#define TOL 1e-3
+
+extern const struct model_ops transformer_model_ops;
+
+static const char *bge_vocab(void)
+{
+    static char path[1024];
+    const char *env = getenv("LMSERVE_SHARED_VOCAB");
+    const char *cands[] = {env, "../shared/vocab", "/work/shared/vocab"};
+    for (size_t i = 0; i < sizeof cands / sizeof cands[0]; i++) {
+        if (!cands[i])
+            continue;
+        snprintf(path, sizeof path, "%s/ggml-vocab-bert-bge.gguf", cands[i]);
+        if (access(path, R_OK) == 0)
+            return path;
+    }
+    return NULL;
+}
+
+static const char *tool(void)
+{
+    static char t[512];
+    const char *d = getenv("LMSERVE_TOOLS");
+    snprintf(t, sizeof t, "%s/lmserve-gguf", d && *d ? d : "build/bin");
+    return t;
+}
+
+/* write a random BERT file with 'args'; NULL (test skipped) without the vocabulary/tool */
+static transformer *open_random(const char *args, char *path, size_t cap)
+{
+    const char *vocab = bge_vocab();
+    if (!vocab)
+        cr_skip_test("../shared/vocab/ggml-vocab-bert-bge.gguf absent");
+    if (access(tool(), X_OK) != 0)
+        cr_skip_test("%s not built", tool());
+    snprintf(path, cap, "/tmp/lmserve-bert-%d.gguf", (int)getpid());
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s random -o %s --vocab-from %s %s >/dev/null", tool(), path, vocab,
+             args);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    transformer *t = NULL;
+    struct status_err err = {0};
+    cr_assert_eq(transformer_open_gguf(path, &t, &err), STATUS_OK, "%s", err.msg);
+    return t;
+}
+
+static int embed_texts(const transformer *t, const char *const *texts, size_t n, float *out)
+{
+    size_t len[TEXTS_MAX], tokens = 0, bad = 0;
+    for (size_t i = 0; i < n; i++)
+        len[i] = strlen(texts[i]);
+    struct status_err err = {0};
+    int rc = transformer_model_ops.embedding->texts(t, texts, len, n, 1, out, &tokens, &bad, NULL,
+                                                    &err);
+    cr_assert_eq(rc, STATUS_OK, "%s", err.msg);
+    return rc;
+}
+
+Test(bert, llamacpp_embeddings_match)
+{
+    FILE *f = fopen(REF, "r");
+    cr_assert_not_null(f, "%s missing (run from the repo root)", REF);
+    static char line[LINE_BYTES];
+    char *texts[TEXTS_MAX];
+    size_t n_texts = 0, row = 0, models = 0;
+    transformer *t = NULL;
+    char path[256];
+    static float got[TEXTS_MAX * DIM_MAX];
+    double worst_all = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (strncmp(line, "text ", 5) == 0) {
+            cr_assert_lt(n_texts, TEXTS_MAX);
+            texts[n_texts++] = strdup(line + 5);
+        } else if (strncmp(line, "model ", 6) == 0) {
+            if (t) {
+                transformer_close(t);
+                remove(path);
+            }
+            t = open_random(line + 6, path, sizeof path);
+            cr_assert_leq(bert_out_dim(t), DIM_MAX);
+            embed_texts(t, (const char *const *)texts, n_texts, got);
+            row = 0;
+            models++;
+        } else if (strncmp(line, "embd ", 5) == 0) {
+            cr_assert_not_null(t);
+            cr_assert_lt(row, n_texts);
+            const size_t dim = bert_out_dim(t);
+            const char *s = line + 5;
+            char *end;
+            double worst = 0;
+            for (size_t i = 0; i < dim; i++) {
+                const double v = strtod(s, &end);
+                cr_assert_neq(end, s, "short embd line");
+                s = end;
+                worst = fmax(worst, fabs(v - got[row * dim + i]));
+            }
+            cr_expect_leq(worst, TOL, "%s: text %zu differs by %g (max abs)", t->ck.arch.name, row,
+                          worst);
+            worst_all = fmax(worst_all, worst);
+            row++;
+        }
+    }
+    fclose(f);
+    if (t) {
+        transformer_close(t);
+        remove(path);
+    }
+    for (size_t i = 0; i < n_texts; i++)
+        free(texts[i]);
+    cr_assert_geq(models, 4);
+    fprintf(stderr, "bert: %zu models x %zu texts vs llama.cpp: max abs difference %.3g\n", models,
+            n_texts, worst_all);
+}
+
+Test(bert, one_alone_equals_in_batch)
+{
+    char path[256];
+    transformer *t = open_random("--arch bert --dim 64 --hidden 128 --layers 2 --heads 4 --seed 3",
+                                 path, sizeof path);
+    const char *texts[3] = {"first text, a bit longer than the others", "b", "third"};
+    static float batch[3 * 64], alone[64];
+    embed_texts(t, texts, 3, batch);
+    for (size_t i = 0; i < 3; i++) {
+        embed_texts(t, &texts[i], 1, alone);
+        double worst = 0;
+        for (size_t d = 0; d < 64; d++)
+            worst = fmax(worst, fabs(alone[d] - batch[i * 64 + d]));
+        cr_expect_leq(worst, 1e-5, "text %zu: alone vs batched differ by %g", i, worst);
+    }
+    transformer_close(t);
+    remove(path);
+}
+
+Test(bert, encoder_refuses_generation_and_decoder_refuses_embeddings)
+{
+    char path[256];
+    transformer *t = open_random("--arch bert --dim 64 --hidden 128 --layers 1 --heads 4", path,
+                                 sizeof path);
+    struct status_err err = {0};
+    cr_expect_eq(transformer_model_ops.generation->check(t, &err), STATUS_BAD_INPUT);
+    cr_expect(strstr(err.msg, "encoder") != NULL, "%s", err.msg);
+    status_clear(&err);
+    cr_expect_eq(transformer_model_ops.lm->check(t, &err), STATUS_BAD_INPUT);
+    status_clear(&err);
+    cr_expect_eq(transformer_model_ops.embedding->check(t, &err), STATUS_OK);
+    /* too many tokens for the context: a clear error naming the input */
+    transformer_close(t);
+    remove(path);
+    t = open_random("--arch bert --dim 64 --hidden 128 --layers 1 --heads 4 --ctx 8", path,
+                    sizeof path);
+    const char *texts[2] = {"short", "one two three four five six seven eight nine"};
+    size_t len[2] = {5, strlen(texts[1])}, tokens, bad = 99;
+    float out[2 * 64];
+    status_clear(&err);
+    cr_expect_eq(transformer_model_ops.embedding->texts(t, texts, len, 2, 1, out, &tokens, &bad,
+                                                        NULL, &err),
+                 STATUS_BAD_INPUT);
+    cr_expect_eq(bad, 1);
+    cr_expect(strstr(err.msg, "context") != NULL, "%s", err.msg);
+    transformer_close(t);
+    remove(path);
+    /* a decoder (llama) has no pooling: no embeddings */
+    snprintf(path, sizeof path, "/tmp/lmserve-bert-llama-%d.gguf", (int)getpid());
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s random -o %s >/dev/null", tool(), path);
+    cr_assert_eq(system(cmd), 0);
+    status_clear(&err);
+    cr_assert_eq(transformer_open_gguf(path, &t, &err), STATUS_OK, "%s", err.msg);
+    cr_expect_eq(transformer_model_ops.embedding->check(t, &err), STATUS_BAD_INPUT);
+    cr_expect(strstr(err.msg, "decoder") != NULL, "%s", err.msg);
+    cr_expect_eq(transformer_model_ops.generation->check(t, &err), STATUS_OK);
+    transformer_close(t);
+    remove(path);
+}
+
+Test(bert, missing_tensor_is_a_clear_error)
+{
+    char path[256];
+    transformer *t = open_random("--arch bert --dim 64 --hidden 128 --layers 1 --heads 4", path,
+                                 sizeof path);
+    transformer_close(t);
+    FILE *f = fopen(path, "r+b");
+    cr_assert_not_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    char *buf = malloc((size_t)n);
+    fseek(f, 0, SEEK_SET);
+    cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+    char *p = memmem(buf, (size_t)n, "blk.0.ffn_up.bias", 17);
+    cr_assert_not_null(p);
+    p[13] = 'x'; /* blk.0.ffn_up.bxas */
+    fseek(f, 0, SEEK_SET);
+    fwrite(buf, 1, (size_t)n, f);
+    fclose(f);
+    free(buf);
+    struct status_err err = {0};
+    cr_assert_eq(transformer_open_gguf(path, &t, &err), STATUS_BAD_FORMAT);
+    cr_expect(strstr(err.msg, "blk.0.ffn_up.bias") != NULL, "%s", err.msg);
+    remove(path);
+}
