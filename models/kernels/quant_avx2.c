@@ -326,117 +326,150 @@ void quant_from_float_q8_1_avx2(const float *src, void *dst, size_t n)
  * horizontal sum per output. Every output follows the dot's exact operation order (the same
  * integer sums, the same float products, FMAs and final sum), so gemm == dot bit for bit and
  * prompt logits equal decode logits; leftover tokens (< GEMM_NT) go through the dot. */
-#define GEMM_NT 4
+#define GEMM_NT 8
+#define GEMM_MAX_BLOCKS 1024 /* the tile's scale buffer (32 KB of stack): rows up to 32768 */
 
 typedef void (*gemm_row_fn)(float *o, size_t out_tok, const void *wrow, const char *x,
-                            size_t x_stride, size_t n);
+                            size_t x_stride, size_t n, const float *yd);
 
-static void gemm_tiled(gemm_row_fn row4, kernels_dot_fn dot, float *out, size_t out_row,
-                       size_t out_tok, const struct kernels_mat *w, size_t r0, size_t r1,
-                       const void *x, size_t x_stride, size_t n_tok)
+/* Both row functions see the same buffer: yd[i * GEMM_NT + t] = token t's scale of block i,
+ * converted once per tile (not once per row and token as the dot does). */
+typedef float (*gemm_scale_fn)(const char *block);
+
+static float scale_q8_0(const char *b) { return h2f(((const struct block_q8_0 *)(const void *)b)->d); }
+
+static float scale_q8_K(const char *b) { return ((const struct block_q8_K *)(const void *)b)->d; }
+
+static void gemm_tiled(gemm_row_fn row8, gemm_row_fn row4, kernels_dot_fn dot, gemm_scale_fn sc,
+                       size_t ybytes, size_t qk, float *out, size_t out_row, size_t out_tok,
+                       const struct kernels_mat *w, size_t r0, size_t r1, const void *x,
+                       size_t x_stride, size_t n_tok)
 {
     const char *base = w->data, *xb = x;
+    const size_t nb = w->cols / qk;
     size_t t = 0;
-    for (; t + GEMM_NT <= n_tok; t += GEMM_NT)
-        for (size_t i = r0; i < r1; i++)
-            row4(out + (i - r0) * out_row + t * out_tok, out_tok, base + i * w->row_bytes,
-                 xb + t * x_stride, x_stride, w->cols);
+    if (nb <= GEMM_MAX_BLOCKS) {
+        float yd[GEMM_MAX_BLOCKS * GEMM_NT];
+        while (n_tok - t >= 4) {
+            const size_t nt = n_tok - t >= GEMM_NT ? GEMM_NT : 4;
+            for (size_t i = 0; i < nb; i++)
+                for (size_t k = 0; k < nt; k++)
+                    yd[i * GEMM_NT + k] = sc(xb + (t + k) * x_stride + i * ybytes);
+            const gemm_row_fn row = nt == GEMM_NT ? row8 : row4;
+            for (size_t i = r0; i < r1; i++)
+                row(out + (i - r0) * out_row + t * out_tok, out_tok, base + i * w->row_bytes,
+                    xb + t * x_stride, x_stride, w->cols, yd);
+            t += nt;
+        }
+    }
     for (; t < n_tok; t++)
         for (size_t i = r0; i < r1; i++)
             out[(i - r0) * out_row + t * out_tok] =
                 dot(base + i * w->row_bytes, xb + t * x_stride, w->cols);
 }
 
-/* Q8_0 / Q4_0 weights against Q8_0 activations: 'qw' is the block's signed bytes */
-#define ROW4_Q80(NAME, WBLOCK, QK, UNPACK)                                                     \
+/* lane k of the block's scales D in every lane */
+#define LANE_PS(D, k) _mm256_permutevar8x32_ps(D, _mm256_set1_epi32(k))
+
+/* Q8_0 / Q4_0 / Q5_0 weights against Q8_0 activations: 'qw' is the block's signed bytes.
+ * d = wd * yd in a vector for the tile's tokens at once, then per token the dot's
+ * fmadd(d, int sums as floats, acc): the same products and sums as the dot. */
+#define ROWN_Q80(NAME, NT, WBLOCK, QK, UNPACK)                                                \
     static void NAME(float *o, size_t out_tok, const void *wrow, const char *x,               \
-                     size_t xs, size_t n)                                                     \
+                     size_t xs, size_t n, const float *yd)                                    \
     {                                                                                         \
         const struct WBLOCK *w = wrow;                                                        \
-        const struct block_q8_0 *y0 = (const void *)x, *y1 = (const void *)(x + xs);         \
-        const struct block_q8_0 *y2 = (const void *)(x + 2 * xs),                              \
-                                *y3 = (const void *)(x + 3 * xs);                              \
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                           \
+        __m256 acc[NT];                                                                       \
+        _Pragma("GCC unroll 8") for (int t = 0; t < (NT); t++) acc[t] = _mm256_setzero_ps();  \
         for (size_t i = 0; i < n / (QK); i++) {                                               \
-            const float wd = h2f(w[i].d);                                                     \
             const __m256i qw = UNPACK;                                                        \
             const __m256i ua = _mm256_sign_epi8(qw, qw);                                      \
-            a0 = _mm256_fmadd_ps(_mm256_set1_ps(wd * h2f(y0[i].d)),                           \
-                                 _mm256_cvtepi32_ps(dot_u8_i8(ua, _mm256_sign_epi8(           \
-                                     _mm256_loadu_si256((const __m256i *)y0[i].qs), qw))),    \
-                                 a0);                                                         \
-            a1 = _mm256_fmadd_ps(_mm256_set1_ps(wd * h2f(y1[i].d)),                           \
-                                 _mm256_cvtepi32_ps(dot_u8_i8(ua, _mm256_sign_epi8(           \
-                                     _mm256_loadu_si256((const __m256i *)y1[i].qs), qw))),    \
-                                 a1);                                                         \
-            a2 = _mm256_fmadd_ps(_mm256_set1_ps(wd * h2f(y2[i].d)),                           \
-                                 _mm256_cvtepi32_ps(dot_u8_i8(ua, _mm256_sign_epi8(           \
-                                     _mm256_loadu_si256((const __m256i *)y2[i].qs), qw))),    \
-                                 a2);                                                         \
-            a3 = _mm256_fmadd_ps(_mm256_set1_ps(wd * h2f(y3[i].d)),                           \
-                                 _mm256_cvtepi32_ps(dot_u8_i8(ua, _mm256_sign_epi8(           \
-                                     _mm256_loadu_si256((const __m256i *)y3[i].qs), qw))),    \
-                                 a3);                                                         \
+            const __m256 D = _mm256_mul_ps(_mm256_set1_ps(h2f(w[i].d)),                       \
+                                           _mm256_loadu_ps(yd + i * GEMM_NT));                \
+            _Pragma("GCC unroll 8") for (int t = 0; t < (NT); t++)                            \
+            {                                                                                 \
+                const struct block_q8_0 *y = (const void *)(x + (size_t)t * xs);              \
+                const __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);               \
+                const __m256 p = _mm256_cvtepi32_ps(dot_u8_i8(ua, _mm256_sign_epi8(qy, qw)));  \
+                acc[t] = _mm256_fmadd_ps(LANE_PS(D, t), p, acc[t]);                      \
+            }                                                                                 \
         }                                                                                     \
-        o[0] = hsum_ps(a0);                                                                   \
-        o[out_tok] = hsum_ps(a1);                                                             \
-        o[2 * out_tok] = hsum_ps(a2);                                                         \
-        o[3 * out_tok] = hsum_ps(a3);                                                         \
+        _Pragma("GCC unroll 8") for (int t = 0; t < (NT); t++) o[(size_t)t * out_tok] =       \
+            hsum_ps(acc[t]);                                                                  \
     }
 
-ROW4_Q80(row4_q8_0, block_q8_0, QK8_0, _mm256_loadu_si256((const __m256i *)w[i].qs))
-ROW4_Q80(row4_q4_0, block_q4_0, QK4_0, _mm256_sub_epi8(nibbles(w[i].qs), _mm256_set1_epi8(8)))
-ROW4_Q80(row4_q5_0, block_q5_0, QK4_0,
+#define ROWS_Q80(T, WBLOCK, QK, UNPACK)                                                       \
+    ROWN_Q80(row8_##T, 8, WBLOCK, QK, UNPACK)                                                 \
+    ROWN_Q80(row4_##T, 4, WBLOCK, QK, UNPACK)
+
+ROWS_Q80(q8_0, block_q8_0, QK8_0, _mm256_loadu_si256((const __m256i *)w[i].qs))
+ROWS_Q80(q4_0, block_q4_0, QK4_0, _mm256_sub_epi8(nibbles(w[i].qs), _mm256_set1_epi8(8)))
+ROWS_Q80(q5_0, block_q5_0, QK4_0,
          _mm256_or_si256(nibbles(w[i].qs), _mm256_andnot_si256(bits_to_bytes(w[i].qh),
                                                                 _mm256_set1_epi8((char)0xF0))))
 
-/* Q4_K against Q8_K: the scales and mins unpacked once per block, the nibbles once per
- * 32-byte group, for all GEMM_NT tokens */
-static void row4_q4_K(float *o, size_t out_tok, const void *wrow, const char *x, size_t xs,
-                      size_t n)
+/* k_mins in a vector: 16 bsums against the 8 mins each twice (exact integer sum) */
+static inline int k_mins_avx2(const uint8_t *m, const int16_t *bsums)
 {
-    const struct block_q4_K *w = wrow;
-    const struct block_q8_K *y[GEMM_NT];
-    __m256 acc[GEMM_NT];
-    float accm[GEMM_NT];
-    for (int t = 0; t < GEMM_NT; t++) {
-        y[t] = (const void *)(x + (size_t)t * xs);
-        acc[t] = _mm256_setzero_ps();
-        accm[t] = 0.0f;
-    }
-    const __m256i low = _mm256_set1_epi8(0x0F);
-    for (size_t i = 0; i < n / QK_K; i++) {
-        uint8_t sc[8], m[8];
-        k_scales(w[i].scales, sc, m);
-        const float dmin = h2f(w[i].dmin), d = h2f(w[i].d);
-        __m256i sumi[GEMM_NT];
-        for (int t = 0; t < GEMM_NT; t++) {
-            accm[t] += y[t][i].d * dmin * (float)k_mins(m, y[t][i].bsums);
-            sumi[t] = _mm256_setzero_si256();
-        }
-        for (int p = 0; p < 4; p++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * p));
-            const __m256i q0 = _mm256_and_si256(q, low);
-            const __m256i q1 = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
-            const __m256i s0 = _mm256_set1_epi16(sc[2 * p]), s1 = _mm256_set1_epi16(sc[2 * p + 1]);
-            for (int t = 0; t < GEMM_NT; t++) {
-                const int8_t *yq = y[t][i].qs + 64 * p;
-                const __m256i p0 = _mm256_madd_epi16(
-                    _mm256_maddubs_epi16(q0, _mm256_loadu_si256((const __m256i *)yq)), s0);
-                const __m256i p1 = _mm256_madd_epi16(
-                    _mm256_maddubs_epi16(q1, _mm256_loadu_si256((const __m256i *)(yq + 32))), s1);
-                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p0, p1));
-            }
-        }
-        for (int t = 0; t < GEMM_NT; t++)
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(y[t][i].d * d), _mm256_cvtepi32_ps(sumi[t]),
-                                     acc[t]);
-    }
-    for (int t = 0; t < GEMM_NT; t++)
-        o[(size_t)t * out_tok] = hsum_ps(acc[t]) - accm[t];
+    const __m128i mb = _mm_loadl_epi64((const __m128i *)m);
+    const __m256i mm = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mb, mb));
+    return hsum_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), mm));
 }
 
-#define QUANT_DEFINE_TILED(T)                                                                 \
+/* Q4_K against Q8_K: the scales and mins unpacked once per block, the nibbles once per
+ * block, for all NT tokens; per token the dot's integer sums and float operations */
+#define ROWN_Q4K(NAME, NT)                                                                    \
+    static void NAME(float *o, size_t out_tok, const void *wrow, const char *x, size_t xs,   \
+                     size_t n, const float *yd)                                               \
+    {                                                                                         \
+        const struct block_q4_K *w = wrow;                                                    \
+        __m256 acc[NT];                                                                       \
+        float accm[NT];                                                                       \
+        for (int t = 0; t < (NT); t++) {                                                      \
+            acc[t] = _mm256_setzero_ps();                                                     \
+            accm[t] = 0.0f;                                                                   \
+        }                                                                                     \
+        const __m256i low = _mm256_set1_epi8(0x0F);                                           \
+        for (size_t i = 0; i < n / QK_K; i++) {                                               \
+            uint8_t sc[8], m[8];                                                              \
+            k_scales(w[i].scales, sc, m);                                                     \
+            const float dmin = h2f(w[i].dmin), d = h2f(w[i].d);                               \
+            __m256i q[8], s[8];                                                               \
+            for (int p = 0; p < 4; p++) {                                                     \
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * p));    \
+                q[2 * p] = _mm256_and_si256(v, low);                                          \
+                q[2 * p + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);                \
+                s[2 * p] = _mm256_set1_epi16(sc[2 * p]);                                      \
+                s[2 * p + 1] = _mm256_set1_epi16(sc[2 * p + 1]);                              \
+            }                                                                                 \
+            const __m256 D = _mm256_mul_ps(_mm256_loadu_ps(yd + i * GEMM_NT), _mm256_set1_ps(d)); \
+            _Pragma("GCC unroll 8") for (int t = 0; t < (NT); t++)                            \
+            {                                                                                 \
+                const struct block_q8_K *y = (const void *)(x + (size_t)t * xs);              \
+                accm[t] += y[i].d * dmin * (float)k_mins_avx2(m, y[i].bsums);                 \
+                __m256i sumi = _mm256_setzero_si256();                                        \
+                for (int p = 0; p < 4; p++) {                                                 \
+                    const int8_t *yq = y[i].qs + 64 * p;                                      \
+                    const __m256i p0 = _mm256_madd_epi16(                                     \
+                        _mm256_maddubs_epi16(q[2 * p], _mm256_loadu_si256((const __m256i *)yq)), \
+                        s[2 * p]);                                                            \
+                    const __m256i p1 = _mm256_madd_epi16(                                     \
+                        _mm256_maddubs_epi16(q[2 * p + 1],                                    \
+                                             _mm256_loadu_si256((const __m256i *)(yq + 32))), \
+                        s[2 * p + 1]);                                                        \
+                    sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));                  \
+                }                                                                             \
+                acc[t] = _mm256_fmadd_ps(LANE_PS(D, t), _mm256_cvtepi32_ps(sumi), acc[t]); \
+            }                                                                                 \
+        }                                                                                     \
+        for (int t = 0; t < (NT); t++)                                                        \
+            o[(size_t)t * out_tok] = hsum_ps(acc[t]) - accm[t];                               \
+    }
+
+ROWN_Q4K(row8_q4_K, 8)
+ROWN_Q4K(row4_q4_K, 4)
+
+#define QUANT_DEFINE_TILED(T, SCALE, YBLOCK, QK)                                              \
     void quant_matvec_##T##_avx2(float *out, const struct kernels_mat *w, size_t r0,          \
                                  size_t r1, const void *x)                                   \
     {                                                                                         \
@@ -446,16 +479,16 @@ static void row4_q4_K(float *o, size_t out_tok, const void *wrow, const char *x,
                                const struct kernels_mat *w, size_t r0, size_t r1,             \
                                const void *x, size_t x_stride, size_t n_tok)                 \
     {                                                                                         \
-        gemm_tiled(row4_##T, quant_dot_##T##_avx2, out, out_row, out_tok, w, r0, r1, x,       \
-                   x_stride, n_tok);                                                          \
+        gemm_tiled(row8_##T, row4_##T, quant_dot_##T##_avx2, SCALE, sizeof(struct YBLOCK), QK, \
+                   out, out_row, out_tok, w, r0, r1, x, x_stride, n_tok);                     \
     }
 
 QUANT_DEFINE(bf16, avx2)
-QUANT_DEFINE_TILED(q4_0)
+QUANT_DEFINE_TILED(q4_0, scale_q8_0, block_q8_0, QK8_0)
 QUANT_DEFINE(q4_1, avx2)
-QUANT_DEFINE_TILED(q5_0)
+QUANT_DEFINE_TILED(q5_0, scale_q8_0, block_q8_0, QK8_0)
 QUANT_DEFINE(q5_1, avx2)
-QUANT_DEFINE_TILED(q8_0)
-QUANT_DEFINE_TILED(q4_K)
+QUANT_DEFINE_TILED(q8_0, scale_q8_0, block_q8_0, QK8_0)
+QUANT_DEFINE_TILED(q4_K, scale_q8_K, block_q8_K, QK_K)
 QUANT_DEFINE(q5_K, avx2)
 QUANT_DEFINE(q6_K, avx2)

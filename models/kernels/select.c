@@ -61,6 +61,8 @@ static void resolve(void)
         k->softmax = vec[t]->softmax;
         k->axpy = vec[t]->axpy;
         k->round_f16 = vec[t]->round_f16;
+        k->att_scores = vec[t]->att_scores;
+        k->att_sum = vec[t]->att_sum;
     }
 }
 

@@ -308,10 +308,9 @@ static void att_range(void *ctx, size_t b, size_t e)
             /* ggml: softmax in float with its sum in double, the weights rounded to fp16
              * before they multiply the (fp16) values */
             float *sc = j->scores + it * j->score_cap, mx = -INFINITY;
-            for (size_t i = 0; i <= p; i++) {
-                sc[i] = t->k->dot(q, kc + i * kvd + kvoff, hs) * scale;
+            t->k->att_scores(sc, q, kc + kvoff, kvd, p + 1, hs, scale);
+            for (size_t i = 0; i <= p; i++)
                 mx = sc[i] > mx ? sc[i] : mx;
-            }
             double sum = 0;
             for (size_t i = 0; i <= p; i++) {
                 sc[i] = expf(sc[i] - mx);
@@ -321,8 +320,7 @@ static void att_range(void *ctx, size_t b, size_t e)
             for (size_t i = 0; i <= p; i++)
                 sc[i] *= inv;
             t->k->round_f16(sc, p + 1);
-            for (size_t i = 0; i <= p; i++)
-                t->k->axpy(out, sc[i], vc + i * kvd + kvoff, hs);
+            t->k->att_sum(out, sc, vc + kvoff, kvd, p + 1, hs);
             continue;
         }
         /* one pass with a running max (online softmax): no scratch of seq_len floats */

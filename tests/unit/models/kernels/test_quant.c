@@ -186,7 +186,7 @@ Test(quant, weight_quantizers_round_trip)
     }
 }
 
-/* The tiled prompt GEMMs: 7 rows x 11 tokens (two 4-token tiles and a remainder of 3) of
+/* The tiled prompt GEMMs: 7 rows x 15 tokens (a tile of 8, one of 4 and a remainder of 3) of
  * odd block counts, output strides as forward.c uses them; in every tier each output equals
  * that tier's dot bit for bit, and agrees with the reference tier within rounding. */
 Test(quant, gemm_tiles_equal_the_dot_on_odd_sizes)
@@ -201,7 +201,7 @@ Test(quant, gemm_tiles_equal_the_dot_on_odd_sizes)
         {KERNELS_Q4_K, quant_from_float_q4_K_weights, 3 * 256},
         {KERNELS_Q5_0, NULL, 3 * 32}, /* random blocks with a sane fp16 scale */
     };
-    enum { ROWS = 7, TOK = 11 };
+    enum { ROWS = 7, TOK = 15 }; /* a tile of 8, one of 4 and 3 through the dot */
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const struct kernels_type_traits *tr = &kernels_types[cases[c].t];
         const struct kernels_type_traits *at = &kernels_types[tr->vec_dot_type];
