@@ -19,6 +19,7 @@ enum model_cap {
     MODEL_CAP_EMBEDDING,  /* model_ops.embedding: /v1/embeddings, /v1/neighbors, /v1/similarity */
     MODEL_CAP_TOKENIZER,  /* model_ops.tokenizer: /v1/tokenize, /v1/detokenize */
     MODEL_CAP_GENERATION, /* model_ops.generation (+ tokenizer): /v1/completions, chat */
+    MODEL_CAP_RERANK,     /* model_ops.rerank: /v1/rerank */
 };
 
 struct embedding_ops {
@@ -76,6 +77,18 @@ struct generation_ops {
                     const struct transformer_gen_params *p, transformer_gen_cb cb, void *ud,
                     const volatile int *cancelled, struct transformer_gen_result *res,
                     struct status_err *err);
+};
+
+/* Cross-encoders (a BERT with a classification head): query + documents -> relevance. */
+struct rerank_ops {
+    /* Optional: STATUS_OK when this instance reranks, else the 400 saying why. */
+    int (*check)(const void *impl, struct status_err *err);
+    /* scores[i]: the raw relevance score of (query, doc[i]), all pairs in one pass;
+     * *n_tokens: the tokens of all pairs; on error *bad is the document it is about (n: the
+     * query or none). */
+    int (*rank)(const void *impl, const char *query, size_t query_len, const char *const *doc,
+                const size_t *doc_len, size_t n, float *scores, size_t *n_tokens, size_t *bad,
+                const volatile int *cancelled, struct status_err *err);
 };
 
 #endif

@@ -417,6 +417,85 @@ static const struct embedding_ops transformer_embedding_ops = {
     .text = emb_text,
 };
 
+/* ---- the rerank capability: a BERT with a classification head (pooling_type rank) ---- */
+
+static int rr_check(const void *impl, struct status_err *err)
+{
+    const transformer *t = impl;
+    if (!t->ck.bert || t->ck.enc.pooling != BERT_POOL_RANK)
+        return status_set(err, STATUS_BAD_INPUT, "model",
+                          "this model has no classification head (a reranker is a BERT encoder "
+                          "with pooling_type rank and cls/cls.output tensors)");
+    return STATUS_OK;
+}
+
+/* Each pair as llama.cpp's rerank formats it for BERT: [CLS] query [SEP] document [SEP] (its
+ * EOS is no token in a WordPiece vocabulary), token type 0 throughout, as llama.cpp does. */
+static int rr_rank(const void *impl, const char *query, size_t query_len, const char *const *doc,
+                   const size_t *doc_len, size_t n, float *scores, size_t *n_tokens, size_t *bad,
+                   const volatile int *cancelled, struct status_err *err)
+{
+    const transformer *t = impl;
+    *bad = n;
+    *n_tokens = 0;
+    int rc = rr_check(impl, err);
+    if (rc != STATUS_OK)
+        return rc;
+    const int cls = vocab_bos(t->vocab), sep = vocab_sep(t->vocab);
+    if (cls < 0 || sep < 0)
+        return status_set(err, STATUS_BAD_INPUT, "model",
+                          "the model's vocabulary has no [CLS] or [SEP] token");
+    int *q = NULL;
+    size_t nq = 0;
+    int **ids = calloc(n, sizeof *ids);
+    size_t *n_ids = calloc(n, sizeof *n_ids);
+    float *out = malloc(n * bert_out_dim(t) * sizeof *out);
+    if (!ids || !n_ids || !out)
+        rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+    if (rc == STATUS_OK)
+        rc = transformer_tokenize(t, query, query_len, 0, 0, &q, &nq, err);
+    for (size_t i = 0; i < n && rc == STATUS_OK; i++) {
+        int *d = NULL;
+        size_t nd = 0;
+        rc = transformer_tokenize(t, doc[i], doc_len[i], 0, 0, &d, &nd, err);
+        if (rc == STATUS_OK && nq + nd + 3 > (size_t)t->ck.shape.seq_len)
+            rc = status_set(err, STATUS_BAD_INPUT, NULL,
+                            "the query and this document are %zu tokens with [CLS] and [SEP]; "
+                            "the model's context is %d",
+                            nq + nd + 3, t->ck.shape.seq_len);
+        if (rc == STATUS_OK && !(ids[i] = malloc((nq + nd + 3) * sizeof **ids)))
+            rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+        if (rc == STATUS_OK) {
+            int *p = ids[i];
+            *p++ = cls;
+            memcpy(p, q, nq * sizeof *p);
+            p += nq;
+            *p++ = sep;
+            memcpy(p, d, nd * sizeof *p);
+            p += nd;
+            *p++ = sep;
+            n_ids[i] = (size_t)(p - ids[i]);
+            *n_tokens += n_ids[i];
+        } else {
+            *bad = i;
+        }
+        free(d);
+    }
+    if (rc == STATUS_OK)
+        rc = bert_encode(t, (const int *const *)ids, n_ids, n, out, cancelled, err);
+    for (size_t i = 0; rc == STATUS_OK && i < n; i++)
+        scores[i] = out[i * bert_out_dim(t)];
+    for (size_t i = 0; ids && i < n; i++)
+        free(ids[i]);
+    free(ids);
+    free(n_ids);
+    free(out);
+    free(q);
+    return rc;
+}
+
+static const struct rerank_ops transformer_rerank_ops = {.check = rr_check, .rank = rr_rank};
+
 static const struct tokenizer_ops transformer_tokenizer_ops = {
     .vocab_size = cap_vocab_size,
     .encode = cap_encode,
@@ -441,6 +520,7 @@ const struct model_ops transformer_model_ops = {
     .bytes = tf_bytes,
     .lm = &transformer_lm_ops,
     .embedding = &transformer_embedding_ops,
+    .rerank = &transformer_rerank_ops,
     .tokenizer = &transformer_tokenizer_ops,
     .generation = &transformer_generation_ops,
     .heavy = 1, /* every request is forward passes: never on the event loop */

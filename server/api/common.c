@@ -47,6 +47,7 @@ static int type_serves(const struct model_ops *ops, enum model_cap want)
     case MODEL_CAP_EMBEDDING: return ops->embedding != NULL;
     case MODEL_CAP_TOKENIZER: return ops->tokenizer != NULL;
     case MODEL_CAP_GENERATION: return ops->generation != NULL && ops->tokenizer != NULL;
+    case MODEL_CAP_RERANK: return ops->rerank != NULL;
     }
     return 0;
 }
@@ -62,6 +63,7 @@ static int instance_serves(const model *m, enum model_cap want, struct status_er
     case MODEL_CAP_EMBEDDING: check = ops->embedding->check; break;
     case MODEL_CAP_TOKENIZER: break;
     case MODEL_CAP_GENERATION: check = ops->generation->check; break;
+    case MODEL_CAP_RERANK: check = ops->rerank->check; break;
     }
     return check ? check(model_impl(m), err) : STATUS_OK;
 }
@@ -84,6 +86,7 @@ static const char *cap_name(enum model_cap want)
     case MODEL_CAP_EMBEDDING: return "an embedding model";
     case MODEL_CAP_TOKENIZER: return "a model with a tokenizer";
     case MODEL_CAP_GENERATION: return "a text generation model";
+    case MODEL_CAP_RERANK: return "a reranker (a cross-encoder with a classification head)";
     }
     return "?";
 }

@@ -3,7 +3,8 @@
  * string and with an array (one forward pass; each item equals the same text alone), unit
  * length, `dimensions` (the first N values renormalised), base64; /v1/similarity; the
  * generation and scoring routes answer 400 naming the capability; /v1/models shows the
- * architecture and the capabilities; bad input is a 400 naming the input. Skipped when the
+ * architecture and the capabilities; bad input is a 400 naming the input; a reranker serves
+ * /v1/rerank (Jina/Cohere and TEI shapes). Skipped when the
  * vocabulary is absent. */
 #include "harness.h"
 
@@ -220,5 +221,84 @@ Test(bert_api, encoder_routes_and_errors, .timeout = 120)
     cr_expect_str_eq(caps, "[\"embeddings\",\"similarity\",\"tokenize\"]");
     free(caps);
     http_res_free(&m);
+    cr_assert_eq(srv_stop(&tb_srv), 0);
+}
+
+/* a reranker (pooling rank, a classification head): /v1/rerank in the Jina/Cohere shape and
+ * the TEI shape; best first; top_n; no embeddings; errors name the field */
+Test(bert_api, rerank, .timeout = 120)
+{
+    tb_start("--pooling rank");
+    json_t *r = tb_post_ok("/v1/rerank",
+                           "{\"model\":\"e\",\"query\":\"what is a panda?\",\"documents\":[\"hi\","
+                           "{\"text\":\"The giant panda is a bear.\"},\"pandas eat bamboo\"],"
+                           "\"return_documents\":true}");
+    json_t *res = json_object_get(r, "results");
+    cr_assert_eq(json_array_size(res), 3);
+    double prev = INFINITY;
+    int seen[3] = {0, 0, 0};
+    float jina[3];
+    for (size_t i = 0; i < 3; i++) {
+        json_t *it = json_array_get(res, i);
+        const double s = json_number_value(json_object_get(it, "relevance_score"));
+        const json_int_t idx = json_integer_value(json_object_get(it, "index"));
+        cr_assert(idx >= 0 && idx < 3);
+        cr_expect_leq(s, prev, "best first");
+        prev = s;
+        seen[idx]++;
+        jina[idx] = (float)s;
+        cr_expect(json_is_string(json_object_get(json_object_get(it, "document"), "text")));
+    }
+    cr_expect(seen[0] == 1 && seen[1] == 1 && seen[2] == 1);
+    cr_expect_gt(json_integer_value(json_object_get(json_object_get(r, "usage"), "total_tokens")), 10);
+    json_decref(r);
+    /* top_n */
+    r = tb_post_ok("/v1/rerank", "{\"model\":\"e\",\"query\":\"what is a panda?\","
+                                 "\"documents\":[\"hi\",\"The giant panda is a bear.\","
+                                 "\"pandas eat bamboo\"],\"top_n\":1}");
+    cr_expect_eq(json_array_size(json_object_get(r, "results")), 1);
+    json_decref(r);
+    /* TEI: texts in, an array out, sigmoid of the same scores (raw_scores: the raw ones) */
+    r = tb_post_ok("/v1/rerank", "{\"model\":\"e\",\"query\":\"what is a panda?\","
+                                 "\"texts\":[\"hi\",\"The giant panda is a bear.\","
+                                 "\"pandas eat bamboo\"]}");
+    cr_assert(json_is_array(r));
+    cr_assert_eq(json_array_size(r), 3);
+    for (size_t i = 0; i < 3; i++) {
+        json_t *it = json_array_get(r, i);
+        const json_int_t idx = json_integer_value(json_object_get(it, "index"));
+        const double s = json_number_value(json_object_get(it, "score"));
+        cr_expect(fabs(s - 1.0 / (1.0 + exp(-jina[idx]))) < 1e-5, "%g vs sigmoid(%g)", s, jina[idx]);
+    }
+    json_decref(r);
+    tb_post_error("/v1/embeddings", "{\"model\":\"e\",\"input\":\"x\"}", 400, "model", "reranker");
+    tb_post_error("/v1/rerank", "{\"model\":\"e\",\"documents\":[\"x\"]}", 400, "query", NULL);
+    tb_post_error("/v1/rerank", "{\"model\":\"e\",\"query\":\"q\",\"documents\":[]}", 400,
+                  "documents", NULL);
+    tb_post_error("/v1/rerank", "{\"model\":\"e\",\"query\":\"q\",\"documents\":[\"a\",7]}", 400,
+                  "documents[1]", NULL);
+    tb_post_error("/v1/rerank", "{\"model\":\"e\",\"query\":\"q\",\"documents\":[\"a\"],\"top_n\":0}",
+                  400, "top_n", NULL);
+    char big[1024];
+    int n = snprintf(big, sizeof big, "{\"model\":\"e\",\"query\":\"q\",\"documents\":[\"a\",\"");
+    for (int i = 0; i < 40; i++)
+        n += snprintf(big + n, sizeof big - (size_t)n, "word ");
+    snprintf(big + n, sizeof big - (size_t)n, "\"]}");
+    tb_post_error("/v1/rerank", big, 400, "documents[1]", "context");
+    struct http_res m;
+    cr_assert_eq(http_get(&tb_srv, "/v1/models/e", &m), 0);
+    char *caps = json_dumps(json_object_get(m.json, "capabilities"), JSON_COMPACT);
+    cr_expect_str_eq(caps, "[\"rerank\",\"tokenize\"]");
+    free(caps);
+    http_res_free(&m);
+    cr_assert_eq(srv_stop(&tb_srv), 0);
+}
+
+/* an embedding model has no classification head: /v1/rerank is a 400 naming the capability */
+Test(bert_api, rerank_needs_a_classifier, .timeout = 120)
+{
+    tb_start("");
+    tb_post_error("/v1/rerank", "{\"model\":\"e\",\"query\":\"q\",\"documents\":[\"a\"]}", 400,
+                  "model", "reranker");
     cr_assert_eq(srv_stop(&tb_srv), 0);
 }

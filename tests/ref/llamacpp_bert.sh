@@ -3,8 +3,10 @@
 # (llama-embedding, L2-normalised) of random BERT GGUF files written by
 # `lmserve-gguf random --arch bert` with the WordPiece vocabulary of
 # ../shared/vocab/ggml-vocab-bert-bge.gguf (F32 and Q8_0; pooling mean, cls and last; one
-# text longer than a 64-token block), for test_bert.c, which writes the same files again and
-# compares. Run by hand, outside `make`, with a llama.cpp built at LLAMA (default
+# text longer than a 64-token block), and the relevance scores of rerankers (pooling rank: the
+# classification head) on query/document pairs written "query[SEP]document" (llama.cpp then
+# runs [CLS] query [SEP] document [SEP]), for test_bert.c, which writes the same files again
+# and compares. Run by hand, outside `make`, with a llama.cpp built at LLAMA (default
 # /work/ref/llama.cpp, c392e50):
 #   sh tests/ref/llamacpp_bert.sh build/bin/lmserve-gguf ../shared/vocab/ggml-vocab-bert-bge.gguf \
 #       > tests/unit/models/transformer/llamacpp_bert_ref.txt
@@ -38,5 +40,25 @@ for case in "F32 mean" "Q8_0 mean" "F32 cls" "F32 last"; do
 import json, sys
 for d in json.load(open(sys.argv[1]))["data"]:
     print("embd", " ".join("%.7g" % x for x in d["embedding"]))
+' "$DIR/out.json"
+done
+cat > "$DIR/pairs" <<'PAIRS'
+what is a panda?	hi
+what is a panda?	The giant panda is a bear species endemic to China.
+Where is Paris?	Paris is the capital of France; Café de Flore is there.
+PAIRS
+for type in F32 Q8_0; do
+    args="--type $type $SHAPE --pooling rank"
+    "$TOOL" random -o "$DIR/m.gguf" --vocab-from "$VOCAB" $args >/dev/null
+    echo "rankmodel $args"
+    tr '\t' '\a' < "$DIR/pairs" | sed 's/\a/[SEP]/' > "$DIR/pairs.txt"
+    "$LLAMA/build/bin/llama-embedding" -m "$DIR/m.gguf" -t 1 -c 256 -b 256 -ub 256 \
+        --pooling rank --embd-normalize -1 --embd-output-format json \
+        -f "$DIR/pairs.txt" 2>"$DIR/err" > "$DIR/out.json" || { cat "$DIR/err" >&2; exit 1; }
+    while IFS= read -r line; do echo "pair $line"; done < "$DIR/pairs"
+    python3 -c '
+import json, sys
+for d in json.load(open(sys.argv[1]))["data"]:
+    print("score %.7g" % d["embedding"][0])
 ' "$DIR/out.json"
 done

@@ -2,7 +2,8 @@
  * `lmserve-gguf random --arch bert` with the bge WordPiece vocabulary, embedded here through
  * the transformer type's embedding capability (all texts in one pass, L2-normalised) and
  * compared with llama_embedding's vectors in llamacpp_bert_ref.txt (tests/ref/llamacpp_bert.sh):
- * max abs difference <= 1e-3 for F32 (mean, cls, last pooling) and Q8_0. Also: one text
+ * max abs difference <= 1e-3 for F32 (mean, cls, last pooling) and Q8_0; rerankers' scores
+ * (the classification head, [CLS] query [SEP] document [SEP]) the same way. Also: one text
  * alone equals the same text in a batch; encoders refuse generation and scoring; a missing
  * tensor is a clear error. Skipped when ../shared/vocab (the vocabulary) is absent. */
 #include "../../../../models/caps.h"
@@ -84,8 +85,8 @@ Test(bert, llamacpp_embeddings_match)
     FILE *f = fopen(REF, "r");
     cr_assert_not_null(f, "%s missing (run from the repo root)", REF);
     static char line[LINE_BYTES];
-    char *texts[TEXTS_MAX];
-    size_t n_texts = 0, row = 0, models = 0;
+    char *texts[TEXTS_MAX], *docs[TEXTS_MAX], *queries[TEXTS_MAX];
+    size_t n_texts = 0, row = 0, models = 0, n_pairs = 0;
     transformer *t = NULL;
     char path[256];
     static float got[TEXTS_MAX * DIM_MAX];
@@ -105,6 +106,51 @@ Test(bert, llamacpp_embeddings_match)
             embed_texts(t, (const char *const *)texts, n_texts, got);
             row = 0;
             models++;
+        } else if (strncmp(line, "rankmodel ", 10) == 0) {
+            if (t) {
+                transformer_close(t);
+                remove(path);
+            }
+            t = open_random(line + 10, path, sizeof path);
+            n_pairs = 0;
+            row = 0;
+            models++;
+        } else if (strncmp(line, "pair ", 5) == 0) {
+            char *tab = strchr(line + 5, '\t');
+            cr_assert_not_null(tab);
+            cr_assert_lt(n_pairs, TEXTS_MAX);
+            *tab = '\0';
+            queries[n_pairs] = strdup(line + 5);
+            docs[n_pairs++] = strdup(tab + 1);
+        } else if (strncmp(line, "score ", 6) == 0) {
+            cr_assert_not_null(t);
+            if (row == 0) /* the pairs of each query in one pass */
+                for (size_t i = 0; i < n_pairs;) {
+                    size_t j = i, len[TEXTS_MAX], tokens = 0, bad = 0;
+                    while (j < n_pairs && strcmp(queries[j], queries[i]) == 0) {
+                        len[j - i] = strlen(docs[j]);
+                        j++;
+                    }
+                    struct status_err err = {0};
+                    cr_assert_eq(transformer_model_ops.rerank->rank(
+                                     t, queries[i], strlen(queries[i]),
+                                     (const char *const *)docs + i, len, j - i, got + i, &tokens,
+                                     &bad, NULL, &err),
+                                 STATUS_OK, "%s", err.msg);
+                    i = j;
+                }
+            cr_assert_lt(row, n_pairs);
+            const double d = fabs(strtod(line + 6, NULL) - got[row]);
+            cr_expect_leq(d, TOL, "rerank pair %zu differs by %g", row, d);
+            worst_all = fmax(worst_all, d);
+            if (++row == n_pairs) {
+                for (size_t i = 0; i < n_pairs; i++) {
+                    free(docs[i]);
+                    free(queries[i]);
+                }
+                n_pairs = 0;
+                row = 0;
+            }
         } else if (strncmp(line, "embd ", 5) == 0) {
             cr_assert_not_null(t);
             cr_assert_lt(row, n_texts);
@@ -131,9 +177,9 @@ Test(bert, llamacpp_embeddings_match)
     }
     for (size_t i = 0; i < n_texts; i++)
         free(texts[i]);
-    cr_assert_geq(models, 4);
-    fprintf(stderr, "bert: %zu models x %zu texts vs llama.cpp: max abs difference %.3g\n", models,
-            n_texts, worst_all);
+    cr_assert_geq(models, 6);
+    fprintf(stderr, "bert: %zu models (embeddings, rerank scores) vs llama.cpp: max abs difference %.3g\n",
+            models, worst_all);
 }
 
 Test(bert, one_alone_equals_in_batch)
