@@ -469,11 +469,98 @@ static inline int k_mins_avx2(const uint8_t *m, const int16_t *bsums)
 ROWN_Q4K(row8_q4_K, 8)
 ROWN_Q4K(row4_q4_K, 4)
 
-#define QUANT_DEFINE_TILED(T, SCALE, YBLOCK, QK)                                              \
+/* ---- decode matvec: 4 rows against one token ----
+ * The token's block scales are converted once per call; the 4 rows share each activation
+ * block load. Q4_0/Q5_0 multiply their unsigned codes (nibble, nibble | bit << 4) and take
+ * 8 (16) times the activation block's 4-byte lane sums off after the madd: the same int32
+ * lanes as the dot's (code - 8) * y, exactly, with no sign work per block. Per row the
+ * same float operations as the dot, so matvec == dot bit for bit. */
+#define MATVEC_ROWS_Q 4
+
+/* lane sums of y's 32 bytes, times 'mul' (8 or 16): per lane 4 bytes */
+static inline __m256i y_lane_sums(const int8_t *qs, int mul)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8((char)mul),
+                                                  _mm256_loadu_si256((const __m256i *)qs)),
+                             _mm256_set1_epi16(1));
+}
+
+#define MATVEC4_Q80(NAME, WBLOCK, QK, OFFSET, LANES)                                          \
+    static void NAME(float *out, const struct kernels_mat *w, size_t r0, size_t r1,           \
+                     const void *x, kernels_dot_fn dot)                                       \
+    {                                                                                         \
+        const struct block_q8_0 *y = x;                                                       \
+        const size_t nb = w->cols / (QK);                                                     \
+        size_t r = r0;                                                                        \
+        if (nb <= GEMM_MAX_BLOCKS && r1 - r0 >= MATVEC_ROWS_Q) {                              \
+            float yd[GEMM_MAX_BLOCKS];                                                        \
+            __m256i corr[(OFFSET) ? GEMM_MAX_BLOCKS : 1];                                     \
+            corr[0] = _mm256_setzero_si256();                                                 \
+            for (size_t i = 0; i < nb; i++) {                                                 \
+                yd[i] = h2f(y[i].d);                                                          \
+                if (OFFSET)                                                                   \
+                    corr[i] = y_lane_sums(y[i].qs, (OFFSET));                                 \
+            }                                                                                 \
+            const char *base = w->data;                                                       \
+            for (; r + MATVEC_ROWS_Q <= r1; r += MATVEC_ROWS_Q) {                             \
+                const struct WBLOCK *wr[MATVEC_ROWS_Q];                                       \
+                __m256 acc[MATVEC_ROWS_Q];                                                    \
+                for (int k = 0; k < MATVEC_ROWS_Q; k++) {                                     \
+                    wr[k] = (const void *)(base + (r + (size_t)k) * w->row_bytes);            \
+                    acc[k] = _mm256_setzero_ps();                                             \
+                }                                                                             \
+                for (size_t i = 0; i < nb; i++) {                                             \
+                    const __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);          \
+                    _Pragma("GCC unroll 4") for (int k = 0; k < MATVEC_ROWS_Q; k++)           \
+                    {                                                                         \
+                        const struct WBLOCK *b = &wr[k][i];                                   \
+                        const __m256 d = _mm256_set1_ps(h2f(b->d) * yd[i]);                   \
+                        acc[k] = _mm256_fmadd_ps(                                             \
+                            d, _mm256_cvtepi32_ps(LANES(b, qy, corr[(OFFSET) ? i : 0])), acc[k]); \
+                    }                                                                         \
+                }                                                                             \
+                for (int k = 0; k < MATVEC_ROWS_Q; k++)                                       \
+                    out[r - r0 + (size_t)k] = hsum_ps(acc[k]);                                \
+            }                                                                                 \
+        }                                                                                     \
+        for (; r < r1; r++)                                                                   \
+            out[r - r0] = dot((const char *)w->data + r * w->row_bytes, x, w->cols);          \
+    }
+
+/* the int32 lanes of one weight block against qy, as the dot forms them */
+static inline __m256i lanes_q8_0(const struct block_q8_0 *b, __m256i qy, __m256i corr)
+{
+    (void)corr;
+    const __m256i qw = _mm256_loadu_si256((const __m256i *)b->qs);
+    return dot_u8_i8(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qy, qw));
+}
+
+static inline __m256i lanes_q4_0(const struct block_q4_0 *b, __m256i qy, __m256i corr)
+{
+    return _mm256_sub_epi32(dot_u8_i8(nibbles(b->qs), qy), corr);
+}
+
+static inline __m256i lanes_q5_0(const struct block_q5_0 *b, __m256i qy, __m256i corr)
+{
+    const __m256i hi = _mm256_and_si256(bits_to_bytes(b->qh), _mm256_set1_epi8(0x10));
+    return _mm256_sub_epi32(dot_u8_i8(_mm256_or_si256(nibbles(b->qs), hi), qy), corr);
+}
+
+MATVEC4_Q80(matvec4_q8_0, block_q8_0, QK8_0, 0, lanes_q8_0)
+MATVEC4_Q80(matvec4_q4_0, block_q4_0, QK4_0, 8, lanes_q4_0)
+MATVEC4_Q80(matvec4_q5_0, block_q5_0, QK4_0, 16, lanes_q5_0)
+
+static void quant_matvec_dot(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                             const void *x, kernels_dot_fn dot)
+{
+    quant_matvec(dot, out, w, r0, r1, x);
+}
+
+#define QUANT_DEFINE_TILED(T, SCALE, YBLOCK, QK, MATVEC)                                      \
     void quant_matvec_##T##_avx2(float *out, const struct kernels_mat *w, size_t r0,          \
                                  size_t r1, const void *x)                                   \
     {                                                                                         \
-        quant_matvec(quant_dot_##T##_avx2, out, w, r0, r1, x);                                \
+        MATVEC(out, w, r0, r1, x, quant_dot_##T##_avx2);                                      \
     }                                                                                         \
     void quant_gemm_##T##_avx2(float *out, size_t out_row, size_t out_tok,                    \
                                const struct kernels_mat *w, size_t r0, size_t r1,             \
@@ -484,11 +571,11 @@ ROWN_Q4K(row4_q4_K, 4)
     }
 
 QUANT_DEFINE(bf16, avx2)
-QUANT_DEFINE_TILED(q4_0, scale_q8_0, block_q8_0, QK8_0)
+QUANT_DEFINE_TILED(q4_0, scale_q8_0, block_q8_0, QK8_0, matvec4_q4_0)
 QUANT_DEFINE(q4_1, avx2)
-QUANT_DEFINE_TILED(q5_0, scale_q8_0, block_q8_0, QK8_0)
+QUANT_DEFINE_TILED(q5_0, scale_q8_0, block_q8_0, QK8_0, matvec4_q5_0)
 QUANT_DEFINE(q5_1, avx2)
-QUANT_DEFINE_TILED(q8_0, scale_q8_0, block_q8_0, QK8_0)
-QUANT_DEFINE_TILED(q4_K, scale_q8_K, block_q8_K, QK_K)
+QUANT_DEFINE_TILED(q8_0, scale_q8_0, block_q8_0, QK8_0, matvec4_q8_0)
+QUANT_DEFINE_TILED(q4_K, scale_q8_K, block_q8_K, QK_K, quant_matvec_dot)
 QUANT_DEFINE(q5_K, avx2)
 QUANT_DEFINE(q6_K, avx2)

@@ -186,7 +186,7 @@ Test(quant, weight_quantizers_round_trip)
     }
 }
 
-/* The tiled prompt GEMMs: 7 rows x 15 tokens (a tile of 8, one of 4 and a remainder of 3) of
+/* The tiled prompt GEMMs and the decode matvecs: 7 rows x 15 tokens (a tile of 8, one of 4 and a remainder of 3) of
  * odd block counts, output strides as forward.c uses them; in every tier each output equals
  * that tier's dot bit for bit, and agrees with the reference tier within rounding. */
 Test(quant, gemm_tiles_equal_the_dot_on_odd_sizes)
@@ -250,6 +250,15 @@ Test(quant, gemm_tiles_equal_the_dot_on_odd_sizes)
                               "%s %s gemm[%zu,%zu] %.9g vs ref %.9g", ops->name, tr->name, r, t,
                               g, want);
                 }
+            /* the decode matvec (4-row blocks and a remainder) equals the dot bit for bit */
+            for (size_t t = 0; t < TOK; t++) {
+                e->matvec(got, &m, 1, ROWS, xq + t * xs);
+                for (size_t r = 1; r < ROWS; r++) {
+                    const float d = e->dot(w + r * rb, xq + t * xs, cols);
+                    cr_assert(got[r - 1] == d, "%s %s matvec[%zu] token %zu %.9g != dot %.9g",
+                              ops->name, tr->name, r, t, got[r - 1], d);
+                }
+            }
         }
         free(f);
         free(w);
