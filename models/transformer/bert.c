@@ -10,6 +10,8 @@
 #include "transformer_internal.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,21 +38,72 @@ static void layernorm(float *out, const float *x, const float *w, const float *b
 }
 
 /* GELU, tanh form. ggml's CPU backend looks it up in a table of fp16 inputs (its
- * GGML_GELU_FP16): the input rounded to fp16, the result stored as fp16; |x| >= 10 exact. */
+ * GGML_GELU_FP16): the input rounded to fp16, the result stored as fp16; |x| >= 10 exact.
+ * The same table here (65,536 floats, built once), indexed by a fast round-to-nearest-even
+ * float -> half conversion (bit-equal to kernels_float_to_half: test_bert.c). */
 static float gelu_tanh(float x)
 {
     const float a = 0.044715f, s2pi = 0.79788456080286535587989211986876f;
     return 0.5f * x * (1.0f + tanhf(s2pi * x * (1.0f + a * x * x)));
 }
 
-static float gelu_ggml(float x)
+static float gelu_table[1 << 16];
+static pthread_once_t gelu_once = PTHREAD_ONCE_INIT;
+
+static void gelu_init(void)
 {
+    for (uint32_t h = 0; h < (1u << 16); h++)
+        gelu_table[h] = kernels_half_to_float(
+            kernels_float_to_half(gelu_tanh(kernels_half_to_float((uint16_t)h))));
+}
+
+/* round to nearest even float -> IEEE half bits (F. Giesen's float_to_half_fast3_rtne) */
+static inline uint16_t half_bits(float f)
+{
+    const uint32_t f32_inf = 255u << 23, f16_max = (127u + 16u) << 23;
+    const uint32_t denorm_magic = ((127u - 15u) + (23u - 10u) + 1u) << 23;
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    const uint32_t sign = u & 0x80000000u;
+    u ^= sign;
+    uint16_t o;
+    if (u >= f16_max) {
+        o = u > f32_inf ? 0x7e00 : 0x7c00;
+    } else if (u < (113u << 23)) { /* a half subnormal (or zero): let the FPU round */
+        float fu, dm;
+        memcpy(&fu, &u, sizeof fu);
+        memcpy(&dm, &denorm_magic, sizeof dm);
+        fu += dm;
+        memcpy(&u, &fu, sizeof u);
+        o = (uint16_t)(u - denorm_magic);
+    } else {
+        const uint32_t odd = (u >> 13) & 1u;
+        u += ((uint32_t)(15 - 127) << 23) + 0xfffu;
+        u += odd;
+        o = (uint16_t)(u >> 13);
+    }
+    return (uint16_t)(o | (sign >> 16));
+}
+
+uint16_t bert_half_bits(float f) { return half_bits(f); }
+
+float bert_gelu(float x)
+{
+    pthread_once(&gelu_once, gelu_init);
     if (x <= -10.0f)
         return 0.0f;
     if (x >= 10.0f)
         return x;
-    const float h = kernels_half_to_float(kernels_float_to_half(x));
-    return kernels_half_to_float(kernels_float_to_half(gelu_tanh(h)));
+    return gelu_table[half_bits(x)];
+}
+
+static void gelu_rows(float *v, size_t n)
+{
+    pthread_once(&gelu_once, gelu_init);
+    for (size_t i = 0; i < n; i++) {
+        const float x = v[i];
+        v[i] = x <= -10.0f ? 0.0f : x >= 10.0f ? x : gelu_table[half_bits(x)];
+    }
 }
 
 size_t bert_out_dim(const transformer *t)
@@ -84,17 +137,63 @@ struct enc {
     int causal;
 };
 
-/* out[r] = W in[r] + b for every row, BERT_ROWS at a time. */
-static void linear_bias(const struct enc *e, const float *in, size_t cols, const struct tensor *w,
-                        const float *b, float *out)
+/* The per-row work after a linear layer, split over the kernel thread team by rows: the bias
+ * (then GELU), or the residual and LayerNorm (x = LN(o + x)). */
+enum row_op { ROW_BIAS, ROW_BIAS_GELU, ROW_RESID_NORM };
+struct row_job {
+    enum row_op op;
+    float *out;              /* (N, cols) */
+    float *x;                /* ROW_RESID_NORM: the residual, overwritten with the result */
+    const float *b, *w, *wb; /* bias; LayerNorm weight and bias */
+    size_t cols;
+    float eps;
+};
+
+static void row_range(void *ctx, size_t b0, size_t e0)
+{
+    const struct row_job *j = ctx;
+    for (size_t r = b0; r < e0; r++) {
+        float *o = j->out + r * j->cols;
+        if (j->op == ROW_RESID_NORM) {
+            float *x = j->x + r * j->cols;
+            for (size_t i = 0; i < j->cols; i++)
+                o[i] += x[i];
+            layernorm(x, o, j->w, j->wb, j->cols, j->eps);
+            continue;
+        }
+        for (size_t i = 0; i < j->cols; i++)
+            o[i] += j->b[i];
+        if (j->op == ROW_BIAS_GELU)
+            gelu_rows(o, j->cols);
+    }
+}
+
+#define ROWS_PER_CHUNK 4
+
+/* out[r] = W in[r] + b (GELU'd when 'gelu') for every row, BERT_ROWS at a time. */
+static void linear_bias_act(const struct enc *e, const float *in, size_t cols,
+                            const struct tensor *w, const float *b, float *out, int gelu)
 {
     for (size_t r = 0; r < e->N; r += BERT_ROWS) {
         const size_t m = e->N - r < BERT_ROWS ? e->N - r : BERT_ROWS;
         transformer_linear(e->t, e->xa, in + r * cols, m, cols, w, out + r * w->rows, w->rows);
     }
-    for (size_t r = 0; r < e->N; r++)
-        for (size_t i = 0; i < w->rows; i++)
-            out[r * w->rows + i] += b[i];
+    struct row_job j = {.op = gelu ? ROW_BIAS_GELU : ROW_BIAS, .out = out, .b = b, .cols = w->rows};
+    kernels_parallel_for(e->N, ROWS_PER_CHUNK, row_range, &j);
+}
+
+static void linear_bias(const struct enc *e, const float *in, size_t cols, const struct tensor *w,
+                        const float *b, float *out)
+{
+    linear_bias_act(e, in, cols, w, b, out, 0);
+}
+
+/* x = LayerNorm(o + x) row by row */
+static void resid_norm(const struct enc *e, float *o, const float *w, const float *wb)
+{
+    struct row_job j = {.op = ROW_RESID_NORM, .out = o, .x = e->x, .w = w, .wb = wb,
+                        .cols = e->dim, .eps = e->t->ck.enc.norm_eps};
+    kernels_parallel_for(e->N, ROWS_PER_CHUNK, row_range, &j);
 }
 
 /* attention items: (sequence, head) pairs; each does every query row of its sequence */
@@ -255,22 +354,10 @@ int bert_encode(const transformer *t, const int *const *ids, const size_t *n, si
         linear_bias(&e, e.x, e.dim, &b->wv, b->bv, e.v);
         kernels_parallel_for(n_seq * e.H, 1, att_range, &e);
         linear_bias(&e, e.att, e.dim, &b->wo, b->bo, e.o);
-        for (size_t r = 0; r < e.N; r++) {
-            float *x = e.x + r * e.dim, *o = e.o + r * e.dim;
-            for (size_t i = 0; i < e.dim; i++)
-                o[i] += x[i];
-            layernorm(x, o, b->att_norm, b->att_norm_b, e.dim, ck->enc.norm_eps);
-        }
-        linear_bias(&e, e.x, e.dim, &b->up, b->up_b, e.h);
-        for (size_t i = 0; i < e.N * e.hid; i++)
-            e.h[i] = gelu_ggml(e.h[i]);
+        resid_norm(&e, e.o, b->att_norm, b->att_norm_b);
+        linear_bias_act(&e, e.x, e.dim, &b->up, b->up_b, e.h, 1);
         linear_bias(&e, e.h, e.hid, &b->down, b->down_b, e.o);
-        for (size_t r = 0; r < e.N; r++) {
-            float *x = e.x + r * e.dim, *o = e.o + r * e.dim;
-            for (size_t i = 0; i < e.dim; i++)
-                o[i] += x[i];
-            layernorm(x, o, b->out_norm, b->out_norm_b, e.dim, ck->enc.norm_eps);
-        }
+        resid_norm(&e, e.o, b->out_norm, b->out_norm_b);
     }
     if (ck->enc.pooling == BERT_POOL_RANK) {
         pool(&e, e.att, e.dim); /* [CLS] rows, n_seq * dim <= N * dim */

@@ -1,6 +1,8 @@
 /* forward.c: the Llama forward pass over a mapped checkpoint: RMSNorm, RoPE, grouped-query
  * attention over a per-sequence KV cache, SwiGLU, shared or separate classifier; for GGUF
- * files also qwen2's Q/K/V biases and NeoX RoPE, and ggml's numerics (struct arch). A prompt
+ * files also qwen2's Q/K/V biases and NeoX RoPE, GPT-2's learned positions, LayerNorm,
+ * biases and GELU MLP (the activation from models/kernels/act.h), and ggml's numerics
+ * (struct arch). A prompt
  * runs as one batch (matrix-matrix); decoding is the same code with n = 1. Matrix rows are
  * split over the kernel thread team. Not the loader (checkpoint.c, gguf_weights.c), not
  * sampling. */
@@ -395,12 +397,21 @@ static void rmsnorm_ggml(float *out, const float *x, const float *w, size_t n, f
         out[i] = (x[i] * scale) * w[i];
 }
 
-static void norm(const transformer *t, float *out, const float *x, const float *w, size_t n)
+/* The architecture's norm: LayerNorm with bias b (gpt2) or RMSNorm (b unused). */
+static void norm_b(const transformer *t, float *out, const float *x, const float *w,
+                   const float *b, size_t n)
 {
-    if (t->ck.arch.ggml)
+    if (t->ck.arch.layernorm)
+        kernels_layernorm(out, x, w, b, n, t->ck.arch.rms_eps);
+    else if (t->ck.arch.ggml)
         rmsnorm_ggml(out, x, w, n, t->ck.arch.rms_eps);
     else
         t->k->rmsnorm(out, x, w, n, t->ck.arch.rms_eps);
+}
+
+static void norm(const transformer *t, float *out, const float *x, const float *w, size_t n)
+{
+    norm_b(t, out, x, w, NULL, n);
 }
 
 void transformer_rmsnorm(const transformer *t, float *out, const float *x, const float *w,
@@ -417,9 +428,16 @@ static void add_bias(float *v, const float *b, size_t n_tok, size_t ld, size_t n
             v[t * ld + i] += b[i];
 }
 
-static void embed(const transformer *t, int id, float *out)
+/* The token's embedding, plus its position's when the architecture learns them (gpt2;
+ * 'tmp': dim floats of scratch). */
+static void embed(const transformer *t, int id, size_t pos, float *out, float *tmp)
 {
     kernels_row_to_float(&t->ck.tok_emb.m, (size_t)id, out);
+    if (t->ck.pos_emb.m.data) {
+        kernels_row_to_float(&t->ck.pos_emb.m, pos, tmp);
+        for (size_t i = 0; i < (size_t)t->ck.shape.dim; i++)
+            out[i] += tmp[i];
+    }
 }
 
 /* One step over n rows (s: the step's buffers, sized by ensure_batch). The keys and values
@@ -441,13 +459,15 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
         score_cap = rows[i].pos + 1 > score_cap ? rows[i].pos + 1 : score_cap;
 
     for (size_t i = 0; i < n; i++)
-        embed(t, ids[i], s->x + i * dim);
+        embed(t, ids[i], rows[i].pos, s->x + i * dim, s->xb);
+    const struct layer_bias *lb = ck->lb; /* gpt2's biases, or NULL */
+    const kernels_act_fn act = kernels_act_get(a->act, t->k->tier);
 
     for (size_t l = 0; l < (size_t)sh->n_layers; l++) {
         if (cancelled && *cancelled)
             return status_set(err, STATUS_CANCELLED, NULL, "cancelled");
         for (size_t i = 0; i < n; i++)
-            norm(t, s->xb + i * dim, s->x + i * dim, ck->rms_att[l], dim);
+            norm_b(t, s->xb + i * dim, s->x + i * dim, ck->rms_att[l], lb ? lb[l].att_norm : NULL, dim);
         float *kn = s->kn, *vn = s->vn;
         struct lin_seg qkv[3] = {{&ck->wq[l], s->q, dim, NULL, 0}, {&ck->wk[l], kn, kvd, NULL, 0}, {&ck->wv[l], vn, kvd, NULL, 0}};
         linear(s, s->xb, n, dim, qkv, 3);
@@ -456,7 +476,7 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
             add_bias(kn, ck->bk[l], n, kvd, kvd);
             add_bias(vn, ck->bv[l], n, kvd, kvd);
         }
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n && a->n_rot > 0; i++) {
             rope_angles(a, rows[i].pos, s->rope_cr, s->rope_ci);
             rope(a, s->q + i * dim, dim, hs, s->rope_cr, s->rope_ci);
             rope(a, kn + i * kvd, kvd, hs, s->rope_cr, s->rope_ci);
@@ -480,25 +500,33 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
         free(aj.scores);
         struct lin_seg o = {&ck->wo[l], s->xb2, dim, NULL, 0};
         linear(s, s->xb, n, dim, &o, 1);
+        if (lb)
+            add_bias(s->xb2, lb[l].o, n, dim, dim);
         for (size_t i = 0; i < n * dim; i++)
             s->x[i] += s->xb2[i];
         for (size_t i = 0; i < n; i++)
-            norm(t, s->xb + i * dim, s->x + i * dim, ck->rms_ffn[l], dim);
-        struct lin_seg up[2] = {{&ck->w1[l], s->hb, hid, NULL, 0}, {&ck->w3[l], s->hb2, hid, NULL, 0}};
-        linear(s, s->xb, n, dim, up, 2);
-        for (size_t i = 0; i < n * hid; i++) {
-            float v = s->hb[i];
-            v *= 1.0f / (1.0f + expf(-v));
-            s->hb[i] = v * s->hb2[i];
+            norm_b(t, s->xb + i * dim, s->x + i * dim, ck->rms_ffn[l], lb ? lb[l].ffn_norm : NULL, dim);
+        if (a->gated) { /* act(gate x) * (up x): SwiGLU for llama */
+            struct lin_seg up[2] = {{&ck->w1[l], s->hb, hid, NULL, 0}, {&ck->w3[l], s->hb2, hid, NULL, 0}};
+            linear(s, s->xb, n, dim, up, 2);
+            act(s->hb, s->hb, s->hb2, n * hid);
+        } else { /* act(up x + b): gpt2 */
+            struct lin_seg up = {&ck->w3[l], s->hb, hid, NULL, 0};
+            linear(s, s->xb, n, dim, &up, 1);
+            if (lb)
+                add_bias(s->hb, lb[l].up, n, hid, hid);
+            act(s->hb, s->hb, NULL, n * hid);
         }
         struct lin_seg down = {&ck->w2[l], s->xb2, dim, NULL, 0};
         linear(s, s->hb, n, hid, &down, 1);
+        if (lb)
+            add_bias(s->xb2, lb[l].down, n, dim, dim);
         for (size_t i = 0; i < n * dim; i++)
             s->x[i] += s->xb2[i];
     }
     /* classifier: only the rows whose logits are wanted, gathered into xb */
     for (size_t j = 0; j < n_out; j++)
-        norm(t, s->xb + j * dim, s->x + out_rows[j] * dim, ck->rms_final, dim);
+        norm_b(t, s->xb + j * dim, s->x + out_rows[j] * dim, ck->rms_final, ck->final_norm_b, dim);
     struct lin_seg cls = {&ck->wcls, out, (size_t)sh->vocab, NULL, 0};
     linear(s, s->xb, n_out, dim, &cls, 1);
     return STATUS_OK;

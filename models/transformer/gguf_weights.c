@@ -1,7 +1,9 @@
 /* gguf_weights.c: the weights of a GGUF file (llama.cpp's names and shapes) as views into
- * its map, for the architectures llama (Llama 2/3, TinyLlama, SmolLM, Mistral-style) and
- * qwen2 (Q/K/V biases, NeoX RoPE). Every tensor's presence, shape, type and alignment is
- * checked here; the forward pass (forward.c) then runs on them in place. */
+ * its map, for the architectures llama (Llama 2/3, TinyLlama, SmolLM, Mistral-style),
+ * qwen2 (Q/K/V biases, NeoX RoPE), mamba (mamba.c computes it), bert (bert.c) and gpt2 (learned positions,
+ * LayerNorm, fused QKV as row views, biases, GELU), one row each in ARCHS. Every tensor's
+ * presence, shape, type and alignment is checked here; the forward pass (forward.c) then
+ * runs on them in place. */
 #include "../gguf/gguf.h"
 #include "../vocab/vocab_gguf.h"
 #include "transformer_internal.h"
@@ -473,6 +475,133 @@ static int take_bert(struct loader *ld)
     return rc;
 }
 
+/* ---- GPT-2: llama.cpp's names and shapes (llama-model.cpp, LLM_ARCH_GPT2) ---- */
+
+static int read_gpt2_hparams(struct loader *ld)
+{
+    struct transformer_shape *s = &ld->ck->shape;
+    struct arch *a = &ld->ck->arch;
+    int rc;
+    if ((rc = meta_int(ld, "embedding_length", 1, CKPT_DIM_MAX, -1, &s->dim)) != STATUS_OK ||
+        (rc = meta_int(ld, "feed_forward_length", 1, CKPT_HIDDEN_MAX, -1, &s->hidden_dim)) != STATUS_OK ||
+        (rc = meta_int(ld, "block_count", 1, CKPT_LAYERS_MAX, -1, &s->n_layers)) != STATUS_OK ||
+        (rc = meta_int(ld, "attention.head_count", 1, CKPT_HEADS_MAX, -1, &s->n_heads)) != STATUS_OK ||
+        (rc = meta_int(ld, "attention.head_count_kv", 1, CKPT_HEADS_MAX, s->n_heads, &s->n_kv_heads)) != STATUS_OK ||
+        (rc = meta_int(ld, "context_length", 1, CKPT_SEQ_MAX, -1, &s->seq_len)) != STATUS_OK ||
+        (rc = meta_float(ld, "attention.layer_norm_epsilon", 1e-5, &a->rms_eps)) != STATUS_OK)
+        return rc;
+    if (s->dim % s->n_heads != 0 || s->n_heads % s->n_kv_heads != 0)
+        return status_set(ld->err, STATUS_BAD_FORMAT, "attention.head_count",
+                          "%s: %d heads (%d for keys/values) do not divide the width %d",
+                          ld->path, s->n_heads, s->n_kv_heads, s->dim);
+    a->n_rot = 0; /* learned positions, no RoPE */
+    a->layernorm = 1;
+    a->act = KERNELS_ACT_GELU_GGML; /* GPT-2's tanh GELU, as llama.cpp computes it */
+    a->gated = 0;
+    return STATUS_OK;
+}
+
+/* A view of rows [r0, r0 + rows) of a matrix (the fused QKV's parts). */
+static struct tensor rows_of(const struct tensor *t, size_t r0, size_t rows)
+{
+    struct tensor v = *t;
+    v.rows = rows;
+    v.m.data = (const char *)t->m.data + r0 * t->m.row_bytes;
+    return v;
+}
+
+static int take_gpt2(struct loader *ld)
+{
+    struct checkpoint *ck = ld->ck;
+    const struct transformer_shape *s = &ck->shape;
+    const size_t dim = (size_t)s->dim, hid = (size_t)s->hidden_dim, V = (size_t)s->vocab;
+    const size_t kv = dim / (size_t)s->n_heads * (size_t)s->n_kv_heads;
+    int rc = alloc_layers(ck, 1, ld->err);
+    if (rc != STATUS_OK)
+        return rc;
+    if (!(ck->lb = calloc((size_t)s->n_layers, sizeof *ck->lb)))
+        return status_set(ld->err, STATUS_NO_MEMORY, NULL, "out of memory");
+    rc = take_mat(ld, "token_embd.weight", -1, V, dim, &ck->tok_emb, 0);
+    if (rc == STATUS_OK)
+        rc = take_mat(ld, "position_embd.weight", -1, (size_t)s->seq_len, dim, &ck->pos_emb, 0);
+    if (rc == STATUS_OK)
+        rc = take_vec(ld, "output_norm.weight", -1, dim, &ck->rms_final, 0);
+    if (rc == STATUS_OK)
+        rc = take_vec(ld, "output_norm.bias", -1, dim, &ck->final_norm_b, 0);
+    if (rc == STATUS_OK) {
+        rc = take_mat(ld, "output.weight", -1, V, dim, &ck->wcls, 1);
+        if (rc == STATUS_NOT_FOUND) {
+            ck->shape.shared_classifier = 1;
+            ck->wcls = ck->tok_emb;
+            rc = STATUS_OK;
+        }
+    }
+    for (int l = 0; l < s->n_layers && rc == STATUS_OK; l++) {
+        struct layer_bias *b = &ck->lb[l];
+        struct tensor qkv;
+        const float *bqkv = NULL;
+        rc = take_mat(ld, "attn_qkv.weight", l, dim + 2 * kv, dim, &qkv, 0);
+        if (rc == STATUS_OK)
+            rc = take_vec(ld, "attn_qkv.bias", l, dim + 2 * kv, &bqkv, 0);
+        if (rc != STATUS_OK)
+            break;
+        ck->wq[l] = rows_of(&qkv, 0, dim);
+        ck->wk[l] = rows_of(&qkv, dim, kv);
+        ck->wv[l] = rows_of(&qkv, dim + kv, kv);
+        ck->bq[l] = bqkv;
+        ck->bk[l] = bqkv + dim;
+        ck->bv[l] = bqkv + dim + kv;
+        const struct {
+            const char *name;
+            size_t rows, cols;
+            struct tensor *t;
+        } mats[] = {{"attn_output.weight", dim, dim, &ck->wo[l]},
+                    {"ffn_up.weight", hid, dim, &ck->w3[l]},
+                    {"ffn_down.weight", dim, hid, &ck->w2[l]}};
+        for (size_t m = 0; m < sizeof mats / sizeof mats[0] && rc == STATUS_OK; m++)
+            rc = take_mat(ld, mats[m].name, l, mats[m].rows, mats[m].cols, mats[m].t, 0);
+        const struct {
+            const char *name;
+            size_t n;
+            const float **p;
+        } vecs[] = {{"attn_norm.weight", dim, &ck->rms_att[l]}, {"attn_norm.bias", dim, &b->att_norm},
+                    {"attn_output.bias", dim, &b->o},           {"ffn_norm.weight", dim, &ck->rms_ffn[l]},
+                    {"ffn_norm.bias", dim, &b->ffn_norm},       {"ffn_up.bias", hid, &b->up},
+                    {"ffn_down.bias", dim, &b->down}};
+        for (size_t v = 0; v < sizeof vecs / sizeof vecs[0] && rc == STATUS_OK; v++)
+            rc = take_vec(ld, vecs[v].name, l, vecs[v].n, vecs[v].p, 0);
+    }
+    return rc;
+}
+
+/* ---- the architectures: one row each ---- */
+
+static int take_llama(struct loader *ld)
+{
+    int rc = alloc_layers(ld->ck, 0, ld->err);
+    return rc == STATUS_OK ? take_weights(ld, 0) : rc;
+}
+
+static int take_qwen2(struct loader *ld)
+{
+    int rc = alloc_layers(ld->ck, 1, ld->err);
+    return rc == STATUS_OK ? take_weights(ld, 1) : rc;
+}
+
+static const struct gguf_arch {
+    const char *name;
+    int neox; /* NeoX RoPE */
+    int (*hparams)(struct loader *);
+    int (*weights)(struct loader *);
+} ARCHS[] = {
+    {"llama", 0, read_hparams, take_llama},
+    {"qwen2", 1, read_hparams, take_qwen2},
+    {"mamba", 0, read_mamba_hparams, take_mamba},
+    {"bert", 0, read_bert_hparams, take_bert},
+    {"gpt2", 0, read_gpt2_hparams, take_gpt2},
+};
+#define ARCHS_NAMES "llama, qwen2, mamba, bert and gpt2"
+
 int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_err *err)
 {
     memset(ck, 0, sizeof *ck);
@@ -490,12 +619,14 @@ int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_
     if (rc != STATUS_OK)
         goto fail;
     snprintf(ld.arch, sizeof ld.arch, "%.*s", (int)(arch.len < 31 ? arch.len : 31), arch.s);
-    const int qwen2 = gguf_str_eq(arch, "qwen2"), mamba = gguf_str_eq(arch, "mamba");
-    const int bert = gguf_str_eq(arch, "bert");
-    if (!qwen2 && !mamba && !bert && !gguf_str_eq(arch, "llama")) {
+    const struct gguf_arch *ga = NULL;
+    for (size_t i = 0; i < sizeof ARCHS / sizeof ARCHS[0] && !ga; i++)
+        if (gguf_str_eq(arch, ARCHS[i].name))
+            ga = &ARCHS[i];
+    if (!ga) {
         rc = status_set(err, STATUS_BAD_FORMAT, "general.architecture",
-                        "%s: architecture '%s' is not supported (llama, qwen2, mamba and bert "
-                        "are)", path, ld.arch);
+                        "%s: architecture '%s' is not supported (" ARCHS_NAMES " are)", path,
+                        ld.arch);
         goto fail;
     }
     if (gguf_n_tensors(g) == 0) {
@@ -503,11 +634,11 @@ int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_
         goto fail;
     }
     snprintf(ck->arch.name, sizeof ck->arch.name, "%s", ld.arch);
-    ck->arch.neox = qwen2;
+    ck->arch.neox = ga->neox;
     ck->arch.ggml = 1;
-    if ((rc = mamba ? read_mamba_hparams(&ld)
-              : bert ? read_bert_hparams(&ld)
-                     : read_hparams(&ld)) != STATUS_OK)
+    ck->arch.act = KERNELS_ACT_SILU; /* llama's SwiGLU unless the architecture says */
+    ck->arch.gated = 1;
+    if ((rc = ga->hparams(&ld)) != STATUS_OK)
         goto fail;
     const struct gguf_tensor *emb = gguf_find_tensor(g, "token_embd.weight");
     if (!emb) {
@@ -521,13 +652,7 @@ int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_
     }
     ck->shape.vocab = (int)emb->ne[1];
     ck->shape.version = 3;
-    if (mamba)
-        rc = take_mamba(&ld);
-    else if (bert)
-        rc = take_bert(&ld);
-    else if ((rc = alloc_layers(ck, qwen2, err)) == STATUS_OK)
-        rc = take_weights(&ld, qwen2);
-    if (rc != STATUS_OK)
+    if ((rc = ga->weights(&ld)) != STATUS_OK)
         goto fail;
     size_t params = 0;
     for (size_t i = 0; i < gguf_n_tensors(g); i++)

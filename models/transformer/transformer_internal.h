@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../kernels/act.h"
 #include "../kernels/kernels.h"
 #include "../util/alloc.h" /* util_malloc & co: the loaders' allocations (failure injection) */
 #include "../vocab/vocab.h"
@@ -49,6 +50,19 @@ struct arch {
      * and the attention weights rounded to fp16 before their products), RoPE angles by
      * ggml's recurrence. */
     int ggml;
+    /* GPT-2 style blocks (gpt2): LayerNorm with bias instead of RMSNorm (eps in rms_eps),
+     * learned position embeddings instead of RoPE (n_rot 0), an ungated MLP with biases */
+    int layernorm;
+    enum kernels_act act; /* the feed-forward activation (SiLU for llama's SwiGLU) */
+    int gated;            /* act(gate x) * (up x) (ffn_gate present), else act(up x) */
+};
+
+/* The biases of a GPT-2 style block (gpt2): LayerNorms' and projections'. */
+struct layer_bias {
+    const float *att_norm, *ffn_norm; /* (dim) */
+    const float *o;                   /* attn_output (dim) */
+    const float *up;                  /* ffn_up (hidden) */
+    const float *down;                /* ffn_down (dim) */
 };
 
 /* Mamba-1 (general.architecture = mamba): llama.cpp's tensor names and shapes. */
@@ -122,6 +136,9 @@ struct checkpoint {
     struct mamba_hparams ssm;         /* Mamba only */
     struct mamba_layer *mamba;        /* [L] for a Mamba file, else NULL (owned array) */
     const struct recurrent_ops *recurrent; /* a recurrent architecture's state, else NULL */
+    struct tensor pos_emb;            /* (seq_len, dim) learned positions (gpt2); data NULL else */
+    const float *final_norm_b;        /* output_norm bias (gpt2), or NULL */
+    struct layer_bias *lb;            /* [L] gpt2's biases, or NULL (owned array) */
     struct bert_hparams enc;          /* BERT only */
     struct bert_weights encw;         /* BERT only */
     struct bert_layer *bert;          /* [L] for a BERT encoder, else NULL (owned array) */
@@ -172,6 +189,10 @@ size_t bert_out_dim(const transformer *t);
 int bert_encode(const transformer *t, const int *const *ids, const size_t *n, size_t n_seq,
                 float *out, const volatile int *cancelled, struct status_err *err);
 const char *bert_pooling_name(int pooling); /* "none", "mean", "cls", "last", "rank" */
+/* ggml's GELU (tanh form through its fp16 table) and the fast float -> half bits it indexes
+ * with (exposed for the test that checks them against the reference conversions) */
+float bert_gelu(float x);
+uint16_t bert_half_bits(float f);
 
 struct tokenizer {
     int vocab_size;
