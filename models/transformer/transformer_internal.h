@@ -189,10 +189,6 @@ size_t bert_out_dim(const transformer *t);
 int bert_encode(const transformer *t, const int *const *ids, const size_t *n, size_t n_seq,
                 float *out, const volatile int *cancelled, struct status_err *err);
 const char *bert_pooling_name(int pooling); /* "none", "mean", "cls", "last", "rank" */
-/* ggml's GELU (tanh form through its fp16 table) and the fast float -> half bits it indexes
- * with (exposed for the test that checks them against the reference conversions) */
-float bert_gelu(float x);
-uint16_t bert_half_bits(float f);
 
 struct tokenizer {
     int vocab_size;
