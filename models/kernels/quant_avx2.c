@@ -154,19 +154,25 @@ float quant_dot_q8_0_avx2(const void *a, const void *x, size_t n)
     return hsum_ps(acc);
 }
 
-/* sum over sub-block mins of a Q4_K/Q5_K block: m_j * (bsums[2j] + bsums[2j+1]) */
-static inline int k_mins(const uint8_t *m, const int16_t *bsums)
+/* k_mins in a vector: 16 bsums against the 8 mins each twice (exact integer sum) */
+static inline int k_mins_avx2(const uint8_t *m, const int16_t *bsums)
 {
-    int s = 0;
-    for (int j = 0; j < 8; j++)
-        s += m[j] * (bsums[2 * j] + bsums[2 * j + 1]);
-    return s;
+    const __m128i mb = _mm_loadl_epi64((const __m128i *)m);
+    const __m256i mm = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mb, mb));
+    return hsum_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), mm));
 }
 
+/* quant_scale_min_k4 for j = 0..7 at once, on 32-bit words: the same 6-bit values */
 static inline void k_scales(const uint8_t *packed, uint8_t *sc, uint8_t *m)
 {
-    for (int j = 0; j < 8; j++)
-        quant_scale_min_k4(j, packed, &sc[j], &m[j]);
+    uint32_t u[3], o[4];
+    memcpy(u, packed, 12);
+    o[0] = u[0] & 0x3f3f3f3fu;                                         /* sc[0..3] */
+    o[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);  /* sc[4..7] */
+    o[2] = u[1] & 0x3f3f3f3fu;                                         /* m[0..3] */
+    o[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4); /* m[4..7] */
+    memcpy(sc, o, 8);
+    memcpy(m, o + 2, 8);
 }
 
 float quant_dot_q4_K_avx2(const void *a, const void *x, size_t n)
@@ -179,7 +185,7 @@ float quant_dot_q4_K_avx2(const void *a, const void *x, size_t n)
     for (size_t i = 0; i < n / QK_K; i++) {
         uint8_t sc[8], m[8];
         k_scales(w[i].scales, sc, m);
-        accm += y[i].d * h2f(w[i].dmin) * (float)k_mins(m, y[i].bsums);
+        accm += y[i].d * h2f(w[i].dmin) * (float)k_mins_avx2(m, y[i].bsums);
         __m256i sumi = _mm256_setzero_si256();
         for (int p = 0; p < 4; p++) {
             const __m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * p));
@@ -208,7 +214,7 @@ float quant_dot_q5_K_avx2(const void *a, const void *x, size_t n)
     for (size_t i = 0; i < n / QK_K; i++) {
         uint8_t sc[8], m[8];
         k_scales(w[i].scales, sc, m);
-        accm += y[i].d * h2f(w[i].dmin) * (float)k_mins(m, y[i].bsums);
+        accm += y[i].d * h2f(w[i].dmin) * (float)k_mins_avx2(m, y[i].bsums);
         const __m256i hb = _mm256_loadu_si256((const __m256i *)w[i].qh);
         __m256i sumi = _mm256_setzero_si256();
         for (int p = 0; p < 4; p++) {
@@ -238,9 +244,9 @@ float quant_dot_q6_K_avx2(const void *a, const void *x, size_t n)
     const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
     for (size_t i = 0; i < n / QK_K; i++) {
         /* the -32: 32 * sum over groups of scale * (sum of the group's activations) */
-        int off = 0;
-        for (int g = 0; g < 16; g++)
-            off += w[i].scales[g] * y[i].bsums[g];
+        const int off = hsum_epi32(_mm256_madd_epi16(
+            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w[i].scales)),
+            _mm256_loadu_si256((const __m256i *)y[i].bsums)));
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = w[i].ql + 64 * h, *qh = w[i].qh + 32 * h;
@@ -407,14 +413,6 @@ ROWS_Q80(q4_0, block_q4_0, QK4_0, _mm256_sub_epi8(nibbles(w[i].qs), _mm256_set1_
 ROWS_Q80(q5_0, block_q5_0, QK4_0,
          _mm256_or_si256(nibbles(w[i].qs), _mm256_andnot_si256(bits_to_bytes(w[i].qh),
                                                                 _mm256_set1_epi8((char)0xF0))))
-
-/* k_mins in a vector: 16 bsums against the 8 mins each twice (exact integer sum) */
-static inline int k_mins_avx2(const uint8_t *m, const int16_t *bsums)
-{
-    const __m128i mb = _mm_loadl_epi64((const __m128i *)m);
-    const __m256i mm = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mb, mb));
-    return hsum_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), mm));
-}
 
 /* Q4_K against Q8_K: the scales and mins unpacked once per block, the nibbles once per
  * block, for all NT tokens; per token the dot's integer sums and float operations */
