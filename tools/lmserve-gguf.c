@@ -6,9 +6,10 @@
  *                                (names, shapes, SentencePiece vocabulary with scores and
  *                                token types), optionally quantized
  *   random -o OUT [--arch llama|qwen2] [--type T] [--dim --hidden --layers --heads
- *          --kv-heads --vocab --ctx --seed --tied --rope-theta]
+ *          --kv-heads --vocab --ctx --seed --tied --rope-theta --pooling P]
  *                                random weights of any shape and any supported type, with a
- *                                synthetic SentencePiece vocabulary, for tests and benchmarks
+ *                                synthetic SentencePiece vocabulary, for tests and benchmarks;
+ *                                --pooling writes <arch>.pooling_type (an embedding decoder)
  *   random -o OUT --arch mamba [--type T] [--dim --hidden (d_inner) --layers --vocab --ctx
  *          --seed --tied --d-state --d-conv --dt-rank --vocab-from VOCAB.gguf]
  *                                a random Mamba-1 file in llama.cpp's conventions (A stored
@@ -438,7 +439,19 @@ static void add_random_matrix(gguf_writer *w, struct owned *o, uint64_t *st, con
         add_tensor(w, name, t, rows, cols, keep(o, random_blocks(st, t, rows, cols, scale)));
 }
 
-static int cmd_random(const char *out, struct hparams *h, size_t qi, uint64_t seed, int tied)
+static int pooling_index(const char *pooling)
+{
+    static const char *const pools[] = {"none", "mean", "cls", "last", "rank"};
+    for (int i = 0; i < 5; i++)
+        if (strcmp(pooling, pools[i]) == 0)
+            return i;
+    die("--pooling is none, mean, cls, last or rank");
+    return -1;
+}
+
+/* 'pool' >= 0: also <arch>.pooling_type (a decoder used as an embedding model) */
+static int cmd_random(const char *out, struct hparams *h, size_t qi, uint64_t seed, int tied,
+                      int pool)
 {
     if (h->dim <= 0 || h->heads <= 0 || h->dim % h->heads || h->kv_heads <= 0 ||
         h->heads % h->kv_heads || h->hidden <= 0 || h->layers <= 0 || h->vocab < 259 || h->ctx <= 0)
@@ -451,6 +464,12 @@ static int cmd_random(const char *out, struct hparams *h, size_t qi, uint64_t se
         die("out of memory");
     struct owned o = {0};
     put_hparams(w, h, "random");
+    if (pool >= 0) {
+        char key[64];
+        snprintf(key, sizeof key, "%s.pooling_type", h->arch);
+        if (gguf_writer_u32(w, key, (uint32_t)pool) != STATUS_OK)
+            die("out of memory");
+    }
     /* vocabulary: <unk> <s> </s>, 256 byte tokens, then pieces "▁xy..." of printable ASCII */
     const size_t V = (size_t)h->vocab;
     char **pieces = xmalloc(V * sizeof *pieces);
@@ -674,13 +693,7 @@ static int cmd_random_mamba(const char *out, struct hparams *h, size_t qi, uint6
 static int cmd_random_bert(const char *out, struct hparams *h, size_t qi, uint64_t seed,
                            const char *vocab_from, const char *pooling)
 {
-    static const char *const pools[] = {"none", "mean", "cls", "last", "rank"};
-    int pool = -1;
-    for (int i = 0; i < 5; i++)
-        if (strcmp(pooling, pools[i]) == 0)
-            pool = i;
-    if (pool < 0)
-        die("--pooling is none, mean, cls, last or rank");
+    const int pool = pooling_index(pooling);
     if (!vocab_from)
         die("--arch bert needs --vocab-from VOCAB.gguf (a WordPiece vocabulary)");
     if (h->dim <= 0 || h->hidden <= 0 || h->layers <= 0 || h->heads <= 0 || h->ctx <= 0 ||
@@ -911,7 +924,7 @@ static void usage(void)
           "       lmserve-gguf convert CKPT -t TOKENIZER -o OUT.gguf [--type F32|F16|Q8_0|Q4_0|Q4_K]\n"
           "       lmserve-gguf random -o OUT.gguf [--arch llama|qwen2] [--type T] [--dim N]\n"
           "                    [--hidden N] [--layers N] [--heads N] [--kv-heads N] [--vocab N]\n"
-          "                    [--ctx N] [--seed N] [--tied] [--rope-theta X]\n"
+          "                    [--ctx N] [--seed N] [--tied] [--rope-theta X] [--pooling P]\n"
           "       lmserve-gguf random -o OUT.gguf --arch mamba [--type T] [--dim N] [--hidden N]\n"
           "                    [--layers N] [--vocab N] [--ctx N] [--seed N] [--tied] [--d-state N]\n"
           "                    [--d-conv N] [--dt-rank N] [--vocab-from VOCAB.gguf]\n"
@@ -948,7 +961,7 @@ int main(int argc, char **argv)
         {"pooling", required_argument, 0, 'P'},
         {0, 0, 0, 0}};
     struct mamba_opts mo = {16, 4, 0, NULL};
-    int hidden_set = 0, kv_set = 0;
+    int hidden_set = 0, kv_set = 0, pooling_set = 0;
     const char *out = NULL, *tok = NULL, *pooling = "mean";
     size_t qi = 0;
     uint64_t seed = 1;
@@ -968,7 +981,7 @@ int main(int argc, char **argv)
         case 'C': mo.d_conv = atoi(optarg); break;
         case 'R': mo.dt_rank = atoi(optarg); break;
         case 'V': mo.vocab_from = optarg; break;
-        case 'P': pooling = optarg; break;
+        case 'P': pooling = optarg; pooling_set = 1; break;
         case 'l': h.layers = atoi(optarg); break;
         case 'n': h.heads = atoi(optarg); break;
         case 'k': h.kv_heads = atoi(optarg); kv_set = 1; break;
@@ -1002,7 +1015,7 @@ int main(int argc, char **argv)
         return cmd_random_gpt2(out, &h, qi, seed, tied, mo.vocab_from);
     }
     if (strcmp(cmd, "random") == 0 && optind == argc)
-        return cmd_random(out, &h, qi, seed, tied);
+        return cmd_random(out, &h, qi, seed, tied, pooling_set ? pooling_index(pooling) : -1);
     usage();
     return 2;
 }

@@ -154,19 +154,25 @@ float quant_dot_q8_0_avx2(const void *a, const void *x, size_t n)
     return hsum_ps(acc);
 }
 
-/* sum over sub-block mins of a Q4_K/Q5_K block: m_j * (bsums[2j] + bsums[2j+1]) */
-static inline int k_mins(const uint8_t *m, const int16_t *bsums)
+/* k_mins in a vector: 16 bsums against the 8 mins each twice (exact integer sum) */
+static inline int k_mins_avx2(const uint8_t *m, const int16_t *bsums)
 {
-    int s = 0;
-    for (int j = 0; j < 8; j++)
-        s += m[j] * (bsums[2 * j] + bsums[2 * j + 1]);
-    return s;
+    const __m128i mb = _mm_loadl_epi64((const __m128i *)m);
+    const __m256i mm = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mb, mb));
+    return hsum_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), mm));
 }
 
+/* quant_scale_min_k4 for j = 0..7 at once, on 32-bit words: the same 6-bit values */
 static inline void k_scales(const uint8_t *packed, uint8_t *sc, uint8_t *m)
 {
-    for (int j = 0; j < 8; j++)
-        quant_scale_min_k4(j, packed, &sc[j], &m[j]);
+    uint32_t u[3], o[4];
+    memcpy(u, packed, 12);
+    o[0] = u[0] & 0x3f3f3f3fu;                                         /* sc[0..3] */
+    o[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);  /* sc[4..7] */
+    o[2] = u[1] & 0x3f3f3f3fu;                                         /* m[0..3] */
+    o[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4); /* m[4..7] */
+    memcpy(sc, o, 8);
+    memcpy(m, o + 2, 8);
 }
 
 float quant_dot_q4_K_avx2(const void *a, const void *x, size_t n)
@@ -179,7 +185,7 @@ float quant_dot_q4_K_avx2(const void *a, const void *x, size_t n)
     for (size_t i = 0; i < n / QK_K; i++) {
         uint8_t sc[8], m[8];
         k_scales(w[i].scales, sc, m);
-        accm += y[i].d * h2f(w[i].dmin) * (float)k_mins(m, y[i].bsums);
+        accm += y[i].d * h2f(w[i].dmin) * (float)k_mins_avx2(m, y[i].bsums);
         __m256i sumi = _mm256_setzero_si256();
         for (int p = 0; p < 4; p++) {
             const __m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * p));
@@ -208,7 +214,7 @@ float quant_dot_q5_K_avx2(const void *a, const void *x, size_t n)
     for (size_t i = 0; i < n / QK_K; i++) {
         uint8_t sc[8], m[8];
         k_scales(w[i].scales, sc, m);
-        accm += y[i].d * h2f(w[i].dmin) * (float)k_mins(m, y[i].bsums);
+        accm += y[i].d * h2f(w[i].dmin) * (float)k_mins_avx2(m, y[i].bsums);
         const __m256i hb = _mm256_loadu_si256((const __m256i *)w[i].qh);
         __m256i sumi = _mm256_setzero_si256();
         for (int p = 0; p < 4; p++) {
@@ -238,9 +244,9 @@ float quant_dot_q6_K_avx2(const void *a, const void *x, size_t n)
     const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
     for (size_t i = 0; i < n / QK_K; i++) {
         /* the -32: 32 * sum over groups of scale * (sum of the group's activations) */
-        int off = 0;
-        for (int g = 0; g < 16; g++)
-            off += w[i].scales[g] * y[i].bsums[g];
+        const int off = hsum_epi32(_mm256_madd_epi16(
+            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w[i].scales)),
+            _mm256_loadu_si256((const __m256i *)y[i].bsums)));
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = w[i].ql + 64 * h, *qh = w[i].qh + 32 * h;
@@ -408,14 +414,6 @@ ROWS_Q80(q5_0, block_q5_0, QK4_0,
          _mm256_or_si256(nibbles(w[i].qs), _mm256_andnot_si256(bits_to_bytes(w[i].qh),
                                                                 _mm256_set1_epi8((char)0xF0))))
 
-/* k_mins in a vector: 16 bsums against the 8 mins each twice (exact integer sum) */
-static inline int k_mins_avx2(const uint8_t *m, const int16_t *bsums)
-{
-    const __m128i mb = _mm_loadl_epi64((const __m128i *)m);
-    const __m256i mm = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mb, mb));
-    return hsum_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), mm));
-}
-
 /* Q4_K against Q8_K: the scales and mins unpacked once per block, the nibbles once per
  * block, for all NT tokens; per token the dot's integer sums and float operations */
 #define ROWN_Q4K(NAME, NT)                                                                    \
@@ -469,6 +467,79 @@ static inline int k_mins_avx2(const uint8_t *m, const int16_t *bsums)
 ROWN_Q4K(row8_q4_K, 8)
 ROWN_Q4K(row4_q4_K, 4)
 
+/* 8 int32 vectors -> their 8 lane totals (exact integers: any order) */
+static inline __m256i reduce8_epi32(const __m256i v[8])
+{
+    const __m256i x = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    const __m256i y = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(x, y, 0x20), _mm256_permute2x128_si256(x, y, 0x31));
+}
+
+/* Q6_K against Q8_K: the codes and scales unpacked once per block for all NT tokens. The
+ * dot forms one exact integer total per block (less 32 x the scaled bsums) and then adds
+ * (wd * yd) * total in float: here the NT tokens' totals sit in the lanes of one vector and
+ * the float multiply and add run on all of them at once (the same operations per lane). */
+#define ROWN_Q6K(NAME, NT)                                                                    \
+    static void NAME(float *o, size_t out_tok, const void *wrow, const char *x, size_t xs,   \
+                     size_t n, const float *yd)                                               \
+    {                                                                                         \
+        const struct block_q6_K *w = wrow;                                                    \
+        __m256 acc = _mm256_setzero_ps();                                                     \
+        const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);              \
+        for (size_t i = 0; i < n / QK_K; i++) {                                               \
+            __m256i q[8], s[8], tot[8];                                                       \
+            for (int h = 0; h < 2; h++) {                                                     \
+                const uint8_t *ql = w[i].ql + 64 * h, *qh = w[i].qh + 32 * h;                 \
+                const int8_t *sc = w[i].scales + 8 * h;                                       \
+                const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);                   \
+                const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));            \
+                const __m256i hh = _mm256_loadu_si256((const __m256i *)qh);                   \
+                __m256i *qq = q + 4 * h;                                                      \
+                qq[0] = _mm256_or_si256(_mm256_and_si256(l0, low),                            \
+                                        _mm256_slli_epi16(_mm256_and_si256(hh, three), 4));   \
+                qq[1] = _mm256_or_si256(_mm256_and_si256(l1, low),                            \
+                                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), three), 4)); \
+                qq[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low),      \
+                                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), three), 4)); \
+                qq[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),      \
+                                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), three), 4)); \
+                for (int k = 0; k < 4; k++)                                                   \
+                    s[4 * h + k] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]),            \
+                                                    _mm_set1_epi16(sc[2 * k]));               \
+            }                                                                                 \
+            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w[i].scales)); \
+            for (int t = 0; t < 8; t++) {                                                     \
+                if (t >= (NT)) {                                                              \
+                    tot[t] = _mm256_setzero_si256();                                          \
+                    continue;                                                                 \
+                }                                                                             \
+                const struct block_q8_K *y = (const void *)(x + (size_t)t * xs);              \
+                __m256i sumi = _mm256_setzero_si256();                                        \
+                for (int h = 0; h < 2; h++)                                                   \
+                    for (int k = 0; k < 4; k++) {                                             \
+                        const __m256i yy =                                                    \
+                            _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * k)); \
+                        sumi = _mm256_add_epi32(                                              \
+                            sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[4 * h + k], yy),   \
+                                                    s[4 * h + k]));                           \
+                    }                                                                         \
+                const __m256i off = _mm256_madd_epi16(                                        \
+                    sc16, _mm256_loadu_si256((const __m256i *)y[i].bsums));                   \
+                tot[t] = _mm256_sub_epi32(sumi, _mm256_slli_epi32(off, 5));                   \
+            }                                                                                 \
+            const __m256 d = _mm256_mul_ps(_mm256_set1_ps(h2f(w[i].d)),                       \
+                                           _mm256_loadu_ps(yd + i * GEMM_NT));                \
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(d, _mm256_cvtepi32_ps(reduce8_epi32(tot)))); \
+        }                                                                                     \
+        float a[8];                                                                           \
+        _mm256_storeu_ps(a, acc);                                                             \
+        for (int t = 0; t < (NT); t++)                                                        \
+            o[(size_t)t * out_tok] = a[t];                                                    \
+    }
+
+ROWN_Q6K(row8_q6_K, 8)
+ROWN_Q6K(row4_q6_K, 4)
+
 /* ---- decode matvec: 4 rows against one token ----
  * The token's block scales are converted once per call; the 4 rows share each activation
  * block load. Q4_0/Q5_0 multiply their unsigned codes (nibble, nibble | bit << 4) and take
@@ -476,6 +547,9 @@ ROWN_Q4K(row4_q4_K, 4)
  * lanes as the dot's (code - 8) * y, exactly, with no sign work per block. Per row the
  * same float operations as the dot, so matvec == dot bit for bit. */
 #define MATVEC_ROWS_Q 4
+#ifndef MATVEC_PREFETCH_ROWS
+#define MATVEC_PREFETCH_ROWS 16
+#endif
 
 /* lane sums of y's 32 bytes, times 'mul' (8 or 16): per lane 4 bytes */
 static inline __m256i y_lane_sums(const int8_t *qs, int mul)
@@ -502,6 +576,8 @@ static inline __m256i y_lane_sums(const int8_t *qs, int mul)
                     corr[i] = y_lane_sums(y[i].qs, (OFFSET));                                 \
             }                                                                                 \
             const char *base = w->data;                                                       \
+            /* DRAM-bound matrices: software prefetch MATVEC_PREFETCH_ROWS ahead */           \
+            const size_t pf = MATVEC_PREFETCH_ROWS * w->row_bytes;                            \
             for (; r + MATVEC_ROWS_Q <= r1; r += MATVEC_ROWS_Q) {                             \
                 const struct WBLOCK *wr[MATVEC_ROWS_Q];                                       \
                 __m256 acc[MATVEC_ROWS_Q];                                                    \
@@ -514,6 +590,7 @@ static inline __m256i y_lane_sums(const int8_t *qs, int mul)
                     _Pragma("GCC unroll 4") for (int k = 0; k < MATVEC_ROWS_Q; k++)           \
                     {                                                                         \
                         const struct WBLOCK *b = &wr[k][i];                                   \
+                        _mm_prefetch((const char *)b + pf, _MM_HINT_T0);                      \
                         const __m256 d = _mm256_set1_ps(h2f(b->d) * yd[i]);                   \
                         acc[k] = _mm256_fmadd_ps(                                             \
                             d, _mm256_cvtepi32_ps(LANES(b, qy, corr[(OFFSET) ? i : 0])), acc[k]); \
@@ -550,10 +627,18 @@ MATVEC4_Q80(matvec4_q8_0, block_q8_0, QK8_0, 0, lanes_q8_0)
 MATVEC4_Q80(matvec4_q4_0, block_q4_0, QK4_0, 8, lanes_q4_0)
 MATVEC4_Q80(matvec4_q5_0, block_q5_0, QK4_0, 16, lanes_q5_0)
 
+/* one row at a time through the dot, prefetching MATVEC_PREFETCH_ROWS ahead */
 static void quant_matvec_dot(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
                              const void *x, kernels_dot_fn dot)
 {
-    quant_matvec(dot, out, w, r0, r1, x);
+    const char *base = w->data;
+    const size_t rb = w->row_bytes;
+    for (size_t i = r0; i < r1; i++) {
+        const char *ahead = base + (i + MATVEC_PREFETCH_ROWS) * rb;
+        for (size_t off = 0; off < rb; off += 64)
+            _mm_prefetch(ahead + off, _MM_HINT_T0);
+        out[i - r0] = dot(base + i * rb, x, w->cols);
+    }
 }
 
 #define QUANT_DEFINE_TILED(T, SCALE, YBLOCK, QK, MATVEC)                                      \
@@ -578,4 +663,4 @@ QUANT_DEFINE(q5_1, avx2)
 QUANT_DEFINE_TILED(q8_0, scale_q8_0, block_q8_0, QK8_0, matvec4_q8_0)
 QUANT_DEFINE_TILED(q4_K, scale_q8_K, block_q8_K, QK_K, quant_matvec_dot)
 QUANT_DEFINE(q5_K, avx2)
-QUANT_DEFINE(q6_K, avx2)
+QUANT_DEFINE_TILED(q6_K, scale_q8_K, block_q8_K, QK_K, quant_matvec_dot)

@@ -5,106 +5,16 @@
  * table), residual, LayerNorm; then pooling as the file says (mean, CLS, last token, or the
  * classification head's scores for rerankers). Several sequences run in one pass: every
  * linear layer multiplies all their tokens at once (kernel GEMM over the thread team);
- * attention stays inside each sequence. Weights from gguf_weights.c (take_bert).
- * LayerNorm and GELU are local here until the shared activation table lands (issue 15.1). */
+ * attention stays inside each sequence. Weights from gguf_weights.c (take_bert). LayerNorm
+ * and GELU are the kernel library's (models/kernels/act.h: ggml's numerics). */
+#include "../kernels/act.h"
 #include "transformer_internal.h"
 
 #include <math.h>
-#include <pthread.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define BERT_ROWS 64 /* tokens per linear-layer call: activations stay in L2 */
-
-/* ggml's LayerNorm: mean and variance summed in double, 1/sqrtf(var + eps) in float; then the
- * weight and bias (separate ggml ops, in float). out may alias x. */
-static void layernorm(float *out, const float *x, const float *w, const float *b, size_t n,
-                      float eps)
-{
-    double sum = 0.0;
-    for (size_t i = 0; i < n; i++)
-        sum += (double)x[i];
-    const float mean = (float)(sum / (double)n);
-    double sum2 = 0.0;
-    for (size_t i = 0; i < n; i++) {
-        const float v = x[i] - mean;
-        out[i] = v;
-        sum2 += (double)(v * v);
-    }
-    const float scale = 1.0f / sqrtf((float)(sum2 / (double)n) + eps);
-    for (size_t i = 0; i < n; i++)
-        out[i] = out[i] * scale * w[i] + b[i];
-}
-
-/* GELU, tanh form. ggml's CPU backend looks it up in a table of fp16 inputs (its
- * GGML_GELU_FP16): the input rounded to fp16, the result stored as fp16; |x| >= 10 exact.
- * The same table here (65,536 floats, built once), indexed by a fast round-to-nearest-even
- * float -> half conversion (bit-equal to kernels_float_to_half: test_bert.c). */
-static float gelu_tanh(float x)
-{
-    const float a = 0.044715f, s2pi = 0.79788456080286535587989211986876f;
-    return 0.5f * x * (1.0f + tanhf(s2pi * x * (1.0f + a * x * x)));
-}
-
-static float gelu_table[1 << 16];
-static pthread_once_t gelu_once = PTHREAD_ONCE_INIT;
-
-static void gelu_init(void)
-{
-    for (uint32_t h = 0; h < (1u << 16); h++)
-        gelu_table[h] = kernels_half_to_float(
-            kernels_float_to_half(gelu_tanh(kernels_half_to_float((uint16_t)h))));
-}
-
-/* round to nearest even float -> IEEE half bits (F. Giesen's float_to_half_fast3_rtne) */
-static inline uint16_t half_bits(float f)
-{
-    const uint32_t f32_inf = 255u << 23, f16_max = (127u + 16u) << 23;
-    const uint32_t denorm_magic = ((127u - 15u) + (23u - 10u) + 1u) << 23;
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    const uint32_t sign = u & 0x80000000u;
-    u ^= sign;
-    uint16_t o;
-    if (u >= f16_max) {
-        o = u > f32_inf ? 0x7e00 : 0x7c00;
-    } else if (u < (113u << 23)) { /* a half subnormal (or zero): let the FPU round */
-        float fu, dm;
-        memcpy(&fu, &u, sizeof fu);
-        memcpy(&dm, &denorm_magic, sizeof dm);
-        fu += dm;
-        memcpy(&u, &fu, sizeof u);
-        o = (uint16_t)(u - denorm_magic);
-    } else {
-        const uint32_t odd = (u >> 13) & 1u;
-        u += ((uint32_t)(15 - 127) << 23) + 0xfffu;
-        u += odd;
-        o = (uint16_t)(u >> 13);
-    }
-    return (uint16_t)(o | (sign >> 16));
-}
-
-uint16_t bert_half_bits(float f) { return half_bits(f); }
-
-float bert_gelu(float x)
-{
-    pthread_once(&gelu_once, gelu_init);
-    if (x <= -10.0f)
-        return 0.0f;
-    if (x >= 10.0f)
-        return x;
-    return gelu_table[half_bits(x)];
-}
-
-static void gelu_rows(float *v, size_t n)
-{
-    pthread_once(&gelu_once, gelu_init);
-    for (size_t i = 0; i < n; i++) {
-        const float x = v[i];
-        v[i] = x <= -10.0f ? 0.0f : x >= 10.0f ? x : gelu_table[half_bits(x)];
-    }
-}
 
 size_t bert_out_dim(const transformer *t)
 {
@@ -147,6 +57,7 @@ struct row_job {
     const float *b, *w, *wb; /* bias; LayerNorm weight and bias */
     size_t cols;
     float eps;
+    kernels_act_fn gelu; /* ROW_BIAS_GELU: ggml's GELU (the fp16 table) at the kernel tier */
 };
 
 static void row_range(void *ctx, size_t b0, size_t e0)
@@ -158,13 +69,13 @@ static void row_range(void *ctx, size_t b0, size_t e0)
             float *x = j->x + r * j->cols;
             for (size_t i = 0; i < j->cols; i++)
                 o[i] += x[i];
-            layernorm(x, o, j->w, j->wb, j->cols, j->eps);
+            kernels_layernorm(x, o, j->w, j->wb, j->cols, j->eps);
             continue;
         }
         for (size_t i = 0; i < j->cols; i++)
             o[i] += j->b[i];
         if (j->op == ROW_BIAS_GELU)
-            gelu_rows(o, j->cols);
+            j->gelu(o, o, NULL, j->cols);
     }
 }
 
@@ -178,7 +89,8 @@ static void linear_bias_act(const struct enc *e, const float *in, size_t cols,
         const size_t m = e->N - r < BERT_ROWS ? e->N - r : BERT_ROWS;
         transformer_linear(e->t, e->xa, in + r * cols, m, cols, w, out + r * w->rows, w->rows);
     }
-    struct row_job j = {.op = gelu ? ROW_BIAS_GELU : ROW_BIAS, .out = out, .b = b, .cols = w->rows};
+    struct row_job j = {.op = gelu ? ROW_BIAS_GELU : ROW_BIAS, .out = out, .b = b, .cols = w->rows,
+                        .gelu = kernels_act_get(KERNELS_ACT_GELU_GGML, e->t->k->tier)};
     kernels_parallel_for(e->N, ROWS_PER_CHUNK, row_range, &j);
 }
 
@@ -341,7 +253,7 @@ int bert_encode(const transformer *t, const int *const *ids, const size_t *n, si
             kernels_row_to_float(&w->pos_emb.m, p, row);
             for (size_t i = 0; i < e.dim; i++)
                 x[i] = row[i] + (x[i] + type0[i]);
-            layernorm(x, x, w->emb_norm, w->emb_norm_b, e.dim, ck->enc.norm_eps);
+            kernels_layernorm(x, x, w->emb_norm, w->emb_norm_b, e.dim, ck->enc.norm_eps);
         }
     for (int l = 0; l < sh->n_layers; l++) {
         if (cancelled && *cancelled) {

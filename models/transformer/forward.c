@@ -30,6 +30,8 @@ struct transformer_seq {
     float *rope_cr, *rope_ci; /* (head_size / 2): cos, sin of the current position */
     void *xa[3];  /* (batch, max(dim, hidden)) activations in a weight's activation type */
     size_t xa_bytes;
+    float *hidden; /* set during transformer_forward_hidden: where the normed final hidden
+                      states go instead of logits */
     void *rs; /* a recurrent architecture's fixed-size state (ck.recurrent); no KV cache then */
     const struct recurrent_ops *rops; /* its table (kept: a sequence may outlive its model) */
 };
@@ -527,6 +529,10 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
     /* classifier: only the rows whose logits are wanted, gathered into xb */
     for (size_t j = 0; j < n_out; j++)
         norm_b(t, s->xb + j * dim, s->x + out_rows[j] * dim, ck->rms_final, ck->final_norm_b, dim);
+    if (s->hidden) { /* transformer_forward_hidden: the normed states are the output */
+        memcpy(out, s->xb, n_out * dim * sizeof(float));
+        return STATUS_OK;
+    }
     struct lin_seg cls = {&ck->wcls, out, (size_t)sh->vocab, NULL, 0};
     linear(s, s->xb, n_out, dim, &cls, 1);
     return STATUS_OK;
@@ -542,6 +548,12 @@ static int forward_batch(transformer_seq *s, const int *ids, size_t n, float *al
         out_rows[i] = i;
     }
     const size_t V = (size_t)s->t->ck.shape.vocab;
+    if (s->hidden) { /* every position's normed hidden state, no logits */
+        int rc = forward_rows(s, rows, ids, n, out_rows, n, s->hidden, cancelled, err);
+        if (rc == STATUS_OK)
+            s->pos += n;
+        return rc;
+    }
     int rc = all_logits ? forward_rows(s, rows, ids, n, out_rows, n, all_logits, cancelled, err)
                         : forward_rows(s, rows, ids, n, &out_rows[n - 1], 1, s->logits, cancelled, err);
     if (rc != STATUS_OK)
@@ -583,6 +595,34 @@ int transformer_forward(transformer_seq *s, const int *ids, size_t n, float *all
         done += b;
     }
     return STATUS_OK;
+}
+
+int transformer_forward_hidden(transformer_seq *s, const int *ids, size_t n, float *hidden,
+                               const volatile int *cancelled, struct status_err *err)
+{
+    const struct transformer_shape *sh = &s->t->ck.shape;
+    if (s->rs)
+        return status_set(err, STATUS_BAD_INPUT, "model",
+                          "a recurrent model keeps no per-position hidden states here");
+    if (n > s->cap - s->pos)
+        return status_set(err, STATUS_BAD_INPUT, NULL,
+                          "%zu tokens do not fit: position %zu of a %zu-token context", n,
+                          s->pos, s->cap);
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= sh->vocab)
+            return status_set(err, STATUS_BAD_INPUT, NULL, "token id %d out of range [0, %d)",
+                              ids[i], sh->vocab);
+    int rc = STATUS_OK;
+    for (size_t done = 0; done < n && rc == STATUS_OK;) {
+        const size_t b = n - done < TRANSFORMER_BATCH_MAX ? n - done : TRANSFORMER_BATCH_MAX;
+        if (ensure_batch(s, b) != 0)
+            return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+        s->hidden = hidden + done * (size_t)sh->dim;
+        rc = forward_batch(s, ids + done, b, NULL, cancelled, err);
+        s->hidden = NULL;
+        done += b;
+    }
+    return rc;
 }
 
 /* ---- several sequences in one step (continuous batching) ---- */

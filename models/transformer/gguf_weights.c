@@ -588,6 +588,19 @@ static int take_qwen2(struct loader *ld)
     return rc == STATUS_OK ? take_weights(ld, 1) : rc;
 }
 
+/* A decoder's <arch>.pooling_type (an embedding model built on a decoder, e.g. gte-Qwen2):
+ * when present, the model also serves /v1/embeddings from its final normed hidden states. */
+static int read_decoder_pooling(struct loader *ld)
+{
+    char key[NAME_MAX_LEN];
+    snprintf(key, sizeof key, "%s.pooling_type", ld->arch);
+    if (!gguf_find(ld->g, key))
+        return STATUS_OK;
+    ld->ck->enc.pooling_in_file = 1;
+    return meta_int(ld, "pooling_type", BERT_POOL_NONE, BERT_POOL_LAST, BERT_POOL_NONE,
+                    &ld->ck->enc.pooling);
+}
+
 static const struct gguf_arch {
     const char *name;
     int neox; /* NeoX RoPE */
@@ -638,7 +651,8 @@ int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_
     ck->arch.ggml = 1;
     ck->arch.act = KERNELS_ACT_SILU; /* llama's SwiGLU unless the architecture says */
     ck->arch.gated = 1;
-    if ((rc = ga->hparams(&ld)) != STATUS_OK)
+    if ((rc = ga->hparams(&ld)) != STATUS_OK ||
+        (ga->hparams != read_bert_hparams && (rc = read_decoder_pooling(&ld)) != STATUS_OK))
         goto fail;
     const struct gguf_tensor *emb = gguf_find_tensor(g, "token_embd.weight");
     if (!emb) {

@@ -124,6 +124,8 @@ static json_t *tf_describe(const void *impl)
                                                 "time_step_rank", h->dt_rank, "state_bytes",
                                                 (json_int_t)state));
     }
+    if (o && !t->ck.bert && t->ck.enc.pooling_in_file) /* a decoder used for embeddings */
+        json_object_set_new(o, "pooling", json_string(bert_pooling_name(t->ck.enc.pooling)));
     if (o && t->ck.bert) { /* an encoder: how it pools, what it outputs */
         const struct bert_hparams *h = &t->ck.enc;
         json_t *e = json_pack("{s:s, s:b, s:b, s:i, s:I}", "pooling", bert_pooling_name(h->pooling),
@@ -319,13 +321,25 @@ static int cap_generate(const void *impl, const int *ids, size_t n,
 
 /* ---- the embedding capability: BERT encoders (bert.c) ---- */
 
+/* A decoder embeds when its file names a pooling type (mean, cls, last): llama.cpp's pooled
+ * "result_norm" states. Recurrent models (Mamba) do not. */
+static int decoder_embeds(const transformer *t)
+{
+    const int p = t->ck.enc.pooling;
+    return !t->tokenizer_only && !t->ck.bert && !t->ck.recurrent && t->ck.enc.pooling_in_file &&
+           (p == BERT_POOL_MEAN || p == BERT_POOL_CLS || p == BERT_POOL_LAST);
+}
+
 static int emb_check(const void *impl, struct status_err *err)
 {
     const transformer *t = impl;
+    if (decoder_embeds(t))
+        return STATUS_OK;
     if (!t->ck.bert)
         return status_set(err, STATUS_BAD_INPUT, "model",
-                          "this model is a %s (architecture %s), not an encoder: it has no "
-                          "pooling type, so it computes no sentence embeddings",
+                          "this model is a %s (architecture %s) without a pooling type "
+                          "(<arch>.pooling_type mean, cls or last): it computes no sentence "
+                          "embeddings",
                           t->tokenizer_only ? "tokenizer only" : "decoder",
                           t->tokenizer_only ? "none" : t->ck.arch.name);
     if (t->ck.enc.pooling == BERT_POOL_RANK)
@@ -336,7 +350,44 @@ static int emb_check(const void *impl, struct status_err *err)
     return STATUS_OK;
 }
 
-static size_t emb_dim(const void *impl) { return bert_out_dim(impl); }
+/* A decoder's embeddings: each text alone through the causal pass (its own KV cache), the
+ * normed final hidden states pooled as the file says. */
+static int decoder_embed(const transformer *t, const int *const *ids, const size_t *n,
+                         size_t n_seq, float *out, const volatile int *cancelled,
+                         struct status_err *err)
+{
+    const size_t dim = (size_t)t->ck.shape.dim;
+    for (size_t k = 0; k < n_seq; k++) {
+        transformer_seq *s = transformer_seq_new(t, n[k]);
+        float *h = malloc(n[k] * dim * sizeof *h);
+        int rc = s && h ? transformer_forward_hidden(s, ids[k], n[k], h, cancelled, err)
+                        : status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+        float *o = out + k * dim;
+        if (rc == STATUS_OK && t->ck.enc.pooling == BERT_POOL_MEAN) {
+            const float inv = 1.0f / (float)n[k];
+            for (size_t i = 0; i < dim; i++) {
+                float acc = 0.0f;
+                for (size_t r = 0; r < n[k]; r++)
+                    acc += h[r * dim + i] * inv;
+                o[i] = acc;
+            }
+        } else if (rc == STATUS_OK) {
+            const size_t r = t->ck.enc.pooling == BERT_POOL_LAST ? n[k] - 1 : 0;
+            memcpy(o, h + r * dim, dim * sizeof *o);
+        }
+        free(h);
+        transformer_seq_free(s);
+        if (rc != STATUS_OK)
+            return rc;
+    }
+    return STATUS_OK;
+}
+
+static size_t emb_dim(const void *impl)
+{
+    const transformer *t = impl;
+    return t->ck.bert ? bert_out_dim(t) : (size_t)t->ck.shape.dim;
+}
 
 /* Token ids of each text ([CLS] ... [SEP] as the vocabulary adds them), checked against the
  * context; ids[i] malloc'd (the caller frees them, also on error). */
@@ -351,7 +402,7 @@ static int encode_texts(const transformer *t, const char *const *text, const siz
             rc = status_set(err, STATUS_BAD_INPUT, NULL, "the text has no tokens");
         if (rc == STATUS_OK && n_ids[i] > (size_t)t->ck.shape.seq_len)
             rc = status_set(err, STATUS_BAD_INPUT, NULL,
-                            "the text has %zu tokens ([CLS] and [SEP] included); the model's "
+                            "the text has %zu tokens (special tokens included); the model's "
                             "context is %d",
                             n_ids[i], t->ck.shape.seq_len);
         if (rc != STATUS_OK) {
@@ -389,10 +440,12 @@ static int emb_texts(const void *impl, const char *const *text, const size_t *le
     if (rc == STATUS_OK)
         rc = encode_texts(t, text, len, n, ids, n_ids, n_tokens, bad, err);
     if (rc == STATUS_OK)
-        rc = bert_encode(t, (const int *const *)ids, n_ids, n, out, cancelled, err);
+        rc = t->ck.bert ? bert_encode(t, (const int *const *)ids, n_ids, n, out, cancelled, err)
+                        : decoder_embed(t, (const int *const *)ids, n_ids, n, out, cancelled, err);
+    const size_t dim = emb_dim(t);
     if (rc == STATUS_OK && normalize)
         for (size_t i = 0; i < n; i++)
-            l2_normalize(out + i * bert_out_dim(t), bert_out_dim(t));
+            l2_normalize(out + i * dim, dim);
     for (size_t i = 0; ids && i < n; i++)
         free(ids[i]);
     free(ids);

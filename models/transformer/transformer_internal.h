@@ -186,13 +186,14 @@ extern const struct recurrent_ops mamba_ops; /* mamba.c: a fixed-size conv + SSM
  * scores), not normalised. STATUS_CANCELLED when *cancelled becomes non-zero between
  * layers; STATUS_NO_MEMORY. */
 size_t bert_out_dim(const transformer *t);
+/* forward.c: like transformer_forward, but hidden (n, dim) receives every position's final
+ * hidden state after the output norm (what llama.cpp pools for a decoder's embeddings), and
+ * no logits are computed. Not for recurrent models (STATUS_BAD_INPUT). */
+int transformer_forward_hidden(transformer_seq *s, const int *ids, size_t n, float *hidden,
+                               const volatile int *cancelled, struct status_err *err);
 int bert_encode(const transformer *t, const int *const *ids, const size_t *n, size_t n_seq,
                 float *out, const volatile int *cancelled, struct status_err *err);
 const char *bert_pooling_name(int pooling); /* "none", "mean", "cls", "last", "rank" */
-/* ggml's GELU (tanh form through its fp16 table) and the fast float -> half bits it indexes
- * with (exposed for the test that checks them against the reference conversions) */
-float bert_gelu(float x);
-uint16_t bert_half_bits(float f);
 
 struct tokenizer {
     int vocab_size;

@@ -200,6 +200,7 @@ Test(quant, gemm_tiles_equal_the_dot_on_odd_sizes)
         {KERNELS_Q4_0, quant_from_float_q4_0_weights, 3 * 32},
         {KERNELS_Q4_K, quant_from_float_q4_K_weights, 3 * 256},
         {KERNELS_Q5_0, NULL, 3 * 32}, /* random blocks with a sane fp16 scale */
+        {KERNELS_Q6_K, NULL, 3 * 256}, /* (its scale is the block's last 2 bytes) */
     };
     enum { ROWS = 7, TOK = 15 }; /* a tile of 8, one of 4 and 3 through the dot */
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -221,7 +222,8 @@ Test(quant, gemm_tiles_equal_the_dot_on_odd_sizes)
                 w[r * rb + i] = (unsigned char)((int)(rnd(&seed) * 1000.0f) & 0xff);
             for (size_t b = 0; b < cols / tr->block_size; b++) { /* d = 0.01 as fp16 */
                 const uint16_t d = kernels_float_to_half(0.01f);
-                memcpy(w + r * rb + b * tr->block_bytes, &d, 2);
+                const size_t d_at = cases[c].t == KERNELS_Q6_K ? tr->block_bytes - 2 : 0;
+                memcpy(w + r * rb + b * tr->block_bytes + d_at, &d, 2);
             }
         }
         for (size_t t = 0; t < TOK; t++) {

@@ -2,8 +2,9 @@
  * `lmserve-gguf random --arch bert` with the bge WordPiece vocabulary, embedded here through
  * the transformer type's embedding capability (all texts in one pass, L2-normalised) and
  * compared with llama_embedding's vectors in llamacpp_bert_ref.txt (tests/ref/llamacpp_bert.sh):
- * max abs difference <= 1e-3 for F32 (mean, cls, last pooling) and Q8_0; rerankers' scores
- * (the classification head, [CLS] query [SEP] document [SEP]) the same way. Also: one text
+ * max abs difference <= 1e-3 for F32 (mean, cls, last pooling) and Q8_0; decoders with a
+ * pooling type (llama, qwen2: normed final hidden states pooled) the same at F32; rerankers'
+ * scores (the classification head, [CLS] query [SEP] document [SEP]) the same way. Also: one text
  * alone equals the same text in a batch; encoders refuse generation and scoring; a missing
  * tensor is a clear error. Skipped when ../shared/vocab (the vocabulary) is absent. */
 #include "../../../../models/caps.h"
@@ -23,6 +24,11 @@
 #define LINE_BYTES 65536
 #define DIM_MAX 1024
 #define TOL 1e-3
+/* A decoder (llama/qwen2 with a pooling type) in Q8_0: its F32 twin is within 7e-6 of
+ * llama.cpp (the F16 KV cache's roundings, summed in another order), and such a 1e-6
+ * difference can move a Q8_0 activation by one quantization step: 2.4e-3 on 2 of the 6 unit
+ * vectors here. Allowed for that case only, as test_gguf_llamacpp.c allows tie flips. */
+#define TOL_DECODER_Q8 5e-3
 
 extern const struct model_ops transformer_model_ops;
 
@@ -90,7 +96,8 @@ Test(bert, llamacpp_embeddings_match)
     transformer *t = NULL;
     char path[256];
     static float got[TEXTS_MAX * DIM_MAX];
-    double worst_all = 0;
+    static char model_args[512];
+    double worst_all = 0, worst_model = 0;
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = '\0';
         if (strncmp(line, "text ", 5) == 0) {
@@ -102,6 +109,8 @@ Test(bert, llamacpp_embeddings_match)
                 remove(path);
             }
             t = open_random(line + 6, path, sizeof path);
+            snprintf(model_args, sizeof model_args, "%.200s", line + 6);
+            worst_model = 0;
             cr_assert_leq(bert_out_dim(t), DIM_MAX);
             embed_texts(t, (const char *const *)texts, n_texts, got);
             row = 0;
@@ -164,10 +173,14 @@ Test(bert, llamacpp_embeddings_match)
                 s = end;
                 worst = fmax(worst, fabs(v - got[row * dim + i]));
             }
-            cr_expect_leq(worst, TOL, "%s: text %zu differs by %g (max abs)", t->ck.arch.name, row,
-                          worst);
+            const double tol = !t->ck.bert && strstr(model_args, "Q8_0") ? TOL_DECODER_Q8 : TOL;
+            cr_expect_leq(worst, tol, "model %zu (%s): text %zu differs by %g (max abs)", models,
+                          model_args, row, worst);
             worst_all = fmax(worst_all, worst);
-            row++;
+            worst_model = fmax(worst_model, worst);
+            if (++row == n_texts)
+                fprintf(stderr, "bert: model %zu (%.60s...): max abs difference %.3g\n", models,
+                        model_args, worst_model);
         }
     }
     fclose(f);
@@ -177,7 +190,7 @@ Test(bert, llamacpp_embeddings_match)
     }
     for (size_t i = 0; i < n_texts; i++)
         free(texts[i]);
-    cr_assert_geq(models, 6);
+    cr_assert_geq(models, 9);
     fprintf(stderr, "bert: %zu models (embeddings, rerank scores) vs llama.cpp: max abs difference %.3g\n",
             models, worst_all);
 }
@@ -269,29 +282,3 @@ Test(bert, missing_tensor_is_a_clear_error)
     remove(path);
 }
 
-/* the GELU table's fast float -> half conversion equals the reference one on every float of
- * the table's range and a sweep beyond it; the table equals the formula through fp16 */
-Test(bert, gelu_table_is_ggmls)
-{
-    uint64_t diffs = 0;
-    for (uint64_t u = 0; u < (1ull << 32); u += 97) {
-        uint32_t b = (uint32_t)u;
-        float f;
-        memcpy(&f, &b, sizeof f);
-        if (f != f)
-            continue; /* NaN payloads: not inputs the encoder produces */
-        diffs += bert_half_bits(f) != kernels_float_to_half(f);
-    }
-    cr_expect_eq(diffs, 0, "%llu floats convert differently", (unsigned long long)diffs);
-    for (int i = -12000; i <= 12000; i++) {
-        const float x = (float)i * 1e-3f;
-        float want = x <= -10.0f ? 0.0f : x;
-        if (x > -10.0f && x < 10.0f) {
-            const float h = kernels_half_to_float(kernels_float_to_half(x));
-            const float g = 0.5f * h * (1.0f + tanhf(0.79788456080286535587989211986876f * h *
-                                                     (1.0f + 0.044715f * h * h)));
-            want = kernels_half_to_float(kernels_float_to_half(g));
-        }
-        cr_expect_eq(bert_gelu(x), want, "gelu(%g) = %g, want %g", x, bert_gelu(x), want);
-    }
-}
