@@ -83,8 +83,8 @@ struct mamba_layer {
     struct tensor out;       /* ssm_out (dim, d_inner) */
 };
 
-/* BERT encoders (general.architecture = bert): llama.cpp's tensor names and shapes; the
- * pass is bert.c. Pooling as llama.cpp numbers it (<arch>.pooling_type). */
+/* BERT encoders (general.architecture = bert, nomic-bert): llama.cpp's tensor names and
+ * shapes; the pass is bert.c. Pooling as llama.cpp numbers it (<arch>.pooling_type). */
 enum bert_pooling {
     BERT_POOL_NONE = 0,
     BERT_POOL_MEAN = 1,
@@ -98,6 +98,10 @@ struct bert_hparams {
     int causal;           /* <arch>.attention.causal (BERT: false) */
     float norm_eps;       /* <arch>.attention.layer_norm_epsilon */
     int n_types;          /* rows of token_types (token type 0 is used, as llama.cpp does) */
+    int nomic;            /* nomic-bert: fused QKV, NeoX RoPE (no learned positions), SwiGLU,
+                             no linear biases */
+    int n_rot;            /* nomic-bert: dimensions rotated per head */
+    float rope_base;      /* nomic-bert: rope.freq_base */
 };
 struct bert_weights {
     struct tensor type_emb;       /* token_types (n_types, dim) */
@@ -110,6 +114,7 @@ struct bert_weights {
 };
 struct bert_layer {
     struct tensor wq, wk, wv, wo;        /* (dim, dim) (kv, dim) (kv, dim) (dim, dim) */
+    struct tensor wqkv, gate;            /* nomic-bert: attn_qkv (dim + 2 kv, dim), ffn_gate */
     const float *bq, *bk, *bv, *bo;      /* biases */
     const float *att_norm, *att_norm_b;  /* attn_output_norm (dim) */
     struct tensor up, down;              /* ffn_up (hidden, dim), ffn_down (dim, hidden) */
