@@ -1536,7 +1536,9 @@ http_server *http_start(const struct api_config *cfg, registry *reg)
     accesslog_start(STDERR_FILENO);
     g_server = s;
 
-    s->pool = pool_new(cfg->threads, (size_t)cfg->queue_max);
+    /* generations wait on their model's scheduler (its own thread computes): one worker
+     * each for --parallel of them on top of the compute workers */
+    s->pool = pool_new(cfg->threads + cfg->max_generations, (size_t)cfg->queue_max);
     if (!s->pool) {
         fprintf(stderr, "lmserve: cannot start %d worker threads\n", cfg->threads);
         goto fail;

@@ -89,6 +89,10 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
     if (cap > (size_t)sh->seq_len)
         cap = (size_t)sh->seq_len;
     const size_t V = (size_t)sh->vocab;
+    const size_t kv_bytes = transformer_seq_kv_bytes(t, cap);
+    int rc = transformer_sched_enter(t, kv_bytes, cancelled, err);
+    if (rc != STATUS_OK)
+        return rc;
     transformer_seq *seq = transformer_seq_new(t, cap);
     struct sampler smp;
     int smp_ok = sampler_init(&smp, sh->vocab, p->seed) == STATUS_OK;
@@ -97,14 +101,13 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
     char *text = malloc(3 * transformer_piece_max(t) + 8);
     struct utf8_stream u8 = {0};
     struct transformer_gen_alt top[TRANSFORMER_LOGPROBS_MAX];
-    int rc = STATUS_OK;
     if (!seq || !smp_ok || !work || !text) {
         rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory for a %zu-token sequence", cap);
         goto done;
     }
     for (size_t i = 0; i < n; i++)
         sampler_observe(&smp, ids[i], 0);
-    rc = transformer_forward(seq, ids, n, NULL, cancelled, err);
+    rc = transformer_sched_forward(t, seq, ids, n, cancelled, err);
     if (rc != STATUS_OK)
         goto done;
     int prev = ids[n - 1], on_stop_string = 0;
@@ -159,7 +162,7 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
         }
         if (res->completion_tokens == p->max_tokens || transformer_seq_pos(seq) >= cap)
             break;
-        rc = transformer_forward(seq, &id, 1, NULL, cancelled, err);
+        rc = transformer_sched_forward(t, seq, &id, 1, cancelled, err);
         if (rc != STATUS_OK)
             goto done;
     }
@@ -184,5 +187,6 @@ done:
     free(work);
     sampler_free(&smp);
     transformer_seq_free(seq);
+    transformer_sched_leave(t, kv_bytes);
     return rc;
 }

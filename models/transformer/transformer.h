@@ -108,6 +108,20 @@ int transformer_forward_multi(transformer_batch *b, transformer_seq *const *seqs
                               const int *const *ids, const size_t *n, size_t n_seq,
                               struct status_err *err);
 
+/* ---- continuous batching (sched.c) ---- */
+#define TRANSFORMER_PARALLEL_DEFAULT 8  /* slots per model (--parallel) */
+#define TRANSFORMER_KV_MB_DEFAULT 1024  /* KV cache budget per model (--kv-cache-mb) */
+#define TRANSFORMER_SCHED_HIST 129      /* batch-size histogram: rows 0..127, then 128+ */
+/* Set the slots and the KV budget (MB) of schedulers started from now on; 0 keeps a value. */
+void transformer_sched_config(size_t parallel, size_t kv_mb);
+struct transformer_sched_stats {
+    size_t slots, slots_busy, kv_bytes_used, kv_bytes_budget;
+    unsigned long long steps, decode_rows, prompt_rows;
+    unsigned long long batch_hist[TRANSFORMER_SCHED_HIST]; /* steps by rows per step */
+};
+/* The model's scheduler counters (all zero before its first generation). */
+void transformer_sched_stats(const transformer *t, struct transformer_sched_stats *out);
+
 /* ---- generation (sampler.c, generate.c) ---- */
 struct transformer_gen_params {
     size_t max_tokens;

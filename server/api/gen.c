@@ -315,8 +315,10 @@ static void run(const struct api_req *rq, struct api_resp *rs, model *m, const s
 void gen_serve(const struct api_req *rq, struct api_resp *rs, model *m, const struct gen_request *q,
                const struct gen_prompt *p, const struct gen_format *fmt)
 {
-    const int limit = rq->cfg && rq->cfg->max_generations > 0 ? rq->cfg->max_generations
-                                                               : CONFIG_GENERATIONS_DEFAULT;
+    /* running (the scheduler's slots, models/transformer/sched.c) plus waiting for one */
+    const int limit = (rq->cfg && rq->cfg->max_generations > 0 ? rq->cfg->max_generations
+                                                                : CONFIG_GENERATIONS_DEFAULT) +
+                      (rq->cfg ? rq->cfg->gen_queue : CONFIG_GEN_QUEUE_DEFAULT);
     if (atomic_fetch_add(&gen_active, 1) >= limit) {
         atomic_fetch_sub(&gen_active, 1);
         api_fail(rs, STATUS_BUSY, NULL, "%d generations are running; retry later", limit);

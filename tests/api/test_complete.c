@@ -3,6 +3,7 @@
  * seed giving the same text, cancellation when the client disconnects, the bound on
  * active generations (503 + Retry-After), and the errors api.yaml names. */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -361,7 +362,7 @@ Test(completions, max_tokens_past_context_n_and_best_of_refused)
 
 Test(completions, busy_then_disconnect_cancels)
 {
-    const char *extra[] = {"--max-generations", "1", NULL};
+    const char *extra[] = {"--max-generations", "1", "--gen-queue", "0", NULL};
     struct srv s;
     tc_start(&s, 1, extra);
     int fd = tc_start_long_stream(&s);
@@ -465,5 +466,89 @@ Test(completions, next_without_bos)
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert_eq(json_array_size(json_object_get(r.json, "data")), 3, "%s", r.body);
     http_res_free(&r);
+    srv_stop(&s);
+}
+
+/* ---- continuous batching (issue 14; models/transformer/sched.c) ---- */
+
+#define TC_BATCH_N 6
+
+struct tc_job {
+    const struct srv *s;
+    char body[256];
+    char *text; /* the answer's text, malloc'd */
+    long status;
+};
+
+static void *tc_job_run(void *arg)
+{
+    struct tc_job *j = arg;
+    struct http_res r;
+    if (http_post(j->s, "/v1/completions", j->body, &r) != 0)
+        return NULL;
+    j->status = r.status;
+    json_t *c = json_array_get(json_object_get(r.json, "choices"), 0);
+    const char *t = json_string_value(json_object_get(c, "text"));
+    j->text = strdup(t ? t : "");
+    http_res_free(&r);
+    return NULL;
+}
+
+/* A seeded request gives the same text alone and while others share its forward steps. */
+Test(completions, seeded_text_same_alone_and_batched)
+{
+    struct srv s;
+    tc_start(&s, 0, NULL);
+    struct tc_job alone[TC_BATCH_N], together[TC_BATCH_N];
+    pthread_t th[TC_BATCH_N];
+    for (int i = 0; i < TC_BATCH_N; i++) {
+        struct tc_job j = {.s = &s};
+        snprintf(j.body, sizeof j.body,
+                 "{\"model\":\"m\",\"prompt\":\"%.*s\",\"max_tokens\":%d,\"temperature\":0.9,"
+                 "\"seed\":%d,\"frequency_penalty\":0.5}",
+                 i + 1, "abcdefgh", 20 + 7 * i, i);
+        alone[i] = together[i] = j;
+        tc_job_run(&alone[i]);
+        cr_assert_eq(alone[i].status, 200);
+    }
+    for (int i = 0; i < TC_BATCH_N; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, tc_job_run, &together[i]), 0);
+    for (int i = 0; i < TC_BATCH_N; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert_eq(together[i].status, 200);
+        cr_expect_str_eq(together[i].text, alone[i].text, "request %d differs in a batch", i);
+        free(alone[i].text);
+        free(together[i].text);
+    }
+    srv_stop(&s);
+}
+
+/* Fairness, timing-free: a short request sent while a 4,000-token stream runs gets its whole
+ * answer before that stream ends (a new request joins between steps). */
+Test(completions, short_request_not_starved_by_long_stream)
+{
+    struct srv s;
+    tc_start(&s, 1, NULL);
+    int fd = tc_start_long_stream(&s);
+    struct http_res r;
+    cr_assert_eq(http_post(&s, "/v1/completions",
+                           "{\"model\":\"m\",\"prompt\":\"a b c d e f g h i j k l m n o p q r s t u v w x y z\","
+                           "\"max_tokens\":8}", &r), 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    http_res_free(&r);
+    /* the long stream is still going: read what it sent so far, without waiting */
+    char buf[65536];
+    size_t got = 0;
+    for (;;) {
+        ssize_t k = recv(fd, buf + got, sizeof buf - 1 - got, MSG_DONTWAIT);
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+        if (got >= sizeof buf - 1)
+            got = 0; /* only the tail matters */
+    }
+    buf[got] = 0;
+    cr_assert_null(strstr(buf, "[DONE]"), "the 4,000-token stream finished before the short request");
+    close(fd);
     srv_stop(&s);
 }
