@@ -143,6 +143,18 @@ enum gate_verdict gate_check_head(const char *buf, size_t len, size_t *head_len,
                                   : header_line(buf + pos, line_end - pos, &st, msg, msg_size);
         if (v != GATE_OK)
             return v;
+        if (line_no > (int)GATE_FIELDS_MAX) {
+            snprintf(msg, msg_size, "the request head has more than %u header fields",
+                     GATE_FIELDS_MAX);
+            return GATE_TOO_LARGE;
+        }
+        if (end + 1 + (size_t)line_no * GATE_FIELD_COST > GATE_HEAD_MAX) {
+            snprintf(msg, msg_size,
+                     "the request head is too large: %d header fields in %zu bytes (at most "
+                     "%u bytes, each field counting %u more)",
+                     line_no, end + 1, GATE_HEAD_MAX, GATE_FIELD_COST);
+            return GATE_TOO_LARGE;
+        }
         line_no++;
         pos = end + 1;
     }

@@ -12,12 +12,21 @@
  * connection pool parses (measured: a 15 KB header passes, 16 KB gets MHD's own HTML 431),
  * so an oversized head gets our JSON 431 instead. */
 #define GATE_HEAD_MAX (15u * 1024u)
+/* libmicrohttpd keeps one record per header field in the same 16 KiB connection pool as the
+ * head's bytes, so a head under GATE_HEAD_MAX made of many small fields overflowed the pool
+ * and got MHD's own HTML 431. The gate therefore counts each field GATE_FIELD_COST bytes
+ * more against GATE_HEAD_MAX and takes at most GATE_FIELDS_MAX fields (Apache's
+ * LimitRequestFields default): every head it passes fits the pool (tested over a grid of
+ * sizes and field counts in tests/api/test_hardening.c). */
+#define GATE_FIELDS_MAX 100u
+#define GATE_FIELD_COST 64u
 
 enum gate_verdict {
     GATE_INCOMPLETE, /* no empty line yet: wait for more bytes */
     GATE_OK,         /* a well-framed head of head_len bytes */
     GATE_BAD,        /* 400: the message says why */
-    GATE_TOO_LARGE,  /* 431: no end of head within GATE_HEAD_MAX bytes */
+    GATE_TOO_LARGE,  /* 431: no end of head within GATE_HEAD_MAX bytes, or more than
+                      * GATE_FIELDS_MAX header fields ('msg' says which) */
     GATE_BODY_LARGE, /* 413: a Content-Length beyond any number we accept */
 };
 

@@ -63,10 +63,13 @@
  * from the heap and stays in RSS when the client leaves: fixing the threshold stops that. */
 #define HTTP_MMAP_THRESHOLD_BYTES (256u * 1024u)
 /* Per-connection pool for headers and the read/write buffers. MHD zeroes it on every
- * request, so its default 32 KiB cost ~10% of /health's CPU in memset (perf). 16 KiB still
- * takes headers of ~8 KiB; bodies stream through it in pieces. */
+ * request, so its default 32 KiB cost ~10% of /health's CPU in memset (perf). 24 KiB is the
+ * least that takes every head the gate's limits pass (gate.h) on any request of a keep-alive
+ * connection, and still parses heads up to ~20 KB so that later requests past the limits get
+ * our JSON 431 (measured: 16 KiB gave MHD's HTML 431 to a 12 KB/100-field second request).
+ * Bodies stream through it in pieces. */
 #ifndef HTTP_CONN_MEMORY_BYTES
-#define HTTP_CONN_MEMORY_BYTES (16u * 1024u)
+#define HTTP_CONN_MEMORY_BYTES (24u * 1024u)
 #endif
 
 enum phase {
@@ -160,6 +163,8 @@ struct reqctx {
     int bad_framing; /* answered 400: close after it */
     int64_t t0_us;
     json_t *json;
+    model *body_model; /* body.model's reference taken by the inline/job choice, handed to the
+                        * handler through rq.held_model (one registry lookup per request) */
     struct api_req rq;
     struct api_resp rs;
     volatile int cancelled;
@@ -197,6 +202,7 @@ static void ctx_unref(struct reqctx *c)
     free(c->acr_method);
     free(c->body);
     json_decref(c->json);
+    registry_release(c->body_model);
     json_decref(c->rs.body);
     free(c->rs.raw);
     free(c->rs.location);
@@ -218,6 +224,8 @@ static void ctx_shed(struct reqctx *c)
     c->json = NULL;
     json_decref(c->rs.body);
     c->rs.body = NULL;
+    registry_release(c->body_model); /* the handler did not take it */
+    c->body_model = NULL;
 }
 
 static char *header_dup(struct MHD_Connection *conn, const char *name)
@@ -483,6 +491,18 @@ static enum MHD_Result send_error_closing(struct reqctx *c, enum status code, co
     return send_resp(c);
 }
 
+/* 431 for a head past the gate's limits on a later request of a keep-alive connection (the
+ * gate answers it for the first): the same JSON error object and code, then close. */
+static enum MHD_Result send_431_closing(struct reqctx *c, const char *why)
+{
+    c->bad_framing = 1;
+    if (c->sock)
+        c->sock->linger = 1;
+    c->rs.status = 431;
+    c->rs.body = errors_body(431, why, NULL, "header_too_large");
+    return send_resp(c);
+}
+
 /* ---- streams (stream.c holds the buffer; these are its hooks, called under c->lock) ---- */
 
 static void stream_hook_begin(void *ctx)
@@ -588,16 +608,18 @@ static void job_expire(void *arg)
     ctx_unref(c);
 }
 
-/* Does the body's "model" name a model whose type is heavy (never inline)? */
-static int model_is_heavy(registry *reg, json_t *body)
+/* Does the body's "model" name a model whose type is heavy (never inline)? The reference
+ * taken here is kept for the handler (api_model_or_reply takes it over), so a request looks
+ * its model up once. */
+static int model_is_heavy(struct reqctx *c)
 {
-    const char *id = json_string_value(json_object_get(body, "model"));
+    const char *id = json_string_value(json_object_get(c->json, "model"));
     model *m = NULL;
-    if (!id || registry_acquire(reg, id, &m, NULL) != STATUS_OK)
+    if (!id || registry_acquire(c->srv->reg, id, &m, NULL) != STATUS_OK)
         return 0; /* the handler reports the error, cheaply, inline */
-    int heavy = model_ops_of(m)->heavy;
-    registry_release(m);
-    return heavy;
+    c->body_model = m;
+    c->rq.held_model = &c->body_model;
+    return model_ops_of(m)->heavy;
 }
 
 static size_t json_depth(json_t *j)
@@ -741,7 +763,7 @@ static enum MHD_Result dispatch(struct reqctx *c)
 
     int inline_ok = rt->cost == COST_INLINE ||
                     (rt->cost == COST_AUTO && c->len <= ROUTER_INLINE_BODY_MAX &&
-                     !model_is_heavy(s->reg, c->json));
+                     !model_is_heavy(c));
     if (inline_ok) {
         rt->handler(&c->rq, &c->rs);
         return send_resp(c);
@@ -778,13 +800,38 @@ struct framing {
     int n_cl, n_te, n_host;
     const char *cl;
     const char *why;
+    unsigned n_fields;
+    size_t bytes; /* the head's size as received, give or take the blanks around values */
 };
+
+/* libmicrohttpd parses a head in place: a header's value follows its name in the read buffer,
+ * separated by the ':' (overwritten with NUL) and optional blanks. A folded line (obs-fold,
+ * a line starting with SP/HT) makes it copy the name elsewhere in its pool and append the
+ * continuation there, leaving no other trace after parsing; the broken adjacency is that trace.
+ * Only pointers are compared until the value is known to lie just past the name. */
+static int header_in_place(const char *key, const char *value)
+{
+    size_t kl = strlen(key);
+    uintptr_t k = (uintptr_t)key, v = (uintptr_t)value;
+    if (v < k + kl + 1 || v - (k + kl + 1) > GATE_HEAD_MAX)
+        return 0;
+    for (const char *p = key + kl + 1; p < value; p++)
+        if (*p != ' ' && *p != '\t')
+            return 0;
+    return 1;
+}
 
 static enum MHD_Result framing_row(void *cls, enum MHD_ValueKind kind, const char *key,
                                    const char *value)
 {
     (void)kind;
     struct framing *f = cls;
+    f->n_fields++;
+    f->bytes += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+    if (value && !header_in_place(key, value)) {
+        f->why = "an obsolete folded header line (a line starting with a space or tab)";
+        return MHD_NO;
+    }
     for (const char *p = value; p && *p; p++) {
         if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f) {
             f->why = "a control character (such as a bare CR) in a header value";
@@ -813,10 +860,28 @@ static enum MHD_Result framing_row(void *cls, enum MHD_ValueKind kind, const cha
 
 /* NULL when the request's framing is sound, else why not (gate.h's rules, as far as the
  * parsed headers still show them). */
-static const char *framing_problem(struct MHD_Connection *conn, const char *version)
+static const char *framing_problem(struct MHD_Connection *conn, const char *method,
+                                   const char *url, const char *version, int *too_large)
 {
     struct framing f = {0};
+    f.bytes = strlen(method) + strlen(url) + strlen(version) + 6; /* request line, end */
     MHD_get_connection_values(conn, MHD_HEADER_KIND, framing_row, &f);
+    /* The gate's size limits, for requests it did not see (after the first on a connection). */
+    static _Thread_local char msg[160];
+    *too_large = 1;
+    if (f.n_fields > GATE_FIELDS_MAX) {
+        snprintf(msg, sizeof msg, "the request head has more than %u header fields",
+                 GATE_FIELDS_MAX);
+        return msg;
+    }
+    if (f.bytes + f.n_fields * GATE_FIELD_COST > GATE_HEAD_MAX) {
+        snprintf(msg, sizeof msg,
+                 "the request head is too large: %u header fields in %zu bytes (at most %u "
+                 "bytes, each field counting %u more)",
+                 f.n_fields, f.bytes, GATE_HEAD_MAX, GATE_FIELD_COST);
+        return msg;
+    }
+    *too_large = 0;
     if (f.why)
         return f.why;
     if (f.n_cl && f.n_te)
@@ -854,7 +919,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (has_nul)
             return send_error_closing(c, STATUS_BAD_INPUT,
                                       "the request target contains an encoded NUL (%%00)");
-        const char *why = first ? NULL : framing_problem(conn, version);
+        int too_large = 0;
+        const char *why = first ? NULL : framing_problem(conn, method, url, version, &too_large);
+        if (why && too_large)
+            return send_431_closing(c, why);
         if (why)
             return send_error_closing(c, STATUS_BAD_INPUT, "%s", why);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
@@ -1161,6 +1229,7 @@ static void gate_read(struct loop *lp, struct conn *k)
         return;
     }
     char msg[160];
+    msg[0] = '\0';
     size_t head_len = 0;
     switch (gate_check_head(buf, (size_t)n, &head_len, msg, sizeof msg)) {
     case GATE_INCOMPLETE:
@@ -1169,7 +1238,8 @@ static void gate_read(struct loop *lp, struct conn *k)
         gate_fail(lp, k, 400, "Bad Request", status_name(STATUS_BAD_INPUT), msg);
         return;
     case GATE_TOO_LARGE:
-        snprintf(msg, sizeof msg, "the request head is larger than %u bytes", GATE_HEAD_MAX);
+        if (!msg[0])
+            snprintf(msg, sizeof msg, "the request head is larger than %u bytes", GATE_HEAD_MAX);
         gate_fail(lp, k, 431, "Request Header Fields Too Large", "header_too_large", msg);
         return;
     case GATE_BODY_LARGE:

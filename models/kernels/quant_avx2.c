@@ -269,12 +269,140 @@ float quant_dot_q6_K_avx2(const void *a, const void *x, size_t n)
     return acc;
 }
 
+/* ---- register-tiled GEMM for prompt batches ----
+ * One weight row against GEMM_NT tokens at a time: each weight block is loaded and unpacked
+ * once and multiplied with the GEMM_NT tokens' activation blocks (quantized once per token by
+ * the caller and reused over all rows), GEMM_NT accumulators live in registers, one
+ * horizontal sum per output. Every output follows the dot's exact operation order (the same
+ * integer sums, the same float products, FMAs and final sum), so gemm == dot bit for bit and
+ * prompt logits equal decode logits; leftover tokens (< GEMM_NT) go through the dot. */
+#define GEMM_NT 4
+
+typedef void (*gemm_row_fn)(float *o, size_t out_tok, const void *wrow, const char *x,
+                            size_t x_stride, size_t n);
+
+static void gemm_tiled(gemm_row_fn row4, kernels_dot_fn dot, float *out, size_t out_row,
+                       size_t out_tok, const struct kernels_mat *w, size_t r0, size_t r1,
+                       const void *x, size_t x_stride, size_t n_tok)
+{
+    const char *base = w->data, *xb = x;
+    size_t t = 0;
+    for (; t + GEMM_NT <= n_tok; t += GEMM_NT)
+        for (size_t i = r0; i < r1; i++)
+            row4(out + (i - r0) * out_row + t * out_tok, out_tok, base + i * w->row_bytes,
+                 xb + t * x_stride, x_stride, w->cols);
+    for (; t < n_tok; t++)
+        for (size_t i = r0; i < r1; i++)
+            out[(i - r0) * out_row + t * out_tok] =
+                dot(base + i * w->row_bytes, xb + t * x_stride, w->cols);
+}
+
+/* Q8_0 / Q4_0 weights against Q8_0 activations: 'qw' is the block's signed bytes */
+#define ROW4_Q80(NAME, WBLOCK, QK, UNPACK)                                                     \
+    static void NAME(float *o, size_t out_tok, const void *wrow, const char *x,               \
+                     size_t xs, size_t n)                                                     \
+    {                                                                                         \
+        const struct WBLOCK *w = wrow;                                                        \
+        const struct block_q8_0 *y0 = (const void *)x, *y1 = (const void *)(x + xs);         \
+        const struct block_q8_0 *y2 = (const void *)(x + 2 * xs),                              \
+                                *y3 = (const void *)(x + 3 * xs);                              \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                           \
+        for (size_t i = 0; i < n / (QK); i++) {                                               \
+            const float wd = h2f(w[i].d);                                                     \
+            const __m256i qw = UNPACK;                                                        \
+            const __m256i ua = _mm256_sign_epi8(qw, qw);                                      \
+            a0 = _mm256_fmadd_ps(_mm256_set1_ps(wd * h2f(y0[i].d)),                           \
+                                 _mm256_cvtepi32_ps(dot_u8_i8(ua, _mm256_sign_epi8(           \
+                                     _mm256_loadu_si256((const __m256i *)y0[i].qs), qw))),    \
+                                 a0);                                                         \
+            a1 = _mm256_fmadd_ps(_mm256_set1_ps(wd * h2f(y1[i].d)),                           \
+                                 _mm256_cvtepi32_ps(dot_u8_i8(ua, _mm256_sign_epi8(           \
+                                     _mm256_loadu_si256((const __m256i *)y1[i].qs), qw))),    \
+                                 a1);                                                         \
+            a2 = _mm256_fmadd_ps(_mm256_set1_ps(wd * h2f(y2[i].d)),                           \
+                                 _mm256_cvtepi32_ps(dot_u8_i8(ua, _mm256_sign_epi8(           \
+                                     _mm256_loadu_si256((const __m256i *)y2[i].qs), qw))),    \
+                                 a2);                                                         \
+            a3 = _mm256_fmadd_ps(_mm256_set1_ps(wd * h2f(y3[i].d)),                           \
+                                 _mm256_cvtepi32_ps(dot_u8_i8(ua, _mm256_sign_epi8(           \
+                                     _mm256_loadu_si256((const __m256i *)y3[i].qs), qw))),    \
+                                 a3);                                                         \
+        }                                                                                     \
+        o[0] = hsum_ps(a0);                                                                   \
+        o[out_tok] = hsum_ps(a1);                                                             \
+        o[2 * out_tok] = hsum_ps(a2);                                                         \
+        o[3 * out_tok] = hsum_ps(a3);                                                         \
+    }
+
+ROW4_Q80(row4_q8_0, block_q8_0, QK8_0, _mm256_loadu_si256((const __m256i *)w[i].qs))
+ROW4_Q80(row4_q4_0, block_q4_0, QK4_0, _mm256_sub_epi8(nibbles(w[i].qs), _mm256_set1_epi8(8)))
+
+/* Q4_K against Q8_K: the scales and mins unpacked once per block, the nibbles once per
+ * 32-byte group, for all GEMM_NT tokens */
+static void row4_q4_K(float *o, size_t out_tok, const void *wrow, const char *x, size_t xs,
+                      size_t n)
+{
+    const struct block_q4_K *w = wrow;
+    const struct block_q8_K *y[GEMM_NT];
+    __m256 acc[GEMM_NT];
+    float accm[GEMM_NT];
+    for (int t = 0; t < GEMM_NT; t++) {
+        y[t] = (const void *)(x + (size_t)t * xs);
+        acc[t] = _mm256_setzero_ps();
+        accm[t] = 0.0f;
+    }
+    const __m256i low = _mm256_set1_epi8(0x0F);
+    for (size_t i = 0; i < n / QK_K; i++) {
+        uint8_t sc[8], m[8];
+        k_scales(w[i].scales, sc, m);
+        const float dmin = h2f(w[i].dmin), d = h2f(w[i].d);
+        __m256i sumi[GEMM_NT];
+        for (int t = 0; t < GEMM_NT; t++) {
+            accm[t] += y[t][i].d * dmin * (float)k_mins(m, y[t][i].bsums);
+            sumi[t] = _mm256_setzero_si256();
+        }
+        for (int p = 0; p < 4; p++) {
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * p));
+            const __m256i q0 = _mm256_and_si256(q, low);
+            const __m256i q1 = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+            const __m256i s0 = _mm256_set1_epi16(sc[2 * p]), s1 = _mm256_set1_epi16(sc[2 * p + 1]);
+            for (int t = 0; t < GEMM_NT; t++) {
+                const int8_t *yq = y[t][i].qs + 64 * p;
+                const __m256i p0 = _mm256_madd_epi16(
+                    _mm256_maddubs_epi16(q0, _mm256_loadu_si256((const __m256i *)yq)), s0);
+                const __m256i p1 = _mm256_madd_epi16(
+                    _mm256_maddubs_epi16(q1, _mm256_loadu_si256((const __m256i *)(yq + 32))), s1);
+                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p0, p1));
+            }
+        }
+        for (int t = 0; t < GEMM_NT; t++)
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(y[t][i].d * d), _mm256_cvtepi32_ps(sumi[t]),
+                                     acc[t]);
+    }
+    for (int t = 0; t < GEMM_NT; t++)
+        o[(size_t)t * out_tok] = hsum_ps(acc[t]) - accm[t];
+}
+
+#define QUANT_DEFINE_TILED(T)                                                                 \
+    void quant_matvec_##T##_avx2(float *out, const struct kernels_mat *w, size_t r0,          \
+                                 size_t r1, const void *x)                                   \
+    {                                                                                         \
+        quant_matvec(quant_dot_##T##_avx2, out, w, r0, r1, x);                                \
+    }                                                                                         \
+    void quant_gemm_##T##_avx2(float *out, size_t out_row, size_t out_tok,                    \
+                               const struct kernels_mat *w, size_t r0, size_t r1,             \
+                               const void *x, size_t x_stride, size_t n_tok)                 \
+    {                                                                                         \
+        gemm_tiled(row4_##T, quant_dot_##T##_avx2, out, out_row, out_tok, w, r0, r1, x,       \
+                   x_stride, n_tok);                                                          \
+    }
+
 QUANT_DEFINE(bf16, avx2)
-QUANT_DEFINE(q4_0, avx2)
+QUANT_DEFINE_TILED(q4_0)
 QUANT_DEFINE(q4_1, avx2)
 QUANT_DEFINE(q5_0, avx2)
 QUANT_DEFINE(q5_1, avx2)
-QUANT_DEFINE(q8_0, avx2)
-QUANT_DEFINE(q4_K, avx2)
+QUANT_DEFINE_TILED(q8_0)
+QUANT_DEFINE_TILED(q4_K)
 QUANT_DEFINE(q5_K, avx2)
 QUANT_DEFINE(q6_K, avx2)

@@ -35,6 +35,10 @@ struct api_req {
      * Set by http.c (NULL in requests a handler builds itself). */
     const char *(*header)(const struct api_req *rq, const char *name);
     void *conn; /* http.c's connection, for header() */
+    /* A reference to the model named by body.model that http.c already took, or NULL:
+     * api_model_or_reply takes it over (sets *held_model to NULL) instead of a second
+     * registry lookup. Whatever is left there is released by http.c. */
+    model **held_model;
 };
 
 #define API_RESP_HEADERS_MAX 6

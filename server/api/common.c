@@ -74,7 +74,10 @@ model *api_model_or_reply(const struct api_req *rq, struct api_resp *rs, enum mo
         return NULL;
     }
     model *m = NULL;
-    if (registry_acquire(rq->reg, id, &m, &err) != STATUS_OK) {
+    if (rq->held_model && *rq->held_model && strcmp(model_id(*rq->held_model), id) == 0) {
+        m = *rq->held_model; /* http.c's reference, taken over: no second lookup */
+        *rq->held_model = NULL;
+    } else if (registry_acquire(rq->reg, id, &m, &err) != STATUS_OK) {
         api_error(rs, &err);
         return NULL;
     }

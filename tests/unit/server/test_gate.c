@@ -80,6 +80,31 @@ Test(gate, incomplete_then_too_large)
                  GATE_BODY_LARGE);
 }
 
+/* Bug: many small fields under GATE_HEAD_MAX overflowed libmicrohttpd's pool (its HTML 431). */
+Test(gate, header_field_count_and_cost)
+{
+    size_t len;
+    char msg[160];
+    static char head[GATE_HEAD_MAX];
+    int n = snprintf(head, sizeof head, "GET / HTTP/1.1\r\nHost: x\r\n");
+    for (unsigned i = 1; i < GATE_FIELDS_MAX; i++)
+        n += snprintf(head + n, sizeof head - (size_t)n, "X-%u: y\r\n", i);
+    snprintf(head + n, sizeof head - (size_t)n, "\r\n");
+    cr_assert_eq(gate_check_head(head, strlen(head), &len, msg, sizeof msg), GATE_OK, "%s", msg);
+    snprintf(head + n, sizeof head - (size_t)n, "X-Last: y\r\n\r\n"); /* field 101 */
+    cr_assert_eq(gate_check_head(head, strlen(head), &len, msg, sizeof msg), GATE_TOO_LARGE);
+    cr_assert(strstr(msg, "header fields"), "%s", msg);
+    /* 50 fields in 14,000 bytes: under GATE_HEAD_MAX, over it with 64 bytes per field */
+    n = snprintf(head, sizeof head, "GET / HTTP/1.1\r\nHost: x\r\n");
+    for (unsigned i = 1; i < 49; i++)
+        n += snprintf(head + n, sizeof head - (size_t)n, "X-%u: y\r\n", i);
+    n += snprintf(head + n, sizeof head - (size_t)n, "X-Fill: ");
+    memset(head + n, 'a', 14000 - (size_t)n);
+    snprintf(head + 14000, sizeof head - 14000, "\r\n\r\n");
+    cr_assert_eq(gate_check_head(head, strlen(head), &len, msg, sizeof msg), GATE_TOO_LARGE);
+    cr_assert(strstr(msg, "each field counting"), "%s", msg);
+}
+
 Test(gate, per_address_counts)
 {
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};

@@ -185,3 +185,64 @@ Test(quant, weight_quantizers_round_trip)
                       kernels_types[cases[c].t].name, i, x[i], back[i]);
     }
 }
+
+/* The tiled prompt GEMMs: 7 rows x 11 tokens (two 4-token tiles and a remainder of 3) of
+ * odd block counts, output strides as forward.c uses them; in every tier each output equals
+ * that tier's dot bit for bit, and agrees with the reference tier within rounding. */
+Test(quant, gemm_tiles_equal_the_dot_on_odd_sizes)
+{
+    static const struct {
+        enum kernels_type t;
+        void (*quant)(const float *, void *, size_t);
+        size_t cols;
+    } cases[] = {
+        {KERNELS_Q8_0, quant_from_float_q8_0_weights, 5 * 32},
+        {KERNELS_Q4_0, quant_from_float_q4_0_weights, 3 * 32},
+        {KERNELS_Q4_K, quant_from_float_q4_K_weights, 3 * 256},
+    };
+    enum { ROWS = 7, TOK = 11 };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const struct kernels_type_traits *tr = &kernels_types[cases[c].t];
+        const struct kernels_type_traits *at = &kernels_types[tr->vec_dot_type];
+        const size_t cols = cases[c].cols, rb = cols / tr->block_size * tr->block_bytes;
+        const size_t xs = cols / at->block_size * at->block_bytes;
+        float *f = malloc(cols * sizeof(float));
+        unsigned char *w = malloc(ROWS * rb), *xq = malloc(TOK * xs);
+        unsigned seed = 99u + (unsigned)c;
+        for (size_t r = 0; r < ROWS; r++) {
+            for (size_t i = 0; i < cols; i++)
+                f[i] = rnd(&seed);
+            cases[c].quant(f, w + r * rb, cols);
+        }
+        for (size_t t = 0; t < TOK; t++) {
+            for (size_t i = 0; i < cols; i++)
+                f[i] = rnd(&seed);
+            at->from_float(f, xq + t * xs, cols);
+        }
+        const struct kernels_mat m = {.type = cases[c].t, .data = w, .row_bytes = rb, .cols = cols};
+        float ref[ROWS * TOK], got[ROWS * TOK];
+        kernels_tier(KERNELS_TIER_REF)->type[cases[c].t].gemm(ref, 1, ROWS, &m, 0, ROWS, xq, xs, TOK);
+        for (int tier = 0; tier < KERNELS_TIER_COUNT; tier++) {
+            const struct kernels_ops *ops = kernels_tier((enum kernels_tier)tier);
+            if (!ops)
+                continue;
+            const struct kernels_entries *e = &ops->type[cases[c].t];
+            /* rows 1..6 only: an offset r0 as the thread team hands out */
+            e->gemm(got, 1, ROWS, &m, 1, ROWS, xq, xs, TOK);
+            for (size_t r = 1; r < ROWS; r++)
+                for (size_t t = 0; t < TOK; t++) {
+                    const float g = got[(r - 1) + t * ROWS];
+                    const float d = e->dot(w + r * rb, xq + t * xs, cols);
+                    const float want = ref[r + t * ROWS];
+                    cr_assert(g == d, "%s %s gemm[%zu,%zu] %.9g != dot %.9g", ops->name,
+                              tr->name, r, t, g, d);
+                    cr_assert(fabsf(g - want) <= 1e-4f * (1.0f + fabsf(want)),
+                              "%s %s gemm[%zu,%zu] %.9g vs ref %.9g", ops->name, tr->name, r, t,
+                              g, want);
+                }
+        }
+        free(f);
+        free(w);
+        free(xq);
+    }
+}

@@ -1,0 +1,89 @@
+#!/bin/sh
+# bench/mamba/run.sh: Mamba decode and prompt tokens/s, lmserve against llama.cpp's
+# llama-bench on the same files, interleaved (file by file, threads innermost, one repetition
+# of each side per round) so both see the same machine load. Files written by
+# `lmserve-gguf random --arch mamba` (F32 and Q8_0; dim 384, 8 layers, d_inner 768,
+# d_state 16, dt_rank 24, tied output) with the GPT-NeoX BPE vocabulary real Mamba models
+# use (../shared/vocab/ggml-vocab-gpt-neox.gguf; a 50,280-token synthetic one without it).
+# Then the memory of one sequence: the server's RSS after scoring 16 and 4,000 tokens.
+#   usage: [LLAMA_BENCH=...] [ROUNDS=3] [PROMPT=128] [DECODE=64] [PORT=18510] sh bench/mamba/run.sh [BUILD]
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${1:-build}
+BIN=$BUILD/bin
+DATA=${DATA:-$BUILD/bench-mamba}
+ROUNDS=${ROUNDS:-3}
+PROMPT=${PROMPT:-128}
+DECODE=${DECODE:-64}
+PORT=${PORT:-18510}
+LLAMA_BENCH=${LLAMA_BENCH:-/work/ref/llama.cpp/build/bin/llama-bench}
+NEOX=${NEOX:-../shared/vocab/ggml-vocab-gpt-neox.gguf}
+mkdir -p "$DATA"
+[ -x "$BIN/lmserve-bench-transformer" ] || make -s "$BIN/lmserve-bench-transformer" "$BIN/lmserve-gguf"
+VOCAB="--vocab 50280"
+[ -f "$NEOX" ] && VOCAB="--vocab-from $NEOX"
+FILES=""
+for q in F32 Q8_0; do
+    f="$DATA/mamba-random-$q.gguf"
+    [ -f "$f" ] || "$BIN/lmserve-gguf" random -o "$f" --arch mamba --type $q --dim 384 --layers 8 \
+        --dt-rank 24 --ctx 8192 --tied --seed 1 $VOCAB >/dev/null
+    FILES="$FILES $f"
+done
+OUT="$DATA/results.jsonl"
+: > "$OUT"
+echo "# $(date -u +%FT%TZ) $(uname -m) $(nproc) cpus; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# cpu: $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)"
+for r in $(seq "$ROUNDS"); do
+    for f in $FILES; do
+        name=$(basename "$f" .gguf | sed 's/mamba-random-//')
+        for t in 1 2; do
+            "$BIN/lmserve-bench-transformer" --threads $t --prompt "$PROMPT" --decode "$DECODE" \
+                --reps 1 "$f" 2>/dev/null |
+                sed "s/^{/{\"side\":\"lmserve\",\"file\":\"$name\",\"round\":$r,/" | tee -a "$OUT"
+            if [ -x "$LLAMA_BENCH" ]; then
+                "$LLAMA_BENCH" -m "$f" -t $t -p "$PROMPT" -n "$DECODE" -r 1 -o jsonl 2>/dev/null |
+                    sed "s/^{/{\"side\":\"llama.cpp\",\"file\":\"$name\",\"round\":$r,\"threads\":$t,/" |
+                    tee -a "$OUT"
+            fi
+        done
+    done
+done
+python3 - "$OUT" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+med = {}
+for r in rows:
+    key = (r["file"], r["threads"])
+    if r["side"] == "lmserve":
+        med.setdefault(key + ("ours", "decode"), []).append(r["decode_tok_s"])
+        med.setdefault(key + ("ours", "prompt"), []).append(r["prompt_tok_s"])
+    else:
+        kind = "prompt" if r.get("n_prompt", 0) > 0 else "decode"
+        med.setdefault(key + ("llama", kind), []).append(r["avg_ts"])
+print("| file | threads | decode lmserve | decode llama.cpp | ratio | prompt lmserve | prompt llama.cpp | ratio |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for f, t in sorted({(r["file"], r["threads"]) for r in rows}):
+    g = lambda side, kind: statistics.median(med.get((f, t, side, kind), [float("nan")]))
+    od, ld, op, lp = g("ours", "decode"), g("llama", "decode"), g("ours", "prompt"), g("llama", "prompt")
+    print(f"| {f} | {t} | {od:.0f} | {ld:.0f} | {od/ld:.2f} | {op:.0f} | {lp:.0f} | {op/lp:.2f} |")
+PY
+# memory per sequence: RSS of the server after /v1/score on 16 and on 4,000 tokens of text
+f="$DATA/mamba-random-Q8_0.gguf"
+"$BIN/lmserve" --port "$PORT" --model "m=transformer:$f" >/dev/null 2>&1 &
+pid=$!
+i=0
+until curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 || [ $i -ge 100 ]; do sleep 0.2; i=$((i+1)); done
+rss() { sed -n 's/^VmRSS:[[:space:]]*//p' /proc/$pid/status; }
+score() {
+    python3 -c "import json,sys; n=int(sys.argv[1]); print(json.dumps({'model':'m','input':[' '.join(['the'] * n)]}))" "$1" |
+        curl -sf -H 'content-type: application/json' -d @- "http://127.0.0.1:$PORT/v1/score" |
+        python3 -c "import json,sys; d=json.load(sys.stdin)['data'][0]; print(d.get('tokens', d.get('n_tokens', '?')))"
+}
+echo "# idle RSS $(rss)"
+for n in 16 4000 16 4000; do
+    toks=$(score $n)
+    echo "# after scoring $n words ($toks tokens): RSS $(rss)"
+done
+curl -sf "http://127.0.0.1:$PORT/v1/models/m" | python3 -c "import json,sys; print('# details.ssm', json.load(sys.stdin)['details']['ssm'])"
+kill $pid
+wait $pid 2>/dev/null
