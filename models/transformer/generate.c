@@ -6,6 +6,14 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 void transformer_gen_defaults(struct transformer_gen_params *p)
 {
@@ -90,6 +98,7 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
         cap = (size_t)sh->seq_len;
     const size_t V = (size_t)sh->vocab;
     const size_t kv_bytes = transformer_seq_kv_bytes(t, cap);
+    uint64_t last_us = now_us(); /* time to first token counts the wait for a slot */
     int rc = transformer_sched_enter(t, kv_bytes, cancelled, err);
     if (rc != STATUS_OK)
         return rc;
@@ -131,6 +140,9 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
             ev.n_top = n_top;
         }
         res->completion_tokens++;
+        const uint64_t tok_us = now_us();
+        transformer_sched_observe(res->completion_tokens == 1, tok_us - last_us);
+        last_us = tok_us;
         sampler_observe(&smp, id, 1);
         size_t plen;
         const char *piece = transformer_piece(t, prev, id, &plen);

@@ -9,6 +9,7 @@
 #include "transformer_internal.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,16 @@
 static pthread_mutex_t sched_cfg_mu = PTHREAD_MUTEX_INITIALIZER;
 static size_t sched_parallel = TRANSFORMER_PARALLEL_DEFAULT;
 static size_t sched_kv_bytes = (size_t)TRANSFORMER_KV_MB_DEFAULT << 20;
+
+const double transformer_lat_bounds_s[TRANSFORMER_LAT_BUCKETS] = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+
+/* process-wide counters (/metrics) */
+static atomic_ullong st_steps, st_decode_rows, st_prompt_rows, st_tokens;
+static atomic_ullong st_hist[TRANSFORMER_SCHED_HIST];
+static atomic_ullong st_ttft[TRANSFORMER_LAT_BUCKETS + 1], st_itl[TRANSFORMER_LAT_BUCKETS + 1];
+static atomic_ullong st_ttft_us, st_itl_us;
+static struct transformer_sched *live; /* running schedulers, under sched_cfg_mu */
 
 enum { REQ_QUEUED, REQ_DONE };
 
@@ -47,7 +58,7 @@ struct transformer_sched {
     transformer_seq **seqs;
     const int **ids;
     size_t *n, pick_cap;
-    struct transformer_sched_stats st;
+    struct transformer_sched *next_live;
 };
 
 void transformer_sched_config(size_t parallel, size_t kv_mb)
@@ -122,9 +133,9 @@ static size_t pick_rows(struct transformer_sched *s)
         budget -= r->take;
         r->in_step = 1;
         s->pick[m++] = r;
-        s->st.prompt_rows += r->take;
+        atomic_fetch_add_explicit(&st_prompt_rows, r->take, memory_order_relaxed);
     }
-    s->st.decode_rows += rows;
+    atomic_fetch_add_explicit(&st_decode_rows, rows, memory_order_relaxed);
     return m;
 }
 
@@ -165,11 +176,9 @@ static void *sched_main(void *arg)
         status_clear(&err);
         int rc = transformer_forward_multi(s->b, s->seqs, s->ids, s->n, m, &err);
         pthread_mutex_lock(&s->mu);
-        s->st.steps++;
-        if (rows < TRANSFORMER_SCHED_HIST)
-            s->st.batch_hist[rows]++;
-        else
-            s->st.batch_hist[TRANSFORMER_SCHED_HIST - 1]++;
+        atomic_fetch_add_explicit(&st_steps, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&st_hist[rows < TRANSFORMER_SCHED_HIST ? rows : TRANSFORMER_SCHED_HIST - 1],
+                                  1, memory_order_relaxed);
         for (size_t i = 0; i < m; i++) {
             struct sreq *r = s->pick[i];
             r->in_step = 0;
@@ -195,7 +204,8 @@ static struct transformer_sched *sched_of(const transformer *ct)
     transformer *t = (transformer *)ct; /* the scheduler is the one mutable part */
     pthread_mutex_lock(&sched_cfg_mu);
     struct transformer_sched *s = t->sched;
-    if (!s && !t->sched_failed) {
+    /* a recurrent architecture (Mamba) has no KV cache to batch over: it runs alone */
+    if (!s && !t->sched_failed && !t->ck.recurrent) {
         s = calloc(1, sizeof *s);
         int ok = s != NULL;
         if (ok) {
@@ -213,6 +223,9 @@ static struct transformer_sched *sched_of(const transformer *ct)
             free(s);
             s = NULL;
             t->sched_failed = 1;
+        } else {
+            s->next_live = live;
+            live = s;
         }
         t->sched = s;
     }
@@ -225,6 +238,13 @@ void transformer_sched_close(transformer *t)
     struct transformer_sched *s = t->sched;
     if (!s)
         return;
+    pthread_mutex_lock(&sched_cfg_mu);
+    for (struct transformer_sched **pp = &live; *pp; pp = &(*pp)->next_live)
+        if (*pp == s) {
+            *pp = s->next_live;
+            break;
+        }
+    pthread_mutex_unlock(&sched_cfg_mu);
     pthread_mutex_lock(&s->mu);
     s->quit = 1;
     pthread_cond_broadcast(&s->work);
@@ -324,17 +344,39 @@ int transformer_sched_forward(const transformer *t, transformer_seq *seq, const 
     return r.rc;
 }
 
-void transformer_sched_stats(const transformer *t, struct transformer_sched_stats *out)
+void transformer_sched_observe(int first, uint64_t us)
+{
+    size_t i = 0;
+    while (i < TRANSFORMER_LAT_BUCKETS && (double)us > transformer_lat_bounds_s[i] * 1e6)
+        i++;
+    atomic_fetch_add_explicit(first ? &st_ttft[i] : &st_itl[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(first ? &st_ttft_us : &st_itl_us, us, memory_order_relaxed);
+    atomic_fetch_add_explicit(&st_tokens, 1, memory_order_relaxed);
+}
+
+void transformer_sched_stats(struct transformer_sched_stats *out)
 {
     memset(out, 0, sizeof *out);
-    struct transformer_sched *s = t->sched;
-    if (!s)
-        return;
-    pthread_mutex_lock(&s->mu);
-    *out = s->st;
-    out->slots_busy = s->active;
-    out->slots = s->parallel;
-    out->kv_bytes_used = s->kv_used;
-    out->kv_bytes_budget = s->kv_budget;
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_lock(&sched_cfg_mu);
+    for (struct transformer_sched *s = live; s; s = s->next_live) {
+        pthread_mutex_lock(&s->mu);
+        out->slots += s->parallel;
+        out->slots_busy += s->active;
+        out->kv_bytes_used += s->kv_used;
+        out->kv_bytes_budget += s->kv_budget;
+        pthread_mutex_unlock(&s->mu);
+    }
+    pthread_mutex_unlock(&sched_cfg_mu);
+    out->steps = atomic_load(&st_steps);
+    out->decode_rows = atomic_load(&st_decode_rows);
+    out->prompt_rows = atomic_load(&st_prompt_rows);
+    out->tokens_generated = atomic_load(&st_tokens);
+    for (size_t i = 0; i < TRANSFORMER_SCHED_HIST; i++)
+        out->batch_hist[i] = atomic_load(&st_hist[i]);
+    for (size_t i = 0; i <= TRANSFORMER_LAT_BUCKETS; i++) {
+        out->ttft[i] = atomic_load(&st_ttft[i]);
+        out->itl[i] = atomic_load(&st_itl[i]);
+    }
+    out->ttft_sum_s = (double)atomic_load(&st_ttft_us) / 1e6;
+    out->itl_sum_s = (double)atomic_load(&st_itl_us) / 1e6;
 }

@@ -183,6 +183,9 @@ void transformer_sched_leave(const transformer *t, size_t kv_bytes);
 int transformer_sched_forward(const transformer *t, transformer_seq *seq, const int *ids, size_t n,
                               const volatile int *cancelled, struct status_err *err);
 void transformer_sched_close(transformer *t); /* stops the thread; before the weights go */
+/* A generated token: 'first' (time since the request's generation began) or not (since its
+ * previous token), in microseconds. */
+void transformer_sched_observe(int first, uint64_t us);
 /* forward.c: positions left in s; bytes of KV cache a 'capacity'-position sequence holds */
 size_t transformer_seq_room(const transformer_seq *s);
 size_t transformer_seq_kv_bytes(const transformer *t, size_t capacity);

@@ -520,6 +520,25 @@ Test(completions, seeded_text_same_alone_and_batched)
         free(alone[i].text);
         free(together[i].text);
     }
+    /* /metrics: the batching counters moved, and some step held more than one row */
+    struct http_res r;
+    cr_assert_eq(http_get(&s, "/metrics", &r), 0);
+    cr_assert_eq(r.status, 200);
+    const char *names[] = {"lmserve_tokens_generated_total ", "lmserve_prompt_tokens_processed_total ",
+                           "lmserve_batch_steps_total ", "lmserve_time_to_first_token_seconds_count ",
+                           "lmserve_inter_token_latency_seconds_count ", "lmserve_batch_size_count "};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *p = strstr(r.body, names[i]);
+        cr_assert_not_null(p, "/metrics lacks %s", names[i]);
+        cr_expect_gt(atol(p + strlen(names[i])), 0, "%s is 0", names[i]);
+    }
+    const char *one = strstr(r.body, "lmserve_batch_size_bucket{le=\"1\"} ");
+    const char *all = strstr(r.body, "lmserve_batch_size_count ");
+    cr_assert(one && all);
+    cr_expect_lt(atol(one + strlen("lmserve_batch_size_bucket{le=\"1\"} ")),
+                 atol(all + strlen("lmserve_batch_size_count ")), "no step ever batched two rows");
+    cr_assert_not_null(strstr(r.body, "lmserve_slots 8\n"), "default --parallel is 8");
+    http_res_free(&r);
     srv_stop(&s);
 }
 
