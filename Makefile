@@ -40,7 +40,13 @@ SERVER_OBJ := $(call obj,$(SERVER_SRC))
 TOOLS_BIN  := $(patsubst tools/%.c,$(BUILD)/bin/%,$(TOOLS_SRC))
 LIBMODELS  := $(BUILD)/libmodels.a
 LMSERVE    := $(BUILD)/bin/lmserve
+# The test binaries add the test-only "test" model type (registered by its own object at
+# start-up); the lmserve binary above does not know it.
+TESTMODEL_OBJ := $(BUILD)/obj/tests/testmodel/testmodel.o
+LMSERVE_TEST  := $(BUILD)/tests/lmserve
 
+test-server: $(LMSERVE_TEST)
+.PHONY: test-server
 .PHONY: all deps run test test-unit test-api test-san test-web test-contract bench models fuzz install clean lint lint-api
 all: $(LMSERVE) $(TOOLS_BIN)
 
@@ -82,6 +88,9 @@ $(LIBMODELS): $(MODELS_OBJ)
 $(LMSERVE): $(BUILD)/obj/server/main.o $(SERVER_OBJ) $(LIBMODELS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+$(LMSERVE_TEST): $(BUILD)/obj/server/main.o $(SERVER_OBJ) $(TESTMODEL_OBJ) $(LIBMODELS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBMODELS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
@@ -89,7 +98,7 @@ $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBMODELS)
 # ---- tests ----
 UNIT_BIN := $(BUILD)/tests/unit
 API_BIN  := $(BUILD)/tests/api
-$(UNIT_BIN): $(call obj,$(UNIT_SRC)) $(SERVER_OBJ) $(LIBMODELS)
+$(UNIT_BIN): $(call obj,$(UNIT_SRC)) $(TESTMODEL_OBJ) $(SERVER_OBJ) $(LIBMODELS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -lcriterion $(LDLIBS) -o $@
 $(API_BIN): $(call obj,$(API_SRC)) $(SERVER_OBJ) $(LIBMODELS)
@@ -99,11 +108,11 @@ $(API_BIN): $(call obj,$(API_SRC)) $(SERVER_OBJ) $(LIBMODELS)
 # Criterion runs tests in parallel; -j2 matches the 2-core CI machine.
 CRITERION_FLAGS ?= --jobs 2
 test: $(DEPS_STAMP)
-	@$(MAKE) --no-print-directory $(JOBS_FLAG) all $(UNIT_BIN) $(API_BIN)
+	@$(MAKE) --no-print-directory $(JOBS_FLAG) all $(LMSERVE_TEST) $(UNIT_BIN) $(API_BIN)
 	python3 tools/check_routes.py server/router.c api.yaml
-	LMSERVE_BIN=$(abspath $(LMSERVE)) LMSERVE_TOOLS=$(abspath $(BUILD)/bin) $(UNIT_BIN) $(CRITERION_FLAGS)
+	LMSERVE_BIN=$(abspath $(LMSERVE_TEST)) LMSERVE_PROD_BIN=$(abspath $(LMSERVE)) LMSERVE_TOOLS=$(abspath $(BUILD)/bin) $(UNIT_BIN) $(CRITERION_FLAGS)
 	rm -f $(BUILD)/contract.jsonl
-	LMSERVE_BIN=$(abspath $(LMSERVE)) LMSERVE_TOOLS=$(abspath $(BUILD)/bin) LMSERVE_CONTRACT_LOG=$(abspath $(BUILD))/contract.jsonl $(API_BIN) $(CRITERION_FLAGS)
+	LMSERVE_BIN=$(abspath $(LMSERVE_TEST)) LMSERVE_PROD_BIN=$(abspath $(LMSERVE)) LMSERVE_TOOLS=$(abspath $(BUILD)/bin) LMSERVE_CONTRACT_LOG=$(abspath $(BUILD))/contract.jsonl $(API_BIN) $(CRITERION_FLAGS)
 	node tests/contract/validate.mjs api.yaml $(BUILD)/contract.jsonl
 	@# The shipped default Transformer scores the held-out split at its manifest's perplexity
 	@# (mk/models.mk; no PyTorch; not under ASan nor the scalar kernels: minutes there).
@@ -128,7 +137,7 @@ run: $(RUN_DEPS_STAMP)
 	@$(MAKE) --no-print-directory $(JOBS_FLAG) all models
 	@sh tools/run.sh $(LMSERVE) $(RUN_FLAGS)
 
-bench: all
+bench: all $(LMSERVE_TEST)
 	sh bench/run.sh
 
 install: all

@@ -14,7 +14,7 @@
 #   GET /health (idle first, then under the load). Target: p99 under 10 ms.
 #
 # Options (each also as an environment variable, shown in brackets):
-#   --bin PATH           lmserve binary [LMSERVE_BIN]                 (build/bin/lmserve)
+#   --bin PATH           lmserve binary [LMSERVE_BIN]   (build/tests/lmserve: has the "test" type)
 #   --threads N          lmserve --threads [BENCH_THREADS]            (2)
 #   --server-args "..."  extra lmserve flags, e.g. "--model kjv=ngram:build/models/kjv5.lmb"
 #                        [BENCH_SERVER_ARGS]; compare mode always adds a tiny model of the
@@ -48,7 +48,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
 
 MODE=${BENCH_MODE:-all}
-BIN=${LMSERVE_BIN:-$ROOT/build/bin/lmserve}
+BIN=${LMSERVE_BIN:-$ROOT/build/tests/lmserve} # the test build: it has the "test" model type
 THREADS=${BENCH_THREADS:-2}
 SERVER_ARGS=${BENCH_SERVER_ARGS:-}
 DURATION=${BENCH_DURATION:-5}
@@ -102,7 +102,7 @@ case $LOAD in auto|cpu|sleep|cmd) ;; *) die "--load must be cpu, sleep or cmd" ;
 for n in "$THREADS" "$DURATION" "$WRK_THREADS" "$REPEAT" "$NGINX_WORKERS"; do
     case $n in ''|*[!0-9]*) die "expected a positive integer, got '$n'" ;; esac
 done
-[ -x "$BIN" ] || die "no lmserve binary at $BIN (make all, or --bin)"
+[ -x "$BIN" ] || die "no lmserve binary at $BIN (make test-server, or --bin)"
 command -v wrk >/dev/null || die "wrk not found (apt-get install wrk)"
 command -v curl >/dev/null || die "curl not found (apt-get install curl)"
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)

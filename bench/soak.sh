@@ -17,7 +17,7 @@ set -u
 export LC_ALL=C
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/.." && pwd)
-BIN=${LMSERVE_BIN:-$ROOT/build/bin/lmserve}
+BIN=${LMSERVE_BIN:-$ROOT/build/tests/lmserve} # the test build: it has the "test" model type
 DURATION=${SOAK_DURATION:-600}
 CONNS=${SOAK_CONNS:-256}
 WARMUP=${SOAK_WARMUP:-60}
@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
     *) echo "bench/soak.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
-[ -x "$BIN" ] || { echo "bench/soak.sh: no lmserve at $BIN (make all)" >&2; exit 2; }
+[ -x "$BIN" ] || { echo "bench/soak.sh: no lmserve at $BIN (make test-server)" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "bench/soak.sh: wrk not found (make deps / tools/deps.sh bench)" >&2; exit 2; }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/lmserve-soak.XXXXXX")

@@ -4,9 +4,9 @@
 # ---- HTTP ----
 .PHONY: bench-http bench-http-saturated
 # HTTP benchmark, lmserve side by side with nginx (see bench/http.sh for the knobs).
-bench-http: $(LMSERVE)
+bench-http: $(LMSERVE_TEST)
 	bash bench/http.sh
-bench-http-saturated: $(LMSERVE)
+bench-http-saturated: $(LMSERVE_TEST)
 	bash bench/http.sh --mode saturated
 
 

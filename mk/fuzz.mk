@@ -35,7 +35,11 @@ $(BUILD)/fuzz/obj/models/kernels/avx512.o: FUZZ_CFLAGS += -mavx2 -mfma -mf16c -m
 $(FUZZ_LIB): $(FUZZ_OBJ)
 	rm -f $@ && ar rcs $@ $^
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_LIB)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_LIB) $(LDLIBS) -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJ_$*) $(FUZZ_LIB) $(LDLIBS) -o $@
+# The api target serves a model of the test-only type (linked as an object: it registers
+# itself at start-up).
+FUZZ_OBJ_api := $(BUILD)/fuzz/obj/tests/testmodel/testmodel.o
+$(BUILD)/fuzz/fuzz_api: $(FUZZ_OBJ_api)
 
 $(BUILD)/fuzz-models/tiny.test: tests/fuzz/models.sh all
 	sh tests/fuzz/models.sh $(BUILD)/fuzz-models

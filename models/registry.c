@@ -124,11 +124,27 @@ static int options_copy(struct model_options *dst, const struct model_options *s
 
 /* ---- types ---- */
 
+#define REGISTRY_EXTRA_TYPES 4
+static const struct model_ops *g_extra_types[REGISTRY_EXTRA_TYPES];
+
+int registry_register_type(const struct model_ops *ops)
+{
+    for (size_t i = 0; i < REGISTRY_EXTRA_TYPES; i++)
+        if (!g_extra_types[i] || g_extra_types[i] == ops) {
+            g_extra_types[i] = ops;
+            return 0;
+        }
+    return -1;
+}
+
 const struct model_ops *registry_find_type(const char *type)
 {
     for (size_t i = 0; MODEL_TYPES[i]; i++)
         if (strcmp(MODEL_TYPES[i]->type, type) == 0)
             return MODEL_TYPES[i];
+    for (size_t i = 0; i < REGISTRY_EXTRA_TYPES && g_extra_types[i]; i++)
+        if (strcmp(g_extra_types[i]->type, type) == 0)
+            return g_extra_types[i];
     return NULL;
 }
 
@@ -293,8 +309,6 @@ int registry_add(registry *r, const char *id, const char *type, const char *path
     if (!ops) {
         char known[256] = "";
         for (size_t i = 0; MODEL_TYPES[i]; i++) {
-            if (strcmp(MODEL_TYPES[i]->type, "test") == 0)
-                continue;
             size_t len = strlen(known);
             snprintf(known + len, sizeof known - len, "%s%s", len ? ", " : "",
                      MODEL_TYPES[i]->type);

@@ -72,6 +72,10 @@ struct model_ops {
 /* NULL-terminated list of every known type (models/types.c). */
 extern const struct model_ops *const MODEL_TYPES[];
 const struct model_ops *registry_find_type(const char *type);
+/* A type that is not in MODEL_TYPES, for builds that add one (the tests' "test" type,
+ * tests/testmodel/testmodel.c, registers itself at start-up; the server binary has none).
+ * Call before any registry is used; returns -1 when the small table is full. */
+int registry_register_type(const struct model_ops *ops);
 
 /* A registry whose runtime (API) loads are confined to 'models_root' (may be NULL: then
  * API loads are refused). 'load_threads' bounds parallel background loads. */

@@ -625,30 +625,19 @@ static int model_is_heavy(struct reqctx *c)
 
 static size_t json_depth(json_t *j)
 {
-    size_t best = 0;
-    if (json_is_object(j)) {
-        const char *k;
-        json_t *v;
-        json_object_foreach(j, k, v)
-        {
-            size_t d = json_depth(v);
-            if (d > best)
-                best = d;
-        }
-        return best + 1;
-    }
+    if (!json_is_object(j) && !json_is_array(j))
+        return 0;
+    size_t best = 0, d;
     if (json_is_array(j)) {
-        size_t i;
-        json_t *v;
-        json_array_foreach(j, i, v)
-        {
-            size_t d = json_depth(v);
-            if (d > best)
+        for (size_t i = 0; i < json_array_size(j); i++)
+            if ((d = json_depth(json_array_get(j, i))) > best)
                 best = d;
-        }
-        return best + 1;
+    } else {
+        for (void *it = json_object_iter(j); it; it = json_object_iter_next(j, it))
+            if ((d = json_depth(json_object_iter_value(it))) > best)
+                best = d;
     }
-    return 0;
+    return best + 1;
 }
 
 static int key_equal(const char *a, const char *b)

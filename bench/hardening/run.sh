@@ -16,7 +16,7 @@ set -u
 export LC_ALL=C
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-BIN=${LMSERVE_BIN:-$ROOT/build/bin/lmserve}
+BIN=${LMSERVE_BIN:-$ROOT/build/tests/lmserve} # the test build: it has the "test" model type
 LABEL=lmserve
 OUT=""
 PY=/usr/bin/python3 # Debian's, with python3-requests

@@ -3,6 +3,7 @@
  * Values go through a hand-written decimal parser (not strtof per value): files load at
  * disk-parse speed. Not the .lmv format (lmv.c). */
 #include "embed_internal.h"
+#include "../util/decimal.h"
 #include "../util/mapfile.h"
 
 #include <errno.h>
@@ -19,10 +20,7 @@
 #include <unistd.h>
 
 #define TOKEN_SHOW_MAX 32           /* bytes of a bad token quoted in an error */
-#define FLOAT_FAST_DIGITS 19        /* significant digits a uint64 mantissa holds */
-#define FLOAT_FAST_POW10_MAX 22     /* 10^22 is the largest power of ten exact in a double */
-#define FLOAT_TOKEN_MAX 512         /* longest number handed to strtod on the slow path */
-#define FLOAT_EXP_CLAMP 100000      /* exponents beyond this are inf/zero anyway */
+#define FLOAT_FAST_DIGITS DECIMAL_DIGITS_MAX
 #define BINARY_FLOAT_BYTES 4
 #define PARSE_THREADS_MAX 4          /* slices of a big text file parsed in parallel */
 #define PARSE_PARALLEL_MIN_BYTES (8u << 20) /* below this one thread is faster */
@@ -34,109 +32,15 @@ struct src {
     size_t line;
 };
 
-static const double POW10[FLOAT_FAST_POW10_MAX + 1] = {
-    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
-    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
-};
-
 static inline int is_digit(char c) { return (unsigned)(c - '0') < 10u; }
 static inline int is_blank(char c) { return c == ' ' || c == '\t'; }
 static inline int is_sep(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
-#define DOUBLE_TO_FLOAT_DROP_BITS 29      /* double mantissa bits below float precision */
-#define MIDPOINT_WINDOW_ULPS 8            /* |d - exact| is a few double ulps at most */
-static const double NEG_POW10[FLOAT_FAST_POW10_MAX + 1] = {
-    1e-0,  1e-1,  1e-2,  1e-3,  1e-4,  1e-5,  1e-6,  1e-7,  1e-8,  1e-9,  1e-10, 1e-11,
-    1e-12, 1e-13, 1e-14, 1e-15, 1e-16, 1e-17, 1e-18, 1e-19, 1e-20, 1e-21, 1e-22,
-};
-
-/* m * 10^exp10 as the correctly rounded float (what strtof gives), or 0 when this quick
- * route cannot promise that: d = m * 10^e in double is within a few double ulps of the
- * exact value, so rounding d to float is exact unless d sits next to a float midpoint. */
-static inline int to_float(uint64_t m, int exp10, int neg, float *out)
-{
-    if (m >= (1ull << 53) || exp10 < -FLOAT_FAST_POW10_MAX || exp10 > FLOAT_FAST_POW10_MAX)
-        return 0;
-    double d = (double)m * (exp10 < 0 ? NEG_POW10[-exp10] : POW10[exp10]);
-    uint64_t bits;
-    memcpy(&bits, &d, sizeof bits);
-    uint64_t low = bits & ((1ull << DOUBLE_TO_FLOAT_DROP_BITS) - 1);
-    uint64_t mid = 1ull << (DOUBLE_TO_FLOAT_DROP_BITS - 1);
-    if (low + MIDPOINT_WINDOW_ULPS >= mid && low <= mid + MIDPOINT_WINDOW_ULPS)
-        return 0;
-    if (d != 0.0 && (d < FLT_MIN || d > FLT_MAX))
-        return 0; /* subnormal or overflow: let strtof decide */
-    *out = (float)(neg ? -d : d);
-    return 1;
-}
-
-/* Parse one decimal number at p (ending at a separator or 'end') into *out.
- * Returns the end of the token, or NULL when it is not a number. Exact (a correctly rounded
- * double, then float) for up to 19 significant digits and |exp| <= 22; strtod otherwise. */
+/* One number at p (ending at a separator or 'end') into *out: models/util/decimal.h (exactly
+ * what strtof gives). Returns the end of the token, or NULL when it is not a number. */
 static const char *parse_float(const char *p, const char *end, float *out)
 {
-    const char *s = p;
-    int neg = 0;
-    if (p < end && (*p == '-' || *p == '+')) {
-        neg = *p == '-';
-        p++;
-    }
-    uint64_t m = 0;
-    int nd = 0, exp10 = 0, any = 0, exact = 1;
-    for (; p < end && is_digit(*p); p++) {
-        any = 1;
-        if (nd < FLOAT_FAST_DIGITS) {
-            m = m * 10 + (uint64_t)(*p - '0');
-            if (m)
-                nd++;
-        } else {
-            exp10++;
-            exact &= *p == '0';
-        }
-    }
-    if (p < end && *p == '.') {
-        p++;
-        for (; p < end && is_digit(*p); p++) {
-            any = 1;
-            if (nd < FLOAT_FAST_DIGITS) {
-                m = m * 10 + (uint64_t)(*p - '0');
-                if (m)
-                    nd++;
-                exp10--;
-            } else {
-                exact &= *p == '0';
-            }
-        }
-    }
-    if (!any)
-        return NULL;
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        p++;
-        int eneg = 0, e = 0, edig = 0;
-        if (p < end && (*p == '-' || *p == '+')) {
-            eneg = *p == '-';
-            p++;
-        }
-        for (; p < end && is_digit(*p); p++, edig++)
-            if (e < FLOAT_EXP_CLAMP)
-                e = e * 10 + (*p - '0');
-        if (!edig)
-            return NULL;
-        exp10 += eneg ? -e : e;
-    }
-    if (p < end && !is_sep(*p))
-        return NULL;
-    if (exact && to_float(m, exp10, neg, out))
-        return p;
-    /* slow path: rare (many digits, a large exponent, or next to a rounding boundary) */
-    size_t n = (size_t)(p - s);
-    if (n >= FLOAT_TOKEN_MAX)
-        return NULL;
-    char buf[FLOAT_TOKEN_MAX];
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    *out = strtof(buf, NULL);
-    return p;
+    return decimal_parse_float(p, end, out);
 }
 
 /* ---- SWAR fast path: eight digits per step (the technique of fast_float / simdjson) ---- */
@@ -224,7 +128,7 @@ static inline const char *parse_float_fast(const char *p, float *out)
         p += ek;
         exp10 += eneg ? -e : e;
     }
-    if (!is_sep(*p) || nd > FLOAT_FAST_DIGITS || !to_float(m, exp10, neg, out))
+    if (!is_sep(*p) || nd > FLOAT_FAST_DIGITS || !decimal_to_float(m, exp10, neg, out))
         return NULL;
     return p;
 }

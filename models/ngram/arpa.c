@@ -1,6 +1,7 @@
 /* arpa.c: the ARPA back-off model parser (orders 1..NGRAM_ORDER_MAX; CRLF; tabs or spaces)
  * and the builder of the hashed tables of ngram_internal.h. Errors are "file:line: reason".
  * It reads a whole buffer (mapped or inflated by lm.c); it does not do I/O itself. */
+#include "../util/decimal.h"
 #include "../util/progress.h"
 #include "ngram_internal.h"
 
@@ -80,81 +81,7 @@ static int line_is(const char *s, const char *e, const char *lit)
 
 /* ---- numbers ---- */
 
-static const double POW10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
-                               1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
-                               1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
-#define POW10_EXACT_MAX 22 /* 10^22 is the largest power of ten a double holds exactly */
-#define MANTISSA_EXACT_MAX (1ull << 53) /* integers a double holds exactly */
-
-/* Parse a decimal float token exactly as strtod would (Clinger's fast path, else strtod).
- * Returns 0 when the token is not a number. */
-static int parse_num(const char *s, size_t len, double *out)
-{
-    const char *p = s, *e = s + len;
-    int neg = 0;
-    if (p < e && (*p == '-' || *p == '+'))
-        neg = *p++ == '-';
-    uint64_t m = 0;
-    int digits = 0, exp10 = 0, seen = 0;
-    while (p < e && *p >= '0' && *p <= '9') {
-        if (digits < 19) {
-            m = m * 10 + (uint64_t)(*p - '0');
-            if (m)
-                digits++;
-        } else {
-            exp10++;
-        }
-        seen = 1;
-        p++;
-    }
-    if (p < e && *p == '.') {
-        p++;
-        while (p < e && *p >= '0' && *p <= '9') {
-            if (digits < 19) {
-                m = m * 10 + (uint64_t)(*p - '0');
-                if (m)
-                    digits++;
-                exp10--;
-            }
-            seen = 1;
-            p++;
-        }
-    }
-    if (seen && p < e && (*p == 'e' || *p == 'E')) {
-        p++;
-        int eneg = 0, ev = 0, edig = 0;
-        if (p < e && (*p == '-' || *p == '+'))
-            eneg = *p++ == '-';
-        while (p < e && *p >= '0' && *p <= '9') {
-            if (ev < 10000)
-                ev = ev * 10 + (*p - '0');
-            edig = 1;
-            p++;
-        }
-        if (!edig)
-            return 0;
-        exp10 += eneg ? -ev : ev;
-    }
-    if (seen && p == e && m < MANTISSA_EXACT_MAX && exp10 >= -POW10_EXACT_MAX &&
-        exp10 <= POW10_EXACT_MAX && digits < 19) {
-        double v = (double)m;
-        v = exp10 < 0 ? v / POW10[-exp10] : v * POW10[exp10];
-        *out = neg ? -v : v;
-        return 1;
-    }
-    /* slow path: long mantissas, big exponents, inf */
-    if (len >= ARPA_NUM_MAX)
-        return 0;
-    char buf[ARPA_NUM_MAX];
-    memcpy(buf, s, len);
-    buf[len] = '\0';
-    char *end;
-    double v = strtod(buf, &end);
-    if (end != buf + len || isnan(v))
-        return 0;
-    *out = v;
-    return 1;
-}
+/* Numbers: models/util/decimal.h (exactly what strtod reads, fast for short ones). */
 
 /* ---- parsed n-grams before the tables are built ---- */
 
@@ -450,8 +377,8 @@ static int parse_section(struct reader *r, struct builder *b, struct ngram_lm *l
                               n < lm->order ? " and an optional back-off" : "",
                               nt > max_tok ? max_tok : nt, nt == 1 ? "" : "s");
         double pv, bv = 0.0;
-        if (!parse_num(tok[0], tl[0], &pv) || (has_bo && !parse_num(tok[n + 1], tl[n + 1], &bv))) {
-            int bad = !parse_num(tok[0], tl[0], &pv) ? 0 : n + 1;
+        if (!decimal_parse_double(tok[0], tl[0], &pv) || (has_bo && !decimal_parse_double(tok[n + 1], tl[n + 1], &bv))) {
+            int bad = !decimal_parse_double(tok[0], tl[0], &pv) ? 0 : n + 1;
             show_word(wbuf, sizeof wbuf, tok[bad], tl[bad]);
             return status_set(err, STATUS_BAD_FORMAT, NULL, "%s:%llu: '%s' is not a number",
                               b->name, (unsigned long long)r->line, wbuf);

@@ -650,6 +650,18 @@ int transformer_forward_multi(transformer_batch *b, transformer_seq *const *seqs
     }
     if (total == 0)
         return STATUS_OK;
+    if (t->ck.recurrent) { /* each sequence's own state, one after another (not yet batched) */
+        for (size_t k = 0; k < n_seq; k++) {
+            if (n[k] == 0)
+                continue;
+            int rc = seqs[k]->rops->forward(t, seqs[k]->rs, ids[k], n[k], seqs[k]->logits, NULL,
+                                            NULL, err);
+            if (rc != STATUS_OK)
+                return rc;
+            seqs[k]->pos += n[k];
+        }
+        return STATUS_OK;
+    }
     if (batch_reserve(b, total) != 0)
         return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory for a %zu-row batch", total);
     size_t r = 0, o = 0;

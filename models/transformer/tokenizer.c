@@ -3,6 +3,7 @@
  * streamer that keeps characters whole across streamed chunks. Not SentencePiece. */
 #include "transformer_internal.h"
 #include "../util/mapfile.h"
+#include "../vocab/vocab_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -180,69 +181,9 @@ void tokenizer_close(struct tokenizer *tk)
 
 /* ---- encoding ---- */
 
-/* A merge candidate: the pair starting at node 'left', valid while both nodes keep the
- * versions recorded here. Max-heap on (score, then leftmost position) = run.c's choice. */
-struct cand {
-    float score;
-    int left, right; /* node indices */
-    uint32_t vl, vr;
-    int id;
-};
-
-struct heap {
-    struct cand *a;
-    size_t n, cap;
-};
-
-static int cand_before(const struct cand *x, const struct cand *y)
-{
-    return x->score > y->score || (x->score == y->score && x->left < y->left);
-}
-
-static int heap_push(struct heap *h, struct cand c)
-{
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? 2 * h->cap : 64;
-        struct cand *a = realloc(h->a, cap * sizeof *a);
-        if (!a)
-            return -1;
-        h->a = a;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!cand_before(&c, &h->a[p]))
-            break;
-        h->a[i] = h->a[p];
-        i = p;
-    }
-    h->a[i] = c;
-    return 0;
-}
-
-static struct cand heap_pop(struct heap *h)
-{
-    struct cand top = h->a[0], last = h->a[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        const struct cand *best = &last;
-        if (l < h->n && cand_before(&h->a[l], best)) {
-            m = l;
-            best = &h->a[l];
-        }
-        if (r < h->n && cand_before(&h->a[r], best))
-            m = r;
-        if (m == i)
-            break;
-        h->a[i] = h->a[m];
-        i = m;
-    }
-    if (h->n > 0)
-        h->a[i] = last;
-    return top;
-}
+/* Merge candidates go through models/vocab's pair queue (struct vocab_pair keyed by -score:
+ * the highest score first, the leftmost on ties = run.c's choice), valid while both nodes
+ * keep the versions recorded in them. */
 
 struct enc {
     const struct tokenizer *tk;
@@ -250,7 +191,7 @@ struct enc {
     int *next, *prev;
     uint32_t *ver;
     char *buf;      /* concatenation scratch */
-    struct heap heap;
+    struct pairheap heap;
 };
 
 static int push_pair(struct enc *e, int l)
@@ -267,9 +208,9 @@ static int push_pair(struct enc *e, int l)
     int id = tokenizer_lookup(tk, e->buf, a + b);
     if (id < 0)
         return 0;
-    struct cand c = {.score = tk->scores[id], .left = l, .right = r, .vl = e->ver[l],
-                     .vr = e->ver[r], .id = id};
-    return heap_push(&e->heap, c);
+    struct vocab_pair c = {.key = -(double)tk->scores[id], .left = l, .right = r,
+                           .ver_left = e->ver[l], .ver_right = e->ver[r], .id = id};
+    return pairheap_push(&e->heap, c);
 }
 
 int tokenizer_encode(const struct tokenizer *tk, const char *text, size_t len, int bos, int eos,
@@ -321,8 +262,9 @@ int tokenizer_encode(const struct tokenizer *tk, const char *text, size_t len, i
         }
     size_t alive = m;
     while (e.heap.n > 0) {
-        struct cand c = heap_pop(&e.heap);
-        if (e.ver[c.left] != c.vl || e.ver[c.right] != c.vr || e.next[c.left] != c.right)
+        struct vocab_pair c = pairheap_pop(&e.heap);
+        if (e.ver[c.left] != c.ver_left || e.ver[c.right] != c.ver_right ||
+            e.next[c.left] != c.right)
             continue; /* stale: one side was merged since */
         e.tok[c.left] = c.id;
         e.ver[c.left]++;

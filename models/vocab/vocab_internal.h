@@ -97,13 +97,16 @@ struct idvec {
 };
 int idvec_push(struct idvec *o, int id); /* 0, or -1 out of memory */
 
-/* A candidate merge of two adjacent symbols, for both encoders' priority queues: the
- * smallest key pops first, the leftmost on ties (SentencePiece keys by -score, BPE by merge
- * rank; a double holds either exactly). */
+/* A candidate merge of two adjacent symbols, for the encoders' priority queues (these two
+ * and the llama2.c tokenizer's, models/transformer/tokenizer.c): the smallest key pops first,
+ * the leftmost on ties (SentencePiece and llama2.c key by -score, BPE by merge rank; a double
+ * holds either exactly). */
 struct vocab_pair {
     double key;
     int left, right;
     size_t size; /* bytes of the joined text, to tell a stale pair */
+    uint32_t ver_left, ver_right; /* llama2.c tokenizer: node versions, to tell a stale pair */
+    int id;                       /* llama2.c tokenizer: the merged token */
 };
 struct pairheap {
     struct vocab_pair *a;

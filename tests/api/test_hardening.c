@@ -627,6 +627,31 @@ Test(hardening, start_model_failure_exits_nonzero)
     cr_assert(strstr(text, "not a test model") && strstr(text, "--keep-going"), "%s", text);
 }
 
+/* Issue 11: the test-only "test" type is in the test build only; the lmserve binary that is
+ * shipped refuses it as any unknown type (LMSERVE_PROD_BIN, set by `make test`). */
+Test(hardening, production_binary_has_no_test_type)
+{
+    const char *prod = getenv("LMSERVE_PROD_BIN");
+    if (!prod)
+        cr_skip_test("LMSERVE_PROD_BIN is not set (make test sets it)");
+    const char *root = make_root();
+    char cmd[1200], log[300];
+    snprintf(log, sizeof log, "%s/prodtype-%d.log", harness_tmpdir(), (int)getpid());
+    snprintf(cmd, sizeof cmd, "timeout 20 %s --port 0 --model t=test:%s/tiny.test 2>%s", prod,
+             root, log);
+    int st = system(cmd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit status %d (want 1)",
+              WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+    FILE *f = fopen(log, "r");
+    cr_assert(f);
+    char text[4096];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    text[len] = '\0';
+    fclose(f);
+    cr_assert(strstr(text, "unknown model type 'test'"), "%s", text);
+    cr_assert(strstr(text, "known: ngram, embedding, transformer"), "%s", text);
+}
+
 /* Answers past --max-response are refused with a clear error, not held in memory. */
 Test(hardening, answer_over_max_response_is_422)
 {

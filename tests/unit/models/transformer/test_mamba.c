@@ -122,3 +122,35 @@ Test(mamba, bad_files_are_clear_errors)
     cr_expect(strstr(err.msg, "blk.0.ssm_d") != NULL, "%s", err.msg);
     remove(path);
 }
+
+Test(mamba, forward_multi_equals_each_alone)
+{
+    char path[256];
+    transformer *t = open_random("", path, sizeof path);
+    if (!t)
+        cr_skip_test("lmserve-gguf not built");
+    const int V = t->ck.shape.vocab;
+    int pa[5] = {1, 50, 60, 70, 80}, pb[3] = {1, 90, 100};
+    struct status_err err = {0};
+    transformer_seq *a = transformer_seq_new(t, 0), *b = transformer_seq_new(t, 0);
+    transformer_seq *a1 = transformer_seq_new(t, 0), *b1 = transformer_seq_new(t, 0);
+    transformer_batch *bt = transformer_batch_new(t);
+    cr_assert(a && b && a1 && b1 && bt);
+    transformer_seq *const seqs[2] = {a, b};
+    const int *const ids[2] = {pa, pb};
+    const size_t n[2] = {5, 3};
+    cr_assert_eq(transformer_forward_multi(bt, seqs, ids, n, 2, &err), STATUS_OK, "%s", err.msg);
+    cr_assert_eq(transformer_forward(a1, pa, 5, NULL, NULL, &err), STATUS_OK);
+    cr_assert_eq(transformer_forward(b1, pb, 3, NULL, NULL, &err), STATUS_OK);
+    cr_expect_eq(memcmp(transformer_logits(a), transformer_logits(a1), (size_t)V * sizeof(float)), 0);
+    cr_expect_eq(memcmp(transformer_logits(b), transformer_logits(b1), (size_t)V * sizeof(float)), 0);
+    cr_expect_eq(transformer_seq_pos(a), 5);
+    cr_expect_eq(transformer_seq_pos(b), 3);
+    transformer_batch_free(bt);
+    transformer_seq_free(a);
+    transformer_seq_free(b);
+    transformer_seq_free(a1);
+    transformer_seq_free(b1);
+    transformer_close(t);
+    remove(path);
+}

@@ -1,4 +1,6 @@
-/* testmodel.c: a tiny model type ("test") for the registry and server tests only: a text
+/* testmodel.c: a tiny model type ("test") for the registry and server tests only, linked
+ * into the test binaries (build/tests/unit, build/tests/lmserve, the api fuzz target) and
+ * registered at their start-up; the lmserve binary does not have it. A model is a text
  * file whose first line is "lmserve-test-model". It is a language model that gives every
  * word log10 p = -1, and can be made slow to load or to score (options load_delay_ms,
  * score_delay_ms) so tests can observe loading, draining and unloading under load. */
@@ -8,9 +10,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "lm.h"
-#include "registry.h"
-#include "util/mapfile.h"
+#include "../../models/lm.h"
+#include "../../models/registry.h"
+#include "../../models/util/mapfile.h"
 
 #define TESTMODEL_MAGIC "lmserve-test-model"
 #define TESTMODEL_DELAY_MAX_MS 60000 /* bound on the delays tests may ask for */
@@ -161,3 +163,9 @@ const struct model_ops testmodel_ops = {
     .bytes = testmodel_bytes,
     .lm = &testmodel_lm,
 };
+
+/* Linked as an object (never from an archive), so this runs in every test binary. */
+__attribute__((constructor)) static void testmodel_register(void)
+{
+    registry_register_type(&testmodel_ops);
+}
