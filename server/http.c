@@ -769,12 +769,21 @@ static enum MHD_Result dispatch(struct reqctx *c)
     pthread_mutex_lock(&c->lock);
     MHD_suspend_connection(c->conn);
     pthread_mutex_unlock(&c->lock);
-    pool *jobs = rt->cost == COST_STREAM && s->gen_pool ? s->gen_pool : s->pool;
-    if (pool_submit_until(jobs, job_run, job_expire, c, c->rq.deadline_us) != 0) {
+    /* A generation gets a worker of its own at once or a 503: it waits for a slot in its
+     * model's scheduler (bounded by --gen-queue, until its deadline), never in a ring. */
+    const int gen = rt->cost == COST_STREAM && s->gen_pool;
+    if (gen ? pool_submit_idle(s->gen_pool, job_run, c) != 0
+            : pool_submit_until(s->pool, job_run, job_expire, c, c->rq.deadline_us) != 0) {
         ctx_unref(c);
         char msg[STATUS_MSG_MAX];
-        snprintf(msg, sizeof msg, "the server is busy: %zu jobs are queued; retry later",
-                 pool_capacity(jobs));
+        if (gen)
+            snprintf(msg, sizeof msg,
+                     "the server is busy: %d generations are running or waiting for a slot "
+                     "(--parallel + --gen-queue); retry later",
+                     cfg->max_generations + cfg->gen_queue);
+        else
+            snprintf(msg, sizeof msg, "the server is busy: %zu jobs are queued; retry later",
+                     pool_capacity(s->pool));
         resp_fail(&c->rs, STATUS_BUSY, NULL, msg);
         c->rs.retry_after = HTTP_RETRY_AFTER_S;
         pthread_mutex_lock(&c->lock);
@@ -1601,8 +1610,9 @@ http_server *http_start(const struct api_config *cfg, registry *reg)
 
     s->pool = pool_new(cfg->threads, (size_t)cfg->queue_max);
     /* Streaming generations wait on their model's scheduler (models/transformer/sched.c, its
-     * own thread computes): --parallel workers of their own, and their own bounded queue. */
-    s->gen_pool = pool_new(cfg->max_generations, (size_t)cfg->queue_max);
+     * own thread computes): a worker each for --parallel running and --gen-queue waiting. */
+    s->gen_pool = pool_new(cfg->max_generations + cfg->gen_queue,
+                           (size_t)(cfg->max_generations + cfg->gen_queue));
     if (!s->pool || !s->gen_pool) {
         fprintf(stderr, "lmserve: cannot start %d worker threads\n", cfg->threads);
         goto fail;

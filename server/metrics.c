@@ -129,6 +129,8 @@ static void batching_render(struct buf *b)
            "# TYPE lmserve_slots gauge\nlmserve_slots %zu\n"
            "# HELP lmserve_slots_busy Slots holding a generation now.\n"
            "# TYPE lmserve_slots_busy gauge\nlmserve_slots_busy %zu\n"
+           "# HELP lmserve_generations_waiting Generations waiting for a slot (at most --gen-queue).\n"
+           "# TYPE lmserve_generations_waiting gauge\nlmserve_generations_waiting %zu\n"
            "# HELP lmserve_kv_cache_bytes KV cache bytes held by running generations.\n"
            "# TYPE lmserve_kv_cache_bytes gauge\nlmserve_kv_cache_bytes %zu\n"
            "# HELP lmserve_kv_cache_budget_bytes KV cache budget (--kv-cache-mb) of the running schedulers.\n"
@@ -139,7 +141,7 @@ static void batching_render(struct buf *b)
            "# TYPE lmserve_prompt_tokens_processed_total counter\nlmserve_prompt_tokens_processed_total %llu\n"
            "# HELP lmserve_batch_steps_total Batched forward steps.\n"
            "# TYPE lmserve_batch_steps_total counter\nlmserve_batch_steps_total %llu\n",
-        st.slots, st.slots_busy, st.kv_bytes_used, st.kv_bytes_budget, st.tokens_generated,
+        st.slots, st.slots_busy, st.waiting, st.kv_bytes_used, st.kv_bytes_budget, st.tokens_generated,
         st.prompt_rows, st.steps);
     static const size_t le[] = {1, 2, 4, 8, 16, 32, 64};
     put(b, "# HELP lmserve_batch_size Rows (tokens of all slots) per batched forward step.\n"

@@ -51,7 +51,7 @@ struct transformer_sched {
     pthread_t th;
     int quit;
     struct sreq *head;
-    size_t pending, active, parallel, kv_used, kv_budget;
+    size_t pending, active, waiting, parallel, kv_used, kv_budget;
     transformer_batch *b;
     /* the step's picks, grown as needed */
     struct sreq **pick;
@@ -272,19 +272,25 @@ int transformer_sched_enter(const transformer *t, size_t kv_bytes, const volatil
     pthread_mutex_lock(&s->mu);
     if (kv_bytes > s->kv_budget) {
         pthread_mutex_unlock(&s->mu);
-        return status_set(err, STATUS_BUSY, NULL,
+        return status_set(err, STATUS_BAD_INPUT, "max_tokens",
                           "this request needs %zu MB of KV cache; the budget (--kv-cache-mb) is %zu MB",
                           (kv_bytes + (1 << 20) - 1) >> 20, s->kv_budget >> 20);
     }
+    s->waiting++;
     while (s->active >= s->parallel || s->kv_used + kv_bytes > s->kv_budget) {
-        if (cancelled && *cancelled) {
+        if (cancelled && *cancelled) { /* its deadline passed (or the client left) */
+            s->waiting--;
             pthread_mutex_unlock(&s->mu);
-            return status_set(err, STATUS_CANCELLED, NULL, "cancelled");
+            return status_set(err, STATUS_BUSY, NULL,
+                              "no generation slot became free before the request's deadline "
+                              "(%zu slots, %zu MB of KV cache); retry later",
+                              s->parallel, s->kv_budget >> 20);
         }
         struct timespec until;
         deadline_in(&until, SCHED_POLL_MS * 1000L);
         pthread_cond_timedwait(&s->slot, &s->mu, &until);
     }
+    s->waiting--;
     s->active++;
     s->kv_used += kv_bytes;
     pthread_mutex_unlock(&s->mu);
@@ -362,6 +368,7 @@ void transformer_sched_stats(struct transformer_sched_stats *out)
         pthread_mutex_lock(&s->mu);
         out->slots += s->parallel;
         out->slots_busy += s->active;
+        out->waiting += s->waiting;
         out->kv_bytes_used += s->kv_used;
         out->kv_bytes_budget += s->kv_budget;
         pthread_mutex_unlock(&s->mu);

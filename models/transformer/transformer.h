@@ -117,7 +117,7 @@ void transformer_sched_config(size_t parallel, size_t kv_mb);
 #define TRANSFORMER_LAT_BUCKETS 14      /* latency histogram bounds (transformer_lat_bounds_s) */
 extern const double transformer_lat_bounds_s[TRANSFORMER_LAT_BUCKETS];
 struct transformer_sched_stats {
-    size_t slots, slots_busy, kv_bytes_used, kv_bytes_budget; /* summed over live models */
+    size_t slots, slots_busy, waiting, kv_bytes_used, kv_bytes_budget; /* summed over live models */
     unsigned long long steps, decode_rows, prompt_rows, tokens_generated;
     unsigned long long batch_hist[TRANSFORMER_SCHED_HIST]; /* steps by rows per step */
     /* time to first token and between tokens: counts per bound (+1: past the last), sums */

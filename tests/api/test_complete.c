@@ -390,6 +390,67 @@ Test(completions, busy_then_disconnect_cancels)
     srv_stop(&s);
 }
 
+static long tc_metric(const struct srv *s, const char *name)
+{
+    struct http_res r;
+    cr_assert_eq(http_get(s, "/metrics", &r), 0);
+    const char *p = strstr(r.body, name);
+    long v = p ? atol(p + strlen(name)) : -1;
+    http_res_free(&r);
+    return v;
+}
+
+struct tc_job {
+    const struct srv *s;
+    char body[256];
+    char *text; /* the answer's text, malloc'd */
+    long status;
+};
+
+static void *tc_job_run(void *arg)
+{
+    struct tc_job *j = arg;
+    struct http_res r;
+    if (http_post(j->s, "/v1/completions", j->body, &r) != 0)
+        return NULL;
+    j->status = r.status;
+    json_t *c = json_array_get(json_object_get(r.json, "choices"), 0);
+    const char *t = json_string_value(json_object_get(c, "text"));
+    j->text = strdup(t ? t : "");
+    http_res_free(&r);
+    return NULL;
+}
+
+/* Backpressure (issue 14): past the slots, --gen-queue generations wait for one; beyond
+ * those, an immediate 503 + Retry-After. A waiting request runs when the slot frees. */
+Test(completions, full_slots_queue_then_503)
+{
+    const char *extra[] = {"--max-generations", "1", "--gen-queue", "1", NULL};
+    struct srv s;
+    tc_start(&s, 1, extra);
+    int fd = tc_start_long_stream(&s);
+    struct tc_job w = {.s = &s};
+    snprintf(w.body, sizeof w.body, "{\"model\":\"m\",\"prompt\":\"y\",\"max_tokens\":2}");
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, tc_job_run, &w), 0);
+    long t0 = tc_now_ms();
+    while (tc_metric(&s, "\nlmserve_generations_waiting ") != 1) {
+        cr_assert_lt(tc_now_ms() - t0, TC_CANCEL_WAIT_MS, "the second generation never waited");
+        usleep(TC_POLL_MS * 1000);
+    }
+    struct http_res r;
+    cr_assert_eq(http_post(&s, "/v1/completions", "{\"model\":\"m\",\"prompt\":\"y\",\"max_tokens\":1}", &r), 0);
+    expect_error(&r, 503, NULL);
+    char ra[32];
+    cr_assert_not_null(http_header(&r, "Retry-After", ra, sizeof ra), "503 without Retry-After");
+    http_res_free(&r);
+    close(fd); /* the slot frees: the waiting request runs */
+    pthread_join(th, NULL);
+    cr_expect_eq(w.status, 200, "the waiting request got %ld", w.status);
+    free(w.text);
+    srv_stop(&s);
+}
+
 Test(completions, lm_routes_accept_transformers)
 {
     struct srv s;
@@ -473,27 +534,6 @@ Test(completions, next_without_bos)
 
 #define TC_BATCH_N 6
 
-struct tc_job {
-    const struct srv *s;
-    char body[256];
-    char *text; /* the answer's text, malloc'd */
-    long status;
-};
-
-static void *tc_job_run(void *arg)
-{
-    struct tc_job *j = arg;
-    struct http_res r;
-    if (http_post(j->s, "/v1/completions", j->body, &r) != 0)
-        return NULL;
-    j->status = r.status;
-    json_t *c = json_array_get(json_object_get(r.json, "choices"), 0);
-    const char *t = json_string_value(json_object_get(c, "text"));
-    j->text = strdup(t ? t : "");
-    http_res_free(&r);
-    return NULL;
-}
-
 /* A seeded request gives the same text alone and while others share its forward steps. */
 Test(completions, seeded_text_same_alone_and_batched)
 {
@@ -515,7 +555,7 @@ Test(completions, seeded_text_same_alone_and_batched)
         cr_assert_eq(pthread_create(&th[i], NULL, tc_job_run, &together[i]), 0);
     for (int i = 0; i < TC_BATCH_N; i++) {
         pthread_join(th[i], NULL);
-        cr_assert_eq(together[i].status, 200);
+        cr_assert_eq(together[i].status, 200, "request %d: %ld %s", i, together[i].status, together[i].text);
         cr_expect_str_eq(together[i].text, alone[i].text, "request %d differs in a batch", i);
         free(alone[i].text);
         free(together[i].text);
@@ -524,9 +564,10 @@ Test(completions, seeded_text_same_alone_and_batched)
     struct http_res r;
     cr_assert_eq(http_get(&s, "/metrics", &r), 0);
     cr_assert_eq(r.status, 200);
-    const char *names[] = {"lmserve_tokens_generated_total ", "lmserve_prompt_tokens_processed_total ",
-                           "lmserve_batch_steps_total ", "lmserve_time_to_first_token_seconds_count ",
-                           "lmserve_inter_token_latency_seconds_count ", "lmserve_batch_size_count "};
+    /* "\nNAME ": the sample line, not its "# HELP NAME ..." line */
+    const char *names[] = {"\nlmserve_tokens_generated_total ", "\nlmserve_prompt_tokens_processed_total ",
+                           "\nlmserve_batch_steps_total ", "\nlmserve_time_to_first_token_seconds_count ",
+                           "\nlmserve_inter_token_latency_seconds_count ", "\nlmserve_batch_size_count "};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const char *p = strstr(r.body, names[i]);
         cr_assert_not_null(p, "/metrics lacks %s", names[i]);
