@@ -95,6 +95,58 @@ def ttft_probes(port, probes, background, max_tokens, llama):
     return got
 
 
+def metric(port, name):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("GET", "/metrics")
+    for line in c.getresponse().read().decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def many_streams(port, pid, k, max_tokens):
+    """k streams at once on default flags: all must finish; the KV bytes held (sampled from
+    /metrics) must stay within the budget; the server's peak RSS is sampled too."""
+    peak = {"kv": 0.0, "rss": rss_kb(pid), "busy": 0.0, "waiting": 0.0}
+    rss0 = peak["rss"]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            try:
+                peak["kv"] = max(peak["kv"], metric(port, "lmserve_kv_cache_bytes") or 0)
+                peak["busy"] = max(peak["busy"], metric(port, "lmserve_slots_busy") or 0)
+                peak["waiting"] = max(peak["waiting"], metric(port, "lmserve_generations_waiting") or 0)
+                peak["rss"] = max(peak["rss"], rss_kb(pid))
+            except OSError:
+                pass
+            time.sleep(0.2)
+    th = threading.Thread(target=sample)
+    th.start()
+    err = None
+    try:
+        agg, out = concurrent(port, k, max_tokens, False)
+    except RuntimeError as e:
+        agg, out, err = 0.0, [], str(e)
+    done.set()
+    th.join()
+    budget = metric(port, "lmserve_kv_cache_budget_bytes") or 0
+    return {"phase": "many", "streams": k, "completed": len(out), "error": err,
+            "tokens": sum(n for _, n, _ in out), "aggregate_tok_s": round(agg, 1),
+            "kv_peak_mb": round(peak["kv"] / 2**20, 1), "kv_budget_mb": round(budget / 2**20, 1),
+            "slots_busy_peak": peak["busy"], "waiting_peak": peak["waiting"],
+            "rss_before_mb": round(rss0 / 1024, 1), "rss_peak_mb": round(peak["rss"] / 1024, 1),
+            "ttft_max_s": round(max((t for t, _, _ in out), default=0), 2)}
+
+
 def wait_ready(port, proc, what, timeout=180):
     t0 = time.time()
     while time.time() - t0 < timeout:
@@ -120,7 +172,9 @@ def main():
     ap.add_argument("--probes", type=int, default=8)
     ap.add_argument("--port", type=int, default=18210)
     ap.add_argument("--build", default="build")
-    ap.add_argument("--ctx", type=int, default=512)
+    ap.add_argument("--ctx", type=int, default=256)
+    ap.add_argument("--many", type=int, default=64,
+                    help="streams of the last phase (lmserve only, default flags); 0: skip")
     a = ap.parse_args()
     llama_bin = os.environ.get("LLAMA_SERVER", "/work/ref/llama.cpp/build/bin/llama-server")
     summary = []
@@ -154,6 +208,8 @@ def main():
                     for k, v in m.items():
                         if k.endswith(("_s", "_ms")):
                             res[srv].setdefault(k, []).append(v)
+            if a.many:
+                print(json.dumps(many_streams(a.port, lm.pid, a.many, a.tokens)), flush=True)
         finally:
             for p in (lm, ll):
                 p.terminate()

@@ -632,8 +632,6 @@ int transformer_forward_multi(transformer_batch *b, transformer_seq *const *seqs
     const transformer *t = b->ws->t;
     const size_t V = (size_t)t->ck.shape.vocab;
     size_t total = 0, n_out = 0;
-    if (t->ck.recurrent)
-        return status_set(err, STATUS_INTERNAL, NULL, "a recurrent model's sequences run alone");
     for (size_t k = 0; k < n_seq; k++) {
         if (seqs[k]->t != t)
             return status_set(err, STATUS_INTERNAL, NULL, "a sequence of another model in the batch");
