@@ -36,6 +36,9 @@ struct lm_candidate {
 };
 
 struct lm_ops {
+    /* Optional: STATUS_OK when this instance scores text, else the 400 saying why (a
+     * Transformer encoder or a tokenizer-only file). NULL: always. */
+    int (*check)(const void *impl, struct status_err *err);
     /* Score 'text' (UTF-8, validated). On STATUS_OK 'out' is filled and owned by the caller
      * (lm_scored_free); on error 'out' is empty and err says why. */
     int (*score)(void *impl, const char *text, const struct lm_score_opts *opts,

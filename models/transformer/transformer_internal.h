@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../kernels/act.h"
 #include "../kernels/kernels.h"
 #include "../util/alloc.h" /* util_malloc & co: the loaders' allocations (failure injection) */
 #include "../vocab/vocab.h"
@@ -49,6 +50,19 @@ struct arch {
      * and the attention weights rounded to fp16 before their products), RoPE angles by
      * ggml's recurrence. */
     int ggml;
+    /* GPT-2 style blocks (gpt2): LayerNorm with bias instead of RMSNorm (eps in rms_eps),
+     * learned position embeddings instead of RoPE (n_rot 0), an ungated MLP with biases */
+    int layernorm;
+    enum kernels_act act; /* the feed-forward activation (SiLU for llama's SwiGLU) */
+    int gated;            /* act(gate x) * (up x) (ffn_gate present), else act(up x) */
+};
+
+/* The biases of a GPT-2 style block (gpt2): LayerNorms' and projections'. */
+struct layer_bias {
+    const float *att_norm, *ffn_norm; /* (dim) */
+    const float *o;                   /* attn_output (dim) */
+    const float *up;                  /* ffn_up (hidden) */
+    const float *down;                /* ffn_down (dim) */
 };
 
 /* Mamba-1 (general.architecture = mamba): llama.cpp's tensor names and shapes. */
@@ -67,6 +81,45 @@ struct mamba_layer {
     const float *A;          /* ssm_a (d_inner, d_state), negative (-exp(A_log)) */
     const float *D;          /* ssm_d (d_inner) */
     struct tensor out;       /* ssm_out (dim, d_inner) */
+};
+
+/* BERT encoders (general.architecture = bert, nomic-bert): llama.cpp's tensor names and
+ * shapes; the pass is bert.c. Pooling as llama.cpp numbers it (<arch>.pooling_type). */
+enum bert_pooling {
+    BERT_POOL_NONE = 0,
+    BERT_POOL_MEAN = 1,
+    BERT_POOL_CLS = 2,
+    BERT_POOL_LAST = 3,
+    BERT_POOL_RANK = 4, /* the classification head (cls, cls.output): one score */
+};
+struct bert_hparams {
+    int pooling;          /* enum bert_pooling, from the file (absent: mean) */
+    int pooling_in_file;  /* 1 when <arch>.pooling_type was present */
+    int causal;           /* <arch>.attention.causal (BERT: false) */
+    float norm_eps;       /* <arch>.attention.layer_norm_epsilon */
+    int n_types;          /* rows of token_types (token type 0 is used, as llama.cpp does) */
+    int nomic;            /* nomic-bert: fused QKV, NeoX RoPE (no learned positions), SwiGLU,
+                             no linear biases */
+    int n_rot;            /* nomic-bert: dimensions rotated per head */
+    float rope_base;      /* nomic-bert: rope.freq_base */
+};
+struct bert_weights {
+    struct tensor type_emb;       /* token_types (n_types, dim) */
+    struct tensor pos_emb;        /* position_embd (context_length, dim) */
+    const float *emb_norm, *emb_norm_b; /* token_embd_norm (dim) */
+    struct tensor cls;            /* cls (dim, dim), rows = 0 when absent */
+    const float *cls_b;           /* (dim) */
+    struct tensor cls_out;        /* cls.output (n_out, dim), rows = 0 when absent */
+    const float *cls_out_b;       /* (n_out) */
+};
+struct bert_layer {
+    struct tensor wq, wk, wv, wo;        /* (dim, dim) (kv, dim) (kv, dim) (dim, dim) */
+    struct tensor wqkv, gate;            /* nomic-bert: attn_qkv (dim + 2 kv, dim), ffn_gate */
+    const float *bq, *bk, *bv, *bo;      /* biases */
+    const float *att_norm, *att_norm_b;  /* attn_output_norm (dim) */
+    struct tensor up, down;              /* ffn_up (hidden, dim), ffn_down (dim, hidden) */
+    const float *up_b, *down_b;
+    const float *out_norm, *out_norm_b;  /* layer_output_norm (dim) */
 };
 
 struct checkpoint {
@@ -88,6 +141,12 @@ struct checkpoint {
     struct mamba_hparams ssm;         /* Mamba only */
     struct mamba_layer *mamba;        /* [L] for a Mamba file, else NULL (owned array) */
     const struct recurrent_ops *recurrent; /* a recurrent architecture's state, else NULL */
+    struct tensor pos_emb;            /* (seq_len, dim) learned positions (gpt2); data NULL else */
+    const float *final_norm_b;        /* output_norm bias (gpt2), or NULL */
+    struct layer_bias *lb;            /* [L] gpt2's biases, or NULL (owned array) */
+    struct bert_hparams enc;          /* BERT only */
+    struct bert_weights encw;         /* BERT only */
+    struct bert_layer *bert;          /* [L] for a BERT encoder, else NULL (owned array) */
 };
 
 /* Map and validate 'path' (legacy, ak42 v1 or v2): header fields in bounds, every tensor
@@ -123,6 +182,23 @@ struct recurrent_ops {
                    float *all_logits, const volatile int *cancelled, struct status_err *err);
 };
 extern const struct recurrent_ops mamba_ops; /* mamba.c: a fixed-size conv + SSM state */
+
+/* ---- bert.c: the encoder pass (t->ck.bert set) ----
+ * n_seq token sequences (ids[k][0..n[k]), each 1..seq_len tokens, ids in range) through the
+ * encoder in one pass (the linear layers over every token of every sequence at once;
+ * attention within each sequence only), then pooled as the file says: out[k * bert_out_dim]
+ * is sequence k's vector (mean, CLS or last token: dim floats; rank: the classifier's
+ * scores), not normalised. STATUS_CANCELLED when *cancelled becomes non-zero between
+ * layers; STATUS_NO_MEMORY. */
+size_t bert_out_dim(const transformer *t);
+/* forward.c: like transformer_forward, but hidden (n, dim) receives every position's final
+ * hidden state after the output norm (what llama.cpp pools for a decoder's embeddings), and
+ * no logits are computed. Not for recurrent models (STATUS_BAD_INPUT). */
+int transformer_forward_hidden(transformer_seq *s, const int *ids, size_t n, float *hidden,
+                               const volatile int *cancelled, struct status_err *err);
+int bert_encode(const transformer *t, const int *const *ids, const size_t *n, size_t n_seq,
+                float *out, const volatile int *cancelled, struct status_err *err);
+const char *bert_pooling_name(int pooling); /* "none", "mean", "cls", "last", "rank" */
 
 struct tokenizer {
     int vocab_size;

@@ -20,7 +20,7 @@
 
 #define HARNESS_POLL_MS 20
 #define HARNESS_STOP_TIMEOUT_MS 15000
-#define HARNESS_ARGS_MAX 64
+#define HARNESS_ARGS_MAX 64 /* arguments of one server (srv_start, srv_start_with) */
 #define HARNESS_CURL_TIMEOUT_S 60
 
 static void sleep_ms(long ms)
@@ -355,4 +355,86 @@ void expect_error(const struct http_res *r, long status, const char *param)
     if (param)
         cr_assert(json_is_string(p) && strcmp(json_string_value(p), param) == 0,
                   "expected param '%s': %s", param, r->body);
+}
+
+/* ---- helpers the test files share ---- */
+
+json_t *http_post_ok(const struct srv *s, const char *path, const char *body)
+{
+    struct http_res r;
+    cr_assert_eq(http_post(s, path, body, &r), 0);
+    cr_assert_eq(r.status, 200, "%s %s -> %ld %s", path, body, r.status, r.body);
+    json_t *j = json_incref(r.json);
+    http_res_free(&r);
+    return j;
+}
+
+json_t *harness_sse_events(const char *body)
+{
+    json_t *out = json_array();
+    for (const char *p = body; (p = strstr(p, "data: ")) != NULL;) {
+        p += 6;
+        const char *e = strstr(p, "\n\n");
+        cr_assert_not_null(e, "unterminated SSE event");
+        json_array_append_new(out, json_stringn(p, (size_t)(e - p)));
+        p = e + 2;
+    }
+    return out;
+}
+
+static void write_file(const char *dir, const char *name, const char *text)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    cr_assert(f, "%s", p);
+    fputs(text, f);
+    fclose(f);
+}
+
+const char *harness_test_root(const char *tag)
+{
+    static char root[256];
+    snprintf(root, sizeof root, "%s/%s-%d", harness_tmpdir(), tag, (int)getpid());
+    mkdir(root, 0755);
+    write_file(root, "tiny.test", "lmserve-test-model\n");
+    write_file(root, "bad.test", "not a model\n");
+    return root;
+}
+
+void harness_ckpt_gen(const char *name, const char *flags, char *ckpt, size_t ckpt_size)
+{
+    const char *tools = getenv("LMSERVE_TOOLS");
+    char gen[512], cmd[2048];
+    snprintf(gen, sizeof gen, "%s/lmserve-ckpt-gen", tools ? tools : "build/bin");
+    if (access(gen, X_OK) != 0)
+        cr_skip_test("%s not built", gen);
+    snprintf(ckpt, ckpt_size, "%s/%s.bin", harness_tmpdir(), name);
+    snprintf(cmd, sizeof cmd, "%s -o %s --tokenizer %s/%s.tok %s", gen, ckpt, harness_tmpdir(),
+             name, flags);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+void srv_start_with(struct srv *s, const char *const *base, const char *const *extra)
+{
+    const char *args[HARNESS_ARGS_MAX + 1];
+    size_t n = 0;
+    for (size_t i = 0; base && base[i] && n < HARNESS_ARGS_MAX; i++)
+        args[n++] = base[i];
+    for (size_t i = 0; extra && extra[i] && n < HARNESS_ARGS_MAX; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    srv_start(s, args, 1);
+}
+
+char *harness_filler_body(const char *head, size_t n, const char *tail)
+{
+    size_t hl = strlen(head), tl = strlen(tail);
+    char *b = malloc(hl + n + tl + 1);
+    cr_assert(b);
+    memcpy(b, head, hl);
+    for (size_t i = 0; i < n; i++)
+        b[hl + i] = (char)('a' + (i * 7) % 26);
+    memcpy(b + hl + n, tail, tl + 1);
+    return b;
 }

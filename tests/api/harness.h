@@ -51,6 +51,23 @@ const char *harness_shared_models(void);
 /* A fresh temporary directory for this test (removed by the OS's tmp cleanup). */
 const char *harness_tmpdir(void);
 
+/* POST that must answer 200: the parsed JSON body (owned). */
+json_t *http_post_ok(const struct srv *s, const char *path, const char *body);
+/* The data: payloads of an SSE body, in order (owned array of strings). */
+json_t *harness_sse_events(const char *body);
+/* A fresh models root (per test process) with "tiny.test" (a test-type model) and "bad.test"
+ * (a file that is not one); 'tag' names it. */
+const char *harness_test_root(const char *tag);
+/* A random checkpoint from lmserve-ckpt-gen (LMSERVE_TOOLS; the test is skipped when it is not
+ * built) at <tmpdir>/<name>.bin with its tokenizer <tmpdir>/<name>.tok; 'flags' are the
+ * generator's size flags. 'ckpt' (TC_PATH) gets the checkpoint's full path. */
+void harness_ckpt_gen(const char *name, const char *flags, char *ckpt, size_t ckpt_size);
+/* srv_start with 'base' then 'extra' arguments (both NULL-terminated, extra may be NULL). */
+void srv_start_with(struct srv *s, const char *const *base, const char *const *extra);
+
+/* head + n filler letters + tail, NUL-terminated (malloc'd): a body past a model's context. */
+char *harness_filler_body(const char *head, size_t n, const char *tail);
+
 #define HARNESS_START_TIMEOUT_MS 10000
 
 #endif

@@ -22,17 +22,10 @@
  * 'ckpt' gets the checkpoint's full path, the tokenizer is "chat.tok" beside it. */
 static void tch_model(char *ckpt)
 {
-    const char *tools = getenv("LMSERVE_TOOLS");
-    char gen[TCH_PATH_MAX], cmd[4 * TCH_PATH_MAX];
-    snprintf(gen, sizeof gen, "%s/lmserve-ckpt-gen", tools ? tools : "build/bin");
-    if (access(gen, X_OK) != 0)
-        cr_skip_test("%s not built", gen);
-    snprintf(ckpt, TCH_PATH_MAX, "%s/chat.bin", harness_tmpdir());
-    snprintf(cmd, sizeof cmd,
-             "%s -o %s --tokenizer %s/chat.tok --dim 64 --hidden 128 --layers 2 --heads 4 "
-             "--kv-heads 2 --vocab 512 --seq 256 --seed 5",
-             gen, ckpt, harness_tmpdir());
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    harness_ckpt_gen("chat",
+                     "--dim 64 --hidden 128 --layers 2 --heads 4 --kv-heads 2 --vocab 512 "
+                     "--seq 256 --seed 5",
+                     ckpt, TCH_PATH_MAX);
 }
 
 /* Models "c" (chatml) and "plain" (no template) from one checkpoint; extra args after. */
@@ -42,22 +35,8 @@ static void tch_start(struct srv *s, const char *const *extra)
     tch_model(ckpt);
     snprintf(spec_c, sizeof spec_c, "c=transformer:%s,tokenizer=chat.tok,chat_template=chatml", ckpt);
     snprintf(spec_p, sizeof spec_p, "plain=transformer:%s,tokenizer=chat.tok", ckpt);
-    const char *args[16] = {"--model", spec_c, "--model", spec_p};
-    size_t n = 4;
-    for (size_t i = 0; extra && extra[i] && n + 1 < 16; i++)
-        args[n++] = extra[i];
-    args[n] = NULL;
-    srv_start(s, args, 1);
-}
-
-static json_t *post_ok(const struct srv *s, const char *path, const char *body)
-{
-    struct http_res r;
-    cr_assert_eq(http_post(s, path, body, &r), 0);
-    cr_assert_eq(r.status, 200, "%s %s -> %ld %s", path, body, r.status, r.body);
-    json_t *j = json_incref(r.json);
-    http_res_free(&r);
-    return j;
+    const char *const base[] = {"--model", spec_c, "--model", spec_p, NULL};
+    srv_start_with(s, base, extra);
 }
 
 static json_t *choice0(json_t *r) { return json_array_get(json_object_get(r, "choices"), 0); }
@@ -67,30 +46,16 @@ static const char *message_text(json_t *r)
     return json_string_value(json_object_get(json_object_get(choice0(r), "message"), "content"));
 }
 
-/* The data: payloads of an SSE body, in order. */
-static json_t *sse_events(const char *body)
-{
-    json_t *out = json_array();
-    for (const char *p = body; (p = strstr(p, "data: ")) != NULL;) {
-        p += 6;
-        const char *e = strstr(p, "\n\n");
-        cr_assert_not_null(e, "unterminated SSE event");
-        json_array_append_new(out, json_stringn(p, (size_t)(e - p)));
-        p = e + 2;
-    }
-    return out;
-}
-
 Test(chat, prompt_is_the_template_rendering)
 {
     struct srv s;
     tch_start(&s, NULL);
     /* greedy chat == greedy completion of the chatml text, stopped at the turn's end */
-    json_t *c = post_ok(&s, "/v1/chat/completions",
+    json_t *c = http_post_ok(&s, "/v1/chat/completions",
                         "{\"model\":\"c\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief.\"},"
                         "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Hi\"},"
                         "{\"type\":\"text\",\"text\":\"there\"}]}],\"max_tokens\":24,\"temperature\":0}");
-    json_t *p = post_ok(&s, "/v1/completions",
+    json_t *p = http_post_ok(&s, "/v1/completions",
                         "{\"model\":\"c\",\"prompt\":\"<|im_start|>system\\nBe brief.<|im_end|>\\n"
                         "<|im_start|>user\\nHi\\nthere<|im_end|>\\n<|im_start|>assistant\\n\","
                         "\"max_tokens\":24,\"temperature\":0,\"stop\":\"<|im_end|>\"}");
@@ -112,7 +77,7 @@ Test(chat, prompt_is_the_template_rendering)
     json_decref(p);
     /* max_completion_tokens wins over max_tokens; "developer" is a system message; a null
      * assistant content is an empty turn */
-    c = post_ok(&s, "/v1/chat/completions",
+    c = http_post_ok(&s, "/v1/chat/completions",
                 "{\"model\":\"c\",\"messages\":[{\"role\":\"developer\",\"content\":\"d\"},"
                 "{\"role\":\"user\",\"content\":\"u\"},{\"role\":\"assistant\",\"content\":null},"
                 "{\"role\":\"user\",\"content\":\"again\"}],\"max_tokens\":50,"
@@ -129,7 +94,7 @@ Test(chat, stream_logprobs_usage)
     tch_start(&s, NULL);
     const char *plain = "{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":\"tell me\"}],"
                         "\"max_tokens\":12,\"temperature\":0.9,\"seed\":11,\"logprobs\":true,\"top_logprobs\":3}";
-    json_t *c = post_ok(&s, "/v1/chat/completions", plain);
+    json_t *c = http_post_ok(&s, "/v1/chat/completions", plain);
     json_t *lp = json_object_get(json_object_get(choice0(c), "logprobs"), "content");
     size_t ntok = (size_t)json_integer_value(json_object_get(json_object_get(c, "usage"), "completion_tokens"));
     cr_assert_eq(json_array_size(lp), ntok);
@@ -147,7 +112,7 @@ Test(chat, stream_logprobs_usage)
     struct http_res r;
     cr_assert_eq(http_post(&s, "/v1/chat/completions", streamed, &r), 0);
     cr_assert_eq(r.status, 200, "%s", r.body);
-    json_t *ev = sse_events(r.body);
+    json_t *ev = harness_sse_events(r.body);
     size_t ne = json_array_size(ev);
     cr_assert_geq(ne, 4);
     cr_assert_str_eq(json_string_value(json_array_get(ev, ne - 1)), "[DONE]");
@@ -246,12 +211,7 @@ Test(chat, errors_name_the_field)
         http_res_free(&r);
     }
     /* a conversation longer than the 256-token context */
-    size_t n = 4000;
-    char *big = malloc(n + 128);
-    int w = snprintf(big, 128, "{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":\"");
-    for (size_t i = 0; i < n - 100; i++)
-        big[w++] = (char)('a' + (i * 7) % 26);
-    strcpy(big + w, "\"}]}");
+    char *big = harness_filler_body("{\"model\":\"c\",\"messages\":[{\"role\":\"user\",\"content\":\"", 3900, "\"}]}");
     cr_assert_eq(http_post(&s, "/v1/chat/completions", big, &r), 0);
     expect_error(&r, 400, "messages");
     http_res_free(&r);
@@ -279,7 +239,7 @@ Test(chat, template_option_everywhere_and_in_models)
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "details"), "chat_template")),
                      "llama3");
     http_res_free(&r);
-    json_t *c = post_ok(&s, "/v1/chat/completions",
+    json_t *c = http_post_ok(&s, "/v1/chat/completions",
                         "{\"model\":\"cfg\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":2}");
     json_decref(c);
     /* the load API: a known family loads; an unknown one fails the load (the registry reports
@@ -295,7 +255,7 @@ Test(chat, template_option_everywhere_and_in_models)
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r.json, "details"), "chat_template")),
                      "gemma");
     http_res_free(&r);
-    c = post_ok(&s, "/v1/chat/completions",
+    c = http_post_ok(&s, "/v1/chat/completions",
                 "{\"model\":\"api\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"max_tokens\":2}");
     json_decref(c);
     snprintf(body, sizeof body,
@@ -352,7 +312,7 @@ Test(chat, stories260k_equals_llama_server)
         json_t *rq = json_pack("{s:s, s:O, s:O, s:i}", "model", "s", "messages", json_object_get(c, "messages"),
                                "max_tokens", json_object_get(fx, "max_tokens"), "temperature", 0);
         char *body = json_dumps(rq, 0);
-        json_t *r = post_ok(&s, "/v1/chat/completions", body);
+        json_t *r = http_post_ok(&s, "/v1/chat/completions", body);
         cr_assert_str_eq(message_text(r), json_string_value(json_object_get(c, "content")), "case %zu", i);
         json_t *u = json_object_get(r, "usage"), *eu = json_object_get(c, "usage");
         cr_assert_eq(json_integer_value(json_object_get(u, "prompt_tokens")),
@@ -402,7 +362,7 @@ Test(chat, stories260k_gguf_equals_llama_server)
         json_t *rq = json_pack("{s:s, s:O, s:O, s:i}", "model", "g", "messages", json_object_get(c, "messages"),
                                "max_tokens", json_object_get(fx, "max_tokens"), "temperature", 0);
         char *req = json_dumps(rq, 0);
-        json_t *a = post_ok(&s, "/v1/chat/completions", req);
+        json_t *a = http_post_ok(&s, "/v1/chat/completions", req);
         cr_assert_str_eq(message_text(a), json_string_value(json_object_get(c, "content")), "case %zu", i);
         cr_assert_eq(json_integer_value(json_object_get(json_object_get(a, "usage"), "prompt_tokens")),
                      json_integer_value(json_object_get(json_object_get(c, "usage"), "prompt_tokens")),
@@ -606,7 +566,7 @@ Test(chat, phi3_vocabulary_model_equals_llama_server)
         json_t *rq = json_pack("{s:s, s:O, s:O, s:i}", "model", "p", "messages", json_object_get(c, "messages"),
                                "max_tokens", json_object_get(fx, "max_tokens"), "temperature", 0);
         char *req = json_dumps(rq, 0);
-        json_t *a = post_ok(&s, "/v1/chat/completions", req);
+        json_t *a = http_post_ok(&s, "/v1/chat/completions", req);
         cr_assert_str_eq(message_text(a), json_string_value(json_object_get(c, "content")), "case %zu", i);
         cr_assert_eq(json_integer_value(json_object_get(json_object_get(a, "usage"), "prompt_tokens")),
                      json_integer_value(json_object_get(json_object_get(c, "usage"), "prompt_tokens")),

@@ -26,17 +26,13 @@
  * temporary directory. 'slow' makes a model whose long generations take seconds. */
 static void tc_model(const char *name, int slow, char *ckpt, char *tok)
 {
-    const char *tools = getenv("LMSERVE_TOOLS");
-    char gen[TC_PATH_MAX], cmd[4 * TC_PATH_MAX];
-    snprintf(gen, sizeof gen, "%s/lmserve-ckpt-gen", tools ? tools : "build/bin");
-    if (access(gen, X_OK) != 0)
-        cr_skip_test("%s not built", gen);
-    snprintf(ckpt, TC_PATH_MAX, "%s/%s.bin", harness_tmpdir(), name);
+    harness_ckpt_gen(name,
+                     slow ? "--dim 128 --hidden 384 --layers 4 --heads 4 --kv-heads 2 --vocab 2048 "
+                            "--seq 4096 --seed 3"
+                          : "--dim 64 --hidden 128 --layers 2 --heads 4 --kv-heads 2 --vocab 512 "
+                            "--seq 256 --seed 2",
+                     ckpt, TC_PATH_MAX);
     snprintf(tok, TC_PATH_MAX, "%s.tok", name);
-    snprintf(cmd, sizeof cmd, "%s -o %s --tokenizer %s/%s %s", gen, ckpt, harness_tmpdir(), tok,
-             slow ? "--dim 128 --hidden 384 --layers 4 --heads 4 --kv-heads 2 --vocab 2048 --seq 4096 --seed 3"
-                  : "--dim 64 --hidden 128 --layers 2 --heads 4 --kv-heads 2 --vocab 512 --seq 256 --seed 2");
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
 }
 
 /* Start a server with model "m" from tc_model plus extra flags (NULL-terminated). */
@@ -46,36 +42,8 @@ static void tc_start(struct srv *s, int slow, const char *const *extra)
     char ckpt[TC_PATH_MAX], tok[TC_PATH_MAX];
     tc_model(slow ? "slow" : "small", slow, ckpt, tok);
     snprintf(spec, sizeof spec, "m=transformer:%s,tokenizer=%s", ckpt, tok); /* relative tokenizer */
-    const char *args[16] = {"--model", spec};
-    size_t n = 2;
-    for (size_t i = 0; extra && extra[i] && n + 1 < 16; i++)
-        args[n++] = extra[i];
-    args[n] = NULL;
-    srv_start(s, args, 1);
-}
-
-static json_t *post_ok(const struct srv *s, const char *path, const char *body)
-{
-    struct http_res r;
-    cr_assert_eq(http_post(s, path, body, &r), 0);
-    cr_assert_eq(r.status, 200, "%s %s -> %ld %s", path, body, r.status, r.body);
-    json_t *j = json_incref(r.json);
-    http_res_free(&r);
-    return j;
-}
-
-/* The data: payloads of an SSE body, in order (owned array of strings). */
-static json_t *sse_events(const char *body)
-{
-    json_t *out = json_array();
-    for (const char *p = body; (p = strstr(p, "data: ")) != NULL;) {
-        p += 6;
-        const char *e = strstr(p, "\n\n");
-        cr_assert_not_null(e, "unterminated SSE event");
-        json_array_append_new(out, json_stringn(p, (size_t)(e - p)));
-        p = e + 2;
-    }
-    return out;
+    const char *const base[] = {"--model", spec, NULL};
+    srv_start_with(s, base, extra);
 }
 
 Test(completions, greedy_text_equals_run_c)
@@ -103,7 +71,7 @@ Test(completions, greedy_text_equals_run_c)
         json_t *rj = json_pack("{s:s, s:s, s:I, s:i}", "model", "s", "prompt", prompt, "max_tokens",
                                gen, "temperature", 0);
         req = json_dumps(rj, 0);
-        json_t *r = post_ok(&s, "/v1/completions", req);
+        json_t *r = http_post_ok(&s, "/v1/completions", req);
         json_t *ch = json_array_get(json_object_get(r, "choices"), 0);
         const char *text = json_string_value(json_object_get(ch, "text"));
         size_t pl = strlen(prompt);
@@ -120,7 +88,7 @@ Test(completions, greedy_text_equals_run_c)
         struct http_res sr;
         cr_assert_eq(http_post(&s, "/v1/completions", req, &sr), 0);
         cr_assert_eq(sr.status, 200);
-        json_t *ev = sse_events(sr.body);
+        json_t *ev = harness_sse_events(sr.body);
         size_t ne = json_array_size(ev);
         cr_assert_str_eq(json_string_value(json_array_get(ev, ne - 1)), "[DONE]");
         char *joined = calloc(1, strlen(output) + 1);
@@ -157,7 +125,7 @@ Test(completions, stream_usage_seed_stop_logprobs)
     cr_assert_eq(r.status, 200);
     cr_assert_not_null(http_header(&r, "Content-Type", buf, sizeof buf));
     cr_assert(strncmp(buf, "text/event-stream", 17) == 0, "content type %s", buf);
-    json_t *ev = sse_events(r.body);
+    json_t *ev = harness_sse_events(r.body);
     size_t ne = json_array_size(ev);
     cr_assert_geq(ne, 3);
     cr_assert_str_eq(json_string_value(json_array_get(ev, ne - 1)), "[DONE]");
@@ -179,12 +147,12 @@ Test(completions, stream_usage_seed_stop_logprobs)
     /* same seed, same text; JSON answers */
     const char *a = "{\"model\":\"m\",\"prompt\":\"the\",\"max_tokens\":20,\"temperature\":1.0,\"top_k\":40,"
                     "\"top_p\":0.9,\"seed\":1234,\"repetition_penalty\":1.1,\"presence_penalty\":0.5}";
-    json_t *r1 = post_ok(&s, "/v1/completions", a), *r2 = post_ok(&s, "/v1/completions", a);
+    json_t *r1 = http_post_ok(&s, "/v1/completions", a), *r2 = http_post_ok(&s, "/v1/completions", a);
     const char *t1 = json_string_value(json_object_get(json_array_get(json_object_get(r1, "choices"), 0), "text"));
     const char *t2 = json_string_value(json_object_get(json_array_get(json_object_get(r2, "choices"), 0), "text"));
     cr_assert_str_eq(t1, t2);
     /* a stop string taken from the middle of the greedy text ends it there, unseen */
-    json_t *g = post_ok(&s, "/v1/completions", "{\"model\":\"m\",\"prompt\":\"a\",\"max_tokens\":30,\"temperature\":0}");
+    json_t *g = http_post_ok(&s, "/v1/completions", "{\"model\":\"m\",\"prompt\":\"a\",\"max_tokens\":30,\"temperature\":0}");
     const char *gt = json_string_value(json_object_get(json_array_get(json_object_get(g, "choices"), 0), "text"));
     size_t gl = strlen(gt);
     if (gl >= 8) {
@@ -193,7 +161,7 @@ Test(completions, stream_usage_seed_stop_logprobs)
         json_t *sj = json_pack("{s:s, s:s, s:i, s:i, s:[s], s:b}", "model", "m", "prompt", "a", "max_tokens", 30,
                                "temperature", 0, "stop", stop, "echo", 0);
         char *sreq = json_dumps(sj, 0);
-        json_t *sr = post_ok(&s, "/v1/completions", sreq);
+        json_t *sr = http_post_ok(&s, "/v1/completions", sreq);
         json_t *c0 = json_array_get(json_object_get(sr, "choices"), 0);
         const char *st = json_string_value(json_object_get(c0, "text"));
         cr_assert_eq(strlen(st), (size_t)(at - gt), "stop '%s' in '%s': got '%s'", stop, gt, st);
@@ -204,7 +172,7 @@ Test(completions, stream_usage_seed_stop_logprobs)
         json_decref(sj);
     }
     /* echo puts the prompt first */
-    json_t *e = post_ok(&s, "/v1/completions", "{\"model\":\"m\",\"prompt\":\"abc\",\"max_tokens\":2,\"echo\":true}");
+    json_t *e = http_post_ok(&s, "/v1/completions", "{\"model\":\"m\",\"prompt\":\"abc\",\"max_tokens\":2,\"echo\":true}");
     cr_assert_eq(strncmp(json_string_value(json_object_get(json_array_get(json_object_get(e, "choices"), 0), "text")), "abc", 3), 0);
     json_decref(e);
     json_decref(g);
@@ -244,24 +212,19 @@ Test(completions, errors)
         http_res_free(&r);
     }
     /* a prompt longer than the 256-token context */
-    size_t n = 4000;
-    char *big = malloc(n + 64);
-    int w = snprintf(big, 64, "{\"model\":\"m\",\"prompt\":\"");
-    for (size_t i = 0; i < n - 100; i++)
-        big[w++] = (char)('a' + (i * 7) % 26);
-    strcpy(big + w, "\"}");
+    char *big = harness_filler_body("{\"model\":\"m\",\"prompt\":\"", 3900, "\"}");
     cr_assert_eq(http_post(&s, "/v1/completions", big, &r), 0);
     expect_error(&r, 400, "prompt");
     http_res_free(&r);
     free(big);
     /* tokenize / detokenize */
-    json_t *t = post_ok(&s, "/v1/tokenize", "{\"model\":\"m\",\"text\":\"the cat\",\"add_bos\":true,\"with_pieces\":true}");
+    json_t *t = http_post_ok(&s, "/v1/tokenize", "{\"model\":\"m\",\"text\":\"the cat\",\"add_bos\":true,\"with_pieces\":true}");
     json_t *ids = json_object_get(t, "tokens");
     cr_assert_eq(json_integer_value(json_array_get(ids, 0)), 1);
     cr_assert_eq(json_array_size(json_object_get(t, "pieces")), json_array_size(ids));
     json_t *dq = json_pack("{s:s, s:O}", "model", "m", "tokens", ids);
     char *dreq = json_dumps(dq, 0);
-    json_t *d = post_ok(&s, "/v1/detokenize", dreq);
+    json_t *d = http_post_ok(&s, "/v1/detokenize", dreq);
     cr_assert_str_eq(json_string_value(json_object_get(d, "text")), "the cat");
     json_decref(d);
     free(dreq);
@@ -351,7 +314,7 @@ Test(completions, max_tokens_past_context_n_and_best_of_refused)
     }
     /* n = best_of = 1, llama-server's cache_prompt and other unknown fields are fine; the
      * default max_tokens and an explicit one that fits still answer */
-    json_t *j = post_ok(&s, "/v1/completions",
+    json_t *j = http_post_ok(&s, "/v1/completions",
                         "{\"model\":\"m\",\"prompt\":\"x\",\"n\":1,\"best_of\":1,\"cache_prompt\":true,"
                         "\"some_future_field\":{\"a\":1},\"max_tokens\":200,\"temperature\":0}");
     json_t *u = json_object_get(j, "usage");

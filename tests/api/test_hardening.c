@@ -491,25 +491,6 @@ Test(hardening, body_over_max_body_413_reaches_client_sending_it_all)
 
 /* ---- item 4: time limits ---- */
 
-static const char *make_root(void)
-{
-    static char root[256];
-    snprintf(root, sizeof root, "%s/hroot-%d", harness_tmpdir(), (int)getpid());
-    mkdir(root, 0755);
-    char p[320];
-    snprintf(p, sizeof p, "%s/tiny.test", root);
-    FILE *f = fopen(p, "w");
-    cr_assert(f);
-    fputs("lmserve-test-model\n", f);
-    fclose(f);
-    snprintf(p, sizeof p, "%s/bad.test", root);
-    f = fopen(p, "w");
-    cr_assert(f);
-    fputs("not a model\n", f);
-    fclose(f);
-    return root;
-}
-
 struct bg {
     const struct srv *s;
     const char *method, *path, *body;
@@ -531,7 +512,7 @@ static void *bg_main(void *arg)
 /* Bug: requests queued for a worker were never answered while the workers were blocked. */
 Test(hardening, queued_request_past_deadline_gets_503)
 {
-    const char *root = make_root();
+    const char *root = harness_test_root("hroot");
     char m[400];
     snprintf(m, sizeof m, "t=test:%s/tiny.test", root);
     struct srv s;
@@ -564,7 +545,7 @@ Test(hardening, queued_request_past_deadline_gets_503)
 /* Bug: SIGTERM's drain waited as long as a client that stopped reading a large answer. */
 Test(hardening, sigterm_exits_in_time_with_stalled_reader)
 {
-    const char *root = make_root();
+    const char *root = harness_test_root("hroot");
     char m[400];
     snprintf(m, sizeof m, "t=test:%s/tiny.test", root);
     struct srv s;
@@ -606,24 +587,34 @@ Test(hardening, sigterm_exits_in_time_with_stalled_reader)
 
 /* ---- item 6 (the HTTP side's part) ---- */
 
-/* Bug: a model given at start that failed to load left the server running half-empty. */
-Test(hardening, start_model_failure_exits_nonzero)
+/* Run 'bin' with one start-up model 'spec' (ID=TYPE:FILE in the test root); it must exit 1.
+ * Its stderr goes into text. */
+static void expect_start_fails(const char *bin, const char *spec, char *text, size_t cap)
 {
-    const char *root = make_root();
-    const char *bin = getenv("LMSERVE_BIN") ? getenv("LMSERVE_BIN") : "build/bin/lmserve";
+    const char *root = harness_test_root("hroot");
     char cmd[1200], log[300];
     snprintf(log, sizeof log, "%s/startfail-%d.log", harness_tmpdir(), (int)getpid());
-    snprintf(cmd, sizeof cmd, "timeout 20 %s --port 0 --model broken=test:%s/bad.test 2>%s", bin,
-             root, log);
+    snprintf(cmd, sizeof cmd, "timeout 20 %s --port 0 --model %s 2>%s", bin, spec, log);
+    char *at = strstr(cmd, "ROOT");
+    cr_assert(at);
+    memmove(at + strlen(root), at + 4, strlen(at + 4) + 1);
+    memcpy(at, root, strlen(root));
     int st = system(cmd);
     cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit status %d (want 1)",
               WIFEXITED(st) ? WEXITSTATUS(st) : -1);
     FILE *f = fopen(log, "r");
     cr_assert(f);
-    char text[4096];
-    size_t len = fread(text, 1, sizeof text - 1, f);
+    size_t len = fread(text, 1, cap - 1, f);
     text[len] = '\0';
     fclose(f);
+}
+
+/* Bug: a model given at start that failed to load left the server running half-empty. */
+Test(hardening, start_model_failure_exits_nonzero)
+{
+    const char *bin = getenv("LMSERVE_BIN") ? getenv("LMSERVE_BIN") : "build/bin/lmserve";
+    char text[4096];
+    expect_start_fails(bin, "broken=test:ROOT/bad.test", text, sizeof text);
     cr_assert(strstr(text, "not a test model") && strstr(text, "--keep-going"), "%s", text);
 }
 
@@ -634,20 +625,8 @@ Test(hardening, production_binary_has_no_test_type)
     const char *prod = getenv("LMSERVE_PROD_BIN");
     if (!prod)
         cr_skip_test("LMSERVE_PROD_BIN is not set (make test sets it)");
-    const char *root = make_root();
-    char cmd[1200], log[300];
-    snprintf(log, sizeof log, "%s/prodtype-%d.log", harness_tmpdir(), (int)getpid());
-    snprintf(cmd, sizeof cmd, "timeout 20 %s --port 0 --model t=test:%s/tiny.test 2>%s", prod,
-             root, log);
-    int st = system(cmd);
-    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit status %d (want 1)",
-              WIFEXITED(st) ? WEXITSTATUS(st) : -1);
-    FILE *f = fopen(log, "r");
-    cr_assert(f);
     char text[4096];
-    size_t len = fread(text, 1, sizeof text - 1, f);
-    text[len] = '\0';
-    fclose(f);
+    expect_start_fails(prod, "t=test:ROOT/tiny.test", text, sizeof text);
     cr_assert(strstr(text, "unknown model type 'test'"), "%s", text);
     cr_assert(strstr(text, "known: ngram, embedding, transformer"), "%s", text);
 }
@@ -655,7 +634,7 @@ Test(hardening, production_binary_has_no_test_type)
 /* Answers past --max-response are refused with a clear error, not held in memory. */
 Test(hardening, answer_over_max_response_is_422)
 {
-    const char *root = make_root();
+    const char *root = harness_test_root("hroot");
     char m[400];
     snprintf(m, sizeof m, "t=test:%s/tiny.test", root);
     struct srv s;
@@ -723,7 +702,7 @@ Test(hardening, client_leaving_mid_stream_logged_499)
  * 2 GB). Their text is bounded in total by --max-unread; past it new big answers get 503. */
 Test(hardening, unread_answers_bounded_in_total)
 {
-    const char *root = make_root();
+    const char *root = harness_test_root("hroot");
     char m[400];
     snprintf(m, sizeof m, "t=test:%s/tiny.test", root);
     struct srv s;
@@ -785,7 +764,7 @@ Test(hardening, unread_answers_bounded_in_total)
  * refused unless regular (models/util/mapfile.c); this checks it end to end. */
 Test(hardening, fifo_model_file_refused_without_blocking)
 {
-    const char *root = make_root();
+    const char *root = harness_test_root("hroot");
     char fifo[400];
     snprintf(fifo, sizeof fifo, "%s/pipe.test", root);
     unlink(fifo);

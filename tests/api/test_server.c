@@ -17,26 +17,6 @@
 #define ADMIN_KEY "s3cret-key"
 #define AUTH_OK "Authorization: Bearer " ADMIN_KEY
 
-/* A test-type model file in a fresh models root; returns the root. */
-static const char *make_root(void)
-{
-    static char root[256];
-    snprintf(root, sizeof root, "%s/root-%d", harness_tmpdir(), (int)getpid());
-    mkdir(root, 0755);
-    char p[320];
-    snprintf(p, sizeof p, "%s/tiny.test", root);
-    FILE *f = fopen(p, "w");
-    cr_assert(f);
-    fputs("lmserve-test-model\n", f);
-    fclose(f);
-    snprintf(p, sizeof p, "%s/bad.test", root);
-    f = fopen(p, "w");
-    cr_assert(f);
-    fputs("not a model\n", f);
-    fclose(f);
-    return root;
-}
-
 Test(server, health_and_request_id)
 {
     struct srv s;
@@ -170,7 +150,7 @@ Test(server, cors_preflight)
 
 Test(server, ready_tracks_loading_and_failures)
 {
-    const char *root = make_root();
+    const char *root = harness_test_root("root");
     char m1[400], m2[400];
     snprintf(m1, sizeof m1, "slow=test:%s/tiny.test,load_delay_ms=1500", root);
     snprintf(m2, sizeof m2, "broken=test:%s/bad.test", root);
@@ -228,7 +208,7 @@ Test(server, ready_tracks_loading_and_failures)
 
 Test(server, admin_models)
 {
-    const char *root = make_root();
+    const char *root = harness_test_root("root");
     struct srv s;
     const char *args[] = {"--models-root", root, "--admin-key", ADMIN_KEY, NULL};
     srv_start(&s, args, 0);
@@ -307,7 +287,7 @@ Test(server, admin_models)
  * the root answered 404 where an existing one answered 403 (a probe of the file system). */
 Test(server, admin_load_dot_ids_unknown_options_and_outside_paths)
 {
-    const char *root = make_root();
+    const char *root = harness_test_root("root");
     struct srv s;
     const char *args[] = {"--models-root", root, "--admin-key", ADMIN_KEY, NULL};
     srv_start(&s, args, 0);
@@ -352,7 +332,7 @@ Test(server, admin_load_dot_ids_unknown_options_and_outside_paths)
 
 Test(server, admin_disabled_without_key)
 {
-    const char *root = make_root();
+    const char *root = harness_test_root("root");
     struct srv s;
     const char *args[] = {"--models-root", root, NULL};
     srv_start(&s, args, 0);
@@ -418,7 +398,7 @@ Test(server, bad_flags_exit_2)
 
 Test(server, config_file_and_env)
 {
-    const char *root = make_root();
+    const char *root = harness_test_root("root");
     char cfg[400];
     snprintf(cfg, sizeof cfg, "%s/config.json", root);
     FILE *f = fopen(cfg, "w");
@@ -472,7 +452,7 @@ static void *bg_main(void *arg)
 
 Test(server, overload_gives_503_with_retry_after)
 {
-    const char *root = make_root();
+    const char *root = harness_test_root("root");
     struct srv s;
     const char *args[] = {"--models-root", root, "--admin-key", ADMIN_KEY, "--threads", "1",
                           "--queue", "1", NULL};
@@ -512,7 +492,7 @@ Test(server, overload_gives_503_with_retry_after)
 
 Test(server, sigterm_drains_in_flight_request)
 {
-    const char *root = make_root();
+    const char *root = harness_test_root("root");
     struct srv s;
     const char *args[] = {"--models-root", root, "--admin-key", ADMIN_KEY, NULL};
     srv_start(&s, args, 0);
@@ -532,7 +512,7 @@ Test(server, sigterm_drains_in_flight_request)
 
 Test(server, unload_while_requests_run)
 {
-    const char *root = make_root();
+    const char *root = harness_test_root("root");
     char m[400];
     snprintf(m, sizeof m, "slow=test:%s/tiny.test,score_delay_ms=1500", root);
     struct srv s;
@@ -580,7 +560,7 @@ Test(server, unload_while_requests_run)
 
 Test(server, sigterm_during_slow_score)
 {
-    const char *root = make_root();
+    const char *root = harness_test_root("root");
     char m[400];
     snprintf(m, sizeof m, "slow=test:%s/tiny.test,score_delay_ms=1000", root);
     struct srv s;
@@ -615,7 +595,7 @@ Test(server, second_server_on_same_port_fails)
  * a second time. Paths in a config file are made absolute against the file's directory. */
 Test(server, config_relative_paths_are_absolute)
 {
-    const char *root = make_root();
+    const char *root = harness_test_root("root");
     char sub[400], cfg[480];
     snprintf(sub, sizeof sub, "%s/conf", root);
     mkdir(sub, 0755);
@@ -746,7 +726,7 @@ Test(server, healthcheck_flag)
  * bad_format on path. */
 Test(server, load_errors_keep_their_code_and_field)
 {
-    const char *root = make_root();
+    const char *root = harness_test_root("root");
     char p[320];
     snprintf(p, sizeof p, "%s/tiny.vec", root);
     FILE *f = fopen(p, "w");

@@ -54,19 +54,9 @@ static void write_vocab(const char *path)
     gguf_writer_free(w);
 }
 
-static json_t *post_ok(const struct srv *s, const char *path, const char *body)
-{
-    struct http_res r;
-    cr_assert_eq(http_post(s, path, body, &r), 0);
-    cr_assert_eq(r.status, 200, "%s %s -> %ld %s", path, body, r.status, r.body);
-    json_t *j = json_incref(r.json);
-    http_res_free(&r);
-    return j;
-}
-
 static void expect_tokens(const struct srv *s, const char *body, const int *want, size_t n)
 {
-    json_t *j = post_ok(s, "/v1/tokenize", body);
+    json_t *j = http_post_ok(s, "/v1/tokenize", body);
     json_t *t = json_object_get(j, "tokens");
     cr_assert_eq(json_array_size(t), n, "%s -> %zu tokens, want %zu", body, json_array_size(t), n);
     for (size_t i = 0; i < n; i++)
@@ -104,7 +94,7 @@ Test(tokenize, vocab_only_gguf_is_a_tokenizer, .timeout = 60)
     /* control tokens: text unless parse_special */
     expect_tokens(&s, "{\"model\":\"v\",\"text\":\"a<|im_end|>\",\"add_special\":false,\"parse_special\":true}",
                   (int[]){TK_SP_A, TK_IM_END}, 2);
-    json_t *j = post_ok(&s, "/v1/tokenize",
+    json_t *j = http_post_ok(&s, "/v1/tokenize",
                         "{\"model\":\"v\",\"text\":\"a<|im_end|>\",\"add_special\":false,\"with_pieces\":true}");
     json_t *t = json_object_get(j, "tokens");
     cr_expect_gt(json_array_size(t), 2);
@@ -116,7 +106,7 @@ Test(tokenize, vocab_only_gguf_is_a_tokenizer, .timeout = 60)
     char body[256];
     snprintf(body, sizeof body, "{\"model\":\"v\",\"tokens\":[1,%d,%d,%d,%d]}", TK_SP_AB,
              TK_FIRST_BYTE + 0xC3, TK_FIRST_BYTE + 0xA9, TK_IM_END);
-    j = post_ok(&s, "/v1/detokenize", body);
+    j = http_post_ok(&s, "/v1/detokenize", body);
     cr_expect_str_eq(json_string_value(json_object_get(j, "text")), "ab\xC3\xA9<|im_end|>");
     json_decref(j);
     snprintf(body, sizeof body, "{\"model\":\"v\",\"tokens\":[%d]}", TK_N);
@@ -152,7 +142,7 @@ Test(tokenize, gpt2_vocabulary_from_shared, .timeout = 60)
     /* llama-tokenize -p "Hello world<|endoftext|>": 15496 995 50256 (gpt-2 adds no BOS) */
     expect_tokens(&s, "{\"model\":\"g\",\"text\":\"Hello world<|endoftext|>\",\"parse_special\":true}",
                   (int[]){15496, 995, 50256}, 3);
-    json_t *j = post_ok(&s, "/v1/detokenize", "{\"model\":\"g\",\"tokens\":[15496,995]}");
+    json_t *j = http_post_ok(&s, "/v1/detokenize", "{\"model\":\"g\",\"tokens\":[15496,995]}");
     cr_expect_str_eq(json_string_value(json_object_get(j, "text")), "Hello world");
     json_decref(j);
     cr_assert_eq(srv_stop(&s), 0);
