@@ -242,7 +242,29 @@ struct transformer {
     int head_size, kv_dim;
     const struct kernels_ops *k;
     int chat_template_plus1; /* models/chat family + 1; 0 (as calloc leaves it) = none */
+    struct transformer_sched *sched; /* continuous batching (sched.c), started on first use */
+    int sched_failed;
+    size_t sched_parallel; /* the model's option parallel=N; 0: transformer_sched_config's */
 };
+
+/* ---- sched.c: the per-model batching scheduler ---- */
+/* Take a slot holding kv_bytes of KV cache: waits while the slots or the budget are full
+ * (STATUS_CANCELLED when *cancelled turns on meanwhile; STATUS_BUSY when kv_bytes alone
+ * passes the budget). Every STATUS_OK is paired with transformer_sched_leave. */
+int transformer_sched_enter(const transformer *t, size_t kv_bytes, const volatile int *cancelled,
+                            struct status_err *err);
+void transformer_sched_leave(const transformer *t, size_t kv_bytes);
+/* transformer_forward (no all_logits) through the model's scheduler: the tokens join the
+ * next steps with the other slots' (a long prompt in chunks). */
+int transformer_sched_forward(const transformer *t, transformer_seq *seq, const int *ids, size_t n,
+                              const volatile int *cancelled, struct status_err *err);
+void transformer_sched_close(transformer *t); /* stops the thread; before the weights go */
+/* A generated token: 'first' (time since the request's generation began) or not (since its
+ * previous token), in microseconds. */
+void transformer_sched_observe(int first, uint64_t us);
+/* forward.c: positions left in s; bytes of KV cache a 'capacity'-position sequence holds */
+size_t transformer_seq_room(const transformer_seq *s);
+size_t transformer_seq_kv_bytes(const transformer *t, size_t capacity);
 
 /* The tokenizer as generation needs it (llama2.c's or a GGUF vocab): the longest piece
  * in bytes, and whether 'id' ends generation (llama2.c: BOS or EOS; GGUF: EOS, EOT and
