@@ -19,7 +19,7 @@
  *          --seed --tied --vocab-from VOCAB.gguf]
  *                                a random GPT-2 file in llama.cpp's conventions, with a small
  *                                byte-level BPE vocabulary (or --vocab-from's, e.g. GPT-2's)
- *   random -o OUT --arch bert --vocab-from VOCAB.gguf [--type T] [--dim --hidden --layers
+ *   random -o OUT --arch bert|nomic-bert --vocab-from VOCAB.gguf [--type T] [--dim --hidden --layers
  *          --heads --ctx --seed --pooling mean|cls|last|rank|none]
  *                                a random BERT encoder in llama.cpp's conventions with a
  *                                WordPiece vocabulary copied from VOCAB.gguf */
@@ -703,19 +703,29 @@ static int cmd_random_bert(const char *out, struct hparams *h, size_t qi, uint64
     if (!w)
         die("out of memory");
     struct owned o = {0};
-    int rc = gguf_writer_str(w, "general.architecture", "bert");
-    rc = rc ? rc : gguf_writer_str(w, "general.name", "random-bert");
+    const int nomic = strcmp(h->arch, "nomic-bert") == 0;
+    const char *A = nomic ? "nomic-bert" : "bert";
+    int rc = gguf_writer_str(w, "general.architecture", A);
+    rc = rc ? rc : gguf_writer_str(w, "general.name", nomic ? "random-nomic-bert" : "random-bert");
     rc = rc ? rc : gguf_writer_u32(w, "general.alignment", GGUF_DEFAULT_ALIGNMENT);
     const struct {
         const char *key;
         int v;
-    } ints[] = {{"bert.context_length", h->ctx},      {"bert.embedding_length", h->dim},
-                {"bert.feed_forward_length", h->hidden}, {"bert.attention.head_count", h->heads},
-                {"bert.block_count", h->layers},      {"bert.pooling_type", pool}};
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
-        rc = rc ? rc : gguf_writer_u32(w, ints[i].key, (uint32_t)ints[i].v);
-    rc = rc ? rc : gguf_writer_f32(w, "bert.attention.layer_norm_epsilon", 1e-12f);
-    rc = rc ? rc : gguf_writer_bool(w, "bert.attention.causal", 0);
+    } ints[] = {{"context_length", h->ctx},      {"embedding_length", h->dim},
+                {"feed_forward_length", h->hidden}, {"attention.head_count", h->heads},
+                {"block_count", h->layers},      {"pooling_type", pool}};
+    char key[96];
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        snprintf(key, sizeof key, "%s.%s", A, ints[i].key);
+        rc = rc ? rc : gguf_writer_u32(w, key, (uint32_t)ints[i].v);
+    }
+    snprintf(key, sizeof key, "%s.attention.layer_norm_epsilon", A);
+    rc = rc ? rc : gguf_writer_f32(w, key, 1e-12f);
+    snprintf(key, sizeof key, "%s.attention.causal", A);
+    rc = rc ? rc : gguf_writer_bool(w, key, 0);
+    if (nomic) {
+        rc = rc ? rc : gguf_writer_f32(w, "nomic-bert.rope.freq_base", h->rope_theta);
+    }
     if (rc != STATUS_OK)
         die("out of memory");
     const size_t V = copy_vocab(w, &o, vocab_from);
@@ -733,11 +743,23 @@ static int cmd_random_bert(const char *out, struct hparams *h, size_t qi, uint64
     const float sd = 1.0f / sqrtf((float)h->dim), sf = 1.0f / sqrtf((float)h->hidden);
     add_random_matrix(w, &o, &st, "token_embd.weight", qi, V, D, 0.5f);
     put_f32(w, &o, "token_types.weight", 2, D, random_floats(&st, 2 * D, 0.1f, 0));
-    put_f32(w, &o, "position_embd.weight", C, D, random_floats(&st, C * D, 0.2f, 0));
+    if (!nomic)
+        put_f32(w, &o, "position_embd.weight", C, D, random_floats(&st, C * D, 0.2f, 0));
     put_f32(w, &o, "token_embd_norm.weight", 1, D, random_floats(&st, D, 0.1f, 1.0f));
     put_f32(w, &o, "token_embd_norm.bias", 1, D, random_floats(&st, D, 0.1f, 0));
     char nb[96];
-    for (int l = 0; l < h->layers; l++) {
+    for (int l = 0; l < h->layers && nomic; l++) { /* fused QKV, SwiGLU, no linear biases */
+        add_random_matrix(w, &o, &st, blk(nb, l, "attn_qkv.weight"), qi, 3 * D, D, sd);
+        add_random_matrix(w, &o, &st, blk(nb, l, "attn_output.weight"), qi, D, D, sd);
+        put_f32(w, &o, blk(nb, l, "attn_output_norm.weight"), 1, D, random_floats(&st, D, 0.1f, 1.0f));
+        put_f32(w, &o, blk(nb, l, "attn_output_norm.bias"), 1, D, random_floats(&st, D, 0.1f, 0));
+        add_random_matrix(w, &o, &st, blk(nb, l, "ffn_up.weight"), qi, F, D, sd);
+        add_random_matrix(w, &o, &st, blk(nb, l, "ffn_gate.weight"), qi, F, D, sd);
+        add_random_matrix(w, &o, &st, blk(nb, l, "ffn_down.weight"), qi, D, F, sf);
+        put_f32(w, &o, blk(nb, l, "layer_output_norm.weight"), 1, D, random_floats(&st, D, 0.1f, 1.0f));
+        put_f32(w, &o, blk(nb, l, "layer_output_norm.bias"), 1, D, random_floats(&st, D, 0.1f, 0));
+    }
+    for (int l = 0; l < h->layers && !nomic; l++) {
         static const char *const qkvo[] = {"attn_q", "attn_k", "attn_v", "attn_output"};
         for (size_t m = 0; m < 4; m++) {
             char name[64];
@@ -931,7 +953,7 @@ static void usage(void)
           "       lmserve-gguf random -o OUT.gguf --arch gpt2 [--type T] [--dim N] [--hidden N]\n"
           "                    [--layers N] [--heads N] [--kv-heads N] [--ctx N] [--seed N] [--tied]\n"
           "                    [--vocab-from VOCAB.gguf]\n"
-          "       lmserve-gguf random -o OUT.gguf --arch bert --vocab-from VOCAB.gguf [--type T]\n"
+          "       lmserve-gguf random -o OUT.gguf --arch bert|nomic-bert --vocab-from VOCAB.gguf [--type T]\n"
           "                    [--dim N] [--hidden N] [--layers N] [--heads N] [--ctx N] [--seed N]\n"
           "                    [--pooling mean|cls|last|rank|none]\n",
           stderr);
@@ -1005,7 +1027,8 @@ int main(int argc, char **argv)
             h.hidden = 2 * h.dim; /* d_inner: Mamba's expansion factor 2 */
         return cmd_random_mamba(out, &h, qi, seed, tied, &mo);
     }
-    if (strcmp(cmd, "random") == 0 && optind == argc && strcmp(h.arch, "bert") == 0)
+    if (strcmp(cmd, "random") == 0 && optind == argc &&
+        (strcmp(h.arch, "bert") == 0 || strcmp(h.arch, "nomic-bert") == 0))
         return cmd_random_bert(out, &h, qi, seed, mo.vocab_from, pooling);
     if (strcmp(cmd, "random") == 0 && optind == argc && strcmp(h.arch, "gpt2") == 0) {
         if (!hidden_set)

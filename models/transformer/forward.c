@@ -115,6 +115,15 @@ size_t transformer_seq_bytes(const transformer_seq *s)
 }
 
 size_t transformer_seq_pos(const transformer_seq *s) { return s->pos; }
+size_t transformer_seq_room(const transformer_seq *s) { return s->cap - s->pos; }
+
+size_t transformer_seq_kv_bytes(const transformer *t, size_t capacity)
+{
+    const size_t seq_len = (size_t)t->ck.shape.seq_len;
+    if (capacity == 0 || capacity > seq_len)
+        capacity = seq_len;
+    return 2 * (size_t)t->ck.shape.n_layers * capacity * (size_t)t->kv_dim * sizeof(float);
+}
 const float *transformer_logits(const transformer_seq *s) { return s->logits; }
 
 static int ensure_batch(transformer_seq *s, size_t n)

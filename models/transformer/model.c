@@ -44,6 +44,15 @@ static int tf_load(const char *path, const struct model_options *opts, void **im
                    struct status_err *err)
 {
     const char *chat = model_options_get(opts, "chat_template");
+    const char *par = model_options_get(opts, "parallel");
+    long parallel = 0;
+    if (par) {
+        char *end;
+        parallel = strtol(par, &end, 10);
+        if (end == par || *end || parallel < 1 || parallel > 10000)
+            return status_set(err, STATUS_BAD_INPUT, "options.parallel",
+                              "parallel must be an integer in [1, 10000], not '%s'", par);
+    }
     int tmpl = CHAT_TEMPLATE_NONE;
     if (chat && (tmpl = chat_template_find(chat)) == CHAT_TEMPLATE_NONE)
         return status_set(err, STATUS_BAD_INPUT, "options.chat_template",
@@ -70,6 +79,7 @@ static int tf_load(const char *path, const struct model_options *opts, void **im
     if (tmpl == CHAT_TEMPLATE_NONE)
         tmpl = chat_template_of_gguf(path);
     transformer_set_chat_template(t, tmpl);
+    t->sched_parallel = (size_t)parallel; /* 0: the server's --parallel */
     *impl = t;
     return STATUS_OK;
 }
@@ -278,7 +288,7 @@ static int tf_lm_check(const void *impl, struct status_err *err)
 static const struct lm_ops transformer_lm_ops = {
     .check = tf_lm_check, .score = tf_score, .next = tf_next};
 
-static const char *const tf_options[] = {"tokenizer", "chat_template", NULL};
+static const char *const tf_options[] = {"tokenizer", "chat_template", "parallel", NULL};
 
 /* ---- the tokenizer and generation capabilities (models/caps.h) ---- */
 

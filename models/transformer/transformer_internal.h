@@ -83,8 +83,8 @@ struct mamba_layer {
     struct tensor out;       /* ssm_out (dim, d_inner) */
 };
 
-/* BERT encoders (general.architecture = bert): llama.cpp's tensor names and shapes; the
- * pass is bert.c. Pooling as llama.cpp numbers it (<arch>.pooling_type). */
+/* BERT encoders (general.architecture = bert, nomic-bert): llama.cpp's tensor names and
+ * shapes; the pass is bert.c. Pooling as llama.cpp numbers it (<arch>.pooling_type). */
 enum bert_pooling {
     BERT_POOL_NONE = 0,
     BERT_POOL_MEAN = 1,
@@ -98,6 +98,10 @@ struct bert_hparams {
     int causal;           /* <arch>.attention.causal (BERT: false) */
     float norm_eps;       /* <arch>.attention.layer_norm_epsilon */
     int n_types;          /* rows of token_types (token type 0 is used, as llama.cpp does) */
+    int nomic;            /* nomic-bert: fused QKV, NeoX RoPE (no learned positions), SwiGLU,
+                             no linear biases */
+    int n_rot;            /* nomic-bert: dimensions rotated per head */
+    float rope_base;      /* nomic-bert: rope.freq_base */
 };
 struct bert_weights {
     struct tensor type_emb;       /* token_types (n_types, dim) */
@@ -110,6 +114,7 @@ struct bert_weights {
 };
 struct bert_layer {
     struct tensor wq, wk, wv, wo;        /* (dim, dim) (kv, dim) (kv, dim) (dim, dim) */
+    struct tensor wqkv, gate;            /* nomic-bert: attn_qkv (dim + 2 kv, dim), ffn_gate */
     const float *bq, *bk, *bv, *bo;      /* biases */
     const float *att_norm, *att_norm_b;  /* attn_output_norm (dim) */
     struct tensor up, down;              /* ffn_up (hidden, dim), ffn_down (dim, hidden) */
@@ -237,7 +242,29 @@ struct transformer {
     int head_size, kv_dim;
     const struct kernels_ops *k;
     int chat_template_plus1; /* models/chat family + 1; 0 (as calloc leaves it) = none */
+    struct transformer_sched *sched; /* continuous batching (sched.c), started on first use */
+    int sched_failed;
+    size_t sched_parallel; /* the model's option parallel=N; 0: transformer_sched_config's */
 };
+
+/* ---- sched.c: the per-model batching scheduler ---- */
+/* Take a slot holding kv_bytes of KV cache: waits while the slots or the budget are full
+ * (STATUS_CANCELLED when *cancelled turns on meanwhile; STATUS_BUSY when kv_bytes alone
+ * passes the budget). Every STATUS_OK is paired with transformer_sched_leave. */
+int transformer_sched_enter(const transformer *t, size_t kv_bytes, const volatile int *cancelled,
+                            struct status_err *err);
+void transformer_sched_leave(const transformer *t, size_t kv_bytes);
+/* transformer_forward (no all_logits) through the model's scheduler: the tokens join the
+ * next steps with the other slots' (a long prompt in chunks). */
+int transformer_sched_forward(const transformer *t, transformer_seq *seq, const int *ids, size_t n,
+                              const volatile int *cancelled, struct status_err *err);
+void transformer_sched_close(transformer *t); /* stops the thread; before the weights go */
+/* A generated token: 'first' (time since the request's generation began) or not (since its
+ * previous token), in microseconds. */
+void transformer_sched_observe(int first, uint64_t us);
+/* forward.c: positions left in s; bytes of KV cache a 'capacity'-position sequence holds */
+size_t transformer_seq_room(const transformer_seq *s);
+size_t transformer_seq_kv_bytes(const transformer *t, size_t capacity);
 
 /* The tokenizer as generation needs it (llama2.c's or a GGUF vocab): the longest piece
  * in bytes, and whether 'id' ends generation (llama2.c: BOS or EOS; GGUF: EOS, EOT and

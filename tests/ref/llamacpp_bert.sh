@@ -3,7 +3,7 @@
 # (llama-embedding, L2-normalised) of random BERT GGUF files written by
 # `lmserve-gguf random --arch bert` with the WordPiece vocabulary of
 # ../shared/vocab/ggml-vocab-bert-bge.gguf (F32 and Q8_0; pooling mean, cls and last; one
-# text longer than a 64-token block), the embeddings of decoders with a pooling type (random
+# text longer than a 64-token block; bert and nomic-bert), the embeddings of decoders with a pooling type (random
 # llama/qwen2 files with <arch>.pooling_type; synthetic vocabulary), and the relevance scores of rerankers (pooling rank: the
 # classification head) on query/document pairs written "query[SEP]document" (llama.cpp then
 # runs [CLS] query [SEP] document [SEP]), for test_bert.c, which writes the same files again
@@ -29,9 +29,10 @@ TEXTS
 echo "# llama.cpp llama-embedding (1 thread, --embd-normalize 2) on lmserve-gguf random BERT files"
 echo "# made by tests/ref/llamacpp_bert.sh; vocabulary: ggml-vocab-bert-bge.gguf"
 while read -r line; do echo "text $line"; done < "$DIR/texts"
-for case in "F32 mean" "Q8_0 mean" "F32 cls" "F32 last"; do
+for case in "F32 mean" "Q8_0 mean" "F32 cls" "F32 last" "F32 mean nomic-bert" "Q8_0 cls nomic-bert"; do
     set -- $case
     args="--type $1 $SHAPE --pooling $2"
+    [ -n "${3:-}" ] && args="$args --arch $3"
     "$TOOL" random -o "$DIR/m.gguf" --vocab-from "$VOCAB" $args >/dev/null
     echo "model $args"
     "$LLAMA/build/bin/llama-embedding" -m "$DIR/m.gguf" -t 1 -c 256 -b 256 -ub 256 \
