@@ -117,6 +117,19 @@ size_t transformer_seq_bytes(const transformer_seq *s)
 size_t transformer_seq_pos(const transformer_seq *s) { return s->pos; }
 size_t transformer_seq_room(const transformer_seq *s) { return s->cap - s->pos; }
 
+int transformer_seq_copy_prefix(transformer_seq *dst, const transformer_seq *src, size_t n)
+{
+    if (dst->rs || src->rs || dst->t != src->t || dst->pos != 0 || n > src->pos || n > dst->cap)
+        return -1;
+    const size_t kvd = (size_t)dst->t->kv_dim, L = (size_t)dst->t->ck.shape.n_layers;
+    for (size_t l = 0; l < L; l++) {
+        memcpy(dst->kc + l * dst->cap * kvd, src->kc + l * src->cap * kvd, n * kvd * sizeof(float));
+        memcpy(dst->vc + l * dst->cap * kvd, src->vc + l * src->cap * kvd, n * kvd * sizeof(float));
+    }
+    dst->pos = n;
+    return 0;
+}
+
 size_t transformer_seq_kv_bytes(const transformer *t, size_t capacity)
 {
     const size_t seq_len = (size_t)t->ck.shape.seq_len;

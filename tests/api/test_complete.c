@@ -546,6 +546,41 @@ Test(completions, seeded_text_same_alone_and_batched)
     srv_stop(&s);
 }
 
+static json_int_t tc_cached(const json_t *answer)
+{
+    json_t *d = json_object_get(json_object_get(answer, "usage"), "prompt_tokens_details");
+    cr_assert_not_null(d, "usage without prompt_tokens_details");
+    return json_integer_value(json_object_get(d, "cached_tokens"));
+}
+
+/* Prefix cache (issue 14): a prompt that begins like a finished generation's reuses its keys
+ * and values; usage.prompt_tokens_details.cached_tokens says how many, and the answer is the
+ * one computed from scratch. */
+Test(completions, prefix_cache_reuses_leading_tokens)
+{
+    struct srv s;
+    tc_start(&s, 0, NULL);
+    const char *body = "{\"model\":\"m\",\"prompt\":\"the quick brown fox jumps over the lazy dog\","
+                       "\"max_tokens\":8,\"temperature\":0}";
+    json_t *a = http_post_ok(&s, "/v1/completions", body);
+    json_t *b = http_post_ok(&s, "/v1/completions", body);
+    const json_int_t np = json_integer_value(json_object_get(json_object_get(a, "usage"), "prompt_tokens"));
+    cr_expect_eq(tc_cached(a), 0);
+    cr_expect_eq(tc_cached(b), np - 1, "the same prompt again: all but its last token cached");
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(b, "choices"), 0), "text")),
+                     json_string_value(json_object_get(json_array_get(json_object_get(a, "choices"), 0), "text")));
+    json_t *c = http_post_ok(&s, "/v1/completions",
+                        "{\"model\":\"m\",\"prompt\":\"the quick brown fox sat\",\"max_tokens\":2}");
+    cr_expect_gt(tc_cached(c), 0, "a shared beginning is reused");
+    cr_expect_lt(tc_cached(c), np - 1);
+    cr_expect_geq(tc_metric(&s, "\nlmserve_prefix_cache_hits_total "), 2);
+    cr_expect_gt(tc_metric(&s, "\nlmserve_prefix_cache_bytes "), 0);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+    srv_stop(&s);
+}
+
 /* Fairness, timing-free: a short request sent while a 4,000-token stream runs gets its whole
  * answer before that stream ends (a new request joins between steps). */
 Test(completions, short_request_not_starved_by_long_stream)
