@@ -53,6 +53,7 @@ struct sreq {
     size_t n, done, take;
     int state, rc, in_step;
     struct status_err err;
+    float *all; /* every row's logits (n x vocab), or NULL */
     struct sreq *next;
 };
 
@@ -63,6 +64,7 @@ struct transformer_sched {
     int quit;
     struct sreq *head;
     size_t pending, active, waiting, parallel, kv_used, kv_budget;
+    int b_vocab;
     transformer_batch *b;
     /* the step's picks, grown as needed */
     struct sreq **pick;
@@ -209,18 +211,24 @@ static void *sched_main(void *arg)
             continue;
         }
         const size_t m = pick_rows(s);
+        const size_t V = (size_t)s->b_vocab;
         size_t rows = 0;
         for (size_t i = 0; i < m; i++) {
             s->seqs[i] = s->pick[i]->seq;
             s->ids[i] = s->pick[i]->ids + s->pick[i]->done;
             s->n[i] = s->pick[i]->take;
             rows += s->n[i];
+            transformer_seq_set_all_logits(s->seqs[i],
+                                           s->pick[i]->all ? s->pick[i]->all + s->pick[i]->done * V
+                                                           : NULL);
         }
         pthread_mutex_unlock(&s->mu);
         struct status_err err;
         status_clear(&err);
         int rc = transformer_forward_multi(s->b, s->seqs, s->ids, s->n, m, &err);
         pthread_mutex_lock(&s->mu);
+        for (size_t i = 0; i < m; i++)
+            transformer_seq_set_all_logits(s->seqs[i], NULL);
         atomic_fetch_add_explicit(&st_steps, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&st_hist[rows < TRANSFORMER_SCHED_HIST ? rows : TRANSFORMER_SCHED_HIST - 1],
                                   1, memory_order_relaxed);
@@ -257,6 +265,7 @@ static struct transformer_sched *sched_of(const transformer *ct)
             s->parallel = t->sched_parallel ? t->sched_parallel : sched_parallel;
             s->kv_budget = sched_kv_bytes;
             s->b = transformer_batch_new(t);
+            s->b_vocab = t->ck.shape.vocab;
             ok = s->b && pthread_mutex_init(&s->mu, NULL) == 0;
             ok = ok && pthread_cond_init(&s->work, NULL) == 0 && pthread_cond_init(&s->done, NULL) == 0 &&
                  pthread_cond_init(&s->slot, NULL) == 0;
@@ -362,9 +371,16 @@ void transformer_sched_leave(const transformer *t, size_t kv_bytes)
 int transformer_sched_forward(const transformer *t, transformer_seq *seq, const int *ids, size_t n,
                               const volatile int *cancelled, struct status_err *err)
 {
+    return transformer_sched_forward_all(t, seq, ids, n, NULL, cancelled, err);
+}
+
+int transformer_sched_forward_all(const transformer *t, transformer_seq *seq, const int *ids,
+                                  size_t n, float *all_logits, const volatile int *cancelled,
+                                  struct status_err *err)
+{
     struct transformer_sched *s = t->sched;
     if (!s || n == 0)
-        return transformer_forward(seq, ids, n, NULL, cancelled, err);
+        return transformer_forward(seq, ids, n, all_logits, cancelled, err);
     /* checked here so that one bad request never fails the others' step */
     const int vocab = t->ck.shape.vocab;
     if (n > transformer_seq_room(seq))
@@ -374,7 +390,7 @@ int transformer_sched_forward(const transformer *t, transformer_seq *seq, const 
         if (ids[i] < 0 || ids[i] >= vocab)
             return status_set(err, STATUS_BAD_INPUT, NULL, "token id %d out of range [0, %d)",
                               ids[i], vocab);
-    struct sreq r = {.seq = seq, .ids = ids, .n = n, .state = REQ_QUEUED};
+    struct sreq r = {.seq = seq, .ids = ids, .n = n, .state = REQ_QUEUED, .all = all_logits};
     pthread_mutex_lock(&s->mu);
     struct sreq **pp = &s->head;
     while (*pp)
