@@ -16,6 +16,7 @@
 #include <string.h>
 
 #define BERT_ROWS 64 /* tokens per linear-layer call: activations stay in L2 */
+#define BERT_GROUP_TOKENS 4096 /* tokens per encoder pass (bounds the activation memory) */
 
 size_t bert_out_dim(const transformer *t)
 {
@@ -250,8 +251,10 @@ static void rank_head(const struct enc *e, float *pooled, float *out)
     }
 }
 
-int bert_encode(const transformer *t, const int *const *ids, const size_t *n, size_t n_seq,
-                float *out, const volatile int *cancelled, struct status_err *err)
+/* One pass over n_seq sequences (bert_encode splits a request into such groups). */
+static int encode_group(const transformer *t, const int *const *ids, const size_t *n,
+                        size_t n_seq, float *out, const volatile int *cancelled,
+                        struct status_err *err)
 {
     const struct checkpoint *ck = &t->ck;
     const struct transformer_shape *sh = &ck->shape;
@@ -344,4 +347,23 @@ done:
     free(start);
     enc_free(&e);
     return rc;
+}
+
+int bert_encode(const transformer *t, const int *const *ids, const size_t *n, size_t n_seq,
+                float *out, const volatile int *cancelled, struct status_err *err)
+{
+    /* groups of whole sequences of at most BERT_GROUP_TOKENS tokens (one sequence may be
+     * longer: up to the context), so a request of many long inputs never holds the
+     * activations of all of them at once */
+    const size_t od = bert_out_dim(t);
+    for (size_t s0 = 0; s0 < n_seq;) {
+        size_t s1 = s0 + 1, tok = n[s0];
+        while (s1 < n_seq && tok + n[s1] <= BERT_GROUP_TOKENS)
+            tok += n[s1++];
+        int rc = encode_group(t, ids + s0, n + s0, s1 - s0, out + s0 * od, cancelled, err);
+        if (rc != STATUS_OK)
+            return rc;
+        s0 = s1;
+    }
+    return STATUS_OK;
 }

@@ -282,3 +282,41 @@ Test(bert, missing_tensor_is_a_clear_error)
     remove(path);
 }
 
+
+/* a request of more tokens than one pass takes (BERT_GROUP_TOKENS) runs in groups of whole
+ * inputs: every vector equals its input embedded alone */
+Test(bert, many_inputs_run_in_groups)
+{
+    char path[256];
+    transformer *t = open_random("--arch bert --dim 64 --hidden 128 --layers 1 --heads 4 --ctx 256",
+                                 path, sizeof path);
+    enum { N = 40 };
+    static char buf[N][1024];
+    const char *texts[N];
+    size_t len[N], tokens = 0, bad = 0;
+    for (int i = 0; i < N; i++) {
+        int w = snprintf(buf[i], sizeof buf[i], "input %d:", i);
+        for (int k = 0; k < 110; k++)
+            w += snprintf(buf[i] + w, sizeof buf[i] - (size_t)w, " w%d", (i * 7 + k) % 13);
+        texts[i] = buf[i];
+        len[i] = (size_t)w;
+    }
+    static float all[N * 64], one[64];
+    struct status_err err = {0};
+    cr_assert_eq(transformer_model_ops.embedding->texts(t, texts, len, N, 1, all, &tokens, &bad,
+                                                        NULL, &err),
+                 STATUS_OK, "%s", err.msg);
+    cr_assert_gt(tokens, 4096, "the request should need more than one pass (%zu tokens)", tokens);
+    for (int i = 0; i < N; i += 13) {
+        size_t tk;
+        cr_assert_eq(transformer_model_ops.embedding->texts(t, &texts[i], &len[i], 1, 1, one, &tk,
+                                                            &bad, NULL, &err),
+                     STATUS_OK);
+        double worst = 0;
+        for (int d = 0; d < 64; d++)
+            worst = fmax(worst, fabs(one[d] - all[i * 64 + d]));
+        cr_expect_leq(worst, 1e-5, "input %d differs by %g", i, worst);
+    }
+    transformer_close(t);
+    remove(path);
+}
