@@ -6,9 +6,10 @@
  *                                (names, shapes, SentencePiece vocabulary with scores and
  *                                token types), optionally quantized
  *   random -o OUT [--arch llama|qwen2] [--type T] [--dim --hidden --layers --heads
- *          --kv-heads --vocab --ctx --seed --tied --rope-theta]
+ *          --kv-heads --vocab --ctx --seed --tied --rope-theta --pooling P]
  *                                random weights of any shape and any supported type, with a
- *                                synthetic SentencePiece vocabulary, for tests and benchmarks
+ *                                synthetic SentencePiece vocabulary, for tests and benchmarks;
+ *                                --pooling writes <arch>.pooling_type (an embedding decoder)
  *   random -o OUT --arch mamba [--type T] [--dim --hidden (d_inner) --layers --vocab --ctx
  *          --seed --tied --d-state --d-conv --dt-rank --vocab-from VOCAB.gguf]
  *                                a random Mamba-1 file in llama.cpp's conventions (A stored
@@ -18,7 +19,7 @@
  *          --seed --tied --vocab-from VOCAB.gguf]
  *                                a random GPT-2 file in llama.cpp's conventions, with a small
  *                                byte-level BPE vocabulary (or --vocab-from's, e.g. GPT-2's)
- *   random -o OUT --arch bert --vocab-from VOCAB.gguf [--type T] [--dim --hidden --layers
+ *   random -o OUT --arch bert|nomic-bert --vocab-from VOCAB.gguf [--type T] [--dim --hidden --layers
  *          --heads --ctx --seed --pooling mean|cls|last|rank|none]
  *                                a random BERT encoder in llama.cpp's conventions with a
  *                                WordPiece vocabulary copied from VOCAB.gguf */
@@ -438,7 +439,19 @@ static void add_random_matrix(gguf_writer *w, struct owned *o, uint64_t *st, con
         add_tensor(w, name, t, rows, cols, keep(o, random_blocks(st, t, rows, cols, scale)));
 }
 
-static int cmd_random(const char *out, struct hparams *h, size_t qi, uint64_t seed, int tied)
+static int pooling_index(const char *pooling)
+{
+    static const char *const pools[] = {"none", "mean", "cls", "last", "rank"};
+    for (int i = 0; i < 5; i++)
+        if (strcmp(pooling, pools[i]) == 0)
+            return i;
+    die("--pooling is none, mean, cls, last or rank");
+    return -1;
+}
+
+/* 'pool' >= 0: also <arch>.pooling_type (a decoder used as an embedding model) */
+static int cmd_random(const char *out, struct hparams *h, size_t qi, uint64_t seed, int tied,
+                      int pool)
 {
     if (h->dim <= 0 || h->heads <= 0 || h->dim % h->heads || h->kv_heads <= 0 ||
         h->heads % h->kv_heads || h->hidden <= 0 || h->layers <= 0 || h->vocab < 259 || h->ctx <= 0)
@@ -451,6 +464,12 @@ static int cmd_random(const char *out, struct hparams *h, size_t qi, uint64_t se
         die("out of memory");
     struct owned o = {0};
     put_hparams(w, h, "random");
+    if (pool >= 0) {
+        char key[64];
+        snprintf(key, sizeof key, "%s.pooling_type", h->arch);
+        if (gguf_writer_u32(w, key, (uint32_t)pool) != STATUS_OK)
+            die("out of memory");
+    }
     /* vocabulary: <unk> <s> </s>, 256 byte tokens, then pieces "▁xy..." of printable ASCII */
     const size_t V = (size_t)h->vocab;
     char **pieces = xmalloc(V * sizeof *pieces);
@@ -674,13 +693,7 @@ static int cmd_random_mamba(const char *out, struct hparams *h, size_t qi, uint6
 static int cmd_random_bert(const char *out, struct hparams *h, size_t qi, uint64_t seed,
                            const char *vocab_from, const char *pooling)
 {
-    static const char *const pools[] = {"none", "mean", "cls", "last", "rank"};
-    int pool = -1;
-    for (int i = 0; i < 5; i++)
-        if (strcmp(pooling, pools[i]) == 0)
-            pool = i;
-    if (pool < 0)
-        die("--pooling is none, mean, cls, last or rank");
+    const int pool = pooling_index(pooling);
     if (!vocab_from)
         die("--arch bert needs --vocab-from VOCAB.gguf (a WordPiece vocabulary)");
     if (h->dim <= 0 || h->hidden <= 0 || h->layers <= 0 || h->heads <= 0 || h->ctx <= 0 ||
@@ -690,19 +703,29 @@ static int cmd_random_bert(const char *out, struct hparams *h, size_t qi, uint64
     if (!w)
         die("out of memory");
     struct owned o = {0};
-    int rc = gguf_writer_str(w, "general.architecture", "bert");
-    rc = rc ? rc : gguf_writer_str(w, "general.name", "random-bert");
+    const int nomic = strcmp(h->arch, "nomic-bert") == 0;
+    const char *A = nomic ? "nomic-bert" : "bert";
+    int rc = gguf_writer_str(w, "general.architecture", A);
+    rc = rc ? rc : gguf_writer_str(w, "general.name", nomic ? "random-nomic-bert" : "random-bert");
     rc = rc ? rc : gguf_writer_u32(w, "general.alignment", GGUF_DEFAULT_ALIGNMENT);
     const struct {
         const char *key;
         int v;
-    } ints[] = {{"bert.context_length", h->ctx},      {"bert.embedding_length", h->dim},
-                {"bert.feed_forward_length", h->hidden}, {"bert.attention.head_count", h->heads},
-                {"bert.block_count", h->layers},      {"bert.pooling_type", pool}};
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
-        rc = rc ? rc : gguf_writer_u32(w, ints[i].key, (uint32_t)ints[i].v);
-    rc = rc ? rc : gguf_writer_f32(w, "bert.attention.layer_norm_epsilon", 1e-12f);
-    rc = rc ? rc : gguf_writer_bool(w, "bert.attention.causal", 0);
+    } ints[] = {{"context_length", h->ctx},      {"embedding_length", h->dim},
+                {"feed_forward_length", h->hidden}, {"attention.head_count", h->heads},
+                {"block_count", h->layers},      {"pooling_type", pool}};
+    char key[96];
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        snprintf(key, sizeof key, "%s.%s", A, ints[i].key);
+        rc = rc ? rc : gguf_writer_u32(w, key, (uint32_t)ints[i].v);
+    }
+    snprintf(key, sizeof key, "%s.attention.layer_norm_epsilon", A);
+    rc = rc ? rc : gguf_writer_f32(w, key, 1e-12f);
+    snprintf(key, sizeof key, "%s.attention.causal", A);
+    rc = rc ? rc : gguf_writer_bool(w, key, 0);
+    if (nomic) {
+        rc = rc ? rc : gguf_writer_f32(w, "nomic-bert.rope.freq_base", h->rope_theta);
+    }
     if (rc != STATUS_OK)
         die("out of memory");
     const size_t V = copy_vocab(w, &o, vocab_from);
@@ -720,11 +743,23 @@ static int cmd_random_bert(const char *out, struct hparams *h, size_t qi, uint64
     const float sd = 1.0f / sqrtf((float)h->dim), sf = 1.0f / sqrtf((float)h->hidden);
     add_random_matrix(w, &o, &st, "token_embd.weight", qi, V, D, 0.5f);
     put_f32(w, &o, "token_types.weight", 2, D, random_floats(&st, 2 * D, 0.1f, 0));
-    put_f32(w, &o, "position_embd.weight", C, D, random_floats(&st, C * D, 0.2f, 0));
+    if (!nomic)
+        put_f32(w, &o, "position_embd.weight", C, D, random_floats(&st, C * D, 0.2f, 0));
     put_f32(w, &o, "token_embd_norm.weight", 1, D, random_floats(&st, D, 0.1f, 1.0f));
     put_f32(w, &o, "token_embd_norm.bias", 1, D, random_floats(&st, D, 0.1f, 0));
     char nb[96];
-    for (int l = 0; l < h->layers; l++) {
+    for (int l = 0; l < h->layers && nomic; l++) { /* fused QKV, SwiGLU, no linear biases */
+        add_random_matrix(w, &o, &st, blk(nb, l, "attn_qkv.weight"), qi, 3 * D, D, sd);
+        add_random_matrix(w, &o, &st, blk(nb, l, "attn_output.weight"), qi, D, D, sd);
+        put_f32(w, &o, blk(nb, l, "attn_output_norm.weight"), 1, D, random_floats(&st, D, 0.1f, 1.0f));
+        put_f32(w, &o, blk(nb, l, "attn_output_norm.bias"), 1, D, random_floats(&st, D, 0.1f, 0));
+        add_random_matrix(w, &o, &st, blk(nb, l, "ffn_up.weight"), qi, F, D, sd);
+        add_random_matrix(w, &o, &st, blk(nb, l, "ffn_gate.weight"), qi, F, D, sd);
+        add_random_matrix(w, &o, &st, blk(nb, l, "ffn_down.weight"), qi, D, F, sf);
+        put_f32(w, &o, blk(nb, l, "layer_output_norm.weight"), 1, D, random_floats(&st, D, 0.1f, 1.0f));
+        put_f32(w, &o, blk(nb, l, "layer_output_norm.bias"), 1, D, random_floats(&st, D, 0.1f, 0));
+    }
+    for (int l = 0; l < h->layers && !nomic; l++) {
         static const char *const qkvo[] = {"attn_q", "attn_k", "attn_v", "attn_output"};
         for (size_t m = 0; m < 4; m++) {
             char name[64];
@@ -911,14 +946,14 @@ static void usage(void)
           "       lmserve-gguf convert CKPT -t TOKENIZER -o OUT.gguf [--type F32|F16|Q8_0|Q4_0|Q4_K]\n"
           "       lmserve-gguf random -o OUT.gguf [--arch llama|qwen2] [--type T] [--dim N]\n"
           "                    [--hidden N] [--layers N] [--heads N] [--kv-heads N] [--vocab N]\n"
-          "                    [--ctx N] [--seed N] [--tied] [--rope-theta X]\n"
+          "                    [--ctx N] [--seed N] [--tied] [--rope-theta X] [--pooling P]\n"
           "       lmserve-gguf random -o OUT.gguf --arch mamba [--type T] [--dim N] [--hidden N]\n"
           "                    [--layers N] [--vocab N] [--ctx N] [--seed N] [--tied] [--d-state N]\n"
           "                    [--d-conv N] [--dt-rank N] [--vocab-from VOCAB.gguf]\n"
           "       lmserve-gguf random -o OUT.gguf --arch gpt2 [--type T] [--dim N] [--hidden N]\n"
           "                    [--layers N] [--heads N] [--kv-heads N] [--ctx N] [--seed N] [--tied]\n"
           "                    [--vocab-from VOCAB.gguf]\n"
-          "       lmserve-gguf random -o OUT.gguf --arch bert --vocab-from VOCAB.gguf [--type T]\n"
+          "       lmserve-gguf random -o OUT.gguf --arch bert|nomic-bert --vocab-from VOCAB.gguf [--type T]\n"
           "                    [--dim N] [--hidden N] [--layers N] [--heads N] [--ctx N] [--seed N]\n"
           "                    [--pooling mean|cls|last|rank|none]\n",
           stderr);
@@ -948,7 +983,7 @@ int main(int argc, char **argv)
         {"pooling", required_argument, 0, 'P'},
         {0, 0, 0, 0}};
     struct mamba_opts mo = {16, 4, 0, NULL};
-    int hidden_set = 0, kv_set = 0;
+    int hidden_set = 0, kv_set = 0, pooling_set = 0;
     const char *out = NULL, *tok = NULL, *pooling = "mean";
     size_t qi = 0;
     uint64_t seed = 1;
@@ -968,7 +1003,7 @@ int main(int argc, char **argv)
         case 'C': mo.d_conv = atoi(optarg); break;
         case 'R': mo.dt_rank = atoi(optarg); break;
         case 'V': mo.vocab_from = optarg; break;
-        case 'P': pooling = optarg; break;
+        case 'P': pooling = optarg; pooling_set = 1; break;
         case 'l': h.layers = atoi(optarg); break;
         case 'n': h.heads = atoi(optarg); break;
         case 'k': h.kv_heads = atoi(optarg); kv_set = 1; break;
@@ -992,7 +1027,8 @@ int main(int argc, char **argv)
             h.hidden = 2 * h.dim; /* d_inner: Mamba's expansion factor 2 */
         return cmd_random_mamba(out, &h, qi, seed, tied, &mo);
     }
-    if (strcmp(cmd, "random") == 0 && optind == argc && strcmp(h.arch, "bert") == 0)
+    if (strcmp(cmd, "random") == 0 && optind == argc &&
+        (strcmp(h.arch, "bert") == 0 || strcmp(h.arch, "nomic-bert") == 0))
         return cmd_random_bert(out, &h, qi, seed, mo.vocab_from, pooling);
     if (strcmp(cmd, "random") == 0 && optind == argc && strcmp(h.arch, "gpt2") == 0) {
         if (!hidden_set)
@@ -1002,7 +1038,7 @@ int main(int argc, char **argv)
         return cmd_random_gpt2(out, &h, qi, seed, tied, mo.vocab_from);
     }
     if (strcmp(cmd, "random") == 0 && optind == argc)
-        return cmd_random(out, &h, qi, seed, tied);
+        return cmd_random(out, &h, qi, seed, tied, pooling_set ? pooling_index(pooling) : -1);
     usage();
     return 2;
 }

@@ -6,7 +6,8 @@
 # 1,024 learned positions, separate output as llama.cpp requires) with GPT-2's own
 # vocabulary (../shared/vocab/ggml-vocab-gpt-2.gguf, 50,257 tokens; the writer's small BPE
 # vocabulary without it, which makes the classifier, and so the figures, different).
-#   usage: [LLAMA_BENCH=...] [ROUNDS=3] [PROMPT=128] [DECODE=64] [THREADS="1 2"] sh bench/gpt2/run.sh [BUILD]
+# SHAPE="--dim 768 --layers 12 --heads 12" is GPT-2 small's (124 M parameters).
+#   usage: [LLAMA_BENCH=...] [ROUNDS=3] [PROMPT=128] [DECODE=64] [THREADS="1 2"] [SHAPE=...] sh bench/gpt2/run.sh [BUILD]
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
@@ -16,6 +17,8 @@ ROUNDS=${ROUNDS:-3}
 PROMPT=${PROMPT:-128}
 DECODE=${DECODE:-64}
 THREADS=${THREADS:-1 2}
+SHAPE=${SHAPE:---dim 384 --layers 6 --heads 6}
+TAG=$(echo "$SHAPE" | tr -dc '0-9 ' | tr -s ' ' '-' | sed 's/^-//; s/-$//')
 LLAMA_BENCH=${LLAMA_BENCH:-/work/ref/llama.cpp/build/bin/llama-bench}
 GPT2_VOCAB=${GPT2_VOCAB:-../shared/vocab/ggml-vocab-gpt-2.gguf}
 mkdir -p "$DATA"
@@ -24,18 +27,18 @@ VOCAB=""
 [ -f "$GPT2_VOCAB" ] && VOCAB="--vocab-from $GPT2_VOCAB"
 FILES=""
 for q in F32 Q8_0; do
-    f="$DATA/gpt2-random-$q.gguf"
-    [ -f "$f" ] || "$BIN/lmserve-gguf" random -o "$f" --arch gpt2 --type $q --dim 384 --layers 6 \
-        --heads 6 --ctx 1024 --seed 1 $VOCAB >/dev/null
+    f="$DATA/gpt2-random-$TAG-$q.gguf"
+    [ -f "$f" ] || "$BIN/lmserve-gguf" random -o "$f" --arch gpt2 --type $q $SHAPE \
+        --ctx 1024 --seed 1 $VOCAB >/dev/null
     FILES="$FILES $f"
 done
-OUT="$DATA/results.jsonl"
+OUT="$DATA/results-$TAG.jsonl"
 : > "$OUT"
 echo "# $(date -u +%FT%TZ) $(uname -m) $(nproc) cpus; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# cpu: $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)"
 for r in $(seq "$ROUNDS"); do
     for f in $FILES; do
-        name=$(basename "$f" .gguf | sed 's/gpt2-random-//')
+        name=$(basename "$f" .gguf | sed "s/gpt2-random-$TAG-//")
         for t in $THREADS; do
             "$BIN/lmserve-bench-transformer" --threads $t --prompt "$PROMPT" --decode "$DECODE" \
                 --reps 1 "$f" 2>/dev/null |

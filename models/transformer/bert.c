@@ -1,4 +1,5 @@
-/* bert.c: the BERT encoder pass (general.architecture = bert), computing as llama.cpp's
+/* bert.c: the BERT encoder pass (general.architecture = bert, and nomic-bert: fused QKV,
+ * NeoX RoPE instead of learned positions, SwiGLU without biases), computing as llama.cpp's
  * build_bert and ggml's CPU ops do: token + token-type (type 0) + learned position
  * embeddings, LayerNorm; per layer bidirectional multi-head attention with Q/K/V/output
  * biases, residual, LayerNorm (post-norm), GELU feed-forward (tanh form, through ggml's fp16
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #define BERT_ROWS 64 /* tokens per linear-layer call: activations stay in L2 */
+#define BERT_GROUP_TOKENS 4096 /* tokens per encoder pass (bounds the activation memory) */
 
 size_t bert_out_dim(const transformer *t)
 {
@@ -41,7 +43,9 @@ struct enc {
     float *q, *k, *v; /* (N, dim) (N, kv) (N, kv) */
     float *att;   /* (N, dim) attention output */
     float *o;     /* (N, dim) projections before the residual */
-    float *h;     /* (N, hidden) */
+    float *h;     /* (N, max(hidden, dim + 2 kv)) */
+    float *g;     /* nomic-bert: (N, hidden) the up projection beside the gate's */
+    float *cs;    /* nomic-bert: (n_rot) cos, sin of one position */
     void *xa;     /* BERT_ROWS * max(dim, hidden) * 4 bytes */
     float *sc;    /* (n_seq * H, max_len) attention weights, one row per item */
     int causal;
@@ -72,7 +76,7 @@ static void row_range(void *ctx, size_t b0, size_t e0)
             kernels_layernorm(x, o, j->w, j->wb, j->cols, j->eps);
             continue;
         }
-        for (size_t i = 0; i < j->cols; i++)
+        for (size_t i = 0; j->b && i < j->cols; i++)
             o[i] += j->b[i];
         if (j->op == ROW_BIAS_GELU)
             j->gelu(o, o, NULL, j->cols);
@@ -89,6 +93,8 @@ static void linear_bias_act(const struct enc *e, const float *in, size_t cols,
         const size_t m = e->N - r < BERT_ROWS ? e->N - r : BERT_ROWS;
         transformer_linear(e->t, e->xa, in + r * cols, m, cols, w, out + r * w->rows, w->rows);
     }
+    if (!b && !gelu)
+        return; /* nomic-bert: no biases */
     struct row_job j = {.op = gelu ? ROW_BIAS_GELU : ROW_BIAS, .out = out, .b = b, .cols = w->rows,
                         .gelu = kernels_act_get(KERNELS_ACT_GELU_GGML, e->t->k->tier)};
     kernels_parallel_for(e->N, ROWS_PER_CHUNK, row_range, &j);
@@ -106,6 +112,42 @@ static void resid_norm(const struct enc *e, float *o, const float *w, const floa
     struct row_job j = {.op = ROW_RESID_NORM, .out = o, .x = e->x, .w = w, .wb = wb,
                         .cols = e->dim, .eps = e->t->ck.enc.norm_eps};
     kernels_parallel_for(e->N, ROWS_PER_CHUNK, row_range, &j);
+}
+
+/* nomic-bert: Q, K, V from the fused projection (rows of dim + 2 kv), then NeoX RoPE on Q
+ * and K at each token's position in its sequence, angles as ggml computes them (theta *=
+ * base^(-2/n_rot) pair by pair, cosf/sinf in float). */
+static void qkv_rope(const struct enc *e, const float *qkv)
+{
+    const struct bert_hparams *h = &e->t->ck.enc;
+    const size_t half = (size_t)h->n_rot / 2, w = e->dim + 2 * e->kvd;
+    const float theta_scale = powf(h->rope_base, -2.0f / (float)h->n_rot);
+    float *cs = e->cs;
+    for (size_t s = 0; s < e->n_seq; s++)
+        for (size_t p = 0; p < e->len[s]; p++) {
+            const size_t r = e->start[s] + p;
+            memcpy(e->q + r * e->dim, qkv + r * w, e->dim * sizeof(float));
+            memcpy(e->k + r * e->kvd, qkv + r * w + e->dim, e->kvd * sizeof(float));
+            memcpy(e->v + r * e->kvd, qkv + r * w + e->dim + e->kvd, e->kvd * sizeof(float));
+            float theta = (float)p;
+            for (size_t i = 0; i < half; i++) {
+                cs[2 * i] = cosf(theta);
+                cs[2 * i + 1] = sinf(theta);
+                theta *= theta_scale;
+            }
+            for (int qk = 0; qk < 2; qk++) {
+                float *v = qk ? e->k + r * e->kvd : e->q + r * e->dim;
+                const size_t heads = (qk ? e->kvd : e->dim) / e->hs;
+                for (size_t hh = 0; hh < heads; hh++) {
+                    float *x = v + hh * e->hs;
+                    for (size_t i = 0; i < half; i++) {
+                        const float x0 = x[i], x1 = x[i + half];
+                        x[i] = x0 * cs[2 * i] - x1 * cs[2 * i + 1];
+                        x[i + half] = x0 * cs[2 * i + 1] + x1 * cs[2 * i];
+                    }
+                }
+            }
+        }
 }
 
 /* attention items: (sequence, head) pairs; each does every query row of its sequence */
@@ -150,6 +192,8 @@ static void enc_free(struct enc *e)
     free(e->att);
     free(e->o);
     free(e->h);
+    free(e->g);
+    free(e->cs);
     free(e->xa);
     free(e->sc);
 }
@@ -207,8 +251,10 @@ static void rank_head(const struct enc *e, float *pooled, float *out)
     }
 }
 
-int bert_encode(const transformer *t, const int *const *ids, const size_t *n, size_t n_seq,
-                float *out, const volatile int *cancelled, struct status_err *err)
+/* One pass over n_seq sequences (bert_encode splits a request into such groups). */
+static int encode_group(const transformer *t, const int *const *ids, const size_t *n,
+                        size_t n_seq, float *out, const volatile int *cancelled,
+                        struct status_err *err)
 {
     const struct checkpoint *ck = &t->ck;
     const struct transformer_shape *sh = &ck->shape;
@@ -235,10 +281,14 @@ int bert_encode(const transformer *t, const int *const *ids, const size_t *n, si
     e.v = malloc(e.N * e.kvd * sizeof(float));
     e.att = malloc(e.N * e.dim * sizeof(float));
     e.o = malloc((e.N > 1 ? e.N : 1) * wide * sizeof(float));
-    e.h = malloc(e.N * e.hid * sizeof(float));
+    const size_t hw = e.hid > e.dim + 2 * e.kvd ? e.hid : e.dim + 2 * e.kvd;
+    e.h = malloc(e.N * hw * sizeof(float));
+    e.g = ck->enc.nomic ? malloc(e.N * e.hid * sizeof(float)) : NULL;
+    e.cs = ck->enc.nomic ? malloc((size_t)ck->enc.n_rot * sizeof(float)) : NULL;
     e.xa = malloc(BERT_ROWS * wide * sizeof(float));
     e.sc = malloc(n_seq * e.H * e.max_len * sizeof(float));
-    if (!e.x || !e.q || !e.k || !e.v || !e.att || !e.o || !e.h || !e.xa || !e.sc) {
+    if (!e.x || !e.q || !e.k || !e.v || !e.att || !e.o || !e.h || !e.xa || !e.sc ||
+        (ck->enc.nomic && (!e.g || !e.cs))) {
         rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
         goto done;
     }
@@ -250,9 +300,14 @@ int bert_encode(const transformer *t, const int *const *ids, const size_t *n, si
         for (size_t p = 0; p < n[s]; p++) {
             float *x = e.x + (start[s] + p) * e.dim;
             kernels_row_to_float(&ck->tok_emb.m, (size_t)ids[s][p], x);
-            kernels_row_to_float(&w->pos_emb.m, p, row);
-            for (size_t i = 0; i < e.dim; i++)
-                x[i] = row[i] + (x[i] + type0[i]);
+            if (w->pos_emb.m.data) { /* learned positions (bert); nomic-bert ropes instead */
+                kernels_row_to_float(&w->pos_emb.m, p, row);
+                for (size_t i = 0; i < e.dim; i++)
+                    x[i] = row[i] + (x[i] + type0[i]);
+            } else {
+                for (size_t i = 0; i < e.dim; i++)
+                    x[i] += type0[i];
+            }
             kernels_layernorm(x, x, w->emb_norm, w->emb_norm_b, e.dim, ck->enc.norm_eps);
         }
     for (int l = 0; l < sh->n_layers; l++) {
@@ -261,13 +316,24 @@ int bert_encode(const transformer *t, const int *const *ids, const size_t *n, si
             goto done;
         }
         const struct bert_layer *b = &ck->bert[l];
-        linear_bias(&e, e.x, e.dim, &b->wq, b->bq, e.q);
-        linear_bias(&e, e.x, e.dim, &b->wk, b->bk, e.k);
-        linear_bias(&e, e.x, e.dim, &b->wv, b->bv, e.v);
+        if (ck->enc.nomic) {
+            linear_bias(&e, e.x, e.dim, &b->wqkv, NULL, e.h); /* h: (N, dim + 2 kv) scratch */
+            qkv_rope(&e, e.h);
+        } else {
+            linear_bias(&e, e.x, e.dim, &b->wq, b->bq, e.q);
+            linear_bias(&e, e.x, e.dim, &b->wk, b->bk, e.k);
+            linear_bias(&e, e.x, e.dim, &b->wv, b->bv, e.v);
+        }
         kernels_parallel_for(n_seq * e.H, 1, att_range, &e);
         linear_bias(&e, e.att, e.dim, &b->wo, b->bo, e.o);
         resid_norm(&e, e.o, b->att_norm, b->att_norm_b);
-        linear_bias_act(&e, e.x, e.dim, &b->up, b->up_b, e.h, 1);
+        if (ck->enc.nomic) { /* SwiGLU: silu(gate x) * (up x) */
+            linear_bias(&e, e.x, e.dim, &b->gate, NULL, e.h);
+            linear_bias(&e, e.x, e.dim, &b->up, NULL, e.g);
+            kernels_act_get(KERNELS_ACT_SILU, t->k->tier)(e.h, e.h, e.g, e.N * e.hid);
+        } else {
+            linear_bias_act(&e, e.x, e.dim, &b->up, b->up_b, e.h, 1);
+        }
         linear_bias(&e, e.h, e.hid, &b->down, b->down_b, e.o);
         resid_norm(&e, e.o, b->out_norm, b->out_norm_b);
     }
@@ -281,4 +347,23 @@ done:
     free(start);
     enc_free(&e);
     return rc;
+}
+
+int bert_encode(const transformer *t, const int *const *ids, const size_t *n, size_t n_seq,
+                float *out, const volatile int *cancelled, struct status_err *err)
+{
+    /* groups of whole sequences of at most BERT_GROUP_TOKENS tokens (one sequence may be
+     * longer: up to the context), so a request of many long inputs never holds the
+     * activations of all of them at once */
+    const size_t od = bert_out_dim(t);
+    for (size_t s0 = 0; s0 < n_seq;) {
+        size_t s1 = s0 + 1, tok = n[s0];
+        while (s1 < n_seq && tok + n[s1] <= BERT_GROUP_TOKENS)
+            tok += n[s1++];
+        int rc = encode_group(t, ids + s0, n + s0, s1 - s0, out + s0 * od, cancelled, err);
+        if (rc != STATUS_OK)
+            return rc;
+        s0 = s1;
+    }
+    return STATUS_OK;
 }

@@ -27,9 +27,12 @@ struct transformer_seq {
     float *hb, *hb2;         /* (batch, hidden_dim) */
     float *kn, *vn;          /* (batch, kv_dim): this step's keys and values before the cache */
     float *logits;           /* (vocab) */
+    float *all_out; /* transformer_forward_multi: every fed row's logits go here too (or NULL) */
     float *rope_cr, *rope_ci; /* (head_size / 2): cos, sin of the current position */
     void *xa[3];  /* (batch, max(dim, hidden)) activations in a weight's activation type */
     size_t xa_bytes;
+    float *hidden; /* set during transformer_forward_hidden: where the normed final hidden
+                      states go instead of logits */
     void *rs; /* a recurrent architecture's fixed-size state (ck.recurrent); no KV cache then */
     const struct recurrent_ops *rops; /* its table (kept: a sequence may outlive its model) */
 };
@@ -113,6 +116,30 @@ size_t transformer_seq_bytes(const transformer_seq *s)
 }
 
 size_t transformer_seq_pos(const transformer_seq *s) { return s->pos; }
+size_t transformer_seq_room(const transformer_seq *s) { return s->cap - s->pos; }
+
+void transformer_seq_set_all_logits(transformer_seq *s, float *out) { s->all_out = out; }
+
+int transformer_seq_copy_prefix(transformer_seq *dst, const transformer_seq *src, size_t n)
+{
+    if (dst->rs || src->rs || dst->t != src->t || dst->pos != 0 || n > src->pos || n > dst->cap)
+        return -1;
+    const size_t kvd = (size_t)dst->t->kv_dim, L = (size_t)dst->t->ck.shape.n_layers;
+    for (size_t l = 0; l < L; l++) {
+        memcpy(dst->kc + l * dst->cap * kvd, src->kc + l * src->cap * kvd, n * kvd * sizeof(float));
+        memcpy(dst->vc + l * dst->cap * kvd, src->vc + l * src->cap * kvd, n * kvd * sizeof(float));
+    }
+    dst->pos = n;
+    return 0;
+}
+
+size_t transformer_seq_kv_bytes(const transformer *t, size_t capacity)
+{
+    const size_t seq_len = (size_t)t->ck.shape.seq_len;
+    if (capacity == 0 || capacity > seq_len)
+        capacity = seq_len;
+    return 2 * (size_t)t->ck.shape.n_layers * capacity * (size_t)t->kv_dim * sizeof(float);
+}
 const float *transformer_logits(const transformer_seq *s) { return s->logits; }
 
 static int ensure_batch(transformer_seq *s, size_t n)
@@ -527,6 +554,10 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
     /* classifier: only the rows whose logits are wanted, gathered into xb */
     for (size_t j = 0; j < n_out; j++)
         norm_b(t, s->xb + j * dim, s->x + out_rows[j] * dim, ck->rms_final, ck->final_norm_b, dim);
+    if (s->hidden) { /* transformer_forward_hidden: the normed states are the output */
+        memcpy(out, s->xb, n_out * dim * sizeof(float));
+        return STATUS_OK;
+    }
     struct lin_seg cls = {&ck->wcls, out, (size_t)sh->vocab, NULL, 0};
     linear(s, s->xb, n_out, dim, &cls, 1);
     return STATUS_OK;
@@ -542,6 +573,12 @@ static int forward_batch(transformer_seq *s, const int *ids, size_t n, float *al
         out_rows[i] = i;
     }
     const size_t V = (size_t)s->t->ck.shape.vocab;
+    if (s->hidden) { /* every position's normed hidden state, no logits */
+        int rc = forward_rows(s, rows, ids, n, out_rows, n, s->hidden, cancelled, err);
+        if (rc == STATUS_OK)
+            s->pos += n;
+        return rc;
+    }
     int rc = all_logits ? forward_rows(s, rows, ids, n, out_rows, n, all_logits, cancelled, err)
                         : forward_rows(s, rows, ids, n, &out_rows[n - 1], 1, s->logits, cancelled, err);
     if (rc != STATUS_OK)
@@ -583,6 +620,34 @@ int transformer_forward(transformer_seq *s, const int *ids, size_t n, float *all
         done += b;
     }
     return STATUS_OK;
+}
+
+int transformer_forward_hidden(transformer_seq *s, const int *ids, size_t n, float *hidden,
+                               const volatile int *cancelled, struct status_err *err)
+{
+    const struct transformer_shape *sh = &s->t->ck.shape;
+    if (s->rs)
+        return status_set(err, STATUS_BAD_INPUT, "model",
+                          "a recurrent model keeps no per-position hidden states here");
+    if (n > s->cap - s->pos)
+        return status_set(err, STATUS_BAD_INPUT, NULL,
+                          "%zu tokens do not fit: position %zu of a %zu-token context", n,
+                          s->pos, s->cap);
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= sh->vocab)
+            return status_set(err, STATUS_BAD_INPUT, NULL, "token id %d out of range [0, %d)",
+                              ids[i], sh->vocab);
+    int rc = STATUS_OK;
+    for (size_t done = 0; done < n && rc == STATUS_OK;) {
+        const size_t b = n - done < TRANSFORMER_BATCH_MAX ? n - done : TRANSFORMER_BATCH_MAX;
+        if (ensure_batch(s, b) != 0)
+            return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+        s->hidden = hidden + done * (size_t)sh->dim;
+        rc = forward_batch(s, ids + done, b, NULL, cancelled, err);
+        s->hidden = NULL;
+        done += b;
+    }
+    return rc;
 }
 
 /* ---- several sequences in one step (continuous batching) ---- */
@@ -659,7 +724,7 @@ int transformer_forward_multi(transformer_batch *b, transformer_seq *const *seqs
                 return status_set(err, STATUS_BAD_INPUT, NULL, "token id %d out of range [0, %d)",
                                   ids[k][i], t->ck.shape.vocab);
         total += n[k];
-        n_out += n[k] > 0;
+        n_out += seqs[k]->all_out ? n[k] : n[k] > 0;
     }
     if (total == 0)
         return STATUS_OK;
@@ -683,17 +748,27 @@ int transformer_forward_multi(transformer_batch *b, transformer_seq *const *seqs
             b->rows[r] = (struct fwd_row){seqs[k], seqs[k]->pos + i};
             b->ids[r] = ids[k][i];
         }
-        if (n[k] > 0)
+        if (seqs[k]->all_out)
+            for (size_t i = 0; i < n[k]; i++)
+                b->out_rows[o++] = r - n[k] + i;
+        else if (n[k] > 0)
             b->out_rows[o++] = r - 1;
     }
     int rc = forward_rows(b->ws, b->rows, b->ids, total, b->out_rows, n_out, b->out, NULL, err);
     if (rc != STATUS_OK)
         return rc;
     o = 0;
-    for (size_t k = 0; k < n_seq; k++)
-        if (n[k] > 0) {
-            memcpy(seqs[k]->logits, b->out + o++ * V, V * sizeof(float));
-            seqs[k]->pos += n[k];
+    for (size_t k = 0; k < n_seq; k++) {
+        if (n[k] == 0)
+            continue;
+        if (seqs[k]->all_out) {
+            memcpy(seqs[k]->all_out, b->out + o * V, n[k] * V * sizeof(float));
+            o += n[k];
+        } else {
+            o++;
         }
+        memcpy(seqs[k]->logits, b->out + (o - 1) * V, V * sizeof(float));
+        seqs[k]->pos += n[k];
+    }
     return STATUS_OK;
 }

@@ -394,7 +394,17 @@ static int read_bert_hparams(struct loader *ld)
     if ((rc = meta_int(ld, "pooling_type", BERT_POOL_NONE, BERT_POOL_RANK, BERT_POOL_MEAN,
                        &h->pooling)) != STATUS_OK)
         return rc;
-    ld->ck->arch.n_rot = 2; /* no RoPE: learned positions */
+    ld->ck->arch.n_rot = 2; /* bert: no RoPE (learned positions) */
+    if (!strcmp(ld->arch, "nomic-bert")) {
+        h->nomic = 1;
+        const int hs = s->dim / s->n_heads;
+        if ((rc = meta_int(ld, "rope.dimension_count", 2, hs, hs, &h->n_rot)) != STATUS_OK ||
+            (rc = meta_float(ld, "rope.freq_base", 10000.0, &h->rope_base)) != STATUS_OK)
+            return rc;
+        if (h->n_rot % 2 != 0)
+            return status_set(ld->err, STATUS_BAD_FORMAT, "rope.dimension_count",
+                              "%s: rope.dimension_count %d is odd", ld->path, h->n_rot);
+    }
     return STATUS_OK;
 }
 
@@ -417,7 +427,7 @@ static int take_bert(struct loader *ld)
     int rc = take_mat(ld, "token_embd.weight", -1, V, dim, &ck->tok_emb, 0);
     if (rc == STATUS_OK)
         rc = take_mat(ld, "token_types.weight", -1, (size_t)ck->enc.n_types, dim, &w->type_emb, 0);
-    if (rc == STATUS_OK)
+    if (rc == STATUS_OK && !ck->enc.nomic) /* nomic-bert: RoPE instead */
         rc = take_mat(ld, "position_embd.weight", -1, (size_t)s->seq_len, dim, &w->pos_emb, 0);
     if (rc == STATUS_OK)
         rc = take_vec(ld, "token_embd_norm.weight", -1, dim, &w->emb_norm, 0);
@@ -444,7 +454,30 @@ static int take_bert(struct loader *ld)
         rc = status_set(ld->err, STATUS_BAD_FORMAT, "pooling_type",
                         "%s: pooling_type is rank but the file has no classification head "
                         "(cls.weight)", ld->path);
-    for (int l = 0; l < s->n_layers && rc == STATUS_OK; l++) {
+    for (int l = 0; l < s->n_layers && rc == STATUS_OK && ck->enc.nomic; l++) {
+        struct bert_layer *b = &ck->bert[l];
+        const struct {
+            const char *name;
+            size_t rows, cols;
+            struct tensor *t;
+        } mats[] = {{"attn_qkv.weight", dim + 2 * kv, dim, &b->wqkv},
+                    {"attn_output.weight", dim, dim, &b->wo},
+                    {"ffn_up.weight", hid, dim, &b->up},
+                    {"ffn_gate.weight", hid, dim, &b->gate},
+                    {"ffn_down.weight", dim, hid, &b->down}};
+        for (size_t m = 0; m < sizeof mats / sizeof mats[0] && rc == STATUS_OK; m++)
+            rc = take_mat(ld, mats[m].name, l, mats[m].rows, mats[m].cols, mats[m].t, 0);
+        const struct {
+            const char *name;
+            const float **p;
+        } vecs[] = {{"attn_output_norm.weight", &b->att_norm},
+                    {"attn_output_norm.bias", &b->att_norm_b},
+                    {"layer_output_norm.weight", &b->out_norm},
+                    {"layer_output_norm.bias", &b->out_norm_b}};
+        for (size_t v = 0; v < sizeof vecs / sizeof vecs[0] && rc == STATUS_OK; v++)
+            rc = take_vec(ld, vecs[v].name, l, dim, vecs[v].p, 0);
+    }
+    for (int l = 0; l < s->n_layers && rc == STATUS_OK && !ck->enc.nomic; l++) {
         struct bert_layer *b = &ck->bert[l];
         const struct {
             const char *name;
@@ -588,6 +621,19 @@ static int take_qwen2(struct loader *ld)
     return rc == STATUS_OK ? take_weights(ld, 1) : rc;
 }
 
+/* A decoder's <arch>.pooling_type (an embedding model built on a decoder, e.g. gte-Qwen2):
+ * when present, the model also serves /v1/embeddings from its final normed hidden states. */
+static int read_decoder_pooling(struct loader *ld)
+{
+    char key[NAME_MAX_LEN];
+    snprintf(key, sizeof key, "%s.pooling_type", ld->arch);
+    if (!gguf_find(ld->g, key))
+        return STATUS_OK;
+    ld->ck->enc.pooling_in_file = 1;
+    return meta_int(ld, "pooling_type", BERT_POOL_NONE, BERT_POOL_LAST, BERT_POOL_NONE,
+                    &ld->ck->enc.pooling);
+}
+
 static const struct gguf_arch {
     const char *name;
     int neox; /* NeoX RoPE */
@@ -598,9 +644,10 @@ static const struct gguf_arch {
     {"qwen2", 1, read_hparams, take_qwen2},
     {"mamba", 0, read_mamba_hparams, take_mamba},
     {"bert", 0, read_bert_hparams, take_bert},
+    {"nomic-bert", 1, read_bert_hparams, take_bert},
     {"gpt2", 0, read_gpt2_hparams, take_gpt2},
 };
-#define ARCHS_NAMES "llama, qwen2, mamba, bert and gpt2"
+#define ARCHS_NAMES "llama, qwen2, mamba, bert, nomic-bert and gpt2"
 
 int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_err *err)
 {
@@ -638,7 +685,8 @@ int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_
     ck->arch.ggml = 1;
     ck->arch.act = KERNELS_ACT_SILU; /* llama's SwiGLU unless the architecture says */
     ck->arch.gated = 1;
-    if ((rc = ga->hparams(&ld)) != STATUS_OK)
+    if ((rc = ga->hparams(&ld)) != STATUS_OK ||
+        (ga->hparams != read_bert_hparams && (rc = read_decoder_pooling(&ld)) != STATUS_OK))
         goto fail;
     const struct gguf_tensor *emb = gguf_find_tensor(g, "token_embd.weight");
     if (!emb) {

@@ -44,6 +44,15 @@ static int tf_load(const char *path, const struct model_options *opts, void **im
                    struct status_err *err)
 {
     const char *chat = model_options_get(opts, "chat_template");
+    const char *par = model_options_get(opts, "parallel");
+    long parallel = 0;
+    if (par) {
+        char *end;
+        parallel = strtol(par, &end, 10);
+        if (end == par || *end || parallel < 1 || parallel > 10000)
+            return status_set(err, STATUS_BAD_INPUT, "options.parallel",
+                              "parallel must be an integer in [1, 10000], not '%s'", par);
+    }
     int tmpl = CHAT_TEMPLATE_NONE;
     if (chat && (tmpl = chat_template_find(chat)) == CHAT_TEMPLATE_NONE)
         return status_set(err, STATUS_BAD_INPUT, "options.chat_template",
@@ -70,6 +79,7 @@ static int tf_load(const char *path, const struct model_options *opts, void **im
     if (tmpl == CHAT_TEMPLATE_NONE)
         tmpl = chat_template_of_gguf(path);
     transformer_set_chat_template(t, tmpl);
+    t->sched_parallel = (size_t)parallel; /* 0: the server's --parallel */
     *impl = t;
     return STATUS_OK;
 }
@@ -124,6 +134,8 @@ static json_t *tf_describe(const void *impl)
                                                 "time_step_rank", h->dt_rank, "state_bytes",
                                                 (json_int_t)state));
     }
+    if (o && !t->ck.bert && t->ck.enc.pooling_in_file) /* a decoder used for embeddings */
+        json_object_set_new(o, "pooling", json_string(bert_pooling_name(t->ck.enc.pooling)));
     if (o && t->ck.bert) { /* an encoder: how it pools, what it outputs */
         const struct bert_hparams *h = &t->ck.enc;
         json_t *e = json_pack("{s:s, s:b, s:b, s:i, s:I}", "pooling", bert_pooling_name(h->pooling),
@@ -159,10 +171,20 @@ static int tf_score(void *impl, const char *text, const struct lm_score_opts *op
         return rc;
     transformer_seq *seq = NULL;
     float *logits = NULL;
+    size_t kv = 0;
     if (n > (size_t)sh->seq_len) {
         rc = status_set(err, STATUS_BAD_INPUT, "text",
                         "the text has %zu tokens with BOS; the model's context is %d", n,
                         sh->seq_len);
+        goto fail;
+    }
+    /* a slot of the model's scheduler: the sentences of concurrent requests share its
+     * batched steps with the running generations (models/transformer/sched.c) */
+    const volatile int *cancelled = opts ? opts->cancelled : NULL;
+    kv = transformer_seq_kv_bytes(t, n);
+    rc = transformer_sched_enter(t, kv, cancelled, err);
+    if (rc != STATUS_OK) {
+        kv = 0;
         goto fail;
     }
     seq = transformer_seq_new(t, n);
@@ -175,7 +197,7 @@ static int tf_score(void *impl, const char *text, const struct lm_score_opts *op
     /* feed ids[0..n-1); logits at position i predict ids[i+1] */
     for (size_t done = 0; done + 1 < n;) {
         size_t b = n - 1 - done < SCORE_BATCH ? n - 1 - done : SCORE_BATCH;
-        rc = transformer_forward(seq, ids + done, b, logits, opts ? opts->cancelled : NULL, err);
+        rc = transformer_sched_forward_all(t, seq, ids + done, b, logits, cancelled, err);
         if (rc != STATUS_OK)
             goto fail;
         for (size_t i = 0; i < b; i++) {
@@ -193,12 +215,15 @@ static int tf_score(void *impl, const char *text, const struct lm_score_opts *op
         done += b;
     }
     transformer_seq_free(seq);
+    transformer_sched_leave(t, kv);
     free(logits);
     free(ids);
     return STATUS_OK;
 fail:
     lm_scored_free(out);
     transformer_seq_free(seq);
+    if (kv)
+        transformer_sched_leave(t, kv);
     free(logits);
     free(ids);
     return rc;
@@ -224,6 +249,7 @@ static int tf_next(void *impl, const char *context, const struct lm_score_opts *
                           "the context is empty and 'bos' is false: nothing to condition on");
     }
     transformer_seq *seq = NULL;
+    size_t kv = 0;
     struct transformer_gen_alt *top = NULL;
     struct lm_candidate *c = NULL;
     if (top_k > (size_t)sh->vocab)
@@ -234,6 +260,12 @@ static int tf_next(void *impl, const char *context, const struct lm_score_opts *
                         sh->seq_len);
         goto fail;
     }
+    kv = transformer_seq_kv_bytes(t, n);
+    rc = transformer_sched_enter(t, kv, opts->cancelled, err);
+    if (rc != STATUS_OK) {
+        kv = 0;
+        goto fail;
+    }
     seq = transformer_seq_new(t, n);
     top = malloc(top_k * sizeof *top);
     c = calloc(top_k, sizeof *c);
@@ -241,7 +273,9 @@ static int tf_next(void *impl, const char *context, const struct lm_score_opts *
         rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
         goto fail;
     }
-    rc = transformer_forward(seq, ids, n, NULL, NULL, err);
+    /* batched with the model's other work; a context seen before reuses its keys and values */
+    const size_t cached = transformer_sched_prefix(t, ids, n, seq);
+    rc = transformer_sched_forward(t, seq, ids + cached, n - cached, opts->cancelled, err);
     if (rc != STATUS_OK)
         goto fail;
     sampler_logprob(transformer_logits(seq), sh->vocab, 0, top, top_k);
@@ -256,13 +290,15 @@ static int tf_next(void *impl, const char *context, const struct lm_score_opts *
     }
     *out = c;
     *n_out = top_k;
-    transformer_seq_free(seq);
+    transformer_sched_leave(t, kv);
+    transformer_sched_keep(t, seq, ids, n); /* the cache owns seq and ids now */
     free(top);
-    free(ids);
     return STATUS_OK;
 fail:
     lm_candidates_free(c, top_k);
     transformer_seq_free(seq);
+    if (kv)
+        transformer_sched_leave(t, kv);
     free(top);
     free(ids);
     return rc;
@@ -274,9 +310,10 @@ static int tf_lm_check(const void *impl, struct status_err *err)
 }
 
 static const struct lm_ops transformer_lm_ops = {
-    .check = tf_lm_check, .score = tf_score, .next = tf_next};
+    .check = tf_lm_check, .score = tf_score, .next = tf_next,
+    .batch_width = TRANSFORMER_PARALLEL_DEFAULT}; /* a list's texts share the scheduler's steps */
 
-static const char *const tf_options[] = {"tokenizer", "chat_template", NULL};
+static const char *const tf_options[] = {"tokenizer", "chat_template", "parallel", NULL};
 
 /* ---- the tokenizer and generation capabilities (models/caps.h) ---- */
 
@@ -319,13 +356,25 @@ static int cap_generate(const void *impl, const int *ids, size_t n,
 
 /* ---- the embedding capability: BERT encoders (bert.c) ---- */
 
+/* A decoder embeds when its file names a pooling type (mean, cls, last): llama.cpp's pooled
+ * "result_norm" states. Recurrent models (Mamba) do not. */
+static int decoder_embeds(const transformer *t)
+{
+    const int p = t->ck.enc.pooling;
+    return !t->tokenizer_only && !t->ck.bert && !t->ck.recurrent && t->ck.enc.pooling_in_file &&
+           (p == BERT_POOL_MEAN || p == BERT_POOL_CLS || p == BERT_POOL_LAST);
+}
+
 static int emb_check(const void *impl, struct status_err *err)
 {
     const transformer *t = impl;
+    if (decoder_embeds(t))
+        return STATUS_OK;
     if (!t->ck.bert)
         return status_set(err, STATUS_BAD_INPUT, "model",
-                          "this model is a %s (architecture %s), not an encoder: it has no "
-                          "pooling type, so it computes no sentence embeddings",
+                          "this model is a %s (architecture %s) without a pooling type "
+                          "(<arch>.pooling_type mean, cls or last): it computes no sentence "
+                          "embeddings",
                           t->tokenizer_only ? "tokenizer only" : "decoder",
                           t->tokenizer_only ? "none" : t->ck.arch.name);
     if (t->ck.enc.pooling == BERT_POOL_RANK)
@@ -336,7 +385,44 @@ static int emb_check(const void *impl, struct status_err *err)
     return STATUS_OK;
 }
 
-static size_t emb_dim(const void *impl) { return bert_out_dim(impl); }
+/* A decoder's embeddings: each text alone through the causal pass (its own KV cache), the
+ * normed final hidden states pooled as the file says. */
+static int decoder_embed(const transformer *t, const int *const *ids, const size_t *n,
+                         size_t n_seq, float *out, const volatile int *cancelled,
+                         struct status_err *err)
+{
+    const size_t dim = (size_t)t->ck.shape.dim;
+    for (size_t k = 0; k < n_seq; k++) {
+        transformer_seq *s = transformer_seq_new(t, n[k]);
+        float *h = malloc(n[k] * dim * sizeof *h);
+        int rc = s && h ? transformer_forward_hidden(s, ids[k], n[k], h, cancelled, err)
+                        : status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+        float *o = out + k * dim;
+        if (rc == STATUS_OK && t->ck.enc.pooling == BERT_POOL_MEAN) {
+            const float inv = 1.0f / (float)n[k];
+            for (size_t i = 0; i < dim; i++) {
+                float acc = 0.0f;
+                for (size_t r = 0; r < n[k]; r++)
+                    acc += h[r * dim + i] * inv;
+                o[i] = acc;
+            }
+        } else if (rc == STATUS_OK) {
+            const size_t r = t->ck.enc.pooling == BERT_POOL_LAST ? n[k] - 1 : 0;
+            memcpy(o, h + r * dim, dim * sizeof *o);
+        }
+        free(h);
+        transformer_seq_free(s);
+        if (rc != STATUS_OK)
+            return rc;
+    }
+    return STATUS_OK;
+}
+
+static size_t emb_dim(const void *impl)
+{
+    const transformer *t = impl;
+    return t->ck.bert ? bert_out_dim(t) : (size_t)t->ck.shape.dim;
+}
 
 /* Token ids of each text ([CLS] ... [SEP] as the vocabulary adds them), checked against the
  * context; ids[i] malloc'd (the caller frees them, also on error). */
@@ -351,7 +437,7 @@ static int encode_texts(const transformer *t, const char *const *text, const siz
             rc = status_set(err, STATUS_BAD_INPUT, NULL, "the text has no tokens");
         if (rc == STATUS_OK && n_ids[i] > (size_t)t->ck.shape.seq_len)
             rc = status_set(err, STATUS_BAD_INPUT, NULL,
-                            "the text has %zu tokens ([CLS] and [SEP] included); the model's "
+                            "the text has %zu tokens (special tokens included); the model's "
                             "context is %d",
                             n_ids[i], t->ck.shape.seq_len);
         if (rc != STATUS_OK) {
@@ -389,10 +475,12 @@ static int emb_texts(const void *impl, const char *const *text, const size_t *le
     if (rc == STATUS_OK)
         rc = encode_texts(t, text, len, n, ids, n_ids, n_tokens, bad, err);
     if (rc == STATUS_OK)
-        rc = bert_encode(t, (const int *const *)ids, n_ids, n, out, cancelled, err);
+        rc = t->ck.bert ? bert_encode(t, (const int *const *)ids, n_ids, n, out, cancelled, err)
+                        : decoder_embed(t, (const int *const *)ids, n_ids, n, out, cancelled, err);
+    const size_t dim = emb_dim(t);
     if (rc == STATUS_OK && normalize)
         for (size_t i = 0; i < n; i++)
-            l2_normalize(out + i * bert_out_dim(t), bert_out_dim(t));
+            l2_normalize(out + i * dim, dim);
     for (size_t i = 0; ids && i < n; i++)
         free(ids[i]);
     free(ids);

@@ -31,6 +31,7 @@ void transformer_close(transformer *t)
 {
     if (!t)
         return;
+    transformer_sched_close(t);
     tokenizer_close(&t->tok);
     vocab_free(t->vocab);
     checkpoint_close(&t->ck);

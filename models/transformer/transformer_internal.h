@@ -83,8 +83,8 @@ struct mamba_layer {
     struct tensor out;       /* ssm_out (dim, d_inner) */
 };
 
-/* BERT encoders (general.architecture = bert): llama.cpp's tensor names and shapes; the
- * pass is bert.c. Pooling as llama.cpp numbers it (<arch>.pooling_type). */
+/* BERT encoders (general.architecture = bert, nomic-bert): llama.cpp's tensor names and
+ * shapes; the pass is bert.c. Pooling as llama.cpp numbers it (<arch>.pooling_type). */
 enum bert_pooling {
     BERT_POOL_NONE = 0,
     BERT_POOL_MEAN = 1,
@@ -98,6 +98,10 @@ struct bert_hparams {
     int causal;           /* <arch>.attention.causal (BERT: false) */
     float norm_eps;       /* <arch>.attention.layer_norm_epsilon */
     int n_types;          /* rows of token_types (token type 0 is used, as llama.cpp does) */
+    int nomic;            /* nomic-bert: fused QKV, NeoX RoPE (no learned positions), SwiGLU,
+                             no linear biases */
+    int n_rot;            /* nomic-bert: dimensions rotated per head */
+    float rope_base;      /* nomic-bert: rope.freq_base */
 };
 struct bert_weights {
     struct tensor type_emb;       /* token_types (n_types, dim) */
@@ -110,6 +114,7 @@ struct bert_weights {
 };
 struct bert_layer {
     struct tensor wq, wk, wv, wo;        /* (dim, dim) (kv, dim) (kv, dim) (dim, dim) */
+    struct tensor wqkv, gate;            /* nomic-bert: attn_qkv (dim + 2 kv, dim), ffn_gate */
     const float *bq, *bk, *bv, *bo;      /* biases */
     const float *att_norm, *att_norm_b;  /* attn_output_norm (dim) */
     struct tensor up, down;              /* ffn_up (hidden, dim), ffn_down (dim, hidden) */
@@ -186,6 +191,11 @@ extern const struct recurrent_ops mamba_ops; /* mamba.c: a fixed-size conv + SSM
  * scores), not normalised. STATUS_CANCELLED when *cancelled becomes non-zero between
  * layers; STATUS_NO_MEMORY. */
 size_t bert_out_dim(const transformer *t);
+/* forward.c: like transformer_forward, but hidden (n, dim) receives every position's final
+ * hidden state after the output norm (what llama.cpp pools for a decoder's embeddings), and
+ * no logits are computed. Not for recurrent models (STATUS_BAD_INPUT). */
+int transformer_forward_hidden(transformer_seq *s, const int *ids, size_t n, float *hidden,
+                               const volatile int *cancelled, struct status_err *err);
 int bert_encode(const transformer *t, const int *const *ids, const size_t *n, size_t n_seq,
                 float *out, const volatile int *cancelled, struct status_err *err);
 const char *bert_pooling_name(int pooling); /* "none", "mean", "cls", "last", "rank" */
@@ -232,7 +242,46 @@ struct transformer {
     int head_size, kv_dim;
     const struct kernels_ops *k;
     int chat_template_plus1; /* models/chat family + 1; 0 (as calloc leaves it) = none */
+    struct transformer_sched *sched; /* continuous batching (sched.c), started on first use */
+    int sched_failed;
+    size_t sched_parallel; /* the model's option parallel=N; 0: transformer_sched_config's */
 };
+
+/* ---- sched.c: the per-model batching scheduler ---- */
+/* Take a slot holding kv_bytes of KV cache: waits while the slots or the budget are full
+ * (STATUS_CANCELLED when *cancelled turns on meanwhile; STATUS_BUSY when kv_bytes alone
+ * passes the budget). Every STATUS_OK is paired with transformer_sched_leave. */
+int transformer_sched_enter(const transformer *t, size_t kv_bytes, const volatile int *cancelled,
+                            struct status_err *err);
+void transformer_sched_leave(const transformer *t, size_t kv_bytes);
+/* Prefix cache (inside the KV budget, least recently used first out): copy into the empty
+ * 'dst' the keys and values of the longest leading run of ids[0..n-1) that a finished
+ * generation of this model computed. Returns how many positions dst now holds (0: none). */
+size_t transformer_sched_prefix(const transformer *t, const int *ids, size_t n, transformer_seq *dst);
+/* A finished generation's sequence and the n tokens whose keys and values it holds (its
+ * position): both owned by the cache from now on (freed at once when not kept). */
+void transformer_sched_keep(const transformer *t, transformer_seq *seq, int *ids, size_t n);
+/* transformer_forward (no all_logits) through the model's scheduler: the tokens join the
+ * next steps with the other slots' (a long prompt in chunks). */
+int transformer_sched_forward(const transformer *t, transformer_seq *seq, const int *ids, size_t n,
+                              const volatile int *cancelled, struct status_err *err);
+/* The same with every fed row's logits in all_logits (n x vocab floats): scoring. */
+int transformer_sched_forward_all(const transformer *t, transformer_seq *seq, const int *ids,
+                                  size_t n, float *all_logits, const volatile int *cancelled,
+                                  struct status_err *err);
+void transformer_sched_close(transformer *t); /* stops the thread; before the weights go */
+/* A generated token: 'first' (time since the request's generation began) or not (since its
+ * previous token), in microseconds. */
+void transformer_sched_observe(int first, uint64_t us);
+/* forward.c: positions left in s; bytes of KV cache a 'capacity'-position sequence holds */
+size_t transformer_seq_room(const transformer_seq *s);
+/* Copy src's keys and values of positions [0, n) into the empty dst (same model): dst then
+ * continues at position n. -1 when they do not fit or dst is not empty. */
+int transformer_seq_copy_prefix(transformer_seq *dst, const transformer_seq *src, size_t n);
+/* transformer_forward_multi also writes every fed row's logits of s to out (NULL: only the
+ * last row's, to transformer_logits) */
+void transformer_seq_set_all_logits(transformer_seq *s, float *out);
+size_t transformer_seq_kv_bytes(const transformer *t, size_t capacity);
 
 /* The tokenizer as generation needs it (llama2.c's or a GGUF vocab): the longest piece
  * in bytes, and whether 'id' ends generation (llama2.c: BOS or EOS; GGUF: EOS, EOT and

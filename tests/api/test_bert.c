@@ -302,3 +302,44 @@ Test(bert_api, rerank_needs_a_classifier, .timeout = 120)
                   "model", "reranker");
     cr_assert_eq(srv_stop(&tb_srv), 0);
 }
+
+/* a decoder whose file names a pooling type (qwen2.pooling_type = last) serves embeddings and
+ * still generates; the same file without it answers embeddings with a 400 (needs no vocabulary
+ * file: the random decoder has a synthetic one) */
+Test(bert_api, decoder_with_pooling_embeds, .timeout = 120)
+{
+    const char *tools = getenv("LMSERVE_TOOLS");
+    char tool[TB_PATH_MAX], cmd[8 * TB_PATH_MAX], a[TB_PATH_MAX], b[TB_PATH_MAX];
+    static char spec_a[TB_PATH_MAX + 32], spec_b[TB_PATH_MAX + 32];
+    snprintf(tool, sizeof tool, "%s/lmserve-gguf", tools && *tools ? tools : "build/bin");
+    if (access(tool, X_OK) != 0)
+        cr_skip_test("%s not built", tool);
+    snprintf(a, sizeof a, "%s/dec-pool-%d.gguf", harness_tmpdir(), (int)getpid());
+    snprintf(b, sizeof b, "%s/dec-nopool-%d.gguf", harness_tmpdir(), (int)getpid());
+    const char *shape = "--arch qwen2 --dim 64 --hidden 128 --layers 2 --heads 4 --kv-heads 2 "
+                        "--vocab 512 --ctx 256";
+    snprintf(cmd, sizeof cmd, "%s random -o %s %s --pooling last > /dev/null && "
+                              "%s random -o %s %s > /dev/null", tool, a, shape, tool, b, shape);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    snprintf(spec_a, sizeof spec_a, "p=transformer:%s", a);
+    snprintf(spec_b, sizeof spec_b, "d=transformer:%s", b);
+    const char *args[] = {"--model", spec_a, "--model", spec_b, NULL};
+    srv_start(&tb_srv, args, 1);
+    json_t *r = tb_post_ok("/v1/embeddings", "{\"model\":\"p\",\"input\":[\"hello\",\"world\"]}");
+    float v[TB_DIM];
+    cr_assert_eq(tb_vec(r, 1, v, TB_DIM), TB_DIM);
+    cr_expect(fabs(tb_norm(v, TB_DIM) - 1.0) < 1e-5);
+    json_decref(r);
+    r = tb_post_ok("/v1/completions", "{\"model\":\"p\",\"prompt\":\"hi\",\"max_tokens\":2}");
+    json_decref(r);
+    tb_post_error("/v1/embeddings", "{\"model\":\"d\",\"input\":\"hello\"}", 400, "model",
+                  "pooling type");
+    struct http_res m;
+    cr_assert_eq(http_get(&tb_srv, "/v1/models/p", &m), 0);
+    cr_expect_str_eq(json_string_value(json_object_get(json_object_get(m.json, "details"), "pooling")), "last");
+    char *caps = json_dumps(json_object_get(m.json, "capabilities"), JSON_COMPACT);
+    cr_expect(strstr(caps, "embeddings") && strstr(caps, "completions"), "%s", caps);
+    free(caps);
+    http_res_free(&m);
+    cr_assert_eq(srv_stop(&tb_srv), 0);
+}

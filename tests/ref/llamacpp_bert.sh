@@ -3,7 +3,8 @@
 # (llama-embedding, L2-normalised) of random BERT GGUF files written by
 # `lmserve-gguf random --arch bert` with the WordPiece vocabulary of
 # ../shared/vocab/ggml-vocab-bert-bge.gguf (F32 and Q8_0; pooling mean, cls and last; one
-# text longer than a 64-token block), and the relevance scores of rerankers (pooling rank: the
+# text longer than a 64-token block; bert and nomic-bert), the embeddings of decoders with a pooling type (random
+# llama/qwen2 files with <arch>.pooling_type; synthetic vocabulary), and the relevance scores of rerankers (pooling rank: the
 # classification head) on query/document pairs written "query[SEP]document" (llama.cpp then
 # runs [CLS] query [SEP] document [SEP]), for test_bert.c, which writes the same files again
 # and compares. Run by hand, outside `make`, with a llama.cpp built at LLAMA (default
@@ -28,13 +29,31 @@ TEXTS
 echo "# llama.cpp llama-embedding (1 thread, --embd-normalize 2) on lmserve-gguf random BERT files"
 echo "# made by tests/ref/llamacpp_bert.sh; vocabulary: ggml-vocab-bert-bge.gguf"
 while read -r line; do echo "text $line"; done < "$DIR/texts"
-for case in "F32 mean" "Q8_0 mean" "F32 cls" "F32 last"; do
+for case in "F32 mean" "Q8_0 mean" "F32 cls" "F32 last" "F32 mean nomic-bert" "Q8_0 cls nomic-bert"; do
     set -- $case
     args="--type $1 $SHAPE --pooling $2"
+    [ -n "${3:-}" ] && args="$args --arch $3"
     "$TOOL" random -o "$DIR/m.gguf" --vocab-from "$VOCAB" $args >/dev/null
     echo "model $args"
     "$LLAMA/build/bin/llama-embedding" -m "$DIR/m.gguf" -t 1 -c 256 -b 256 -ub 256 \
         --pooling "$2" --embd-normalize 2 --embd-output-format json \
+        -f "$DIR/texts" 2>"$DIR/err" > "$DIR/out.json" || { cat "$DIR/err" >&2; exit 1; }
+    python3 -c '
+import json, sys
+for d in json.load(open(sys.argv[1]))["data"]:
+    print("embd", " ".join("%.7g" % x for x in d["embedding"]))
+' "$DIR/out.json"
+done
+# decoders with a pooling type (<arch>.pooling_type, written by --pooling): the normed final
+# hidden states pooled (llama.cpp: --pooling given on its command line)
+DSHAPE="--dim 64 --hidden 128 --layers 2 --heads 4 --kv-heads 2 --vocab 512 --ctx 1024 --seed 7"
+for case in "qwen2 F32 mean" "llama F32 last" "qwen2 Q8_0 last"; do
+    set -- $case
+    args="--arch $1 --type $2 $DSHAPE --pooling $3"
+    "$TOOL" random -o "$DIR/m.gguf" $args >/dev/null
+    echo "model $args"
+    "$LLAMA/build/bin/llama-embedding" -m "$DIR/m.gguf" -t 1 -c 1024 -b 1024 -ub 1024 \
+        --pooling "$3" --embd-normalize 2 --embd-output-format json \
         -f "$DIR/texts" 2>"$DIR/err" > "$DIR/out.json" || { cat "$DIR/err" >&2; exit 1; }
     python3 -c '
 import json, sys

@@ -2,8 +2,9 @@
  * `lmserve-gguf random --arch bert` with the bge WordPiece vocabulary, embedded here through
  * the transformer type's embedding capability (all texts in one pass, L2-normalised) and
  * compared with llama_embedding's vectors in llamacpp_bert_ref.txt (tests/ref/llamacpp_bert.sh):
- * max abs difference <= 1e-3 for F32 (mean, cls, last pooling) and Q8_0; rerankers' scores
- * (the classification head, [CLS] query [SEP] document [SEP]) the same way. Also: one text
+ * max abs difference <= 1e-3 for F32 (mean, cls, last pooling) and Q8_0; decoders with a
+ * pooling type (llama, qwen2: normed final hidden states pooled) the same at F32; rerankers'
+ * scores (the classification head, [CLS] query [SEP] document [SEP]) the same way. Also: one text
  * alone equals the same text in a batch; encoders refuse generation and scoring; a missing
  * tensor is a clear error. Skipped when ../shared/vocab (the vocabulary) is absent. */
 #include "../../../../models/caps.h"
@@ -23,6 +24,11 @@
 #define LINE_BYTES 65536
 #define DIM_MAX 1024
 #define TOL 1e-3
+/* A decoder (llama/qwen2 with a pooling type) in Q8_0: its F32 twin is within 7e-6 of
+ * llama.cpp (the F16 KV cache's roundings, summed in another order), and such a 1e-6
+ * difference can move a Q8_0 activation by one quantization step: 2.4e-3 on 2 of the 6 unit
+ * vectors here. Allowed for that case only, as test_gguf_llamacpp.c allows tie flips. */
+#define TOL_DECODER_Q8 5e-3
 
 extern const struct model_ops transformer_model_ops;
 
@@ -90,7 +96,8 @@ Test(bert, llamacpp_embeddings_match)
     transformer *t = NULL;
     char path[256];
     static float got[TEXTS_MAX * DIM_MAX];
-    double worst_all = 0;
+    static char model_args[512];
+    double worst_all = 0, worst_model = 0;
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = '\0';
         if (strncmp(line, "text ", 5) == 0) {
@@ -102,6 +109,8 @@ Test(bert, llamacpp_embeddings_match)
                 remove(path);
             }
             t = open_random(line + 6, path, sizeof path);
+            snprintf(model_args, sizeof model_args, "%.200s", line + 6);
+            worst_model = 0;
             cr_assert_leq(bert_out_dim(t), DIM_MAX);
             embed_texts(t, (const char *const *)texts, n_texts, got);
             row = 0;
@@ -164,10 +173,14 @@ Test(bert, llamacpp_embeddings_match)
                 s = end;
                 worst = fmax(worst, fabs(v - got[row * dim + i]));
             }
-            cr_expect_leq(worst, TOL, "%s: text %zu differs by %g (max abs)", t->ck.arch.name, row,
-                          worst);
+            const double tol = !t->ck.bert && strstr(model_args, "Q8_0") ? TOL_DECODER_Q8 : TOL;
+            cr_expect_leq(worst, tol, "model %zu (%s): text %zu differs by %g (max abs)", models,
+                          model_args, row, worst);
             worst_all = fmax(worst_all, worst);
-            row++;
+            worst_model = fmax(worst_model, worst);
+            if (++row == n_texts)
+                fprintf(stderr, "bert: model %zu (%.60s...): max abs difference %.3g\n", models,
+                        model_args, worst_model);
         }
     }
     fclose(f);
@@ -177,7 +190,7 @@ Test(bert, llamacpp_embeddings_match)
     }
     for (size_t i = 0; i < n_texts; i++)
         free(texts[i]);
-    cr_assert_geq(models, 6);
+    cr_assert_geq(models, 11);
     fprintf(stderr, "bert: %zu models (embeddings, rerank scores) vs llama.cpp: max abs difference %.3g\n",
             models, worst_all);
 }
@@ -269,3 +282,41 @@ Test(bert, missing_tensor_is_a_clear_error)
     remove(path);
 }
 
+
+/* a request of more tokens than one pass takes (BERT_GROUP_TOKENS) runs in groups of whole
+ * inputs: every vector equals its input embedded alone */
+Test(bert, many_inputs_run_in_groups)
+{
+    char path[256];
+    transformer *t = open_random("--arch bert --dim 64 --hidden 128 --layers 1 --heads 4 --ctx 256",
+                                 path, sizeof path);
+    enum { N = 40 };
+    static char buf[N][1024];
+    const char *texts[N];
+    size_t len[N], tokens = 0, bad = 0;
+    for (int i = 0; i < N; i++) {
+        int w = snprintf(buf[i], sizeof buf[i], "input %d:", i);
+        for (int k = 0; k < 110; k++)
+            w += snprintf(buf[i] + w, sizeof buf[i] - (size_t)w, " w%d", (i * 7 + k) % 13);
+        texts[i] = buf[i];
+        len[i] = (size_t)w;
+    }
+    static float all[N * 64], one[64];
+    struct status_err err = {0};
+    cr_assert_eq(transformer_model_ops.embedding->texts(t, texts, len, N, 1, all, &tokens, &bad,
+                                                        NULL, &err),
+                 STATUS_OK, "%s", err.msg);
+    cr_assert_gt(tokens, 4096, "the request should need more than one pass (%zu tokens)", tokens);
+    for (int i = 0; i < N; i += 13) {
+        size_t tk;
+        cr_assert_eq(transformer_model_ops.embedding->texts(t, &texts[i], &len[i], 1, 1, one, &tk,
+                                                            &bad, NULL, &err),
+                     STATUS_OK);
+        double worst = 0;
+        for (int d = 0; d < 64; d++)
+            worst = fmax(worst, fabs(one[d] - all[i * 64 + d]));
+        cr_expect_leq(worst, 1e-5, "input %d differs by %g", i, worst);
+    }
+    transformer_close(t);
+    remove(path);
+}
