@@ -163,6 +163,18 @@ static void batching_render(struct buf *b)
     }
     put(b, "lmserve_batch_size_bucket{le=\"+Inf\"} %llu\nlmserve_batch_size_sum %.0f\n"
            "lmserve_batch_size_count %llu\n", total, sum, total);
+    put(b, "# HELP lmserve_prefix_cache_bytes KV cache bytes held by the prefix cache (part of lmserve_kv_cache_bytes).\n"
+           "# TYPE lmserve_prefix_cache_bytes gauge\nlmserve_prefix_cache_bytes %zu\n"
+           "# HELP lmserve_prefix_cache_lookups_total Prompts looked up in the prefix cache.\n"
+           "# TYPE lmserve_prefix_cache_lookups_total counter\nlmserve_prefix_cache_lookups_total %llu\n"
+           "# HELP lmserve_prefix_cache_hits_total Prompts that reused a cached prefix.\n"
+           "# TYPE lmserve_prefix_cache_hits_total counter\nlmserve_prefix_cache_hits_total %llu\n"
+           "# HELP lmserve_prefix_cache_hit_ratio Hits over lookups since start (0 before any).\n"
+           "# TYPE lmserve_prefix_cache_hit_ratio gauge\nlmserve_prefix_cache_hit_ratio %.4f\n"
+           "# HELP lmserve_prompt_tokens_cached_total Prompt tokens served from the prefix cache.\n"
+           "# TYPE lmserve_prompt_tokens_cached_total counter\nlmserve_prompt_tokens_cached_total %llu\n",
+        st.prefix_cache_bytes, st.prefix_lookups, st.prefix_hits,
+        st.prefix_lookups ? (double)st.prefix_hits / (double)st.prefix_lookups : 0.0, st.prefix_tokens);
     lat_hist(b, "lmserve_time_to_first_token_seconds",
              "From the start of a generation (slot wait included) to its first token.", st.ttft,
              st.ttft_sum_s);

@@ -27,6 +27,7 @@ struct transformer_seq {
     float *hb, *hb2;         /* (batch, hidden_dim) */
     float *kn, *vn;          /* (batch, kv_dim): this step's keys and values before the cache */
     float *logits;           /* (vocab) */
+    float *all_out; /* transformer_forward_multi: every fed row's logits go here too (or NULL) */
     float *rope_cr, *rope_ci; /* (head_size / 2): cos, sin of the current position */
     void *xa[3];  /* (batch, max(dim, hidden)) activations in a weight's activation type */
     size_t xa_bytes;
@@ -116,6 +117,21 @@ size_t transformer_seq_bytes(const transformer_seq *s)
 
 size_t transformer_seq_pos(const transformer_seq *s) { return s->pos; }
 size_t transformer_seq_room(const transformer_seq *s) { return s->cap - s->pos; }
+
+void transformer_seq_set_all_logits(transformer_seq *s, float *out) { s->all_out = out; }
+
+int transformer_seq_copy_prefix(transformer_seq *dst, const transformer_seq *src, size_t n)
+{
+    if (dst->rs || src->rs || dst->t != src->t || dst->pos != 0 || n > src->pos || n > dst->cap)
+        return -1;
+    const size_t kvd = (size_t)dst->t->kv_dim, L = (size_t)dst->t->ck.shape.n_layers;
+    for (size_t l = 0; l < L; l++) {
+        memcpy(dst->kc + l * dst->cap * kvd, src->kc + l * src->cap * kvd, n * kvd * sizeof(float));
+        memcpy(dst->vc + l * dst->cap * kvd, src->vc + l * src->cap * kvd, n * kvd * sizeof(float));
+    }
+    dst->pos = n;
+    return 0;
+}
 
 size_t transformer_seq_kv_bytes(const transformer *t, size_t capacity)
 {
@@ -708,7 +724,7 @@ int transformer_forward_multi(transformer_batch *b, transformer_seq *const *seqs
                 return status_set(err, STATUS_BAD_INPUT, NULL, "token id %d out of range [0, %d)",
                                   ids[k][i], t->ck.shape.vocab);
         total += n[k];
-        n_out += n[k] > 0;
+        n_out += seqs[k]->all_out ? n[k] : n[k] > 0;
     }
     if (total == 0)
         return STATUS_OK;
@@ -732,17 +748,27 @@ int transformer_forward_multi(transformer_batch *b, transformer_seq *const *seqs
             b->rows[r] = (struct fwd_row){seqs[k], seqs[k]->pos + i};
             b->ids[r] = ids[k][i];
         }
-        if (n[k] > 0)
+        if (seqs[k]->all_out)
+            for (size_t i = 0; i < n[k]; i++)
+                b->out_rows[o++] = r - n[k] + i;
+        else if (n[k] > 0)
             b->out_rows[o++] = r - 1;
     }
     int rc = forward_rows(b->ws, b->rows, b->ids, total, b->out_rows, n_out, b->out, NULL, err);
     if (rc != STATUS_OK)
         return rc;
     o = 0;
-    for (size_t k = 0; k < n_seq; k++)
-        if (n[k] > 0) {
-            memcpy(seqs[k]->logits, b->out + o++ * V, V * sizeof(float));
-            seqs[k]->pos += n[k];
+    for (size_t k = 0; k < n_seq; k++) {
+        if (n[k] == 0)
+            continue;
+        if (seqs[k]->all_out) {
+            memcpy(seqs[k]->all_out, b->out + o * V, n[k] * V * sizeof(float));
+            o += n[k];
+        } else {
+            o++;
         }
+        memcpy(seqs[k]->logits, b->out + (o - 1) * V, V * sizeof(float));
+        seqs[k]->pos += n[k];
+    }
     return STATUS_OK;
 }

@@ -110,13 +110,19 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
     char *text = malloc(3 * transformer_piece_max(t) + 8);
     struct utf8_stream u8 = {0};
     struct transformer_gen_alt top[TRANSFORMER_LOGPROBS_MAX];
-    if (!seq || !smp_ok || !work || !text) {
+    int *fed = malloc(cap * sizeof *fed); /* the tokens whose keys and values seq holds */
+    size_t n_fed = 0;
+    if (!seq || !smp_ok || !work || !text || !fed) {
         rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory for a %zu-token sequence", cap);
         goto done;
     }
     for (size_t i = 0; i < n; i++)
         sampler_observe(&smp, ids[i], 0);
-    rc = transformer_sched_forward(t, seq, ids, n, cancelled, err);
+    memcpy(fed, ids, n * sizeof *fed);
+    n_fed = n;
+    res->cached_tokens = transformer_sched_prefix(t, ids, n, seq);
+    rc = transformer_sched_forward(t, seq, ids + res->cached_tokens, n - res->cached_tokens,
+                                   cancelled, err);
     if (rc != STATUS_OK)
         goto done;
     int prev = ids[n - 1], on_stop_string = 0;
@@ -174,6 +180,7 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
         }
         if (res->completion_tokens == p->max_tokens || transformer_seq_pos(seq) >= cap)
             break;
+        fed[n_fed++] = id;
         rc = transformer_sched_forward(t, seq, &id, 1, cancelled, err);
         if (rc != STATUS_OK)
             goto done;
@@ -198,7 +205,13 @@ done:
     free(text);
     free(work);
     sampler_free(&smp);
-    transformer_seq_free(seq);
     transformer_sched_leave(t, kv_bytes);
+    /* the prefix cache keeps the sequence when its keys and values are whole */
+    if (seq && fed && transformer_seq_pos(seq) == n_fed) {
+        transformer_sched_keep(t, seq, fed, n_fed);
+    } else {
+        transformer_seq_free(seq);
+        free(fed);
+    }
     return rc;
 }

@@ -171,10 +171,20 @@ static int tf_score(void *impl, const char *text, const struct lm_score_opts *op
         return rc;
     transformer_seq *seq = NULL;
     float *logits = NULL;
+    size_t kv = 0;
     if (n > (size_t)sh->seq_len) {
         rc = status_set(err, STATUS_BAD_INPUT, "text",
                         "the text has %zu tokens with BOS; the model's context is %d", n,
                         sh->seq_len);
+        goto fail;
+    }
+    /* a slot of the model's scheduler: the sentences of concurrent requests share its
+     * batched steps with the running generations (models/transformer/sched.c) */
+    const volatile int *cancelled = opts ? opts->cancelled : NULL;
+    kv = transformer_seq_kv_bytes(t, n);
+    rc = transformer_sched_enter(t, kv, cancelled, err);
+    if (rc != STATUS_OK) {
+        kv = 0;
         goto fail;
     }
     seq = transformer_seq_new(t, n);
@@ -187,7 +197,7 @@ static int tf_score(void *impl, const char *text, const struct lm_score_opts *op
     /* feed ids[0..n-1); logits at position i predict ids[i+1] */
     for (size_t done = 0; done + 1 < n;) {
         size_t b = n - 1 - done < SCORE_BATCH ? n - 1 - done : SCORE_BATCH;
-        rc = transformer_forward(seq, ids + done, b, logits, opts ? opts->cancelled : NULL, err);
+        rc = transformer_sched_forward_all(t, seq, ids + done, b, logits, cancelled, err);
         if (rc != STATUS_OK)
             goto fail;
         for (size_t i = 0; i < b; i++) {
@@ -205,12 +215,15 @@ static int tf_score(void *impl, const char *text, const struct lm_score_opts *op
         done += b;
     }
     transformer_seq_free(seq);
+    transformer_sched_leave(t, kv);
     free(logits);
     free(ids);
     return STATUS_OK;
 fail:
     lm_scored_free(out);
     transformer_seq_free(seq);
+    if (kv)
+        transformer_sched_leave(t, kv);
     free(logits);
     free(ids);
     return rc;
@@ -236,6 +249,7 @@ static int tf_next(void *impl, const char *context, const struct lm_score_opts *
                           "the context is empty and 'bos' is false: nothing to condition on");
     }
     transformer_seq *seq = NULL;
+    size_t kv = 0;
     struct transformer_gen_alt *top = NULL;
     struct lm_candidate *c = NULL;
     if (top_k > (size_t)sh->vocab)
@@ -246,6 +260,12 @@ static int tf_next(void *impl, const char *context, const struct lm_score_opts *
                         sh->seq_len);
         goto fail;
     }
+    kv = transformer_seq_kv_bytes(t, n);
+    rc = transformer_sched_enter(t, kv, opts->cancelled, err);
+    if (rc != STATUS_OK) {
+        kv = 0;
+        goto fail;
+    }
     seq = transformer_seq_new(t, n);
     top = malloc(top_k * sizeof *top);
     c = calloc(top_k, sizeof *c);
@@ -253,7 +273,9 @@ static int tf_next(void *impl, const char *context, const struct lm_score_opts *
         rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
         goto fail;
     }
-    rc = transformer_forward(seq, ids, n, NULL, NULL, err);
+    /* batched with the model's other work; a context seen before reuses its keys and values */
+    const size_t cached = transformer_sched_prefix(t, ids, n, seq);
+    rc = transformer_sched_forward(t, seq, ids + cached, n - cached, opts->cancelled, err);
     if (rc != STATUS_OK)
         goto fail;
     sampler_logprob(transformer_logits(seq), sh->vocab, 0, top, top_k);
@@ -268,13 +290,15 @@ static int tf_next(void *impl, const char *context, const struct lm_score_opts *
     }
     *out = c;
     *n_out = top_k;
-    transformer_seq_free(seq);
+    transformer_sched_leave(t, kv);
+    transformer_sched_keep(t, seq, ids, n); /* the cache owns seq and ids now */
     free(top);
-    free(ids);
     return STATUS_OK;
 fail:
     lm_candidates_free(c, top_k);
     transformer_seq_free(seq);
+    if (kv)
+        transformer_sched_leave(t, kv);
     free(top);
     free(ids);
     return rc;
@@ -286,7 +310,8 @@ static int tf_lm_check(const void *impl, struct status_err *err)
 }
 
 static const struct lm_ops transformer_lm_ops = {
-    .check = tf_lm_check, .score = tf_score, .next = tf_next};
+    .check = tf_lm_check, .score = tf_score, .next = tf_next,
+    .batch_width = TRANSFORMER_PARALLEL_DEFAULT}; /* a list's texts share the scheduler's steps */
 
 static const char *const tf_options[] = {"tokenizer", "chat_template", "parallel", NULL};
 

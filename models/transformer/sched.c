@@ -19,6 +19,7 @@
 #define SCHED_PREFILL_MIN 16  /* prompt rows a step admits even when decode rows fill it */
 #define SCHED_GATHER_US 2000  /* longest a step waits for all active slots to submit */
 #define SCHED_POLL_MS 50      /* how often a waiting caller looks at its cancel flag */
+#define SCHED_PREFIX_MIN 4    /* the shortest shared prefix the cache serves */
 
 static pthread_mutex_t sched_cfg_mu = PTHREAD_MUTEX_INITIALIZER;
 static size_t sched_parallel = TRANSFORMER_PARALLEL_DEFAULT;
@@ -32,9 +33,19 @@ static atomic_ullong st_steps, st_decode_rows, st_prompt_rows, st_tokens;
 static atomic_ullong st_hist[TRANSFORMER_SCHED_HIST];
 static atomic_ullong st_ttft[TRANSFORMER_LAT_BUCKETS + 1], st_itl[TRANSFORMER_LAT_BUCKETS + 1];
 static atomic_ullong st_ttft_us, st_itl_us;
+static atomic_ullong st_pc_lookups, st_pc_hits, st_pc_tokens;
 static struct transformer_sched *live; /* running schedulers, under sched_cfg_mu */
 
 enum { REQ_QUEUED, REQ_DONE };
+
+/* A finished generation's keys and values, kept for the next prompt that starts the same. */
+struct pentry {
+    transformer_seq *seq;
+    int *ids; /* the n tokens at positions [0, n) of seq */
+    size_t n, bytes;
+    unsigned long long used; /* s->tick when last served or kept */
+    struct pentry *next;
+};
 
 struct sreq {
     transformer_seq *seq;
@@ -42,6 +53,7 @@ struct sreq {
     size_t n, done, take;
     int state, rc, in_step;
     struct status_err err;
+    float *all; /* every row's logits (n x vocab), or NULL */
     struct sreq *next;
 };
 
@@ -52,6 +64,7 @@ struct transformer_sched {
     int quit;
     struct sreq *head;
     size_t pending, active, waiting, parallel, kv_used, kv_budget;
+    int b_vocab;
     transformer_batch *b;
     /* the step's picks, grown as needed */
     struct sreq **pick;
@@ -59,7 +72,41 @@ struct transformer_sched {
     const int **ids;
     size_t *n, pick_cap;
     struct transformer_sched *next_live;
+    struct pentry *cache; /* prefix cache: its bytes count against kv_budget */
+    size_t cache_bytes;
+    unsigned long long tick;
 };
+
+static void pentry_free(struct pentry *e)
+{
+    transformer_seq_free(e->seq);
+    free(e->ids);
+    free(e);
+}
+
+/* Drop the least recently used cache entry (under s->mu). 0 when the cache is empty. */
+static int evict_lru(struct transformer_sched *s)
+{
+    struct pentry **lru = NULL;
+    for (struct pentry **pp = &s->cache; *pp; pp = &(*pp)->next)
+        if (!lru || (*pp)->used < (*lru)->used)
+            lru = pp;
+    if (!lru)
+        return 0;
+    struct pentry *e = *lru;
+    *lru = e->next;
+    s->cache_bytes -= e->bytes;
+    pentry_free(e);
+    return 1;
+}
+
+static size_t common_prefix(const int *a, size_t na, const int *b, size_t nb)
+{
+    size_t i = 0;
+    while (i < na && i < nb && a[i] == b[i])
+        i++;
+    return i;
+}
 
 void transformer_sched_config(size_t parallel, size_t kv_mb)
 {
@@ -164,18 +211,24 @@ static void *sched_main(void *arg)
             continue;
         }
         const size_t m = pick_rows(s);
+        const size_t V = (size_t)s->b_vocab;
         size_t rows = 0;
         for (size_t i = 0; i < m; i++) {
             s->seqs[i] = s->pick[i]->seq;
             s->ids[i] = s->pick[i]->ids + s->pick[i]->done;
             s->n[i] = s->pick[i]->take;
             rows += s->n[i];
+            transformer_seq_set_all_logits(s->seqs[i],
+                                           s->pick[i]->all ? s->pick[i]->all + s->pick[i]->done * V
+                                                           : NULL);
         }
         pthread_mutex_unlock(&s->mu);
         struct status_err err;
         status_clear(&err);
         int rc = transformer_forward_multi(s->b, s->seqs, s->ids, s->n, m, &err);
         pthread_mutex_lock(&s->mu);
+        for (size_t i = 0; i < m; i++)
+            transformer_seq_set_all_logits(s->seqs[i], NULL);
         atomic_fetch_add_explicit(&st_steps, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&st_hist[rows < TRANSFORMER_SCHED_HIST ? rows : TRANSFORMER_SCHED_HIST - 1],
                                   1, memory_order_relaxed);
@@ -212,6 +265,7 @@ static struct transformer_sched *sched_of(const transformer *ct)
             s->parallel = t->sched_parallel ? t->sched_parallel : sched_parallel;
             s->kv_budget = sched_kv_bytes;
             s->b = transformer_batch_new(t);
+            s->b_vocab = t->ck.shape.vocab;
             ok = s->b && pthread_mutex_init(&s->mu, NULL) == 0;
             ok = ok && pthread_cond_init(&s->work, NULL) == 0 && pthread_cond_init(&s->done, NULL) == 0 &&
                  pthread_cond_init(&s->slot, NULL) == 0;
@@ -255,6 +309,8 @@ void transformer_sched_close(transformer *t)
     pthread_cond_destroy(&s->done);
     pthread_cond_destroy(&s->slot);
     transformer_batch_free(s->b);
+    while (evict_lru(s))
+        ;
     free(s->pick);
     free(s->seqs);
     free(s->ids);
@@ -277,7 +333,9 @@ int transformer_sched_enter(const transformer *t, size_t kv_bytes, const volatil
                           (kv_bytes + (1 << 20) - 1) >> 20, s->kv_budget >> 20);
     }
     s->waiting++;
-    while (s->active >= s->parallel || s->kv_used + kv_bytes > s->kv_budget) {
+    while (s->active >= s->parallel || s->kv_used + s->cache_bytes + kv_bytes > s->kv_budget) {
+        if (s->active < s->parallel && evict_lru(s))
+            continue; /* cached prefixes give way to running generations */
         if (cancelled && *cancelled) { /* its deadline passed (or the client left) */
             s->waiting--;
             pthread_mutex_unlock(&s->mu);
@@ -313,9 +371,16 @@ void transformer_sched_leave(const transformer *t, size_t kv_bytes)
 int transformer_sched_forward(const transformer *t, transformer_seq *seq, const int *ids, size_t n,
                               const volatile int *cancelled, struct status_err *err)
 {
+    return transformer_sched_forward_all(t, seq, ids, n, NULL, cancelled, err);
+}
+
+int transformer_sched_forward_all(const transformer *t, transformer_seq *seq, const int *ids,
+                                  size_t n, float *all_logits, const volatile int *cancelled,
+                                  struct status_err *err)
+{
     struct transformer_sched *s = t->sched;
     if (!s || n == 0)
-        return transformer_forward(seq, ids, n, NULL, cancelled, err);
+        return transformer_forward(seq, ids, n, all_logits, cancelled, err);
     /* checked here so that one bad request never fails the others' step */
     const int vocab = t->ck.shape.vocab;
     if (n > transformer_seq_room(seq))
@@ -325,7 +390,7 @@ int transformer_sched_forward(const transformer *t, transformer_seq *seq, const 
         if (ids[i] < 0 || ids[i] >= vocab)
             return status_set(err, STATUS_BAD_INPUT, NULL, "token id %d out of range [0, %d)",
                               ids[i], vocab);
-    struct sreq r = {.seq = seq, .ids = ids, .n = n, .state = REQ_QUEUED};
+    struct sreq r = {.seq = seq, .ids = ids, .n = n, .state = REQ_QUEUED, .all = all_logits};
     pthread_mutex_lock(&s->mu);
     struct sreq **pp = &s->head;
     while (*pp)
@@ -369,7 +434,8 @@ void transformer_sched_stats(struct transformer_sched_stats *out)
         out->slots += s->parallel;
         out->slots_busy += s->active;
         out->waiting += s->waiting;
-        out->kv_bytes_used += s->kv_used;
+        out->kv_bytes_used += s->kv_used + s->cache_bytes;
+        out->prefix_cache_bytes += s->cache_bytes;
         out->kv_bytes_budget += s->kv_budget;
         pthread_mutex_unlock(&s->mu);
     }
@@ -378,6 +444,9 @@ void transformer_sched_stats(struct transformer_sched_stats *out)
     out->decode_rows = atomic_load(&st_decode_rows);
     out->prompt_rows = atomic_load(&st_prompt_rows);
     out->tokens_generated = atomic_load(&st_tokens);
+    out->prefix_lookups = atomic_load(&st_pc_lookups);
+    out->prefix_hits = atomic_load(&st_pc_hits);
+    out->prefix_tokens = atomic_load(&st_pc_tokens);
     for (size_t i = 0; i < TRANSFORMER_SCHED_HIST; i++)
         out->batch_hist[i] = atomic_load(&st_hist[i]);
     for (size_t i = 0; i <= TRANSFORMER_LAT_BUCKETS; i++) {
@@ -386,4 +455,76 @@ void transformer_sched_stats(struct transformer_sched_stats *out)
     }
     out->ttft_sum_s = (double)atomic_load(&st_ttft_us) / 1e6;
     out->itl_sum_s = (double)atomic_load(&st_itl_us) / 1e6;
+}
+
+size_t transformer_sched_prefix(const transformer *t, const int *ids, size_t n, transformer_seq *dst)
+{
+    struct transformer_sched *s = t->sched;
+    if (!s || n < 2)
+        return 0;
+    pthread_mutex_lock(&s->mu);
+    atomic_fetch_add_explicit(&st_pc_lookups, 1, memory_order_relaxed);
+    struct pentry *best = NULL;
+    size_t got = 0;
+    for (struct pentry *e = s->cache; e; e = e->next) {
+        /* at most n - 1: the last prompt token runs to give the first logits */
+        const size_t l = common_prefix(e->ids, e->n, ids, n - 1);
+        if (l > got) {
+            got = l;
+            best = e;
+        }
+    }
+    if (best && got >= SCHED_PREFIX_MIN && transformer_seq_copy_prefix(dst, best->seq, got) == 0) {
+        best->used = ++s->tick;
+        atomic_fetch_add_explicit(&st_pc_hits, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&st_pc_tokens, got, memory_order_relaxed);
+    } else {
+        got = 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return got;
+}
+
+void transformer_sched_keep(const transformer *t, transformer_seq *seq, int *ids, size_t n)
+{
+    struct transformer_sched *s = t->sched;
+    struct pentry *e = NULL;
+    if (!s || !seq || !ids || n < SCHED_PREFIX_MIN || transformer_seq_pos(seq) != n ||
+        !(e = calloc(1, sizeof *e))) {
+        transformer_seq_free(seq);
+        free(ids);
+        return;
+    }
+    *e = (struct pentry){.seq = seq, .ids = ids, .n = n,
+                         .bytes = transformer_seq_kv_bytes(t, n + transformer_seq_room(seq))};
+    pthread_mutex_lock(&s->mu);
+    for (struct pentry **pp = &s->cache; *pp;) {
+        struct pentry *o = *pp;
+        const size_t l = common_prefix(o->ids, o->n, ids, n);
+        if (l == n) { /* an entry holds all of it already */
+            o->used = ++s->tick;
+            pthread_mutex_unlock(&s->mu);
+            pentry_free(e);
+            return;
+        }
+        if (l == o->n) { /* this one holds all of that entry */
+            *pp = o->next;
+            s->cache_bytes -= o->bytes;
+            pentry_free(o);
+            continue;
+        }
+        pp = &o->next;
+    }
+    while (s->kv_used + s->cache_bytes + e->bytes > s->kv_budget && evict_lru(s))
+        ;
+    if (s->kv_used + s->cache_bytes + e->bytes > s->kv_budget) {
+        pthread_mutex_unlock(&s->mu);
+        pentry_free(e);
+        return;
+    }
+    e->used = ++s->tick;
+    e->next = s->cache;
+    s->cache = e;
+    s->cache_bytes += e->bytes;
+    pthread_mutex_unlock(&s->mu);
 }

@@ -118,6 +118,8 @@ void transformer_sched_config(size_t parallel, size_t kv_mb);
 extern const double transformer_lat_bounds_s[TRANSFORMER_LAT_BUCKETS];
 struct transformer_sched_stats {
     size_t slots, slots_busy, waiting, kv_bytes_used, kv_bytes_budget; /* summed over live models */
+    size_t prefix_cache_bytes; /* part of kv_bytes_used */
+    unsigned long long prefix_lookups, prefix_hits, prefix_tokens;
     unsigned long long steps, decode_rows, prompt_rows, tokens_generated;
     unsigned long long batch_hist[TRANSFORMER_SCHED_HIST]; /* steps by rows per step */
     /* time to first token and between tokens: counts per bound (+1: past the last), sums */
@@ -160,6 +162,7 @@ typedef int (*transformer_gen_cb)(void *ud, const struct transformer_gen_event *
 enum transformer_finish { TRANSFORMER_FINISH_LENGTH, TRANSFORMER_FINISH_STOP };
 struct transformer_gen_result {
     size_t prompt_tokens, completion_tokens;
+    size_t cached_tokens; /* prompt tokens whose keys and values came from the prefix cache */
     enum transformer_finish finish;
 };
 /* Generate after prompt ids[0..n) (BOS included by the caller). STATUS_CANCELLED when the

@@ -254,16 +254,33 @@ struct transformer {
 int transformer_sched_enter(const transformer *t, size_t kv_bytes, const volatile int *cancelled,
                             struct status_err *err);
 void transformer_sched_leave(const transformer *t, size_t kv_bytes);
+/* Prefix cache (inside the KV budget, least recently used first out): copy into the empty
+ * 'dst' the keys and values of the longest leading run of ids[0..n-1) that a finished
+ * generation of this model computed. Returns how many positions dst now holds (0: none). */
+size_t transformer_sched_prefix(const transformer *t, const int *ids, size_t n, transformer_seq *dst);
+/* A finished generation's sequence and the n tokens whose keys and values it holds (its
+ * position): both owned by the cache from now on (freed at once when not kept). */
+void transformer_sched_keep(const transformer *t, transformer_seq *seq, int *ids, size_t n);
 /* transformer_forward (no all_logits) through the model's scheduler: the tokens join the
  * next steps with the other slots' (a long prompt in chunks). */
 int transformer_sched_forward(const transformer *t, transformer_seq *seq, const int *ids, size_t n,
                               const volatile int *cancelled, struct status_err *err);
+/* The same with every fed row's logits in all_logits (n x vocab floats): scoring. */
+int transformer_sched_forward_all(const transformer *t, transformer_seq *seq, const int *ids,
+                                  size_t n, float *all_logits, const volatile int *cancelled,
+                                  struct status_err *err);
 void transformer_sched_close(transformer *t); /* stops the thread; before the weights go */
 /* A generated token: 'first' (time since the request's generation began) or not (since its
  * previous token), in microseconds. */
 void transformer_sched_observe(int first, uint64_t us);
 /* forward.c: positions left in s; bytes of KV cache a 'capacity'-position sequence holds */
 size_t transformer_seq_room(const transformer_seq *s);
+/* Copy src's keys and values of positions [0, n) into the empty dst (same model): dst then
+ * continues at position n. -1 when they do not fit or dst is not empty. */
+int transformer_seq_copy_prefix(transformer_seq *dst, const transformer_seq *src, size_t n);
+/* transformer_forward_multi also writes every fed row's logits of s to out (NULL: only the
+ * last row's, to transformer_logits) */
+void transformer_seq_set_all_logits(transformer_seq *s, float *out);
 size_t transformer_seq_kv_bytes(const transformer *t, size_t capacity);
 
 /* The tokenizer as generation needs it (llama2.c's or a GGUF vocab): the longest piece

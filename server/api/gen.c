@@ -215,9 +215,10 @@ static const char *finish_name(enum transformer_finish f)
 
 static json_t *usage_new(const struct transformer_gen_result *r)
 {
-    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)r->prompt_tokens,
+    return json_pack("{s:I, s:I, s:I, s:{s:I}}", "prompt_tokens", (json_int_t)r->prompt_tokens,
                      "completion_tokens", (json_int_t)r->completion_tokens, "total_tokens",
-                     (json_int_t)(r->prompt_tokens + r->completion_tokens));
+                     (json_int_t)(r->prompt_tokens + r->completion_tokens),
+                     "prompt_tokens_details", "cached_tokens", (json_int_t)r->cached_tokens);
 }
 
 static void run(const struct api_req *rq, struct api_resp *rs, model *m, const struct gen_request *q,

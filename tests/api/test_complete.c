@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <netinet/in.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -543,6 +544,94 @@ Test(completions, seeded_text_same_alone_and_batched)
                  atol(all + strlen("lmserve_batch_size_count ")), "no step ever batched two rows");
     cr_assert_not_null(strstr(r.body, "lmserve_slots 8\n"), "default --parallel is 8");
     http_res_free(&r);
+    srv_stop(&s);
+}
+
+static json_int_t tc_cached(const json_t *answer)
+{
+    json_t *d = json_object_get(json_object_get(answer, "usage"), "prompt_tokens_details");
+    cr_assert_not_null(d, "usage without prompt_tokens_details");
+    return json_integer_value(json_object_get(d, "cached_tokens"));
+}
+
+/* Prefix cache (issue 14): a prompt that begins like a finished generation's reuses its keys
+ * and values; usage.prompt_tokens_details.cached_tokens says how many, and the answer is the
+ * one computed from scratch. */
+Test(completions, prefix_cache_reuses_leading_tokens)
+{
+    struct srv s;
+    tc_start(&s, 0, NULL);
+    const char *body = "{\"model\":\"m\",\"prompt\":\"the quick brown fox jumps over the lazy dog\","
+                       "\"max_tokens\":8,\"temperature\":0}";
+    json_t *a = http_post_ok(&s, "/v1/completions", body);
+    json_t *b = http_post_ok(&s, "/v1/completions", body);
+    const json_int_t np = json_integer_value(json_object_get(json_object_get(a, "usage"), "prompt_tokens"));
+    cr_expect_eq(tc_cached(a), 0);
+    cr_expect_eq(tc_cached(b), np - 1, "the same prompt again: all but its last token cached");
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(b, "choices"), 0), "text")),
+                     json_string_value(json_object_get(json_array_get(json_object_get(a, "choices"), 0), "text")));
+    json_t *c = http_post_ok(&s, "/v1/completions",
+                        "{\"model\":\"m\",\"prompt\":\"the quick brown fox sat\",\"max_tokens\":2}");
+    cr_expect_gt(tc_cached(c), 0, "a shared beginning is reused");
+    cr_expect_lt(tc_cached(c), np - 1);
+    cr_expect_geq(tc_metric(&s, "\nlmserve_prefix_cache_hits_total "), 2);
+    cr_expect_gt(tc_metric(&s, "\nlmserve_prefix_cache_bytes "), 0);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+    srv_stop(&s);
+}
+
+/* /v1/score and /v1/next on a Transformer go through its scheduler (issue 14): a list's
+ * texts are scored at once, each exactly as alone; a context asked again reuses its keys and
+ * values and gives the same candidates. */
+Test(completions, score_list_and_next_through_the_batch)
+{
+    struct srv s;
+    tc_start(&s, 0, NULL);
+    const char *texts[] = {"the cat sat on the mat", "a dog", "once upon a time there was a girl",
+                           "hello world", "the quick brown fox", "x y z"};
+    const size_t nt = sizeof texts / sizeof texts[0];
+    double alone[sizeof texts / sizeof texts[0]];
+    char body[1024];
+    for (size_t i = 0; i < nt; i++) {
+        snprintf(body, sizeof body, "{\"model\":\"m\",\"input\":\"%s\"}", texts[i]);
+        json_t *j = http_post_ok(&s, "/v1/score", body);
+        alone[i] = json_real_value(json_object_get(json_array_get(json_object_get(j, "data"), 0), "logprob"));
+        json_decref(j);
+    }
+    size_t off = (size_t)snprintf(body, sizeof body, "{\"model\":\"m\",\"input\":[");
+    for (size_t i = 0; i < nt; i++)
+        off += (size_t)snprintf(body + off, sizeof body - off, "%s\"%s\"", i ? "," : "", texts[i]);
+    snprintf(body + off, sizeof body - off, "]}");
+    json_t *j = http_post_ok(&s, "/v1/score", body);
+    json_t *data = json_object_get(j, "data");
+    cr_assert_eq(json_array_size(data), nt, "%s", body);
+    for (size_t i = 0; i < nt; i++) {
+        json_t *o = json_array_get(data, i);
+        cr_expect_eq(json_integer_value(json_object_get(o, "index")), (json_int_t)i);
+        const double lp = json_real_value(json_object_get(o, "logprob"));
+        cr_expect_leq(fabs(lp - alone[i]), 1e-4 * fabs(alone[i]) + 1e-6,
+                      "text %zu: %.9g in the list, %.9g alone", i, lp, alone[i]);
+    }
+    json_decref(j);
+    const char *nb = "{\"model\":\"m\",\"context\":\"once upon a time there\",\"top_k\":5}";
+    json_t *n1 = http_post_ok(&s, "/v1/next", nb);
+    json_t *n2 = http_post_ok(&s, "/v1/next", nb);
+    /* the same candidates; logprobs to float rounding (the last token ran as one row now) */
+    json_t *c1 = json_object_get(n1, "data"), *c2 = json_object_get(n2, "data");
+    cr_assert_eq(json_array_size(c2), json_array_size(c1));
+    for (size_t i = 0; i < json_array_size(c1); i++) {
+        json_t *a = json_array_get(c1, i), *b = json_array_get(c2, i);
+        cr_expect_eq(json_integer_value(json_object_get(a, "id")), json_integer_value(json_object_get(b, "id")),
+                     "candidate %zu differs with the prefix cache", i);
+        const double la = json_real_value(json_object_get(a, "logprob")),
+                     lb = json_real_value(json_object_get(b, "logprob"));
+        cr_expect_leq(fabs(la - lb), 1e-4 * fabs(la) + 1e-5, "candidate %zu: %.9g vs %.9g", i, la, lb);
+    }
+    json_decref(n1);
+    json_decref(n2);
+    cr_expect_gt(tc_metric(&s, "\nlmserve_prefix_cache_hits_total "), 0);
     srv_stop(&s);
 }
 
