@@ -71,3 +71,14 @@ bench-transformer: all $(BUILD)/bin/lmserve-bench-transformer
 $(BUILD)/bin/lmserve-bench-transformer: $(BUILD)/obj/bench/transformer/bench_transformer.o $(LIBMODELS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# ---- BERT sentence embeddings ----
+# embeddings/s at batch 1 and 32 on random BERT files (bge-small shape), interleaved with
+# llama.cpp's llama-embedding on the same files and texts (bench/bert/run.sh).
+.PHONY: bench-bert
+bench-bert: all $(BUILD)/bin/lmserve-bench-bert
+	sh bench/bert/run.sh $(BUILD)
+
+$(BUILD)/bin/lmserve-bench-bert: $(BUILD)/obj/bench/bert/bench_bert.o $(LIBMODELS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@

@@ -19,10 +19,20 @@ enum model_cap {
     MODEL_CAP_EMBEDDING,  /* model_ops.embedding: /v1/embeddings, /v1/neighbors, /v1/similarity */
     MODEL_CAP_TOKENIZER,  /* model_ops.tokenizer: /v1/tokenize, /v1/detokenize */
     MODEL_CAP_GENERATION, /* model_ops.generation (+ tokenizer): /v1/completions, chat */
+    MODEL_CAP_RERANK,     /* model_ops.rerank: /v1/rerank */
 };
 
 struct embedding_ops {
+    /* Optional: STATUS_OK when this instance computes embeddings, else the 400 saying why
+     * (a Transformer decoder has no pooling). NULL: always. */
+    int (*check)(const void *impl, struct status_err *err);
     size_t (*dim)(const void *impl);
+    /* Optional: n texts in one pass (a Transformer encoder): out[i * dim()], L2-normalised
+     * when 'normalize'; *n_tokens: the tokens of all; on error *bad is the input it is about
+     * (or n when none). NULL: text() one by one. */
+    int (*texts)(const void *impl, const char *const *text, const size_t *len, size_t n,
+                 int normalize, float *out, size_t *n_tokens, size_t *bad,
+                 const volatile int *cancelled, struct status_err *err);
     /* The text's vector (embed_text's contract: mean of known words, *oov malloc'd). */
     int (*text)(const void *impl, const char *text, size_t len, int normalize, float *out,
                 size_t *n_tokens, struct embed_span **oov, size_t *n_oov,
@@ -67,6 +77,18 @@ struct generation_ops {
                     const struct transformer_gen_params *p, transformer_gen_cb cb, void *ud,
                     const volatile int *cancelled, struct transformer_gen_result *res,
                     struct status_err *err);
+};
+
+/* Cross-encoders (a BERT with a classification head): query + documents -> relevance. */
+struct rerank_ops {
+    /* Optional: STATUS_OK when this instance reranks, else the 400 saying why. */
+    int (*check)(const void *impl, struct status_err *err);
+    /* scores[i]: the raw relevance score of (query, doc[i]), all pairs in one pass;
+     * *n_tokens: the tokens of all pairs; on error *bad is the document it is about (n: the
+     * query or none). */
+    int (*rank)(const void *impl, const char *query, size_t query_len, const char *const *doc,
+                const size_t *doc_len, size_t n, float *scores, size_t *n_tokens, size_t *bad,
+                const volatile int *cancelled, struct status_err *err);
 };
 
 #endif

@@ -36,6 +36,9 @@ struct lm_candidate {
 };
 
 struct lm_ops {
+    /* Optional: STATUS_OK when this instance scores text, else the 400 saying why (a
+     * Transformer encoder or a tokenizer-only file). NULL: always. */
+    int (*check)(const void *impl, struct status_err *err);
     /* Score 'text' (UTF-8, validated). On STATUS_OK 'out' is filled and owned by the caller
      * (lm_scored_free); on error 'out' is empty and err says why. */
     int (*score)(void *impl, const char *text, const struct lm_score_opts *opts,
@@ -45,6 +48,9 @@ struct lm_ops {
      * entries) is owned by the caller (lm_candidates_free). */
     int (*next)(void *impl, const char *context, const struct lm_score_opts *opts, size_t top_k,
                 struct lm_candidate **out, size_t *n, struct status_err *err);
+    /* >1: score calls from that many threads at once share the model's batched forward steps
+     * (a Transformer's scheduler), so a list of texts is scored concurrently. 0/1: in turn. */
+    int batch_width;
 };
 
 /* Free what score()/next() returned. Accept empty/NULL. */

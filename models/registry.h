@@ -42,6 +42,7 @@ struct lm_ops;         /* models/lm.h */
 struct embedding_ops;  /* models/caps.h */
 struct tokenizer_ops;  /* models/caps.h */
 struct generation_ops; /* models/caps.h */
+struct rerank_ops;     /* models/caps.h */
 
 /* One table per model type: a new type is one folder plus one of these in models/types.c. */
 struct model_ops {
@@ -61,6 +62,7 @@ struct model_ops {
     const struct embedding_ops *embedding;   /* /v1/embeddings, /v1/neighbors, /v1/similarity */
     const struct tokenizer_ops *tokenizer;   /* /v1/tokenize, /v1/detokenize */
     const struct generation_ops *generation; /* /v1/completions, /v1/chat/completions */
+    const struct rerank_ops *rerank;         /* /v1/rerank */
     /* NULL-terminated option keys this type reads (NULL: none). Any other key is refused
      * (400 naming options.KEY) by registry_add, so a typo is never silently ignored. */
     const char *const *options;

@@ -46,7 +46,10 @@ static const char USAGE[] =
     "  --max-unread BYTES     answer bytes held for clients not reading them, in total (LMSERVE_MAX_UNREAD, default 67108864)\n"
     "  --keep-going           keep serving when a model given at start fails to load (LMSERVE_KEEP_GOING=1)\n"
     "  --queue N              jobs waiting for a worker before 503 (LMSERVE_QUEUE, default 64)\n"
-    "  --max-generations N    concurrent generations (LMSERVE_MAX_GENERATIONS, default 16)\n"
+    "  --parallel N           generation slots per Transformer, one batched step for all (LMSERVE_PARALLEL, default 8)\n"
+    "  --max-generations N    alias of --parallel (LMSERVE_MAX_GENERATIONS)\n"
+    "  --gen-queue N          generations waiting for a slot before 503 (LMSERVE_GEN_QUEUE, default 56)\n"
+    "  --kv-cache-mb N        KV cache budget per Transformer in MiB (LMSERVE_KV_CACHE_MB, default 1024)\n"
     "  --cors-origin ORIGIN   allowed CORS origin, '*' for any (repeatable; LMSERVE_CORS_ORIGIN, ',')\n"
     "  --admin-key KEY        bearer key for admin routes (LMSERVE_ADMIN_KEY)\n"
     "  --log-format text|json access log format (LMSERVE_LOG_FORMAT, default text)\n"
@@ -58,7 +61,7 @@ enum opt_id {
     OPT_IO_THREADS, OPT_MAX_BODY, OPT_MAX_BATCH, OPT_TIMEOUT, OPT_QUEUE, OPT_GENERATIONS,
     OPT_CORS, OPT_ADMIN_KEY, OPT_LOG_FORMAT, OPT_HEADER_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_MAX_CONNS,
     OPT_MAX_CONNS_PER_IP, OPT_MAX_RESPONSE, OPT_MAX_UNREAD, OPT_KEEP_GOING, OPT_READY_EMPTY,
-    OPT_HELP, OPT_VERSION,
+    OPT_PARALLEL, OPT_GEN_QUEUE, OPT_KV_MB, OPT_HELP, OPT_VERSION,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -75,6 +78,9 @@ static const struct option LONG_OPTS[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"queue", required_argument, NULL, OPT_QUEUE},
     {"max-generations", required_argument, NULL, OPT_GENERATIONS},
+    {"parallel", required_argument, NULL, OPT_PARALLEL},
+    {"gen-queue", required_argument, NULL, OPT_GEN_QUEUE},
+    {"kv-cache-mb", required_argument, NULL, OPT_KV_MB},
     {"cors-origin", required_argument, NULL, OPT_CORS},
     {"admin-key", required_argument, NULL, OPT_ADMIN_KEY},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
@@ -250,9 +256,20 @@ static int apply(struct api_config *c, int id, const char *v, char *msg, size_t 
         c->queue_max = (int)x;
         return 0;
     case OPT_GENERATIONS:
+    case OPT_PARALLEL:
         if (parse_long(v, 1, 10000, &x))
             goto bad;
         c->max_generations = (int)x;
+        return 0;
+    case OPT_GEN_QUEUE:
+        if (parse_long(v, 0, 1000000, &x))
+            goto bad;
+        c->gen_queue = (int)x;
+        return 0;
+    case OPT_KV_MB:
+        if (parse_long(v, 1, 1 << 24, &x))
+            goto bad;
+        c->kv_cache_mb = (int)x;
         return 0;
     case OPT_HEADER_TIMEOUT:
         if (parse_long(v, 1, 3600, &x))
@@ -554,6 +571,8 @@ int config_load(struct api_config *c, int argc, char **argv)
     c->max_response = CONFIG_MAX_RESPONSE_DEFAULT;
     c->max_unread = CONFIG_MAX_UNREAD_DEFAULT;
     c->max_generations = CONFIG_GENERATIONS_DEFAULT;
+    c->gen_queue = CONFIG_GEN_QUEUE_DEFAULT;
+    c->kv_cache_mb = CONFIG_KV_MB_DEFAULT;
     c->log_format = LOG_TEXT;
 
     char msg[512] = "";

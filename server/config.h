@@ -25,7 +25,9 @@
                                                   have not read it yet; 100 stalled readers stay
                                                   under 100 MB in total (issue 10) */
 #define CONFIG_JSON_DEPTH_MAX 32           /* nesting bound of request bodies */
-#define CONFIG_GENERATIONS_DEFAULT 16      /* active Transformer generations */
+#define CONFIG_GENERATIONS_DEFAULT 8       /* --parallel: generation slots per Transformer */
+#define CONFIG_GEN_QUEUE_DEFAULT 56        /* generations waiting for a slot before 503 */
+#define CONFIG_KV_MB_DEFAULT 1024          /* KV cache budget per Transformer (MiB) */
 
 struct config_model {
     char *id, *type, *path;
@@ -54,7 +56,9 @@ struct api_config {
     size_t max_unread;
     int keep_going;       /* --keep-going: a start-up model that fails to load is not fatal */
     int queue_max;
-    int max_generations;
+    int max_generations; /* --parallel (alias --max-generations): slots per Transformer */
+    int gen_queue;       /* generations waiting for a slot beyond those */
+    int kv_cache_mb;
     char *cors[CONFIG_CORS_MAX];
     size_t n_cors;
     char *admin_key;

@@ -119,6 +119,7 @@ struct http_server {
     const struct api_config *cfg;
     registry *reg;
     pool *pool;
+    pool *gen_pool; /* streaming generations: they wait on their model's scheduler */
     int port;
     int listen_fd;
     struct loop *loops;
@@ -770,11 +771,21 @@ static enum MHD_Result dispatch(struct reqctx *c)
     pthread_mutex_lock(&c->lock);
     MHD_suspend_connection(c->conn);
     pthread_mutex_unlock(&c->lock);
-    if (pool_submit_until(s->pool, job_run, job_expire, c, c->rq.deadline_us) != 0) {
+    /* A generation gets a worker of its own at once or a 503: it waits for a slot in its
+     * model's scheduler (bounded by --gen-queue, until its deadline), never in a ring. */
+    const int gen = rt->cost == COST_STREAM && s->gen_pool;
+    if (gen ? pool_submit_idle(s->gen_pool, job_run, c) != 0
+            : pool_submit_until(s->pool, job_run, job_expire, c, c->rq.deadline_us) != 0) {
         ctx_unref(c);
         char msg[STATUS_MSG_MAX];
-        snprintf(msg, sizeof msg, "the server is busy: %zu jobs are queued; retry later",
-                 pool_capacity(s->pool));
+        if (gen)
+            snprintf(msg, sizeof msg,
+                     "the server is busy: %d generations are running or waiting for a slot "
+                     "(--parallel + --gen-queue); retry later",
+                     cfg->max_generations + cfg->gen_queue);
+        else
+            snprintf(msg, sizeof msg, "the server is busy: %zu jobs are queued; retry later",
+                     pool_capacity(s->pool));
         resp_fail(&c->rs, STATUS_BUSY, NULL, msg);
         c->rs.retry_after = HTTP_RETRY_AFTER_S;
         pthread_mutex_lock(&c->lock);
@@ -1085,6 +1096,8 @@ static void *watchdog_main(void *arg)
         nanosleep(&ts, NULL);
         cancel_expired(s, 0);
         pool_expire(s->pool, now_us());
+        if (s->gen_pool)
+            pool_expire(s->gen_pool, now_us());
     }
     return NULL;
 }
@@ -1598,7 +1611,11 @@ http_server *http_start(const struct api_config *cfg, registry *reg)
     g_server = s;
 
     s->pool = pool_new(cfg->threads, (size_t)cfg->queue_max);
-    if (!s->pool) {
+    /* Streaming generations wait on their model's scheduler (models/transformer/sched.c, its
+     * own thread computes): a worker each for --parallel running and --gen-queue waiting. */
+    s->gen_pool = pool_new(cfg->max_generations + cfg->gen_queue,
+                           (size_t)(cfg->max_generations + cfg->gen_queue));
+    if (!s->pool || !s->gen_pool) {
         fprintf(stderr, "lmserve: cannot start %d worker threads\n", cfg->threads);
         goto fail;
     }
@@ -1649,6 +1666,7 @@ fail:
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     pool_free(s->pool);
+    pool_free(s->gen_pool);
     accesslog_stop();
     g_server = NULL;
     pthread_cond_destroy(&s->idle);
@@ -1713,6 +1731,8 @@ void http_stop(http_server *s)
     /* Jobs still running would resume connections of a stopped daemon: finish them first. */
     pool_free(s->pool);
     s->pool = NULL;
+    pool_free(s->gen_pool);
+    s->gen_pool = NULL;
     atomic_store(&s->stopping, 1);
     for (int i = 0; i < s->n_loops; i++) {
         loop_wake(&s->loops[i]);

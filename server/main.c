@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "../models/registry.h"
+#include "../models/kernels/kernels.h"
+#include "../models/transformer/transformer.h"
 #include "config.h"
 #include "healthcheck.h"
 #include "http.h"
@@ -80,6 +82,9 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    transformer_sched_config((size_t)cfg.max_generations, (size_t)cfg.kv_cache_mb);
+    if (!getenv("LMSERVE_KERNEL_THREADS"))
+        kernels_threads_set(cfg.threads); /* --threads: the compute team of every batched step */
     registry *reg = registry_new(cfg.models_root, cfg.threads);
     if (!reg) {
         fprintf(stderr, "lmserve: --models-root '%s' is not a readable directory\n",

@@ -1,6 +1,7 @@
 /* metrics.c: lock-free counters (relaxed atomics) rendered in Prometheus text format 0.0.4.
  * Statuses are counted per route in a small fixed table of the statuses we send. */
 #include "metrics.h"
+#include "../models/transformer/transformer.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -105,6 +106,82 @@ static void model_gauges(const model *m, void *ud)
         model_state_of(m) == MODEL_READY ? model_bytes(m) : (size_t)0);
 }
 
+static void lat_hist(struct buf *b, const char *name, const char *help,
+                     const unsigned long long *c, double sum)
+{
+    put(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    unsigned long long run = 0;
+    for (size_t i = 0; i < TRANSFORMER_LAT_BUCKETS; i++) {
+        run += c[i];
+        put(b, "%s_bucket{le=\"%g\"} %llu\n", name, transformer_lat_bounds_s[i], run);
+    }
+    run += c[TRANSFORMER_LAT_BUCKETS];
+    put(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name, run, name, sum,
+        name, run);
+}
+
+/* Continuous batching of the Transformers (models/transformer/sched.c). */
+static void batching_render(struct buf *b)
+{
+    struct transformer_sched_stats st;
+    transformer_sched_stats(&st);
+    put(b, "# HELP lmserve_slots Generation slots of the running Transformer schedulers.\n"
+           "# TYPE lmserve_slots gauge\nlmserve_slots %zu\n"
+           "# HELP lmserve_slots_busy Slots holding a generation now.\n"
+           "# TYPE lmserve_slots_busy gauge\nlmserve_slots_busy %zu\n"
+           "# HELP lmserve_generations_waiting Generations waiting for a slot (at most --gen-queue).\n"
+           "# TYPE lmserve_generations_waiting gauge\nlmserve_generations_waiting %zu\n"
+           "# HELP lmserve_kv_cache_bytes KV cache bytes held by running generations.\n"
+           "# TYPE lmserve_kv_cache_bytes gauge\nlmserve_kv_cache_bytes %zu\n"
+           "# HELP lmserve_kv_cache_budget_bytes KV cache budget (--kv-cache-mb) of the running schedulers.\n"
+           "# TYPE lmserve_kv_cache_budget_bytes gauge\nlmserve_kv_cache_budget_bytes %zu\n"
+           "# HELP lmserve_tokens_generated_total Tokens generated (sampled) by Transformers.\n"
+           "# TYPE lmserve_tokens_generated_total counter\nlmserve_tokens_generated_total %llu\n"
+           "# HELP lmserve_prompt_tokens_processed_total Prompt tokens run through batched steps.\n"
+           "# TYPE lmserve_prompt_tokens_processed_total counter\nlmserve_prompt_tokens_processed_total %llu\n"
+           "# HELP lmserve_batch_steps_total Batched forward steps.\n"
+           "# TYPE lmserve_batch_steps_total counter\nlmserve_batch_steps_total %llu\n",
+        st.slots, st.slots_busy, st.waiting, st.kv_bytes_used, st.kv_bytes_budget, st.tokens_generated,
+        st.prompt_rows, st.steps);
+    static const size_t le[] = {1, 2, 4, 8, 16, 32, 64};
+    put(b, "# HELP lmserve_batch_size Rows (tokens of all slots) per batched forward step.\n"
+           "# TYPE lmserve_batch_size histogram\n");
+    unsigned long long run = 0, total = 0;
+    double sum = 0;
+    size_t r = 0;
+    for (size_t i = 0; i < sizeof le / sizeof le[0]; i++) {
+        for (; r <= le[i] && r < TRANSFORMER_SCHED_HIST; r++) {
+            run += st.batch_hist[r];
+            sum += (double)r * (double)st.batch_hist[r];
+        }
+        put(b, "lmserve_batch_size_bucket{le=\"%zu\"} %llu\n", le[i], run);
+    }
+    total = run;
+    for (; r < TRANSFORMER_SCHED_HIST; r++) {
+        total += st.batch_hist[r];
+        sum += (double)r * (double)st.batch_hist[r];
+    }
+    put(b, "lmserve_batch_size_bucket{le=\"+Inf\"} %llu\nlmserve_batch_size_sum %.0f\n"
+           "lmserve_batch_size_count %llu\n", total, sum, total);
+    put(b, "# HELP lmserve_prefix_cache_bytes KV cache bytes held by the prefix cache (part of lmserve_kv_cache_bytes).\n"
+           "# TYPE lmserve_prefix_cache_bytes gauge\nlmserve_prefix_cache_bytes %zu\n"
+           "# HELP lmserve_prefix_cache_lookups_total Prompts looked up in the prefix cache.\n"
+           "# TYPE lmserve_prefix_cache_lookups_total counter\nlmserve_prefix_cache_lookups_total %llu\n"
+           "# HELP lmserve_prefix_cache_hits_total Prompts that reused a cached prefix.\n"
+           "# TYPE lmserve_prefix_cache_hits_total counter\nlmserve_prefix_cache_hits_total %llu\n"
+           "# HELP lmserve_prefix_cache_hit_ratio Hits over lookups since start (0 before any).\n"
+           "# TYPE lmserve_prefix_cache_hit_ratio gauge\nlmserve_prefix_cache_hit_ratio %.4f\n"
+           "# HELP lmserve_prompt_tokens_cached_total Prompt tokens served from the prefix cache.\n"
+           "# TYPE lmserve_prompt_tokens_cached_total counter\nlmserve_prompt_tokens_cached_total %llu\n",
+        st.prefix_cache_bytes, st.prefix_lookups, st.prefix_hits,
+        st.prefix_lookups ? (double)st.prefix_hits / (double)st.prefix_lookups : 0.0, st.prefix_tokens);
+    lat_hist(b, "lmserve_time_to_first_token_seconds",
+             "From the start of a generation (slot wait included) to its first token.", st.ttft,
+             st.ttft_sum_s);
+    lat_hist(b, "lmserve_inter_token_latency_seconds", "Between consecutive tokens of a generation.",
+             st.itl, st.itl_sum_s);
+}
+
 char *metrics_render(registry *reg, size_t queue_depth, size_t queue_max, size_t workers_busy)
 {
     struct buf b = {.p = malloc(8192), .cap = 8192};
@@ -158,6 +235,7 @@ char *metrics_render(registry *reg, size_t queue_depth, size_t queue_max, size_t
             "# HELP lmserve_workers_busy Workers running a job.\n"
             "# TYPE lmserve_workers_busy gauge\nlmserve_workers_busy %zu\n",
         queue_depth, queue_max, workers_busy);
+    batching_render(&b);
     size_t by_state[4];
     registry_count(reg, by_state);
     put(&b, "# HELP lmserve_models Models in the registry, by state.\n"

@@ -98,11 +98,12 @@ int pool_submit(pool *p, void (*fn)(void *arg), void *arg)
     return pool_submit_until(p, fn, NULL, arg, 0);
 }
 
-int pool_submit_until(pool *p, void (*fn)(void *arg), void (*expire)(void *arg), void *arg,
-                      int64_t deadline_us)
+static int submit(pool *p, void (*fn)(void *arg), void (*expire)(void *arg), void *arg,
+                  int64_t deadline_us, int idle_only)
 {
     pthread_mutex_lock(&p->lock);
-    if (p->stopping || p->len == p->cap) {
+    if (p->stopping || p->len == p->cap ||
+        (idle_only && p->busy + p->len >= (size_t)p->n_threads)) {
         pthread_mutex_unlock(&p->lock);
         return -1;
     }
@@ -112,6 +113,17 @@ int pool_submit_until(pool *p, void (*fn)(void *arg), void (*expire)(void *arg),
     pthread_cond_signal(&p->nonempty);
     pthread_mutex_unlock(&p->lock);
     return 0;
+}
+
+int pool_submit_until(pool *p, void (*fn)(void *arg), void (*expire)(void *arg), void *arg,
+                      int64_t deadline_us)
+{
+    return submit(p, fn, expire, arg, deadline_us, 0);
+}
+
+int pool_submit_idle(pool *p, void (*fn)(void *arg), void *arg)
+{
+    return submit(p, fn, NULL, arg, 0, 1);
 }
 
 size_t pool_expire(pool *p, int64_t now_us)

@@ -20,6 +20,8 @@ int pool_submit(pool *p, void (*fn)(void *arg), void *arg);
  * the worker that picks it up late). Returns 0, or -1 like pool_submit. */
 int pool_submit_until(pool *p, void (*fn)(void *arg), void (*expire)(void *arg), void *arg,
                       int64_t deadline_us);
+/* Run fn(arg) at once on an idle worker: -1 when every worker is taken (nothing queues). */
+int pool_submit_idle(pool *p, void (*fn)(void *arg), void *arg);
 /* Expire the waiting jobs at the head of the queue whose deadline is before 'now_us';
  * their expire callbacks run on the caller's thread. Returns how many. */
 size_t pool_expire(pool *p, int64_t now_us);

@@ -19,6 +19,7 @@ static const struct route ROUTES[] = {
     { .method = "POST", .path = "/v1/embeddings", .handler = api_embeddings, .cost = COST_AUTO, .json_body = 1 },
     { .method = "POST", .path = "/v1/neighbors", .handler = api_neighbors, .cost = COST_JOB, .json_body = 1 },
     { .method = "POST", .path = "/v1/similarity", .handler = api_similarity, .cost = COST_AUTO, .json_body = 1 },
+    { .method = "POST", .path = "/v1/rerank", .handler = api_rerank, .cost = COST_JOB, .json_body = 1 },
     { .method = "POST", .path = "/v1/completions", .handler = api_completions, .cost = COST_STREAM, .json_body = 1 },
     { .method = "POST", .path = "/v1/chat/completions", .handler = api_chat_completions, .cost = COST_STREAM, .json_body = 1 },
     { .method = "POST", .path = "/v1/tokenize", .handler = api_tokenize, .cost = COST_AUTO, .json_body = 1 },

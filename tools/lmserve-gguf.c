@@ -6,14 +6,23 @@
  *                                (names, shapes, SentencePiece vocabulary with scores and
  *                                token types), optionally quantized
  *   random -o OUT [--arch llama|qwen2] [--type T] [--dim --hidden --layers --heads
- *          --kv-heads --vocab --ctx --seed --tied --rope-theta]
+ *          --kv-heads --vocab --ctx --seed --tied --rope-theta --pooling P]
  *                                random weights of any shape and any supported type, with a
- *                                synthetic SentencePiece vocabulary, for tests and benchmarks
+ *                                synthetic SentencePiece vocabulary, for tests and benchmarks;
+ *                                --pooling writes <arch>.pooling_type (an embedding decoder)
  *   random -o OUT --arch mamba [--type T] [--dim --hidden (d_inner) --layers --vocab --ctx
  *          --seed --tied --d-state --d-conv --dt-rank --vocab-from VOCAB.gguf]
  *                                a random Mamba-1 file in llama.cpp's conventions (A stored
  *                                negative, as -exp(A_log)); --vocab-from copies a GGUF's
- *                                tokenizer (e.g. GPT-NeoX BPE, as real Mamba models use) */
+ *                                tokenizer (e.g. GPT-NeoX BPE, as real Mamba models use)
+ *   random -o OUT --arch gpt2 [--type T] [--dim --hidden --layers --heads --kv-heads --ctx
+ *          --seed --tied --vocab-from VOCAB.gguf]
+ *                                a random GPT-2 file in llama.cpp's conventions, with a small
+ *                                byte-level BPE vocabulary (or --vocab-from's, e.g. GPT-2's)
+ *   random -o OUT --arch bert|nomic-bert --vocab-from VOCAB.gguf [--type T] [--dim --hidden --layers
+ *          --heads --ctx --seed --pooling mean|cls|last|rank|none]
+ *                                a random BERT encoder in llama.cpp's conventions with a
+ *                                WordPiece vocabulary copied from VOCAB.gguf */
 #include "../models/gguf/gguf.h"
 #include "../models/gguf/gguf_write.h"
 #include "../models/kernels/kernels.h"
@@ -430,7 +439,19 @@ static void add_random_matrix(gguf_writer *w, struct owned *o, uint64_t *st, con
         add_tensor(w, name, t, rows, cols, keep(o, random_blocks(st, t, rows, cols, scale)));
 }
 
-static int cmd_random(const char *out, struct hparams *h, size_t qi, uint64_t seed, int tied)
+static int pooling_index(const char *pooling)
+{
+    static const char *const pools[] = {"none", "mean", "cls", "last", "rank"};
+    for (int i = 0; i < 5; i++)
+        if (strcmp(pooling, pools[i]) == 0)
+            return i;
+    die("--pooling is none, mean, cls, last or rank");
+    return -1;
+}
+
+/* 'pool' >= 0: also <arch>.pooling_type (a decoder used as an embedding model) */
+static int cmd_random(const char *out, struct hparams *h, size_t qi, uint64_t seed, int tied,
+                      int pool)
 {
     if (h->dim <= 0 || h->heads <= 0 || h->dim % h->heads || h->kv_heads <= 0 ||
         h->heads % h->kv_heads || h->hidden <= 0 || h->layers <= 0 || h->vocab < 259 || h->ctx <= 0)
@@ -443,6 +464,12 @@ static int cmd_random(const char *out, struct hparams *h, size_t qi, uint64_t se
         die("out of memory");
     struct owned o = {0};
     put_hparams(w, h, "random");
+    if (pool >= 0) {
+        char key[64];
+        snprintf(key, sizeof key, "%s.pooling_type", h->arch);
+        if (gguf_writer_u32(w, key, (uint32_t)pool) != STATUS_OK)
+            die("out of memory");
+    }
     /* vocabulary: <unk> <s> </s>, 256 byte tokens, then pieces "▁xy..." of printable ASCII */
     const size_t V = (size_t)h->vocab;
     char **pieces = xmalloc(V * sizeof *pieces);
@@ -659,16 +686,276 @@ static int cmd_random_mamba(const char *out, struct hparams *h, size_t qi, uint6
     return rc == STATUS_OK ? 0 : 1;
 }
 
+/* A random BERT encoder in llama.cpp's conventions (LLM_ARCH_BERT): token, token-type and
+ * position embeddings, LayerNorms with biases, Q/K/V/output and FFN biases; the vocabulary
+ * copied from a WordPiece GGUF (--vocab-from, required). --pooling mean|cls|last|rank writes
+ * bert.pooling_type; rank also writes the classification head (cls, cls.output). */
+static int cmd_random_bert(const char *out, struct hparams *h, size_t qi, uint64_t seed,
+                           const char *vocab_from, const char *pooling)
+{
+    const int pool = pooling_index(pooling);
+    if (!vocab_from)
+        die("--arch bert needs --vocab-from VOCAB.gguf (a WordPiece vocabulary)");
+    if (h->dim <= 0 || h->hidden <= 0 || h->layers <= 0 || h->heads <= 0 || h->ctx <= 0 ||
+        h->dim % h->heads != 0)
+        die("bad shape (dim divisible by heads)");
+    gguf_writer *w = gguf_writer_new();
+    if (!w)
+        die("out of memory");
+    struct owned o = {0};
+    const int nomic = strcmp(h->arch, "nomic-bert") == 0;
+    const char *A = nomic ? "nomic-bert" : "bert";
+    int rc = gguf_writer_str(w, "general.architecture", A);
+    rc = rc ? rc : gguf_writer_str(w, "general.name", nomic ? "random-nomic-bert" : "random-bert");
+    rc = rc ? rc : gguf_writer_u32(w, "general.alignment", GGUF_DEFAULT_ALIGNMENT);
+    const struct {
+        const char *key;
+        int v;
+    } ints[] = {{"context_length", h->ctx},      {"embedding_length", h->dim},
+                {"feed_forward_length", h->hidden}, {"attention.head_count", h->heads},
+                {"block_count", h->layers},      {"pooling_type", pool}};
+    char key[96];
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        snprintf(key, sizeof key, "%s.%s", A, ints[i].key);
+        rc = rc ? rc : gguf_writer_u32(w, key, (uint32_t)ints[i].v);
+    }
+    snprintf(key, sizeof key, "%s.attention.layer_norm_epsilon", A);
+    rc = rc ? rc : gguf_writer_f32(w, key, 1e-12f);
+    snprintf(key, sizeof key, "%s.attention.causal", A);
+    rc = rc ? rc : gguf_writer_bool(w, key, 0);
+    if (nomic) {
+        rc = rc ? rc : gguf_writer_f32(w, "nomic-bert.rope.freq_base", h->rope_theta);
+    }
+    if (rc != STATUS_OK)
+        die("out of memory");
+    const size_t V = copy_vocab(w, &o, vocab_from);
+    gguf *src;
+    struct status_err verr = {0};
+    if (gguf_open(vocab_from, &src, &verr) != STATUS_OK)
+        die(verr.msg);
+    /* llama.cpp sizes token_types by this key (BERT vocabularies carry it: 2) */
+    if (!gguf_find(src, "tokenizer.ggml.token_type_count") &&
+        gguf_writer_u32(w, "tokenizer.ggml.token_type_count", 2) != STATUS_OK)
+        die("out of memory");
+    gguf_close(src);
+    uint64_t st = mix(seed);
+    const size_t D = (size_t)h->dim, F = (size_t)h->hidden, C = (size_t)h->ctx;
+    const float sd = 1.0f / sqrtf((float)h->dim), sf = 1.0f / sqrtf((float)h->hidden);
+    add_random_matrix(w, &o, &st, "token_embd.weight", qi, V, D, 0.5f);
+    put_f32(w, &o, "token_types.weight", 2, D, random_floats(&st, 2 * D, 0.1f, 0));
+    if (!nomic)
+        put_f32(w, &o, "position_embd.weight", C, D, random_floats(&st, C * D, 0.2f, 0));
+    put_f32(w, &o, "token_embd_norm.weight", 1, D, random_floats(&st, D, 0.1f, 1.0f));
+    put_f32(w, &o, "token_embd_norm.bias", 1, D, random_floats(&st, D, 0.1f, 0));
+    char nb[96];
+    for (int l = 0; l < h->layers && nomic; l++) { /* fused QKV, SwiGLU, no linear biases */
+        add_random_matrix(w, &o, &st, blk(nb, l, "attn_qkv.weight"), qi, 3 * D, D, sd);
+        add_random_matrix(w, &o, &st, blk(nb, l, "attn_output.weight"), qi, D, D, sd);
+        put_f32(w, &o, blk(nb, l, "attn_output_norm.weight"), 1, D, random_floats(&st, D, 0.1f, 1.0f));
+        put_f32(w, &o, blk(nb, l, "attn_output_norm.bias"), 1, D, random_floats(&st, D, 0.1f, 0));
+        add_random_matrix(w, &o, &st, blk(nb, l, "ffn_up.weight"), qi, F, D, sd);
+        add_random_matrix(w, &o, &st, blk(nb, l, "ffn_gate.weight"), qi, F, D, sd);
+        add_random_matrix(w, &o, &st, blk(nb, l, "ffn_down.weight"), qi, D, F, sf);
+        put_f32(w, &o, blk(nb, l, "layer_output_norm.weight"), 1, D, random_floats(&st, D, 0.1f, 1.0f));
+        put_f32(w, &o, blk(nb, l, "layer_output_norm.bias"), 1, D, random_floats(&st, D, 0.1f, 0));
+    }
+    for (int l = 0; l < h->layers && !nomic; l++) {
+        static const char *const qkvo[] = {"attn_q", "attn_k", "attn_v", "attn_output"};
+        for (size_t m = 0; m < 4; m++) {
+            char name[64];
+            snprintf(name, sizeof name, "%s.weight", qkvo[m]);
+            add_random_matrix(w, &o, &st, blk(nb, l, name), qi, D, D, sd);
+            snprintf(name, sizeof name, "%s.bias", qkvo[m]);
+            put_f32(w, &o, blk(nb, l, name), 1, D, random_floats(&st, D, 0.1f, 0));
+        }
+        put_f32(w, &o, blk(nb, l, "attn_output_norm.weight"), 1, D, random_floats(&st, D, 0.1f, 1.0f));
+        put_f32(w, &o, blk(nb, l, "attn_output_norm.bias"), 1, D, random_floats(&st, D, 0.1f, 0));
+        add_random_matrix(w, &o, &st, blk(nb, l, "ffn_up.weight"), qi, F, D, sd);
+        put_f32(w, &o, blk(nb, l, "ffn_up.bias"), 1, F, random_floats(&st, F, 0.1f, 0));
+        add_random_matrix(w, &o, &st, blk(nb, l, "ffn_down.weight"), qi, D, F, sf);
+        put_f32(w, &o, blk(nb, l, "ffn_down.bias"), 1, D, random_floats(&st, D, 0.1f, 0));
+        put_f32(w, &o, blk(nb, l, "layer_output_norm.weight"), 1, D, random_floats(&st, D, 0.1f, 1.0f));
+        put_f32(w, &o, blk(nb, l, "layer_output_norm.bias"), 1, D, random_floats(&st, D, 0.1f, 0));
+    }
+    if (pool == 4) { /* a reranker's classification head: one score */
+        add_random_matrix(w, &o, &st, "cls.weight", qi, D, D, sd);
+        put_f32(w, &o, "cls.bias", 1, D, random_floats(&st, D, 0.1f, 0));
+        put_f32(w, &o, "cls.output.weight", 1, D, random_floats(&st, D, sd, 0));
+        put_f32(w, &o, "cls.output.bias", 1, 1, random_floats(&st, 1, 0.1f, 0));
+    }
+    struct status_err err = {0};
+    rc = gguf_writer_write(w, out, &err);
+    if (rc != STATUS_OK)
+        fprintf(stderr, "lmserve-gguf: %s\n", err.msg);
+    gguf_writer_free(w);
+    release(&o);
+    return rc == STATUS_OK ? 0 : 1;
+}
+
+/* ---- random GPT-2 ---- */
+
+/* GPT-2's byte-level alphabet: byte b as the code point its vocabulary writes (printable
+ * bytes as themselves, the others from U+0100 on, in byte order). */
+static unsigned gpt2_byte_cp(unsigned b)
+{
+    if ((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174)
+        return b;
+    unsigned n = 0;
+    for (unsigned c = 0; c < b; c++)
+        n += !((c >= 33 && c <= 126) || (c >= 161 && c <= 172) || c >= 174);
+    return 256 + n;
+}
+
+static size_t put_utf8(char *out, unsigned cp)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    out[0] = (char)(0xc0 | (cp >> 6));
+    out[1] = (char)(0x80 | (cp & 0x3f));
+    return 2;
+}
+
+/* A small byte-level BPE vocabulary in GPT-2's conventions (tokenizer.ggml.model gpt2,
+ * pre-tokenizer gpt-2): the 256 byte tokens, every prefix of a few words as a merge
+ * (" violence" is one token), and <|endoftext|> as BOS/EOS. Returns the number of tokens. */
+static size_t put_gpt2_vocab(gguf_writer *w, struct owned *o)
+{
+    static const char *const WORDS[] = {
+        " violence", " the", " of", " and", " to", " in", " is", " was", " that", " it",
+        "Hello", " world", " peace", " war", " model", " server", " language", " text",
+        " token", " time", " people", " city", " water", " light", " music", "The", "It",
+        " a", " an", " on", " at", " for", " with", " from", "!", "\n\n"};
+    const size_t n_words = sizeof WORDS / sizeof WORDS[0], cap = 256 + 16 * n_words + 1;
+    char **toks = keep(o, xmalloc(cap * sizeof *toks));
+    char **merges = keep(o, xmalloc(cap * sizeof *merges));
+    int32_t *types = keep(o, xmalloc(cap * sizeof *types));
+    size_t n = 0, nm = 0;
+    for (unsigned b = 0; b < 256; b++) {
+        char buf[4];
+        buf[put_utf8(buf, gpt2_byte_cp(b))] = 0;
+        types[n] = TOK_NORMAL;
+        toks[n++] = keep(o, strdup(buf));
+    }
+    for (size_t wi = 0; wi < n_words; wi++) {
+        char enc[64] = "";
+        size_t len = 0, prev_len = 0;
+        for (const unsigned char *c = (const unsigned char *)WORDS[wi]; *c; c++) {
+            char ch[4];
+            const size_t cl = put_utf8(ch, gpt2_byte_cp(*c));
+            prev_len = len;
+            memcpy(enc + len, ch, cl);
+            len += cl;
+            enc[len] = 0;
+            if (prev_len == 0)
+                continue;
+            size_t k = 0;
+            while (k < n && strcmp(toks[k], enc) != 0)
+                k++;
+            if (k < n)
+                continue; /* an earlier word made this prefix */
+            char m[80];
+            snprintf(m, sizeof m, "%.*s %.*s", (int)prev_len, enc, (int)cl, ch);
+            merges[nm++] = keep(o, strdup(m));
+            types[n] = TOK_NORMAL;
+            toks[n++] = keep(o, strdup(enc));
+        }
+    }
+    types[n] = TOK_CONTROL;
+    toks[n++] = keep(o, strdup("<|endoftext|>"));
+    int rc = gguf_writer_str(w, "tokenizer.ggml.model", "gpt2");
+    rc = rc ? rc : gguf_writer_str(w, "tokenizer.ggml.pre", "gpt-2");
+    rc = rc ? rc : gguf_writer_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)toks, n);
+    rc = rc ? rc : gguf_writer_arr_i32(w, "tokenizer.ggml.token_type", types, n);
+    rc = rc ? rc : gguf_writer_arr_str(w, "tokenizer.ggml.merges", (const char *const *)merges, nm);
+    rc = rc ? rc : gguf_writer_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)(n - 1));
+    rc = rc ? rc : gguf_writer_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)(n - 1));
+    if (rc != STATUS_OK)
+        die("out of memory");
+    return n;
+}
+
+/* llama.cpp's GPT-2 layout (LLM_ARCH_GPT2): learned positions, LayerNorms with biases, a
+ * fused QKV with bias, biased projections, an ungated GELU MLP. */
+static int cmd_random_gpt2(const char *out, struct hparams *h, size_t qi, uint64_t seed,
+                           int tied, const char *vocab_from)
+{
+    if (h->dim <= 0 || h->heads <= 0 || h->dim % h->heads || h->kv_heads <= 0 ||
+        h->heads % h->kv_heads || h->hidden <= 0 || h->layers <= 0 || h->ctx <= 0)
+        die("bad shape (dim % heads, heads % kv-heads)");
+    gguf_writer *w = gguf_writer_new();
+    if (!w)
+        die("out of memory");
+    struct owned o = {0};
+    char k[96];
+    int rc = gguf_writer_str(w, "general.architecture", "gpt2");
+    rc = rc ? rc : gguf_writer_str(w, "general.name", "random-gpt2");
+    rc = rc ? rc : gguf_writer_u32(w, "general.alignment", GGUF_DEFAULT_ALIGNMENT);
+    const struct {
+        const char *key;
+        int v;
+    } ints[] = {{"context_length", h->ctx},          {"embedding_length", h->dim},
+                {"feed_forward_length", h->hidden},  {"block_count", h->layers},
+                {"attention.head_count", h->heads}, {"attention.head_count_kv", h->kv_heads}};
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        snprintf(k, sizeof k, "gpt2.%s", ints[i].key);
+        rc = rc ? rc : gguf_writer_u32(w, k, (uint32_t)ints[i].v);
+    }
+    rc = rc ? rc : gguf_writer_f32(w, "gpt2.attention.layer_norm_epsilon", h->rms_eps);
+    if (rc != STATUS_OK)
+        die("out of memory");
+    const size_t V = vocab_from ? copy_vocab(w, &o, vocab_from) : put_gpt2_vocab(w, &o);
+    const size_t D = (size_t)h->dim, F = (size_t)h->hidden, C = (size_t)h->ctx;
+    const size_t KV = D / (size_t)h->heads * (size_t)h->kv_heads;
+    const float sc = 1.0f / sqrtf((float)D);
+    uint64_t st = mix(seed);
+    add_random_matrix(w, &o, &st, "token_embd.weight", qi, V, D, 0.5f);
+    add_random_matrix(w, &o, &st, "position_embd.weight", qi, C, D, 0.2f);
+    put_f32(w, &o, "output_norm.weight", 1, D, random_floats(&st, D, 0.1f, 1.0f));
+    put_f32(w, &o, "output_norm.bias", 1, D, random_floats(&st, D, 0.1f, 0));
+    if (!tied) /* llama.cpp (c392e50) requires it; real GPT-2 files repeat token_embd here */
+        add_random_matrix(w, &o, &st, "output.weight", qi, V, D, sc);
+    char nb[96];
+    for (int l = 0; l < h->layers; l++) {
+        put_f32(w, &o, blk(nb, l, "attn_norm.weight"), 1, D, random_floats(&st, D, 0.1f, 1.0f));
+        put_f32(w, &o, blk(nb, l, "attn_norm.bias"), 1, D, random_floats(&st, D, 0.1f, 0));
+        add_random_matrix(w, &o, &st, blk(nb, l, "attn_qkv.weight"), qi, D + 2 * KV, D, sc);
+        put_f32(w, &o, blk(nb, l, "attn_qkv.bias"), 1, D + 2 * KV, random_floats(&st, D + 2 * KV, 0.1f, 0));
+        add_random_matrix(w, &o, &st, blk(nb, l, "attn_output.weight"), qi, D, D, sc);
+        put_f32(w, &o, blk(nb, l, "attn_output.bias"), 1, D, random_floats(&st, D, 0.1f, 0));
+        put_f32(w, &o, blk(nb, l, "ffn_norm.weight"), 1, D, random_floats(&st, D, 0.1f, 1.0f));
+        put_f32(w, &o, blk(nb, l, "ffn_norm.bias"), 1, D, random_floats(&st, D, 0.1f, 0));
+        add_random_matrix(w, &o, &st, blk(nb, l, "ffn_up.weight"), qi, F, D, 2.0f * sc);
+        put_f32(w, &o, blk(nb, l, "ffn_up.bias"), 1, F, random_floats(&st, F, 0.1f, 0));
+        add_random_matrix(w, &o, &st, blk(nb, l, "ffn_down.weight"), qi, D, F, 1.0f / sqrtf((float)F));
+        put_f32(w, &o, blk(nb, l, "ffn_down.bias"), 1, D, random_floats(&st, D, 0.1f, 0));
+    }
+    struct status_err err = {0};
+    rc = gguf_writer_write(w, out, &err);
+    if (rc != STATUS_OK)
+        fprintf(stderr, "lmserve-gguf: %s\n", err.msg);
+    gguf_writer_free(w);
+    release(&o);
+    return rc == STATUS_OK ? 0 : 1;
+}
+
 static void usage(void)
 {
     fputs("usage: lmserve-gguf inspect FILE\n"
           "       lmserve-gguf convert CKPT -t TOKENIZER -o OUT.gguf [--type F32|F16|Q8_0|Q4_0|Q4_K]\n"
           "       lmserve-gguf random -o OUT.gguf [--arch llama|qwen2] [--type T] [--dim N]\n"
           "                    [--hidden N] [--layers N] [--heads N] [--kv-heads N] [--vocab N]\n"
-          "                    [--ctx N] [--seed N] [--tied] [--rope-theta X]\n"
+          "                    [--ctx N] [--seed N] [--tied] [--rope-theta X] [--pooling P]\n"
           "       lmserve-gguf random -o OUT.gguf --arch mamba [--type T] [--dim N] [--hidden N]\n"
           "                    [--layers N] [--vocab N] [--ctx N] [--seed N] [--tied] [--d-state N]\n"
-          "                    [--d-conv N] [--dt-rank N] [--vocab-from VOCAB.gguf]\n",
+          "                    [--d-conv N] [--dt-rank N] [--vocab-from VOCAB.gguf]\n"
+          "       lmserve-gguf random -o OUT.gguf --arch gpt2 [--type T] [--dim N] [--hidden N]\n"
+          "                    [--layers N] [--heads N] [--kv-heads N] [--ctx N] [--seed N] [--tied]\n"
+          "                    [--vocab-from VOCAB.gguf]\n"
+          "       lmserve-gguf random -o OUT.gguf --arch bert|nomic-bert --vocab-from VOCAB.gguf [--type T]\n"
+          "                    [--dim N] [--hidden N] [--layers N] [--heads N] [--ctx N] [--seed N]\n"
+          "                    [--pooling mean|cls|last|rank|none]\n",
           stderr);
     exit(2);
 }
@@ -693,10 +980,11 @@ int main(int argc, char **argv)
         {"tied", no_argument, 0, 'T'},         {"rope-theta", required_argument, 0, 'r'},
         {"d-state", required_argument, 0, 'S'}, {"d-conv", required_argument, 0, 'C'},
         {"dt-rank", required_argument, 0, 'R'}, {"vocab-from", required_argument, 0, 'V'},
+        {"pooling", required_argument, 0, 'P'},
         {0, 0, 0, 0}};
     struct mamba_opts mo = {16, 4, 0, NULL};
-    int hidden_set = 0;
-    const char *out = NULL, *tok = NULL;
+    int hidden_set = 0, kv_set = 0, pooling_set = 0;
+    const char *out = NULL, *tok = NULL, *pooling = "mean";
     size_t qi = 0;
     uint64_t seed = 1;
     int tied = 0;
@@ -715,9 +1003,10 @@ int main(int argc, char **argv)
         case 'C': mo.d_conv = atoi(optarg); break;
         case 'R': mo.dt_rank = atoi(optarg); break;
         case 'V': mo.vocab_from = optarg; break;
+        case 'P': pooling = optarg; pooling_set = 1; break;
         case 'l': h.layers = atoi(optarg); break;
         case 'n': h.heads = atoi(optarg); break;
-        case 'k': h.kv_heads = atoi(optarg); break;
+        case 'k': h.kv_heads = atoi(optarg); kv_set = 1; break;
         case 'v': h.vocab = atoi(optarg); break;
         case 'c': h.ctx = atoi(optarg); break;
         case 's': seed = strtoull(optarg, NULL, 10); break;
@@ -738,8 +1027,18 @@ int main(int argc, char **argv)
             h.hidden = 2 * h.dim; /* d_inner: Mamba's expansion factor 2 */
         return cmd_random_mamba(out, &h, qi, seed, tied, &mo);
     }
+    if (strcmp(cmd, "random") == 0 && optind == argc &&
+        (strcmp(h.arch, "bert") == 0 || strcmp(h.arch, "nomic-bert") == 0))
+        return cmd_random_bert(out, &h, qi, seed, mo.vocab_from, pooling);
+    if (strcmp(cmd, "random") == 0 && optind == argc && strcmp(h.arch, "gpt2") == 0) {
+        if (!hidden_set)
+            h.hidden = 4 * h.dim; /* GPT-2's MLP width */
+        if (!kv_set)
+            h.kv_heads = h.heads;
+        return cmd_random_gpt2(out, &h, qi, seed, tied, mo.vocab_from);
+    }
     if (strcmp(cmd, "random") == 0 && optind == argc)
-        return cmd_random(out, &h, qi, seed, tied);
+        return cmd_random(out, &h, qi, seed, tied, pooling_set ? pooling_index(pooling) : -1);
     usage();
     return 2;
 }

@@ -21,6 +21,10 @@ function render(models) {
     return el('tr', { 'data-id': m.id },
       el('th', { scope: 'row' }, m.id),
       el('td', { 'data-label': 'type' }, m.type || '',
+        m.details?.architecture
+          ? el('div', { class: 'arch', title: 'GGUF general.architecture' }, m.details.architecture +
+            (m.details.encoder ? ` (encoder, ${m.details.encoder.pooling} pooling)` : ''))
+          : null,
         Array.isArray(m.capabilities) && m.capabilities.length
           ? el('div', { class: 'muted caps', title: 'what this model can do (/v1/models capabilities)' }, m.capabilities.join(' · '))
           : null),

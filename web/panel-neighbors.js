@@ -1,5 +1,7 @@
 // panel-neighbors.js: POST /v1/neighbors (a word, or positive/negative sets for analogies), a
-// ranked list, and a 2-D PCA of the query words and their neighbours drawn on a <canvas>.
+// ranked list, and a 2-D PCA of the query words and their neighbours drawn on a <canvas>; or
+// sentences ranked by the cosine of their /v1/embeddings vectors to a query sentence (a BERT
+// encoder, or word vectors mean-pooled), with the same projection.
 import { api } from './api.js';
 import { $, el, busy, intField, fmt } from './ui.js';
 import { pca2 } from './pca.js';
@@ -7,6 +9,7 @@ import { pca2 } from './pca.js';
 const PLOT_PAD = 36;      // CSS px kept free around the points for labels
 const POINT_R = 4;        // CSS px
 const COLOUR_QUERY = '#b3261e', COLOUR_NEG = '#6b4b00', COLOUR_HIT = '#1f5fbf';
+const LABEL_MAX = 28;     // characters of a sentence shown beside its point
 
 const words = (s) => s.split(',').map(w => w.trim()).filter(Boolean);
 
@@ -14,7 +17,7 @@ function mode() { return document.querySelector('input[name=nb-mode]:checked').v
 
 function showMode() {
   const m = mode();
-  for (const f of document.querySelectorAll('#nb-form [data-mode]')) f.hidden = f.dataset.mode !== m;
+  for (const f of document.querySelectorAll('#nb-form [data-mode]')) f.hidden = !f.dataset.mode.split(' ').includes(m);
 }
 
 // points: [{word, x, y, role: 'query'|'negative'|'hit'}]
@@ -46,9 +49,10 @@ function draw(canvas, points) {
     else g.rect(X - POINT_R - 1, Y - POINT_R - 1, 2 * POINT_R + 2, 2 * POINT_R + 2);
     g.fill();
     g.font = p.role === 'hit' ? '13px system-ui, sans-serif' : 'bold 14px system-ui, sans-serif';
-    const w = g.measureText(p.word).width;
+    const label = p.word.length > LABEL_MAX ? p.word.slice(0, LABEL_MAX - 1) + '…' : p.word;
+    const w = g.measureText(label).width;
     g.textAlign = X + POINT_R + 4 + w > cssW ? 'right' : 'left';
-    g.fillText(p.word, g.textAlign === 'right' ? X - POINT_R - 4 : X + POINT_R + 4, Y);
+    g.fillText(label, g.textAlign === 'right' ? X - POINT_R - 4 : X + POINT_R + 4, Y);
   }
 }
 
@@ -60,6 +64,10 @@ export function initNeighbors() {
   $('#nb-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
     busy($('#nb-submit'), $('#nb-error'), async () => {
+      if (mode() === 'sentences') {
+        last = await sentences();
+        return;
+      }
       const model = $('#nb-model').value;
       const body = { model };
       const k = intField($('#nb-topk'));
@@ -98,4 +106,33 @@ export function initNeighbors() {
         : '';
     });
   });
+}
+
+// Sentences: one /v1/embeddings call for the query and every sentence (one forward pass for a
+// BERT encoder); cosine = dot product of the unit vectors; ranked best first; the PCA plot.
+async function sentences() {
+  const model = $('#nb-smodel').value;
+  const query = $('#nb-query').value.trim();
+  const list = $('#nb-sentences').value.split('\n').map(s => s.trim()).filter(Boolean);
+  if (!query || !list.length) throw new Error('Give a query sentence and at least one sentence');
+  const k = intField($('#nb-topk'));
+  const all = [query, ...list];
+  const emb = await api('POST', '/v1/embeddings', { body: { model, input: all } });
+  const vecs = (emb.data || []).slice().sort((a, b) => a.index - b.index).map(d => d.embedding);
+  const dot = (a, b) => a.reduce((s, x, i) => s + x * b[i], 0);
+  const hits = list.map((s, i) => ({ word: s, score: dot(vecs[0], vecs[i + 1]) }))
+    .sort((a, b) => b.score - a.score).slice(0, k === undefined ? list.length : Math.max(1, k));
+  const best = Math.max(1e-12, ...hits.map(h => Math.abs(h.score)));
+  $('#nb-results').replaceChildren(...hits.map(h => el('li', {},
+    el('span', { class: 'label' }, h.word),
+    el('span', { class: 'bar', role: 'img', 'aria-label': `cosine ${fmt(h.score, 4)}` },
+      el('span', { style: `width:${(100 * Math.max(0, h.score) / best).toFixed(1)}%` }), el('em', {}, fmt(h.score, 4))))));
+  const points = vecs.length >= 2
+    ? pca2(vecs).map(([x, y], i) => ({ word: all[i], x, y, role: i === 0 ? 'query' : 'hit' }))
+    : [];
+  draw($('#nb-plot'), points);
+  $('#nb-plot-caption').textContent = points.length
+    ? `PCA of ${points.length} sentence vectors (${emb.usage?.prompt_tokens ?? '?'} tokens): the square is the query.`
+    : '';
+  return points;
 }

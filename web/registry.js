@@ -17,13 +17,15 @@ export function kindOf(m) {
 // What a panel needs, as /v1/models' capabilities name it (issue 17): the menus follow what
 // the server says each model can do; the type-name patterns below are the fallback for a
 // server without capabilities.
-const NEEDS = { lm: 'score', embedding: 'neighbors', transformer: 'completions', chat: 'chat' };
+const NEEDS = { lm: 'score', embedding: 'neighbors', sentences: 'embeddings', transformer: 'completions', chat: 'chat' };
 export function fits(m, kind) {
   if (Array.isArray(m.capabilities) && NEEDS[kind]) return m.capabilities.includes(NEEDS[kind]);
   const k = kindOf(m);
   if (kind === 'lm') return k === 'ngram' || k === 'transformer';
   // chat: a Transformer with a chat template (details.chat_template in /v1/models)
   if (kind === 'chat') return k === 'transformer' && Boolean(m.details?.chat_template);
+  // sentences: anything that embeds text (word vectors, or a BERT encoder)
+  if (kind === 'sentences') return k === 'embedding' || m.details?.architecture === 'bert';
   return k === kind;
 }
 
@@ -52,7 +54,7 @@ export function fillSelects() {
       sel.append(o);
     }
     if (!ok.length && !sel.dataset.optional) {
-      const what = { lm: 'language model', chat: 'model with a chat template' }[kind] || `${kind} model`;
+      const what = { lm: 'language model', chat: 'model with a chat template', sentences: 'embedding model' }[kind] || `${kind} model`;
       const o = new Option(`no ${what} loaded`, '');
       o.disabled = true;
       sel.append(o);

@@ -454,8 +454,116 @@ static void axpy_avx2(float *y, float a, const float *x, size_t n)
         y[i] += a * x[i];
 }
 
+/* F16C's conversion rounds to nearest even like kernels_float_to_half (NaN payloads aside) */
+static void round_f16_avx2(float *v, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(v + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(v + i),
+                                                                _MM_FROUND_TO_NEAREST_INT)));
+    for (; i < n; i++)
+        v[i] = kernels_half_to_float(kernels_float_to_half(v[i]));
+}
+
+/* ---- attention: one query against many keys ---- */
+
+/* kernels_dot_f32_avx2's vector before its hsum: the same FMAs in the same order */
+static inline __m256 dot_f32_vec(const float *a, const float *b, size_t n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 4 * F32_LANES <= n; i += 4 * F32_LANES) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    }
+    for (; i + F32_LANES <= n; i += F32_LANES)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    return _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+}
+
+/* hsum() of 8 vectors at once, the same additions: lane i = hsum(f_i) */
+static inline __m256 hsum8(const __m256 f[8])
+{
+    __m256 a[4];
+    for (int j = 0; j < 4; j++) /* [lo + hi of f_2j | lo + hi of f_2j+1] */
+        a[j] = _mm256_add_ps(_mm256_permute2f128_ps(f[2 * j], f[2 * j + 1], 0x20),
+                             _mm256_permute2f128_ps(f[2 * j], f[2 * j + 1], 0x31));
+    /* (l0 + l1) and (l2 + l3), then their sum: lanes [f0 f2 f4 f6 | f1 f3 f5 f7] */
+    const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+    return _mm256_permutevar8x32_ps(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+static void att_scores_avx2(float *sc, const float *q, const float *k, size_t k_stride, size_t n,
+                            size_t hs, float scale)
+{
+    size_t i = 0;
+    if (hs % F32_LANES == 0) {
+        const __m256 vs = _mm256_set1_ps(scale);
+        for (; i + 8 <= n; i += 8) {
+            __m256 f[8];
+            for (int j = 0; j < 8; j++)
+                f[j] = dot_f32_vec(q, k + (i + (size_t)j) * k_stride, hs);
+            _mm256_storeu_ps(sc + i, _mm256_mul_ps(hsum8(f), vs));
+        }
+    }
+    for (; i < n; i++)
+        sc[i] = kernels_dot_f32_avx2(q, k + i * k_stride, hs) * scale;
+}
+
+/* out[d .. d + 8 nc) = sum_i w[i] * v_i[...]: nc vectors of out in registers over all keys */
+static inline __attribute__((always_inline)) void att_sum_chunks(float *out, const float *w,
+                                                                 const float *v, size_t v_stride,
+                                                                 size_t n, const int nc)
+{
+    __m256 acc[8];
+#pragma GCC unroll 8
+    for (int c = 0; c < nc; c++)
+        acc[c] = _mm256_setzero_ps();
+    for (size_t i = 0; i < n; i++) {
+        const __m256 a = _mm256_set1_ps(w[i]);
+        const float *x = v + i * v_stride;
+#pragma GCC unroll 8
+        for (int c = 0; c < nc; c++)
+            acc[c] = _mm256_fmadd_ps(a, _mm256_loadu_ps(x + c * F32_LANES), acc[c]);
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < nc; c++)
+        _mm256_storeu_ps(out + c * F32_LANES, acc[c]);
+}
+
+static void att_sum_avx2(float *out, const float *w, const float *v, size_t v_stride, size_t n,
+                         size_t hs)
+{
+    size_t d = 0;
+    for (; d + 8 * F32_LANES <= hs; d += 8 * F32_LANES)
+        att_sum_chunks(out + d, w, v + d, v_stride, n, 8);
+    switch ((hs - d) / F32_LANES) { /* constant counts: the accumulators stay in registers */
+    case 7: att_sum_chunks(out + d, w, v + d, v_stride, n, 7); break;
+    case 6: att_sum_chunks(out + d, w, v + d, v_stride, n, 6); break;
+    case 5: att_sum_chunks(out + d, w, v + d, v_stride, n, 5); break;
+    case 4: att_sum_chunks(out + d, w, v + d, v_stride, n, 4); break;
+    case 3: att_sum_chunks(out + d, w, v + d, v_stride, n, 3); break;
+    case 2: att_sum_chunks(out + d, w, v + d, v_stride, n, 2); break;
+    case 1: att_sum_chunks(out + d, w, v + d, v_stride, n, 1); break;
+    default: break;
+    }
+    d += (hs - d) / F32_LANES * F32_LANES;
+    for (; d < hs; d++) { /* axpy's scalar tail */
+        float s = 0.0f;
+        for (size_t i = 0; i < n; i++)
+            s += w[i] * v[i * v_stride + d];
+        out[d] = s;
+    }
+}
+
 const struct kernels_vec_ops kernels_vec_avx2 = {
     .rmsnorm = rmsnorm_avx2,
     .softmax = softmax_avx2,
     .axpy = axpy_avx2,
+    .round_f16 = round_f16_avx2,
+    .att_scores = att_scores_avx2,
+    .att_sum = att_sum_avx2,
 };

@@ -78,6 +78,9 @@ struct kernels_entries {
     kernels_dot_fn dot;
     kernels_matvec_fn matvec;
     kernels_gemm_fn gemm;
+    /* activation types: n floats into this type (the row's from_float, bit for bit); in a
+     * resolved table every type with a from_float has one */
+    void (*from_float)(const float *src, void *dst, size_t n);
 };
 
 /* One row of the type table (types.c). */
@@ -104,6 +107,16 @@ struct kernels_ops {
     void (*softmax)(float *x, size_t n);
     /* y += a * x */
     void (*axpy)(float *y, float a, const float *x, size_t n);
+    /* v[i] = half_to_float(float_to_half(v[i])) (round to nearest even; ggml's F16 KV) */
+    void (*round_f16)(float *v, size_t n);
+    /* Attention of one query over n keys/values (rows k + i * k_stride, hs floats):
+     * sc[i] = dot(q, k_i) * scale, bit for bit the tier's dot times scale ... */
+    void (*att_scores)(float *sc, const float *q, const float *k, size_t k_stride, size_t n,
+                       size_t hs, float scale);
+    /* ... and out = sum_i w[i] * v_i, bit for bit out = 0 then axpy(out, w[i], v_i) in key
+     * order (the partial sums stay in registers instead of going through memory per key). */
+    void (*att_sum)(float *out, const float *w, const float *v, size_t v_stride, size_t n,
+                    size_t hs);
 };
 
 /* The table of tier t, or NULL when this CPU cannot run it. Thread-safe. */

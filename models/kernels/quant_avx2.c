@@ -154,19 +154,25 @@ float quant_dot_q8_0_avx2(const void *a, const void *x, size_t n)
     return hsum_ps(acc);
 }
 
-/* sum over sub-block mins of a Q4_K/Q5_K block: m_j * (bsums[2j] + bsums[2j+1]) */
-static inline int k_mins(const uint8_t *m, const int16_t *bsums)
+/* k_mins in a vector: 16 bsums against the 8 mins each twice (exact integer sum) */
+static inline int k_mins_avx2(const uint8_t *m, const int16_t *bsums)
 {
-    int s = 0;
-    for (int j = 0; j < 8; j++)
-        s += m[j] * (bsums[2 * j] + bsums[2 * j + 1]);
-    return s;
+    const __m128i mb = _mm_loadl_epi64((const __m128i *)m);
+    const __m256i mm = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mb, mb));
+    return hsum_epi32(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)bsums), mm));
 }
 
+/* quant_scale_min_k4 for j = 0..7 at once, on 32-bit words: the same 6-bit values */
 static inline void k_scales(const uint8_t *packed, uint8_t *sc, uint8_t *m)
 {
-    for (int j = 0; j < 8; j++)
-        quant_scale_min_k4(j, packed, &sc[j], &m[j]);
+    uint32_t u[3], o[4];
+    memcpy(u, packed, 12);
+    o[0] = u[0] & 0x3f3f3f3fu;                                         /* sc[0..3] */
+    o[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);  /* sc[4..7] */
+    o[2] = u[1] & 0x3f3f3f3fu;                                         /* m[0..3] */
+    o[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4); /* m[4..7] */
+    memcpy(sc, o, 8);
+    memcpy(m, o + 2, 8);
 }
 
 float quant_dot_q4_K_avx2(const void *a, const void *x, size_t n)
@@ -179,7 +185,7 @@ float quant_dot_q4_K_avx2(const void *a, const void *x, size_t n)
     for (size_t i = 0; i < n / QK_K; i++) {
         uint8_t sc[8], m[8];
         k_scales(w[i].scales, sc, m);
-        accm += y[i].d * h2f(w[i].dmin) * (float)k_mins(m, y[i].bsums);
+        accm += y[i].d * h2f(w[i].dmin) * (float)k_mins_avx2(m, y[i].bsums);
         __m256i sumi = _mm256_setzero_si256();
         for (int p = 0; p < 4; p++) {
             const __m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * p));
@@ -208,7 +214,7 @@ float quant_dot_q5_K_avx2(const void *a, const void *x, size_t n)
     for (size_t i = 0; i < n / QK_K; i++) {
         uint8_t sc[8], m[8];
         k_scales(w[i].scales, sc, m);
-        accm += y[i].d * h2f(w[i].dmin) * (float)k_mins(m, y[i].bsums);
+        accm += y[i].d * h2f(w[i].dmin) * (float)k_mins_avx2(m, y[i].bsums);
         const __m256i hb = _mm256_loadu_si256((const __m256i *)w[i].qh);
         __m256i sumi = _mm256_setzero_si256();
         for (int p = 0; p < 4; p++) {
@@ -238,9 +244,9 @@ float quant_dot_q6_K_avx2(const void *a, const void *x, size_t n)
     const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
     for (size_t i = 0; i < n / QK_K; i++) {
         /* the -32: 32 * sum over groups of scale * (sum of the group's activations) */
-        int off = 0;
-        for (int g = 0; g < 16; g++)
-            off += w[i].scales[g] * y[i].bsums[g];
+        const int off = hsum_epi32(_mm256_madd_epi16(
+            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w[i].scales)),
+            _mm256_loadu_si256((const __m256i *)y[i].bsums)));
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             const uint8_t *ql = w[i].ql + 64 * h, *qh = w[i].qh + 32 * h;
@@ -269,6 +275,56 @@ float quant_dot_q6_K_avx2(const void *a, const void *x, size_t n)
     return acc;
 }
 
+/* ---- activation quantizers (quant_ref.c's q8_block, vectorised, bit for bit) ---- */
+
+/* 32 floats -> 32 int8 (round half to even, as nearbyintf) with their sum; returns d */
+static inline float q8_block_avx2(const float *x, int8_t *q, int *sum)
+{
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 v[4], m = _mm256_setzero_ps();
+    for (int k = 0; k < 4; k++) {
+        v[k] = _mm256_loadu_ps(x + 8 * k);
+        m = _mm256_max_ps(m, _mm256_and_ps(v[k], absmask));
+    }
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    const float amax = _mm_cvtss_f32(h);
+    const float d = amax / 127.f, id = amax != 0.0f ? 127.f / amax : 0.0f;
+    const __m256 vid = _mm256_set1_ps(id);
+    __m256i i[4];
+    for (int k = 0; k < 4; k++)
+        i[k] = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[k], vid),
+                                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    const __m256i s = _mm256_add_epi32(_mm256_add_epi32(i[0], i[1]), _mm256_add_epi32(i[2], i[3]));
+    *sum = hsum_epi32(s);
+    /* packs interleave the 128-bit lanes; the permute puts the 32 bytes back in order */
+    __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i[0], i[1]), _mm256_packs_epi32(i[2], i[3]));
+    p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256((__m256i *)q, p);
+    return d;
+}
+
+void quant_from_float_q8_0_avx2(const float *src, void *dst, size_t n)
+{
+    struct block_q8_0 *b = dst;
+    for (size_t i = 0; i < n / QK8_0; i++) {
+        int s;
+        b[i].d = _cvtss_sh(q8_block_avx2(src + i * QK8_0, b[i].qs, &s), _MM_FROUND_TO_NEAREST_INT);
+    }
+}
+
+void quant_from_float_q8_1_avx2(const float *src, void *dst, size_t n)
+{
+    struct block_q8_1 *b = dst;
+    for (size_t i = 0; i < n / QK8_0; i++) {
+        int s;
+        const float d = q8_block_avx2(src + i * QK8_0, b[i].qs, &s);
+        b[i].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
+        b[i].s = _cvtss_sh(d * (float)s, _MM_FROUND_TO_NEAREST_INT);
+    }
+}
+
 /* ---- register-tiled GEMM for prompt batches ----
  * One weight row against GEMM_NT tokens at a time: each weight block is loaded and unpacked
  * once and multiplied with the GEMM_NT tokens' activation blocks (quantized once per token by
@@ -276,133 +332,335 @@ float quant_dot_q6_K_avx2(const void *a, const void *x, size_t n)
  * horizontal sum per output. Every output follows the dot's exact operation order (the same
  * integer sums, the same float products, FMAs and final sum), so gemm == dot bit for bit and
  * prompt logits equal decode logits; leftover tokens (< GEMM_NT) go through the dot. */
-#define GEMM_NT 4
+#define GEMM_NT 8
+#define GEMM_MAX_BLOCKS 1024 /* the tile's scale buffer (32 KB of stack): rows up to 32768 */
 
 typedef void (*gemm_row_fn)(float *o, size_t out_tok, const void *wrow, const char *x,
-                            size_t x_stride, size_t n);
+                            size_t x_stride, size_t n, const float *yd);
 
-static void gemm_tiled(gemm_row_fn row4, kernels_dot_fn dot, float *out, size_t out_row,
-                       size_t out_tok, const struct kernels_mat *w, size_t r0, size_t r1,
-                       const void *x, size_t x_stride, size_t n_tok)
+/* Both row functions see the same buffer: yd[i * GEMM_NT + t] = token t's scale of block i,
+ * converted once per tile (not once per row and token as the dot does). */
+typedef float (*gemm_scale_fn)(const char *block);
+
+static float scale_q8_0(const char *b) { return h2f(((const struct block_q8_0 *)(const void *)b)->d); }
+
+static float scale_q8_K(const char *b) { return ((const struct block_q8_K *)(const void *)b)->d; }
+
+static void gemm_tiled(gemm_row_fn row8, gemm_row_fn row4, kernels_dot_fn dot, gemm_scale_fn sc,
+                       size_t ybytes, size_t qk, float *out, size_t out_row, size_t out_tok,
+                       const struct kernels_mat *w, size_t r0, size_t r1, const void *x,
+                       size_t x_stride, size_t n_tok)
 {
     const char *base = w->data, *xb = x;
+    const size_t nb = w->cols / qk;
     size_t t = 0;
-    for (; t + GEMM_NT <= n_tok; t += GEMM_NT)
-        for (size_t i = r0; i < r1; i++)
-            row4(out + (i - r0) * out_row + t * out_tok, out_tok, base + i * w->row_bytes,
-                 xb + t * x_stride, x_stride, w->cols);
+    if (nb <= GEMM_MAX_BLOCKS) {
+        float yd[GEMM_MAX_BLOCKS * GEMM_NT];
+        while (n_tok - t >= 4) {
+            const size_t nt = n_tok - t >= GEMM_NT ? GEMM_NT : 4;
+            for (size_t i = 0; i < nb; i++)
+                for (size_t k = 0; k < nt; k++)
+                    yd[i * GEMM_NT + k] = sc(xb + (t + k) * x_stride + i * ybytes);
+            const gemm_row_fn row = nt == GEMM_NT ? row8 : row4;
+            for (size_t i = r0; i < r1; i++)
+                row(out + (i - r0) * out_row + t * out_tok, out_tok, base + i * w->row_bytes,
+                    xb + t * x_stride, x_stride, w->cols, yd);
+            t += nt;
+        }
+    }
     for (; t < n_tok; t++)
         for (size_t i = r0; i < r1; i++)
             out[(i - r0) * out_row + t * out_tok] =
                 dot(base + i * w->row_bytes, xb + t * x_stride, w->cols);
 }
 
-/* Q8_0 / Q4_0 weights against Q8_0 activations: 'qw' is the block's signed bytes */
-#define ROW4_Q80(NAME, WBLOCK, QK, UNPACK)                                                     \
+/* lane k of the block's scales D in every lane */
+#define LANE_PS(D, k) _mm256_permutevar8x32_ps(D, _mm256_set1_epi32(k))
+
+/* Q8_0 / Q4_0 / Q5_0 weights against Q8_0 activations: 'qw' is the block's signed bytes.
+ * d = wd * yd in a vector for the tile's tokens at once, then per token the dot's
+ * fmadd(d, int sums as floats, acc): the same products and sums as the dot. */
+#define ROWN_Q80(NAME, NT, WBLOCK, QK, UNPACK)                                                \
     static void NAME(float *o, size_t out_tok, const void *wrow, const char *x,               \
-                     size_t xs, size_t n)                                                     \
+                     size_t xs, size_t n, const float *yd)                                    \
     {                                                                                         \
         const struct WBLOCK *w = wrow;                                                        \
-        const struct block_q8_0 *y0 = (const void *)x, *y1 = (const void *)(x + xs);         \
-        const struct block_q8_0 *y2 = (const void *)(x + 2 * xs),                              \
-                                *y3 = (const void *)(x + 3 * xs);                              \
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                           \
+        __m256 acc[NT];                                                                       \
+        _Pragma("GCC unroll 8") for (int t = 0; t < (NT); t++) acc[t] = _mm256_setzero_ps();  \
         for (size_t i = 0; i < n / (QK); i++) {                                               \
-            const float wd = h2f(w[i].d);                                                     \
             const __m256i qw = UNPACK;                                                        \
             const __m256i ua = _mm256_sign_epi8(qw, qw);                                      \
-            a0 = _mm256_fmadd_ps(_mm256_set1_ps(wd * h2f(y0[i].d)),                           \
-                                 _mm256_cvtepi32_ps(dot_u8_i8(ua, _mm256_sign_epi8(           \
-                                     _mm256_loadu_si256((const __m256i *)y0[i].qs), qw))),    \
-                                 a0);                                                         \
-            a1 = _mm256_fmadd_ps(_mm256_set1_ps(wd * h2f(y1[i].d)),                           \
-                                 _mm256_cvtepi32_ps(dot_u8_i8(ua, _mm256_sign_epi8(           \
-                                     _mm256_loadu_si256((const __m256i *)y1[i].qs), qw))),    \
-                                 a1);                                                         \
-            a2 = _mm256_fmadd_ps(_mm256_set1_ps(wd * h2f(y2[i].d)),                           \
-                                 _mm256_cvtepi32_ps(dot_u8_i8(ua, _mm256_sign_epi8(           \
-                                     _mm256_loadu_si256((const __m256i *)y2[i].qs), qw))),    \
-                                 a2);                                                         \
-            a3 = _mm256_fmadd_ps(_mm256_set1_ps(wd * h2f(y3[i].d)),                           \
-                                 _mm256_cvtepi32_ps(dot_u8_i8(ua, _mm256_sign_epi8(           \
-                                     _mm256_loadu_si256((const __m256i *)y3[i].qs), qw))),    \
-                                 a3);                                                         \
+            const __m256 D = _mm256_mul_ps(_mm256_set1_ps(h2f(w[i].d)),                       \
+                                           _mm256_loadu_ps(yd + i * GEMM_NT));                \
+            _Pragma("GCC unroll 8") for (int t = 0; t < (NT); t++)                            \
+            {                                                                                 \
+                const struct block_q8_0 *y = (const void *)(x + (size_t)t * xs);              \
+                const __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);               \
+                const __m256 p = _mm256_cvtepi32_ps(dot_u8_i8(ua, _mm256_sign_epi8(qy, qw)));  \
+                acc[t] = _mm256_fmadd_ps(LANE_PS(D, t), p, acc[t]);                      \
+            }                                                                                 \
         }                                                                                     \
-        o[0] = hsum_ps(a0);                                                                   \
-        o[out_tok] = hsum_ps(a1);                                                             \
-        o[2 * out_tok] = hsum_ps(a2);                                                         \
-        o[3 * out_tok] = hsum_ps(a3);                                                         \
+        _Pragma("GCC unroll 8") for (int t = 0; t < (NT); t++) o[(size_t)t * out_tok] =       \
+            hsum_ps(acc[t]);                                                                  \
     }
 
-ROW4_Q80(row4_q8_0, block_q8_0, QK8_0, _mm256_loadu_si256((const __m256i *)w[i].qs))
-ROW4_Q80(row4_q4_0, block_q4_0, QK4_0, _mm256_sub_epi8(nibbles(w[i].qs), _mm256_set1_epi8(8)))
+#define ROWS_Q80(T, WBLOCK, QK, UNPACK)                                                       \
+    ROWN_Q80(row8_##T, 8, WBLOCK, QK, UNPACK)                                                 \
+    ROWN_Q80(row4_##T, 4, WBLOCK, QK, UNPACK)
+
+ROWS_Q80(q8_0, block_q8_0, QK8_0, _mm256_loadu_si256((const __m256i *)w[i].qs))
+ROWS_Q80(q4_0, block_q4_0, QK4_0, _mm256_sub_epi8(nibbles(w[i].qs), _mm256_set1_epi8(8)))
+ROWS_Q80(q5_0, block_q5_0, QK4_0,
+         _mm256_or_si256(nibbles(w[i].qs), _mm256_andnot_si256(bits_to_bytes(w[i].qh),
+                                                                _mm256_set1_epi8((char)0xF0))))
 
 /* Q4_K against Q8_K: the scales and mins unpacked once per block, the nibbles once per
- * 32-byte group, for all GEMM_NT tokens */
-static void row4_q4_K(float *o, size_t out_tok, const void *wrow, const char *x, size_t xs,
-                      size_t n)
+ * block, for all NT tokens; per token the dot's integer sums and float operations */
+#define ROWN_Q4K(NAME, NT)                                                                    \
+    static void NAME(float *o, size_t out_tok, const void *wrow, const char *x, size_t xs,   \
+                     size_t n, const float *yd)                                               \
+    {                                                                                         \
+        const struct block_q4_K *w = wrow;                                                    \
+        __m256 acc[NT];                                                                       \
+        float accm[NT];                                                                       \
+        for (int t = 0; t < (NT); t++) {                                                      \
+            acc[t] = _mm256_setzero_ps();                                                     \
+            accm[t] = 0.0f;                                                                   \
+        }                                                                                     \
+        const __m256i low = _mm256_set1_epi8(0x0F);                                           \
+        for (size_t i = 0; i < n / QK_K; i++) {                                               \
+            uint8_t sc[8], m[8];                                                              \
+            k_scales(w[i].scales, sc, m);                                                     \
+            const float dmin = h2f(w[i].dmin), d = h2f(w[i].d);                               \
+            __m256i q[8], s[8];                                                               \
+            for (int p = 0; p < 4; p++) {                                                     \
+                const __m256i v = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * p));    \
+                q[2 * p] = _mm256_and_si256(v, low);                                          \
+                q[2 * p + 1] = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);                \
+                s[2 * p] = _mm256_set1_epi16(sc[2 * p]);                                      \
+                s[2 * p + 1] = _mm256_set1_epi16(sc[2 * p + 1]);                              \
+            }                                                                                 \
+            const __m256 D = _mm256_mul_ps(_mm256_loadu_ps(yd + i * GEMM_NT), _mm256_set1_ps(d)); \
+            _Pragma("GCC unroll 8") for (int t = 0; t < (NT); t++)                            \
+            {                                                                                 \
+                const struct block_q8_K *y = (const void *)(x + (size_t)t * xs);              \
+                accm[t] += y[i].d * dmin * (float)k_mins_avx2(m, y[i].bsums);                 \
+                __m256i sumi = _mm256_setzero_si256();                                        \
+                for (int p = 0; p < 4; p++) {                                                 \
+                    const int8_t *yq = y[i].qs + 64 * p;                                      \
+                    const __m256i p0 = _mm256_madd_epi16(                                     \
+                        _mm256_maddubs_epi16(q[2 * p], _mm256_loadu_si256((const __m256i *)yq)), \
+                        s[2 * p]);                                                            \
+                    const __m256i p1 = _mm256_madd_epi16(                                     \
+                        _mm256_maddubs_epi16(q[2 * p + 1],                                    \
+                                             _mm256_loadu_si256((const __m256i *)(yq + 32))), \
+                        s[2 * p + 1]);                                                        \
+                    sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));                  \
+                }                                                                             \
+                acc[t] = _mm256_fmadd_ps(LANE_PS(D, t), _mm256_cvtepi32_ps(sumi), acc[t]); \
+            }                                                                                 \
+        }                                                                                     \
+        for (int t = 0; t < (NT); t++)                                                        \
+            o[(size_t)t * out_tok] = hsum_ps(acc[t]) - accm[t];                               \
+    }
+
+ROWN_Q4K(row8_q4_K, 8)
+ROWN_Q4K(row4_q4_K, 4)
+
+/* 8 int32 vectors -> their 8 lane totals (exact integers: any order) */
+static inline __m256i reduce8_epi32(const __m256i v[8])
 {
-    const struct block_q4_K *w = wrow;
-    const struct block_q8_K *y[GEMM_NT];
-    __m256 acc[GEMM_NT];
-    float accm[GEMM_NT];
-    for (int t = 0; t < GEMM_NT; t++) {
-        y[t] = (const void *)(x + (size_t)t * xs);
-        acc[t] = _mm256_setzero_ps();
-        accm[t] = 0.0f;
-    }
-    const __m256i low = _mm256_set1_epi8(0x0F);
-    for (size_t i = 0; i < n / QK_K; i++) {
-        uint8_t sc[8], m[8];
-        k_scales(w[i].scales, sc, m);
-        const float dmin = h2f(w[i].dmin), d = h2f(w[i].d);
-        __m256i sumi[GEMM_NT];
-        for (int t = 0; t < GEMM_NT; t++) {
-            accm[t] += y[t][i].d * dmin * (float)k_mins(m, y[t][i].bsums);
-            sumi[t] = _mm256_setzero_si256();
-        }
-        for (int p = 0; p < 4; p++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * p));
-            const __m256i q0 = _mm256_and_si256(q, low);
-            const __m256i q1 = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
-            const __m256i s0 = _mm256_set1_epi16(sc[2 * p]), s1 = _mm256_set1_epi16(sc[2 * p + 1]);
-            for (int t = 0; t < GEMM_NT; t++) {
-                const int8_t *yq = y[t][i].qs + 64 * p;
-                const __m256i p0 = _mm256_madd_epi16(
-                    _mm256_maddubs_epi16(q0, _mm256_loadu_si256((const __m256i *)yq)), s0);
-                const __m256i p1 = _mm256_madd_epi16(
-                    _mm256_maddubs_epi16(q1, _mm256_loadu_si256((const __m256i *)(yq + 32))), s1);
-                sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p0, p1));
-            }
-        }
-        for (int t = 0; t < GEMM_NT; t++)
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(y[t][i].d * d), _mm256_cvtepi32_ps(sumi[t]),
-                                     acc[t]);
-    }
-    for (int t = 0; t < GEMM_NT; t++)
-        o[(size_t)t * out_tok] = hsum_ps(acc[t]) - accm[t];
+    const __m256i x = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    const __m256i y = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(x, y, 0x20), _mm256_permute2x128_si256(x, y, 0x31));
 }
 
-#define QUANT_DEFINE_TILED(T)                                                                 \
+/* Q6_K against Q8_K: the codes and scales unpacked once per block for all NT tokens. The
+ * dot forms one exact integer total per block (less 32 x the scaled bsums) and then adds
+ * (wd * yd) * total in float: here the NT tokens' totals sit in the lanes of one vector and
+ * the float multiply and add run on all of them at once (the same operations per lane). */
+#define ROWN_Q6K(NAME, NT)                                                                    \
+    static void NAME(float *o, size_t out_tok, const void *wrow, const char *x, size_t xs,   \
+                     size_t n, const float *yd)                                               \
+    {                                                                                         \
+        const struct block_q6_K *w = wrow;                                                    \
+        __m256 acc = _mm256_setzero_ps();                                                     \
+        const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);              \
+        for (size_t i = 0; i < n / QK_K; i++) {                                               \
+            __m256i q[8], s[8], tot[8];                                                       \
+            for (int h = 0; h < 2; h++) {                                                     \
+                const uint8_t *ql = w[i].ql + 64 * h, *qh = w[i].qh + 32 * h;                 \
+                const int8_t *sc = w[i].scales + 8 * h;                                       \
+                const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);                   \
+                const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));            \
+                const __m256i hh = _mm256_loadu_si256((const __m256i *)qh);                   \
+                __m256i *qq = q + 4 * h;                                                      \
+                qq[0] = _mm256_or_si256(_mm256_and_si256(l0, low),                            \
+                                        _mm256_slli_epi16(_mm256_and_si256(hh, three), 4));   \
+                qq[1] = _mm256_or_si256(_mm256_and_si256(l1, low),                            \
+                                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), three), 4)); \
+                qq[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low),      \
+                                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), three), 4)); \
+                qq[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),      \
+                                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), three), 4)); \
+                for (int k = 0; k < 4; k++)                                                   \
+                    s[4 * h + k] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]),            \
+                                                    _mm_set1_epi16(sc[2 * k]));               \
+            }                                                                                 \
+            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w[i].scales)); \
+            for (int t = 0; t < 8; t++) {                                                     \
+                if (t >= (NT)) {                                                              \
+                    tot[t] = _mm256_setzero_si256();                                          \
+                    continue;                                                                 \
+                }                                                                             \
+                const struct block_q8_K *y = (const void *)(x + (size_t)t * xs);              \
+                __m256i sumi = _mm256_setzero_si256();                                        \
+                for (int h = 0; h < 2; h++)                                                   \
+                    for (int k = 0; k < 4; k++) {                                             \
+                        const __m256i yy =                                                    \
+                            _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * k)); \
+                        sumi = _mm256_add_epi32(                                              \
+                            sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[4 * h + k], yy),   \
+                                                    s[4 * h + k]));                           \
+                    }                                                                         \
+                const __m256i off = _mm256_madd_epi16(                                        \
+                    sc16, _mm256_loadu_si256((const __m256i *)y[i].bsums));                   \
+                tot[t] = _mm256_sub_epi32(sumi, _mm256_slli_epi32(off, 5));                   \
+            }                                                                                 \
+            const __m256 d = _mm256_mul_ps(_mm256_set1_ps(h2f(w[i].d)),                       \
+                                           _mm256_loadu_ps(yd + i * GEMM_NT));                \
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(d, _mm256_cvtepi32_ps(reduce8_epi32(tot)))); \
+        }                                                                                     \
+        float a[8];                                                                           \
+        _mm256_storeu_ps(a, acc);                                                             \
+        for (int t = 0; t < (NT); t++)                                                        \
+            o[(size_t)t * out_tok] = a[t];                                                    \
+    }
+
+ROWN_Q6K(row8_q6_K, 8)
+ROWN_Q6K(row4_q6_K, 4)
+
+/* ---- decode matvec: 4 rows against one token ----
+ * The token's block scales are converted once per call; the 4 rows share each activation
+ * block load. Q4_0/Q5_0 multiply their unsigned codes (nibble, nibble | bit << 4) and take
+ * 8 (16) times the activation block's 4-byte lane sums off after the madd: the same int32
+ * lanes as the dot's (code - 8) * y, exactly, with no sign work per block. Per row the
+ * same float operations as the dot, so matvec == dot bit for bit. */
+#define MATVEC_ROWS_Q 4
+#ifndef MATVEC_PREFETCH_ROWS
+#define MATVEC_PREFETCH_ROWS 16
+#endif
+
+/* lane sums of y's 32 bytes, times 'mul' (8 or 16): per lane 4 bytes */
+static inline __m256i y_lane_sums(const int8_t *qs, int mul)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8((char)mul),
+                                                  _mm256_loadu_si256((const __m256i *)qs)),
+                             _mm256_set1_epi16(1));
+}
+
+#define MATVEC4_Q80(NAME, WBLOCK, QK, OFFSET, LANES)                                          \
+    static void NAME(float *out, const struct kernels_mat *w, size_t r0, size_t r1,           \
+                     const void *x, kernels_dot_fn dot)                                       \
+    {                                                                                         \
+        const struct block_q8_0 *y = x;                                                       \
+        const size_t nb = w->cols / (QK);                                                     \
+        size_t r = r0;                                                                        \
+        if (nb <= GEMM_MAX_BLOCKS && r1 - r0 >= MATVEC_ROWS_Q) {                              \
+            float yd[GEMM_MAX_BLOCKS];                                                        \
+            __m256i corr[(OFFSET) ? GEMM_MAX_BLOCKS : 1];                                     \
+            corr[0] = _mm256_setzero_si256();                                                 \
+            for (size_t i = 0; i < nb; i++) {                                                 \
+                yd[i] = h2f(y[i].d);                                                          \
+                if (OFFSET)                                                                   \
+                    corr[i] = y_lane_sums(y[i].qs, (OFFSET));                                 \
+            }                                                                                 \
+            const char *base = w->data;                                                       \
+            /* DRAM-bound matrices: software prefetch MATVEC_PREFETCH_ROWS ahead */           \
+            const size_t pf = MATVEC_PREFETCH_ROWS * w->row_bytes;                            \
+            for (; r + MATVEC_ROWS_Q <= r1; r += MATVEC_ROWS_Q) {                             \
+                const struct WBLOCK *wr[MATVEC_ROWS_Q];                                       \
+                __m256 acc[MATVEC_ROWS_Q];                                                    \
+                for (int k = 0; k < MATVEC_ROWS_Q; k++) {                                     \
+                    wr[k] = (const void *)(base + (r + (size_t)k) * w->row_bytes);            \
+                    acc[k] = _mm256_setzero_ps();                                             \
+                }                                                                             \
+                for (size_t i = 0; i < nb; i++) {                                             \
+                    const __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);          \
+                    _Pragma("GCC unroll 4") for (int k = 0; k < MATVEC_ROWS_Q; k++)           \
+                    {                                                                         \
+                        const struct WBLOCK *b = &wr[k][i];                                   \
+                        _mm_prefetch((const char *)b + pf, _MM_HINT_T0);                      \
+                        const __m256 d = _mm256_set1_ps(h2f(b->d) * yd[i]);                   \
+                        acc[k] = _mm256_fmadd_ps(                                             \
+                            d, _mm256_cvtepi32_ps(LANES(b, qy, corr[(OFFSET) ? i : 0])), acc[k]); \
+                    }                                                                         \
+                }                                                                             \
+                for (int k = 0; k < MATVEC_ROWS_Q; k++)                                       \
+                    out[r - r0 + (size_t)k] = hsum_ps(acc[k]);                                \
+            }                                                                                 \
+        }                                                                                     \
+        for (; r < r1; r++)                                                                   \
+            out[r - r0] = dot((const char *)w->data + r * w->row_bytes, x, w->cols);          \
+    }
+
+/* the int32 lanes of one weight block against qy, as the dot forms them */
+static inline __m256i lanes_q8_0(const struct block_q8_0 *b, __m256i qy, __m256i corr)
+{
+    (void)corr;
+    const __m256i qw = _mm256_loadu_si256((const __m256i *)b->qs);
+    return dot_u8_i8(_mm256_sign_epi8(qw, qw), _mm256_sign_epi8(qy, qw));
+}
+
+static inline __m256i lanes_q4_0(const struct block_q4_0 *b, __m256i qy, __m256i corr)
+{
+    return _mm256_sub_epi32(dot_u8_i8(nibbles(b->qs), qy), corr);
+}
+
+static inline __m256i lanes_q5_0(const struct block_q5_0 *b, __m256i qy, __m256i corr)
+{
+    const __m256i hi = _mm256_and_si256(bits_to_bytes(b->qh), _mm256_set1_epi8(0x10));
+    return _mm256_sub_epi32(dot_u8_i8(_mm256_or_si256(nibbles(b->qs), hi), qy), corr);
+}
+
+MATVEC4_Q80(matvec4_q8_0, block_q8_0, QK8_0, 0, lanes_q8_0)
+MATVEC4_Q80(matvec4_q4_0, block_q4_0, QK4_0, 8, lanes_q4_0)
+MATVEC4_Q80(matvec4_q5_0, block_q5_0, QK4_0, 16, lanes_q5_0)
+
+/* one row at a time through the dot, prefetching MATVEC_PREFETCH_ROWS ahead */
+static void quant_matvec_dot(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                             const void *x, kernels_dot_fn dot)
+{
+    const char *base = w->data;
+    const size_t rb = w->row_bytes;
+    for (size_t i = r0; i < r1; i++) {
+        const char *ahead = base + (i + MATVEC_PREFETCH_ROWS) * rb;
+        for (size_t off = 0; off < rb; off += 64)
+            _mm_prefetch(ahead + off, _MM_HINT_T0);
+        out[i - r0] = dot(base + i * rb, x, w->cols);
+    }
+}
+
+#define QUANT_DEFINE_TILED(T, SCALE, YBLOCK, QK, MATVEC)                                      \
     void quant_matvec_##T##_avx2(float *out, const struct kernels_mat *w, size_t r0,          \
                                  size_t r1, const void *x)                                   \
     {                                                                                         \
-        quant_matvec(quant_dot_##T##_avx2, out, w, r0, r1, x);                                \
+        MATVEC(out, w, r0, r1, x, quant_dot_##T##_avx2);                                      \
     }                                                                                         \
     void quant_gemm_##T##_avx2(float *out, size_t out_row, size_t out_tok,                    \
                                const struct kernels_mat *w, size_t r0, size_t r1,             \
                                const void *x, size_t x_stride, size_t n_tok)                 \
     {                                                                                         \
-        gemm_tiled(row4_##T, quant_dot_##T##_avx2, out, out_row, out_tok, w, r0, r1, x,       \
-                   x_stride, n_tok);                                                          \
+        gemm_tiled(row8_##T, row4_##T, quant_dot_##T##_avx2, SCALE, sizeof(struct YBLOCK), QK, \
+                   out, out_row, out_tok, w, r0, r1, x, x_stride, n_tok);                     \
     }
 
 QUANT_DEFINE(bf16, avx2)
-QUANT_DEFINE_TILED(q4_0)
+QUANT_DEFINE_TILED(q4_0, scale_q8_0, block_q8_0, QK8_0, matvec4_q4_0)
 QUANT_DEFINE(q4_1, avx2)
-QUANT_DEFINE(q5_0, avx2)
+QUANT_DEFINE_TILED(q5_0, scale_q8_0, block_q8_0, QK8_0, matvec4_q5_0)
 QUANT_DEFINE(q5_1, avx2)
-QUANT_DEFINE_TILED(q8_0)
-QUANT_DEFINE_TILED(q4_K)
+QUANT_DEFINE_TILED(q8_0, scale_q8_0, block_q8_0, QK8_0, matvec4_q8_0)
+QUANT_DEFINE_TILED(q4_K, scale_q8_K, block_q8_K, QK_K, quant_matvec_dot)
 QUANT_DEFINE(q5_K, avx2)
-QUANT_DEFINE(q6_K, avx2)
+QUANT_DEFINE_TILED(q6_K, scale_q8_K, block_q8_K, QK_K, quant_matvec_dot)

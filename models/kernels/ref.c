@@ -212,8 +212,32 @@ static void axpy_ref(float *y, float a, const float *x, size_t n)
         y[i] += a * x[i];
 }
 
+static void round_f16_ref(float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] = kernels_half_to_float(kernels_float_to_half(v[i]));
+}
+
+static void att_scores_ref(float *sc, const float *q, const float *k, size_t k_stride, size_t n,
+                           size_t hs, float scale)
+{
+    for (size_t i = 0; i < n; i++)
+        sc[i] = kernels_dot_f32_ref(q, k + i * k_stride, hs) * scale;
+}
+
+static void att_sum_ref(float *out, const float *w, const float *v, size_t v_stride, size_t n,
+                        size_t hs)
+{
+    memset(out, 0, hs * sizeof *out);
+    for (size_t i = 0; i < n; i++)
+        axpy_ref(out, w[i], v + i * v_stride, hs);
+}
+
 const struct kernels_vec_ops kernels_vec_ref = {
     .rmsnorm = rmsnorm_ref,
     .softmax = softmax_ref,
     .axpy = axpy_ref,
+    .round_f16 = round_f16_ref,
+    .att_scores = att_scores_ref,
+    .att_sum = att_sum_ref,
 };

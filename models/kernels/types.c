@@ -17,6 +17,9 @@
     }
 #define QAVX2(T) {.dot = quant_dot_##T##_avx2, .matvec = quant_matvec_##T##_avx2, .gemm = quant_gemm_##T##_avx2}
 #define QNONE {0}
+/* the activation types also get their AVX2 quantizer */
+#define Q8_0_AVX2 {.dot = quant_dot_q8_0_avx2, .matvec = quant_matvec_q8_0_avx2, .gemm = quant_gemm_q8_0_avx2, .from_float = quant_from_float_q8_0_avx2}
+#define Q8_1_AVX2 {.from_float = quant_from_float_q8_1_avx2}
 
 const struct kernels_type_traits kernels_types[KERNELS_TYPE_COUNT] = {
     [KERNELS_F32] = {
@@ -77,8 +80,8 @@ const struct kernels_type_traits kernels_types[KERNELS_TYPE_COUNT] = {
     [KERNELS_Q4_1] = QROW(q4_1, "q4_1", QK4_0, KERNELS_Q8_1, NULL, QAVX2(q4_1)),
     [KERNELS_Q5_0] = QROW(q5_0, "q5_0", QK4_0, KERNELS_Q8_0, NULL, QAVX2(q5_0)),
     [KERNELS_Q5_1] = QROW(q5_1, "q5_1", QK4_0, KERNELS_Q8_1, NULL, QAVX2(q5_1)),
-    [KERNELS_Q8_0] = QROW(q8_0, "q8_0", QK8_0, KERNELS_Q8_0, quant_from_float_q8_0, QAVX2(q8_0)),
-    [KERNELS_Q8_1] = QROW(q8_1, "q8_1", QK8_0, KERNELS_Q8_1, quant_from_float_q8_1, QNONE),
+    [KERNELS_Q8_0] = QROW(q8_0, "q8_0", QK8_0, KERNELS_Q8_0, quant_from_float_q8_0, Q8_0_AVX2),
+    [KERNELS_Q8_1] = QROW(q8_1, "q8_1", QK8_0, KERNELS_Q8_1, quant_from_float_q8_1, Q8_1_AVX2),
     [KERNELS_Q4_K] = QROW(q4_K, "q4_K", QK_K, KERNELS_Q8_K, NULL, QAVX2(q4_K)),
     [KERNELS_Q5_K] = QROW(q5_K, "q5_K", QK_K, KERNELS_Q8_K, NULL, QAVX2(q5_K)),
     [KERNELS_Q6_K] = QROW(q6_K, "q6_K", QK_K, KERNELS_Q8_K, NULL, QAVX2(q6_K)),

@@ -293,7 +293,8 @@ int checkpoint_open(const char *path, struct checkpoint *ck, struct status_err *
     ck->shape.bytes = len;
     ck->arch = (struct arch){.name = "llama2c", .n_rot = s->dim / s->n_heads,
                              .rope_theta = TRANSFORMER_ROPE_THETA, .rope_freq_scale = 1.0f,
-                             .rms_eps = TRANSFORMER_RMS_EPS};
+                             .rms_eps = TRANSFORMER_RMS_EPS, .act = KERNELS_ACT_SILU,
+                             .gated = 1};
     madvise(map, len, MADV_WILLNEED);
     return STATUS_OK;
 fail:
@@ -318,6 +319,8 @@ void checkpoint_close(struct checkpoint *ck)
     free(ck->bk);
     free(ck->bv);
     free(ck->mamba);
+    free(ck->lb);
+    free(ck->bert);
     if (ck->map)
         munmap(ck->map, ck->map_len);
     gguf_close(ck->g);

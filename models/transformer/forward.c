@@ -1,6 +1,8 @@
 /* forward.c: the Llama forward pass over a mapped checkpoint: RMSNorm, RoPE, grouped-query
  * attention over a per-sequence KV cache, SwiGLU, shared or separate classifier; for GGUF
- * files also qwen2's Q/K/V biases and NeoX RoPE, and ggml's numerics (struct arch). A prompt
+ * files also qwen2's Q/K/V biases and NeoX RoPE, GPT-2's learned positions, LayerNorm,
+ * biases and GELU MLP (the activation from models/kernels/act.h), and ggml's numerics
+ * (struct arch). A prompt
  * runs as one batch (matrix-matrix); decoding is the same code with n = 1. Matrix rows are
  * split over the kernel thread team. Not the loader (checkpoint.c, gguf_weights.c), not
  * sampling. */
@@ -25,9 +27,12 @@ struct transformer_seq {
     float *hb, *hb2;         /* (batch, hidden_dim) */
     float *kn, *vn;          /* (batch, kv_dim): this step's keys and values before the cache */
     float *logits;           /* (vocab) */
+    float *all_out; /* transformer_forward_multi: every fed row's logits go here too (or NULL) */
     float *rope_cr, *rope_ci; /* (head_size / 2): cos, sin of the current position */
     void *xa[3];  /* (batch, max(dim, hidden)) activations in a weight's activation type */
     size_t xa_bytes;
+    float *hidden; /* set during transformer_forward_hidden: where the normed final hidden
+                      states go instead of logits */
     void *rs; /* a recurrent architecture's fixed-size state (ck.recurrent); no KV cache then */
     const struct recurrent_ops *rops; /* its table (kept: a sequence may outlive its model) */
 };
@@ -111,6 +116,30 @@ size_t transformer_seq_bytes(const transformer_seq *s)
 }
 
 size_t transformer_seq_pos(const transformer_seq *s) { return s->pos; }
+size_t transformer_seq_room(const transformer_seq *s) { return s->cap - s->pos; }
+
+void transformer_seq_set_all_logits(transformer_seq *s, float *out) { s->all_out = out; }
+
+int transformer_seq_copy_prefix(transformer_seq *dst, const transformer_seq *src, size_t n)
+{
+    if (dst->rs || src->rs || dst->t != src->t || dst->pos != 0 || n > src->pos || n > dst->cap)
+        return -1;
+    const size_t kvd = (size_t)dst->t->kv_dim, L = (size_t)dst->t->ck.shape.n_layers;
+    for (size_t l = 0; l < L; l++) {
+        memcpy(dst->kc + l * dst->cap * kvd, src->kc + l * src->cap * kvd, n * kvd * sizeof(float));
+        memcpy(dst->vc + l * dst->cap * kvd, src->vc + l * src->cap * kvd, n * kvd * sizeof(float));
+    }
+    dst->pos = n;
+    return 0;
+}
+
+size_t transformer_seq_kv_bytes(const transformer *t, size_t capacity)
+{
+    const size_t seq_len = (size_t)t->ck.shape.seq_len;
+    if (capacity == 0 || capacity > seq_len)
+        capacity = seq_len;
+    return 2 * (size_t)t->ck.shape.n_layers * capacity * (size_t)t->kv_dim * sizeof(float);
+}
 const float *transformer_logits(const transformer_seq *s) { return s->logits; }
 
 static int ensure_batch(transformer_seq *s, size_t n)
@@ -201,19 +230,20 @@ static const void *activations(const transformer *t, enum kernels_type wt, const
         const struct kernels_type_traits *tr = &kernels_types[at];
         *stride = cols / tr->block_size * tr->block_bytes;
         for (size_t i = 0; i < n; i++)
-            tr->from_float(x + i * cols, (char *)buf + i * *stride, cols);
+            t->k->type[at].from_float(x + i * cols, (char *)buf + i * *stride, cols);
         return buf;
     }
     if (!t->ck.arch.ggml || (wt != KERNELS_F16 && wt != KERNELS_BF16))
         return x;
     float *r = buf;
+    if (wt == KERNELS_F16) {
+        memcpy(r, x, n * cols * sizeof *r);
+        t->k->round_f16(r, n * cols);
+        return buf;
+    }
     for (size_t i = 0; i < n * cols; i++) {
-        if (wt == KERNELS_F16) {
-            r[i] = kernels_half_to_float(kernels_float_to_half(x[i]));
-        } else {
-            const uint32_t u = (uint32_t)to_bf16(x[i]) << 16;
-            memcpy(&r[i], &u, 4);
-        }
+        const uint32_t u = (uint32_t)to_bf16(x[i]) << 16;
+        memcpy(&r[i], &u, 4);
     }
     return buf;
 }
@@ -305,10 +335,9 @@ static void att_range(void *ctx, size_t b, size_t e)
             /* ggml: softmax in float with its sum in double, the weights rounded to fp16
              * before they multiply the (fp16) values */
             float *sc = j->scores + it * j->score_cap, mx = -INFINITY;
-            for (size_t i = 0; i <= p; i++) {
-                sc[i] = t->k->dot(q, kc + i * kvd + kvoff, hs) * scale;
+            t->k->att_scores(sc, q, kc + kvoff, kvd, p + 1, hs, scale);
+            for (size_t i = 0; i <= p; i++)
                 mx = sc[i] > mx ? sc[i] : mx;
-            }
             double sum = 0;
             for (size_t i = 0; i <= p; i++) {
                 sc[i] = expf(sc[i] - mx);
@@ -316,8 +345,9 @@ static void att_range(void *ctx, size_t b, size_t e)
             }
             const float inv = (float)(1.0 / sum);
             for (size_t i = 0; i <= p; i++)
-                t->k->axpy(out, kernels_half_to_float(kernels_float_to_half(sc[i] * inv)),
-                           vc + i * kvd + kvoff, hs);
+                sc[i] *= inv;
+            t->k->round_f16(sc, p + 1);
+            t->k->att_sum(out, sc, vc + kvoff, kvd, p + 1, hs);
             continue;
         }
         /* one pass with a running max (online softmax): no scratch of seq_len floats */
@@ -394,12 +424,21 @@ static void rmsnorm_ggml(float *out, const float *x, const float *w, size_t n, f
         out[i] = (x[i] * scale) * w[i];
 }
 
-static void norm(const transformer *t, float *out, const float *x, const float *w, size_t n)
+/* The architecture's norm: LayerNorm with bias b (gpt2) or RMSNorm (b unused). */
+static void norm_b(const transformer *t, float *out, const float *x, const float *w,
+                   const float *b, size_t n)
 {
-    if (t->ck.arch.ggml)
+    if (t->ck.arch.layernorm)
+        kernels_layernorm(out, x, w, b, n, t->ck.arch.rms_eps);
+    else if (t->ck.arch.ggml)
         rmsnorm_ggml(out, x, w, n, t->ck.arch.rms_eps);
     else
         t->k->rmsnorm(out, x, w, n, t->ck.arch.rms_eps);
+}
+
+static void norm(const transformer *t, float *out, const float *x, const float *w, size_t n)
+{
+    norm_b(t, out, x, w, NULL, n);
 }
 
 void transformer_rmsnorm(const transformer *t, float *out, const float *x, const float *w,
@@ -408,11 +447,6 @@ void transformer_rmsnorm(const transformer *t, float *out, const float *x, const
     norm(t, out, x, w, n);
 }
 
-static void round_f16(float *v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        v[i] = kernels_half_to_float(kernels_float_to_half(v[i]));
-}
 
 static void add_bias(float *v, const float *b, size_t n_tok, size_t ld, size_t n)
 {
@@ -421,9 +455,16 @@ static void add_bias(float *v, const float *b, size_t n_tok, size_t ld, size_t n
             v[t * ld + i] += b[i];
 }
 
-static void embed(const transformer *t, int id, float *out)
+/* The token's embedding, plus its position's when the architecture learns them (gpt2;
+ * 'tmp': dim floats of scratch). */
+static void embed(const transformer *t, int id, size_t pos, float *out, float *tmp)
 {
     kernels_row_to_float(&t->ck.tok_emb.m, (size_t)id, out);
+    if (t->ck.pos_emb.m.data) {
+        kernels_row_to_float(&t->ck.pos_emb.m, pos, tmp);
+        for (size_t i = 0; i < (size_t)t->ck.shape.dim; i++)
+            out[i] += tmp[i];
+    }
 }
 
 /* One step over n rows (s: the step's buffers, sized by ensure_batch). The keys and values
@@ -445,13 +486,15 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
         score_cap = rows[i].pos + 1 > score_cap ? rows[i].pos + 1 : score_cap;
 
     for (size_t i = 0; i < n; i++)
-        embed(t, ids[i], s->x + i * dim);
+        embed(t, ids[i], rows[i].pos, s->x + i * dim, s->xb);
+    const struct layer_bias *lb = ck->lb; /* gpt2's biases, or NULL */
+    const kernels_act_fn act = kernels_act_get(a->act, t->k->tier);
 
     for (size_t l = 0; l < (size_t)sh->n_layers; l++) {
         if (cancelled && *cancelled)
             return status_set(err, STATUS_CANCELLED, NULL, "cancelled");
         for (size_t i = 0; i < n; i++)
-            norm(t, s->xb + i * dim, s->x + i * dim, ck->rms_att[l], dim);
+            norm_b(t, s->xb + i * dim, s->x + i * dim, ck->rms_att[l], lb ? lb[l].att_norm : NULL, dim);
         float *kn = s->kn, *vn = s->vn;
         struct lin_seg qkv[3] = {{&ck->wq[l], s->q, dim, NULL, 0}, {&ck->wk[l], kn, kvd, NULL, 0}, {&ck->wv[l], vn, kvd, NULL, 0}};
         linear(s, s->xb, n, dim, qkv, 3);
@@ -460,16 +503,16 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
             add_bias(kn, ck->bk[l], n, kvd, kvd);
             add_bias(vn, ck->bv[l], n, kvd, kvd);
         }
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n && a->n_rot > 0; i++) {
             rope_angles(a, rows[i].pos, s->rope_cr, s->rope_ci);
             rope(a, s->q + i * dim, dim, hs, s->rope_cr, s->rope_ci);
             rope(a, kn + i * kvd, kvd, hs, s->rope_cr, s->rope_ci);
         }
         struct att_job aj = {.t = t, .s = s, .rows = rows, .layer = l, .n = n, .score_cap = score_cap};
         if (a->ggml) { /* llama.cpp's default F16 KV cache; Q rounded as ggml does */
-            round_f16(s->q, n * dim);
-            round_f16(kn, n * kvd);
-            round_f16(vn, n * kvd);
+            t->k->round_f16(s->q, n * dim);
+            t->k->round_f16(kn, n * kvd);
+            t->k->round_f16(vn, n * kvd);
             aj.scores = malloc(n * (size_t)sh->n_heads * score_cap * sizeof(float));
             if (!aj.scores)
                 return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
@@ -484,25 +527,37 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
         free(aj.scores);
         struct lin_seg o = {&ck->wo[l], s->xb2, dim, NULL, 0};
         linear(s, s->xb, n, dim, &o, 1);
+        if (lb)
+            add_bias(s->xb2, lb[l].o, n, dim, dim);
         for (size_t i = 0; i < n * dim; i++)
             s->x[i] += s->xb2[i];
         for (size_t i = 0; i < n; i++)
-            norm(t, s->xb + i * dim, s->x + i * dim, ck->rms_ffn[l], dim);
-        struct lin_seg up[2] = {{&ck->w1[l], s->hb, hid, NULL, 0}, {&ck->w3[l], s->hb2, hid, NULL, 0}};
-        linear(s, s->xb, n, dim, up, 2);
-        for (size_t i = 0; i < n * hid; i++) {
-            float v = s->hb[i];
-            v *= 1.0f / (1.0f + expf(-v));
-            s->hb[i] = v * s->hb2[i];
+            norm_b(t, s->xb + i * dim, s->x + i * dim, ck->rms_ffn[l], lb ? lb[l].ffn_norm : NULL, dim);
+        if (a->gated) { /* act(gate x) * (up x): SwiGLU for llama */
+            struct lin_seg up[2] = {{&ck->w1[l], s->hb, hid, NULL, 0}, {&ck->w3[l], s->hb2, hid, NULL, 0}};
+            linear(s, s->xb, n, dim, up, 2);
+            act(s->hb, s->hb, s->hb2, n * hid);
+        } else { /* act(up x + b): gpt2 */
+            struct lin_seg up = {&ck->w3[l], s->hb, hid, NULL, 0};
+            linear(s, s->xb, n, dim, &up, 1);
+            if (lb)
+                add_bias(s->hb, lb[l].up, n, hid, hid);
+            act(s->hb, s->hb, NULL, n * hid);
         }
         struct lin_seg down = {&ck->w2[l], s->xb2, dim, NULL, 0};
         linear(s, s->hb, n, hid, &down, 1);
+        if (lb)
+            add_bias(s->xb2, lb[l].down, n, dim, dim);
         for (size_t i = 0; i < n * dim; i++)
             s->x[i] += s->xb2[i];
     }
     /* classifier: only the rows whose logits are wanted, gathered into xb */
     for (size_t j = 0; j < n_out; j++)
-        norm(t, s->xb + j * dim, s->x + out_rows[j] * dim, ck->rms_final, dim);
+        norm_b(t, s->xb + j * dim, s->x + out_rows[j] * dim, ck->rms_final, ck->final_norm_b, dim);
+    if (s->hidden) { /* transformer_forward_hidden: the normed states are the output */
+        memcpy(out, s->xb, n_out * dim * sizeof(float));
+        return STATUS_OK;
+    }
     struct lin_seg cls = {&ck->wcls, out, (size_t)sh->vocab, NULL, 0};
     linear(s, s->xb, n_out, dim, &cls, 1);
     return STATUS_OK;
@@ -518,6 +573,12 @@ static int forward_batch(transformer_seq *s, const int *ids, size_t n, float *al
         out_rows[i] = i;
     }
     const size_t V = (size_t)s->t->ck.shape.vocab;
+    if (s->hidden) { /* every position's normed hidden state, no logits */
+        int rc = forward_rows(s, rows, ids, n, out_rows, n, s->hidden, cancelled, err);
+        if (rc == STATUS_OK)
+            s->pos += n;
+        return rc;
+    }
     int rc = all_logits ? forward_rows(s, rows, ids, n, out_rows, n, all_logits, cancelled, err)
                         : forward_rows(s, rows, ids, n, &out_rows[n - 1], 1, s->logits, cancelled, err);
     if (rc != STATUS_OK)
@@ -559,6 +620,34 @@ int transformer_forward(transformer_seq *s, const int *ids, size_t n, float *all
         done += b;
     }
     return STATUS_OK;
+}
+
+int transformer_forward_hidden(transformer_seq *s, const int *ids, size_t n, float *hidden,
+                               const volatile int *cancelled, struct status_err *err)
+{
+    const struct transformer_shape *sh = &s->t->ck.shape;
+    if (s->rs)
+        return status_set(err, STATUS_BAD_INPUT, "model",
+                          "a recurrent model keeps no per-position hidden states here");
+    if (n > s->cap - s->pos)
+        return status_set(err, STATUS_BAD_INPUT, NULL,
+                          "%zu tokens do not fit: position %zu of a %zu-token context", n,
+                          s->pos, s->cap);
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= sh->vocab)
+            return status_set(err, STATUS_BAD_INPUT, NULL, "token id %d out of range [0, %d)",
+                              ids[i], sh->vocab);
+    int rc = STATUS_OK;
+    for (size_t done = 0; done < n && rc == STATUS_OK;) {
+        const size_t b = n - done < TRANSFORMER_BATCH_MAX ? n - done : TRANSFORMER_BATCH_MAX;
+        if (ensure_batch(s, b) != 0)
+            return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+        s->hidden = hidden + done * (size_t)sh->dim;
+        rc = forward_batch(s, ids + done, b, NULL, cancelled, err);
+        s->hidden = NULL;
+        done += b;
+    }
+    return rc;
 }
 
 /* ---- several sequences in one step (continuous batching) ---- */
@@ -635,7 +724,7 @@ int transformer_forward_multi(transformer_batch *b, transformer_seq *const *seqs
                 return status_set(err, STATUS_BAD_INPUT, NULL, "token id %d out of range [0, %d)",
                                   ids[k][i], t->ck.shape.vocab);
         total += n[k];
-        n_out += n[k] > 0;
+        n_out += seqs[k]->all_out ? n[k] : n[k] > 0;
     }
     if (total == 0)
         return STATUS_OK;
@@ -659,17 +748,27 @@ int transformer_forward_multi(transformer_batch *b, transformer_seq *const *seqs
             b->rows[r] = (struct fwd_row){seqs[k], seqs[k]->pos + i};
             b->ids[r] = ids[k][i];
         }
-        if (n[k] > 0)
+        if (seqs[k]->all_out)
+            for (size_t i = 0; i < n[k]; i++)
+                b->out_rows[o++] = r - n[k] + i;
+        else if (n[k] > 0)
             b->out_rows[o++] = r - 1;
     }
     int rc = forward_rows(b->ws, b->rows, b->ids, total, b->out_rows, n_out, b->out, NULL, err);
     if (rc != STATUS_OK)
         return rc;
     o = 0;
-    for (size_t k = 0; k < n_seq; k++)
-        if (n[k] > 0) {
-            memcpy(seqs[k]->logits, b->out + o++ * V, V * sizeof(float));
-            seqs[k]->pos += n[k];
+    for (size_t k = 0; k < n_seq; k++) {
+        if (n[k] == 0)
+            continue;
+        if (seqs[k]->all_out) {
+            memcpy(seqs[k]->all_out, b->out + o * V, n[k] * V * sizeof(float));
+            o += n[k];
+        } else {
+            o++;
         }
+        memcpy(seqs[k]->logits, b->out + (o - 1) * V, V * sizeof(float));
+        seqs[k]->pos += n[k];
+    }
     return STATUS_OK;
 }

@@ -6,6 +6,14 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 void transformer_gen_defaults(struct transformer_gen_params *p)
 {
@@ -89,6 +97,11 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
     if (cap > (size_t)sh->seq_len)
         cap = (size_t)sh->seq_len;
     const size_t V = (size_t)sh->vocab;
+    const size_t kv_bytes = transformer_seq_kv_bytes(t, cap);
+    uint64_t last_us = now_us(); /* time to first token counts the wait for a slot */
+    int rc = transformer_sched_enter(t, kv_bytes, cancelled, err);
+    if (rc != STATUS_OK)
+        return rc;
     transformer_seq *seq = transformer_seq_new(t, cap);
     struct sampler smp;
     int smp_ok = sampler_init(&smp, sh->vocab, p->seed) == STATUS_OK;
@@ -97,14 +110,19 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
     char *text = malloc(3 * transformer_piece_max(t) + 8);
     struct utf8_stream u8 = {0};
     struct transformer_gen_alt top[TRANSFORMER_LOGPROBS_MAX];
-    int rc = STATUS_OK;
-    if (!seq || !smp_ok || !work || !text) {
+    int *fed = malloc(cap * sizeof *fed); /* the tokens whose keys and values seq holds */
+    size_t n_fed = 0;
+    if (!seq || !smp_ok || !work || !text || !fed) {
         rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory for a %zu-token sequence", cap);
         goto done;
     }
     for (size_t i = 0; i < n; i++)
         sampler_observe(&smp, ids[i], 0);
-    rc = transformer_forward(seq, ids, n, NULL, cancelled, err);
+    memcpy(fed, ids, n * sizeof *fed);
+    n_fed = n;
+    res->cached_tokens = transformer_sched_prefix(t, ids, n, seq);
+    rc = transformer_sched_forward(t, seq, ids + res->cached_tokens, n - res->cached_tokens,
+                                   cancelled, err);
     if (rc != STATUS_OK)
         goto done;
     int prev = ids[n - 1], on_stop_string = 0;
@@ -128,6 +146,9 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
             ev.n_top = n_top;
         }
         res->completion_tokens++;
+        const uint64_t tok_us = now_us();
+        transformer_sched_observe(res->completion_tokens == 1, tok_us - last_us);
+        last_us = tok_us;
         sampler_observe(&smp, id, 1);
         size_t plen;
         const char *piece = transformer_piece(t, prev, id, &plen);
@@ -159,7 +180,8 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
         }
         if (res->completion_tokens == p->max_tokens || transformer_seq_pos(seq) >= cap)
             break;
-        rc = transformer_forward(seq, &id, 1, NULL, cancelled, err);
+        fed[n_fed++] = id;
+        rc = transformer_sched_forward(t, seq, &id, 1, cancelled, err);
         if (rc != STATUS_OK)
             goto done;
     }
@@ -183,6 +205,13 @@ done:
     free(text);
     free(work);
     sampler_free(&smp);
-    transformer_seq_free(seq);
+    transformer_sched_leave(t, kv_bytes);
+    /* the prefix cache keeps the sequence when its keys and values are whole */
+    if (seq && fed && transformer_seq_pos(seq) == n_fed) {
+        transformer_sched_keep(t, seq, fed, n_fed);
+    } else {
+        transformer_seq_free(seq);
+        free(fed);
+    }
     return rc;
 }

@@ -1,7 +1,9 @@
 /* gguf_weights.c: the weights of a GGUF file (llama.cpp's names and shapes) as views into
- * its map, for the architectures llama (Llama 2/3, TinyLlama, SmolLM, Mistral-style) and
- * qwen2 (Q/K/V biases, NeoX RoPE). Every tensor's presence, shape, type and alignment is
- * checked here; the forward pass (forward.c) then runs on them in place. */
+ * its map, for the architectures llama (Llama 2/3, TinyLlama, SmolLM, Mistral-style),
+ * qwen2 (Q/K/V biases, NeoX RoPE), mamba (mamba.c computes it), bert (bert.c) and gpt2 (learned positions,
+ * LayerNorm, fused QKV as row views, biases, GELU), one row each in ARCHS. Every tensor's
+ * presence, shape, type and alignment is checked here; the forward pass (forward.c) then
+ * runs on them in place. */
 #include "../gguf/gguf.h"
 #include "../vocab/vocab_gguf.h"
 #include "transformer_internal.h"
@@ -358,6 +360,295 @@ static int take_mamba(struct loader *ld)
     return rc;
 }
 
+/* ---- BERT encoders: llama.cpp's names and shapes (llama-model.cpp, LLM_ARCH_BERT) ---- */
+
+#define BERT_TYPES_MAX 1024 /* token type rows bound (real models: 1 or 2) */
+
+static int read_bert_hparams(struct loader *ld)
+{
+    struct transformer_shape *s = &ld->ck->shape;
+    struct bert_hparams *h = &ld->ck->enc;
+    int rc;
+    if ((rc = meta_int(ld, "embedding_length", 1, CKPT_DIM_MAX, -1, &s->dim)) != STATUS_OK ||
+        (rc = meta_int(ld, "feed_forward_length", 1, CKPT_HIDDEN_MAX, -1, &s->hidden_dim)) != STATUS_OK ||
+        (rc = meta_int(ld, "block_count", 1, CKPT_LAYERS_MAX, -1, &s->n_layers)) != STATUS_OK ||
+        (rc = meta_int(ld, "attention.head_count", 1, CKPT_HEADS_MAX, -1, &s->n_heads)) != STATUS_OK ||
+        (rc = meta_int(ld, "attention.head_count_kv", 1, CKPT_HEADS_MAX, s->n_heads, &s->n_kv_heads)) != STATUS_OK ||
+        (rc = meta_int(ld, "context_length", 1, CKPT_SEQ_MAX, -1, &s->seq_len)) != STATUS_OK ||
+        (rc = meta_float(ld, "attention.layer_norm_epsilon", 1e-12, &h->norm_eps)) != STATUS_OK)
+        return rc;
+    if (s->dim % s->n_heads != 0 || s->n_heads % s->n_kv_heads != 0)
+        return status_set(ld->err, STATUS_BAD_FORMAT, "attention.head_count",
+                          "%s: %d heads (%d for keys/values) do not divide the width %d",
+                          ld->path, s->n_heads, s->n_kv_heads, s->dim);
+    char key[NAME_MAX_LEN];
+    snprintf(key, sizeof key, "%s.attention.causal", ld->arch);
+    rc = gguf_get_bool(ld->g, key, &h->causal, ld->err);
+    if (rc == STATUS_NOT_FOUND)
+        h->causal = 0, rc = STATUS_OK;
+    if (rc != STATUS_OK)
+        return rc;
+    snprintf(key, sizeof key, "%s.pooling_type", ld->arch);
+    h->pooling_in_file = gguf_find(ld->g, key) != NULL;
+    /* absent: mean, as sentence-transformers models pool */
+    if ((rc = meta_int(ld, "pooling_type", BERT_POOL_NONE, BERT_POOL_RANK, BERT_POOL_MEAN,
+                       &h->pooling)) != STATUS_OK)
+        return rc;
+    ld->ck->arch.n_rot = 2; /* bert: no RoPE (learned positions) */
+    if (!strcmp(ld->arch, "nomic-bert")) {
+        h->nomic = 1;
+        const int hs = s->dim / s->n_heads;
+        if ((rc = meta_int(ld, "rope.dimension_count", 2, hs, hs, &h->n_rot)) != STATUS_OK ||
+            (rc = meta_float(ld, "rope.freq_base", 10000.0, &h->rope_base)) != STATUS_OK)
+            return rc;
+        if (h->n_rot % 2 != 0)
+            return status_set(ld->err, STATUS_BAD_FORMAT, "rope.dimension_count",
+                              "%s: rope.dimension_count %d is odd", ld->path, h->n_rot);
+    }
+    return STATUS_OK;
+}
+
+static int take_bert(struct loader *ld)
+{
+    struct checkpoint *ck = ld->ck;
+    struct bert_weights *w = &ck->encw;
+    const struct transformer_shape *s = &ck->shape;
+    const size_t dim = (size_t)s->dim, hid = (size_t)s->hidden_dim, V = (size_t)s->vocab;
+    const size_t kv = dim / (size_t)s->n_heads * (size_t)s->n_kv_heads;
+    ck->bert = calloc((size_t)s->n_layers, sizeof *ck->bert);
+    if (!ck->bert)
+        return status_set(ld->err, STATUS_NO_MEMORY, NULL, "out of memory");
+    const struct gguf_tensor *tt = find(ld, "token_types.weight", -1);
+    if (!tt)
+        return missing(ld, "token_types.weight", -1);
+    if (tt->ne[1] < 1 || tt->ne[1] > BERT_TYPES_MAX)
+        return bad_shape(ld, tt, dim, 2);
+    ck->enc.n_types = (int)tt->ne[1];
+    int rc = take_mat(ld, "token_embd.weight", -1, V, dim, &ck->tok_emb, 0);
+    if (rc == STATUS_OK)
+        rc = take_mat(ld, "token_types.weight", -1, (size_t)ck->enc.n_types, dim, &w->type_emb, 0);
+    if (rc == STATUS_OK && !ck->enc.nomic) /* nomic-bert: RoPE instead */
+        rc = take_mat(ld, "position_embd.weight", -1, (size_t)s->seq_len, dim, &w->pos_emb, 0);
+    if (rc == STATUS_OK)
+        rc = take_vec(ld, "token_embd_norm.weight", -1, dim, &w->emb_norm, 0);
+    if (rc == STATUS_OK)
+        rc = take_vec(ld, "token_embd_norm.bias", -1, dim, &w->emb_norm_b, 0);
+    /* the classification head (rerankers): optional, both parts or none */
+    if (rc == STATUS_OK) {
+        rc = take_mat(ld, "cls.weight", -1, dim, dim, &w->cls, 1);
+        if (rc == STATUS_OK)
+            rc = take_vec(ld, "cls.bias", -1, dim, &w->cls_b, 0);
+        else if (rc == STATUS_NOT_FOUND)
+            rc = STATUS_OK;
+    }
+    if (rc == STATUS_OK && w->cls.rows) {
+        const struct gguf_tensor *co = find(ld, "cls.output.weight", -1);
+        if (co && (co->ne[1] < 1 || co->ne[1] > BERT_TYPES_MAX))
+            rc = bad_shape(ld, co, dim, 1);
+        else if (co)
+            rc = take_mat(ld, "cls.output.weight", -1, (size_t)co->ne[1], dim, &w->cls_out, 0);
+        if (rc == STATUS_OK && co)
+            rc = take_vec(ld, "cls.output.bias", -1, (size_t)co->ne[1], &w->cls_out_b, 0);
+    }
+    if (rc == STATUS_OK && ck->enc.pooling == BERT_POOL_RANK && !w->cls.rows)
+        rc = status_set(ld->err, STATUS_BAD_FORMAT, "pooling_type",
+                        "%s: pooling_type is rank but the file has no classification head "
+                        "(cls.weight)", ld->path);
+    for (int l = 0; l < s->n_layers && rc == STATUS_OK && ck->enc.nomic; l++) {
+        struct bert_layer *b = &ck->bert[l];
+        const struct {
+            const char *name;
+            size_t rows, cols;
+            struct tensor *t;
+        } mats[] = {{"attn_qkv.weight", dim + 2 * kv, dim, &b->wqkv},
+                    {"attn_output.weight", dim, dim, &b->wo},
+                    {"ffn_up.weight", hid, dim, &b->up},
+                    {"ffn_gate.weight", hid, dim, &b->gate},
+                    {"ffn_down.weight", dim, hid, &b->down}};
+        for (size_t m = 0; m < sizeof mats / sizeof mats[0] && rc == STATUS_OK; m++)
+            rc = take_mat(ld, mats[m].name, l, mats[m].rows, mats[m].cols, mats[m].t, 0);
+        const struct {
+            const char *name;
+            const float **p;
+        } vecs[] = {{"attn_output_norm.weight", &b->att_norm},
+                    {"attn_output_norm.bias", &b->att_norm_b},
+                    {"layer_output_norm.weight", &b->out_norm},
+                    {"layer_output_norm.bias", &b->out_norm_b}};
+        for (size_t v = 0; v < sizeof vecs / sizeof vecs[0] && rc == STATUS_OK; v++)
+            rc = take_vec(ld, vecs[v].name, l, dim, vecs[v].p, 0);
+    }
+    for (int l = 0; l < s->n_layers && rc == STATUS_OK && !ck->enc.nomic; l++) {
+        struct bert_layer *b = &ck->bert[l];
+        const struct {
+            const char *name;
+            size_t rows, cols;
+            struct tensor *t;
+        } mats[] = {{"attn_q.weight", dim, dim, &b->wq},     {"attn_k.weight", kv, dim, &b->wk},
+                    {"attn_v.weight", kv, dim, &b->wv},      {"attn_output.weight", dim, dim, &b->wo},
+                    {"ffn_up.weight", hid, dim, &b->up},     {"ffn_down.weight", dim, hid, &b->down}};
+        for (size_t m = 0; m < sizeof mats / sizeof mats[0] && rc == STATUS_OK; m++)
+            rc = take_mat(ld, mats[m].name, l, mats[m].rows, mats[m].cols, mats[m].t, 0);
+        const struct {
+            const char *name;
+            size_t n;
+            const float **p;
+        } vecs[] = {{"attn_q.bias", dim, &b->bq},
+                    {"attn_k.bias", kv, &b->bk},
+                    {"attn_v.bias", kv, &b->bv},
+                    {"attn_output.bias", dim, &b->bo},
+                    {"attn_output_norm.weight", dim, &b->att_norm},
+                    {"attn_output_norm.bias", dim, &b->att_norm_b},
+                    {"ffn_up.bias", hid, &b->up_b},
+                    {"ffn_down.bias", dim, &b->down_b},
+                    {"layer_output_norm.weight", dim, &b->out_norm},
+                    {"layer_output_norm.bias", dim, &b->out_norm_b}};
+        for (size_t v = 0; v < sizeof vecs / sizeof vecs[0] && rc == STATUS_OK; v++)
+            rc = take_vec(ld, vecs[v].name, l, vecs[v].n, vecs[v].p, 0);
+    }
+    return rc;
+}
+
+/* ---- GPT-2: llama.cpp's names and shapes (llama-model.cpp, LLM_ARCH_GPT2) ---- */
+
+static int read_gpt2_hparams(struct loader *ld)
+{
+    struct transformer_shape *s = &ld->ck->shape;
+    struct arch *a = &ld->ck->arch;
+    int rc;
+    if ((rc = meta_int(ld, "embedding_length", 1, CKPT_DIM_MAX, -1, &s->dim)) != STATUS_OK ||
+        (rc = meta_int(ld, "feed_forward_length", 1, CKPT_HIDDEN_MAX, -1, &s->hidden_dim)) != STATUS_OK ||
+        (rc = meta_int(ld, "block_count", 1, CKPT_LAYERS_MAX, -1, &s->n_layers)) != STATUS_OK ||
+        (rc = meta_int(ld, "attention.head_count", 1, CKPT_HEADS_MAX, -1, &s->n_heads)) != STATUS_OK ||
+        (rc = meta_int(ld, "attention.head_count_kv", 1, CKPT_HEADS_MAX, s->n_heads, &s->n_kv_heads)) != STATUS_OK ||
+        (rc = meta_int(ld, "context_length", 1, CKPT_SEQ_MAX, -1, &s->seq_len)) != STATUS_OK ||
+        (rc = meta_float(ld, "attention.layer_norm_epsilon", 1e-5, &a->rms_eps)) != STATUS_OK)
+        return rc;
+    if (s->dim % s->n_heads != 0 || s->n_heads % s->n_kv_heads != 0)
+        return status_set(ld->err, STATUS_BAD_FORMAT, "attention.head_count",
+                          "%s: %d heads (%d for keys/values) do not divide the width %d",
+                          ld->path, s->n_heads, s->n_kv_heads, s->dim);
+    a->n_rot = 0; /* learned positions, no RoPE */
+    a->layernorm = 1;
+    a->act = KERNELS_ACT_GELU_GGML; /* GPT-2's tanh GELU, as llama.cpp computes it */
+    a->gated = 0;
+    return STATUS_OK;
+}
+
+/* A view of rows [r0, r0 + rows) of a matrix (the fused QKV's parts). */
+static struct tensor rows_of(const struct tensor *t, size_t r0, size_t rows)
+{
+    struct tensor v = *t;
+    v.rows = rows;
+    v.m.data = (const char *)t->m.data + r0 * t->m.row_bytes;
+    return v;
+}
+
+static int take_gpt2(struct loader *ld)
+{
+    struct checkpoint *ck = ld->ck;
+    const struct transformer_shape *s = &ck->shape;
+    const size_t dim = (size_t)s->dim, hid = (size_t)s->hidden_dim, V = (size_t)s->vocab;
+    const size_t kv = dim / (size_t)s->n_heads * (size_t)s->n_kv_heads;
+    int rc = alloc_layers(ck, 1, ld->err);
+    if (rc != STATUS_OK)
+        return rc;
+    if (!(ck->lb = calloc((size_t)s->n_layers, sizeof *ck->lb)))
+        return status_set(ld->err, STATUS_NO_MEMORY, NULL, "out of memory");
+    rc = take_mat(ld, "token_embd.weight", -1, V, dim, &ck->tok_emb, 0);
+    if (rc == STATUS_OK)
+        rc = take_mat(ld, "position_embd.weight", -1, (size_t)s->seq_len, dim, &ck->pos_emb, 0);
+    if (rc == STATUS_OK)
+        rc = take_vec(ld, "output_norm.weight", -1, dim, &ck->rms_final, 0);
+    if (rc == STATUS_OK)
+        rc = take_vec(ld, "output_norm.bias", -1, dim, &ck->final_norm_b, 0);
+    if (rc == STATUS_OK) {
+        rc = take_mat(ld, "output.weight", -1, V, dim, &ck->wcls, 1);
+        if (rc == STATUS_NOT_FOUND) {
+            ck->shape.shared_classifier = 1;
+            ck->wcls = ck->tok_emb;
+            rc = STATUS_OK;
+        }
+    }
+    for (int l = 0; l < s->n_layers && rc == STATUS_OK; l++) {
+        struct layer_bias *b = &ck->lb[l];
+        struct tensor qkv;
+        const float *bqkv = NULL;
+        rc = take_mat(ld, "attn_qkv.weight", l, dim + 2 * kv, dim, &qkv, 0);
+        if (rc == STATUS_OK)
+            rc = take_vec(ld, "attn_qkv.bias", l, dim + 2 * kv, &bqkv, 0);
+        if (rc != STATUS_OK)
+            break;
+        ck->wq[l] = rows_of(&qkv, 0, dim);
+        ck->wk[l] = rows_of(&qkv, dim, kv);
+        ck->wv[l] = rows_of(&qkv, dim + kv, kv);
+        ck->bq[l] = bqkv;
+        ck->bk[l] = bqkv + dim;
+        ck->bv[l] = bqkv + dim + kv;
+        const struct {
+            const char *name;
+            size_t rows, cols;
+            struct tensor *t;
+        } mats[] = {{"attn_output.weight", dim, dim, &ck->wo[l]},
+                    {"ffn_up.weight", hid, dim, &ck->w3[l]},
+                    {"ffn_down.weight", dim, hid, &ck->w2[l]}};
+        for (size_t m = 0; m < sizeof mats / sizeof mats[0] && rc == STATUS_OK; m++)
+            rc = take_mat(ld, mats[m].name, l, mats[m].rows, mats[m].cols, mats[m].t, 0);
+        const struct {
+            const char *name;
+            size_t n;
+            const float **p;
+        } vecs[] = {{"attn_norm.weight", dim, &ck->rms_att[l]}, {"attn_norm.bias", dim, &b->att_norm},
+                    {"attn_output.bias", dim, &b->o},           {"ffn_norm.weight", dim, &ck->rms_ffn[l]},
+                    {"ffn_norm.bias", dim, &b->ffn_norm},       {"ffn_up.bias", hid, &b->up},
+                    {"ffn_down.bias", dim, &b->down}};
+        for (size_t v = 0; v < sizeof vecs / sizeof vecs[0] && rc == STATUS_OK; v++)
+            rc = take_vec(ld, vecs[v].name, l, vecs[v].n, vecs[v].p, 0);
+    }
+    return rc;
+}
+
+/* ---- the architectures: one row each ---- */
+
+static int take_llama(struct loader *ld)
+{
+    int rc = alloc_layers(ld->ck, 0, ld->err);
+    return rc == STATUS_OK ? take_weights(ld, 0) : rc;
+}
+
+static int take_qwen2(struct loader *ld)
+{
+    int rc = alloc_layers(ld->ck, 1, ld->err);
+    return rc == STATUS_OK ? take_weights(ld, 1) : rc;
+}
+
+/* A decoder's <arch>.pooling_type (an embedding model built on a decoder, e.g. gte-Qwen2):
+ * when present, the model also serves /v1/embeddings from its final normed hidden states. */
+static int read_decoder_pooling(struct loader *ld)
+{
+    char key[NAME_MAX_LEN];
+    snprintf(key, sizeof key, "%s.pooling_type", ld->arch);
+    if (!gguf_find(ld->g, key))
+        return STATUS_OK;
+    ld->ck->enc.pooling_in_file = 1;
+    return meta_int(ld, "pooling_type", BERT_POOL_NONE, BERT_POOL_LAST, BERT_POOL_NONE,
+                    &ld->ck->enc.pooling);
+}
+
+static const struct gguf_arch {
+    const char *name;
+    int neox; /* NeoX RoPE */
+    int (*hparams)(struct loader *);
+    int (*weights)(struct loader *);
+} ARCHS[] = {
+    {"llama", 0, read_hparams, take_llama},
+    {"qwen2", 1, read_hparams, take_qwen2},
+    {"mamba", 0, read_mamba_hparams, take_mamba},
+    {"bert", 0, read_bert_hparams, take_bert},
+    {"nomic-bert", 1, read_bert_hparams, take_bert},
+    {"gpt2", 0, read_gpt2_hparams, take_gpt2},
+};
+#define ARCHS_NAMES "llama, qwen2, mamba, bert, nomic-bert and gpt2"
+
 int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_err *err)
 {
     memset(ck, 0, sizeof *ck);
@@ -375,10 +666,13 @@ int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_
     if (rc != STATUS_OK)
         goto fail;
     snprintf(ld.arch, sizeof ld.arch, "%.*s", (int)(arch.len < 31 ? arch.len : 31), arch.s);
-    const int qwen2 = gguf_str_eq(arch, "qwen2"), mamba = gguf_str_eq(arch, "mamba");
-    if (!qwen2 && !mamba && !gguf_str_eq(arch, "llama")) {
+    const struct gguf_arch *ga = NULL;
+    for (size_t i = 0; i < sizeof ARCHS / sizeof ARCHS[0] && !ga; i++)
+        if (gguf_str_eq(arch, ARCHS[i].name))
+            ga = &ARCHS[i];
+    if (!ga) {
         rc = status_set(err, STATUS_BAD_FORMAT, "general.architecture",
-                        "%s: architecture '%s' is not supported (llama, qwen2 and mamba are)", path,
+                        "%s: architecture '%s' is not supported (" ARCHS_NAMES " are)", path,
                         ld.arch);
         goto fail;
     }
@@ -387,9 +681,12 @@ int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_
         goto fail;
     }
     snprintf(ck->arch.name, sizeof ck->arch.name, "%s", ld.arch);
-    ck->arch.neox = qwen2;
+    ck->arch.neox = ga->neox;
     ck->arch.ggml = 1;
-    if ((rc = mamba ? read_mamba_hparams(&ld) : read_hparams(&ld)) != STATUS_OK)
+    ck->arch.act = KERNELS_ACT_SILU; /* llama's SwiGLU unless the architecture says */
+    ck->arch.gated = 1;
+    if ((rc = ga->hparams(&ld)) != STATUS_OK ||
+        (ga->hparams != read_bert_hparams && (rc = read_decoder_pooling(&ld)) != STATUS_OK))
         goto fail;
     const struct gguf_tensor *emb = gguf_find_tensor(g, "token_embd.weight");
     if (!emb) {
@@ -403,11 +700,7 @@ int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_
     }
     ck->shape.vocab = (int)emb->ne[1];
     ck->shape.version = 3;
-    if (mamba)
-        rc = take_mamba(&ld);
-    else if ((rc = alloc_layers(ck, qwen2, err)) == STATUS_OK)
-        rc = take_weights(&ld, qwen2);
-    if (rc != STATUS_OK)
+    if ((rc = ga->weights(&ld)) != STATUS_OK)
         goto fail;
     size_t params = 0;
     for (size_t i = 0; i < gguf_n_tensors(g); i++)

@@ -31,6 +31,7 @@ void transformer_close(transformer *t)
 {
     if (!t)
         return;
+    transformer_sched_close(t);
     tokenizer_close(&t->tok);
     vocab_free(t->vocab);
     checkpoint_close(&t->ck);
@@ -51,6 +52,11 @@ const char *transformer_format_name(const transformer *t)
 
 int transformer_check_generate(const transformer *t, struct status_err *err)
 {
+    if (t->ck.bert)
+        return status_set(err, STATUS_BAD_INPUT, "model",
+                          "this model is an encoder (architecture %s): it computes sentence "
+                          "embeddings (/v1/embeddings); it cannot generate or score text",
+                          t->ck.arch.name);
     if (!t->tokenizer_only)
         return STATUS_OK;
     return status_set(err, STATUS_BAD_INPUT, "model",

@@ -108,6 +108,27 @@ int transformer_forward_multi(transformer_batch *b, transformer_seq *const *seqs
                               const int *const *ids, const size_t *n, size_t n_seq,
                               struct status_err *err);
 
+/* ---- continuous batching (sched.c) ---- */
+#define TRANSFORMER_PARALLEL_DEFAULT 8  /* slots per model (--parallel) */
+#define TRANSFORMER_KV_MB_DEFAULT 1024  /* KV cache budget per model (--kv-cache-mb) */
+#define TRANSFORMER_SCHED_HIST 129      /* batch-size histogram: rows 0..127, then 128+ */
+/* Set the slots and the KV budget (MB) of schedulers started from now on; 0 keeps a value. */
+void transformer_sched_config(size_t parallel, size_t kv_mb);
+#define TRANSFORMER_LAT_BUCKETS 14      /* latency histogram bounds (transformer_lat_bounds_s) */
+extern const double transformer_lat_bounds_s[TRANSFORMER_LAT_BUCKETS];
+struct transformer_sched_stats {
+    size_t slots, slots_busy, waiting, kv_bytes_used, kv_bytes_budget; /* summed over live models */
+    size_t prefix_cache_bytes; /* part of kv_bytes_used */
+    unsigned long long prefix_lookups, prefix_hits, prefix_tokens;
+    unsigned long long steps, decode_rows, prompt_rows, tokens_generated;
+    unsigned long long batch_hist[TRANSFORMER_SCHED_HIST]; /* steps by rows per step */
+    /* time to first token and between tokens: counts per bound (+1: past the last), sums */
+    unsigned long long ttft[TRANSFORMER_LAT_BUCKETS + 1], itl[TRANSFORMER_LAT_BUCKETS + 1];
+    double ttft_sum_s, itl_sum_s;
+};
+/* The process's batching counters (since start) and the gauges of every running scheduler. */
+void transformer_sched_stats(struct transformer_sched_stats *out);
+
 /* ---- generation (sampler.c, generate.c) ---- */
 struct transformer_gen_params {
     size_t max_tokens;
@@ -141,6 +162,7 @@ typedef int (*transformer_gen_cb)(void *ud, const struct transformer_gen_event *
 enum transformer_finish { TRANSFORMER_FINISH_LENGTH, TRANSFORMER_FINISH_STOP };
 struct transformer_gen_result {
     size_t prompt_tokens, completion_tokens;
+    size_t cached_tokens; /* prompt tokens whose keys and values came from the prefix cache */
     enum transformer_finish finish;
 };
 /* Generate after prompt ids[0..n) (BOS included by the caller). STATUS_CANCELLED when the

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../kernels/act.h"
 #include "../kernels/kernels.h"
 #include "../util/alloc.h" /* util_malloc & co: the loaders' allocations (failure injection) */
 #include "../vocab/vocab.h"
@@ -49,6 +50,19 @@ struct arch {
      * and the attention weights rounded to fp16 before their products), RoPE angles by
      * ggml's recurrence. */
     int ggml;
+    /* GPT-2 style blocks (gpt2): LayerNorm with bias instead of RMSNorm (eps in rms_eps),
+     * learned position embeddings instead of RoPE (n_rot 0), an ungated MLP with biases */
+    int layernorm;
+    enum kernels_act act; /* the feed-forward activation (SiLU for llama's SwiGLU) */
+    int gated;            /* act(gate x) * (up x) (ffn_gate present), else act(up x) */
+};
+
+/* The biases of a GPT-2 style block (gpt2): LayerNorms' and projections'. */
+struct layer_bias {
+    const float *att_norm, *ffn_norm; /* (dim) */
+    const float *o;                   /* attn_output (dim) */
+    const float *up;                  /* ffn_up (hidden) */
+    const float *down;                /* ffn_down (dim) */
 };
 
 /* Mamba-1 (general.architecture = mamba): llama.cpp's tensor names and shapes. */
@@ -67,6 +81,45 @@ struct mamba_layer {
     const float *A;          /* ssm_a (d_inner, d_state), negative (-exp(A_log)) */
     const float *D;          /* ssm_d (d_inner) */
     struct tensor out;       /* ssm_out (dim, d_inner) */
+};
+
+/* BERT encoders (general.architecture = bert, nomic-bert): llama.cpp's tensor names and
+ * shapes; the pass is bert.c. Pooling as llama.cpp numbers it (<arch>.pooling_type). */
+enum bert_pooling {
+    BERT_POOL_NONE = 0,
+    BERT_POOL_MEAN = 1,
+    BERT_POOL_CLS = 2,
+    BERT_POOL_LAST = 3,
+    BERT_POOL_RANK = 4, /* the classification head (cls, cls.output): one score */
+};
+struct bert_hparams {
+    int pooling;          /* enum bert_pooling, from the file (absent: mean) */
+    int pooling_in_file;  /* 1 when <arch>.pooling_type was present */
+    int causal;           /* <arch>.attention.causal (BERT: false) */
+    float norm_eps;       /* <arch>.attention.layer_norm_epsilon */
+    int n_types;          /* rows of token_types (token type 0 is used, as llama.cpp does) */
+    int nomic;            /* nomic-bert: fused QKV, NeoX RoPE (no learned positions), SwiGLU,
+                             no linear biases */
+    int n_rot;            /* nomic-bert: dimensions rotated per head */
+    float rope_base;      /* nomic-bert: rope.freq_base */
+};
+struct bert_weights {
+    struct tensor type_emb;       /* token_types (n_types, dim) */
+    struct tensor pos_emb;        /* position_embd (context_length, dim) */
+    const float *emb_norm, *emb_norm_b; /* token_embd_norm (dim) */
+    struct tensor cls;            /* cls (dim, dim), rows = 0 when absent */
+    const float *cls_b;           /* (dim) */
+    struct tensor cls_out;        /* cls.output (n_out, dim), rows = 0 when absent */
+    const float *cls_out_b;       /* (n_out) */
+};
+struct bert_layer {
+    struct tensor wq, wk, wv, wo;        /* (dim, dim) (kv, dim) (kv, dim) (dim, dim) */
+    struct tensor wqkv, gate;            /* nomic-bert: attn_qkv (dim + 2 kv, dim), ffn_gate */
+    const float *bq, *bk, *bv, *bo;      /* biases */
+    const float *att_norm, *att_norm_b;  /* attn_output_norm (dim) */
+    struct tensor up, down;              /* ffn_up (hidden, dim), ffn_down (dim, hidden) */
+    const float *up_b, *down_b;
+    const float *out_norm, *out_norm_b;  /* layer_output_norm (dim) */
 };
 
 struct checkpoint {
@@ -88,6 +141,12 @@ struct checkpoint {
     struct mamba_hparams ssm;         /* Mamba only */
     struct mamba_layer *mamba;        /* [L] for a Mamba file, else NULL (owned array) */
     const struct recurrent_ops *recurrent; /* a recurrent architecture's state, else NULL */
+    struct tensor pos_emb;            /* (seq_len, dim) learned positions (gpt2); data NULL else */
+    const float *final_norm_b;        /* output_norm bias (gpt2), or NULL */
+    struct layer_bias *lb;            /* [L] gpt2's biases, or NULL (owned array) */
+    struct bert_hparams enc;          /* BERT only */
+    struct bert_weights encw;         /* BERT only */
+    struct bert_layer *bert;          /* [L] for a BERT encoder, else NULL (owned array) */
 };
 
 /* Map and validate 'path' (legacy, ak42 v1 or v2): header fields in bounds, every tensor
@@ -123,6 +182,23 @@ struct recurrent_ops {
                    float *all_logits, const volatile int *cancelled, struct status_err *err);
 };
 extern const struct recurrent_ops mamba_ops; /* mamba.c: a fixed-size conv + SSM state */
+
+/* ---- bert.c: the encoder pass (t->ck.bert set) ----
+ * n_seq token sequences (ids[k][0..n[k]), each 1..seq_len tokens, ids in range) through the
+ * encoder in one pass (the linear layers over every token of every sequence at once;
+ * attention within each sequence only), then pooled as the file says: out[k * bert_out_dim]
+ * is sequence k's vector (mean, CLS or last token: dim floats; rank: the classifier's
+ * scores), not normalised. STATUS_CANCELLED when *cancelled becomes non-zero between
+ * layers; STATUS_NO_MEMORY. */
+size_t bert_out_dim(const transformer *t);
+/* forward.c: like transformer_forward, but hidden (n, dim) receives every position's final
+ * hidden state after the output norm (what llama.cpp pools for a decoder's embeddings), and
+ * no logits are computed. Not for recurrent models (STATUS_BAD_INPUT). */
+int transformer_forward_hidden(transformer_seq *s, const int *ids, size_t n, float *hidden,
+                               const volatile int *cancelled, struct status_err *err);
+int bert_encode(const transformer *t, const int *const *ids, const size_t *n, size_t n_seq,
+                float *out, const volatile int *cancelled, struct status_err *err);
+const char *bert_pooling_name(int pooling); /* "none", "mean", "cls", "last", "rank" */
 
 struct tokenizer {
     int vocab_size;
@@ -166,7 +242,46 @@ struct transformer {
     int head_size, kv_dim;
     const struct kernels_ops *k;
     int chat_template_plus1; /* models/chat family + 1; 0 (as calloc leaves it) = none */
+    struct transformer_sched *sched; /* continuous batching (sched.c), started on first use */
+    int sched_failed;
+    size_t sched_parallel; /* the model's option parallel=N; 0: transformer_sched_config's */
 };
+
+/* ---- sched.c: the per-model batching scheduler ---- */
+/* Take a slot holding kv_bytes of KV cache: waits while the slots or the budget are full
+ * (STATUS_CANCELLED when *cancelled turns on meanwhile; STATUS_BUSY when kv_bytes alone
+ * passes the budget). Every STATUS_OK is paired with transformer_sched_leave. */
+int transformer_sched_enter(const transformer *t, size_t kv_bytes, const volatile int *cancelled,
+                            struct status_err *err);
+void transformer_sched_leave(const transformer *t, size_t kv_bytes);
+/* Prefix cache (inside the KV budget, least recently used first out): copy into the empty
+ * 'dst' the keys and values of the longest leading run of ids[0..n-1) that a finished
+ * generation of this model computed. Returns how many positions dst now holds (0: none). */
+size_t transformer_sched_prefix(const transformer *t, const int *ids, size_t n, transformer_seq *dst);
+/* A finished generation's sequence and the n tokens whose keys and values it holds (its
+ * position): both owned by the cache from now on (freed at once when not kept). */
+void transformer_sched_keep(const transformer *t, transformer_seq *seq, int *ids, size_t n);
+/* transformer_forward (no all_logits) through the model's scheduler: the tokens join the
+ * next steps with the other slots' (a long prompt in chunks). */
+int transformer_sched_forward(const transformer *t, transformer_seq *seq, const int *ids, size_t n,
+                              const volatile int *cancelled, struct status_err *err);
+/* The same with every fed row's logits in all_logits (n x vocab floats): scoring. */
+int transformer_sched_forward_all(const transformer *t, transformer_seq *seq, const int *ids,
+                                  size_t n, float *all_logits, const volatile int *cancelled,
+                                  struct status_err *err);
+void transformer_sched_close(transformer *t); /* stops the thread; before the weights go */
+/* A generated token: 'first' (time since the request's generation began) or not (since its
+ * previous token), in microseconds. */
+void transformer_sched_observe(int first, uint64_t us);
+/* forward.c: positions left in s; bytes of KV cache a 'capacity'-position sequence holds */
+size_t transformer_seq_room(const transformer_seq *s);
+/* Copy src's keys and values of positions [0, n) into the empty dst (same model): dst then
+ * continues at position n. -1 when they do not fit or dst is not empty. */
+int transformer_seq_copy_prefix(transformer_seq *dst, const transformer_seq *src, size_t n);
+/* transformer_forward_multi also writes every fed row's logits of s to out (NULL: only the
+ * last row's, to transformer_logits) */
+void transformer_seq_set_all_logits(transformer_seq *s, float *out);
+size_t transformer_seq_kv_bytes(const transformer *t, size_t capacity);
 
 /* The tokenizer as generation needs it (llama2.c's or a GGUF vocab): the longest piece
  * in bytes, and whether 'id' ends generation (llama2.c: BOS or EOS; GGUF: EOS, EOT and

@@ -150,6 +150,7 @@ int vocab_from_gguf(const gguf *g, struct vocab **out, struct status_err *err)
         (rc = opt_id(g, "tokenizer.ggml.unknown_token_id", &sp.unk, err)) != STATUS_OK ||
         (rc = opt_id(g, "tokenizer.ggml.padding_token_id", &sp.pad, err)) != STATUS_OK ||
         (rc = opt_id(g, "tokenizer.ggml.eot_token_id", &sp.eot, err)) != STATUS_OK ||
+        (rc = opt_id(g, "tokenizer.ggml.seperator_token_id", &sp.sep, err)) != STATUS_OK ||
         (rc = opt_bool(g, "tokenizer.ggml.add_bos_token", &sp.add_bos, err)) != STATUS_OK ||
         (rc = opt_bool(g, "tokenizer.ggml.add_eos_token", &sp.add_eos, err)) != STATUS_OK ||
         (rc = opt_bool(g, "tokenizer.ggml.add_space_prefix", &sp.add_space_prefix, err)) !=

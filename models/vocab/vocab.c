@@ -16,7 +16,7 @@
 void vocab_spec_init(struct vocab_spec *s)
 {
     memset(s, 0, sizeof *s);
-    s->bos = s->eos = s->unk = s->pad = s->eot = -1;
+    s->bos = s->eos = s->unk = s->pad = s->eot = s->sep = -1;
     s->add_bos = s->add_eos = s->add_space_prefix = -1;
 }
 
@@ -225,7 +225,7 @@ static int build_pieces(struct vocab *v)
         if (a & (ATTR_UNKNOWN | ATTR_CONTROL | ATTR_USER_DEFINED)) {
             memcpy(w, t->p, t->len);
             len = t->len;
-        } else if (v->kind == VOCAB_SPM && (a & ATTR_NORMAL)) {
+        } else if (v->kind != VOCAB_BPE && (a & ATTR_NORMAL)) { /* SPM and WPM: U+2581 is a space */
             for (size_t k = 0; k < t->len;) {
                 if (t->len - k >= SPM_SPACE_LEN && memcmp(t->p + k, SPM_SPACE, SPM_SPACE_LEN) == 0) {
                     w[len++] = ' ';
@@ -287,6 +287,10 @@ int vocab_new(const struct vocab_spec *spec, struct vocab **out, struct status_e
         v->kind = VOCAB_SPM;
         v->pre = PRE_DEFAULT;
         v->pre_name = "default";
+    } else if (strcmp(spec->model, "bert") == 0) {
+        v->kind = VOCAB_WPM;
+        v->pre = PRE_DEFAULT;
+        v->pre_name = "default";
     } else if (strcmp(spec->model, "gpt2") == 0) {
         v->kind = VOCAB_BPE;
         const char *pre = spec->pre && *spec->pre ? spec->pre : "default";
@@ -297,7 +301,7 @@ int vocab_new(const struct vocab_spec *spec, struct vocab **out, struct status_e
         }
     } else {
         rc = status_set(err, STATUS_BAD_FORMAT, "tokenizer.ggml.model",
-                        "tokenizer model '%.64s' is not supported (llama and gpt2 are)",
+                        "tokenizer model '%.64s' is not supported (llama, gpt2 and bert are)",
                         spec->model);
         goto fail;
     }
@@ -348,14 +352,23 @@ int vocab_new(const struct vocab_spec *spec, struct vocab **out, struct status_e
         }
     }
     /* defaults as llama.cpp's llama_vocab::load, then the metadata */
-    const int spm = v->kind == VOCAB_SPM;
-    v->bos = id_or_default(spec->bos, spm ? 1 : 11, v->n);
-    v->eos = id_or_default(spec->eos, spm ? 2 : 11, v->n);
-    v->unk = id_or_default(spec->unk, spm ? 0 : -1, v->n);
+    const int spm = v->kind == VOCAB_SPM, wpm = v->kind == VOCAB_WPM;
+    v->bos = id_or_default(spec->bos, spm ? 1 : wpm ? 101 : 11, v->n);
+    v->eos = id_or_default(spec->eos, spm ? 2 : wpm ? -1 : 11, v->n);
+    v->unk = id_or_default(spec->unk, spm ? 0 : wpm ? 100 : -1, v->n);
     v->eot = id_or_default(spec->eot, -1, v->n);
+    v->sep = id_or_default(spec->sep, wpm ? 102 : -1, v->n);
     v->add_bos = spec->add_bos >= 0 ? spec->add_bos : (spm || pre_bos);
     v->add_eos = spec->add_eos >= 0 ? spec->add_eos : 0;
     v->add_space_prefix = spec->add_space_prefix >= 0 ? spec->add_space_prefix : spm;
+    if (wpm) { /* llama.cpp: [CLS] text [SEP] whatever the flags say; no dummy prefix */
+        v->add_bos = 1;
+        v->add_eos = 0;
+        v->add_space_prefix = 0;
+    }
+    for (int i = 0; i < v->n; i++)
+        if (v->tok[i].len > v->tok_max)
+            v->tok_max = v->tok[i].len;
     for (int b = 0; b < 256; b++)
         v->byte_tok[b] = -1;
     if (spm) {
@@ -407,7 +420,11 @@ void vocab_free(struct vocab *v)
 /* ---- queries ---- */
 
 int vocab_n_tokens(const struct vocab *v) { return v->n; }
-const char *vocab_model_name(const struct vocab *v) { return v->kind == VOCAB_SPM ? "llama" : "gpt2"; }
+const char *vocab_model_name(const struct vocab *v)
+{
+    return v->kind == VOCAB_SPM ? "llama" : v->kind == VOCAB_BPE ? "gpt2" : "bert";
+}
+int vocab_sep(const struct vocab *v) { return v->sep; }
 const char *vocab_pre_name(const struct vocab *v) { return v->pre_name; }
 int vocab_bos(const struct vocab *v) { return v->bos; }
 int vocab_eos(const struct vocab *v) { return v->eos; }
@@ -545,8 +562,8 @@ int vocab_encode(const struct vocab *v, const char *text, size_t len, int add_sp
             prev_special = 1;
             continue;
         }
-        if (v->kind == VOCAB_BPE) {
-            if (bpe_encode(v, text + x->off, x->len, &o) != 0)
+        if (v->kind == VOCAB_BPE || v->kind == VOCAB_WPM) {
+            if ((v->kind == VOCAB_BPE ? bpe_encode : wpm_encode)(v, text + x->off, x->len, &o) != 0)
                 goto oom;
             continue;
         }
@@ -577,6 +594,8 @@ int vocab_encode(const struct vocab *v, const char *text, size_t len, int add_sp
         prev_special = 0;
     }
     if (add_special && v->add_eos && v->eos >= 0 && idvec_push(&o, v->eos) != 0)
+        goto oom;
+    if (add_special && v->kind == VOCAB_WPM && v->sep >= 0 && idvec_push(&o, v->sep) != 0)
         goto oom;
     if (!o.a && !(o.a = malloc(sizeof *o.a)))
         goto oom;
@@ -612,7 +631,7 @@ char *vocab_decode(const struct vocab *v, const int *ids, size_t n, int special,
         const char *p = vocab_piece(v, ids[i], special, &pl);
         if (at_start && ids[i] == v->bos)
             continue;
-        if (at_start && v->add_space_prefix && pl > 0 && p[0] == ' ' &&
+        if (at_start && (v->add_space_prefix || v->kind == VOCAB_WPM) && pl > 0 && p[0] == ' ' &&
             (v->attr[ids[i]] & ATTR_NORMAL)) {
             p++;
             pl--;

@@ -1,7 +1,8 @@
 /* vocab.h: the tokenizers GGUF files describe (llama.cpp's vocabularies): SentencePiece
  * ("llama": scores, <0xNN> byte fallback, dummy-prefix space) and byte-level BPE ("gpt2":
  * merges plus the pre-tokenizer named by tokenizer.ggml.pre), with special tokens. Built
- * from plain arrays so any file reader can pass its metadata through. Not WordPiece. */
+ * from plain arrays so any file reader can pass its metadata through. WordPiece ("bert":
+ * lowercase, accents stripped, punctuation split, greedy longest match) too. */
 #ifndef LMSERVE_VOCAB_H
 #define LMSERVE_VOCAB_H
 
@@ -34,7 +35,7 @@ struct vocab_str {
 /* Everything a file's metadata says about its tokenizer. Arrays are borrowed for the call
  * only (vocab_new copies). Ids < 0 and flags < 0 mean "absent: use the model's default". */
 struct vocab_spec {
-    const char *model; /* tokenizer.ggml.model: "llama" or "gpt2" */
+    const char *model; /* tokenizer.ggml.model: "llama", "gpt2" or "bert" */
     const char *pre;   /* tokenizer.ggml.pre; NULL or "" = "default" */
     const char *name;  /* general.name (llama.cpp keys a phi-3 rule on it); may be NULL */
     const struct vocab_str *tokens;
@@ -43,7 +44,7 @@ struct vocab_spec {
     const int32_t *types;    /* [n_tokens] enum vocab_token_type, or NULL (all normal) */
     const struct vocab_str *merges; /* "left right", rank = index; gpt2 only */
     size_t n_merges;
-    int64_t bos, eos, unk, pad, eot; /* tokenizer.ggml.*_token_id, -1 when absent */
+    int64_t bos, eos, unk, pad, eot, sep; /* tokenizer.ggml.*_token_id, -1 when absent */
     int add_bos, add_eos, add_space_prefix; /* tokenizer.ggml.add_*, -1 when absent */
 };
 void vocab_spec_init(struct vocab_spec *s); /* zero arrays, -1 for every id and flag */
@@ -55,7 +56,8 @@ int vocab_new(const struct vocab_spec *spec, struct vocab **out, struct status_e
 void vocab_free(struct vocab *v); /* accepts NULL */
 
 int vocab_n_tokens(const struct vocab *v);
-const char *vocab_model_name(const struct vocab *v); /* "llama" or "gpt2" */
+const char *vocab_model_name(const struct vocab *v); /* "llama", "gpt2" or "bert" */
+int vocab_sep(const struct vocab *v);                /* WordPiece [SEP], -1 when none */
 const char *vocab_pre_name(const struct vocab *v);   /* the pre-tokenizer in use ("default"...) */
 int vocab_bos(const struct vocab *v);                /* -1 when none */
 int vocab_eos(const struct vocab *v);

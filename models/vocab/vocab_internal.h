@@ -54,7 +54,7 @@ void strtab_free(struct strtab *t);
 int32_t strtab_find(const struct strtab *t, const char *s, size_t len);
 
 /* ---- the vocabulary ---- */
-enum vocab_kind { VOCAB_SPM, VOCAB_BPE };
+enum vocab_kind { VOCAB_SPM, VOCAB_BPE, VOCAB_WPM };
 #define ATTR_NORMAL (1u << 0) /* llama.cpp's llama_token_attr bits we use */
 #define ATTR_UNKNOWN (1u << 1)
 #define ATTR_UNUSED (1u << 2)
@@ -86,7 +86,8 @@ struct vocab {
     int32_t *special;      /* control / user-defined / unknown ids, longest text first */
     size_t n_special;
     uint8_t *eog;          /* [n] end of generation */
-    int bos, eos, unk, eot;
+    int bos, eos, unk, eot, sep;
+    size_t tok_max; /* longest token text in bytes (WordPiece's match window) */
     int add_bos, add_eos, add_space_prefix, ignore_merges;
 };
 
@@ -115,7 +116,22 @@ struct pairheap {
 int pairheap_push(struct pairheap *h, struct vocab_pair c); /* 0, or -1 out of memory */
 struct vocab_pair pairheap_pop(struct pairheap *h);          /* h->n > 0 */
 
+/* ---- WordPiece normalisation tables (unicode_wpm.c, tools/gen_unicode_wpm.py) ---- */
+struct vocab_cmap {
+    uint32_t from, to;
+};
+struct vocab_nfdrun {
+    uint32_t first, last, to;
+};
+extern const struct vocab_cmap VOCAB_LOWER[];
+extern const size_t VOCAB_N_LOWER;
+extern const struct vocab_nfdrun VOCAB_NFD[];
+extern const size_t VOCAB_N_NFD;
+extern const uint32_t VOCAB_CTRL[]; /* run starts, alternating out/in of Cc Cf Co Cs */
+extern const size_t VOCAB_N_CTRL;
+
 /* Encode one raw-text fragment, appending to out. 0, or -1 out of memory. */
+int wpm_encode(const struct vocab *v, const char *text, size_t len, struct idvec *out);
 int spm_encode(const struct vocab *v, const char *text, size_t len, struct idvec *out);
 int bpe_encode(const struct vocab *v, const char *text, size_t len, struct idvec *out);
 int32_t bpe_merge_rank(const struct vocab *v, const char *l, size_t nl, const char *r, size_t nr,

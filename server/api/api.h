@@ -80,7 +80,7 @@ model *api_model_or_reply(const struct api_req *rq, struct api_resp *rs, enum mo
 /* 1 when the model's type serves capability 'want' (models/caps.h). */
 int api_model_serves(const model *m, enum model_cap want);
 /* New reference: what the model can do, as the route families a front-end offers for it
- * ("score", "next", "embeddings", "similarity", "neighbors", "tokenize", "completions",
+ * ("score", "next", "embeddings", "similarity", "neighbors", "rerank", "tokenize", "completions",
  * "chat"), from its type's capability tables. 'm' must be READY, or be held under the
  * registry lock (models.c). */
 json_t *api_model_capabilities(const model *m);
@@ -98,6 +98,7 @@ void api_next(const struct api_req *rq, struct api_resp *rs);
 void api_embeddings(const struct api_req *rq, struct api_resp *rs);
 void api_neighbors(const struct api_req *rq, struct api_resp *rs);
 void api_similarity(const struct api_req *rq, struct api_resp *rs);
+void api_rerank(const struct api_req *rq, struct api_resp *rs); /* rerank.c */
 void api_completions(const struct api_req *rq, struct api_resp *rs);
 void api_chat_completions(const struct api_req *rq, struct api_resp *rs);
 void api_tokenize(const struct api_req *rq, struct api_resp *rs);

@@ -39,16 +39,44 @@ void api_ok(struct api_resp *rs, json_t *body)
     rs->body = body;
 }
 
-int api_model_serves(const model *m, enum model_cap want)
+/* The type's table serves 'want' (before any instance is asked). */
+static int type_serves(const struct model_ops *ops, enum model_cap want)
 {
-    const struct model_ops *ops = model_ops_of(m);
     switch (want) {
     case MODEL_CAP_LM: return ops->lm != NULL;
     case MODEL_CAP_EMBEDDING: return ops->embedding != NULL;
     case MODEL_CAP_TOKENIZER: return ops->tokenizer != NULL;
     case MODEL_CAP_GENERATION: return ops->generation != NULL && ops->tokenizer != NULL;
+    case MODEL_CAP_RERANK: return ops->rerank != NULL;
     }
     return 0;
+}
+
+/* A READY instance's own answer (a Transformer's capabilities follow its architecture: an
+ * encoder embeds, a decoder generates): STATUS_OK or the 400 saying why not. */
+static int instance_serves(const model *m, enum model_cap want, struct status_err *err)
+{
+    const struct model_ops *ops = model_ops_of(m);
+    int (*check)(const void *, struct status_err *) = NULL;
+    switch (want) {
+    case MODEL_CAP_LM: check = ops->lm->check; break;
+    case MODEL_CAP_EMBEDDING: check = ops->embedding->check; break;
+    case MODEL_CAP_TOKENIZER: break;
+    case MODEL_CAP_GENERATION: check = ops->generation->check; break;
+    case MODEL_CAP_RERANK: check = ops->rerank->check; break;
+    }
+    return check ? check(model_impl(m), err) : STATUS_OK;
+}
+
+int api_model_serves(const model *m, enum model_cap want)
+{
+    if (!type_serves(model_ops_of(m), want))
+        return 0;
+    if (model_state_of(m) != MODEL_READY)
+        return 1;
+    struct status_err err;
+    status_clear(&err);
+    return instance_serves(m, want, &err) == STATUS_OK;
 }
 
 static const char *cap_name(enum model_cap want)
@@ -58,6 +86,7 @@ static const char *cap_name(enum model_cap want)
     case MODEL_CAP_EMBEDDING: return "an embedding model";
     case MODEL_CAP_TOKENIZER: return "a model with a tokenizer";
     case MODEL_CAP_GENERATION: return "a text generation model";
+    case MODEL_CAP_RERANK: return "a reranker (a cross-encoder with a classification head)";
     }
     return "?";
 }
@@ -81,10 +110,16 @@ model *api_model_or_reply(const struct api_req *rq, struct api_resp *rs, enum mo
         api_error(rs, &err);
         return NULL;
     }
-    if (!api_model_serves(m, want)) {
+    if (!type_serves(model_ops_of(m), want)) {
         api_fail(rs, STATUS_BAD_INPUT, "model",
                  "model '%s' is of type '%s', which does not serve this route (needs %s)",
                  model_id(m), model_type(m), cap_name(want));
+        registry_release(m);
+        return NULL;
+    }
+    if (instance_serves(m, want, &err) != STATUS_OK) {
+        api_fail(rs, STATUS_BAD_INPUT, "model", "model '%s' does not serve this route (needs %s): %s",
+                 model_id(m), cap_name(want), err.msg);
         registry_release(m);
         return NULL;
     }

@@ -92,13 +92,57 @@ static int text_vector(const struct vec_model *e, const char *text, size_t len, 
 
 /* ---- POST /v1/embeddings ---- */
 
+/* Matryoshka truncation: the first 'keep' values, renormalised when 'normalize'. */
+static void truncate_vector(float *v, size_t keep, int normalize)
+{
+    if (!normalize)
+        return;
+    double ss = 0.0;
+    for (size_t i = 0; i < keep; i++)
+        ss += (double)v[i] * v[i];
+    const float inv = ss > 0.0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
+    for (size_t i = 0; i < keep; i++)
+        v[i] *= inv;
+}
+
+/* A model that embeds many texts in one pass (a Transformer encoder): every input at once. */
+static int embed_all(const struct vec_model *e, const struct api_req *rq, struct api_resp *rs,
+                     json_t *input, size_t n, int normalize, float *vecs, size_t *tokens_all)
+{
+    const char **text = malloc(n * sizeof *text);
+    size_t *len = malloc(n * sizeof *len);
+    int ok = text && len;
+    for (size_t i = 0; ok && i < n; i++) {
+        json_t *ji = json_is_array(input) ? json_array_get(input, i) : input;
+        text[i] = json_string_value(ji);
+        len[i] = json_string_length(ji);
+    }
+    struct status_err err;
+    status_clear(&err);
+    size_t bad = n;
+    int rc = ok ? e->op->texts(e->impl, text, len, n, normalize, vecs, tokens_all, &bad,
+                               rq->cancelled, &err)
+                : status_set(&err, STATUS_NO_MEMORY, NULL, "out of memory");
+    free(text);
+    free(len);
+    if (rc == STATUS_OK)
+        return 0;
+    char param[PARAM_BYTES];
+    if (bad < n && json_is_array(input))
+        snprintf(param, sizeof param, "input[%zu]", bad);
+    else
+        snprintf(param, sizeof param, "%.40s", bad < n ? "input" : err.param);
+    api_fail(rs, rc, param, "%s%s%s", bad < n ? param : "", bad < n ? ": " : "", err.msg);
+    return -1;
+}
+
 void api_embeddings(const struct api_req *rq, struct api_resp *rs)
 {
     model *m = api_model_or_reply(rq, rs, MODEL_CAP_EMBEDDING);
     if (!m)
         return;
     const struct vec_model em = {model_ops_of(m)->embedding, model_impl(m)}, *e = &em;
-    size_t dim = e->op->dim(e->impl);
+    size_t dim = e->op->dim(e->impl), keep = dim;
     float *vec = NULL;
     json_t *data = NULL;
     json_t *input = json_object_get(rq->body, "input");
@@ -117,6 +161,13 @@ void api_embeddings(const struct api_req *rq, struct api_resp *rs)
                  rq->cfg->max_batch);
         goto done;
     }
+    for (size_t i = 0; is_list && i < n; i++)
+        if (!json_is_string(json_array_get(input, i))) {
+            char param[PARAM_BYTES];
+            snprintf(param, sizeof param, "input[%zu]", i);
+            api_fail(rs, STATUS_BAD_INPUT, param, "'%s' must be a string", param);
+            goto done;
+        }
     json_t *jf = jsonx_get(rq->body, "encoding_format");
     int b64 = 0;
     if (jf) {
@@ -131,13 +182,25 @@ void api_embeddings(const struct api_req *rq, struct api_resp *rs)
     int normalize = get_bool_or_reply(rq, rs, "normalize", 1);
     if (normalize < 0)
         goto done;
-    vec = malloc(dim * sizeof *vec);
+    if (jsonx_get(rq->body, "dimensions")) { /* Matryoshka: the first N values */
+        json_int_t jd = (json_int_t)dim;
+        struct status_err derr;
+        status_clear(&derr);
+        if (jsonx_int(rq->body, "dimensions", NULL, 1, (json_int_t)dim, &jd, &derr) != STATUS_OK) {
+            api_error(rs, &derr);
+            goto done;
+        }
+        keep = (size_t)jd;
+    }
+    vec = malloc((e->op->texts ? n : 1) * dim * sizeof *vec);
     data = json_array();
     if (!vec || !data) {
         api_fail(rs, STATUS_NO_MEMORY, NULL, "out of memory");
         goto done;
     }
     size_t tokens_all = 0;
+    if (e->op->texts && embed_all(e, rq, rs, input, n, normalize, vec, &tokens_all) != 0)
+        goto done;
     for (size_t i = 0; i < n; i++) {
         json_t *ji = is_list ? json_array_get(input, i) : input;
         char param[PARAM_BYTES];
@@ -145,29 +208,34 @@ void api_embeddings(const struct api_req *rq, struct api_resp *rs)
             snprintf(param, sizeof param, "input[%zu]", i);
         else
             snprintf(param, sizeof param, "input");
-        if (!json_is_string(ji)) {
-            api_fail(rs, STATUS_BAD_INPUT, param, "'%s' must be a string", param);
-            goto done;
-        }
-        struct status_err err;
-        status_clear(&err);
-        size_t n_tok = 0;
+        float *v = e->op->texts ? vec + i * dim : vec;
         json_t *oov = NULL;
-        int rc = text_vector(e, json_string_value(ji), json_string_length(ji), normalize, vec,
-                             &n_tok, &oov, &err);
-        if (rc != STATUS_OK) {
-            json_decref(oov);
-            if (rc == STATUS_UNPROCESSABLE)
-                api_fail(rs, rc, param, "%s has no word in the model's vocabulary", param);
-            else
-                api_fail(rs, rc, param, "%s", err.msg);
-            goto done;
+        if (!e->op->texts) {
+            struct status_err err;
+            status_clear(&err);
+            size_t n_tok = 0;
+            int rc = text_vector(e, json_string_value(ji), json_string_length(ji), normalize, v,
+                                 &n_tok, &oov, &err);
+            if (rc != STATUS_OK) {
+                json_decref(oov);
+                if (rc == STATUS_UNPROCESSABLE)
+                    api_fail(rs, rc, param, "%s has no word in the model's vocabulary", param);
+                else
+                    api_fail(rs, rc, param, "%s", err.msg);
+                goto done;
+            }
+            tokens_all += n_tok;
         }
-        tokens_all += n_tok;
-        json_t *emb = b64 ? base64_floats(vec, dim) : float_array(vec, dim);
-        json_array_append_new(data, json_pack("{s:s, s:I, s:o, s:o}", "object", "embedding",
-                                              "index", (json_int_t)i, "embedding", emb, "oov",
-                                              oov));
+        if (keep < dim)
+            truncate_vector(v, keep, normalize);
+        json_t *emb = b64 ? base64_floats(v, keep) : float_array(v, keep);
+        json_t *item = json_pack("{s:s, s:I, s:o}", "object", "embedding", "index",
+                                 (json_int_t)i, "embedding", emb);
+        if (item && oov)
+            json_object_set_new(item, "oov", oov);
+        else
+            json_decref(oov);
+        json_array_append_new(data, item);
     }
     api_ok(rs, json_pack("{s:s, s:o, s:s, s:{s:I, s:I}}", "object", "list", "data", data,
                          "model", model_id(m), "usage", "prompt_tokens", (json_int_t)tokens_all,

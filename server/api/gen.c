@@ -168,10 +168,29 @@ static int sse_send(const struct api_req *rq, json_t *obj)
     return rc;
 }
 
+/* A stream's 200 goes out with its first token (or its end), not before: a generation that
+ * waits for a slot until its deadline can still be answered 503 + Retry-After. -1 when the
+ * client is gone. */
+static int stream_open(struct gen_run *g)
+{
+    if (g->opened)
+        return 0;
+    g->opened = 1;
+    if (stream_begin(g->rq->stream, "text/event-stream") != 0)
+        return -1;
+    if (g->fmt->opening)
+        sse_send(g->rq, g->fmt->opening(g));
+    if (g->prompt->echo)
+        sse_send(g->rq, g->fmt->chunk(g, g->prompt->text, g->prompt->len, NULL, NULL));
+    return 0;
+}
+
 static int on_token(void *ud, const struct transformer_gen_event *ev)
 {
     struct gen_run *g = ud;
     if (g->rq->cancelled && *g->rq->cancelled)
+        return 1;
+    if (g->q->stream && stream_open(g) != 0)
         return 1;
     json_t *lpo = NULL;
     if (g->q->logprobs_on && ev->id >= 0) {
@@ -196,9 +215,10 @@ static const char *finish_name(enum transformer_finish f)
 
 static json_t *usage_new(const struct transformer_gen_result *r)
 {
-    return json_pack("{s:I, s:I, s:I}", "prompt_tokens", (json_int_t)r->prompt_tokens,
+    return json_pack("{s:I, s:I, s:I, s:{s:I}}", "prompt_tokens", (json_int_t)r->prompt_tokens,
                      "completion_tokens", (json_int_t)r->completion_tokens, "total_tokens",
-                     (json_int_t)(r->prompt_tokens + r->completion_tokens));
+                     (json_int_t)(r->prompt_tokens + r->completion_tokens),
+                     "prompt_tokens_details", "cached_tokens", (json_int_t)r->cached_tokens);
 }
 
 static void run(const struct api_req *rq, struct api_resp *rs, model *m, const struct gen_request *q,
@@ -245,18 +265,14 @@ static void run(const struct api_req *rq, struct api_resp *rs, model *m, const s
     snprintf(g.id, sizeof g.id, "%s%s", fmt->id_prefix, rq->request_id ? rq->request_id : "0");
     if (q->logprobs_on && !q->stream)
         g.lp_all = fmt->lp_new();
+    g.prompt = p;
     if (q->stream) {
-        if (!rq->stream || stream_begin(rq->stream, "text/event-stream") != 0) {
-            if (!rq->stream)
-                api_fail(rs, STATUS_INTERNAL, NULL, "streaming is not available on this route");
+        if (!rq->stream) {
+            api_fail(rs, STATUS_INTERNAL, NULL, "streaming is not available on this route");
             free(ids);
             json_decref(g.lp_all);
             return;
         }
-        if (fmt->opening)
-            sse_send(rq, fmt->opening(&g));
-        if (p->echo)
-            sse_send(rq, fmt->chunk(&g, p->text, p->len, NULL, NULL));
     } else if (p->echo) {
         g.failed = text_append(&g, p->text, p->len) != 0;
     }
@@ -277,6 +293,18 @@ static void run(const struct api_req *rq, struct api_resp *rs, model *m, const s
         status_clear(&err);
         status_set(&err, STATUS_NO_MEMORY, NULL, "out of memory while building the answer");
         rc = STATUS_NO_MEMORY;
+    }
+    if (rc == STATUS_BUSY && !g.opened) { /* no slot before the deadline: 503 + Retry-After */
+        api_error(rs, &err);
+        rs->retry_after = GEN_RETRY_AFTER_S;
+        free(g.text);
+        json_decref(g.lp_all);
+        return;
+    }
+    if (q->stream && stream_open(&g) != 0) {
+        free(g.text);
+        json_decref(g.lp_all);
+        return;
     }
     if (q->stream) {
         if (rc == STATUS_OK) {
@@ -315,8 +343,10 @@ static void run(const struct api_req *rq, struct api_resp *rs, model *m, const s
 void gen_serve(const struct api_req *rq, struct api_resp *rs, model *m, const struct gen_request *q,
                const struct gen_prompt *p, const struct gen_format *fmt)
 {
-    const int limit = rq->cfg && rq->cfg->max_generations > 0 ? rq->cfg->max_generations
-                                                               : CONFIG_GENERATIONS_DEFAULT;
+    /* running (the scheduler's slots, models/transformer/sched.c) plus waiting for one */
+    const int limit = (rq->cfg && rq->cfg->max_generations > 0 ? rq->cfg->max_generations
+                                                                : CONFIG_GENERATIONS_DEFAULT) +
+                      (rq->cfg ? rq->cfg->gen_queue : CONFIG_GEN_QUEUE_DEFAULT);
     if (atomic_fetch_add(&gen_active, 1) >= limit) {
         atomic_fetch_sub(&gen_active, 1);
         api_fail(rs, STATUS_BUSY, NULL, "%d generations are running; retry later", limit);

@@ -80,6 +80,8 @@ struct gen_run {
     size_t len, cap;
     json_t *lp_all;
     int failed;
+    const struct gen_prompt *prompt;
+    int opened; /* streams: the 200 and the opening chunks are out */
 };
 
 /* The input of one run: the prompt text, and for completions' echo the text that precedes

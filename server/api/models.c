@@ -26,6 +26,8 @@ json_t *api_model_capabilities(const model *m)
         if (ops->embedding->lookup && ops->embedding->knn)
             json_array_append_new(caps, json_string("neighbors"));
     }
+    if (api_model_serves(m, MODEL_CAP_RERANK))
+        json_array_append_new(caps, json_string("rerank"));
     if (api_model_serves(m, MODEL_CAP_TOKENIZER))
         json_array_append_new(caps, json_string("tokenize"));
     if (api_model_serves(m, MODEL_CAP_GENERATION)) {

@@ -2,6 +2,7 @@
  * n-gram type first, Transformers through the same lm_ops. JSON <-> lm calls only; the
  * scoring itself is in models/. Batches arrive here on a worker (router: COST_AUTO/JOB). */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 #define LN10 2.302585092994045684 /* natural log <-> log10 */
 #define NEXT_TOP_K_DEFAULT 10     /* api.yaml: NextRequest.top_k default */
+#define SCORE_THREADS_MAX 16      /* texts of one list scored at once at most */
 
 /* Optional boolean field (server/json.c's rule: absent or null -> dflt); -1 after replying
  * 400 naming it. */
@@ -33,15 +35,56 @@ static size_t max_batch(const struct api_req *rq)
     return rq->cfg && rq->cfg->max_batch ? rq->cfg->max_batch : CONFIG_MAX_BATCH_DEFAULT;
 }
 
-/* One input's result object; adds its token count to *usage. NULL on error (rs filled). */
-static json_t *score_one(const struct lm_ops *lm, void *impl, const char *text, size_t index,
-                         const struct lm_score_opts *opts, int detail, struct api_resp *rs,
+/* One text's scoring; several of them may run at once (lm_ops.batch_width). */
+struct score_task {
+    const struct lm_ops *lm;
+    void *impl;
+    const char *text;
+    const struct lm_score_opts *opts;
+    struct lm_scored sc;
+    struct status_err err;
+    int rc;
+};
+
+static void *score_task_run(void *arg)
+{
+    struct score_task *k = arg;
+    status_clear(&k->err);
+    k->rc = k->lm->score(k->impl, k->text, k->opts, &k->sc, &k->err);
+    return NULL;
+}
+
+/* Run tasks[0..n): up to 'width' at once, each on a thread of its own (their forwards then
+ * share the model's batched steps); in turn on this thread when width <= 1. */
+static void score_tasks(struct score_task *tasks, size_t n, size_t width)
+{
+    pthread_t th[SCORE_THREADS_MAX];
+    if (width > SCORE_THREADS_MAX)
+        width = SCORE_THREADS_MAX;
+    for (size_t i = 0; i < n;) {
+        size_t started = 0;
+        for (; started < width && i + started < n; started++)
+            if (width <= 1 || pthread_create(&th[started], NULL, score_task_run, &tasks[i + started]) != 0)
+                break;
+        if (started == 0) { /* in turn (or no thread could start) */
+            score_task_run(&tasks[i++]);
+            continue;
+        }
+        for (size_t j = 0; j < started; j++)
+            pthread_join(th[j], NULL);
+        i += started;
+    }
+}
+
+/* One input's result object from its scoring; adds its token count to *usage. NULL on error
+ * (rs filled). */
+static json_t *score_one(struct score_task *k, size_t index, int detail, struct api_resp *rs,
                          size_t *usage)
 {
-    struct lm_scored sc = {0};
-    struct status_err err;
-    status_clear(&err);
-    if (lm->score(impl, text, opts, &sc, &err) != STATUS_OK) {
+    struct lm_scored sc = k->sc;
+    memset(&k->sc, 0, sizeof k->sc);
+    if (k->rc != STATUS_OK) {
+        struct status_err err = k->err;
         if (!err.param[0] && err.code == STATUS_BAD_INPUT)
             snprintf(err.param, sizeof err.param, "input[%zu]", index);
         api_error(rs, &err);
@@ -125,16 +168,34 @@ void api_score(const struct api_req *rq, struct api_resp *rs)
     const struct lm_ops *lm = model_ops_of(m)->lm;
     void *impl = model_impl(m);
     struct lm_score_opts opts = {.bos = bos, .eos = eos, .cancelled = rq->cancelled};
+    struct score_task *tasks = calloc(n, sizeof *tasks);
+    if (!tasks) {
+        api_fail(rs, STATUS_NO_MEMORY, NULL, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_t *jt = json_is_array(input) ? json_array_get(input, i) : input;
+        tasks[i] = (struct score_task){.lm = lm, .impl = impl, .text = json_string_value(jt), .opts = &opts};
+    }
+    score_tasks(tasks, n, lm->batch_width > 1 ? (size_t)lm->batch_width : 1);
     json_t *data = json_array();
     size_t usage = 0;
     for (size_t i = 0; i < n; i++) {
-        json_t *jt = json_is_array(input) ? json_array_get(input, i) : input;
-        json_t *item = score_one(lm, impl, json_string_value(jt), i, &opts, detail, rs, &usage);
+        json_t *item = data ? score_one(&tasks[i], i, detail, rs, &usage) : NULL;
         if (!item) {
             json_decref(data);
-            goto done;
+            data = NULL;
+            continue; /* the rest are freed below */
         }
         json_array_append_new(data, item);
+    }
+    for (size_t i = 0; i < n; i++)
+        lm_scored_free(&tasks[i].sc);
+    free(tasks);
+    if (!data) {
+        if (!rs->body) /* json_array failed, not a task */
+            api_fail(rs, STATUS_NO_MEMORY, NULL, "out of memory");
+        goto done;
     }
     api_ok(rs, json_pack("{s:s, s:s, s:o, s:{s:I}}", "object", "list", "model", model_id(m), "data",
                          data, "usage", "tokens", (json_int_t)usage));

@@ -3,7 +3,9 @@
  * seed giving the same text, cancellation when the client disconnects, the bound on
  * active generations (503 + Retry-After), and the errors api.yaml names. */
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <netinet/in.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -324,7 +326,7 @@ Test(completions, max_tokens_past_context_n_and_best_of_refused)
 
 Test(completions, busy_then_disconnect_cancels)
 {
-    const char *extra[] = {"--max-generations", "1", NULL};
+    const char *extra[] = {"--max-generations", "1", "--gen-queue", "0", NULL};
     struct srv s;
     tc_start(&s, 1, extra);
     int fd = tc_start_long_stream(&s);
@@ -349,6 +351,67 @@ Test(completions, busy_then_disconnect_cancels)
     }
     cr_assert_eq(status, 200, "the disconnected generation still held its slot after %d ms", TC_CANCEL_WAIT_MS);
     cr_log_info("slot freed %ld ms after the disconnect", tc_now_ms() - t0);
+    srv_stop(&s);
+}
+
+static long tc_metric(const struct srv *s, const char *name)
+{
+    struct http_res r;
+    cr_assert_eq(http_get(s, "/metrics", &r), 0);
+    const char *p = strstr(r.body, name);
+    long v = p ? atol(p + strlen(name)) : -1;
+    http_res_free(&r);
+    return v;
+}
+
+struct tc_job {
+    const struct srv *s;
+    char body[256];
+    char *text; /* the answer's text, malloc'd */
+    long status;
+};
+
+static void *tc_job_run(void *arg)
+{
+    struct tc_job *j = arg;
+    struct http_res r;
+    if (http_post(j->s, "/v1/completions", j->body, &r) != 0)
+        return NULL;
+    j->status = r.status;
+    json_t *c = json_array_get(json_object_get(r.json, "choices"), 0);
+    const char *t = json_string_value(json_object_get(c, "text"));
+    j->text = strdup(t ? t : "");
+    http_res_free(&r);
+    return NULL;
+}
+
+/* Backpressure (issue 14): past the slots, --gen-queue generations wait for one; beyond
+ * those, an immediate 503 + Retry-After. A waiting request runs when the slot frees. */
+Test(completions, full_slots_queue_then_503)
+{
+    const char *extra[] = {"--max-generations", "1", "--gen-queue", "1", NULL};
+    struct srv s;
+    tc_start(&s, 1, extra);
+    int fd = tc_start_long_stream(&s);
+    struct tc_job w = {.s = &s};
+    snprintf(w.body, sizeof w.body, "{\"model\":\"m\",\"prompt\":\"y\",\"max_tokens\":2}");
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, tc_job_run, &w), 0);
+    long t0 = tc_now_ms();
+    while (tc_metric(&s, "\nlmserve_generations_waiting ") != 1) {
+        cr_assert_lt(tc_now_ms() - t0, TC_CANCEL_WAIT_MS, "the second generation never waited");
+        usleep(TC_POLL_MS * 1000);
+    }
+    struct http_res r;
+    cr_assert_eq(http_post(&s, "/v1/completions", "{\"model\":\"m\",\"prompt\":\"y\",\"max_tokens\":1}", &r), 0);
+    expect_error(&r, 503, NULL);
+    char ra[32];
+    cr_assert_not_null(http_header(&r, "Retry-After", ra, sizeof ra), "503 without Retry-After");
+    http_res_free(&r);
+    close(fd); /* the slot frees: the waiting request runs */
+    pthread_join(th, NULL);
+    cr_expect_eq(w.status, 200, "the waiting request got %ld", w.status);
+    free(w.text);
     srv_stop(&s);
 }
 
@@ -428,5 +491,176 @@ Test(completions, next_without_bos)
     cr_assert_eq(r.status, 200, "%s", r.body);
     cr_assert_eq(json_array_size(json_object_get(r.json, "data")), 3, "%s", r.body);
     http_res_free(&r);
+    srv_stop(&s);
+}
+
+/* ---- continuous batching (issue 14; models/transformer/sched.c) ---- */
+
+#define TC_BATCH_N 6
+
+/* A seeded request gives the same text alone and while others share its forward steps. */
+Test(completions, seeded_text_same_alone_and_batched)
+{
+    struct srv s;
+    tc_start(&s, 0, NULL);
+    struct tc_job alone[TC_BATCH_N], together[TC_BATCH_N];
+    pthread_t th[TC_BATCH_N];
+    for (int i = 0; i < TC_BATCH_N; i++) {
+        struct tc_job j = {.s = &s};
+        snprintf(j.body, sizeof j.body,
+                 "{\"model\":\"m\",\"prompt\":\"%.*s\",\"max_tokens\":%d,\"temperature\":0.9,"
+                 "\"seed\":%d,\"frequency_penalty\":0.5}",
+                 i + 1, "abcdefgh", 20 + 7 * i, i);
+        alone[i] = together[i] = j;
+        tc_job_run(&alone[i]);
+        cr_assert_eq(alone[i].status, 200);
+    }
+    for (int i = 0; i < TC_BATCH_N; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, tc_job_run, &together[i]), 0);
+    for (int i = 0; i < TC_BATCH_N; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert_eq(together[i].status, 200, "request %d: %ld %s", i, together[i].status, together[i].text);
+        cr_expect_str_eq(together[i].text, alone[i].text, "request %d differs in a batch", i);
+        free(alone[i].text);
+        free(together[i].text);
+    }
+    /* /metrics: the batching counters moved, and some step held more than one row */
+    struct http_res r;
+    cr_assert_eq(http_get(&s, "/metrics", &r), 0);
+    cr_assert_eq(r.status, 200);
+    /* "\nNAME ": the sample line, not its "# HELP NAME ..." line */
+    const char *names[] = {"\nlmserve_tokens_generated_total ", "\nlmserve_prompt_tokens_processed_total ",
+                           "\nlmserve_batch_steps_total ", "\nlmserve_time_to_first_token_seconds_count ",
+                           "\nlmserve_inter_token_latency_seconds_count ", "\nlmserve_batch_size_count "};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *p = strstr(r.body, names[i]);
+        cr_assert_not_null(p, "/metrics lacks %s", names[i]);
+        cr_expect_gt(atol(p + strlen(names[i])), 0, "%s is 0", names[i]);
+    }
+    const char *one = strstr(r.body, "lmserve_batch_size_bucket{le=\"1\"} ");
+    const char *all = strstr(r.body, "lmserve_batch_size_count ");
+    cr_assert(one && all);
+    cr_expect_lt(atol(one + strlen("lmserve_batch_size_bucket{le=\"1\"} ")),
+                 atol(all + strlen("lmserve_batch_size_count ")), "no step ever batched two rows");
+    cr_assert_not_null(strstr(r.body, "lmserve_slots 8\n"), "default --parallel is 8");
+    http_res_free(&r);
+    srv_stop(&s);
+}
+
+static json_int_t tc_cached(const json_t *answer)
+{
+    json_t *d = json_object_get(json_object_get(answer, "usage"), "prompt_tokens_details");
+    cr_assert_not_null(d, "usage without prompt_tokens_details");
+    return json_integer_value(json_object_get(d, "cached_tokens"));
+}
+
+/* Prefix cache (issue 14): a prompt that begins like a finished generation's reuses its keys
+ * and values; usage.prompt_tokens_details.cached_tokens says how many, and the answer is the
+ * one computed from scratch. */
+Test(completions, prefix_cache_reuses_leading_tokens)
+{
+    struct srv s;
+    tc_start(&s, 0, NULL);
+    const char *body = "{\"model\":\"m\",\"prompt\":\"the quick brown fox jumps over the lazy dog\","
+                       "\"max_tokens\":8,\"temperature\":0}";
+    json_t *a = http_post_ok(&s, "/v1/completions", body);
+    json_t *b = http_post_ok(&s, "/v1/completions", body);
+    const json_int_t np = json_integer_value(json_object_get(json_object_get(a, "usage"), "prompt_tokens"));
+    cr_expect_eq(tc_cached(a), 0);
+    cr_expect_eq(tc_cached(b), np - 1, "the same prompt again: all but its last token cached");
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(b, "choices"), 0), "text")),
+                     json_string_value(json_object_get(json_array_get(json_object_get(a, "choices"), 0), "text")));
+    json_t *c = http_post_ok(&s, "/v1/completions",
+                        "{\"model\":\"m\",\"prompt\":\"the quick brown fox sat\",\"max_tokens\":2}");
+    cr_expect_gt(tc_cached(c), 0, "a shared beginning is reused");
+    cr_expect_lt(tc_cached(c), np - 1);
+    cr_expect_geq(tc_metric(&s, "\nlmserve_prefix_cache_hits_total "), 2);
+    cr_expect_gt(tc_metric(&s, "\nlmserve_prefix_cache_bytes "), 0);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+    srv_stop(&s);
+}
+
+/* /v1/score and /v1/next on a Transformer go through its scheduler (issue 14): a list's
+ * texts are scored at once, each exactly as alone; a context asked again reuses its keys and
+ * values and gives the same candidates. */
+Test(completions, score_list_and_next_through_the_batch)
+{
+    struct srv s;
+    tc_start(&s, 0, NULL);
+    const char *texts[] = {"the cat sat on the mat", "a dog", "once upon a time there was a girl",
+                           "hello world", "the quick brown fox", "x y z"};
+    const size_t nt = sizeof texts / sizeof texts[0];
+    double alone[sizeof texts / sizeof texts[0]];
+    char body[1024];
+    for (size_t i = 0; i < nt; i++) {
+        snprintf(body, sizeof body, "{\"model\":\"m\",\"input\":\"%s\"}", texts[i]);
+        json_t *j = http_post_ok(&s, "/v1/score", body);
+        alone[i] = json_real_value(json_object_get(json_array_get(json_object_get(j, "data"), 0), "logprob"));
+        json_decref(j);
+    }
+    size_t off = (size_t)snprintf(body, sizeof body, "{\"model\":\"m\",\"input\":[");
+    for (size_t i = 0; i < nt; i++)
+        off += (size_t)snprintf(body + off, sizeof body - off, "%s\"%s\"", i ? "," : "", texts[i]);
+    snprintf(body + off, sizeof body - off, "]}");
+    json_t *j = http_post_ok(&s, "/v1/score", body);
+    json_t *data = json_object_get(j, "data");
+    cr_assert_eq(json_array_size(data), nt, "%s", body);
+    for (size_t i = 0; i < nt; i++) {
+        json_t *o = json_array_get(data, i);
+        cr_expect_eq(json_integer_value(json_object_get(o, "index")), (json_int_t)i);
+        const double lp = json_real_value(json_object_get(o, "logprob"));
+        cr_expect_leq(fabs(lp - alone[i]), 1e-4 * fabs(alone[i]) + 1e-6,
+                      "text %zu: %.9g in the list, %.9g alone", i, lp, alone[i]);
+    }
+    json_decref(j);
+    const char *nb = "{\"model\":\"m\",\"context\":\"once upon a time there\",\"top_k\":5}";
+    json_t *n1 = http_post_ok(&s, "/v1/next", nb);
+    json_t *n2 = http_post_ok(&s, "/v1/next", nb);
+    /* the same candidates; logprobs to float rounding (the last token ran as one row now) */
+    json_t *c1 = json_object_get(n1, "data"), *c2 = json_object_get(n2, "data");
+    cr_assert_eq(json_array_size(c2), json_array_size(c1));
+    for (size_t i = 0; i < json_array_size(c1); i++) {
+        json_t *a = json_array_get(c1, i), *b = json_array_get(c2, i);
+        cr_expect_eq(json_integer_value(json_object_get(a, "id")), json_integer_value(json_object_get(b, "id")),
+                     "candidate %zu differs with the prefix cache", i);
+        const double la = json_real_value(json_object_get(a, "logprob")),
+                     lb = json_real_value(json_object_get(b, "logprob"));
+        cr_expect_leq(fabs(la - lb), 1e-4 * fabs(la) + 1e-5, "candidate %zu: %.9g vs %.9g", i, la, lb);
+    }
+    json_decref(n1);
+    json_decref(n2);
+    cr_expect_gt(tc_metric(&s, "\nlmserve_prefix_cache_hits_total "), 0);
+    srv_stop(&s);
+}
+
+/* Fairness, timing-free: a short request sent while a 4,000-token stream runs gets its whole
+ * answer before that stream ends (a new request joins between steps). */
+Test(completions, short_request_not_starved_by_long_stream)
+{
+    struct srv s;
+    tc_start(&s, 1, NULL);
+    int fd = tc_start_long_stream(&s);
+    struct http_res r;
+    cr_assert_eq(http_post(&s, "/v1/completions",
+                           "{\"model\":\"m\",\"prompt\":\"a b c d e f g h i j k l m n o p q r s t u v w x y z\","
+                           "\"max_tokens\":8}", &r), 0);
+    cr_assert_eq(r.status, 200, "%s", r.body);
+    http_res_free(&r);
+    /* the long stream is still going: read what it sent so far, without waiting */
+    char buf[65536];
+    size_t got = 0;
+    for (;;) {
+        ssize_t k = recv(fd, buf + got, sizeof buf - 1 - got, MSG_DONTWAIT);
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+        if (got >= sizeof buf - 1)
+            got = 0; /* only the tail matters */
+    }
+    buf[got] = 0;
+    cr_assert_null(strstr(buf, "[DONE]"), "the 4,000-token stream finished before the short request");
+    close(fd);
     srv_stop(&s);
 }

@@ -60,6 +60,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     /* the same checkpoint with a chat template, so /v1/chat/completions gets past its check */
     const char *chat_opts[] = {"tokenizer", q, "chat_template", "chatml", NULL};
     add_if_present("tfc", "transformer", p, chat_opts);
+    /* a BERT encoder and a reranker (models.sh writes them when the bge vocabulary exists) */
+    snprintf(p, sizeof p, "%s/tiny-bert.gguf", dir);
+    add_if_present("bert", "transformer", p, NULL);
+    snprintf(p, sizeof p, "%s/tiny-rerank.gguf", dir);
+    add_if_present("rr", "transformer", p, NULL);
     cfg.max_batch = 8;
     cfg.max_body = 1 << 20;
     cfg.timeout_s = 10;

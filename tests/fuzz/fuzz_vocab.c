@@ -1,8 +1,9 @@
 /* fuzz_vocab.c: libFuzzer target for the GGUF tokenizers (models/vocab): a vocabulary read
  * from a GGUF file's metadata, then encoding and decoding. Input: one mode byte, then
  * either (mode even) a GGUF file whose vocabulary encodes a few fixed texts, or (mode odd)
- * a text encoded by a small built-in SentencePiece vocabulary and by a byte-level BPE one
- * under every pre-tokenizer (mode / 2 picks special-token parsing and add_special). */
+ * a text encoded by a small built-in SentencePiece vocabulary, a WordPiece (BERT) one and a
+ * byte-level BPE one under every pre-tokenizer (mode / 2 picks special-token parsing and
+ * add_special). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,7 @@ static void round_trip(const struct vocab *v, const char *text, size_t len, int 
 }
 
 /* byte tokens, a few merges, and special tokens, built once */
-static struct vocab *fz_bpe[8], *fz_spm;
+static struct vocab *fz_bpe[8], *fz_spm, *fz_wpm;
 
 static void build_builtin(void)
 {
@@ -89,6 +90,26 @@ static void build_builtin(void)
     sp.types = type;
     if (vocab_new(&sp, &fz_spm, NULL) != STATUS_OK)
         abort();
+    /* WordPiece: [PAD] [UNK] [CLS] [SEP], word-start pieces (U+2581) and continuations */
+    static const char *const wp[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "\xE2\x96\x81the",
+                                     "\xE2\x96\x81" "a", "\xE2\x96\x81" "caf", "e", "\xE2\x96\x81,",
+                                     "\xE2\x96\x81\xE6\x97\xA5", "s", "\xE2\x96\x81h", "el", "lo"};
+    n = 0;
+    for (size_t k = 0; k < sizeof wp / sizeof wp[0]; k++) {
+        type[n] = k == 1 ? VOCAB_TYPE_UNKNOWN : k < 4 && k != 0 ? VOCAB_TYPE_CONTROL : VOCAB_TYPE_NORMAL;
+        tok[n++] = (struct vocab_str){wp[k], strlen(wp[k])};
+    }
+    vocab_spec_init(&sp);
+    sp.model = "bert";
+    sp.tokens = tok;
+    sp.n_tokens = n;
+    sp.types = type;
+    sp.unk = 1;
+    sp.bos = 2;
+    sp.sep = 3;
+    sp.pad = 0;
+    if (vocab_new(&sp, &fz_wpm, NULL) != STATUS_OK)
+        abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -103,6 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!fz_spm)
             build_builtin();
         round_trip(fz_spm, (const char *)data, size, add, parse);
+        round_trip(fz_wpm, (const char *)data, size, add, parse);
         for (int p = 0; p < 8; p++)
             round_trip(fz_bpe[p], (const char *)data, size, add, parse);
         return 0;

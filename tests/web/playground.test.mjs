@@ -241,6 +241,14 @@ async function main() {
     models.push('--model', `chat-tiny=transformer:${path.join(tmp, 'chat.bin')},tokenizer=chat.tok,chat_template=chatml`);
   }
   if (sharedTf) models.push('--model', `stories=transformer:${path.join(SHARED, 'stories260K.bin')},tokenizer=${path.join(SHARED, 'tok512.bin')}`);
+  // A BERT sentence encoder: random weights with the bge WordPiece vocabulary (../shared/vocab).
+  const bgeVocab = path.resolve(SHARED, '..', 'vocab', 'ggml-vocab-bert-bge.gguf');
+  const ggufTool = path.join(path.dirname(BIN), 'lmserve-gguf');
+  if (fs.existsSync(bgeVocab) && fs.existsSync(ggufTool)) {
+    execFileSync(ggufTool, ['random', '-o', path.join(tmp, 'bert.gguf'), '--arch', 'bert', '--vocab-from', bgeVocab,
+      '--dim', '64', '--hidden', '128', '--layers', '2', '--heads', '4', '--ctx', '128', '--seed', '2']);
+    models.push('--model', `tiny-bert=transformer:${path.join(tmp, 'bert.gguf')}`);
+  }
   const srv = await startServer('lmserve', [...models, '--admin-key', ADMIN_KEY, '--models-root', tmp]);
   // A model of a type this build lacks (its area not merged yet) is refused at start-up with
   // "unknown model type" and is absent from the registry: its checks are skipped with that
@@ -473,6 +481,31 @@ async function main() {
       const first = await page.textContent('#nb-results li:first-child .label');
       assert(first === 'queen', `first answer "${first}"`);
       assert(await plotInk() > 500, 'the plot is blank');
+    });
+    await check('neighbours: sentences ranked by a BERT encoder\'s embeddings, as the API ranks them', async () => {
+      need('tiny-bert', '/v1/embeddings');
+      await page.check('#nb-mode-sentences');
+      await page.selectOption('#nb-smodel', 'tiny-bert');
+      await page.fill('#nb-query', 'A king rules the land.');
+      await page.fill('#nb-sentences', 'The queen rules the kingdom.\nA cat sleeps on the mat.\nRain falls on the city.');
+      await page.fill('#nb-topk', '3');
+      await page.click('#nb-submit');
+      await page.waitForFunction(() => document.getElementById('nb-plot-caption').textContent.includes('sentence vectors'), null, { timeout: UI_TIMEOUT_MS });
+      const shown = await page.$$eval('#nb-results .label', ls => ls.map(l => l.textContent));
+      const list = ['The queen rules the kingdom.', 'A cat sleeps on the mat.', 'Rain falls on the city.'];
+      const api = await apiPost(srv.port, '/v1/embeddings', { model: 'tiny-bert', input: ['A king rules the land.', ...list] });
+      const v = api.json.data.map(d => d.embedding);
+      const want = list.map((s, i) => [s, v[0].reduce((a, x, j) => a + x * v[i + 1][j], 0)]).sort((a, b) => b[1] - a[1]).map(p => p[0]);
+      assert(JSON.stringify(shown) === JSON.stringify(want), `page ${shown}, API ${want}`);
+      assert(await plotInk() > 500, 'the plot is blank');
+      await page.check('#nb-mode-word');
+    });
+    await check('models: a BERT model shows its architecture', async () => {
+      need('tiny-bert');
+      await openTab(page, 'models');
+      const cell = await page.textContent('#models-table tr[data-id="tiny-bert"] td[data-label="type"]');
+      assert(/bert/.test(cell) && /encoder, mean pooling/.test(cell) && /embeddings/.test(cell), `type cell "${cell}"`);
+      await openTab(page, 'neighbors');
     });
     await check('layout: neighbors at 375 px and 1280 px (screenshots)', () => shoot(page, 'neighbors'));
     await check('neighbours: an unknown word shows the API error message', async () => {

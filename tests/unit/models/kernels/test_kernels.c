@@ -94,6 +94,51 @@ Test(kernels, dot_and_axpy)
     }
 }
 
+/* Attention of one query over n keys: each tier's att_scores equals its own dot times the
+ * scale bit for bit and att_sum its own zero-then-axpy sequence (so a prompt's attention
+ * equals decode's), on head sizes with and without SIMD tails and key counts around the
+ * 8-key block; and both agree with the reference tier within rounding. */
+Test(kernels, attention_scores_and_sums_equal_dot_and_axpy)
+{
+    static const size_t HS[] = {8, 12, 48, 64, 72, 128};
+    static const size_t NK[] = {1, 7, 8, 9, 17, 33};
+    const struct kernels_ops *tiers[KERNELS_TIER_COUNT];
+    size_t nt = 0;
+    for (int t = 0; t < KERNELS_TIER_COUNT; t++)
+        if (kernels_tier((enum kernels_tier)t))
+            tiers[nt++] = kernels_tier((enum kernels_tier)t);
+    const struct kernels_ops *ref = kernels_tier(KERNELS_TIER_REF);
+    for (size_t a = 0; a < sizeof HS / sizeof HS[0]; a++)
+        for (size_t b = 0; b < sizeof NK / sizeof NK[0]; b++) {
+            const size_t hs = HS[a], n = NK[b], stride = hs + 5;
+            float *q = kt_vec(hs), *kv = kt_vec(n * stride), *w = kt_vec(n);
+            float *sc = calloc(n, sizeof *sc), *o = calloc(hs, sizeof *o);
+            float *o1 = calloc(hs, sizeof *o1), *sr = calloc(n, sizeof *sr), *orf = calloc(hs, sizeof *orf);
+            ref->att_scores(sr, q, kv, stride, n, hs, 0.125f);
+            ref->att_sum(orf, w, kv, stride, n, hs);
+            for (size_t ti = 0; ti < nt; ti++) {
+                const struct kernels_ops *k = tiers[ti];
+                k->att_scores(sc, q, kv, stride, n, hs, 0.125f);
+                for (size_t i = 0; i < n; i++) {
+                    const float want = k->dot(q, kv + i * stride, hs) * 0.125f;
+                    cr_assert(memcmp(&sc[i], &want, sizeof want) == 0,
+                              "%s att_scores hs=%zu n=%zu key %zu: %.9g, the dot says %.9g",
+                              k->name, hs, n, i, sc[i], want);
+                    kt_close(k->name, "att_scores", hs, sr[i], sc[i], (float)hs);
+                }
+                k->att_sum(o, w, kv, stride, n, hs);
+                memset(o1, 0, hs * sizeof *o1);
+                for (size_t i = 0; i < n; i++)
+                    k->axpy(o1, w[i], kv + i * stride, hs);
+                cr_assert(memcmp(o, o1, hs * sizeof *o) == 0, "%s att_sum hs=%zu n=%zu differs from axpy",
+                          k->name, hs, n);
+                for (size_t d = 0; d < hs; d++)
+                    kt_close(k->name, "att_sum", n, orf[d], o[d], (float)n);
+            }
+            free(q), free(kv), free(w), free(sc), free(o), free(o1), free(sr), free(orf);
+        }
+}
+
 Test(kernels, f32_matvec_and_gemm)
 {
     static const size_t ROWS[] = {1, 3, 4, 5, 17, 25};

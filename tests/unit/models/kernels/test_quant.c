@@ -186,7 +186,7 @@ Test(quant, weight_quantizers_round_trip)
     }
 }
 
-/* The tiled prompt GEMMs: 7 rows x 11 tokens (two 4-token tiles and a remainder of 3) of
+/* The tiled prompt GEMMs and the decode matvecs: 7 rows x 15 tokens (a tile of 8, one of 4 and a remainder of 3) of
  * odd block counts, output strides as forward.c uses them; in every tier each output equals
  * that tier's dot bit for bit, and agrees with the reference tier within rounding. */
 Test(quant, gemm_tiles_equal_the_dot_on_odd_sizes)
@@ -199,8 +199,10 @@ Test(quant, gemm_tiles_equal_the_dot_on_odd_sizes)
         {KERNELS_Q8_0, quant_from_float_q8_0_weights, 5 * 32},
         {KERNELS_Q4_0, quant_from_float_q4_0_weights, 3 * 32},
         {KERNELS_Q4_K, quant_from_float_q4_K_weights, 3 * 256},
+        {KERNELS_Q5_0, NULL, 3 * 32}, /* random blocks with a sane fp16 scale */
+        {KERNELS_Q6_K, NULL, 3 * 256}, /* (its scale is the block's last 2 bytes) */
     };
-    enum { ROWS = 7, TOK = 11 };
+    enum { ROWS = 7, TOK = 15 }; /* a tile of 8, one of 4 and 3 through the dot */
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const struct kernels_type_traits *tr = &kernels_types[cases[c].t];
         const struct kernels_type_traits *at = &kernels_types[tr->vec_dot_type];
@@ -212,7 +214,17 @@ Test(quant, gemm_tiles_equal_the_dot_on_odd_sizes)
         for (size_t r = 0; r < ROWS; r++) {
             for (size_t i = 0; i < cols; i++)
                 f[i] = rnd(&seed);
-            cases[c].quant(f, w + r * rb, cols);
+            if (cases[c].quant) {
+                cases[c].quant(f, w + r * rb, cols);
+                continue;
+            }
+            for (size_t i = 0; i < rb; i++)
+                w[r * rb + i] = (unsigned char)((int)(rnd(&seed) * 1000.0f) & 0xff);
+            for (size_t b = 0; b < cols / tr->block_size; b++) { /* d = 0.01 as fp16 */
+                const uint16_t d = kernels_float_to_half(0.01f);
+                const size_t d_at = cases[c].t == KERNELS_Q6_K ? tr->block_bytes - 2 : 0;
+                memcpy(w + r * rb + b * tr->block_bytes + d_at, &d, 2);
+            }
         }
         for (size_t t = 0; t < TOK; t++) {
             for (size_t i = 0; i < cols; i++)
@@ -240,9 +252,62 @@ Test(quant, gemm_tiles_equal_the_dot_on_odd_sizes)
                               "%s %s gemm[%zu,%zu] %.9g vs ref %.9g", ops->name, tr->name, r, t,
                               g, want);
                 }
+            /* the decode matvec (4-row blocks and a remainder) equals the dot bit for bit */
+            for (size_t t = 0; t < TOK; t++) {
+                e->matvec(got, &m, 1, ROWS, xq + t * xs);
+                for (size_t r = 1; r < ROWS; r++) {
+                    const float d = e->dot(w + r * rb, xq + t * xs, cols);
+                    cr_assert(got[r - 1] == d, "%s %s matvec[%zu] token %zu %.9g != dot %.9g",
+                              ops->name, tr->name, r, t, got[r - 1], d);
+                }
+            }
         }
         free(f);
         free(w);
         free(xq);
+    }
+}
+
+/* The tiers' activation quantizers and fp16 rounding equal the reference bit for bit: random
+ * values, an all-zero block, exact .5 ties after scaling, fp16 subnormals, ties and overflow. */
+Test(quant, tier_quantizers_and_f16_rounding_equal_ref)
+{
+    enum { N = 8 * 32 }; /* 8 Q8_0 blocks, one Q8_K block */
+    float x[N];
+    unsigned seed = 5u;
+    for (int i = 0; i < N; i++)
+        x[i] = rnd(&seed) * (i < 96 ? 1.0f : 1e-3f);
+    for (int i = 32; i < 64; i++)
+        x[i] = 0.0f;
+    for (int i = 64; i < 96; i++) /* amax 127: every value k + 0.5 is a tie */
+        x[i] = i == 64 ? 127.0f : (float)(i - 90) + 0.5f;
+    const struct kernels_ops *ref = kernels_tier(KERNELS_TIER_REF);
+    for (int tier = 1; tier < KERNELS_TIER_COUNT; tier++) {
+        const struct kernels_ops *ops = kernels_tier((enum kernels_tier)tier);
+        if (!ops)
+            continue;
+        const enum kernels_type ty[] = {KERNELS_Q8_0, KERNELS_Q8_1, KERNELS_Q8_K};
+        for (size_t k = 0; k < 3; k++) {
+            const size_t n = ty[k] == KERNELS_Q8_K ? 256 : N;
+            const size_t bytes = n / kernels_types[ty[k]].block_size * kernels_types[ty[k]].block_bytes;
+            unsigned char a[2048], b[2048];
+            memset(a, 0, sizeof a);
+            memset(b, 0, sizeof b);
+            ref->type[ty[k]].from_float(x, a, n);
+            ops->type[ty[k]].from_float(x, b, n);
+            size_t at = 0;
+            while (at < bytes && a[at] == b[at])
+                at++;
+            cr_assert(at == bytes, "%s %s from_float differs from ref at byte %zu of %zu", ops->name,
+                      kernels_types[ty[k]].name, at, bytes);
+        }
+        float v[40], w[40];
+        const float special[] = {65504.0f, 65520.0f, 65519.99f, 6.0e-8f, 2.98e-8f, 5.96e-8f,
+                                 1.0f + 0x1p-11f, 1.0f + 0x1p-11f + 0x1p-23f, -1e-5f, 0.0f};
+        for (int i = 0; i < 40; i++)
+            v[i] = w[i] = i < 10 ? special[i] : rnd(&seed) * 3.0f;
+        ref->round_f16(v, 37);
+        ops->round_f16(w, 37);
+        cr_assert(memcmp(v, w, sizeof v) == 0, "%s round_f16 differs from ref", ops->name);
     }
 }

@@ -1,7 +1,7 @@
 /* test_vocab_files.c: llama.cpp's vocabulary-only GGUF files in ../shared/vocab: every case
  * of every NAME.gguf.inp must give the ids of NAME.gguf.out (no BOS, special tokens not
- * parsed), as llama.cpp's test-tokenizer-0 checks. WordPiece (bert) is a later issue; test
- * files whose GGUF is absent are listed and skipped. Skipped when ../shared is absent. */
+ * parsed), as llama.cpp's test-tokenizer-0 checks; WordPiece (bert-bge) included. Test files
+ * whose GGUF is absent are listed and skipped. Skipped when ../shared is absent. */
 #include "../../../../models/gguf/gguf.h"
 #include "../../../../models/transformer/transformer_internal.h"
 #include "../../../../models/vocab/vocab_gguf.h"
@@ -127,10 +127,6 @@ Test(vocab_files, every_case_matches_llamacpp, .timeout = 120)
             continue;
         char base[VF_PATH_MAX];
         snprintf(base, sizeof base, "%s/%.*s", dir, (int)(l - 4), e->d_name);
-        if (strstr(e->d_name, "-bert-")) {
-            cr_log_info("%s: WordPiece, not run (comes with the BERT architecture)", base);
-            continue;
-        }
         if (access(base, R_OK) != 0) {
             cr_log_info("%s: only the test files are present (no vocabulary), skipped", base);
             continue;

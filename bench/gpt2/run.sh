@@ -1,0 +1,73 @@
+#!/bin/sh
+# bench/gpt2/run.sh: GPT-2 decode and prompt tokens/s, lmserve against llama.cpp's
+# llama-bench on the same files, interleaved (file by file, threads innermost, one repetition
+# of each side per round) so both see the same machine load. Files written by
+# `lmserve-gguf random --arch gpt2` (F32 and Q8_0; dim 384, 6 layers, 6 heads, MLP 1536,
+# 1,024 learned positions, separate output as llama.cpp requires) with GPT-2's own
+# vocabulary (../shared/vocab/ggml-vocab-gpt-2.gguf, 50,257 tokens; the writer's small BPE
+# vocabulary without it, which makes the classifier, and so the figures, different).
+# SHAPE="--dim 768 --layers 12 --heads 12" is GPT-2 small's (124 M parameters).
+#   usage: [LLAMA_BENCH=...] [ROUNDS=3] [PROMPT=128] [DECODE=64] [THREADS="1 2"] [SHAPE=...] sh bench/gpt2/run.sh [BUILD]
+set -u
+cd "$(dirname "$0")/../.."
+BUILD=${1:-build}
+BIN=$BUILD/bin
+DATA=${DATA:-$BUILD/bench-gpt2}
+ROUNDS=${ROUNDS:-3}
+PROMPT=${PROMPT:-128}
+DECODE=${DECODE:-64}
+THREADS=${THREADS:-1 2}
+SHAPE=${SHAPE:---dim 384 --layers 6 --heads 6}
+TAG=$(echo "$SHAPE" | tr -dc '0-9 ' | tr -s ' ' '-' | sed 's/^-//; s/-$//')
+LLAMA_BENCH=${LLAMA_BENCH:-/work/ref/llama.cpp/build/bin/llama-bench}
+GPT2_VOCAB=${GPT2_VOCAB:-../shared/vocab/ggml-vocab-gpt-2.gguf}
+mkdir -p "$DATA"
+[ -x "$BIN/lmserve-bench-transformer" ] || make -s "$BIN/lmserve-bench-transformer" "$BIN/lmserve-gguf"
+VOCAB=""
+[ -f "$GPT2_VOCAB" ] && VOCAB="--vocab-from $GPT2_VOCAB"
+FILES=""
+for q in F32 Q8_0; do
+    f="$DATA/gpt2-random-$TAG-$q.gguf"
+    [ -f "$f" ] || "$BIN/lmserve-gguf" random -o "$f" --arch gpt2 --type $q $SHAPE \
+        --ctx 1024 --seed 1 $VOCAB >/dev/null
+    FILES="$FILES $f"
+done
+OUT="$DATA/results-$TAG.jsonl"
+: > "$OUT"
+echo "# $(date -u +%FT%TZ) $(uname -m) $(nproc) cpus; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# cpu: $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)"
+for r in $(seq "$ROUNDS"); do
+    for f in $FILES; do
+        name=$(basename "$f" .gguf | sed "s/gpt2-random-$TAG-//")
+        for t in $THREADS; do
+            "$BIN/lmserve-bench-transformer" --threads $t --prompt "$PROMPT" --decode "$DECODE" \
+                --reps 1 "$f" 2>/dev/null |
+                sed "s/^{/{\"side\":\"lmserve\",\"file\":\"$name\",\"round\":$r,/" | tee -a "$OUT"
+            if [ -x "$LLAMA_BENCH" ]; then
+                "$LLAMA_BENCH" -m "$f" -t $t -p "$PROMPT" -n "$DECODE" -r 1 -o jsonl 2>/dev/null |
+                    sed "s/^{/{\"side\":\"llama.cpp\",\"file\":\"$name\",\"round\":$r,\"threads\":$t,/" |
+                    tee -a "$OUT"
+            fi
+        done
+    done
+done
+echo "# load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+python3 - "$OUT" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+med = {}
+for r in rows:
+    key = (r["file"], r["threads"])
+    if r["side"] == "lmserve":
+        med.setdefault(key + ("ours", "decode"), []).append(r["decode_tok_s"])
+        med.setdefault(key + ("ours", "prompt"), []).append(r["prompt_tok_s"])
+    else:
+        kind = "prompt" if r.get("n_prompt", 0) > 0 else "decode"
+        med.setdefault(key + ("llama", kind), []).append(r["avg_ts"])
+print("| file | threads | decode lmserve | decode llama.cpp | ratio | prompt lmserve | prompt llama.cpp | ratio |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for f, t in sorted({(r["file"], r["threads"]) for r in rows}):
+    g = lambda side, kind: statistics.median(med.get((f, t, side, kind), [float("nan")]))
+    od, ld, op, lp = g("ours", "decode"), g("llama", "decode"), g("ours", "prompt"), g("llama", "prompt")
+    print(f"| {f} | {t} | {od:.0f} | {ld:.0f} | {od/ld:.2f} | {op:.0f} | {lp:.0f} | {op/lp:.2f} |")
+PY

@@ -1,0 +1,96 @@
+/* test_act.c: every row of the activation table (models/kernels/act.h) on every tier this
+ * CPU has against its scalar reference, plain and gated, on odd sizes (every SIMD tail) and
+ * a range wide enough for the clamps (|x| up to 40); the references against known values;
+ * ggml's fp16 GELU bit-equal across tiers; LayerNorm against a direct formula. */
+#include "../../../../models/kernels/act.h"
+
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+
+#define ACT_TOL 2e-6f /* relative to 1 + |reference| (the SIMD exp/erf are ~1e-7 accurate) */
+static const size_t ACT_SIZES[] = {1, 7, 8, 9, 15, 16, 17, 33, 255, 1001};
+#define ACT_N_SIZES (sizeof ACT_SIZES / sizeof ACT_SIZES[0])
+
+static uint64_t act_rng = 0x9E3779B97F4A7C15ull;
+static float act_rand(float scale)
+{
+    act_rng ^= act_rng << 13;
+    act_rng ^= act_rng >> 7;
+    act_rng ^= act_rng << 17;
+    return (float)((act_rng >> 40) / 16777216.0 * 2.0 - 1.0) * scale;
+}
+
+Test(act, every_tier_matches_reference)
+{
+    for (int a = 0; a < KERNELS_ACT_COUNT; a++) {
+        const kernels_act_fn ref = kernels_act_get((enum kernels_act)a, KERNELS_TIER_REF);
+        for (int t = 1; t < KERNELS_TIER_COUNT; t++) {
+            if (!kernels_tier((enum kernels_tier)t))
+                continue;
+            const kernels_act_fn f = kernels_act_get((enum kernels_act)a, (enum kernels_tier)t);
+            for (size_t si = 0; si < ACT_N_SIZES; si++) {
+                const size_t n = ACT_SIZES[si];
+                float *x = malloc(n * sizeof *x), *up = malloc(n * sizeof *up);
+                float *y0 = malloc(n * sizeof *y0), *y1 = malloc(n * sizeof *y1);
+                for (size_t i = 0; i < n; i++) {
+                    x[i] = act_rand(i % 5 == 0 ? 40.0f : 6.0f);
+                    up[i] = act_rand(2.0f);
+                }
+                for (int gated = 0; gated < 2; gated++) {
+                    ref(y0, x, gated ? up : NULL, n);
+                    f(y1, x, gated ? up : NULL, n);
+                    for (size_t i = 0; i < n; i++) {
+                        const float tol = a == KERNELS_ACT_GELU_GGML ? 0.0f : ACT_TOL * (1.0f + fabsf(y0[i]));
+                        cr_assert_leq(fabsf(y1[i] - y0[i]), tol, "%s tier %d n %zu gated %d x %g: %g vs ref %g",
+                                      kernels_acts[a].name, t, n, gated, x[i], y1[i], y0[i]);
+                    }
+                }
+                free(x), free(up), free(y0), free(y1);
+            }
+        }
+    }
+}
+
+Test(act, references_known_values)
+{
+    const float x[4] = {-1.0f, 0.0f, 0.5f, 2.0f};
+    float y[4];
+    kernels_act_get(KERNELS_ACT_RELU, KERNELS_TIER_REF)(y, x, NULL, 4);
+    cr_assert(y[0] == 0 && y[1] == 0 && y[2] == 0.5f && y[3] == 2.0f);
+    kernels_act_get(KERNELS_ACT_GELU, KERNELS_TIER_REF)(y, x, NULL, 4);
+    cr_assert_float_eq(y[0], -0.15865525f, 1e-6); /* x Phi(x) */
+    cr_assert_float_eq(y[3], 1.9544997f, 1e-6);
+    kernels_act_get(KERNELS_ACT_GELU_TANH, KERNELS_TIER_REF)(y, x, NULL, 4);
+    cr_assert_float_eq(y[0], -0.15880801f, 1e-6);
+    cr_assert_float_eq(y[3], 1.9545977f, 1e-6);
+    kernels_act_get(KERNELS_ACT_GELU_GGML, KERNELS_TIER_REF)(y, x, NULL, 4);
+    cr_assert_float_eq(y[3], 1.9545977f, 2e-3); /* fp16 precision */
+    kernels_act_get(KERNELS_ACT_SILU, KERNELS_TIER_REF)(y, x, x, 4); /* gated: SwiGLU */
+    cr_assert_float_eq(y[3], 2.0f * 1.7615942f, 1e-5);
+    cr_assert_eq(kernels_act_by_name("gelu_tanh"), KERNELS_ACT_GELU_TANH);
+    cr_assert_eq(kernels_act_by_name("swish"), -1);
+}
+
+Test(act, layernorm_with_bias)
+{
+    const size_t n = 37;
+    float x[37], w[37], b[37], y[37];
+    double mean = 0, var = 0;
+    for (size_t i = 0; i < n; i++) {
+        x[i] = act_rand(3.0f) + 1.0f;
+        w[i] = act_rand(1.0f);
+        b[i] = act_rand(1.0f);
+        mean += x[i];
+    }
+    mean /= (double)n;
+    for (size_t i = 0; i < n; i++)
+        var += (x[i] - mean) * (x[i] - mean);
+    var /= (double)n;
+    kernels_layernorm(y, x, w, b, n, 1e-5f);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_float_eq(y[i], (x[i] - mean) / sqrt(var + 1e-5) * w[i] + b[i], 1e-5);
+    kernels_layernorm(x, x, w, NULL, n, 1e-5f); /* in place, no bias */
+    for (size_t i = 0; i < n; i++)
+        cr_assert_float_eq(x[i], y[i] - b[i], 1e-5);
+}
