@@ -92,6 +92,8 @@ def ttft_probes(port, probes, background, max_tokens, llama):
         got.append(o[0][0])
     for t in th:
         t.join()
+    if len(bg) != background:
+        raise RuntimeError(f"port {port}: {background - len(bg)} background streams failed")
     return got
 
 
@@ -198,7 +200,8 @@ def main():
                     one, _ = concurrent(port, 1, a.tokens, llama)
                     eight, _ = concurrent(port, 8, a.tokens, llama)
                     idle = ttft_probes(port, a.probes, 0, a.tokens, llama)
-                    busy = ttft_probes(port, a.probes, 7, a.tokens * 2, llama)
+                    # the 7 background streams outlast the probes: twice the tokens, within ctx
+                    busy = ttft_probes(port, a.probes, 7, min(2 * a.tokens, a.ctx - 32), llama)
                     m = {"file": name, "server": srv, "round": rnd, "one_tok_s": round(one, 1),
                          "eight_tok_s": round(eight, 1), "ttft_idle_max_ms": round(1e3 * max(idle), 1),
                          "ttft_busy_max_ms": round(1e3 * max(busy), 1),
