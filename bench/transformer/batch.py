@@ -29,8 +29,9 @@ def prompt():
     return f"{WORDS[seq[0] % len(WORDS)]} {seq[0]} Once upon a time there was a little girl"
 
 
-def stream(port, max_tokens, out, llama):
-    """One streaming completion; out gets (ttft_s, tokens, wall_s)."""
+def stream(port, max_tokens, out, llama, first=None):
+    """One streaming completion; out gets (ttft_s, tokens, wall_s); first (a semaphore) is
+    released at its first token."""
     body = {"model": "m", "prompt": prompt(), "max_tokens": max_tokens, "temperature": 0,
             "stream": True}
     if llama:
@@ -57,6 +58,8 @@ def stream(port, max_tokens, out, llama):
                 n += 1
                 if ttft is None:
                     ttft = time.perf_counter() - t0
+                    if first is not None:
+                        first.release()
     c.close()
     out.append((ttft if ttft is not None else time.perf_counter() - t0, n,
                 time.perf_counter() - t0))
@@ -79,12 +82,14 @@ def concurrent(port, k, max_tokens, llama):
 
 def ttft_probes(port, probes, background, max_tokens, llama):
     bg, th = [], []
+    decoding = threading.Semaphore(0)
     for _ in range(background):
-        t = threading.Thread(target=stream, args=(port, max_tokens, bg, llama))
+        t = threading.Thread(target=stream, args=(port, max_tokens, bg, llama, decoding))
         t.start()
         th.append(t)
-    if background:
-        time.sleep(0.5)  # the background streams are decoding
+    for _ in range(background):  # every background stream is decoding (its prompt is done)
+        if not decoding.acquire(timeout=120):
+            raise RuntimeError(f"port {port}: a background stream never started")
     got = []
     for _ in range(probes):
         o = []
