@@ -7,13 +7,16 @@
 #
 #   usage: LLAMA_BENCH=/path/to/llama-bench [LLAMA_QUANTIZE=/path/to/llama-quantize]
 #          [ROUNDS=3] [SHAPES="15M 110M"] [TYPES="F32 Q8_0 Q4_0 Q4_K_M"] [THREADS="1 2"]
-#          [DECODE=128] sh bench/transformer/compare.sh [BUILD]
+#          [DECODE=128] [LM_REPS=3] sh bench/transformer/compare.sh [BUILD]
 #
 # The F32 files come from `lmserve-gguf random`; the quantized ones from llama.cpp's own
 # quantizer (LLAMA_QUANTIZE, default: next to LLAMA_BENCH), as a llama.cpp user would make
 # them; without it, lmserve-gguf's own Q8_0/Q4_0/Q4_K writer (Q4_K_M is then Q4_K). Nothing of
 # llama.cpp is in this repository: build it by hand and pass its path.
 # lmserve's decode is timed after its pp128 (position 128..), llama-bench's tg from position 0.
+# lmserve runs LM_REPS repetitions per measurement and reports their median (llama-bench runs a
+# warm-up first); its adaptive thread team starts alone and probes the helpers after 128
+# dispatches, so a single short run at 2 threads would measure mostly 1 thread.
 # Prints one JSON line per measurement (also in $DATA/compare.jsonl), then the table.
 set -u
 cd "$(dirname "$0")/../.."
@@ -25,6 +28,7 @@ SHAPES=${SHAPES:-15M 110M}
 TYPES=${TYPES:-F32 Q8_0 Q4_0 Q4_K_M}
 THREADS=${THREADS:-1 2}
 DECODE=${DECODE:-128}
+LM_REPS=${LM_REPS:-3}
 LLAMA_BENCH=${LLAMA_BENCH:-}
 if [ -z "$LLAMA_BENCH" ] || [ ! -x "$LLAMA_BENCH" ]; then
     echo "compare.sh: set LLAMA_BENCH=/path/to/llama-bench (built by hand, outside the repo)" >&2
@@ -77,10 +81,10 @@ for r in $(seq "$ROUNDS"); do
             for t in $THREADS; do
                 tag="\"side\":\"lmserve\",\"shape\":\"$s\",\"type\":\"$ty\",\"round\":$r"
                 LMSERVE_KERNEL_THREADS=$t "$BIN/lmserve-bench-transformer" --threads "$t" \
-                    --prompt 128 --decode "$DECODE" --reps 1 "$f" 2>/dev/null |
+                    --prompt 128 --decode "$DECODE" --reps "$LM_REPS" "$f" 2>/dev/null |
                     sed "s/^{/{$tag,\"test\":\"pp128+tg\",/" | tee -a "$OUT"
                 LMSERVE_KERNEL_THREADS=$t "$BIN/lmserve-bench-transformer" --threads "$t" \
-                    --prompt 512 --decode 1 --reps 1 "$f" 2>/dev/null |
+                    --prompt 512 --decode 1 --reps "$LM_REPS" "$f" 2>/dev/null |
                     sed "s/^{/{$tag,\"test\":\"pp512\",/" | tee -a "$OUT"
                 "$LLAMA_BENCH" -m "$f" -t "$t" -p 128,512 -n "$DECODE" -r 1 -o jsonl 2>/dev/null |
                     sed "s/^{/{\"side\":\"llama.cpp\",\"shape\":\"$s\",\"type\":\"$ty\",\"round\":$r,\"threads\":$t,/" |

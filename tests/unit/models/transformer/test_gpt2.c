@@ -147,3 +147,31 @@ Test(gpt2, missing_tensor_is_named)
     cr_expect(strstr(err.msg, "gpt2") != NULL, "%s", err.msg);
     remove(path);
 }
+
+/* Fewer learned positions than gpt2.context_length: a shape error naming the tensor (never a
+ * read past the table at a late position). */
+Test(gpt2, short_position_table_is_a_shape_error)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/lmserve-gpt2-short-%d.gguf", (int)getpid());
+    gguf_writer *w = gguf_writer_new();
+    cr_assert_not_null(w);
+    gguf_writer_str(w, "general.architecture", "gpt2");
+    const char *keys[] = {"gpt2.context_length", "gpt2.embedding_length", "gpt2.feed_forward_length",
+                          "gpt2.block_count", "gpt2.attention.head_count"};
+    const uint32_t vals[] = {16, 32, 64, 1, 2};
+    for (size_t i = 0; i < 5; i++)
+        gguf_writer_u32(w, keys[i], vals[i]);
+    static float emb[40 * 32], pos[8 * 32];
+    const uint64_t ne[2] = {32, 40}, ne_pos[2] = {32, 8};
+    gguf_writer_tensor(w, "token_embd.weight", GGUF_T_F32, 2, ne, emb);
+    gguf_writer_tensor(w, "position_embd.weight", GGUF_T_F32, 2, ne_pos, pos);
+    struct status_err err = {0};
+    cr_assert_eq(gguf_writer_write(w, path, &err), STATUS_OK, "%s", err.msg);
+    gguf_writer_free(w);
+    transformer *t = NULL;
+    cr_expect_eq(transformer_open_gguf(path, &t, &err), STATUS_BAD_FORMAT);
+    cr_expect(strstr(err.msg, "position_embd.weight") != NULL && strstr(err.msg, "shape") != NULL,
+              "%s", err.msg);
+    remove(path);
+}
