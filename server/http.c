@@ -573,6 +573,18 @@ static enum MHD_Result send_stream(struct reqctx *c)
 
 /* ---- jobs ---- */
 
+/* The answer is in c->rs: serialise it here (on the worker, not on the event loop) and hand
+ * it to MHD, which may have finished with the connection meanwhile. */
+static void job_ready(struct reqctx *c)
+{
+    resp_render(c);
+    pthread_mutex_lock(&c->lock);
+    c->phase = PH_READY;
+    if (!c->mhd_done)
+        ctx_resume(c);
+    pthread_mutex_unlock(&c->lock);
+}
+
 static void job_run(void *arg)
 {
     struct reqctx *c = arg;
@@ -580,12 +592,7 @@ static void job_run(void *arg)
     if (c->stream && stream_begun(c->stream)) {
         stream_end(c->stream);
     } else {
-        resp_render(c); /* serialise here, not on the event loop */
-        pthread_mutex_lock(&c->lock);
-        c->phase = PH_READY;
-        if (!c->mhd_done)
-            ctx_resume(c);
-        pthread_mutex_unlock(&c->lock);
+        job_ready(c);
     }
     ctx_unref(c);
 }
@@ -600,12 +607,7 @@ static void job_expire(void *arg)
              "busy; retry later",
              c->srv->cfg->timeout_s);
     resp_fail(&c->rs, STATUS_TIMEOUT, NULL, msg);
-    resp_render(c);
-    pthread_mutex_lock(&c->lock);
-    c->phase = PH_READY;
-    if (!c->mhd_done)
-        ctx_resume(c);
-    pthread_mutex_unlock(&c->lock);
+    job_ready(c);
     ctx_unref(c);
 }
 

@@ -144,18 +144,13 @@ static int ngram_lm_score(void *impl, const char *text, const struct lm_score_op
         tk->oov = oov[i];
         tk->id = -1; /* our ids are hash slots: meaningless outside this process */
     }
-    free(t);
-    free(w);
-    free(wl);
-    free(ids);
-    free(oov);
-    free(order);
-    free(lp);
-    return STATUS_OK;
+    rc = STATUS_OK;
+    goto done;
 nomem:
     rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
 fail:
     lm_scored_free(out);
+done:
     free(t);
     free(w);
     free(wl);

@@ -98,17 +98,17 @@ static inline uint64_t ngram_home(uint32_t s, uint32_t w, uint64_t slots, uint32
     return h >= slots ? h - slots : h;
 }
 
-/* Find key (s, w) in a table whose slots start with a uint32_t tag every 'stride' bytes.
- * Returns the slot or -1. Robin Hood: stop at an empty slot or a shorter displacement. */
-static inline int64_t ngram_table_find(const void *base, size_t stride, uint64_t slots,
-                                       uint32_t disp_max, uint32_t mult, uint32_t s, uint32_t w)
+/* Probe from home slot i of a table whose slots start with a uint32_t tag every 'stride'
+ * bytes, for the key bits 'want' (compared under key_mask, with the displacement in the low
+ * bits). Returns the slot or -1. Robin Hood: stop at an empty slot or a shorter displacement.
+ * Callers pass constant stride and mask, so each inlined copy is the loop it replaced. */
+static inline int64_t ngram_probe(const void *base, size_t stride, uint64_t slots,
+                                  uint32_t disp_max, uint64_t i, uint32_t want, uint32_t key_mask)
 {
-    uint64_t i = ngram_home(s, w, slots, mult);
-    uint32_t want = (w + 1u) << NGRAM_WORD_SHIFT;
     const unsigned char *b = (const unsigned char *)base;
     for (uint32_t d = 0; d <= disp_max; d++) {
         uint32_t tag = *(const uint32_t *)(const void *)(b + i * stride);
-        if ((tag & NGRAM_TAG_KEY_MASK) == (want | d))
+        if ((tag & key_mask) == (want | d))
             return (int64_t)i;
         if (tag == 0 || (tag & NGRAM_DISP_MAX) < d)
             return -1;
@@ -116,6 +116,15 @@ static inline int64_t ngram_table_find(const void *base, size_t stride, uint64_t
             i = 0;
     }
     return -1;
+}
+
+/* Find key (s, w) in a lower-order table (tags masked to the key: the EXT bit is not part
+ * of it). Returns the slot or -1. */
+static inline int64_t ngram_table_find(const void *base, size_t stride, uint64_t slots,
+                                       uint32_t disp_max, uint32_t mult, uint32_t s, uint32_t w)
+{
+    return ngram_probe(base, stride, slots, disp_max, ngram_home(s, w, slots, mult),
+                       (w + 1u) << NGRAM_WORD_SHIFT, NGRAM_TAG_KEY_MASK);
 }
 
 /* The loader's allocations go through models/util/alloc.h (util_malloc ..., util_huge_alloc
@@ -144,16 +153,8 @@ static inline int64_t ngram_top_find(const struct ngram_top *t, uint64_t slots, 
 {
     uint32_t want;
     uint64_t i = ngram_top_home(s, w, slots, mult, &want);
-    for (uint32_t d = 0; d <= disp_max; d++) {
-        uint32_t tag = t[i].tag;
-        if (tag == (want | d))
-            return (int64_t)i;
-        if (tag == 0 || (tag & NGRAM_DISP_MAX) < d)
-            return -1;
-        if (++i == slots)
-            i = 0;
-    }
-    return -1;
+    /* the whole tag is the key here (tag is the first member of struct ngram_top) */
+    return ngram_probe(t, sizeof *t, slots, disp_max, i, want, UINT32_MAX);
 }
 
 /* Release whatever 'lm' owns (not lm itself). */
