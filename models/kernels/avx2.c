@@ -559,6 +559,108 @@ static void att_sum_avx2(float *out, const float *w, const float *v, size_t v_st
     }
 }
 
+/* ---- the same with fp16 keys / values (F16C converts exactly: the same floats) ---- */
+#define LOADH(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
+
+/* kernels_dot_f32_avx2 on a converted key, for head sizes that are not a multiple of 8 */
+static float dot_f16_tail(const float *q, const uint16_t *k, size_t n)
+{
+    float buf[512];
+    if (n > sizeof buf / sizeof buf[0]) { /* no head is this wide; stay exact anyway */
+        float *t = malloc(n * sizeof *t);
+        if (!t)
+            abort();
+        for (size_t d = 0; d < n; d++)
+            t[d] = kernels_half_to_float(k[d]);
+        const float s = kernels_dot_f32_avx2(q, t, n);
+        free(t);
+        return s;
+    }
+    for (size_t d = 0; d < n; d++)
+        buf[d] = kernels_half_to_float(k[d]);
+    return kernels_dot_f32_avx2(q, buf, n);
+}
+
+/* kernels_dot_f32_avx2's vector before its hsum: the same FMAs in the same order */
+static inline __m256 dot_f16_vec(const float *a, const uint16_t *b, size_t n)
+{
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
+    size_t i = 0;
+    for (; i + 4 * F32_LANES <= n; i += 4 * F32_LANES) {
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), LOADH(b + i), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), LOADH(b + i + 8), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), LOADH(b + i + 16), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), LOADH(b + i + 24), s3);
+    }
+    for (; i + F32_LANES <= n; i += F32_LANES)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), LOADH(b + i), s0);
+    return _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+}
+
+static void att_scores_f16_avx2(float *sc, const float *q, const uint16_t *k, size_t k_stride, size_t n,
+                            size_t hs, float scale)
+{
+    size_t i = 0;
+    if (hs % F32_LANES == 0) {
+        const __m256 vs = _mm256_set1_ps(scale);
+        for (; i + 8 <= n; i += 8) {
+            __m256 f[8];
+            for (int j = 0; j < 8; j++)
+                f[j] = dot_f16_vec(q, k + (i + (size_t)j) * k_stride, hs);
+            _mm256_storeu_ps(sc + i, _mm256_mul_ps(hsum8(f), vs));
+        }
+    }
+    for (; i < n; i++)
+        sc[i] = dot_f16_tail(q, k + i * k_stride, hs) * scale;
+}
+
+/* out[d .. d + 8 nc) = sum_i w[i] * v_i[...]: nc vectors of out in registers over all keys */
+static inline __attribute__((always_inline)) void att_sum_chunks_f16(float *out, const float *w,
+                                                                 const uint16_t *v, size_t v_stride,
+                                                                 size_t n, const int nc)
+{
+    __m256 acc[8];
+#pragma GCC unroll 8
+    for (int c = 0; c < nc; c++)
+        acc[c] = _mm256_setzero_ps();
+    for (size_t i = 0; i < n; i++) {
+        const __m256 a = _mm256_set1_ps(w[i]);
+        const uint16_t *x = v + i * v_stride;
+#pragma GCC unroll 8
+        for (int c = 0; c < nc; c++)
+            acc[c] = _mm256_fmadd_ps(a, LOADH(x + c * F32_LANES), acc[c]);
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < nc; c++)
+        _mm256_storeu_ps(out + c * F32_LANES, acc[c]);
+}
+
+static void att_sum_f16_avx2(float *out, const float *w, const uint16_t *v, size_t v_stride, size_t n,
+                         size_t hs)
+{
+    size_t d = 0;
+    for (; d + 8 * F32_LANES <= hs; d += 8 * F32_LANES)
+        att_sum_chunks_f16(out + d, w, v + d, v_stride, n, 8);
+    switch ((hs - d) / F32_LANES) { /* constant counts: the accumulators stay in registers */
+    case 7: att_sum_chunks_f16(out + d, w, v + d, v_stride, n, 7); break;
+    case 6: att_sum_chunks_f16(out + d, w, v + d, v_stride, n, 6); break;
+    case 5: att_sum_chunks_f16(out + d, w, v + d, v_stride, n, 5); break;
+    case 4: att_sum_chunks_f16(out + d, w, v + d, v_stride, n, 4); break;
+    case 3: att_sum_chunks_f16(out + d, w, v + d, v_stride, n, 3); break;
+    case 2: att_sum_chunks_f16(out + d, w, v + d, v_stride, n, 2); break;
+    case 1: att_sum_chunks_f16(out + d, w, v + d, v_stride, n, 1); break;
+    default: break;
+    }
+    d += (hs - d) / F32_LANES * F32_LANES;
+    for (; d < hs; d++) { /* axpy's scalar tail */
+        float s = 0.0f;
+        for (size_t i = 0; i < n; i++)
+            s += w[i] * kernels_half_to_float(v[i * v_stride + d]);
+        out[d] = s;
+    }
+}
+
 const struct kernels_vec_ops kernels_vec_avx2 = {
     .rmsnorm = rmsnorm_avx2,
     .softmax = softmax_avx2,
@@ -566,4 +668,6 @@ const struct kernels_vec_ops kernels_vec_avx2 = {
     .round_f16 = round_f16_avx2,
     .att_scores = att_scores_avx2,
     .att_sum = att_sum_avx2,
+    .att_scores_f16 = att_scores_f16_avx2,
+    .att_sum_f16 = att_sum_f16_avx2,
 };

@@ -117,6 +117,12 @@ struct kernels_ops {
      * order (the partial sums stay in registers instead of going through memory per key). */
     void (*att_sum)(float *out, const float *w, const float *v, size_t v_stride, size_t n,
                     size_t hs);
+    /* The same with keys / values stored as IEEE half (a KV cache of kv_type f16): bit for bit
+     * what att_scores / att_sum give on the keys / values converted to float. */
+    void (*att_scores_f16)(float *sc, const float *q, const uint16_t *k, size_t k_stride,
+                           size_t n, size_t hs, float scale);
+    void (*att_sum_f16)(float *out, const float *w, const uint16_t *v, size_t v_stride,
+                        size_t n, size_t hs);
 };
 
 /* The table of tier t, or NULL when this CPU cannot run it. Thread-safe. */

@@ -15,6 +15,10 @@ struct kernels_vec_ops {
                        size_t hs, float scale);
     void (*att_sum)(float *out, const float *w, const float *v, size_t v_stride, size_t n,
                     size_t hs);
+    void (*att_scores_f16)(float *sc, const float *q, const uint16_t *k, size_t k_stride,
+                           size_t n, size_t hs, float scale);
+    void (*att_sum_f16)(float *out, const float *w, const uint16_t *v, size_t v_stride,
+                        size_t n, size_t hs);
 };
 extern const struct kernels_vec_ops kernels_vec_ref, kernels_vec_avx2;
 

@@ -233,6 +233,26 @@ static void att_sum_ref(float *out, const float *w, const float *v, size_t v_str
         axpy_ref(out, w[i], v + i * v_stride, hs);
 }
 
+static void att_scores_f16_ref(float *sc, const float *q, const uint16_t *k, size_t k_stride,
+                               size_t n, size_t hs, float scale)
+{
+    for (size_t i = 0; i < n; i++) { /* kernels_dot_f32_ref on the converted key */
+        float s = 0.0f;
+        for (size_t d = 0; d < hs; d++)
+            s += q[d] * kernels_half_to_float(k[i * k_stride + d]);
+        sc[i] = s * scale;
+    }
+}
+
+static void att_sum_f16_ref(float *out, const float *w, const uint16_t *v, size_t v_stride,
+                            size_t n, size_t hs)
+{
+    memset(out, 0, hs * sizeof *out);
+    for (size_t i = 0; i < n; i++) /* axpy_ref on the converted value */
+        for (size_t d = 0; d < hs; d++)
+            out[d] += w[i] * kernels_half_to_float(v[i * v_stride + d]);
+}
+
 const struct kernels_vec_ops kernels_vec_ref = {
     .rmsnorm = rmsnorm_ref,
     .softmax = softmax_ref,
@@ -240,4 +260,6 @@ const struct kernels_vec_ops kernels_vec_ref = {
     .round_f16 = round_f16_ref,
     .att_scores = att_scores_ref,
     .att_sum = att_sum_ref,
+    .att_scores_f16 = att_scores_f16_ref,
+    .att_sum_f16 = att_sum_f16_ref,
 };

@@ -63,6 +63,8 @@ static void resolve(void)
         k->round_f16 = vec[t]->round_f16;
         k->att_scores = vec[t]->att_scores;
         k->att_sum = vec[t]->att_sum;
+        k->att_scores_f16 = vec[t]->att_scores_f16;
+        k->att_sum_f16 = vec[t]->att_sum_f16;
     }
 }
 

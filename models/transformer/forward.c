@@ -23,6 +23,7 @@ struct transformer_seq {
     size_t cap, pos;
     size_t batch_cap;
     float *kc, *vc; /* (n_layers, cap, kv_dim) */
+    uint16_t *kh, *vh; /* the same as IEEE half instead (kv_type f16; kc, vc NULL then) */
     float *x, *xb, *xb2, *q; /* (batch, dim) */
     float *hb, *hb2;         /* (batch, hidden_dim) */
     float *kn, *vn;          /* (batch, kv_dim): this step's keys and values before the cache */
@@ -58,12 +59,17 @@ transformer_seq *transformer_seq_new(const transformer *t, size_t capacity)
         return s;
     }
     const size_t kv = (size_t)sh->n_layers * capacity * (size_t)t->kv_dim;
-    s->kc = malloc(kv * sizeof(float));
-    s->vc = malloc(kv * sizeof(float));
+    if (t->kv_f16) {
+        s->kh = malloc(kv * sizeof(uint16_t));
+        s->vh = malloc(kv * sizeof(uint16_t));
+    } else {
+        s->kc = malloc(kv * sizeof(float));
+        s->vc = malloc(kv * sizeof(float));
+    }
     s->logits = malloc((size_t)sh->vocab * sizeof(float));
     s->rope_cr = malloc((size_t)t->head_size / 2 * sizeof(float));
     s->rope_ci = malloc((size_t)t->head_size / 2 * sizeof(float));
-    if (!s->kc || !s->vc || !s->logits || !s->rope_cr || !s->rope_ci) {
+    if (!(t->kv_f16 ? s->kh && s->vh : s->kc && s->vc) || !s->logits || !s->rope_cr || !s->rope_ci) {
         transformer_seq_free(s);
         return NULL;
     }
@@ -95,6 +101,8 @@ void transformer_seq_free(transformer_seq *s)
     free_batch(s);
     free(s->kc);
     free(s->vc);
+    free(s->kh);
+    free(s->vh);
     free(s->logits);
     free(s->rope_cr);
     free(s->rope_ci);
@@ -109,10 +117,29 @@ size_t transformer_seq_bytes(const transformer_seq *s)
         return sizeof *s + s->rops->state_bytes(s->rs) +
                (size_t)s->t->ck.shape.vocab * sizeof(float);
     const struct transformer_shape *sh = &s->t->ck.shape;
-    size_t b = sizeof *s + 2 * (size_t)sh->n_layers * s->cap * (size_t)s->t->kv_dim * sizeof(float);
+    const size_t es = s->kh ? sizeof(uint16_t) : sizeof(float);
+    size_t b = sizeof *s + 2 * (size_t)sh->n_layers * s->cap * (size_t)s->t->kv_dim * es;
     b += ((size_t)sh->vocab + (size_t)s->t->head_size) * sizeof(float);
     const size_t dim = (size_t)sh->dim, hid = (size_t)sh->hidden_dim;
     return b + s->batch_cap * (4 * dim + 2 * hid) * sizeof(float) + 3 * s->xa_bytes;
+}
+
+int transformer_set_kv_type(transformer *t, const char *type, struct status_err *err)
+{
+    if (strcmp(type, "f32") == 0) {
+        t->kv_f16 = 0;
+        return STATUS_OK;
+    }
+    if (strcmp(type, "f16") != 0)
+        return status_set(err, STATUS_BAD_INPUT, "options.kv_type",
+                          "kv_type must be f32 or f16, not '%s'", type);
+    if (t->ck.recurrent) /* no KV cache: nothing to store */
+        return STATUS_OK;
+    if (!t->ck.arch.ggml)
+        return status_set(err, STATUS_BAD_INPUT, "options.kv_type",
+                          "kv_type f16 needs a GGUF model (llama2.c checkpoints keep float keys)");
+    t->kv_f16 = 1;
+    return STATUS_OK;
 }
 
 size_t transformer_seq_pos(const transformer_seq *s) { return s->pos; }
@@ -126,6 +153,11 @@ int transformer_seq_copy_prefix(transformer_seq *dst, const transformer_seq *src
         return -1;
     const size_t kvd = (size_t)dst->t->kv_dim, L = (size_t)dst->t->ck.shape.n_layers;
     for (size_t l = 0; l < L; l++) {
+        if (dst->kh) {
+            memcpy(dst->kh + l * dst->cap * kvd, src->kh + l * src->cap * kvd, n * kvd * sizeof(uint16_t));
+            memcpy(dst->vh + l * dst->cap * kvd, src->vh + l * src->cap * kvd, n * kvd * sizeof(uint16_t));
+            continue;
+        }
         memcpy(dst->kc + l * dst->cap * kvd, src->kc + l * src->cap * kvd, n * kvd * sizeof(float));
         memcpy(dst->vc + l * dst->cap * kvd, src->vc + l * src->cap * kvd, n * kvd * sizeof(float));
     }
@@ -138,7 +170,8 @@ size_t transformer_seq_kv_bytes(const transformer *t, size_t capacity)
     const size_t seq_len = (size_t)t->ck.shape.seq_len;
     if (capacity == 0 || capacity > seq_len)
         capacity = seq_len;
-    return 2 * (size_t)t->ck.shape.n_layers * capacity * (size_t)t->kv_dim * sizeof(float);
+    return 2 * (size_t)t->ck.shape.n_layers * capacity * (size_t)t->kv_dim *
+           (t->kv_f16 ? sizeof(uint16_t) : sizeof(float));
 }
 const float *transformer_logits(const transformer_seq *s) { return s->logits; }
 
@@ -326,7 +359,8 @@ static void att_range(void *ctx, size_t b, size_t e)
     for (size_t it = b; it < e; it++) {
         const size_t tok = it / H, h = it % H, p = j->rows[tok].pos;
         const transformer_seq *sq = j->rows[tok].seq;
-        const float *kc = sq->kc + j->layer * sq->cap * kvd, *vc = sq->vc + j->layer * sq->cap * kvd;
+        const size_t lay = j->layer * sq->cap * kvd;
+        const float *kc = sq->kc ? sq->kc + lay : NULL, *vc = sq->vc ? sq->vc + lay : NULL;
         const float *q = s->q + tok * dim + h * hs;
         const size_t kvoff = (h / group) * hs;
         float *out = s->xb + tok * dim + h * hs;
@@ -335,7 +369,10 @@ static void att_range(void *ctx, size_t b, size_t e)
             /* ggml: softmax in float with its sum in double, the weights rounded to fp16
              * before they multiply the (fp16) values */
             float *sc = j->scores + it * j->score_cap, mx = -INFINITY;
-            t->k->att_scores(sc, q, kc + kvoff, kvd, p + 1, hs, scale);
+            if (sq->kh) /* kv_type f16 (GGUF only): the same floats, half the memory */
+                t->k->att_scores_f16(sc, q, sq->kh + lay + kvoff, kvd, p + 1, hs, scale);
+            else
+                t->k->att_scores(sc, q, kc + kvoff, kvd, p + 1, hs, scale);
             for (size_t i = 0; i <= p; i++)
                 mx = sc[i] > mx ? sc[i] : mx;
             double sum = 0;
@@ -347,7 +384,10 @@ static void att_range(void *ctx, size_t b, size_t e)
             for (size_t i = 0; i <= p; i++)
                 sc[i] *= inv;
             t->k->round_f16(sc, p + 1);
-            t->k->att_sum(out, sc, vc + kvoff, kvd, p + 1, hs);
+            if (sq->vh)
+                t->k->att_sum_f16(out, sc, sq->vh + lay + kvoff, kvd, p + 1, hs);
+            else
+                t->k->att_sum(out, sc, vc + kvoff, kvd, p + 1, hs);
             continue;
         }
         /* one pass with a running max (online softmax): no scratch of seq_len floats */
@@ -520,6 +560,13 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
         for (size_t i = 0; i < n; i++) {
             transformer_seq *sq = rows[i].seq;
             const size_t off = (l * sq->cap + rows[i].pos) * kvd;
+            if (sq->kh) { /* already rounded to fp16 above: the conversion is exact */
+                for (size_t d = 0; d < kvd; d++) {
+                    sq->kh[off + d] = kernels_float_to_half(kn[i * kvd + d]);
+                    sq->vh[off + d] = kernels_float_to_half(vn[i * kvd + d]);
+                }
+                continue;
+            }
             memcpy(sq->kc + off, kn + i * kvd, kvd * sizeof(float));
             memcpy(sq->vc + off, vn + i * kvd, kvd * sizeof(float));
         }

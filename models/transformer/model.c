@@ -45,6 +45,7 @@ static int tf_load(const char *path, const struct model_options *opts, void **im
 {
     const char *chat = model_options_get(opts, "chat_template");
     const char *par = model_options_get(opts, "parallel");
+    const char *kvt = model_options_get(opts, "kv_type");
     long parallel = 0;
     if (par) {
         char *end;
@@ -79,6 +80,10 @@ static int tf_load(const char *path, const struct model_options *opts, void **im
     if (tmpl == CHAT_TEMPLATE_NONE)
         tmpl = chat_template_of_gguf(path);
     transformer_set_chat_template(t, tmpl);
+    if (kvt && (rc = transformer_set_kv_type(t, kvt, err)) != STATUS_OK) {
+        transformer_close(t);
+        return rc;
+    }
     t->sched_parallel = (size_t)parallel; /* 0: the server's --parallel */
     *impl = t;
     return STATUS_OK;
@@ -313,7 +318,7 @@ static const struct lm_ops transformer_lm_ops = {
     .check = tf_lm_check, .score = tf_score, .next = tf_next,
     .batch_width = TRANSFORMER_PARALLEL_DEFAULT}; /* a list's texts share the scheduler's steps */
 
-static const char *const tf_options[] = {"tokenizer", "chat_template", "parallel", NULL};
+static const char *const tf_options[] = {"tokenizer", "chat_template", "parallel", "kv_type", NULL};
 
 /* ---- the tokenizer and generation capabilities (models/caps.h) ---- */
 

@@ -47,6 +47,10 @@ const char *transformer_format_name(const transformer *t); /* "llama2c-legacy", 
  * CHAT_TEMPLATE_NONE (-1). Set once at load (model.c), before the model is shared. */
 int transformer_chat_template(const transformer *t);
 void transformer_set_chat_template(transformer *t, int tmpl);
+/* The KV cache's element type for sequences made from now on: "f32" (default) or "f16"
+ * (half the memory; GGUF models only, whose keys and values are fp16-rounded anyway, so the
+ * output is unchanged). Anything else: STATUS_BAD_INPUT. */
+int transformer_set_kv_type(transformer *t, const char *type, struct status_err *err);
 
 /* ---- tokenizer ---- */
 #define TRANSFORMER_BOS 1

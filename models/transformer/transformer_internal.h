@@ -240,6 +240,7 @@ struct transformer {
     struct vocab *vocab;         /* a GGUF file's tokenizer (owned); NULL for llama2.c models */
     int tokenizer_only;   /* a vocabulary without weights: tokenize, never generate */
     int head_size, kv_dim;
+    int kv_f16; /* KV cache stored as IEEE half (option kv_type=f16; GGUF numerics only) */
     const struct kernels_ops *k;
     int chat_template_plus1; /* models/chat family + 1; 0 (as calloc leaves it) = none */
     struct transformer_sched *sched; /* continuous batching (sched.c), started on first use */

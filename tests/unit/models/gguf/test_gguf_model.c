@@ -134,3 +134,46 @@ Test(gguf_model, quantized_files_match_llama_cpp)
     }
     json_decref(root);
 }
+
+/* kv_type f16 stores the (already fp16-rounded) keys and values as half: every logit of a
+ * prompt and of the decode steps after it equals the f32 cache's bit for bit, in half the
+ * memory; other types are refused by name. */
+Test(gguf_model, kv_type_f16_gives_the_same_logits)
+{
+    const char *dir = shared_dir();
+    if (!dir)
+        cr_skip_test("../shared/models absent");
+    char path[600];
+    snprintf(path, sizeof path, "%s/gguf/stories15M-random-Q8_0.gguf", dir);
+    transformer *t;
+    struct status_err err = {0};
+    cr_assert_eq(transformer_open_gguf(path, &t, &err), STATUS_OK, "%s", err.msg);
+    const int V = t->ck.shape.vocab;
+    int ids[40];
+    for (int i = 0; i < 40; i++)
+        ids[i] = 1 + (i * 7919) % (V - 1);
+    float *want = malloc(4 * (size_t)V * sizeof *want);
+    size_t bytes[2];
+    for (int f16 = 0; f16 < 2; f16++) {
+        cr_assert_eq(transformer_set_kv_type(t, f16 ? "f16" : "f32", &err), STATUS_OK, "%s", err.msg);
+        transformer_seq *s = transformer_seq_new(t, 64);
+        cr_assert_not_null(s);
+        bytes[f16] = transformer_seq_bytes(s);
+        cr_assert_eq(transformer_forward(s, ids, 37, NULL, NULL, &err), STATUS_OK, "%s", err.msg);
+        for (int step = 0; step < 4; step++) {
+            const float *lg = transformer_logits(s);
+            if (!f16)
+                memcpy(want + (size_t)step * V, lg, (size_t)V * sizeof *lg);
+            else
+                cr_assert(memcmp(want + (size_t)step * V, lg, (size_t)V * sizeof *lg) == 0,
+                          "step %d: the f16 cache changed the logits", step);
+            cr_assert_eq(transformer_forward(s, &ids[37 + step % 3], 1, NULL, NULL, &err), STATUS_OK);
+        }
+        transformer_seq_free(s);
+    }
+    cr_assert_lt(bytes[1], bytes[0], "the f16 cache is not smaller: %zu vs %zu", bytes[1], bytes[0]);
+    cr_assert_eq(transformer_set_kv_type(t, "q8_0", &err), STATUS_BAD_INPUT);
+    cr_assert(strstr(err.msg, "kv_type") != NULL, "%s", err.msg);
+    free(want);
+    transformer_close(t);
+}

@@ -134,6 +134,23 @@ Test(kernels, attention_scores_and_sums_equal_dot_and_axpy)
                           k->name, hs, n);
                 for (size_t d = 0; d < hs; d++)
                     kt_close(k->name, "att_sum", n, orf[d], o[d], (float)n);
+                /* the fp16 variants equal the float ones on the converted keys / values */
+                uint16_t *kvh = malloc(n * stride * sizeof *kvh);
+                float *kvr = malloc(n * stride * sizeof *kvr);
+                for (size_t i = 0; i < n * stride; i++) {
+                    kvh[i] = kernels_float_to_half(kv[i]);
+                    kvr[i] = kernels_half_to_float(kvh[i]);
+                }
+                k->att_scores(sr, q, kvr, stride, n, hs, 0.125f);
+                k->att_scores_f16(sc, q, kvh, stride, n, hs, 0.125f);
+                cr_assert(memcmp(sc, sr, n * sizeof *sc) == 0, "%s att_scores_f16 hs=%zu n=%zu",
+                          k->name, hs, n);
+                k->att_sum(o1, w, kvr, stride, n, hs);
+                k->att_sum_f16(o, w, kvh, stride, n, hs);
+                cr_assert(memcmp(o, o1, hs * sizeof *o) == 0, "%s att_sum_f16 hs=%zu n=%zu",
+                          k->name, hs, n);
+                free(kvh), free(kvr);
+                ref->att_scores(sr, q, kv, stride, n, hs, 0.125f); /* restore for the next tier */
             }
             free(q), free(kv), free(w), free(sc), free(o), free(o1), free(sr), free(orf);
         }
