@@ -15,12 +15,11 @@ import hashlib
 import json
 import math
 import os
-import re
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+import lmserve_run  # this folder
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -38,33 +37,12 @@ def sha256(path):
 
 
 def post(port, path, body):
-    req = urllib.request.Request("http://127.0.0.1:%d%s" % (port, path),
-                                 data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=120) as r:
-        return json.loads(r.read())
+    return lmserve_run.post(port, path, body, timeout=120)
 
 
 def start_server(bin_path, spec, log_path):
-    args = [bin_path, "--host", "127.0.0.1", "--port", "0", "--timeout", "600", "--model", spec]
-    log = open(log_path, "w")
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.time() + START_TIMEOUT_S
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("lmserve exited: " + open(log_path).read())
-        m = re.search(r"listening on http://[^\s]*:(\d+)", open(log_path).read())
-        if m:
-            port = int(m.group(1))
-            try:
-                with urllib.request.urlopen("http://127.0.0.1:%d/ready" % port, timeout=5) as r:
-                    if r.status == 200:
-                        return proc, port
-            except OSError:
-                pass
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("lmserve did not become ready: " + open(log_path).read())
+    return lmserve_run.start_server(bin_path, ["--timeout", "600", "--model", spec], log_path,
+                                    START_TIMEOUT_S)
 
 
 def served_perplexity(port, model, lines):
