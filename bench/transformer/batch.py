@@ -29,8 +29,9 @@ def prompt():
     return f"{WORDS[seq[0] % len(WORDS)]} {seq[0]} Once upon a time there was a little girl"
 
 
-def stream(port, max_tokens, out, llama):
-    """One streaming completion; out gets (ttft_s, tokens, wall_s)."""
+def stream(port, max_tokens, out, llama, first=None):
+    """One streaming completion; out gets (ttft_s, tokens, wall_s); first (a semaphore) is
+    released at its first token."""
     body = {"model": "m", "prompt": prompt(), "max_tokens": max_tokens, "temperature": 0,
             "stream": True}
     if llama:
@@ -57,6 +58,8 @@ def stream(port, max_tokens, out, llama):
                 n += 1
                 if ttft is None:
                     ttft = time.perf_counter() - t0
+                    if first is not None:
+                        first.release()
     c.close()
     out.append((ttft if ttft is not None else time.perf_counter() - t0, n,
                 time.perf_counter() - t0))
@@ -79,12 +82,14 @@ def concurrent(port, k, max_tokens, llama):
 
 def ttft_probes(port, probes, background, max_tokens, llama):
     bg, th = [], []
+    decoding = threading.Semaphore(0)
     for _ in range(background):
-        t = threading.Thread(target=stream, args=(port, max_tokens, bg, llama))
+        t = threading.Thread(target=stream, args=(port, max_tokens, bg, llama, decoding))
         t.start()
         th.append(t)
-    if background:
-        time.sleep(0.5)  # the background streams are decoding
+    for _ in range(background):  # every background stream is decoding (its prompt is done)
+        if not decoding.acquire(timeout=120):
+            raise RuntimeError(f"port {port}: a background stream never started")
     got = []
     for _ in range(probes):
         o = []
@@ -92,6 +97,8 @@ def ttft_probes(port, probes, background, max_tokens, llama):
         got.append(o[0][0])
     for t in th:
         t.join()
+    if len(bg) != background:
+        raise RuntimeError(f"port {port}: {background - len(bg)} background streams failed")
     return got
 
 
@@ -198,7 +205,8 @@ def main():
                     one, _ = concurrent(port, 1, a.tokens, llama)
                     eight, _ = concurrent(port, 8, a.tokens, llama)
                     idle = ttft_probes(port, a.probes, 0, a.tokens, llama)
-                    busy = ttft_probes(port, a.probes, 7, a.tokens * 2, llama)
+                    # the 7 background streams outlast the probes: twice the tokens, within ctx
+                    busy = ttft_probes(port, a.probes, 7, min(2 * a.tokens, a.ctx - 32), llama)
                     m = {"file": name, "server": srv, "round": rnd, "one_tok_s": round(one, 1),
                          "eight_tok_s": round(eight, 1), "ttft_idle_max_ms": round(1e3 * max(idle), 1),
                          "ttft_busy_max_ms": round(1e3 * max(busy), 1),

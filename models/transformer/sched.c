@@ -20,6 +20,7 @@
 #define SCHED_GATHER_US 2000  /* longest a step waits for all active slots to submit */
 #define SCHED_POLL_MS 50      /* how often a waiting caller looks at its cancel flag */
 #define SCHED_PREFIX_MIN 4    /* the shortest shared prefix the cache serves */
+#define SCHED_PREFIX_PER_SLOT 2 /* cached sequences per slot at most */
 
 static pthread_mutex_t sched_cfg_mu = PTHREAD_MUTEX_INITIALIZER;
 static size_t sched_parallel = TRANSFORMER_PARALLEL_DEFAULT;
@@ -73,7 +74,7 @@ struct transformer_sched {
     size_t *n, pick_cap;
     struct transformer_sched *next_live;
     struct pentry *cache; /* prefix cache: its bytes count against kv_budget */
-    size_t cache_bytes;
+    size_t cache_bytes, cache_n;
     unsigned long long tick;
 };
 
@@ -96,6 +97,7 @@ static int evict_lru(struct transformer_sched *s)
     struct pentry *e = *lru;
     *lru = e->next;
     s->cache_bytes -= e->bytes;
+    s->cache_n--;
     pentry_free(e);
     return 1;
 }
@@ -510,6 +512,7 @@ void transformer_sched_keep(const transformer *t, transformer_seq *seq, int *ids
         if (l == o->n) { /* this one holds all of that entry */
             *pp = o->next;
             s->cache_bytes -= o->bytes;
+            s->cache_n--;
             pentry_free(o);
             continue;
         }
@@ -526,5 +529,10 @@ void transformer_sched_keep(const transformer *t, transformer_seq *seq, int *ids
     e->next = s->cache;
     s->cache = e;
     s->cache_bytes += e->bytes;
+    s->cache_n++;
+    /* at most SCHED_PREFIX_PER_SLOT entries per slot: prompts that share nothing would
+     * otherwise fill the whole budget with sequences nobody asks for again */
+    while (s->cache_n > SCHED_PREFIX_PER_SLOT * s->parallel && evict_lru(s))
+        ;
     pthread_mutex_unlock(&s->mu);
 }
