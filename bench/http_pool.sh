@@ -3,6 +3,7 @@
 # server/http.c) against GET /health throughput, beside nginx in the same run.
 #
 #   bash bench/http_pool.sh [--sizes "16 24"] [--rounds 3] [--conns "256 1024"] [--duration 5]
+#   bash bench/http_pool.sh --summarize FILE     the table from a saved run's "round ..." lines
 #
 # For each size (KiB) a copy of build/tests/lmserve is linked with server/http.c compiled
 # with -DHTTP_CONN_MEMORY_BYTES=size*1024 (the same compile command make uses, plus that
@@ -24,12 +25,30 @@ SIZES="16 24"
 ROUNDS=3
 CONNS="256 1024"
 DURATION=5
+summarize() {
+    echo "| pool | conns | median lmserve req/s | median nginx req/s | median ratio | ratios |"
+    echo "|---|---:|---:|---:|---:|---|"
+    for kb in $SIZES; do
+        for c in $CONNS; do
+            awk -v kb="$kb" -v c="$c" '$4 == kb && $7 == c":" {
+                    n += 0; l[n] = $9; g[n] = $12 + 0; q[n] = $14; n++ }
+                function med(a, n,   i, j, t) {
+                    for (i = 1; i < n; i++) for (j = i; j > 0 && a[j - 1] + 0 > a[j] + 0; j--) {
+                        t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+                    return n % 2 ? a[int(n / 2)] : (a[n / 2 - 1] + a[n / 2]) / 2 }
+                END { s = ""; for (i = 0; i < n; i++) s = s (i ? " / " : "") q[i]
+                      if (n) printf "| %s KiB | %s | %.0f | %.0f | %.2f | %s |\n", kb, c, med(l, n), med(g, n), med(q, n), s }' "$1"
+        done
+    done
+}
+
 while [ $# -gt 0 ]; do
     case $1 in
     --sizes) SIZES=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --conns) CONNS=$2; shift 2 ;;
     --duration) DURATION=$2; shift 2 ;;
+    --summarize) summarize "$2"; exit 0 ;; # the table again from saved "round ..." lines
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "bench/http_pool.sh: unknown option $1" >&2; exit 2 ;;
     esac
@@ -61,17 +80,4 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 echo "load average $(cut -d' ' -f1-3 /proc/loadavg) at end"
 echo
-echo "| pool | conns | median lmserve req/s | median nginx req/s | median ratio | ratios |"
-echo "|---|---:|---:|---:|---:|---|"
-for kb in $SIZES; do
-    for c in $CONNS; do
-        awk -v kb="$kb" -v c="$c" '$4 == kb && $7 == c":" {
-                l[n] = $9; g[n] = $12 + 0; q[n] = $14; n++ }
-            function med(a, n,   i, j, t) {
-                for (i = 1; i < n; i++) for (j = i; j > 0 && a[j - 1] + 0 > a[j] + 0; j--) {
-                    t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-                return n % 2 ? a[int(n / 2)] : (a[n / 2 - 1] + a[n / 2]) / 2 }
-            END { s = ""; for (i = 0; i < n; i++) s = s (i ? " / " : "") q[i]
-                  if (n) printf "| %s KiB | %s | %.0f | %.0f | %.2f | %s |\n", kb, c, med(l, n), med(g, n), med(q, n), s }' "$TMP/runs"
-    done
-done
+summarize "$TMP/runs"

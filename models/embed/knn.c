@@ -5,8 +5,10 @@
  * compact copy, then rescores the top candidates against the float32 rows; a per-row bound
  * on the quantisation error proves the result exact or triggers a full float32 scan. */
 #include "embed_internal.h"
+#include "../util/topk.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -25,65 +27,12 @@
 
 static int n_workers(const embed *e) { return e->pool ? e->threads : 1; }
 
-/* ---- top-k heap: root is the worst kept hit; order is score desc, then row asc ---- */
+/* ---- top-k: models/util/topk (score desc, then row asc); its pairs are our hits ---- */
 
-struct heap {
-    struct embed_hit *h;
-    size_t n, cap;
-};
-
-static inline int worse(struct embed_hit a, struct embed_hit b)
-{
-    return a.score < b.score || (a.score == b.score && a.index > b.index);
-}
-
-static void heap_push(struct heap *hp, uint32_t index, float score)
-{
-    struct embed_hit x = {.index = index, .score = score};
-    struct embed_hit *h = hp->h;
-    size_t i;
-    if (hp->n < hp->cap) {
-        i = hp->n++;
-        while (i > 0) {
-            size_t up = (i - 1) / 2;
-            if (!worse(x, h[up]))
-                break;
-            h[i] = h[up];
-            i = up;
-        }
-        h[i] = x;
-        return;
-    }
-    if (!worse(h[0], x))
-        return;
-    i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= hp->n)
-            break;
-        if (c + 1 < hp->n && worse(h[c + 1], h[c]))
-            c++;
-        if (!worse(h[c], x))
-            break;
-        h[i] = h[c];
-        i = c;
-    }
-    h[i] = x;
-}
-
-/* the score a candidate must reach to enter */
-static inline float heap_floor(const struct heap *hp)
-{
-    return hp->n < hp->cap ? -INFINITY : hp->h[0].score;
-}
-
-static int hit_cmp(const void *a, const void *b)
-{
-    const struct embed_hit *x = a, *y = b;
-    if (x->score != y->score)
-        return x->score > y->score ? -1 : 1;
-    return x->index < y->index ? -1 : x->index > y->index;
-}
+_Static_assert(sizeof(struct topk_hit) == sizeof(struct embed_hit) &&
+                   offsetof(struct topk_hit, id) == offsetof(struct embed_hit, index) &&
+                   offsetof(struct topk_hit, score) == offsetof(struct embed_hit, score),
+               "struct embed_hit is copied from struct topk_hit");
 
 static int excluded(const uint32_t *ex, size_t n_ex, uint32_t r)
 {
@@ -108,24 +57,24 @@ struct scan {
     const uint32_t *ex;
     size_t n_ex;
     size_t cap, n_heaps;      /* heap capacity; heaps per worker */
-    struct heap *heaps;       /* (workers, n_heaps) */
+    struct topk *heaps;       /* (workers, n_heaps) */
     float *scratch;           /* (workers, scratch_len) */
     size_t scratch_len;
     size_t chunk_rows, n_chunks;
     atomic_size_t next;
 };
 
-static void push_rows(struct scan *s, struct heap *hp, size_t r0, size_t cnt, const float *sc)
+static void push_rows(struct scan *s, struct topk *hp, size_t r0, size_t cnt, const float *sc)
 {
-    float fl = heap_floor(hp);
+    float fl = topk_floor(hp);
     for (size_t i = 0; i < cnt; i++) {
         if (sc[i] < fl)
             continue;
         uint32_t r = (uint32_t)(r0 + i);
         if (s->n_ex && excluded(s->ex, s->n_ex, r))
             continue;
-        heap_push(hp, r, sc[i]);
-        fl = heap_floor(hp);
+        topk_push(hp, r, sc[i]);
+        fl = topk_floor(hp);
     }
 }
 
@@ -140,7 +89,7 @@ static void scan_worker(void *ctx, int w)
         .data = e->compact,
         .row_bytes = e->cstride * embed_compact_elem(e->storage),
         .cols = e->cstride};
-    struct heap *heaps = s->heaps + (size_t)w * s->n_heaps;
+    struct topk *heaps = s->heaps + (size_t)w * s->n_heaps;
     float *sc = s->scratch + (size_t)w * s->scratch_len;
     size_t c;
     while ((c = atomic_fetch_add(&s->next, 1)) < s->n_chunks) {
@@ -174,12 +123,12 @@ static void scan_worker(void *ctx, int w)
                                           e->stride * sizeof(float), s->n_q);
                 if (s->kind == SCAN_GEMM) {
                     for (size_t j = 0; j < s->n_q; j++) {
-                        struct heap *hp = &heaps[j];
-                        float fl = heap_floor(hp);
+                        struct topk *hp = &heaps[j];
+                        float fl = topk_floor(hp);
                         for (size_t i = 0; i < nb; i++)
                             if (blk[i * s->n_q + j] >= fl) {
-                                heap_push(hp, (uint32_t)(r0 + b + i), blk[i * s->n_q + j]);
-                                fl = heap_floor(hp);
+                                topk_push(hp, (uint32_t)(r0 + b + i), blk[i * s->n_q + j]);
+                                fl = topk_floor(hp);
                             }
                     }
                 } else {
@@ -208,7 +157,7 @@ static int scan_run(struct scan *s, struct status_err *err)
     const embed *e = s->e;
     int nw = n_workers(e);
     s->heaps = calloc((size_t)nw * s->n_heaps, sizeof *s->heaps);
-    struct embed_hit *store = malloc((size_t)nw * s->n_heaps * s->cap * sizeof *store);
+    struct topk_hit *store = malloc((size_t)nw * s->n_heaps * s->cap * sizeof *store);
     s->scratch = malloc((size_t)nw * s->scratch_len * sizeof(float));
     if (!s->heaps || !store || !s->scratch) {
         free(s->heaps);
@@ -225,9 +174,9 @@ static int scan_run(struct scan *s, struct status_err *err)
     embed_pool_run(e->pool, scan_worker, s);
     for (int w = 1; w < nw; w++)
         for (size_t j = 0; j < s->n_heaps; j++) {
-            struct heap *src = &s->heaps[(size_t)w * s->n_heaps + j];
+            struct topk *src = &s->heaps[(size_t)w * s->n_heaps + j];
             for (size_t i = 0; i < src->n; i++)
-                heap_push(&s->heaps[j], src->h[i].index, src->h[i].score);
+                topk_push(&s->heaps[j], src->h[i].id, src->h[i].score);
         }
     free(s->scratch);
     s->scratch = NULL;
@@ -243,9 +192,9 @@ static void scan_free(struct scan *s)
 }
 
 /* Sorted copy of heap into out (at most k). */
-static size_t heap_take(struct heap *hp, size_t k, struct embed_hit *out)
+static size_t heap_take(struct topk *hp, size_t k, struct embed_hit *out)
 {
-    qsort(hp->h, hp->n, sizeof *hp->h, hit_cmp);
+    topk_sort(hp->h, hp->n);
     size_t n = hp->n < k ? hp->n : k;
     memcpy(out, hp->h, n * sizeof *out);
     return n;
@@ -319,15 +268,15 @@ static int knn_compact(const embed *e, const float *uq, size_t k, const uint32_t
     free(q8);
     if (rc != STATUS_OK)
         return rc;
-    struct heap *cand = &s.heaps[0];
+    struct topk *cand = &s.heaps[0];
     float a_min = cand->n ? cand->h[0].score : -INFINITY; /* worst kept approximate score */
     size_t nc = cand->n;
     for (size_t i = 0; i < nc; i++) { /* exact scores from the float32 rows */
         float x;
-        x = e->k->dot(e->unit + (size_t)cand->h[i].index * e->stride, uq, e->stride);
+        x = e->k->dot(e->unit + (size_t)cand->h[i].id * e->stride, uq, e->stride);
         cand->h[i].score = x;
     }
-    qsort(cand->h, nc, sizeof *cand->h, hit_cmp);
+    topk_sort(cand->h, nc);
     size_t eligible = e->n; /* rows the scan could have kept */
     for (size_t i = 0; i < n_ex; i++)
         if (ex[i] < e->n && !excluded(ex, i, ex[i]))

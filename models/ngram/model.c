@@ -7,6 +7,7 @@
 #include "../lm.h"
 #include "../registry.h"
 #include "ngram.h"
+#include "../util/topk.h"
 
 #define LN10 2.302585092994045684 /* log10 -> natural log */
 
@@ -161,44 +162,6 @@ done:
     return rc;
 }
 
-struct cand {
-    float p;
-    uint32_t id;
-};
-
-/* min-heap on p: the root is the weakest of the best k so far (ties: larger id is weaker) */
-static int weaker(const struct cand *a, const struct cand *b)
-{
-    return a->p < b->p || (a->p == b->p && a->id > b->id);
-}
-
-static void sift_down(struct cand *h, size_t n, size_t i)
-{
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, s = i;
-        if (l < n && weaker(&h[l], &h[s]))
-            s = l;
-        if (r < n && weaker(&h[r], &h[s]))
-            s = r;
-        if (s == i)
-            return;
-        struct cand tmp = h[i];
-        h[i] = h[s];
-        h[s] = tmp;
-        i = s;
-    }
-}
-
-static int cmp_best_first(const void *a, const void *b)
-{
-    const struct cand *x = a, *y = b;
-    if (weaker(x, y))
-        return 1;
-    if (weaker(y, x))
-        return -1;
-    return 0;
-}
-
 static int ngram_lm_next(void *impl, const char *context, const struct lm_score_opts *opts,
                          size_t top_k, struct lm_candidate **out, size_t *n_out,
                          struct status_err *err)
@@ -207,7 +170,7 @@ static int ngram_lm_next(void *impl, const char *context, const struct lm_score_
     *out = NULL;
     *n_out = 0;
     char *t = prepare(m, context);
-    struct cand *heap = calloc(top_k ? top_k : 1, sizeof *heap);
+    struct topk_hit *heap = calloc(top_k ? top_k : 1, sizeof *heap);
     if (!t || !heap) {
         free(t);
         free(heap);
@@ -238,23 +201,15 @@ static int ngram_lm_next(void *impl, const char *context, const struct lm_score_
         return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
     }
     ngram_score_all(m->lm, &st, all);
-    size_t n = 0;
+    struct topk best = {.h = heap, .cap = top_k};
     for (uint32_t id = 0; id < bound; id++) {
-        if (id == bos || id == unk || all[id] == -INFINITY)
-            continue;
-        struct cand c = {.p = all[id], .id = id};
-        if (n < top_k) {
-            heap[n++] = c;
-            if (n == top_k)
-                for (size_t i = n / 2; i-- > 0;)
-                    sift_down(heap, n, i);
-        } else if (weaker(&heap[0], &c)) {
-            heap[0] = c;
-            sift_down(heap, n, 0);
-        }
+        if (id == bos || id == unk || all[id] == -INFINITY || all[id] < topk_floor(&best))
+            continue; /* (equal to the floor may still enter on a smaller id) */
+        topk_push(&best, id, all[id]);
     }
     free(all);
-    qsort(heap, n, sizeof *heap, cmp_best_first);
+    size_t n = best.n;
+    topk_sort(heap, n);
     struct lm_candidate *res = calloc(n ? n : 1, sizeof *res);
     if (!res)
         goto nomem;
@@ -265,7 +220,7 @@ static int ngram_lm_next(void *impl, const char *context, const struct lm_score_
             lm_candidates_free(res, n);
             goto nomem;
         }
-        res[i].logprob = (double)heap[i].p * LN10;
+        res[i].logprob = (double)heap[i].score * LN10;
         res[i].id = -1; /* hash slots mean nothing to a client */
     }
     free(heap);
