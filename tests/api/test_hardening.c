@@ -770,7 +770,14 @@ Test(hardening, unread_answers_bounded_in_total)
     int tiny_buf = 4096;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &tiny_buf, sizeof tiny_buf);
     raw_send(fd, req, (size_t)rn);
-    /* Wait until the big answer is being sent (its bytes are counted) and stuck. */
+    /* Wait until the big answer is being sent (its bytes are counted) and stuck. Its first
+     * bytes arriving say so. Probing before that raced: a small answer over 64 KiB still held
+     * while the big one was rendered made the big one the refused answer (seen under load). */
+    struct pollfd pf = {.fd = fd, .events = POLLIN};
+    cr_assert_eq(poll(&pf, 1, 180000), 1, "the big answer never started");
+    char head[13] = {0};
+    cr_assert_eq(recv(fd, head, 12, MSG_PEEK), 12);
+    cr_assert_str_eq(head, "HTTP/1.1 200", "the big answer itself was refused");
     struct http_res r;
     int refused = 0;
     /* Up to 180 s: the big answer is slow to compute on a loaded machine (seen: > 60 s under
