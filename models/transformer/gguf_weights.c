@@ -164,10 +164,11 @@ static int meta_float(struct loader *ld, const char *key, double def, float *out
     return STATUS_OK;
 }
 
-static int read_hparams(struct loader *ld)
+/* The shape every attention architecture reads alike: width, FFN width, layers, heads (keys/
+ * values default to the heads), context. */
+static int read_attention_shape(struct loader *ld)
 {
     struct transformer_shape *s = &ld->ck->shape;
-    struct arch *a = &ld->ck->arch;
     int rc;
     if ((rc = meta_int(ld, "embedding_length", 1, CKPT_DIM_MAX, -1, &s->dim)) != STATUS_OK ||
         (rc = meta_int(ld, "feed_forward_length", 1, CKPT_HIDDEN_MAX, -1, &s->hidden_dim)) != STATUS_OK ||
@@ -176,12 +177,29 @@ static int read_hparams(struct loader *ld)
         (rc = meta_int(ld, "attention.head_count_kv", 1, CKPT_HEADS_MAX, s->n_heads, &s->n_kv_heads)) != STATUS_OK ||
         (rc = meta_int(ld, "context_length", 1, CKPT_SEQ_MAX, -1, &s->seq_len)) != STATUS_OK)
         return rc;
+    return STATUS_OK;
+}
+
+/* The heads must divide the width (into even head sizes when 'even': RoPE rotates pairs). */
+static int check_heads(struct loader *ld, int even)
+{
+    const struct transformer_shape *s = &ld->ck->shape;
     if (s->dim % s->n_heads != 0 || s->n_heads % s->n_kv_heads != 0 ||
-        (s->dim / s->n_heads) % 2 != 0)
+        (even && (s->dim / s->n_heads) % 2 != 0))
         return status_set(ld->err, STATUS_BAD_FORMAT, "attention.head_count",
-                          "%s: %d heads (%d for keys/values) do not divide the width %d into "
-                          "even head sizes",
-                          ld->path, s->n_heads, s->n_kv_heads, s->dim);
+                          "%s: %d heads (%d for keys/values) do not divide the width %d%s",
+                          ld->path, s->n_heads, s->n_kv_heads, s->dim,
+                          even ? " into even head sizes" : "");
+    return STATUS_OK;
+}
+
+static int read_hparams(struct loader *ld)
+{
+    struct transformer_shape *s = &ld->ck->shape;
+    struct arch *a = &ld->ck->arch;
+    int rc;
+    if ((rc = read_attention_shape(ld)) != STATUS_OK || (rc = check_heads(ld, 1)) != STATUS_OK)
+        return rc;
     const int hs = s->dim / s->n_heads;
     if ((rc = meta_int(ld, "rope.dimension_count", 2, hs, hs, &a->n_rot)) != STATUS_OK)
         return rc;
@@ -369,18 +387,11 @@ static int read_bert_hparams(struct loader *ld)
     struct transformer_shape *s = &ld->ck->shape;
     struct bert_hparams *h = &ld->ck->enc;
     int rc;
-    if ((rc = meta_int(ld, "embedding_length", 1, CKPT_DIM_MAX, -1, &s->dim)) != STATUS_OK ||
-        (rc = meta_int(ld, "feed_forward_length", 1, CKPT_HIDDEN_MAX, -1, &s->hidden_dim)) != STATUS_OK ||
-        (rc = meta_int(ld, "block_count", 1, CKPT_LAYERS_MAX, -1, &s->n_layers)) != STATUS_OK ||
-        (rc = meta_int(ld, "attention.head_count", 1, CKPT_HEADS_MAX, -1, &s->n_heads)) != STATUS_OK ||
-        (rc = meta_int(ld, "attention.head_count_kv", 1, CKPT_HEADS_MAX, s->n_heads, &s->n_kv_heads)) != STATUS_OK ||
-        (rc = meta_int(ld, "context_length", 1, CKPT_SEQ_MAX, -1, &s->seq_len)) != STATUS_OK ||
+    if ((rc = read_attention_shape(ld)) != STATUS_OK ||
         (rc = meta_float(ld, "attention.layer_norm_epsilon", 1e-12, &h->norm_eps)) != STATUS_OK)
         return rc;
-    if (s->dim % s->n_heads != 0 || s->n_heads % s->n_kv_heads != 0)
-        return status_set(ld->err, STATUS_BAD_FORMAT, "attention.head_count",
-                          "%s: %d heads (%d for keys/values) do not divide the width %d",
-                          ld->path, s->n_heads, s->n_kv_heads, s->dim);
+    if ((rc = check_heads(ld, 0)) != STATUS_OK)
+        return rc;
     char key[NAME_MAX_LEN];
     snprintf(key, sizeof key, "%s.attention.causal", ld->arch);
     rc = gguf_get_bool(ld->g, key, &h->causal, ld->err);
@@ -512,21 +523,13 @@ static int take_bert(struct loader *ld)
 
 static int read_gpt2_hparams(struct loader *ld)
 {
-    struct transformer_shape *s = &ld->ck->shape;
     struct arch *a = &ld->ck->arch;
     int rc;
-    if ((rc = meta_int(ld, "embedding_length", 1, CKPT_DIM_MAX, -1, &s->dim)) != STATUS_OK ||
-        (rc = meta_int(ld, "feed_forward_length", 1, CKPT_HIDDEN_MAX, -1, &s->hidden_dim)) != STATUS_OK ||
-        (rc = meta_int(ld, "block_count", 1, CKPT_LAYERS_MAX, -1, &s->n_layers)) != STATUS_OK ||
-        (rc = meta_int(ld, "attention.head_count", 1, CKPT_HEADS_MAX, -1, &s->n_heads)) != STATUS_OK ||
-        (rc = meta_int(ld, "attention.head_count_kv", 1, CKPT_HEADS_MAX, s->n_heads, &s->n_kv_heads)) != STATUS_OK ||
-        (rc = meta_int(ld, "context_length", 1, CKPT_SEQ_MAX, -1, &s->seq_len)) != STATUS_OK ||
+    if ((rc = read_attention_shape(ld)) != STATUS_OK ||
         (rc = meta_float(ld, "attention.layer_norm_epsilon", 1e-5, &a->rms_eps)) != STATUS_OK)
         return rc;
-    if (s->dim % s->n_heads != 0 || s->n_heads % s->n_kv_heads != 0)
-        return status_set(ld->err, STATUS_BAD_FORMAT, "attention.head_count",
-                          "%s: %d heads (%d for keys/values) do not divide the width %d",
-                          ld->path, s->n_heads, s->n_kv_heads, s->dim);
+    if ((rc = check_heads(ld, 0)) != STATUS_OK)
+        return rc;
     a->n_rot = 0; /* learned positions, no RoPE */
     a->layernorm = 1;
     a->act = KERNELS_ACT_GELU_GGML; /* GPT-2's tanh GELU, as llama.cpp computes it */
