@@ -415,6 +415,18 @@ void harness_ckpt_gen(const char *name, const char *flags, char *ckpt, size_t ck
     cr_assert_eq(system(cmd), 0, "%s", cmd);
 }
 
+void harness_gguf_random(const char *name, const char *flags, char *path, size_t path_size)
+{
+    const char *tools = getenv("LMSERVE_TOOLS");
+    char tool[512], cmd[4096];
+    snprintf(tool, sizeof tool, "%s/lmserve-gguf", tools && *tools ? tools : "build/bin");
+    if (access(tool, X_OK) != 0)
+        cr_skip_test("%s not built", tool);
+    snprintf(path, path_size, "%s/%s", harness_tmpdir(), name);
+    snprintf(cmd, sizeof cmd, "%s random -o %s %s > /dev/null", tool, path, flags);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
 void srv_start_with(struct srv *s, const char *const *base, const char *const *extra)
 {
     const char *args[HARNESS_ARGS_MAX + 1];

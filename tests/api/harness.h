@@ -62,6 +62,9 @@ const char *harness_test_root(const char *tag);
  * built) at <tmpdir>/<name>.bin with its tokenizer <tmpdir>/<name>.tok; 'flags' are the
  * generator's size flags. 'ckpt' (TC_PATH) gets the checkpoint's full path. */
 void harness_ckpt_gen(const char *name, const char *flags, char *ckpt, size_t ckpt_size);
+/* A random-weight GGUF from `lmserve-gguf random FLAGS` (LMSERVE_TOOLS; the test is skipped when
+ * it is not built) at <tmpdir>/<name>; 'path' gets its full path. */
+void harness_gguf_random(const char *name, const char *flags, char *path, size_t path_size);
 /* srv_start with 'base' then 'extra' arguments (both NULL-terminated, extra may be NULL). */
 void srv_start_with(struct srv *s, const char *const *base, const char *const *extra);
 

@@ -40,20 +40,16 @@ static struct srv tb_srv;
 
 static void tb_start(const char *extra)
 {
-    const char *tools = getenv("LMSERVE_TOOLS"), *vocab = tb_vocab();
-    char tool[TB_PATH_MAX], cmd[4 * TB_PATH_MAX];
+    const char *vocab = tb_vocab();
+    char name[64], flags[4 * TB_PATH_MAX];
     static char spec[TB_PATH_MAX + 32], path[TB_PATH_MAX];
-    snprintf(tool, sizeof tool, "%s/lmserve-gguf", tools && *tools ? tools : "build/bin");
     if (!vocab)
         cr_skip_test("../shared/vocab/ggml-vocab-bert-bge.gguf absent");
-    if (access(tool, X_OK) != 0)
-        cr_skip_test("%s not built", tool);
-    snprintf(path, sizeof path, "%s/bert-%d.gguf", harness_tmpdir(), (int)getpid());
-    snprintf(cmd, sizeof cmd,
-             "%s random -o %s --arch bert --vocab-from %s --dim %d --hidden 128 --layers 2 "
-             "--heads 4 --ctx 32 %s > /dev/null",
-             tool, path, vocab, TB_DIM, extra);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    snprintf(name, sizeof name, "bert-%d.gguf", (int)getpid());
+    snprintf(flags, sizeof flags,
+             "--arch bert --vocab-from %s --dim %d --hidden 128 --layers 2 --heads 4 --ctx 32 %s",
+             vocab, TB_DIM, extra);
+    harness_gguf_random(name, flags, path, sizeof path);
     snprintf(spec, sizeof spec, "e=transformer:%s", path);
     const char *args[] = {"--model", spec, "--max-batch", "8", NULL};
     srv_start(&tb_srv, args, 1);
@@ -61,12 +57,7 @@ static void tb_start(const char *extra)
 
 static json_t *tb_post_ok(const char *path, const char *body)
 {
-    struct http_res r;
-    cr_assert_eq(http_post(&tb_srv, path, body, &r), 0);
-    cr_assert_eq(r.status, 200, "%s %s -> %ld %s", path, body, r.status, r.body);
-    json_t *j = json_incref(r.json);
-    http_res_free(&r);
-    return j;
+    return http_post_ok(&tb_srv, path, body);
 }
 
 static void tb_post_error(const char *path, const char *body, long status, const char *param,
@@ -308,19 +299,15 @@ Test(bert_api, rerank_needs_a_classifier, .timeout = 120)
  * file: the random decoder has a synthetic one) */
 Test(bert_api, decoder_with_pooling_embeds, .timeout = 120)
 {
-    const char *tools = getenv("LMSERVE_TOOLS");
-    char tool[TB_PATH_MAX], cmd[8 * TB_PATH_MAX], a[TB_PATH_MAX], b[TB_PATH_MAX];
+    char name_a[64], name_b[64], a[TB_PATH_MAX], b[TB_PATH_MAX];
     static char spec_a[TB_PATH_MAX + 32], spec_b[TB_PATH_MAX + 32];
-    snprintf(tool, sizeof tool, "%s/lmserve-gguf", tools && *tools ? tools : "build/bin");
-    if (access(tool, X_OK) != 0)
-        cr_skip_test("%s not built", tool);
-    snprintf(a, sizeof a, "%s/dec-pool-%d.gguf", harness_tmpdir(), (int)getpid());
-    snprintf(b, sizeof b, "%s/dec-nopool-%d.gguf", harness_tmpdir(), (int)getpid());
-    const char *shape = "--arch qwen2 --dim 64 --hidden 128 --layers 2 --heads 4 --kv-heads 2 "
-                        "--vocab 512 --ctx 256";
-    snprintf(cmd, sizeof cmd, "%s random -o %s %s --pooling last > /dev/null && "
-                              "%s random -o %s %s > /dev/null", tool, a, shape, tool, b, shape);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
+#define TB_DEC_SHAPE "--arch qwen2 --dim 64 --hidden 128 --layers 2 --heads 4 --kv-heads 2 " \
+                     "--vocab 512 --ctx 256"
+    snprintf(name_a, sizeof name_a, "dec-pool-%d.gguf", (int)getpid());
+    snprintf(name_b, sizeof name_b, "dec-nopool-%d.gguf", (int)getpid());
+    harness_gguf_random(name_a, TB_DEC_SHAPE " --pooling last", a, sizeof a);
+    harness_gguf_random(name_b, TB_DEC_SHAPE, b, sizeof b);
+#undef TB_DEC_SHAPE
     snprintf(spec_a, sizeof spec_a, "p=transformer:%s", a);
     snprintf(spec_b, sizeof spec_b, "d=transformer:%s", b);
     const char *args[] = {"--model", spec_a, "--model", spec_b, NULL};

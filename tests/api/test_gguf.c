@@ -15,16 +15,6 @@
 
 #define TG_PATH_MAX 1024
 
-static json_t *post_ok(const struct srv *s, const char *path, const char *body)
-{
-    struct http_res r;
-    cr_assert_eq(http_post(s, path, body, &r), 0);
-    cr_assert_eq(r.status, 200, "%s -> %ld %s", path, r.status, r.body);
-    json_t *j = json_incref(r.json);
-    http_res_free(&r);
-    return j;
-}
-
 Test(gguf, stories260K_gguf_completes_as_run_c, .timeout = 120)
 {
     const char *dir = harness_shared_models();
@@ -51,7 +41,7 @@ Test(gguf, stories260K_gguf_completes_as_run_c, .timeout = 120)
         json_t *rj = json_pack("{s:s, s:s, s:I, s:i}", "model", "s", "prompt", prompt,
                                "max_tokens", gen, "temperature", 0);
         char *req = json_dumps(rj, 0);
-        json_t *r = post_ok(&s, "/v1/completions", req);
+        json_t *r = http_post_ok(&s, "/v1/completions", req);
         json_t *ch = json_array_get(json_object_get(r, "choices"), 0);
         const char *text = json_string_value(json_object_get(ch, "text"));
         const size_t pl = strlen(prompt);
@@ -83,21 +73,16 @@ Test(gguf, stories260K_gguf_completes_as_run_c, .timeout = 120)
 
 Test(gguf, random_qwen2_generates, .timeout = 120)
 {
-    const char *tools = getenv("LMSERVE_TOOLS");
-    char tool[TG_PATH_MAX], path[TG_PATH_MAX], cmd[3 * TG_PATH_MAX], spec[TG_PATH_MAX + 32];
-    snprintf(tool, sizeof tool, "%s/lmserve-gguf", tools && *tools ? tools : "build/bin");
-    if (access(tool, X_OK) != 0)
-        cr_skip_test("%s not built", tool);
-    snprintf(path, sizeof path, "%s/qwen2.gguf", harness_tmpdir());
-    snprintf(cmd, sizeof cmd, "%s random -o %s --arch qwen2 --type Q4_K --dim 256 --hidden 512 "
-                              "--layers 2 --heads 4 --kv-heads 2 --vocab 400 --ctx 64 --tied > /dev/null",
-             tool, path);
-    cr_assert_eq(system(cmd), 0);
+    char path[TG_PATH_MAX], spec[TG_PATH_MAX + 32];
+    harness_gguf_random("qwen2.gguf",
+                        "--arch qwen2 --type Q4_K --dim 256 --hidden 512 --layers 2 --heads 4 "
+                        "--kv-heads 2 --vocab 400 --ctx 64 --tied",
+                        path, sizeof path);
     snprintf(spec, sizeof spec, "q=transformer:%s", path);
     const char *args[] = {"--model", spec, NULL};
     struct srv s;
     srv_start(&s, args, 1);
-    json_t *r = post_ok(&s, "/v1/completions",
+    json_t *r = http_post_ok(&s, "/v1/completions",
                         "{\"model\":\"q\",\"prompt\":\"ab\",\"max_tokens\":8,\"temperature\":0}");
     json_t *u = json_object_get(r, "usage");
     cr_expect_gt(json_integer_value(json_object_get(u, "completion_tokens")), 0);

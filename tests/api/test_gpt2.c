@@ -14,35 +14,19 @@
 
 #define TG_PATH_MAX 1024
 
-static json_t *tg_post(const struct srv *s, const char *path, const char *body)
-{
-    struct http_res r;
-    cr_assert_eq(http_post(s, path, body, &r), 0);
-    cr_assert_eq(r.status, 200, "%s -> %ld %s", path, r.status, r.body);
-    json_t *j = json_incref(r.json);
-    http_res_free(&r);
-    return j;
-}
-
 Test(gpt2_api, random_gpt2_serves_completions_score_next, .timeout = 120)
 {
-    const char *tools = getenv("LMSERVE_TOOLS");
-    char tool[TG_PATH_MAX], path[TG_PATH_MAX], cmd[3 * TG_PATH_MAX], spec[TG_PATH_MAX + 32];
-    snprintf(tool, sizeof tool, "%s/lmserve-gguf", tools && *tools ? tools : "build/bin");
-    if (access(tool, X_OK) != 0)
-        cr_skip_test("%s not built", tool);
-    snprintf(path, sizeof path, "%s/gpt2.gguf", harness_tmpdir());
-    snprintf(cmd, sizeof cmd, "%s random -o %s --arch gpt2 --type Q8_0 --dim 64 --layers 2 "
-                              "--heads 4 --ctx 64 > /dev/null", tool, path);
-    cr_assert_eq(system(cmd), 0);
+    char path[TG_PATH_MAX], spec[TG_PATH_MAX + 32];
+    harness_gguf_random("gpt2.gguf", "--arch gpt2 --type Q8_0 --dim 64 --layers 2 --heads 4 --ctx 64",
+                        path, sizeof path);
     snprintf(spec, sizeof spec, "m=transformer:%s", path);
     const char *args[] = {"--model", spec, NULL};
     struct srv s;
     srv_start(&s, args, 1);
 
     const char *req = "{\"model\":\"m\",\"prompt\":\"Hello world, the war\",\"max_tokens\":8,\"temperature\":0}";
-    json_t *r = tg_post(&s, "/v1/completions", req);
-    json_t *again = tg_post(&s, "/v1/completions", req);
+    json_t *r = http_post_ok(&s, "/v1/completions", req);
+    json_t *again = http_post_ok(&s, "/v1/completions", req);
     cr_expect_eq(json_integer_value(json_object_get(json_object_get(r, "usage"), "completion_tokens")), 8);
     const char *t1 = json_string_value(json_object_get(json_array_get(json_object_get(r, "choices"), 0), "text"));
     const char *t2 = json_string_value(json_object_get(json_array_get(json_object_get(again, "choices"), 0), "text"));
@@ -52,7 +36,7 @@ Test(gpt2_api, random_gpt2_serves_completions_score_next, .timeout = 120)
     json_decref(again);
     json_decref(r);
 
-    r = tg_post(&s, "/v1/score", "{\"model\":\"m\",\"input\":[\"the war and peace\",\"x\"],\"detail\":true}");
+    r = http_post_ok(&s, "/v1/score", "{\"model\":\"m\",\"input\":[\"the war and peace\",\"x\"],\"detail\":true}");
     cr_assert_eq(json_array_size(json_object_get(r, "data")), 2);
     char *dump = json_dumps(json_array_get(json_object_get(r, "data"), 0), JSON_COMPACT);
     cr_expect(strstr(dump, "logprob") != NULL, "%s", dump);
@@ -60,7 +44,7 @@ Test(gpt2_api, random_gpt2_serves_completions_score_next, .timeout = 120)
     json_decref(r);
 
     /* every token of the vocabulary as a candidate: each one's text decoded */
-    r = tg_post(&s, "/v1/next", "{\"model\":\"m\",\"context\":\"Hello world\",\"top_k\":1000}");
+    r = http_post_ok(&s, "/v1/next", "{\"model\":\"m\",\"context\":\"Hello world\",\"top_k\":1000}");
     json_t *data = json_object_get(r, "data");
     cr_assert_gt(json_array_size(data), 300);
     int violence = 0;

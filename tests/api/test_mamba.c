@@ -13,37 +13,22 @@
 
 #define TM_PATH_MAX 1024
 
-static json_t *post_ok(const struct srv *s, const char *path, const char *body)
-{
-    struct http_res r;
-    cr_assert_eq(http_post(s, path, body, &r), 0);
-    cr_assert_eq(r.status, 200, "%s -> %ld %s", path, r.status, r.body);
-    json_t *j = json_incref(r.json);
-    http_res_free(&r);
-    return j;
-}
-
 Test(mamba_api, random_mamba_serves_completions_score_next, .timeout = 120)
 {
-    const char *tools = getenv("LMSERVE_TOOLS");
-    char tool[TM_PATH_MAX], path[TM_PATH_MAX], cmd[3 * TM_PATH_MAX], spec[TM_PATH_MAX + 32];
-    snprintf(tool, sizeof tool, "%s/lmserve-gguf", tools && *tools ? tools : "build/bin");
-    if (access(tool, X_OK) != 0)
-        cr_skip_test("%s not built", tool);
-    snprintf(path, sizeof path, "%s/mamba.gguf", harness_tmpdir());
-    snprintf(cmd, sizeof cmd, "%s random -o %s --arch mamba --type Q8_0 --dim 64 --layers 2 "
-                              "--vocab 400 --ctx 256 > /dev/null", tool, path);
-    cr_assert_eq(system(cmd), 0);
+    char path[TM_PATH_MAX], spec[TM_PATH_MAX + 32];
+    harness_gguf_random("mamba.gguf",
+                        "--arch mamba --type Q8_0 --dim 64 --layers 2 --vocab 400 --ctx 256", path,
+                        sizeof path);
     snprintf(spec, sizeof spec, "m=transformer:%s", path);
     const char *args[] = {"--model", spec, NULL};
     struct srv s;
     srv_start(&s, args, 1);
 
-    json_t *r = post_ok(&s, "/v1/completions",
+    json_t *r = http_post_ok(&s, "/v1/completions",
                         "{\"model\":\"m\",\"prompt\":\"ab cd\",\"max_tokens\":8,\"temperature\":0}");
     json_t *u = json_object_get(r, "usage");
     cr_expect_eq(json_integer_value(json_object_get(u, "completion_tokens")), 8);
-    json_t *again = post_ok(&s, "/v1/completions",
+    json_t *again = http_post_ok(&s, "/v1/completions",
                             "{\"model\":\"m\",\"prompt\":\"ab cd\",\"max_tokens\":8,\"temperature\":0}");
     const char *t1 = json_string_value(json_object_get(json_array_get(json_object_get(r, "choices"), 0), "text"));
     const char *t2 = json_string_value(json_object_get(json_array_get(json_object_get(again, "choices"), 0), "text"));
@@ -52,7 +37,7 @@ Test(mamba_api, random_mamba_serves_completions_score_next, .timeout = 120)
     json_decref(again);
     json_decref(r);
 
-    r = post_ok(&s, "/v1/score", "{\"model\":\"m\",\"input\":[\"ab cd ef\",\"x\"],\"detail\":true}");
+    r = http_post_ok(&s, "/v1/score", "{\"model\":\"m\",\"input\":[\"ab cd ef\",\"x\"],\"detail\":true}");
     json_t *data = json_object_get(r, "data");
     cr_assert_eq(json_array_size(data), 2);
     char *dump = json_dumps(json_array_get(data, 0), JSON_COMPACT);
@@ -60,7 +45,7 @@ Test(mamba_api, random_mamba_serves_completions_score_next, .timeout = 120)
     free(dump);
     json_decref(r);
 
-    r = post_ok(&s, "/v1/next", "{\"model\":\"m\",\"context\":\"ab cd\",\"top_k\":5}");
+    r = http_post_ok(&s, "/v1/next", "{\"model\":\"m\",\"context\":\"ab cd\",\"top_k\":5}");
     cr_expect_eq(json_array_size(json_object_get(r, "data")), 5);
     json_decref(r);
 
