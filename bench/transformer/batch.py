@@ -19,6 +19,8 @@ usage: LLAMA_SERVER=/path/to/llama-server python3 bench/transformer/batch.py
 """
 import argparse, http.client, json, os, statistics, subprocess, sys, threading, time
 
+from servers import wait_ready
+
 WORDS = ("apple river stone cloud garden silver forest window candle meadow harbor lantern "
          "pepper marble violet thunder canyon falcon willow ember").split()
 seq = [0]
@@ -154,22 +156,6 @@ def many_streams(port, pid, k, max_tokens):
             "ttft_max_s": round(max((t for t, _, _ in out), default=0), 2)}
 
 
-def wait_ready(port, proc, what, timeout=180):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            c.request("GET", "/health")
-            if c.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{what} not ready on port {port}")
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("files", nargs="+")
@@ -195,8 +181,8 @@ def main():
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         res = {"lmserve": {}, "llama-server": {}}
         try:
-            wait_ready(a.port, lm, "lmserve")
-            wait_ready(a.port + 1, ll, "llama-server")
+            wait_ready(a.port, lm, "lmserve", poll=0.3)
+            wait_ready(a.port + 1, ll, "llama-server", poll=0.3)
             for rnd in range(a.rounds):
                 order = [("lmserve", a.port, False), ("llama-server", a.port + 1, True)]
                 if rnd % 2:

@@ -17,6 +17,8 @@ usage: LLAMA_SERVER=/path/to/llama-server python3 bench/transformer/http_compare
 """
 import argparse, http.client, json, os, statistics, subprocess, sys, time
 
+from servers import wait_ready
+
 WORDS = "apple river stone cloud garden silver forest window candle meadow harbor lantern".split()
 STORY = ("Once upon a time there was a little girl named Lily who loved to play in the park "
          "with her friends and her dog. ")
@@ -34,22 +36,6 @@ def post(port, path, body, timeout=600):
     if r.status != 200:
         raise RuntimeError(f"port {port}: HTTP {r.status}: {raw[:300]!r}")
     return dt, json.loads(raw)
-
-
-def wait_ready(port, proc, what, timeout=120):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        try:
-            c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            c.request("GET", "/health")
-            if c.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{what} not ready on port {port}")
 
 
 def tokens_of(resp):
@@ -83,12 +69,12 @@ def main():
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         p_ll = None
         try:
-            wait_ready(a.port, p_lm, "lmserve")
+            wait_ready(a.port, p_lm, "lmserve", timeout=120)
             if os.access(llama, os.X_OK):
                 p_ll = subprocess.Popen([llama, "-m", f, "-t", "1", "-np", "1", "-c", "4096",
                                          "--port", str(a.port + 1), "--host", "127.0.0.1"],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                wait_ready(a.port + 1, p_ll, "llama-server")
+                wait_ready(a.port + 1, p_ll, "llama-server", timeout=120)
             sides = [("lmserve", a.port, {"model": "m"})]
             if p_ll:
                 sides.append(("llama-server", a.port + 1, {"cache_prompt": False}))
