@@ -12,6 +12,7 @@
 #include "../kernels/kernels.h"
 #include "../util/alloc.h" /* util_malloc & co: the loaders' allocations (failure injection) */
 #include "../vocab/vocab.h"
+#include "../vocab/vocab_internal.h" /* struct strtab: the llama2.c tokenizer's piece hash */
 #include "transformer.h"
 
 /* Header bounds: anything past these is a corrupt file, and they keep every size
@@ -207,12 +208,10 @@ const char *bert_pooling_name(int pooling); /* "none", "mean", "cls", "last", "r
 struct tokenizer {
     int vocab_size;
     int max_token_length;
-    char **vocab;     /* [vocab] NUL-terminated pieces (into 'blob') */
-    uint32_t *len;    /* [vocab] bytes, NUL excluded */
-    float *scores;    /* [vocab] */
+    struct vocab_str *piece; /* [vocab] pieces (into 'blob', NUL-terminated there) */
+    float *scores;           /* [vocab] */
     char *blob;
-    int32_t *table;   /* open-addressing hash: piece -> lowest id, -1 empty */
-    size_t table_mask;
+    struct strtab by_text;   /* piece -> lowest id (models/vocab's hash) */
     int16_t *byte_of; /* [vocab]: the byte of a "<0xXX>" token, else -1 */
     int space_id;     /* id of " " (the dummy prefix), -1 if absent */
 };
