@@ -16,6 +16,11 @@ int transformer_open(const char *ckpt, const char *tok, transformer **out,
     int rc = checkpoint_open(ckpt, &t->ck, err);
     if (rc == STATUS_OK)
         rc = tokenizer_open(tok, t->ck.shape.vocab, &t->tok, err);
+    return transformer_opened(t, rc, out);
+}
+
+int transformer_opened(transformer *t, int rc, transformer **out)
+{
     if (rc != STATUS_OK) {
         transformer_close(t);
         return rc;

@@ -154,10 +154,14 @@ struct checkpoint {
 int checkpoint_open(const char *path, struct checkpoint *ck, struct status_err *err);
 void checkpoint_close(struct checkpoint *ck); /* accepts a zeroed struct */
 const char *checkpoint_format_name(int version);
-/* Map the weights of GGUF file 'path' (architectures llama and qwen2) as views into the
+/* Map the weights of GGUF file 'path' (the architectures in ARCHS) as views into the
  * file; every shape and type checked. Same contract as checkpoint_open. A file without
  * tensors is STATUS_BAD_FORMAT here (the tokenizer-only path handles it). */
 int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_err *err);
+
+/* The end of every open (transformer.c): rc != STATUS_OK closes 't' and returns rc; otherwise
+ * the head sizes and the kernel table are set and 't' is handed to *out. */
+int transformer_opened(transformer *t, int rc, transformer **out);
 
 /* ---- forward.c, shared with the other architectures' passes ---- */
 /* out[t][0..w->rows) (t < n, ld floats apart) = W x[t], x of n tokens of 'cols' floats;
