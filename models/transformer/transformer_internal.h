@@ -307,6 +307,10 @@ void sampler_free(struct sampler *s);
 void sampler_observe(struct sampler *s, int id, int generated);
 /* Apply penalties to logits (in place), then pick the next id. */
 int sampler_next(struct sampler *s, float *logits, const struct transformer_gen_params *p);
+/* 1 when sampler_next would be argmax over the logits untouched (temperature 0, no
+ * penalties): the caller may then skip its copy and call sampler_argmax on them. */
+int sampler_greedy_plain(const struct transformer_gen_params *p);
+int sampler_argmax(const float *logits, int vocab);
 /* log-softmax of 'logits' at 'id', and the top-n alternatives (n <= LOGPROBS_MAX). */
 float sampler_logprob(const float *logits, int vocab, int id, struct transformer_gen_alt *top,
                       size_t n_top);
