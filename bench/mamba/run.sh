@@ -38,7 +38,7 @@ for r in $(seq "$ROUNDS"); do
         name=$(basename "$f" .gguf | sed 's/mamba-random-//')
         for t in 1 2; do
             "$BIN/lmserve-bench-transformer" --threads $t --prompt "$PROMPT" --decode "$DECODE" \
-                --reps 1 "$f" 2>/dev/null |
+                --reps 1 --warmup 3 "$f" 2>/dev/null |
                 sed "s/^{/{\"side\":\"lmserve\",\"file\":\"$name\",\"round\":$r,/" | tee -a "$OUT"
             if [ -x "$LLAMA_BENCH" ]; then
                 "$LLAMA_BENCH" -m "$f" -t $t -p "$PROMPT" -n "$DECODE" -r 1 -o jsonl 2>/dev/null |

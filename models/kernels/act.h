@@ -44,5 +44,10 @@ int kernels_act_by_name(const char *name);
  * y = ((x - mean) / sqrt(var + eps)) * w + b (b may be NULL). out may alias x. */
 void kernels_layernorm(float *out, const float *x, const float *w, const float *b, size_t n,
                        float eps);
+typedef void (*kernels_layernorm_fn)(float *out, const float *x, const float *w, const float *b,
+                                     size_t n, float eps);
+/* LayerNorm at tier t: the reference above, or its AVX2 version (the double sums in another
+ * order: within 1e-6 relative of the reference); never NULL. */
+kernels_layernorm_fn kernels_layernorm_get(enum kernels_tier t);
 
 #endif

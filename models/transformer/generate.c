@@ -108,14 +108,20 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
     int prev = ids[n - 1], on_stop_string = 0;
     res->finish = TRANSFORMER_FINISH_LENGTH;
     const size_t n_top = p->logprobs > 0 ? (size_t)p->logprobs : 0;
+    const int greedy = sampler_greedy_plain(p);
     while (res->completion_tokens < p->max_tokens) {
         if (cancelled && *cancelled) {
             rc = status_set(err, STATUS_CANCELLED, NULL, "cancelled");
             goto done;
         }
         const float *logits = transformer_logits(seq);
-        memcpy(work, logits, V * sizeof *work);
-        int id = sampler_next(&smp, work, p);
+        int id;
+        if (greedy) { /* nothing changes the logits: no copy */
+            id = sampler_argmax(logits, sh->vocab);
+        } else {
+            memcpy(work, logits, V * sizeof *work);
+            id = sampler_next(&smp, work, p);
+        }
         if (transformer_is_eog(t, id)) {
             res->finish = TRANSFORMER_FINISH_STOP;
             break;

@@ -170,6 +170,12 @@ int transformer_opened(transformer *t, int rc, transformer **out);
  * split over the kernel thread team. */
 void transformer_linear(const transformer *t, void *xa, const float *x, size_t n, size_t cols,
                         const struct tensor *w, float *out, size_t ld);
+/* The same for up to three matrices of the same input width in one dispatch (BERT's Q, K, V):
+ * out[i] (ld[i] floats per token) = W[i] x; the input converted once per weight type, into
+ * xa[i] (each n * cols * 4 bytes). */
+void transformer_linear_n(const transformer *t, void *const *xa, const float *x, size_t n,
+                          size_t cols, const struct tensor *const *w, float *const *out,
+                          const size_t *ld, size_t nw);
 /* RMSNorm as the architecture computes it (ggml's: the sum of squares in double). */
 void transformer_rmsnorm(const transformer *t, float *out, const float *x, const float *w,
                          size_t n);
@@ -307,6 +313,10 @@ void sampler_free(struct sampler *s);
 void sampler_observe(struct sampler *s, int id, int generated);
 /* Apply penalties to logits (in place), then pick the next id. */
 int sampler_next(struct sampler *s, float *logits, const struct transformer_gen_params *p);
+/* 1 when sampler_next would be argmax over the logits untouched (temperature 0, no
+ * penalties): the caller may then skip its copy and call sampler_argmax on them. */
+int sampler_greedy_plain(const struct transformer_gen_params *p);
+int sampler_argmax(const float *logits, int vocab);
 /* log-softmax of 'logits' at 'id', and the top-n alternatives (n <= LOGPROBS_MAX). */
 float sampler_logprob(const float *logits, int vocab, int id, struct transformer_gen_alt *top,
                       size_t n_top);
