@@ -12,6 +12,7 @@
 #include "../kernels/kernels.h"
 #include "../util/alloc.h" /* util_malloc & co: the loaders' allocations (failure injection) */
 #include "../vocab/vocab.h"
+#include "../vocab/vocab_internal.h" /* struct strtab: the llama2.c tokenizer's piece hash */
 #include "transformer.h"
 
 /* Header bounds: anything past these is a corrupt file, and they keep every size
@@ -213,12 +214,10 @@ const char *bert_pooling_name(int pooling); /* "none", "mean", "cls", "last", "r
 struct tokenizer {
     int vocab_size;
     int max_token_length;
-    char **vocab;     /* [vocab] NUL-terminated pieces (into 'blob') */
-    uint32_t *len;    /* [vocab] bytes, NUL excluded */
-    float *scores;    /* [vocab] */
+    struct vocab_str *piece; /* [vocab] pieces (into 'blob', NUL-terminated there) */
+    float *scores;           /* [vocab] */
     char *blob;
-    int32_t *table;   /* open-addressing hash: piece -> lowest id, -1 empty */
-    size_t table_mask;
+    struct strtab by_text;   /* piece -> lowest id (models/vocab's hash) */
     int16_t *byte_of; /* [vocab]: the byte of a "<0xXX>" token, else -1 */
     int space_id;     /* id of " " (the dummy prefix), -1 if absent */
 };
@@ -314,6 +313,10 @@ void sampler_free(struct sampler *s);
 void sampler_observe(struct sampler *s, int id, int generated);
 /* Apply penalties to logits (in place), then pick the next id. */
 int sampler_next(struct sampler *s, float *logits, const struct transformer_gen_params *p);
+/* 1 when sampler_next would be argmax over the logits untouched (temperature 0, no
+ * penalties): the caller may then skip its copy and call sampler_argmax on them. */
+int sampler_greedy_plain(const struct transformer_gen_params *p);
+int sampler_argmax(const float *logits, int vocab);
 /* log-softmax of 'logits' at 'id', and the top-n alternatives (n <= LOGPROBS_MAX). */
 float sampler_logprob(const float *logits, int vocab, int id, struct transformer_gen_alt *top,
                       size_t n_top);
