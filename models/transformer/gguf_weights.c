@@ -744,6 +744,7 @@ int transformer_open_gguf(const char *path, transformer **out, struct status_err
     t->head_size = t->ck.shape.dim / t->ck.shape.n_heads;
     t->kv_dim = t->head_size * t->ck.shape.n_kv_heads;
     t->k = kernels_select();
+    transformer_interleave(t);
     *out = t;
     return STATUS_OK;
 }
