@@ -379,7 +379,9 @@ static void gemm_tiled(gemm_row_fn row8, gemm_row_fn row4, kernels_dot_fn dot, g
 
 /* Q8_0 / Q4_0 / Q5_0 weights against Q8_0 activations: 'qw' is the block's signed bytes.
  * d = wd * yd in a vector for the tile's tokens at once, then per token the dot's
- * fmadd(d, int sums as floats, acc): the same products and sums as the dot. */
+ * fmadd(d, int sums as floats, acc): the same products and sums as the dot. Token t's d is
+ * broadcast from memory (a load) rather than permuted out of the vector (a shuffle on the
+ * same vector pipes as the multiplies): ~18% less time per 8-token tile at 110M. */
 #define ROWN_Q80(NAME, NT, WBLOCK, QK, UNPACK)                                                \
     static void NAME(float *o, size_t out_tok, const void *wrow, const char *x,               \
                      size_t xs, size_t n, const float *yd)                                    \
@@ -390,14 +392,15 @@ static void gemm_tiled(gemm_row_fn row8, gemm_row_fn row4, kernels_dot_fn dot, g
         for (size_t i = 0; i < n / (QK); i++) {                                               \
             const __m256i qw = UNPACK;                                                        \
             const __m256i ua = _mm256_sign_epi8(qw, qw);                                      \
-            const __m256 D = _mm256_mul_ps(_mm256_set1_ps(h2f(w[i].d)),                       \
-                                           _mm256_loadu_ps(yd + i * GEMM_NT));                \
+            float dd[8] __attribute__((aligned(32)));                                         \
+            _mm256_store_ps(dd, _mm256_mul_ps(_mm256_set1_ps(h2f(w[i].d)),                     \
+                                              _mm256_loadu_ps(yd + i * GEMM_NT)));            \
             _Pragma("GCC unroll 8") for (int t = 0; t < (NT); t++)                            \
             {                                                                                 \
                 const struct block_q8_0 *y = (const void *)(x + (size_t)t * xs);              \
                 const __m256i qy = _mm256_loadu_si256((const __m256i *)y[i].qs);               \
                 const __m256 p = _mm256_cvtepi32_ps(dot_u8_i8(ua, _mm256_sign_epi8(qy, qw)));  \
-                acc[t] = _mm256_fmadd_ps(LANE_PS(D, t), p, acc[t]);                      \
+                acc[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(dd + t), p, acc[t]);             \
             }                                                                                 \
         }                                                                                     \
         _Pragma("GCC unroll 8") for (int t = 0; t < (NT); t++) o[(size_t)t * out_tok] =       \

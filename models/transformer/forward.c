@@ -636,65 +636,66 @@ static int forward_batch(transformer_seq *s, const int *ids, size_t n, float *al
     return STATUS_OK;
 }
 
-int transformer_forward(transformer_seq *s, const int *ids, size_t n, float *all_logits,
-                        const volatile int *cancelled, struct status_err *err)
+/* The checks both entries make: the tokens fit the context and every id is in the vocabulary. */
+static int check_tokens(const transformer_seq *s, const int *ids, size_t n, struct status_err *err)
 {
-    const struct transformer_shape *sh = &s->t->ck.shape;
-    if (n == 0)
-        return STATUS_OK;
+    const int vocab = s->t->ck.shape.vocab;
     if (n > s->cap - s->pos)
         return status_set(err, STATUS_BAD_INPUT, NULL,
                           "%zu tokens do not fit: position %zu of a %zu-token context", n,
                           s->pos, s->cap);
     for (size_t i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= sh->vocab)
+        if (ids[i] < 0 || ids[i] >= vocab)
             return status_set(err, STATUS_BAD_INPUT, NULL, "token id %d out of range [0, %d)",
-                              ids[i], sh->vocab);
-    if (s->rs) {
-        int rc = s->rops->forward(s->t, s->rs, ids, n, s->logits, all_logits, cancelled, err);
-        if (rc == STATUS_OK)
-            s->pos += n;
-        return rc;
-    }
-    for (size_t done = 0; done < n;) {
-        size_t b = n - done < TRANSFORMER_BATCH_MAX ? n - done : TRANSFORMER_BATCH_MAX;
-        if (ensure_batch(s, b) != 0)
-            return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
-        int rc = forward_batch(s, ids + done, b, all_logits ? all_logits + done * (size_t)sh->vocab : NULL,
-                               cancelled, err);
-        if (rc != STATUS_OK)
-            return rc;
-        done += b;
-    }
+                              ids[i], vocab);
     return STATUS_OK;
 }
 
-int transformer_forward_hidden(transformer_seq *s, const int *ids, size_t n, float *hidden,
-                               const volatile int *cancelled, struct status_err *err)
+/* n tokens in batches of at most TRANSFORMER_BATCH_MAX: logits (all_logits: every position's)
+ * or, with 'hidden', every position's normed hidden state. */
+static int forward_chunks(transformer_seq *s, const int *ids, size_t n, float *all_logits,
+                          float *hidden, const volatile int *cancelled, struct status_err *err)
 {
     const struct transformer_shape *sh = &s->t->ck.shape;
-    if (s->rs)
-        return status_set(err, STATUS_BAD_INPUT, "model",
-                          "a recurrent model keeps no per-position hidden states here");
-    if (n > s->cap - s->pos)
-        return status_set(err, STATUS_BAD_INPUT, NULL,
-                          "%zu tokens do not fit: position %zu of a %zu-token context", n,
-                          s->pos, s->cap);
-    for (size_t i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= sh->vocab)
-            return status_set(err, STATUS_BAD_INPUT, NULL, "token id %d out of range [0, %d)",
-                              ids[i], sh->vocab);
     int rc = STATUS_OK;
     for (size_t done = 0; done < n && rc == STATUS_OK;) {
         const size_t b = n - done < TRANSFORMER_BATCH_MAX ? n - done : TRANSFORMER_BATCH_MAX;
         if (ensure_batch(s, b) != 0)
             return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
-        s->hidden = hidden + done * (size_t)sh->dim;
-        rc = forward_batch(s, ids + done, b, NULL, cancelled, err);
+        s->hidden = hidden ? hidden + done * (size_t)sh->dim : NULL;
+        rc = forward_batch(s, ids + done, b, all_logits ? all_logits + done * (size_t)sh->vocab : NULL,
+                           cancelled, err);
         s->hidden = NULL;
         done += b;
     }
     return rc;
+}
+
+int transformer_forward(transformer_seq *s, const int *ids, size_t n, float *all_logits,
+                        const volatile int *cancelled, struct status_err *err)
+{
+    if (n == 0)
+        return STATUS_OK;
+    int rc = check_tokens(s, ids, n, err);
+    if (rc != STATUS_OK)
+        return rc;
+    if (s->rs) {
+        rc = s->rops->forward(s->t, s->rs, ids, n, s->logits, all_logits, cancelled, err);
+        if (rc == STATUS_OK)
+            s->pos += n;
+        return rc;
+    }
+    return forward_chunks(s, ids, n, all_logits, NULL, cancelled, err);
+}
+
+int transformer_forward_hidden(transformer_seq *s, const int *ids, size_t n, float *hidden,
+                               const volatile int *cancelled, struct status_err *err)
+{
+    if (s->rs)
+        return status_set(err, STATUS_BAD_INPUT, "model",
+                          "a recurrent model keeps no per-position hidden states here");
+    int rc = check_tokens(s, ids, n, err);
+    return rc == STATUS_OK ? forward_chunks(s, ids, n, NULL, hidden, cancelled, err) : rc;
 }
 
 /* ---- several sequences in one step (continuous batching) ---- */

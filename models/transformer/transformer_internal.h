@@ -12,6 +12,7 @@
 #include "../kernels/kernels.h"
 #include "../util/alloc.h" /* util_malloc & co: the loaders' allocations (failure injection) */
 #include "../vocab/vocab.h"
+#include "../vocab/vocab_internal.h" /* struct strtab: the llama2.c tokenizer's piece hash */
 #include "transformer.h"
 
 /* Header bounds: anything past these is a corrupt file, and they keep every size
@@ -156,7 +157,7 @@ struct checkpoint {
 int checkpoint_open(const char *path, struct checkpoint *ck, struct status_err *err);
 void checkpoint_close(struct checkpoint *ck); /* accepts a zeroed struct */
 const char *checkpoint_format_name(int version);
-/* Map the weights of GGUF file 'path' (architectures llama and qwen2) as views into the
+/* Map the weights of GGUF file 'path' (the architectures in ARCHS) as views into the
  * file; every shape and type checked. Same contract as checkpoint_open. A file without
  * tensors is STATUS_BAD_FORMAT here (the tokenizer-only path handles it). */
 /* interleave.c: with a SIMD tier (t->k), copy the Q4_0 / Q8_0 matrices of the layers and the
@@ -164,6 +165,10 @@ const char *checkpoint_format_name(int version);
  * there; LMSERVE_INTERLEAVE=0 keeps the file's layout. Out of memory keeps it too. */
 void transformer_interleave(transformer *t);
 int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_err *err);
+
+/* The end of every open (transformer.c): rc != STATUS_OK closes 't' and returns rc; otherwise
+ * the head sizes and the kernel table are set and 't' is handed to *out. */
+int transformer_opened(transformer *t, int rc, transformer **out);
 
 /* ---- forward.c, shared with the other architectures' passes ---- */
 /* out[t][0..w->rows) (t < n, ld floats apart) = W x[t], x of n tokens of 'cols' floats;
@@ -209,12 +214,10 @@ const char *bert_pooling_name(int pooling); /* "none", "mean", "cls", "last", "r
 struct tokenizer {
     int vocab_size;
     int max_token_length;
-    char **vocab;     /* [vocab] NUL-terminated pieces (into 'blob') */
-    uint32_t *len;    /* [vocab] bytes, NUL excluded */
-    float *scores;    /* [vocab] */
+    struct vocab_str *piece; /* [vocab] pieces (into 'blob', NUL-terminated there) */
+    float *scores;           /* [vocab] */
     char *blob;
-    int32_t *table;   /* open-addressing hash: piece -> lowest id, -1 empty */
-    size_t table_mask;
+    struct strtab by_text;   /* piece -> lowest id (models/vocab's hash) */
     int16_t *byte_of; /* [vocab]: the byte of a "<0xXX>" token, else -1 */
     int space_id;     /* id of " " (the dummy prefix), -1 if absent */
 };
@@ -310,6 +313,10 @@ void sampler_free(struct sampler *s);
 void sampler_observe(struct sampler *s, int id, int generated);
 /* Apply penalties to logits (in place), then pick the next id. */
 int sampler_next(struct sampler *s, float *logits, const struct transformer_gen_params *p);
+/* 1 when sampler_next would be argmax over the logits untouched (temperature 0, no
+ * penalties): the caller may then skip its copy and call sampler_argmax on them. */
+int sampler_greedy_plain(const struct transformer_gen_params *p);
+int sampler_argmax(const float *logits, int vocab);
 /* log-softmax of 'logits' at 'id', and the top-n alternatives (n <= LOGPROBS_MAX). */
 float sampler_logprob(const float *logits, int vocab, int id, struct transformer_gen_alt *top,
                       size_t n_top);
