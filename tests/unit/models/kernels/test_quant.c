@@ -268,7 +268,7 @@ Test(quant, gemm_tiles_equal_the_dot_on_odd_sizes)
     }
 }
 
-/* Interleaved Q4_0 / Q8_0 matrices (8-row groups, kernels_interleave): 24 rows of odd block
+/* Interleaved Q4_0 / Q5_0 / Q8_0 matrices (8-row groups, kernels_interleave): 24 rows of odd block
  * counts; in every tier the GEMM (token tiles of 4 and a remainder: 7 tokens), the matvec and
  * the rows' floats equal the ref dot / to_float of the plain rows bit for bit, also over a
  * range that starts and ends inside a group (rows 3..21, as a thread team may hand out), and
@@ -283,6 +283,7 @@ Test(quant, interleaved_rows_equal_the_ref_dot)
         {KERNELS_Q8_0, quant_from_float_q8_0_weights, 5 * 32},
         {KERNELS_Q4_0, quant_from_float_q4_0_weights, 3 * 32},
         {KERNELS_Q4_0, quant_from_float_q4_0_weights, 1 * 32},
+        {KERNELS_Q5_0, NULL, 3 * 32}, /* random blocks with a sane fp16 scale */
     };
     enum { ROWS = 24, TOK = 7, R0 = 3, R1 = 21 };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -296,7 +297,16 @@ Test(quant, interleaved_rows_equal_the_ref_dot)
         for (size_t r = 0; r < ROWS; r++) {
             for (size_t i = 0; i < cols; i++)
                 f[i] = rnd(&seed) * (float)(1 + r % 5);
-            cases[c].quant(f, w + r * rb, cols);
+            if (cases[c].quant) {
+                cases[c].quant(f, w + r * rb, cols);
+                continue;
+            }
+            for (size_t i = 0; i < rb; i++)
+                w[r * rb + i] = (unsigned char)((int)(rnd(&seed) * 1000.0f) & 0xff);
+            for (size_t b = 0; b < cols / tr->block_size; b++) { /* d = 0.01 as fp16 */
+                const uint16_t d = kernels_float_to_half(0.01f);
+                memcpy(w + r * rb + b * tr->block_bytes, &d, 2);
+            }
         }
         for (size_t t = 0; t < TOK; t++) {
             for (size_t i = 0; i < cols; i++)
