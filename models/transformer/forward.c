@@ -14,7 +14,7 @@
 
 #define TRANSFORMER_BATCH_MAX 64      /* prompt tokens per batch: x, q, hb ... stay in L2 */
 #define CHUNK_WEIGHT_BYTES (48 * 1024) /* decode: weights per claimed chunk (~5 us of DRAM) */
-#define CHUNK_ROWS_ALIGN 4             /* the matvec kernel's row block */
+#define CHUNK_ROWS_ALIGN 8             /* the matvec kernels' row block (interleaved: 8) */
 #define CHUNK_ROWS_BATCH 24            /* the GEMM kernel's row block (8 tiles of 3) */
 #define ATT_ITEMS_PER_CHUNK 2          /* (token, head) pairs per attention chunk */
 

@@ -148,6 +148,8 @@ struct checkpoint {
     struct bert_hparams enc;          /* BERT only */
     struct bert_weights encw;         /* BERT only */
     struct bert_layer *bert;          /* [L] for a BERT encoder, else NULL (owned array) */
+    void *interleaved; /* the interleaved copies of the layer matrices (interleave.c), or NULL */
+    size_t interleaved_bytes;
 };
 
 /* Map and validate 'path' (legacy, ak42 v1 or v2): header fields in bounds, every tensor
@@ -158,6 +160,10 @@ const char *checkpoint_format_name(int version);
 /* Map the weights of GGUF file 'path' (the architectures in ARCHS) as views into the
  * file; every shape and type checked. Same contract as checkpoint_open. A file without
  * tensors is STATUS_BAD_FORMAT here (the tokenizer-only path handles it). */
+/* interleave.c: with a SIMD tier (t->k), copy the Q4_0 / Q8_0 matrices of the layers and the
+ * separate classifier into the 8-row interleaved layout (kernels_interleave) and point them
+ * there; LMSERVE_INTERLEAVE=0 keeps the file's layout. Out of memory keeps it too. */
+void transformer_interleave(transformer *t);
 int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_err *err);
 
 /* The end of every open (transformer.c): rc != STATUS_OK closes 't' and returns rc; otherwise
