@@ -4,8 +4,6 @@
 #include "transformer_internal.h"
 #include "../util/mapfile.h"
 
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,41 +40,21 @@ static int byte_token(const char *p, size_t len)
 int tokenizer_open(const char *path, int vocab_size, struct tokenizer *tk, struct status_err *err)
 {
     memset(tk, 0, sizeof *tk);
-    int rc = STATUS_OK;
-    char *data = NULL;
     struct status_err oe;
     status_clear(&oe);
-    FILE *f = mapfile_fopen(path, &oe);
-    if (!f)
+    struct mapfile m;
+    int rc = mapfile_open(path, MAPFILE_SEQUENTIAL, 4, "a tokenizer", &m, &oe);
+    if (rc != STATUS_OK)
         return status_set(err, oe.code, "tokenizer", "tokenizer %s", oe.msg);
-    if (fseek(f, 0, SEEK_END) != 0) {
-        fclose(f);
-        return status_set(err, STATUS_IO, "tokenizer", "%s: cannot seek", path);
-    }
-    long flen = ftell(f);
-    rewind(f);
-    if (flen < 4) {
-        fclose(f);
-        return status_set(err, STATUS_BAD_FORMAT, "tokenizer", "%s: too short for a tokenizer",
-                          path);
-    }
-    size_t len = (size_t)flen, off = 0;
-    data = util_malloc(len);
-    if (!data || fread(data, 1, len, f) != len) {
-        fclose(f);
-        free(data);
-        return status_set(err, data ? STATUS_IO : STATUS_NO_MEMORY, "tokenizer",
-                          "%s: cannot read", path);
-    }
-    fclose(f);
-    const size_t V = (size_t)vocab_size;
+    const char *data = m.data;
+    const size_t len = m.len, V = (size_t)vocab_size;
+    size_t off = 4;
     int32_t mtl;
     memcpy(&mtl, data, 4);
-    off = 4;
     if (mtl <= 0 || mtl > TOK_PIECE_MAX_BYTES) {
         rc = status_set(err, STATUS_BAD_FORMAT, "tokenizer",
                         "%s: bad max_token_length %d", path, mtl);
-        goto fail;
+        goto done;
     }
     tk->vocab_size = vocab_size;
     tk->max_token_length = mtl;
@@ -86,7 +64,7 @@ int tokenizer_open(const char *path, int vocab_size, struct tokenizer *tk, struc
     tk->blob = util_malloc(len); /* pieces + NULs always fit in the file's size */
     if (!tk->piece || !tk->scores || !tk->byte_of || !tk->blob) {
         rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
-        goto fail;
+        goto done;
     }
     size_t bo = 0;
     for (size_t i = 0; i < V; i++) {
@@ -96,7 +74,7 @@ int tokenizer_open(const char *path, int vocab_size, struct tokenizer *tk, struc
                             "%s: truncated at token %zu of %zu (does the tokenizer match the "
                             "model's vocabulary?)",
                             path, i, V);
-            goto fail;
+            goto done;
         }
         memcpy(&tk->scores[i], data + off, 4);
         memcpy(&n, data + off + 4, 4);
@@ -104,7 +82,7 @@ int tokenizer_open(const char *path, int vocab_size, struct tokenizer *tk, struc
         if (n < 0 || n > TOK_PIECE_MAX_BYTES || (size_t)n > len - off) {
             rc = status_set(err, STATUS_BAD_FORMAT, "tokenizer",
                             "%s: bad length %d for token %zu", path, n, i);
-            goto fail;
+            goto done;
         }
         tk->piece[i] = (struct vocab_str){tk->blob + bo, (size_t)n};
         memcpy(tk->blob + bo, data + off, (size_t)n);
@@ -116,21 +94,20 @@ int tokenizer_open(const char *path, int vocab_size, struct tokenizer *tk, struc
     if (V <= TRANSFORMER_EOS) {
         rc = status_set(err, STATUS_BAD_FORMAT, "tokenizer",
                         "%s: vocabulary too small for <unk>, <s>, </s>", path);
-        goto fail;
+        goto done;
     }
     if (strtab_init(&tk->by_text, tk->piece, V, 0) != 0) { /* an earlier id keeps its piece */
         rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
-        goto fail;
+        goto done;
     }
     for (size_t i = 0; i < V; i++) /* merges are pruned by length: trust the pieces */
         if (tk->piece[i].len > (size_t)tk->max_token_length)
             tk->max_token_length = (int)tk->piece[i].len;
     tk->space_id = tokenizer_lookup(tk, " ", 1);
-    free(data);
-    return STATUS_OK;
-fail:
-    free(data);
-    tokenizer_close(tk);
+done:
+    mapfile_close(&m);
+    if (rc != STATUS_OK)
+        tokenizer_close(tk);
     return rc;
 }
 
