@@ -62,7 +62,7 @@ struct transformer_sched {
     pthread_mutex_t mu;
     pthread_cond_t work, done, slot;
     pthread_t th;
-    int quit;
+    int quit, last_prompt_only;
     struct sreq *head;
     size_t pending, active, waiting, parallel, kv_used, kv_budget;
     int b_vocab;
@@ -161,11 +161,21 @@ static void unlink_req(struct transformer_sched *s, struct sreq *r)
         }
 }
 
-/* Choose this step's rows: every decode token, then prompt chunks within the budget. */
-static size_t pick_rows(struct transformer_sched *s)
+/* 1 when a prompt (more than one row left) waits in the queue */
+static int prompt_waiting(const struct transformer_sched *s)
+{
+    for (const struct sreq *r = s->head; r; r = r->next)
+        if (r->n - r->done > 1)
+            return 1;
+    return 0;
+}
+
+/* Choose this step's rows: every decode token (none in a prompt-only step), then prompt
+ * chunks within the budget. */
+static size_t pick_rows(struct transformer_sched *s, int prompt_only)
 {
     size_t m = 0, rows = 0;
-    for (struct sreq *r = s->head; r; r = r->next)
+    for (struct sreq *r = s->head; r && !prompt_only; r = r->next)
         if (r->n - r->done == 1) {
             r->take = 1;
             r->in_step = 1;
@@ -197,12 +207,18 @@ static void *sched_main(void *arg)
             pthread_cond_wait(&s->work, &s->mu);
         if (s->quit)
             break;
-        /* gather: the other active slots are sampling their next token */
+        /* A prompt that just arrived runs at once in a step of prompt rows only: it waits
+         * neither for the other slots' next tokens nor shares its step with their rows, so
+         * its first token comes about as soon as on an idle server. Never two such steps in
+         * a row: the decode rows wait at most one (chunk-sized) step for it. */
+        int prompt_only = !s->last_prompt_only && prompt_waiting(s);
+        /* gather: the other active slots are sampling their next token (a prompt arriving
+         * meanwhile ends the wait) */
         struct timespec until;
         deadline_in(&until, SCHED_GATHER_US);
-        while (!s->quit && s->pending < s->active &&
+        while (!prompt_only && !s->quit && s->pending < s->active &&
                pthread_cond_timedwait(&s->work, &s->mu, &until) != ETIMEDOUT)
-            ;
+            prompt_only = !s->last_prompt_only && prompt_waiting(s);
         if (s->quit)
             break;
         if (grow_picks(s, s->pending) != 0) {
@@ -212,7 +228,8 @@ static void *sched_main(void *arg)
             pthread_mutex_lock(&s->mu);
             continue;
         }
-        const size_t m = pick_rows(s);
+        const size_t m = pick_rows(s, prompt_only);
+        s->last_prompt_only = prompt_only;
         const size_t V = (size_t)s->b_vocab;
         size_t rows = 0;
         for (size_t i = 0; i < m; i++) {
