@@ -149,7 +149,8 @@ void transformer_seq_set_all_logits(transformer_seq *s, float *out) { s->all_out
 
 int transformer_seq_copy_prefix(transformer_seq *dst, const transformer_seq *src, size_t n)
 {
-    if (dst->rs || src->rs || dst->t != src->t || dst->pos != 0 || n > src->pos || n > dst->cap)
+    /* src->pos is not read: a step may be advancing src (a running generation) right now */
+    if (dst->rs || src->rs || dst->t != src->t || dst->pos != 0 || n > src->cap || n > dst->cap)
         return -1;
     const size_t kvd = (size_t)dst->t->kv_dim, L = (size_t)dst->t->ck.shape.n_layers;
     for (size_t l = 0; l < L; l++) {

@@ -74,6 +74,7 @@ struct transformer_sched {
     size_t *n, pick_cap;
     struct transformer_sched *next_live;
     struct pentry *cache; /* prefix cache: its bytes count against kv_budget */
+    struct sched_running *running; /* generations offering their prefixes while they run */
     size_t cache_bytes, cache_n;
     unsigned long long tick;
 };
@@ -251,6 +252,9 @@ static void *sched_main(void *arg)
         atomic_fetch_add_explicit(&st_steps, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&st_hist[rows < TRANSFORMER_SCHED_HIST ? rows : TRANSFORMER_SCHED_HIST - 1],
                                   1, memory_order_relaxed);
+        /* the positions this step completed are final: running generations offer them */
+        for (struct sched_running *u = s->running; u && rc == STATUS_OK; u = u->next)
+            u->valid = transformer_seq_pos(u->seq);
         for (size_t i = 0; i < m; i++) {
             struct sreq *r = s->pick[i];
             r->in_step = 0;
@@ -493,7 +497,20 @@ size_t transformer_sched_prefix(const transformer *t, const int *ids, size_t n, 
             best = e;
         }
     }
-    if (best && got >= SCHED_PREFIX_MIN && transformer_seq_copy_prefix(dst, best->seq, got) == 0) {
+    /* a running generation's completed positions (final: steps only write past them) */
+    struct sched_running *run = NULL;
+    for (struct sched_running *u = s->running; u; u = u->next) {
+        const size_t l = common_prefix(u->ids, u->valid, ids, n - 1);
+        if (l > got) {
+            got = l;
+            run = u;
+        }
+    }
+    if (run && got >= SCHED_PREFIX_MIN && transformer_seq_copy_prefix(dst, run->seq, got) == 0) {
+        atomic_fetch_add_explicit(&st_pc_hits, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&st_pc_tokens, got, memory_order_relaxed);
+    } else if (!run && best && got >= SCHED_PREFIX_MIN &&
+               transformer_seq_copy_prefix(dst, best->seq, got) == 0) {
         best->used = ++s->tick;
         atomic_fetch_add_explicit(&st_pc_hits, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&st_pc_tokens, got, memory_order_relaxed);
@@ -552,4 +569,30 @@ void transformer_sched_keep(const transformer *t, transformer_seq *seq, int *ids
     while (s->cache_n > SCHED_PREFIX_PER_SLOT * s->parallel && evict_lru(s))
         ;
     pthread_mutex_unlock(&s->mu);
+}
+
+void transformer_sched_run_add(const transformer *t, struct sched_running *r)
+{
+    struct transformer_sched *s = t->sched;
+    if (!s || !r->seq)
+        return;
+    pthread_mutex_lock(&s->mu);
+    r->next = s->running;
+    s->running = r;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void transformer_sched_run_del(const transformer *t, struct sched_running *r)
+{
+    struct transformer_sched *s = t->sched;
+    if (!s || !r->seq)
+        return;
+    pthread_mutex_lock(&s->mu);
+    for (struct sched_running **pp = &s->running; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    pthread_mutex_unlock(&s->mu);
+    r->seq = NULL;
 }

@@ -145,6 +145,8 @@ struct transformer_gen_params {
     const char *stop[TRANSFORMER_STOP_MAX];
     size_t n_stop;
     int logprobs; /* top-N alternatives per token, 0..TRANSFORMER_LOGPROBS_MAX; -1 off */
+    int cache_prompt; /* 1 (default): reuse the keys and values of a prompt prefix that a
+                       * finished or running generation computed; 0: compute all */
 };
 void transformer_gen_defaults(struct transformer_gen_params *p);
 
