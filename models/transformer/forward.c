@@ -599,6 +599,8 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
         for (size_t i = 0; i < n * dim; i++)
             s->x[i] += s->xb2[i];
     }
+    if (cancelled && *cancelled) /* the classifier is much of a small model's step */
+        return status_set(err, STATUS_CANCELLED, NULL, "cancelled");
     /* classifier: only the rows whose logits are wanted, gathered into xb */
     for (size_t j = 0; j < n_out; j++)
         norm_b(t, s->xb + j * dim, s->x + out_rows[j] * dim, ck->rms_final, ck->final_norm_b, dim);
@@ -708,7 +710,10 @@ struct transformer_batch {
     size_t *out_rows;
     float *out;
     size_t cap;
+    const volatile int *stop; /* transformer_batch_stop_flag */
 };
+
+void transformer_batch_stop_flag(transformer_batch *b, const volatile int *stop) { b->stop = stop; }
 
 transformer_batch *transformer_batch_new(const transformer *t)
 {
@@ -803,7 +808,7 @@ int transformer_forward_multi(transformer_batch *b, transformer_seq *const *seqs
         else if (n[k] > 0)
             b->out_rows[o++] = r - 1;
     }
-    int rc = forward_rows(b->ws, b->rows, b->ids, total, b->out_rows, n_out, b->out, NULL, err);
+    int rc = forward_rows(b->ws, b->rows, b->ids, total, b->out_rows, n_out, b->out, b->stop, err);
     if (rc != STATUS_OK)
         return rc;
     o = 0;

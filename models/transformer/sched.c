@@ -34,7 +34,7 @@ static atomic_ullong st_steps, st_decode_rows, st_prompt_rows, st_tokens;
 static atomic_ullong st_hist[TRANSFORMER_SCHED_HIST];
 static atomic_ullong st_ttft[TRANSFORMER_LAT_BUCKETS + 1], st_itl[TRANSFORMER_LAT_BUCKETS + 1];
 static atomic_ullong st_ttft_us, st_itl_us;
-static atomic_ullong st_pc_lookups, st_pc_hits, st_pc_tokens;
+static atomic_ullong st_pc_lookups, st_pc_hits, st_pc_tokens, st_preempted;
 static struct transformer_sched *live; /* running schedulers, under sched_cfg_mu */
 
 enum { REQ_QUEUED, REQ_DONE };
@@ -63,6 +63,10 @@ struct transformer_sched {
     pthread_cond_t work, done, slot;
     pthread_t th;
     int quit, last_prompt_only;
+    /* a decode-only step in flight (stepping) gives way to a prompt that arrives meanwhile
+     * (preempt, the batch's stop flag): the prompt's first token need not wait for it */
+    int stepping, preemptible;
+    volatile int preempt;
     struct sreq *head;
     size_t pending, active, waiting, parallel, kv_used, kv_budget;
     int b_vocab;
@@ -230,6 +234,14 @@ static void *sched_main(void *arg)
             continue;
         }
         const size_t m = pick_rows(s, prompt_only);
+        /* a decode-only step may give way to a new prompt, unless it follows a prompt-only
+         * step: decode rows then run at least every other step */
+        int has_prompt = 0;
+        for (size_t i = 0; i < m; i++)
+            has_prompt |= s->pick[i]->take > 1 || s->pick[i]->n - s->pick[i]->done > 1;
+        s->preemptible = !prompt_only && !has_prompt && !s->last_prompt_only;
+        s->preempt = 0;
+        s->stepping = 1;
         s->last_prompt_only = prompt_only;
         const size_t V = (size_t)s->b_vocab;
         size_t rows = 0;
@@ -247,8 +259,17 @@ static void *sched_main(void *arg)
         status_clear(&err);
         int rc = transformer_forward_multi(s->b, s->seqs, s->ids, s->n, m, &err);
         pthread_mutex_lock(&s->mu);
+        s->stepping = 0;
+        const int preempted = rc == STATUS_CANCELLED && s->preempt;
+        s->preempt = 0;
         for (size_t i = 0; i < m; i++)
             transformer_seq_set_all_logits(s->seqs[i], NULL);
+        if (preempted) { /* nothing advanced: the rows stay queued for the step after the prompt's */
+            for (size_t i = 0; i < m; i++)
+                s->pick[i]->in_step = 0;
+            atomic_fetch_add_explicit(&st_preempted, 1, memory_order_relaxed);
+            continue;
+        }
         atomic_fetch_add_explicit(&st_steps, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&st_hist[rows < TRANSFORMER_SCHED_HIST ? rows : TRANSFORMER_SCHED_HIST - 1],
                                   1, memory_order_relaxed);
@@ -288,6 +309,8 @@ static struct transformer_sched *sched_of(const transformer *ct)
             s->parallel = t->sched_parallel ? t->sched_parallel : sched_parallel;
             s->kv_budget = sched_kv_bytes;
             s->b = transformer_batch_new(t);
+            if (s->b)
+                transformer_batch_stop_flag(s->b, &s->preempt);
             s->b_vocab = t->ck.shape.vocab;
             ok = s->b && pthread_mutex_init(&s->mu, NULL) == 0;
             ok = ok && pthread_cond_init(&s->work, NULL) == 0 && pthread_cond_init(&s->done, NULL) == 0 &&
@@ -420,6 +443,8 @@ int transformer_sched_forward_all(const transformer *t, transformer_seq *seq, co
         pp = &(*pp)->next;
     *pp = &r;
     s->pending++;
+    if (n > 1 && s->stepping && s->preemptible)
+        s->preempt = 1;
     pthread_cond_signal(&s->work);
     while (r.state != REQ_DONE) {
         struct timespec until;
@@ -470,6 +495,7 @@ void transformer_sched_stats(struct transformer_sched_stats *out)
     out->prefix_lookups = atomic_load(&st_pc_lookups);
     out->prefix_hits = atomic_load(&st_pc_hits);
     out->prefix_tokens = atomic_load(&st_pc_tokens);
+    out->steps_preempted = atomic_load(&st_preempted);
     for (size_t i = 0; i < TRANSFORMER_SCHED_HIST; i++)
         out->batch_hist[i] = atomic_load(&st_hist[i]);
     for (size_t i = 0; i <= TRANSFORMER_LAT_BUCKETS; i++) {
