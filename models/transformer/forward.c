@@ -14,7 +14,7 @@
 
 #define TRANSFORMER_BATCH_MAX 64      /* prompt tokens per batch: x, q, hb ... stay in L2 */
 #define CHUNK_WEIGHT_BYTES (48 * 1024) /* decode: weights per claimed chunk (~5 us of DRAM) */
-#define CHUNK_ROWS_ALIGN 4             /* the matvec kernel's row block */
+#define CHUNK_ROWS_ALIGN 8             /* the matvec kernels' row block (interleaved: 8) */
 #define CHUNK_ROWS_BATCH 24            /* the GEMM kernel's row block (8 tiles of 3) */
 #define ATT_ITEMS_PER_CHUNK 2          /* (token, head) pairs per attention chunk */
 
@@ -330,6 +330,16 @@ void transformer_linear(const transformer *t, void *xa, const float *x, size_t n
     linear_xa(t, bufs, x, n, cols, &seg, 1);
 }
 
+void transformer_linear_n(const transformer *t, void *const *xa, const float *x, size_t n,
+                          size_t cols, const struct tensor *const *w, float *const *out,
+                          const size_t *ld, size_t nw)
+{
+    struct lin_seg segs[LIN_SEGS_MAX];
+    for (size_t i = 0; i < nw && i < LIN_SEGS_MAX; i++)
+        segs[i] = (struct lin_seg){w[i], out[i], ld[i], NULL, 0};
+    linear_xa(t, xa, x, n, cols, segs, nw < LIN_SEGS_MAX ? nw : LIN_SEGS_MAX);
+}
+
 /* ---- attention ---- */
 
 /* One row of a step: a token of some sequence at some position. The rows of one step may
@@ -470,7 +480,7 @@ static void norm_b(const transformer *t, float *out, const float *x, const float
                    const float *b, size_t n)
 {
     if (t->ck.arch.layernorm)
-        kernels_layernorm(out, x, w, b, n, t->ck.arch.rms_eps);
+        kernels_layernorm_get(t->k->tier)(out, x, w, b, n, t->ck.arch.rms_eps);
     else if (t->ck.arch.ggml)
         rmsnorm_ggml(out, x, w, n, t->ck.arch.rms_eps);
     else
@@ -494,6 +504,67 @@ static void add_bias(float *v, const float *b, size_t n_tok, size_t ld, size_t n
     for (size_t t = 0; t < n_tok; t++)
         for (size_t i = 0; i < n; i++)
             v[t * ld + i] += b[i];
+}
+
+/* ---- the per-token passes between the matrix products, split by tokens over the team ---- */
+
+#define ROW_PASS_TOKENS 4 /* tokens per claimed chunk (a decode step runs inline) */
+
+/* x[i] += add[i] (+ add_b) when add is set (the residual, with gpt2's output bias: the same
+ * roundings as adding the bias to add first), then out[i] = norm(x[i]) (w, b) when out is
+ * set: the residual and the next norm in one pass over each token. */
+struct resid_job {
+    const transformer *t;
+    float *x;
+    const float *add, *add_b;
+    float *out;
+    const float *nw, *nb;
+    size_t dim;
+};
+
+static void resid_range(void *ctx, size_t b, size_t e)
+{
+    const struct resid_job *j = ctx;
+    const size_t d = j->dim;
+    for (size_t i = b; i < e; i++) {
+        float *x = j->x + i * d;
+        const float *a = j->add ? j->add + i * d : NULL, *ab = j->add_b;
+        if (a && ab)
+            for (size_t k = 0; k < d; k++)
+                x[k] += a[k] + ab[k];
+        else if (a)
+            for (size_t k = 0; k < d; k++)
+                x[k] += a[k];
+        if (j->out)
+            norm_b(j->t, j->out + i * d, x, j->nw, j->nb, d);
+    }
+}
+
+static void resid_norm(const transformer *t, size_t n, float *x, const float *add,
+                       const float *add_b, float *out, const float *nw, const float *nb)
+{
+    struct resid_job j = {t, x, add, add_b, out, nw, nb, (size_t)t->ck.shape.dim};
+    kernels_parallel_for(n, ROW_PASS_TOKENS, resid_range, &j);
+}
+
+/* h[i] = act(h[i] + b) (ungated; b may be NULL) or act(h[i]) * up[i] (gated), by token. */
+struct act_job {
+    kernels_act_fn act;
+    float *h;
+    const float *up, *b;
+    size_t hid;
+};
+
+static void act_range(void *ctx, size_t b, size_t e)
+{
+    const struct act_job *j = ctx;
+    for (size_t i = b; i < e; i++) {
+        float *h = j->h + i * j->hid;
+        if (j->b)
+            for (size_t k = 0; k < j->hid; k++)
+                h[k] += j->b[k];
+        j->act(h, h, j->up ? j->up + i * j->hid : NULL, j->hid);
+    }
 }
 
 /* The token's embedding, plus its position's when the architecture learns them (gpt2;
@@ -531,11 +602,13 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
     const struct layer_bias *lb = ck->lb; /* gpt2's biases, or NULL */
     const kernels_act_fn act = kernels_act_get(a->act, t->k->tier);
 
-    for (size_t l = 0; l < (size_t)sh->n_layers; l++) {
+    const size_t L = (size_t)sh->n_layers;
+    /* xb = the first layer's attention norm; every later one comes with the residual
+     * before it (resid_norm) */
+    resid_norm(t, n, s->x, NULL, NULL, s->xb, ck->rms_att[0], lb ? lb[0].att_norm : NULL);
+    for (size_t l = 0; l < L; l++) {
         if (cancelled && *cancelled)
             return status_set(err, STATUS_CANCELLED, NULL, "cancelled");
-        for (size_t i = 0; i < n; i++)
-            norm_b(t, s->xb + i * dim, s->x + i * dim, ck->rms_att[l], lb ? lb[l].att_norm : NULL, dim);
         float *kn = s->kn, *vn = s->vn;
         struct lin_seg qkv[3] = {{&ck->wq[l], s->q, dim, NULL, 0}, {&ck->wk[l], kn, kvd, NULL, 0}, {&ck->wv[l], vn, kvd, NULL, 0}};
         linear(s, s->xb, n, dim, qkv, 3);
@@ -575,29 +648,24 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
         free(aj.scores);
         struct lin_seg o = {&ck->wo[l], s->xb2, dim, NULL, 0};
         linear(s, s->xb, n, dim, &o, 1);
-        if (lb)
-            add_bias(s->xb2, lb[l].o, n, dim, dim);
-        for (size_t i = 0; i < n * dim; i++)
-            s->x[i] += s->xb2[i];
-        for (size_t i = 0; i < n; i++)
-            norm_b(t, s->xb + i * dim, s->x + i * dim, ck->rms_ffn[l], lb ? lb[l].ffn_norm : NULL, dim);
+        resid_norm(t, n, s->x, s->xb2, lb ? lb[l].o : NULL, s->xb, ck->rms_ffn[l],
+                   lb ? lb[l].ffn_norm : NULL);
+        struct act_job acj = {.act = act, .h = s->hb, .hid = hid};
         if (a->gated) { /* act(gate x) * (up x): SwiGLU for llama */
             struct lin_seg up[2] = {{&ck->w1[l], s->hb, hid, NULL, 0}, {&ck->w3[l], s->hb2, hid, NULL, 0}};
             linear(s, s->xb, n, dim, up, 2);
-            act(s->hb, s->hb, s->hb2, n * hid);
+            acj.up = s->hb2;
         } else { /* act(up x + b): gpt2 */
             struct lin_seg up = {&ck->w3[l], s->hb, hid, NULL, 0};
             linear(s, s->xb, n, dim, &up, 1);
-            if (lb)
-                add_bias(s->hb, lb[l].up, n, hid, hid);
-            act(s->hb, s->hb, NULL, n * hid);
+            acj.b = lb ? lb[l].up : NULL;
         }
+        kernels_parallel_for(n, ROW_PASS_TOKENS, act_range, &acj);
         struct lin_seg down = {&ck->w2[l], s->xb2, dim, NULL, 0};
         linear(s, s->hb, n, hid, &down, 1);
-        if (lb)
-            add_bias(s->xb2, lb[l].down, n, dim, dim);
-        for (size_t i = 0; i < n * dim; i++)
-            s->x[i] += s->xb2[i];
+        const int last = l + 1 == L;
+        resid_norm(t, n, s->x, s->xb2, lb ? lb[l].down : NULL, last ? NULL : s->xb,
+                   last ? NULL : ck->rms_att[l + 1], !last && lb ? lb[l + 1].att_norm : NULL);
     }
     if (cancelled && *cancelled) /* the classifier is much of a small model's step */
         return status_set(err, STATUS_CANCELLED, NULL, "cancelled");

@@ -3,6 +3,7 @@
  * when split across tokens), text released only as whole UTF-8 characters, max_tokens,
  * EOS, and cancellation checked every token. */
 #include "transformer_internal.h"
+#include "../util/strbuf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,27 +27,6 @@ void transformer_gen_defaults(struct transformer_gen_params *p)
     p->cache_prompt = 1;
 }
 
-/* Text not yet released: it may be the start of a stop string. */
-struct holdback {
-    char *buf;
-    size_t len, cap;
-};
-
-static int hb_append(struct holdback *h, const char *s, size_t n)
-{
-    if (h->len + n + 1 > h->cap) {
-        size_t cap = (h->len + n + 1) * 2;
-        char *b = realloc(h->buf, cap);
-        if (!b)
-            return -1;
-        h->buf = b;
-        h->cap = cap;
-    }
-    memcpy(h->buf + h->len, s, n);
-    h->len += n;
-    h->buf[h->len] = '\0';
-    return 0;
-}
 
 /* Where the first stop string starts in buf, or -1. */
 static long find_stop(const char *buf, size_t len, const struct transformer_gen_params *p)
@@ -107,7 +87,7 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
     struct sampler smp;
     int smp_ok = sampler_init(&smp, sh->vocab, p->seed) == STATUS_OK;
     float *work = malloc(V * sizeof *work);
-    struct holdback hold = {0};
+    struct strbuf hold = {0}; /* text not yet released: it may be the start of a stop string */
     char *text = malloc(3 * transformer_piece_max(t) + 8);
     struct utf8_stream u8 = {0};
     struct transformer_gen_alt top[TRANSFORMER_LOGPROBS_MAX];
@@ -164,20 +144,20 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
         const char *piece = transformer_piece(t, prev, id, &plen);
         prev = id;
         size_t tl = utf8_stream_push(&u8, piece, plen, text);
-        if (hb_append(&hold, text, tl) != 0) {
+        if (strbuf_put(&hold, text, tl) != 0) {
             rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
             goto done;
         }
-        long at = find_stop(hold.buf, hold.len, p);
-        size_t release = at >= 0 ? (size_t)at : hold.len - stop_prefix_tail(hold.buf, hold.len, p);
-        ev.text = hold.buf;
+        long at = find_stop(hold.p, hold.len, p);
+        size_t release = at >= 0 ? (size_t)at : hold.len - stop_prefix_tail(hold.p, hold.len, p);
+        ev.text = hold.p;
         ev.len = release;
         /* the callback sees text[0..len) only; copy it out before we shift the buffer */
-        char saved = hold.buf[release];
-        hold.buf[release] = '\0';
+        char saved = hold.p[release];
+        hold.p[release] = '\0';
         int stop_cb = cb ? cb(ud, &ev) : 0;
-        hold.buf[release] = saved;
-        memmove(hold.buf, hold.buf + release, hold.len - release);
+        hold.p[release] = saved;
+        memmove(hold.p, hold.p + release, hold.len - release);
         hold.len -= release;
         if (stop_cb) {
             rc = status_set(err, STATUS_CANCELLED, NULL, "cancelled");
@@ -198,12 +178,12 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
     if (!on_stop_string) {
         /* release what was held: a broken character, a partial stop string */
         size_t fl = utf8_stream_flush(&u8, text);
-        if (fl > 0 && hb_append(&hold, text, fl) != 0) {
+        if (fl > 0 && strbuf_put(&hold, text, fl) != 0) {
             rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
             goto done;
         }
         if (hold.len > 0 && cb) {
-            struct transformer_gen_event ev = {.text = hold.buf, .len = hold.len, .id = -1};
+            struct transformer_gen_event ev = {.text = hold.p, .len = hold.len, .id = -1};
             if (cb(ud, &ev)) {
                 rc = status_set(err, STATUS_CANCELLED, NULL, "cancelled");
                 goto done;
@@ -212,7 +192,7 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
     }
 done:
     transformer_sched_run_del(t, &run);
-    free(hold.buf);
+    free(hold.p);
     free(text);
     free(work);
     sampler_free(&smp);

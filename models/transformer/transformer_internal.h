@@ -12,6 +12,7 @@
 #include "../kernels/kernels.h"
 #include "../util/alloc.h" /* util_malloc & co: the loaders' allocations (failure injection) */
 #include "../vocab/vocab.h"
+#include "../vocab/vocab_internal.h" /* struct strtab: the llama2.c tokenizer's piece hash */
 #include "transformer.h"
 
 /* Header bounds: anything past these is a corrupt file, and they keep every size
@@ -147,6 +148,8 @@ struct checkpoint {
     struct bert_hparams enc;          /* BERT only */
     struct bert_weights encw;         /* BERT only */
     struct bert_layer *bert;          /* [L] for a BERT encoder, else NULL (owned array) */
+    void *interleaved; /* the interleaved copies of the layer matrices (interleave.c), or NULL */
+    size_t interleaved_bytes;
 };
 
 /* Map and validate 'path' (legacy, ak42 v1 or v2): header fields in bounds, every tensor
@@ -157,6 +160,10 @@ const char *checkpoint_format_name(int version);
 /* Map the weights of GGUF file 'path' (the architectures in ARCHS) as views into the
  * file; every shape and type checked. Same contract as checkpoint_open. A file without
  * tensors is STATUS_BAD_FORMAT here (the tokenizer-only path handles it). */
+/* interleave.c: with a SIMD tier (t->k), copy the Q4_0 / Q8_0 matrices of the layers and the
+ * separate classifier into the 8-row interleaved layout (kernels_interleave) and point them
+ * there; LMSERVE_INTERLEAVE=0 keeps the file's layout. Out of memory keeps it too. */
+void transformer_interleave(transformer *t);
 int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_err *err);
 
 /* The end of every open (transformer.c): rc != STATUS_OK closes 't' and returns rc; otherwise
@@ -169,6 +176,12 @@ int transformer_opened(transformer *t, int rc, transformer **out);
  * split over the kernel thread team. */
 void transformer_linear(const transformer *t, void *xa, const float *x, size_t n, size_t cols,
                         const struct tensor *w, float *out, size_t ld);
+/* The same for up to three matrices of the same input width in one dispatch (BERT's Q, K, V):
+ * out[i] (ld[i] floats per token) = W[i] x; the input converted once per weight type, into
+ * xa[i] (each n * cols * 4 bytes). */
+void transformer_linear_n(const transformer *t, void *const *xa, const float *x, size_t n,
+                          size_t cols, const struct tensor *const *w, float *const *out,
+                          const size_t *ld, size_t nw);
 /* RMSNorm as the architecture computes it (ggml's: the sum of squares in double). */
 void transformer_rmsnorm(const transformer *t, float *out, const float *x, const float *w,
                          size_t n);
@@ -207,12 +220,10 @@ const char *bert_pooling_name(int pooling); /* "none", "mean", "cls", "last", "r
 struct tokenizer {
     int vocab_size;
     int max_token_length;
-    char **vocab;     /* [vocab] NUL-terminated pieces (into 'blob') */
-    uint32_t *len;    /* [vocab] bytes, NUL excluded */
-    float *scores;    /* [vocab] */
+    struct vocab_str *piece; /* [vocab] pieces (into 'blob', NUL-terminated there) */
+    float *scores;           /* [vocab] */
     char *blob;
-    int32_t *table;   /* open-addressing hash: piece -> lowest id, -1 empty */
-    size_t table_mask;
+    struct strtab by_text;   /* piece -> lowest id (models/vocab's hash) */
     int16_t *byte_of; /* [vocab]: the byte of a "<0xXX>" token, else -1 */
     int space_id;     /* id of " " (the dummy prefix), -1 if absent */
 };
