@@ -236,14 +236,20 @@ float sampler_logprob(const float *logits, int vocab, int id, struct transformer
     for (int i = 0; i < vocab; i++)
         sum += exp((double)logits[i] - max);
     const float lse = max + (float)log(sum);
-    /* the n_top best: logit descending, then id ascending */
-    struct topk_hit h[TRANSFORMER_LOGPROBS_MAX];
-    struct topk t = {.h = h, .cap = n_top < TRANSFORMER_LOGPROBS_MAX ? n_top : TRANSFORMER_LOGPROBS_MAX};
-    for (int i = 0; i < vocab && t.cap > 0; i++)
-        if (t.n < t.cap || logits[i] > h[0].score) /* ids ascending: ties never enter */
-            topk_push(&t, (uint32_t)i, logits[i]);
-    topk_sort(h, t.n);
-    for (size_t i = 0; i < t.n; i++)
-        top[i] = (struct transformer_gen_alt){(int)h[i].id, h[i].score - lse};
+    /* top-n by insertion into a sorted list (logprobs: n_top <= 20; /v1/next: its top_k) */
+    size_t have = 0;
+    for (int i = 0; i < vocab && n_top > 0; i++) {
+        if (have == n_top && logits[i] <= top[have - 1].logprob)
+            continue;
+        size_t j = have < n_top ? have++ : n_top - 1;
+        while (j > 0 && top[j - 1].logprob < logits[i]) {
+            top[j] = top[j - 1];
+            j--;
+        }
+        top[j].id = i;
+        top[j].logprob = logits[i];
+    }
+    for (size_t i = 0; i < have; i++)
+        top[i].logprob -= lse;
     return logits[id] - lse;
 }
