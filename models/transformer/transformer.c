@@ -28,6 +28,7 @@ int transformer_opened(transformer *t, int rc, transformer **out)
     t->head_size = t->ck.shape.dim / t->ck.shape.n_heads;
     t->kv_dim = t->head_size * t->ck.shape.n_kv_heads;
     t->k = kernels_select();
+    transformer_interleave(t);
     *out = t;
     return STATUS_OK;
 }

@@ -70,6 +70,16 @@ Test(act, references_known_values)
     cr_assert_float_eq(y[3], 1.9545977f, 2e-3); /* fp16 precision */
     kernels_act_get(KERNELS_ACT_SILU, KERNELS_TIER_REF)(y, x, x, 4); /* gated: SwiGLU */
     cr_assert_float_eq(y[3], 2.0f * 1.7615942f, 1e-5);
+    const float sx[4] = {-30.0f, 0.0f, 2.0f, 30.0f};
+    for (int t = 0; t < KERNELS_TIER_COUNT; t++) { /* softplus: log(1 + e^x), x above 20 */
+        if (!kernels_tier((enum kernels_tier)t))
+            continue;
+        kernels_act_get(KERNELS_ACT_SOFTPLUS, (enum kernels_tier)t)(y, sx, NULL, 4);
+        cr_assert_float_eq(y[0], 9.357623e-14f, 1e-19); /* tiny: the relative precision kept */
+        cr_assert_float_eq(y[1], 0.6931472f, 1e-6);
+        cr_assert_float_eq(y[2], 2.126928f, 1e-6);
+        cr_assert(y[3] == 30.0f);
+    }
     cr_assert_eq(kernels_act_by_name("gelu_tanh"), KERNELS_ACT_GELU_TANH);
     cr_assert_eq(kernels_act_by_name("swish"), -1);
 }
