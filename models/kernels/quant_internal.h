@@ -40,8 +40,10 @@ struct block_q6_K { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK
 struct block_q8_K { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; };
 
 /* Block i of 8 interleaved rows (kernels_mat.interleave): the 8 rows' scales, then their
- * quants in turns of 4 bytes: qs[32 c + 4 r + k] = byte 4 c + k of row r's block */
+ * quants in turns of 4 bytes: qs[32 c + 4 r + k] = byte 4 c + k of row r's block (Q5_0: its
+ * qh first, as turn 0: lane r = row r's 32 high bits) */
 struct block_q4_0x8 { uint16_t d[8]; uint8_t qs[8 * QK4_0 / 2]; };
+struct block_q5_0x8 { uint16_t d[8]; uint8_t qh[8 * 4]; uint8_t qs[8 * QK4_0 / 2]; };
 struct block_q8_0x8 { uint16_t d[8]; int8_t qs[8 * QK8_0]; };
 
 /* repack.c: the interleaved layout read one row at a time: block i of row 'row' of an
@@ -89,6 +91,7 @@ void quant_from_float_q8_K(const float *src, void *dst, size_t n);
 /* the same bit for bit, AVX2 (quant_avx2.c) */
 void quant_from_float_q8_0_avx2(const float *src, void *dst, size_t n);
 void quant_from_float_q8_1_avx2(const float *src, void *dst, size_t n);
+void quant_from_float_q8_K_avx2(const float *src, void *dst, size_t n);
 void quant_from_float_bf16(const float *src, void *dst, size_t n);
 void quant_from_float_q8_0_weights(const float *src, void *dst, size_t n);
 void quant_from_float_q4_0_weights(const float *src, void *dst, size_t n);

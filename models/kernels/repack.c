@@ -10,12 +10,13 @@
 
 int kernels_can_interleave(const struct kernels_mat *w, size_t rows)
 {
-    return (w->type == KERNELS_Q4_0 || w->type == KERNELS_Q8_0) && w->interleave == 0 &&
+    return (w->type == KERNELS_Q4_0 || w->type == KERNELS_Q5_0 || w->type == KERNELS_Q8_0) &&
+           w->interleave == 0 &&
            rows > 0 && rows % ROWS == 0 && w->cols % QK8_0 == 0 &&
            w->row_bytes == w->cols / QK8_0 * kernels_types[w->type].block_bytes;
 }
 
-/* both formats: a 2-byte scale, then the quants (16 or 32 bytes, whole turns) */
+/* every format: a 2-byte scale, then the quants (Q5_0: qh and qs) in whole turns */
 void kernels_interleave(const struct kernels_mat *w, size_t rows, void *dst)
 {
     const size_t bb = kernels_types[w->type].block_bytes, qb = bb - 2;

@@ -268,7 +268,7 @@ Test(quant, gemm_tiles_equal_the_dot_on_odd_sizes)
     }
 }
 
-/* Interleaved Q4_0 / Q8_0 matrices (8-row groups, kernels_interleave): 24 rows of odd block
+/* Interleaved Q4_0 / Q5_0 / Q8_0 matrices (8-row groups, kernels_interleave): 24 rows of odd block
  * counts; in every tier the GEMM (token tiles of 4 and a remainder: 7 tokens), the matvec and
  * the rows' floats equal the ref dot / to_float of the plain rows bit for bit, also over a
  * range that starts and ends inside a group (rows 3..21, as a thread team may hand out), and
@@ -283,6 +283,7 @@ Test(quant, interleaved_rows_equal_the_ref_dot)
         {KERNELS_Q8_0, quant_from_float_q8_0_weights, 5 * 32},
         {KERNELS_Q4_0, quant_from_float_q4_0_weights, 3 * 32},
         {KERNELS_Q4_0, quant_from_float_q4_0_weights, 1 * 32},
+        {KERNELS_Q5_0, NULL, 3 * 32}, /* random blocks with a sane fp16 scale */
     };
     enum { ROWS = 24, TOK = 7, R0 = 3, R1 = 21 };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -296,7 +297,16 @@ Test(quant, interleaved_rows_equal_the_ref_dot)
         for (size_t r = 0; r < ROWS; r++) {
             for (size_t i = 0; i < cols; i++)
                 f[i] = rnd(&seed) * (float)(1 + r % 5);
-            cases[c].quant(f, w + r * rb, cols);
+            if (cases[c].quant) {
+                cases[c].quant(f, w + r * rb, cols);
+                continue;
+            }
+            for (size_t i = 0; i < rb; i++)
+                w[r * rb + i] = (unsigned char)((int)(rnd(&seed) * 1000.0f) & 0xff);
+            for (size_t b = 0; b < cols / tr->block_size; b++) { /* d = 0.01 as fp16 */
+                const uint16_t d = kernels_float_to_half(0.01f);
+                memcpy(w + r * rb + b * tr->block_bytes, &d, 2);
+            }
         }
         for (size_t t = 0; t < TOK; t++) {
             for (size_t i = 0; i < cols; i++)
@@ -370,7 +380,7 @@ Test(quant, tier_quantizers_and_f16_rounding_equal_ref)
             continue;
         const enum kernels_type ty[] = {KERNELS_Q8_0, KERNELS_Q8_1, KERNELS_Q8_K};
         for (size_t k = 0; k < 3; k++) {
-            const size_t n = ty[k] == KERNELS_Q8_K ? 256 : N;
+            const size_t n = N; /* Q8_K: one block */
             const size_t bytes = n / kernels_types[ty[k]].block_size * kernels_types[ty[k]].block_bytes;
             unsigned char a[2048], b[2048];
             memset(a, 0, sizeof a);
@@ -383,6 +393,18 @@ Test(quant, tier_quantizers_and_f16_rounding_equal_ref)
             cr_assert(at == bytes, "%s %s from_float differs from ref at byte %zu of %zu", ops->name,
                       kernels_types[ty[k]].name, at, bytes);
         }
+        /* Q8_K over 16 blocks of random magnitudes, each with a tie for the largest |x| */
+        enum { NK = 16 * 256 };
+        static float xk[NK];
+        static unsigned char ka[16 * 292], kb[16 * 292];
+        for (int i = 0; i < NK; i++)
+            xk[i] = rnd(&seed) * (float)(1 + (i / 256) * 37);
+        for (int bl = 0; bl < 16; bl++)
+            xk[bl * 256 + 200] = -(xk[bl * 256 + 100] = 1000.0f * (float)(bl + 1));
+        ref->type[KERNELS_Q8_K].from_float(xk, ka, NK);
+        ops->type[KERNELS_Q8_K].from_float(xk, kb, NK);
+        cr_assert(memcmp(ka, kb, 16 * kernels_types[KERNELS_Q8_K].block_bytes) == 0,
+                  "%s q8_K from_float differs from ref on 16 blocks", ops->name);
         float v[40], w[40];
         const float special[] = {65504.0f, 65520.0f, 65519.99f, 6.0e-8f, 2.98e-8f, 5.96e-8f,
                                  1.0f + 0x1p-11f, 1.0f + 0x1p-11f + 0x1p-23f, -1e-5f, 0.0f};
