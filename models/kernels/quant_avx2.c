@@ -5,6 +5,7 @@
 #include "quant_internal.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
@@ -322,6 +323,49 @@ void quant_from_float_q8_1_avx2(const float *src, void *dst, size_t n)
         const float d = q8_block_avx2(src + i * QK8_0, b[i].qs, &s);
         b[i].d = _cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
         b[i].s = _cvtss_sh(d * (float)s, _MM_FROUND_TO_NEAREST_INT);
+    }
+}
+
+/* Q8_K (the K-quants' activations): quant_from_float_q8_K bit for bit: the scale from the
+ * first value of the largest magnitude, round half to even (cvtps under the default MXCSR,
+ * as nearest_int's float trick), at most 127, the 16-value sums */
+void quant_from_float_q8_K_avx2(const float *src, void *dst, size_t n)
+{
+    struct block_q8_K *b = dst;
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    for (size_t i = 0; i < n / QK_K; i++, src += QK_K) {
+        __m256 m = _mm256_setzero_ps();
+        for (int k = 0; k < QK_K; k += 8) /* a NaN never wins: max_ps returns the second */
+            m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(src + k), absmask), m);
+        __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+        h = _mm_max_ss(h, _mm_movehdup_ps(h));
+        const float amax = _mm_cvtss_f32(h);
+        memset(&b[i], 0, sizeof b[i]);
+        if (amax == 0.0f)
+            continue;
+        float max = 0.0f;
+        for (int j = 0; j < QK_K; j++)
+            if (fabsf(src[j]) == amax) {
+                max = src[j];
+                break;
+            }
+        const float iscale = -127.f / max;
+        const __m256 vs = _mm256_set1_ps(iscale);
+        const __m256i top = _mm256_set1_epi32(127);
+        for (int k = 0; k < QK_K; k += 32) {
+            __m256i q[4];
+            for (int h4 = 0; h4 < 4; h4++)
+                q[h4] = _mm256_min_epi32(
+                    _mm256_cvtps_epi32(_mm256_mul_ps(vs, _mm256_loadu_ps(src + k + 8 * h4))), top);
+            b[i].bsums[k / 16] = (int16_t)hsum_epi32(_mm256_add_epi32(q[0], q[1]));
+            b[i].bsums[k / 16 + 1] = (int16_t)hsum_epi32(_mm256_add_epi32(q[2], q[3]));
+            __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]),
+                                           _mm256_packs_epi32(q[2], q[3]));
+            p = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            _mm256_storeu_si256((__m256i *)(b[i].qs + k), p);
+        }
+        b[i].d = 1 / iscale;
     }
 }
 

@@ -91,6 +91,7 @@ void quant_from_float_q8_K(const float *src, void *dst, size_t n);
 /* the same bit for bit, AVX2 (quant_avx2.c) */
 void quant_from_float_q8_0_avx2(const float *src, void *dst, size_t n);
 void quant_from_float_q8_1_avx2(const float *src, void *dst, size_t n);
+void quant_from_float_q8_K_avx2(const float *src, void *dst, size_t n);
 void quant_from_float_bf16(const float *src, void *dst, size_t n);
 void quant_from_float_q8_0_weights(const float *src, void *dst, size_t n);
 void quant_from_float_q4_0_weights(const float *src, void *dst, size_t n);

@@ -380,7 +380,7 @@ Test(quant, tier_quantizers_and_f16_rounding_equal_ref)
             continue;
         const enum kernels_type ty[] = {KERNELS_Q8_0, KERNELS_Q8_1, KERNELS_Q8_K};
         for (size_t k = 0; k < 3; k++) {
-            const size_t n = ty[k] == KERNELS_Q8_K ? 256 : N;
+            const size_t n = N; /* Q8_K: one block */
             const size_t bytes = n / kernels_types[ty[k]].block_size * kernels_types[ty[k]].block_bytes;
             unsigned char a[2048], b[2048];
             memset(a, 0, sizeof a);
@@ -393,6 +393,18 @@ Test(quant, tier_quantizers_and_f16_rounding_equal_ref)
             cr_assert(at == bytes, "%s %s from_float differs from ref at byte %zu of %zu", ops->name,
                       kernels_types[ty[k]].name, at, bytes);
         }
+        /* Q8_K over 16 blocks of random magnitudes, each with a tie for the largest |x| */
+        enum { NK = 16 * 256 };
+        static float xk[NK];
+        static unsigned char ka[16 * 292], kb[16 * 292];
+        for (int i = 0; i < NK; i++)
+            xk[i] = rnd(&seed) * (float)(1 + (i / 256) * 37);
+        for (int bl = 0; bl < 16; bl++)
+            xk[bl * 256 + 200] = -(xk[bl * 256 + 100] = 1000.0f * (float)(bl + 1));
+        ref->type[KERNELS_Q8_K].from_float(xk, ka, NK);
+        ops->type[KERNELS_Q8_K].from_float(xk, kb, NK);
+        cr_assert(memcmp(ka, kb, 16 * kernels_types[KERNELS_Q8_K].block_bytes) == 0,
+                  "%s q8_K from_float differs from ref on 16 blocks", ops->name);
         float v[40], w[40];
         const float special[] = {65504.0f, 65520.0f, 65519.99f, 6.0e-8f, 2.98e-8f, 5.96e-8f,
                                  1.0f + 0x1p-11f, 1.0f + 0x1p-11f + 0x1p-23f, -1e-5f, 0.0f};
