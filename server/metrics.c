@@ -139,9 +139,12 @@ static void batching_render(struct strbuf *b)
            "# HELP lmserve_prefix_cache_hit_ratio Hits over lookups since start (0 before any).\n"
            "# TYPE lmserve_prefix_cache_hit_ratio gauge\nlmserve_prefix_cache_hit_ratio %.4f\n"
            "# HELP lmserve_prompt_tokens_cached_total Prompt tokens served from the prefix cache.\n"
-           "# TYPE lmserve_prompt_tokens_cached_total counter\nlmserve_prompt_tokens_cached_total %llu\n",
+           "# TYPE lmserve_prompt_tokens_cached_total counter\nlmserve_prompt_tokens_cached_total %llu\n"
+           "# HELP lmserve_batch_steps_preempted_total Decode-only steps abandoned for a newly arrived prompt (run again after it).\n"
+           "# TYPE lmserve_batch_steps_preempted_total counter\nlmserve_batch_steps_preempted_total %llu\n",
         st.prefix_cache_bytes, st.prefix_lookups, st.prefix_hits,
-        st.prefix_lookups ? (double)st.prefix_hits / (double)st.prefix_lookups : 0.0, st.prefix_tokens);
+        st.prefix_lookups ? (double)st.prefix_hits / (double)st.prefix_lookups : 0.0, st.prefix_tokens,
+        st.steps_preempted);
     lat_hist(b, "lmserve_time_to_first_token_seconds",
              "From the start of a generation (slot wait included) to its first token.", st.ttft,
              st.ttft_sum_s);

@@ -149,7 +149,8 @@ void transformer_seq_set_all_logits(transformer_seq *s, float *out) { s->all_out
 
 int transformer_seq_copy_prefix(transformer_seq *dst, const transformer_seq *src, size_t n)
 {
-    if (dst->rs || src->rs || dst->t != src->t || dst->pos != 0 || n > src->pos || n > dst->cap)
+    /* src->pos is not read: a step may be advancing src (a running generation) right now */
+    if (dst->rs || src->rs || dst->t != src->t || dst->pos != 0 || n > src->cap || n > dst->cap)
         return -1;
     const size_t kvd = (size_t)dst->t->kv_dim, L = (size_t)dst->t->ck.shape.n_layers;
     for (size_t l = 0; l < L; l++) {
@@ -666,6 +667,8 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
         resid_norm(t, n, s->x, s->xb2, lb ? lb[l].down : NULL, last ? NULL : s->xb,
                    last ? NULL : ck->rms_att[l + 1], !last && lb ? lb[l + 1].att_norm : NULL);
     }
+    if (cancelled && *cancelled) /* the classifier is much of a small model's step */
+        return status_set(err, STATUS_CANCELLED, NULL, "cancelled");
     /* classifier: only the rows whose logits are wanted, gathered into xb */
     for (size_t j = 0; j < n_out; j++)
         norm_b(t, s->xb + j * dim, s->x + out_rows[j] * dim, ck->rms_final, ck->final_norm_b, dim);
@@ -775,7 +778,10 @@ struct transformer_batch {
     size_t *out_rows;
     float *out;
     size_t cap;
+    const volatile int *stop; /* transformer_batch_stop_flag */
 };
+
+void transformer_batch_stop_flag(transformer_batch *b, const volatile int *stop) { b->stop = stop; }
 
 transformer_batch *transformer_batch_new(const transformer *t)
 {
@@ -870,7 +876,7 @@ int transformer_forward_multi(transformer_batch *b, transformer_seq *const *seqs
         else if (n[k] > 0)
             b->out_rows[o++] = r - 1;
     }
-    int rc = forward_rows(b->ws, b->rows, b->ids, total, b->out_rows, n_out, b->out, NULL, err);
+    int rc = forward_rows(b->ws, b->rows, b->ids, total, b->out_rows, n_out, b->out, b->stop, err);
     if (rc != STATUS_OK)
         return rc;
     o = 0;

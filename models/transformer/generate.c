@@ -24,6 +24,7 @@ void transformer_gen_defaults(struct transformer_gen_params *p)
     p->top_p = 1.0f;
     p->repetition_penalty = 1.0f;
     p->logprobs = -1;
+    p->cache_prompt = 1;
 }
 
 
@@ -91,6 +92,7 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
     struct utf8_stream u8 = {0};
     struct transformer_gen_alt top[TRANSFORMER_LOGPROBS_MAX];
     int *fed = malloc(cap * sizeof *fed); /* the tokens whose keys and values seq holds */
+    struct sched_running run = {0}; /* seq offered to other prompts while it runs */
     size_t n_fed = 0;
     if (!seq || !smp_ok || !work || !text || !fed) {
         rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory for a %zu-token sequence", cap);
@@ -100,7 +102,9 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
         sampler_observe(&smp, ids[i], 0);
     memcpy(fed, ids, n * sizeof *fed);
     n_fed = n;
-    res->cached_tokens = transformer_sched_prefix(t, ids, n, seq);
+    res->cached_tokens = p->cache_prompt ? transformer_sched_prefix(t, ids, n, seq) : 0;
+    run = (struct sched_running){.seq = seq, .ids = fed, .valid = res->cached_tokens};
+    transformer_sched_run_add(t, &run);
     rc = transformer_sched_forward(t, seq, ids + res->cached_tokens, n - res->cached_tokens,
                                    cancelled, err);
     if (rc != STATUS_OK)
@@ -187,6 +191,7 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
         }
     }
 done:
+    transformer_sched_run_del(t, &run);
     free(hold.p);
     free(text);
     free(work);

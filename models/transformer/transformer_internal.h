@@ -272,11 +272,23 @@ int transformer_sched_enter(const transformer *t, size_t kv_bytes, const volatil
 void transformer_sched_leave(const transformer *t, size_t kv_bytes);
 /* Prefix cache (inside the KV budget, least recently used first out): copy into the empty
  * 'dst' the keys and values of the longest leading run of ids[0..n-1) that a finished
- * generation of this model computed. Returns how many positions dst now holds (0: none). */
+ * generation of this model computed, or a running one (see transformer_sched_run_add) has
+ * computed so far. Returns how many positions dst now holds (0: none). */
 size_t transformer_sched_prefix(const transformer *t, const int *ids, size_t n, transformer_seq *dst);
 /* A finished generation's sequence and the n tokens whose keys and values it holds (its
  * position): both owned by the cache from now on (freed at once when not kept). */
 void transformer_sched_keep(const transformer *t, transformer_seq *seq, int *ids, size_t n);
+/* A running generation offers its sequence to the prefix cache: ids[i] is the token at
+ * position i (ids may grow; the positions a step has completed are what a lookup copies).
+ * The caller owns r, seq and ids and calls transformer_sched_run_del before freeing them. */
+struct sched_running {
+    transformer_seq *seq;
+    const int *ids;
+    size_t valid; /* positions whose keys and values are final (the scheduler's to write) */
+    struct sched_running *next;
+};
+void transformer_sched_run_add(const transformer *t, struct sched_running *r);
+void transformer_sched_run_del(const transformer *t, struct sched_running *r);
 /* transformer_forward (no all_logits) through the model's scheduler: the tokens join the
  * next steps with the other slots' (a long prompt in chunks). */
 int transformer_sched_forward(const transformer *t, transformer_seq *seq, const int *ids, size_t n,
@@ -292,7 +304,8 @@ void transformer_sched_observe(int first, uint64_t us);
 /* forward.c: positions left in s; bytes of KV cache a 'capacity'-position sequence holds */
 size_t transformer_seq_room(const transformer_seq *s);
 /* Copy src's keys and values of positions [0, n) into the empty dst (same model): dst then
- * continues at position n. -1 when they do not fit or dst is not empty. */
+ * continues at position n. -1 when they do not fit or dst is not empty. The caller knows
+ * that src holds n final positions (src may be in a step meanwhile: later positions). */
 int transformer_seq_copy_prefix(transformer_seq *dst, const transformer_seq *src, size_t n);
 /* transformer_forward_multi also writes every fed row's logits of s to out (NULL: only the
  * last row's, to transformer_logits) */

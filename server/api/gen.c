@@ -105,7 +105,9 @@ int gen_parse(json_t *body, struct gen_request *q, struct api_resp *rs)
         gen_get_number(body, "frequency_penalty", -GEN_PENALTY_ABS_MAX, GEN_PENALTY_ABS_MAX, 0,
                        &freq, rs) ||
         gen_get_number(body, "repetition_penalty", 0.0, HUGE_VAL, 1, &rep, rs) ||
-        gen_get_bool(body, "stream", "stream", &q->stream, rs) || parse_stop(body, &q->gp, rs))
+        gen_get_bool(body, "stream", "stream", &q->stream, rs) ||
+        gen_get_bool(body, "cache_prompt", "cache_prompt", &q->gp.cache_prompt, rs) ||
+        parse_stop(body, &q->gp, rs))
         return -1;
     if (so && !json_is_null(so)) {
         if (!json_is_object(so))
