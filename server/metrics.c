@@ -2,6 +2,7 @@
  * Statuses are counted per route in a small fixed table of the statuses we send. */
 #include "metrics.h"
 #include "../models/transformer/transformer.h"
+#include "../models/util/strbuf.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -63,69 +64,35 @@ void metrics_error(int http_status)
 
 /* ---- rendering ---- */
 
-struct buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-__attribute__((format(printf, 2, 3))) static void put(struct buf *b, const char *fmt, ...)
-{
-    if (b->oom)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->oom = 1;
-            return;
-        }
-        if ((size_t)n < b->cap - b->len) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap * 2 + (size_t)n;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-}
-
 /* Label values are our own ids ([A-Za-z0-9._:-]) and route patterns: no escaping needed
  * beyond what id validation guarantees. */
 static void model_gauges(const model *m, void *ud)
 {
-    struct buf *b = ud;
-    put(b, "lmserve_model_bytes{model=\"%s\",type=\"%s\"} %zu\n", model_id(m), model_type(m),
+    struct strbuf *b = ud;
+    strbuf_printf(b, "lmserve_model_bytes{model=\"%s\",type=\"%s\"} %zu\n", model_id(m), model_type(m),
         model_state_of(m) == MODEL_READY ? model_bytes(m) : (size_t)0);
 }
 
-static void lat_hist(struct buf *b, const char *name, const char *help,
+static void lat_hist(struct strbuf *b, const char *name, const char *help,
                      const unsigned long long *c, double sum)
 {
-    put(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    strbuf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     unsigned long long run = 0;
     for (size_t i = 0; i < TRANSFORMER_LAT_BUCKETS; i++) {
         run += c[i];
-        put(b, "%s_bucket{le=\"%g\"} %llu\n", name, transformer_lat_bounds_s[i], run);
+        strbuf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, transformer_lat_bounds_s[i], run);
     }
     run += c[TRANSFORMER_LAT_BUCKETS];
-    put(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name, run, name, sum,
+    strbuf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name, run, name, sum,
         name, run);
 }
 
 /* Continuous batching of the Transformers (models/transformer/sched.c). */
-static void batching_render(struct buf *b)
+static void batching_render(struct strbuf *b)
 {
     struct transformer_sched_stats st;
     transformer_sched_stats(&st);
-    put(b, "# HELP lmserve_slots Generation slots of the running Transformer schedulers.\n"
+    strbuf_printf(b, "# HELP lmserve_slots Generation slots of the running Transformer schedulers.\n"
            "# TYPE lmserve_slots gauge\nlmserve_slots %zu\n"
            "# HELP lmserve_slots_busy Slots holding a generation now.\n"
            "# TYPE lmserve_slots_busy gauge\nlmserve_slots_busy %zu\n"
@@ -144,7 +111,7 @@ static void batching_render(struct buf *b)
         st.slots, st.slots_busy, st.waiting, st.kv_bytes_used, st.kv_bytes_budget, st.tokens_generated,
         st.prompt_rows, st.steps);
     static const size_t le[] = {1, 2, 4, 8, 16, 32, 64};
-    put(b, "# HELP lmserve_batch_size Rows (tokens of all slots) per batched forward step.\n"
+    strbuf_printf(b, "# HELP lmserve_batch_size Rows (tokens of all slots) per batched forward step.\n"
            "# TYPE lmserve_batch_size histogram\n");
     unsigned long long run = 0, total = 0;
     double sum = 0;
@@ -154,16 +121,16 @@ static void batching_render(struct buf *b)
             run += st.batch_hist[r];
             sum += (double)r * (double)st.batch_hist[r];
         }
-        put(b, "lmserve_batch_size_bucket{le=\"%zu\"} %llu\n", le[i], run);
+        strbuf_printf(b, "lmserve_batch_size_bucket{le=\"%zu\"} %llu\n", le[i], run);
     }
     total = run;
     for (; r < TRANSFORMER_SCHED_HIST; r++) {
         total += st.batch_hist[r];
         sum += (double)r * (double)st.batch_hist[r];
     }
-    put(b, "lmserve_batch_size_bucket{le=\"+Inf\"} %llu\nlmserve_batch_size_sum %.0f\n"
+    strbuf_printf(b, "lmserve_batch_size_bucket{le=\"+Inf\"} %llu\nlmserve_batch_size_sum %.0f\n"
            "lmserve_batch_size_count %llu\n", total, sum, total);
-    put(b, "# HELP lmserve_prefix_cache_bytes KV cache bytes held by the prefix cache (part of lmserve_kv_cache_bytes).\n"
+    strbuf_printf(b, "# HELP lmserve_prefix_cache_bytes KV cache bytes held by the prefix cache (part of lmserve_kv_cache_bytes).\n"
            "# TYPE lmserve_prefix_cache_bytes gauge\nlmserve_prefix_cache_bytes %zu\n"
            "# HELP lmserve_prefix_cache_lookups_total Prompts looked up in the prefix cache.\n"
            "# TYPE lmserve_prefix_cache_lookups_total counter\nlmserve_prefix_cache_lookups_total %llu\n"
@@ -172,9 +139,12 @@ static void batching_render(struct buf *b)
            "# HELP lmserve_prefix_cache_hit_ratio Hits over lookups since start (0 before any).\n"
            "# TYPE lmserve_prefix_cache_hit_ratio gauge\nlmserve_prefix_cache_hit_ratio %.4f\n"
            "# HELP lmserve_prompt_tokens_cached_total Prompt tokens served from the prefix cache.\n"
-           "# TYPE lmserve_prompt_tokens_cached_total counter\nlmserve_prompt_tokens_cached_total %llu\n",
+           "# TYPE lmserve_prompt_tokens_cached_total counter\nlmserve_prompt_tokens_cached_total %llu\n"
+           "# HELP lmserve_batch_steps_preempted_total Decode-only steps abandoned for a newly arrived prompt (run again after it).\n"
+           "# TYPE lmserve_batch_steps_preempted_total counter\nlmserve_batch_steps_preempted_total %llu\n",
         st.prefix_cache_bytes, st.prefix_lookups, st.prefix_hits,
-        st.prefix_lookups ? (double)st.prefix_hits / (double)st.prefix_lookups : 0.0, st.prefix_tokens);
+        st.prefix_lookups ? (double)st.prefix_hits / (double)st.prefix_lookups : 0.0, st.prefix_tokens,
+        st.steps_preempted);
     lat_hist(b, "lmserve_time_to_first_token_seconds",
              "From the start of a generation (slot wait included) to its first token.", st.ttft,
              st.ttft_sum_s);
@@ -184,20 +154,17 @@ static void batching_render(struct buf *b)
 
 char *metrics_render(registry *reg, size_t queue_depth, size_t queue_max, size_t workers_busy)
 {
-    struct buf b = {.p = malloc(8192), .cap = 8192};
-    if (!b.p)
-        return NULL;
-    b.p[0] = '\0';
-    put(&b, "# HELP lmserve_requests_total HTTP requests answered, by route and status.\n"
+    struct strbuf b = {0};
+    strbuf_printf(&b, "# HELP lmserve_requests_total HTTP requests answered, by route and status.\n"
             "# TYPE lmserve_requests_total counter\n");
     for (size_t r = 0; r < n_routes; r++)
         for (size_t s = 0; s <= N_STATUSES; s++) {
             unsigned long long v = atomic_load_explicit(&requests[r][s], memory_order_relaxed);
             if (v)
-                put(&b, "lmserve_requests_total{route=\"%s\",status=\"%s%d\"} %llu\n", labels[r],
+                strbuf_printf(&b, "lmserve_requests_total{route=\"%s\",status=\"%s%d\"} %llu\n", labels[r],
                     s == N_STATUSES ? "other" : "", s == N_STATUSES ? 0 : STATUSES[s], v);
         }
-    put(&b, "# HELP lmserve_request_duration_seconds Time from first byte to response, by route.\n"
+    strbuf_printf(&b, "# HELP lmserve_request_duration_seconds Time from first byte to response, by route.\n"
             "# TYPE lmserve_request_duration_seconds histogram\n");
     for (size_t r = 0; r < n_routes; r++) {
         unsigned long long cum = 0;
@@ -208,27 +175,27 @@ char *metrics_render(registry *reg, size_t queue_depth, size_t queue_max, size_t
         unsigned long long run = 0;
         for (size_t i = 0; i < N_BUCKETS; i++) {
             run += atomic_load_explicit(&buckets[r][i], memory_order_relaxed);
-            put(&b, "lmserve_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+            strbuf_printf(&b, "lmserve_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
                 labels[r], BUCKETS_S[i], run);
         }
-        put(&b, "lmserve_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
+        strbuf_printf(&b, "lmserve_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
             labels[r], cum);
-        put(&b, "lmserve_request_duration_seconds_sum{route=\"%s\"} %.6f\n", labels[r],
+        strbuf_printf(&b, "lmserve_request_duration_seconds_sum{route=\"%s\"} %.6f\n", labels[r],
             (double)atomic_load_explicit(&sum_us[r], memory_order_relaxed) / 1e6);
-        put(&b, "lmserve_request_duration_seconds_count{route=\"%s\"} %llu\n", labels[r], cum);
+        strbuf_printf(&b, "lmserve_request_duration_seconds_count{route=\"%s\"} %llu\n", labels[r], cum);
     }
-    put(&b, "# HELP lmserve_errors_total Error responses, by HTTP status.\n"
+    strbuf_printf(&b, "# HELP lmserve_errors_total Error responses, by HTTP status.\n"
             "# TYPE lmserve_errors_total counter\n");
     for (size_t s = 0; s < N_STATUSES; s++) {
         unsigned long long v = atomic_load_explicit(&errors[s], memory_order_relaxed);
         if (v)
-            put(&b, "lmserve_errors_total{status=\"%d\"} %llu\n", STATUSES[s], v);
+            strbuf_printf(&b, "lmserve_errors_total{status=\"%d\"} %llu\n", STATUSES[s], v);
     }
-    put(&b, "# HELP lmserve_requests_in_flight Requests being handled now.\n"
+    strbuf_printf(&b, "# HELP lmserve_requests_in_flight Requests being handled now.\n"
             "# TYPE lmserve_requests_in_flight gauge\n"
             "lmserve_requests_in_flight %d\n",
         atomic_load_explicit(&inflight, memory_order_relaxed));
-    put(&b, "# HELP lmserve_queue_depth Jobs waiting for a worker.\n"
+    strbuf_printf(&b, "# HELP lmserve_queue_depth Jobs waiting for a worker.\n"
             "# TYPE lmserve_queue_depth gauge\nlmserve_queue_depth %zu\n"
             "# HELP lmserve_queue_capacity Jobs that may wait before 503.\n"
             "# TYPE lmserve_queue_capacity gauge\nlmserve_queue_capacity %zu\n"
@@ -238,17 +205,13 @@ char *metrics_render(registry *reg, size_t queue_depth, size_t queue_max, size_t
     batching_render(&b);
     size_t by_state[4];
     registry_count(reg, by_state);
-    put(&b, "# HELP lmserve_models Models in the registry, by state.\n"
+    strbuf_printf(&b, "# HELP lmserve_models Models in the registry, by state.\n"
             "# TYPE lmserve_models gauge\n");
     for (int s = 0; s < 4; s++)
-        put(&b, "lmserve_models{state=\"%s\"} %zu\n", model_state_name((enum model_state)s),
+        strbuf_printf(&b, "lmserve_models{state=\"%s\"} %zu\n", model_state_name((enum model_state)s),
             by_state[s]);
-    put(&b, "# HELP lmserve_model_bytes Bytes of model data mapped or allocated, by model.\n"
+    strbuf_printf(&b, "# HELP lmserve_model_bytes Bytes of model data mapped or allocated, by model.\n"
             "# TYPE lmserve_model_bytes gauge\n");
     registry_each(reg, model_gauges, &b);
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
+    return strbuf_take(&b, NULL);
 }

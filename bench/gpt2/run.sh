@@ -32,42 +32,6 @@ for q in F32 Q8_0; do
         --ctx 1024 --seed 1 $VOCAB >/dev/null
     FILES="$FILES $f"
 done
-OUT="$DATA/results-$TAG.jsonl"
-: > "$OUT"
-echo "# $(date -u +%FT%TZ) $(uname -m) $(nproc) cpus; load: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# cpu: $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1)"
-for r in $(seq "$ROUNDS"); do
-    for f in $FILES; do
-        name=$(basename "$f" .gguf | sed "s/gpt2-random-$TAG-//")
-        for t in $THREADS; do
-            "$BIN/lmserve-bench-transformer" --threads $t --prompt "$PROMPT" --decode "$DECODE" \
-                --reps 1 "$f" 2>/dev/null |
-                sed "s/^{/{\"side\":\"lmserve\",\"file\":\"$name\",\"round\":$r,/" | tee -a "$OUT"
-            if [ -x "$LLAMA_BENCH" ]; then
-                "$LLAMA_BENCH" -m "$f" -t $t -p "$PROMPT" -n "$DECODE" -r 1 -o jsonl 2>/dev/null |
-                    sed "s/^{/{\"side\":\"llama.cpp\",\"file\":\"$name\",\"round\":$r,\"threads\":$t,/" |
-                    tee -a "$OUT"
-            fi
-        done
-    done
-done
-echo "# load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-python3 - "$OUT" <<'PY'
-import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-med = {}
-for r in rows:
-    key = (r["file"], r["threads"])
-    if r["side"] == "lmserve":
-        med.setdefault(key + ("ours", "decode"), []).append(r["decode_tok_s"])
-        med.setdefault(key + ("ours", "prompt"), []).append(r["prompt_tok_s"])
-    else:
-        kind = "prompt" if r.get("n_prompt", 0) > 0 else "decode"
-        med.setdefault(key + ("llama", kind), []).append(r["avg_ts"])
-print("| file | threads | decode lmserve | decode llama.cpp | ratio | prompt lmserve | prompt llama.cpp | ratio |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-for f, t in sorted({(r["file"], r["threads"]) for r in rows}):
-    g = lambda side, kind: statistics.median(med.get((f, t, side, kind), [float("nan")]))
-    od, ld, op, lp = g("ours", "decode"), g("llama", "decode"), g("ours", "prompt"), g("llama", "prompt")
-    print(f"| {f} | {t} | {od:.0f} | {ld:.0f} | {od/ld:.2f} | {op:.0f} | {lp:.0f} | {op/lp:.2f} |")
-PY
+WARMUP=${WARMUP:-3}
+. bench/lib.sh
+bench_vs_llama "$DATA/results-$TAG.jsonl" "gpt2-random-$TAG-" "$FILES" "$THREADS"

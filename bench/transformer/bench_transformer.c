@@ -90,10 +90,11 @@ static void bandwidth(int reps)
 int main(int argc, char **argv)
 {
     const char *ck = NULL, *tok = NULL;
-    int threads = 1, prompt = 64, decode = 64, reps = 3, bw = 0;
+    int threads = 1, prompt = 64, decode = 64, reps = 3, bw = 0, warmup = 0;
     static const struct option opts[] = {{"threads", 1, 0, 't'}, {"prompt", 1, 0, 'p'},
                                          {"decode", 1, 0, 'd'},  {"reps", 1, 0, 'r'},
-                                         {"bandwidth", 0, 0, 'b'}, {0, 0, 0, 0}};
+                                         {"bandwidth", 0, 0, 'b'}, {"warmup", 1, 0, 'w'},
+                                         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -102,6 +103,7 @@ int main(int argc, char **argv)
         case 'd': decode = atoi(optarg); break;
         case 'r': reps = atoi(optarg); break;
         case 'b': bw = 1; break;
+        case 'w': warmup = atoi(optarg); break;
         default: return 2;
         }
     }
@@ -115,7 +117,7 @@ int main(int argc, char **argv)
     const int gguf = optind + 1 == argc; /* one file: a GGUF with its own vocabulary */
     if (optind + 2 > argc && !gguf) {
         fprintf(stderr, "usage: lmserve-bench-transformer [--threads N] [--prompt P] [--decode D] "
-                        "[--reps R] (CKPT TOKENIZER | FILE.gguf) | --bandwidth\n");
+                        "[--reps R] [--warmup N] (CKPT TOKENIZER | FILE.gguf) | --bandwidth\n");
         return 2;
     }
     ck = argv[optind];
@@ -134,6 +136,15 @@ int main(int argc, char **argv)
     for (int i = 1; i < prompt; i++)
         ids[i] = 3 + (i * 7919) % (sh->vocab - 3);
     double tp[BENCH_REPS_MAX], td[BENCH_REPS_MAX], tc[BENCH_REPS_MAX];
+    /* unmeasured prompts + one decode step each, as llama-bench's warm-up run: touches the
+     * mapped weights and gives the thread team's controller (team.c) its first windows */
+    for (int w = 0; w < warmup; w++) {
+        transformer_seq *s = transformer_seq_new(t, (size_t)(prompt + 2));
+        transformer_forward(s, ids, (size_t)prompt, NULL, NULL, &err);
+        int id = argmax(transformer_logits(s), sh->vocab);
+        transformer_forward(s, &id, 1, NULL, NULL, &err);
+        transformer_seq_free(s);
+    }
     for (int r = 0; r < reps; r++) {
         transformer_seq *s = transformer_seq_new(t, (size_t)(prompt + decode + 1));
         double t0 = now_s();

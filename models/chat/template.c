@@ -4,6 +4,7 @@
  * recognise a family from a model's Jinja template text. Not a Jinja interpreter. */
 #include "chat.h"
 #include "../gguf/gguf.h"
+#include "../util/strbuf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -301,44 +302,13 @@ int chat_template_of_gguf(const char *path)
 
 /* ---- rendering ---- */
 
-struct buf {
-    char *p;
-    size_t len, cap;
-    int oom;
-};
-
-static void put_n(struct buf *b, const char *s, size_t n)
-{
-    if (b->oom || n == 0)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = (b->len + n + 1) * 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void put(struct buf *b, const char *s)
-{
-    if (s)
-        put_n(b, s, strlen(s));
-}
-
 static int is_space(char c)
 {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
 /* 'trim' 1: without leading and trailing white space (C's isspace set, as llama.cpp's trim) */
-static void put_content(struct buf *b, const char *s, int trim)
+static void put_content(struct strbuf *b, const char *s, int trim)
 {
     size_t n = strlen(s);
     if (trim) {
@@ -349,32 +319,32 @@ static void put_content(struct buf *b, const char *s, int trim)
         while (n > 0 && is_space(s[n - 1]))
             n--;
     }
-    put_n(b, s, n);
+    strbuf_put(b, s, n);
 }
 
 /* [INST] ... [/INST] answer</s>: system in <<SYS>> (or as a plain line for llama2), no BOS
  * at the start (the tokenizer adds it), "<s>" before later turns in the -bos variant. */
-static void render_llama2(struct buf *b, int f, const struct chat_message *m, size_t n)
+static void render_llama2(struct strbuf *b, int f, const struct chat_message *m, size_t n)
 {
     const int sys_block = f != F_LLAMA2, bos_inside = f == F_LLAMA2_SYS_BOS;
     const int strip = f == F_LLAMA2_SYS_STRIP;
     int in_turn = 1;
-    put(b, "[INST] ");
+    strbuf_puts(b, "[INST] ");
     for (size_t i = 0; i < n; i++) {
         if (!in_turn) {
             in_turn = 1;
-            put(b, bos_inside ? "<s>[INST] " : "[INST] ");
+            strbuf_puts(b, bos_inside ? "<s>[INST] " : "[INST] ");
         }
         if (m[i].role == R_SYS) {
-            put(b, sys_block ? "<<SYS>>\n" : "");
+            strbuf_puts(b, sys_block ? "<<SYS>>\n" : "");
             put_content(b, m[i].content, strip);
-            put(b, sys_block ? "\n<</SYS>>\n\n" : "\n");
+            strbuf_puts(b, sys_block ? "\n<</SYS>>\n\n" : "\n");
         } else if (m[i].role == R_USER) {
             put_content(b, m[i].content, strip);
-            put(b, " [/INST]");
+            strbuf_puts(b, " [/INST]");
         } else {
             put_content(b, m[i].content, strip);
-            put(b, "</s>");
+            strbuf_puts(b, "</s>");
             in_turn = 0;
         }
     }
@@ -382,36 +352,36 @@ static void render_llama2(struct buf *b, int f, const struct chat_message *m, si
 
 /* Mistral v1 " [INST] x [/INST]", v3 "[INST] x[/INST] y</s>" (answers trimmed), tekken
  * "[INST]x[/INST]y</s>"; a system message opens the turn it belongs to. */
-static void render_mistral(struct buf *b, int f, const struct chat_message *m, size_t n)
+static void render_mistral(struct strbuf *b, int f, const struct chat_message *m, size_t n)
 {
     const char *lead = f == F_MISTRAL_V1 ? " " : "";
     const char *trail = f == F_MISTRAL_V3_TEKKEN ? "" : " ";
     int in_turn = 0;
     for (size_t i = 0; i < n; i++) {
         if (!in_turn) {
-            put(b, lead);
-            put(b, "[INST]");
-            put(b, trail);
+            strbuf_puts(b, lead);
+            strbuf_puts(b, "[INST]");
+            strbuf_puts(b, trail);
             in_turn = 1;
         }
         if (m[i].role == R_SYS) {
-            put(b, m[i].content);
-            put(b, "\n\n");
+            strbuf_puts(b, m[i].content);
+            strbuf_puts(b, "\n\n");
         } else if (m[i].role == R_USER) {
-            put(b, m[i].content);
-            put(b, lead);
-            put(b, "[/INST]");
+            strbuf_puts(b, m[i].content);
+            strbuf_puts(b, lead);
+            strbuf_puts(b, "[/INST]");
         } else {
-            put(b, trail);
+            strbuf_puts(b, trail);
             put_content(b, m[i].content, f == F_MISTRAL_V3);
-            put(b, "</s>");
+            strbuf_puts(b, "</s>");
             in_turn = 0;
         }
     }
 }
 
 /* Gemma has no system role: the (trimmed) system text opens the next user turn. */
-static void render_gemma(struct buf *b, const struct chat_message *m, size_t n, int add_assistant)
+static void render_gemma(struct strbuf *b, const struct chat_message *m, size_t n, int add_assistant)
 {
     const char *sys = NULL;
     for (size_t i = 0; i < n; i++) {
@@ -420,44 +390,44 @@ static void render_gemma(struct buf *b, const struct chat_message *m, size_t n, 
             continue;
         }
         const int model_turn = m[i].role == R_ASST;
-        put(b, model_turn ? "<start_of_turn>model\n" : "<start_of_turn>user\n");
+        strbuf_puts(b, model_turn ? "<start_of_turn>model\n" : "<start_of_turn>user\n");
         if (sys && !model_turn) {
-            struct buf tmp = {0};
+            struct strbuf tmp = {0};
             put_content(&tmp, sys, 1);
             if (tmp.len > 0) {
-                put(b, tmp.p);
-                put(b, "\n\n");
+                strbuf_puts(b, tmp.p);
+                strbuf_puts(b, "\n\n");
             }
             b->oom |= tmp.oom;
             free(tmp.p);
             sys = NULL;
         }
         put_content(b, m[i].content, 1);
-        put(b, "<end_of_turn>\n");
+        strbuf_puts(b, "<end_of_turn>\n");
     }
     if (add_assistant)
-        put(b, "<start_of_turn>model\n");
+        strbuf_puts(b, "<start_of_turn>model\n");
 }
 
 /* Orion: "Human: x\n\nAssistant: </s>answer</s>", system text before the next human turn. */
-static void render_orion(struct buf *b, const struct chat_message *m, size_t n)
+static void render_orion(struct strbuf *b, const struct chat_message *m, size_t n)
 {
     const char *sys = NULL;
     for (size_t i = 0; i < n; i++) {
         if (m[i].role == R_SYS) {
             sys = m[i].content;
         } else if (m[i].role == R_USER) {
-            put(b, "Human: ");
+            strbuf_puts(b, "Human: ");
             if (sys && *sys) {
-                put(b, sys);
-                put(b, "\n\n");
+                strbuf_puts(b, sys);
+                strbuf_puts(b, "\n\n");
             }
             sys = NULL;
-            put(b, m[i].content);
-            put(b, "\n\nAssistant: </s>");
+            strbuf_puts(b, m[i].content);
+            strbuf_puts(b, "\n\nAssistant: </s>");
         } else {
-            put(b, m[i].content);
-            put(b, "</s>");
+            strbuf_puts(b, m[i].content);
+            strbuf_puts(b, "</s>");
         }
     }
 }
@@ -468,43 +438,43 @@ static const char *role_word(enum chat_role r)
 }
 
 /* AlphaMonarch: "role\ncontent</s>\n", each message but the first after "<s>". */
-static void render_monarch(struct buf *b, const struct chat_message *m, size_t n, int add_assistant)
+static void render_monarch(struct strbuf *b, const struct chat_message *m, size_t n, int add_assistant)
 {
     for (size_t i = 0; i < n; i++) {
-        put(b, i > 0 ? "<s>" : "");
-        put(b, role_word(m[i].role));
-        put(b, "\n");
-        put(b, m[i].content);
-        put(b, "</s>\n");
+        strbuf_puts(b, i > 0 ? "<s>" : "");
+        strbuf_puts(b, role_word(m[i].role));
+        strbuf_puts(b, "\n");
+        strbuf_puts(b, m[i].content);
+        strbuf_puts(b, "</s>\n");
     }
     if (add_assistant)
-        put(b, "<s>assistant\n");
+        strbuf_puts(b, "<s>assistant\n");
 }
 
 /* GigaChat: "<s>" + a leading system message, then role<|role_sep|>content<|message_sep|>;
  * later system messages are dropped, as the format has no place for them. */
-static void render_gigachat(struct buf *b, const struct chat_message *m, size_t n, int add_assistant)
+static void render_gigachat(struct strbuf *b, const struct chat_message *m, size_t n, int add_assistant)
 {
     size_t i = 0;
-    put(b, "<s>");
+    strbuf_puts(b, "<s>");
     if (n > 0 && m[0].role == R_SYS) {
-        put(b, m[0].content);
-        put(b, "<|message_sep|>");
+        strbuf_puts(b, m[0].content);
+        strbuf_puts(b, "<|message_sep|>");
         i = 1;
     }
     for (; i < n; i++) {
         if (m[i].role == R_USER) {
-            put(b, "user<|role_sep|>");
-            put(b, m[i].content);
-            put(b, "<|message_sep|>available functions<|role_sep|>[]<|message_sep|>");
+            strbuf_puts(b, "user<|role_sep|>");
+            strbuf_puts(b, m[i].content);
+            strbuf_puts(b, "<|message_sep|>available functions<|role_sep|>[]<|message_sep|>");
         } else if (m[i].role == R_ASST) {
-            put(b, "assistant<|role_sep|>");
-            put(b, m[i].content);
-            put(b, "<|message_sep|>");
+            strbuf_puts(b, "assistant<|role_sep|>");
+            strbuf_puts(b, m[i].content);
+            strbuf_puts(b, "<|message_sep|>");
         }
     }
     if (add_assistant)
-        put(b, "assistant<|role_sep|>");
+        strbuf_puts(b, "assistant<|role_sep|>");
 }
 
 int chat_template_render(int tmpl, const struct chat_message *m, size_t n, int add_assistant,
@@ -513,19 +483,16 @@ int chat_template_render(int tmpl, const struct chat_message *m, size_t n, int a
     if (tmpl < 0 || tmpl >= F_COUNT)
         return status_set(err, STATUS_BAD_INPUT, NULL, "unknown chat template %d", tmpl);
     const struct family_row *f = &FAMILIES[tmpl];
-    struct buf b = {0};
-    b.p = calloc(1, 1); /* "" when nothing is written */
-    b.cap = b.p ? 1 : 0;
-    b.oom = !b.p;
+    struct strbuf b = {0};
     if (!f->custom) {
-        put(&b, f->begin);
+        strbuf_puts(&b, f->begin);
         for (size_t i = 0; i < n; i++) {
-            put(&b, f->pre[m[i].role]);
+            strbuf_puts(&b, f->pre[m[i].role]);
             put_content(&b, m[i].content, f->trim);
-            put(&b, f->post[m[i].role]);
+            strbuf_puts(&b, f->post[m[i].role]);
         }
         if (add_assistant)
-            put(&b, f->gen);
+            strbuf_puts(&b, f->gen);
     } else if (tmpl >= F_LLAMA2 && tmpl <= F_LLAMA2_SYS_STRIP) {
         render_llama2(&b, tmpl, m, n);
     } else if (tmpl >= F_MISTRAL_V1 && tmpl <= F_MISTRAL_V3_TEKKEN) {
@@ -539,11 +506,7 @@ int chat_template_render(int tmpl, const struct chat_message *m, size_t n, int a
     } else if (tmpl == F_GIGACHAT) {
         render_gigachat(&b, m, n, add_assistant);
     }
-    if (b.oom) {
-        free(b.p);
+    if (!(*out = strbuf_take(&b, len))) /* "" when nothing is written */
         return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory rendering the chat");
-    }
-    *out = b.p;
-    *len = b.len;
     return STATUS_OK;
 }

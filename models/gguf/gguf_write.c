@@ -1,16 +1,12 @@
 /* gguf_write.c: the writer: metadata and tensor infos are encoded into growing byte
  * buffers as they are added; the file is header + metadata + infos + padding + data. */
 #include "gguf_write.h"
+#include "../util/strbuf.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct buf {
-    unsigned char *p;
-    size_t len, cap;
-};
 
 struct wtensor {
     const void *data;
@@ -18,32 +14,20 @@ struct wtensor {
 };
 
 struct gguf_writer {
-    struct buf kv, info;
+    struct strbuf kv, info;
     uint64_t n_kv, n_tensors;
     struct wtensor *t;
     size_t t_cap;
     uint64_t data_len; /* bytes of tensor data so far, each tensor padded */
 };
 
-static int put(struct buf *b, const void *p, size_t n)
+static int put(struct strbuf *b, const void *p, size_t n)
 {
-    if (n > b->cap - b->len) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap - b->len < n)
-            cap *= 2;
-        unsigned char *q = realloc(b->p, cap);
-        if (!q)
-            return STATUS_NO_MEMORY;
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, p, n);
-    b->len += n;
-    return STATUS_OK;
+    return strbuf_put(b, p, n) == 0 ? STATUS_OK : STATUS_NO_MEMORY;
 }
-static int put_u32(struct buf *b, uint32_t v) { return put(b, &v, 4); }
-static int put_u64(struct buf *b, uint64_t v) { return put(b, &v, 8); }
-static int put_str(struct buf *b, const char *s)
+static int put_u32(struct strbuf *b, uint32_t v) { return put(b, &v, 4); }
+static int put_u64(struct strbuf *b, uint64_t v) { return put(b, &v, 8); }
+static int put_str(struct strbuf *b, const char *s)
 {
     const size_t n = strlen(s);
     int rc = put_u64(b, n);

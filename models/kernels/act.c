@@ -1,15 +1,15 @@
 /* act.c: the activation table (act.h): scalar references, AVX2 versions (compiled for that
  * target per function, run only when select.c found AVX2+FMA+F16C), and ggml's LayerNorm. */
 #include "act.h"
+#include "act_simd.h"
 
 #include <math.h>
 #include <pthread.h>
 #include <string.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
+#ifdef KERNELS_SIMD_AVX2
 #define ACT_AVX2 1
-#define AVX2_FN __attribute__((target("avx2,fma,f16c")))
+#define AVX2_FN KERNELS_AVX2_FN
 #endif
 
 #define GELU_COEF_A 0.044715f
@@ -26,6 +26,7 @@ static float gelu_tanh1(float x)
     return 0.5f * x * (1.0f + tanhf(SQRT_2_OVER_PI * x * (1.0f + GELU_COEF_A * x * x)));
 }
 static float silu1(float x) { return x * (1.0f / (1.0f + expf(-x))); } /* as forward.c had it */
+static float softplus1(float x) { return x <= 20.0f ? log1pf(expf(x)) : x; } /* ggml's SSM scan */
 
 /* ggml's table: GELU_TANH of every fp16 value, rounded to fp16 (as floats here) */
 static float gelu_table[HALF_VALUES];
@@ -58,6 +59,7 @@ REF_LOOP(relu_ref, relu1)
 REF_LOOP(gelu_ref, gelu1)
 REF_LOOP(gelu_tanh_ref, gelu_tanh1)
 REF_LOOP(silu_ref, silu1)
+REF_LOOP(softplus_ref, softplus1)
 
 static void gelu_ggml_ref(float *y, const float *x, const float *up, size_t n)
 {
@@ -69,35 +71,10 @@ static void gelu_ggml_ref(float *y, const float *x, const float *up, size_t n)
 /* ---- AVX2 ---- */
 #ifdef ACT_AVX2
 
-/* exp(x) for 8 floats: Cody-Waite range reduction and Cephes' degree-6 polynomial (about
- * 1 ulp); x clamped to [-87.3, 88.7] (results underflow to ~1e-38, never inf/NaN from range) */
-AVX2_FN static __m256 exp8(__m256 x)
-{
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.7f));
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    /* 2^n in two factors: n down to -126 keeps both normal */
-    const __m256i ni = _mm256_cvtps_epi32(n);
-    const __m256i h1 = _mm256_srai_epi32(ni, 1), h2 = _mm256_sub_epi32(ni, h1);
-    const __m256i bias = _mm256_set1_epi32(127);
-    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h1, bias), 23));
-    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h2, bias), 23));
-    return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
-}
-
 /* x * sigmoid(k x) = x / (1 + exp(-k x)) */
 AVX2_FN static __m256 x_sigmoid8(__m256 x, __m256 kx)
 {
-    const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), kx));
+    const __m256 e = kernels_exp8(_mm256_sub_ps(_mm256_setzero_ps(), kx));
     return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
 }
 
@@ -128,7 +105,7 @@ AVX2_FN static __m256 gelu8(__m256 x)
     p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
     p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
     p = _mm256_mul_ps(p, t);
-    const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(az, az)));
+    const __m256 e = kernels_exp8(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(az, az)));
     const __m256 erf_abs = _mm256_fnmadd_ps(p, e, _mm256_set1_ps(1.0f));
     const __m256 erf = _mm256_or_ps(erf_abs, _mm256_and_ps(sign, z));
     return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x),
@@ -164,6 +141,7 @@ AVX2_LOOP(gelu_avx2, gelu8, gelu1, (void)0)
 AVX2_LOOP(gelu_tanh_avx2, gelu_tanh8, gelu_tanh1, (void)0)
 AVX2_LOOP(gelu_ggml_avx2, gelu_ggml8, gelu_ggml1, pthread_once(&gelu_once, gelu_table_fill))
 AVX2_LOOP(silu_avx2, silu8, silu1, (void)0)
+AVX2_LOOP(softplus_avx2, kernels_softplus8, softplus1, (void)0)
 #define AVX2_ENTRY(F) [KERNELS_TIER_AVX2] = F
 #else
 #define AVX2_ENTRY(F) [KERNELS_TIER_REF] = NULL
@@ -175,6 +153,7 @@ const struct kernels_act_row kernels_acts[KERNELS_ACT_COUNT] = {
     [KERNELS_ACT_GELU_TANH] = {"gelu_tanh", {[KERNELS_TIER_REF] = gelu_tanh_ref, AVX2_ENTRY(gelu_tanh_avx2)}},
     [KERNELS_ACT_GELU_GGML] = {"gelu_ggml", {[KERNELS_TIER_REF] = gelu_ggml_ref, AVX2_ENTRY(gelu_ggml_avx2)}},
     [KERNELS_ACT_SILU] = {"silu", {[KERNELS_TIER_REF] = silu_ref, AVX2_ENTRY(silu_avx2)}},
+    [KERNELS_ACT_SOFTPLUS] = {"softplus", {[KERNELS_TIER_REF] = softplus_ref, AVX2_ENTRY(softplus_avx2)}},
 };
 
 kernels_act_fn kernels_act_get(enum kernels_act a, enum kernels_tier t)
@@ -211,4 +190,69 @@ void kernels_layernorm(float *out, const float *x, const float *w, const float *
         const float v = (out[i] * scale) * w[i];
         out[i] = b ? v + b[i] : v;
     }
+}
+
+#ifdef ACT_AVX2
+/* The sums in double, 4 lanes x 2 accumulators (another order than the reference's: the
+ * double sums differ in their last bits, the float mean and scale almost never); the rest
+ * is the reference's float arithmetic, 8 lanes at a time (no FMA: the same roundings). */
+AVX2_FN static double sum8_pd(__m256d a, __m256d b)
+{
+    const __m256d s = _mm256_add_pd(a, b);
+    const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(s), _mm256_extractf128_pd(s, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
+}
+
+AVX2_FN static void layernorm_avx2(float *out, const float *x, const float *w, const float *b,
+                                   size_t n, float eps)
+{
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm_loadu_ps(x + i)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4)));
+    }
+    double sum = sum8_pd(s0, s1);
+    for (; i < n; i++)
+        sum += (double)x[i];
+    const float mean = (float)(sum / (double)n);
+    const __m256 vm = _mm256_set1_ps(mean);
+    s0 = _mm256_setzero_pd();
+    s1 = _mm256_setzero_pd();
+    for (i = 0; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_sub_ps(_mm256_loadu_ps(x + i), vm);
+        _mm256_storeu_ps(out + i, v);
+        const __m256 v2 = _mm256_mul_ps(v, v);
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(v2)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v2, 1)));
+    }
+    double sum2 = sum8_pd(s0, s1);
+    for (; i < n; i++) {
+        const float v = x[i] - mean;
+        out[i] = v;
+        sum2 += (double)(v * v);
+    }
+    const float scale = 1.0f / sqrtf((float)(sum2 / (double)n) + eps);
+    const __m256 vs = _mm256_set1_ps(scale);
+    for (i = 0; i + 8 <= n; i += 8) {
+        __m256 v = _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(out + i), vs), _mm256_loadu_ps(w + i));
+        if (b)
+            v = _mm256_add_ps(v, _mm256_loadu_ps(b + i));
+        _mm256_storeu_ps(out + i, v);
+    }
+    for (; i < n; i++) {
+        const float v = (out[i] * scale) * w[i];
+        out[i] = b ? v + b[i] : v;
+    }
+}
+#endif
+
+kernels_layernorm_fn kernels_layernorm_get(enum kernels_tier t)
+{
+#ifdef ACT_AVX2
+    if (t >= KERNELS_TIER_AVX2)
+        return layernorm_avx2;
+#endif
+    (void)t;
+    return kernels_layernorm;
 }

@@ -5,7 +5,8 @@
  *
  * A row computes y[i] = f(x[i]), or, gated (GLU, 'up' not NULL), y[i] = f(x[i]) * up[i]:
  *   ReLU, GELU exact (erf), GELU tanh approximation, GELU as ggml's CPU backend computes it
- *   (the tanh form looked up in an fp16 table: what llama.cpp runs for GPT-2), SiLU.
+ *   (the tanh form looked up in an fp16 table: what llama.cpp runs for GPT-2), SiLU,
+ *   softplus (Mamba's time step).
  *   SwiGLU = SiLU gated, GeGLU = GELU gated.
  * y may alias x (not up). Adding a function: a value in enum kernels_act, its scalar and
  * (optionally) AVX2 loop in act.c, its row in the table there, a case in test_act.c. */
@@ -23,6 +24,7 @@ enum kernels_act {
     KERNELS_ACT_GELU_GGML, /* ggml: x <= -10: 0, x >= 10: x, else GELU_TANH of x rounded to
                               fp16, the result rounded to fp16 */
     KERNELS_ACT_SILU,      /* x / (1 + exp(-x)) */
+    KERNELS_ACT_SOFTPLUS,  /* x <= 20: log(1 + exp(x)), else x (ggml's SSM scan: Mamba's dt) */
     KERNELS_ACT_COUNT
 };
 
@@ -30,7 +32,7 @@ enum kernels_act {
 typedef void (*kernels_act_fn)(float *y, const float *x, const float *up, size_t n);
 
 struct kernels_act_row {
-    const char *name; /* "relu", "gelu", "gelu_tanh", "gelu_ggml", "silu" */
+    const char *name; /* "relu", "gelu", "gelu_tanh", "gelu_ggml", "silu", "softplus" */
     kernels_act_fn tier[KERNELS_TIER_COUNT]; /* NULL: the next lower tier */
 };
 extern const struct kernels_act_row kernels_acts[KERNELS_ACT_COUNT];
@@ -44,5 +46,10 @@ int kernels_act_by_name(const char *name);
  * y = ((x - mean) / sqrt(var + eps)) * w + b (b may be NULL). out may alias x. */
 void kernels_layernorm(float *out, const float *x, const float *w, const float *b, size_t n,
                        float eps);
+typedef void (*kernels_layernorm_fn)(float *out, const float *x, const float *w, const float *b,
+                                     size_t n, float eps);
+/* LayerNorm at tier t: the reference above, or its AVX2 version (the double sums in another
+ * order: within 1e-6 relative of the reference); never NULL. */
+kernels_layernorm_fn kernels_layernorm_get(enum kernels_tier t);
 
 #endif

@@ -52,7 +52,12 @@ enum kernels_type {
     KERNELS_TYPE_COUNT
 };
 
-/* A borrowed, row-major view of a weight matrix: row r starts at data + r * row_bytes. */
+/* A borrowed view of a weight matrix. Row-major (interleave 0): row r starts at
+ * data + r * row_bytes. Interleaved (KERNELS_INTERLEAVE, kernels_interleave()): the rows in
+ * groups of 8, group g at data + 8 g row_bytes, block i of its 8 rows stored together (the 8
+ * scales, then the 8 rows' quants in 4-byte turns) so that a GEMM tile reads one contiguous
+ * stream with one row per 32-bit lane. */
+#define KERNELS_INTERLEAVE 8
 struct kernels_mat {
     enum kernels_type type;
     const void *data;
@@ -60,6 +65,7 @@ struct kernels_mat {
     size_t cols;         /* values per row */
     const float *scales; /* KERNELS_Q8_G: (rows * cols / gs), else NULL */
     size_t gs;           /* KERNELS_Q8_G: group size (> 0) */
+    unsigned interleave; /* 0, or KERNELS_INTERLEAVE (Q4_0 / Q8_0) */
 };
 
 /* a . x for one row of n values; a in the weight type, x in its activation type. */
@@ -134,6 +140,15 @@ const struct kernels_ops *kernels_select(void);
 
 /* Row 'row' of w as floats (out: w->cols values); any type. */
 void kernels_row_to_float(const struct kernels_mat *w, size_t row, float *out);
+
+/* Interleaving by 8 rows (Q4_0 and Q8_0 weights; the layout above): whether w (row-major,
+ * 'rows' rows) can be interleaved, and the interleaved copy of its rows * row_bytes bytes into
+ * dst; the caller then points a view at dst with .interleave = KERNELS_INTERLEAVE. Every
+ * entry of every tier takes both layouts; an interleaved matrix computes in the ref tier's
+ * order (exact block totals, then the ref dot's float operations block by block), so its
+ * dot, matvec and GEMM equal the ref dot bit for bit in every tier. */
+int kernels_can_interleave(const struct kernels_mat *w, size_t rows);
+void kernels_interleave(const struct kernels_mat *w, size_t rows, void *dst);
 
 /* IEEE half <-> float, round to nearest even (the reference conversions). */
 float kernels_half_to_float(uint16_t h);

@@ -39,6 +39,25 @@ struct block_q6_K { uint8_t ql[QK_K / 2]; uint8_t qh[QK_K / 4]; int8_t scales[QK
 /* activation type of the K-quants: float scale, sums of each 16 values */
 struct block_q8_K { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; };
 
+/* Block i of 8 interleaved rows (kernels_mat.interleave): the 8 rows' scales, then their
+ * quants in turns of 4 bytes: qs[32 c + 4 r + k] = byte 4 c + k of row r's block (Q5_0: its
+ * qh first, as turn 0: lane r = row r's 32 high bits) */
+struct block_q4_0x8 { uint16_t d[8]; uint8_t qs[8 * QK4_0 / 2]; };
+struct block_q5_0x8 { uint16_t d[8]; uint8_t qh[8 * 4]; uint8_t qs[8 * QK4_0 / 2]; };
+struct block_q8_0x8 { uint16_t d[8]; int8_t qs[8 * QK8_0]; };
+
+/* repack.c: the interleaved layout read one row at a time: block i of row 'row' of an
+ * interleaved w, as the plain block (w's block_bytes into blk) ... */
+void quant_block_of(const struct kernels_mat *w, size_t row, size_t i, void *blk);
+/* ... and the ref tier's dot of that row (the ref dot block by block: bit for bit the ref
+ * dot of the plain row), the matvec and GEMM made of it. */
+float quant_dot_interleaved(const struct kernels_mat *w, size_t row, const void *x);
+void quant_matvec_interleaved(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                              const void *x);
+void quant_gemm_interleaved(float *out, size_t out_row, size_t out_tok,
+                            const struct kernels_mat *w, size_t r0, size_t r1, const void *x,
+                            size_t x_stride, size_t n_tok);
+
 /* The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K block. */
 static inline void quant_scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t *m)
 {
@@ -72,6 +91,7 @@ void quant_from_float_q8_K(const float *src, void *dst, size_t n);
 /* the same bit for bit, AVX2 (quant_avx2.c) */
 void quant_from_float_q8_0_avx2(const float *src, void *dst, size_t n);
 void quant_from_float_q8_1_avx2(const float *src, void *dst, size_t n);
+void quant_from_float_q8_K_avx2(const float *src, void *dst, size_t n);
 void quant_from_float_bf16(const float *src, void *dst, size_t n);
 void quant_from_float_q8_0_weights(const float *src, void *dst, size_t n);
 void quant_from_float_q4_0_weights(const float *src, void *dst, size_t n);

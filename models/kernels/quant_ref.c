@@ -517,6 +517,10 @@ float quant_dot_q8_K_ref(const void *a, const void *x, size_t n)
 void quant_matvec(kernels_dot_fn dot, float *out, const struct kernels_mat *w, size_t r0,
                   size_t r1, const void *x)
 {
+    if (w->interleave) {
+        quant_matvec_interleaved(out, w, r0, r1, x);
+        return;
+    }
     const char *base = w->data;
     for (size_t i = r0; i < r1; i++)
         out[i - r0] = dot(base + i * w->row_bytes, x, w->cols);
@@ -526,6 +530,10 @@ void quant_gemm(kernels_dot_fn dot, float *out, size_t out_row, size_t out_tok,
                 const struct kernels_mat *w, size_t r0, size_t r1, const void *x,
                 size_t x_stride, size_t n_tok)
 {
+    if (w->interleave) {
+        quant_gemm_interleaved(out, out_row, out_tok, w, r0, r1, x, x_stride, n_tok);
+        return;
+    }
     const char *base = w->data;
     for (size_t i = r0; i < r1; i++)
         for (size_t t = 0; t < n_tok; t++)

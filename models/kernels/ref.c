@@ -2,6 +2,7 @@
  * (docs/ARCHITECTURE.md, kernels). Always compiled; every SIMD tier is tested against these.
  * Not tuned for speed. */
 #include "kernels_internal.h"
+#include "quant_internal.h"
 
 #include <math.h>
 #include <string.h>
@@ -104,7 +105,16 @@ void kernels_row_to_float(const struct kernels_mat *w, size_t row, float *out)
             out[j] = (float)q[j] * w->scales[(base + j) / w->gs];
         return;
     }
-    kernels_types[w->type].to_float(row_at(w, row), out, w->cols);
+    const struct kernels_type_traits *tr = &kernels_types[w->type];
+    if (w->interleave) {
+        char blk[sizeof(struct block_q8_0)];
+        for (size_t i = 0; i < w->cols / tr->block_size; i++) {
+            quant_block_of(w, row, i, blk);
+            tr->to_float(blk, out + i * tr->block_size, tr->block_size);
+        }
+        return;
+    }
+    tr->to_float(row_at(w, row), out, w->cols);
 }
 
 /* ---- dot ---- */

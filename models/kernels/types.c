@@ -20,6 +20,7 @@
 /* the activation types also get their AVX2 quantizer */
 #define Q8_0_AVX2 {.dot = quant_dot_q8_0_avx2, .matvec = quant_matvec_q8_0_avx2, .gemm = quant_gemm_q8_0_avx2, .from_float = quant_from_float_q8_0_avx2}
 #define Q8_1_AVX2 {.from_float = quant_from_float_q8_1_avx2}
+#define Q8_K_AVX2 {.from_float = quant_from_float_q8_K_avx2}
 
 const struct kernels_type_traits kernels_types[KERNELS_TYPE_COUNT] = {
     [KERNELS_F32] = {
@@ -85,5 +86,5 @@ const struct kernels_type_traits kernels_types[KERNELS_TYPE_COUNT] = {
     [KERNELS_Q4_K] = QROW(q4_K, "q4_K", QK_K, KERNELS_Q8_K, NULL, QAVX2(q4_K)),
     [KERNELS_Q5_K] = QROW(q5_K, "q5_K", QK_K, KERNELS_Q8_K, NULL, QAVX2(q5_K)),
     [KERNELS_Q6_K] = QROW(q6_K, "q6_K", QK_K, KERNELS_Q8_K, NULL, QAVX2(q6_K)),
-    [KERNELS_Q8_K] = QROW(q8_K, "q8_K", QK_K, KERNELS_Q8_K, quant_from_float_q8_K, QNONE),
+    [KERNELS_Q8_K] = QROW(q8_K, "q8_K", QK_K, KERNELS_Q8_K, quant_from_float_q8_K, Q8_K_AVX2),
 };

@@ -46,7 +46,9 @@ struct enc {
     float *h;     /* (N, max(hidden, dim + 2 kv)) */
     float *g;     /* nomic-bert: (N, hidden) the up projection beside the gate's */
     float *cs;    /* nomic-bert: (n_rot) cos, sin of one position */
-    void *xa;     /* BERT_ROWS * max(dim, hidden) * 4 bytes */
+    void *xa;     /* 3 parts of xa_part = BERT_ROWS * max(dim, hidden) * 4 bytes: the input
+                     of each matrix of one call (Q, K, V) in its activation type */
+    size_t xa_part;
     float *sc;    /* (n_seq * H, max_len) attention weights, one row per item */
     int causal;
 };
@@ -62,6 +64,7 @@ struct row_job {
     size_t cols;
     float eps;
     kernels_act_fn gelu; /* ROW_BIAS_GELU: ggml's GELU (the fp16 table) at the kernel tier */
+    enum kernels_tier tier; /* ROW_RESID_NORM: the LayerNorm's */
 };
 
 static void row_range(void *ctx, size_t b0, size_t e0)
@@ -73,7 +76,7 @@ static void row_range(void *ctx, size_t b0, size_t e0)
             float *x = j->x + r * j->cols;
             for (size_t i = 0; i < j->cols; i++)
                 o[i] += x[i];
-            kernels_layernorm(x, o, j->w, j->wb, j->cols, j->eps);
+            kernels_layernorm_get(j->tier)(x, o, j->w, j->wb, j->cols, j->eps);
             continue;
         }
         for (size_t i = 0; j->b && i < j->cols; i++)
@@ -85,6 +88,13 @@ static void row_range(void *ctx, size_t b0, size_t e0)
 
 #define ROWS_PER_CHUNK 4
 
+static void bias_rows(const struct enc *e, float *out, const float *b, size_t cols, int gelu)
+{
+    struct row_job j = {.op = gelu ? ROW_BIAS_GELU : ROW_BIAS, .out = out, .b = b, .cols = cols,
+                        .gelu = kernels_act_get(KERNELS_ACT_GELU_GGML, e->t->k->tier)};
+    kernels_parallel_for(e->N, ROWS_PER_CHUNK, row_range, &j);
+}
+
 /* out[r] = W in[r] + b (GELU'd when 'gelu') for every row, BERT_ROWS at a time. */
 static void linear_bias_act(const struct enc *e, const float *in, size_t cols,
                             const struct tensor *w, const float *b, float *out, int gelu)
@@ -93,11 +103,25 @@ static void linear_bias_act(const struct enc *e, const float *in, size_t cols,
         const size_t m = e->N - r < BERT_ROWS ? e->N - r : BERT_ROWS;
         transformer_linear(e->t, e->xa, in + r * cols, m, cols, w, out + r * w->rows, w->rows);
     }
-    if (!b && !gelu)
-        return; /* nomic-bert: no biases */
-    struct row_job j = {.op = gelu ? ROW_BIAS_GELU : ROW_BIAS, .out = out, .b = b, .cols = w->rows,
-                        .gelu = kernels_act_get(KERNELS_ACT_GELU_GGML, e->t->k->tier)};
-    kernels_parallel_for(e->N, ROWS_PER_CHUNK, row_range, &j);
+    if (b || gelu) /* nomic-bert: no biases */
+        bias_rows(e, out, b, w->rows, gelu);
+}
+
+/* bert: Q, K, V = W x + b, the three products in one dispatch per BERT_ROWS rows (the input
+ * quantized once) */
+static void linear_qkv(const struct enc *e, const struct bert_layer *b)
+{
+    const struct tensor *const w[3] = {&b->wq, &b->wk, &b->wv};
+    const size_t ld[3] = {e->dim, e->kvd, e->kvd};
+    void *const xa[3] = {e->xa, (char *)e->xa + e->xa_part, (char *)e->xa + 2 * e->xa_part};
+    for (size_t r = 0; r < e->N; r += BERT_ROWS) {
+        const size_t m = e->N - r < BERT_ROWS ? e->N - r : BERT_ROWS;
+        float *const out[3] = {e->q + r * e->dim, e->k + r * e->kvd, e->v + r * e->kvd};
+        transformer_linear_n(e->t, xa, e->x + r * e->dim, m, e->dim, w, out, ld, 3);
+    }
+    bias_rows(e, e->q, b->bq, e->dim, 0);
+    bias_rows(e, e->k, b->bk, e->kvd, 0);
+    bias_rows(e, e->v, b->bv, e->kvd, 0);
 }
 
 static void linear_bias(const struct enc *e, const float *in, size_t cols, const struct tensor *w,
@@ -110,7 +134,7 @@ static void linear_bias(const struct enc *e, const float *in, size_t cols, const
 static void resid_norm(const struct enc *e, float *o, const float *w, const float *wb)
 {
     struct row_job j = {.op = ROW_RESID_NORM, .out = o, .x = e->x, .w = w, .wb = wb,
-                        .cols = e->dim, .eps = e->t->ck.enc.norm_eps};
+                        .cols = e->dim, .eps = e->t->ck.enc.norm_eps, .tier = e->t->k->tier};
     kernels_parallel_for(e->N, ROWS_PER_CHUNK, row_range, &j);
 }
 
@@ -164,21 +188,22 @@ static void att_range(void *ctx, size_t b, size_t end)
         for (size_t i = 0; i < n; i++) {
             const float *q = e->q + (r0 + i) * e->dim + h * e->hs;
             const size_t upto = e->causal ? i + 1 : n;
+            /* the tier's attention entries: bit for bit dot * scale per key, and zero then
+             * axpy of each weighted value in key order */
+            k->att_scores(sc, q, e->k + r0 * e->kvd + koff, e->kvd, upto, e->hs, scale);
             float mx = -INFINITY;
-            for (size_t j = 0; j < upto; j++) {
-                sc[j] = k->dot(q, e->k + (r0 + j) * e->kvd + koff, e->hs) * scale;
+            for (size_t j = 0; j < upto; j++)
                 mx = sc[j] > mx ? sc[j] : mx;
-            }
             double sum = 0.0; /* ggml's softmax: the sum in double */
             for (size_t j = 0; j < upto; j++) {
                 sc[j] = expf(sc[j] - mx);
                 sum += (double)sc[j];
             }
             const float inv = (float)(1.0 / sum);
-            float *out = e->att + (r0 + i) * e->dim + h * e->hs;
-            memset(out, 0, e->hs * sizeof *out);
             for (size_t j = 0; j < upto; j++)
-                k->axpy(out, sc[j] * inv, e->v + (r0 + j) * e->kvd + koff, e->hs);
+                sc[j] *= inv;
+            k->att_sum(e->att + (r0 + i) * e->dim + h * e->hs, sc, e->v + r0 * e->kvd + koff,
+                       e->kvd, upto, e->hs);
         }
     }
 }
@@ -285,7 +310,8 @@ static int encode_group(const transformer *t, const int *const *ids, const size_
     e.h = malloc(e.N * hw * sizeof(float));
     e.g = ck->enc.nomic ? malloc(e.N * e.hid * sizeof(float)) : NULL;
     e.cs = ck->enc.nomic ? malloc((size_t)ck->enc.n_rot * sizeof(float)) : NULL;
-    e.xa = malloc(BERT_ROWS * wide * sizeof(float));
+    e.xa_part = BERT_ROWS * wide * sizeof(float);
+    e.xa = malloc(3 * e.xa_part);
     e.sc = malloc(n_seq * e.H * e.max_len * sizeof(float));
     if (!e.x || !e.q || !e.k || !e.v || !e.att || !e.o || !e.h || !e.xa || !e.sc ||
         (ck->enc.nomic && (!e.g || !e.cs))) {
@@ -308,7 +334,7 @@ static int encode_group(const transformer *t, const int *const *ids, const size_
                 for (size_t i = 0; i < e.dim; i++)
                     x[i] += type0[i];
             }
-            kernels_layernorm(x, x, w->emb_norm, w->emb_norm_b, e.dim, ck->enc.norm_eps);
+            kernels_layernorm_get(t->k->tier)(x, x, w->emb_norm, w->emb_norm_b, e.dim, ck->enc.norm_eps);
         }
     for (int l = 0; l < sh->n_layers; l++) {
         if (cancelled && *cancelled) {
@@ -320,9 +346,7 @@ static int encode_group(const transformer *t, const int *const *ids, const size_
             linear_bias(&e, e.x, e.dim, &b->wqkv, NULL, e.h); /* h: (N, dim + 2 kv) scratch */
             qkv_rope(&e, e.h);
         } else {
-            linear_bias(&e, e.x, e.dim, &b->wq, b->bq, e.q);
-            linear_bias(&e, e.x, e.dim, &b->wk, b->bk, e.k);
-            linear_bias(&e, e.x, e.dim, &b->wv, b->bv, e.v);
+            linear_qkv(&e, b);
         }
         kernels_parallel_for(n_seq * e.H, 1, att_range, &e);
         linear_bias(&e, e.att, e.dim, &b->wo, b->bo, e.o);

@@ -321,6 +321,7 @@ void checkpoint_close(struct checkpoint *ck)
     free(ck->mamba);
     free(ck->lb);
     free(ck->bert);
+    free(ck->interleaved);
     if (ck->map)
         munmap(ck->map, ck->map_len);
     gguf_close(ck->g);

@@ -14,7 +14,7 @@
 
 #define TRANSFORMER_BATCH_MAX 64      /* prompt tokens per batch: x, q, hb ... stay in L2 */
 #define CHUNK_WEIGHT_BYTES (48 * 1024) /* decode: weights per claimed chunk (~5 us of DRAM) */
-#define CHUNK_ROWS_ALIGN 4             /* the matvec kernel's row block */
+#define CHUNK_ROWS_ALIGN 8             /* the matvec kernels' row block (interleaved: 8) */
 #define CHUNK_ROWS_BATCH 24            /* the GEMM kernel's row block (8 tiles of 3) */
 #define ATT_ITEMS_PER_CHUNK 2          /* (token, head) pairs per attention chunk */
 
@@ -149,7 +149,8 @@ void transformer_seq_set_all_logits(transformer_seq *s, float *out) { s->all_out
 
 int transformer_seq_copy_prefix(transformer_seq *dst, const transformer_seq *src, size_t n)
 {
-    if (dst->rs || src->rs || dst->t != src->t || dst->pos != 0 || n > src->pos || n > dst->cap)
+    /* src->pos is not read: a step may be advancing src (a running generation) right now */
+    if (dst->rs || src->rs || dst->t != src->t || dst->pos != 0 || n > src->cap || n > dst->cap)
         return -1;
     const size_t kvd = (size_t)dst->t->kv_dim, L = (size_t)dst->t->ck.shape.n_layers;
     for (size_t l = 0; l < L; l++) {
@@ -329,6 +330,16 @@ void transformer_linear(const transformer *t, void *xa, const float *x, size_t n
     linear_xa(t, bufs, x, n, cols, &seg, 1);
 }
 
+void transformer_linear_n(const transformer *t, void *const *xa, const float *x, size_t n,
+                          size_t cols, const struct tensor *const *w, float *const *out,
+                          const size_t *ld, size_t nw)
+{
+    struct lin_seg segs[LIN_SEGS_MAX];
+    for (size_t i = 0; i < nw && i < LIN_SEGS_MAX; i++)
+        segs[i] = (struct lin_seg){w[i], out[i], ld[i], NULL, 0};
+    linear_xa(t, xa, x, n, cols, segs, nw < LIN_SEGS_MAX ? nw : LIN_SEGS_MAX);
+}
+
 /* ---- attention ---- */
 
 /* One row of a step: a token of some sequence at some position. The rows of one step may
@@ -469,7 +480,7 @@ static void norm_b(const transformer *t, float *out, const float *x, const float
                    const float *b, size_t n)
 {
     if (t->ck.arch.layernorm)
-        kernels_layernorm(out, x, w, b, n, t->ck.arch.rms_eps);
+        kernels_layernorm_get(t->k->tier)(out, x, w, b, n, t->ck.arch.rms_eps);
     else if (t->ck.arch.ggml)
         rmsnorm_ggml(out, x, w, n, t->ck.arch.rms_eps);
     else
@@ -493,6 +504,67 @@ static void add_bias(float *v, const float *b, size_t n_tok, size_t ld, size_t n
     for (size_t t = 0; t < n_tok; t++)
         for (size_t i = 0; i < n; i++)
             v[t * ld + i] += b[i];
+}
+
+/* ---- the per-token passes between the matrix products, split by tokens over the team ---- */
+
+#define ROW_PASS_TOKENS 4 /* tokens per claimed chunk (a decode step runs inline) */
+
+/* x[i] += add[i] (+ add_b) when add is set (the residual, with gpt2's output bias: the same
+ * roundings as adding the bias to add first), then out[i] = norm(x[i]) (w, b) when out is
+ * set: the residual and the next norm in one pass over each token. */
+struct resid_job {
+    const transformer *t;
+    float *x;
+    const float *add, *add_b;
+    float *out;
+    const float *nw, *nb;
+    size_t dim;
+};
+
+static void resid_range(void *ctx, size_t b, size_t e)
+{
+    const struct resid_job *j = ctx;
+    const size_t d = j->dim;
+    for (size_t i = b; i < e; i++) {
+        float *x = j->x + i * d;
+        const float *a = j->add ? j->add + i * d : NULL, *ab = j->add_b;
+        if (a && ab)
+            for (size_t k = 0; k < d; k++)
+                x[k] += a[k] + ab[k];
+        else if (a)
+            for (size_t k = 0; k < d; k++)
+                x[k] += a[k];
+        if (j->out)
+            norm_b(j->t, j->out + i * d, x, j->nw, j->nb, d);
+    }
+}
+
+static void resid_norm(const transformer *t, size_t n, float *x, const float *add,
+                       const float *add_b, float *out, const float *nw, const float *nb)
+{
+    struct resid_job j = {t, x, add, add_b, out, nw, nb, (size_t)t->ck.shape.dim};
+    kernels_parallel_for(n, ROW_PASS_TOKENS, resid_range, &j);
+}
+
+/* h[i] = act(h[i] + b) (ungated; b may be NULL) or act(h[i]) * up[i] (gated), by token. */
+struct act_job {
+    kernels_act_fn act;
+    float *h;
+    const float *up, *b;
+    size_t hid;
+};
+
+static void act_range(void *ctx, size_t b, size_t e)
+{
+    const struct act_job *j = ctx;
+    for (size_t i = b; i < e; i++) {
+        float *h = j->h + i * j->hid;
+        if (j->b)
+            for (size_t k = 0; k < j->hid; k++)
+                h[k] += j->b[k];
+        j->act(h, h, j->up ? j->up + i * j->hid : NULL, j->hid);
+    }
 }
 
 /* The token's embedding, plus its position's when the architecture learns them (gpt2;
@@ -530,11 +602,13 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
     const struct layer_bias *lb = ck->lb; /* gpt2's biases, or NULL */
     const kernels_act_fn act = kernels_act_get(a->act, t->k->tier);
 
-    for (size_t l = 0; l < (size_t)sh->n_layers; l++) {
+    const size_t L = (size_t)sh->n_layers;
+    /* xb = the first layer's attention norm; every later one comes with the residual
+     * before it (resid_norm) */
+    resid_norm(t, n, s->x, NULL, NULL, s->xb, ck->rms_att[0], lb ? lb[0].att_norm : NULL);
+    for (size_t l = 0; l < L; l++) {
         if (cancelled && *cancelled)
             return status_set(err, STATUS_CANCELLED, NULL, "cancelled");
-        for (size_t i = 0; i < n; i++)
-            norm_b(t, s->xb + i * dim, s->x + i * dim, ck->rms_att[l], lb ? lb[l].att_norm : NULL, dim);
         float *kn = s->kn, *vn = s->vn;
         struct lin_seg qkv[3] = {{&ck->wq[l], s->q, dim, NULL, 0}, {&ck->wk[l], kn, kvd, NULL, 0}, {&ck->wv[l], vn, kvd, NULL, 0}};
         linear(s, s->xb, n, dim, qkv, 3);
@@ -574,30 +648,27 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
         free(aj.scores);
         struct lin_seg o = {&ck->wo[l], s->xb2, dim, NULL, 0};
         linear(s, s->xb, n, dim, &o, 1);
-        if (lb)
-            add_bias(s->xb2, lb[l].o, n, dim, dim);
-        for (size_t i = 0; i < n * dim; i++)
-            s->x[i] += s->xb2[i];
-        for (size_t i = 0; i < n; i++)
-            norm_b(t, s->xb + i * dim, s->x + i * dim, ck->rms_ffn[l], lb ? lb[l].ffn_norm : NULL, dim);
+        resid_norm(t, n, s->x, s->xb2, lb ? lb[l].o : NULL, s->xb, ck->rms_ffn[l],
+                   lb ? lb[l].ffn_norm : NULL);
+        struct act_job acj = {.act = act, .h = s->hb, .hid = hid};
         if (a->gated) { /* act(gate x) * (up x): SwiGLU for llama */
             struct lin_seg up[2] = {{&ck->w1[l], s->hb, hid, NULL, 0}, {&ck->w3[l], s->hb2, hid, NULL, 0}};
             linear(s, s->xb, n, dim, up, 2);
-            act(s->hb, s->hb, s->hb2, n * hid);
+            acj.up = s->hb2;
         } else { /* act(up x + b): gpt2 */
             struct lin_seg up = {&ck->w3[l], s->hb, hid, NULL, 0};
             linear(s, s->xb, n, dim, &up, 1);
-            if (lb)
-                add_bias(s->hb, lb[l].up, n, hid, hid);
-            act(s->hb, s->hb, NULL, n * hid);
+            acj.b = lb ? lb[l].up : NULL;
         }
+        kernels_parallel_for(n, ROW_PASS_TOKENS, act_range, &acj);
         struct lin_seg down = {&ck->w2[l], s->xb2, dim, NULL, 0};
         linear(s, s->hb, n, hid, &down, 1);
-        if (lb)
-            add_bias(s->xb2, lb[l].down, n, dim, dim);
-        for (size_t i = 0; i < n * dim; i++)
-            s->x[i] += s->xb2[i];
+        const int last = l + 1 == L;
+        resid_norm(t, n, s->x, s->xb2, lb ? lb[l].down : NULL, last ? NULL : s->xb,
+                   last ? NULL : ck->rms_att[l + 1], !last && lb ? lb[l + 1].att_norm : NULL);
     }
+    if (cancelled && *cancelled) /* the classifier is much of a small model's step */
+        return status_set(err, STATUS_CANCELLED, NULL, "cancelled");
     /* classifier: only the rows whose logits are wanted, gathered into xb */
     for (size_t j = 0; j < n_out; j++)
         norm_b(t, s->xb + j * dim, s->x + out_rows[j] * dim, ck->rms_final, ck->final_norm_b, dim);
@@ -636,65 +707,66 @@ static int forward_batch(transformer_seq *s, const int *ids, size_t n, float *al
     return STATUS_OK;
 }
 
-int transformer_forward(transformer_seq *s, const int *ids, size_t n, float *all_logits,
-                        const volatile int *cancelled, struct status_err *err)
+/* The checks both entries make: the tokens fit the context and every id is in the vocabulary. */
+static int check_tokens(const transformer_seq *s, const int *ids, size_t n, struct status_err *err)
 {
-    const struct transformer_shape *sh = &s->t->ck.shape;
-    if (n == 0)
-        return STATUS_OK;
+    const int vocab = s->t->ck.shape.vocab;
     if (n > s->cap - s->pos)
         return status_set(err, STATUS_BAD_INPUT, NULL,
                           "%zu tokens do not fit: position %zu of a %zu-token context", n,
                           s->pos, s->cap);
     for (size_t i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= sh->vocab)
+        if (ids[i] < 0 || ids[i] >= vocab)
             return status_set(err, STATUS_BAD_INPUT, NULL, "token id %d out of range [0, %d)",
-                              ids[i], sh->vocab);
-    if (s->rs) {
-        int rc = s->rops->forward(s->t, s->rs, ids, n, s->logits, all_logits, cancelled, err);
-        if (rc == STATUS_OK)
-            s->pos += n;
-        return rc;
-    }
-    for (size_t done = 0; done < n;) {
-        size_t b = n - done < TRANSFORMER_BATCH_MAX ? n - done : TRANSFORMER_BATCH_MAX;
-        if (ensure_batch(s, b) != 0)
-            return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
-        int rc = forward_batch(s, ids + done, b, all_logits ? all_logits + done * (size_t)sh->vocab : NULL,
-                               cancelled, err);
-        if (rc != STATUS_OK)
-            return rc;
-        done += b;
-    }
+                              ids[i], vocab);
     return STATUS_OK;
 }
 
-int transformer_forward_hidden(transformer_seq *s, const int *ids, size_t n, float *hidden,
-                               const volatile int *cancelled, struct status_err *err)
+/* n tokens in batches of at most TRANSFORMER_BATCH_MAX: logits (all_logits: every position's)
+ * or, with 'hidden', every position's normed hidden state. */
+static int forward_chunks(transformer_seq *s, const int *ids, size_t n, float *all_logits,
+                          float *hidden, const volatile int *cancelled, struct status_err *err)
 {
     const struct transformer_shape *sh = &s->t->ck.shape;
-    if (s->rs)
-        return status_set(err, STATUS_BAD_INPUT, "model",
-                          "a recurrent model keeps no per-position hidden states here");
-    if (n > s->cap - s->pos)
-        return status_set(err, STATUS_BAD_INPUT, NULL,
-                          "%zu tokens do not fit: position %zu of a %zu-token context", n,
-                          s->pos, s->cap);
-    for (size_t i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= sh->vocab)
-            return status_set(err, STATUS_BAD_INPUT, NULL, "token id %d out of range [0, %d)",
-                              ids[i], sh->vocab);
     int rc = STATUS_OK;
     for (size_t done = 0; done < n && rc == STATUS_OK;) {
         const size_t b = n - done < TRANSFORMER_BATCH_MAX ? n - done : TRANSFORMER_BATCH_MAX;
         if (ensure_batch(s, b) != 0)
             return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
-        s->hidden = hidden + done * (size_t)sh->dim;
-        rc = forward_batch(s, ids + done, b, NULL, cancelled, err);
+        s->hidden = hidden ? hidden + done * (size_t)sh->dim : NULL;
+        rc = forward_batch(s, ids + done, b, all_logits ? all_logits + done * (size_t)sh->vocab : NULL,
+                           cancelled, err);
         s->hidden = NULL;
         done += b;
     }
     return rc;
+}
+
+int transformer_forward(transformer_seq *s, const int *ids, size_t n, float *all_logits,
+                        const volatile int *cancelled, struct status_err *err)
+{
+    if (n == 0)
+        return STATUS_OK;
+    int rc = check_tokens(s, ids, n, err);
+    if (rc != STATUS_OK)
+        return rc;
+    if (s->rs) {
+        rc = s->rops->forward(s->t, s->rs, ids, n, s->logits, all_logits, cancelled, err);
+        if (rc == STATUS_OK)
+            s->pos += n;
+        return rc;
+    }
+    return forward_chunks(s, ids, n, all_logits, NULL, cancelled, err);
+}
+
+int transformer_forward_hidden(transformer_seq *s, const int *ids, size_t n, float *hidden,
+                               const volatile int *cancelled, struct status_err *err)
+{
+    if (s->rs)
+        return status_set(err, STATUS_BAD_INPUT, "model",
+                          "a recurrent model keeps no per-position hidden states here");
+    int rc = check_tokens(s, ids, n, err);
+    return rc == STATUS_OK ? forward_chunks(s, ids, n, NULL, hidden, cancelled, err) : rc;
 }
 
 /* ---- several sequences in one step (continuous batching) ---- */
@@ -706,7 +778,10 @@ struct transformer_batch {
     size_t *out_rows;
     float *out;
     size_t cap;
+    const volatile int *stop; /* transformer_batch_stop_flag */
 };
+
+void transformer_batch_stop_flag(transformer_batch *b, const volatile int *stop) { b->stop = stop; }
 
 transformer_batch *transformer_batch_new(const transformer *t)
 {
@@ -801,7 +876,7 @@ int transformer_forward_multi(transformer_batch *b, transformer_seq *const *seqs
         else if (n[k] > 0)
             b->out_rows[o++] = r - 1;
     }
-    int rc = forward_rows(b->ws, b->rows, b->ids, total, b->out_rows, n_out, b->out, NULL, err);
+    int rc = forward_rows(b->ws, b->rows, b->ids, total, b->out_rows, n_out, b->out, b->stop, err);
     if (rc != STATUS_OK)
         return rc;
     o = 0;

@@ -3,6 +3,7 @@
  * when split across tokens), text released only as whole UTF-8 characters, max_tokens,
  * EOS, and cancellation checked every token. */
 #include "transformer_internal.h"
+#include "../util/strbuf.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -23,29 +24,9 @@ void transformer_gen_defaults(struct transformer_gen_params *p)
     p->top_p = 1.0f;
     p->repetition_penalty = 1.0f;
     p->logprobs = -1;
+    p->cache_prompt = 1;
 }
 
-/* Text not yet released: it may be the start of a stop string. */
-struct holdback {
-    char *buf;
-    size_t len, cap;
-};
-
-static int hb_append(struct holdback *h, const char *s, size_t n)
-{
-    if (h->len + n + 1 > h->cap) {
-        size_t cap = (h->len + n + 1) * 2;
-        char *b = realloc(h->buf, cap);
-        if (!b)
-            return -1;
-        h->buf = b;
-        h->cap = cap;
-    }
-    memcpy(h->buf + h->len, s, n);
-    h->len += n;
-    h->buf[h->len] = '\0';
-    return 0;
-}
 
 /* Where the first stop string starts in buf, or -1. */
 static long find_stop(const char *buf, size_t len, const struct transformer_gen_params *p)
@@ -106,11 +87,12 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
     struct sampler smp;
     int smp_ok = sampler_init(&smp, sh->vocab, p->seed) == STATUS_OK;
     float *work = malloc(V * sizeof *work);
-    struct holdback hold = {0};
+    struct strbuf hold = {0}; /* text not yet released: it may be the start of a stop string */
     char *text = malloc(3 * transformer_piece_max(t) + 8);
     struct utf8_stream u8 = {0};
     struct transformer_gen_alt top[TRANSFORMER_LOGPROBS_MAX];
     int *fed = malloc(cap * sizeof *fed); /* the tokens whose keys and values seq holds */
+    struct sched_running run = {0}; /* seq offered to other prompts while it runs */
     size_t n_fed = 0;
     if (!seq || !smp_ok || !work || !text || !fed) {
         rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory for a %zu-token sequence", cap);
@@ -120,7 +102,9 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
         sampler_observe(&smp, ids[i], 0);
     memcpy(fed, ids, n * sizeof *fed);
     n_fed = n;
-    res->cached_tokens = transformer_sched_prefix(t, ids, n, seq);
+    res->cached_tokens = p->cache_prompt ? transformer_sched_prefix(t, ids, n, seq) : 0;
+    run = (struct sched_running){.seq = seq, .ids = fed, .valid = res->cached_tokens};
+    transformer_sched_run_add(t, &run);
     rc = transformer_sched_forward(t, seq, ids + res->cached_tokens, n - res->cached_tokens,
                                    cancelled, err);
     if (rc != STATUS_OK)
@@ -128,14 +112,20 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
     int prev = ids[n - 1], on_stop_string = 0;
     res->finish = TRANSFORMER_FINISH_LENGTH;
     const size_t n_top = p->logprobs > 0 ? (size_t)p->logprobs : 0;
+    const int greedy = sampler_greedy_plain(p);
     while (res->completion_tokens < p->max_tokens) {
         if (cancelled && *cancelled) {
             rc = status_set(err, STATUS_CANCELLED, NULL, "cancelled");
             goto done;
         }
         const float *logits = transformer_logits(seq);
-        memcpy(work, logits, V * sizeof *work);
-        int id = sampler_next(&smp, work, p);
+        int id;
+        if (greedy) { /* nothing changes the logits: no copy */
+            id = sampler_argmax(logits, sh->vocab);
+        } else {
+            memcpy(work, logits, V * sizeof *work);
+            id = sampler_next(&smp, work, p);
+        }
         if (transformer_is_eog(t, id)) {
             res->finish = TRANSFORMER_FINISH_STOP;
             break;
@@ -154,20 +144,20 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
         const char *piece = transformer_piece(t, prev, id, &plen);
         prev = id;
         size_t tl = utf8_stream_push(&u8, piece, plen, text);
-        if (hb_append(&hold, text, tl) != 0) {
+        if (strbuf_put(&hold, text, tl) != 0) {
             rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
             goto done;
         }
-        long at = find_stop(hold.buf, hold.len, p);
-        size_t release = at >= 0 ? (size_t)at : hold.len - stop_prefix_tail(hold.buf, hold.len, p);
-        ev.text = hold.buf;
+        long at = find_stop(hold.p, hold.len, p);
+        size_t release = at >= 0 ? (size_t)at : hold.len - stop_prefix_tail(hold.p, hold.len, p);
+        ev.text = hold.p;
         ev.len = release;
         /* the callback sees text[0..len) only; copy it out before we shift the buffer */
-        char saved = hold.buf[release];
-        hold.buf[release] = '\0';
+        char saved = hold.p[release];
+        hold.p[release] = '\0';
         int stop_cb = cb ? cb(ud, &ev) : 0;
-        hold.buf[release] = saved;
-        memmove(hold.buf, hold.buf + release, hold.len - release);
+        hold.p[release] = saved;
+        memmove(hold.p, hold.p + release, hold.len - release);
         hold.len -= release;
         if (stop_cb) {
             rc = status_set(err, STATUS_CANCELLED, NULL, "cancelled");
@@ -188,12 +178,12 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
     if (!on_stop_string) {
         /* release what was held: a broken character, a partial stop string */
         size_t fl = utf8_stream_flush(&u8, text);
-        if (fl > 0 && hb_append(&hold, text, fl) != 0) {
+        if (fl > 0 && strbuf_put(&hold, text, fl) != 0) {
             rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
             goto done;
         }
         if (hold.len > 0 && cb) {
-            struct transformer_gen_event ev = {.text = hold.buf, .len = hold.len, .id = -1};
+            struct transformer_gen_event ev = {.text = hold.p, .len = hold.len, .id = -1};
             if (cb(ud, &ev)) {
                 rc = status_set(err, STATUS_CANCELLED, NULL, "cancelled");
                 goto done;
@@ -201,7 +191,8 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
         }
     }
 done:
-    free(hold.buf);
+    transformer_sched_run_del(t, &run);
+    free(hold.p);
     free(text);
     free(work);
     sampler_free(&smp);

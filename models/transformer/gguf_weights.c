@@ -121,6 +121,52 @@ static int take_vec(struct loader *ld, const char *name, int layer, size_t n, co
     return take_f32(ld, name, layer, n, 1, out, optional);
 }
 
+/* The architectures' tables of required tensors (layer -1: not in a block), taken in order
+ * until one fails. */
+struct mat_spec {
+    const char *name;
+    size_t rows, cols;
+    struct tensor *t;
+};
+
+struct f32_spec {
+    const char *name;
+    size_t ne0, ne1; /* ne1 = 1: a vector */
+    const float **p;
+};
+
+#define N_SPECS(a) (sizeof(a) / sizeof(a)[0])
+
+static int take_mats(struct loader *ld, int layer, const struct mat_spec *m, size_t n)
+{
+    int rc = STATUS_OK;
+    for (size_t i = 0; i < n && rc == STATUS_OK; i++)
+        rc = take_mat(ld, m[i].name, layer, m[i].rows, m[i].cols, m[i].t, 0);
+    return rc;
+}
+
+static int take_f32s(struct loader *ld, int layer, const struct f32_spec *v, size_t n)
+{
+    int rc = STATUS_OK;
+    for (size_t i = 0; i < n && rc == STATUS_OK; i++)
+        rc = take_f32(ld, v[i].name, layer, v[i].ne0, v[i].ne1, v[i].p, 0);
+    return rc;
+}
+
+/* output.weight, or the token embedding when the file ties the two (no output.weight). */
+static int take_classifier(struct loader *ld)
+{
+    struct checkpoint *ck = ld->ck;
+    int rc = take_mat(ld, "output.weight", -1, (size_t)ck->shape.vocab, (size_t)ck->shape.dim,
+                      &ck->wcls, 1);
+    if (rc == STATUS_NOT_FOUND) {
+        ck->shape.shared_classifier = 1;
+        ck->wcls = ck->tok_emb;
+        rc = STATUS_OK;
+    }
+    return rc;
+}
+
 /* '<arch>.<key>' as an integer in [lo, hi]; 'def' when absent and def >= 0. */
 static int meta_int(struct loader *ld, const char *key, int64_t lo, int64_t hi, int64_t def,
                     int *out)
@@ -164,6 +210,28 @@ static int meta_float(struct loader *ld, const char *key, double def, float *out
     return STATUS_OK;
 }
 
+/* '<arch>.<key>' as a boolean; 'def' when absent. */
+static int meta_bool(struct loader *ld, const char *key, int def, int *out)
+{
+    char full[NAME_MAX_LEN];
+    snprintf(full, sizeof full, "%s.%s", ld->arch, key);
+    int rc = gguf_get_bool(ld->g, full, out, ld->err);
+    if (rc == STATUS_NOT_FOUND)
+        *out = def, rc = STATUS_OK;
+    return rc;
+}
+
+/* '<arch>.rope.dimension_count': even, at most the head size (the default). */
+static int meta_rope_dims(struct loader *ld, int *out)
+{
+    const int hs = ld->ck->shape.dim / ld->ck->shape.n_heads;
+    int rc = meta_int(ld, "rope.dimension_count", 2, hs, hs, out);
+    if (rc == STATUS_OK && *out % 2 != 0)
+        rc = status_set(ld->err, STATUS_BAD_FORMAT, "rope.dimension_count",
+                        "%s: rope.dimension_count %d is odd", ld->path, *out);
+    return rc;
+}
+
 /* The shape every attention architecture reads alike: width, FFN width, layers, heads (keys/
  * values default to the heads), context. */
 static int read_attention_shape(struct loader *ld)
@@ -195,18 +263,12 @@ static int check_heads(struct loader *ld, int even)
 
 static int read_hparams(struct loader *ld)
 {
-    struct transformer_shape *s = &ld->ck->shape;
     struct arch *a = &ld->ck->arch;
     int rc;
     if ((rc = read_attention_shape(ld)) != STATUS_OK || (rc = check_heads(ld, 1)) != STATUS_OK)
         return rc;
-    const int hs = s->dim / s->n_heads;
-    if ((rc = meta_int(ld, "rope.dimension_count", 2, hs, hs, &a->n_rot)) != STATUS_OK)
-        return rc;
-    if (a->n_rot % 2 != 0)
-        return status_set(ld->err, STATUS_BAD_FORMAT, "rope.dimension_count",
-                          "%s: rope.dimension_count %d is odd", ld->path, a->n_rot);
-    if ((rc = meta_float(ld, "rope.freq_base", 10000.0, &a->rope_theta)) != STATUS_OK ||
+    if ((rc = meta_rope_dims(ld, &a->n_rot)) != STATUS_OK ||
+        (rc = meta_float(ld, "rope.freq_base", 10000.0, &a->rope_theta)) != STATUS_OK ||
         (rc = meta_float(ld, "attention.layer_norm_rms_epsilon", 1e-5, &a->rms_eps)) != STATUS_OK)
         return rc;
     a->rope_freq_scale = 1.0f;
@@ -261,43 +323,32 @@ static int take_weights(struct loader *ld, int qwen2)
     int rc = take_mat(ld, "token_embd.weight", -1, V, dim, &ck->tok_emb, 0);
     if (rc == STATUS_OK)
         rc = take_vec(ld, "output_norm.weight", -1, dim, &ck->rms_final, 0);
-    if (rc == STATUS_OK) {
-        rc = take_mat(ld, "output.weight", -1, V, dim, &ck->wcls, 1);
-        if (rc == STATUS_NOT_FOUND) {
-            ck->shape.shared_classifier = 1;
-            ck->wcls = ck->tok_emb;
-            rc = STATUS_OK;
-        }
-    }
+    if (rc == STATUS_OK)
+        rc = take_classifier(ld);
     if (rc == STATUS_OK) {
         rc = take_vec(ld, "rope_freqs.weight", -1, (size_t)ck->arch.n_rot / 2,
                       &ck->arch.rope_freqs, 1);
         rc = rc == STATUS_NOT_FOUND ? STATUS_OK : rc;
     }
     for (int l = 0; l < s->n_layers && rc == STATUS_OK; l++) {
-        struct {
-            const char *name;
-            size_t rows, cols;
-            struct tensor *t;
-        } mats[] = {{"attn_q.weight", dim, dim, &ck->wq[l]},
-                    {"attn_k.weight", kv, dim, &ck->wk[l]},
-                    {"attn_v.weight", kv, dim, &ck->wv[l]},
-                    {"attn_output.weight", dim, dim, &ck->wo[l]},
-                    {"ffn_gate.weight", hid, dim, &ck->w1[l]},
-                    {"ffn_down.weight", dim, hid, &ck->w2[l]},
-                    {"ffn_up.weight", hid, dim, &ck->w3[l]}};
-        for (size_t m = 0; m < sizeof mats / sizeof mats[0] && rc == STATUS_OK; m++)
-            rc = take_mat(ld, mats[m].name, l, mats[m].rows, mats[m].cols, mats[m].t, 0);
+        const struct mat_spec mats[] = {{"attn_q.weight", dim, dim, &ck->wq[l]},
+                                        {"attn_k.weight", kv, dim, &ck->wk[l]},
+                                        {"attn_v.weight", kv, dim, &ck->wv[l]},
+                                        {"attn_output.weight", dim, dim, &ck->wo[l]},
+                                        {"ffn_gate.weight", hid, dim, &ck->w1[l]},
+                                        {"ffn_down.weight", dim, hid, &ck->w2[l]},
+                                        {"ffn_up.weight", hid, dim, &ck->w3[l]}};
+        const struct f32_spec vecs[] = {{"attn_norm.weight", dim, 1, &ck->rms_att[l]},
+                                        {"ffn_norm.weight", dim, 1, &ck->rms_ffn[l]}};
+        rc = take_mats(ld, l, mats, N_SPECS(mats));
         if (rc == STATUS_OK)
-            rc = take_vec(ld, "attn_norm.weight", l, dim, &ck->rms_att[l], 0);
-        if (rc == STATUS_OK)
-            rc = take_vec(ld, "ffn_norm.weight", l, dim, &ck->rms_ffn[l], 0);
-        if (qwen2 && rc == STATUS_OK)
-            rc = take_vec(ld, "attn_q.bias", l, dim, &ck->bq[l], 0);
-        if (qwen2 && rc == STATUS_OK)
-            rc = take_vec(ld, "attn_k.bias", l, kv, &ck->bk[l], 0);
-        if (qwen2 && rc == STATUS_OK)
-            rc = take_vec(ld, "attn_v.bias", l, kv, &ck->bv[l], 0);
+            rc = take_f32s(ld, l, vecs, N_SPECS(vecs));
+        if (rc == STATUS_OK && qwen2) {
+            const struct f32_spec bias[] = {{"attn_q.bias", dim, 1, &ck->bq[l]},
+                                            {"attn_k.bias", kv, 1, &ck->bk[l]},
+                                            {"attn_v.bias", kv, 1, &ck->bv[l]}};
+            rc = take_f32s(ld, l, bias, N_SPECS(bias));
+        }
     }
     return rc;
 }
@@ -320,16 +371,13 @@ static int read_mamba_hparams(struct loader *ld)
         (rc = meta_int(ld, "ssm.time_step_rank", 1, CKPT_DIM_MAX, -1, &h->dt_rank)) != STATUS_OK ||
         (rc = meta_float(ld, "attention.layer_norm_rms_epsilon", 1e-5, &ld->ck->arch.rms_eps)) != STATUS_OK)
         return rc;
-    char key[NAME_MAX_LEN];
-    snprintf(key, sizeof key, "%s.ssm.dt_b_c_rms", ld->arch);
-    rc = gguf_get_bool(ld->g, key, &h->dt_b_c_rms, ld->err);
-    if (rc == STATUS_NOT_FOUND)
-        h->dt_b_c_rms = 0, rc = STATUS_OK;
+    if ((rc = meta_bool(ld, "ssm.dt_b_c_rms", 0, &h->dt_b_c_rms)) != STATUS_OK)
+        return rc;
     /* no attention: one "head" keeps the shape's divisions defined; no feed-forward */
     s->n_heads = s->n_kv_heads = 1;
     s->hidden_dim = h->d_inner;
     ld->ck->arch.n_rot = 2;
-    return rc;
+    return STATUS_OK;
 }
 
 static int take_mamba(struct loader *ld)
@@ -345,35 +393,21 @@ static int take_mamba(struct loader *ld)
     int rc = take_mat(ld, "token_embd.weight", -1, V, dim, &ck->tok_emb, 0);
     if (rc == STATUS_OK)
         rc = take_vec(ld, "output_norm.weight", -1, dim, &ck->rms_final, 0);
-    if (rc == STATUS_OK) {
-        rc = take_mat(ld, "output.weight", -1, V, dim, &ck->wcls, 1);
-        if (rc == STATUS_NOT_FOUND) {
-            ck->shape.shared_classifier = 1;
-            ck->wcls = ck->tok_emb;
-            rc = STATUS_OK;
-        }
-    }
+    if (rc == STATUS_OK)
+        rc = take_classifier(ld);
     for (int l = 0; l < ck->shape.n_layers && rc == STATUS_OK; l++) {
         struct mamba_layer *w = &ck->mamba[l];
-        const struct {
-            const char *name;
-            size_t rows, cols;
-            struct tensor *t;
-        } mats[] = {{"ssm_in.weight", 2 * di, dim, &w->in},
-                    {"ssm_x.weight", dtr + 2 * ds, di, &w->x},
-                    {"ssm_dt.weight", di, dtr, &w->dt},
-                    {"ssm_out.weight", dim, di, &w->out}};
-        for (size_t m = 0; m < sizeof mats / sizeof mats[0] && rc == STATUS_OK; m++)
-            rc = take_mat(ld, mats[m].name, l, mats[m].rows, mats[m].cols, mats[m].t, 0);
-        const struct {
-            const char *name;
-            size_t ne0, ne1;
-            const float **p;
-        } vecs[] = {{"attn_norm.weight", dim, 1, &w->norm}, {"ssm_conv1d.weight", dc, di, &w->conv_w},
-                    {"ssm_conv1d.bias", di, 1, &w->conv_b}, {"ssm_dt.bias", di, 1, &w->dt_b},
-                    {"ssm_a", ds, di, &w->A},               {"ssm_d", di, 1, &w->D}};
-        for (size_t v = 0; v < sizeof vecs / sizeof vecs[0] && rc == STATUS_OK; v++)
-            rc = take_f32(ld, vecs[v].name, l, vecs[v].ne0, vecs[v].ne1, vecs[v].p, 0);
+        const struct mat_spec mats[] = {{"ssm_in.weight", 2 * di, dim, &w->in},
+                                        {"ssm_x.weight", dtr + 2 * ds, di, &w->x},
+                                        {"ssm_dt.weight", di, dtr, &w->dt},
+                                        {"ssm_out.weight", dim, di, &w->out}};
+        const struct f32_spec vecs[] = {
+            {"attn_norm.weight", dim, 1, &w->norm}, {"ssm_conv1d.weight", dc, di, &w->conv_w},
+            {"ssm_conv1d.bias", di, 1, &w->conv_b}, {"ssm_dt.bias", di, 1, &w->dt_b},
+            {"ssm_a", ds, di, &w->A},               {"ssm_d", di, 1, &w->D}};
+        rc = take_mats(ld, l, mats, N_SPECS(mats));
+        if (rc == STATUS_OK)
+            rc = take_f32s(ld, l, vecs, N_SPECS(vecs));
     }
     return rc;
 }
@@ -384,7 +418,6 @@ static int take_mamba(struct loader *ld)
 
 static int read_bert_hparams(struct loader *ld)
 {
-    struct transformer_shape *s = &ld->ck->shape;
     struct bert_hparams *h = &ld->ck->enc;
     int rc;
     if ((rc = read_attention_shape(ld)) != STATUS_OK ||
@@ -392,13 +425,9 @@ static int read_bert_hparams(struct loader *ld)
         return rc;
     if ((rc = check_heads(ld, 0)) != STATUS_OK)
         return rc;
-    char key[NAME_MAX_LEN];
-    snprintf(key, sizeof key, "%s.attention.causal", ld->arch);
-    rc = gguf_get_bool(ld->g, key, &h->causal, ld->err);
-    if (rc == STATUS_NOT_FOUND)
-        h->causal = 0, rc = STATUS_OK;
-    if (rc != STATUS_OK)
+    if ((rc = meta_bool(ld, "attention.causal", 0, &h->causal)) != STATUS_OK)
         return rc;
+    char key[NAME_MAX_LEN];
     snprintf(key, sizeof key, "%s.pooling_type", ld->arch);
     h->pooling_in_file = gguf_find(ld->g, key) != NULL;
     /* absent: mean, as sentence-transformers models pool */
@@ -408,13 +437,9 @@ static int read_bert_hparams(struct loader *ld)
     ld->ck->arch.n_rot = 2; /* bert: no RoPE (learned positions) */
     if (!strcmp(ld->arch, "nomic-bert")) {
         h->nomic = 1;
-        const int hs = s->dim / s->n_heads;
-        if ((rc = meta_int(ld, "rope.dimension_count", 2, hs, hs, &h->n_rot)) != STATUS_OK ||
+        if ((rc = meta_rope_dims(ld, &h->n_rot)) != STATUS_OK ||
             (rc = meta_float(ld, "rope.freq_base", 10000.0, &h->rope_base)) != STATUS_OK)
             return rc;
-        if (h->n_rot % 2 != 0)
-            return status_set(ld->err, STATUS_BAD_FORMAT, "rope.dimension_count",
-                              "%s: rope.dimension_count %d is odd", ld->path, h->n_rot);
     }
     return STATUS_OK;
 }
@@ -467,54 +492,38 @@ static int take_bert(struct loader *ld)
                         "(cls.weight)", ld->path);
     for (int l = 0; l < s->n_layers && rc == STATUS_OK && ck->enc.nomic; l++) {
         struct bert_layer *b = &ck->bert[l];
-        const struct {
-            const char *name;
-            size_t rows, cols;
-            struct tensor *t;
-        } mats[] = {{"attn_qkv.weight", dim + 2 * kv, dim, &b->wqkv},
-                    {"attn_output.weight", dim, dim, &b->wo},
-                    {"ffn_up.weight", hid, dim, &b->up},
-                    {"ffn_gate.weight", hid, dim, &b->gate},
-                    {"ffn_down.weight", dim, hid, &b->down}};
-        for (size_t m = 0; m < sizeof mats / sizeof mats[0] && rc == STATUS_OK; m++)
-            rc = take_mat(ld, mats[m].name, l, mats[m].rows, mats[m].cols, mats[m].t, 0);
-        const struct {
-            const char *name;
-            const float **p;
-        } vecs[] = {{"attn_output_norm.weight", &b->att_norm},
-                    {"attn_output_norm.bias", &b->att_norm_b},
-                    {"layer_output_norm.weight", &b->out_norm},
-                    {"layer_output_norm.bias", &b->out_norm_b}};
-        for (size_t v = 0; v < sizeof vecs / sizeof vecs[0] && rc == STATUS_OK; v++)
-            rc = take_vec(ld, vecs[v].name, l, dim, vecs[v].p, 0);
+        const struct mat_spec mats[] = {{"attn_qkv.weight", dim + 2 * kv, dim, &b->wqkv},
+                                        {"attn_output.weight", dim, dim, &b->wo},
+                                        {"ffn_up.weight", hid, dim, &b->up},
+                                        {"ffn_gate.weight", hid, dim, &b->gate},
+                                        {"ffn_down.weight", dim, hid, &b->down}};
+        const struct f32_spec vecs[] = {{"attn_output_norm.weight", dim, 1, &b->att_norm},
+                                        {"attn_output_norm.bias", dim, 1, &b->att_norm_b},
+                                        {"layer_output_norm.weight", dim, 1, &b->out_norm},
+                                        {"layer_output_norm.bias", dim, 1, &b->out_norm_b}};
+        rc = take_mats(ld, l, mats, N_SPECS(mats));
+        if (rc == STATUS_OK)
+            rc = take_f32s(ld, l, vecs, N_SPECS(vecs));
     }
     for (int l = 0; l < s->n_layers && rc == STATUS_OK && !ck->enc.nomic; l++) {
         struct bert_layer *b = &ck->bert[l];
-        const struct {
-            const char *name;
-            size_t rows, cols;
-            struct tensor *t;
-        } mats[] = {{"attn_q.weight", dim, dim, &b->wq},     {"attn_k.weight", kv, dim, &b->wk},
-                    {"attn_v.weight", kv, dim, &b->wv},      {"attn_output.weight", dim, dim, &b->wo},
-                    {"ffn_up.weight", hid, dim, &b->up},     {"ffn_down.weight", dim, hid, &b->down}};
-        for (size_t m = 0; m < sizeof mats / sizeof mats[0] && rc == STATUS_OK; m++)
-            rc = take_mat(ld, mats[m].name, l, mats[m].rows, mats[m].cols, mats[m].t, 0);
-        const struct {
-            const char *name;
-            size_t n;
-            const float **p;
-        } vecs[] = {{"attn_q.bias", dim, &b->bq},
-                    {"attn_k.bias", kv, &b->bk},
-                    {"attn_v.bias", kv, &b->bv},
-                    {"attn_output.bias", dim, &b->bo},
-                    {"attn_output_norm.weight", dim, &b->att_norm},
-                    {"attn_output_norm.bias", dim, &b->att_norm_b},
-                    {"ffn_up.bias", hid, &b->up_b},
-                    {"ffn_down.bias", dim, &b->down_b},
-                    {"layer_output_norm.weight", dim, &b->out_norm},
-                    {"layer_output_norm.bias", dim, &b->out_norm_b}};
-        for (size_t v = 0; v < sizeof vecs / sizeof vecs[0] && rc == STATUS_OK; v++)
-            rc = take_vec(ld, vecs[v].name, l, vecs[v].n, vecs[v].p, 0);
+        const struct mat_spec mats[] = {
+            {"attn_q.weight", dim, dim, &b->wq}, {"attn_k.weight", kv, dim, &b->wk},
+            {"attn_v.weight", kv, dim, &b->wv},  {"attn_output.weight", dim, dim, &b->wo},
+            {"ffn_up.weight", hid, dim, &b->up}, {"ffn_down.weight", dim, hid, &b->down}};
+        const struct f32_spec vecs[] = {{"attn_q.bias", dim, 1, &b->bq},
+                                        {"attn_k.bias", kv, 1, &b->bk},
+                                        {"attn_v.bias", kv, 1, &b->bv},
+                                        {"attn_output.bias", dim, 1, &b->bo},
+                                        {"attn_output_norm.weight", dim, 1, &b->att_norm},
+                                        {"attn_output_norm.bias", dim, 1, &b->att_norm_b},
+                                        {"ffn_up.bias", hid, 1, &b->up_b},
+                                        {"ffn_down.bias", dim, 1, &b->down_b},
+                                        {"layer_output_norm.weight", dim, 1, &b->out_norm},
+                                        {"layer_output_norm.bias", dim, 1, &b->out_norm_b}};
+        rc = take_mats(ld, l, mats, N_SPECS(mats));
+        if (rc == STATUS_OK)
+            rc = take_f32s(ld, l, vecs, N_SPECS(vecs));
     }
     return rc;
 }
@@ -564,14 +573,8 @@ static int take_gpt2(struct loader *ld)
         rc = take_vec(ld, "output_norm.weight", -1, dim, &ck->rms_final, 0);
     if (rc == STATUS_OK)
         rc = take_vec(ld, "output_norm.bias", -1, dim, &ck->final_norm_b, 0);
-    if (rc == STATUS_OK) {
-        rc = take_mat(ld, "output.weight", -1, V, dim, &ck->wcls, 1);
-        if (rc == STATUS_NOT_FOUND) {
-            ck->shape.shared_classifier = 1;
-            ck->wcls = ck->tok_emb;
-            rc = STATUS_OK;
-        }
-    }
+    if (rc == STATUS_OK)
+        rc = take_classifier(ld);
     for (int l = 0; l < s->n_layers && rc == STATUS_OK; l++) {
         struct layer_bias *b = &ck->lb[l];
         struct tensor qkv;
@@ -587,25 +590,17 @@ static int take_gpt2(struct loader *ld)
         ck->bq[l] = bqkv;
         ck->bk[l] = bqkv + dim;
         ck->bv[l] = bqkv + dim + kv;
-        const struct {
-            const char *name;
-            size_t rows, cols;
-            struct tensor *t;
-        } mats[] = {{"attn_output.weight", dim, dim, &ck->wo[l]},
-                    {"ffn_up.weight", hid, dim, &ck->w3[l]},
-                    {"ffn_down.weight", dim, hid, &ck->w2[l]}};
-        for (size_t m = 0; m < sizeof mats / sizeof mats[0] && rc == STATUS_OK; m++)
-            rc = take_mat(ld, mats[m].name, l, mats[m].rows, mats[m].cols, mats[m].t, 0);
-        const struct {
-            const char *name;
-            size_t n;
-            const float **p;
-        } vecs[] = {{"attn_norm.weight", dim, &ck->rms_att[l]}, {"attn_norm.bias", dim, &b->att_norm},
-                    {"attn_output.bias", dim, &b->o},           {"ffn_norm.weight", dim, &ck->rms_ffn[l]},
-                    {"ffn_norm.bias", dim, &b->ffn_norm},       {"ffn_up.bias", hid, &b->up},
-                    {"ffn_down.bias", dim, &b->down}};
-        for (size_t v = 0; v < sizeof vecs / sizeof vecs[0] && rc == STATUS_OK; v++)
-            rc = take_vec(ld, vecs[v].name, l, vecs[v].n, vecs[v].p, 0);
+        const struct mat_spec mats[] = {{"attn_output.weight", dim, dim, &ck->wo[l]},
+                                        {"ffn_up.weight", hid, dim, &ck->w3[l]},
+                                        {"ffn_down.weight", dim, hid, &ck->w2[l]}};
+        const struct f32_spec vecs[] = {
+            {"attn_norm.weight", dim, 1, &ck->rms_att[l]}, {"attn_norm.bias", dim, 1, &b->att_norm},
+            {"attn_output.bias", dim, 1, &b->o},           {"ffn_norm.weight", dim, 1, &ck->rms_ffn[l]},
+            {"ffn_norm.bias", dim, 1, &b->ffn_norm},       {"ffn_up.bias", hid, 1, &b->up},
+            {"ffn_down.bias", dim, 1, &b->down}};
+        rc = take_mats(ld, l, mats, N_SPECS(mats));
+        if (rc == STATUS_OK)
+            rc = take_f32s(ld, l, vecs, N_SPECS(vecs));
     }
     return rc;
 }
@@ -737,13 +732,5 @@ int transformer_open_gguf(const char *path, transformer **out, struct status_err
                             "%s: the vocabulary has %d tokens, token_embd.weight only %d rows",
                             path, vocab_n_tokens(t->vocab), t->ck.shape.vocab);
     }
-    if (rc != STATUS_OK) {
-        transformer_close(t);
-        return rc;
-    }
-    t->head_size = t->ck.shape.dim / t->ck.shape.n_heads;
-    t->kv_dim = t->head_size * t->ck.shape.n_kv_heads;
-    t->k = kernels_select();
-    *out = t;
-    return STATUS_OK;
+    return transformer_opened(t, rc, out);
 }

@@ -6,7 +6,12 @@
  * d_conv - 1 conv inputs and the d_inner x d_state SSM state) instead of a KV cache, so
  * its memory does not grow with its length. A prompt runs in batches of MAMBA_BATCH tokens:
  * every projection is one matrix-matrix product over the batch, the conv and the scan run
- * token by token inside each channel, channels split over the kernel thread team. */
+ * token by token inside each channel, channels split over the kernel thread team (with the
+ * time step's bias and softplus, the SiLUs and the gating, by channel too); the residual and
+ * the next layer's norm run as one pass split by tokens. On the AVX2 tier the scan updates 8
+ * states per instruction (models/kernels/act_simd.h's exp), and softplus and SiLU come from
+ * the activation table (models/kernels/act.h) at the kernel tier. */
+#include "../kernels/act_simd.h"
 #include "transformer_internal.h"
 
 #include <math.h>
@@ -94,14 +99,16 @@ static size_t state_bytes(const void *st)
     return ((const struct mamba_state *)st)->bytes;
 }
 
-static float silu(float v) { return v / (1.0f + expf(-v)); }
-
 /* ---- the conv and the scan, by channel ---- */
+
+#define GATE_BLOCK 64 /* channels per SiLU(z) gating call (stack scratch) */
 
 struct chan_job {
     const struct mamba_layer *w;
     struct mamba_state *m;
     size_t layer, n;
+    kernels_act_fn silu, softplus; /* the activation table's, at the kernel tier */
+    int avx2;                      /* the kernel tier has AVX2: scan_chan_avx2 */
 };
 
 /* ggml_ssm_conv over concat(state, x): token i sees window positions i .. i + d_conv - 1
@@ -123,10 +130,12 @@ static void conv_range(void *ctx, size_t b, size_t e)
             float sum = 0.0f;
             for (size_t k = 0; k < dc; k++)
                 sum += win[i + k] * cw[k];
-            m->xc[i * di + c] = silu(sum + j->w->conv_b[c]);
+            m->xc[i * di + c] = sum + j->w->conv_b[c];
         }
         memcpy(st, win + n, keep * sizeof *win);
     }
+    for (size_t i = 0; i < n; i++) /* SiLU, by token over these channels */
+        j->silu(m->xc + i * di + b, m->xc + i * di + b, NULL, e - b);
 }
 
 #ifdef __SSE2__
@@ -170,20 +179,62 @@ static float scan_step4(float *h, const float *A, const float *Bv, const float *
 }
 #endif
 
-/* ggml_ssm_scan: per channel, token by token; then y += D x and y *= SiLU(z). */
+#ifdef KERNELS_SIMD_AVX2
+/* One channel over the batch on the AVX2 tier: 8 states per step, exp(dt*A) by act_simd.h's
+ * exp (~1 ulp), h = h exp(dt*A) + B x dt with one FMA, y = C.h (8 partial sums) + D x. */
+KERNELS_AVX2_FN static void scan_chan_avx2(const struct chan_job *j, size_t c)
+{
+    struct mamba_state *m = j->m;
+    const size_t di = m->di, ds = m->ds;
+    float *h = m->ssm + (j->layer * di + c) * ds;
+    const float *A = j->w->A + c * ds;
+    const float Dc = j->w->D[c];
+    for (size_t i = 0; i < j->n; i++) {
+        const float *Bv = m->xdb + i * m->nxdb + m->dtr, *Cv = Bv + ds;
+        const float sp = m->dt[i * di + c], xv = m->xc[i * di + c];
+        const __m256 vsp = _mm256_set1_ps(sp), vx = _mm256_set1_ps(xv * sp);
+        __m256 acc = _mm256_setzero_ps();
+        for (size_t k = 0; k < ds; k += 8) {
+            const __m256 dA = kernels_exp8(_mm256_mul_ps(vsp, _mm256_loadu_ps(A + k)));
+            const __m256 s = _mm256_fmadd_ps(_mm256_loadu_ps(h + k), dA,
+                                             _mm256_mul_ps(_mm256_loadu_ps(Bv + k), vx));
+            acc = _mm256_fmadd_ps(s, _mm256_loadu_ps(Cv + k), acc);
+            _mm256_storeu_ps(h + k, s);
+        }
+        __m128 q = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+        q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+        q = _mm_add_ss(q, _mm_movehdup_ps(q));
+        m->y[i * di + c] = _mm_cvtss_f32(q) + xv * Dc;
+    }
+}
+#endif
+
+/* ggml_ssm_scan over channels [b, e): dt + bias and softplus (by token over these channels),
+ * then per channel token by token; y += D x; then y *= SiLU(z) by token. */
 static void scan_range(void *ctx, size_t b, size_t e)
 {
     const struct chan_job *j = ctx;
     struct mamba_state *m = j->m;
     const struct mamba_layer *w = j->w;
     const size_t di = m->di, ds = m->ds, n = j->n;
+    for (size_t i = 0; i < n; i++) {
+        float *dt = m->dt + i * di + b;
+        for (size_t c = 0; c < e - b; c++)
+            dt[c] += w->dt_b[b + c];
+        j->softplus(dt, dt, NULL, e - b);
+    }
     for (size_t c = b; c < e; c++) {
+#ifdef KERNELS_SIMD_AVX2
+        if (j->avx2 && ds % 8 == 0) {
+            scan_chan_avx2(j, c);
+            continue;
+        }
+#endif
         float *h = m->ssm + (j->layer * di + c) * ds;
         const float *A = w->A + c * ds;
         for (size_t i = 0; i < n; i++) {
             const float *Bv = m->xdb + i * m->nxdb + m->dtr, *Cv = Bv + ds;
-            const float dtv = m->dt[i * di + c];
-            const float sp = dtv <= 20.0f ? log1pf(expf(dtv)) : dtv;
+            const float sp = m->dt[i * di + c];
             const float xv = m->xc[i * di + c], x_dt = xv * sp;
             float sum = 0.0f;
 #ifdef __SSE2__
@@ -198,11 +249,43 @@ static void scan_range(void *ctx, size_t b, size_t e)
                     h[k] = s;
                 }
             }
-            const float y = sum + xv * w->D[c];
-            m->y[i * di + c] = y * silu(m->xz[i * 2 * di + di + c]);
+            m->y[i * di + c] = sum + xv * w->D[c];
         }
     }
+    float g[GATE_BLOCK];
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = b; c < e; c += GATE_BLOCK) {
+            const size_t len = e - c < GATE_BLOCK ? e - c : GATE_BLOCK;
+            float *y = m->y + i * di + c;
+            j->silu(g, m->xz + i * 2 * di + di + c, y, len); /* SiLU(z) * y */
+            memcpy(y, g, len * sizeof *g);
+        }
 }
+
+/* ---- the residual and the next norm, by token ---- */
+
+struct tok_job {
+    const transformer *t;
+    struct mamba_state *m;
+    const float *norm; /* the next layer's norm weight, or NULL (last layer) */
+    int add;           /* x += xb (out_proj) first */
+};
+
+static void tok_range(void *ctx, size_t b, size_t e)
+{
+    const struct tok_job *j = ctx;
+    const size_t dim = j->m->dim;
+    for (size_t i = b; i < e; i++) {
+        float *x = j->m->x + i * dim, *xb = j->m->xb + i * dim;
+        if (j->add)
+            for (size_t k = 0; k < dim; k++)
+                x[k] += xb[k];
+        if (j->norm)
+            transformer_rmsnorm(j->t, xb, x, j->norm, dim);
+    }
+}
+
+#define TOKENS_PER_CHUNK 4
 
 /* ggml_rms_norm without a weight (FalconMamba's dt, B, C). */
 static void rms_plain(float *v, size_t n, float eps)
@@ -223,14 +306,18 @@ static int forward_batch(const transformer *t, struct mamba_state *m, const int 
     const size_t dim = m->dim, di = m->di, ds = m->ds, dtr = m->dtr;
     for (size_t i = 0; i < n; i++)
         kernels_row_to_float(&ck->tok_emb.m, (size_t)ids[i], m->x + i * dim);
+    struct tok_job tj = {.t = t, .m = m, .norm = ck->mamba[0].norm};
+    kernels_parallel_for(n, TOKENS_PER_CHUNK, tok_range, &tj); /* xb = the first norm */
+    const enum kernels_tier tier = t->k->tier;
     for (size_t l = 0; l < m->L; l++) {
         if (cancelled && *cancelled)
             return status_set(err, STATUS_CANCELLED, NULL, "cancelled");
         const struct mamba_layer *w = &ck->mamba[l];
-        for (size_t i = 0; i < n; i++)
-            transformer_rmsnorm(t, m->xb + i * dim, m->x + i * dim, w->norm, dim);
         transformer_linear(t, m->xa, m->xb, n, dim, &w->in, m->xz, 2 * di);
-        struct chan_job j = {.w = w, .m = m, .layer = l, .n = n};
+        struct chan_job j = {.w = w, .m = m, .layer = l, .n = n,
+                             .silu = kernels_act_get(KERNELS_ACT_SILU, tier),
+                             .softplus = kernels_act_get(KERNELS_ACT_SOFTPLUS, tier),
+                             .avx2 = tier >= KERNELS_TIER_AVX2};
         kernels_parallel_for(di, CHANNELS_PER_CHUNK, conv_range, &j);
         transformer_linear(t, m->xa, m->xc, n, di, &w->x, m->xdb, m->nxdb);
         for (size_t i = 0; i < n; i++) {
@@ -243,13 +330,11 @@ static int forward_batch(const transformer *t, struct mamba_state *m, const int 
             memcpy(m->dtin + i * dtr, row, dtr * sizeof(float));
         }
         transformer_linear(t, m->xa, m->dtin, n, dtr, &w->dt, m->dt, di);
-        for (size_t i = 0; i < n; i++)
-            for (size_t c = 0; c < di; c++)
-                m->dt[i * di + c] += w->dt_b[c];
         kernels_parallel_for(di, CHANNELS_PER_CHUNK, scan_range, &j);
         transformer_linear(t, m->xa, m->y, n, di, &w->out, m->xb, dim);
-        for (size_t i = 0; i < n * dim; i++)
-            m->x[i] += m->xb[i];
+        tj = (struct tok_job){.t = t, .m = m, .add = 1,
+                              .norm = l + 1 < m->L ? ck->mamba[l + 1].norm : NULL};
+        kernels_parallel_for(n, TOKENS_PER_CHUNK, tok_range, &tj);
     }
     const size_t first = all_logits ? 0 : n - 1, cnt = n - first, V = (size_t)ck->shape.vocab;
     for (size_t i = first; i < n; i++)

@@ -7,10 +7,10 @@
 #include "../registry.h"
 #include "../caps.h"
 #include "../util/mapfile.h"
+#include "../util/vecnorm.h"
 #include "transformer_internal.h"
 
 #include <limits.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +80,11 @@ static int tf_load(const char *path, const struct model_options *opts, void **im
     if (tmpl == CHAT_TEMPLATE_NONE)
         tmpl = chat_template_of_gguf(path);
     transformer_set_chat_template(t, tmpl);
+    /* GGUF (ggml numerics): keys and values are rounded to fp16 before they are stored, so
+     * an fp16 cache gives the same logits with half the memory and half the bytes attention
+     * reads per token (llama.cpp's default too); kv_type=f32 keeps floats */
+    if (!kvt && t->ck.arch.ggml && !t->ck.recurrent)
+        kvt = "f16";
     if (kvt && (rc = transformer_set_kv_type(t, kvt, err)) != STATUS_OK) {
         transformer_close(t);
         return rc;
@@ -454,16 +459,6 @@ static int encode_texts(const transformer *t, const char *const *text, const siz
     return STATUS_OK;
 }
 
-static void l2_normalize(float *v, size_t n)
-{
-    double ss = 0.0;
-    for (size_t i = 0; i < n; i++)
-        ss += (double)v[i] * v[i];
-    const float inv = ss > 0.0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
-    for (size_t i = 0; i < n; i++)
-        v[i] *= inv;
-}
-
 static int emb_texts(const void *impl, const char *const *text, const size_t *len, size_t n,
                      int normalize, float *out, size_t *n_tokens, size_t *bad,
                      const volatile int *cancelled, struct status_err *err)
@@ -485,7 +480,7 @@ static int emb_texts(const void *impl, const char *const *text, const size_t *le
     const size_t dim = emb_dim(t);
     if (rc == STATUS_OK && normalize)
         for (size_t i = 0; i < n; i++)
-            l2_normalize(out + i * dim, dim);
+            vec_l2_normalize(out + i * dim, dim);
     for (size_t i = 0; ids && i < n; i++)
         free(ids[i]);
     free(ids);

@@ -34,7 +34,7 @@ static atomic_ullong st_steps, st_decode_rows, st_prompt_rows, st_tokens;
 static atomic_ullong st_hist[TRANSFORMER_SCHED_HIST];
 static atomic_ullong st_ttft[TRANSFORMER_LAT_BUCKETS + 1], st_itl[TRANSFORMER_LAT_BUCKETS + 1];
 static atomic_ullong st_ttft_us, st_itl_us;
-static atomic_ullong st_pc_lookups, st_pc_hits, st_pc_tokens;
+static atomic_ullong st_pc_lookups, st_pc_hits, st_pc_tokens, st_preempted;
 static struct transformer_sched *live; /* running schedulers, under sched_cfg_mu */
 
 enum { REQ_QUEUED, REQ_DONE };
@@ -62,7 +62,11 @@ struct transformer_sched {
     pthread_mutex_t mu;
     pthread_cond_t work, done, slot;
     pthread_t th;
-    int quit;
+    int quit, last_prompt_only;
+    /* a decode-only step in flight (stepping) gives way to a prompt that arrives meanwhile
+     * (preempt, the batch's stop flag): the prompt's first token need not wait for it */
+    int stepping, preemptible;
+    volatile int preempt;
     struct sreq *head;
     size_t pending, active, waiting, parallel, kv_used, kv_budget;
     int b_vocab;
@@ -74,6 +78,7 @@ struct transformer_sched {
     size_t *n, pick_cap;
     struct transformer_sched *next_live;
     struct pentry *cache; /* prefix cache: its bytes count against kv_budget */
+    struct sched_running *running; /* generations offering their prefixes while they run */
     size_t cache_bytes, cache_n;
     unsigned long long tick;
 };
@@ -161,11 +166,21 @@ static void unlink_req(struct transformer_sched *s, struct sreq *r)
         }
 }
 
-/* Choose this step's rows: every decode token, then prompt chunks within the budget. */
-static size_t pick_rows(struct transformer_sched *s)
+/* 1 when a prompt (more than one row left) waits in the queue */
+static int prompt_waiting(const struct transformer_sched *s)
+{
+    for (const struct sreq *r = s->head; r; r = r->next)
+        if (r->n - r->done > 1)
+            return 1;
+    return 0;
+}
+
+/* Choose this step's rows: every decode token (none in a prompt-only step), then prompt
+ * chunks within the budget. */
+static size_t pick_rows(struct transformer_sched *s, int prompt_only)
 {
     size_t m = 0, rows = 0;
-    for (struct sreq *r = s->head; r; r = r->next)
+    for (struct sreq *r = s->head; r && !prompt_only; r = r->next)
         if (r->n - r->done == 1) {
             r->take = 1;
             r->in_step = 1;
@@ -197,12 +212,18 @@ static void *sched_main(void *arg)
             pthread_cond_wait(&s->work, &s->mu);
         if (s->quit)
             break;
-        /* gather: the other active slots are sampling their next token */
+        /* A prompt that just arrived runs at once in a step of prompt rows only: it waits
+         * neither for the other slots' next tokens nor shares its step with their rows, so
+         * its first token comes about as soon as on an idle server. Never two such steps in
+         * a row: the decode rows wait at most one (chunk-sized) step for it. */
+        int prompt_only = !s->last_prompt_only && prompt_waiting(s);
+        /* gather: the other active slots are sampling their next token (a prompt arriving
+         * meanwhile ends the wait) */
         struct timespec until;
         deadline_in(&until, SCHED_GATHER_US);
-        while (!s->quit && s->pending < s->active &&
+        while (!prompt_only && !s->quit && s->pending < s->active &&
                pthread_cond_timedwait(&s->work, &s->mu, &until) != ETIMEDOUT)
-            ;
+            prompt_only = !s->last_prompt_only && prompt_waiting(s);
         if (s->quit)
             break;
         if (grow_picks(s, s->pending) != 0) {
@@ -212,7 +233,16 @@ static void *sched_main(void *arg)
             pthread_mutex_lock(&s->mu);
             continue;
         }
-        const size_t m = pick_rows(s);
+        const size_t m = pick_rows(s, prompt_only);
+        /* a decode-only step may give way to a new prompt, unless it follows a prompt-only
+         * step: decode rows then run at least every other step */
+        int has_prompt = 0;
+        for (size_t i = 0; i < m; i++)
+            has_prompt |= s->pick[i]->take > 1 || s->pick[i]->n - s->pick[i]->done > 1;
+        s->preemptible = !prompt_only && !has_prompt && !s->last_prompt_only;
+        s->preempt = 0;
+        s->stepping = 1;
+        s->last_prompt_only = prompt_only;
         const size_t V = (size_t)s->b_vocab;
         size_t rows = 0;
         for (size_t i = 0; i < m; i++) {
@@ -229,11 +259,23 @@ static void *sched_main(void *arg)
         status_clear(&err);
         int rc = transformer_forward_multi(s->b, s->seqs, s->ids, s->n, m, &err);
         pthread_mutex_lock(&s->mu);
+        s->stepping = 0;
+        const int preempted = rc == STATUS_CANCELLED && s->preempt;
+        s->preempt = 0;
         for (size_t i = 0; i < m; i++)
             transformer_seq_set_all_logits(s->seqs[i], NULL);
+        if (preempted) { /* nothing advanced: the rows stay queued for the step after the prompt's */
+            for (size_t i = 0; i < m; i++)
+                s->pick[i]->in_step = 0;
+            atomic_fetch_add_explicit(&st_preempted, 1, memory_order_relaxed);
+            continue;
+        }
         atomic_fetch_add_explicit(&st_steps, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&st_hist[rows < TRANSFORMER_SCHED_HIST ? rows : TRANSFORMER_SCHED_HIST - 1],
                                   1, memory_order_relaxed);
+        /* the positions this step completed are final: running generations offer them */
+        for (struct sched_running *u = s->running; u && rc == STATUS_OK; u = u->next)
+            u->valid = transformer_seq_pos(u->seq);
         for (size_t i = 0; i < m; i++) {
             struct sreq *r = s->pick[i];
             r->in_step = 0;
@@ -267,6 +309,8 @@ static struct transformer_sched *sched_of(const transformer *ct)
             s->parallel = t->sched_parallel ? t->sched_parallel : sched_parallel;
             s->kv_budget = sched_kv_bytes;
             s->b = transformer_batch_new(t);
+            if (s->b)
+                transformer_batch_stop_flag(s->b, &s->preempt);
             s->b_vocab = t->ck.shape.vocab;
             ok = s->b && pthread_mutex_init(&s->mu, NULL) == 0;
             ok = ok && pthread_cond_init(&s->work, NULL) == 0 && pthread_cond_init(&s->done, NULL) == 0 &&
@@ -399,6 +443,8 @@ int transformer_sched_forward_all(const transformer *t, transformer_seq *seq, co
         pp = &(*pp)->next;
     *pp = &r;
     s->pending++;
+    if (n > 1 && s->stepping && s->preemptible)
+        s->preempt = 1;
     pthread_cond_signal(&s->work);
     while (r.state != REQ_DONE) {
         struct timespec until;
@@ -449,6 +495,7 @@ void transformer_sched_stats(struct transformer_sched_stats *out)
     out->prefix_lookups = atomic_load(&st_pc_lookups);
     out->prefix_hits = atomic_load(&st_pc_hits);
     out->prefix_tokens = atomic_load(&st_pc_tokens);
+    out->steps_preempted = atomic_load(&st_preempted);
     for (size_t i = 0; i < TRANSFORMER_SCHED_HIST; i++)
         out->batch_hist[i] = atomic_load(&st_hist[i]);
     for (size_t i = 0; i <= TRANSFORMER_LAT_BUCKETS; i++) {
@@ -476,7 +523,20 @@ size_t transformer_sched_prefix(const transformer *t, const int *ids, size_t n, 
             best = e;
         }
     }
-    if (best && got >= SCHED_PREFIX_MIN && transformer_seq_copy_prefix(dst, best->seq, got) == 0) {
+    /* a running generation's completed positions (final: steps only write past them) */
+    struct sched_running *run = NULL;
+    for (struct sched_running *u = s->running; u; u = u->next) {
+        const size_t l = common_prefix(u->ids, u->valid, ids, n - 1);
+        if (l > got) {
+            got = l;
+            run = u;
+        }
+    }
+    if (run && got >= SCHED_PREFIX_MIN && transformer_seq_copy_prefix(dst, run->seq, got) == 0) {
+        atomic_fetch_add_explicit(&st_pc_hits, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&st_pc_tokens, got, memory_order_relaxed);
+    } else if (!run && best && got >= SCHED_PREFIX_MIN &&
+               transformer_seq_copy_prefix(dst, best->seq, got) == 0) {
         best->used = ++s->tick;
         atomic_fetch_add_explicit(&st_pc_hits, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&st_pc_tokens, got, memory_order_relaxed);
@@ -535,4 +595,30 @@ void transformer_sched_keep(const transformer *t, transformer_seq *seq, int *ids
     while (s->cache_n > SCHED_PREFIX_PER_SLOT * s->parallel && evict_lru(s))
         ;
     pthread_mutex_unlock(&s->mu);
+}
+
+void transformer_sched_run_add(const transformer *t, struct sched_running *r)
+{
+    struct transformer_sched *s = t->sched;
+    if (!s || !r->seq)
+        return;
+    pthread_mutex_lock(&s->mu);
+    r->next = s->running;
+    s->running = r;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void transformer_sched_run_del(const transformer *t, struct sched_running *r)
+{
+    struct transformer_sched *s = t->sched;
+    if (!s || !r->seq)
+        return;
+    pthread_mutex_lock(&s->mu);
+    for (struct sched_running **pp = &s->running; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    pthread_mutex_unlock(&s->mu);
+    r->seq = NULL;
 }

@@ -3,10 +3,7 @@
  * streamer that keeps characters whole across streamed chunks. Not SentencePiece. */
 #include "transformer_internal.h"
 #include "../util/mapfile.h"
-#include "../vocab/vocab_internal.h"
 
-#include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,25 +13,9 @@
 
 /* ---- reading ---- */
 
-static uint64_t hash_bytes(const char *s, size_t len)
-{
-    uint64_t h = 1469598103934665603ull; /* FNV-1a */
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 int tokenizer_lookup(const struct tokenizer *tk, const char *s, size_t len)
 {
-    for (size_t h = hash_bytes(s, len) & tk->table_mask;; h = (h + 1) & tk->table_mask) {
-        int32_t id = tk->table[h];
-        if (id < 0)
-            return -1;
-        if (tk->len[id] == len && memcmp(tk->vocab[id], s, len) == 0)
-            return id;
-    }
+    return strtab_find(&tk->by_text, s, len);
 }
 
 static int hex_digit(char c)
@@ -59,59 +40,32 @@ static int byte_token(const char *p, size_t len)
 int tokenizer_open(const char *path, int vocab_size, struct tokenizer *tk, struct status_err *err)
 {
     memset(tk, 0, sizeof *tk);
-    int rc = STATUS_OK;
-    char *data = NULL;
     struct status_err oe;
     status_clear(&oe);
-    FILE *f = mapfile_fopen(path, &oe);
-    if (!f)
+    struct mapfile m;
+    int rc = mapfile_open(path, MAPFILE_SEQUENTIAL, 4, "a tokenizer", &m, &oe);
+    if (rc != STATUS_OK)
         return status_set(err, oe.code, "tokenizer", "tokenizer %s", oe.msg);
-    if (fseek(f, 0, SEEK_END) != 0) {
-        fclose(f);
-        return status_set(err, STATUS_IO, "tokenizer", "%s: cannot seek", path);
-    }
-    long flen = ftell(f);
-    rewind(f);
-    if (flen < 4) {
-        fclose(f);
-        return status_set(err, STATUS_BAD_FORMAT, "tokenizer", "%s: too short for a tokenizer",
-                          path);
-    }
-    size_t len = (size_t)flen, off = 0;
-    data = util_malloc(len);
-    if (!data || fread(data, 1, len, f) != len) {
-        fclose(f);
-        free(data);
-        return status_set(err, data ? STATUS_IO : STATUS_NO_MEMORY, "tokenizer",
-                          "%s: cannot read", path);
-    }
-    fclose(f);
-    const size_t V = (size_t)vocab_size;
+    const char *data = m.data;
+    const size_t len = m.len, V = (size_t)vocab_size;
+    size_t off = 4;
     int32_t mtl;
     memcpy(&mtl, data, 4);
-    off = 4;
     if (mtl <= 0 || mtl > TOK_PIECE_MAX_BYTES) {
         rc = status_set(err, STATUS_BAD_FORMAT, "tokenizer",
                         "%s: bad max_token_length %d", path, mtl);
-        goto fail;
+        goto done;
     }
     tk->vocab_size = vocab_size;
     tk->max_token_length = mtl;
-    tk->vocab = util_calloc(V, sizeof *tk->vocab);
-    tk->len = util_calloc(V, sizeof *tk->len);
+    tk->piece = util_calloc(V, sizeof *tk->piece);
     tk->scores = util_calloc(V, sizeof *tk->scores);
     tk->byte_of = util_calloc(V, sizeof *tk->byte_of);
     tk->blob = util_malloc(len); /* pieces + NULs always fit in the file's size */
-    size_t tsize = 1;
-    while (tsize < 2 * V)
-        tsize <<= 1;
-    tk->table = util_malloc(tsize * sizeof *tk->table);
-    tk->table_mask = tsize - 1;
-    if (!tk->vocab || !tk->len || !tk->scores || !tk->byte_of || !tk->blob || !tk->table) {
+    if (!tk->piece || !tk->scores || !tk->byte_of || !tk->blob) {
         rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
-        goto fail;
+        goto done;
     }
-    memset(tk->table, 0xff, tsize * sizeof *tk->table);
     size_t bo = 0;
     for (size_t i = 0; i < V; i++) {
         int32_t n;
@@ -120,7 +74,7 @@ int tokenizer_open(const char *path, int vocab_size, struct tokenizer *tk, struc
                             "%s: truncated at token %zu of %zu (does the tokenizer match the "
                             "model's vocabulary?)",
                             path, i, V);
-            goto fail;
+            goto done;
         }
         memcpy(&tk->scores[i], data + off, 4);
         memcpy(&n, data + off + 4, 4);
@@ -128,41 +82,32 @@ int tokenizer_open(const char *path, int vocab_size, struct tokenizer *tk, struc
         if (n < 0 || n > TOK_PIECE_MAX_BYTES || (size_t)n > len - off) {
             rc = status_set(err, STATUS_BAD_FORMAT, "tokenizer",
                             "%s: bad length %d for token %zu", path, n, i);
-            goto fail;
+            goto done;
         }
-        tk->vocab[i] = tk->blob + bo;
+        tk->piece[i] = (struct vocab_str){tk->blob + bo, (size_t)n};
         memcpy(tk->blob + bo, data + off, (size_t)n);
         tk->blob[bo + (size_t)n] = '\0';
-        tk->len[i] = (uint32_t)n;
         bo += (size_t)n + 1;
         off += (size_t)n;
-        tk->byte_of[i] = (int16_t)byte_token(tk->vocab[i], (size_t)n);
-        /* insert unless an earlier id holds the same piece */
-        size_t h = hash_bytes(tk->vocab[i], (size_t)n) & tk->table_mask;
-        for (;; h = (h + 1) & tk->table_mask) {
-            int32_t id = tk->table[h];
-            if (id < 0) {
-                tk->table[h] = (int32_t)i;
-                break;
-            }
-            if (tk->len[id] == (uint32_t)n && memcmp(tk->vocab[id], tk->vocab[i], (size_t)n) == 0)
-                break;
-        }
+        tk->byte_of[i] = (int16_t)byte_token(tk->piece[i].p, (size_t)n);
     }
     if (V <= TRANSFORMER_EOS) {
         rc = status_set(err, STATUS_BAD_FORMAT, "tokenizer",
                         "%s: vocabulary too small for <unk>, <s>, </s>", path);
-        goto fail;
+        goto done;
+    }
+    if (strtab_init(&tk->by_text, tk->piece, V, 0) != 0) { /* an earlier id keeps its piece */
+        rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+        goto done;
     }
     for (size_t i = 0; i < V; i++) /* merges are pruned by length: trust the pieces */
-        if (tk->len[i] > (uint32_t)tk->max_token_length)
-            tk->max_token_length = (int)tk->len[i];
+        if (tk->piece[i].len > (size_t)tk->max_token_length)
+            tk->max_token_length = (int)tk->piece[i].len;
     tk->space_id = tokenizer_lookup(tk, " ", 1);
-    free(data);
-    return STATUS_OK;
-fail:
-    free(data);
-    tokenizer_close(tk);
+done:
+    mapfile_close(&m);
+    if (rc != STATUS_OK)
+        tokenizer_close(tk);
     return rc;
 }
 
@@ -170,12 +115,11 @@ void tokenizer_close(struct tokenizer *tk)
 {
     if (!tk)
         return;
-    free(tk->vocab);
-    free(tk->len);
+    free(tk->piece);
     free(tk->scores);
     free(tk->byte_of);
     free(tk->blob);
-    free(tk->table);
+    strtab_free(&tk->by_text);
     memset(tk, 0, sizeof *tk);
 }
 
@@ -200,11 +144,11 @@ static int push_pair(struct enc *e, int l)
     if (r < 0)
         return 0;
     const struct tokenizer *tk = e->tk;
-    size_t a = tk->len[e->tok[l]], b = tk->len[e->tok[r]];
+    size_t a = tk->piece[e->tok[l]].len, b = tk->piece[e->tok[r]].len;
     if (a + b > (size_t)tk->max_token_length)
         return 0; /* no piece is longer: nothing to look up */
-    memcpy(e->buf, tk->vocab[e->tok[l]], a);
-    memcpy(e->buf + a, tk->vocab[e->tok[r]], b);
+    memcpy(e->buf, tk->piece[e->tok[l]].p, a);
+    memcpy(e->buf + a, tk->piece[e->tok[r]].p, b);
     int id = tokenizer_lookup(tk, e->buf, a + b);
     if (id < 0)
         return 0;
@@ -324,8 +268,8 @@ const char *tokenizer_piece(const struct tokenizer *tk, int prev, int id, size_t
         *len = 1;
         return &BYTES[tk->byte_of[id]];
     }
-    const char *p = tk->vocab[id];
-    size_t n = tk->len[id];
+    const char *p = tk->piece[id].p;
+    size_t n = tk->piece[id].len;
     if (prev == TRANSFORMER_BOS && n > 0 && p[0] == ' ') { /* run.c strips it after BOS */
         p++;
         n--;

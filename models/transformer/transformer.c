@@ -16,6 +16,11 @@ int transformer_open(const char *ckpt, const char *tok, transformer **out,
     int rc = checkpoint_open(ckpt, &t->ck, err);
     if (rc == STATUS_OK)
         rc = tokenizer_open(tok, t->ck.shape.vocab, &t->tok, err);
+    return transformer_opened(t, rc, out);
+}
+
+int transformer_opened(transformer *t, int rc, transformer **out)
+{
     if (rc != STATUS_OK) {
         transformer_close(t);
         return rc;
@@ -23,6 +28,7 @@ int transformer_open(const char *ckpt, const char *tok, transformer **out,
     t->head_size = t->ck.shape.dim / t->ck.shape.n_heads;
     t->kv_dim = t->head_size * t->ck.shape.n_kv_heads;
     t->k = kernels_select();
+    transformer_interleave(t);
     *out = t;
     return STATUS_OK;
 }
@@ -147,7 +153,7 @@ const char *transformer_vocab(const transformer *t, int id)
     size_t len;
     if (t->vocab)
         return vocab_text(t->vocab, id, &len);
-    return id >= 0 && id < t->tok.vocab_size ? t->tok.vocab[id] : "";
+    return id >= 0 && id < t->tok.vocab_size ? t->tok.piece[id].p : "";
 }
 
 char *transformer_token_text(const transformer *t, int prev, int id)
@@ -161,7 +167,7 @@ char *transformer_token_text(const transformer *t, int prev, int id)
         is_byte = 1; /* any piece that is not whole UTF-8 shows its vocabulary form */
     } else {
         p = tokenizer_piece(&t->tok, prev, id, &len);
-        raw = id >= 0 && id < t->tok.vocab_size ? t->tok.vocab[id] : "";
+        raw = id >= 0 && id < t->tok.vocab_size ? t->tok.piece[id].p : "";
         raw_len = strlen(raw);
         is_byte = id >= 0 && id < t->tok.vocab_size && t->tok.byte_of[id] >= 0;
     }
@@ -213,7 +219,7 @@ char *transformer_decode(const transformer *t, const int *ids, size_t n, size_t 
         return decode_vocab(t->vocab, ids, n, len);
     size_t bytes = 0;
     for (size_t i = 0; i < n; i++)
-        bytes += t->tok.len[ids[i]];
+        bytes += t->tok.piece[ids[i]].len;
     char *out = malloc(3 * bytes + 8);
     if (!out)
         return NULL;

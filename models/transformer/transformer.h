@@ -111,6 +111,10 @@ void transformer_batch_free(transformer_batch *b); /* accepts NULL */
 int transformer_forward_multi(transformer_batch *b, transformer_seq *const *seqs,
                               const int *const *ids, const size_t *n, size_t n_seq,
                               struct status_err *err);
+/* While *stop is non-zero (checked between layers) transformer_forward_multi gives up its step:
+ * STATUS_CANCELLED, no position advanced, and the same step run again later gives the same
+ * result (it rewrites the same keys and values). NULL: never. */
+void transformer_batch_stop_flag(transformer_batch *b, const volatile int *stop);
 
 /* ---- continuous batching (sched.c) ---- */
 #define TRANSFORMER_PARALLEL_DEFAULT 8  /* slots per model (--parallel) */
@@ -125,6 +129,7 @@ struct transformer_sched_stats {
     size_t prefix_cache_bytes; /* part of kv_bytes_used */
     unsigned long long prefix_lookups, prefix_hits, prefix_tokens;
     unsigned long long steps, decode_rows, prompt_rows, tokens_generated;
+    unsigned long long steps_preempted; /* decode-only steps that gave way to a new prompt */
     unsigned long long batch_hist[TRANSFORMER_SCHED_HIST]; /* steps by rows per step */
     /* time to first token and between tokens: counts per bound (+1: past the last), sums */
     unsigned long long ttft[TRANSFORMER_LAT_BUCKETS + 1], itl[TRANSFORMER_LAT_BUCKETS + 1];
@@ -145,6 +150,8 @@ struct transformer_gen_params {
     const char *stop[TRANSFORMER_STOP_MAX];
     size_t n_stop;
     int logprobs; /* top-N alternatives per token, 0..TRANSFORMER_LOGPROBS_MAX; -1 off */
+    int cache_prompt; /* 1 (default): reuse the keys and values of a prompt prefix that a
+                       * finished or running generation computed; 0: compute all */
 };
 void transformer_gen_defaults(struct transformer_gen_params *p);
 

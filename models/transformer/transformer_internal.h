@@ -12,6 +12,7 @@
 #include "../kernels/kernels.h"
 #include "../util/alloc.h" /* util_malloc & co: the loaders' allocations (failure injection) */
 #include "../vocab/vocab.h"
+#include "../vocab/vocab_internal.h" /* struct strtab: the llama2.c tokenizer's piece hash */
 #include "transformer.h"
 
 /* Header bounds: anything past these is a corrupt file, and they keep every size
@@ -147,6 +148,8 @@ struct checkpoint {
     struct bert_hparams enc;          /* BERT only */
     struct bert_weights encw;         /* BERT only */
     struct bert_layer *bert;          /* [L] for a BERT encoder, else NULL (owned array) */
+    void *interleaved; /* the interleaved copies of the layer matrices (interleave.c), or NULL */
+    size_t interleaved_bytes;
 };
 
 /* Map and validate 'path' (legacy, ak42 v1 or v2): header fields in bounds, every tensor
@@ -154,10 +157,18 @@ struct checkpoint {
 int checkpoint_open(const char *path, struct checkpoint *ck, struct status_err *err);
 void checkpoint_close(struct checkpoint *ck); /* accepts a zeroed struct */
 const char *checkpoint_format_name(int version);
-/* Map the weights of GGUF file 'path' (architectures llama and qwen2) as views into the
+/* Map the weights of GGUF file 'path' (the architectures in ARCHS) as views into the
  * file; every shape and type checked. Same contract as checkpoint_open. A file without
  * tensors is STATUS_BAD_FORMAT here (the tokenizer-only path handles it). */
+/* interleave.c: with a SIMD tier (t->k), copy the Q4_0 / Q8_0 matrices of the layers and the
+ * separate classifier into the 8-row interleaved layout (kernels_interleave) and point them
+ * there; LMSERVE_INTERLEAVE=0 keeps the file's layout. Out of memory keeps it too. */
+void transformer_interleave(transformer *t);
 int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_err *err);
+
+/* The end of every open (transformer.c): rc != STATUS_OK closes 't' and returns rc; otherwise
+ * the head sizes and the kernel table are set and 't' is handed to *out. */
+int transformer_opened(transformer *t, int rc, transformer **out);
 
 /* ---- forward.c, shared with the other architectures' passes ---- */
 /* out[t][0..w->rows) (t < n, ld floats apart) = W x[t], x of n tokens of 'cols' floats;
@@ -165,6 +176,12 @@ int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_
  * split over the kernel thread team. */
 void transformer_linear(const transformer *t, void *xa, const float *x, size_t n, size_t cols,
                         const struct tensor *w, float *out, size_t ld);
+/* The same for up to three matrices of the same input width in one dispatch (BERT's Q, K, V):
+ * out[i] (ld[i] floats per token) = W[i] x; the input converted once per weight type, into
+ * xa[i] (each n * cols * 4 bytes). */
+void transformer_linear_n(const transformer *t, void *const *xa, const float *x, size_t n,
+                          size_t cols, const struct tensor *const *w, float *const *out,
+                          const size_t *ld, size_t nw);
 /* RMSNorm as the architecture computes it (ggml's: the sum of squares in double). */
 void transformer_rmsnorm(const transformer *t, float *out, const float *x, const float *w,
                          size_t n);
@@ -203,12 +220,10 @@ const char *bert_pooling_name(int pooling); /* "none", "mean", "cls", "last", "r
 struct tokenizer {
     int vocab_size;
     int max_token_length;
-    char **vocab;     /* [vocab] NUL-terminated pieces (into 'blob') */
-    uint32_t *len;    /* [vocab] bytes, NUL excluded */
-    float *scores;    /* [vocab] */
+    struct vocab_str *piece; /* [vocab] pieces (into 'blob', NUL-terminated there) */
+    float *scores;           /* [vocab] */
     char *blob;
-    int32_t *table;   /* open-addressing hash: piece -> lowest id, -1 empty */
-    size_t table_mask;
+    struct strtab by_text;   /* piece -> lowest id (models/vocab's hash) */
     int16_t *byte_of; /* [vocab]: the byte of a "<0xXX>" token, else -1 */
     int space_id;     /* id of " " (the dummy prefix), -1 if absent */
 };
@@ -257,11 +272,23 @@ int transformer_sched_enter(const transformer *t, size_t kv_bytes, const volatil
 void transformer_sched_leave(const transformer *t, size_t kv_bytes);
 /* Prefix cache (inside the KV budget, least recently used first out): copy into the empty
  * 'dst' the keys and values of the longest leading run of ids[0..n-1) that a finished
- * generation of this model computed. Returns how many positions dst now holds (0: none). */
+ * generation of this model computed, or a running one (see transformer_sched_run_add) has
+ * computed so far. Returns how many positions dst now holds (0: none). */
 size_t transformer_sched_prefix(const transformer *t, const int *ids, size_t n, transformer_seq *dst);
 /* A finished generation's sequence and the n tokens whose keys and values it holds (its
  * position): both owned by the cache from now on (freed at once when not kept). */
 void transformer_sched_keep(const transformer *t, transformer_seq *seq, int *ids, size_t n);
+/* A running generation offers its sequence to the prefix cache: ids[i] is the token at
+ * position i (ids may grow; the positions a step has completed are what a lookup copies).
+ * The caller owns r, seq and ids and calls transformer_sched_run_del before freeing them. */
+struct sched_running {
+    transformer_seq *seq;
+    const int *ids;
+    size_t valid; /* positions whose keys and values are final (the scheduler's to write) */
+    struct sched_running *next;
+};
+void transformer_sched_run_add(const transformer *t, struct sched_running *r);
+void transformer_sched_run_del(const transformer *t, struct sched_running *r);
 /* transformer_forward (no all_logits) through the model's scheduler: the tokens join the
  * next steps with the other slots' (a long prompt in chunks). */
 int transformer_sched_forward(const transformer *t, transformer_seq *seq, const int *ids, size_t n,
@@ -277,7 +304,8 @@ void transformer_sched_observe(int first, uint64_t us);
 /* forward.c: positions left in s; bytes of KV cache a 'capacity'-position sequence holds */
 size_t transformer_seq_room(const transformer_seq *s);
 /* Copy src's keys and values of positions [0, n) into the empty dst (same model): dst then
- * continues at position n. -1 when they do not fit or dst is not empty. */
+ * continues at position n. -1 when they do not fit or dst is not empty. The caller knows
+ * that src holds n final positions (src may be in a step meanwhile: later positions). */
 int transformer_seq_copy_prefix(transformer_seq *dst, const transformer_seq *src, size_t n);
 /* transformer_forward_multi also writes every fed row's logits of s to out (NULL: only the
  * last row's, to transformer_logits) */
@@ -304,6 +332,10 @@ void sampler_free(struct sampler *s);
 void sampler_observe(struct sampler *s, int id, int generated);
 /* Apply penalties to logits (in place), then pick the next id. */
 int sampler_next(struct sampler *s, float *logits, const struct transformer_gen_params *p);
+/* 1 when sampler_next would be argmax over the logits untouched (temperature 0, no
+ * penalties): the caller may then skip its copy and call sampler_argmax on them. */
+int sampler_greedy_plain(const struct transformer_gen_params *p);
+int sampler_argmax(const float *logits, int vocab);
 /* log-softmax of 'logits' at 'id', and the top-n alternatives (n <= LOGPROBS_MAX). */
 float sampler_logprob(const float *logits, int vocab, int id, struct transformer_gen_alt *top,
                       size_t n_top);

@@ -75,7 +75,7 @@ static const struct gen_format COMPLETION_FORMAT = {
 /* ---- the request ---- */
 
 /* One completion per request: refuse rather than silently answer one of n (OpenAI's n,
- * best_of); other unknown fields (llama.cpp's cache_prompt, ...) are ignored. */
+ * best_of); other unknown fields are ignored (llama.cpp's cache_prompt is read by gen.c). */
 static int one_only(json_t *body, struct api_resp *rs)
 {
     static const char *const ONE_ONLY[] = {"n", "best_of"};

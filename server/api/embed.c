@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "../../models/embed/embed.h"
+#include "../../models/util/vecnorm.h"
 #include "../config.h"
 #include "../json.h"
 #include "api.h"
@@ -92,18 +93,6 @@ static int text_vector(const struct vec_model *e, const char *text, size_t len, 
 
 /* ---- POST /v1/embeddings ---- */
 
-/* Matryoshka truncation: the first 'keep' values, renormalised when 'normalize'. */
-static void truncate_vector(float *v, size_t keep, int normalize)
-{
-    if (!normalize)
-        return;
-    double ss = 0.0;
-    for (size_t i = 0; i < keep; i++)
-        ss += (double)v[i] * v[i];
-    const float inv = ss > 0.0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
-    for (size_t i = 0; i < keep; i++)
-        v[i] *= inv;
-}
 
 /* A model that embeds many texts in one pass (a Transformer encoder): every input at once. */
 static int embed_all(const struct vec_model *e, const struct api_req *rq, struct api_resp *rs,
@@ -226,8 +215,8 @@ void api_embeddings(const struct api_req *rq, struct api_resp *rs)
             }
             tokens_all += n_tok;
         }
-        if (keep < dim)
-            truncate_vector(v, keep, normalize);
+        if (keep < dim && normalize) /* Matryoshka truncation: the first 'keep', renormalised */
+            vec_l2_normalize(v, keep);
         json_t *emb = b64 ? base64_floats(v, keep) : float_array(v, keep);
         json_t *item = json_pack("{s:s, s:I, s:o}", "object", "embedding", "index",
                                  (json_int_t)i, "embedding", emb);

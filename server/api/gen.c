@@ -105,7 +105,9 @@ int gen_parse(json_t *body, struct gen_request *q, struct api_resp *rs)
         gen_get_number(body, "frequency_penalty", -GEN_PENALTY_ABS_MAX, GEN_PENALTY_ABS_MAX, 0,
                        &freq, rs) ||
         gen_get_number(body, "repetition_penalty", 0.0, HUGE_VAL, 1, &rep, rs) ||
-        gen_get_bool(body, "stream", "stream", &q->stream, rs) || parse_stop(body, &q->gp, rs))
+        gen_get_bool(body, "stream", "stream", &q->stream, rs) ||
+        gen_get_bool(body, "cache_prompt", "cache_prompt", &q->gp.cache_prompt, rs) ||
+        parse_stop(body, &q->gp, rs))
         return -1;
     if (so && !json_is_null(so)) {
         if (!json_is_object(so))
@@ -127,22 +129,6 @@ int gen_parse(json_t *body, struct gen_request *q, struct api_resp *rs)
 }
 
 /* ---- the run ---- */
-
-static int text_append(struct gen_run *g, const char *s, size_t n)
-{
-    if (g->len + n + 1 > g->cap) {
-        size_t cap = (g->len + n + 1) * 2;
-        char *b = realloc(g->text, cap);
-        if (!b)
-            return -1;
-        g->text = b;
-        g->cap = cap;
-    }
-    memcpy(g->text + g->len, s, n);
-    g->len += n;
-    g->text[g->len] = '\0';
-    return 0;
-}
 
 /* "data: JSON\n\n" on the stream ('obj' stolen); -1 when the client is gone. */
 static int sse_send(const struct api_req *rq, json_t *obj)
@@ -200,7 +186,7 @@ static int on_token(void *ud, const struct transformer_gen_event *ev)
     int rc = 0;
     if (g->q->stream)
         rc = sse_send(g->rq, g->fmt->chunk(g, ev->text, ev->len, lpo, NULL)) != 0;
-    else if (text_append(g, ev->text, ev->len) != 0)
+    else if (strbuf_put(&g->text, ev->text, ev->len) != 0)
         g->failed = rc = 1;
     g->offset += ev->len;
     if (ev->id >= 0)
@@ -274,7 +260,7 @@ static void run(const struct api_req *rq, struct api_resp *rs, model *m, const s
             return;
         }
     } else if (p->echo) {
-        g.failed = text_append(&g, p->text, p->len) != 0;
+        g.failed = strbuf_put(&g.text, p->text, p->len) != 0;
     }
     g.offset = p->echo ? p->len : 0;
     struct transformer_gen_result res;
@@ -297,12 +283,12 @@ static void run(const struct api_req *rq, struct api_resp *rs, model *m, const s
     if (rc == STATUS_BUSY && !g.opened) { /* no slot before the deadline: 503 + Retry-After */
         api_error(rs, &err);
         rs->retry_after = GEN_RETRY_AFTER_S;
-        free(g.text);
+        free(g.text.p);
         json_decref(g.lp_all);
         return;
     }
     if (q->stream && stream_open(&g) != 0) {
-        free(g.text);
+        free(g.text.p);
         json_decref(g.lp_all);
         return;
     }
@@ -320,19 +306,20 @@ static void run(const struct api_req *rq, struct api_resp *rs, model *m, const s
         }
         if (!fmt->no_done)
             stream_write(rq->stream, "data: [DONE]\n\n", 14);
-        free(g.text);
+        free(g.text.p);
         json_decref(g.lp_all);
         return;
     }
     if (rc != STATUS_OK) {
         api_error(rs, &err);
-        free(g.text);
+        free(g.text.p);
         json_decref(g.lp_all);
         return;
     }
-    json_t *body = fmt->answer(&g, g.text ? g.text : "", g.len, g.lp_all, finish_name(res.finish),
+    json_t *body = fmt->answer(&g, g.text.p ? g.text.p : "", g.text.len, g.lp_all,
+                               finish_name(res.finish),
                                usage_new(&res));
-    free(g.text);
+    free(g.text.p);
     if (!body) {
         api_fail(rs, STATUS_NO_MEMORY, NULL, "out of memory while building the answer");
         return;

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "../../models/transformer/transformer.h"
+#include "../../models/util/strbuf.h"
 #include "api.h"
 
 #define GEN_ID_MAX 96
@@ -76,8 +77,7 @@ struct gen_run {
     size_t offset; /* bytes of answer text before the current token (echo included) */
     int prev;      /* the token before the current one */
     /* private to gen.c */
-    char *text;
-    size_t len, cap;
+    struct strbuf text; /* the answer so far (non-streamed) */
     json_t *lp_all;
     int failed;
     const struct gen_prompt *prompt;

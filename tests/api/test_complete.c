@@ -258,11 +258,14 @@ static int tc_connect(const struct srv *s)
 }
 
 /* Send a long streamed generation and wait for its first token. */
-static int tc_start_long_stream(const struct srv *s)
+static int tc_start_long_stream_with(const struct srv *s, const char *prompt)
 {
     int fd = tc_connect(s);
-    const char *body = "{\"model\":\"m\",\"prompt\":\"x\",\"max_tokens\":4000,\"temperature\":0,\"stream\":true}";
-    char req[512];
+    char body[512];
+    snprintf(body, sizeof body,
+             "{\"model\":\"m\",\"prompt\":\"%s\",\"max_tokens\":4000,\"temperature\":0,\"stream\":true}",
+             prompt);
+    char req[1024];
     int n = snprintf(req, sizeof req,
                      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      "Content-Length: %zu\r\n\r\n%s",
@@ -280,6 +283,8 @@ static int tc_start_long_stream(const struct srv *s)
     }
     return fd;
 }
+
+static int tc_start_long_stream(const struct srv *s) { return tc_start_long_stream_with(s, "x"); }
 
 static long tc_now_ms(void)
 {
@@ -579,6 +584,49 @@ Test(completions, prefix_cache_reuses_leading_tokens)
     json_decref(a);
     json_decref(b);
     json_decref(c);
+    srv_stop(&s);
+}
+
+/* Prefix cache from a running generation (issue 14): a prompt that begins like a stream still
+ * generating copies the keys and values that stream has computed so far (no finished entry
+ * exists yet: the cache holds 0 bytes); with cache_prompt false nothing is reused, and both
+ * give the same text. Timing-free: the stream has 4,000 tokens to go and is checked to be
+ * still running afterwards. */
+Test(completions, prefix_cache_reuses_running_generation)
+{
+    struct srv s;
+    tc_start(&s, 1, NULL);
+    int fd = tc_start_long_stream_with(&s, "the quick brown fox jumps over the lazy dog");
+    cr_assert_eq(tc_metric(&s, "\nlmserve_prefix_cache_bytes "), 0, "a finished entry already");
+    const char *body = "{\"model\":\"m\",\"prompt\":\"the quick brown fox jumps over the lazy dog, "
+                       "said the cat\",\"max_tokens\":6,\"temperature\":0}";
+    json_t *a = http_post_ok(&s, "/v1/completions", body);
+    const json_int_t np = json_integer_value(json_object_get(json_object_get(a, "usage"), "prompt_tokens"));
+    cr_expect_geq(tc_cached(a), 8, "the running stream's prompt is reused (%" JSON_INTEGER_FORMAT
+                  " of %" JSON_INTEGER_FORMAT " prompt tokens cached)", tc_cached(a), np);
+    cr_expect_lt(tc_cached(a), np);
+    char off[512];
+    snprintf(off, sizeof off, "%.*s,\"cache_prompt\":false}", (int)strlen(body) - 1, body);
+    json_t *b = http_post_ok(&s, "/v1/completions", off);
+    cr_expect_eq(tc_cached(b), 0, "cache_prompt false reuses nothing");
+    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(b, "choices"), 0), "text")),
+                     json_string_value(json_object_get(json_array_get(json_object_get(a, "choices"), 0), "text")));
+    json_decref(a);
+    json_decref(b);
+    /* the long stream is still going: what it sent so far has no [DONE] */
+    char buf[65536];
+    size_t got = 0;
+    for (;;) {
+        ssize_t k = recv(fd, buf + got, sizeof buf - 1 - got, MSG_DONTWAIT);
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+        if (got >= sizeof buf - 1)
+            got = 0; /* only the tail matters */
+    }
+    buf[got] = 0;
+    cr_assert_null(strstr(buf, "[DONE]"), "the 4,000-token stream finished first: nothing was running");
+    close(fd);
     srv_stop(&s);
 }
 

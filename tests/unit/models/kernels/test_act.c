@@ -1,12 +1,14 @@
 /* test_act.c: every row of the activation table (models/kernels/act.h) on every tier this
  * CPU has against its scalar reference, plain and gated, on odd sizes (every SIMD tail) and
  * a range wide enough for the clamps (|x| up to 40); the references against known values;
- * ggml's fp16 GELU bit-equal across tiers; LayerNorm against a direct formula. */
+ * ggml's fp16 GELU bit-equal across tiers; LayerNorm against a direct formula, and every
+ * tier's LayerNorm against the reference. */
 #include "../../../../models/kernels/act.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define ACT_TOL 2e-6f /* relative to 1 + |reference| (the SIMD exp/erf are ~1e-7 accurate) */
 static const size_t ACT_SIZES[] = {1, 7, 8, 9, 15, 16, 17, 33, 255, 1001};
@@ -68,6 +70,16 @@ Test(act, references_known_values)
     cr_assert_float_eq(y[3], 1.9545977f, 2e-3); /* fp16 precision */
     kernels_act_get(KERNELS_ACT_SILU, KERNELS_TIER_REF)(y, x, x, 4); /* gated: SwiGLU */
     cr_assert_float_eq(y[3], 2.0f * 1.7615942f, 1e-5);
+    const float sx[4] = {-30.0f, 0.0f, 2.0f, 30.0f};
+    for (int t = 0; t < KERNELS_TIER_COUNT; t++) { /* softplus: log(1 + e^x), x above 20 */
+        if (!kernels_tier((enum kernels_tier)t))
+            continue;
+        kernels_act_get(KERNELS_ACT_SOFTPLUS, (enum kernels_tier)t)(y, sx, NULL, 4);
+        cr_assert_float_eq(y[0], 9.357623e-14f, 1e-19); /* tiny: the relative precision kept */
+        cr_assert_float_eq(y[1], 0.6931472f, 1e-6);
+        cr_assert_float_eq(y[2], 2.126928f, 1e-6);
+        cr_assert(y[3] == 30.0f);
+    }
     cr_assert_eq(kernels_act_by_name("gelu_tanh"), KERNELS_ACT_GELU_TANH);
     cr_assert_eq(kernels_act_by_name("swish"), -1);
 }
@@ -93,4 +105,34 @@ Test(act, layernorm_with_bias)
     kernels_layernorm(x, x, w, NULL, n, 1e-5f); /* in place, no bias */
     for (size_t i = 0; i < n; i++)
         cr_assert_float_eq(x[i], y[i] - b[i], 1e-5);
+}
+
+/* Every tier's LayerNorm against the reference: odd widths (the SIMD tails), large offsets
+ * (the double sums matter), in place and with or without a bias. */
+Test(act, layernorm_tiers_match_the_reference)
+{
+    static const size_t widths[] = {1, 7, 8, 9, 37, 384, 771};
+    float x[771], w[771], b[771], want[771], got[771];
+    for (enum kernels_tier t = KERNELS_TIER_AVX2; t < KERNELS_TIER_COUNT; t++) {
+        if (!kernels_tier(t))
+            continue;
+        const kernels_layernorm_fn ln = kernels_layernorm_get(t);
+        for (size_t k = 0; k < sizeof widths / sizeof widths[0]; k++) {
+            const size_t n = widths[k];
+            for (size_t i = 0; i < n; i++) {
+                x[i] = act_rand(4.0f) + 100.0f;
+                w[i] = act_rand(1.0f);
+                b[i] = act_rand(1.0f);
+            }
+            for (int bias = 0; bias < 2; bias++) {
+                kernels_layernorm(want, x, w, bias ? b : NULL, n, 1e-5f);
+                memcpy(got, x, n * sizeof *got);
+                ln(got, got, w, bias ? b : NULL, n, 1e-5f);
+                for (size_t i = 0; i < n; i++)
+                    cr_assert_float_eq(got[i], want[i], 1e-5f * (1.0f + fabsf(want[i])),
+                                       "tier %d width %zu [%zu]: %g vs %g", (int)t, n, i,
+                                       got[i], want[i]);
+            }
+        }
+    }
 }

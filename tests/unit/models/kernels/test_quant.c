@@ -268,6 +268,98 @@ Test(quant, gemm_tiles_equal_the_dot_on_odd_sizes)
     }
 }
 
+/* Interleaved Q4_0 / Q5_0 / Q8_0 matrices (8-row groups, kernels_interleave): 24 rows of odd block
+ * counts; in every tier the GEMM (token tiles of 4 and a remainder: 7 tokens), the matvec and
+ * the rows' floats equal the ref dot / to_float of the plain rows bit for bit, also over a
+ * range that starts and ends inside a group (rows 3..21, as a thread team may hand out), and
+ * with output rows strided (out_row > 1). */
+Test(quant, interleaved_rows_equal_the_ref_dot)
+{
+    static const struct {
+        enum kernels_type t;
+        void (*quant)(const float *, void *, size_t);
+        size_t cols;
+    } cases[] = {
+        {KERNELS_Q8_0, quant_from_float_q8_0_weights, 5 * 32},
+        {KERNELS_Q4_0, quant_from_float_q4_0_weights, 3 * 32},
+        {KERNELS_Q4_0, quant_from_float_q4_0_weights, 1 * 32},
+        {KERNELS_Q5_0, NULL, 3 * 32}, /* random blocks with a sane fp16 scale */
+    };
+    enum { ROWS = 24, TOK = 7, R0 = 3, R1 = 21 };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const struct kernels_type_traits *tr = &kernels_types[cases[c].t];
+        const struct kernels_type_traits *at = &kernels_types[tr->vec_dot_type];
+        const size_t cols = cases[c].cols, rb = cols / tr->block_size * tr->block_bytes;
+        const size_t xs = cols / at->block_size * at->block_bytes;
+        float *f = malloc(cols * sizeof(float)), *g = malloc(cols * sizeof(float));
+        unsigned char *w = malloc(ROWS * rb), *wi = malloc(ROWS * rb), *xq = malloc(TOK * xs);
+        unsigned seed = 7u + (unsigned)c;
+        for (size_t r = 0; r < ROWS; r++) {
+            for (size_t i = 0; i < cols; i++)
+                f[i] = rnd(&seed) * (float)(1 + r % 5);
+            if (cases[c].quant) {
+                cases[c].quant(f, w + r * rb, cols);
+                continue;
+            }
+            for (size_t i = 0; i < rb; i++)
+                w[r * rb + i] = (unsigned char)((int)(rnd(&seed) * 1000.0f) & 0xff);
+            for (size_t b = 0; b < cols / tr->block_size; b++) { /* d = 0.01 as fp16 */
+                const uint16_t d = kernels_float_to_half(0.01f);
+                memcpy(w + r * rb + b * tr->block_bytes, &d, 2);
+            }
+        }
+        for (size_t t = 0; t < TOK; t++) {
+            for (size_t i = 0; i < cols; i++)
+                f[i] = rnd(&seed) * (t == 3 ? 100.0f : 1.0f);
+            at->from_float(f, xq + t * xs, cols);
+        }
+        const struct kernels_mat m = {.type = cases[c].t, .data = w, .row_bytes = rb, .cols = cols};
+        cr_assert(kernels_can_interleave(&m, ROWS));
+        cr_assert(!kernels_can_interleave(&m, ROWS - 1));
+        kernels_interleave(&m, ROWS, wi);
+        const struct kernels_mat mi = {.type = cases[c].t, .data = wi, .row_bytes = rb,
+                                       .cols = cols, .interleave = KERNELS_INTERLEAVE};
+        const kernels_dot_fn dot = tr->tier[KERNELS_TIER_REF].dot;
+        for (size_t r = 0; r < ROWS; r++) {
+            kernels_row_to_float(&m, r, f);
+            kernels_row_to_float(&mi, r, g);
+            cr_assert(memcmp(f, g, cols * sizeof(float)) == 0, "%s row %zu floats", tr->name, r);
+        }
+        for (int tier = 0; tier < KERNELS_TIER_COUNT; tier++) {
+            const struct kernels_ops *ops = kernels_tier((enum kernels_tier)tier);
+            if (!ops)
+                continue;
+            const struct kernels_entries *e = &ops->type[cases[c].t];
+            for (size_t span = 0; span < 2; span++) {
+                const size_t r0 = span ? R0 : 0, r1 = span ? R1 : ROWS, n = r1 - r0;
+                float got[ROWS * TOK], strided[2 * ROWS * TOK];
+                e->gemm(got, 1, n, &mi, r0, r1, xq, xs, TOK);
+                e->gemm(strided, 2 * TOK, 1, &mi, r0, r1, xq, xs, TOK);
+                for (size_t r = r0; r < r1; r++)
+                    for (size_t t = 0; t < TOK; t++) {
+                        const float want = dot(w + r * rb, xq + t * xs, cols);
+                        const float a = got[(r - r0) + t * n], b = strided[(r - r0) * 2 * TOK + t];
+                        cr_assert(a == want && b == want, "%s %s gemm[%zu,%zu] %.9g %.9g != %.9g",
+                                  ops->name, tr->name, r, t, a, b, want);
+                    }
+                for (size_t t = 0; t < TOK; t++) {
+                    e->matvec(got, &mi, r0, r1, xq + t * xs);
+                    for (size_t r = r0; r < r1; r++) {
+                        const float want = dot(w + r * rb, xq + t * xs, cols);
+                        cr_assert(got[r - r0] == want, "%s %s matvec[%zu] token %zu %.9g != %.9g",
+                                  ops->name, tr->name, r, t, got[r - r0], want);
+                    }
+                }
+            }
+        }
+        free(f);
+        free(g);
+        free(w);
+        free(wi);
+        free(xq);
+    }
+}
+
 /* The tiers' activation quantizers and fp16 rounding equal the reference bit for bit: random
  * values, an all-zero block, exact .5 ties after scaling, fp16 subnormals, ties and overflow. */
 Test(quant, tier_quantizers_and_f16_rounding_equal_ref)
@@ -288,7 +380,7 @@ Test(quant, tier_quantizers_and_f16_rounding_equal_ref)
             continue;
         const enum kernels_type ty[] = {KERNELS_Q8_0, KERNELS_Q8_1, KERNELS_Q8_K};
         for (size_t k = 0; k < 3; k++) {
-            const size_t n = ty[k] == KERNELS_Q8_K ? 256 : N;
+            const size_t n = N; /* Q8_K: one block */
             const size_t bytes = n / kernels_types[ty[k]].block_size * kernels_types[ty[k]].block_bytes;
             unsigned char a[2048], b[2048];
             memset(a, 0, sizeof a);
@@ -301,6 +393,18 @@ Test(quant, tier_quantizers_and_f16_rounding_equal_ref)
             cr_assert(at == bytes, "%s %s from_float differs from ref at byte %zu of %zu", ops->name,
                       kernels_types[ty[k]].name, at, bytes);
         }
+        /* Q8_K over 16 blocks of random magnitudes, each with a tie for the largest |x| */
+        enum { NK = 16 * 256 };
+        static float xk[NK];
+        static unsigned char ka[16 * 292], kb[16 * 292];
+        for (int i = 0; i < NK; i++)
+            xk[i] = rnd(&seed) * (float)(1 + (i / 256) * 37);
+        for (int bl = 0; bl < 16; bl++)
+            xk[bl * 256 + 200] = -(xk[bl * 256 + 100] = 1000.0f * (float)(bl + 1));
+        ref->type[KERNELS_Q8_K].from_float(xk, ka, NK);
+        ops->type[KERNELS_Q8_K].from_float(xk, kb, NK);
+        cr_assert(memcmp(ka, kb, 16 * kernels_types[KERNELS_Q8_K].block_bytes) == 0,
+                  "%s q8_K from_float differs from ref on 16 blocks", ops->name);
         float v[40], w[40];
         const float special[] = {65504.0f, 65520.0f, 65519.99f, 6.0e-8f, 2.98e-8f, 5.96e-8f,
                                  1.0f + 0x1p-11f, 1.0f + 0x1p-11f + 0x1p-23f, -1e-5f, 0.0f};

@@ -5,6 +5,8 @@
 #include "../../../../models/transformer/transformer_internal.h"
 #include "tt_helpers.h"
 
+#include <math.h>
+
 #define TG_TEXT_MAX 8192
 
 struct tg_out {
@@ -167,4 +169,45 @@ Test(generate, max_tokens_and_penalties)
     cr_assert_eq(top[2].id, 2);
     cr_assert_float_eq(top[0].logprob, lp, 1e-6);
     transformer_close(t);
+}
+
+/* the vectorised greedy argmax picks what the plain first-largest loop picks: ties (the
+ * first wins), -0 and +0, NaNs (never win unless first), infinities, every length */
+static int argmax_plain(const float *x, int n)
+{
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b])
+            b = i;
+    return b;
+}
+
+Test(generate, argmax_same_as_plain_loop)
+{
+    enum { N = 32003 };
+    float *x = malloc(N * sizeof *x);
+    cr_assert_not_null(x);
+    uint64_t st = 42;
+    for (int round = 0; round < 400; round++) {
+        const int n = round < 100 ? round + 1 : round < 300 ? 32 + round % 64 : N - round % 7;
+        for (int i = 0; i < n; i++) {
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            const int r = (int)(st >> 33);
+            x[i] = (float)(r % 13) - 6.0f; /* many ties */
+            switch (r % 97) {
+            case 0: x[i] = NAN; break;
+            case 1: x[i] = -0.0f; break;
+            case 2: x[i] = INFINITY; break;
+            case 3: x[i] = -INFINITY; break;
+            default: break;
+            }
+        }
+        if (round % 5 == 0)
+            x[0] = NAN;
+        if (round % 11 == 0)
+            for (int i = 0; i < n; i++)
+                x[i] = -INFINITY;
+        cr_assert_eq(sampler_argmax(x, n), argmax_plain(x, n), "round %d n %d", round, n);
+    }
+    free(x);
 }
