@@ -65,7 +65,7 @@ struct kernels_mat {
     size_t cols;         /* values per row */
     const float *scales; /* KERNELS_Q8_G: (rows * cols / gs), else NULL */
     size_t gs;           /* KERNELS_Q8_G: group size (> 0) */
-    unsigned interleave; /* 0, or KERNELS_INTERLEAVE (Q4_0 / Q8_0) */
+    unsigned interleave; /* 0, or KERNELS_INTERLEAVE (Q4_0 / Q5_0 / Q8_0 / Q4_K) */
 };
 
 /* a . x for one row of n values; a in the weight type, x in its activation type. */
@@ -141,13 +141,16 @@ const struct kernels_ops *kernels_select(void);
 /* Row 'row' of w as floats (out: w->cols values); any type. */
 void kernels_row_to_float(const struct kernels_mat *w, size_t row, float *out);
 
-/* Interleaving by 8 rows (Q4_0 and Q8_0 weights; the layout above): whether w (row-major,
- * 'rows' rows) can be interleaved, and the interleaved copy of its rows * row_bytes bytes into
- * dst; the caller then points a view at dst with .interleave = KERNELS_INTERLEAVE. Every
+/* Interleaving by 8 rows (Q4_0, Q5_0, Q8_0 and Q4_K weights; the layout above): whether w
+ * (row-major, 'rows' rows) can be interleaved; its row_bytes once interleaved (Q4_K keeps
+ * its scales unpacked: 148 bytes per 144); and the interleaved copy (rows times that many
+ * bytes) into dst; the caller then points a view at dst with that row_bytes and
+ * .interleave = KERNELS_INTERLEAVE. Every
  * entry of every tier takes both layouts; an interleaved matrix computes in the ref tier's
  * order (exact block totals, then the ref dot's float operations block by block), so its
  * dot, matvec and GEMM equal the ref dot bit for bit in every tier. */
 int kernels_can_interleave(const struct kernels_mat *w, size_t rows);
+size_t kernels_interleaved_row_bytes(const struct kernels_mat *w);
 void kernels_interleave(const struct kernels_mat *w, size_t rows, void *dst);
 
 /* IEEE half <-> float, round to nearest even (the reference conversions). */
