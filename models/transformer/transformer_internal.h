@@ -10,6 +10,7 @@
 
 #include "../kernels/act.h"
 #include "../kernels/kernels.h"
+#include "../util/topk.h"  /* the sampler's top_k */
 #include "../util/alloc.h" /* util_malloc & co: the loaders' allocations (failure injection) */
 #include "../vocab/vocab.h"
 #include "../vocab/vocab_internal.h" /* struct strtab: the llama2.c tokenizer's piece hash */
@@ -325,6 +326,8 @@ struct sampler {
     int *idx;       /* [vocab] candidate ids */
     uint32_t *count; /* [vocab] generated-token counts (presence/frequency) */
     uint8_t *seen;  /* [vocab] in prompt or output (repetition penalty) */
+    struct topk_hit *hits; /* [hits_cap] top_k's heap, grown on first use */
+    size_t hits_cap;
     uint64_t rng;
 };
 int sampler_init(struct sampler *s, int vocab, uint64_t seed);

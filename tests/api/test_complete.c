@@ -28,20 +28,23 @@
 static void tc_model(const char *name, int slow, char *ckpt, char *tok)
 {
     harness_ckpt_gen(name,
-                     slow ? "--dim 128 --hidden 384 --layers 4 --heads 4 --kv-heads 2 --vocab 2048 "
-                            "--seq 4096 --seed 3"
+                     slow == 2 ? "--dim 256 --hidden 768 --layers 8 --heads 8 --kv-heads 4 --vocab 2048 "
+                                 "--seq 4096 --seed 4" /* ~8x the work per token of 1 */
+                     : slow ? "--dim 128 --hidden 384 --layers 4 --heads 4 --kv-heads 2 --vocab 2048 "
+                              "--seq 4096 --seed 3"
                           : "--dim 64 --hidden 128 --layers 2 --heads 4 --kv-heads 2 --vocab 512 "
                             "--seq 256 --seed 2",
                      ckpt, TC_PATH_MAX);
     snprintf(tok, TC_PATH_MAX, "%s.tok", name);
 }
 
-/* Start a server with model "m" from tc_model plus extra flags (NULL-terminated). */
+/* Start a server with model "m" from tc_model (slow: 0 small, 1 slow, 2 slower) plus extra
+ * flags (NULL-terminated). */
 static void tc_start(struct srv *s, int slow, const char *const *extra)
 {
     static char spec[3 * TC_PATH_MAX];
     char ckpt[TC_PATH_MAX], tok[TC_PATH_MAX];
-    tc_model(slow ? "slow" : "small", slow, ckpt, tok);
+    tc_model(slow == 2 ? "slower" : slow ? "slow" : "small", slow, ckpt, tok);
     snprintf(spec, sizeof spec, "m=transformer:%s,tokenizer=%s", ckpt, tok); /* relative tokenizer */
     const char *const base[] = {"--model", spec, NULL};
     srv_start_with(s, base, extra);
@@ -417,6 +420,45 @@ Test(completions, full_slots_queue_then_503)
     pthread_join(th, NULL);
     cr_expect_eq(w.status, 200, "the waiting request got %ld", w.status);
     free(w.text);
+    srv_stop(&s);
+}
+
+/* Backpressure at the deadline (issue 14), timing-free: a generation waiting for a slot
+ * whose deadline (--timeout from its first byte) passes gets 503 + Retry-After. Its request
+ * starts (head received: counted in flight) before the slot holder's, so its deadline comes
+ * first: the holder still holds the slot then (or lets go in the same watchdog pass, and the
+ * waiter still answers 503: a passed deadline wins over a slot that just freed). */
+Test(completions, slot_wait_past_deadline_gets_503)
+{
+    const char *extra[] = {"--max-generations", "1", "--gen-queue", "1", "--timeout", "1", NULL};
+    struct srv s;
+    tc_start(&s, 2, extra); /* 4,000 tokens of this model take far longer than the 1 s */
+    const char *body = "{\"model\":\"m\",\"prompt\":\"y\",\"max_tokens\":2}";
+    char head[256];
+    const int hn = snprintf(head, sizeof head,
+                            "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                            "Connection: close\r\nContent-Length: %zu\r\n\r\n", strlen(body));
+    const int wfd = tc_connect(&s);
+    const size_t blen = strlen(body);
+    cr_assert_eq(write(wfd, head, (size_t)hn), hn);
+    cr_assert_eq(write(wfd, body, blen - 1), (ssize_t)(blen - 1)); /* all but the last byte */
+    long t0 = tc_now_ms();
+    while (tc_metric(&s, "\nlmserve_requests_in_flight ") < 2) { /* it and this /metrics */
+        cr_assert_lt(tc_now_ms() - t0, TC_CANCEL_WAIT_MS, "the server never saw the request's head");
+        usleep(TC_POLL_MS * 1000);
+    }
+    const int hfd = tc_start_long_stream(&s); /* takes the only slot; its deadline is later */
+    cr_assert_eq(write(wfd, body + blen - 1, 1), 1);
+    char buf[4096];
+    size_t got = 0;
+    for (ssize_t k; got < sizeof buf - 1 && (k = read(wfd, buf + got, sizeof buf - 1 - got)) > 0;)
+        got += (size_t)k;
+    buf[got] = 0;
+    cr_assert(strncmp(buf, "HTTP/1.1 503", 12) == 0, "the waiting request got: %.200s", buf);
+    cr_expect(strcasestr(buf, "\r\nRetry-After: ") != NULL, "503 without Retry-After: %s", buf);
+    cr_expect(strstr(buf, "deadline") != NULL, "not the slot-wait message: %s", buf);
+    close(wfd);
+    close(hfd);
     srv_stop(&s);
 }
 
