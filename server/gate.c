@@ -106,8 +106,9 @@ static enum gate_verdict header_line(const char *p, size_t n, struct head_state 
     return GATE_OK;
 }
 
-enum gate_verdict gate_check_head(const char *buf, size_t len, size_t *head_len, char *msg,
-                                  size_t msg_size)
+/* gate_check_head with what the stream scan needs too: the body's framing (st). */
+static enum gate_verdict check_head(const char *buf, size_t len, size_t *head_len,
+                                    struct head_state *out, char *msg, size_t msg_size)
 {
     struct head_state st = {0};
     size_t pos = 0;
@@ -170,7 +171,57 @@ enum gate_verdict gate_check_head(const char *buf, size_t len, size_t *head_len,
     }
     const char *nl = memchr(buf + pos, '\n', len - pos);
     *head_len = (size_t)(nl - buf) + 1;
+    *out = st;
     return GATE_OK;
+}
+
+enum gate_verdict gate_check_head(const char *buf, size_t len, size_t *head_len, char *msg,
+                                  size_t msg_size)
+{
+    struct head_state st;
+    return check_head(buf, len, head_len, &st, msg, msg_size);
+}
+
+size_t gate_stream_scan(struct gate_stream *gs, const char *p, size_t n,
+                        enum gate_verdict *verdict, char *msg, size_t msg_size)
+{
+    size_t i = 0;
+    *verdict = GATE_OK;
+    while (i < n) {
+        if (gs->state == GATE_STREAM_OPAQUE)
+            return n;
+        if (gs->state == GATE_STREAM_BODY) {
+            size_t take = n - i;
+            if ((unsigned long long)take > gs->body_left)
+                take = (size_t)gs->body_left;
+            gs->body_left -= take;
+            i += take;
+            if (gs->body_left == 0)
+                gs->state = GATE_STREAM_HEAD;
+            continue;
+        }
+        size_t head_len = 0;
+        struct head_state st;
+        enum gate_verdict v = check_head(p + i, n - i, &head_len, &st, msg, msg_size);
+        if (v != GATE_OK) {
+            *verdict = v;
+            return i; /* p[i..n): a head to wait for or to refuse */
+        }
+        gs->heads++;
+        i += head_len;
+        if (st.n_te) {
+            /* Chunked: its framing is not followed here; the rest of the connection passes
+             * unscanned (http.c's checks of the parsed headers still apply). */
+            gs->state = GATE_STREAM_OPAQUE;
+        } else if (st.n_cl) {
+            unsigned long long cl = 0;
+            for (size_t k = 0; k < st.cl_len; k++) /* digits only, at most 18 (check_head) */
+                cl = cl * 10 + (unsigned long long)(st.cl[k] - '0');
+            gs->body_left = cl;
+            gs->state = cl ? GATE_STREAM_BODY : GATE_STREAM_HEAD;
+        }
+    }
+    return n;
 }
 
 /* ---- per-address counts ---- */

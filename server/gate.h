@@ -40,6 +40,29 @@ enum gate_verdict {
 enum gate_verdict gate_check_head(const char *buf, size_t len, size_t *head_len, char *msg,
                                   size_t msg_size);
 
+/* A connection's bytes as a sequence of requests, for the heads after the first one: the
+ * server reads the socket and libmicrohttpd parses what this scan lets through, so every
+ * later head gets the same check (and our JSON errors) as the first, and never reaches
+ * libmicrohttpd when it is too large for its buffer. Zero-initialised: at a head. */
+enum gate_stream_state {
+    GATE_STREAM_HEAD,   /* the next byte starts a request head */
+    GATE_STREAM_BODY,   /* body_left bytes of a Content-Length body come first */
+    GATE_STREAM_OPAQUE, /* after a chunked request: everything passes unscanned */
+};
+struct gate_stream {
+    enum gate_stream_state state;
+    unsigned long long body_left;
+    unsigned heads; /* heads passed so far */
+};
+
+/* Scan p[0..n), the next bytes of the stream; when gs is at a head, p starts with it (bytes
+ * held back by an earlier call come first again). Returns how many bytes may go on:
+ * all n (*verdict GATE_OK), or fewer when p[ret..n) is a head that is not complete yet
+ * (GATE_INCOMPLETE: hold it, call again with more bytes after it) or one to refuse
+ * (GATE_BAD, GATE_TOO_LARGE, GATE_BODY_LARGE, as gate_check_head; 'msg' says why). */
+size_t gate_stream_scan(struct gate_stream *gs, const char *p, size_t n,
+                        enum gate_verdict *verdict, char *msg, size_t msg_size);
+
 /* Per-address connection counting (for --max-conns-per-ip). Thread-safe. gate_ip_acquire
  * returns 0 and counts the connection, or -1 when 'addr' already has 'limit' connections
  * (limit 0: no limit, always 0). Every successful acquire is paired with a release. */

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -70,6 +71,8 @@
  * Bodies stream through it in pieces. */
 #ifndef HTTP_CONN_MEMORY_BYTES
 #define HTTP_CONN_MEMORY_BYTES (24u * 1024u)
+#define HTTP_FDTAB_MAX (1 << 20)   /* descriptors stream_recv can follow */
+#define HTTP_STASH_MIN_BYTES 1024u /* first size of a connection's held-back bytes (stream_recv) */
 #endif
 
 enum phase {
@@ -95,6 +98,18 @@ struct conn {
     int linger;     /* an answer was sent before the request was read: close lingering */
     unsigned n_requests;
     size_t discarded; /* bytes dropped while lingering */
+    /* The heads after the first (stream_recv): the scan of the bytes MHD reads, bytes held
+     * back from it (a head not complete yet: held; bytes cleared to pass but not yet taken
+     * by MHD: ready, before held), and a head refused while MHD still had requests to
+     * answer (sent once they are: refuse). */
+    struct loop *lp;
+    struct gate_stream gs;
+    unsigned completed; /* requests MHD has finished on this connection */
+    char *stash;
+    size_t stash_cap, ready_off, ready_len, held_len;
+    enum gate_verdict refuse; /* GATE_INCOMPLETE (zero): none */
+    int refused;              /* the refusal was sent: MHD reads end-of-stream */
+    char refuse_msg[160];
     struct conn *prev, *next; /* in the loop's list for 'state' */
 };
 
@@ -180,6 +195,24 @@ struct reqctx {
 };
 
 static http_server *g_server; /* for the /metrics gauges */
+/* Connections whose socket MHD reads, by descriptor, for stream_recv (set and cleared by the
+ * descriptor's loop thread; other threads only find NULL for their own descriptors). */
+static _Atomic(struct conn *) *g_fdtab;
+static int g_fdtab_n;
+
+static void fdtab_free(void)
+{
+    _Atomic(struct conn *) *t = g_fdtab;
+    g_fdtab_n = 0;
+    g_fdtab = NULL;
+    free((void *)t);
+}
+
+static void fdtab_set(int fd, struct conn *k)
+{
+    if (g_fdtab && fd >= 0 && fd < g_fdtab_n)
+        atomic_store_explicit(&g_fdtab[fd], k, memory_order_relaxed);
+}
 static char URI_HAS_NUL;      /* marker returned by the URI callback for '%00' targets */
 
 static int64_t now_us(void)
@@ -1051,6 +1084,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (c->stream)
         stream_close(c->stream);
     struct conn *k = c->sock;
+    if (k) {
+        k->completed++;
+        /* A later head was refused while this request was being answered: now that MHD has
+         * answered all before it, wake its read (end-of-stream) so stream_recv refuses it. */
+        if (k->refuse != GATE_INCOMPLETE && !k->refused && k->completed == k->gs.heads)
+            shutdown(k->fd, SHUT_RD);
+    }
     if (k && k->state == CONN_ACTIVE && !atomic_load(&s->stopping)) {
         /* Between requests: the next head must be complete within --idle-timeout. */
         k->state = CONN_IDLE;
@@ -1149,6 +1189,7 @@ static void conn_free(http_server *s, struct conn *k, int close_fd)
     if (k->ip_counted)
         gate_ip_release((const struct sockaddr *)&k->addr);
     atomic_fetch_sub(&s->n_conns, 1);
+    free(k->stash);
     free(k);
 }
 
@@ -1212,6 +1253,142 @@ static void linger_read(struct loop *lp, struct conn *k)
     }
 }
 
+/* ---- the heads after the first: libmicrohttpd's reads of a connection ----
+ *
+ * The first head is checked at the gate before MHD takes the socket (gate_read). After that
+ * MHD reads the socket itself, and a later head too large for its buffer got its own HTML
+ * 431 before any callback of ours ran. So MHD's reads go through stream_recv (by the recv
+ * below, which libmicrohttpd's calls resolve to): the bytes pass the same gate_stream_scan
+ * as they arrive, a head is handed over only once it is complete and sound (MHD never holds
+ * part of one, so never overflows), and a refused head gets our JSON error. Bytes go to MHD
+ * in order, as much as it asks for; a read returns short only when the socket is drained,
+ * so MHD's edge-triggered wait misses nothing. */
+
+static int stash_reserve(struct conn *k, size_t need)
+{
+    if (need <= k->stash_cap)
+        return 0;
+    size_t cap = k->stash_cap ? k->stash_cap : HTTP_STASH_MIN_BYTES;
+    while (cap < need)
+        cap *= 2;
+    char *p = realloc(k->stash, cap);
+    if (!p)
+        return -1;
+    k->stash = p;
+    k->stash_cap = cap;
+    return 0;
+}
+
+/* All of a refused head's requests before it are answered: send the refusal, then let MHD
+ * read end-of-stream and close; the close lingers (on_connection). */
+static ssize_t refuse_now(struct conn *k)
+{
+    http_server *s = k->lp->srv;
+    switch (k->refuse) {
+    case GATE_BAD:
+        raw_error(s, k->fd, 400, "Bad Request", status_name(STATUS_BAD_INPUT), k->refuse_msg);
+        break;
+    case GATE_BODY_LARGE:
+        raw_error(s, k->fd, 413, "Content Too Large", status_name(STATUS_TOO_LARGE),
+                  k->refuse_msg);
+        break;
+    default:
+        if (!k->refuse_msg[0])
+            snprintf(k->refuse_msg, sizeof k->refuse_msg,
+                     "the request head is larger than %u bytes", GATE_HEAD_MAX);
+        raw_error(s, k->fd, 431, "Request Header Fields Too Large", "header_too_large",
+                  k->refuse_msg);
+        break;
+    }
+    k->refused = 1;
+    k->linger = 1;
+    free(k->stash);
+    k->stash = NULL;
+    k->stash_cap = k->ready_len = k->held_len = k->ready_off = 0;
+    return 0;
+}
+
+static ssize_t stream_recv(struct conn *k, char *buf, size_t len)
+{
+    size_t got = 0;
+    if (k->refused)
+        return 0;
+    for (;;) {
+        if (k->ready_len) {
+            size_t m = len - got < k->ready_len ? len - got : k->ready_len;
+            memcpy(buf + got, k->stash + k->ready_off, m);
+            got += m;
+            k->ready_off += m;
+            k->ready_len -= m;
+            if (!k->ready_len) {
+                memmove(k->stash, k->stash + k->ready_off, k->held_len);
+                k->ready_off = 0;
+            }
+            if (got == len)
+                return (ssize_t)got;
+        }
+        if (k->refuse != GATE_INCOMPLETE) {
+            if (got)
+                return (ssize_t)got;
+            if (k->completed == k->gs.heads)
+                return refuse_now(k);
+            errno = EAGAIN; /* on_completed wakes MHD's read once the others are answered */
+            return -1;
+        }
+        enum gate_verdict v;
+        if (k->held_len) {
+            /* More of a held head: read it after what is held. */
+            if (k->held_len >= k->stash_cap && stash_reserve(k, k->held_len + 1) != 0)
+                return got ? (ssize_t)got : (errno = ENOMEM, -1);
+            size_t room = k->stash_cap - k->held_len;
+            if (room > GATE_HEAD_MAX + 1 - k->held_len)
+                room = GATE_HEAD_MAX + 1 - k->held_len;
+            ssize_t r = recvfrom(k->fd, k->stash + k->held_len, room, 0, NULL, NULL);
+            if (r <= 0)
+                return got ? (ssize_t)got : r; /* drained (EAGAIN), closed, or an error */
+            k->held_len += (size_t)r;
+            size_t pass = gate_stream_scan(&k->gs, k->stash, k->held_len, &v, k->refuse_msg,
+                                           sizeof k->refuse_msg);
+            k->ready_off = 0;
+            k->ready_len = pass;
+            k->held_len -= pass;
+        } else {
+            ssize_t r = recvfrom(k->fd, buf + got, len - got, 0, NULL, NULL);
+            if (r <= 0)
+                return got ? (ssize_t)got : r;
+            size_t pass = gate_stream_scan(&k->gs, buf + got, (size_t)r, &v, k->refuse_msg,
+                                           sizeof k->refuse_msg);
+            if (v == GATE_INCOMPLETE) {
+                /* Hold the head's start (under GATE_HEAD_MAX, else it would be refused). */
+                if (stash_reserve(k, (size_t)r - pass) != 0)
+                    return got ? (ssize_t)got : (errno = ENOMEM, -1);
+                memcpy(k->stash, buf + got + pass, (size_t)r - pass);
+                k->held_len = (size_t)r - pass;
+            }
+            got += pass;
+            if (v == GATE_OK)
+                return (ssize_t)got; /* short only if the socket had no more */
+        }
+        if (v != GATE_OK && v != GATE_INCOMPLETE) {
+            k->refuse = v;
+            k->held_len = 0;
+        }
+    }
+}
+
+/* libmicrohttpd's reads (its recv calls resolve to this definition in the executable):
+ * the sockets it took from the gate go through stream_recv; every other call is a plain
+ * recv. */
+ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+    struct conn *k = NULL;
+    if (g_fdtab && fd >= 0 && fd < g_fdtab_n && flags == 0)
+        k = atomic_load_explicit(&g_fdtab[fd], memory_order_relaxed);
+    if (!k)
+        return recvfrom(fd, buf, len, flags, NULL, NULL);
+    return stream_recv(k, buf, len);
+}
+
 static void gate_fail(struct loop *lp, struct conn *k, int status, const char *reason,
                       const char *code, const char *msg)
 {
@@ -1255,12 +1432,16 @@ static void gate_read(struct loop *lp, struct conn *k)
     list_remove(&lp->gate, k);
     epoll_ctl(lp->epfd, EPOLL_CTL_DEL, k->fd, NULL);
     k->state = CONN_ACTIVE;
+    k->lp = lp;
+    fdtab_set(k->fd, k); /* MHD's reads of it go through stream_recv */
     lp->handing = k;
     if (MHD_add_connection(lp->d, k->fd, (const struct sockaddr *)&k->addr, k->addr_len) !=
         MHD_YES) {
         /* MHD closed the socket. */
-        if (!k->mhd_owned)
+        if (!k->mhd_owned) {
+            fdtab_set(k->fd, NULL);
             conn_free(lp->srv, k, 0);
+        }
     }
     lp->handing = NULL;
 }
@@ -1281,6 +1462,7 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
     *socket_context = NULL;
     if (!k)
         return;
+    fdtab_set(k->fd, NULL); /* MHD closes it after this call */
     if (k->state == CONN_IDLE)
         list_remove(&lp->idle, k);
     if (k->linger && !atomic_load(&lp->srv->stopping)) {
@@ -1620,6 +1802,15 @@ http_server *http_start(const struct api_config *cfg, registry *reg)
         goto fail;
     }
     int max_conns = fit_fd_limit(cfg->max_conns);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        int n_fd = rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > INT_MAX / 2 ? INT_MAX / 2
+                                                                            : (int)rl.rlim_cur;
+        if (n_fd > HTTP_FDTAB_MAX)
+            n_fd = HTTP_FDTAB_MAX;
+        g_fdtab = calloc((size_t)n_fd, sizeof *g_fdtab);
+        g_fdtab_n = g_fdtab ? n_fd : 0;
+    }
     s->listen_fd = listen_on(cfg);
     if (s->listen_fd < 0)
         goto fail;
@@ -1663,6 +1854,7 @@ fail:
     for (int i = 0; s->loops && i < s->n_loops; i++)
         loop_destroy(&s->loops[i]);
     free(s->loops);
+    fdtab_free();
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     pool_free(s->pool);
@@ -1741,6 +1933,7 @@ void http_stop(http_server *s)
     for (int i = 0; i < s->n_loops; i++)
         loop_destroy(&s->loops[i]);
     free(s->loops);
+    fdtab_free();
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     accesslog_stop();

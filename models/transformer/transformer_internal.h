@@ -161,7 +161,7 @@ const char *checkpoint_format_name(int version);
 /* Map the weights of GGUF file 'path' (the architectures in ARCHS) as views into the
  * file; every shape and type checked. Same contract as checkpoint_open. A file without
  * tensors is STATUS_BAD_FORMAT here (the tokenizer-only path handles it). */
-/* interleave.c: with a SIMD tier (t->k), copy the Q4_0 / Q8_0 matrices of the layers and the
+/* interleave.c: with a SIMD tier (t->k), copy the Q4_0 / Q5_0 / Q8_0 / Q4_K matrices of the layers and the
  * separate classifier into the 8-row interleaved layout (kernels_interleave) and point them
  * there; LMSERVE_INTERLEAVE=0 keeps the file's layout. Out of memory keeps it too. */
 void transformer_interleave(transformer *t);

@@ -121,3 +121,61 @@ Test(gate, per_address_counts)
     gate_ip_release(pb);
     cr_assert_eq(gate_ip_acquire(pa, 0), 0, "limit 0: no cap");
 }
+
+/* The scan of a connection's later bytes (gate_stream_scan): request boundaries from
+ * Content-Length, a head cut anywhere is held from its first byte, a bad head stops the scan
+ * at its start, and chunked requests end the scan. */
+Test(gate, stream_scan_splits_requests)
+{
+    const char *stream = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                         "POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nGET /"
+                         "GET /c HTTP/1.1\r\nHost: x\r\n\r\n";
+    size_t n = strlen(stream);
+    size_t second = strlen("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+    size_t third = (size_t)(strstr(stream, "GET /c") - stream);
+    size_t body = third - 5;
+    char msg[160];
+    enum gate_verdict v;
+    /* whole: everything passes, three heads (the body "GET /" is not a head) */
+    struct gate_stream gs = {0};
+    cr_assert_eq(gate_stream_scan(&gs, stream, n, &v, msg, sizeof msg), n);
+    cr_assert_eq(v, GATE_OK);
+    cr_assert_eq(gs.heads, 3);
+    cr_assert_eq(gs.state, GATE_STREAM_HEAD);
+    /* cut at every byte: the first call passes up to the start of the cut head (or all of a
+     * cut body), the second, given the held bytes again, passes the rest */
+    for (size_t cut = 1; cut < n; cut++) {
+        struct gate_stream g = {0};
+        size_t pass = gate_stream_scan(&g, stream, cut, &v, msg, sizeof msg);
+        size_t want = cut < second ? 0 : cut < body ? second : cut <= third ? cut : third;
+        cr_assert_eq(pass, want, "cut %zu", cut);
+        cr_assert_eq(v, pass == cut ? GATE_OK : GATE_INCOMPLETE, "cut %zu", cut);
+        size_t rest = gate_stream_scan(&g, stream + pass, n - pass, &v, msg, sizeof msg);
+        cr_assert_eq(rest, n - pass, "cut %zu", cut);
+        cr_assert_eq(g.heads, 3, "cut %zu", cut);
+    }
+}
+
+Test(gate, stream_scan_stops_at_bad_or_large_heads)
+{
+    char msg[160];
+    enum gate_verdict v;
+    const char *bad = "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\nX: a\rb\r\n\r\n";
+    struct gate_stream gs = {0};
+    size_t pass = gate_stream_scan(&gs, bad, strlen(bad), &v, msg, sizeof msg);
+    cr_assert_eq(pass, strlen("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"));
+    cr_assert_eq(v, GATE_BAD);
+    static char big[GATE_HEAD_MAX + 64];
+    int k = snprintf(big, sizeof big, "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nX: ");
+    memset(big + k, 'a', sizeof big - (size_t)k);
+    struct gate_stream g2 = {0};
+    pass = gate_stream_scan(&g2, big, sizeof big, &v, msg, sizeof msg);
+    cr_assert_eq(pass, strlen("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"));
+    cr_assert_eq(v, GATE_TOO_LARGE);
+    const char *chunked = "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                          "3\r\nabc\r\n0\r\n\r\nGET /b HTTP/1.1\r\nX: a\rb\r\n\r\n";
+    struct gate_stream g3 = {0};
+    pass = gate_stream_scan(&g3, chunked, strlen(chunked), &v, msg, sizeof msg);
+    cr_assert_eq(pass, strlen(chunked)); /* opaque after a chunked head */
+    cr_assert_eq(g3.state, GATE_STREAM_OPAQUE);
+}

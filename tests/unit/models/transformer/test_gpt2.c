@@ -6,6 +6,7 @@
  * are in ../gguf/test_gguf_llamacpp.c. */
 #include "../../../../models/gguf/gguf_write.h"
 #include "../../../../models/transformer/transformer_internal.h"
+#include "tt_helpers.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -46,17 +47,9 @@ Test(gpt2, batched_prompt_equals_token_by_token)
     int ids[G2_PROMPT];
     for (int i = 0; i < G2_PROMPT; i++)
         ids[i] = (i * 41) % V;
-    float *all = malloc((size_t)G2_PROMPT * (size_t)V * sizeof *all);
     transformer_seq *a = transformer_seq_new(t, 0), *b = transformer_seq_new(t, 0);
     struct status_err err = {0};
-    cr_assert_eq(transformer_forward(a, ids, G2_PROMPT, all, NULL, &err), STATUS_OK, "%s", err.msg);
-    double worst = 0;
-    for (int i = 0; i < G2_PROMPT; i++) {
-        cr_assert_eq(transformer_forward(b, &ids[i], 1, NULL, NULL, &err), STATUS_OK);
-        const float *lg = transformer_logits(b);
-        for (int v = 0; v < V; v++)
-            worst = fmax(worst, fabs(lg[v] - all[(size_t)i * (size_t)V + (size_t)v]));
-    }
+    const double worst = tt_batched_vs_single(t, a, b, ids, G2_PROMPT);
     /* ggml numerics round to fp16 (KV cache, GELU's table): a different summation order of
      * the batched GEMM and the one-token matvec can flip one rounding (llama.cpp's own
      * batched and single-token logits differ the same way) */
@@ -66,7 +59,6 @@ Test(gpt2, batched_prompt_equals_token_by_token)
     cr_expect_eq(transformer_forward(a, more, 40, NULL, NULL, &err), STATUS_BAD_INPUT);
     transformer_seq_free(a);
     transformer_seq_free(b);
-    free(all);
     transformer_close(t);
     remove(path);
 }

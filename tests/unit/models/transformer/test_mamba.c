@@ -5,6 +5,7 @@
  * cache); a file missing a tensor or with a bad shape is a clear error. llama.cpp's
  * numbers are in ../gguf/test_gguf_llamacpp.c. */
 #include "../../../../models/transformer/transformer_internal.h"
+#include "tt_helpers.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -45,22 +46,12 @@ Test(mamba, batched_prompt_equals_recurrent_decode)
     int ids[N_PROMPT];
     for (int i = 0; i < N_PROMPT; i++)
         ids[i] = 3 + (i * 41) % (V - 3);
-    float *all = malloc((size_t)N_PROMPT * (size_t)V * sizeof *all);
     transformer_seq *a = transformer_seq_new(t, 0), *b = transformer_seq_new(t, 0);
-    struct status_err err = {0};
-    cr_assert_eq(transformer_forward(a, ids, N_PROMPT, all, NULL, &err), STATUS_OK, "%s", err.msg);
-    double worst = 0;
-    for (int i = 0; i < N_PROMPT; i++) {
-        cr_assert_eq(transformer_forward(b, &ids[i], 1, NULL, NULL, &err), STATUS_OK);
-        const float *lg = transformer_logits(b);
-        for (int v = 0; v < V; v++)
-            worst = fmax(worst, fabs(lg[v] - all[(size_t)i * (size_t)V + (size_t)v]));
-    }
+    const double worst = tt_batched_vs_single(t, a, b, ids, N_PROMPT);
     cr_expect_leq(worst, 1e-5, "batched vs token-by-token logits differ by %g", worst);
     cr_expect_eq(transformer_seq_pos(a), (size_t)N_PROMPT);
     transformer_seq_free(a);
     transformer_seq_free(b);
-    free(all);
     transformer_close(t);
     remove(path);
 }
