@@ -6,6 +6,7 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
@@ -176,54 +177,34 @@ static inline void k_scales(const uint8_t *packed, uint8_t *sc, uint8_t *m)
     memcpy(m, o + 2, 8);
 }
 
-float quant_dot_q4_K_avx2(const void *a, const void *x, size_t n)
+/* Q4_K and Q5_K (q5: the 5th bits from qh) against Q8_K: the same header (d, dmin, scales),
+ * 'bytes' per block, the quants at qs_off; inlined with constant arguments */
+static inline __attribute__((always_inline)) float dot_k45_avx2(const void *a, const void *x,
+                                                                size_t n, size_t bytes,
+                                                                size_t qs_off, int q5)
 {
-    const struct block_q4_K *w = a;
-    const struct block_q8_K *y = x;
-    __m256 acc = _mm256_setzero_ps();
-    float accm = 0.0f;
-    const __m256i low = _mm256_set1_epi8(0x0F);
-    for (size_t i = 0; i < n / QK_K; i++) {
-        uint8_t sc[8], m[8];
-        k_scales(w[i].scales, sc, m);
-        accm += y[i].d * h2f(w[i].dmin) * (float)k_mins_avx2(m, y[i].bsums);
-        __m256i sumi = _mm256_setzero_si256();
-        for (int p = 0; p < 4; p++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * p));
-            const __m256i q0 = _mm256_and_si256(q, low);
-            const __m256i q1 = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
-            const __m256i y0 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * p));
-            const __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * p + 32));
-            const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(q0, y0),
-                                                 _mm256_set1_epi16(sc[2 * p]));
-            const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(q1, y1),
-                                                 _mm256_set1_epi16(sc[2 * p + 1]));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(w[i].d)), _mm256_cvtepi32_ps(sumi), acc);
-    }
-    return hsum_ps(acc) - accm;
-}
-
-float quant_dot_q5_K_avx2(const void *a, const void *x, size_t n)
-{
-    const struct block_q5_K *w = a;
+    const char *w = a;
     const struct block_q8_K *y = x;
     __m256 acc = _mm256_setzero_ps();
     float accm = 0.0f;
     const __m256i low = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-    for (size_t i = 0; i < n / QK_K; i++) {
+    for (size_t i = 0; i < n / QK_K; i++, w += bytes) {
+        const struct block_q4_K *hd = (const void *)w; /* the shared header */
         uint8_t sc[8], m[8];
-        k_scales(w[i].scales, sc, m);
-        accm += y[i].d * h2f(w[i].dmin) * (float)k_mins_avx2(m, y[i].bsums);
-        const __m256i hb = _mm256_loadu_si256((const __m256i *)w[i].qh);
+        k_scales(hd->scales, sc, m);
+        accm += y[i].d * h2f(hd->dmin) * (float)k_mins_avx2(m, y[i].bsums);
+        const __m256i hb = q5 ? _mm256_loadu_si256((const __m256i *)(const void *)
+                                                       ((const struct block_q5_K *)hd)->qh)
+                              : _mm256_setzero_si256();
         __m256i sumi = _mm256_setzero_si256();
         for (int p = 0; p < 4; p++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * p));
-            const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * p), one), 4);
-            const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * p + 1), one), 4);
-            const __m256i q0 = _mm256_or_si256(_mm256_and_si256(q, low), h0);
-            const __m256i q1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low), h1);
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(w + qs_off + 32 * p));
+            __m256i q0 = _mm256_and_si256(q, low);
+            __m256i q1 = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+            if (q5) {
+                q0 = _mm256_or_si256(q0, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * p), one), 4));
+                q1 = _mm256_or_si256(q1, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * p + 1), one), 4));
+            }
             const __m256i y0 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * p));
             const __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * p + 32));
             const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(q0, y0),
@@ -232,9 +213,19 @@ float quant_dot_q5_K_avx2(const void *a, const void *x, size_t n)
                                                  _mm256_set1_epi16(sc[2 * p + 1]));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(w[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(hd->d)), _mm256_cvtepi32_ps(sumi), acc);
     }
     return hsum_ps(acc) - accm;
+}
+
+float quant_dot_q4_K_avx2(const void *a, const void *x, size_t n)
+{
+    return dot_k45_avx2(a, x, n, sizeof(struct block_q4_K), offsetof(struct block_q4_K, qs), 0);
+}
+
+float quant_dot_q5_K_avx2(const void *a, const void *x, size_t n)
+{
+    return dot_k45_avx2(a, x, n, sizeof(struct block_q5_K), offsetof(struct block_q5_K, qs), 1);
 }
 
 float quant_dot_q6_K_avx2(const void *a, const void *x, size_t n)
