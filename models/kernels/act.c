@@ -247,6 +247,48 @@ AVX2_FN static void layernorm_avx2(float *out, const float *x, const float *w, c
 }
 #endif
 
+double kernels_exp_sum(float *y, const float *x, float max, size_t n)
+{
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        y[i] = expf(x[i] - max);
+        sum += (double)y[i];
+    }
+    return sum;
+}
+
+#ifdef ACT_AVX2
+/* 8 at a time by act_simd.h's exp (~1 ulp of expf); each group's sum added in double */
+AVX2_FN static double exp_sum_avx2(float *y, const float *x, float max, size_t n)
+{
+    const __m256 vm = _mm256_set1_ps(max);
+    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = kernels_exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vm));
+        _mm256_storeu_ps(y + i, v);
+        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    }
+    double sum = sum8_pd(s0, s1);
+    for (; i < n; i++) {
+        y[i] = expf(x[i] - max);
+        sum += (double)y[i];
+    }
+    return sum;
+}
+#endif
+
+kernels_exp_sum_fn kernels_exp_sum_get(enum kernels_tier t)
+{
+#ifdef ACT_AVX2
+    if (t >= KERNELS_TIER_AVX2)
+        return exp_sum_avx2;
+#endif
+    (void)t;
+    return kernels_exp_sum;
+}
+
 kernels_layernorm_fn kernels_layernorm_get(enum kernels_tier t)
 {
 #ifdef ACT_AVX2

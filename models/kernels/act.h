@@ -52,4 +52,11 @@ typedef void (*kernels_layernorm_fn)(float *out, const float *x, const float *w,
  * order: within 1e-6 relative of the reference); never NULL. */
 kernels_layernorm_fn kernels_layernorm_get(enum kernels_tier t);
 
+/* A softmax's exponentials as ggml's CPU backend computes them: y[i] = exp(x[i] - max),
+ * returning their sum in double (the caller scales by 1 / sum). y may alias x. */
+double kernels_exp_sum(float *y, const float *x, float max, size_t n);
+typedef double (*kernels_exp_sum_fn)(float *y, const float *x, float max, size_t n);
+/* at tier t: the reference above or its AVX2 version (exp within ~1 ulp); never NULL */
+kernels_exp_sum_fn kernels_exp_sum_get(enum kernels_tier t);
+
 #endif

@@ -44,22 +44,38 @@ static inline __m128 hsum4(__m256 a0, __m256 a1, __m256 a2, __m256 a3)
 
 /* ---- float32 ---- */
 
-float kernels_dot_f32_avx2(const void *pa, const void *px, size_t n)
+/* 8 floats of a key / value row at element i: float, or IEEE half (F16C converts exactly,
+ * so both give the same floats) */
+static inline __attribute__((always_inline)) __m256 load8(const void *p, size_t i, int half)
 {
-    const float *a = pa, *b = px;
+    if (half)
+        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
+    return _mm256_loadu_ps((const float *)p + i);
+}
+
+/* a . b over the whole 8-float steps of n, before the hsum: 4 accumulators, then 1 */
+static inline __attribute__((always_inline)) __m256 dot_vec(const float *a, const void *b,
+                                                             size_t n, int half)
+{
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
     __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
     size_t i = 0;
     for (; i + 4 * F32_LANES <= n; i += 4 * F32_LANES) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
-        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load8(b, i, half), s0);
+        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), load8(b, i + 8, half), s1);
+        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), load8(b, i + 16, half), s2);
+        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), load8(b, i + 24, half), s3);
     }
     for (; i + F32_LANES <= n; i += F32_LANES)
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    float s = hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-    for (; i < n; i++)
+        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load8(b, i, half), s0);
+    return _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
+}
+
+float kernels_dot_f32_avx2(const void *pa, const void *px, size_t n)
+{
+    const float *a = pa, *b = px;
+    float s = hsum(dot_vec(a, b, n, 0));
+    for (size_t i = n / F32_LANES * F32_LANES; i < n; i++)
         s += a[i] * b[i];
     return s;
 }
@@ -164,29 +180,15 @@ void kernels_gemm_f32_avx2(float *out, size_t out_row, size_t out_tok,
 
 /* ---- float16 rows, float32 activations ---- */
 
-#define LOADH(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
-
 float kernels_dot_f16_avx2(const void *pa, const void *px, size_t n)
 {
     const uint16_t *x = pa;
     const float *q = px;
-    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    size_t i = 0;
-    for (; i + 4 * F32_LANES <= n; i += 4 * F32_LANES) {
-        a0 = _mm256_fmadd_ps(LOADH(x + i), _mm256_loadu_ps(q + i), a0);
-        a1 = _mm256_fmadd_ps(LOADH(x + i + 8), _mm256_loadu_ps(q + i + 8), a1);
-        a2 = _mm256_fmadd_ps(LOADH(x + i + 16), _mm256_loadu_ps(q + i + 16), a2);
-        a3 = _mm256_fmadd_ps(LOADH(x + i + 24), _mm256_loadu_ps(q + i + 24), a3);
-    }
-    for (; i + F32_LANES <= n; i += F32_LANES)
-        a0 = _mm256_fmadd_ps(LOADH(x + i), _mm256_loadu_ps(q + i), a0);
-    float s = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; i++)
+    float s = hsum(dot_vec(q, x, n, 1));
+    for (size_t i = n / F32_LANES * F32_LANES; i < n; i++)
         s += _cvtsh_ss(x[i]) * q[i];
     return s;
 }
-
-#undef LOADH
 
 void kernels_matvec_f16_avx2(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
                              const void *x)
@@ -433,23 +435,6 @@ static void round_f16_avx2(float *v, size_t n)
 
 /* ---- attention: one query against many keys ---- */
 
-/* kernels_dot_f32_avx2's vector before its hsum: the same FMAs in the same order */
-static inline __m256 dot_f32_vec(const float *a, const float *b, size_t n)
-{
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-    size_t i = 0;
-    for (; i + 4 * F32_LANES <= n; i += 4 * F32_LANES) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
-        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
-    }
-    for (; i + F32_LANES <= n; i += F32_LANES)
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    return _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
-}
-
 /* hsum() of 8 vectors at once, the same additions: lane i = hsum(f_i) */
 static inline __m256 hsum8(const __m256 f[8])
 {
@@ -461,72 +446,6 @@ static inline __m256 hsum8(const __m256 f[8])
     const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
     return _mm256_permutevar8x32_ps(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
-
-static void att_scores_avx2(float *sc, const float *q, const float *k, size_t k_stride, size_t n,
-                            size_t hs, float scale)
-{
-    size_t i = 0;
-    if (hs % F32_LANES == 0) {
-        const __m256 vs = _mm256_set1_ps(scale);
-        for (; i + 8 <= n; i += 8) {
-            __m256 f[8];
-            for (int j = 0; j < 8; j++)
-                f[j] = dot_f32_vec(q, k + (i + (size_t)j) * k_stride, hs);
-            _mm256_storeu_ps(sc + i, _mm256_mul_ps(hsum8(f), vs));
-        }
-    }
-    for (; i < n; i++)
-        sc[i] = kernels_dot_f32_avx2(q, k + i * k_stride, hs) * scale;
-}
-
-/* out[d .. d + 8 nc) = sum_i w[i] * v_i[...]: nc vectors of out in registers over all keys */
-static inline __attribute__((always_inline)) void att_sum_chunks(float *out, const float *w,
-                                                                 const float *v, size_t v_stride,
-                                                                 size_t n, const int nc)
-{
-    __m256 acc[8];
-#pragma GCC unroll 8
-    for (int c = 0; c < nc; c++)
-        acc[c] = _mm256_setzero_ps();
-    for (size_t i = 0; i < n; i++) {
-        const __m256 a = _mm256_set1_ps(w[i]);
-        const float *x = v + i * v_stride;
-#pragma GCC unroll 8
-        for (int c = 0; c < nc; c++)
-            acc[c] = _mm256_fmadd_ps(a, _mm256_loadu_ps(x + c * F32_LANES), acc[c]);
-    }
-#pragma GCC unroll 8
-    for (int c = 0; c < nc; c++)
-        _mm256_storeu_ps(out + c * F32_LANES, acc[c]);
-}
-
-static void att_sum_avx2(float *out, const float *w, const float *v, size_t v_stride, size_t n,
-                         size_t hs)
-{
-    size_t d = 0;
-    for (; d + 8 * F32_LANES <= hs; d += 8 * F32_LANES)
-        att_sum_chunks(out + d, w, v + d, v_stride, n, 8);
-    switch ((hs - d) / F32_LANES) { /* constant counts: the accumulators stay in registers */
-    case 7: att_sum_chunks(out + d, w, v + d, v_stride, n, 7); break;
-    case 6: att_sum_chunks(out + d, w, v + d, v_stride, n, 6); break;
-    case 5: att_sum_chunks(out + d, w, v + d, v_stride, n, 5); break;
-    case 4: att_sum_chunks(out + d, w, v + d, v_stride, n, 4); break;
-    case 3: att_sum_chunks(out + d, w, v + d, v_stride, n, 3); break;
-    case 2: att_sum_chunks(out + d, w, v + d, v_stride, n, 2); break;
-    case 1: att_sum_chunks(out + d, w, v + d, v_stride, n, 1); break;
-    default: break;
-    }
-    d += (hs - d) / F32_LANES * F32_LANES;
-    for (; d < hs; d++) { /* axpy's scalar tail */
-        float s = 0.0f;
-        for (size_t i = 0; i < n; i++)
-            s += w[i] * v[i * v_stride + d];
-        out[d] = s;
-    }
-}
-
-/* ---- the same with fp16 keys / values (F16C converts exactly: the same floats) ---- */
-#define LOADH(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p)))
 
 /* kernels_dot_f32_avx2 on a converted key, for head sizes that are not a multiple of 8 */
 static float dot_f16_tail(const float *q, const uint16_t *k, size_t n)
@@ -547,84 +466,106 @@ static float dot_f16_tail(const float *q, const uint16_t *k, size_t n)
     return kernels_dot_f32_avx2(q, buf, n);
 }
 
-/* kernels_dot_f32_avx2's vector before its hsum: the same FMAs in the same order */
-static inline __m256 dot_f16_vec(const float *a, const uint16_t *b, size_t n)
+/* Attention over float or IEEE-half keys / values ('half': a constant at each call, so each
+ * entry compiles to its own loop); rows are k_stride / v_stride elements apart. */
+static inline __attribute__((always_inline)) void att_scores_body(float *sc, const float *q,
+                                                                  const void *k, size_t k_stride,
+                                                                  size_t n, size_t hs,
+                                                                  float scale, int half)
 {
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-    size_t i = 0;
-    for (; i + 4 * F32_LANES <= n; i += 4 * F32_LANES) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), LOADH(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), LOADH(b + i + 8), s1);
-        s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), LOADH(b + i + 16), s2);
-        s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), LOADH(b + i + 24), s3);
-    }
-    for (; i + F32_LANES <= n; i += F32_LANES)
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), LOADH(b + i), s0);
-    return _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
-}
-
-static void att_scores_f16_avx2(float *sc, const float *q, const uint16_t *k, size_t k_stride, size_t n,
-                            size_t hs, float scale)
-{
+    const size_t es = half ? sizeof(uint16_t) : sizeof(float);
     size_t i = 0;
     if (hs % F32_LANES == 0) {
         const __m256 vs = _mm256_set1_ps(scale);
         for (; i + 8 <= n; i += 8) {
             __m256 f[8];
             for (int j = 0; j < 8; j++)
-                f[j] = dot_f16_vec(q, k + (i + (size_t)j) * k_stride, hs);
+                f[j] = dot_vec(q, (const char *)k + (i + (size_t)j) * k_stride * es, hs, half);
             _mm256_storeu_ps(sc + i, _mm256_mul_ps(hsum8(f), vs));
         }
     }
-    for (; i < n; i++)
-        sc[i] = dot_f16_tail(q, k + i * k_stride, hs) * scale;
+    for (; i < n; i++) {
+        const void *ki = (const char *)k + i * k_stride * es;
+        sc[i] = (half ? dot_f16_tail(q, ki, hs) : kernels_dot_f32_avx2(q, ki, hs)) * scale;
+    }
 }
 
 /* out[d .. d + 8 nc) = sum_i w[i] * v_i[...]: nc vectors of out in registers over all keys */
-static inline __attribute__((always_inline)) void att_sum_chunks_f16(float *out, const float *w,
-                                                                 const uint16_t *v, size_t v_stride,
-                                                                 size_t n, const int nc)
+static inline __attribute__((always_inline)) void att_sum_chunks(float *out, const float *w,
+                                                                 const void *v, size_t v_stride,
+                                                                 size_t n, const int nc, int half)
 {
+    const size_t es = half ? sizeof(uint16_t) : sizeof(float);
     __m256 acc[8];
 #pragma GCC unroll 8
     for (int c = 0; c < nc; c++)
         acc[c] = _mm256_setzero_ps();
     for (size_t i = 0; i < n; i++) {
         const __m256 a = _mm256_set1_ps(w[i]);
-        const uint16_t *x = v + i * v_stride;
+        const void *x = (const char *)v + i * v_stride * es;
 #pragma GCC unroll 8
         for (int c = 0; c < nc; c++)
-            acc[c] = _mm256_fmadd_ps(a, LOADH(x + c * F32_LANES), acc[c]);
+            acc[c] = _mm256_fmadd_ps(a, load8(x, (size_t)c * F32_LANES, half), acc[c]);
     }
 #pragma GCC unroll 8
     for (int c = 0; c < nc; c++)
         _mm256_storeu_ps(out + c * F32_LANES, acc[c]);
 }
 
-static void att_sum_f16_avx2(float *out, const float *w, const uint16_t *v, size_t v_stride, size_t n,
-                         size_t hs)
+static inline __attribute__((always_inline)) void att_sum_body(float *out, const float *w,
+                                                               const void *v, size_t v_stride,
+                                                               size_t n, size_t hs, int half)
 {
+    const size_t es = half ? sizeof(uint16_t) : sizeof(float);
     size_t d = 0;
+#define AT(d) ((const char *)v + (d) * es)
     for (; d + 8 * F32_LANES <= hs; d += 8 * F32_LANES)
-        att_sum_chunks_f16(out + d, w, v + d, v_stride, n, 8);
+        att_sum_chunks(out + d, w, AT(d), v_stride, n, 8, half);
     switch ((hs - d) / F32_LANES) { /* constant counts: the accumulators stay in registers */
-    case 7: att_sum_chunks_f16(out + d, w, v + d, v_stride, n, 7); break;
-    case 6: att_sum_chunks_f16(out + d, w, v + d, v_stride, n, 6); break;
-    case 5: att_sum_chunks_f16(out + d, w, v + d, v_stride, n, 5); break;
-    case 4: att_sum_chunks_f16(out + d, w, v + d, v_stride, n, 4); break;
-    case 3: att_sum_chunks_f16(out + d, w, v + d, v_stride, n, 3); break;
-    case 2: att_sum_chunks_f16(out + d, w, v + d, v_stride, n, 2); break;
-    case 1: att_sum_chunks_f16(out + d, w, v + d, v_stride, n, 1); break;
+    case 7: att_sum_chunks(out + d, w, AT(d), v_stride, n, 7, half); break;
+    case 6: att_sum_chunks(out + d, w, AT(d), v_stride, n, 6, half); break;
+    case 5: att_sum_chunks(out + d, w, AT(d), v_stride, n, 5, half); break;
+    case 4: att_sum_chunks(out + d, w, AT(d), v_stride, n, 4, half); break;
+    case 3: att_sum_chunks(out + d, w, AT(d), v_stride, n, 3, half); break;
+    case 2: att_sum_chunks(out + d, w, AT(d), v_stride, n, 2, half); break;
+    case 1: att_sum_chunks(out + d, w, AT(d), v_stride, n, 1, half); break;
     default: break;
     }
+#undef AT
     d += (hs - d) / F32_LANES * F32_LANES;
     for (; d < hs; d++) { /* axpy's scalar tail */
         float s = 0.0f;
-        for (size_t i = 0; i < n; i++)
-            s += w[i] * kernels_half_to_float(v[i * v_stride + d]);
+        for (size_t i = 0; i < n; i++) {
+            const size_t at = i * v_stride + d;
+            s += w[i] * (half ? kernels_half_to_float(((const uint16_t *)v)[at])
+                              : ((const float *)v)[at]);
+        }
         out[d] = s;
     }
+}
+
+static void att_scores_avx2(float *sc, const float *q, const float *k, size_t k_stride, size_t n,
+                            size_t hs, float scale)
+{
+    att_scores_body(sc, q, k, k_stride, n, hs, scale, 0);
+}
+
+static void att_scores_f16_avx2(float *sc, const float *q, const uint16_t *k, size_t k_stride,
+                                size_t n, size_t hs, float scale)
+{
+    att_scores_body(sc, q, k, k_stride, n, hs, scale, 1);
+}
+
+static void att_sum_avx2(float *out, const float *w, const float *v, size_t v_stride, size_t n,
+                         size_t hs)
+{
+    att_sum_body(out, w, v, v_stride, n, hs, 0);
+}
+
+static void att_sum_f16_avx2(float *out, const float *w, const uint16_t *v, size_t v_stride,
+                             size_t n, size_t hs)
+{
+    att_sum_body(out, w, v, v_stride, n, hs, 1);
 }
 
 const struct kernels_vec_ops kernels_vec_avx2 = {

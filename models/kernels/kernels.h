@@ -65,7 +65,7 @@ struct kernels_mat {
     size_t cols;         /* values per row */
     const float *scales; /* KERNELS_Q8_G: (rows * cols / gs), else NULL */
     size_t gs;           /* KERNELS_Q8_G: group size (> 0) */
-    unsigned interleave; /* 0, or KERNELS_INTERLEAVE (Q4_0 / Q8_0) */
+    unsigned interleave; /* 0, or KERNELS_INTERLEAVE (Q4_0 / Q5_0 / Q8_0 / Q4_K) */
 };
 
 /* a . x for one row of n values; a in the weight type, x in its activation type. */
@@ -101,34 +101,48 @@ struct kernels_type_traits {
 };
 extern const struct kernels_type_traits kernels_types[KERNELS_TYPE_COUNT];
 
+/* The vector ops of a tier: one list for struct kernels_vec_ops (a tier's own table) and the
+ * resolved struct kernels_ops (where they are named directly: k->rmsnorm). */
+#define KERNELS_VEC_OPS                                                                       \
+    /* out = w * x / sqrt(mean(x^2) + eps); out may alias x. */                               \
+    void (*rmsnorm)(float *out, const float *x, const float *w, size_t n, float eps);         \
+    /* In place, numerically stable (max subtracted). */                                      \
+    void (*softmax)(float *x, size_t n);                                                      \
+    /* y += a * x */                                                                          \
+    void (*axpy)(float *y, float a, const float *x, size_t n);                                \
+    /* v[i] = half_to_float(float_to_half(v[i])) (round to nearest even; ggml's F16 KV) */    \
+    void (*round_f16)(float *v, size_t n);                                                    \
+    /* Attention of one query over n keys/values (rows k + i * k_stride, hs floats):          \
+     * sc[i] = dot(q, k_i) * scale, bit for bit the tier's dot times scale ... */             \
+    void (*att_scores)(float *sc, const float *q, const float *k, size_t k_stride, size_t n,  \
+                       size_t hs, float scale);                                               \
+    /* ... and out = sum_i w[i] * v_i, bit for bit out = 0 then axpy(out, w[i], v_i) in key   \
+     * order (the partial sums stay in registers instead of going through memory per key). */ \
+    void (*att_sum)(float *out, const float *w, const float *v, size_t v_stride, size_t n,    \
+                    size_t hs);                                                               \
+    /* The same with keys / values stored as IEEE half (a KV cache of kv_type f16): bit for   \
+     * bit what att_scores / att_sum give on the keys / values converted to float. */         \
+    void (*att_scores_f16)(float *sc, const float *q, const uint16_t *k, size_t k_stride,     \
+                           size_t n, size_t hs, float scale);                                 \
+    void (*att_sum_f16)(float *out, const float *w, const uint16_t *v, size_t v_stride,       \
+                        size_t n, size_t hs);
+
+struct kernels_vec_ops {
+    KERNELS_VEC_OPS
+};
+
 /* A resolved table: one tier, every entry filled (falling back to lower tiers). */
 struct kernels_ops {
     const char *name; /* "ref", "avx2" or "avx512" */
     enum kernels_tier tier;
     struct kernels_entries type[KERNELS_TYPE_COUNT];
     kernels_dot_fn dot; /* float32 . float32: type[KERNELS_F32].dot */
-    /* out = w * x / sqrt(mean(x^2) + eps); out may alias x. */
-    void (*rmsnorm)(float *out, const float *x, const float *w, size_t n, float eps);
-    /* In place, numerically stable (max subtracted). */
-    void (*softmax)(float *x, size_t n);
-    /* y += a * x */
-    void (*axpy)(float *y, float a, const float *x, size_t n);
-    /* v[i] = half_to_float(float_to_half(v[i])) (round to nearest even; ggml's F16 KV) */
-    void (*round_f16)(float *v, size_t n);
-    /* Attention of one query over n keys/values (rows k + i * k_stride, hs floats):
-     * sc[i] = dot(q, k_i) * scale, bit for bit the tier's dot times scale ... */
-    void (*att_scores)(float *sc, const float *q, const float *k, size_t k_stride, size_t n,
-                       size_t hs, float scale);
-    /* ... and out = sum_i w[i] * v_i, bit for bit out = 0 then axpy(out, w[i], v_i) in key
-     * order (the partial sums stay in registers instead of going through memory per key). */
-    void (*att_sum)(float *out, const float *w, const float *v, size_t v_stride, size_t n,
-                    size_t hs);
-    /* The same with keys / values stored as IEEE half (a KV cache of kv_type f16): bit for bit
-     * what att_scores / att_sum give on the keys / values converted to float. */
-    void (*att_scores_f16)(float *sc, const float *q, const uint16_t *k, size_t k_stride,
-                           size_t n, size_t hs, float scale);
-    void (*att_sum_f16)(float *out, const float *w, const uint16_t *v, size_t v_stride,
-                        size_t n, size_t hs);
+    union { /* the vector ops by name (k->rmsnorm), or all at once (k->vec) */
+        struct {
+            KERNELS_VEC_OPS
+        };
+        struct kernels_vec_ops vec;
+    };
 };
 
 /* The table of tier t, or NULL when this CPU cannot run it. Thread-safe. */
@@ -141,13 +155,16 @@ const struct kernels_ops *kernels_select(void);
 /* Row 'row' of w as floats (out: w->cols values); any type. */
 void kernels_row_to_float(const struct kernels_mat *w, size_t row, float *out);
 
-/* Interleaving by 8 rows (Q4_0 and Q8_0 weights; the layout above): whether w (row-major,
- * 'rows' rows) can be interleaved, and the interleaved copy of its rows * row_bytes bytes into
- * dst; the caller then points a view at dst with .interleave = KERNELS_INTERLEAVE. Every
+/* Interleaving by 8 rows (Q4_0, Q5_0, Q8_0 and Q4_K weights; the layout above): whether w
+ * (row-major, 'rows' rows) can be interleaved; its row_bytes once interleaved (Q4_K keeps
+ * its scales unpacked: 148 bytes per 144); and the interleaved copy (rows times that many
+ * bytes) into dst; the caller then points a view at dst with that row_bytes and
+ * .interleave = KERNELS_INTERLEAVE. Every
  * entry of every tier takes both layouts; an interleaved matrix computes in the ref tier's
  * order (exact block totals, then the ref dot's float operations block by block), so its
  * dot, matvec and GEMM equal the ref dot bit for bit in every tier. */
 int kernels_can_interleave(const struct kernels_mat *w, size_t rows);
+size_t kernels_interleaved_row_bytes(const struct kernels_mat *w);
 void kernels_interleave(const struct kernels_mat *w, size_t rows, void *dst);
 
 /* IEEE half <-> float, round to nearest even (the reference conversions). */

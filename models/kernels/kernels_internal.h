@@ -5,21 +5,7 @@
 
 #include "kernels.h"
 
-/* The vector ops of one tier. */
-struct kernels_vec_ops {
-    void (*rmsnorm)(float *out, const float *x, const float *w, size_t n, float eps);
-    void (*softmax)(float *x, size_t n);
-    void (*axpy)(float *y, float a, const float *x, size_t n);
-    void (*round_f16)(float *v, size_t n);
-    void (*att_scores)(float *sc, const float *q, const float *k, size_t k_stride, size_t n,
-                       size_t hs, float scale);
-    void (*att_sum)(float *out, const float *w, const float *v, size_t v_stride, size_t n,
-                    size_t hs);
-    void (*att_scores_f16)(float *sc, const float *q, const uint16_t *k, size_t k_stride,
-                           size_t n, size_t hs, float scale);
-    void (*att_sum_f16)(float *out, const float *w, const uint16_t *v, size_t v_stride,
-                        size_t n, size_t hs);
-};
+/* The vector ops of one tier (struct kernels_vec_ops: kernels.h). */
 extern const struct kernels_vec_ops kernels_vec_ref, kernels_vec_avx2;
 
 /* ref.c: the definitions */

@@ -6,6 +6,7 @@
 
 #include <immintrin.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
@@ -176,54 +177,34 @@ static inline void k_scales(const uint8_t *packed, uint8_t *sc, uint8_t *m)
     memcpy(m, o + 2, 8);
 }
 
-float quant_dot_q4_K_avx2(const void *a, const void *x, size_t n)
+/* Q4_K and Q5_K (q5: the 5th bits from qh) against Q8_K: the same header (d, dmin, scales),
+ * 'bytes' per block, the quants at qs_off; inlined with constant arguments */
+static inline __attribute__((always_inline)) float dot_k45_avx2(const void *a, const void *x,
+                                                                size_t n, size_t bytes,
+                                                                size_t qs_off, int q5)
 {
-    const struct block_q4_K *w = a;
-    const struct block_q8_K *y = x;
-    __m256 acc = _mm256_setzero_ps();
-    float accm = 0.0f;
-    const __m256i low = _mm256_set1_epi8(0x0F);
-    for (size_t i = 0; i < n / QK_K; i++) {
-        uint8_t sc[8], m[8];
-        k_scales(w[i].scales, sc, m);
-        accm += y[i].d * h2f(w[i].dmin) * (float)k_mins_avx2(m, y[i].bsums);
-        __m256i sumi = _mm256_setzero_si256();
-        for (int p = 0; p < 4; p++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * p));
-            const __m256i q0 = _mm256_and_si256(q, low);
-            const __m256i q1 = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
-            const __m256i y0 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * p));
-            const __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * p + 32));
-            const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(q0, y0),
-                                                 _mm256_set1_epi16(sc[2 * p]));
-            const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(q1, y1),
-                                                 _mm256_set1_epi16(sc[2 * p + 1]));
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(w[i].d)), _mm256_cvtepi32_ps(sumi), acc);
-    }
-    return hsum_ps(acc) - accm;
-}
-
-float quant_dot_q5_K_avx2(const void *a, const void *x, size_t n)
-{
-    const struct block_q5_K *w = a;
+    const char *w = a;
     const struct block_q8_K *y = x;
     __m256 acc = _mm256_setzero_ps();
     float accm = 0.0f;
     const __m256i low = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
-    for (size_t i = 0; i < n / QK_K; i++) {
+    for (size_t i = 0; i < n / QK_K; i++, w += bytes) {
+        const struct block_q4_K *hd = (const void *)w; /* the shared header */
         uint8_t sc[8], m[8];
-        k_scales(w[i].scales, sc, m);
-        accm += y[i].d * h2f(w[i].dmin) * (float)k_mins_avx2(m, y[i].bsums);
-        const __m256i hb = _mm256_loadu_si256((const __m256i *)w[i].qh);
+        k_scales(hd->scales, sc, m);
+        accm += y[i].d * h2f(hd->dmin) * (float)k_mins_avx2(m, y[i].bsums);
+        const __m256i hb = q5 ? _mm256_loadu_si256((const __m256i *)(const void *)
+                                                       ((const struct block_q5_K *)hd)->qh)
+                              : _mm256_setzero_si256();
         __m256i sumi = _mm256_setzero_si256();
         for (int p = 0; p < 4; p++) {
-            const __m256i q = _mm256_loadu_si256((const __m256i *)(w[i].qs + 32 * p));
-            const __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * p), one), 4);
-            const __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * p + 1), one), 4);
-            const __m256i q0 = _mm256_or_si256(_mm256_and_si256(q, low), h0);
-            const __m256i q1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), low), h1);
+            const __m256i q = _mm256_loadu_si256((const __m256i *)(w + qs_off + 32 * p));
+            __m256i q0 = _mm256_and_si256(q, low);
+            __m256i q1 = _mm256_and_si256(_mm256_srli_epi16(q, 4), low);
+            if (q5) {
+                q0 = _mm256_or_si256(q0, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * p), one), 4));
+                q1 = _mm256_or_si256(q1, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * p + 1), one), 4));
+            }
             const __m256i y0 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * p));
             const __m256i y1 = _mm256_loadu_si256((const __m256i *)(y[i].qs + 64 * p + 32));
             const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(q0, y0),
@@ -232,9 +213,19 @@ float quant_dot_q5_K_avx2(const void *a, const void *x, size_t n)
                                                  _mm256_set1_epi16(sc[2 * p + 1]));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
         }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(w[i].d)), _mm256_cvtepi32_ps(sumi), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(y[i].d * h2f(hd->d)), _mm256_cvtepi32_ps(sumi), acc);
     }
     return hsum_ps(acc) - accm;
+}
+
+float quant_dot_q4_K_avx2(const void *a, const void *x, size_t n)
+{
+    return dot_k45_avx2(a, x, n, sizeof(struct block_q4_K), offsetof(struct block_q4_K, qs), 0);
+}
+
+float quant_dot_q5_K_avx2(const void *a, const void *x, size_t n)
+{
+    return dot_k45_avx2(a, x, n, sizeof(struct block_q5_K), offsetof(struct block_q5_K, qs), 1);
 }
 
 float quant_dot_q6_K_avx2(const void *a, const void *x, size_t n)
@@ -834,6 +825,92 @@ IL_Q45(il1_q5_0, 1, block_q5_0x8, 1, IL_QH_Q5_0)
 IL_Q8_0(il4_q8_0, IL_NT)
 IL_Q8_0(il1_q8_0, 1)
 
+/* Q4_K against Q8_K: per 64 values (p) the low nibbles are sub-block 2p and the high ones
+ * 2p+1; each sub-block's 8 products per lane add up in int16 (8 x 2 x 15 x 128 < 2^15) and
+ * one madd with the rows' scales (as int16 pairs) adds them to the int32 totals; the mins
+ * against the tokens' 32-value sums by madd too. The float part is the ref dot's:
+ * s += yd * d * sumi - yd * dmin * summs, per block. yd and corr are not used: the Q8_K
+ * blocks carry a float scale and their 16-value sums. */
+static inline __m256i il_pairs16(const uint8_t *b) /* 8 bytes -> (b, b) int16 pairs in lanes */
+{
+    const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)b));
+    return _mm256_or_si256(v, _mm256_slli_epi32(v, 16));
+}
+
+#define IL_Q4K(NAME, NT)                                                                      \
+    static void NAME(float *o, size_t out_row, size_t out_tok, const void *wv, size_t nb,    \
+                     const struct block_q8_0 *const *y0, const float *yd,                     \
+                     const int32_t *corr)                                                     \
+    {                                                                                         \
+        (void)yd;                                                                             \
+        (void)corr;                                                                           \
+        const struct block_q4_Kx8 *w = wv;                                                    \
+        const struct block_q8_K *y[NT];                                                       \
+        for (int t = 0; t < (NT); t++)                                                        \
+            y[t] = (const void *)y0[t];                                                       \
+        const __m256i m4 = _mm256_set1_epi8(0x0F);                                            \
+        __m256 acc[NT];                                                                       \
+        for (int t = 0; t < (NT); t++)                                                        \
+            acc[t] = _mm256_setzero_ps();                                                     \
+        for (size_t i = 0; i < nb; i++) {                                                     \
+            __m256i isum[NT];                                                                 \
+            for (int t = 0; t < (NT); t++)                                                    \
+                isum[t] = _mm256_setzero_si256();                                             \
+            for (int p = 0; p < 4; p++) {                                                     \
+                __m256i u[16]; /* lanes: sub-block 2p (even), 2p+1 (odd), turn c */           \
+                _Pragma("GCC unroll 8") for (int c = 0; c < 8; c++)                           \
+                {                                                                             \
+                    const __m256i raw =                                                       \
+                        _mm256_loadu_si256((const __m256i *)(w[i].qs + (8 * p + c) * 32));    \
+                    u[2 * c] = _mm256_and_si256(raw, m4);                                     \
+                    u[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(raw, 4), m4);           \
+                }                                                                             \
+                const __m256i sl = il_pairs16(w[i].sc[2 * p]), sh = il_pairs16(w[i].sc[2 * p + 1]); \
+                _Pragma("GCC unroll 4") for (int t = 0; t < (NT); t++)                        \
+                {                                                                             \
+                    const int8_t *q = y[t][i].qs + 64 * p;                                    \
+                    __m256i slo = _mm256_maddubs_epi16(u[0], bcast4(q));                      \
+                    __m256i shi = _mm256_maddubs_epi16(u[1], bcast4(q + 32));                 \
+                    _Pragma("GCC unroll 7") for (int c = 1; c < 8; c++)                       \
+                    {                                                                         \
+                        slo = _mm256_add_epi16(slo, _mm256_maddubs_epi16(u[2 * c], bcast4(q + 4 * c))); \
+                        shi = _mm256_add_epi16(shi, _mm256_maddubs_epi16(u[2 * c + 1],        \
+                                                                         bcast4(q + 32 + 4 * c))); \
+                    }                                                                         \
+                    isum[t] = _mm256_add_epi32(                                               \
+                        isum[t], _mm256_add_epi32(_mm256_madd_epi16(slo, sl),                 \
+                                                  _mm256_madd_epi16(shi, sh)));               \
+                }                                                                             \
+            }                                                                                 \
+            const __m256 wd = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w[i].d));     \
+            const __m256 wm = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)w[i].dmin));  \
+            _Pragma("GCC unroll 4") for (int t = 0; t < (NT); t++)                            \
+            {                                                                                 \
+                /* the 8 sub-block sums as int16, pairs (2k, 2k+1) in int32 lanes 0,1,4,5 */  \
+                const __m256i b32 = _mm256_madd_epi16(                                        \
+                    _mm256_loadu_si256((const __m256i *)(const void *)y[t][i].bsums),         \
+                    _mm256_set1_epi16(1));                                                    \
+                const __m256i b16 = _mm256_packs_epi32(b32, b32);                             \
+                __m256i ms = _mm256_setzero_si256();                                          \
+                for (int k = 0; k < 4; k++) {                                                 \
+                    const __m256i mk = _mm256_cvtepu8_epi16(                                  \
+                        _mm_loadu_si128((const __m128i *)(const void *)w[i].m[k]));           \
+                    const __m256i bk =                                                        \
+                        _mm256_permutevar8x32_epi32(b16, _mm256_set1_epi32(k + (k & 2)));     \
+                    ms = _mm256_add_epi32(ms, _mm256_madd_epi16(mk, bk));                     \
+                }                                                                             \
+                const __m256 d = _mm256_set1_ps(y[t][i].d);                                   \
+                const __m256 a = _mm256_mul_ps(_mm256_mul_ps(d, wd), _mm256_cvtepi32_ps(isum[t])); \
+                const __m256 b = _mm256_mul_ps(_mm256_mul_ps(d, wm), _mm256_cvtepi32_ps(ms)); \
+                acc[t] = _mm256_add_ps(acc[t], _mm256_sub_ps(a, b));                          \
+            }                                                                                 \
+        }                                                                                     \
+        il_store(o, out_row, out_tok, acc, (NT));                                             \
+    }
+
+IL_Q4K(il4_q4_K, IL_NT)
+IL_Q4K(il1_q4_K, 1)
+
 /* the sum of a block's 32 activation bytes */
 static inline int32_t block_sum_i8(const int8_t *q)
 {
@@ -850,14 +927,16 @@ static void gemm_interleaved_avx2(float *out, size_t out_row, size_t out_tok,
                                   const struct kernels_mat *w, size_t r0, size_t r1,
                                   const void *x, size_t x_stride, size_t n_tok)
 {
-    const size_t nb = w->cols / QK8_0;
+    const size_t nb = w->cols / kernels_types[w->type].block_size;
     const size_t a0 = (r0 + 7) / 8 * 8, a1 = r1 / 8 * 8;
+    const int kq = w->type == KERNELS_Q4_K; /* Q8_K activations: nothing to prepare */
     il_tile_fn tile4, tile1;
     int offset; /* the codes' zero: 8 (Q4_0), 16 (Q5_0), none (Q8_0: signed bytes) */
     switch (w->type) {
     case KERNELS_Q4_0: tile4 = il4_q4_0, tile1 = il1_q4_0, offset = 8; break;
     case KERNELS_Q5_0: tile4 = il4_q5_0, tile1 = il1_q5_0, offset = 16; break;
     case KERNELS_Q8_0: tile4 = il4_q8_0, tile1 = il1_q8_0, offset = 0; break;
+    case KERNELS_Q4_K: tile4 = il4_q4_K, tile1 = il1_q4_K, offset = 0; break;
     default: tile4 = tile1 = NULL, offset = 0; break;
     }
     if (!tile4 || nb > GEMM_MAX_BLOCKS || a0 >= a1) {
@@ -878,7 +957,7 @@ static void gemm_interleaved_avx2(float *out, size_t out_row, size_t out_tok,
         const struct block_q8_0 *y[IL_NT];
         for (size_t k = 0; k < nt; k++) {
             y[k] = (const void *)(xb + (t + k) * x_stride);
-            for (size_t i = 0; i < nb; i++) {
+            for (size_t i = 0; i < nb && !kq; i++) {
                 yd[k * nb + i] = h2f(y[k][i].d);
                 corr[k * nb + i] = offset ? offset * block_sum_i8(y[k][i].qs) : 0;
             }

@@ -45,6 +45,15 @@ struct block_q8_K { float d; int8_t qs[QK_K]; int16_t bsums[QK_K / 16]; };
 struct block_q4_0x8 { uint16_t d[8]; uint8_t qs[8 * QK4_0 / 2]; };
 struct block_q5_0x8 { uint16_t d[8]; uint8_t qh[8 * 4]; uint8_t qs[8 * QK4_0 / 2]; };
 struct block_q8_0x8 { uint16_t d[8]; int8_t qs[8 * QK8_0]; };
+/* Q4_K: the scales and mins unpacked (sc[j][r]: sub-block j of row r; m[k][r]: row r's mins of
+ * sub-blocks 2k, 2k+1), so 1184 bytes for the 8 rows' 1152; quants in turns as above */
+struct block_q4_Kx8 {
+    uint16_t d[8], dmin[8];
+    uint8_t sc[8][8];
+    uint8_t m[4][8][2];
+    uint8_t qs[8 * QK_K / 2];
+};
+#define QUANT_BLOCK_MAX 256 /* bytes: at least every interleavable type's block */
 
 /* repack.c: the interleaved layout read one row at a time: block i of row 'row' of an
  * interleaved w, as the plain block (w's block_bytes into blk) ... */

@@ -5,6 +5,7 @@
 #include "quant_internal.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #define H2F(h) kernels_half_to_float(h)
@@ -357,128 +358,151 @@ float quant_dot_bf16_ref(const void *a, const void *x, size_t n)
     return s;
 }
 
-float quant_dot_q4_0_ref(const void *a, const void *x, size_t n)
+/* The 32-value formats: the codes of values j (lo) and j + 16 (hi) of a block, j < 16 (the
+ * weight's value / d, or (value - m) / d) */
+static inline int q4_0_lo(const void *b, int j) { return (((const struct block_q4_0 *)b)->qs[j] & 0xF) - 8; }
+static inline int q4_0_hi(const void *b, int j) { return (((const struct block_q4_0 *)b)->qs[j] >> 4) - 8; }
+static inline int q4_1_lo(const void *b, int j) { return ((const struct block_q4_1 *)b)->qs[j] & 0xF; }
+static inline int q4_1_hi(const void *b, int j) { return ((const struct block_q4_1 *)b)->qs[j] >> 4; }
+
+static inline int q5_0_lo(const void *b, int j)
 {
-    const struct block_q4_0 *w = a;
-    const struct block_q8_0 *y = x;
+    const struct block_q5_0 *w = b;
+    return q5_value(w->qh, w->qs, j) - 16;
+}
+
+static inline int q5_0_hi(const void *b, int j) { return q5_0_lo(b, j + 16); }
+
+static inline int q5_1_lo(const void *b, int j)
+{
+    const struct block_q5_1 *w = b;
+    return q5_value(w->qh, w->qs, j);
+}
+
+static inline int q5_1_hi(const void *b, int j) { return q5_1_lo(b, j + 16); }
+
+/* Q4_0 / Q5_0 against Q8_0 (with_min 0: s += sumi * d * yd) and Q4_1 / Q5_1 against Q8_1
+ * (with_min 1: s += (d * yd) * sumi + m * ys; m is the fp16 after d): 'bytes' per block;
+ * inlined with each constant lo / hi */
+static inline __attribute__((always_inline)) float dot_q32_blocks(const void *a, const void *x,
+                                                                  size_t n, size_t bytes,
+                                                                  int (*lo)(const void *, int),
+                                                                  int (*hi)(const void *, int),
+                                                                  int with_min)
+{
+    const char *w = a;
     float s = 0.0f;
-    for (size_t i = 0; i < n / QK4_0; i++) {
+    for (size_t i = 0; i < n / QK4_0; i++, w += bytes) {
+        const int8_t *yq = with_min ? ((const struct block_q8_1 *)x)[i].qs
+                                    : ((const struct block_q8_0 *)x)[i].qs;
         int sumi = 0;
         for (int j = 0; j < 16; j++)
-            sumi += ((w[i].qs[j] & 0xF) - 8) * y[i].qs[j] + ((w[i].qs[j] >> 4) - 8) * y[i].qs[j + 16];
-        s += sumi * H2F(w[i].d) * H2F(y[i].d);
+            sumi += lo(w, j) * yq[j] + hi(w, j) * yq[j + 16];
+        uint16_t d, m;
+        memcpy(&d, w, 2);
+        memcpy(&m, w + 2, 2);
+        if (with_min) {
+            const struct block_q8_1 *y = (const struct block_q8_1 *)x + i;
+            s += (H2F(d) * H2F(y->d)) * sumi + H2F(m) * H2F(y->s);
+        } else {
+            s += sumi * H2F(d) * H2F(((const struct block_q8_0 *)x)[i].d);
+        }
     }
     return s;
+}
+
+float quant_dot_q4_0_ref(const void *a, const void *x, size_t n)
+{
+    return dot_q32_blocks(a, x, n, sizeof(struct block_q4_0), q4_0_lo, q4_0_hi, 0);
 }
 
 float quant_dot_q4_1_ref(const void *a, const void *x, size_t n)
 {
-    const struct block_q4_1 *w = a;
-    const struct block_q8_1 *y = x;
-    float s = 0.0f;
-    for (size_t i = 0; i < n / QK4_0; i++) {
-        int sumi = 0;
-        for (int j = 0; j < 16; j++)
-            sumi += (w[i].qs[j] & 0xF) * y[i].qs[j] + (w[i].qs[j] >> 4) * y[i].qs[j + 16];
-        s += (H2F(w[i].d) * H2F(y[i].d)) * sumi + H2F(w[i].m) * H2F(y[i].s);
-    }
-    return s;
+    return dot_q32_blocks(a, x, n, sizeof(struct block_q4_1), q4_1_lo, q4_1_hi, 1);
 }
 
 float quant_dot_q5_0_ref(const void *a, const void *x, size_t n)
 {
-    const struct block_q5_0 *w = a;
-    const struct block_q8_0 *y = x;
-    float s = 0.0f;
-    for (size_t i = 0; i < n / QK4_0; i++) {
-        int sumi = 0;
-        for (int j = 0; j < QK4_0; j++)
-            sumi += (q5_value(w[i].qh, w[i].qs, j) - 16) * y[i].qs[j];
-        s += sumi * H2F(w[i].d) * H2F(y[i].d);
-    }
-    return s;
+    return dot_q32_blocks(a, x, n, sizeof(struct block_q5_0), q5_0_lo, q5_0_hi, 0);
 }
 
 float quant_dot_q5_1_ref(const void *a, const void *x, size_t n)
 {
-    const struct block_q5_1 *w = a;
-    const struct block_q8_1 *y = x;
+    return dot_q32_blocks(a, x, n, sizeof(struct block_q5_1), q5_1_lo, q5_1_hi, 1);
+}
+
+/* Q8_0 and Q8_1 blocks (layouts that differ only by Q8_1's s): the fp16 scale first, the
+ * 32 quants at qs_off; 'bytes' per block */
+static float dot_q8_blocks(const void *a, const void *x, size_t n, size_t bytes, size_t qs_off)
+{
+    const char *w = a, *y = x;
     float s = 0.0f;
-    for (size_t i = 0; i < n / QK4_0; i++) {
+    for (size_t i = 0; i < n / QK8_0; i++, w += bytes, y += bytes) {
+        const int8_t *wq = (const int8_t *)(w + qs_off), *yq = (const int8_t *)(y + qs_off);
+        uint16_t wd, yd;
+        memcpy(&wd, w, 2);
+        memcpy(&yd, y, 2);
         int sumi = 0;
-        for (int j = 0; j < QK4_0; j++)
-            sumi += q5_value(w[i].qh, w[i].qs, j) * y[i].qs[j];
-        s += (H2F(w[i].d) * H2F(y[i].d)) * sumi + H2F(w[i].m) * H2F(y[i].s);
+        for (int j = 0; j < QK8_0; j++)
+            sumi += wq[j] * yq[j];
+        s += sumi * (H2F(wd) * H2F(yd));
     }
     return s;
 }
 
 float quant_dot_q8_0_ref(const void *a, const void *x, size_t n)
 {
-    const struct block_q8_0 *w = a, *y = x;
-    float s = 0.0f;
-    for (size_t i = 0; i < n / QK8_0; i++) {
-        int sumi = 0;
-        for (int j = 0; j < QK8_0; j++)
-            sumi += w[i].qs[j] * y[i].qs[j];
-        s += sumi * (H2F(w[i].d) * H2F(y[i].d));
-    }
-    return s;
+    return dot_q8_blocks(a, x, n, sizeof(struct block_q8_0), offsetof(struct block_q8_0, qs));
 }
 
 float quant_dot_q8_1_ref(const void *a, const void *x, size_t n)
 {
-    const struct block_q8_1 *w = a, *y = x;
+    return dot_q8_blocks(a, x, n, sizeof(struct block_q8_1), offsetof(struct block_q8_1, qs));
+}
+
+static inline int q4_K_code(const void *b, int l)
+{
+    return k4_value(((const struct block_q4_K *)b)->qs, l);
+}
+
+static inline int q5_K_code(const void *b, int l) { return k5_value(b, l); }
+
+/* Q4_K and Q5_K against Q8_K: the same header (d, dmin, 12 bytes of scales and mins);
+ * inlined with each constant 'code' */
+static inline __attribute__((always_inline)) float dot_k45_blocks(const void *a, const void *x,
+                                                                  size_t n, size_t bytes,
+                                                                  int (*code)(const void *, int))
+{
+    const char *w = a;
+    const struct block_q8_K *y = x;
     float s = 0.0f;
-    for (size_t i = 0; i < n / QK8_0; i++) {
-        int sumi = 0;
-        for (int j = 0; j < QK8_0; j++)
-            sumi += w[i].qs[j] * y[i].qs[j];
-        s += sumi * (H2F(w[i].d) * H2F(y[i].d));
+    for (size_t i = 0; i < n / QK_K; i++, w += bytes) {
+        int sumi = 0, summs = 0;
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            quant_scale_min_k4(j, (const uint8_t *)w + offsetof(struct block_q4_K, scales), &sc, &m);
+            int sj = 0;
+            for (int l = 0; l < 32; l++)
+                sj += code(w, j * 32 + l) * y[i].qs[j * 32 + l];
+            sumi += sc * sj;
+            summs += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+        }
+        uint16_t d, dmin;
+        memcpy(&d, w, 2);
+        memcpy(&dmin, w + 2, 2);
+        s += y[i].d * H2F(d) * sumi - y[i].d * H2F(dmin) * summs;
     }
     return s;
 }
 
 float quant_dot_q4_K_ref(const void *a, const void *x, size_t n)
 {
-    const struct block_q4_K *w = a;
-    const struct block_q8_K *y = x;
-    float s = 0.0f;
-    for (size_t i = 0; i < n / QK_K; i++) {
-        int sumi = 0, summs = 0;
-        for (int j = 0; j < 8; j++) {
-            uint8_t sc, m;
-            quant_scale_min_k4(j, w[i].scales, &sc, &m);
-            int sj = 0;
-            for (int l = 0; l < 32; l++)
-                sj += k4_value(w[i].qs, j * 32 + l) * y[i].qs[j * 32 + l];
-            sumi += sc * sj;
-            summs += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-        }
-        s += y[i].d * H2F(w[i].d) * sumi - y[i].d * H2F(w[i].dmin) * summs;
-    }
-    return s;
+    return dot_k45_blocks(a, x, n, sizeof(struct block_q4_K), q4_K_code);
 }
 
 float quant_dot_q5_K_ref(const void *a, const void *x, size_t n)
 {
-    const struct block_q5_K *w = a;
-    const struct block_q8_K *y = x;
-    float s = 0.0f;
-    for (size_t i = 0; i < n / QK_K; i++) {
-        int sumi = 0, summs = 0;
-        for (int j = 0; j < 8; j++) {
-            uint8_t sc, m;
-            quant_scale_min_k4(j, w[i].scales, &sc, &m);
-            int sj = 0;
-            for (int l = 0; l < 32; l++)
-                sj += k5_value(&w[i], j * 32 + l) * y[i].qs[j * 32 + l];
-            sumi += sc * sj;
-            summs += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
-        }
-        s += y[i].d * H2F(w[i].d) * sumi - y[i].d * H2F(w[i].dmin) * summs;
-    }
-    return s;
+    return dot_k45_blocks(a, x, n, sizeof(struct block_q5_K), q5_K_code);
 }
 
 float quant_dot_q6_K_ref(const void *a, const void *x, size_t n)

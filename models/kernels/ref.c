@@ -107,7 +107,7 @@ void kernels_row_to_float(const struct kernels_mat *w, size_t row, float *out)
     }
     const struct kernels_type_traits *tr = &kernels_types[w->type];
     if (w->interleave) {
-        char blk[sizeof(struct block_q8_0)];
+        char blk[QUANT_BLOCK_MAX];
         for (size_t i = 0; i < w->cols / tr->block_size; i++) {
             quant_block_of(w, row, i, blk);
             tr->to_float(blk, out + i * tr->block_size, tr->block_size);

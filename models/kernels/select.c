@@ -57,14 +57,7 @@ static void resolve(void)
                 e->from_float = kernels_types[ty].from_float;
         }
         k->dot = k->type[KERNELS_F32].dot;
-        k->rmsnorm = vec[t]->rmsnorm;
-        k->softmax = vec[t]->softmax;
-        k->axpy = vec[t]->axpy;
-        k->round_f16 = vec[t]->round_f16;
-        k->att_scores = vec[t]->att_scores;
-        k->att_sum = vec[t]->att_sum;
-        k->att_scores_f16 = vec[t]->att_scores_f16;
-        k->att_sum_f16 = vec[t]->att_sum_f16;
+        k->vec = *vec[t];
     }
 }
 

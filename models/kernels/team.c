@@ -3,10 +3,14 @@
  * deschedules (another process took its core) only delays the chunk it holds; the caller
  * takes every other chunk. Helpers spin briefly between dispatches, then sleep on a futex.
  * One caller at a time: a second concurrent caller runs its work alone. A small controller
- * times windows of dispatches with and without the helpers (wall time per chunk) and keeps
- * whichever mode is faster, probing the other now and then, so 2 threads on a busy machine
- * (late helpers, a shared CPU quota) never run slower than 1 for long.
- * run slower than 1. Linux only. */
+ * times windows of dispatches with and without the helpers and keeps whichever mode is
+ * faster, probing the other now and then, so 2 threads on a busy machine (late helpers, a
+ * shared CPU quota) never run slower than 1 for long. It compares like with like: wall time
+ * per chunk is kept per kind of dispatch (the same function over the same items in the same
+ * chunks: a prompt's GEMM, a decode step's matvec, attention ...), and a window's work is
+ * priced at each mode's rates for those kinds. Windows end after TEAM_WINDOW dispatches or
+ * TEAM_WINDOW_NS of wall time, so a single prompt is enough to decide; the first mode is
+ * "with helpers" when the load average leaves a core free, else alone. Linux only. */
 #include "kernels.h"
 
 #include <linux/futex.h>
@@ -35,7 +39,10 @@
 #define TEAM_SPIN_IDLE 2000 /* pause loops (~20 us) a helper spins before sleeping: spinning
                              * burns the CPU share the caller may need on a busy machine */
 #define TEAM_SPIN_WAIT 2000  /* pause loops the caller spins before yielding its core */
-#define TEAM_WINDOW 128       /* dispatches per measurement (~4 decode steps) */
+#define TEAM_WINDOW 128       /* dispatches per measurement at most (~4 decode steps) ... */
+#define TEAM_WINDOW_NS 20000000 /* ... or this much wall time (~2 prompt batches) */
+#define TEAM_WINDOW_MIN 8     /* dispatches at least */
+#define TEAM_CLASSES 32       /* kinds of dispatch told apart (least recently seen goes) */
 #define TEAM_MARGIN 0.9       /* helpers must cut the time per chunk by 10% to be used */
 #define TEAM_STALL_NS 1000000 /* waiting 1 ms on a late helper ends the window at once: a
                                * descheduled helper costs a time slice, and one is enough */
@@ -59,17 +66,25 @@ static struct {
     size_t n, chunk;
     /* the controller: only the caller owning 'busy' touches these */
     int alone;              /* current mode: 1 = caller works alone */
+    int started;            /* the first mode was chosen (team_start_mode) */
     int win_n;              /* dispatches in the current window */
     int64_t win_ns;         /* their wall time */
-    uint64_t win_chunks;    /* their chunks */
-    double rate[2];         /* ns per chunk, [0] with helpers, [1] alone; 0 = unknown */
+    uint64_t windows;       /* windows ended so far (the classes' clock) */
+    struct team_class {
+        kernels_range_fn fn; /* the kind: fn over n items in chunks of 'chunk' */
+        size_t n, chunk;
+        double rate[2];      /* ns per chunk, [0] with helpers, [1] alone; 0 = unknown */
+        int64_t win_ns;      /* this window's wall time and chunks of this kind */
+        uint64_t win_chunks;
+        uint64_t seen;       /* the window it was last seen in */
+    } cls[TEAM_CLASSES];
     int windows_left;       /* windows before probing the other mode */
     int probe_every;
     int probing;            /* the current window measures the losing mode */
     int adapt;              /* 0: always use the helpers (LMSERVE_KERNEL_ADAPT=0, measurements) */
     uint64_t stood_down;    /* windows decided alone, for logs and tests */
 } team = {.setup = PTHREAD_MUTEX_INITIALIZER, .probe_every = TEAM_PROBE_EVERY, .adapt = 1,
-           .alone = 1 /* measure alone first: a busy machine pays for no failed probe */};
+           .alone = 1 /* until team_start_mode() */};
 
 static int64_t mono_ns(void)
 {
@@ -78,23 +93,37 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* End of a window: record its rate; after a probe keep the faster mode; after a run of
- * windows in the winning mode, probe the other one (the machine's load changes). */
+/* End of a window: update each kind's rate in this mode; price the window's work at both
+ * modes' rates (the kinds measured in both); after a probe keep the cheaper mode; after a
+ * run of windows in the winning mode, probe the other one (the machine's load changes). */
 static void team_window_end(void)
 {
     const int m = team.alone;
-    /* a moving average: one descheduling of the caller must not decide alone */
-    const double r = (double)team.win_ns / (double)team.win_chunks;
-    team.rate[m] = team.rate[m] == 0.0 ? r : 0.5 * (team.rate[m] + r);
+    double here = 0.0, other = 0.0;
+    for (int i = 0; i < TEAM_CLASSES; i++) {
+        struct team_class *c = &team.cls[i];
+        if (c->win_chunks == 0)
+            continue;
+        /* a moving average: one descheduling of the caller must not decide alone */
+        const double r = (double)c->win_ns / (double)c->win_chunks;
+        c->rate[m] = c->rate[m] == 0.0 ? r : 0.5 * (c->rate[m] + r);
+        if (c->rate[!m] != 0.0) {
+            here += (double)c->win_chunks * c->rate[m];
+            other += (double)c->win_chunks * c->rate[!m];
+        }
+        c->win_ns = 0;
+        c->win_chunks = 0;
+    }
     team.win_n = 0;
     team.win_ns = 0;
-    team.win_chunks = 0;
-    if (team.rate[!m] == 0.0) { /* the other mode was never measured: probe it now */
+    team.windows++;
+    if (other == 0.0) { /* none of this work was measured in the other mode: probe it now */
         team.alone = !m;
         team.probing = 1;
         return;
     }
-    const int best = !(team.rate[0] < TEAM_MARGIN * team.rate[1]); /* 1 = alone */
+    const double helpers = m ? other : here, alone = m ? here : other;
+    const int best = !(helpers < TEAM_MARGIN * alone); /* 1 = alone */
     if (team.probing) {
         team.probing = 0;
         if (best == m) /* the probe won: a fresh run in this mode */
@@ -105,7 +134,7 @@ static void team_window_end(void)
         team.windows_left = team.probe_every;
         return;
     }
-    if (best != m) { /* this mode got slower than the other's last rate */
+    if (best != m) { /* this mode got slower than the other's rates */
         team.alone = best;
         team.windows_left = team.probe_every;
         return;
@@ -114,6 +143,51 @@ static void team_window_end(void)
         team.alone = !m;
         team.probing = 1;
     }
+}
+
+/* One dispatch of 'chunks' chunks took 'ns' of wall time: add it to its kind's window. */
+static void team_record(kernels_range_fn fn, size_t n, size_t chunk, int64_t ns, uint64_t chunks)
+{
+    struct team_class *c = NULL, *oldest = &team.cls[0];
+    for (int i = 0; i < TEAM_CLASSES && !c; i++) {
+        struct team_class *k = &team.cls[i];
+        if (k->fn == fn && k->n == n && k->chunk == chunk)
+            c = k;
+        else if (k->seen < oldest->seen || (k->fn == NULL && oldest->fn != NULL))
+            oldest = k;
+    }
+    if (!c) {
+        c = oldest;
+        if (c->win_chunks) { /* its unfinished window goes with it */
+            team.win_ns -= c->win_ns;
+            team.win_n--;
+        }
+        memset(c, 0, sizeof *c);
+        c->fn = fn;
+        c->n = n;
+        c->chunk = chunk;
+    }
+    c->seen = team.windows + 1;
+    c->win_ns += ns;
+    c->win_chunks += chunks;
+    team.win_ns += ns;
+    if (++team.win_n >= TEAM_WINDOW || (team.win_n >= TEAM_WINDOW_MIN && team.win_ns >= TEAM_WINDOW_NS))
+        team_window_end();
+}
+
+/* The first mode: with the helpers when the 1-minute load average leaves them a core. */
+static void team_start_mode(void)
+{
+    team.started = 1;
+    double load = 1e9;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &load) != 1)
+            load = 1e9;
+        fclose(f);
+    }
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    team.alone = !(cpus > 1 && load + (double)team.threads <= (double)cpus + 0.5);
 }
 
 static uint64_t st_total(uint64_t v) { return (v >> STATE_IDX_BITS) & STATE_IDX_MASK; }
@@ -243,14 +317,16 @@ void kernels_parallel_for(size_t n, size_t chunk, kernels_range_fn fn, void *ctx
         fn(ctx, 0, n);
         return;
     }
+    if (!team.started && team.adapt) {
+        if (team.threads == 0)
+            team.threads = kernels_threads();
+        team_start_mode();
+    }
     if (team.alone && team.adapt) { /* the controller found the helpers slower: team_window_end() */
         const int64_t a0 = mono_ns();
         fn(ctx, 0, n);
-        team.win_ns += mono_ns() - a0;
-        team.win_chunks += chunks;
         team.stood_down++;
-        if (++team.win_n == TEAM_WINDOW)
-            team_window_end();
+        team_record(fn, n, chunk, mono_ns() - a0, chunks);
         atomic_store(&team.busy, 0);
         return;
     }
@@ -290,9 +366,8 @@ void kernels_parallel_for(size_t n, size_t chunk, kernels_range_fn fn, void *ctx
             sched_yield(); /* the late helper may need this core to finish its chunk */
     }
     const int64_t t2 = mono_ns();
-    team.win_ns += t2 - t0;
-    team.win_chunks += chunks;
-    if (++team.win_n == TEAM_WINDOW || (team.adapt && t2 - t1 > TEAM_STALL_NS))
+    team_record(fn, n, chunk, t2 - t0, chunks);
+    if (team.adapt && t2 - t1 > TEAM_STALL_NS && team.win_n > 0)
         team_window_end();
     atomic_store(&team.busy, 0);
 }

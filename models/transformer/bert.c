@@ -51,6 +51,7 @@ struct enc {
     size_t xa_part;
     float *sc;    /* (n_seq * H, max_len) attention weights, one row per item */
     int causal;
+    kernels_exp_sum_fn exp_sum; /* the softmax's exponentials at the kernel tier */
 };
 
 /* The per-row work after a linear layer, split over the kernel thread team by rows: the bias
@@ -194,11 +195,7 @@ static void att_range(void *ctx, size_t b, size_t end)
             float mx = -INFINITY;
             for (size_t j = 0; j < upto; j++)
                 mx = sc[j] > mx ? sc[j] : mx;
-            double sum = 0.0; /* ggml's softmax: the sum in double */
-            for (size_t j = 0; j < upto; j++) {
-                sc[j] = expf(sc[j] - mx);
-                sum += (double)sc[j];
-            }
+            const double sum = e->exp_sum(sc, sc, mx, upto); /* ggml's: the sum in double */
             const float inv = (float)(1.0 / sum);
             for (size_t j = 0; j < upto; j++)
                 sc[j] *= inv;
@@ -284,7 +281,8 @@ static int encode_group(const transformer *t, const int *const *ids, const size_
     const struct checkpoint *ck = &t->ck;
     const struct transformer_shape *sh = &ck->shape;
     struct enc e = {.t = t, .dim = (size_t)sh->dim, .hid = (size_t)sh->hidden_dim,
-                    .H = (size_t)sh->n_heads, .n_seq = n_seq, .causal = ck->enc.causal};
+                    .H = (size_t)sh->n_heads, .n_seq = n_seq, .causal = ck->enc.causal,
+                    .exp_sum = kernels_exp_sum_get(t->k->tier)};
     e.hs = e.dim / e.H;
     e.kvd = e.hs * (size_t)sh->n_kv_heads;
     e.group = e.H / (size_t)sh->n_kv_heads;

@@ -22,7 +22,9 @@ struct transformer_seq {
     const transformer *t;
     size_t cap, pos;
     size_t batch_cap;
-    float *kc, *vc; /* (n_layers, cap, kv_dim) */
+    /* (n_layers, n_kv_heads, cap, head_size): a head's keys of consecutive positions are
+     * contiguous, so attention streams whole cache lines (kv_dim-strided rows wasted half) */
+    float *kc, *vc;
     uint16_t *kh, *vh; /* the same as IEEE half instead (kv_type f16; kc, vc NULL then) */
     float *x, *xb, *xb2, *q; /* (batch, dim) */
     float *hb, *hb2;         /* (batch, hidden_dim) */
@@ -152,15 +154,17 @@ int transformer_seq_copy_prefix(transformer_seq *dst, const transformer_seq *src
     /* src->pos is not read: a step may be advancing src (a running generation) right now */
     if (dst->rs || src->rs || dst->t != src->t || dst->pos != 0 || n > src->cap || n > dst->cap)
         return -1;
-    const size_t kvd = (size_t)dst->t->kv_dim, L = (size_t)dst->t->ck.shape.n_layers;
-    for (size_t l = 0; l < L; l++) {
+    const size_t hs = (size_t)dst->t->head_size;
+    /* one block of cap x head_size per layer and KV head */
+    const size_t blocks = (size_t)dst->t->ck.shape.n_layers * ((size_t)dst->t->kv_dim / hs);
+    for (size_t b = 0; b < blocks; b++) {
         if (dst->kh) {
-            memcpy(dst->kh + l * dst->cap * kvd, src->kh + l * src->cap * kvd, n * kvd * sizeof(uint16_t));
-            memcpy(dst->vh + l * dst->cap * kvd, src->vh + l * src->cap * kvd, n * kvd * sizeof(uint16_t));
+            memcpy(dst->kh + b * dst->cap * hs, src->kh + b * src->cap * hs, n * hs * sizeof(uint16_t));
+            memcpy(dst->vh + b * dst->cap * hs, src->vh + b * src->cap * hs, n * hs * sizeof(uint16_t));
             continue;
         }
-        memcpy(dst->kc + l * dst->cap * kvd, src->kc + l * src->cap * kvd, n * kvd * sizeof(float));
-        memcpy(dst->vc + l * dst->cap * kvd, src->vc + l * src->cap * kvd, n * kvd * sizeof(float));
+        memcpy(dst->kc + b * dst->cap * hs, src->kc + b * src->cap * hs, n * hs * sizeof(float));
+        memcpy(dst->vc + b * dst->cap * hs, src->vc + b * src->cap * hs, n * hs * sizeof(float));
     }
     dst->pos = n;
     return 0;
@@ -356,6 +360,7 @@ struct att_job {
     size_t layer, n;
     size_t score_cap; /* positions per row of 'scores' */
     float *scores; /* ggml numerics: (n * n_heads, score_cap) scratch, else NULL */
+    kernels_exp_sum_fn exp_sum; /* ggml numerics: the softmax's exponentials at the tier */
 };
 
 static void att_range(void *ctx, size_t b, size_t e)
@@ -370,10 +375,10 @@ static void att_range(void *ctx, size_t b, size_t e)
     for (size_t it = b; it < e; it++) {
         const size_t tok = it / H, h = it % H, p = j->rows[tok].pos;
         const transformer_seq *sq = j->rows[tok].seq;
-        const size_t lay = j->layer * sq->cap * kvd;
-        const float *kc = sq->kc ? sq->kc + lay : NULL, *vc = sq->vc ? sq->vc + lay : NULL;
+        /* this layer's and KV head's block: positions contiguous, head_size apart */
+        const size_t kvoff = ((j->layer * kvd / hs) + h / group) * sq->cap * hs;
+        const float *kc = sq->kc, *vc = sq->vc;
         const float *q = s->q + tok * dim + h * hs;
-        const size_t kvoff = (h / group) * hs;
         float *out = s->xb + tok * dim + h * hs;
         memset(out, 0, hs * sizeof *out);
         if (j->scores) {
@@ -381,30 +386,26 @@ static void att_range(void *ctx, size_t b, size_t e)
              * before they multiply the (fp16) values */
             float *sc = j->scores + it * j->score_cap, mx = -INFINITY;
             if (sq->kh) /* kv_type f16 (GGUF only): the same floats, half the memory */
-                t->k->att_scores_f16(sc, q, sq->kh + lay + kvoff, kvd, p + 1, hs, scale);
+                t->k->att_scores_f16(sc, q, sq->kh + kvoff, hs, p + 1, hs, scale);
             else
-                t->k->att_scores(sc, q, kc + kvoff, kvd, p + 1, hs, scale);
+                t->k->att_scores(sc, q, kc + kvoff, hs, p + 1, hs, scale);
             for (size_t i = 0; i <= p; i++)
                 mx = sc[i] > mx ? sc[i] : mx;
-            double sum = 0;
-            for (size_t i = 0; i <= p; i++) {
-                sc[i] = expf(sc[i] - mx);
-                sum += sc[i];
-            }
+            const double sum = j->exp_sum(sc, sc, mx, p + 1);
             const float inv = (float)(1.0 / sum);
             for (size_t i = 0; i <= p; i++)
                 sc[i] *= inv;
             t->k->round_f16(sc, p + 1);
             if (sq->vh)
-                t->k->att_sum_f16(out, sc, sq->vh + lay + kvoff, kvd, p + 1, hs);
+                t->k->att_sum_f16(out, sc, sq->vh + kvoff, hs, p + 1, hs);
             else
-                t->k->att_sum(out, sc, vc + kvoff, kvd, p + 1, hs);
+                t->k->att_sum(out, sc, vc + kvoff, hs, p + 1, hs);
             continue;
         }
         /* one pass with a running max (online softmax): no scratch of seq_len floats */
         float m = -INFINITY, l = 0.0f;
         for (size_t i = 0; i <= p; i++) {
-            const float sc = t->k->dot(q, kc + i * kvd + kvoff, hs) * scale;
+            const float sc = t->k->dot(q, kc + kvoff + i * hs, hs) * scale;
             if (sc > m) {
                 const float f = expf(m - sc); /* 0 on the first position */
                 for (size_t d = 0; d < hs; d++)
@@ -413,7 +414,7 @@ static void att_range(void *ctx, size_t b, size_t e)
                 m = sc;
             }
             const float w = expf(sc - m);
-            t->k->axpy(out, w, vc + i * kvd + kvoff, hs);
+            t->k->axpy(out, w, vc + kvoff + i * hs, hs);
             l += w;
         }
         const float inv = 1.0f / l;
@@ -622,7 +623,8 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
             rope(a, s->q + i * dim, dim, hs, s->rope_cr, s->rope_ci);
             rope(a, kn + i * kvd, kvd, hs, s->rope_cr, s->rope_ci);
         }
-        struct att_job aj = {.t = t, .s = s, .rows = rows, .layer = l, .n = n, .score_cap = score_cap};
+        struct att_job aj = {.t = t, .s = s, .rows = rows, .layer = l, .n = n, .score_cap = score_cap,
+                             .exp_sum = kernels_exp_sum_get(t->k->tier)};
         if (a->ggml) { /* llama.cpp's default F16 KV cache; Q rounded as ggml does */
             t->k->round_f16(s->q, n * dim);
             t->k->round_f16(kn, n * kvd);
@@ -633,16 +635,19 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
         }
         for (size_t i = 0; i < n; i++) {
             transformer_seq *sq = rows[i].seq;
-            const size_t off = (l * sq->cap + rows[i].pos) * kvd;
-            if (sq->kh) { /* already rounded to fp16 above: the conversion is exact */
-                for (size_t d = 0; d < kvd; d++) {
-                    sq->kh[off + d] = kernels_float_to_half(kn[i * kvd + d]);
-                    sq->vh[off + d] = kernels_float_to_half(vn[i * kvd + d]);
+            for (size_t hh = 0; hh < kvd / hs; hh++) { /* each KV head's block */
+                const size_t off = ((l * (kvd / hs) + hh) * sq->cap + rows[i].pos) * hs;
+                const float *kr = kn + i * kvd + hh * hs, *vr = vn + i * kvd + hh * hs;
+                if (sq->kh) { /* already rounded to fp16 above: the conversion is exact */
+                    for (size_t d = 0; d < hs; d++) {
+                        sq->kh[off + d] = kernels_float_to_half(kr[d]);
+                        sq->vh[off + d] = kernels_float_to_half(vr[d]);
+                    }
+                    continue;
                 }
-                continue;
+                memcpy(sq->kc + off, kr, hs * sizeof(float));
+                memcpy(sq->vc + off, vr, hs * sizeof(float));
             }
-            memcpy(sq->kc + off, kn + i * kvd, kvd * sizeof(float));
-            memcpy(sq->vc + off, vn + i * kvd, kvd * sizeof(float));
         }
         kernels_parallel_for(n * (size_t)sh->n_heads, ATT_ITEMS_PER_CHUNK, att_range, &aj);
         free(aj.scores);

@@ -102,6 +102,8 @@ static size_t state_bytes(const void *st)
 /* ---- the conv and the scan, by channel ---- */
 
 #define GATE_BLOCK 64 /* channels per SiLU(z) gating call (stack scratch) */
+#define CONV_BLOCK 16 /* channels per conv block (stack scratch, token-major) */
+#define CONV_KEEP_MAX 64 /* d_conv - 1 at most (the loader checks) */
 
 struct chan_job {
     const struct mamba_layer *w;
@@ -119,20 +121,40 @@ static void conv_range(void *ctx, size_t b, size_t e)
     const struct chan_job *j = ctx;
     struct mamba_state *m = j->m;
     const size_t dc = m->dc, keep = dc - 1, n = j->n, di = m->di;
-    float win[MAMBA_BATCH + 64];
-    for (size_t c = b; c < e; c++) {
-        float *st = m->conv + (j->layer * di + c) * keep;
-        memcpy(win, st, keep * sizeof *win);
-        for (size_t i = 0; i < n; i++)
-            win[keep + i] = m->xz[i * 2 * di + c];
-        const float *cw = j->w->conv_w + c * dc;
-        for (size_t i = 0; i < n; i++) {
-            float sum = 0.0f;
-            for (size_t k = 0; k < dc; k++)
-                sum += win[i + k] * cw[k];
-            m->xc[i * di + c] = sum + j->w->conv_b[c];
+    /* CONV_BLOCK channels at a time, laid out token-major so the loops over channels
+     * vectorize; each channel's sum still runs k = 0 .. d_conv-1 in order */
+    float win[(MAMBA_BATCH + CONV_KEEP_MAX) * CONV_BLOCK], wt[(CONV_KEEP_MAX + 1) * CONV_BLOCK];
+    float acc[CONV_BLOCK];
+    for (size_t c0 = b; c0 < e; c0 += CONV_BLOCK) {
+        const size_t nc = e - c0 < CONV_BLOCK ? e - c0 : CONV_BLOCK;
+        float *st = m->conv + (j->layer * di + c0) * keep; /* (channel, keep) */
+        if (nc < CONV_BLOCK) { /* the last block: unused lanes computed on zeros */
+            memset(win, 0, (keep + n) * CONV_BLOCK * sizeof *win);
+            memset(wt, 0, dc * CONV_BLOCK * sizeof *wt);
         }
-        memcpy(st, win + n, keep * sizeof *win);
+        for (size_t c = 0; c < nc; c++) {
+            for (size_t k = 0; k < keep; k++)
+                win[k * CONV_BLOCK + c] = st[c * keep + k];
+            for (size_t k = 0; k < dc; k++)
+                wt[k * CONV_BLOCK + c] = j->w->conv_w[(c0 + c) * dc + k];
+        }
+        for (size_t i = 0; i < n; i++)
+            memcpy(win + (keep + i) * CONV_BLOCK, m->xz + i * 2 * di + c0, nc * sizeof *win);
+        for (size_t i = 0; i < n; i++) {
+            for (size_t c = 0; c < CONV_BLOCK; c++)
+                acc[c] = 0.0f;
+            for (size_t k = 0; k < dc; k++) {
+                const float *wr = win + (i + k) * CONV_BLOCK, *kr = wt + k * CONV_BLOCK;
+                for (size_t c = 0; c < CONV_BLOCK; c++) /* fixed count: vectorized */
+                    acc[c] += wr[c] * kr[c];
+            }
+            float *out = m->xc + i * di + c0;
+            for (size_t c = 0; c < nc; c++)
+                out[c] = acc[c] + j->w->conv_b[c0 + c];
+        }
+        for (size_t c = 0; c < nc; c++)
+            for (size_t k = 0; k < keep; k++)
+                st[c * keep + k] = win[(n + k) * CONV_BLOCK + c];
     }
     for (size_t i = 0; i < n; i++) /* SiLU, by token over these channels */
         j->silu(m->xc + i * di + b, m->xc + i * di + b, NULL, e - b);

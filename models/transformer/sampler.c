@@ -10,7 +10,6 @@
 #include <emmintrin.h>
 #endif
 
-#define SAMPLER_TOPK_INSERT_MAX 256 /* top_k up to this: insertion into a short list */
 #define SAMPLER_SEED_DEFAULT 0x9E3779B97F4A7C15ull /* any non-zero state; seed 0 maps here */
 
 int sampler_init(struct sampler *s, int vocab, uint64_t seed)
@@ -37,6 +36,7 @@ void sampler_free(struct sampler *s)
     free(s->idx);
     free(s->count);
     free(s->seen);
+    free(s->hits);
     memset(s, 0, sizeof *s);
 }
 
@@ -125,25 +125,34 @@ static void sort_desc(int *idx, size_t n, const float *p)
     }
 }
 
-/* Keep only the k most probable of idx[0..n) (k < n), sorted, in place. */
-static void keep_top_k(int *idx, size_t n, size_t k, const float *p)
+/* Keep only the k most probable of idx[0..n) (k < n; idx ascending), in place, best first:
+ * probability descending, then id ascending (models/util/topk's order, as sort_desc's). */
+static void keep_top_k(struct sampler *s, size_t n, size_t k)
 {
-    if (k > SAMPLER_TOPK_INSERT_MAX) {
-        sort_desc(idx, n, p);
-        return;
-    }
-    size_t have = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = idx[i];
-        if (have == k && !(p[v] > p[idx[k - 1]]))
-            continue;
-        size_t j = have < k ? have++ : k - 1;
-        while (j > 0 && p[idx[j - 1]] < p[v]) {
-            idx[j] = idx[j - 1];
-            j--;
+    int *idx = s->idx;
+    const float *p = s->probs;
+    if (k > s->hits_cap) {
+        struct topk_hit *h = realloc(s->hits, k * sizeof *h);
+        if (!h) { /* the same order from sorting everything */
+            sort_desc(idx, n, p);
+            return;
         }
-        idx[j] = v;
+        s->hits = h;
+        s->hits_cap = k;
     }
+    struct topk t = {.h = s->hits, .cap = k};
+    size_t i = 0;
+    for (; i < k; i++)
+        topk_push(&t, (uint32_t)idx[i], p[idx[i]]);
+    /* ids come ascending: one equal to the weakest kept never enters (no call for it) */
+    for (float weakest = t.h[0].score; i < n; i++)
+        if (p[idx[i]] > weakest) {
+            topk_push(&t, (uint32_t)idx[i], p[idx[i]]);
+            weakest = t.h[0].score;
+        }
+    topk_sort(t.h, k);
+    for (i = 0; i < k; i++)
+        idx[i] = (int)t.h[i].id;
 }
 
 static void apply_penalties(struct sampler *s, float *logits, const struct transformer_gen_params *p)
@@ -188,7 +197,7 @@ int sampler_next(struct sampler *s, float *logits, const struct transformer_gen_
         return argmax(logits, V);
     int sorted = 0;
     if (p->top_k > 0 && (size_t)p->top_k < n) {
-        keep_top_k(s->idx, n, (size_t)p->top_k, s->probs);
+        keep_top_k(s, n, (size_t)p->top_k);
         sorted = 1;
         n = (size_t)p->top_k;
     }
@@ -227,7 +236,7 @@ float sampler_logprob(const float *logits, int vocab, int id, struct transformer
     for (int i = 0; i < vocab; i++)
         sum += exp((double)logits[i] - max);
     const float lse = max + (float)log(sum);
-    /* top-n by insertion into a short sorted list */
+    /* top-n by insertion into a sorted list (logprobs: n_top <= 20; /v1/next: its top_k) */
     size_t have = 0;
     for (int i = 0; i < vocab && n_top > 0; i++) {
         if (have == n_top && logits[i] <= top[have - 1].logprob)

@@ -379,9 +379,9 @@ int transformer_sched_enter(const transformer *t, size_t kv_bytes, const volatil
                           (kv_bytes + (1 << 20) - 1) >> 20, s->kv_budget >> 20);
     }
     s->waiting++;
-    while (s->active >= s->parallel || s->kv_used + s->cache_bytes + kv_bytes > s->kv_budget) {
-        if (s->active < s->parallel && evict_lru(s))
-            continue; /* cached prefixes give way to running generations */
+    for (;;) {
+        /* first: a deadline that passed while waiting is a 503 even if a slot just freed
+         * (the slot's holder may have reached its own deadline at the same moment) */
         if (cancelled && *cancelled) { /* its deadline passed (or the client left) */
             s->waiting--;
             pthread_mutex_unlock(&s->mu);
@@ -390,6 +390,10 @@ int transformer_sched_enter(const transformer *t, size_t kv_bytes, const volatil
                               "(%zu slots, %zu MB of KV cache); retry later",
                               s->parallel, s->kv_budget >> 20);
         }
+        if (s->active < s->parallel && s->kv_used + s->cache_bytes + kv_bytes <= s->kv_budget)
+            break;
+        if (s->active < s->parallel && evict_lru(s))
+            continue; /* cached prefixes give way to running generations */
         struct timespec until;
         deadline_in(&until, SCHED_POLL_MS * 1000L);
         pthread_cond_timedwait(&s->slot, &s->mu, &until);

@@ -10,6 +10,7 @@
 
 #include "../kernels/act.h"
 #include "../kernels/kernels.h"
+#include "../util/topk.h"  /* the sampler's top_k */
 #include "../util/alloc.h" /* util_malloc & co: the loaders' allocations (failure injection) */
 #include "../vocab/vocab.h"
 #include "../vocab/vocab_internal.h" /* struct strtab: the llama2.c tokenizer's piece hash */
@@ -160,7 +161,7 @@ const char *checkpoint_format_name(int version);
 /* Map the weights of GGUF file 'path' (the architectures in ARCHS) as views into the
  * file; every shape and type checked. Same contract as checkpoint_open. A file without
  * tensors is STATUS_BAD_FORMAT here (the tokenizer-only path handles it). */
-/* interleave.c: with a SIMD tier (t->k), copy the Q4_0 / Q8_0 matrices of the layers and the
+/* interleave.c: with a SIMD tier (t->k), copy the Q4_0 / Q5_0 / Q8_0 / Q4_K matrices of the layers and the
  * separate classifier into the 8-row interleaved layout (kernels_interleave) and point them
  * there; LMSERVE_INTERLEAVE=0 keeps the file's layout. Out of memory keeps it too. */
 void transformer_interleave(transformer *t);
@@ -325,6 +326,8 @@ struct sampler {
     int *idx;       /* [vocab] candidate ids */
     uint32_t *count; /* [vocab] generated-token counts (presence/frequency) */
     uint8_t *seen;  /* [vocab] in prompt or output (repetition penalty) */
+    struct topk_hit *hits; /* [hits_cap] top_k's heap, grown on first use */
+    size_t hits_cap;
     uint64_t rng;
 };
 int sampler_init(struct sampler *s, int vocab, uint64_t seed);

@@ -28,20 +28,23 @@
 static void tc_model(const char *name, int slow, char *ckpt, char *tok)
 {
     harness_ckpt_gen(name,
-                     slow ? "--dim 128 --hidden 384 --layers 4 --heads 4 --kv-heads 2 --vocab 2048 "
-                            "--seq 4096 --seed 3"
+                     slow == 2 ? "--dim 256 --hidden 768 --layers 8 --heads 8 --kv-heads 4 --vocab 2048 "
+                                 "--seq 4096 --seed 4" /* ~8x the work per token of 1 */
+                     : slow ? "--dim 128 --hidden 384 --layers 4 --heads 4 --kv-heads 2 --vocab 2048 "
+                              "--seq 4096 --seed 3"
                           : "--dim 64 --hidden 128 --layers 2 --heads 4 --kv-heads 2 --vocab 512 "
                             "--seq 256 --seed 2",
                      ckpt, TC_PATH_MAX);
     snprintf(tok, TC_PATH_MAX, "%s.tok", name);
 }
 
-/* Start a server with model "m" from tc_model plus extra flags (NULL-terminated). */
+/* Start a server with model "m" from tc_model (slow: 0 small, 1 slow, 2 slower) plus extra
+ * flags (NULL-terminated). */
 static void tc_start(struct srv *s, int slow, const char *const *extra)
 {
     static char spec[3 * TC_PATH_MAX];
     char ckpt[TC_PATH_MAX], tok[TC_PATH_MAX];
-    tc_model(slow ? "slow" : "small", slow, ckpt, tok);
+    tc_model(slow == 2 ? "slower" : slow ? "slow" : "small", slow, ckpt, tok);
     snprintf(spec, sizeof spec, "m=transformer:%s,tokenizer=%s", ckpt, tok); /* relative tokenizer */
     const char *const base[] = {"--model", spec, NULL};
     srv_start_with(s, base, extra);
@@ -60,56 +63,7 @@ Test(completions, greedy_text_equals_run_c)
     const char *args[] = {"--model", spec, NULL};
     struct srv s;
     srv_start(&s, args, 1);
-    json_t *cases = json_object_get(exp, "cases");
-    for (size_t i = 0; i < json_array_size(cases); i++) {
-        json_t *c = json_array_get(cases, i);
-        const char *prompt = json_string_value(json_object_get(c, "prompt"));
-        const char *output = json_string_value(json_object_get(c, "output"));
-        json_int_t steps = json_integer_value(json_object_get(c, "steps"));
-        json_int_t np = json_integer_value(json_object_get(c, "num_prompt_tokens"));
-        json_int_t gen = steps - np + 1; /* run.c's -n counts positions, BOS included */
-        char *req = NULL;
-        json_t *rj = json_pack("{s:s, s:s, s:I, s:i}", "model", "s", "prompt", prompt, "max_tokens",
-                               gen, "temperature", 0);
-        req = json_dumps(rj, 0);
-        json_t *r = http_post_ok(&s, "/v1/completions", req);
-        json_t *ch = json_array_get(json_object_get(r, "choices"), 0);
-        const char *text = json_string_value(json_object_get(ch, "text"));
-        size_t pl = strlen(prompt);
-        cr_assert_eq(strlen(text), strlen(output) - pl - 1);
-        cr_assert_eq(strncmp(text, output + pl, strlen(text)), 0, "server text differs from run.c:\n%s", text);
-        cr_assert_str_eq(json_string_value(json_object_get(ch, "finish_reason")), "length");
-        json_t *u = json_object_get(r, "usage");
-        cr_assert_eq(json_integer_value(json_object_get(u, "prompt_tokens")), np);
-        cr_assert_eq(json_integer_value(json_object_get(u, "completion_tokens")), gen);
-        /* the same through the stream: chunks concatenate to the same text */
-        json_object_set_new(rj, "stream", json_true());
-        free(req);
-        req = json_dumps(rj, 0);
-        struct http_res sr;
-        cr_assert_eq(http_post(&s, "/v1/completions", req, &sr), 0);
-        cr_assert_eq(sr.status, 200);
-        json_t *ev = harness_sse_events(sr.body);
-        size_t ne = json_array_size(ev);
-        cr_assert_str_eq(json_string_value(json_array_get(ev, ne - 1)), "[DONE]");
-        char *joined = calloc(1, strlen(output) + 1);
-        for (size_t k = 0; k + 1 < ne; k++) {
-            json_t *chunk = json_loads(json_string_value(json_array_get(ev, k)), 0, NULL);
-            cr_assert_not_null(chunk);
-            json_t *c0 = json_array_get(json_object_get(chunk, "choices"), 0);
-            strcat(joined, json_string_value(json_object_get(c0, "text")));
-            json_t *fr = json_object_get(c0, "finish_reason");
-            cr_assert(k + 2 == ne ? json_is_string(fr) : json_is_null(fr), "finish_reason of chunk %zu", k);
-            json_decref(chunk);
-        }
-        cr_assert_str_eq(joined, text);
-        free(joined);
-        json_decref(ev);
-        http_res_free(&sr);
-        free(req);
-        json_decref(rj);
-        json_decref(r);
-    }
+    harness_expect_run_c(&s, exp);
     json_decref(exp);
     srv_stop(&s);
 }
@@ -187,11 +141,7 @@ Test(completions, errors)
     struct srv s;
     tc_start(&s, 0, NULL);
     struct http_res r;
-    static const struct {
-        const char *body;
-        long status;
-        const char *param;
-    } cases[] = {
+    static const struct error_case cases[] = {
         {"{\"model\":\"m\"}", 400, "prompt"},
         {"{\"model\":\"m\",\"prompt\":7}", 400, "prompt"},
         {"{\"model\":\"m\",\"prompt\":\"x\",\"temperature\":3}", 400, "temperature"},
@@ -207,11 +157,7 @@ Test(completions, errors)
         {"{\"model\":\"nope\",\"prompt\":\"x\"}", 404, NULL},
         {"{\"prompt\":\"x\"}", 400, "model"},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        cr_assert_eq(http_post(&s, "/v1/completions", cases[i].body, &r), 0);
-        expect_error(&r, cases[i].status, cases[i].param);
-        http_res_free(&r);
-    }
+    expect_errors(&s, "/v1/completions", cases, sizeof cases / sizeof cases[0]);
     /* a prompt longer than the 256-token context */
     char *big = harness_filler_body("{\"model\":\"m\",\"prompt\":\"", 3900, "\"}");
     cr_assert_eq(http_post(&s, "/v1/completions", big, &r), 0);
@@ -417,6 +363,45 @@ Test(completions, full_slots_queue_then_503)
     pthread_join(th, NULL);
     cr_expect_eq(w.status, 200, "the waiting request got %ld", w.status);
     free(w.text);
+    srv_stop(&s);
+}
+
+/* Backpressure at the deadline (issue 14), timing-free: a generation waiting for a slot
+ * whose deadline (--timeout from its first byte) passes gets 503 + Retry-After. Its request
+ * starts (head received: counted in flight) before the slot holder's, so its deadline comes
+ * first: the holder still holds the slot then (or lets go in the same watchdog pass, and the
+ * waiter still answers 503: a passed deadline wins over a slot that just freed). */
+Test(completions, slot_wait_past_deadline_gets_503)
+{
+    const char *extra[] = {"--max-generations", "1", "--gen-queue", "1", "--timeout", "1", NULL};
+    struct srv s;
+    tc_start(&s, 2, extra); /* 4,000 tokens of this model take far longer than the 1 s */
+    const char *body = "{\"model\":\"m\",\"prompt\":\"y\",\"max_tokens\":2}";
+    char head[256];
+    const int hn = snprintf(head, sizeof head,
+                            "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                            "Connection: close\r\nContent-Length: %zu\r\n\r\n", strlen(body));
+    const int wfd = tc_connect(&s);
+    const size_t blen = strlen(body);
+    cr_assert_eq(write(wfd, head, (size_t)hn), hn);
+    cr_assert_eq(write(wfd, body, blen - 1), (ssize_t)(blen - 1)); /* all but the last byte */
+    long t0 = tc_now_ms();
+    while (tc_metric(&s, "\nlmserve_requests_in_flight ") < 2) { /* it and this /metrics */
+        cr_assert_lt(tc_now_ms() - t0, TC_CANCEL_WAIT_MS, "the server never saw the request's head");
+        usleep(TC_POLL_MS * 1000);
+    }
+    const int hfd = tc_start_long_stream(&s); /* takes the only slot; its deadline is later */
+    cr_assert_eq(write(wfd, body + blen - 1, 1), 1);
+    char buf[4096];
+    size_t got = 0;
+    for (ssize_t k; got < sizeof buf - 1 && (k = read(wfd, buf + got, sizeof buf - 1 - got)) > 0;)
+        got += (size_t)k;
+    buf[got] = 0;
+    cr_assert(strncmp(buf, "HTTP/1.1 503", 12) == 0, "the waiting request got: %.200s", buf);
+    cr_expect(strcasestr(buf, "\r\nRetry-After: ") != NULL, "503 without Retry-After: %s", buf);
+    cr_expect(strstr(buf, "deadline") != NULL, "not the slot-wait message: %s", buf);
+    close(wfd);
+    close(hfd);
     srv_stop(&s);
 }
 

@@ -5,6 +5,7 @@
  * (re-quantized Q8_0). */
 #include "../../../../models/gguf/gguf.h"
 #include "../../../../models/transformer/transformer_internal.h"
+#include "../transformer/tt_helpers.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -15,27 +16,6 @@
 #define KJV "models/default/kjv-tiny/model.v2.bin"
 #define KJV_TOK "models/default/kjv-tiny/tokenizer.bin"
 #define GEN 24
-
-static int argmax(const float *v, int n)
-{
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (v[i] > v[b])
-            b = i;
-    return b;
-}
-
-static void greedy(transformer *t, const int *prompt, size_t n, int *out)
-{
-    transformer_seq *s = transformer_seq_new(t, n + GEN);
-    struct status_err err = {0};
-    cr_assert_eq(transformer_forward(s, prompt, n, NULL, NULL, &err), STATUS_OK, "%s", err.msg);
-    for (int i = 0; i < GEN; i++) {
-        out[i] = argmax(transformer_logits(s), t->ck.shape.vocab);
-        cr_assert_eq(transformer_forward(s, &out[i], 1, NULL, NULL, &err), STATUS_OK);
-    }
-    transformer_seq_free(s);
-}
 
 static void convert(const char *type, char *out, size_t size)
 {
@@ -67,8 +47,8 @@ static void same_output(const char *type, int exact)
     const char *text = "In the beginning God created the heaven";
     cr_assert_eq(transformer_encode(bin, text, strlen(text), 1, 0, &ids, &n, &err), STATUS_OK);
     int a[GEN], b[GEN];
-    greedy(bin, ids, n, a);
-    greedy(gg, ids, n, b);
+    tt_greedy(bin, ids, n, a, GEN);
+    tt_greedy(gg, ids, n, b, GEN);
     int same = 0;
     while (same < GEN && a[same] == b[same])
         same++;

@@ -4,6 +4,7 @@
  * exactly; later divergences are printed, since random weights make near-ties). Skips
  * cleanly when ../shared is absent. */
 #include "../../../../models/transformer/transformer_internal.h"
+#include "../transformer/tt_helpers.h"
 
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -28,30 +29,6 @@ static const char *shared_dir(void)
         }
     }
     return NULL;
-}
-
-static int argmax(const float *v, int n)
-{
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (v[i] > v[b])
-            b = i;
-    return b;
-}
-
-/* Greedy: feed prompt (n ids), then generate 'steps' ids into out. */
-static void greedy(transformer *t, const int *prompt, size_t n, int *out, size_t steps)
-{
-    transformer_seq *s = transformer_seq_new(t, n + steps);
-    cr_assert_not_null(s);
-    struct status_err err = {0};
-    cr_assert_eq(transformer_forward(s, prompt, n, NULL, NULL, &err), STATUS_OK, "%s", err.msg);
-    for (size_t i = 0; i < steps; i++) {
-        out[i] = argmax(transformer_logits(s), t->ck.shape.vocab);
-        if (i + 1 < steps)
-            cr_assert_eq(transformer_forward(s, &out[i], 1, NULL, NULL, &err), STATUS_OK);
-    }
-    transformer_seq_free(s);
 }
 
 Test(gguf_model, stories260K_matches_run_c)
@@ -80,7 +57,7 @@ Test(gguf_model, stories260K_matches_run_c)
         /* num_prompt_tokens counts BOS and the prompt; the rest was generated */
         const size_t np = (size_t)json_integer_value(json_object_get(c, "num_prompt_tokens"));
         cr_assert(np >= 1 && np < n);
-        greedy(t, want, np, got, n - np);
+        tt_greedy(t, want, np, got, n - np);
         for (size_t i = np; i < n; i++)
             cr_assert_eq(got[i - np], want[i], "case %zu: position %zu: %d, run.c %d", ci, i,
                          got[i - np], want[i]);
@@ -118,7 +95,7 @@ Test(gguf_model, quantized_files_match_llama_cpp)
         prompt[0] = TRANSFORMER_BOS;
         for (size_t i = 1; i < np; i++)
             prompt[i] = (int)json_integer_value(json_array_get(pt, i - 1));
-        greedy(t, prompt, np, got, ng);
+        tt_greedy(t, prompt, np, got, ng);
         size_t same = 0;
         while (same < ng && got[same] == (int)json_integer_value(json_array_get(tk, same)))
             same++;

@@ -136,3 +136,27 @@ Test(act, layernorm_tiers_match_the_reference)
         }
     }
 }
+
+/* The softmax exponentials: every tier against the reference, values and the double sum,
+ * with and without a tail, in place. */
+Test(act, exp_sum_tiers_match_the_reference)
+{
+    float x[203], want[203], got[203];
+    for (size_t i = 0; i < 203; i++)
+        x[i] = act_rand(i % 7 == 0 ? 90.0f : 8.0f);
+    for (enum kernels_tier t = KERNELS_TIER_AVX2; t < KERNELS_TIER_COUNT; t++) {
+        if (!kernels_tier(t))
+            continue;
+        for (size_t n = 1; n <= 203; n += 13) {
+            float mx = -INFINITY;
+            for (size_t i = 0; i < n; i++)
+                mx = x[i] > mx ? x[i] : mx;
+            const double s0 = kernels_exp_sum(want, x, mx, n);
+            memcpy(got, x, n * sizeof *got);
+            const double s1 = kernels_exp_sum_get(t)(got, got, mx, n);
+            cr_assert(fabs(s1 - s0) <= 2e-6 * s0, "tier %d n %zu: sum %.9g vs %.9g", (int)t, n, s1, s0);
+            for (size_t i = 0; i < n; i++)
+                cr_assert_float_eq(got[i], want[i], 2e-6f * want[i] + 1e-30f, "tier %d n %zu [%zu]", (int)t, n, i);
+        }
+    }
+}

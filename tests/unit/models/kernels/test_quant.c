@@ -268,7 +268,7 @@ Test(quant, gemm_tiles_equal_the_dot_on_odd_sizes)
     }
 }
 
-/* Interleaved Q4_0 / Q5_0 / Q8_0 matrices (8-row groups, kernels_interleave): 24 rows of odd block
+/* Interleaved Q4_0 / Q5_0 / Q8_0 / Q4_K matrices (8-row groups, kernels_interleave): 24 rows of odd block
  * counts; in every tier the GEMM (token tiles of 4 and a remainder: 7 tokens), the matvec and
  * the rows' floats equal the ref dot / to_float of the plain rows bit for bit, also over a
  * range that starts and ends inside a group (rows 3..21, as a thread team may hand out), and
@@ -284,6 +284,7 @@ Test(quant, interleaved_rows_equal_the_ref_dot)
         {KERNELS_Q4_0, quant_from_float_q4_0_weights, 3 * 32},
         {KERNELS_Q4_0, quant_from_float_q4_0_weights, 1 * 32},
         {KERNELS_Q5_0, NULL, 3 * 32}, /* random blocks with a sane fp16 scale */
+        {KERNELS_Q4_K, quant_from_float_q4_K_weights, 2 * 256},
     };
     enum { ROWS = 24, TOK = 7, R0 = 3, R1 = 21 };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -292,7 +293,7 @@ Test(quant, interleaved_rows_equal_the_ref_dot)
         const size_t cols = cases[c].cols, rb = cols / tr->block_size * tr->block_bytes;
         const size_t xs = cols / at->block_size * at->block_bytes;
         float *f = malloc(cols * sizeof(float)), *g = malloc(cols * sizeof(float));
-        unsigned char *w = malloc(ROWS * rb), *wi = malloc(ROWS * rb), *xq = malloc(TOK * xs);
+        unsigned char *w = malloc(ROWS * rb), *xq = malloc(TOK * xs);
         unsigned seed = 7u + (unsigned)c;
         for (size_t r = 0; r < ROWS; r++) {
             for (size_t i = 0; i < cols; i++)
@@ -316,8 +317,10 @@ Test(quant, interleaved_rows_equal_the_ref_dot)
         const struct kernels_mat m = {.type = cases[c].t, .data = w, .row_bytes = rb, .cols = cols};
         cr_assert(kernels_can_interleave(&m, ROWS));
         cr_assert(!kernels_can_interleave(&m, ROWS - 1));
+        const size_t rbi = kernels_interleaved_row_bytes(&m);
+        unsigned char *wi = malloc(ROWS * rbi);
         kernels_interleave(&m, ROWS, wi);
-        const struct kernels_mat mi = {.type = cases[c].t, .data = wi, .row_bytes = rb,
+        const struct kernels_mat mi = {.type = cases[c].t, .data = wi, .row_bytes = rbi,
                                        .cols = cols, .interleave = KERNELS_INTERLEAVE};
         const kernels_dot_fn dot = tr->tier[KERNELS_TIER_REF].dot;
         for (size_t r = 0; r < ROWS; r++) {

@@ -14,15 +14,6 @@
 #define TB_STEPS 24
 #define TB_TOL 1e-3 /* relative to max(|logit|, 1) */
 
-static int argmax(const float *v, int n)
-{
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (v[i] > v[b])
-            b = i;
-    return b;
-}
-
 static const char *tb_prompts[TB_SEQS] = {"Once upon a time", "The little dog ran to the park and",
                                            "Lily"};
 
@@ -35,7 +26,7 @@ static void alone(transformer *t, const int *ids, size_t n, int *toks, float *lg
     cr_assert_eq(transformer_forward(s, ids, n, NULL, NULL, &err), STATUS_OK, "%s", err.msg);
     for (int g = 0; g < TB_STEPS; g++) {
         memcpy(lg + (size_t)g * V, transformer_logits(s), (size_t)V * sizeof(float));
-        toks[g] = argmax(transformer_logits(s), V);
+        toks[g] = tt_argmax(transformer_logits(s), V);
         cr_assert_eq(transformer_forward(s, &toks[g], 1, NULL, NULL, &err), STATUS_OK);
     }
     transformer_seq_free(s);
@@ -91,7 +82,7 @@ static void together(transformer *t, const struct kernels_ops *k)
                 const double d = fabs((double)l[v] - r) / fmax(fabs(r), 1.0);
                 worst = d > worst ? d : worst;
             }
-            next[i] = argmax(l, V);
+            next[i] = tt_argmax(l, V);
             got[i][gen[i]++] = next[i];
             ss[m] = s[i], feed[m] = &next[i], nf[m++] = 1;
         }
@@ -112,20 +103,6 @@ static void together(transformer *t, const struct kernels_ops *k)
     transformer_batch_free(b);
 }
 
-static transformer *open_260k(void)
-{
-    const char *dir = tt_shared();
-    if (!dir)
-        cr_skip_test("../shared/models/stories260K.bin absent");
-    char ck[TT_FILE_MAX], tok[TT_FILE_MAX];
-    snprintf(ck, sizeof ck, "%s/stories260K.bin", dir);
-    snprintf(tok, sizeof tok, "%s/tok512.bin", dir);
-    transformer *t;
-    struct status_err err = {0};
-    cr_assert_eq(transformer_open(ck, tok, &t, &err), STATUS_OK, "%s", err.msg);
-    return t;
-}
-
 static transformer *open_gguf(const char *name)
 {
     const char *dir = tt_shared();
@@ -143,7 +120,7 @@ static transformer *open_gguf(const char *name)
 
 Test(transformer_batch, llama2c_alone_equals_batched)
 {
-    transformer *t = open_260k();
+    transformer *t = tt_open_260k();
     together(t, kernels_select());
     together(t, kernels_tier(KERNELS_TIER_REF));
     transformer_close(t);
@@ -165,7 +142,7 @@ Test(transformer_batch, gguf_260k_ref_alone_equals_batched)
 
 Test(transformer_batch, rejects_overflow_and_bad_ids)
 {
-    transformer *t = open_260k();
+    transformer *t = tt_open_260k();
     struct status_err err = {0};
     transformer_seq *s = transformer_seq_new(t, 2);
     transformer_batch *b = transformer_batch_new(t);

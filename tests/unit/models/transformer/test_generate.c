@@ -171,16 +171,8 @@ Test(generate, max_tokens_and_penalties)
     transformer_close(t);
 }
 
-/* the vectorised greedy argmax picks what the plain first-largest loop picks: ties (the
- * first wins), -0 and +0, NaNs (never win unless first), infinities, every length */
-static int argmax_plain(const float *x, int n)
-{
-    int b = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[b])
-            b = i;
-    return b;
-}
+/* the vectorised greedy argmax picks what the plain first-largest loop (tt_argmax) picks:
+ * ties (the first wins), -0 and +0, NaNs (never win unless first), infinities, every length */
 
 Test(generate, argmax_same_as_plain_loop)
 {
@@ -207,7 +199,7 @@ Test(generate, argmax_same_as_plain_loop)
         if (round % 11 == 0)
             for (int i = 0; i < n; i++)
                 x[i] = -INFINITY;
-        cr_assert_eq(sampler_argmax(x, n), argmax_plain(x, n), "round %d n %d", round, n);
+        cr_assert_eq(sampler_argmax(x, n), tt_argmax(x, n), "round %d n %d", round, n);
     }
     free(x);
 }

@@ -6,6 +6,7 @@
  * are in ../gguf/test_gguf_llamacpp.c. */
 #include "../../../../models/gguf/gguf_write.h"
 #include "../../../../models/transformer/transformer_internal.h"
+#include "tt_helpers.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -18,20 +19,8 @@
 
 static transformer *g2_open(const char *extra, char *path, size_t cap)
 {
-    const char *tools = getenv("LMSERVE_TOOLS");
-    char tool[512];
-    snprintf(tool, sizeof tool, "%s/lmserve-gguf", tools && *tools ? tools : "build/bin");
-    if (access(tool, X_OK) != 0)
-        return NULL;
-    snprintf(path, cap, "/tmp/lmserve-gpt2-%d.gguf", (int)getpid());
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s random -o %s --arch gpt2 --dim 64 --layers 2 --heads 4 --ctx 128 --seed 9 %s",
-             tool, path, extra);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
-    transformer *t = NULL;
-    struct status_err err = {0};
-    cr_assert_eq(transformer_open_gguf(path, &t, &err), STATUS_OK, "%s", err.msg);
-    return t;
+    return tt_gguf_random("gpt2", "--arch gpt2 --dim 64 --layers 2 --heads 4 --ctx 128 --seed 9",
+                          extra, path, cap);
 }
 
 Test(gpt2, batched_prompt_equals_token_by_token)
@@ -46,17 +35,9 @@ Test(gpt2, batched_prompt_equals_token_by_token)
     int ids[G2_PROMPT];
     for (int i = 0; i < G2_PROMPT; i++)
         ids[i] = (i * 41) % V;
-    float *all = malloc((size_t)G2_PROMPT * (size_t)V * sizeof *all);
     transformer_seq *a = transformer_seq_new(t, 0), *b = transformer_seq_new(t, 0);
     struct status_err err = {0};
-    cr_assert_eq(transformer_forward(a, ids, G2_PROMPT, all, NULL, &err), STATUS_OK, "%s", err.msg);
-    double worst = 0;
-    for (int i = 0; i < G2_PROMPT; i++) {
-        cr_assert_eq(transformer_forward(b, &ids[i], 1, NULL, NULL, &err), STATUS_OK);
-        const float *lg = transformer_logits(b);
-        for (int v = 0; v < V; v++)
-            worst = fmax(worst, fabs(lg[v] - all[(size_t)i * (size_t)V + (size_t)v]));
-    }
+    const double worst = tt_batched_vs_single(t, a, b, ids, G2_PROMPT);
     /* ggml numerics round to fp16 (KV cache, GELU's table): a different summation order of
      * the batched GEMM and the one-token matvec can flip one rounding (llama.cpp's own
      * batched and single-token logits differ the same way) */
@@ -66,7 +47,6 @@ Test(gpt2, batched_prompt_equals_token_by_token)
     cr_expect_eq(transformer_forward(a, more, 40, NULL, NULL, &err), STATUS_BAD_INPUT);
     transformer_seq_free(a);
     transformer_seq_free(b);
-    free(all);
     transformer_close(t);
     remove(path);
 }

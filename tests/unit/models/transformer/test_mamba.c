@@ -5,6 +5,7 @@
  * cache); a file missing a tensor or with a bad shape is a clear error. llama.cpp's
  * numbers are in ../gguf/test_gguf_llamacpp.c. */
 #include "../../../../models/transformer/transformer_internal.h"
+#include "tt_helpers.h"
 
 #include <criterion/criterion.h>
 #include <math.h>
@@ -18,21 +19,8 @@
 
 static transformer *open_random(const char *extra, char *path, size_t cap)
 {
-    const char *tools = getenv("LMSERVE_TOOLS");
-    char tool[512];
-    snprintf(tool, sizeof tool, "%s/lmserve-gguf", tools && *tools ? tools : "build/bin");
-    if (access(tool, X_OK) != 0)
-        return NULL;
-    snprintf(path, cap, "/tmp/lmserve-mamba-%d.gguf", (int)getpid());
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "%s random -o %s --arch mamba --dim 64 --layers 2 --vocab 300 --ctx 8192 --seed 3 %s",
-             tool, path, extra);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
-    transformer *t = NULL;
-    struct status_err err = {0};
-    cr_assert_eq(transformer_open_gguf(path, &t, &err), STATUS_OK, "%s", err.msg);
-    return t;
+    return tt_gguf_random("mamba", "--arch mamba --dim 64 --layers 2 --vocab 300 --ctx 8192 --seed 3",
+                          extra, path, cap);
 }
 
 Test(mamba, batched_prompt_equals_recurrent_decode)
@@ -45,22 +33,12 @@ Test(mamba, batched_prompt_equals_recurrent_decode)
     int ids[N_PROMPT];
     for (int i = 0; i < N_PROMPT; i++)
         ids[i] = 3 + (i * 41) % (V - 3);
-    float *all = malloc((size_t)N_PROMPT * (size_t)V * sizeof *all);
     transformer_seq *a = transformer_seq_new(t, 0), *b = transformer_seq_new(t, 0);
-    struct status_err err = {0};
-    cr_assert_eq(transformer_forward(a, ids, N_PROMPT, all, NULL, &err), STATUS_OK, "%s", err.msg);
-    double worst = 0;
-    for (int i = 0; i < N_PROMPT; i++) {
-        cr_assert_eq(transformer_forward(b, &ids[i], 1, NULL, NULL, &err), STATUS_OK);
-        const float *lg = transformer_logits(b);
-        for (int v = 0; v < V; v++)
-            worst = fmax(worst, fabs(lg[v] - all[(size_t)i * (size_t)V + (size_t)v]));
-    }
+    const double worst = tt_batched_vs_single(t, a, b, ids, N_PROMPT);
     cr_expect_leq(worst, 1e-5, "batched vs token-by-token logits differ by %g", worst);
     cr_expect_eq(transformer_seq_pos(a), (size_t)N_PROMPT);
     transformer_seq_free(a);
     transformer_seq_free(b);
-    free(all);
     transformer_close(t);
     remove(path);
 }

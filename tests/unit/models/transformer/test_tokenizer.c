@@ -5,20 +5,6 @@
 #include "../../../../models/transformer/transformer_internal.h"
 #include "tt_helpers.h"
 
-static transformer *tok_open_shared(void)
-{
-    const char *dir = tt_shared();
-    if (!dir)
-        cr_skip_test("../shared/models absent");
-    char ck[TT_FILE_MAX], tok[TT_FILE_MAX];
-    snprintf(ck, sizeof ck, "%s/stories260K.bin", dir);
-    snprintf(tok, sizeof tok, "%s/tok512.bin", dir);
-    transformer *t;
-    struct status_err err = {0};
-    cr_assert_eq(transformer_open(ck, tok, &t, &err), STATUS_OK, "%s", err.msg);
-    return t;
-}
-
 static char *decode_all(const transformer *t, const int *ids, size_t n)
 {
     size_t len;
@@ -27,7 +13,7 @@ static char *decode_all(const transformer *t, const int *ids, size_t n)
 
 Test(tokenizer, run_c_prompt_ids)
 {
-    transformer *t = tok_open_shared();
+    transformer *t = tt_open_260k();
     int *ids;
     size_t n;
     struct status_err err = {0};
@@ -48,7 +34,7 @@ Test(tokenizer, run_c_prompt_ids)
 
 Test(tokenizer, round_trip_and_byte_fallback)
 {
-    transformer *t = tok_open_shared();
+    transformer *t = tt_open_260k();
     static const char *texts[] = {
         "Lily and Tom went to the park.",
         "Tab\tnew\nline \"quotes\" 123!",
