@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "splitmix.h"
+
 #define GEN_MAGIC 0x616b3432u /* "ak42" */
 #define GEN_V_HEADER_BYTES 256
 #define GEN_GROUP_DEFAULT 64       /* export.py's default Q8_0 group */
@@ -20,14 +22,6 @@
 struct shape {
     int dim, hidden, layers, heads, kv_heads, vocab, seq;
 };
-
-static uint64_t mix(uint64_t x)
-{ /* splitmix64 */
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
 
 struct rng {
     uint64_t s;

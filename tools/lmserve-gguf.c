@@ -36,6 +36,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "splitmix.h"
+
 #define SHOW_ARRAY_MAX 8
 
 static void die(const char *msg)
@@ -154,6 +156,18 @@ static void release(struct owned *o)
     for (size_t i = 0; i < o->n; i++)
         free(o->p[i]);
     free(o->p);
+}
+
+/* Write the file, say why when that fails, free the writer and the data it pointed at. */
+static int write_out(gguf_writer *w, struct owned *o, const char *out)
+{
+    struct status_err err = {0};
+    int rc = gguf_writer_write(w, out, &err);
+    if (rc != STATUS_OK)
+        fprintf(stderr, "lmserve-gguf: %s\n", err.msg);
+    gguf_writer_free(w);
+    release(o);
+    return rc;
 }
 
 static const struct {
@@ -364,28 +378,16 @@ static int cmd_convert(const char *ckpt_path, const char *tok_path, const char *
         add_tensor(w, blk(nb, l, "ffn_norm.weight"), GGUF_T_F32, 1, dim,
                    keep(&o, copy_floats(ck.rms_ffn[l], dim)));
     }
-    int rc = gguf_writer_write(w, out, &err);
-    if (rc != STATUS_OK)
-        fprintf(stderr, "lmserve-gguf: %s\n", err.msg);
-    else
+    const int rc = write_out(w, &o, out);
+    if (rc == STATUS_OK)
         printf("%s: %s, %d layers, dim %d, vocab %d, %s\n", out, checkpoint_format_name(s->version),
                s->n_layers, s->dim, s->vocab, QTYPES[qi].name);
-    gguf_writer_free(w);
-    release(&o);
     tokenizer_close(&tok);
     checkpoint_close(&ck);
     return rc == STATUS_OK ? 0 : 1;
 }
 
 /* ---- random ---- */
-
-static uint64_t mix(uint64_t x)
-{ /* splitmix64 */
-    x += 0x9E3779B97F4A7C15ull;
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
 
 static float uniform(uint64_t *s) /* [-1, 1) */
 {
@@ -522,14 +524,9 @@ static int cmd_random(const char *out, struct hparams *h, size_t qi, uint64_t se
         add_random_matrix(w, &o, &st, blk(nb, l, "ffn_down.weight"), qi, dim, hid, 1.0f / sqrtf((float)hid));
         add_random_matrix(w, &o, &st, blk(nb, l, "ffn_up.weight"), qi, hid, dim, sc);
     }
-    struct status_err err = {0};
-    int rc = gguf_writer_write(w, out, &err);
-    if (rc != STATUS_OK)
-        fprintf(stderr, "lmserve-gguf: %s\n", err.msg);
-    gguf_writer_free(w);
+    const int rc = write_out(w, &o, out);
     free(pieces);
     free(scores);
-    release(&o);
     return rc == STATUS_OK ? 0 : 1;
 }
 
@@ -677,13 +674,7 @@ static int cmd_random_mamba(const char *out, struct hparams *h, size_t qi, uint6
         put_f32(w, &o, blk(nb, l, "ssm_d"), 1, DI, random_floats(&st, DI, 0.1f, 1.0f));
         add_random_matrix(w, &o, &st, blk(nb, l, "ssm_out.weight"), qi, D, DI, 1.0f / sqrtf((float)di));
     }
-    struct status_err err = {0};
-    rc = gguf_writer_write(w, out, &err);
-    if (rc != STATUS_OK)
-        fprintf(stderr, "lmserve-gguf: %s\n", err.msg);
-    gguf_writer_free(w);
-    release(&o);
-    return rc == STATUS_OK ? 0 : 1;
+    return write_out(w, &o, out) == STATUS_OK ? 0 : 1;
 }
 
 /* A random BERT encoder in llama.cpp's conventions (LLM_ARCH_BERT): token, token-type and
@@ -783,13 +774,7 @@ static int cmd_random_bert(const char *out, struct hparams *h, size_t qi, uint64
         put_f32(w, &o, "cls.output.weight", 1, D, random_floats(&st, D, sd, 0));
         put_f32(w, &o, "cls.output.bias", 1, 1, random_floats(&st, 1, 0.1f, 0));
     }
-    struct status_err err = {0};
-    rc = gguf_writer_write(w, out, &err);
-    if (rc != STATUS_OK)
-        fprintf(stderr, "lmserve-gguf: %s\n", err.msg);
-    gguf_writer_free(w);
-    release(&o);
-    return rc == STATUS_OK ? 0 : 1;
+    return write_out(w, &o, out) == STATUS_OK ? 0 : 1;
 }
 
 /* ---- random GPT-2 ---- */
@@ -931,13 +916,7 @@ static int cmd_random_gpt2(const char *out, struct hparams *h, size_t qi, uint64
         add_random_matrix(w, &o, &st, blk(nb, l, "ffn_down.weight"), qi, D, F, 1.0f / sqrtf((float)F));
         put_f32(w, &o, blk(nb, l, "ffn_down.bias"), 1, D, random_floats(&st, D, 0.1f, 0));
     }
-    struct status_err err = {0};
-    rc = gguf_writer_write(w, out, &err);
-    if (rc != STATUS_OK)
-        fprintf(stderr, "lmserve-gguf: %s\n", err.msg);
-    gguf_writer_free(w);
-    release(&o);
-    return rc == STATUS_OK ? 0 : 1;
+    return write_out(w, &o, out) == STATUS_OK ? 0 : 1;
 }
 
 static void usage(void)

@@ -450,3 +450,71 @@ char *harness_filler_body(const char *head, size_t n, const char *tail)
     memcpy(b + hl + n, tail, tl + 1);
     return b;
 }
+
+/* run.c's greedy continuations (../shared/models/stories260K_expected.json's cases) through
+ * /v1/completions on model 's' of a running server: the same text, finish "length", the
+ * prompt and completion token counts; and streamed, chunks that concatenate to the same text
+ * with a finish_reason on the last chunk only. */
+void harness_expect_run_c(const struct srv *srv, json_t *exp)
+{
+    json_t *cases = json_object_get(exp, "cases");
+    for (size_t i = 0; i < json_array_size(cases); i++) {
+        json_t *c = json_array_get(cases, i);
+        const char *prompt = json_string_value(json_object_get(c, "prompt"));
+        const char *output = json_string_value(json_object_get(c, "output"));
+        json_int_t steps = json_integer_value(json_object_get(c, "steps"));
+        json_int_t np = json_integer_value(json_object_get(c, "num_prompt_tokens"));
+        json_int_t gen = steps - np + 1; /* run.c's -n counts positions, BOS included */
+        char *req = NULL;
+        json_t *rj = json_pack("{s:s, s:s, s:I, s:i}", "model", "s", "prompt", prompt, "max_tokens",
+                               gen, "temperature", 0);
+        req = json_dumps(rj, 0);
+        json_t *r = http_post_ok(srv, "/v1/completions", req);
+        json_t *ch = json_array_get(json_object_get(r, "choices"), 0);
+        const char *text = json_string_value(json_object_get(ch, "text"));
+        size_t pl = strlen(prompt);
+        cr_assert_eq(strlen(text), strlen(output) - pl - 1);
+        cr_assert_eq(strncmp(text, output + pl, strlen(text)), 0, "server text differs from run.c:\n%s", text);
+        cr_assert_str_eq(json_string_value(json_object_get(ch, "finish_reason")), "length");
+        json_t *u = json_object_get(r, "usage");
+        cr_assert_eq(json_integer_value(json_object_get(u, "prompt_tokens")), np);
+        cr_assert_eq(json_integer_value(json_object_get(u, "completion_tokens")), gen);
+        /* the same through the stream: chunks concatenate to the same text */
+        json_object_set_new(rj, "stream", json_true());
+        free(req);
+        req = json_dumps(rj, 0);
+        struct http_res sr;
+        cr_assert_eq(http_post(srv, "/v1/completions", req, &sr), 0);
+        cr_assert_eq(sr.status, 200);
+        json_t *ev = harness_sse_events(sr.body);
+        size_t ne = json_array_size(ev);
+        cr_assert_str_eq(json_string_value(json_array_get(ev, ne - 1)), "[DONE]");
+        char *joined = calloc(1, strlen(output) + 1);
+        for (size_t k = 0; k + 1 < ne; k++) {
+            json_t *chunk = json_loads(json_string_value(json_array_get(ev, k)), 0, NULL);
+            cr_assert_not_null(chunk);
+            json_t *c0 = json_array_get(json_object_get(chunk, "choices"), 0);
+            strcat(joined, json_string_value(json_object_get(c0, "text")));
+            json_t *fr = json_object_get(c0, "finish_reason");
+            cr_assert(k + 2 == ne ? json_is_string(fr) : json_is_null(fr), "finish_reason of chunk %zu", k);
+            json_decref(chunk);
+        }
+        cr_assert_str_eq(joined, text);
+        free(joined);
+        json_decref(ev);
+        http_res_free(&sr);
+        free(req);
+        json_decref(rj);
+        json_decref(r);
+    }
+}
+
+void expect_errors(const struct srv *s, const char *path, const struct error_case *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct http_res r;
+        cr_assert_eq(http_post(s, path, cases[i].body, &r), 0);
+        expect_error(&r, cases[i].status, cases[i].param);
+        http_res_free(&r);
+    }
+}

@@ -45,6 +45,14 @@ void http_res_free(struct http_res *r);
 
 /* Assert that 'r' is the error object with 'status' and, when not NULL, 'param'. */
 void expect_error(const struct http_res *r, long status, const char *param);
+/* A request body that must fail with 'status' naming 'param' (NULL: no param checked). */
+struct error_case {
+    const char *body;
+    long status;
+    const char *param;
+};
+/* POST each body to 'path' and expect_error() on the answer. */
+void expect_errors(const struct srv *s, const char *path, const struct error_case *cases, size_t n);
 
 /* Directory of ../shared/models if present (with stories260K.bin), else NULL. */
 const char *harness_shared_models(void);
@@ -55,6 +63,9 @@ const char *harness_tmpdir(void);
 json_t *http_post_ok(const struct srv *s, const char *path, const char *body);
 /* The data: payloads of an SSE body, in order (owned array of strings). */
 json_t *harness_sse_events(const char *body);
+/* run.c's greedy continuations (stories260K_expected.json's cases, 'exp') through
+ * /v1/completions on model "s": the same text, finish, token counts, plain and streamed. */
+void harness_expect_run_c(const struct srv *s, json_t *exp);
 /* A fresh models root (per test process) with "tiny.test" (a test-type model) and "bad.test"
  * (a file that is not one); 'tag' names it. */
 const char *harness_test_root(const char *tag);

@@ -163,11 +163,7 @@ Test(chat, errors_name_the_field)
     struct srv s;
     tch_start(&s, NULL);
     struct http_res r;
-    static const struct {
-        const char *body;
-        long status;
-        const char *param;
-    } cases[] = {
+    static const struct error_case cases[] = {
         {"{\"model\":\"c\"}", 400, "messages"},
         {"{\"model\":\"c\",\"messages\":\"hi\"}", 400, "messages"},
         {"{\"model\":\"c\",\"messages\":[]}", 400, "messages"},

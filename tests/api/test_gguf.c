@@ -30,29 +30,7 @@ Test(gguf, stories260K_gguf_completes_as_run_c, .timeout = 120)
     const char *args[] = {"--model", spec, NULL};
     struct srv s;
     srv_start(&s, args, 1);
-    json_t *cases = json_object_get(exp, "cases");
-    for (size_t i = 0; i < json_array_size(cases); i++) {
-        json_t *c = json_array_get(cases, i);
-        const char *prompt = json_string_value(json_object_get(c, "prompt"));
-        const char *output = json_string_value(json_object_get(c, "output"));
-        json_int_t steps = json_integer_value(json_object_get(c, "steps"));
-        json_int_t np = json_integer_value(json_object_get(c, "num_prompt_tokens"));
-        json_int_t gen = steps - np + 1;
-        json_t *rj = json_pack("{s:s, s:s, s:I, s:i}", "model", "s", "prompt", prompt,
-                               "max_tokens", gen, "temperature", 0);
-        char *req = json_dumps(rj, 0);
-        json_t *r = http_post_ok(&s, "/v1/completions", req);
-        json_t *ch = json_array_get(json_object_get(r, "choices"), 0);
-        const char *text = json_string_value(json_object_get(ch, "text"));
-        const size_t pl = strlen(prompt);
-        cr_assert_eq(strlen(text), strlen(output) - pl - 1, "[%s]\nrun.c [%s]", text, output + pl);
-        cr_assert_eq(strncmp(text, output + pl, strlen(text)), 0, "differs from run.c:\n%s", text);
-        json_t *u = json_object_get(r, "usage");
-        cr_assert_eq(json_integer_value(json_object_get(u, "prompt_tokens")), np);
-        json_decref(r);
-        json_decref(rj);
-        free(req);
-    }
+    harness_expect_run_c(&s, exp);
     struct http_res r;
     cr_assert_eq(http_get(&s, "/v1/models/s", &r), 0);
     cr_assert_eq(r.status, 200);

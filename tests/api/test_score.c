@@ -178,11 +178,7 @@ Test(score, errors)
     struct srv s;
     start(&s, "2");
     struct http_res r;
-    struct {
-        const char *body;
-        long status;
-        const char *param;
-    } cases[] = {
+    struct error_case cases[] = {
         {"{\"model\":\"nope\",\"input\":\"a\"}", 404, "model"},
         {"{\"model\":\"vec\",\"input\":\"a\"}", 400, "model"}, /* not a language model */
         {"{\"input\":\"a\"}", 400, "model"},
@@ -195,11 +191,7 @@ Test(score, errors)
         {"{\"model\":\"lm\",\"input\":\"a\",\"detail\":\"yes\"}", 400, "detail"},
         {"{\"model\":\"broken\",\"input\":\"a\"}", 422, NULL},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        cr_assert_eq(http_post(&s, "/v1/score", cases[i].body, &r), 0);
-        expect_error(&r, cases[i].status, cases[i].param);
-        http_res_free(&r);
-    }
+    expect_errors(&s, "/v1/score", cases, sizeof cases / sizeof cases[0]);
     /* the broken model names its file and line; the others keep serving */
     cr_assert_eq(http_get(&s, "/v1/models/broken", &r), 0);
     cr_assert(strstr(r.body, ":6:"), "%s", r.body);

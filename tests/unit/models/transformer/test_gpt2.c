@@ -19,20 +19,8 @@
 
 static transformer *g2_open(const char *extra, char *path, size_t cap)
 {
-    const char *tools = getenv("LMSERVE_TOOLS");
-    char tool[512];
-    snprintf(tool, sizeof tool, "%s/lmserve-gguf", tools && *tools ? tools : "build/bin");
-    if (access(tool, X_OK) != 0)
-        return NULL;
-    snprintf(path, cap, "/tmp/lmserve-gpt2-%d.gguf", (int)getpid());
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s random -o %s --arch gpt2 --dim 64 --layers 2 --heads 4 --ctx 128 --seed 9 %s",
-             tool, path, extra);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
-    transformer *t = NULL;
-    struct status_err err = {0};
-    cr_assert_eq(transformer_open_gguf(path, &t, &err), STATUS_OK, "%s", err.msg);
-    return t;
+    return tt_gguf_random("gpt2", "--arch gpt2 --dim 64 --layers 2 --heads 4 --ctx 128 --seed 9",
+                          extra, path, cap);
 }
 
 Test(gpt2, batched_prompt_equals_token_by_token)

@@ -19,21 +19,8 @@
 
 static transformer *open_random(const char *extra, char *path, size_t cap)
 {
-    const char *tools = getenv("LMSERVE_TOOLS");
-    char tool[512];
-    snprintf(tool, sizeof tool, "%s/lmserve-gguf", tools && *tools ? tools : "build/bin");
-    if (access(tool, X_OK) != 0)
-        return NULL;
-    snprintf(path, cap, "/tmp/lmserve-mamba-%d.gguf", (int)getpid());
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "%s random -o %s --arch mamba --dim 64 --layers 2 --vocab 300 --ctx 8192 --seed 3 %s",
-             tool, path, extra);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
-    transformer *t = NULL;
-    struct status_err err = {0};
-    cr_assert_eq(transformer_open_gguf(path, &t, &err), STATUS_OK, "%s", err.msg);
-    return t;
+    return tt_gguf_random("mamba", "--arch mamba --dim 64 --layers 2 --vocab 300 --ctx 8192 --seed 3",
+                          extra, path, cap);
 }
 
 Test(mamba, batched_prompt_equals_recurrent_decode)

@@ -83,6 +83,25 @@ __attribute__((unused)) static transformer *tt_open_260k(void)
     return t;
 }
 
+/* A random GGUF written by lmserve-gguf ("random -o PATH ARGS EXTRA", PATH a per-process
+ * file named after 'name', kept in path[cap] for the caller to remove) and opened; NULL when
+ * the tool is not built. */
+__attribute__((unused)) static transformer *tt_gguf_random(const char *name, const char *args,
+                                                           const char *extra, char *path, size_t cap)
+{
+    char tool[TT_FILE_MAX], cmd[4 * TT_FILE_MAX];
+    snprintf(tool, sizeof tool, "%s/lmserve-gguf", tt_tools());
+    if (access(tool, X_OK) != 0)
+        return NULL;
+    snprintf(path, cap, "/tmp/lmserve-%s-%d.gguf", name, (int)getpid());
+    snprintf(cmd, sizeof cmd, "%s random -o %s %s %s", tool, path, args, extra);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    transformer *t = NULL;
+    struct status_err err = {0};
+    cr_assert_eq(transformer_open_gguf(path, &t, &err), STATUS_OK, "%s", err.msg);
+    return t;
+}
+
 /* The first index of the largest value: the plain loop every reference decoder uses. */
 __attribute__((unused)) static int tt_argmax(const float *v, int n)
 {
