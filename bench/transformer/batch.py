@@ -15,7 +15,8 @@ every prompt starts with a different word so no prompt cache can serve it (llama
 gets cache_prompt: false). Prints one JSON line per measurement, then medians and ratios.
 
 usage: LLAMA_SERVER=/path/to/llama-server python3 bench/transformer/batch.py
-       [--rounds 3] [--tokens 128] [--threads 2] [--port 18210] [--build build] FILE.gguf ...
+       [--rounds 3] [--tokens 128] [--threads 2] [--port 18210] [--build build]
+       [--calm 0.3 [--calm-wait 120]] FILE.gguf ...
 """
 import argparse, http.client, json, os, statistics, subprocess, sys, threading, time
 
@@ -104,6 +105,29 @@ def ttft_probes(port, probes, background, max_tokens, llama):
     return got
 
 
+def cpu_busy(seconds=1.0):
+    """Fraction of all CPUs busy (user + nice + system + irq) over the next 'seconds', from
+    /proc/stat: between measurements our own servers idle, so this is the others' load."""
+    def snap():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v[:3]) + sum(v[5:8]), sum(v[:8])
+    b0, t0 = snap()
+    time.sleep(seconds)
+    b1, t1 = snap()
+    return (b1 - b0) / max(1, t1 - t0)
+
+
+def wait_calm(limit, max_wait):
+    """Wait (at most max_wait s) until the machine's busy fraction is at most limit; returns
+    the last reading (0..1)."""
+    t0 = time.time()
+    busy = cpu_busy()
+    while busy > limit and time.time() - t0 < max_wait:
+        busy = cpu_busy()
+    return busy
+
+
 def metric(port, name):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     c.request("GET", "/metrics")
@@ -166,6 +190,10 @@ def main():
     ap.add_argument("--port", type=int, default=18210)
     ap.add_argument("--build", default="build")
     ap.add_argument("--ctx", type=int, default=256)
+    ap.add_argument("--calm", type=float, default=0.0,
+                    help="before each measurement wait until at most this fraction of the CPUs "
+                         "is busy (others' load; at most --calm-wait s); 0: do not wait")
+    ap.add_argument("--calm-wait", type=float, default=120.0)
     ap.add_argument("--many", type=int, default=64,
                     help="streams of the last phase (lmserve only, default flags); 0: skip")
     a = ap.parse_args()
@@ -188,16 +216,26 @@ def main():
                 if rnd % 2:
                     order.reverse()
                 for srv, port, llama in order:
+                    calm = []  # the others' load just before each phase
+
+                    def settle():
+                        calm.append(wait_calm(a.calm, a.calm_wait) if a.calm > 0 else cpu_busy())
+                    settle()
                     one, _ = concurrent(port, 1, a.tokens, llama)
+                    settle()
                     eight, _ = concurrent(port, 8, a.tokens, llama)
+                    settle()
                     idle = ttft_probes(port, a.probes, 0, a.tokens, llama)
+                    settle()
                     # the 7 background streams outlast the probes: twice the tokens, within ctx
                     busy = ttft_probes(port, a.probes, 7, min(2 * a.tokens, a.ctx - 32), llama)
+                    others = max(calm)
                     m = {"file": name, "server": srv, "round": rnd, "one_tok_s": round(one, 1),
                          "eight_tok_s": round(eight, 1), "ttft_idle_max_ms": round(1e3 * max(idle), 1),
                          "ttft_busy_max_ms": round(1e3 * max(busy), 1),
                          "ttft_idle_med_ms": round(1e3 * statistics.median(idle), 1),
-                         "ttft_busy_med_ms": round(1e3 * statistics.median(busy), 1)}
+                         "ttft_busy_med_ms": round(1e3 * statistics.median(busy), 1),
+                         "others_cpu_busy": round(others, 2)}
                     print(json.dumps(m), flush=True)
                     for k, v in m.items():
                         if k.endswith(("_s", "_ms")):

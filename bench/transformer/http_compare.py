@@ -163,6 +163,24 @@ def main():
                 cells += [f"{d['lmserve'] / d[x]:.2f}" if d[x] and d["lmserve"] else "—"
                           for x in others]
             print(f"| {f} | {kind} | " + " | ".join(cells) + " |")
+    # the same ratios paired round by round (each round's requests ran back to back): the
+    # median of the per-round ratios, which a load change between rounds disturbs less
+    print()
+    print("| file | kind | " + " | ".join(f"paired ratio vs {x} (wall)" for x in others) + " | " +
+          " | ".join(f"paired ratio vs {x} (CPU)" for x in others) + " |")
+    print("|---|---|" + "---:|" * (2 * len(others)))
+    for f in dict.fromkeys(r["file"] for r in rows):
+        for kind in ("decode", "prompt"):
+            cells = []
+            for key in ("tok_s", "tok_per_cpu_s"):
+                for x in others:
+                    by = {}
+                    for r in rows:
+                        if r["file"] == f and r["kind"] == kind and r[key]:
+                            by.setdefault(r["round"], {})[r["side"]] = r[key]
+                    v = [d["lmserve"] / d[x] for d in by.values() if "lmserve" in d and x in d]
+                    cells.append(f"{statistics.median(v):.2f}" if v else "—")
+            print(f"| {f} | {kind} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

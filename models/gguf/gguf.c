@@ -19,7 +19,9 @@
 struct gguf {
     const unsigned char *base;
     size_t len;
-    int mapped;
+    int mapped;         /* base is ours: munmap(map, map_len) at close */
+    void *map;
+    size_t map_len;
     char *name;
     uint32_t version;
     size_t alignment;
@@ -428,7 +430,39 @@ int gguf_open_mem(const void *data, size_t len, const char *name, gguf **out,
     return open_common(g, name, out, err);
 }
 
-int gguf_open(const char *path, gguf **out, struct status_err *err)
+#define RESIDENT_PAGE_BYTES ((size_t)2 << 20) /* x86-64 transparent huge page */
+
+/* len bytes of fd in anonymous memory starting on a 2 MiB boundary, on transparent huge
+ * pages (madvise): *map / *map_len what to munmap. NULL (errno set) on failure. */
+static void *read_resident(int fd, size_t len, void **map, size_t *map_len)
+{
+    const size_t P = RESIDENT_PAGE_BYTES, want = (len + P - 1) / P * P;
+    unsigned char *raw = mmap(NULL, want + P, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED)
+        return NULL;
+    unsigned char *a = (unsigned char *)(((uintptr_t)raw + P - 1) / P * P);
+    if (a > raw)
+        munmap(raw, (size_t)(a - raw));
+    if (raw + P > a)
+        munmap(a + want, (size_t)(raw + P - a));
+    madvise(a, want, MADV_HUGEPAGE);
+    for (size_t got = 0; got < len;) {
+        const ssize_t r = pread(fd, a + got, len - got, (off_t)got);
+        if (r <= 0) {
+            const int e = r < 0 ? errno : EIO;
+            munmap(a, want);
+            errno = e;
+            return NULL;
+        }
+        got += (size_t)r;
+    }
+    *map = a;
+    *map_len = want;
+    return a;
+}
+
+static int open_file(const char *path, int resident, gguf **out, struct status_err *err)
 {
     /* models/util/mapfile: regular files only, opened without blocking (a FIFO never hangs) */
     int fd;
@@ -441,19 +475,40 @@ int gguf_open(const char *path, gguf **out, struct status_err *err)
         return status_set(err, STATUS_BAD_FORMAT, "magic",
                           "%s: truncated GGUF: %zu bytes, not even the magic", path, len);
     }
-    void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *map;
+    size_t map_len = len;
+    const char *how = "mmap";
+    if (resident && len >= RESIDENT_PAGE_BYTES && !getenv("LMSERVE_GGUF_MMAP")) {
+        how = "read";
+        if (!read_resident(fd, len, &map, &map_len))
+            map = MAP_FAILED;
+    } else {
+        map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+    }
     close(fd);
     if (map == MAP_FAILED)
-        return status_set(err, STATUS_IO, NULL, "%s: mmap failed: %s", path, strerror(errno));
+        return status_set(err, STATUS_IO, NULL, "%s: %s failed: %s", path, how, strerror(errno));
     struct gguf *g = calloc(1, sizeof *g);
     if (!g) {
-        munmap(map, len);
+        munmap(map, map_len);
         return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
     }
     g->base = map;
     g->len = len;
     g->mapped = 1;
+    g->map = map;
+    g->map_len = map_len;
     return open_common(g, path, out, err);
+}
+
+int gguf_open(const char *path, gguf **out, struct status_err *err)
+{
+    return open_file(path, 0, out, err);
+}
+
+int gguf_open_resident(const char *path, gguf **out, struct status_err *err)
+{
+    return open_file(path, 1, out, err);
 }
 
 void gguf_close(gguf *g)
@@ -466,7 +521,7 @@ void gguf_close(gguf *g)
     free(g->kv);
     free(g->tensors);
     if (g->mapped)
-        munmap((void *)g->base, g->len);
+        munmap(g->map, g->map_len);
     free(g->name);
     free(g);
 }

@@ -73,6 +73,12 @@ struct gguf_tensor {
 /* Map and parse 'path'. On STATUS_OK *out is owned by the caller (gguf_close); on error
  * *out is untouched and err says why (STATUS_BAD_FORMAT names the file and the field). */
 int gguf_open(const char *path, gguf **out, struct status_err *err);
+/* The same, but a file of 2 MiB or more is read into anonymous memory on transparent huge
+ * pages instead of mapped (the weights a forward pass streams every step: 512x fewer TLB
+ * entries than the page cache's 4 KiB pages; measured +10-30% on DRAM-bound decode here).
+ * Costs the read at open and private memory instead of shared page cache; the environment
+ * variable LMSERVE_GGUF_MMAP (any value) maps instead. */
+int gguf_open_resident(const char *path, gguf **out, struct status_err *err);
 /* Parse a buffer already in memory (borrowed: must outlive the gguf). 'name' is used in
  * messages. Same contract as gguf_open. */
 int gguf_open_mem(const void *data, size_t len, const char *name, gguf **out,

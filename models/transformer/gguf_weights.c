@@ -651,7 +651,7 @@ int checkpoint_open_gguf(const char *path, struct checkpoint *ck, struct status_
 {
     memset(ck, 0, sizeof *ck);
     gguf *g = NULL;
-    int rc = gguf_open(path, &g, err);
+    int rc = gguf_open_resident(path, &g, err); /* the weights on huge pages */
     if (rc != STATUS_OK)
         return rc;
     ck->g = g;
