@@ -30,7 +30,7 @@ summarize() {
     for v in $names; do
         for c in $CONNS; do
             awk -v v="$v" -v c="$c" '$1 == "round" && $4 == v && $6 == c":" {
-                    l[n] = $8; g[n] = $11 + 0; q[n] = $13; n++ }
+                    n += 0; l[n] = $8; g[n] = $11 + 0; q[n] = $13; n++ }
                 function med(a, n,   i, j, t) {
                     for (i = 1; i < n; i++) for (j = i; j > 0 && a[j - 1] + 0 > a[j] + 0; j--) {
                         t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
