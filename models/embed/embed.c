@@ -279,7 +279,9 @@ static void *own(embed *e, void *p)
     return p;
 }
 
-static int embed_attach_pool(embed *e, const struct embed_opts *o, struct status_err *err)
+/* The options every model keeps: lowercase, scan threads (at most the kernel team's: knn.c),
+ * the kernel table. */
+static void embed_apply_opts(embed *e, const struct embed_opts *o)
 {
     e->lowercase = o ? o->lowercase : 0;
     e->threads = o && o->threads > 0 ? o->threads : EMBED_THREADS_DEFAULT;
@@ -287,10 +289,6 @@ static int embed_attach_pool(embed *e, const struct embed_opts *o, struct status
         e->threads = EMBED_THREADS_MAX;
     e->k = kernels_select();
     atomic_init(&e->fallbacks, 0);
-    if (e->threads > 1 && embed_pool_new(e->threads, &e->pool) != 0)
-        return status_set(err, STATUS_NO_MEMORY, NULL, "cannot start %d scan threads",
-                          e->threads);
-    return STATUS_OK;
 }
 
 int embed_build_take(struct embed_builder *b, const struct embed_opts *o, embed **out,
@@ -336,11 +334,7 @@ int embed_build_take(struct embed_builder *b, const struct embed_opts *o, embed 
             e->scales = NULL;
         e->storage = s;
     }
-    int rc = embed_attach_pool(e, o, err);
-    if (rc != STATUS_OK) {
-        embed_close(e);
-        return rc;
-    }
+    embed_apply_opts(e, o);
     *out = e;
     return STATUS_OK;
 }
@@ -349,7 +343,9 @@ int embed_build_take(struct embed_builder *b, const struct embed_opts *o, embed 
 int embed_finish_mapped(embed *e, const struct embed_opts *o, struct status_err *err);
 int embed_finish_mapped(embed *e, const struct embed_opts *o, struct status_err *err)
 {
-    return embed_attach_pool(e, o, err);
+    (void)err; /* nothing here fails any more (the scan threads are the kernel team's) */
+    embed_apply_opts(e, o);
+    return STATUS_OK;
 }
 
 /* ---- lifecycle ---- */
@@ -359,7 +355,6 @@ void embed_close(embed *e)
 {
     if (!e)
         return;
-    embed_pool_free(e->pool);
     for (size_t i = 0; i < e->n_own; i++)
         free(e->own[i]);
     if (e->map)

@@ -1,5 +1,5 @@
 /* embed_internal.h: what the files of models/embed share: the model struct, the builder
- * the parsers fill, the vocabulary hash, the .lmv layout and the scan thread pool. */
+ * the parsers fill, the vocabulary hash, and the .lmv layout. */
 #ifndef LMSERVE_EMBED_INTERNAL_H
 #define LMSERVE_EMBED_INTERNAL_H
 
@@ -19,7 +19,6 @@
 #define EMBED_HASH_EMPTY 0u      /* hash slots hold row + 1; 0 = empty */
 #define EMBED_WORD_MAX_BYTES 4096 /* longest word accepted from a file */
 
-struct embed_pool;
 
 struct embed {
     size_t n, dim;
@@ -41,7 +40,6 @@ struct embed {
     int lowercase;
     int threads;
     const struct kernels_ops *k;
-    struct embed_pool *pool;     /* NULL when threads == 1 */
     atomic_size_t fallbacks;
     /* what to free: an .lmv mapping, or heap buffers */
     void *map;
@@ -122,12 +120,5 @@ static inline void *embed_aligned_alloc(size_t bytes)
 {
     return util_aligned_alloc(EMBED_ALIGN_BYTES, bytes);
 }
-
-/* ---- scan pool (knn.c) ---- */
-int embed_pool_new(int threads, struct embed_pool **out);
-void embed_pool_free(struct embed_pool *p);
-/* Run fn(ctx, worker) on the caller (worker 0) and every idle helper (pool.c); fn splits its
- * work dynamically. NULL or a busy pool: the caller alone. */
-void embed_pool_run(struct embed_pool *p, void (*fn)(void *, int), void *ctx);
 
 #endif

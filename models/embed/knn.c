@@ -1,7 +1,8 @@
 /* knn.c: exact cosine top-k over the vocabulary: single queries as a streaming scan of the
  * rows, batches as a blocked rows x queries product, analogies (3CosAdd, 3CosMul), all split
- * over the model's scan threads in small chunks taken from an atomic counter (a descheduled
- * thread never holds the others at a barrier). Compact storage (float16 / int8) scans the
+ * over the process's kernel thread team (models/kernels/team.c; as many slots as the model's
+ * threads option) in small chunks taken from an atomic counter (a descheduled thread never
+ * holds the others at a barrier). Compact storage (float16 / int8) scans the
  * compact copy, then rescores the top candidates against the float32 rows; a per-row bound
  * on the quantisation error proves the result exact or triggers a full float32 scan. */
 #include "embed_internal.h"
@@ -9,13 +10,8 @@
 
 #include <math.h>
 #include <stddef.h>
-#include <pthread.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #define CHUNK_ROWS 2048        /* rows per claim in a single-query scan (~2.4 MB at d=300) */
 #define GEMM_CHUNK_ROWS 256    /* rows per claim in a batch scan */
@@ -25,7 +21,13 @@
 #define RESCORE_SLACK 1e-4f    /* float rounding of the approximate and exact scores */
 #define BATCH_MAX_QUERIES 4096 /* a batch larger than this is split */
 
-static int n_workers(const embed *e) { return e->pool ? e->threads : 1; }
+/* Scan slots: the model's threads option, at most the process's kernel thread team
+ * (models/kernels/team.c, --threads): one thread budget for every model. */
+static int n_workers(const embed *e)
+{
+    const int team = kernels_threads();
+    return e->threads < team ? e->threads : team;
+}
 
 /* ---- top-k: models/util/topk (score desc, then row asc); its pairs are our hits ---- */
 
@@ -150,6 +152,15 @@ static void scan_worker(void *ctx, int w)
     }
 }
 
+/* Slots [begin, end) of the scan on the kernel team: each slot takes row chunks from the
+ * scan's counter until none is left, so a team busy with another caller (which then runs
+ * every slot itself, one after another) or a late helper only costs time. */
+static void scan_slots(void *ctx, size_t begin, size_t end)
+{
+    for (size_t w = begin; w < end; w++)
+        scan_worker(ctx, (int)w);
+}
+
 /* Run the scan over all rows; returns the per-query result heaps merged (heap q of worker 0
  * then holds the answer for query q). */
 static int scan_run(struct scan *s, struct status_err *err)
@@ -171,7 +182,10 @@ static int scan_run(struct scan *s, struct status_err *err)
     }
     s->n_chunks = (e->n + s->chunk_rows - 1) / s->chunk_rows;
     atomic_init(&s->next, 0);
-    embed_pool_run(e->pool, scan_worker, s);
+    if (nw == 1)
+        scan_worker(s, 0); /* no team dispatch at all for a one-thread model */
+    else
+        kernels_parallel_for((size_t)nw, 1, scan_slots, s);
     for (int w = 1; w < nw; w++)
         for (size_t j = 0; j < s->n_heaps; j++) {
             struct topk *src = &s->heaps[(size_t)w * s->n_heaps + j];
