@@ -2,6 +2,7 @@
  * target per function, run only when select.c found AVX2+FMA+F16C), and ggml's LayerNorm. */
 #include "act.h"
 #include "act_simd.h"
+#include "kernels_internal.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -203,8 +204,8 @@ AVX2_FN static double sum8_pd(__m256d a, __m256d b)
     return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
 }
 
-AVX2_FN static void layernorm_avx2(float *out, const float *x, const float *w, const float *b,
-                                   size_t n, float eps)
+AVX2_FN void kernels_layernorm_avx2(float *out, const float *x, const float *w, const float *b,
+                                    size_t n, float eps)
 {
     __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
     size_t i = 0;
@@ -259,7 +260,7 @@ double kernels_exp_sum(float *y, const float *x, float max, size_t n)
 
 #ifdef ACT_AVX2
 /* 8 at a time by act_simd.h's exp (~1 ulp of expf); each group's sum added in double */
-AVX2_FN static double exp_sum_avx2(float *y, const float *x, float max, size_t n)
+AVX2_FN double kernels_exp_sum_avx2(float *y, const float *x, float max, size_t n)
 {
     const __m256 vm = _mm256_set1_ps(max);
     __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
@@ -278,23 +279,3 @@ AVX2_FN static double exp_sum_avx2(float *y, const float *x, float max, size_t n
     return sum;
 }
 #endif
-
-kernels_exp_sum_fn kernels_exp_sum_get(enum kernels_tier t)
-{
-#ifdef ACT_AVX2
-    if (t >= KERNELS_TIER_AVX2)
-        return exp_sum_avx2;
-#endif
-    (void)t;
-    return kernels_exp_sum;
-}
-
-kernels_layernorm_fn kernels_layernorm_get(enum kernels_tier t)
-{
-#ifdef ACT_AVX2
-    if (t >= KERNELS_TIER_AVX2)
-        return layernorm_avx2;
-#endif
-    (void)t;
-    return kernels_layernorm;
-}

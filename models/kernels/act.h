@@ -46,17 +46,11 @@ int kernels_act_by_name(const char *name);
  * y = ((x - mean) / sqrt(var + eps)) * w + b (b may be NULL). out may alias x. */
 void kernels_layernorm(float *out, const float *x, const float *w, const float *b, size_t n,
                        float eps);
-typedef void (*kernels_layernorm_fn)(float *out, const float *x, const float *w, const float *b,
-                                     size_t n, float eps);
-/* LayerNorm at tier t: the reference above, or its AVX2 version (the double sums in another
- * order: within 1e-6 relative of the reference); never NULL. */
-kernels_layernorm_fn kernels_layernorm_get(enum kernels_tier t);
+/* (the tiers: the kernel table's layernorm entry, kernels.h) */
 
 /* A softmax's exponentials as ggml's CPU backend computes them: y[i] = exp(x[i] - max),
  * returning their sum in double (the caller scales by 1 / sum). y may alias x. */
 double kernels_exp_sum(float *y, const float *x, float max, size_t n);
-typedef double (*kernels_exp_sum_fn)(float *y, const float *x, float max, size_t n);
-/* at tier t: the reference above or its AVX2 version (exp within ~1 ulp); never NULL */
-kernels_exp_sum_fn kernels_exp_sum_get(enum kernels_tier t);
+/* (the tiers: the kernel table's exp_sum entry, kernels.h) */
 
 #endif

@@ -577,4 +577,6 @@ const struct kernels_vec_ops kernels_vec_avx2 = {
     .att_sum = att_sum_avx2,
     .att_scores_f16 = att_scores_f16_avx2,
     .att_sum_f16 = att_sum_f16_avx2,
+    .layernorm = kernels_layernorm_avx2,
+    .exp_sum = kernels_exp_sum_avx2,
 };

@@ -125,7 +125,14 @@ extern const struct kernels_type_traits kernels_types[KERNELS_TYPE_COUNT];
     void (*att_scores_f16)(float *sc, const float *q, const uint16_t *k, size_t k_stride,     \
                            size_t n, size_t hs, float scale);                                 \
     void (*att_sum_f16)(float *out, const float *w, const uint16_t *v, size_t v_stride,       \
-                        size_t n, size_t hs);
+                        size_t n, size_t hs);                                                 \
+    /* LayerNorm as ggml computes it (act.h: kernels_layernorm is the definition; the AVX2    \
+     * tier sums in double in another order, within 1e-6 relative); out may alias x. */       \
+    void (*layernorm)(float *out, const float *x, const float *w, const float *b, size_t n,   \
+                      float eps);                                                             \
+    /* A softmax's exponentials y[i] = exp(x[i] - max) and their sum in double (act.h:        \
+     * kernels_exp_sum; the AVX2 tier's exp within ~1 ulp); y may alias x. */                 \
+    double (*exp_sum)(float *y, const float *x, float max, size_t n);
 
 struct kernels_vec_ops {
     KERNELS_VEC_OPS

@@ -45,6 +45,12 @@ void kernels_gemm_q8g_avx2(float *out, size_t out_row, size_t out_tok,
                            const struct kernels_mat *w, size_t r0, size_t r1, const void *x,
                            size_t x_stride, size_t n_tok);
 
+/* act.c, compiled for AVX2+FMA+F16C by target attribute: the AVX2 tier's layernorm and
+ * exp_sum (their references, kernels_layernorm and kernels_exp_sum, are in act.h) */
+void kernels_layernorm_avx2(float *out, const float *x, const float *w, const float *b, size_t n,
+                            float eps);
+double kernels_exp_sum_avx2(float *y, const float *x, float max, size_t n);
+
 /* avx512.c (AVX-512 F/BW/VL + the avx2 set) */
 float kernels_dot_f32_avx512(const void *a, const void *x, size_t n);
 

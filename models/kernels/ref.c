@@ -1,6 +1,7 @@
 /* ref.c: the scalar reference kernels: plain loops, the definition of correct
  * (docs/ARCHITECTURE.md, kernels). Always compiled; every SIMD tier is tested against these.
  * Not tuned for speed. */
+#include "act.h"
 #include "kernels_internal.h"
 #include "quant_internal.h"
 
@@ -272,4 +273,6 @@ const struct kernels_vec_ops kernels_vec_ref = {
     .att_sum = att_sum_ref,
     .att_scores_f16 = att_scores_f16_ref,
     .att_sum_f16 = att_sum_f16_ref,
+    .layernorm = kernels_layernorm,
+    .exp_sum = kernels_exp_sum,
 };

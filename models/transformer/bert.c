@@ -51,7 +51,6 @@ struct enc {
     size_t xa_part;
     float *sc;    /* (n_seq * H, max_len) attention weights, one row per item */
     int causal;
-    kernels_exp_sum_fn exp_sum; /* the softmax's exponentials at the kernel tier */
 };
 
 /* The per-row work after a linear layer, split over the kernel thread team by rows: the bias
@@ -65,7 +64,7 @@ struct row_job {
     size_t cols;
     float eps;
     kernels_act_fn gelu; /* ROW_BIAS_GELU: ggml's GELU (the fp16 table) at the kernel tier */
-    enum kernels_tier tier; /* ROW_RESID_NORM: the LayerNorm's */
+    const struct kernels_ops *k; /* ROW_RESID_NORM: the tier whose LayerNorm runs */
 };
 
 static void row_range(void *ctx, size_t b0, size_t e0)
@@ -77,7 +76,7 @@ static void row_range(void *ctx, size_t b0, size_t e0)
             float *x = j->x + r * j->cols;
             for (size_t i = 0; i < j->cols; i++)
                 o[i] += x[i];
-            kernels_layernorm_get(j->tier)(x, o, j->w, j->wb, j->cols, j->eps);
+            j->k->layernorm(x, o, j->w, j->wb, j->cols, j->eps);
             continue;
         }
         for (size_t i = 0; j->b && i < j->cols; i++)
@@ -135,7 +134,7 @@ static void linear_bias(const struct enc *e, const float *in, size_t cols, const
 static void resid_norm(const struct enc *e, float *o, const float *w, const float *wb)
 {
     struct row_job j = {.op = ROW_RESID_NORM, .out = o, .x = e->x, .w = w, .wb = wb,
-                        .cols = e->dim, .eps = e->t->ck.enc.norm_eps, .tier = e->t->k->tier};
+                        .cols = e->dim, .eps = e->t->ck.enc.norm_eps, .k = e->t->k};
     kernels_parallel_for(e->N, ROWS_PER_CHUNK, row_range, &j);
 }
 
@@ -195,7 +194,7 @@ static void att_range(void *ctx, size_t b, size_t end)
             float mx = -INFINITY;
             for (size_t j = 0; j < upto; j++)
                 mx = sc[j] > mx ? sc[j] : mx;
-            const double sum = e->exp_sum(sc, sc, mx, upto); /* ggml's: the sum in double */
+            const double sum = k->exp_sum(sc, sc, mx, upto); /* ggml's: the sum in double */
             const float inv = (float)(1.0 / sum);
             for (size_t j = 0; j < upto; j++)
                 sc[j] *= inv;
@@ -281,8 +280,7 @@ static int encode_group(const transformer *t, const int *const *ids, const size_
     const struct checkpoint *ck = &t->ck;
     const struct transformer_shape *sh = &ck->shape;
     struct enc e = {.t = t, .dim = (size_t)sh->dim, .hid = (size_t)sh->hidden_dim,
-                    .H = (size_t)sh->n_heads, .n_seq = n_seq, .causal = ck->enc.causal,
-                    .exp_sum = kernels_exp_sum_get(t->k->tier)};
+                    .H = (size_t)sh->n_heads, .n_seq = n_seq, .causal = ck->enc.causal};
     e.hs = e.dim / e.H;
     e.kvd = e.hs * (size_t)sh->n_kv_heads;
     e.group = e.H / (size_t)sh->n_kv_heads;
@@ -332,7 +330,7 @@ static int encode_group(const transformer *t, const int *const *ids, const size_
                 for (size_t i = 0; i < e.dim; i++)
                     x[i] += type0[i];
             }
-            kernels_layernorm_get(t->k->tier)(x, x, w->emb_norm, w->emb_norm_b, e.dim, ck->enc.norm_eps);
+            t->k->layernorm(x, x, w->emb_norm, w->emb_norm_b, e.dim, ck->enc.norm_eps);
         }
     for (int l = 0; l < sh->n_layers; l++) {
         if (cancelled && *cancelled) {

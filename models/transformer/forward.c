@@ -360,7 +360,6 @@ struct att_job {
     size_t layer, n;
     size_t score_cap; /* positions per row of 'scores' */
     float *scores; /* ggml numerics: (n * n_heads, score_cap) scratch, else NULL */
-    kernels_exp_sum_fn exp_sum; /* ggml numerics: the softmax's exponentials at the tier */
 };
 
 static void att_range(void *ctx, size_t b, size_t e)
@@ -391,7 +390,7 @@ static void att_range(void *ctx, size_t b, size_t e)
                 t->k->att_scores(sc, q, kc + kvoff, hs, p + 1, hs, scale);
             for (size_t i = 0; i <= p; i++)
                 mx = sc[i] > mx ? sc[i] : mx;
-            const double sum = j->exp_sum(sc, sc, mx, p + 1);
+            const double sum = t->k->exp_sum(sc, sc, mx, p + 1);
             const float inv = (float)(1.0 / sum);
             for (size_t i = 0; i <= p; i++)
                 sc[i] *= inv;
@@ -481,7 +480,7 @@ static void norm_b(const transformer *t, float *out, const float *x, const float
                    const float *b, size_t n)
 {
     if (t->ck.arch.layernorm)
-        kernels_layernorm_get(t->k->tier)(out, x, w, b, n, t->ck.arch.rms_eps);
+        t->k->layernorm(out, x, w, b, n, t->ck.arch.rms_eps);
     else if (t->ck.arch.ggml)
         rmsnorm_ggml(out, x, w, n, t->ck.arch.rms_eps);
     else
@@ -623,8 +622,7 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
             rope(a, s->q + i * dim, dim, hs, s->rope_cr, s->rope_ci);
             rope(a, kn + i * kvd, kvd, hs, s->rope_cr, s->rope_ci);
         }
-        struct att_job aj = {.t = t, .s = s, .rows = rows, .layer = l, .n = n, .score_cap = score_cap,
-                             .exp_sum = kernels_exp_sum_get(t->k->tier)};
+        struct att_job aj = {.t = t, .s = s, .rows = rows, .layer = l, .n = n, .score_cap = score_cap};
         if (a->ggml) { /* llama.cpp's default F16 KV cache; Q rounded as ggml does */
             t->k->round_f16(s->q, n * dim);
             t->k->round_f16(kn, n * kvd);
