@@ -232,6 +232,24 @@ static int tc_start_long_stream_with(const struct srv *s, const char *prompt)
 
 static int tc_start_long_stream(const struct srv *s) { return tc_start_long_stream_with(s, "x"); }
 
+/* The stream on fd is still going: what it has sent so far (read without waiting; only the
+ * tail is kept) holds no [DONE]; fails with why otherwise. */
+static void tc_assert_stream_running(int fd, const char *why)
+{
+    char buf[65536];
+    size_t got = 0;
+    for (;;) {
+        ssize_t k = recv(fd, buf + got, sizeof buf - 1 - got, MSG_DONTWAIT);
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+        if (got >= sizeof buf - 1)
+            got = 0; /* only the tail matters */
+    }
+    buf[got] = 0;
+    cr_assert_null(strstr(buf, "[DONE]"), "%s", why);
+}
+
 static long tc_now_ms(void)
 {
     struct timespec ts;
@@ -599,18 +617,7 @@ Test(completions, prefix_cache_reuses_running_generation)
     json_decref(a);
     json_decref(b);
     /* the long stream is still going: what it sent so far has no [DONE] */
-    char buf[65536];
-    size_t got = 0;
-    for (;;) {
-        ssize_t k = recv(fd, buf + got, sizeof buf - 1 - got, MSG_DONTWAIT);
-        if (k <= 0)
-            break;
-        got += (size_t)k;
-        if (got >= sizeof buf - 1)
-            got = 0; /* only the tail matters */
-    }
-    buf[got] = 0;
-    cr_assert_null(strstr(buf, "[DONE]"), "the 4,000-token stream finished first: nothing was running");
+    tc_assert_stream_running(fd, "the 4,000-token stream finished first: nothing was running");
     close(fd);
     srv_stop(&s);
 }
@@ -681,19 +688,8 @@ Test(completions, short_request_not_starved_by_long_stream)
                            "\"max_tokens\":8}", &r), 0);
     cr_assert_eq(r.status, 200, "%s", r.body);
     http_res_free(&r);
-    /* the long stream is still going: read what it sent so far, without waiting */
-    char buf[65536];
-    size_t got = 0;
-    for (;;) {
-        ssize_t k = recv(fd, buf + got, sizeof buf - 1 - got, MSG_DONTWAIT);
-        if (k <= 0)
-            break;
-        got += (size_t)k;
-        if (got >= sizeof buf - 1)
-            got = 0; /* only the tail matters */
-    }
-    buf[got] = 0;
-    cr_assert_null(strstr(buf, "[DONE]"), "the 4,000-token stream finished before the short request");
+    /* the long stream is still going */
+    tc_assert_stream_running(fd, "the 4,000-token stream finished before the short request");
     close(fd);
     srv_stop(&s);
 }
