@@ -20,3 +20,14 @@ lint-build:
 	then echo "lint-build: make all would install (above)"; exit 1; \
 	else echo "lint-build: make all installs nothing"; fi
 lint: lint-build
+
+# No merge-conflict markers in any tracked file (a conflicted README once landed through a
+# merge that built and passed its tests). Outside a git checkout there is nothing to ask.
+.PHONY: lint-conflicts
+lint-conflicts:
+	@if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	    echo "lint-conflicts: not a git checkout: skipped"; \
+	elif git grep -nE '^(<<<<<<<|>>>>>>>) '; then \
+	    echo "lint-conflicts: merge-conflict markers above"; exit 1; \
+	else echo "lint-conflicts: no merge-conflict markers"; fi
+lint: lint-conflicts
