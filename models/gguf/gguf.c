@@ -526,6 +526,19 @@ void gguf_close(gguf *g)
     free(g);
 }
 
+void gguf_release(gguf *g, const void *p, size_t len)
+{
+    if (!g || !g->mapped)
+        return;
+    const uintptr_t lo = (uintptr_t)g->map, hi = lo + g->map_len, a = (uintptr_t)p;
+    if (a < lo || a > hi || len > hi - a)
+        return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    const uintptr_t b = (a + page - 1) / page * page, e = (a + len) / page * page;
+    if (e > b)
+        madvise((void *)b, e - b, MADV_DONTNEED);
+}
+
 uint32_t gguf_version(const gguf *g) { return g->version; }
 size_t gguf_file_size(const gguf *g) { return g->len; }
 const char *gguf_name(const gguf *g) { return g->name; }

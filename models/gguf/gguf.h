@@ -84,6 +84,11 @@ int gguf_open_resident(const char *path, gguf **out, struct status_err *err);
 int gguf_open_mem(const void *data, size_t len, const char *name, gguf **out,
                   struct status_err *err);
 void gguf_close(gguf *g); /* accepts NULL */
+/* The caller will never read [p, p + len) of g's tensor data again (e.g. it keeps its own
+ * copy in another layout): the whole pages inside that range are given back to the system
+ * (madvise MADV_DONTNEED) when g owns its memory (gguf_open / gguf_open_resident); a
+ * borrowed buffer (gguf_open_mem) or a range outside the file is left alone. */
+void gguf_release(gguf *g, const void *p, size_t len);
 
 /* 1 when the first bytes are the GGUF magic. */
 int gguf_is_gguf(const void *head, size_t len);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 static char tmpdir[64];
@@ -363,4 +364,69 @@ Test(gguf, float_array_as_int_saturates)
     cr_assert_eq(gguf_arr_int(kv, 2), 0);
     cr_assert_eq(gguf_arr_int(kv, 3), -2);
     gguf_close(g);
+}
+
+/* The pages of the whole-page interior of [p, p + len) that are resident (mincore). */
+static size_t resident_pages(const void *p, size_t len, size_t *whole)
+{
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)p;
+    const uintptr_t b = (a + page - 1) / page * page, e = (a + len) / page * page;
+    *whole = e > b ? (size_t)((e - b) / page) : 0;
+    unsigned char *v = malloc(*whole + 1);
+    cr_assert_not_null(v);
+    cr_assert_eq(mincore((void *)b, e - b, v), 0);
+    size_t n = 0;
+    for (size_t i = 0; i < *whole; i++)
+        n += v[i] & 1;
+    free(v);
+    return n;
+}
+
+/* gguf_release (interleave.c gives back the file layout's pages once a matrix is copied):
+ * a file read into memory gets the tensor's whole pages back to the system, the rest of the
+ * file stays readable; a borrowed buffer (gguf_open_mem) and a range outside the file are
+ * left as they were. */
+Test(gguf, release_gives_back_owned_pages_only)
+{
+    enum { ROWS = 1024, COLS = 1024 }; /* 4 MiB of F32: read into memory, not mapped */
+    float *w = malloc(sizeof(float) * ROWS * COLS);
+    cr_assert_not_null(w);
+    for (size_t i = 0; i < (size_t)ROWS * COLS; i++)
+        w[i] = (float)(i % 1000) + 1.0f;
+    gguf_writer *wr = gguf_writer_new();
+    const uint64_t ne[2] = {COLS, ROWS}, ne_small[2] = {8, 4};
+    cr_assert_eq(gguf_writer_str(wr, "general.architecture", "llama"), 0);
+    cr_assert_eq(gguf_writer_tensor(wr, "big.weight", GGUF_T_F32, 2, ne, w), 0);
+    cr_assert_eq(gguf_writer_tensor(wr, "small.weight", GGUF_T_F32, 2, ne_small, w), 0);
+    const char *p = tmp_path("release.gguf");
+    struct status_err err = {0};
+    cr_assert_eq(gguf_writer_write(wr, p, &err), 0, "%s", err.msg);
+    gguf_writer_free(wr);
+
+    gguf *g;
+    cr_assert_eq(gguf_open_resident(p, &g, &err), STATUS_OK, "%s", err.msg);
+    const struct gguf_tensor *big = gguf_find_tensor(g, "big.weight");
+    const struct gguf_tensor *small = gguf_find_tensor(g, "small.weight");
+    cr_assert(big && small);
+    size_t whole;
+    cr_assert_eq(resident_pages(big->data, big->bytes, &whole), whole, "read at open: all resident");
+    cr_assert_gt(whole, 0);
+    int outside = 0;
+    gguf_release(g, &outside, sizeof outside); /* not the file's: ignored */
+    gguf_release(g, big->data, big->bytes);
+    cr_assert_eq(resident_pages(big->data, big->bytes, &whole), 0, "the tensor's pages given back");
+    cr_assert_eq(memcmp(small->data, w, 32 * sizeof(float)), 0, "the next tensor is intact");
+    gguf_close(g);
+
+    size_t len;
+    unsigned char *file = slurp(p, &len), *copy = malloc(len);
+    memcpy(copy, file, len);
+    cr_assert_eq(gguf_open_mem(copy, len, "mem", &g, &err), STATUS_OK, "%s", err.msg);
+    big = gguf_find_tensor(g, "big.weight");
+    gguf_release(g, big->data, big->bytes); /* borrowed: left alone */
+    cr_assert_eq(memcmp(copy, file, len), 0, "a borrowed buffer is never released");
+    gguf_close(g);
+    free(copy);
+    free(file);
+    free(w);
 }
