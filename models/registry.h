@@ -71,6 +71,15 @@ struct model_ops {
     int heavy;
 };
 
+/* The lifecycle half of a type's table, from the names every model folder gives its
+ * functions: PREFIX_load, PREFIX_free, PREFIX_describe, PREFIX_bytes and the option list
+ * PREFIX_options. A type's table is then this line plus the capabilities it serves:
+ *   const struct model_ops ngram_model_ops = {MODEL_OPS_LIFECYCLE("ngram", ngram_model),
+ *                                             .lm = &ngram_lm_ops};                      */
+#define MODEL_OPS_LIFECYCLE(name, prefix)                                                   \
+    .type = (name), .options = prefix##_options, .load = prefix##_load,                     \
+    .free_impl = prefix##_free, .describe = prefix##_describe, .bytes = prefix##_bytes
+
 /* NULL-terminated list of every known type (models/types.c). */
 extern const struct model_ops *const MODEL_TYPES[];
 const struct model_ops *registry_find_type(const char *type);

@@ -7,7 +7,7 @@
 
 #define OPT_THREADS_DEFAULT 2 /* scan threads: the target machine has 2 cores */
 
-static int embed_ops_load(const char *path, const struct model_options *opts, void **impl,
+static int embed_model_load(const char *path, const struct model_options *opts, void **impl,
                       struct status_err *err)
 {
     struct embed_opts o = {.threads = OPT_THREADS_DEFAULT, .storage = EMBED_STORAGE_F32};
@@ -35,9 +35,9 @@ static int embed_ops_load(const char *path, const struct model_options *opts, vo
     return STATUS_OK;
 }
 
-static void embed_ops_free(void *impl) { embed_close(impl); }
+static void embed_model_free(void *impl) { embed_close(impl); }
 
-static json_t *embed_ops_describe(const void *impl)
+static json_t *embed_model_describe(const void *impl)
 {
     const embed *e = impl;
     return json_pack("{s:I, s:I, s:s, s:I, s:I, s:b, s:i, s:s}", "vocab_size",
@@ -48,7 +48,7 @@ static json_t *embed_ops_describe(const void *impl)
                      e->k->name);
 }
 
-static size_t embed_ops_bytes(const void *impl) { return embed_bytes(impl); }
+static size_t embed_model_bytes(const void *impl) { return embed_bytes(impl); }
 
 static const char *const embed_model_options[] = {"lowercase", "threads", "storage", NULL};
 
@@ -92,11 +92,6 @@ static const struct embedding_ops embed_embedding_ops = {
 };
 
 const struct model_ops embed_model_ops = {
-    .type = "embedding",
-    .options = embed_model_options,
-    .load = embed_ops_load,
-    .free_impl = embed_ops_free,
-    .describe = embed_ops_describe,
-    .bytes = embed_ops_bytes,
+    MODEL_OPS_LIFECYCLE("embedding", embed_model),
     .embedding = &embed_embedding_ops,
 };

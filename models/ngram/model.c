@@ -240,11 +240,6 @@ static const struct lm_ops ngram_lm_ops = {
 static const char *const ngram_model_options[] = {"lowercase", NULL};
 
 const struct model_ops ngram_model_ops = {
-    .type = "ngram",
-    .options = ngram_model_options,
-    .load = ngram_model_load,
-    .free_impl = ngram_model_free,
-    .describe = ngram_model_describe,
-    .bytes = ngram_model_bytes,
+    MODEL_OPS_LIFECYCLE("ngram", ngram_model),
     .lm = &ngram_lm_ops,
 };

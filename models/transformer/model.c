@@ -600,12 +600,7 @@ static const struct generation_ops transformer_generation_ops = {
 };
 
 const struct model_ops transformer_model_ops = {
-    .type = "transformer",
-    .options = tf_options,
-    .load = tf_load,
-    .free_impl = tf_free,
-    .describe = tf_describe,
-    .bytes = tf_bytes,
+    MODEL_OPS_LIFECYCLE("transformer", tf),
     .lm = &transformer_lm_ops,
     .embedding = &transformer_embedding_ops,
     .rerank = &transformer_rerank_ops,

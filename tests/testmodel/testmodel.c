@@ -155,12 +155,7 @@ static const struct lm_ops testmodel_lm = {.score = testmodel_score, .next = tes
 static const char *const testmodel_options[] = {"load_delay_ms", "score_delay_ms", NULL};
 
 const struct model_ops testmodel_ops = {
-    .type = "test",
-    .options = testmodel_options,
-    .load = testmodel_load,
-    .free_impl = testmodel_free,
-    .describe = testmodel_describe,
-    .bytes = testmodel_bytes,
+    MODEL_OPS_LIFECYCLE("test", testmodel),
     .lm = &testmodel_lm,
 };
 
