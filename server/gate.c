@@ -27,6 +27,7 @@ struct head_state {
     int n_cl, n_te, n_host;
     const char *cl;     /* first Content-Length value */
     size_t cl_len;
+    size_t cost;        /* the head's bytes plus GATE_FIELD_COST per field */
 };
 
 static enum gate_verdict bad(char *msg, size_t size, const char *text)
@@ -171,6 +172,7 @@ static enum gate_verdict check_head(const char *buf, size_t len, size_t *head_le
     }
     const char *nl = memchr(buf + pos, '\n', len - pos);
     *head_len = (size_t)(nl - buf) + 1;
+    st.cost = *head_len + (size_t)line_no * GATE_FIELD_COST;
     *out = st;
     return GATE_OK;
 }
@@ -182,44 +184,169 @@ enum gate_verdict gate_check_head(const char *buf, size_t len, size_t *head_len,
     return check_head(buf, len, head_len, &st, msg, msg_size);
 }
 
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* A chunk-size line at p[0..n): GATE_OK with its length and the size, GATE_INCOMPLETE, or
+ * GATE_BAD. Strict CRLF: libmicrohttpd 0.9.75 reads one more CR or LF after a size line's
+ * line end as part of it, so "0\n\n" would swallow the empty line that ends the message and
+ * the next request would be read as trailer fields; nothing but CRLF keeps both readings
+ * the same. */
+static enum gate_verdict chunk_size_line(const char *p, size_t n, size_t *line_len,
+                                         unsigned long long *size, char *msg, size_t msg_size)
+{
+    size_t i = 0;
+    unsigned long long v = 0;
+    while (i < n && hex_value(p[i]) >= 0) {
+        if (i == GATE_CHUNK_DIGITS_MAX)
+            return bad(msg, msg_size, "a chunk size of more than 15 hex digits");
+        v = v * 16 + (unsigned long long)hex_value(p[i]);
+        i++;
+    }
+    if (i == n)
+        return GATE_INCOMPLETE;
+    if (i == 0)
+        return bad(msg, msg_size, "malformed chunked body: a chunk size must be hex digits");
+    if (p[i] == ';') {
+        /* chunk extensions: ignored, but no control characters and a bounded length */
+        while (i < n && p[i] != '\r' && p[i] != '\n') {
+            unsigned char c = (unsigned char)p[i];
+            if ((c < 0x20 && c != '\t') || c == 0x7f)
+                return bad(msg, msg_size, "a control character in a chunk extension");
+            if (++i > GATE_CHUNK_LINE_MAX)
+                return bad(msg, msg_size, "a chunk extension longer than 1024 bytes");
+        }
+        if (i == n)
+            return GATE_INCOMPLETE;
+    }
+    if (p[i] != '\r')
+        return bad(msg, msg_size,
+                   "malformed chunked body: a chunk size line must end in CRLF");
+    if (i + 1 == n)
+        return GATE_INCOMPLETE;
+    if (p[i + 1] != '\n')
+        return bad(msg, msg_size, "a bare CR (not followed by LF)");
+    *line_len = i + 2;
+    *size = v;
+    return GATE_OK;
+}
+
+/* The trailer section at p[0..n) (fields, then an empty line), after a head that cost
+ * 'head_cost': libmicrohttpd keeps both in its connection pool, so they share GATE_HEAD_MAX. */
+static enum gate_verdict trailer(const char *p, size_t n, size_t head_cost, size_t *len,
+                                 char *msg, size_t msg_size)
+{
+    size_t pos = 0, fields = 0;
+    struct head_state st = {0};
+    for (;;) {
+        const char *nl = memchr(p + pos, '\n', n - pos);
+        size_t end = nl ? (size_t)(nl - p) : n;
+        if (head_cost + end + fields * GATE_FIELD_COST > GATE_HEAD_MAX) {
+            snprintf(msg, msg_size,
+                     "the request head and trailer fields are larger than %u bytes",
+                     GATE_HEAD_MAX);
+            return GATE_TOO_LARGE;
+        }
+        if (!nl)
+            return GATE_INCOMPLETE;
+        size_t line_end = end > pos && p[end - 1] == '\r' ? end - 1 : end;
+        if (memchr(p + pos, '\r', line_end - pos))
+            return bad(msg, msg_size, "a bare CR (not followed by LF)");
+        if (line_end == pos) {
+            *len = end + 1;
+            return GATE_OK;
+        }
+        enum gate_verdict v = header_line(p + pos, line_end - pos, &st, msg, msg_size);
+        if (v != GATE_OK)
+            return v;
+        if (++fields > GATE_FIELDS_MAX) {
+            snprintf(msg, msg_size, "more than %u trailer fields", GATE_FIELDS_MAX);
+            return GATE_TOO_LARGE;
+        }
+        pos = end + 1;
+    }
+}
+
 size_t gate_stream_scan(struct gate_stream *gs, const char *p, size_t n,
                         enum gate_verdict *verdict, char *msg, size_t msg_size)
 {
     size_t i = 0;
     *verdict = GATE_OK;
     while (i < n) {
-        if (gs->state == GATE_STREAM_OPAQUE)
-            return n;
-        if (gs->state == GATE_STREAM_BODY) {
+        enum gate_verdict v = GATE_OK;
+        size_t len = 0;
+        switch (gs->state) {
+        case GATE_STREAM_BODY:
+        case GATE_STREAM_CHUNK_DATA: {
             size_t take = n - i;
             if ((unsigned long long)take > gs->body_left)
                 take = (size_t)gs->body_left;
             gs->body_left -= take;
             i += take;
             if (gs->body_left == 0)
-                gs->state = GATE_STREAM_HEAD;
+                gs->state = gs->state == GATE_STREAM_BODY ? GATE_STREAM_HEAD
+                                                          : GATE_STREAM_CHUNK_END;
             continue;
         }
-        size_t head_len = 0;
-        struct head_state st;
-        enum gate_verdict v = check_head(p + i, n - i, &head_len, &st, msg, msg_size);
-        if (v != GATE_OK) {
-            *verdict = v;
-            return i; /* p[i..n): a head to wait for or to refuse */
+        case GATE_STREAM_CHUNK_END:
+            if (p[i] != '\r' || (i + 1 < n && p[i + 1] != '\n')) {
+                v = bad(msg, msg_size, "malformed chunked body: chunk data must end in CRLF");
+                break;
+            }
+            if (i + 1 == n) {
+                v = GATE_INCOMPLETE;
+                break;
+            }
+            i += 2;
+            gs->state = GATE_STREAM_CHUNK_SIZE;
+            continue;
+        case GATE_STREAM_CHUNK_SIZE: {
+            unsigned long long size = 0;
+            v = chunk_size_line(p + i, n - i, &len, &size, msg, msg_size);
+            if (v != GATE_OK)
+                break;
+            i += len;
+            gs->body_left = size;
+            gs->state = size ? GATE_STREAM_CHUNK_DATA : GATE_STREAM_TRAILER;
+            continue;
         }
-        gs->heads++;
-        i += head_len;
-        if (st.n_te) {
-            /* Chunked: its framing is not followed here; the rest of the connection passes
-             * unscanned (http.c's checks of the parsed headers still apply). */
-            gs->state = GATE_STREAM_OPAQUE;
-        } else if (st.n_cl) {
-            unsigned long long cl = 0;
-            for (size_t k = 0; k < st.cl_len; k++) /* digits only, at most 18 (check_head) */
-                cl = cl * 10 + (unsigned long long)(st.cl[k] - '0');
-            gs->body_left = cl;
-            gs->state = cl ? GATE_STREAM_BODY : GATE_STREAM_HEAD;
+        case GATE_STREAM_TRAILER:
+            v = trailer(p + i, n - i, gs->head_cost, &len, msg, msg_size);
+            if (v != GATE_OK)
+                break;
+            i += len;
+            gs->state = GATE_STREAM_HEAD;
+            continue;
+        case GATE_STREAM_HEAD: {
+            struct head_state st;
+            v = check_head(p + i, n - i, &len, &st, msg, msg_size);
+            if (v != GATE_OK)
+                break;
+            gs->heads++;
+            gs->head_cost = (unsigned)st.cost;
+            i += len;
+            if (st.n_te) {
+                gs->state = GATE_STREAM_CHUNK_SIZE;
+            } else if (st.n_cl) {
+                unsigned long long cl = 0;
+                for (size_t k = 0; k < st.cl_len; k++) /* digits only, at most 18 (check_head) */
+                    cl = cl * 10 + (unsigned long long)(st.cl[k] - '0');
+                gs->body_left = cl;
+                gs->state = cl ? GATE_STREAM_BODY : GATE_STREAM_HEAD;
+            }
+            continue;
         }
+        }
+        *verdict = v;
+        return i; /* p[i..n): a head or line to wait for or to refuse */
     }
     return n;
 }

@@ -43,23 +43,37 @@ enum gate_verdict gate_check_head(const char *buf, size_t len, size_t *head_len,
 /* A connection's bytes as a sequence of requests, for the heads after the first one: the
  * server reads the socket and libmicrohttpd parses what this scan lets through, so every
  * later head gets the same check (and our JSON errors) as the first, and never reaches
- * libmicrohttpd when it is too large for its buffer. Zero-initialised: at a head. */
+ * libmicrohttpd when it is too large for its buffer. Bodies are followed by their framing:
+ * Content-Length, or chunked (RFC 9112 7.1: hex size lines ending in CRLF, chunk data, CRLF,
+ * a last chunk "0", trailer fields and an empty line). Zero-initialised: at a head. */
 enum gate_stream_state {
-    GATE_STREAM_HEAD,   /* the next byte starts a request head */
-    GATE_STREAM_BODY,   /* body_left bytes of a Content-Length body come first */
-    GATE_STREAM_OPAQUE, /* after a chunked request: everything passes unscanned */
+    GATE_STREAM_HEAD,       /* the next byte starts a request head */
+    GATE_STREAM_BODY,       /* body_left bytes of a Content-Length body come first */
+    GATE_STREAM_CHUNK_SIZE, /* a chunk-size line (hex digits, extensions, CRLF) */
+    GATE_STREAM_CHUNK_DATA, /* body_left bytes of chunk data */
+    GATE_STREAM_CHUNK_END,  /* the CRLF after a chunk's data */
+    GATE_STREAM_TRAILER,    /* trailer fields after the last chunk, up to an empty line */
 };
 struct gate_stream {
     enum gate_stream_state state;
     unsigned long long body_left;
-    unsigned heads; /* heads passed so far */
+    unsigned heads;     /* heads passed so far */
+    unsigned head_cost; /* the current request's head as counted against GATE_HEAD_MAX */
 };
 
-/* Scan p[0..n), the next bytes of the stream; when gs is at a head, p starts with it (bytes
- * held back by an earlier call come first again). Returns how many bytes may go on:
- * all n (*verdict GATE_OK), or fewer when p[ret..n) is a head that is not complete yet
- * (GATE_INCOMPLETE: hold it, call again with more bytes after it) or one to refuse
- * (GATE_BAD, GATE_TOO_LARGE, GATE_BODY_LARGE, as gate_check_head; 'msg' says why). */
+/* Longest chunk-size line (digits and extensions) taken; libmicrohttpd reads at most 15 hex
+ * digits of a size. */
+#define GATE_CHUNK_LINE_MAX 1024u
+#define GATE_CHUNK_DIGITS_MAX 15u
+
+/* Scan p[0..n), the next bytes of the stream; when gs is at a line (a head, a chunk-size
+ * line, a chunk's CRLF, the trailer), p starts with it (bytes held back by an earlier call
+ * come first again). Returns how many bytes may go on: all n (*verdict GATE_OK), or fewer
+ * when p[ret..n) is a head or line that is not complete yet (GATE_INCOMPLETE: hold it, call
+ * again with more bytes after it) or one to refuse (GATE_BAD, GATE_TOO_LARGE,
+ * GATE_BODY_LARGE, as gate_check_head; 'msg' says why). A refusal with gs->state other than
+ * GATE_STREAM_HEAD is inside the body of the gs->heads-th request (bad chunk framing, or a
+ * trailer too large for libmicrohttpd's buffer next to its head). */
 size_t gate_stream_scan(struct gate_stream *gs, const char *p, size_t n,
                         enum gate_verdict *verdict, char *msg, size_t msg_size);
 

@@ -934,6 +934,15 @@ static const char *framing_problem(struct MHD_Connection *conn, const char *meth
 static void list_append(struct conn_list *l, struct conn *k);
 static void list_remove(struct conn_list *l, struct conn *k);
 
+/* How many of a connection's requests MHD must have finished before its refusal is sent:
+ * all heads passed when the refused bytes are a head; all but the last when they are inside
+ * the last one's body (bad chunk framing, a trailer too large): MHD then reads end-of-stream
+ * in the middle of that body and closes without an answer of its own. */
+static unsigned refuse_after(const struct conn *k)
+{
+    return k->gs.heads - (k->gs.state != GATE_STREAM_HEAD);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -1093,7 +1102,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         k->completed++;
         /* A later head was refused while this request was being answered: now that MHD has
          * answered all before it, wake its read (end-of-stream) so stream_recv refuses it. */
-        if (k->refuse != GATE_INCOMPLETE && !k->refused && k->completed == k->gs.heads)
+        if (k->refuse != GATE_INCOMPLETE && !k->refused && k->completed == refuse_after(k))
             shutdown(k->fd, SHUT_RD);
     }
     if (k && k->state == CONN_ACTIVE && !atomic_load(&s->stopping)) {
@@ -1335,7 +1344,7 @@ static ssize_t stream_recv(struct conn *k, char *buf, size_t len)
         if (k->refuse != GATE_INCOMPLETE) {
             if (got)
                 return (ssize_t)got;
-            if (k->completed == k->gs.heads)
+            if (k->completed == refuse_after(k))
                 return refuse_now(k);
             errno = EAGAIN; /* on_completed wakes MHD's read once the others are answered */
             return -1;
@@ -1377,6 +1386,11 @@ static ssize_t stream_recv(struct conn *k, char *buf, size_t len)
         if (v != GATE_OK && v != GATE_INCOMPLETE) {
             k->refuse = v;
             k->held_len = 0;
+            /* Refused inside a body whose earlier requests are all answered: MHD takes the
+             * bytes before the refusal, then may wait for a readiness edge that the client
+             * will never cause; end-of-stream gives it one. */
+            if (got && k->completed == refuse_after(k))
+                shutdown(k->fd, SHUT_RD);
         }
     }
 }

@@ -511,6 +511,134 @@ Test(hardening, later_head_trickled_is_served)
     cr_assert_eq(srv_stop(&s), 0);
 }
 
+#define CHUNKED_TOKENIZE                                                                    \
+    "POST /v1/tokenize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"          \
+    "Transfer-Encoding: chunked\r\n\r\n7;ext=v\r\n{\"text\"\r\n7\r\n:\"a b\"}\r\n"          \
+    "0\r\nX-Trailer: t\r\n\r\n"
+
+/* Bug (issue 10): after a request with Transfer-Encoding: chunked, the scan of later heads
+ * stopped for the rest of the connection, so a later head past libmicrohttpd's pool got its
+ * HTML 431 (and any later head skipped the gate's framing rules). The scan now follows the
+ * chunk framing: our JSON 431 and a close, the chunked request's answer whole, sent after
+ * that answer and pipelined behind it; a sound later head is served. */
+Test(hardening, later_head_after_chunked_upload_got_mhd_html_431)
+{
+    struct srv s;
+    srv_start(&s, NULL, 0);
+    static char head[34 * 1024], req[40 * 1024], buf[RAW_READ_MAX];
+    static const size_t totals[] = {24 * 1024, 32 * 1024};
+    for (int pipelined = 0; pipelined < 2; pipelined++)
+        for (size_t t = 0; t < sizeof totals / sizeof totals[0]; t++) {
+            size_t n = make_head(head, sizeof head, totals[t], 2);
+            int closed = 0, html;
+            int fd = raw_connect(&s);
+            size_t len = strlen(CHUNKED_TOKENIZE);
+            memcpy(req, CHUNKED_TOKENIZE, len);
+            if (!pipelined) {
+                raw_send(fd, req, len);
+                raw_read_until(fd, buf, sizeof buf, "}\n", 3000);
+                cr_assert(strstr(buf, "HTTP/1.1 "), "chunked answer: %.300s", buf);
+                len = 0;
+            }
+            memcpy(req + len, head, n);
+            len += n;
+            raw_send(fd, req, len);
+            raw_read(fd, buf, sizeof buf, 3000, &closed);
+            close(fd);
+            cr_assert_eq(last_status(buf, &html), 431, "%zu bytes, pipelined %d: %.400s",
+                         totals[t], pipelined, buf);
+            cr_assert(!html && strstr(buf, "\"code\":\"header_too_large\""),
+                      "%zu bytes, pipelined %d: not our JSON error: %.400s", totals[t],
+                      pipelined, buf);
+            cr_assert_eq(count_str(buf, "HTTP/1.1 "), pipelined ? 2 : 1, "%.600s", buf);
+            cr_assert(closed, "%zu bytes: connection left open", totals[t]);
+        }
+    /* a sound head after the chunked request, and one with a framing error */
+    const char *pairs[][2] = {
+        {CHUNKED_TOKENIZE "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "200"},
+        {CHUNKED_TOKENIZE "GET /health HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n", "400"},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        int closed = 0, html;
+        int fd = raw_connect(&s);
+        raw_send(fd, pairs[i][0], strlen(pairs[i][0]));
+        raw_read(fd, buf, sizeof buf, 3000, &closed);
+        close(fd);
+        cr_assert_eq(count_str(buf, "HTTP/1.1 "), 2, "case %zu: %.600s", i, buf);
+        cr_assert_eq(last_status(buf, &html), atoi(pairs[i][1]), "case %zu: %.600s", i, buf);
+        cr_assert(!html && closed, "case %zu: %.600s", i, buf);
+    }
+    cr_assert_eq(srv_stop(&s), 0);
+}
+
+/* A chunked upload and the request after it arriving a few bytes at a time (every chunk
+ * line cut somewhere) are served in order: following the chunk framing must not lose,
+ * hold or reorder bytes. */
+Test(hardening, chunked_upload_trickled_then_keepalive_served)
+{
+    struct srv s;
+    srv_start(&s, NULL, 0);
+    static char buf[RAW_READ_MAX];
+    const char *all = CHUNKED_TOKENIZE CHUNKED_TOKENIZE
+        "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    for (size_t step = 1; step <= 5; step += 4) {
+        int closed = 0, html;
+        int fd = raw_connect(&s);
+        size_t total = strlen(all);
+        for (size_t i = 0; i < total; i += step) {
+            size_t m = total - i < step ? total - i : step;
+            cr_assert_eq(send(fd, all + i, m, MSG_NOSIGNAL), (ssize_t)m, "piece at %zu", i);
+            struct timespec ts = {0, 500 * 1000};
+            nanosleep(&ts, NULL);
+        }
+        raw_read(fd, buf, sizeof buf, 3000, &closed);
+        close(fd);
+        cr_assert_eq(count_str(buf, "HTTP/1.1 "), 3, "step %zu: %.800s", step, buf);
+        cr_assert_eq(last_status(buf, &html), 200, "step %zu: %.800s", step, buf);
+        cr_assert(!html && closed, "step %zu: %.800s", step, buf);
+    }
+    cr_assert_eq(srv_stop(&s), 0);
+}
+
+/* Chunk framing that libmicrohttpd 0.9.75 would read differently from the RFC (bare LF:
+ * "0\n\n" makes it take the next request as trailer fields) or rejects with its own HTML:
+ * our JSON 400 and a close, on a first request and behind a sound one. */
+Test(hardening, bad_chunk_framing_is_json_400)
+{
+    struct srv s;
+    srv_start(&s, NULL, 0);
+    static char req[4096], buf[RAW_READ_MAX];
+    static const char *bodies[] = {
+        "3\r\nabcX\r\n0\r\n\r\n",           /* chunk data not followed by CRLF */
+        "3\nabc\r\n0\r\n\r\n",               /* bare LF after a size */
+        "0\n\n",                             /* bare LF last chunk */
+        "zz\r\n",                            /* not hex */
+        "1000000000000000\r\n",              /* 16 hex digits */
+        "3;a\001b\r\nabc\r\n0\r\n\r\n",      /* control character in an extension */
+        "3 \r\nabc\r\n0\r\n\r\n",            /* space after the size */
+        "0\r\nX-T: a\rb\r\n\r\n",            /* bare CR in a trailer field */
+    };
+    for (int later = 0; later < 2; later++)
+        for (size_t i = 0; i < sizeof bodies / sizeof bodies[0]; i++) {
+            int n = snprintf(req, sizeof req,
+                             "%sPOST /v1/tokenize HTTP/1.1\r\nHost: x\r\n"
+                             "Transfer-Encoding: chunked\r\n\r\n%s",
+                             later ? KEEP : "", bodies[i]);
+            int closed = 0, html;
+            int fd = raw_connect(&s);
+            raw_send(fd, req, (size_t)n);
+            raw_read(fd, buf, sizeof buf, 3000, &closed);
+            close(fd);
+            cr_assert_eq(count_str(buf, "HTTP/1.1 "), later + 1, "body %zu later %d: %.600s", i,
+                         later, buf);
+            cr_assert_eq(last_status(buf, &html), 400, "body %zu later %d: %.600s", i, later,
+                         buf);
+            cr_assert(!html && strstr(buf, "\"code\":"), "body %zu: %.600s", i, buf);
+            cr_assert(closed, "body %zu later %d: connection left open", i, later);
+        }
+    cr_assert_eq(srv_stop(&s), 0);
+}
+
 /* What nginx accepts must keep working. */
 Test(hardening, lenient_framing_still_served)
 {

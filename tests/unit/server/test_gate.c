@@ -124,7 +124,7 @@ Test(gate, per_address_counts)
 
 /* The scan of a connection's later bytes (gate_stream_scan): request boundaries from
  * Content-Length, a head cut anywhere is held from its first byte, a bad head stops the scan
- * at its start, and chunked requests end the scan. */
+ * at its start; chunked bodies are followed by their framing. */
 Test(gate, stream_scan_splits_requests)
 {
     const char *stream = "GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -176,6 +176,71 @@ Test(gate, stream_scan_stops_at_bad_or_large_heads)
                           "3\r\nabc\r\n0\r\n\r\nGET /b HTTP/1.1\r\nX: a\rb\r\n\r\n";
     struct gate_stream g3 = {0};
     pass = gate_stream_scan(&g3, chunked, strlen(chunked), &v, msg, sizeof msg);
-    cr_assert_eq(pass, strlen(chunked)); /* opaque after a chunked head */
-    cr_assert_eq(g3.state, GATE_STREAM_OPAQUE);
+    /* the chunk framing is followed: the bad head after the chunked request is found */
+    cr_assert_eq(pass, (size_t)(strstr(chunked, "GET /b") - chunked));
+    cr_assert_eq(v, GATE_BAD);
+    cr_assert_eq(g3.state, GATE_STREAM_HEAD);
+    cr_assert_eq(g3.heads, 1);
+}
+
+/* Chunked bodies: sizes, extensions, data holding "heads", trailer fields; every cut point
+ * holds a line from its first byte and passes data; the heads are counted right. */
+Test(gate, stream_scan_follows_chunked_bodies)
+{
+    const char *stream = "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "1C;n=v\r\nGET /x HTTP/1.1\r\nHost: y\r\n\r\n\r\n"
+                         "a\r\n0123456789\r\n0\r\nX-T: 1\r\n\r\n"
+                         "POST /b HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "0\r\n\r\n"
+                         "GET /c HTTP/1.1\r\nHost: x\r\n\r\n";
+    size_t n = strlen(stream);
+    char msg[160];
+    enum gate_verdict v;
+    struct gate_stream gs = {0};
+    cr_assert_eq(gate_stream_scan(&gs, stream, n, &v, msg, sizeof msg), n, "%s", msg);
+    cr_assert_eq(v, GATE_OK);
+    cr_assert_eq(gs.heads, 3);
+    cr_assert_eq(gs.state, GATE_STREAM_HEAD);
+    for (size_t cut = 1; cut < n; cut++) {
+        struct gate_stream g = {0};
+        size_t pass = gate_stream_scan(&g, stream, cut, &v, msg, sizeof msg);
+        cr_assert(v == GATE_OK || v == GATE_INCOMPLETE, "cut %zu: %d %s", cut, v, msg);
+        cr_assert_eq(v == GATE_OK, pass == cut, "cut %zu", cut);
+        size_t rest = gate_stream_scan(&g, stream + pass, n - pass, &v, msg, sizeof msg);
+        cr_assert_eq(rest, n - pass, "cut %zu: %s", cut, msg);
+        cr_assert_eq(g.heads, 3, "cut %zu", cut);
+    }
+    /* bad framing stops the scan where it starts, inside the request (state not HEAD) */
+    static const struct {
+        const char *body;
+        size_t at;
+        enum gate_verdict v;
+    } bad[] = {
+        {"3\r\nabcX\r\n", 6, GATE_BAD},
+        {"3\nabc\r\n", 0, GATE_BAD},
+        {"0\n\n", 0, GATE_BAD},
+        {"zz\r\n", 0, GATE_BAD},
+        {"1000000000000000\r\n", 0, GATE_BAD},
+        {"3;a\001\r\n", 0, GATE_BAD},
+        {"3 \r\n", 0, GATE_BAD},
+        {"0\r\nX T: 1\r\n\r\n", 3, GATE_BAD},
+    };
+    const char *head = "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char buf[256];
+        int k = snprintf(buf, sizeof buf, "%s%s", head, bad[i].body);
+        struct gate_stream g = {0};
+        size_t pass = gate_stream_scan(&g, buf, (size_t)k, &v, msg, sizeof msg);
+        cr_assert_eq(v, bad[i].v, "case %zu", i);
+        cr_assert_eq(pass, strlen(head) + bad[i].at, "case %zu", i);
+        cr_assert_neq(g.state, GATE_STREAM_HEAD, "case %zu", i);
+    }
+    /* a trailer shares the head's budget: too large for both is 431 */
+    static char big[GATE_HEAD_MAX + 256];
+    int k = snprintf(big, sizeof big, "%s0\r\nX-T: ", head);
+    memset(big + k, 'a', GATE_HEAD_MAX);
+    struct gate_stream g = {0};
+    size_t pass = gate_stream_scan(&g, big, sizeof big, &v, msg, sizeof msg);
+    cr_assert_eq(v, GATE_TOO_LARGE);
+    cr_assert_eq(pass, strlen(head) + 3);
 }
