@@ -672,6 +672,8 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
     }
     if (cancelled && *cancelled) /* the classifier is much of a small model's step */
         return status_set(err, STATUS_CANCELLED, NULL, "cancelled");
+    if (n_out == 0) /* an earlier batch of a long prompt: no logits wanted */
+        return STATUS_OK;
     /* classifier: only the rows whose logits are wanted, gathered into xb */
     for (size_t j = 0; j < n_out; j++)
         norm_b(t, s->xb + j * dim, s->x + out_rows[j] * dim, ck->rms_final, ck->final_norm_b, dim);
@@ -684,8 +686,11 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
     return STATUS_OK;
 }
 
+/* 'last': this batch ends the caller's tokens; an earlier batch of a long prompt computes no
+ * logits (only the final position's are kept: the classifier is a large matrix, 77 MB for
+ * GPT-2's F32 vocabulary, read once per prompt instead of once per 64 tokens). */
 static int forward_batch(transformer_seq *s, const int *ids, size_t n, float *all_logits,
-                         const volatile int *cancelled, struct status_err *err)
+                         int last, const volatile int *cancelled, struct status_err *err)
 {
     struct fwd_row rows[TRANSFORMER_BATCH_MAX];
     size_t out_rows[TRANSFORMER_BATCH_MAX];
@@ -701,7 +706,8 @@ static int forward_batch(transformer_seq *s, const int *ids, size_t n, float *al
         return rc;
     }
     int rc = all_logits ? forward_rows(s, rows, ids, n, out_rows, n, all_logits, cancelled, err)
-                        : forward_rows(s, rows, ids, n, &out_rows[n - 1], 1, s->logits, cancelled, err);
+                        : forward_rows(s, rows, ids, n, &out_rows[n - 1], last ? 1 : 0, s->logits,
+                                       cancelled, err);
     if (rc != STATUS_OK)
         return rc;
     s->pos += n;
@@ -738,7 +744,7 @@ static int forward_chunks(transformer_seq *s, const int *ids, size_t n, float *a
             return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
         s->hidden = hidden ? hidden + done * (size_t)sh->dim : NULL;
         rc = forward_batch(s, ids + done, b, all_logits ? all_logits + done * (size_t)sh->vocab : NULL,
-                           cancelled, err);
+                           done + b == n, cancelled, err);
         s->hidden = NULL;
         done += b;
     }

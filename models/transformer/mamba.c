@@ -321,7 +321,7 @@ static void rms_plain(float *v, size_t n, float eps)
 }
 
 static int forward_batch(const transformer *t, struct mamba_state *m, const int *ids, size_t n,
-                         float *logits, float *all_logits, const volatile int *cancelled,
+                         float *logits, float *all_logits, int last, const volatile int *cancelled,
                          struct status_err *err)
 {
     const struct checkpoint *ck = &t->ck;
@@ -358,6 +358,8 @@ static int forward_batch(const transformer *t, struct mamba_state *m, const int 
                               .norm = l + 1 < m->L ? ck->mamba[l + 1].norm : NULL};
         kernels_parallel_for(n, TOKENS_PER_CHUNK, tok_range, &tj);
     }
+    if (!all_logits && !last) /* an earlier batch of a long prompt: only the end's logits count */
+        return STATUS_OK;
     const size_t first = all_logits ? 0 : n - 1, cnt = n - first, V = (size_t)ck->shape.vocab;
     for (size_t i = first; i < n; i++)
         transformer_rmsnorm(t, m->x + i * dim, m->x + i * dim, ck->rms_final, dim);
@@ -376,7 +378,7 @@ static int forward(const transformer *t, void *st, const int *ids, size_t n, flo
     for (size_t done = 0; done < n;) {
         const size_t b = n - done < MAMBA_BATCH ? n - done : MAMBA_BATCH;
         int rc = forward_batch(t, m, ids + done, b, logits, all_logits ? all_logits + done * V : NULL,
-                               cancelled, err);
+                               done + b == n, cancelled, err);
         if (rc != STATUS_OK)
             return rc;
         done += b;

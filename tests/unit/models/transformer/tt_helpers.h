@@ -147,6 +147,15 @@ __attribute__((unused)) static double tt_batched_vs_single(transformer *t, trans
         for (size_t v = 0; v < V; v++)
             worst = fmax(worst, fabs(lg[v] - all[i * V + v]));
     }
+    /* the same prompt without all_logits: only the last batch computes logits (the final
+     * position's), an earlier batch none; they must be the final position's all the same */
+    transformer_seq *last = transformer_seq_new(t, 0);
+    cr_assert_not_null(last);
+    cr_assert_eq(transformer_forward(last, ids, n, NULL, NULL, &err), STATUS_OK, "%s", err.msg);
+    const float *lg = transformer_logits(last);
+    for (size_t v = 0; v < V; v++)
+        worst = fmax(worst, fabs(lg[v] - all[(n - 1) * V + v]));
+    transformer_seq_free(last);
     free(all);
     return worst;
 }
