@@ -197,5 +197,9 @@ void kernels_threads_set(int n);
 int kernels_threads(void);
 /* How many times the team stood down because helpers were late (a busy machine). */
 unsigned long kernels_team_stood_down(void);
+/* A hint that no dispatch follows soon (the end of a forward step: the next one waits for
+ * sampling, HTTP writes, new requests): idle helpers go to sleep at once instead of spinning
+ * on a core that those threads need. The next kernels_parallel_for wakes them as usual. */
+void kernels_team_rest(void);
 
 #endif

@@ -113,6 +113,9 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
     res->finish = TRANSFORMER_FINISH_LENGTH;
     const size_t n_top = p->logprobs > 0 ? (size_t)p->logprobs : 0;
     const int greedy = sampler_greedy_plain(p);
+    static const int one = 1; /* a cancel flag that is set */
+    struct sched_req req;
+    int next_id = 0;
     while (res->completion_tokens < p->max_tokens) {
         if (cancelled && *cancelled) {
             rc = status_set(err, STATUS_CANCELLED, NULL, "cancelled");
@@ -150,6 +153,17 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
         }
         long at = find_stop(hold.p, hold.len, p);
         size_t release = at >= 0 ? (size_t)at : hold.len - stop_prefix_tail(hold.p, hold.len, p);
+        /* the next token goes to the scheduler before the callback writes this one out (the
+         * logits were read above): the step need not wait for this stream's HTTP write */
+        const int more = at < 0 && res->completion_tokens < p->max_tokens &&
+                         transformer_seq_pos(seq) < cap;
+        if (more) {
+            next_id = id;
+            fed[n_fed++] = id;
+            rc = transformer_sched_submit(t, &req, seq, &next_id, 1, NULL, err);
+            if (rc != STATUS_OK)
+                goto done;
+        }
         ev.text = hold.p;
         ev.len = release;
         /* the callback sees text[0..len) only; copy it out before we shift the buffer */
@@ -159,6 +173,13 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
         hold.p[release] = saved;
         memmove(hold.p, hold.p + release, hold.len - release);
         hold.len -= release;
+        if (more) { /* a cancelled generation leaves the queue at once if no step holds it */
+            int wrc = transformer_sched_wait(t, &req, stop_cb ? &one : cancelled, err);
+            if (!stop_cb && wrc != STATUS_OK) {
+                rc = wrc;
+                goto done;
+            }
+        }
         if (stop_cb) {
             rc = status_set(err, STATUS_CANCELLED, NULL, "cancelled");
             goto done;
@@ -168,12 +189,8 @@ int transformer_generate(const transformer *t, const int *ids, size_t n,
             on_stop_string = 1;
             break;
         }
-        if (res->completion_tokens == p->max_tokens || transformer_seq_pos(seq) >= cap)
+        if (!more)
             break;
-        fed[n_fed++] = id;
-        rc = transformer_sched_forward(t, seq, &id, 1, cancelled, err);
-        if (rc != STATUS_OK)
-            goto done;
     }
     if (!on_stop_string) {
         /* release what was held: a broken character, a partial stop string */

@@ -48,15 +48,6 @@ struct pentry {
     struct pentry *next;
 };
 
-struct sreq {
-    transformer_seq *seq;
-    const int *ids;
-    size_t n, done, take;
-    int state, rc, in_step;
-    struct status_err err;
-    float *all; /* every row's logits (n x vocab), or NULL */
-    struct sreq *next;
-};
 
 struct transformer_sched {
     pthread_mutex_t mu;
@@ -67,12 +58,12 @@ struct transformer_sched {
      * (preempt, the batch's stop flag): the prompt's first token need not wait for it */
     int stepping, preemptible;
     volatile int preempt;
-    struct sreq *head;
+    struct sched_req *head;
     size_t pending, active, waiting, parallel, kv_used, kv_budget;
     int b_vocab;
     transformer_batch *b;
     /* the step's picks, grown as needed */
-    struct sreq **pick;
+    struct sched_req **pick;
     transformer_seq **seqs;
     const int **ids;
     size_t *n, pick_cap;
@@ -138,7 +129,7 @@ static int grow_picks(struct transformer_sched *s, size_t n)
     if (n <= s->pick_cap)
         return 0;
     size_t cap = n * 2;
-    struct sreq **p = realloc(s->pick, cap * sizeof *p);
+    struct sched_req **p = realloc(s->pick, cap * sizeof *p);
     if (p)
         s->pick = p;
     transformer_seq **q = realloc(s->seqs, cap * sizeof *q);
@@ -156,9 +147,9 @@ static int grow_picks(struct transformer_sched *s, size_t n)
     return 0;
 }
 
-static void unlink_req(struct transformer_sched *s, struct sreq *r)
+static void unlink_req(struct transformer_sched *s, struct sched_req *r)
 {
-    for (struct sreq **pp = &s->head; *pp; pp = &(*pp)->next)
+    for (struct sched_req **pp = &s->head; *pp; pp = &(*pp)->next)
         if (*pp == r) {
             *pp = r->next;
             s->pending--;
@@ -169,7 +160,7 @@ static void unlink_req(struct transformer_sched *s, struct sreq *r)
 /* 1 when a prompt (more than one row left) waits in the queue */
 static int prompt_waiting(const struct transformer_sched *s)
 {
-    for (const struct sreq *r = s->head; r; r = r->next)
+    for (const struct sched_req *r = s->head; r; r = r->next)
         if (r->n - r->done > 1)
             return 1;
     return 0;
@@ -180,7 +171,7 @@ static int prompt_waiting(const struct transformer_sched *s)
 static size_t pick_rows(struct transformer_sched *s, int prompt_only)
 {
     size_t m = 0, rows = 0;
-    for (struct sreq *r = s->head; r && !prompt_only; r = r->next)
+    for (struct sched_req *r = s->head; r && !prompt_only; r = r->next)
         if (r->n - r->done == 1) {
             r->take = 1;
             r->in_step = 1;
@@ -189,7 +180,7 @@ static size_t pick_rows(struct transformer_sched *s, int prompt_only)
         }
     size_t budget = rows < SCHED_STEP_TOKENS - SCHED_PREFILL_MIN ? SCHED_STEP_TOKENS - rows
                                                                    : SCHED_PREFILL_MIN;
-    for (struct sreq *r = s->head; r && budget > 0; r = r->next) {
+    for (struct sched_req *r = s->head; r && budget > 0; r = r->next) {
         const size_t left = r->n - r->done;
         if (left <= 1)
             continue;
@@ -258,6 +249,7 @@ static void *sched_main(void *arg)
         struct status_err err;
         status_clear(&err);
         int rc = transformer_forward_multi(s->b, s->seqs, s->ids, s->n, m, &err);
+        kernels_team_rest(); /* the next step waits for the streams' sampling and writes */
         pthread_mutex_lock(&s->mu);
         s->stepping = 0;
         const int preempted = rc == STATUS_CANCELLED && s->preempt;
@@ -277,7 +269,7 @@ static void *sched_main(void *arg)
         for (struct sched_running *u = s->running; u && rc == STATUS_OK; u = u->next)
             u->valid = transformer_seq_pos(u->seq);
         for (size_t i = 0; i < m; i++) {
-            struct sreq *r = s->pick[i];
+            struct sched_req *r = s->pick[i];
             r->in_step = 0;
             if (rc == STATUS_OK)
                 r->done += r->take;
@@ -424,13 +416,15 @@ int transformer_sched_forward(const transformer *t, transformer_seq *seq, const 
     return transformer_sched_forward_all(t, seq, ids, n, NULL, cancelled, err);
 }
 
-int transformer_sched_forward_all(const transformer *t, transformer_seq *seq, const int *ids,
-                                  size_t n, float *all_logits, const volatile int *cancelled,
-                                  struct status_err *err)
+int transformer_sched_submit(const transformer *t, struct sched_req *r, transformer_seq *seq,
+                             const int *ids, size_t n, float *all_logits, struct status_err *err)
 {
     struct transformer_sched *s = t->sched;
-    if (!s || n == 0)
-        return transformer_forward(seq, ids, n, all_logits, cancelled, err);
+    *r = (struct sched_req){.seq = seq, .ids = ids, .n = n, .state = REQ_DONE, .all = all_logits};
+    if (!s || n == 0) { /* no scheduler: run now, the wait gives the status */
+        r->rc = transformer_forward(seq, ids, n, all_logits, NULL, &r->err);
+        return STATUS_OK;
+    }
     /* checked here so that one bad request never fails the others' step */
     const int vocab = t->ck.shape.vocab;
     if (n > transformer_seq_room(seq))
@@ -440,31 +434,57 @@ int transformer_sched_forward_all(const transformer *t, transformer_seq *seq, co
         if (ids[i] < 0 || ids[i] >= vocab)
             return status_set(err, STATUS_BAD_INPUT, NULL, "token id %d out of range [0, %d)",
                               ids[i], vocab);
-    struct sreq r = {.seq = seq, .ids = ids, .n = n, .state = REQ_QUEUED, .all = all_logits};
+    r->state = REQ_QUEUED;
     pthread_mutex_lock(&s->mu);
-    struct sreq **pp = &s->head;
+    struct sched_req **pp = &s->head;
     while (*pp)
         pp = &(*pp)->next;
-    *pp = &r;
+    *pp = r;
     s->pending++;
     if (n > 1 && s->stepping && s->preemptible)
         s->preempt = 1;
-    pthread_cond_signal(&s->work);
-    while (r.state != REQ_DONE) {
-        struct timespec until;
-        deadline_in(&until, SCHED_POLL_MS * 1000L);
-        pthread_cond_timedwait(&s->done, &s->mu, &until);
-        /* cancelled: leave unless a step holds this request right now */
-        if (r.state != REQ_DONE && cancelled && *cancelled && !r.in_step) {
-            unlink_req(s, &r);
-            pthread_mutex_unlock(&s->mu);
-            return status_set(err, STATUS_CANCELLED, NULL, "cancelled");
-        }
-    }
+    /* wake the scheduler only when it has something to do: the first request, the last slot
+     * of a gather, a prompt (it ends a gather); the others' decode tokens wait quietly, so a
+     * step of 8 streams costs the scheduler one wake-up instead of 8 */
+    if (s->pending == 1 || s->pending >= s->active || n > 1)
+        pthread_cond_signal(&s->work);
     pthread_mutex_unlock(&s->mu);
-    if (r.rc != STATUS_OK && err)
-        *err = r.err;
-    return r.rc;
+    return STATUS_OK;
+}
+
+int transformer_sched_wait(const transformer *t, struct sched_req *r,
+                           const volatile int *cancelled, struct status_err *err)
+{
+    struct transformer_sched *s = t->sched;
+    if (s) {
+        pthread_mutex_lock(&s->mu);
+        while (r->state != REQ_DONE) {
+            struct timespec until;
+            deadline_in(&until, SCHED_POLL_MS * 1000L);
+            pthread_cond_timedwait(&s->done, &s->mu, &until);
+            /* cancelled: leave unless a step holds this request right now */
+            if (r->state != REQ_DONE && cancelled && *cancelled && !r->in_step) {
+                unlink_req(s, r);
+                r->state = REQ_DONE;
+                r->rc = status_set(&r->err, STATUS_CANCELLED, NULL, "cancelled");
+            }
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    if (r->rc != STATUS_OK && err)
+        *err = r->err;
+    return r->rc;
+}
+
+int transformer_sched_forward_all(const transformer *t, transformer_seq *seq, const int *ids,
+                                  size_t n, float *all_logits, const volatile int *cancelled,
+                                  struct status_err *err)
+{
+    if (!t->sched || n == 0)
+        return transformer_forward(seq, ids, n, all_logits, cancelled, err);
+    struct sched_req r;
+    int rc = transformer_sched_submit(t, &r, seq, ids, n, all_logits, err);
+    return rc != STATUS_OK ? rc : transformer_sched_wait(t, &r, cancelled, err);
 }
 
 void transformer_sched_observe(int first, uint64_t us)

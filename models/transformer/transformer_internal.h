@@ -296,6 +296,26 @@ int transformer_sched_forward(const transformer *t, transformer_seq *seq, const 
 int transformer_sched_forward_all(const transformer *t, transformer_seq *seq, const int *ids,
                                   size_t n, float *all_logits, const volatile int *cancelled,
                                   struct status_err *err);
+/* The same in two halves, so a generation can hand over its next token and write the
+ * previous one out while the step runs: submit queues r (the caller's, untouched until
+ * transformer_sched_wait returns; ids must stay valid until then) and returns STATUS_OK, or
+ * the error of a forward it could not queue (nothing is then pending); without a scheduler
+ * the forward runs inside submit. Every STATUS_OK submit is paired with one wait, which
+ * gives the forward's status (STATUS_CANCELLED when 'cancelled' was set and no step held
+ * r: nothing ran). */
+struct sched_req {
+    transformer_seq *seq;
+    const int *ids;
+    size_t n, done, take;
+    int state, rc, in_step;
+    struct status_err err;
+    float *all; /* every row's logits (n x vocab), or NULL */
+    struct sched_req *next;
+};
+int transformer_sched_submit(const transformer *t, struct sched_req *r, transformer_seq *seq,
+                             const int *ids, size_t n, float *all_logits, struct status_err *err);
+int transformer_sched_wait(const transformer *t, struct sched_req *r,
+                           const volatile int *cancelled, struct status_err *err);
 void transformer_sched_close(transformer *t); /* stops the thread; before the weights go */
 /* A generated token: 'first' (time since the request's generation began) or not (since its
  * previous token), in microseconds. */
