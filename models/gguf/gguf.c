@@ -2,6 +2,7 @@
  * the bytes left; counts are bounded by what the remaining bytes could hold before any
  * allocation; tensor data must lie inside the file after the aligned header. */
 #include "gguf.h"
+#include "../util/alloc.h"
 #include "../util/mapfile.h"
 
 #include <errno.h>
@@ -19,9 +20,8 @@
 struct gguf {
     const unsigned char *base;
     size_t len;
-    int mapped;         /* base is ours: munmap(map, map_len) at close */
-    void *map;
-    size_t map_len;
+    int mapped;         /* base is ours: base[0..len) is freed at close */
+    int resident;       /* ... with util_huge_free (read in), else munmap (the file mapped) */
     char *name;
     uint32_t version;
     size_t alignment;
@@ -430,36 +430,35 @@ int gguf_open_mem(const void *data, size_t len, const char *name, gguf **out,
     return open_common(g, name, out, err);
 }
 
-#define RESIDENT_PAGE_BYTES ((size_t)2 << 20) /* x86-64 transparent huge page */
-
-/* len bytes of fd in anonymous memory starting on a 2 MiB boundary, on transparent huge
- * pages (madvise): *map / *map_len what to munmap. NULL (errno set) on failure. */
-static void *read_resident(int fd, size_t len, void **map, size_t *map_len)
+/* len bytes of fd in anonymous memory on transparent huge pages (util_huge_alloc): free with
+ * util_huge_free(p, len). NULL on failure: *rc says why (errno kept for STATUS_IO). */
+static void *read_resident(int fd, size_t len, int *rc)
 {
-    const size_t P = RESIDENT_PAGE_BYTES, want = (len + P - 1) / P * P;
-    unsigned char *raw = mmap(NULL, want + P, PROT_READ | PROT_WRITE,
-                              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED)
+    unsigned char *a = util_huge_alloc(len);
+    if (!a) {
+        *rc = STATUS_NO_MEMORY;
         return NULL;
-    unsigned char *a = (unsigned char *)(((uintptr_t)raw + P - 1) / P * P);
-    if (a > raw)
-        munmap(raw, (size_t)(a - raw));
-    if (raw + P > a)
-        munmap(a + want, (size_t)(raw + P - a));
-    madvise(a, want, MADV_HUGEPAGE);
+    }
     for (size_t got = 0; got < len;) {
         const ssize_t r = pread(fd, a + got, len - got, (off_t)got);
         if (r <= 0) {
             const int e = r < 0 ? errno : EIO;
-            munmap(a, want);
+            util_huge_free(a, len);
             errno = e;
+            *rc = STATUS_IO;
             return NULL;
         }
         got += (size_t)r;
     }
-    *map = a;
-    *map_len = want;
     return a;
+}
+
+static void unmap(void *p, size_t len, int resident)
+{
+    if (resident)
+        util_huge_free(p, len);
+    else
+        munmap(p, len);
 }
 
 static int open_file(const char *path, int resident, gguf **out, struct status_err *err)
@@ -476,28 +475,30 @@ static int open_file(const char *path, int resident, gguf **out, struct status_e
                           "%s: truncated GGUF: %zu bytes, not even the magic", path, len);
     }
     void *map;
-    size_t map_len = len;
     const char *how = "mmap";
-    if (resident && len >= RESIDENT_PAGE_BYTES && !getenv("LMSERVE_GGUF_MMAP")) {
+    resident = resident && len >= UTIL_HUGE_PAGE_BYTES && !getenv("LMSERVE_GGUF_MMAP");
+    if (resident) {
         how = "read";
-        if (!read_resident(fd, len, &map, &map_len))
+        if (!(map = read_resident(fd, len, &rc)))
             map = MAP_FAILED;
     } else {
         map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+        rc = STATUS_IO;
     }
     close(fd);
+    if (map == MAP_FAILED && rc == STATUS_NO_MEMORY)
+        return status_set(err, STATUS_NO_MEMORY, NULL, "%s: out of memory", path);
     if (map == MAP_FAILED)
         return status_set(err, STATUS_IO, NULL, "%s: %s failed: %s", path, how, strerror(errno));
     struct gguf *g = calloc(1, sizeof *g);
     if (!g) {
-        munmap(map, map_len);
+        unmap(map, len, resident);
         return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
     }
     g->base = map;
     g->len = len;
     g->mapped = 1;
-    g->map = map;
-    g->map_len = map_len;
+    g->resident = resident;
     return open_common(g, path, out, err);
 }
 
@@ -521,7 +522,7 @@ void gguf_close(gguf *g)
     free(g->kv);
     free(g->tensors);
     if (g->mapped)
-        munmap(g->map, g->map_len);
+        unmap((void *)g->base, g->len, g->resident);
     free(g->name);
     free(g);
 }
@@ -530,7 +531,7 @@ void gguf_release(gguf *g, const void *p, size_t len)
 {
     if (!g || !g->mapped)
         return;
-    const uintptr_t lo = (uintptr_t)g->map, hi = lo + g->map_len, a = (uintptr_t)p;
+    const uintptr_t lo = (uintptr_t)g->base, hi = lo + g->len, a = (uintptr_t)p;
     if (a < lo || a > hi || len > hi - a)
         return;
     const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);

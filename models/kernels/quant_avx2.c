@@ -228,38 +228,50 @@ float quant_dot_q5_K_avx2(const void *a, const void *x, size_t n)
     return dot_k45_avx2(a, x, n, sizeof(struct block_q5_K), offsetof(struct block_q5_K, qs), 1);
 }
 
+/* A Q6_K block's 256 codes (0..63, the -32 is taken off through the bsums) as 8 vectors of
+ * 32 unsigned bytes, in the activation's order, and the 16 scales as 8 int16 vectors (low
+ * half: scale 2k of the vector's 32 values, high half: scale 2k+1); 'sc16' all 16 scales. */
+static inline void q6k_unpack(const struct block_q6_K *b, __m256i q[8], __m256i s[8], __m256i *sc16)
+{
+    const __m256i low = _mm256_set1_epi8(0x0F), hib = _mm256_set1_epi8(0x30);
+    const __m256i pick = _mm256_setr_epi8(0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1,
+                                          2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+    *sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales));
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = b->ql + 64 * h, *qh = b->qh + 32 * h;
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+        const __m256i hh = _mm256_loadu_si256((const __m256i *)qh);
+        /* bits 2j..2j+1 of each qh byte to bits 4..5 (16-bit shifts: the bits crossing a byte
+         * border land outside 0x30) */
+        q[4 * h + 0] = _mm256_or_si256(_mm256_and_si256(l0, low),
+                                       _mm256_and_si256(_mm256_slli_epi16(hh, 4), hib));
+        q[4 * h + 1] = _mm256_or_si256(_mm256_and_si256(l1, low),
+                                       _mm256_and_si256(_mm256_slli_epi16(hh, 2), hib));
+        q[4 * h + 2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
+                                       _mm256_and_si256(hh, hib));
+        q[4 * h + 3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
+                                       _mm256_and_si256(_mm256_srli_epi16(hh, 2), hib));
+        for (int k = 0; k < 4; k++)
+            s[4 * h + k] = _mm256_shuffle_epi8(
+                _mm256_permutevar8x32_epi32(*sc16, _mm256_set1_epi32(4 * h + k)), pick);
+    }
+}
+
 float quant_dot_q6_K_avx2(const void *a, const void *x, size_t n)
 {
     const struct block_q6_K *w = a;
     const struct block_q8_K *y = x;
     float acc = 0.0f;
-    const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);
     for (size_t i = 0; i < n / QK_K; i++) {
+        __m256i q[8], s[8], sc16;
+        q6k_unpack(&w[i], q, s, &sc16);
         /* the -32: 32 * sum over groups of scale * (sum of the group's activations) */
-        const int off = hsum_epi32(_mm256_madd_epi16(
-            _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w[i].scales)),
-            _mm256_loadu_si256((const __m256i *)y[i].bsums)));
+        const int off = hsum_epi32(_mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)y[i].bsums)));
         __m256i sumi = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = w[i].ql + 64 * h, *qh = w[i].qh + 32 * h;
-            const int8_t *sc = w[i].scales + 8 * h;
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            const __m256i hh = _mm256_loadu_si256((const __m256i *)qh);
-            __m256i q[4];
-            q[0] = _mm256_or_si256(_mm256_and_si256(l0, low),
-                                   _mm256_slli_epi16(_mm256_and_si256(hh, three), 4));
-            q[1] = _mm256_or_si256(_mm256_and_si256(l1, low),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), three), 4));
-            q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), three), 4));
-            q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),
-                                   _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), three), 4));
-            for (int k = 0; k < 4; k++) {
-                const __m256i yy = _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * k));
-                const __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]), _mm_set1_epi16(sc[2 * k]));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], yy), s));
-            }
+        for (int k = 0; k < 8; k++) {
+            const __m256i yy = _mm256_loadu_si256((const __m256i *)(y[i].qs + 32 * k));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], yy), s[k]));
         }
         const int total = hsum_epi32(sumi) - 32 * off;
         acc += h2f(w[i].d) * y[i].d * (float)total;
@@ -513,6 +525,20 @@ static inline __m256i reduce8_epi32(const __m256i v[8])
     return _mm256_add_epi32(_mm256_permute2x128_si256(x, y, 0x20), _mm256_permute2x128_si256(x, y, 0x31));
 }
 
+/* one Q6_K block against one Q8_K block: 8 int32 lanes whose total is the block's exact
+ * integer total (less 32 x the scaled bsums) */
+static inline __m256i q6k_total(const __m256i q[8], const __m256i s[8], __m256i sc16,
+                                const struct block_q8_K *y)
+{
+    __m256i sumi = _mm256_setzero_si256();
+    for (int k = 0; k < 8; k++) {
+        const __m256i yy = _mm256_loadu_si256((const __m256i *)(y->qs + 32 * k));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[k], yy), s[k]));
+    }
+    const __m256i off = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)y->bsums));
+    return _mm256_sub_epi32(sumi, _mm256_slli_epi32(off, 5));
+}
+
 /* Q6_K against Q8_K: the codes and scales unpacked once per block for all NT tokens. The
  * dot forms one exact integer total per block (less 32 x the scaled bsums) and then adds
  * (wd * yd) * total in float: here the NT tokens' totals sit in the lanes of one vector and
@@ -523,47 +549,16 @@ static inline __m256i reduce8_epi32(const __m256i v[8])
     {                                                                                         \
         const struct block_q6_K *w = wrow;                                                    \
         __m256 acc = _mm256_setzero_ps();                                                     \
-        const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3);              \
         for (size_t i = 0; i < n / QK_K; i++) {                                               \
-            __m256i q[8], s[8], tot[8];                                                       \
-            for (int h = 0; h < 2; h++) {                                                     \
-                const uint8_t *ql = w[i].ql + 64 * h, *qh = w[i].qh + 32 * h;                 \
-                const int8_t *sc = w[i].scales + 8 * h;                                       \
-                const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);                   \
-                const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));            \
-                const __m256i hh = _mm256_loadu_si256((const __m256i *)qh);                   \
-                __m256i *qq = q + 4 * h;                                                      \
-                qq[0] = _mm256_or_si256(_mm256_and_si256(l0, low),                            \
-                                        _mm256_slli_epi16(_mm256_and_si256(hh, three), 4));   \
-                qq[1] = _mm256_or_si256(_mm256_and_si256(l1, low),                            \
-                                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 2), three), 4)); \
-                qq[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low),      \
-                                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 4), three), 4)); \
-                qq[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low),      \
-                                        _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hh, 6), three), 4)); \
-                for (int k = 0; k < 4; k++)                                                   \
-                    s[4 * h + k] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * k + 1]),            \
-                                                    _mm_set1_epi16(sc[2 * k]));               \
-            }                                                                                 \
-            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w[i].scales)); \
+            __m256i q[8], s[8], tot[8], sc16;                                                 \
+            q6k_unpack(&w[i], q, s, &sc16);                                                   \
             for (int t = 0; t < 8; t++) {                                                     \
                 if (t >= (NT)) {                                                              \
                     tot[t] = _mm256_setzero_si256();                                          \
                     continue;                                                                 \
                 }                                                                             \
                 const struct block_q8_K *y = (const void *)(x + (size_t)t * xs);              \
-                __m256i sumi = _mm256_setzero_si256();                                        \
-                for (int h = 0; h < 2; h++)                                                   \
-                    for (int k = 0; k < 4; k++) {                                             \
-                        const __m256i yy =                                                    \
-                            _mm256_loadu_si256((const __m256i *)(y[i].qs + 128 * h + 32 * k)); \
-                        sumi = _mm256_add_epi32(                                              \
-                            sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q[4 * h + k], yy),   \
-                                                    s[4 * h + k]));                           \
-                    }                                                                         \
-                const __m256i off = _mm256_madd_epi16(                                        \
-                    sc16, _mm256_loadu_si256((const __m256i *)y[i].bsums));                   \
-                tot[t] = _mm256_sub_epi32(sumi, _mm256_slli_epi32(off, 5));                   \
+                tot[t] = q6k_total(q, s, sc16, &y[i]);                                        \
             }                                                                                 \
             const __m256 d = _mm256_mul_ps(_mm256_set1_ps(h2f(w[i].d)),                       \
                                            _mm256_loadu_ps(yd + i * GEMM_NT));                \
@@ -664,6 +659,44 @@ static inline __m256i lanes_q5_0(const struct block_q5_0 *b, __m256i qy, __m256i
 MATVEC4_Q80(matvec4_q8_0, block_q8_0, QK8_0, 0, lanes_q8_0)
 MATVEC4_Q80(matvec4_q4_0, block_q4_0, QK4_0, 8, lanes_q4_0)
 MATVEC4_Q80(matvec4_q5_0, block_q5_0, QK4_0, 16, lanes_q5_0)
+
+/* Q6_K decode: 8 rows against one token. Each row's block total is the dot's exact integer;
+ * the 8 totals land in the lanes of one vector (one reduction instead of 2 horizontal sums
+ * per row) and each lane does the dot's float steps, acc += (wd * yd) * total, in its order:
+ * equal to the dot bit for bit. A remainder of fewer than 8 rows goes through the dot. */
+static void matvec8_q6_K(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                         const void *x, kernels_dot_fn dot)
+{
+    const struct block_q8_K *y = x;
+    const size_t rb = w->row_bytes, nb = w->cols / QK_K;
+    const char *base = w->data;
+    size_t r = r0;
+    for (; r + 8 <= r1; r += 8) {
+        const struct block_q6_K *rows[8];
+        for (int j = 0; j < 8; j++)
+            rows[j] = (const void *)(base + (r + j) * rb);
+        const char *ahead = base + (r + MATVEC_PREFETCH_ROWS) * rb;
+        __m256 acc = _mm256_setzero_ps();
+        for (size_t i = 0; i < nb; i++) {
+            __m256i tot[8];
+            float wd[8];
+            for (int j = 0; j < 8; j++) {
+                __m256i q[8], s[8], sc16;
+                for (size_t off = 0; off < sizeof(struct block_q6_K); off += 64)
+                    _mm_prefetch(ahead + (size_t)j * rb + i * sizeof(struct block_q6_K) + off,
+                                 _MM_HINT_T0);
+                q6k_unpack(&rows[j][i], q, s, &sc16);
+                tot[j] = q6k_total(q, s, sc16, &y[i]);
+                wd[j] = h2f(rows[j][i].d);
+            }
+            const __m256 d = _mm256_mul_ps(_mm256_loadu_ps(wd), _mm256_set1_ps(y[i].d));
+            acc = _mm256_add_ps(acc, _mm256_mul_ps(d, _mm256_cvtepi32_ps(reduce8_epi32(tot))));
+        }
+        _mm256_storeu_ps(out + (r - r0), acc);
+    }
+    for (; r < r1; r++)
+        out[r - r0] = dot(base + r * rb, x, w->cols);
+}
 
 /* one row at a time through the dot, prefetching MATVEC_PREFETCH_ROWS ahead */
 static void quant_matvec_dot(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
@@ -1005,4 +1038,4 @@ QUANT_DEFINE(q5_1, avx2)
 QUANT_DEFINE_TILED(q8_0, scale_q8_0, block_q8_0, QK8_0, matvec4_q8_0)
 QUANT_DEFINE_TILED(q4_K, scale_q8_K, block_q8_K, QK_K, quant_matvec_dot)
 QUANT_DEFINE(q5_K, avx2)
-QUANT_DEFINE_TILED(q6_K, scale_q8_K, block_q8_K, QK_K, quant_matvec_dot)
+QUANT_DEFINE_TILED(q6_K, scale_q8_K, block_q8_K, QK_K, matvec8_q6_K)

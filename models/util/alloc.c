@@ -45,22 +45,42 @@ void util_advise_huge(void *p, size_t bytes)
                 MADV_HUGEPAGE);
 }
 
+/* What util_huge_alloc maps for 'bytes': a whole number of huge pages from
+ * UTIL_HUGE_PAGE_BYTES up (so every page of the table can be a huge one), else 'bytes'. */
+static size_t huge_len(size_t bytes)
+{
+    const size_t P = UTIL_HUGE_PAGE_BYTES;
+    if (bytes == 0)
+        return 1;
+    return bytes < P ? bytes : (bytes + P - 1) / P * P;
+}
+
 void *util_huge_alloc(size_t bytes)
 {
     if (alloc_fails())
         return NULL;
-    if (bytes == 0)
-        bytes = 1;
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED)
+    const size_t P = UTIL_HUGE_PAGE_BYTES, len = huge_len(bytes);
+    if (len < P) {
+        void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return p == MAP_FAILED ? NULL : p;
+    }
+    /* Map one huge page more than needed and trim both ends, so the table starts on a
+     * huge-page boundary (an unaligned one would lose a huge page at each end). */
+    unsigned char *raw = mmap(NULL, len + P, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED)
         return NULL;
-    if (bytes >= UTIL_HUGE_PAGE_BYTES)
-        madvise(p, bytes, MADV_HUGEPAGE);
-    return p;
+    unsigned char *a = (unsigned char *)(((uintptr_t)raw + P - 1) / P * P);
+    if (a > raw)
+        munmap(raw, (size_t)(a - raw));
+    if (raw + P > a)
+        munmap(a + len, (size_t)(raw + P - a));
+    madvise(a, len, MADV_HUGEPAGE);
+    return a;
 }
 
 void util_huge_free(void *p, size_t bytes)
 {
     if (p)
-        munmap(p, bytes ? bytes : 1);
+        munmap(p, huge_len(bytes));
 }

@@ -25,7 +25,8 @@ void *util_aligned_alloc(size_t align, size_t bytes);
  * faults while filling, fewer TLB misses while scanning). A hint: never fails. */
 void util_advise_huge(void *p, size_t bytes);
 
-/* A large zeroed table from mmap, on huge pages when >= UTIL_HUGE_PAGE_BYTES; free with
+/* A large zeroed table from mmap; from UTIL_HUGE_PAGE_BYTES up it starts on a huge-page
+ * boundary, spans whole huge pages and asks for transparent huge pages (madvise). Free with
  * util_huge_free(p, bytes) (same bytes). Accepts bytes == 0. */
 void *util_huge_alloc(size_t bytes);
 void util_huge_free(void *p, size_t bytes); /* accepts NULL */

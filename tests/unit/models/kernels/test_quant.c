@@ -202,7 +202,7 @@ Test(quant, gemm_tiles_equal_the_dot_on_odd_sizes)
         {KERNELS_Q5_0, NULL, 3 * 32}, /* random blocks with a sane fp16 scale */
         {KERNELS_Q6_K, NULL, 3 * 256}, /* (its scale is the block's last 2 bytes) */
     };
-    enum { ROWS = 7, TOK = 15 }; /* a tile of 8, one of 4 and 3 through the dot */
+    enum { ROWS = 20, TOK = 15 }; /* tokens: a tile of 8, one of 4 and 3 through the dot; rows 1..19: 2 groups of 8 and 3 */
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const struct kernels_type_traits *tr = &kernels_types[cases[c].t];
         const struct kernels_type_traits *at = &kernels_types[tr->vec_dot_type];
