@@ -417,6 +417,14 @@ Test(quant, tier_quantizers_and_f16_rounding_equal_ref)
                                  1.0f + 0x1p-11f, 1.0f + 0x1p-11f + 0x1p-23f, -1e-5f, 0.0f};
         for (int i = 0; i < 40; i++)
             v[i] = w[i] = i < 10 ? special[i] : rnd(&seed) * 3.0f;
+        uint16_t hv[40], hw[40];
+        memset(hv, 0, sizeof hv);
+        memset(hw, 0, sizeof hw);
+        ref->to_f16(hv, v, 37);
+        ops->to_f16(hw, w, 37);
+        cr_assert(memcmp(hv, hw, sizeof hv) == 0, "%s to_f16 differs from ref", ops->name);
+        for (int i = 0; i < 37; i++)
+            cr_assert(hv[i] == kernels_float_to_half(v[i]), "to_f16 of %g", (double)v[i]);
         ref->round_f16(v, 37);
         ops->round_f16(w, 37);
         cr_assert(memcmp(v, w, sizeof v) == 0, "%s round_f16 differs from ref", ops->name);
