@@ -340,7 +340,7 @@ static int cmd_convert(const char *ckpt_path, const char *tok_path, const char *
      * llama.cpp's tokenizer) keep U+2581 */
     char **pieces = xmalloc((size_t)s->vocab * sizeof *pieces);
     for (int i = 0; i < s->vocab; i++) {
-        const char *v = tok.piece[i].p;
+        const char *v = tok.piece.s[i].p;
         size_t n = 0;
         char *q = keep(&o, xmalloc(3 * strlen(v) + 1));
         for (; *v; v++) {

@@ -4,7 +4,10 @@
  * line per repetition: {"threads", "batch", "tokens", "ms", "tok_s", "texts_s"}. One untimed
  * warm-up request first (the weights' pages mapped in, the GELU table built), as llama.cpp's
  * tools run a warm-up pass at load. 
- *   usage: lmserve-bench-bert [--threads N] [--batch B] [--reps R] MODEL.gguf TEXTS.txt */
+ * --warmup W (default 1) runs W unmeasured requests: the kernel thread team's controller
+ * starts alone and decides on its helpers after ~128 dispatches (one batch-1 request is ~100),
+ * so a 2-thread measurement after a single warm-up still runs partly alone.
+ *   usage: lmserve-bench-bert [--threads N] [--batch B] [--reps R] [--warmup W] MODEL.gguf TEXTS.txt */
 #include "../../models/caps.h"
 #include "../../models/kernels/kernels.h"
 #include "../../models/registry.h"
@@ -30,21 +33,23 @@ static double now_s(void)
 
 int main(int argc, char **argv)
 {
-    int threads = 1, batch = 1, reps = 5;
+    int threads = 1, batch = 1, reps = 5, warmup = 1;
     static const struct option opts[] = {{"threads", 1, 0, 't'}, {"batch", 1, 0, 'b'},
-                                         {"reps", 1, 0, 'r'}, {0, 0, 0, 0}};
+                                         {"reps", 1, 0, 'r'}, {"warmup", 1, 0, 'w'},
+                                         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
         case 't': threads = atoi(optarg); break;
         case 'b': batch = atoi(optarg); break;
         case 'r': reps = atoi(optarg); break;
+        case 'w': warmup = atoi(optarg); break;
         default: return 2;
         }
     }
-    if (optind + 2 != argc || batch < 1 || batch > BATCH_MAX || reps < 1) {
+    if (optind + 2 != argc || batch < 1 || batch > BATCH_MAX || reps < 1 || warmup < 1) {
         fprintf(stderr, "usage: lmserve-bench-bert [--threads N] [--batch B] [--reps R] "
-                        "MODEL.gguf TEXTS.txt\n");
+                        "[--warmup W] MODEL.gguf TEXTS.txt\n");
         return 2;
     }
     kernels_threads_set(threads);
@@ -80,7 +85,7 @@ int main(int argc, char **argv)
         return 1;
     }
     float *out = malloc((size_t)batch * e->dim(t) * sizeof *out);
-    for (int r = -1; r < reps; r++) { /* r = -1: the warm-up */
+    for (int r = -warmup; r < reps; r++) { /* r < 0: the warm-up requests */
         size_t tokens = 0, bad = 0;
         const double t0 = now_s();
         if (e->texts(t, (const char *const *)text, len, (size_t)batch, 1, out, &tokens, &bad, NULL,

@@ -9,13 +9,14 @@
 # request. lmserve: tokenize + one encoder pass + pooling + L2 in-process (lmserve-bench-bert,
 # no HTTP); llama.cpp: llama-embedding's own "prompt eval time" (the encoder calls, without
 # its process start and model load).
-#   usage: [LLAMA=/work/ref/llama.cpp] [ROUNDS=5] sh bench/bert/run.sh [BUILD]
+#   usage: [LLAMA=/work/ref/llama.cpp] [ROUNDS=5] [WARMUP=3] sh bench/bert/run.sh [BUILD]
 set -u
 cd "$(dirname "$0")/../.."
 BUILD=${1:-build}
 BIN=$BUILD/bin
 DATA=${DATA:-$BUILD/bench-bert}
 ROUNDS=${ROUNDS:-5}
+WARMUP=${WARMUP:-3} # lmserve's unmeasured requests (the thread team settles; see bench_bert.c)
 LLAMA=${LLAMA:-/work/ref/llama.cpp}
 EMB=$LLAMA/build/bin/llama-embedding
 VOCAB=${VOCAB:-../shared/vocab/ggml-vocab-bert-bge.gguf}
@@ -40,7 +41,8 @@ for r in $(seq "$ROUNDS"); do
         name=$(basename "$f" .gguf | sed 's/bert-small-//')
         for b in 1 32; do
             for t in 1 2; do
-                "$BIN/lmserve-bench-bert" --threads $t --batch $b --reps 1 "$f" "$TEXTS" |
+                "$BIN/lmserve-bench-bert" --threads $t --batch $b --reps 1 --warmup "$WARMUP" \
+                    "$f" "$TEXTS" |
                     sed "s/^{/{\"side\":\"lmserve\",\"file\":\"$name\",\"round\":$r,/" | tee -a "$OUT"
                 if [ -x "$EMB" ]; then
                     in=$TEXTS

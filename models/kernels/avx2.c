@@ -433,6 +433,16 @@ static void round_f16_avx2(float *v, size_t n)
         v[i] = kernels_half_to_float(kernels_float_to_half(v[i]));
 }
 
+static void to_f16_avx2(uint16_t *dst, const float *src, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++)
+        dst[i] = kernels_float_to_half(src[i]);
+}
+
 /* ---- attention: one query against many keys ---- */
 
 /* hsum() of 8 vectors at once, the same additions: lane i = hsum(f_i) */
@@ -573,6 +583,7 @@ const struct kernels_vec_ops kernels_vec_avx2 = {
     .softmax = softmax_avx2,
     .axpy = axpy_avx2,
     .round_f16 = round_f16_avx2,
+    .to_f16 = to_f16_avx2,
     .att_scores = att_scores_avx2,
     .att_sum = att_sum_avx2,
     .att_scores_f16 = att_scores_f16_avx2,

@@ -112,6 +112,8 @@ extern const struct kernels_type_traits kernels_types[KERNELS_TYPE_COUNT];
     void (*axpy)(float *y, float a, const float *x, size_t n);                                \
     /* v[i] = half_to_float(float_to_half(v[i])) (round to nearest even; ggml's F16 KV) */    \
     void (*round_f16)(float *v, size_t n);                                                    \
+    /* dst[i] = float_to_half(src[i]) (round to nearest even; a KV cache of kv_type f16) */   \
+    void (*to_f16)(uint16_t *dst, const float *src, size_t n);                                \
     /* Attention of one query over n keys/values (rows k + i * k_stride, hs floats):          \
      * sc[i] = dot(q, k_i) * scale, bit for bit the tier's dot times scale ... */             \
     void (*att_scores)(float *sc, const float *q, const float *k, size_t k_stride, size_t n,  \
@@ -197,9 +199,5 @@ void kernels_threads_set(int n);
 int kernels_threads(void);
 /* How many times the team stood down because helpers were late (a busy machine). */
 unsigned long kernels_team_stood_down(void);
-/* A hint that no dispatch follows soon (the end of a forward step: the next one waits for
- * sampling, HTTP writes, new requests): idle helpers go to sleep at once instead of spinning
- * on a core that those threads need. The next kernels_parallel_for wakes them as usual. */
-void kernels_team_rest(void);
 
 #endif

@@ -229,6 +229,12 @@ static void round_f16_ref(float *v, size_t n)
         v[i] = kernels_half_to_float(kernels_float_to_half(v[i]));
 }
 
+static void to_f16_ref(uint16_t *dst, const float *src, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dst[i] = kernels_float_to_half(src[i]);
+}
+
 static void att_scores_ref(float *sc, const float *q, const float *k, size_t k_stride, size_t n,
                            size_t hs, float scale)
 {
@@ -269,6 +275,7 @@ const struct kernels_vec_ops kernels_vec_ref = {
     .softmax = softmax_ref,
     .axpy = axpy_ref,
     .round_f16 = round_f16_ref,
+    .to_f16 = to_f16_ref,
     .att_scores = att_scores_ref,
     .att_sum = att_sum_ref,
     .att_scores_f16 = att_scores_f16_ref,

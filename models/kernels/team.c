@@ -1,8 +1,7 @@
 /* team.c: a small thread team for kernels_parallel_for(). Work is split into chunks
  * claimed from one atomic counter by the caller and the helpers, so a helper that the OS
  * deschedules (another process took its core) only delays the chunk it holds; the caller
- * takes every other chunk. Helpers spin briefly between dispatches, then sleep on a futex
- * (at once after kernels_team_rest(): the end of a forward step).
+ * takes every other chunk. Helpers spin briefly between dispatches, then sleep on a futex.
  * One caller at a time: a second concurrent caller runs its work alone. A small controller
  * times windows of dispatches with and without the helpers and keeps whichever mode is
  * faster, probing the other now and then, so 2 threads on a busy machine (late helpers, a
@@ -61,7 +60,6 @@ static struct {
     _Atomic int sleepers;
     _Atomic int stop;
     _Atomic int busy; /* a caller owns the team */
-    _Atomic int rest; /* kernels_team_rest(): idle helpers sleep without spinning */
     /* the job: written only while in_flight == 0, published by the state store */
     kernels_range_fn fn;
     void *ctx;
@@ -238,7 +236,7 @@ static void *helper_main(void *arg)
         }
         if (atomic_load(&team.stop))
             return NULL;
-        if (++spins < TEAM_SPIN_IDLE && !atomic_load_explicit(&team.rest, memory_order_relaxed)) {
+        if (++spins < TEAM_SPIN_IDLE) {
             cpu_relax();
             continue;
         }
@@ -355,7 +353,6 @@ void kernels_parallel_for(size_t n, size_t chunk, kernels_range_fn fn, void *ctx
     team.n = n;
     team.chunk = chunk;
     uint64_t gen = st_gen(atomic_load(&team.state)) + 1;
-    atomic_store_explicit(&team.rest, 0, memory_order_relaxed);
     atomic_store(&team.state, (gen << (2 * STATE_IDX_BITS)) | ((uint64_t)chunks << STATE_IDX_BITS));
     atomic_fetch_add(&team.wake, 1);
     if (atomic_load(&team.sleepers) > 0)
@@ -376,5 +373,3 @@ void kernels_parallel_for(size_t n, size_t chunk, kernels_range_fn fn, void *ctx
 }
 
 unsigned long kernels_team_stood_down(void) { return (unsigned long)team.stood_down; }
-
-void kernels_team_rest(void) { atomic_store_explicit(&team.rest, 1, memory_order_relaxed); }

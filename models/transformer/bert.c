@@ -72,8 +72,10 @@ static void row_range(void *ctx, size_t b0, size_t e0)
     const struct row_job *j = ctx;
     for (size_t r = b0; r < e0; r++) {
         float *o = j->out + r * j->cols;
-        if (j->op == ROW_RESID_NORM) {
+        if (j->op == ROW_RESID_NORM) { /* the projection's bias first: (o + b) + x as before */
             float *x = j->x + r * j->cols;
+            for (size_t i = 0; j->b && i < j->cols; i++)
+                o[i] += j->b[i];
             for (size_t i = 0; i < j->cols; i++)
                 o[i] += x[i];
             j->k->layernorm(x, o, j->w, j->wb, j->cols, j->eps);
@@ -107,6 +109,27 @@ static void linear_bias_act(const struct enc *e, const float *in, size_t cols,
         bias_rows(e, out, b, w->rows, gelu);
 }
 
+struct qkv_bias_job {
+    const struct enc *e;
+    const struct bert_layer *b;
+};
+
+/* Q, K and V rows += their biases: one dispatch for the three */
+static void qkv_bias_range(void *ctx, size_t b0, size_t e0)
+{
+    const struct qkv_bias_job *j = ctx;
+    const struct enc *e = j->e;
+    const float *const bias[3] = {j->b->bq, j->b->bk, j->b->bv};
+    float *const out[3] = {e->q, e->k, e->v};
+    const size_t cols[3] = {e->dim, e->kvd, e->kvd};
+    for (size_t r = b0; r < e0; r++)
+        for (size_t m = 0; m < 3; m++) {
+            float *o = out[m] + r * cols[m];
+            for (size_t i = 0; bias[m] && i < cols[m]; i++)
+                o[i] += bias[m][i];
+        }
+}
+
 /* bert: Q, K, V = W x + b, the three products in one dispatch per BERT_ROWS rows (the input
  * quantized once) */
 static void linear_qkv(const struct enc *e, const struct bert_layer *b)
@@ -119,9 +142,8 @@ static void linear_qkv(const struct enc *e, const struct bert_layer *b)
         float *const out[3] = {e->q + r * e->dim, e->k + r * e->kvd, e->v + r * e->kvd};
         transformer_linear_n(e->t, xa, e->x + r * e->dim, m, e->dim, w, out, ld, 3);
     }
-    bias_rows(e, e->q, b->bq, e->dim, 0);
-    bias_rows(e, e->k, b->bk, e->kvd, 0);
-    bias_rows(e, e->v, b->bv, e->kvd, 0);
+    struct qkv_bias_job j = {e, b};
+    kernels_parallel_for(e->N, ROWS_PER_CHUNK, qkv_bias_range, &j);
 }
 
 static void linear_bias(const struct enc *e, const float *in, size_t cols, const struct tensor *w,
@@ -130,10 +152,11 @@ static void linear_bias(const struct enc *e, const float *in, size_t cols, const
     linear_bias_act(e, in, cols, w, b, out, 0);
 }
 
-/* x = LayerNorm(o + x) row by row */
-static void resid_norm(const struct enc *e, float *o, const float *w, const float *wb)
+/* x = LayerNorm((o + b) + x) row by row: the bias of the projection before it in the same
+ * pass (one dispatch of the thread team instead of two; the same additions in the same order) */
+static void resid_norm(const struct enc *e, float *o, const float *b, const float *w, const float *wb)
 {
-    struct row_job j = {.op = ROW_RESID_NORM, .out = o, .x = e->x, .w = w, .wb = wb,
+    struct row_job j = {.op = ROW_RESID_NORM, .out = o, .x = e->x, .b = b, .w = w, .wb = wb,
                         .cols = e->dim, .eps = e->t->ck.enc.norm_eps, .k = e->t->k};
     kernels_parallel_for(e->N, ROWS_PER_CHUNK, row_range, &j);
 }
@@ -345,8 +368,8 @@ static int encode_group(const transformer *t, const int *const *ids, const size_
             linear_qkv(&e, b);
         }
         kernels_parallel_for(n_seq * e.H, 1, att_range, &e);
-        linear_bias(&e, e.att, e.dim, &b->wo, b->bo, e.o);
-        resid_norm(&e, e.o, b->att_norm, b->att_norm_b);
+        linear_bias(&e, e.att, e.dim, &b->wo, NULL, e.o);
+        resid_norm(&e, e.o, b->bo, b->att_norm, b->att_norm_b);
         if (ck->enc.nomic) { /* SwiGLU: silu(gate x) * (up x) */
             linear_bias(&e, e.x, e.dim, &b->gate, NULL, e.h);
             linear_bias(&e, e.x, e.dim, &b->up, NULL, e.g);
@@ -354,8 +377,8 @@ static int encode_group(const transformer *t, const int *const *ids, const size_
         } else {
             linear_bias_act(&e, e.x, e.dim, &b->up, b->up_b, e.h, 1);
         }
-        linear_bias(&e, e.h, e.hid, &b->down, b->down_b, e.o);
-        resid_norm(&e, e.o, b->out_norm, b->out_norm_b);
+        linear_bias(&e, e.h, e.hid, &b->down, NULL, e.o);
+        resid_norm(&e, e.o, b->down_b, b->out_norm, b->out_norm_b);
     }
     if (ck->enc.pooling == BERT_POOL_RANK) {
         pool(&e, e.att, e.dim); /* [CLS] rows, n_seq * dim <= N * dim */

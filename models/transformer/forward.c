@@ -34,6 +34,8 @@ struct transformer_seq {
     float *rope_cr, *rope_ci; /* (head_size / 2): cos, sin of the current position */
     void *xa[3];  /* (batch, max(dim, hidden)) activations in a weight's activation type */
     size_t xa_bytes;
+    float *scores; /* ggml-rounded attention's scores (rows x heads x positions), kept */
+    size_t scores_cap; /* floats */
     float *hidden; /* set during transformer_forward_hidden: where the normed final hidden
                       states go instead of logits */
     void *rs; /* a recurrent architecture's fixed-size state (ck.recurrent); no KV cache then */
@@ -92,8 +94,9 @@ static void free_batch(transformer_seq *s)
         free(s->xa[i]);
         s->xa[i] = NULL;
     }
-    s->x = s->xb = s->xb2 = s->q = s->hb = s->hb2 = s->kn = s->vn = NULL;
-    s->batch_cap = 0;
+    free(s->scores);
+    s->x = s->xb = s->xb2 = s->q = s->hb = s->hb2 = s->kn = s->vn = s->scores = NULL;
+    s->batch_cap = s->scores_cap = 0;
 }
 
 void transformer_seq_free(transformer_seq *s)
@@ -123,7 +126,8 @@ size_t transformer_seq_bytes(const transformer_seq *s)
     size_t b = sizeof *s + 2 * (size_t)sh->n_layers * s->cap * (size_t)s->t->kv_dim * es;
     b += ((size_t)sh->vocab + (size_t)s->t->head_size) * sizeof(float);
     const size_t dim = (size_t)sh->dim, hid = (size_t)sh->hidden_dim;
-    return b + s->batch_cap * (4 * dim + 2 * hid) * sizeof(float) + 3 * s->xa_bytes;
+    return b + s->batch_cap * (4 * dim + 2 * hid) * sizeof(float) + 3 * s->xa_bytes +
+           s->scores_cap * sizeof(float);
 }
 
 int transformer_set_kv_type(transformer *t, const char *type, struct status_err *err)
@@ -627,9 +631,16 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
             t->k->round_f16(s->q, n * dim);
             t->k->round_f16(kn, n * kvd);
             t->k->round_f16(vn, n * kvd);
-            aj.scores = malloc(n * (size_t)sh->n_heads * score_cap * sizeof(float));
-            if (!aj.scores)
-                return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+            /* kept between layers and steps: no allocation per layer */
+            const size_t need = n * (size_t)sh->n_heads * score_cap;
+            if (need > s->scores_cap) {
+                float *sc = realloc(s->scores, need * sizeof(float));
+                if (!sc)
+                    return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+                s->scores = sc;
+                s->scores_cap = need;
+            }
+            aj.scores = s->scores;
         }
         for (size_t i = 0; i < n; i++) {
             transformer_seq *sq = rows[i].seq;
@@ -637,10 +648,8 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
                 const size_t off = ((l * (kvd / hs) + hh) * sq->cap + rows[i].pos) * hs;
                 const float *kr = kn + i * kvd + hh * hs, *vr = vn + i * kvd + hh * hs;
                 if (sq->kh) { /* already rounded to fp16 above: the conversion is exact */
-                    for (size_t d = 0; d < hs; d++) {
-                        sq->kh[off + d] = kernels_float_to_half(kr[d]);
-                        sq->vh[off + d] = kernels_float_to_half(vr[d]);
-                    }
+                    t->k->to_f16(sq->kh + off, kr, hs);
+                    t->k->to_f16(sq->vh + off, vr, hs);
                     continue;
                 }
                 memcpy(sq->kc + off, kr, hs * sizeof(float));
@@ -648,7 +657,6 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
             }
         }
         kernels_parallel_for(n * (size_t)sh->n_heads, ATT_ITEMS_PER_CHUNK, att_range, &aj);
-        free(aj.scores);
         struct lin_seg o = {&ck->wo[l], s->xb2, dim, NULL, 0};
         linear(s, s->xb, n, dim, &o, 1);
         resid_norm(t, n, s->x, s->xb2, lb ? lb[l].o : NULL, s->xb, ck->rms_ffn[l],

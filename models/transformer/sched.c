@@ -249,7 +249,6 @@ static void *sched_main(void *arg)
         struct status_err err;
         status_clear(&err);
         int rc = transformer_forward_multi(s->b, s->seqs, s->ids, s->n, m, &err);
-        kernels_team_rest(); /* the next step waits for the streams' sampling and writes */
         pthread_mutex_lock(&s->mu);
         s->stepping = 0;
         const int preempted = rc == STATUS_CANCELLED && s->preempt;

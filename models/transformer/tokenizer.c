@@ -15,7 +15,7 @@
 
 int tokenizer_lookup(const struct tokenizer *tk, const char *s, size_t len)
 {
-    return strtab_find(&tk->by_text, s, len);
+    return strtab_find(&tk->piece.index, s, len);
 }
 
 static int hex_digit(char c)
@@ -40,6 +40,7 @@ static int byte_token(const char *p, size_t len)
 int tokenizer_open(const char *path, int vocab_size, struct tokenizer *tk, struct status_err *err)
 {
     memset(tk, 0, sizeof *tk);
+    struct vocab_str *in = NULL; /* the pieces where they are in the file */
     struct status_err oe;
     status_clear(&oe);
     struct mapfile m;
@@ -58,15 +59,13 @@ int tokenizer_open(const char *path, int vocab_size, struct tokenizer *tk, struc
     }
     tk->vocab_size = vocab_size;
     tk->max_token_length = mtl;
-    tk->piece = util_calloc(V, sizeof *tk->piece);
+    in = util_calloc(V, sizeof *in);
     tk->scores = util_calloc(V, sizeof *tk->scores);
     tk->byte_of = util_calloc(V, sizeof *tk->byte_of);
-    tk->blob = util_malloc(len); /* pieces + NULs always fit in the file's size */
-    if (!tk->piece || !tk->scores || !tk->byte_of || !tk->blob) {
+    if (!in || !tk->scores || !tk->byte_of) {
         rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
         goto done;
     }
-    size_t bo = 0;
     for (size_t i = 0; i < V; i++) {
         int32_t n;
         if (len - off < 8) {
@@ -84,27 +83,24 @@ int tokenizer_open(const char *path, int vocab_size, struct tokenizer *tk, struc
                             "%s: bad length %d for token %zu", path, n, i);
             goto done;
         }
-        tk->piece[i] = (struct vocab_str){tk->blob + bo, (size_t)n};
-        memcpy(tk->blob + bo, data + off, (size_t)n);
-        tk->blob[bo + (size_t)n] = '\0';
-        bo += (size_t)n + 1;
+        in[i] = (struct vocab_str){data + off, (size_t)n};
         off += (size_t)n;
-        tk->byte_of[i] = (int16_t)byte_token(tk->piece[i].p, (size_t)n);
+        tk->byte_of[i] = (int16_t)byte_token(in[i].p, (size_t)n);
     }
     if (V <= TRANSFORMER_EOS) {
         rc = status_set(err, STATUS_BAD_FORMAT, "tokenizer",
                         "%s: vocabulary too small for <unk>, <s>, </s>", path);
         goto done;
     }
-    if (strtab_init(&tk->by_text, tk->piece, V, 0) != 0) { /* an earlier id keeps its piece */
-        rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+    rc = strset_init(&tk->piece, in, V, 0, 0, "tokenizer", err); /* an earlier id keeps its piece */
+    if (rc != STATUS_OK)
         goto done;
-    }
     for (size_t i = 0; i < V; i++) /* merges are pruned by length: trust the pieces */
-        if (tk->piece[i].len > (size_t)tk->max_token_length)
-            tk->max_token_length = (int)tk->piece[i].len;
+        if (tk->piece.s[i].len > (size_t)tk->max_token_length)
+            tk->max_token_length = (int)tk->piece.s[i].len;
     tk->space_id = tokenizer_lookup(tk, " ", 1);
 done:
+    free(in);
     mapfile_close(&m);
     if (rc != STATUS_OK)
         tokenizer_close(tk);
@@ -115,11 +111,9 @@ void tokenizer_close(struct tokenizer *tk)
 {
     if (!tk)
         return;
-    free(tk->piece);
+    strset_free(&tk->piece);
     free(tk->scores);
     free(tk->byte_of);
-    free(tk->blob);
-    strtab_free(&tk->by_text);
     memset(tk, 0, sizeof *tk);
 }
 
@@ -144,11 +138,11 @@ static int push_pair(struct enc *e, int l)
     if (r < 0)
         return 0;
     const struct tokenizer *tk = e->tk;
-    size_t a = tk->piece[e->tok[l]].len, b = tk->piece[e->tok[r]].len;
+    size_t a = tk->piece.s[e->tok[l]].len, b = tk->piece.s[e->tok[r]].len;
     if (a + b > (size_t)tk->max_token_length)
         return 0; /* no piece is longer: nothing to look up */
-    memcpy(e->buf, tk->piece[e->tok[l]].p, a);
-    memcpy(e->buf + a, tk->piece[e->tok[r]].p, b);
+    memcpy(e->buf, tk->piece.s[e->tok[l]].p, a);
+    memcpy(e->buf + a, tk->piece.s[e->tok[r]].p, b);
     int id = tokenizer_lookup(tk, e->buf, a + b);
     if (id < 0)
         return 0;
@@ -268,8 +262,8 @@ const char *tokenizer_piece(const struct tokenizer *tk, int prev, int id, size_t
         *len = 1;
         return &BYTES[tk->byte_of[id]];
     }
-    const char *p = tk->piece[id].p;
-    size_t n = tk->piece[id].len;
+    const char *p = tk->piece.s[id].p;
+    size_t n = tk->piece.s[id].len;
     if (prev == TRANSFORMER_BOS && n > 0 && p[0] == ' ') { /* run.c strips it after BOS */
         p++;
         n--;

@@ -153,7 +153,7 @@ const char *transformer_vocab(const transformer *t, int id)
     size_t len;
     if (t->vocab)
         return vocab_text(t->vocab, id, &len);
-    return id >= 0 && id < t->tok.vocab_size ? t->tok.piece[id].p : "";
+    return id >= 0 && id < t->tok.vocab_size ? t->tok.piece.s[id].p : "";
 }
 
 char *transformer_token_text(const transformer *t, int prev, int id)
@@ -167,7 +167,7 @@ char *transformer_token_text(const transformer *t, int prev, int id)
         is_byte = 1; /* any piece that is not whole UTF-8 shows its vocabulary form */
     } else {
         p = tokenizer_piece(&t->tok, prev, id, &len);
-        raw = id >= 0 && id < t->tok.vocab_size ? t->tok.piece[id].p : "";
+        raw = id >= 0 && id < t->tok.vocab_size ? t->tok.piece.s[id].p : "";
         raw_len = strlen(raw);
         is_byte = id >= 0 && id < t->tok.vocab_size && t->tok.byte_of[id] >= 0;
     }
@@ -219,7 +219,7 @@ char *transformer_decode(const transformer *t, const int *ids, size_t n, size_t 
         return decode_vocab(t->vocab, ids, n, len);
     size_t bytes = 0;
     for (size_t i = 0; i < n; i++)
-        bytes += t->tok.piece[ids[i]].len;
+        bytes += t->tok.piece.s[ids[i]].len;
     char *out = malloc(3 * bytes + 8);
     if (!out)
         return NULL;

@@ -221,10 +221,8 @@ const char *bert_pooling_name(int pooling); /* "none", "mean", "cls", "last", "r
 struct tokenizer {
     int vocab_size;
     int max_token_length;
-    struct vocab_str *piece; /* [vocab] pieces (into 'blob', NUL-terminated there) */
-    float *scores;           /* [vocab] */
-    char *blob;
-    struct strtab by_text;   /* piece -> lowest id (models/vocab's hash) */
+    struct strset piece; /* [vocab] pieces; their index: piece -> lowest id (models/vocab) */
+    float *scores;       /* [vocab] */
     int16_t *byte_of; /* [vocab]: the byte of a "<0xXX>" token, else -1 */
     int space_id;     /* id of " " (the dummy prefix), -1 if absent */
 };

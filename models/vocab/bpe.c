@@ -47,7 +47,7 @@ int32_t bpe_merge_rank(const struct vocab *v, const char *l, size_t nl, const ch
     memcpy(scratch, l, nl);
     scratch[nl] = ' ';
     memcpy(scratch + nl + 1, r, nr);
-    int32_t rank = strtab_find(&v->by_merge, scratch, nl + 1 + nr);
+    int32_t rank = strtab_find(&v->merge.index, scratch, nl + 1 + nr);
     if (rank < 0 || v->merge_left_len[rank] != nl)
         return -1; /* absent, or the same bytes split elsewhere */
     return rank;
@@ -83,11 +83,11 @@ static int add_bigram(struct bpe_work *k, int left, int right)
 
 static int emit(const struct vocab *v, const char *p, size_t n, struct idvec *out)
 {
-    int32_t id = strtab_find(&v->by_text, p, n);
+    int32_t id = strtab_find(&v->tok.index, p, n);
     if (id >= 0)
         return idvec_push(out, id);
     for (size_t i = 0; i < n; i++) { /* llama.cpp: single bytes that are tokens, else dropped */
-        id = strtab_find(&v->by_text, p + i, 1);
+        id = strtab_find(&v->tok.index, p + i, 1);
         if (id >= 0 && idvec_push(out, id) != 0)
             return -1;
     }
@@ -98,7 +98,7 @@ static int emit(const struct vocab *v, const char *p, size_t n, struct idvec *ou
 static int encode_word(struct bpe_work *k, const char *w, size_t len, struct idvec *out)
 {
     const struct vocab *v = k->v;
-    if (v->ignore_merges && strtab_find(&v->by_text, w, len) >= 0)
+    if (v->ignore_merges && strtab_find(&v->tok.index, w, len) >= 0)
         return emit(v, w, len, out);
     k->w = w;
     k->heap.n = 0;

@@ -18,7 +18,7 @@ static int try_bigram(const struct vocab *v, const char *text, struct sym *s, st
     if (left < 0 || right < 0)
         return 0;
     size_t size = s[left].n + s[right].n; /* adjacent symbols are contiguous in text */
-    int32_t id = strtab_find(&v->by_text, text + s[left].off, size);
+    int32_t id = strtab_find(&v->tok.index, text + s[left].off, size);
     if (id < 0)
         return 0;
     /* the highest score first: the smallest key */
@@ -60,7 +60,7 @@ int spm_encode(const struct vocab *v, const char *text, size_t len, struct idvec
     }
     /* Every merged symbol is a token; single characters may not be: bytes then. */
     for (int i = n > 0 ? 0 : -1; i >= 0; i = s[i].next) {
-        int32_t id = strtab_find(&v->by_text, text + s[i].off, s[i].n);
+        int32_t id = strtab_find(&v->tok.index, text + s[i].off, s[i].n);
         if (id >= 0) {
             if (idvec_push(out, id) != 0)
                 goto done;

@@ -2,7 +2,9 @@
  * the growing id list the encoders append to, and their merge queue (a binary heap). Kept apart from vocab.c so that the
  * encoders (spm.c, bpe.c) and vocab.c all call down into this file, never into each other. */
 #include "vocab_internal.h"
+#include "../util/alloc.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +61,49 @@ int32_t strtab_find(const struct strtab *t, const char *s, size_t len)
         if (t->keys[id].len == len && memcmp(t->keys[id].p, s, len) == 0)
             return id;
     }
+}
+
+#define EMPTY_NAME_MAX 32 /* "[EMPTY_4194304]" and its NUL */
+
+int strset_init(struct strset *ss, const struct vocab_str *in, size_t n, int name_empty,
+                int last_wins, const char *field, struct status_err *err)
+{
+    memset(ss, 0, sizeof *ss);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (in[i].len > VOCAB_TOKEN_BYTES_MAX || (in[i].len > 0 && !in[i].p))
+            return status_set(err, STATUS_BAD_FORMAT, field, "%s[%zu] is %zu bytes (at most %d)",
+                              field, i, in[i].len, VOCAB_TOKEN_BYTES_MAX);
+        total += (in[i].len || !name_empty ? in[i].len : EMPTY_NAME_MAX) + 1;
+    }
+    ss->s = util_malloc((n ? n : 1) * sizeof *ss->s);
+    ss->blob = util_malloc(total ? total : 1);
+    if (!ss->s || !ss->blob)
+        return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+    char *w = ss->blob;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = in[i].len;
+        if (len == 0 && name_empty) {
+            len = (size_t)snprintf(w, EMPTY_NAME_MAX, "[EMPTY_%zu]", i);
+        } else if (len > 0) {
+            memcpy(w, in[i].p, len);
+        }
+        w[len] = '\0';
+        ss->s[i] = (struct vocab_str){w, len};
+        w += len + 1;
+    }
+    ss->n = n;
+    if (strtab_init(&ss->index, ss->s, n, last_wins) != 0)
+        return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
+    return STATUS_OK;
+}
+
+void strset_free(struct strset *ss)
+{
+    free(ss->s);
+    free(ss->blob);
+    strtab_free(&ss->index);
+    memset(ss, 0, sizeof *ss);
 }
 
 int idvec_push(struct idvec *o, int id)

@@ -9,7 +9,6 @@
 
 #define SPM_SPACE "\xE2\x96\x81" /* U+2581, SentencePiece's escaped space */
 #define SPM_SPACE_LEN 3
-#define EMPTY_NAME_MAX 32 /* "[EMPTY_4194304]" and its NUL */
 
 /* ---- building ---- */
 
@@ -22,40 +21,7 @@ void vocab_spec_init(struct vocab_spec *s)
 
 static int lookup(const struct vocab *v, const char *s)
 {
-    return strtab_find(&v->by_text, s, strlen(s));
-}
-
-/* Copy n strings into one blob (each NUL-terminated); empty tokens get llama.cpp's
- * "[EMPTY_i]" name so every id keeps a distinct, non-empty text. */
-static int copy_strings(const struct vocab_str *in, size_t n, int name_empty,
-                        struct vocab_str **out, char **blob, struct status_err *err,
-                        const char *field)
-{
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (in[i].len > VOCAB_TOKEN_BYTES_MAX || (in[i].len > 0 && !in[i].p))
-            return status_set(err, STATUS_BAD_FORMAT, field, "%s[%zu] is %zu bytes (at most %d)",
-                              field, i, in[i].len, VOCAB_TOKEN_BYTES_MAX);
-        total += (in[i].len ? in[i].len : EMPTY_NAME_MAX) + 1;
-    }
-    *out = malloc((n ? n : 1) * sizeof **out);
-    *blob = malloc(total ? total : 1);
-    if (!*out || !*blob)
-        return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
-    char *w = *blob;
-    for (size_t i = 0; i < n; i++) {
-        size_t len = in[i].len;
-        if (len == 0 && name_empty) {
-            len = (size_t)snprintf(w, EMPTY_NAME_MAX, "[EMPTY_%zu]", i);
-        } else if (len > 0) {
-            memcpy(w, in[i].p, len);
-        }
-        w[len] = '\0';
-        (*out)[i].p = w;
-        (*out)[i].len = len;
-        w += len + 1;
-    }
-    return STATUS_OK;
+    return strtab_find(&v->tok.index, s, strlen(s));
 }
 
 static uint8_t attr_of_type(int32_t type)
@@ -174,7 +140,7 @@ static int build_special(struct vocab *v)
     n = 0;
     for (int i = 0; i < v->n; i++)
         if (v->attr[i] & (ATTR_CONTROL | ATTR_USER_DEFINED | ATTR_UNKNOWN))
-            k[n++] = (struct special_key){.len = v->tok[i].len, .id = i};
+            k[n++] = (struct special_key){.len = v->tok.s[i].len, .id = i};
     qsort(k, n, sizeof *k, special_cmp);
     for (size_t i = 0; i < n; i++)
         v->special[i] = k[i].id;
@@ -212,14 +178,14 @@ static int build_pieces(struct vocab *v)
 {
     size_t total = 0;
     for (int i = 0; i < v->n; i++)
-        total += v->tok[i].len + 1; /* decoding never grows a token */
+        total += v->tok.s[i].len + 1; /* decoding never grows a token */
     v->piece = malloc((size_t)v->n * sizeof *v->piece);
     v->piece_blob = malloc(total ? total : 1);
     if (!v->piece || !v->piece_blob)
         return -1;
     char *w = v->piece_blob;
     for (int i = 0; i < v->n; i++) {
-        const struct vocab_str *t = &v->tok[i];
+        const struct vocab_str *t = &v->tok.s[i];
         const uint8_t a = v->attr[i];
         size_t len = 0;
         if (a & (ATTR_UNKNOWN | ATTR_CONTROL | ATTR_USER_DEFINED)) {
@@ -311,15 +277,14 @@ int vocab_new(const struct vocab_spec *spec, struct vocab **out, struct status_e
         goto fail;
     }
     v->n = (int)spec->n_tokens;
-    rc = copy_strings(spec->tokens, spec->n_tokens, 1, &v->tok, &v->blob, err,
-                      "tokenizer.ggml.tokens");
+    rc = strset_init(&v->tok, spec->tokens, spec->n_tokens, 1, 1, "tokenizer.ggml.tokens", err);
     if (rc != STATUS_OK)
         goto fail;
     v->score = calloc(spec->n_tokens, sizeof *v->score);
     v->type = calloc(spec->n_tokens, 1);
     v->attr = calloc(spec->n_tokens, 1);
     v->eog = calloc(spec->n_tokens, 1);
-    if (!v->score || !v->type || !v->attr || !v->eog || strtab_init(&v->by_text, v->tok, spec->n_tokens, 1)) {
+    if (!v->score || !v->type || !v->attr || !v->eog) {
         rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
         goto fail;
     }
@@ -334,21 +299,20 @@ int vocab_new(const struct vocab_spec *spec, struct vocab **out, struct status_e
             rc = status_set(err, STATUS_BAD_FORMAT, "tokenizer.ggml.merges", "merges missing");
             goto fail;
         }
-        rc = copy_strings(spec->merges, spec->n_merges, 0, &v->merge, &v->merge_blob, err,
-                          "tokenizer.ggml.merges");
+        rc = strset_init(&v->merge, spec->merges, spec->n_merges, 0, 0, "tokenizer.ggml.merges",
+                         err);
         if (rc != STATUS_OK)
             goto fail;
-        v->n_merges = spec->n_merges;
-        v->merge_left_len = malloc((v->n_merges ? v->n_merges : 1) * sizeof *v->merge_left_len);
-        if (!v->merge_left_len || strtab_init(&v->by_merge, v->merge, v->n_merges, 0)) {
+        v->merge_left_len = malloc((v->merge.n ? v->merge.n : 1) * sizeof *v->merge_left_len);
+        if (!v->merge_left_len) {
             rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
             goto fail;
         }
-        for (size_t i = 0; i < v->n_merges; i++) {
+        for (size_t i = 0; i < v->merge.n; i++) {
             /* split at the first space after the first byte, as llama.cpp does */
-            const char *sp = v->merge[i].len > 1 ? memchr(v->merge[i].p + 1, ' ', v->merge[i].len - 1)
+            const char *sp = v->merge.s[i].len > 1 ? memchr(v->merge.s[i].p + 1, ' ', v->merge.s[i].len - 1)
                                                  : NULL;
-            v->merge_left_len[i] = sp ? (uint32_t)(sp - v->merge[i].p) : UINT32_MAX;
+            v->merge_left_len[i] = sp ? (uint32_t)(sp - v->merge.s[i].p) : UINT32_MAX;
         }
     }
     /* defaults as llama.cpp's llama_vocab::load, then the metadata */
@@ -367,8 +331,8 @@ int vocab_new(const struct vocab_spec *spec, struct vocab **out, struct status_e
         v->add_space_prefix = 0;
     }
     for (int i = 0; i < v->n; i++)
-        if (v->tok[i].len > v->tok_max)
-            v->tok_max = v->tok[i].len;
+        if (v->tok.s[i].len > v->tok_max)
+            v->tok_max = v->tok.s[i].len;
     for (int b = 0; b < 256; b++)
         v->byte_tok[b] = -1;
     if (spm) {
@@ -378,7 +342,7 @@ int vocab_new(const struct vocab_spec *spec, struct vocab **out, struct status_e
             int id = lookup(v, name);
             if (id < 0) {
                 char one = (char)b;
-                id = strtab_find(&v->by_text, &one, 1);
+                id = strtab_find(&v->tok.index, &one, 1);
             }
             v->byte_tok[b] = id;
         }
@@ -400,19 +364,15 @@ void vocab_free(struct vocab *v)
 {
     if (!v)
         return;
-    free(v->tok);
+    strset_free(&v->tok);
     free(v->score);
     free(v->type);
     free(v->attr);
     free(v->eog);
     free(v->piece);
-    free(v->blob);
     free(v->piece_blob);
-    strtab_free(&v->by_text);
-    free(v->merge);
+    strset_free(&v->merge);
     free(v->merge_left_len);
-    free(v->merge_blob);
-    strtab_free(&v->by_merge);
     free(v->special);
     free(v);
 }
@@ -445,8 +405,8 @@ const char *vocab_text(const struct vocab *v, int id, size_t *len)
         *len = 0;
         return "";
     }
-    *len = v->tok[id].len;
-    return v->tok[id].p;
+    *len = v->tok.s[id].len;
+    return v->tok.s[id].p;
 }
 
 const char *vocab_piece(const struct vocab *v, int id, int special, size_t *len)
@@ -505,8 +465,8 @@ static int partition(const struct vocab *v, const char *text, size_t len, int pa
         const uint8_t a = v->attr[id];
         if (!parse_special && (a & (ATTR_CONTROL | ATTR_UNKNOWN)))
             continue;
-        const char *tp = v->tok[id].p;
-        const size_t tl = v->tok[id].len;
+        const char *tp = v->tok.s[id].p;
+        const size_t tl = v->tok.s[id].len;
         next.n = 0;
         for (size_t i = 0; i < f->n; i++) {
             const struct frag x = f->a[i];

@@ -53,6 +53,21 @@ int strtab_init(struct strtab *t, const struct vocab_str *keys, size_t n, int la
 void strtab_free(struct strtab *t);
 int32_t strtab_find(const struct strtab *t, const char *s, size_t len);
 
+/* ---- an owned list of strings with its hash (the tokens, the BPE merges, and the llama2.c
+ * tokenizer's pieces, models/transformer/tokenizer.c) ---- */
+struct strset {
+    struct vocab_str *s; /* [n] into blob, each NUL-terminated there */
+    char *blob;
+    size_t n;
+    struct strtab index; /* text -> id: the first of equal texts, the last when last_wins */
+};
+/* Copy in[0..n) (each at most VOCAB_TOKEN_BYTES_MAX bytes, else STATUS_BAD_FORMAT on 'field';
+ * an empty one named "[EMPTY_i]" when name_empty, llama.cpp's name, so every id keeps a
+ * distinct text) and index them. On error *ss holds what was made: strset_free it. */
+int strset_init(struct strset *ss, const struct vocab_str *in, size_t n, int name_empty,
+                int last_wins, const char *field, struct status_err *err);
+void strset_free(struct strset *ss); /* accepts a zeroed struct */
+
 /* ---- the vocabulary ---- */
 enum vocab_kind { VOCAB_SPM, VOCAB_BPE, VOCAB_WPM };
 #define ATTR_NORMAL (1u << 0) /* llama.cpp's llama_token_attr bits we use */
@@ -68,20 +83,17 @@ struct vocab {
     enum vocab_pre pre;
     const char *pre_name;
     int n;
-    struct vocab_str *tok; /* [n] text (into blob, NUL-terminated) */
+    struct strset tok;     /* [n] text; its index: text -> id, the highest id wins
+                            * (llama.cpp's map) */
     float *score;          /* [n] */
     uint8_t *type;         /* [n] enum vocab_token_type as given */
     uint8_t *attr;         /* [n] ATTR_* */
     struct vocab_str *piece; /* [n] decoded bytes with special=1 (into piece_blob) */
-    char *blob, *piece_blob;
+    char *piece_blob;
     size_t piece_max; /* longest piece */
-    struct strtab by_text; /* text -> id, the highest id wins (llama.cpp's map) */
     /* BPE merges: "left right" -> rank; lowest rank first */
-    struct vocab_str *merge;
+    struct strset merge;
     uint32_t *merge_left_len;
-    char *merge_blob;
-    size_t n_merges;
-    struct strtab by_merge;
     int32_t byte_tok[256]; /* SPM: token of byte b (<0xNN>, else the 1-char token), -1 none */
     int32_t *special;      /* control / user-defined / unknown ids, longest text first */
     size_t n_special;

@@ -71,7 +71,7 @@ static int wpm_word(const struct vocab *v, const char *buf, size_t n, struct idv
         size_t j = n - i > v->tok_max ? i + v->tok_max : n;
         int32_t id = -1;
         for (; j > i; j--)
-            if ((id = strtab_find(&v->by_text, buf + i, j - i)) >= 0)
+            if ((id = strtab_find(&v->tok.index, buf + i, j - i)) >= 0)
                 break;
         if (id < 0) {
             out->n = start;

@@ -269,7 +269,7 @@ Test(quant, gemm_tiles_equal_the_dot_on_odd_sizes)
 }
 
 /* Interleaved Q4_0 / Q5_0 / Q8_0 / Q4_K matrices (8-row groups, kernels_interleave): 24 rows of odd block
- * counts; in every tier the GEMM (token tiles of 4 and a remainder: 7 tokens), the matvec and
+ * counts; in every tier the GEMM (batches of 1..7 tokens: tiles of 1-4 tokens), the matvec and
  * the rows' floats equal the ref dot / to_float of the plain rows bit for bit, also over a
  * range that starts and ends inside a group (rows 3..21, as a thread team may hand out), and
  * with output rows strided (out_row > 1). */
@@ -336,15 +336,19 @@ Test(quant, interleaved_rows_equal_the_ref_dot)
             for (size_t span = 0; span < 2; span++) {
                 const size_t r0 = span ? R0 : 0, r1 = span ? R1 : ROWS, n = r1 - r0;
                 float got[ROWS * TOK], strided[2 * ROWS * TOK];
-                e->gemm(got, 1, n, &mi, r0, r1, xq, xs, TOK);
-                e->gemm(strided, 2 * TOK, 1, &mi, r0, r1, xq, xs, TOK);
-                for (size_t r = r0; r < r1; r++)
-                    for (size_t t = 0; t < TOK; t++) {
-                        const float want = dot(w + r * rb, xq + t * xs, cols);
-                        const float a = got[(r - r0) + t * n], b = strided[(r - r0) * 2 * TOK + t];
-                        cr_assert(a == want && b == want, "%s %s gemm[%zu,%zu] %.9g %.9g != %.9g",
-                                  ops->name, tr->name, r, t, a, b, want);
-                    }
+                /* batches of 1..7 tokens: every tile size (1, 2, 3, 4) and 4 + a remainder */
+                for (size_t nt = 1; nt <= TOK; nt++) {
+                    e->gemm(got, 1, n, &mi, r0, r1, xq, xs, nt);
+                    e->gemm(strided, 2 * TOK, 1, &mi, r0, r1, xq, xs, nt);
+                    for (size_t r = r0; r < r1; r++)
+                        for (size_t t = 0; t < nt; t++) {
+                            const float want = dot(w + r * rb, xq + t * xs, cols);
+                            const float a = got[(r - r0) + t * n], b = strided[(r - r0) * 2 * TOK + t];
+                            cr_assert(a == want && b == want,
+                                      "%s %s gemm of %zu tokens [%zu,%zu] %.9g %.9g != %.9g",
+                                      ops->name, tr->name, nt, r, t, a, b, want);
+                        }
+                }
                 for (size_t t = 0; t < TOK; t++) {
                     e->matvec(got, &mi, r0, r1, xq + t * xs);
                     for (size_t r = r0; r < r1; r++) {
@@ -413,6 +417,14 @@ Test(quant, tier_quantizers_and_f16_rounding_equal_ref)
                                  1.0f + 0x1p-11f, 1.0f + 0x1p-11f + 0x1p-23f, -1e-5f, 0.0f};
         for (int i = 0; i < 40; i++)
             v[i] = w[i] = i < 10 ? special[i] : rnd(&seed) * 3.0f;
+        uint16_t hv[40], hw[40];
+        memset(hv, 0, sizeof hv);
+        memset(hw, 0, sizeof hw);
+        ref->to_f16(hv, v, 37);
+        ops->to_f16(hw, w, 37);
+        cr_assert(memcmp(hv, hw, sizeof hv) == 0, "%s to_f16 differs from ref", ops->name);
+        for (int i = 0; i < 37; i++)
+            cr_assert(hv[i] == kernels_float_to_half(v[i]), "to_f16 of %g", (double)v[i]);
         ref->round_f16(v, 37);
         ops->round_f16(w, 37);
         cr_assert(memcmp(v, w, sizeof v) == 0, "%s round_f16 differs from ref", ops->name);
