@@ -851,11 +851,19 @@ static inline __m256i il_bit5(__m256i qh, int s)
 
 #define IL_QH_NONE _mm256_setzero_si256()
 #define IL_QH_Q5_0 _mm256_loadu_si256((const __m256i *)(const void *)w[i].qh)
+/* tiles of 4 tokens, and of 1, 2, 3 for a batch's remainder (each token's lanes do the same
+ * operations whatever the tile: equal bits) */
 IL_Q45(il4_q4_0, IL_NT, block_q4_0x8, 0, IL_QH_NONE)
+IL_Q45(il3_q4_0, 3, block_q4_0x8, 0, IL_QH_NONE)
+IL_Q45(il2_q4_0, 2, block_q4_0x8, 0, IL_QH_NONE)
 IL_Q45(il1_q4_0, 1, block_q4_0x8, 0, IL_QH_NONE)
 IL_Q45(il4_q5_0, IL_NT, block_q5_0x8, 1, IL_QH_Q5_0)
+IL_Q45(il3_q5_0, 3, block_q5_0x8, 1, IL_QH_Q5_0)
+IL_Q45(il2_q5_0, 2, block_q5_0x8, 1, IL_QH_Q5_0)
 IL_Q45(il1_q5_0, 1, block_q5_0x8, 1, IL_QH_Q5_0)
 IL_Q8_0(il4_q8_0, IL_NT)
+IL_Q8_0(il3_q8_0, 3)
+IL_Q8_0(il2_q8_0, 2)
 IL_Q8_0(il1_q8_0, 1)
 
 /* Q4_K against Q8_K: per 64 values (p) the low nibbles are sub-block 2p and the high ones
@@ -942,6 +950,8 @@ static inline __m256i il_pairs16(const uint8_t *b) /* 8 bytes -> (b, b) int16 pa
     }
 
 IL_Q4K(il4_q4_K, IL_NT)
+IL_Q4K(il3_q4_K, 3)
+IL_Q4K(il2_q4_K, 2)
 IL_Q4K(il1_q4_K, 1)
 
 /* the sum of a block's 32 activation bytes */
@@ -963,16 +973,23 @@ static void gemm_interleaved_avx2(float *out, size_t out_row, size_t out_tok,
     const size_t nb = w->cols / kernels_types[w->type].block_size;
     const size_t a0 = (r0 + 7) / 8 * 8, a1 = r1 / 8 * 8;
     const int kq = w->type == KERNELS_Q4_K; /* Q8_K activations: nothing to prepare */
-    il_tile_fn tile4, tile1;
+    /* tile[n]: n tokens at once (n = 1..IL_NT) */
+    static const il_tile_fn tiles[][IL_NT + 1] = {
+        {NULL, il1_q4_0, il2_q4_0, il3_q4_0, il4_q4_0},
+        {NULL, il1_q5_0, il2_q5_0, il3_q5_0, il4_q5_0},
+        {NULL, il1_q8_0, il2_q8_0, il3_q8_0, il4_q8_0},
+        {NULL, il1_q4_K, il2_q4_K, il3_q4_K, il4_q4_K},
+    };
+    const il_tile_fn *tile;
     int offset; /* the codes' zero: 8 (Q4_0), 16 (Q5_0), none (Q8_0: signed bytes) */
     switch (w->type) {
-    case KERNELS_Q4_0: tile4 = il4_q4_0, tile1 = il1_q4_0, offset = 8; break;
-    case KERNELS_Q5_0: tile4 = il4_q5_0, tile1 = il1_q5_0, offset = 16; break;
-    case KERNELS_Q8_0: tile4 = il4_q8_0, tile1 = il1_q8_0, offset = 0; break;
-    case KERNELS_Q4_K: tile4 = il4_q4_K, tile1 = il1_q4_K, offset = 0; break;
-    default: tile4 = tile1 = NULL, offset = 0; break;
+    case KERNELS_Q4_0: tile = tiles[0], offset = 8; break;
+    case KERNELS_Q5_0: tile = tiles[1], offset = 16; break;
+    case KERNELS_Q8_0: tile = tiles[2], offset = 0; break;
+    case KERNELS_Q4_K: tile = tiles[3], offset = 0; break;
+    default: tile = NULL, offset = 0; break;
     }
-    if (!tile4 || nb > GEMM_MAX_BLOCKS || a0 >= a1) {
+    if (!tile || nb > GEMM_MAX_BLOCKS || a0 >= a1) {
         quant_gemm_interleaved(out, out_row, out_tok, w, r0, r1, x, x_stride, n_tok);
         return;
     }
@@ -998,13 +1015,7 @@ static void gemm_interleaved_avx2(float *out, size_t out_row, size_t out_tok,
         for (size_t g = a0; g < a1; g += 8) {
             const void *wg = (const char *)w->data + g * w->row_bytes;
             float *o = out + (g - r0) * out_row + t * out_tok;
-            if (nt == IL_NT) {
-                tile4(o, out_row, out_tok, wg, nb, y, yd, corr);
-                continue;
-            }
-            for (size_t k = 0; k < nt; k++)
-                tile1(o + k * out_tok, out_row, out_tok, wg, nb, y + k, yd + k * nb,
-                      corr + k * nb);
+            tile[nt](o, out_row, out_tok, wg, nb, y, yd, corr);
         }
     }
 }

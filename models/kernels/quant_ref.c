@@ -103,39 +103,50 @@ static int k4_value(const uint8_t *qs, int l)
     return r < 32 ? byte & 0xF : byte >> 4;
 }
 
-void quant_to_float_q4_K(const void *src, float *dst, size_t n)
-{
-    const struct block_q4_K *b = src;
-    for (size_t i = 0; i < n / QK_K; i++, dst += QK_K) {
-        const float d = H2F(b[i].d), dmin = H2F(b[i].dmin);
-        for (int j = 0; j < 8; j++) {
-            uint8_t sc, m;
-            quant_scale_min_k4(j, b[i].scales, &sc, &m);
-            const float d1 = d * sc, m1 = dmin * m;
-            for (int l = 0; l < 32; l++)
-                dst[j * 32 + l] = d1 * k4_value(b[i].qs, j * 32 + l) - m1;
-        }
-    }
-}
-
 static int k5_value(const struct block_q5_K *b, int l)
 {
     return k4_value(b->qs, l) | (((b->qh[l % 32] >> (l / 32)) & 1) << 4);
 }
 
-void quant_to_float_q5_K(const void *src, float *dst, size_t n)
+/* The value l of a Q4_K / Q5_K block at b: the one difference between the two types, for
+ * to_float_k45_blocks and dot_k45_blocks. */
+static inline int q4_K_code(const void *b, int l)
 {
-    const struct block_q5_K *b = src;
-    for (size_t i = 0; i < n / QK_K; i++, dst += QK_K) {
-        const float d = H2F(b[i].d), dmin = H2F(b[i].dmin);
+    return k4_value(((const struct block_q4_K *)b)->qs, l);
+}
+
+static inline int q5_K_code(const void *b, int l) { return k5_value(b, l); }
+
+/* Q4_K and Q5_K share the header (d, dmin, 12 bytes of 6-bit scales and mins, the same
+ * offsets in both structs); inlined with each constant 'code' */
+static inline __attribute__((always_inline)) void to_float_k45_blocks(const void *src, float *dst,
+                                                                      size_t n, size_t bytes,
+                                                                      int (*code)(const void *, int))
+{
+    const char *w = src;
+    for (size_t i = 0; i < n / QK_K; i++, w += bytes, dst += QK_K) {
+        uint16_t d16, dmin16;
+        memcpy(&d16, w, 2);
+        memcpy(&dmin16, w + 2, 2);
+        const float d = H2F(d16), dmin = H2F(dmin16);
         for (int j = 0; j < 8; j++) {
             uint8_t sc, m;
-            quant_scale_min_k4(j, b[i].scales, &sc, &m);
+            quant_scale_min_k4(j, (const uint8_t *)w + offsetof(struct block_q4_K, scales), &sc, &m);
             const float d1 = d * sc, m1 = dmin * m;
             for (int l = 0; l < 32; l++)
-                dst[j * 32 + l] = d1 * k5_value(&b[i], j * 32 + l) - m1;
+                dst[j * 32 + l] = d1 * code(w, j * 32 + l) - m1;
         }
     }
+}
+
+void quant_to_float_q4_K(const void *src, float *dst, size_t n)
+{
+    to_float_k45_blocks(src, dst, n, sizeof(struct block_q4_K), q4_K_code);
+}
+
+void quant_to_float_q5_K(const void *src, float *dst, size_t n)
+{
+    to_float_k45_blocks(src, dst, n, sizeof(struct block_q5_K), q5_K_code);
 }
 
 /* The 6-bit value l (0..255) of a Q6_K block, before the -32. Halves of 128: ql holds 64
@@ -459,13 +470,6 @@ float quant_dot_q8_1_ref(const void *a, const void *x, size_t n)
 {
     return dot_q8_blocks(a, x, n, sizeof(struct block_q8_1), offsetof(struct block_q8_1, qs));
 }
-
-static inline int q4_K_code(const void *b, int l)
-{
-    return k4_value(((const struct block_q4_K *)b)->qs, l);
-}
-
-static inline int q5_K_code(const void *b, int l) { return k5_value(b, l); }
 
 /* Q4_K and Q5_K against Q8_K: the same header (d, dmin, 12 bytes of scales and mins);
  * inlined with each constant 'code' */

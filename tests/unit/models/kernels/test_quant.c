@@ -269,7 +269,7 @@ Test(quant, gemm_tiles_equal_the_dot_on_odd_sizes)
 }
 
 /* Interleaved Q4_0 / Q5_0 / Q8_0 / Q4_K matrices (8-row groups, kernels_interleave): 24 rows of odd block
- * counts; in every tier the GEMM (token tiles of 4 and a remainder: 7 tokens), the matvec and
+ * counts; in every tier the GEMM (batches of 1..7 tokens: tiles of 1-4 tokens), the matvec and
  * the rows' floats equal the ref dot / to_float of the plain rows bit for bit, also over a
  * range that starts and ends inside a group (rows 3..21, as a thread team may hand out), and
  * with output rows strided (out_row > 1). */
@@ -336,15 +336,19 @@ Test(quant, interleaved_rows_equal_the_ref_dot)
             for (size_t span = 0; span < 2; span++) {
                 const size_t r0 = span ? R0 : 0, r1 = span ? R1 : ROWS, n = r1 - r0;
                 float got[ROWS * TOK], strided[2 * ROWS * TOK];
-                e->gemm(got, 1, n, &mi, r0, r1, xq, xs, TOK);
-                e->gemm(strided, 2 * TOK, 1, &mi, r0, r1, xq, xs, TOK);
-                for (size_t r = r0; r < r1; r++)
-                    for (size_t t = 0; t < TOK; t++) {
-                        const float want = dot(w + r * rb, xq + t * xs, cols);
-                        const float a = got[(r - r0) + t * n], b = strided[(r - r0) * 2 * TOK + t];
-                        cr_assert(a == want && b == want, "%s %s gemm[%zu,%zu] %.9g %.9g != %.9g",
-                                  ops->name, tr->name, r, t, a, b, want);
-                    }
+                /* batches of 1..7 tokens: every tile size (1, 2, 3, 4) and 4 + a remainder */
+                for (size_t nt = 1; nt <= TOK; nt++) {
+                    e->gemm(got, 1, n, &mi, r0, r1, xq, xs, nt);
+                    e->gemm(strided, 2 * TOK, 1, &mi, r0, r1, xq, xs, nt);
+                    for (size_t r = r0; r < r1; r++)
+                        for (size_t t = 0; t < nt; t++) {
+                            const float want = dot(w + r * rb, xq + t * xs, cols);
+                            const float a = got[(r - r0) + t * n], b = strided[(r - r0) * 2 * TOK + t];
+                            cr_assert(a == want && b == want,
+                                      "%s %s gemm of %zu tokens [%zu,%zu] %.9g %.9g != %.9g",
+                                      ops->name, tr->name, nt, r, t, a, b, want);
+                        }
+                }
                 for (size_t t = 0; t < TOK; t++) {
                     e->matvec(got, &mi, r0, r1, xq + t * xs);
                     for (size_t r = r0; r < r1; r++) {
