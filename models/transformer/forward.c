@@ -176,6 +176,8 @@ int transformer_seq_copy_prefix(transformer_seq *dst, const transformer_seq *src
 
 size_t transformer_seq_kv_bytes(const transformer *t, size_t capacity)
 {
+    if (t->ck.recurrent) /* a fixed-size state, no KV cache: the slot count bounds them */
+        return 0;
     const size_t seq_len = (size_t)t->ck.shape.seq_len;
     if (capacity == 0 || capacity > seq_len)
         capacity = seq_len;
@@ -796,6 +798,9 @@ struct transformer_batch {
     float *out;
     size_t cap;
     const volatile int *stop; /* transformer_batch_stop_flag */
+    void **rs;              /* a recurrent model's step: the sequences' states, */
+    float **rs_logits, **rs_all; /* their logits and all-rows outputs */
+    size_t rs_cap;
 };
 
 void transformer_batch_stop_flag(transformer_batch *b, const volatile int *stop) { b->stop = stop; }
@@ -822,6 +827,9 @@ void transformer_batch_free(transformer_batch *b)
     free(b->ids);
     free(b->out_rows);
     free(b->out);
+    free(b->rs);
+    free(b->rs_logits);
+    free(b->rs_all);
     free(b);
 }
 
@@ -842,6 +850,37 @@ static int batch_reserve(transformer_batch *b, size_t n)
             return -1;
     }
     return ensure_batch(b->ws, n);
+}
+
+static int forward_recurrent(transformer_batch *b, transformer_seq *const *seqs,
+                             const int *const *ids, const size_t *n, size_t n_seq,
+                             struct status_err *err)
+{
+    if (n_seq > b->rs_cap) {
+        free(b->rs);
+        free(b->rs_logits);
+        free(b->rs_all);
+        b->rs = malloc(n_seq * sizeof *b->rs);
+        b->rs_logits = malloc(n_seq * sizeof *b->rs_logits);
+        b->rs_all = malloc(n_seq * sizeof *b->rs_all);
+        b->rs_cap = b->rs && b->rs_logits && b->rs_all ? n_seq : 0;
+        if (!b->rs_cap)
+            return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory for a %zu-sequence step",
+                              n_seq);
+    }
+    for (size_t k = 0; k < n_seq; k++) {
+        b->rs[k] = seqs[k]->rs;
+        b->rs_logits[k] = seqs[k]->logits;
+        b->rs_all[k] = seqs[k]->all_out;
+    }
+    const struct recurrent_ops *ops = b->ws->rops;
+    int rc = ops->forward_multi(b->ws->t, b->ws->rs, b->rs, ids, n, n_seq, b->rs_logits, b->rs_all,
+                                err);
+    if (rc != STATUS_OK)
+        return rc;
+    for (size_t k = 0; k < n_seq; k++)
+        seqs[k]->pos += n[k];
+    return STATUS_OK;
 }
 
 int transformer_forward_multi(transformer_batch *b, transformer_seq *const *seqs,
@@ -867,18 +906,8 @@ int transformer_forward_multi(transformer_batch *b, transformer_seq *const *seqs
     }
     if (total == 0)
         return STATUS_OK;
-    if (t->ck.recurrent) { /* each sequence's own state, one after another (not yet batched) */
-        for (size_t k = 0; k < n_seq; k++) {
-            if (n[k] == 0)
-                continue;
-            int rc = seqs[k]->rops->forward(t, seqs[k]->rs, ids[k], n[k], seqs[k]->logits, NULL,
-                                            NULL, err);
-            if (rc != STATUS_OK)
-                return rc;
-            seqs[k]->pos += n[k];
-        }
-        return STATUS_OK;
-    }
+    if (t->ck.recurrent) /* every sequence's own state, the rows in one batched pass */
+        return forward_recurrent(b, seqs, ids, n, n_seq, err);
     if (batch_reserve(b, total) != 0)
         return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory for a %zu-row batch", total);
     size_t r = 0, o = 0;

@@ -198,6 +198,14 @@ struct recurrent_ops {
      * position into all_logits when non-NULL */
     int (*forward)(const transformer *t, void *st, const int *ids, size_t n, float *logits,
                    float *all_logits, const volatile int *cancelled, struct status_err *err);
+    /* several sequences in one step (continuous batching): sequence k's n[k] tokens advance
+     * st[k]; its last row's logits into logits[k], every row's into all_logits[k] when that
+     * is non-NULL. 'scratch' is a state of the same model whose batch buffers the step uses
+     * (its own recurrent state is untouched). Runs to the end (no cancel: the states advance
+     * together); each sequence's numbers equal what forward gives it alone. */
+    int (*forward_multi)(const transformer *t, void *scratch, void *const *st,
+                         const int *const *ids, const size_t *n, size_t n_seq,
+                         float *const *logits, float *const *all_logits, struct status_err *err);
 };
 extern const struct recurrent_ops mamba_ops; /* mamba.c: a fixed-size conv + SSM state */
 
