@@ -230,6 +230,9 @@ struct lin_job {
     size_t nseg;
     const float *x;
     size_t n, cols;
+    const float *bias[LIN_SEGS_MAX]; /* the epilogue on each chunk's outputs (BERT): out +=
+                                      * bias (NULL: none), */
+    kernels_act_fn act;               /* then out = act(out) (NULL: none), still in L1 */
 };
 
 static void lin_range(void *ctx, size_t b, size_t e)
@@ -248,6 +251,14 @@ static void lin_range(void *ctx, size_t b, size_t e)
             ke->matvec(sg->out + r0, w, r0, r1, sg->xa);
         else
             ke->gemm(sg->out + r0, 1, sg->ld, w, r0, r1, sg->xa, sg->xa_stride, j->n);
+        const float *bias = j->bias[i];
+        for (size_t t = 0; (bias || j->act) && t < j->n; t++) {
+            float *o = sg->out + t * sg->ld;
+            for (size_t r = r0; bias && r < r1; r++)
+                o[r] += bias[r];
+            if (j->act)
+                j->act(o + r0, o + r0, NULL, r1 - r0);
+        }
     }
 }
 
@@ -292,10 +303,13 @@ static const void *activations(const transformer *t, enum kernels_type wt, const
 
 /* out_i[t][:] = W_i x[t] for up to three matrices with the same input width; xa[i]:
  * scratch for segment i's converted input. */
-static void linear_xa(const transformer *t, void *const *xa, const float *x, size_t n,
-                      size_t cols, const struct lin_seg *segs, size_t nseg)
+static void linear_epi(const transformer *t, void *const *xa, const float *x, size_t n,
+                       size_t cols, const struct lin_seg *segs, size_t nseg,
+                       const float *const *bias, kernels_act_fn act)
 {
-    struct lin_job j = {.k = t->k, .nseg = nseg, .x = x, .n = n, .cols = cols};
+    struct lin_job j = {.k = t->k, .nseg = nseg, .x = x, .n = n, .cols = cols, .act = act};
+    for (size_t i = 0; bias && i < nseg; i++)
+        j.bias[i] = bias[i];
     size_t rows = 0;
     for (size_t i = 0; i < nseg; i++) {
         j.seg[i] = segs[i];
@@ -324,6 +338,12 @@ static void linear_xa(const transformer *t, void *const *xa, const float *x, siz
     kernels_parallel_for(rows, chunk, lin_range, &j);
 }
 
+static void linear_xa(const transformer *t, void *const *xa, const float *x, size_t n,
+                      size_t cols, const struct lin_seg *segs, size_t nseg)
+{
+    linear_epi(t, xa, x, n, cols, segs, nseg, NULL, NULL);
+}
+
 static void linear(transformer_seq *s, const float *x, size_t n, size_t cols,
                    const struct lin_seg *segs, size_t nseg)
 {
@@ -340,12 +360,13 @@ void transformer_linear(const transformer *t, void *xa, const float *x, size_t n
 
 void transformer_linear_n(const transformer *t, void *const *xa, const float *x, size_t n,
                           size_t cols, const struct tensor *const *w, float *const *out,
-                          const size_t *ld, size_t nw)
+                          const size_t *ld, const float *const *bias, kernels_act_fn act,
+                          size_t nw)
 {
     struct lin_seg segs[LIN_SEGS_MAX];
     for (size_t i = 0; i < nw && i < LIN_SEGS_MAX; i++)
         segs[i] = (struct lin_seg){w[i], out[i], ld[i], NULL, 0};
-    linear_xa(t, xa, x, n, cols, segs, nw < LIN_SEGS_MAX ? nw : LIN_SEGS_MAX);
+    linear_epi(t, xa, x, n, cols, segs, nw < LIN_SEGS_MAX ? nw : LIN_SEGS_MAX, bias, act);
 }
 
 /* ---- attention ---- */
