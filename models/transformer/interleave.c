@@ -8,6 +8,7 @@
  * unpacked. */
 #include "transformer_internal.h"
 #include "../gguf/gguf.h"
+#include "../util/alloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +52,7 @@ void transformer_interleave(transformer *t)
         bytes += (m[i]->rows * kernels_interleaved_row_bytes(&m[i]->m) + INTERLEAVE_ALIGN - 1) /
                  INTERLEAVE_ALIGN * INTERLEAVE_ALIGN;
     char *buf = NULL;
-    if (n > 0 && (buf = aligned_alloc(INTERLEAVE_ALIGN, bytes)) != NULL) {
+    if (n > 0 && (buf = util_aligned_alloc(INTERLEAVE_ALIGN, bytes)) != NULL) {
         size_t off = 0;
         for (size_t i = 0; i < n; i++) {
             const size_t rb = kernels_interleaved_row_bytes(&m[i]->m);
