@@ -71,10 +71,9 @@ static void row_range(void *ctx, size_t b0, size_t e0)
     for (size_t r = b0; r < e0; r++) {
         float *o = j->out + r * j->cols;
         float *x = j->x + r * j->cols;
-        for (size_t i = 0; j->b && i < j->cols; i++) /* the bias first: (o + b) + x */
-            o[i] += j->b[i];
-        for (size_t i = 0; i < j->cols; i++)
-            o[i] += x[i];
+        if (j->b) /* the bias first: (o + b) + x; o + 1 * b is o + b (the tier's loop) */
+            j->k->axpy(o, 1.0f, j->b, j->cols);
+        j->k->axpy(o, 1.0f, x, j->cols);
         j->k->layernorm(x, o, j->w, j->wb, j->cols, j->eps);
     }
 }
