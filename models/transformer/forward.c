@@ -524,13 +524,6 @@ void transformer_rmsnorm(const transformer *t, float *out, const float *x, const
 }
 
 
-static void add_bias(float *v, const float *b, size_t n_tok, size_t ld, size_t n)
-{
-    for (size_t t = 0; t < n_tok; t++)
-        for (size_t i = 0; i < n; i++)
-            v[t * ld + i] += b[i];
-}
-
 /* ---- the per-token passes between the matrix products, split by tokens over the team ---- */
 
 #define ROW_PASS_TOKENS 4 /* tokens per claimed chunk (a decode step runs inline) */
@@ -572,11 +565,12 @@ static void resid_norm(const transformer *t, size_t n, float *x, const float *ad
     kernels_parallel_for(n, ROW_PASS_TOKENS, resid_range, &j);
 }
 
-/* h[i] = act(h[i] + b) (ungated; b may be NULL) or act(h[i]) * up[i] (gated), by token. */
+/* h[i] = act(h[i]) * up[i] (gated), by token; the ungated act(up x + b) runs in the
+ * product's chunks (linear_epi). */
 struct act_job {
     kernels_act_fn act;
     float *h;
-    const float *up, *b;
+    const float *up;
     size_t hid;
 };
 
@@ -585,10 +579,7 @@ static void act_range(void *ctx, size_t b, size_t e)
     const struct act_job *j = ctx;
     for (size_t i = b; i < e; i++) {
         float *h = j->h + i * j->hid;
-        if (j->b)
-            for (size_t k = 0; k < j->hid; k++)
-                h[k] += j->b[k];
-        j->act(h, h, j->up ? j->up + i * j->hid : NULL, j->hid);
+        j->act(h, h, j->up + i * j->hid, j->hid);
     }
 }
 
@@ -636,11 +627,11 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
             return status_set(err, STATUS_CANCELLED, NULL, "cancelled");
         float *kn = s->kn, *vn = s->vn;
         struct lin_seg qkv[3] = {{&ck->wq[l], s->q, dim, NULL, 0}, {&ck->wk[l], kn, kvd, NULL, 0}, {&ck->wv[l], vn, kvd, NULL, 0}};
-        linear(s, s->xb, n, dim, qkv, 3);
-        if (ck->bq) {
-            add_bias(s->q, ck->bq[l], n, dim, dim);
-            add_bias(kn, ck->bk[l], n, kvd, kvd);
-            add_bias(vn, ck->bv[l], n, kvd, kvd);
+        if (ck->bq) { /* qwen2's and gpt2's Q/K/V biases, in the products' own chunks */
+            const float *const qkv_b[3] = {ck->bq[l], ck->bk[l], ck->bv[l]};
+            linear_epi(t, s->xa, s->xb, n, dim, qkv, 3, qkv_b, NULL);
+        } else {
+            linear(s, s->xb, n, dim, qkv, 3);
         }
         for (size_t i = 0; i < n && a->n_rot > 0; i++) {
             rope_angles(a, rows[i].pos, s->rope_cr, s->rope_ci);
@@ -687,12 +678,13 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
             struct lin_seg up[2] = {{&ck->w1[l], s->hb, hid, NULL, 0}, {&ck->w3[l], s->hb2, hid, NULL, 0}};
             linear(s, s->xb, n, dim, up, 2);
             acj.up = s->hb2;
-        } else { /* act(up x + b): gpt2 */
+            kernels_parallel_for(n, ROW_PASS_TOKENS, act_range, &acj);
+        } else { /* act(up x + b): gpt2, the bias and GELU in the product's own chunks
+                  * (chunk edges are multiples of 8: the same vector/tail split per row) */
             struct lin_seg up = {&ck->w3[l], s->hb, hid, NULL, 0};
-            linear(s, s->xb, n, dim, &up, 1);
-            acj.b = lb ? lb[l].up : NULL;
+            const float *const up_b[1] = {lb ? lb[l].up : NULL};
+            linear_epi(t, s->xa, s->xb, n, dim, &up, 1, up_b, act);
         }
-        kernels_parallel_for(n, ROW_PASS_TOKENS, act_range, &acj);
         struct lin_seg down = {&ck->w2[l], s->xb2, dim, NULL, 0};
         linear(s, s->hb, n, hid, &down, 1);
         const int last = l + 1 == L;
