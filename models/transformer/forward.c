@@ -14,6 +14,9 @@
 
 #define TRANSFORMER_BATCH_MAX 64      /* prompt tokens per batch: x, q, hb ... stay in L2 */
 #define CHUNK_WEIGHT_BYTES (48 * 1024) /* decode: weights per claimed chunk (~5 us of DRAM) */
+#define CHUNK_COUNT_MAX 128 /* decode: a large matrix (GPT-2's 77 MB classifier) in at most this
+                              * many chunks: every claim moves the team's state line between
+                              * cores, ~1,600 claims per step at 48 KB */
 #define CHUNK_ROWS_ALIGN 8             /* the matvec kernels' row block (interleaved: 8) */
 #define CHUNK_ROWS_BATCH 24            /* the GEMM kernel's row block (8 tiles of 3) */
 #define ATT_ITEMS_PER_CHUNK 2          /* (token, head) pairs per attention chunk */
@@ -330,7 +333,9 @@ static void linear_epi(const transformer *t, void *const *xa, const float *x, si
     j.start[nseg] = rows;
     size_t chunk;
     if (n == 1) {
-        chunk = CHUNK_WEIGHT_BYTES / segs[0].w->m.row_bytes;
+        size_t bytes = rows * segs[0].w->m.row_bytes / CHUNK_COUNT_MAX;
+        bytes = bytes > CHUNK_WEIGHT_BYTES ? bytes : CHUNK_WEIGHT_BYTES;
+        chunk = bytes / segs[0].w->m.row_bytes;
         chunk = chunk < CHUNK_ROWS_ALIGN ? CHUNK_ROWS_ALIGN : chunk / CHUNK_ROWS_ALIGN * CHUNK_ROWS_ALIGN;
     } else {
         chunk = CHUNK_ROWS_BATCH;
