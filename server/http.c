@@ -264,10 +264,52 @@ static void ctx_shed(struct reqctx *c)
     c->body_model = NULL;
 }
 
-static char *header_dup(struct MHD_Connection *conn, const char *name)
+/* The request headers the context keeps, in one pass over MHD's list (five lookups walked it
+ * five times per request); the first of repeated fields wins, as MHD_lookup_connection_value. */
+struct ctx_headers {
+    struct reqctx *c;
+    const char *rid;
+    int failed;
+};
+
+static void header_keep(char **slot, const char *value, int *failed)
 {
-    const char *v = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
-    return v ? strdup(v) : NULL;
+    if (*slot || !value)
+        return;
+    *slot = strdup(value);
+    if (!*slot)
+        *failed = 1;
+}
+
+static enum MHD_Result header_row(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    (void)kind;
+    struct ctx_headers *h = cls;
+    struct reqctx *c = h->c;
+    switch (key[0] | 0x20) {
+    case 'o':
+        if (strcasecmp(key, "Origin") == 0)
+            header_keep(&c->origin, value, &h->failed);
+        break;
+    case 'a':
+        if (strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0)
+            header_keep(&c->auth, value, &h->failed);
+        else if (strcasecmp(key, "Access-Control-Request-Method") == 0)
+            header_keep(&c->acr_method, value, &h->failed);
+        break;
+    case 'c':
+        if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_TYPE) == 0)
+            header_keep(&c->ctype, value, &h->failed);
+        break;
+    case 'x':
+        if (!h->rid && strcasecmp(key, "X-Request-Id") == 0)
+            h->rid = value;
+        break;
+    default:
+        break;
+    }
+    return MHD_YES;
 }
 
 static void rid_make(char *out)
@@ -321,16 +363,14 @@ static struct reqctx *ctx_new(http_server *s, struct MHD_Connection *conn, const
     memcpy(c->method, method, ml);
     c->method[ml] = '\0';
     c->path = strdup(url);
-    c->origin = header_dup(conn, "Origin");
-    c->auth = header_dup(conn, MHD_HTTP_HEADER_AUTHORIZATION);
-    c->ctype = header_dup(conn, MHD_HTTP_HEADER_CONTENT_TYPE);
-    c->acr_method = header_dup(conn, "Access-Control-Request-Method");
-    const char *rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-Id");
+    struct ctx_headers h = {c, NULL, 0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, header_row, &h);
+    const char *rid = h.rid;
     if (rid && ident_valid(rid, HTTP_REQUEST_ID_MAX))
         memcpy(c->rid, rid, strlen(rid) + 1); /* at most HTTP_REQUEST_ID_MAX (ident_valid) */
     else
         rid_make(c->rid);
-    if (!c->path) {
+    if (!c->path || h.failed) {
         ctx_unref(c);
         return NULL;
     }
