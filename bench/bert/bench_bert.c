@@ -85,6 +85,7 @@ int main(int argc, char **argv)
         return 1;
     }
     float *out = malloc((size_t)batch * e->dim(t) * sizeof *out);
+    unsigned long stood0 = kernels_team_stood_down();
     for (int r = -warmup; r < reps; r++) { /* r < 0: the warm-up requests */
         size_t tokens = 0, bad = 0;
         const double t0 = now_s();
@@ -94,11 +95,15 @@ int main(int argc, char **argv)
             return 1;
         }
         const double s = now_s() - t0;
+        const unsigned long alone = kernels_team_stood_down() - stood0;
+        stood0 += alone;
         if (r < 0)
             continue;
+        /* team_alone: this request's dispatches the thread team's controller ran without
+         * its helpers (it found them slower, or probes; see models/kernels/team.c) */
         printf("{\"threads\":%d,\"batch\":%d,\"tokens\":%zu,\"ms\":%.3f,\"tok_s\":%.1f,"
-               "\"texts_s\":%.2f}\n",
-               threads, batch, tokens, s * 1e3, (double)tokens / s, (double)batch / s);
+               "\"texts_s\":%.2f,\"team_alone\":%lu}\n",
+               threads, batch, tokens, s * 1e3, (double)tokens / s, (double)batch / s, alone);
         fflush(stdout);
     }
     free(out);

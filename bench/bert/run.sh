@@ -61,12 +61,14 @@ done
 python3 - "$OUT" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-med = {}
+med, alone = {}, {}
 for r in rows:
     key = (r["file"], r["batch"], r["threads"], r["side"])
     med.setdefault(key, []).append(r["batch"] / (r["ms"] / 1000.0))
-print("| file | batch | threads | lmserve texts/s | llama.cpp texts/s | ratio |")
-print("|---|---|---|---|---|---|")
+    if r["side"] == "lmserve": # rounds whose request ran some dispatches without the helpers
+        alone[key[:3]] = alone.get(key[:3], 0) + (r.get("team_alone", 0) > 0)
+print("| file | batch | threads | lmserve texts/s | llama.cpp texts/s | ratio | lmserve rounds partly alone |")
+print("|---|---|---|---|---|---|---|")
 for f in sorted({k[0] for k in med}):
     for b in (1, 32):
         for t in (1, 2):
@@ -75,5 +77,6 @@ for f in sorted({k[0] for k in med}):
                 continue
             ma = statistics.median(a)
             mc = statistics.median(c) if c else float("nan")
-            print(f"| {f} | {b} | {t} | {ma:.1f} | {mc:.1f} | {ma / mc:.2f}x |")
+            al = f"{alone.get((f, b, t), 0)}/{len(a)}" if t > 1 else "-"
+            print(f"| {f} | {b} | {t} | {ma:.1f} | {mc:.1f} | {ma / mc:.2f}x | {al} |")
 PY

@@ -53,18 +53,16 @@ struct enc {
     int causal;
 };
 
-/* The per-row work after a linear layer, split over the kernel thread team by rows: the bias
- * (then GELU), or the residual and LayerNorm (x = LN(o + x)). */
-enum row_op { ROW_BIAS, ROW_BIAS_GELU, ROW_RESID_NORM };
+/* The per-row work after a linear layer, split over the kernel thread team by rows: the
+ * residual and LayerNorm (x = LN((o + b) + x)). Biases and GELU right after a product run in
+ * the product's own chunks (transformer_linear_n's epilogue). */
 struct row_job {
-    enum row_op op;
     float *out;              /* (N, cols) */
-    float *x;                /* ROW_RESID_NORM: the residual, overwritten with the result */
-    const float *b, *w, *wb; /* bias; LayerNorm weight and bias */
+    float *x;                /* the residual, overwritten with the result */
+    const float *b, *w, *wb; /* the projection's bias; LayerNorm weight and bias */
     size_t cols;
     float eps;
-    kernels_act_fn gelu; /* ROW_BIAS_GELU: ggml's GELU (the fp16 table) at the kernel tier */
-    const struct kernels_ops *k; /* ROW_RESID_NORM: the tier whose LayerNorm runs */
+    const struct kernels_ops *k; /* the tier whose LayerNorm runs */
 };
 
 static void row_range(void *ctx, size_t b0, size_t e0)
@@ -72,91 +70,58 @@ static void row_range(void *ctx, size_t b0, size_t e0)
     const struct row_job *j = ctx;
     for (size_t r = b0; r < e0; r++) {
         float *o = j->out + r * j->cols;
-        if (j->op == ROW_RESID_NORM) { /* the projection's bias first: (o + b) + x as before */
-            float *x = j->x + r * j->cols;
-            for (size_t i = 0; j->b && i < j->cols; i++)
-                o[i] += j->b[i];
-            for (size_t i = 0; i < j->cols; i++)
-                o[i] += x[i];
-            j->k->layernorm(x, o, j->w, j->wb, j->cols, j->eps);
-            continue;
-        }
-        for (size_t i = 0; j->b && i < j->cols; i++)
-            o[i] += j->b[i];
-        if (j->op == ROW_BIAS_GELU)
-            j->gelu(o, o, NULL, j->cols);
+        float *x = j->x + r * j->cols;
+        if (j->b) /* the bias first: (o + b) + x; o + 1 * b is o + b (the tier's loop) */
+            j->k->axpy(o, 1.0f, j->b, j->cols);
+        j->k->axpy(o, 1.0f, x, j->cols);
+        j->k->layernorm(x, o, j->w, j->wb, j->cols, j->eps);
     }
 }
 
 #define ROWS_PER_CHUNK 4
 
-static void bias_rows(const struct enc *e, float *out, const float *b, size_t cols, int gelu)
-{
-    struct row_job j = {.op = gelu ? ROW_BIAS_GELU : ROW_BIAS, .out = out, .b = b, .cols = cols,
-                        .gelu = kernels_act_get(KERNELS_ACT_GELU_GGML, e->t->k->tier)};
-    kernels_parallel_for(e->N, ROWS_PER_CHUNK, row_range, &j);
-}
-
-/* out[r] = W in[r] + b (GELU'd when 'gelu') for every row, BERT_ROWS at a time. */
+/* out[r] = act(W in[r] + b) for every row (b, act may be NULL), BERT_ROWS at a time; the
+ * bias and the activation on each chunk of rows as soon as it is computed. */
 static void linear_bias_act(const struct enc *e, const float *in, size_t cols,
-                            const struct tensor *w, const float *b, float *out, int gelu)
+                            const struct tensor *w, const float *b, float *out,
+                            kernels_act_fn act)
 {
+    const struct tensor *const ws[1] = {w};
+    const float *const bs[1] = {b};
+    void *const xa[1] = {e->xa};
     for (size_t r = 0; r < e->N; r += BERT_ROWS) {
         const size_t m = e->N - r < BERT_ROWS ? e->N - r : BERT_ROWS;
-        transformer_linear(e->t, e->xa, in + r * cols, m, cols, w, out + r * w->rows, w->rows);
+        float *const o[1] = {out + r * w->rows};
+        transformer_linear_n(e->t, xa, in + r * cols, m, cols, ws, o, &w->rows, bs, act, 1);
     }
-    if (b || gelu) /* nomic-bert: no biases */
-        bias_rows(e, out, b, w->rows, gelu);
 }
 
-struct qkv_bias_job {
-    const struct enc *e;
-    const struct bert_layer *b;
-};
-
-/* Q, K and V rows += their biases: one dispatch for the three */
-static void qkv_bias_range(void *ctx, size_t b0, size_t e0)
-{
-    const struct qkv_bias_job *j = ctx;
-    const struct enc *e = j->e;
-    const float *const bias[3] = {j->b->bq, j->b->bk, j->b->bv};
-    float *const out[3] = {e->q, e->k, e->v};
-    const size_t cols[3] = {e->dim, e->kvd, e->kvd};
-    for (size_t r = b0; r < e0; r++)
-        for (size_t m = 0; m < 3; m++) {
-            float *o = out[m] + r * cols[m];
-            for (size_t i = 0; bias[m] && i < cols[m]; i++)
-                o[i] += bias[m][i];
-        }
-}
-
-/* bert: Q, K, V = W x + b, the three products in one dispatch per BERT_ROWS rows (the input
- * quantized once) */
+/* bert: Q, K, V = W x + b, the three products and their biases in one dispatch per
+ * BERT_ROWS rows (the input quantized once) */
 static void linear_qkv(const struct enc *e, const struct bert_layer *b)
 {
     const struct tensor *const w[3] = {&b->wq, &b->wk, &b->wv};
+    const float *const bias[3] = {b->bq, b->bk, b->bv};
     const size_t ld[3] = {e->dim, e->kvd, e->kvd};
     void *const xa[3] = {e->xa, (char *)e->xa + e->xa_part, (char *)e->xa + 2 * e->xa_part};
     for (size_t r = 0; r < e->N; r += BERT_ROWS) {
         const size_t m = e->N - r < BERT_ROWS ? e->N - r : BERT_ROWS;
         float *const out[3] = {e->q + r * e->dim, e->k + r * e->kvd, e->v + r * e->kvd};
-        transformer_linear_n(e->t, xa, e->x + r * e->dim, m, e->dim, w, out, ld, 3);
+        transformer_linear_n(e->t, xa, e->x + r * e->dim, m, e->dim, w, out, ld, bias, NULL, 3);
     }
-    struct qkv_bias_job j = {e, b};
-    kernels_parallel_for(e->N, ROWS_PER_CHUNK, qkv_bias_range, &j);
 }
 
 static void linear_bias(const struct enc *e, const float *in, size_t cols, const struct tensor *w,
                         const float *b, float *out)
 {
-    linear_bias_act(e, in, cols, w, b, out, 0);
+    linear_bias_act(e, in, cols, w, b, out, NULL);
 }
 
 /* x = LayerNorm((o + b) + x) row by row: the bias of the projection before it in the same
  * pass (one dispatch of the thread team instead of two; the same additions in the same order) */
 static void resid_norm(const struct enc *e, float *o, const float *b, const float *w, const float *wb)
 {
-    struct row_job j = {.op = ROW_RESID_NORM, .out = o, .x = e->x, .b = b, .w = w, .wb = wb,
+    struct row_job j = {.out = o, .x = e->x, .b = b, .w = w, .wb = wb,
                         .cols = e->dim, .eps = e->t->ck.enc.norm_eps, .k = e->t->k};
     kernels_parallel_for(e->N, ROWS_PER_CHUNK, row_range, &j);
 }
@@ -375,7 +340,8 @@ static int encode_group(const transformer *t, const int *const *ids, const size_
             linear_bias(&e, e.x, e.dim, &b->up, NULL, e.g);
             kernels_act_get(KERNELS_ACT_SILU, t->k->tier)(e.h, e.h, e.g, e.N * e.hid);
         } else {
-            linear_bias_act(&e, e.x, e.dim, &b->up, b->up_b, e.h, 1);
+            linear_bias_act(&e, e.x, e.dim, &b->up, b->up_b, e.h,
+                            kernels_act_get(KERNELS_ACT_GELU_GGML, t->k->tier));
         }
         linear_bias(&e, e.h, e.hid, &b->down, NULL, e.o);
         resid_norm(&e, e.o, b->down_b, b->out_norm, b->out_norm_b);

@@ -14,6 +14,9 @@
 
 #define TRANSFORMER_BATCH_MAX 64      /* prompt tokens per batch: x, q, hb ... stay in L2 */
 #define CHUNK_WEIGHT_BYTES (48 * 1024) /* decode: weights per claimed chunk (~5 us of DRAM) */
+#define CHUNK_COUNT_MAX 128 /* decode: a large matrix (GPT-2's 77 MB classifier) in at most this
+                              * many chunks: every claim moves the team's state line between
+                              * cores, ~1,600 claims per step at 48 KB */
 #define CHUNK_ROWS_ALIGN 8             /* the matvec kernels' row block (interleaved: 8) */
 #define CHUNK_ROWS_BATCH 24            /* the GEMM kernel's row block (8 tiles of 3) */
 #define ATT_ITEMS_PER_CHUNK 2          /* (token, head) pairs per attention chunk */
@@ -176,6 +179,8 @@ int transformer_seq_copy_prefix(transformer_seq *dst, const transformer_seq *src
 
 size_t transformer_seq_kv_bytes(const transformer *t, size_t capacity)
 {
+    if (t->ck.recurrent) /* a fixed-size state, no KV cache: the slot count bounds them */
+        return 0;
     const size_t seq_len = (size_t)t->ck.shape.seq_len;
     if (capacity == 0 || capacity > seq_len)
         capacity = seq_len;
@@ -230,6 +235,9 @@ struct lin_job {
     size_t nseg;
     const float *x;
     size_t n, cols;
+    const float *bias[LIN_SEGS_MAX]; /* the epilogue on each chunk's outputs (BERT): out +=
+                                      * bias (NULL: none), */
+    kernels_act_fn act;               /* then out = act(out) (NULL: none), still in L1 */
 };
 
 static void lin_range(void *ctx, size_t b, size_t e)
@@ -248,6 +256,14 @@ static void lin_range(void *ctx, size_t b, size_t e)
             ke->matvec(sg->out + r0, w, r0, r1, sg->xa);
         else
             ke->gemm(sg->out + r0, 1, sg->ld, w, r0, r1, sg->xa, sg->xa_stride, j->n);
+        const float *bias = j->bias[i];
+        for (size_t t = 0; (bias || j->act) && t < j->n; t++) {
+            float *o = sg->out + t * sg->ld;
+            if (bias) /* o + 1 * b: the same sum as o + b, in the tier's vector loop */
+                j->k->axpy(o + r0, 1.0f, bias + r0, r1 - r0);
+            if (j->act)
+                j->act(o + r0, o + r0, NULL, r1 - r0);
+        }
     }
 }
 
@@ -292,10 +308,13 @@ static const void *activations(const transformer *t, enum kernels_type wt, const
 
 /* out_i[t][:] = W_i x[t] for up to three matrices with the same input width; xa[i]:
  * scratch for segment i's converted input. */
-static void linear_xa(const transformer *t, void *const *xa, const float *x, size_t n,
-                      size_t cols, const struct lin_seg *segs, size_t nseg)
+static void linear_epi(const transformer *t, void *const *xa, const float *x, size_t n,
+                       size_t cols, const struct lin_seg *segs, size_t nseg,
+                       const float *const *bias, kernels_act_fn act)
 {
-    struct lin_job j = {.k = t->k, .nseg = nseg, .x = x, .n = n, .cols = cols};
+    struct lin_job j = {.k = t->k, .nseg = nseg, .x = x, .n = n, .cols = cols, .act = act};
+    for (size_t i = 0; bias && i < nseg; i++)
+        j.bias[i] = bias[i];
     size_t rows = 0;
     for (size_t i = 0; i < nseg; i++) {
         j.seg[i] = segs[i];
@@ -316,12 +335,20 @@ static void linear_xa(const transformer *t, void *const *xa, const float *x, siz
     j.start[nseg] = rows;
     size_t chunk;
     if (n == 1) {
-        chunk = CHUNK_WEIGHT_BYTES / segs[0].w->m.row_bytes;
+        size_t bytes = rows * segs[0].w->m.row_bytes / CHUNK_COUNT_MAX;
+        bytes = bytes > CHUNK_WEIGHT_BYTES ? bytes : CHUNK_WEIGHT_BYTES;
+        chunk = bytes / segs[0].w->m.row_bytes;
         chunk = chunk < CHUNK_ROWS_ALIGN ? CHUNK_ROWS_ALIGN : chunk / CHUNK_ROWS_ALIGN * CHUNK_ROWS_ALIGN;
     } else {
         chunk = CHUNK_ROWS_BATCH;
     }
     kernels_parallel_for(rows, chunk, lin_range, &j);
+}
+
+static void linear_xa(const transformer *t, void *const *xa, const float *x, size_t n,
+                      size_t cols, const struct lin_seg *segs, size_t nseg)
+{
+    linear_epi(t, xa, x, n, cols, segs, nseg, NULL, NULL);
 }
 
 static void linear(transformer_seq *s, const float *x, size_t n, size_t cols,
@@ -340,12 +367,13 @@ void transformer_linear(const transformer *t, void *xa, const float *x, size_t n
 
 void transformer_linear_n(const transformer *t, void *const *xa, const float *x, size_t n,
                           size_t cols, const struct tensor *const *w, float *const *out,
-                          const size_t *ld, size_t nw)
+                          const size_t *ld, const float *const *bias, kernels_act_fn act,
+                          size_t nw)
 {
     struct lin_seg segs[LIN_SEGS_MAX];
     for (size_t i = 0; i < nw && i < LIN_SEGS_MAX; i++)
         segs[i] = (struct lin_seg){w[i], out[i], ld[i], NULL, 0};
-    linear_xa(t, xa, x, n, cols, segs, nw < LIN_SEGS_MAX ? nw : LIN_SEGS_MAX);
+    linear_epi(t, xa, x, n, cols, segs, nw < LIN_SEGS_MAX ? nw : LIN_SEGS_MAX, bias, act);
 }
 
 /* ---- attention ---- */
@@ -503,13 +531,6 @@ void transformer_rmsnorm(const transformer *t, float *out, const float *x, const
 }
 
 
-static void add_bias(float *v, const float *b, size_t n_tok, size_t ld, size_t n)
-{
-    for (size_t t = 0; t < n_tok; t++)
-        for (size_t i = 0; i < n; i++)
-            v[t * ld + i] += b[i];
-}
-
 /* ---- the per-token passes between the matrix products, split by tokens over the team ---- */
 
 #define ROW_PASS_TOKENS 4 /* tokens per claimed chunk (a decode step runs inline) */
@@ -551,11 +572,12 @@ static void resid_norm(const transformer *t, size_t n, float *x, const float *ad
     kernels_parallel_for(n, ROW_PASS_TOKENS, resid_range, &j);
 }
 
-/* h[i] = act(h[i] + b) (ungated; b may be NULL) or act(h[i]) * up[i] (gated), by token. */
+/* h[i] = act(h[i]) * up[i] (gated), by token; the ungated act(up x + b) runs in the
+ * product's chunks (linear_epi). */
 struct act_job {
     kernels_act_fn act;
     float *h;
-    const float *up, *b;
+    const float *up;
     size_t hid;
 };
 
@@ -564,10 +586,7 @@ static void act_range(void *ctx, size_t b, size_t e)
     const struct act_job *j = ctx;
     for (size_t i = b; i < e; i++) {
         float *h = j->h + i * j->hid;
-        if (j->b)
-            for (size_t k = 0; k < j->hid; k++)
-                h[k] += j->b[k];
-        j->act(h, h, j->up ? j->up + i * j->hid : NULL, j->hid);
+        j->act(h, h, j->up + i * j->hid, j->hid);
     }
 }
 
@@ -615,11 +634,11 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
             return status_set(err, STATUS_CANCELLED, NULL, "cancelled");
         float *kn = s->kn, *vn = s->vn;
         struct lin_seg qkv[3] = {{&ck->wq[l], s->q, dim, NULL, 0}, {&ck->wk[l], kn, kvd, NULL, 0}, {&ck->wv[l], vn, kvd, NULL, 0}};
-        linear(s, s->xb, n, dim, qkv, 3);
-        if (ck->bq) {
-            add_bias(s->q, ck->bq[l], n, dim, dim);
-            add_bias(kn, ck->bk[l], n, kvd, kvd);
-            add_bias(vn, ck->bv[l], n, kvd, kvd);
+        if (ck->bq) { /* qwen2's and gpt2's Q/K/V biases, in the products' own chunks */
+            const float *const qkv_b[3] = {ck->bq[l], ck->bk[l], ck->bv[l]};
+            linear_epi(t, s->xa, s->xb, n, dim, qkv, 3, qkv_b, NULL);
+        } else {
+            linear(s, s->xb, n, dim, qkv, 3);
         }
         for (size_t i = 0; i < n && a->n_rot > 0; i++) {
             rope_angles(a, rows[i].pos, s->rope_cr, s->rope_ci);
@@ -666,12 +685,13 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
             struct lin_seg up[2] = {{&ck->w1[l], s->hb, hid, NULL, 0}, {&ck->w3[l], s->hb2, hid, NULL, 0}};
             linear(s, s->xb, n, dim, up, 2);
             acj.up = s->hb2;
-        } else { /* act(up x + b): gpt2 */
+            kernels_parallel_for(n, ROW_PASS_TOKENS, act_range, &acj);
+        } else { /* act(up x + b): gpt2, the bias and GELU in the product's own chunks
+                  * (chunk edges are multiples of 8: the same vector/tail split per row) */
             struct lin_seg up = {&ck->w3[l], s->hb, hid, NULL, 0};
-            linear(s, s->xb, n, dim, &up, 1);
-            acj.b = lb ? lb[l].up : NULL;
+            const float *const up_b[1] = {lb ? lb[l].up : NULL};
+            linear_epi(t, s->xa, s->xb, n, dim, &up, 1, up_b, act);
         }
-        kernels_parallel_for(n, ROW_PASS_TOKENS, act_range, &acj);
         struct lin_seg down = {&ck->w2[l], s->xb2, dim, NULL, 0};
         linear(s, s->hb, n, hid, &down, 1);
         const int last = l + 1 == L;
@@ -796,6 +816,9 @@ struct transformer_batch {
     float *out;
     size_t cap;
     const volatile int *stop; /* transformer_batch_stop_flag */
+    void **rs;              /* a recurrent model's step: the sequences' states, */
+    float **rs_logits, **rs_all; /* their logits and all-rows outputs */
+    size_t rs_cap;
 };
 
 void transformer_batch_stop_flag(transformer_batch *b, const volatile int *stop) { b->stop = stop; }
@@ -822,6 +845,9 @@ void transformer_batch_free(transformer_batch *b)
     free(b->ids);
     free(b->out_rows);
     free(b->out);
+    free(b->rs);
+    free(b->rs_logits);
+    free(b->rs_all);
     free(b);
 }
 
@@ -842,6 +868,37 @@ static int batch_reserve(transformer_batch *b, size_t n)
             return -1;
     }
     return ensure_batch(b->ws, n);
+}
+
+static int forward_recurrent(transformer_batch *b, transformer_seq *const *seqs,
+                             const int *const *ids, const size_t *n, size_t n_seq,
+                             struct status_err *err)
+{
+    if (n_seq > b->rs_cap) {
+        free(b->rs);
+        free(b->rs_logits);
+        free(b->rs_all);
+        b->rs = malloc(n_seq * sizeof *b->rs);
+        b->rs_logits = malloc(n_seq * sizeof *b->rs_logits);
+        b->rs_all = malloc(n_seq * sizeof *b->rs_all);
+        b->rs_cap = b->rs && b->rs_logits && b->rs_all ? n_seq : 0;
+        if (!b->rs_cap)
+            return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory for a %zu-sequence step",
+                              n_seq);
+    }
+    for (size_t k = 0; k < n_seq; k++) {
+        b->rs[k] = seqs[k]->rs;
+        b->rs_logits[k] = seqs[k]->logits;
+        b->rs_all[k] = seqs[k]->all_out;
+    }
+    const struct recurrent_ops *ops = b->ws->rops;
+    int rc = ops->forward_multi(b->ws->t, b->ws->rs, b->rs, ids, n, n_seq, b->rs_logits, b->rs_all,
+                                err);
+    if (rc != STATUS_OK)
+        return rc;
+    for (size_t k = 0; k < n_seq; k++)
+        seqs[k]->pos += n[k];
+    return STATUS_OK;
 }
 
 int transformer_forward_multi(transformer_batch *b, transformer_seq *const *seqs,
@@ -867,18 +924,8 @@ int transformer_forward_multi(transformer_batch *b, transformer_seq *const *seqs
     }
     if (total == 0)
         return STATUS_OK;
-    if (t->ck.recurrent) { /* each sequence's own state, one after another (not yet batched) */
-        for (size_t k = 0; k < n_seq; k++) {
-            if (n[k] == 0)
-                continue;
-            int rc = seqs[k]->rops->forward(t, seqs[k]->rs, ids[k], n[k], seqs[k]->logits, NULL,
-                                            NULL, err);
-            if (rc != STATUS_OK)
-                return rc;
-            seqs[k]->pos += n[k];
-        }
-        return STATUS_OK;
-    }
+    if (t->ck.recurrent) /* every sequence's own state, the rows in one batched pass */
+        return forward_recurrent(b, seqs, ids, n, n_seq, err);
     if (batch_reserve(b, total) != 0)
         return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory for a %zu-row batch", total);
     size_t r = 0, o = 0;

@@ -10,7 +10,9 @@
  * time step's bias and softplus, the SiLUs and the gating, by channel too); the residual and
  * the next layer's norm run as one pass split by tokens. On the AVX2 tier the scan updates 8
  * states per instruction (models/kernels/act_simd.h's exp), and softplus and SiLU come from
- * the activation table (models/kernels/act.h) at the kernel tier. */
+ * the activation table (models/kernels/act.h) at the kernel tier. Several sequences share a
+ * step (forward_multi: continuous batching, sched.c): their rows form one batch for the
+ * projections while the conv and the scan walk each sequence's rows on its own state. */
 #include "../kernels/act_simd.h"
 #include "transformer_internal.h"
 
@@ -28,7 +30,8 @@ struct mamba_state {
     size_t L, dim, di, ds, dc, dtr, nxdb;
     float *conv;  /* (L, d_inner, d_conv - 1): the last inputs of each channel, oldest first */
     float *ssm;   /* (L, d_inner, d_state) */
-    /* scratch for one batch */
+    /* scratch for one batch, allocated on the sequence's first own forward (a sequence that
+     * only ever runs in the scheduler's steps uses the step's scratch and never has any) */
     float *x, *xb;   /* (B, dim) residual stream, normed */
     float *xz;       /* (B, 2*d_inner) */
     float *xc;       /* (B, d_inner) conv output */
@@ -37,6 +40,8 @@ struct mamba_state {
     float *dt;       /* (B, d_inner) */
     float *y;        /* (B, d_inner) */
     void *xa;        /* (B, max(dim, d_inner)) * 4 bytes */
+    float *out;      /* forward_multi's output rows (out_cap x vocab), grown as needed */
+    size_t out_cap;
     size_t bytes;
 };
 
@@ -55,31 +60,41 @@ static void *state_new(const transformer *t)
     m->dc = (size_t)ck->ssm.d_conv;
     m->dtr = (size_t)ck->ssm.dt_rank;
     m->nxdb = m->dtr + 2 * m->ds;
-    const size_t B = MAMBA_BATCH, wide = m->dim > m->di ? m->dim : m->di;
-    struct {
-        float **p;
-        size_t n;
-    } bufs[] = {{&m->conv, m->L * m->di * (m->dc - 1) + 1}, {&m->ssm, m->L * m->di * m->ds},
-                {&m->x, B * m->dim},        {&m->xb, B * m->dim},
-                {&m->xz, B * 2 * m->di},    {&m->xc, B * m->di},
-                {&m->xdb, B * m->nxdb},     {&m->dtin, B * m->dtr},
-                {&m->dt, B * m->di},        {&m->y, B * m->di}};
-    m->bytes = sizeof *m;
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
-        *bufs[i].p = calloc(bufs[i].n, sizeof(float));
-        m->bytes += bufs[i].n * sizeof(float);
-        if (!*bufs[i].p) {
-            state_free(m);
-            return NULL;
-        }
-    }
-    m->xa = malloc(B * wide * sizeof(float));
-    m->bytes += B * wide * sizeof(float);
-    if (!m->xa) {
+    m->conv = calloc(m->L * m->di * (m->dc - 1) + 1, sizeof(float));
+    m->ssm = calloc(m->L * m->di * m->ds, sizeof(float));
+    m->bytes = sizeof *m + (m->L * m->di * (m->dc - 1) + 1 + m->L * m->di * m->ds) * sizeof(float);
+    if (!m->conv || !m->ssm) {
         state_free(m);
         return NULL;
     }
     return m;
+}
+
+/* The batch scratch of m (once); -1 when out of memory. */
+static int scratch_ready(struct mamba_state *m)
+{
+    if (m->xa)
+        return 0;
+    const size_t B = MAMBA_BATCH, wide = m->dim > m->di ? m->dim : m->di;
+    struct {
+        float **p;
+        size_t n;
+    } bufs[] = {{&m->x, B * m->dim},        {&m->xb, B * m->dim},
+                {&m->xz, B * 2 * m->di},    {&m->xc, B * m->di},
+                {&m->xdb, B * m->nxdb},     {&m->dtin, B * m->dtr},
+                {&m->dt, B * m->di},        {&m->y, B * m->di}};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (!*bufs[i].p) {
+            *bufs[i].p = calloc(bufs[i].n, sizeof(float));
+            if (!*bufs[i].p)
+                return -1;
+            m->bytes += bufs[i].n * sizeof(float);
+        }
+    m->xa = malloc(B * wide * sizeof(float));
+    if (!m->xa)
+        return -1;
+    m->bytes += B * wide * sizeof(float);
+    return 0;
 }
 
 static void state_free(void *st)
@@ -87,7 +102,8 @@ static void state_free(void *st)
     struct mamba_state *m = st;
     if (!m)
         return;
-    float *bufs[] = {m->conv, m->ssm, m->x, m->xb, m->xz, m->xc, m->xdb, m->dtin, m->dt, m->y};
+    float *bufs[] = {m->conv, m->ssm, m->x, m->xb, m->xz, m->xc, m->xdb, m->dtin, m->dt, m->y,
+                     m->out};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(m->xa);
@@ -105,9 +121,18 @@ static size_t state_bytes(const void *st)
 #define CONV_BLOCK 16 /* channels per conv block (stack scratch, token-major) */
 #define CONV_KEEP_MAX 64 /* d_conv - 1 at most (the loader checks) */
 
+/* The rows of one sequence in a batch: rows [r0, r0 + n) of the scratch, in order, advance
+ * st's conv and SSM state (several sequences share a step: continuous batching). */
+struct seg {
+    struct mamba_state *st;
+    size_t r0, n;
+};
+
 struct chan_job {
     const struct mamba_layer *w;
-    struct mamba_state *m;
+    struct mamba_state *m; /* the scratch (x, xz, xc, xdb, dt, y) of all n rows */
+    const struct seg *seg; /* whose rows they are: each sequence's state */
+    size_t n_seg;
     size_t layer, n;
     kernels_act_fn silu, softplus; /* the activation table's, at the kernel tier */
     int avx2;                      /* the kernel tier has AVX2: scan_chan_avx2 */
@@ -120,43 +145,47 @@ static void conv_range(void *ctx, size_t b, size_t e)
 {
     const struct chan_job *j = ctx;
     struct mamba_state *m = j->m;
-    const size_t dc = m->dc, keep = dc - 1, n = j->n, di = m->di;
+    const size_t dc = m->dc, keep = dc - 1, di = m->di;
     /* CONV_BLOCK channels at a time, laid out token-major so the loops over channels
      * vectorize; each channel's sum still runs k = 0 .. d_conv-1 in order */
     float win[(MAMBA_BATCH + CONV_KEEP_MAX) * CONV_BLOCK], wt[(CONV_KEEP_MAX + 1) * CONV_BLOCK];
     float acc[CONV_BLOCK];
     for (size_t c0 = b; c0 < e; c0 += CONV_BLOCK) {
         const size_t nc = e - c0 < CONV_BLOCK ? e - c0 : CONV_BLOCK;
-        float *st = m->conv + (j->layer * di + c0) * keep; /* (channel, keep) */
-        if (nc < CONV_BLOCK) { /* the last block: unused lanes computed on zeros */
-            memset(win, 0, (keep + n) * CONV_BLOCK * sizeof *win);
+        if (nc < CONV_BLOCK) /* the last block: unused lanes computed on zeros */
             memset(wt, 0, dc * CONV_BLOCK * sizeof *wt);
-        }
-        for (size_t c = 0; c < nc; c++) {
-            for (size_t k = 0; k < keep; k++)
-                win[k * CONV_BLOCK + c] = st[c * keep + k];
+        for (size_t c = 0; c < nc; c++)
             for (size_t k = 0; k < dc; k++)
                 wt[k * CONV_BLOCK + c] = j->w->conv_w[(c0 + c) * dc + k];
-        }
-        for (size_t i = 0; i < n; i++)
-            memcpy(win + (keep + i) * CONV_BLOCK, m->xz + i * 2 * di + c0, nc * sizeof *win);
-        for (size_t i = 0; i < n; i++) {
-            for (size_t c = 0; c < CONV_BLOCK; c++)
-                acc[c] = 0.0f;
-            for (size_t k = 0; k < dc; k++) {
-                const float *wr = win + (i + k) * CONV_BLOCK, *kr = wt + k * CONV_BLOCK;
-                for (size_t c = 0; c < CONV_BLOCK; c++) /* fixed count: vectorized */
-                    acc[c] += wr[c] * kr[c];
-            }
-            float *out = m->xc + i * di + c0;
+        for (size_t g = 0; g < j->n_seg; g++) {
+            const size_t n = j->seg[g].n, r0 = j->seg[g].r0;
+            float *st = j->seg[g].st->conv + (j->layer * di + c0) * keep; /* (channel, keep) */
+            if (nc < CONV_BLOCK)
+                memset(win, 0, (keep + n) * CONV_BLOCK * sizeof *win);
             for (size_t c = 0; c < nc; c++)
-                out[c] = acc[c] + j->w->conv_b[c0 + c];
+                for (size_t k = 0; k < keep; k++)
+                    win[k * CONV_BLOCK + c] = st[c * keep + k];
+            for (size_t i = 0; i < n; i++)
+                memcpy(win + (keep + i) * CONV_BLOCK, m->xz + (r0 + i) * 2 * di + c0,
+                       nc * sizeof *win);
+            for (size_t i = 0; i < n; i++) {
+                for (size_t c = 0; c < CONV_BLOCK; c++)
+                    acc[c] = 0.0f;
+                for (size_t k = 0; k < dc; k++) {
+                    const float *wr = win + (i + k) * CONV_BLOCK, *kr = wt + k * CONV_BLOCK;
+                    for (size_t c = 0; c < CONV_BLOCK; c++) /* fixed count: vectorized */
+                        acc[c] += wr[c] * kr[c];
+                }
+                float *out = m->xc + (r0 + i) * di + c0;
+                for (size_t c = 0; c < nc; c++)
+                    out[c] = acc[c] + j->w->conv_b[c0 + c];
+            }
+            for (size_t c = 0; c < nc; c++)
+                for (size_t k = 0; k < keep; k++)
+                    st[c * keep + k] = win[(n + k) * CONV_BLOCK + c];
         }
-        for (size_t c = 0; c < nc; c++)
-            for (size_t k = 0; k < keep; k++)
-                st[c * keep + k] = win[(n + k) * CONV_BLOCK + c];
     }
-    for (size_t i = 0; i < n; i++) /* SiLU, by token over these channels */
+    for (size_t i = 0; i < j->n; i++) /* SiLU, by token over these channels */
         j->silu(m->xc + i * di + b, m->xc + i * di + b, NULL, e - b);
 }
 
@@ -204,14 +233,14 @@ static float scan_step4(float *h, const float *A, const float *Bv, const float *
 #ifdef KERNELS_SIMD_AVX2
 /* One channel over the batch on the AVX2 tier: 8 states per step, exp(dt*A) by act_simd.h's
  * exp (~1 ulp), h = h exp(dt*A) + B x dt with one FMA, y = C.h (8 partial sums) + D x. */
-KERNELS_AVX2_FN static void scan_chan_avx2(const struct chan_job *j, size_t c)
+KERNELS_AVX2_FN static void scan_chan_avx2(const struct chan_job *j, const struct seg *g, size_t c)
 {
     struct mamba_state *m = j->m;
     const size_t di = m->di, ds = m->ds;
-    float *h = m->ssm + (j->layer * di + c) * ds;
+    float *h = g->st->ssm + (j->layer * di + c) * ds;
     const float *A = j->w->A + c * ds;
     const float Dc = j->w->D[c];
-    for (size_t i = 0; i < j->n; i++) {
+    for (size_t i = g->r0; i < g->r0 + g->n; i++) {
         const float *Bv = m->xdb + i * m->nxdb + m->dtr, *Cv = Bv + ds;
         const float sp = m->dt[i * di + c], xv = m->xc[i * di + c];
         const __m256 vsp = _mm256_set1_ps(sp), vx = _mm256_set1_ps(xv * sp);
@@ -246,32 +275,34 @@ static void scan_range(void *ctx, size_t b, size_t e)
         j->softplus(dt, dt, NULL, e - b);
     }
     for (size_t c = b; c < e; c++) {
-#ifdef KERNELS_SIMD_AVX2
-        if (j->avx2 && ds % 8 == 0) {
-            scan_chan_avx2(j, c);
-            continue;
-        }
-#endif
-        float *h = m->ssm + (j->layer * di + c) * ds;
         const float *A = w->A + c * ds;
-        for (size_t i = 0; i < n; i++) {
-            const float *Bv = m->xdb + i * m->nxdb + m->dtr, *Cv = Bv + ds;
-            const float sp = m->dt[i * di + c];
-            const float xv = m->xc[i * di + c], x_dt = xv * sp;
-            float sum = 0.0f;
-#ifdef __SSE2__
-            if (ds % 4 == 0) {
-                sum = scan_step4(h, A, Bv, Cv, ds, sp, x_dt);
-            } else
-#endif
-            {
-                for (size_t k = 0; k < ds; k++) {
-                    const float s = h[k] * expf(sp * A[k]) + Bv[k] * x_dt;
-                    sum += s * Cv[k];
-                    h[k] = s;
-                }
+        for (const struct seg *g = j->seg; g < j->seg + j->n_seg; g++) {
+#ifdef KERNELS_SIMD_AVX2
+            if (j->avx2 && ds % 8 == 0) {
+                scan_chan_avx2(j, g, c);
+                continue;
             }
-            m->y[i * di + c] = sum + xv * w->D[c];
+#endif
+            float *h = g->st->ssm + (j->layer * di + c) * ds;
+            for (size_t i = g->r0; i < g->r0 + g->n; i++) {
+                const float *Bv = m->xdb + i * m->nxdb + m->dtr, *Cv = Bv + ds;
+                const float sp = m->dt[i * di + c];
+                const float xv = m->xc[i * di + c], x_dt = xv * sp;
+                float sum = 0.0f;
+#ifdef __SSE2__
+                if (ds % 4 == 0) {
+                    sum = scan_step4(h, A, Bv, Cv, ds, sp, x_dt);
+                } else
+#endif
+                {
+                    for (size_t k = 0; k < ds; k++) {
+                        const float s = h[k] * expf(sp * A[k]) + Bv[k] * x_dt;
+                        sum += s * Cv[k];
+                        h[k] = s;
+                    }
+                }
+                m->y[i * di + c] = sum + xv * w->D[c];
+            }
         }
     }
     float g[GATE_BLOCK];
@@ -320,8 +351,12 @@ static void rms_plain(float *v, size_t n, float eps)
         v[i] *= scale;
 }
 
-static int forward_batch(const transformer *t, struct mamba_state *m, const int *ids, size_t n,
-                         float *logits, float *all_logits, int last, const volatile int *cancelled,
+/* n rows through every layer: the projections over all rows at once, the conv and the scan
+ * through each sequence's rows in order on its own state (seg); then the rows out_rows[0..
+ * n_out) through the final norm and the classifier into out (n_out x vocab). */
+static int forward_batch(const transformer *t, struct mamba_state *m, const struct seg *seg,
+                         size_t n_seg, const int *ids, size_t n, const size_t *out_rows,
+                         size_t n_out, float *out, const volatile int *cancelled,
                          struct status_err *err)
 {
     const struct checkpoint *ck = &t->ck;
@@ -336,7 +371,7 @@ static int forward_batch(const transformer *t, struct mamba_state *m, const int 
             return status_set(err, STATUS_CANCELLED, NULL, "cancelled");
         const struct mamba_layer *w = &ck->mamba[l];
         transformer_linear(t, m->xa, m->xb, n, dim, &w->in, m->xz, 2 * di);
-        struct chan_job j = {.w = w, .m = m, .layer = l, .n = n,
+        struct chan_job j = {.w = w, .m = m, .seg = seg, .n_seg = n_seg, .layer = l, .n = n,
                              .silu = kernels_act_get(KERNELS_ACT_SILU, tier),
                              .softplus = kernels_act_get(KERNELS_ACT_SOFTPLUS, tier),
                              .avx2 = tier >= KERNELS_TIER_AVX2};
@@ -358,15 +393,12 @@ static int forward_batch(const transformer *t, struct mamba_state *m, const int 
                               .norm = l + 1 < m->L ? ck->mamba[l + 1].norm : NULL};
         kernels_parallel_for(n, TOKENS_PER_CHUNK, tok_range, &tj);
     }
-    if (!all_logits && !last) /* an earlier batch of a long prompt: only the end's logits count */
+    if (n_out == 0) /* an earlier batch of a long prompt: only the end's logits count */
         return STATUS_OK;
-    const size_t first = all_logits ? 0 : n - 1, cnt = n - first, V = (size_t)ck->shape.vocab;
-    for (size_t i = first; i < n; i++)
-        transformer_rmsnorm(t, m->x + i * dim, m->x + i * dim, ck->rms_final, dim);
-    transformer_linear(t, m->xa, m->x + first * dim, cnt, dim, &ck->wcls,
-                       all_logits ? all_logits : logits, V);
-    if (all_logits)
-        memcpy(logits, all_logits + (n - 1) * V, V * sizeof(float));
+    /* the output rows, normed, side by side in xb (free after the last layer) */
+    for (size_t k = 0; k < n_out; k++)
+        transformer_rmsnorm(t, m->xb + k * dim, m->x + out_rows[k] * dim, ck->rms_final, dim);
+    transformer_linear(t, m->xa, m->xb, n_out, dim, &ck->wcls, out, (size_t)ck->shape.vocab);
     return STATUS_OK;
 }
 
@@ -375,15 +407,87 @@ static int forward(const transformer *t, void *st, const int *ids, size_t n, flo
 {
     struct mamba_state *m = st;
     const size_t V = (size_t)t->ck.shape.vocab;
+    if (scratch_ready(m) != 0)
+        return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory for a Mamba batch");
+    size_t rows[MAMBA_BATCH];
+    for (size_t i = 0; i < MAMBA_BATCH; i++)
+        rows[i] = i;
     for (size_t done = 0; done < n;) {
         const size_t b = n - done < MAMBA_BATCH ? n - done : MAMBA_BATCH;
-        int rc = forward_batch(t, m, ids + done, b, logits, all_logits ? all_logits + done * V : NULL,
-                               done + b == n, cancelled, err);
+        const struct seg g = {m, 0, b};
+        const size_t *out_rows = all_logits ? rows : rows + b - 1;
+        const size_t n_out = all_logits ? b : done + b == n;
+        int rc = forward_batch(t, m, &g, 1, ids + done, b, out_rows, n_out,
+                               all_logits ? all_logits + done * V : logits, cancelled, err);
         if (rc != STATUS_OK)
             return rc;
         done += b;
     }
+    if (all_logits)
+        memcpy(logits, all_logits + (n - 1) * V, V * sizeof(float));
     return STATUS_OK;
 }
 
-const struct recurrent_ops mamba_ops = {state_new, state_free, state_bytes, forward};
+/* Several sequences in one step: batches of up to MAMBA_BATCH rows taken from the sequences
+ * in order (a sequence's rows may span two batches; its state carries over), each batch one
+ * pass of forward_batch. Never cancelled half-way: a step's states advance together. */
+static int forward_multi(const transformer *t, void *scratch, void *const *st,
+                         const int *const *ids, const size_t *n, size_t n_seq,
+                         float *const *logits, float *const *all_logits, struct status_err *err)
+{
+    struct mamba_state *m = scratch;
+    const size_t V = (size_t)t->ck.shape.vocab;
+    if (scratch_ready(m) != 0)
+        return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory for a Mamba batch");
+    struct seg seg[MAMBA_BATCH];
+    int tok[MAMBA_BATCH];
+    size_t rows[MAMBA_BATCH];
+    float *dst[MAMBA_BATCH]; /* where each output row goes */
+    size_t k = 0, i = 0;     /* the next row: sequence k's i-th */
+    for (;;) {
+        size_t r = 0, g = 0, o = 0;
+        while (k < n_seq && r < MAMBA_BATCH) {
+            if (i == n[k]) {
+                k++;
+                i = 0;
+                continue;
+            }
+            const size_t take = n[k] - i < MAMBA_BATCH - r ? n[k] - i : MAMBA_BATCH - r;
+            seg[g++] = (struct seg){st[k], r, take};
+            for (size_t q = 0; q < take; q++) {
+                tok[r + q] = ids[k][i + q];
+                if (all_logits[k]) {
+                    rows[o] = r + q;
+                    dst[o++] = all_logits[k] + (i + q) * V;
+                }
+            }
+            if (i + take == n[k] && !all_logits[k]) {
+                rows[o] = r + take - 1;
+                dst[o++] = logits[k];
+            }
+            r += take;
+            i += take;
+        }
+        if (r == 0)
+            break;
+        if (o > m->out_cap) {
+            float *p = realloc(m->out, o * V * sizeof *p);
+            if (!p)
+                return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory for a Mamba batch");
+            m->bytes += (o - m->out_cap) * V * sizeof *p;
+            m->out = p;
+            m->out_cap = o;
+        }
+        int rc = forward_batch(t, m, seg, g, tok, r, rows, o, m->out, NULL, err);
+        if (rc != STATUS_OK)
+            return rc;
+        for (size_t q = 0; q < o; q++)
+            memcpy(dst[q], m->out + q * V, V * sizeof(float));
+    }
+    for (k = 0; k < n_seq; k++)
+        if (all_logits[k] && n[k] > 0)
+            memcpy(logits[k], all_logits[k] + (n[k] - 1) * V, V * sizeof(float));
+    return STATUS_OK;
+}
+
+const struct recurrent_ops mamba_ops = {state_new, state_free, state_bytes, forward, forward_multi};

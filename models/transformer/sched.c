@@ -5,7 +5,9 @@
  * their own thread) keep their sampling, stop strings and callbacks; they take a slot
  * (transformer_sched_enter: bounded by the slot count and the KV budget), hand each forward
  * to the scheduler (transformer_sched_forward) and wait for its logits. A step waits for
- * every active slot to submit, at most SCHED_GATHER_US. Not HTTP, not sampling. */
+ * every active slot to submit, at most SCHED_GATHER_US. Not HTTP, not sampling. A recurrent
+ * model (Mamba) is batched the same way (its rows through mamba.c's forward_multi), without
+ * prefix cache, KV accounting or preemption. */
 #include "transformer_internal.h"
 
 #include <errno.h>
@@ -54,6 +56,7 @@ struct transformer_sched {
     pthread_cond_t work, done, slot;
     pthread_t th;
     int quit, last_prompt_only;
+    int recurrent; /* Mamba: states advance in place, so a step is never preempted (no prefix cache) */
     /* a decode-only step in flight (stepping) gives way to a prompt that arrives meanwhile
      * (preempt, the batch's stop flag): the prompt's first token need not wait for it */
     int stepping, preemptible;
@@ -230,7 +233,7 @@ static void *sched_main(void *arg)
         int has_prompt = 0;
         for (size_t i = 0; i < m; i++)
             has_prompt |= s->pick[i]->take > 1 || s->pick[i]->n - s->pick[i]->done > 1;
-        s->preemptible = !prompt_only && !has_prompt && !s->last_prompt_only;
+        s->preemptible = !prompt_only && !has_prompt && !s->last_prompt_only && !s->recurrent;
         s->preempt = 0;
         s->stepping = 1;
         s->last_prompt_only = prompt_only;
@@ -292,8 +295,7 @@ static struct transformer_sched *sched_of(const transformer *ct)
     transformer *t = (transformer *)ct; /* the scheduler is the one mutable part */
     pthread_mutex_lock(&sched_cfg_mu);
     struct transformer_sched *s = t->sched;
-    /* a recurrent architecture (Mamba) has no KV cache to batch over: it runs alone */
-    if (!s && !t->sched_failed && !t->ck.recurrent) {
+    if (!s && !t->sched_failed) {
         s = calloc(1, sizeof *s);
         int ok = s != NULL;
         if (ok) {
@@ -303,6 +305,7 @@ static struct transformer_sched *sched_of(const transformer *ct)
             if (s->b)
                 transformer_batch_stop_flag(s->b, &s->preempt);
             s->b_vocab = t->ck.shape.vocab;
+            s->recurrent = t->ck.recurrent != NULL;
             ok = s->b && pthread_mutex_init(&s->mu, NULL) == 0;
             ok = ok && pthread_cond_init(&s->work, NULL) == 0 && pthread_cond_init(&s->done, NULL) == 0 &&
                  pthread_cond_init(&s->slot, NULL) == 0;
@@ -532,7 +535,7 @@ void transformer_sched_stats(struct transformer_sched_stats *out)
 size_t transformer_sched_prefix(const transformer *t, const int *ids, size_t n, transformer_seq *dst)
 {
     struct transformer_sched *s = t->sched;
-    if (!s || n < 2)
+    if (!s || n < 2 || s->recurrent) /* a recurrent state holds no prefix to copy */
         return 0;
     pthread_mutex_lock(&s->mu);
     atomic_fetch_add_explicit(&st_pc_lookups, 1, memory_order_relaxed);
@@ -574,7 +577,7 @@ void transformer_sched_keep(const transformer *t, transformer_seq *seq, int *ids
 {
     struct transformer_sched *s = t->sched;
     struct pentry *e = NULL;
-    if (!s || !seq || !ids || n < SCHED_PREFIX_MIN || transformer_seq_pos(seq) != n ||
+    if (!s || s->recurrent || !seq || !ids || n < SCHED_PREFIX_MIN || transformer_seq_pos(seq) != n ||
         !(e = calloc(1, sizeof *e))) {
         transformer_seq_free(seq);
         free(ids);
@@ -623,7 +626,7 @@ void transformer_sched_keep(const transformer *t, transformer_seq *seq, int *ids
 void transformer_sched_run_add(const transformer *t, struct sched_running *r)
 {
     struct transformer_sched *s = t->sched;
-    if (!s || !r->seq)
+    if (!s || s->recurrent || !r->seq)
         return;
     pthread_mutex_lock(&s->mu);
     r->next = s->running;
@@ -634,7 +637,7 @@ void transformer_sched_run_add(const transformer *t, struct sched_running *r)
 void transformer_sched_run_del(const transformer *t, struct sched_running *r)
 {
     struct transformer_sched *s = t->sched;
-    if (!s || !r->seq)
+    if (!s || s->recurrent || !r->seq)
         return;
     pthread_mutex_lock(&s->mu);
     for (struct sched_running **pp = &s->running; *pp; pp = &(*pp)->next)

@@ -178,11 +178,14 @@ int transformer_opened(transformer *t, int rc, transformer **out);
 void transformer_linear(const transformer *t, void *xa, const float *x, size_t n, size_t cols,
                         const struct tensor *w, float *out, size_t ld);
 /* The same for up to three matrices of the same input width in one dispatch (BERT's Q, K, V):
- * out[i] (ld[i] floats per token) = W[i] x; the input converted once per weight type, into
- * xa[i] (each n * cols * 4 bytes). */
+ * out[i] (ld[i] floats per token) = act(W[i] x + bias[i]); the input converted once per
+ * weight type, into xa[i] (each n * cols * 4 bytes). 'bias' (or an entry of it) and 'act' may
+ * be NULL; the bias and the activation run on each chunk of rows right after its product (no
+ * pass of their own over the thread team). */
 void transformer_linear_n(const transformer *t, void *const *xa, const float *x, size_t n,
                           size_t cols, const struct tensor *const *w, float *const *out,
-                          const size_t *ld, size_t nw);
+                          const size_t *ld, const float *const *bias, kernels_act_fn act,
+                          size_t nw);
 /* RMSNorm as the architecture computes it (ggml's: the sum of squares in double). */
 void transformer_rmsnorm(const transformer *t, float *out, const float *x, const float *w,
                          size_t n);
@@ -198,6 +201,14 @@ struct recurrent_ops {
      * position into all_logits when non-NULL */
     int (*forward)(const transformer *t, void *st, const int *ids, size_t n, float *logits,
                    float *all_logits, const volatile int *cancelled, struct status_err *err);
+    /* several sequences in one step (continuous batching): sequence k's n[k] tokens advance
+     * st[k]; its last row's logits into logits[k], every row's into all_logits[k] when that
+     * is non-NULL. 'scratch' is a state of the same model whose batch buffers the step uses
+     * (its own recurrent state is untouched). Runs to the end (no cancel: the states advance
+     * together); each sequence's numbers equal what forward gives it alone. */
+    int (*forward_multi)(const transformer *t, void *scratch, void *const *st,
+                         const int *const *ids, const size_t *n, size_t n_seq,
+                         float *const *logits, float *const *all_logits, struct status_err *err);
 };
 extern const struct recurrent_ops mamba_ops; /* mamba.c: a fixed-size conv + SSM state */
 
