@@ -130,6 +130,11 @@ struct loop {
     int listening;           /* the listen socket is in epfd */
     int drained;             /* drain handled (listen socket removed, idle closed) */
     int64_t accept_pause_us; /* out of descriptors until then */
+    /* The loop's requests in progress (watchdog, drain). Per loop, not per server: one lock
+     * shared by the loops cost a contended lock/unlock pair twice per request (perf). */
+    pthread_mutex_t active_lock;
+    struct reqctx *active;
+    atomic_int inflight; /* written by this loop only (a shared count bounced between cores) */
 };
 
 struct http_server {
@@ -144,10 +149,8 @@ struct http_server {
     atomic_size_t unread; /* answer bytes queued and not yet fully sent (--max-unread) */
     atomic_int n_conns;
     atomic_int loops_drained;
-    pthread_mutex_t lock; /* active list, inflight */
+    pthread_mutex_t lock; /* with 'idle': wait_idle's wait */
     pthread_cond_t idle;
-    struct reqctx *active;
-    int inflight;
     atomic_int draining;
     atomic_int stopping;
     atomic_int stop_watchdog;
@@ -178,6 +181,7 @@ struct reqctx {
     char *body;
     size_t len, cap;
     int too_large;
+    int cl_over; /* Content-Length says more than --max-body (ctx_new's header pass) */
     int bad_framing; /* answered 400: close after it */
     int64_t t0_us;
     json_t *json;
@@ -269,6 +273,7 @@ static void ctx_shed(struct reqctx *c)
 struct ctx_headers {
     struct reqctx *c;
     const char *rid;
+    const char *content_length;
     int failed;
 };
 
@@ -301,6 +306,8 @@ static enum MHD_Result header_row(void *cls, enum MHD_ValueKind kind, const char
     case 'c':
         if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_TYPE) == 0)
             header_keep(&c->ctype, value, &h->failed);
+        else if (!h->content_length && strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+            h->content_length = value;
         break;
     case 'x':
         if (!h->rid && strcasecmp(key, "X-Request-Id") == 0)
@@ -363,9 +370,10 @@ static struct reqctx *ctx_new(http_server *s, struct MHD_Connection *conn, const
     memcpy(c->method, method, ml);
     c->method[ml] = '\0';
     c->path = strdup(url);
-    struct ctx_headers h = {c, NULL, 0};
+    struct ctx_headers h = {c, NULL, NULL, 0};
     MHD_get_connection_values(conn, MHD_HEADER_KIND, header_row, &h);
     const char *rid = h.rid;
+    c->cl_over = h.content_length && strtoull(h.content_length, NULL, 10) > s->cfg->max_body;
     if (rid && ident_valid(rid, HTTP_REQUEST_ID_MAX))
         memcpy(c->rid, rid, strlen(rid) + 1); /* at most HTTP_REQUEST_ID_MAX (ident_valid) */
     else
@@ -389,13 +397,14 @@ static struct reqctx *ctx_new(http_server *s, struct MHD_Connection *conn, const
         c->match = ROUTER_OK;
         c->route = NULL;
     }
-    pthread_mutex_lock(&s->lock);
-    c->next = s->active;
-    if (s->active)
-        s->active->prev = c;
-    s->active = c;
-    s->inflight++;
-    pthread_mutex_unlock(&s->lock);
+    struct loop *lp = c->lp;
+    pthread_mutex_lock(&lp->active_lock);
+    c->next = lp->active;
+    if (lp->active)
+        lp->active->prev = c;
+    lp->active = c;
+    pthread_mutex_unlock(&lp->active_lock);
+    atomic_fetch_add_explicit(&lp->inflight, 1, memory_order_relaxed);
     metrics_inflight_add(1);
     return c;
 }
@@ -904,9 +913,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         /* Framing and size: every head MHD parses passed gate_check_head, the first at the
          * gate (gate_read) and each later one in stream_recv's scan, which follows
          * Content-Length and chunked bodies, so nothing is checked again here. */
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (cl && strtoull(cl, NULL, 10) > s->cfg->max_body) {
+        if (c->cl_over) {
             /* Answer before reading the body; the close lingers so the client reads it. */
             c->too_large = 1;
             return send_error_closing(c, STATUS_TOO_LARGE, "request body is larger than %zu bytes",
@@ -990,6 +997,35 @@ static void lb_num(struct logbuf *b, long long v)
         b->p[b->n++] = d[--k];
 }
 
+/* A loop's access-log lines gather here and go to accesslog_write once per loop turn (before
+ * the loop sleeps): the writer's lock, shared by the loops, was taken per request (perf).
+ * Other threads (stop) write their lines at once. */
+#define HTTP_LOG_BATCH_BYTES 16384
+static _Thread_local struct {
+    int on; /* this thread is a loop */
+    size_t n;
+    char buf[HTTP_LOG_BATCH_BYTES];
+} tl_log;
+
+static void log_flush(void)
+{
+    if (tl_log.n)
+        accesslog_write(tl_log.buf, tl_log.n);
+    tl_log.n = 0;
+}
+
+static void log_put(const char *line, size_t n)
+{
+    if (!tl_log.on) {
+        accesslog_write(line, n);
+        return;
+    }
+    if (tl_log.n + n > sizeof tl_log.buf)
+        log_flush();
+    memcpy(tl_log.buf + tl_log.n, line, n); /* n <= HTTP_LOG_LINE_MAX < the batch */
+    tl_log.n += n;
+}
+
 static void log_line(const http_server *s, const char *method, const char *raw_path, int status,
                      int64_t us, const char *rid)
 {
@@ -1042,7 +1078,7 @@ static void log_line(const http_server *s, const char *method, const char *raw_p
     }
     line[b.n++] = '\n';
     line[b.n] = '\0';
-    accesslog_write(line, b.n);
+    log_put(line, b.n);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -1054,7 +1090,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     if (!c || c == (void *)&URI_HAS_NUL)
         return;
-    int64_t us = now_us() - c->t0_us;
+    int64_t now = now_us();
+    int64_t us = now - c->t0_us;
     if (c->status == 0)
         c->status = 499; /* the client left before an answer */
     else if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK &&
@@ -1087,19 +1124,24 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (k && k->state == CONN_ACTIVE && !atomic_load(&s->stopping)) {
         /* Between requests: the next head must be complete within --idle-timeout. */
         k->state = CONN_IDLE;
-        k->deadline_us = now_us() + (int64_t)s->cfg->idle_timeout_s * 1000000;
+        k->deadline_us = now + (int64_t)s->cfg->idle_timeout_s * 1000000;
         list_append(&c->lp->idle, k);
     }
-    pthread_mutex_lock(&s->lock);
+    struct loop *lp = c->lp;
+    pthread_mutex_lock(&lp->active_lock);
     if (c->prev)
         c->prev->next = c->next;
     else
-        s->active = c->next;
+        lp->active = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    s->inflight--;
-    pthread_cond_broadcast(&s->idle);
-    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(&lp->active_lock);
+    atomic_fetch_sub(&lp->inflight, 1);
+    if (atomic_load(&s->draining)) {
+        pthread_mutex_lock(&s->lock); /* the last one during a drain: wake wait_idle */
+        pthread_cond_broadcast(&s->idle);
+        pthread_mutex_unlock(&s->lock);
+    }
     ctx_unref(c);
 }
 
@@ -1108,17 +1150,20 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void cancel_expired(http_server *s, int all)
 {
     int64_t now = now_us();
-    pthread_mutex_lock(&s->lock);
-    for (struct reqctx *c = s->active; c; c = c->next) {
-        if (all || (c->rq.deadline_us && now > c->rq.deadline_us)) {
-            pthread_mutex_lock(&c->lock);
-            c->cancelled = 1;
-            pthread_mutex_unlock(&c->lock);
-            if (c->stream)
-                stream_wake(c->stream);
+    for (int i = 0; i < s->n_loops; i++) {
+        struct loop *lp = &s->loops[i];
+        pthread_mutex_lock(&lp->active_lock);
+        for (struct reqctx *c = lp->active; c; c = c->next) {
+            if (all || (c->rq.deadline_us && now > c->rq.deadline_us)) {
+                pthread_mutex_lock(&c->lock);
+                c->cancelled = 1;
+                pthread_mutex_unlock(&c->lock);
+                if (c->stream)
+                    stream_wake(c->stream);
+            }
         }
+        pthread_mutex_unlock(&lp->active_lock);
     }
-    pthread_mutex_unlock(&s->lock);
 }
 
 static void *watchdog_main(void *arg)
@@ -1588,7 +1633,9 @@ static void *loop_main(void *arg)
     struct loop *lp = arg;
     http_server *s = lp->srv;
     struct epoll_event ev[HTTP_LOOP_EVENTS];
+    tl_log.on = 1;
     while (!atomic_load(&s->stopping)) {
+        log_flush(); /* the last turn's lines, before sleeping */
         int n = epoll_wait(lp->epfd, ev, HTTP_LOOP_EVENTS, loop_timeout_ms(lp, now_us()));
         for (int i = 0; i < n; i++) {
             void *p = ev[i].data.ptr;
@@ -1646,6 +1693,8 @@ static void *loop_main(void *arg)
                 break;
         }
     }
+    log_flush();
+    tl_log.on = 0;
     return NULL;
 }
 
@@ -1773,6 +1822,7 @@ static void loop_destroy(struct loop *lp)
         close(lp->epfd);
     if (lp->wakefd >= 0)
         close(lp->wakefd);
+    pthread_mutex_destroy(&lp->active_lock);
 }
 
 http_server *http_start(const struct api_config *cfg, registry *reg)
@@ -1824,8 +1874,10 @@ http_server *http_start(const struct api_config *cfg, registry *reg)
     s->loops = calloc((size_t)s->n_loops, sizeof *s->loops);
     if (!s->loops)
         goto fail;
-    for (int i = 0; i < s->n_loops; i++)
+    for (int i = 0; i < s->n_loops; i++) {
         s->loops[i].epfd = s->loops[i].wakefd = -1;
+        pthread_mutex_init(&s->loops[i].active_lock, NULL);
+    }
     for (int i = 0; i < s->n_loops; i++) {
         if (loop_init(s, &s->loops[i], max_conns) != 0) {
             fprintf(stderr, "lmserve: cannot start the HTTP event loop: %s\n", strerror(errno));
@@ -1874,11 +1926,19 @@ fail:
 
 int http_port(const http_server *s) { return s->port; }
 
+static int inflight_total(http_server *s)
+{
+    int n = 0;
+    for (int i = 0; i < s->n_loops; i++)
+        n += atomic_load(&s->loops[i].inflight);
+    return n;
+}
+
 /* Wait until nothing is in flight or 'until_us' passes. Returns what is left. */
 static int wait_idle(http_server *s, int64_t until_us)
 {
     pthread_mutex_lock(&s->lock);
-    while (s->inflight > 0 && now_us() < until_us) {
+    while (inflight_total(s) > 0 && now_us() < until_us) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_nsec += 50 * 1000000L;
@@ -1888,7 +1948,7 @@ static int wait_idle(http_server *s, int64_t until_us)
         }
         pthread_cond_timedwait(&s->idle, &s->lock, &ts);
     }
-    int left = s->inflight;
+    int left = inflight_total(s);
     pthread_mutex_unlock(&s->lock);
     return left;
 }

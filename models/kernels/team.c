@@ -9,8 +9,12 @@
  * per chunk is kept per kind of dispatch (the same function over the same items in the same
  * chunks: a prompt's GEMM, a decode step's matvec, attention ...), and a window's work is
  * priced at each mode's rates for those kinds. Windows end after TEAM_WINDOW dispatches or
- * TEAM_WINDOW_NS of wall time, so a single prompt is enough to decide; the first mode is
- * "with helpers" when the load average leaves a core free, else alone. Linux only. */
+ * TEAM_WINDOW_NS of wall time, so a single prompt is enough to decide. A kind's rate in a
+ * mode is the median of its last TEAM_HIST windows in that mode and a probe runs
+ * TEAM_PROBE_WINDOWS windows, so one window that another process preempted does not decide
+ * (on a shared machine single windows swing 2x either way). The first mode is "with
+ * helpers"; the controller stands them down within a few windows if they are slower.
+ * Linux only. */
 #include "kernels.h"
 
 #include <linux/futex.h>
@@ -46,8 +50,12 @@
 #define TEAM_MARGIN 0.9       /* helpers must cut the time per chunk by 10% to be used */
 #define TEAM_STALL_NS 1000000 /* waiting 1 ms on a late helper ends the window at once: a
                                * descheduled helper costs a time slice, and one is enough */
-#define TEAM_PROBE_EVERY 16   /* windows in the winning mode between probes of the other */
-#define TEAM_PROBE_MAX 256    /* the probe interval doubles up to this while a mode keeps winning */
+#define TEAM_PROBE_EVERY 8    /* windows in the winning mode between probes of the other */
+#define TEAM_PROBE_MAX 64     /* the probe interval doubles up to this while a mode keeps
+                               * winning: a probe of the slower mode then costs ~3% of the
+                               * time, and a change of load is seen within ~130 decode steps */
+#define TEAM_PROBE_WINDOWS 2  /* windows per probe */
+#define TEAM_HIST 3           /* windows per kind and mode whose median is its rate */
 
 static struct {
     pthread_mutex_t setup; /* guards starting/stopping helpers */
@@ -73,14 +81,15 @@ static struct {
     struct team_class {
         kernels_range_fn fn; /* the kind: fn over n items in chunks of 'chunk' */
         size_t n, chunk;
-        double rate[2];      /* ns per chunk, [0] with helpers, [1] alone; 0 = unknown */
+        double hist[2][TEAM_HIST]; /* ns per chunk of recent windows, [0] with helpers, [1] alone */
+        int nh[2], ph[2];    /* entries in hist[m], next slot */
         int64_t win_ns;      /* this window's wall time and chunks of this kind */
         uint64_t win_chunks;
         uint64_t seen;       /* the window it was last seen in */
     } cls[TEAM_CLASSES];
     int windows_left;       /* windows before probing the other mode */
     int probe_every;
-    int probing;            /* the current window measures the losing mode */
+    int probing;            /* windows left in the probe of the losing mode (0: none) */
     int adapt;              /* 0: always use the helpers (LMSERVE_KERNEL_ADAPT=0, measurements) */
     uint64_t stood_down;    /* windows decided alone, for logs and tests */
 } team = {.setup = PTHREAD_MUTEX_INITIALIZER, .probe_every = TEAM_PROBE_EVERY, .adapt = 1,
@@ -93,9 +102,25 @@ static int64_t mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* End of a window: update each kind's rate in this mode; price the window's work at both
- * modes' rates (the kinds measured in both); after a probe keep the cheaper mode; after a
- * run of windows in the winning mode, probe the other one (the machine's load changes). */
+/* A kind's ns per chunk in mode m: the median of its recent windows (0 = unknown). */
+static double class_rate(const struct team_class *c, int m)
+{
+    const double *h = c->hist[m];
+    switch (c->nh[m]) {
+    case 0: return 0.0;
+    case 1: return h[0];
+    case 2: return 0.5 * (h[0] + h[1]);
+    default: {
+        const double lo = h[0] < h[1] ? h[0] : h[1], hi = h[0] < h[1] ? h[1] : h[0];
+        return h[2] < lo ? lo : (h[2] > hi ? hi : h[2]);
+    }
+    }
+}
+
+/* End of a window: add each kind's rate in this mode to its history; price the window's
+ * work at both modes' rates (the kinds measured in both); after a probe keep the cheaper
+ * mode; after a run of windows in the winning mode, probe the other one (the machine's
+ * load changes). */
 static void team_window_end(void)
 {
     const int m = team.alone;
@@ -104,12 +129,14 @@ static void team_window_end(void)
         struct team_class *c = &team.cls[i];
         if (c->win_chunks == 0)
             continue;
-        /* a moving average: one descheduling of the caller must not decide alone */
-        const double r = (double)c->win_ns / (double)c->win_chunks;
-        c->rate[m] = c->rate[m] == 0.0 ? r : 0.5 * (c->rate[m] + r);
-        if (c->rate[!m] != 0.0) {
-            here += (double)c->win_chunks * c->rate[m];
-            other += (double)c->win_chunks * c->rate[!m];
+        c->hist[m][c->ph[m]] = (double)c->win_ns / (double)c->win_chunks;
+        c->ph[m] = (c->ph[m] + 1) % TEAM_HIST;
+        if (c->nh[m] < TEAM_HIST)
+            c->nh[m]++;
+        const double ro = class_rate(c, !m);
+        if (ro != 0.0) {
+            here += (double)c->win_chunks * class_rate(c, m);
+            other += (double)c->win_chunks * ro;
         }
         c->win_ns = 0;
         c->win_chunks = 0;
@@ -119,13 +146,14 @@ static void team_window_end(void)
     team.windows++;
     if (other == 0.0) { /* none of this work was measured in the other mode: probe it now */
         team.alone = !m;
-        team.probing = 1;
+        team.probing = TEAM_PROBE_WINDOWS;
         return;
     }
     const double helpers = m ? other : here, alone = m ? here : other;
     const int best = !(helpers < TEAM_MARGIN * alone); /* 1 = alone */
     if (team.probing) {
-        team.probing = 0;
+        if (--team.probing > 0)
+            return; /* the probe goes on */
         if (best == m) /* the probe won: a fresh run in this mode */
             team.probe_every = TEAM_PROBE_EVERY;
         else if (team.probe_every < TEAM_PROBE_MAX)
@@ -141,7 +169,7 @@ static void team_window_end(void)
     }
     if (--team.windows_left <= 0) {
         team.alone = !m;
-        team.probing = 1;
+        team.probing = TEAM_PROBE_WINDOWS;
     }
 }
 
@@ -175,19 +203,15 @@ static void team_record(kernels_range_fn fn, size_t n, size_t chunk, int64_t ns,
         team_window_end();
 }
 
-/* The first mode: with the helpers when the 1-minute load average leaves them a core. */
+/* The first mode: with the helpers. (The load average is no guide: on a shared machine it
+ * counts other users' niced builds, which leave a core's worth of time to a busy process.)
+ * LMSERVE_KERNEL_ADAPT=0 keeps the helpers on for good (measurements). */
 static void team_start_mode(void)
 {
     team.started = 1;
-    double load = 1e9;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &load) != 1)
-            load = 1e9;
-        fclose(f);
-    }
-    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    team.alone = !(cpus > 1 && load + (double)team.threads <= (double)cpus + 0.5);
+    team.alone = 0;
+    const char *adapt = getenv("LMSERVE_KERNEL_ADAPT");
+    team.adapt = !(adapt && strcmp(adapt, "0") == 0);
 }
 
 static uint64_t st_total(uint64_t v) { return (v >> STATE_IDX_BITS) & STATE_IDX_MASK; }
@@ -275,8 +299,6 @@ static int default_threads(void)
 /* Start helpers up to threads - 1. Called with team.setup held. */
 static void helpers_start(void)
 {
-    const char *adapt = getenv("LMSERVE_KERNEL_ADAPT");
-    team.adapt = !(adapt && strcmp(adapt, "0") == 0);
     while (team.n_helpers < team.threads - 1) {
         if (pthread_create(&team.helper[team.n_helpers], NULL, helper_main, NULL) != 0) {
             fprintf(stderr, "lmserve: kernels: could not start a helper thread; using %d\n",
@@ -317,10 +339,15 @@ void kernels_parallel_for(size_t n, size_t chunk, kernels_range_fn fn, void *ctx
         fn(ctx, 0, n);
         return;
     }
-    if (!team.started && team.adapt) {
+    if (!team.started) {
         if (team.threads == 0)
             team.threads = kernels_threads();
         team_start_mode();
+    }
+    if (team.threads == 1) { /* no helpers to run or to measure */
+        atomic_store(&team.busy, 0);
+        fn(ctx, 0, n);
+        return;
     }
     if (team.alone && team.adapt) { /* the controller found the helpers slower: team_window_end() */
         const int64_t a0 = mono_ns();
