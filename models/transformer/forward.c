@@ -851,18 +851,21 @@ void transformer_batch_free(transformer_batch *b)
     free(b);
 }
 
+/* Frees old and returns a fresh block of `bytes` (the old contents are dead). */
+static void *regrow(void *old, size_t bytes)
+{
+    free(old);
+    return malloc(bytes);
+}
+
 static int batch_reserve(transformer_batch *b, size_t n)
 {
     const size_t V = (size_t)b->ws->t->ck.shape.vocab;
     if (n > b->cap) {
-        free(b->rows);
-        free(b->ids);
-        free(b->out_rows);
-        free(b->out);
-        b->rows = malloc(n * sizeof *b->rows);
-        b->ids = malloc(n * sizeof *b->ids);
-        b->out_rows = malloc(n * sizeof *b->out_rows);
-        b->out = malloc(n * V * sizeof *b->out);
+        b->rows = regrow(b->rows, n * sizeof *b->rows);
+        b->ids = regrow(b->ids, n * sizeof *b->ids);
+        b->out_rows = regrow(b->out_rows, n * sizeof *b->out_rows);
+        b->out = regrow(b->out, n * V * sizeof *b->out);
         b->cap = b->rows && b->ids && b->out_rows && b->out ? n : 0;
         if (!b->cap)
             return -1;
@@ -875,12 +878,9 @@ static int forward_recurrent(transformer_batch *b, transformer_seq *const *seqs,
                              struct status_err *err)
 {
     if (n_seq > b->rs_cap) {
-        free(b->rs);
-        free(b->rs_logits);
-        free(b->rs_all);
-        b->rs = malloc(n_seq * sizeof *b->rs);
-        b->rs_logits = malloc(n_seq * sizeof *b->rs_logits);
-        b->rs_all = malloc(n_seq * sizeof *b->rs_all);
+        b->rs = regrow(b->rs, n_seq * sizeof *b->rs);
+        b->rs_logits = regrow(b->rs_logits, n_seq * sizeof *b->rs_logits);
+        b->rs_all = regrow(b->rs_all, n_seq * sizeof *b->rs_all);
         b->rs_cap = b->rs && b->rs_logits && b->rs_all ? n_seq : 0;
         if (!b->rs_cap)
             return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory for a %zu-sequence step",
