@@ -3,6 +3,7 @@
  * not by one serial chain of additions; one index runs across the SIMD body and the scalar
  * tail. Only called when kernels_select() saw AVX2+FMA+F16C on the CPU. */
 #include "kernels_internal.h"
+#include "quant_internal.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -578,6 +579,47 @@ static void att_sum_f16_avx2(float *out, const float *w, const uint16_t *v, size
     att_sum_body(out, w, v, v_stride, n, hs, 1);
 }
 
+/* out[64 c0 .. 64 c0 + 32 nb) over all values: nb (1 or 2) Q8_0 blocks of each row, their
+ * 8 nb accumulators in registers; 8 codes at a time widened to int32 and converted */
+static inline __attribute__((always_inline)) void att_sum_q8_0_chunk(float *out, const float *w,
+                                                                     const char *v, size_t rb,
+                                                                     size_t n, const int nb)
+{
+    __m256 acc[8];
+#pragma GCC unroll 8
+    for (int c = 0; c < 4 * nb; c++)
+        acc[c] = _mm256_setzero_ps();
+    for (size_t i = 0; i < n; i++) {
+        const struct block_q8_0 *b = (const void *)(v + i * rb);
+#pragma GCC unroll 2
+        for (int j = 0; j < nb; j++) {
+            const __m256 a = _mm256_set1_ps(w[i] * _cvtsh_ss(b[j].d));
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) {
+                const __m128i q8 = _mm_loadl_epi64((const __m128i *)(const void *)(b[j].qs + 8 * c));
+                const __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8));
+                acc[4 * j + c] = _mm256_fmadd_ps(a, f, acc[4 * j + c]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < 4 * nb; c++)
+        _mm256_storeu_ps(out + c * F32_LANES, acc[c]);
+}
+
+static void att_sum_q8_0_avx2(float *out, const float *w, const void *v, size_t v_row_bytes,
+                              size_t n, size_t hs)
+{
+    const size_t nb = hs / QK8_0;
+    size_t j = 0;
+    for (; j + 2 <= nb; j += 2)
+        att_sum_q8_0_chunk(out + j * QK8_0, w, (const char *)v + j * sizeof(struct block_q8_0),
+                           v_row_bytes, n, 2);
+    if (j < nb)
+        att_sum_q8_0_chunk(out + j * QK8_0, w, (const char *)v + j * sizeof(struct block_q8_0),
+                           v_row_bytes, n, 1);
+}
+
 const struct kernels_vec_ops kernels_vec_avx2 = {
     .rmsnorm = rmsnorm_avx2,
     .softmax = softmax_avx2,
@@ -588,6 +630,7 @@ const struct kernels_vec_ops kernels_vec_avx2 = {
     .att_sum = att_sum_avx2,
     .att_scores_f16 = att_scores_f16_avx2,
     .att_sum_f16 = att_sum_f16_avx2,
+    .att_sum_q8_0 = att_sum_q8_0_avx2,
     .layernorm = kernels_layernorm_avx2,
     .exp_sum = kernels_exp_sum_avx2,
 };
