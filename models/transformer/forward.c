@@ -411,19 +411,15 @@ struct att_job {
     float *scores; /* ggml numerics: (n * n_heads, score_cap) scratch, else NULL */
 };
 
-/* kv_type q8_0: the query quantized to Q8_0 as llama.cpp's flash attention does, then the
- * Q8_0 row kernel over the n cached keys (one matvec), times the scale */
+/* kv_type q8_0: the query quantized to Q8_0 as llama.cpp's flash attention does, then
+ * scored against the n cached keys */
 static void att_scores_q8_0(const transformer *t, float *sc, const float *q,
                             const unsigned char *k, size_t rb, size_t n, float scale)
 {
     unsigned char qq[KV_Q8_HS_MAX / KV_Q8_BLOCK * KV_Q8_BYTES];
-    const struct kernels_entries *e = &t->k->type[KERNELS_Q8_0];
     const size_t hs = (size_t)t->head_size;
-    e->from_float(q, qq, hs);
-    const struct kernels_mat m = {.type = KERNELS_Q8_0, .data = k, .row_bytes = rb, .cols = hs};
-    e->matvec(sc, &m, 0, n, qq);
-    for (size_t i = 0; i < n; i++)
-        sc[i] *= scale;
+    t->k->type[KERNELS_Q8_0].from_float(q, qq, hs);
+    t->k->att_scores_q8_0(sc, qq, k, rb, n, hs, scale);
 }
 
 static void att_range(void *ctx, size_t b, size_t e)

@@ -95,11 +95,29 @@ Test(kernels, dot_and_axpy)
 }
 
 /* att_sum_q8_0 of tier k and of the reference over n rows of Q8_0 values (the first hs of
- * each kv row, quantized; rows padded to 40 bytes a block so the row stride is not the
- * blocks' size) against att_sum on the decoded values, within rounding */
+ * each kv row, quantized; rows padded by 6 bytes so the row stride is not the blocks' size)
+ * against att_sum on the decoded values, within rounding; att_scores_q8_0 (the same rows as
+ * keys, a query quantized from other values of kv): the reference equal to its Q8_0 dot
+ * times the scale bit for bit, tier k within rounding */
 static void kt_att_sum_q8_0(const struct kernels_ops *k, const struct kernels_ops *ref,
                             const float *w, const float *kv, size_t stride, size_t n, size_t hs)
 {
+    {
+        unsigned char *keys = calloc(n, hs / 32 * 34 + 6), *q8 = calloc(1, hs / 32 * 34);
+        const size_t rb = hs / 32 * 34 + 6;
+        float *s1 = calloc(n, sizeof *s1), *s2 = calloc(n, sizeof *s2);
+        for (size_t i = 0; i < n; i++)
+            kernels_types[KERNELS_Q8_0].from_float(kv + i * stride, keys + i * rb, hs);
+        kernels_types[KERNELS_Q8_0].from_float(kv + (n - 1) * stride + 1, q8, hs);
+        ref->att_scores_q8_0(s1, q8, keys, rb, n, hs, 0.125f);
+        k->att_scores_q8_0(s2, q8, keys, rb, n, hs, 0.125f);
+        for (size_t i = 0; i < n; i++) {
+            const float want = ref->type[KERNELS_Q8_0].dot(keys + i * rb, q8, hs) * 0.125f;
+            cr_assert(memcmp(&s1[i], &want, sizeof want) == 0, "ref att_scores_q8_0 key %zu", i);
+            kt_close(k->name, "att_scores_q8_0", hs, s1[i], s2[i], (float)hs * 127.0f * 127.0f / 1e4f);
+        }
+        free(keys), free(q8), free(s1), free(s2);
+    }
     const size_t bb = kernels_types[KERNELS_Q8_0].block_bytes, rb = hs / 32 * bb + 6;
     unsigned char *v8 = calloc(n, rb);
     float *dec = malloc(n * hs * sizeof *dec), *o = malloc(hs * sizeof *o);
