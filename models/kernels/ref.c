@@ -284,13 +284,6 @@ static void att_sum_q8_0_ref(float *out, const float *w, const void *v, size_t v
     }
 }
 
-static void att_scores_q8_0_ref(float *sc, const void *q8, const void *k, size_t k_row_bytes,
-                                size_t n, size_t hs, float scale)
-{
-    for (size_t i = 0; i < n; i++)
-        sc[i] = quant_dot_q8_0_ref((const char *)k + i * k_row_bytes, q8, hs) * scale;
-}
-
 const struct kernels_vec_ops kernels_vec_ref = {
     .rmsnorm = rmsnorm_ref,
     .softmax = softmax_ref,
@@ -302,7 +295,7 @@ const struct kernels_vec_ops kernels_vec_ref = {
     .att_scores_f16 = att_scores_f16_ref,
     .att_sum_f16 = att_sum_f16_ref,
     .att_sum_q8_0 = att_sum_q8_0_ref,
-    .att_scores_q8_0 = att_scores_q8_0_ref,
+    .att_scores_q8_0 = quant_att_scores_q8_0_ref,
     .layernorm = kernels_layernorm,
     .exp_sum = kernels_exp_sum,
 };
