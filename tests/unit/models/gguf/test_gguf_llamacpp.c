@@ -71,7 +71,7 @@ static void compare(const char *ref, size_t min_models)
     transformer_seq *s = NULL;
     int prompt[IDS_MAX];
     size_t np = 0, n_models = 0, n_logits = 0, n_greedy = 0, n_ties = 0;
-    int kv_q8 = 0; /* a Q8_0 KV cache: its logits compared at every weight type */
+    int kv_q8 = 0; /* a Q8_0 KV cache (its logits are compared at every weight type) */
     double worst = 0, worst_half = 0;
     while (fgets(line, LINE_MAX_BYTES, f)) {
         line[strcspn(line, "\n")] = 0;
@@ -134,7 +134,9 @@ static void compare(const char *ref, size_t min_models)
             double mx = 0;
             for (int i = 0; i < V; i++)
                 mx = fmax(mx, fabs(lg[i] - nums[i]));
-            const int f32 = strstr(args, "--type F32") != NULL || kv_q8;
+            /* a Q8_0 cache rounds K and V to 8 bits: a 1e-7 difference upstream (the ref
+             * tier's summation order) can flip one rounding, as for F16/BF16 activations */
+            const int f32 = strstr(args, "--type F32") != NULL && !kv_q8;
             if (f32)
                 worst = fmax(worst, mx);
             else
@@ -188,7 +190,9 @@ Test(gguf_llamacpp, random_mamba_models_match) { compare(REF_MAMBA, 8); }
 Test(gguf_llamacpp, random_gpt2_models_match) { compare(REF_GPT2, 6); }
 
 /* kv_type q8_0 against llama.cpp's -ctk q8_0 -ctv q8_0 -fa (tests/ref/llamacpp_kvq8.sh):
- * llama and qwen2, F32 / Q8_0 / Q4_K weights, logits within 1e-3 and the same greedy ids */
+ * llama and qwen2, F32 / Q8_0 / Q4_K weights: logits within LOGIT_TOL_HALF (avx2: 2.9e-6;
+ * the ref tier 0.008, one K/V rounding flipped by its summation order upstream) and the same
+ * greedy ids */
 Test(gguf_llamacpp, random_models_kv_q8_0_match) { compare(REF_KVQ8, 6); }
 
 /* GPT-2's own vocabulary (50,257 tokens; ../shared): llama.cpp's tokenization of two texts,
