@@ -3,10 +3,12 @@
  * not by one serial chain of additions; one index runs across the SIMD body and the scalar
  * tail. Only called when kernels_select() saw AVX2+FMA+F16C on the CPU. */
 #include "kernels_internal.h"
+#include "quant_internal.h"
 
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define F32_LANES 8 /* floats per __m256 */
 #define I8_LANES 32 /* int8 per __m256i */
@@ -611,6 +613,96 @@ static void att_sum_f16_avx2(float *out, const float *w, const uint16_t *v, size
     att_sum_body(out, w, v, v_stride, n, hs, 1);
 }
 
+/* out[64 c0 .. 64 c0 + 32 nb) over all values: nb (1 or 2) Q8_0 blocks of each row, their
+ * 8 nb accumulators in registers; 8 codes at a time widened to int32 and converted */
+static inline __attribute__((always_inline)) void att_sum_q8_0_chunk(float *out, const float *w,
+                                                                     const char *v, size_t rb,
+                                                                     size_t n, const int nb)
+{
+    __m256 acc[8];
+#pragma GCC unroll 8
+    for (int c = 0; c < 4 * nb; c++)
+        acc[c] = _mm256_setzero_ps();
+    for (size_t i = 0; i < n; i++) {
+        const struct block_q8_0 *b = (const void *)(v + i * rb);
+#pragma GCC unroll 2
+        for (int j = 0; j < nb; j++) {
+            const __m256 a = _mm256_set1_ps(w[i] * _cvtsh_ss(b[j].d));
+#pragma GCC unroll 4
+            for (int c = 0; c < 4; c++) {
+                const __m128i q8 = _mm_loadl_epi64((const __m128i *)(const void *)(b[j].qs + 8 * c));
+                const __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8));
+                acc[4 * j + c] = _mm256_fmadd_ps(a, f, acc[4 * j + c]);
+            }
+        }
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < 4 * nb; c++)
+        _mm256_storeu_ps(out + c * F32_LANES, acc[c]);
+}
+
+static void att_sum_q8_0_avx2(float *out, const float *w, const void *v, size_t v_row_bytes,
+                              size_t n, size_t hs)
+{
+    const size_t nb = hs / QK8_0;
+    size_t j = 0;
+    for (; j + 2 <= nb; j += 2)
+        att_sum_q8_0_chunk(out + j * QK8_0, w, (const char *)v + j * sizeof(struct block_q8_0),
+                           v_row_bytes, n, 2);
+    if (j < nb)
+        att_sum_q8_0_chunk(out + j * QK8_0, w, (const char *)v + j * sizeof(struct block_q8_0),
+                           v_row_bytes, n, 1);
+}
+
+/* One key's 8 float lanes against the Q8_0 query: per block the int8 products summed in
+ * int32 lanes (|k| times sign-adjusted q, ggml's trick), times d_k * d_q */
+static inline __m256 q8_key_lanes(const struct block_q8_0 *b, const struct block_q8_0 *y,
+                                  const float *yd, size_t nb)
+{
+    __m256 acc = _mm256_setzero_ps();
+    for (size_t c = 0; c < nb; c++) {
+        const __m256i qy = _mm256_loadu_si256((const __m256i *)(const void *)y[c].qs);
+        const __m256i qk = _mm256_loadu_si256((const __m256i *)(const void *)b[c].qs);
+        const __m256i p = _mm256_madd_epi16(
+            _mm256_maddubs_epi16(_mm256_sign_epi8(qk, qk), _mm256_sign_epi8(qy, qk)),
+            _mm256_set1_epi16(1));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(b[c].d) * yd[c]), _mm256_cvtepi32_ps(p), acc);
+    }
+    return acc;
+}
+
+/* 8 keys at a time: their lanes reduced together (hsum8) */
+static void att_scores_q8_0_avx2(float *sc, const void *q8, const void *k, size_t k_row_bytes,
+                                 size_t n, size_t hs, float scale)
+{
+    const struct block_q8_0 *y = q8;
+    const size_t nb = hs / QK8_0;
+    float yd[64];
+    if (nb > sizeof yd / sizeof yd[0]) { /* no head is this wide: the reference dot */
+        for (size_t i = 0; i < n; i++)
+            sc[i] = quant_dot_q8_0_avx2((const char *)k + i * k_row_bytes, q8, hs) * scale;
+        return;
+    }
+    for (size_t c = 0; c < nb; c++)
+        yd[c] = _cvtsh_ss(y[c].d);
+    const __m256 vs = _mm256_set1_ps(scale);
+    for (size_t i = 0; i < n; i += 8) {
+        const size_t m = n - i < 8 ? n - i : 8;
+        __m256 f[8];
+        for (size_t j = 0; j < 8; j++)
+            f[j] = j < m ? q8_key_lanes((const void *)((const char *)k + (i + j) * k_row_bytes), y, yd, nb)
+                         : _mm256_setzero_ps();
+        const __m256 r = _mm256_mul_ps(hsum8(f), vs);
+        if (m == 8) {
+            _mm256_storeu_ps(sc + i, r);
+        } else {
+            float t[8];
+            _mm256_storeu_ps(t, r);
+            memcpy(sc + i, t, m * sizeof *t);
+        }
+    }
+}
+
 const struct kernels_vec_ops kernels_vec_avx2 = {
     .rmsnorm = rmsnorm_avx2,
     .softmax = softmax_avx2,
@@ -621,6 +713,8 @@ const struct kernels_vec_ops kernels_vec_avx2 = {
     .att_sum = att_sum_avx2,
     .att_scores_f16 = att_scores_f16_avx2,
     .att_sum_f16 = att_sum_f16_avx2,
+    .att_sum_q8_0 = att_sum_q8_0_avx2,
+    .att_scores_q8_0 = att_scores_q8_0_avx2,
     .layernorm = kernels_layernorm_avx2,
     .exp_sum = kernels_exp_sum_avx2,
 };

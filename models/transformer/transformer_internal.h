@@ -259,13 +259,19 @@ size_t utf8_stream_push(struct utf8_stream *u, const char *data, size_t len, cha
 /* Whatever is pending becomes U+FFFD; returns bytes written (<= 3). */
 size_t utf8_stream_flush(struct utf8_stream *u, char *out);
 
+/* The KV cache's storage: floats, IEEE half (ggml rounds keys and values to fp16 anyway:
+ * the same logits), or ggml's Q8_0 blocks (34 bytes per 32 values, as llama.cpp's -ctk/-ctv
+ * q8_0: ~1/4 of the floats' bytes; changes the logits slightly) */
+enum transformer_kv_type { TRANSFORMER_KV_F32, TRANSFORMER_KV_F16, TRANSFORMER_KV_Q8_0 };
+
 struct transformer {
     struct checkpoint ck;
     struct tokenizer tok; /* llama2.c's tokenizer, unless 'vocab' is set */
     struct vocab *vocab;         /* a GGUF file's tokenizer (owned); NULL for llama2.c models */
     int tokenizer_only;   /* a vocabulary without weights: tokenize, never generate */
     int head_size, kv_dim;
-    int kv_f16; /* KV cache stored as IEEE half (option kv_type=f16; GGUF numerics only) */
+    int kv_type; /* enum transformer_kv_type: how the KV cache stores keys and values
+                  * (option kv_type; f16 and q8_0 for GGUF numerics only) */
     const struct kernels_ops *k;
     int chat_template_plus1; /* models/chat family + 1; 0 (as calloc leaves it) = none */
     struct transformer_sched *sched; /* continuous batching (sched.c), started on first use */

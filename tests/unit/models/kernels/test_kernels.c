@@ -94,13 +94,55 @@ Test(kernels, dot_and_axpy)
     }
 }
 
+/* att_sum_q8_0 of tier k and of the reference over n rows of Q8_0 values (the first hs of
+ * each kv row, quantized; rows padded by 6 bytes so the row stride is not the blocks' size)
+ * against att_sum on the decoded values, within rounding; att_scores_q8_0 (the same rows as
+ * keys, a query quantized from other values of kv): the reference equal to its Q8_0 dot
+ * times the scale bit for bit, tier k within rounding */
+static void kt_att_sum_q8_0(const struct kernels_ops *k, const struct kernels_ops *ref,
+                            const float *w, const float *kv, size_t stride, size_t n, size_t hs)
+{
+    {
+        unsigned char *keys = calloc(n, hs / 32 * 34 + 6), *q8 = calloc(1, hs / 32 * 34);
+        const size_t rb = hs / 32 * 34 + 6;
+        float *s1 = calloc(n, sizeof *s1), *s2 = calloc(n, sizeof *s2);
+        for (size_t i = 0; i < n; i++)
+            kernels_types[KERNELS_Q8_0].from_float(kv + i * stride, keys + i * rb, hs);
+        kernels_types[KERNELS_Q8_0].from_float(kv + (n - 1) * stride + 1, q8, hs);
+        ref->att_scores_q8_0(s1, q8, keys, rb, n, hs, 0.125f);
+        k->att_scores_q8_0(s2, q8, keys, rb, n, hs, 0.125f);
+        for (size_t i = 0; i < n; i++) {
+            const float want = ref->type[KERNELS_Q8_0].dot(keys + i * rb, q8, hs) * 0.125f;
+            cr_assert(memcmp(&s1[i], &want, sizeof want) == 0, "ref att_scores_q8_0 key %zu", i);
+            kt_close(k->name, "att_scores_q8_0", hs, s1[i], s2[i], (float)hs * 127.0f * 127.0f / 1e4f);
+        }
+        free(keys), free(q8), free(s1), free(s2);
+    }
+    const size_t bb = kernels_types[KERNELS_Q8_0].block_bytes, rb = hs / 32 * bb + 6;
+    unsigned char *v8 = calloc(n, rb);
+    float *dec = malloc(n * hs * sizeof *dec), *o = malloc(hs * sizeof *o);
+    float *or = malloc(hs * sizeof *or), *od = malloc(hs * sizeof *od);
+    for (size_t i = 0; i < n; i++) {
+        kernels_types[KERNELS_Q8_0].from_float(kv + i * stride, v8 + i * rb, hs);
+        kernels_types[KERNELS_Q8_0].to_float(v8 + i * rb, dec + i * hs, hs);
+    }
+    ref->att_sum(od, w, dec, hs, n, hs);
+    ref->att_sum_q8_0(or, w, v8, rb, n, hs);
+    k->att_sum_q8_0(o, w, v8, rb, n, hs);
+    for (size_t d = 0; d < hs; d++) {
+        kt_close("ref", "att_sum_q8_0", n, od[d], or[d], (float)n);
+        kt_close(k->name, "att_sum_q8_0", n, od[d], o[d], (float)n);
+    }
+    free(v8), free(dec), free(o), free(or), free(od);
+}
+
 /* Attention of one query over n keys: each tier's att_scores equals its own dot times the
  * scale bit for bit and att_sum its own zero-then-axpy sequence (so a prompt's attention
  * equals decode's), on head sizes with and without SIMD tails and key counts around the
  * 8-key block; and both agree with the reference tier within rounding. */
 Test(kernels, attention_scores_and_sums_equal_dot_and_axpy)
 {
-    static const size_t HS[] = {8, 12, 48, 64, 72, 128};
+    static const size_t HS[] = {8, 12, 32, 48, 64, 72, 96, 128};
     static const size_t NK[] = {1, 7, 8, 9, 17, 33};
     const struct kernels_ops *tiers[KERNELS_TIER_COUNT];
     size_t nt = 0;
@@ -150,6 +192,8 @@ Test(kernels, attention_scores_and_sums_equal_dot_and_axpy)
                 cr_assert(memcmp(o, o1, hs * sizeof *o) == 0, "%s att_sum_f16 hs=%zu n=%zu",
                           k->name, hs, n);
                 free(kvh), free(kvr);
+                if (hs % 32 == 0) /* Q8_0 values (kv_type q8_0): the sum on the decoded values */
+                    kt_att_sum_q8_0(k, ref, w, kv, stride, n, hs);
                 ref->att_scores(sr, q, kv, stride, n, hs, 0.125f); /* restore for the next tier */
             }
             free(q), free(kv), free(w), free(sc), free(o), free(o1), free(sr), free(orf);
