@@ -948,7 +948,7 @@ static int forward_recurrent(transformer_batch *b, transformer_seq *const *seqs,
     }
     const struct recurrent_ops *ops = b->ws->rops;
     int rc = ops->forward_multi(b->ws->t, b->ws->rs, b->rs, ids, n, n_seq, b->rs_logits, b->rs_all,
-                                err);
+                                b->stop, err);
     if (rc != STATUS_OK)
         return rc;
     for (size_t k = 0; k < n_seq; k++)
