@@ -19,6 +19,12 @@
                               * cores, ~1,600 claims per step at 48 KB */
 #define CHUNK_ROWS_ALIGN 8             /* the matvec kernels' row block (interleaved: 8) */
 #define CHUNK_ROWS_BATCH 24            /* the GEMM kernel's row block (8 tiles of 3) */
+/* F32 GEMM: chunks of several row blocks, so the kernel's prefetch of the next block (which
+ * stops at the chunk's end) runs; a matrix in about CHUNK_F32_SPLIT chunks, within
+ * [CHUNK_F32_MIN, CHUNK_F32_MAX] rows */
+#define CHUNK_F32_SPLIT 16
+#define CHUNK_F32_MIN (2 * CHUNK_ROWS_BATCH)
+#define CHUNK_F32_MAX (20 * CHUNK_ROWS_BATCH)
 #define ATT_ITEMS_PER_CHUNK 2          /* (token, head) pairs per attention chunk */
 
 struct transformer_seq {
@@ -356,6 +362,9 @@ static void linear_epi(const transformer *t, void *const *xa, const float *x, si
         bytes = bytes > CHUNK_WEIGHT_BYTES ? bytes : CHUNK_WEIGHT_BYTES;
         chunk = bytes / segs[0].w->m.row_bytes;
         chunk = chunk < CHUNK_ROWS_ALIGN ? CHUNK_ROWS_ALIGN : chunk / CHUNK_ROWS_ALIGN * CHUNK_ROWS_ALIGN;
+    } else if (segs[0].w->m.type == KERNELS_F32) {
+        chunk = rows / CHUNK_F32_SPLIT / CHUNK_ROWS_BATCH * CHUNK_ROWS_BATCH;
+        chunk = chunk < CHUNK_F32_MIN ? CHUNK_F32_MIN : chunk > CHUNK_F32_MAX ? CHUNK_F32_MAX : chunk;
     } else {
         chunk = CHUNK_ROWS_BATCH;
     }
@@ -939,7 +948,7 @@ static int forward_recurrent(transformer_batch *b, transformer_seq *const *seqs,
     }
     const struct recurrent_ops *ops = b->ws->rops;
     int rc = ops->forward_multi(b->ws->t, b->ws->rs, b->rs, ids, n, n_seq, b->rs_logits, b->rs_all,
-                                err);
+                                b->stop, err);
     if (rc != STATUS_OK)
         return rc;
     for (size_t k = 0; k < n_seq; k++)

@@ -204,11 +204,15 @@ struct recurrent_ops {
     /* several sequences in one step (continuous batching): sequence k's n[k] tokens advance
      * st[k]; its last row's logits into logits[k], every row's into all_logits[k] when that
      * is non-NULL. 'scratch' is a state of the same model whose batch buffers the step uses
-     * (its own recurrent state is untouched). Runs to the end (no cancel: the states advance
-     * together); each sequence's numbers equal what forward gives it alone. */
+     * (its own recurrent state is untouched). Each sequence's numbers equal what forward
+     * gives it alone. 'cancelled' (or NULL): when it is set during the step (the scheduler
+     * preempting a decode step for a new prompt), the step stops between layers or between
+     * slices of the classifier and returns STATUS_CANCELLED with every state as it was
+     * before the step (a snapshot taken at its start), so the step can simply run again. */
     int (*forward_multi)(const transformer *t, void *scratch, void *const *st,
                          const int *const *ids, const size_t *n, size_t n_seq,
-                         float *const *logits, float *const *all_logits, struct status_err *err);
+                         float *const *logits, float *const *all_logits,
+                         const volatile int *cancelled, struct status_err *err);
 };
 extern const struct recurrent_ops mamba_ops; /* mamba.c: a fixed-size conv + SSM state */
 

@@ -226,6 +226,47 @@ Test(kernels, f32_matvec_and_gemm)
     }
 }
 
+/* The few-row F32 GEMM (decode batches): 1-17 tokens (every tile shape: 3x4, 4x3, 6x2, 4x1
+ * and their mixes), row ranges crossing the 24-row block and its prefetch bound, a nonzero
+ * r0, odd widths; against the ref tier; and every output bit-equal to the same token run
+ * alone and to the same row at another place (one code path whatever the tile shape). */
+Test(kernels, f32_gemm_few_rows_odd_sizes_bit_stable)
+{
+    static const size_t COLS[] = {7, 17, 33, 65, 291};
+    static const size_t ROWS[] = {2, 29, 53};
+    FOR_TIERS(k) {
+        for (size_t c = 0; c < sizeof COLS / sizeof COLS[0]; c++)
+            for (size_t r = 0; r < sizeof ROWS / sizeof ROWS[0]; r++)
+                for (size_t ntok = 1; ntok <= 17; ntok += (ntok < 9 ? 1 : 4)) {
+                    const size_t cols = COLS[c], rows = ROWS[r], r0 = rows > 2 ? 1 : 0;
+                    float *w = kt_vec(rows * cols), *x = kt_vec(ntok * cols);
+                    memcpy(w + (rows - 1) * cols, w + r0 * cols, cols * sizeof *w); /* equal rows */
+                    float *o1 = calloc(ntok * rows, sizeof(float)), *o2 = calloc(ntok * rows, sizeof(float));
+                    float *o3 = calloc(rows, sizeof(float));
+                    struct kernels_mat m = kt_mat(KERNELS_F32, w, cols, cols);
+                    const size_t n = rows - r0;
+                    ref->type[KERNELS_F32].gemm(o1, 1, n, &m, r0, rows, x, cols * sizeof(float), ntok);
+                    k->type[KERNELS_F32].gemm(o2, 1, n, &m, r0, rows, x, cols * sizeof(float), ntok);
+                    for (size_t t = 0; t < ntok; t++) {
+                        k->type[KERNELS_F32].gemm(o3, 1, n, &m, r0, rows, x + t * cols, cols * sizeof(float), 1);
+                        for (size_t i = 0; i < n; i++) {
+                            float mag = 0;
+                            for (size_t j = 0; j < cols; j++)
+                                mag += fabsf(w[(r0 + i) * cols + j] * x[t * cols + j]);
+                            kt_close(k->name, "gemm few rows", cols, o1[t * n + i], o2[t * n + i], mag);
+                            cr_assert(memcmp(&o3[i], &o2[t * n + i], sizeof(float)) == 0,
+                                      "%s token %zu of %zu alone differs (cols %zu row %zu)",
+                                      k->name, t, ntok, cols, i);
+                        }
+                        cr_assert(memcmp(&o2[t * n], &o2[t * n + n - 1], sizeof(float)) == 0,
+                                  "%s equal rows differ (cols %zu rows %zu ntok %zu)", k->name,
+                                  cols, rows, ntok);
+                    }
+                    free(w), free(x), free(o1), free(o2), free(o3);
+                }
+    }
+}
+
 Test(kernels, q8g_matvec_and_gemm)
 {
     static const size_t GS[] = {16, 32, 64, 5};
