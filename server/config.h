@@ -61,6 +61,7 @@ struct api_config {
     int gen_queue;       /* generations waiting for a slot beyond those */
     int kv_cache_mb;
     int prefix_cache_ttl_s; /* --prefix-cache-ttl: idle prefix-cache entries are dropped; 0 never */
+    char *kv_type; /* --kv-type: f16, q8_0 or f32 for GGUF Transformers; NULL: f16 */
     char *cors[CONFIG_CORS_MAX];
     size_t n_cors;
     char *admin_key;
