@@ -50,6 +50,7 @@ static const char USAGE[] =
     "  --max-generations N    alias of --parallel (LMSERVE_MAX_GENERATIONS)\n"
     "  --gen-queue N          generations waiting for a slot before 503 (LMSERVE_GEN_QUEUE, default 56)\n"
     "  --kv-cache-mb N        KV cache budget per Transformer in MiB (LMSERVE_KV_CACHE_MB, default 1024)\n"
+    "  --kv-type f16|q8_0|f32 KV cache storage of GGUF Transformers without a kv_type option (LMSERVE_KV_TYPE, default f16)\n"
     "  --cors-origin ORIGIN   allowed CORS origin, '*' for any (repeatable; LMSERVE_CORS_ORIGIN, ',')\n"
     "  --admin-key KEY        bearer key for admin routes (LMSERVE_ADMIN_KEY)\n"
     "  --log-format text|json access log format (LMSERVE_LOG_FORMAT, default text)\n"
@@ -61,7 +62,7 @@ enum opt_id {
     OPT_IO_THREADS, OPT_MAX_BODY, OPT_MAX_BATCH, OPT_TIMEOUT, OPT_QUEUE, OPT_GENERATIONS,
     OPT_CORS, OPT_ADMIN_KEY, OPT_LOG_FORMAT, OPT_HEADER_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_MAX_CONNS,
     OPT_MAX_CONNS_PER_IP, OPT_MAX_RESPONSE, OPT_MAX_UNREAD, OPT_KEEP_GOING, OPT_READY_EMPTY,
-    OPT_PARALLEL, OPT_GEN_QUEUE, OPT_KV_MB, OPT_HELP, OPT_VERSION,
+    OPT_PARALLEL, OPT_GEN_QUEUE, OPT_KV_MB, OPT_KV_TYPE, OPT_HELP, OPT_VERSION,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -81,6 +82,7 @@ static const struct option LONG_OPTS[] = {
     {"parallel", required_argument, NULL, OPT_PARALLEL},
     {"gen-queue", required_argument, NULL, OPT_GEN_QUEUE},
     {"kv-cache-mb", required_argument, NULL, OPT_KV_MB},
+    {"kv-type", required_argument, NULL, OPT_KV_TYPE},
     {"cors-origin", required_argument, NULL, OPT_CORS},
     {"admin-key", required_argument, NULL, OPT_ADMIN_KEY},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
@@ -270,6 +272,11 @@ static int apply(struct api_config *c, int id, const char *v, char *msg, size_t 
         if (parse_long(v, 1, 1 << 24, &x))
             goto bad;
         c->kv_cache_mb = (int)x;
+        return 0;
+    case OPT_KV_TYPE:
+        if (strcmp(v, "f16") != 0 && strcmp(v, "q8_0") != 0 && strcmp(v, "f32") != 0)
+            goto bad;
+        set_str(&c->kv_type, v);
         return 0;
     case OPT_HEADER_TIMEOUT:
         if (parse_long(v, 1, 3600, &x))
@@ -653,6 +660,7 @@ void config_free(struct api_config *c)
     for (size_t i = 0; i < c->n_cors; i++)
         free(c->cors[i]);
     free(c->admin_key);
+    free(c->kv_type);
     for (size_t i = 0; i < c->n_models; i++)
         config_model_free(&c->models[i]);
     memset(c, 0, sizeof *c);

@@ -59,6 +59,7 @@ struct api_config {
     int max_generations; /* --parallel (alias --max-generations): slots per Transformer */
     int gen_queue;       /* generations waiting for a slot beyond those */
     int kv_cache_mb;
+    char *kv_type; /* --kv-type: f16, q8_0 or f32 for GGUF Transformers; NULL: f16 */
     char *cors[CONFIG_CORS_MAX];
     size_t n_cors;
     char *admin_key;

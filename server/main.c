@@ -83,6 +83,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     transformer_sched_config((size_t)cfg.max_generations, (size_t)cfg.kv_cache_mb);
+    transformer_kv_type_default(cfg.kv_type); /* --kv-type */
     if (!getenv("LMSERVE_KERNEL_THREADS"))
         kernels_threads_set(cfg.threads); /* --threads: the compute team of every batched step */
     registry *reg = registry_new(cfg.models_root, cfg.threads);

@@ -16,7 +16,9 @@ gets cache_prompt: false). Prints one JSON line per measurement, then medians an
 
 usage: LLAMA_SERVER=/path/to/llama-server python3 bench/transformer/batch.py
        [--rounds 3] [--tokens 128] [--threads 2] [--port 18210] [--build build]
-       [--calm 0.3 [--calm-wait 120]] FILE.gguf ...
+       [--calm 0.3 [--calm-wait 120]] [--base OTHER_BUILD] FILE.gguf ...
+--base: a third server, OTHER_BUILD/bin/lmserve ("lmserve-base"), in the same rounds (the
+three take turns, the order rotating): a before/after A/B beside llama-server.
 """
 import argparse, http.client, json, os, statistics, subprocess, sys, threading, time
 
@@ -189,6 +191,9 @@ def main():
     ap.add_argument("--probes", type=int, default=8)
     ap.add_argument("--port", type=int, default=18210)
     ap.add_argument("--build", default="build")
+    ap.add_argument("--base", default="",
+                    help="another build directory: its lmserve runs as a third server "
+                         "(\"lmserve-base\", port+2) in the same rounds, for before/after A/B")
     ap.add_argument("--ctx", type=int, default=256)
     ap.add_argument("--calm", type=float, default=0.0,
                     help="before each measurement wait until at most this fraction of the CPUs "
@@ -208,13 +213,24 @@ def main():
                                str(a.threads), "-c", str(8 * a.ctx), "--log-disable"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         res = {"lmserve": {}, "llama-server": {}}
+        procs = [lm, ll]
+        servers = [("lmserve", a.port, False), ("llama-server", a.port + 1, True)]
+        if a.base:
+            procs.append(subprocess.Popen([f"{a.base}/bin/lmserve", "--port", str(a.port + 2),
+                                           "--threads", str(a.threads), "--model",
+                                           f"m=transformer:{f}"],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            servers.append(("lmserve-base", a.port + 2, False))
+            res["lmserve-base"] = {}
         try:
             wait_ready(a.port, lm, "lmserve", poll=0.3)
             wait_ready(a.port + 1, ll, "llama-server", poll=0.3)
+            if a.base:
+                wait_ready(a.port + 2, procs[2], "lmserve-base", poll=0.3)
             for rnd in range(a.rounds):
-                order = [("lmserve", a.port, False), ("llama-server", a.port + 1, True)]
-                if rnd % 2:
-                    order.reverse()
+                # every server in turn, the order rotating round by round
+                k = rnd % len(servers)
+                order = servers[k:] + servers[:k]
                 for srv, port, llama in order:
                     calm = []  # the others' load just before each phase
 
@@ -243,7 +259,7 @@ def main():
             if a.many:
                 print(json.dumps(many_streams(a.port, lm.pid, a.many, a.tokens)), flush=True)
         finally:
-            for p in (lm, ll):
+            for p in procs:
                 p.terminate()
                 p.wait()
         med = {s: {k: statistics.median(v) for k, v in d.items()} for s, d in res.items()}
@@ -257,6 +273,14 @@ def main():
             "lmserve_ttft_busy_over_idle": round(L["ttft_busy_max_ms"] / L["ttft_idle_max_ms"], 2),
             "lmserve_ttft_idle_ms": L["ttft_idle_max_ms"], "lmserve_ttft_busy_ms": L["ttft_busy_max_ms"],
         })
+        if a.base:
+            B = med["lmserve-base"]
+            summary[-1].update({
+                "base_one": B["one_tok_s"], "base_eight": B["eight_tok_s"],
+                "eight_base_over_llama": round(B["eight_tok_s"] / R["eight_tok_s"], 2),
+                "eight_lmserve_over_base": round(L["eight_tok_s"] / B["eight_tok_s"], 2),
+                "base_ttft_busy_over_idle": round(B["ttft_busy_max_ms"] / B["ttft_idle_max_ms"], 2),
+            })
         print("SUMMARY " + json.dumps(summary[-1]), flush=True)
     return 0
 

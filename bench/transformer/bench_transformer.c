@@ -95,12 +95,12 @@ static void bandwidth(int reps)
 
 int main(int argc, char **argv)
 {
-    const char *ck = NULL, *tok = NULL;
+    const char *ck = NULL, *tok = NULL, *kv_type = NULL;
     int threads = 1, prompt = 64, decode = 64, reps = 3, bw = 0, warmup = 0;
     static const struct option opts[] = {{"threads", 1, 0, 't'}, {"prompt", 1, 0, 'p'},
                                          {"decode", 1, 0, 'd'},  {"reps", 1, 0, 'r'},
                                          {"bandwidth", 0, 0, 'b'}, {"warmup", 1, 0, 'w'},
-                                         {0, 0, 0, 0}};
+                                         {"kv-type", 1, 0, 'k'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -110,6 +110,7 @@ int main(int argc, char **argv)
         case 'r': reps = atoi(optarg); break;
         case 'b': bw = 1; break;
         case 'w': warmup = atoi(optarg); break;
+        case 'k': kv_type = optarg; break;
         default: return 2;
         }
     }
@@ -123,7 +124,8 @@ int main(int argc, char **argv)
     const int gguf = optind + 1 == argc; /* one file: a GGUF with its own vocabulary */
     if (optind + 2 > argc && !gguf) {
         fprintf(stderr, "usage: lmserve-bench-transformer [--threads N] [--prompt P] [--decode D] "
-                        "[--reps R] [--warmup N] (CKPT TOKENIZER | FILE.gguf) | --bandwidth\n");
+                        "[--reps R] [--warmup N] [--kv-type f32|f16|q8_0] (CKPT TOKENIZER | "
+                        "FILE.gguf) | --bandwidth\n");
         return 2;
     }
     ck = argv[optind];
@@ -132,6 +134,14 @@ int main(int argc, char **argv)
     struct status_err err = {0};
     if ((gguf ? transformer_open_gguf(ck, &t, &err) : transformer_open(ck, tok, &t, &err)) != STATUS_OK) {
         fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    /* the server's default: an fp16 cache for GGUF files (llama-bench's default too) */
+    if (!kv_type)
+        kv_type = gguf ? "f16" : "f32";
+    if (transformer_set_kv_type(t, kv_type, &err) != STATUS_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        transformer_close(t);
         return 1;
     }
     const struct transformer_shape *sh = transformer_shape_of(t);
@@ -170,10 +180,10 @@ int main(int argc, char **argv)
     }
     double weight_bytes = (double)sh->bytes;
     double dmed = median(td, reps);
-    printf("{\"what\":\"core\",\"format\":\"%s\",\"params\":%zu,\"threads\":%d,\"prompt_tokens\":%d,"
+    printf("{\"what\":\"core\",\"format\":\"%s\",\"kv_type\":\"%s\",\"params\":%zu,\"threads\":%d,\"prompt_tokens\":%d,"
            "\"prompt_tok_s\":%.1f,\"prompt_tok_per_cpu_s\":%.1f,\"decode_tokens\":%d,\"decode_tok_s\":%.2f,\"weight_gb_s\":%.2f,"
            "\"decode_tok_per_cpu_s\":%.2f,\"team_stood_down\":%lu}\n",
-           transformer_format_name(t), sh->n_params, kernels_threads(), prompt, median(tp, reps),
+           transformer_format_name(t), kv_type, sh->n_params, kernels_threads(), prompt, median(tp, reps),
            median(tpc, reps), decode, dmed, weight_bytes * dmed / 1e9, median(tc, reps), kernels_team_stood_down());
     free(ids);
     transformer_close(t);

@@ -128,6 +128,15 @@ extern const struct kernels_type_traits kernels_types[KERNELS_TYPE_COUNT];
                            size_t n, size_t hs, float scale);                                 \
     void (*att_sum_f16)(float *out, const float *w, const uint16_t *v, size_t v_stride,       \
                         size_t n, size_t hs);                                                 \
+    /* ... and with values stored as ggml Q8_0 blocks (a KV cache of kv_type q8_0; its keys   \
+     * are scored with the Q8_0 row's matvec): out = sum_i (w[i] * d_ib) * q_i, hs a multiple \
+     * of 32, row i at v + i * v_row_bytes; the reference multiplies and adds, SIMD fuses.   */ \
+    void (*att_sum_q8_0)(float *out, const float *w, const void *v, size_t v_row_bytes,       \
+                         size_t n, size_t hs);                                                \
+    /* ... and its keys: sc[i] = dot(k_i, q8) * scale, q8 the query as Q8_0 blocks, the dot  \
+     * the Q8_0 row's (per block the exact integer sum times d_k * d_q; SIMD: 8 keys at once) */ \
+    void (*att_scores_q8_0)(float *sc, const void *q8, const void *k, size_t k_row_bytes,     \
+                            size_t n, size_t hs, float scale);                                \
     /* LayerNorm as ggml computes it (act.h: kernels_layernorm is the definition; the AVX2    \
      * tier sums in double in another order, within 1e-6 relative); out may alias x. */       \
     void (*layernorm)(float *out, const float *x, const float *w, const float *b, size_t n,   \

@@ -660,6 +660,49 @@ MATVEC4_Q80(matvec4_q8_0, block_q8_0, QK8_0, 0, lanes_q8_0)
 MATVEC4_Q80(matvec4_q4_0, block_q4_0, QK4_0, 8, lanes_q4_0)
 MATVEC4_Q80(matvec4_q5_0, block_q5_0, QK4_0, 16, lanes_q5_0)
 
+/* One Q6_K block's exact integer total against y (the dot's, less 32 x the scaled bsums),
+ * spread over 8 int32 lanes, unpacking and multiplying one 32-value vector at a time: the
+ * unpacked block (16 vectors) held for 8 rows spilled to the stack, ~63 cycles a block.
+ * Scales: E holds the even scales as int16 in its low lane and the odd ones in its high
+ * lane, so vector v's (scale 2v for its first 16 values, 2v+1 for the rest) is one in-lane
+ * shuffle of E. */
+static inline __m256i q6k_block_lanes(const struct block_q6_K *b, const struct block_q8_K *y)
+{
+    const __m256i low = _mm256_set1_epi8(0x0F), hib = _mm256_set1_epi8(0x30);
+    const __m128i sc = _mm_loadu_si128((const __m128i *)(const void *)b->scales);
+    const __m256i e = _mm256_cvtepi8_epi16(
+        _mm_shuffle_epi8(sc, _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15)));
+    const __m256i off = _mm256_madd_epi16(_mm256_cvtepi8_epi16(sc),
+                                          _mm256_loadu_si256((const __m256i *)(const void *)y->bsums));
+    __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 5));
+#pragma GCC unroll 2
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = b->ql + 64 * h, *qh = b->qh + 32 * h;
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)(const void *)ql);
+        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(const void *)(ql + 32));
+        const __m256i hh = _mm256_loadu_si256((const __m256i *)(const void *)qh);
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            const __m256i l = (k & 1) ? l1 : l0;
+            const __m256i lo = (k & 2) ? _mm256_and_si256(_mm256_srli_epi16(l, 4), low)
+                                       : _mm256_and_si256(l, low);
+            __m256i hi;
+            switch (k) {
+            case 0: hi = _mm256_slli_epi16(hh, 4); break;
+            case 1: hi = _mm256_slli_epi16(hh, 2); break;
+            case 2: hi = hh; break;
+            default: hi = _mm256_srli_epi16(hh, 2); break;
+            }
+            const __m256i q = _mm256_or_si256(lo, _mm256_and_si256(hi, hib));
+            const int v = 4 * h + k;
+            const __m256i sv = _mm256_shuffle_epi8(e, _mm256_set1_epi16((short)((2 * v + 1) << 8 | 2 * v)));
+            const __m256i yy = _mm256_loadu_si256((const __m256i *)(const void *)(y->qs + 32 * v));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(q, yy), sv));
+        }
+    }
+    return sumi;
+}
+
 /* Q6_K decode: 8 rows against one token. Each row's block total is the dot's exact integer;
  * the 8 totals land in the lanes of one vector (one reduction instead of 2 horizontal sums
  * per row) and each lane does the dot's float steps, acc += (wd * yd) * total, in its order:
@@ -681,12 +724,10 @@ static void matvec8_q6_K(float *out, const struct kernels_mat *w, size_t r0, siz
             __m256i tot[8];
             float wd[8];
             for (int j = 0; j < 8; j++) {
-                __m256i q[8], s[8], sc16;
                 for (size_t off = 0; off < sizeof(struct block_q6_K); off += 64)
                     _mm_prefetch(ahead + (size_t)j * rb + i * sizeof(struct block_q6_K) + off,
                                  _MM_HINT_T0);
-                q6k_unpack(&rows[j][i], q, s, &sc16);
-                tot[j] = q6k_total(q, s, sc16, &y[i]);
+                tot[j] = q6k_block_lanes(&rows[j][i], &y[i]);
                 wd[j] = h2f(rows[j][i].d);
             }
             const __m256 d = _mm256_mul_ps(_mm256_loadu_ps(wd), _mm256_set1_ps(y[i].d));

@@ -113,6 +113,8 @@ float quant_dot_q4_1_ref(const void *a, const void *x, size_t n);
 float quant_dot_q5_0_ref(const void *a, const void *x, size_t n);
 float quant_dot_q5_1_ref(const void *a, const void *x, size_t n);
 float quant_dot_q8_0_ref(const void *a, const void *x, size_t n);
+void quant_att_scores_q8_0_ref(float *sc, const void *q8, const void *k, size_t k_row_bytes,
+                               size_t n, size_t hs, float scale);
 float quant_dot_q8_1_ref(const void *a, const void *x, size_t n);
 float quant_dot_q4_K_ref(const void *a, const void *x, size_t n);
 float quant_dot_q5_K_ref(const void *a, const void *x, size_t n);

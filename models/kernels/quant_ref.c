@@ -466,6 +466,14 @@ float quant_dot_q8_0_ref(const void *a, const void *x, size_t n)
     return dot_q8_blocks(a, x, n, sizeof(struct block_q8_0), offsetof(struct block_q8_0, qs));
 }
 
+/* kv_type q8_0's keys (kernels.h, att_scores_q8_0): the Q8_0 dot times the scale */
+void quant_att_scores_q8_0_ref(float *sc, const void *q8, const void *k, size_t k_row_bytes,
+                               size_t n, size_t hs, float scale)
+{
+    for (size_t i = 0; i < n; i++)
+        sc[i] = quant_dot_q8_0_ref((const char *)k + i * k_row_bytes, q8, hs) * scale;
+}
+
 float quant_dot_q8_1_ref(const void *a, const void *x, size_t n)
 {
     return dot_q8_blocks(a, x, n, sizeof(struct block_q8_1), offsetof(struct block_q8_1, qs));

@@ -270,6 +270,20 @@ static void att_sum_f16_ref(float *out, const float *w, const uint16_t *v, size_
             out[d] += w[i] * kernels_half_to_float(v[i * v_stride + d]);
 }
 
+static void att_sum_q8_0_ref(float *out, const float *w, const void *v, size_t v_row_bytes,
+                             size_t n, size_t hs)
+{
+    memset(out, 0, hs * sizeof *out);
+    for (size_t i = 0; i < n; i++) {
+        const struct block_q8_0 *b = (const void *)((const char *)v + i * v_row_bytes);
+        for (size_t j = 0; j < hs / QK8_0; j++) {
+            const float a = w[i] * kernels_half_to_float(b[j].d);
+            for (size_t d = 0; d < QK8_0; d++)
+                out[j * QK8_0 + d] += a * (float)b[j].qs[d];
+        }
+    }
+}
+
 const struct kernels_vec_ops kernels_vec_ref = {
     .rmsnorm = rmsnorm_ref,
     .softmax = softmax_ref,
@@ -280,6 +294,8 @@ const struct kernels_vec_ops kernels_vec_ref = {
     .att_sum = att_sum_ref,
     .att_scores_f16 = att_scores_f16_ref,
     .att_sum_f16 = att_sum_f16_ref,
+    .att_sum_q8_0 = att_sum_q8_0_ref,
+    .att_scores_q8_0 = quant_att_scores_q8_0_ref,
     .layernorm = kernels_layernorm,
     .exp_sum = kernels_exp_sum,
 };

@@ -19,16 +19,24 @@
                               * cores, ~1,600 claims per step at 48 KB */
 #define CHUNK_ROWS_ALIGN 8             /* the matvec kernels' row block (interleaved: 8) */
 #define CHUNK_ROWS_BATCH 24            /* the GEMM kernel's row block (8 tiles of 3) */
+/* F32 GEMM: chunks of several row blocks, so the kernel's prefetch of the next block (which
+ * stops at the chunk's end) runs; a matrix in about CHUNK_F32_SPLIT chunks, within
+ * [CHUNK_F32_MIN, CHUNK_F32_MAX] rows */
+#define CHUNK_F32_SPLIT 16
+#define CHUNK_F32_MIN (2 * CHUNK_ROWS_BATCH)
+#define CHUNK_F32_MAX (20 * CHUNK_ROWS_BATCH)
 #define ATT_ITEMS_PER_CHUNK 2          /* (token, head) pairs per attention chunk */
 
 struct transformer_seq {
     const transformer *t;
     size_t cap, pos;
     size_t batch_cap;
-    /* (n_layers, n_kv_heads, cap, head_size): a head's keys of consecutive positions are
-     * contiguous, so attention streams whole cache lines (kv_dim-strided rows wasted half) */
-    float *kc, *vc;
-    uint16_t *kh, *vh; /* the same as IEEE half instead (kv_type f16; kc, vc NULL then) */
+    /* (n_layers, n_kv_heads, cap) rows of kv_rb bytes: one head's key (value) at one
+     * position, as floats, IEEE half or Q8_0 blocks (kv_type); a head's keys of consecutive
+     * positions are contiguous, so attention streams whole cache lines */
+    unsigned char *kb, *vb;
+    size_t kv_rb;
+    int kv_type; /* enum transformer_kv_type */
     float *x, *xb, *xb2, *q; /* (batch, dim) */
     float *hb, *hb2;         /* (batch, hidden_dim) */
     float *kn, *vn;          /* (batch, kv_dim): this step's keys and values before the cache */
@@ -44,6 +52,21 @@ struct transformer_seq {
     void *rs; /* a recurrent architecture's fixed-size state (ck.recurrent); no KV cache then */
     const struct recurrent_ops *rops; /* its table (kept: a sequence may outlive its model) */
 };
+
+#define KV_Q8_BLOCK 32    /* values per Q8_0 block */
+#define KV_Q8_BYTES 34    /* its bytes: an fp16 scale, 32 int8 */
+#define KV_Q8_HS_MAX 512  /* kv_type q8_0: a query head quantized on the stack */
+
+/* Bytes of one head's key (or value) at one position in the cache */
+static size_t kv_row_bytes(const transformer *t)
+{
+    const size_t hs = (size_t)t->head_size;
+    switch (t->kv_type) {
+    case TRANSFORMER_KV_F16: return hs * sizeof(uint16_t);
+    case TRANSFORMER_KV_Q8_0: return hs / KV_Q8_BLOCK * KV_Q8_BYTES;
+    default: return hs * sizeof(float);
+    }
+}
 
 transformer_seq *transformer_seq_new(const transformer *t, size_t capacity)
 {
@@ -65,18 +88,15 @@ transformer_seq *transformer_seq_new(const transformer *t, size_t capacity)
         }
         return s;
     }
-    const size_t kv = (size_t)sh->n_layers * capacity * (size_t)t->kv_dim;
-    if (t->kv_f16) {
-        s->kh = malloc(kv * sizeof(uint16_t));
-        s->vh = malloc(kv * sizeof(uint16_t));
-    } else {
-        s->kc = malloc(kv * sizeof(float));
-        s->vc = malloc(kv * sizeof(float));
-    }
+    s->kv_type = t->kv_type;
+    s->kv_rb = kv_row_bytes(t);
+    const size_t kv = transformer_seq_kv_bytes(t, capacity) / 2;
+    s->kb = malloc(kv);
+    s->vb = malloc(kv);
     s->logits = malloc((size_t)sh->vocab * sizeof(float));
     s->rope_cr = malloc((size_t)t->head_size / 2 * sizeof(float));
     s->rope_ci = malloc((size_t)t->head_size / 2 * sizeof(float));
-    if (!(t->kv_f16 ? s->kh && s->vh : s->kc && s->vc) || !s->logits || !s->rope_cr || !s->rope_ci) {
+    if (!s->kb || !s->vb || !s->logits || !s->rope_cr || !s->rope_ci) {
         transformer_seq_free(s);
         return NULL;
     }
@@ -107,10 +127,8 @@ void transformer_seq_free(transformer_seq *s)
     if (!s)
         return;
     free_batch(s);
-    free(s->kc);
-    free(s->vc);
-    free(s->kh);
-    free(s->vh);
+    free(s->kb);
+    free(s->vb);
     free(s->logits);
     free(s->rope_cr);
     free(s->rope_ci);
@@ -125,8 +143,7 @@ size_t transformer_seq_bytes(const transformer_seq *s)
         return sizeof *s + s->rops->state_bytes(s->rs) +
                (size_t)s->t->ck.shape.vocab * sizeof(float);
     const struct transformer_shape *sh = &s->t->ck.shape;
-    const size_t es = s->kh ? sizeof(uint16_t) : sizeof(float);
-    size_t b = sizeof *s + 2 * (size_t)sh->n_layers * s->cap * (size_t)s->t->kv_dim * es;
+    size_t b = sizeof *s + 2 * (size_t)sh->n_layers * s->cap * (size_t)(s->t->kv_dim / s->t->head_size) * s->kv_rb;
     b += ((size_t)sh->vocab + (size_t)s->t->head_size) * sizeof(float);
     const size_t dim = (size_t)sh->dim, hid = (size_t)sh->hidden_dim;
     return b + s->batch_cap * (4 * dim + 2 * hid) * sizeof(float) + 3 * s->xa_bytes +
@@ -135,19 +152,28 @@ size_t transformer_seq_bytes(const transformer_seq *s)
 
 int transformer_set_kv_type(transformer *t, const char *type, struct status_err *err)
 {
-    if (strcmp(type, "f32") == 0) {
-        t->kv_f16 = 0;
-        return STATUS_OK;
-    }
-    if (strcmp(type, "f16") != 0)
+    int kt;
+    if (strcmp(type, "f32") == 0)
+        kt = TRANSFORMER_KV_F32;
+    else if (strcmp(type, "f16") == 0)
+        kt = TRANSFORMER_KV_F16;
+    else if (strcmp(type, "q8_0") == 0)
+        kt = TRANSFORMER_KV_Q8_0;
+    else
         return status_set(err, STATUS_BAD_INPUT, "options.kv_type",
-                          "kv_type must be f32 or f16, not '%s'", type);
+                          "kv_type must be f32, f16 or q8_0, not '%s'", type);
     if (t->ck.recurrent) /* no KV cache: nothing to store */
         return STATUS_OK;
-    if (!t->ck.arch.ggml)
+    if (kt != TRANSFORMER_KV_F32 && !t->ck.arch.ggml)
         return status_set(err, STATUS_BAD_INPUT, "options.kv_type",
-                          "kv_type f16 needs a GGUF model (llama2.c checkpoints keep float keys)");
-    t->kv_f16 = 1;
+                          "kv_type %s needs a GGUF model (llama2.c checkpoints keep float keys)",
+                          type);
+    if (kt == TRANSFORMER_KV_Q8_0 && (t->head_size % KV_Q8_BLOCK != 0 || t->head_size > KV_Q8_HS_MAX))
+        return status_set(err, STATUS_BAD_INPUT, "options.kv_type",
+                          "kv_type q8_0 needs a head size that is a multiple of %d and at most "
+                          "%d (this model's is %d); use f16",
+                          KV_Q8_BLOCK, KV_Q8_HS_MAX, t->head_size);
+    t->kv_type = kt;
     return STATUS_OK;
 }
 
@@ -159,19 +185,16 @@ void transformer_seq_set_all_logits(transformer_seq *s, float *out) { s->all_out
 int transformer_seq_copy_prefix(transformer_seq *dst, const transformer_seq *src, size_t n)
 {
     /* src->pos is not read: a step may be advancing src (a running generation) right now */
-    if (dst->rs || src->rs || dst->t != src->t || dst->pos != 0 || n > src->cap || n > dst->cap)
+    if (dst->rs || src->rs || dst->t != src->t || dst->pos != 0 || n > src->cap || n > dst->cap ||
+        dst->kv_type != src->kv_type)
         return -1;
     const size_t hs = (size_t)dst->t->head_size;
     /* one block of cap x head_size per layer and KV head */
     const size_t blocks = (size_t)dst->t->ck.shape.n_layers * ((size_t)dst->t->kv_dim / hs);
+    const size_t rb = dst->kv_rb;
     for (size_t b = 0; b < blocks; b++) {
-        if (dst->kh) {
-            memcpy(dst->kh + b * dst->cap * hs, src->kh + b * src->cap * hs, n * hs * sizeof(uint16_t));
-            memcpy(dst->vh + b * dst->cap * hs, src->vh + b * src->cap * hs, n * hs * sizeof(uint16_t));
-            continue;
-        }
-        memcpy(dst->kc + b * dst->cap * hs, src->kc + b * src->cap * hs, n * hs * sizeof(float));
-        memcpy(dst->vc + b * dst->cap * hs, src->vc + b * src->cap * hs, n * hs * sizeof(float));
+        memcpy(dst->kb + b * dst->cap * rb, src->kb + b * src->cap * rb, n * rb);
+        memcpy(dst->vb + b * dst->cap * rb, src->vb + b * src->cap * rb, n * rb);
     }
     dst->pos = n;
     return 0;
@@ -184,8 +207,8 @@ size_t transformer_seq_kv_bytes(const transformer *t, size_t capacity)
     const size_t seq_len = (size_t)t->ck.shape.seq_len;
     if (capacity == 0 || capacity > seq_len)
         capacity = seq_len;
-    return 2 * (size_t)t->ck.shape.n_layers * capacity * (size_t)t->kv_dim *
-           (t->kv_f16 ? sizeof(uint16_t) : sizeof(float));
+    return 2 * (size_t)t->ck.shape.n_layers * capacity * (size_t)(t->kv_dim / t->head_size) *
+           kv_row_bytes(t);
 }
 const float *transformer_logits(const transformer_seq *s) { return s->logits; }
 
@@ -339,6 +362,9 @@ static void linear_epi(const transformer *t, void *const *xa, const float *x, si
         bytes = bytes > CHUNK_WEIGHT_BYTES ? bytes : CHUNK_WEIGHT_BYTES;
         chunk = bytes / segs[0].w->m.row_bytes;
         chunk = chunk < CHUNK_ROWS_ALIGN ? CHUNK_ROWS_ALIGN : chunk / CHUNK_ROWS_ALIGN * CHUNK_ROWS_ALIGN;
+    } else if (segs[0].w->m.type == KERNELS_F32) {
+        chunk = rows / CHUNK_F32_SPLIT / CHUNK_ROWS_BATCH * CHUNK_ROWS_BATCH;
+        chunk = chunk < CHUNK_F32_MIN ? CHUNK_F32_MIN : chunk > CHUNK_F32_MAX ? CHUNK_F32_MAX : chunk;
     } else {
         chunk = CHUNK_ROWS_BATCH;
     }
@@ -394,6 +420,17 @@ struct att_job {
     float *scores; /* ggml numerics: (n * n_heads, score_cap) scratch, else NULL */
 };
 
+/* kv_type q8_0: the query quantized to Q8_0 as llama.cpp's flash attention does, then
+ * scored against the n cached keys */
+static void att_scores_q8_0(const transformer *t, float *sc, const float *q,
+                            const unsigned char *k, size_t rb, size_t n, float scale)
+{
+    unsigned char qq[KV_Q8_HS_MAX / KV_Q8_BLOCK * KV_Q8_BYTES];
+    const size_t hs = (size_t)t->head_size;
+    t->k->type[KERNELS_Q8_0].from_float(q, qq, hs);
+    t->k->att_scores_q8_0(sc, qq, k, rb, n, hs, scale);
+}
+
 static void att_range(void *ctx, size_t b, size_t e)
 {
     const struct att_job *j = ctx;
@@ -406,9 +443,10 @@ static void att_range(void *ctx, size_t b, size_t e)
     for (size_t it = b; it < e; it++) {
         const size_t tok = it / H, h = it % H, p = j->rows[tok].pos;
         const transformer_seq *sq = j->rows[tok].seq;
-        /* this layer's and KV head's block: positions contiguous, head_size apart */
-        const size_t kvoff = ((j->layer * kvd / hs) + h / group) * sq->cap * hs;
-        const float *kc = sq->kc, *vc = sq->vc;
+        /* this layer's and KV head's block: positions contiguous, one row of kv_rb apart */
+        const size_t kvoff = ((j->layer * kvd / hs) + h / group) * sq->cap;
+        const unsigned char *kb = sq->kb + kvoff * sq->kv_rb, *vb = sq->vb + kvoff * sq->kv_rb;
+        const float *kc = (const float *)(const void *)kb, *vc = (const float *)(const void *)vb;
         const float *q = s->q + tok * dim + h * hs;
         float *out = s->xb + tok * dim + h * hs;
         memset(out, 0, hs * sizeof *out);
@@ -416,27 +454,33 @@ static void att_range(void *ctx, size_t b, size_t e)
             /* ggml: softmax in float with its sum in double, the weights rounded to fp16
              * before they multiply the (fp16) values */
             float *sc = j->scores + it * j->score_cap, mx = -INFINITY;
-            if (sq->kh) /* kv_type f16 (GGUF only): the same floats, half the memory */
-                t->k->att_scores_f16(sc, q, sq->kh + kvoff, hs, p + 1, hs, scale);
+            if (sq->kv_type == TRANSFORMER_KV_Q8_0)
+                att_scores_q8_0(t, sc, q, kb, sq->kv_rb, p + 1, scale);
+            else if (sq->kv_type == TRANSFORMER_KV_F16) /* the same floats, half the memory */
+                t->k->att_scores_f16(sc, q, (const uint16_t *)(const void *)kb, hs, p + 1, hs, scale);
             else
-                t->k->att_scores(sc, q, kc + kvoff, hs, p + 1, hs, scale);
+                t->k->att_scores(sc, q, kc, hs, p + 1, hs, scale);
             for (size_t i = 0; i <= p; i++)
                 mx = sc[i] > mx ? sc[i] : mx;
             const double sum = t->k->exp_sum(sc, sc, mx, p + 1);
             const float inv = (float)(1.0 / sum);
             for (size_t i = 0; i <= p; i++)
                 sc[i] *= inv;
+            if (sq->kv_type == TRANSFORMER_KV_Q8_0) { /* float weights (llama.cpp's flash path) */
+                t->k->att_sum_q8_0(out, sc, vb, sq->kv_rb, p + 1, hs);
+                continue;
+            }
             t->k->round_f16(sc, p + 1);
-            if (sq->vh)
-                t->k->att_sum_f16(out, sc, sq->vh + kvoff, hs, p + 1, hs);
+            if (sq->kv_type == TRANSFORMER_KV_F16)
+                t->k->att_sum_f16(out, sc, (const uint16_t *)(const void *)vb, hs, p + 1, hs);
             else
-                t->k->att_sum(out, sc, vc + kvoff, hs, p + 1, hs);
+                t->k->att_sum(out, sc, vc, hs, p + 1, hs);
             continue;
         }
         /* one pass with a running max (online softmax): no scratch of seq_len floats */
         float m = -INFINITY, l = 0.0f;
         for (size_t i = 0; i <= p; i++) {
-            const float sc = t->k->dot(q, kc + kvoff + i * hs, hs) * scale;
+            const float sc = t->k->dot(q, kc + i * hs, hs) * scale;
             if (sc > m) {
                 const float f = expf(m - sc); /* 0 on the first position */
                 for (size_t d = 0; d < hs; d++)
@@ -445,7 +489,7 @@ static void att_range(void *ctx, size_t b, size_t e)
                 m = sc;
             }
             const float w = expf(sc - m);
-            t->k->axpy(out, w, vc + kvoff + i * hs, hs);
+            t->k->axpy(out, w, vc + i * hs, hs);
             l += w;
         }
         const float inv = 1.0f / l;
@@ -455,6 +499,19 @@ static void att_range(void *ctx, size_t b, size_t e)
 }
 
 /* ---- the pass ---- */
+
+/* One head's key or value (hs floats) into its cache row */
+static void kv_store(const transformer *t, int kv_type, unsigned char *dst, const float *x)
+{
+    const size_t hs = (size_t)t->head_size;
+    switch (kv_type) {
+    case TRANSFORMER_KV_F16: /* already rounded to fp16: the conversion is exact */
+        t->k->to_f16((uint16_t *)(void *)dst, x, hs);
+        break;
+    case TRANSFORMER_KV_Q8_0: t->k->type[KERNELS_Q8_0].from_float(x, dst, hs); break;
+    default: memcpy(dst, x, hs * sizeof(float)); break;
+    }
+}
 
 /* cos/sin of the n_rot/2 angles at position p: run.c's formula for llama2.c checkpoints,
  * ggml's recurrence (theta *= base^(-2/n_rot), frequency factors, linear scaling) else. */
@@ -646,10 +703,13 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
             rope(a, kn + i * kvd, kvd, hs, s->rope_cr, s->rope_ci);
         }
         struct att_job aj = {.t = t, .s = s, .rows = rows, .layer = l, .n = n, .score_cap = score_cap};
-        if (a->ggml) { /* llama.cpp's default F16 KV cache; Q rounded as ggml does */
-            t->k->round_f16(s->q, n * dim);
-            t->k->round_f16(kn, n * kvd);
-            t->k->round_f16(vn, n * kvd);
+        if (a->ggml) { /* llama.cpp's default F16 KV cache; Q rounded as ggml does (a Q8_0
+                        * cache quantizes the floats, as llama.cpp's flash attention) */
+            if (t->kv_type != TRANSFORMER_KV_Q8_0) {
+                t->k->round_f16(s->q, n * dim);
+                t->k->round_f16(kn, n * kvd);
+                t->k->round_f16(vn, n * kvd);
+            }
             /* kept between layers and steps: no allocation per layer */
             const size_t need = n * (size_t)sh->n_heads * score_cap;
             if (need > s->scores_cap) {
@@ -664,15 +724,10 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
         for (size_t i = 0; i < n; i++) {
             transformer_seq *sq = rows[i].seq;
             for (size_t hh = 0; hh < kvd / hs; hh++) { /* each KV head's block */
-                const size_t off = ((l * (kvd / hs) + hh) * sq->cap + rows[i].pos) * hs;
+                const size_t off = ((l * (kvd / hs) + hh) * sq->cap + rows[i].pos) * sq->kv_rb;
                 const float *kr = kn + i * kvd + hh * hs, *vr = vn + i * kvd + hh * hs;
-                if (sq->kh) { /* already rounded to fp16 above: the conversion is exact */
-                    t->k->to_f16(sq->kh + off, kr, hs);
-                    t->k->to_f16(sq->vh + off, vr, hs);
-                    continue;
-                }
-                memcpy(sq->kc + off, kr, hs * sizeof(float));
-                memcpy(sq->vc + off, vr, hs * sizeof(float));
+                kv_store(t, sq->kv_type, sq->kb + off, kr);
+                kv_store(t, sq->kv_type, sq->vb + off, vr);
             }
         }
         kernels_parallel_for(n * (size_t)sh->n_heads, ATT_ITEMS_PER_CHUNK, att_range, &aj);
@@ -893,7 +948,7 @@ static int forward_recurrent(transformer_batch *b, transformer_seq *const *seqs,
     }
     const struct recurrent_ops *ops = b->ws->rops;
     int rc = ops->forward_multi(b->ws->t, b->ws->rs, b->rs, ids, n, n_seq, b->rs_logits, b->rs_all,
-                                err);
+                                b->stop, err);
     if (rc != STATUS_OK)
         return rc;
     for (size_t k = 0; k < n_seq; k++)

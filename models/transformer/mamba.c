@@ -24,6 +24,10 @@
 #endif
 
 #define MAMBA_BATCH 64       /* prompt tokens per batch */
+#define CLS_SLICES 8         /* a preemptible step's classifier: this many slices, the stop
+                              * flag looked at before each (the classifier is most of a
+                              * decode step: 50k x 384 against 8 layers of 1M weights) */
+#define CLS_SLICE_ALIGN 24   /* slice rows: whole F32 GEMM blocks and 8-row interleave groups */
 #define CHANNELS_PER_CHUNK 16 /* conv/scan channels per claimed chunk */
 
 struct mamba_state {
@@ -42,6 +46,9 @@ struct mamba_state {
     void *xa;        /* (B, max(dim, d_inner)) * 4 bytes */
     float *out;      /* forward_multi's output rows (out_cap x vocab), grown as needed */
     size_t out_cap;
+    float *snap;     /* forward_multi (preemptible step): each sequence's conv + SSM state
+                      * before the step (snap_cap sequences), restored when it is cancelled */
+    size_t snap_cap;
     size_t bytes;
 };
 
@@ -103,7 +110,7 @@ static void state_free(void *st)
     if (!m)
         return;
     float *bufs[] = {m->conv, m->ssm, m->x, m->xb, m->xz, m->xc, m->xdb, m->dtin, m->dt, m->y,
-                     m->out};
+                     m->out, m->snap};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         free(bufs[i]);
     free(m->xa);
@@ -398,7 +405,20 @@ static int forward_batch(const transformer *t, struct mamba_state *m, const stru
     /* the output rows, normed, side by side in xb (free after the last layer) */
     for (size_t k = 0; k < n_out; k++)
         transformer_rmsnorm(t, m->xb + k * dim, m->x + out_rows[k] * dim, ck->rms_final, dim);
-    transformer_linear(t, m->xa, m->xb, n_out, dim, &ck->wcls, out, (size_t)ck->shape.vocab);
+    const size_t V = (size_t)ck->shape.vocab;
+    size_t slice = V;
+    if (cancelled && !ck->wcls.m.scales) { /* (a grouped llama2.c Q8_0 view: one slice) */
+        slice = (V / CLS_SLICES + CLS_SLICE_ALIGN - 1) / CLS_SLICE_ALIGN * CLS_SLICE_ALIGN;
+        slice = slice ? slice : V;
+    }
+    for (size_t v0 = 0; v0 < V; v0 += slice) {
+        if (cancelled && *cancelled)
+            return status_set(err, STATUS_CANCELLED, NULL, "cancelled");
+        struct tensor w = ck->wcls;
+        w.rows = V - v0 < slice ? V - v0 : slice;
+        w.m.data = (const char *)w.m.data + v0 * w.m.row_bytes;
+        transformer_linear(t, m->xa, m->xb, n_out, dim, &w, out + v0, V);
+    }
     return STATUS_OK;
 }
 
@@ -428,17 +448,66 @@ static int forward(const transformer *t, void *st, const int *ids, size_t n, flo
     return STATUS_OK;
 }
 
+/* ---- a preemptible step's snapshot of its sequences' states ---- */
+
+struct snap_job {
+    struct mamba_state *m;
+    void *const *st;
+    int restore; /* 0: states -> snapshot, 1: back */
+};
+
+static void snap_range(void *ctx, size_t b, size_t e)
+{
+    const struct snap_job *j = ctx;
+    const size_t nc = j->m->L * j->m->di * (j->m->dc - 1), ns = j->m->L * j->m->di * j->m->ds;
+    for (size_t k = b; k < e; k++) {
+        struct mamba_state *s = j->st[k];
+        float *c = j->m->snap + k * (nc + ns), *h = c + nc;
+        if (j->restore) {
+            memcpy(s->conv, c, nc * sizeof *c);
+            memcpy(s->ssm, h, ns * sizeof *h);
+        } else {
+            memcpy(c, s->conv, nc * sizeof *c);
+            memcpy(h, s->ssm, ns * sizeof *h);
+        }
+    }
+}
+
+/* Copy the n_seq states into m->snap (restore 0) or back (1); -1 when out of memory. */
+static int snapshot(struct mamba_state *m, void *const *st, size_t n_seq, int restore)
+{
+    const size_t per = m->L * m->di * (m->dc - 1 + m->ds);
+    if (!restore && n_seq > m->snap_cap) {
+        float *p = realloc(m->snap, n_seq * per * sizeof *p);
+        if (!p)
+            return -1;
+        m->bytes += (n_seq - m->snap_cap) * per * sizeof *p;
+        m->snap = p;
+        m->snap_cap = n_seq;
+    }
+    struct snap_job j = {m, st, restore};
+    kernels_parallel_for(n_seq, 1, snap_range, &j);
+    return 0;
+}
+
 /* Several sequences in one step: batches of up to MAMBA_BATCH rows taken from the sequences
  * in order (a sequence's rows may span two batches; its state carries over), each batch one
- * pass of forward_batch. Never cancelled half-way: a step's states advance together. */
+ * pass of forward_batch. A cancelled step (the stop flag, looked at between layers and
+ * classifier slices) puts every state back as it was before the step: the scheduler preempts
+ * a decode step for a new prompt's first token and runs the step again after it. */
 static int forward_multi(const transformer *t, void *scratch, void *const *st,
                          const int *const *ids, const size_t *n, size_t n_seq,
-                         float *const *logits, float *const *all_logits, struct status_err *err)
+                         float *const *logits, float *const *all_logits,
+                         const volatile int *cancelled, struct status_err *err)
 {
     struct mamba_state *m = scratch;
     const size_t V = (size_t)t->ck.shape.vocab;
     if (scratch_ready(m) != 0)
         return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory for a Mamba batch");
+    if (cancelled && *cancelled)
+        return status_set(err, STATUS_CANCELLED, NULL, "cancelled");
+    if (cancelled && snapshot(m, st, n_seq, 0) != 0)
+        cancelled = NULL; /* no room for a snapshot: this step runs to its end */
     struct seg seg[MAMBA_BATCH];
     int tok[MAMBA_BATCH];
     size_t rows[MAMBA_BATCH];
@@ -478,7 +547,9 @@ static int forward_multi(const transformer *t, void *scratch, void *const *st,
             m->out = p;
             m->out_cap = o;
         }
-        int rc = forward_batch(t, m, seg, g, tok, r, rows, o, m->out, NULL, err);
+        int rc = forward_batch(t, m, seg, g, tok, r, rows, o, m->out, cancelled, err);
+        if (rc == STATUS_CANCELLED && cancelled)
+            snapshot(m, st, n_seq, 1);
         if (rc != STATUS_OK)
             return rc;
         for (size_t q = 0; q < o; q++)

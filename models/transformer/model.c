@@ -40,6 +40,13 @@ static int file_is_gguf(const char *path)
     return n == sizeof head && memcmp(head, "GGUF", sizeof head) == 0;
 }
 
+static char kv_type_default[8]; /* the server's --kv-type ("": f16), a copy */
+
+void transformer_kv_type_default(const char *type)
+{
+    snprintf(kv_type_default, sizeof kv_type_default, "%s", type ? type : "");
+}
+
 static int tf_load(const char *path, const struct model_options *opts, void **impl,
                    struct status_err *err)
 {
@@ -82,9 +89,16 @@ static int tf_load(const char *path, const struct model_options *opts, void **im
     transformer_set_chat_template(t, tmpl);
     /* GGUF (ggml numerics): keys and values are rounded to fp16 before they are stored, so
      * an fp16 cache gives the same logits with half the memory and half the bytes attention
-     * reads per token (llama.cpp's default too); kv_type=f32 keeps floats */
-    if (!kvt && t->ck.arch.ggml && !t->ck.recurrent)
-        kvt = "f16";
+     * reads per token (llama.cpp's default too); kv_type=f32 keeps floats, q8_0 quarters
+     * them; the server's --kv-type sets the default */
+    if (!kvt && t->ck.arch.ggml && !t->ck.recurrent) {
+        kvt = kv_type_default[0] ? kv_type_default : "f16";
+        if (transformer_set_kv_type(t, kvt, err) != STATUS_OK) {
+            fprintf(stderr, "lmserve: %s: --kv-type %s does not fit (%s); using f16\n", path,
+                    kvt, err->msg);
+            kvt = "f16";
+        }
+    }
     if (kvt && (rc = transformer_set_kv_type(t, kvt, err)) != STATUS_OK) {
         transformer_close(t);
         return rc;
@@ -156,6 +170,10 @@ static json_t *tf_describe(const void *impl)
                                 json_integer(t->ck.encw.cls_out.rows ? (json_int_t)t->ck.encw.cls_out.rows
                                                                      : (json_int_t)s->dim));
         json_object_set_new(o, "encoder", e);
+    }
+    if (o && !t->ck.bert && !t->ck.recurrent) { /* the KV cache's storage (kv_type) */
+        static const char *const kv_names[] = {"f32", "f16", "q8_0"};
+        json_object_set_new(o, "kv_type", json_string(kv_names[t->kv_type]));
     }
     if (o && chat)
         json_object_set_new(o, "chat_template", json_string(chat));

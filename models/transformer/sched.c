@@ -56,7 +56,7 @@ struct transformer_sched {
     pthread_cond_t work, done, slot;
     pthread_t th;
     int quit, last_prompt_only;
-    int recurrent; /* Mamba: states advance in place, so a step is never preempted (no prefix cache) */
+    int recurrent; /* Mamba: no prefix cache, no KV accounting */
     /* a decode-only step in flight (stepping) gives way to a prompt that arrives meanwhile
      * (preempt, the batch's stop flag): the prompt's first token need not wait for it */
     int stepping, preemptible;
@@ -233,7 +233,8 @@ static void *sched_main(void *arg)
         int has_prompt = 0;
         for (size_t i = 0; i < m; i++)
             has_prompt |= s->pick[i]->take > 1 || s->pick[i]->n - s->pick[i]->done > 1;
-        s->preemptible = !prompt_only && !has_prompt && !s->last_prompt_only && !s->recurrent;
+        /* (a recurrent model's step restores its states from a snapshot when preempted) */
+        s->preemptible = !prompt_only && !has_prompt && !s->last_prompt_only;
         s->preempt = 0;
         s->stepping = 1;
         s->last_prompt_only = prompt_only;

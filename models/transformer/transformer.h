@@ -47,10 +47,16 @@ const char *transformer_format_name(const transformer *t); /* "llama2c-legacy", 
  * CHAT_TEMPLATE_NONE (-1). Set once at load (model.c), before the model is shared. */
 int transformer_chat_template(const transformer *t);
 void transformer_set_chat_template(transformer *t, int tmpl);
-/* The KV cache's element type for sequences made from now on: "f32" (default) or "f16"
+/* The KV cache's element type for sequences made from now on: "f32" (default), "f16"
  * (half the memory; GGUF models only, whose keys and values are fp16-rounded anyway, so the
- * output is unchanged). Anything else: STATUS_BAD_INPUT. */
+ * output is unchanged) or "q8_0" (ggml's Q8_0 blocks, 34 bytes per 32 values as llama.cpp's
+ * -ctk/-ctv q8_0; GGUF models whose head size is a multiple of 32; logits change slightly).
+ * Anything else: STATUS_BAD_INPUT. */
 int transformer_set_kv_type(transformer *t, const char *type, struct status_err *err);
+/* The server's --kv-type: the type the "transformer" loader (model.c) gives GGUF models
+ * without a kv_type option (NULL: f16). A model it does not fit (q8_0 on a head size that is
+ * not a multiple of 32) keeps f16, with a line on stderr. Set before models load. */
+void transformer_kv_type_default(const char *type);
 
 /* ---- tokenizer ---- */
 #define TRANSFORMER_BOS 1

@@ -204,11 +204,15 @@ struct recurrent_ops {
     /* several sequences in one step (continuous batching): sequence k's n[k] tokens advance
      * st[k]; its last row's logits into logits[k], every row's into all_logits[k] when that
      * is non-NULL. 'scratch' is a state of the same model whose batch buffers the step uses
-     * (its own recurrent state is untouched). Runs to the end (no cancel: the states advance
-     * together); each sequence's numbers equal what forward gives it alone. */
+     * (its own recurrent state is untouched). Each sequence's numbers equal what forward
+     * gives it alone. 'cancelled' (or NULL): when it is set during the step (the scheduler
+     * preempting a decode step for a new prompt), the step stops between layers or between
+     * slices of the classifier and returns STATUS_CANCELLED with every state as it was
+     * before the step (a snapshot taken at its start), so the step can simply run again. */
     int (*forward_multi)(const transformer *t, void *scratch, void *const *st,
                          const int *const *ids, const size_t *n, size_t n_seq,
-                         float *const *logits, float *const *all_logits, struct status_err *err);
+                         float *const *logits, float *const *all_logits,
+                         const volatile int *cancelled, struct status_err *err);
 };
 extern const struct recurrent_ops mamba_ops; /* mamba.c: a fixed-size conv + SSM state */
 
@@ -259,13 +263,19 @@ size_t utf8_stream_push(struct utf8_stream *u, const char *data, size_t len, cha
 /* Whatever is pending becomes U+FFFD; returns bytes written (<= 3). */
 size_t utf8_stream_flush(struct utf8_stream *u, char *out);
 
+/* The KV cache's storage: floats, IEEE half (ggml rounds keys and values to fp16 anyway:
+ * the same logits), or ggml's Q8_0 blocks (34 bytes per 32 values, as llama.cpp's -ctk/-ctv
+ * q8_0: ~1/4 of the floats' bytes; changes the logits slightly) */
+enum transformer_kv_type { TRANSFORMER_KV_F32, TRANSFORMER_KV_F16, TRANSFORMER_KV_Q8_0 };
+
 struct transformer {
     struct checkpoint ck;
     struct tokenizer tok; /* llama2.c's tokenizer, unless 'vocab' is set */
     struct vocab *vocab;         /* a GGUF file's tokenizer (owned); NULL for llama2.c models */
     int tokenizer_only;   /* a vocabulary without weights: tokenize, never generate */
     int head_size, kv_dim;
-    int kv_f16; /* KV cache stored as IEEE half (option kv_type=f16; GGUF numerics only) */
+    int kv_type; /* enum transformer_kv_type: how the KV cache stores keys and values
+                  * (option kv_type; f16 and q8_0 for GGUF numerics only) */
     const struct kernels_ops *k;
     int chat_template_plus1; /* models/chat family + 1; 0 (as calloc leaves it) = none */
     struct transformer_sched *sched; /* continuous batching (sched.c), started on first use */

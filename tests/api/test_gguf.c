@@ -111,3 +111,67 @@ Test(gguf, unknown_architecture_and_truncated_file_are_422, .timeout = 60)
     http_res_free(&r);
     cr_assert_eq(srv_stop(&s), 0);
 }
+
+/* --kv-type: the server's KV cache storage for GGUF models without their own kv_type. A
+ * server with --kv-type q8_0 serves a head-size-64 model with a Q8_0 cache (details.kv_type)
+ * next to the same file with the per-model kv_type=f16 and kv_type=f32; the three greedy
+ * completions are printed (q8_0 may change them; f16 and f32 must agree, ggml's numerics
+ * round keys and values to fp16 anyway); stories260K.gguf (head size 8: no whole Q8_0
+ * blocks) keeps f16; a bad value exits 2. */
+Test(gguf, kv_type_flag_and_option, .timeout = 120)
+{
+    char path[TG_PATH_MAX], m8[TG_PATH_MAX + 32], m16[TG_PATH_MAX + 48], m32[TG_PATH_MAX + 48];
+    harness_gguf_random("kv.gguf",
+                        "--arch llama --type Q8_0 --dim 256 --hidden 512 --layers 2 --heads 4 "
+                        "--kv-heads 2 --vocab 320 --ctx 128 --seed 7",
+                        path, sizeof path);
+    snprintf(m8, sizeof m8, "q=transformer:%s", path);
+    snprintf(m16, sizeof m16, "h=transformer:%s,kv_type=f16", path);
+    snprintf(m32, sizeof m32, "f=transformer:%s,kv_type=f32", path);
+    const char *args[] = {"--kv-type", "q8_0", "--model", m8, "--model", m16, "--model", m32, NULL};
+    struct srv s;
+    srv_start(&s, args, 1);
+    const char *ids[] = {"q", "h", "f"}, *want[] = {"q8_0", "f16", "f32"};
+    char *text[3];
+    for (int i = 0; i < 3; i++) {
+        struct http_res m;
+        char url[64], body[256];
+        snprintf(url, sizeof url, "/v1/models/%s", ids[i]);
+        cr_assert_eq(http_get(&s, url, &m), 0);
+        cr_assert_eq(m.status, 200);
+        cr_expect_str_eq(json_string_value(json_object_get(json_object_get(m.json, "details"), "kv_type")),
+                         want[i]);
+        http_res_free(&m);
+        snprintf(body, sizeof body, "{\"model\":\"%s\",\"prompt\":\"abc\",\"max_tokens\":24,"
+                                    "\"temperature\":0}", ids[i]);
+        json_t *r = http_post_ok(&s, "/v1/completions", body);
+        text[i] = strdup(json_string_value(json_object_get(json_array_get(json_object_get(r, "choices"), 0), "text")));
+        json_decref(r);
+    }
+    fprintf(stderr, "gguf: kv_type q8_0 %s the f16 cache's 24 greedy tokens\n",
+            strcmp(text[0], text[1]) == 0 ? "gives" : "changes");
+    cr_expect_str_eq(text[1], text[2], "f16 and f32 caches generate differently");
+    for (int i = 0; i < 3; i++)
+        free(text[i]);
+    cr_assert_eq(srv_stop(&s), 0);
+
+    const char *dir = harness_shared_models();
+    char gg[TG_PATH_MAX], spec[TG_PATH_MAX + 32];
+    if (dir)
+        snprintf(gg, sizeof gg, "%s/gguf/stories260K.gguf", dir);
+    if (dir && access(gg, R_OK) == 0) {
+        snprintf(spec, sizeof spec, "s=transformer:%s", gg);
+        const char *a2[] = {"--kv-type", "q8_0", "--model", spec, NULL};
+        srv_start(&s, a2, 1);
+        struct http_res m;
+        cr_assert_eq(http_get(&s, "/v1/models/s", &m), 0);
+        cr_expect_str_eq(json_string_value(json_object_get(json_object_get(m.json, "details"), "kv_type")), "f16");
+        http_res_free(&m);
+        cr_assert_eq(srv_stop(&s), 0);
+    }
+    const char *bin = getenv("LMSERVE_BIN") ? getenv("LMSERVE_BIN") : "build/bin/lmserve";
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "%s --kv-type q4_0 2>/dev/null", bin);
+    const int st = system(cmd);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 2, "status %d", st);
+}

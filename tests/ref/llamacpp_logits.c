@@ -4,10 +4,13 @@
  *
  *   llamacpp_logits MODEL.gguf N_GEN ID ID ...
  * prints one line "logits v0 v1 ..." (after the whole prompt, BOS included by the caller)
- * and one line "greedy id id ..." (N_GEN ids, each fed back one at a time). */
+ * and one line "greedy id id ..." (N_GEN ids, each fed back one at a time).
+ * LLAMACPP_KV=q8_0: a Q8_0 KV cache (-ctk q8_0 -ctv q8_0, with flash attention, which a
+ * quantized V needs), as lmserve's kv_type=q8_0. */
 #include <llama.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int main(int argc, char **argv)
 {
@@ -23,6 +26,11 @@ int main(int argc, char **argv)
     cp.n_batch = 128;
     cp.n_threads = 1;
     cp.n_threads_batch = 1;
+    const char *kv = getenv("LLAMACPP_KV");
+    if (kv && strcmp(kv, "q8_0") == 0) {
+        cp.type_k = cp.type_v = GGML_TYPE_Q8_0;
+        cp.flash_attn = true;
+    }
     struct llama_context *ctx = llama_init_from_model(model, cp);
     const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(model));
     const int n_gen = atoi(argv[2]), n = argc - 3;

@@ -94,13 +94,55 @@ Test(kernels, dot_and_axpy)
     }
 }
 
+/* att_sum_q8_0 of tier k and of the reference over n rows of Q8_0 values (the first hs of
+ * each kv row, quantized; rows padded by 6 bytes so the row stride is not the blocks' size)
+ * against att_sum on the decoded values, within rounding; att_scores_q8_0 (the same rows as
+ * keys, a query quantized from other values of kv): the reference equal to its Q8_0 dot
+ * times the scale bit for bit, tier k within rounding */
+static void kt_att_sum_q8_0(const struct kernels_ops *k, const struct kernels_ops *ref,
+                            const float *w, const float *kv, size_t stride, size_t n, size_t hs)
+{
+    {
+        unsigned char *keys = calloc(n, hs / 32 * 34 + 6), *q8 = calloc(1, hs / 32 * 34);
+        const size_t rb = hs / 32 * 34 + 6;
+        float *s1 = calloc(n, sizeof *s1), *s2 = calloc(n, sizeof *s2);
+        for (size_t i = 0; i < n; i++)
+            kernels_types[KERNELS_Q8_0].from_float(kv + i * stride, keys + i * rb, hs);
+        kernels_types[KERNELS_Q8_0].from_float(kv + (n - 1) * stride + 1, q8, hs);
+        ref->att_scores_q8_0(s1, q8, keys, rb, n, hs, 0.125f);
+        k->att_scores_q8_0(s2, q8, keys, rb, n, hs, 0.125f);
+        for (size_t i = 0; i < n; i++) {
+            const float want = ref->type[KERNELS_Q8_0].dot(keys + i * rb, q8, hs) * 0.125f;
+            cr_assert(memcmp(&s1[i], &want, sizeof want) == 0, "ref att_scores_q8_0 key %zu", i);
+            kt_close(k->name, "att_scores_q8_0", hs, s1[i], s2[i], (float)hs * 127.0f * 127.0f / 1e4f);
+        }
+        free(keys), free(q8), free(s1), free(s2);
+    }
+    const size_t bb = kernels_types[KERNELS_Q8_0].block_bytes, rb = hs / 32 * bb + 6;
+    unsigned char *v8 = calloc(n, rb);
+    float *dec = malloc(n * hs * sizeof *dec), *o = malloc(hs * sizeof *o);
+    float *or = malloc(hs * sizeof *or), *od = malloc(hs * sizeof *od);
+    for (size_t i = 0; i < n; i++) {
+        kernels_types[KERNELS_Q8_0].from_float(kv + i * stride, v8 + i * rb, hs);
+        kernels_types[KERNELS_Q8_0].to_float(v8 + i * rb, dec + i * hs, hs);
+    }
+    ref->att_sum(od, w, dec, hs, n, hs);
+    ref->att_sum_q8_0(or, w, v8, rb, n, hs);
+    k->att_sum_q8_0(o, w, v8, rb, n, hs);
+    for (size_t d = 0; d < hs; d++) {
+        kt_close("ref", "att_sum_q8_0", n, od[d], or[d], (float)n);
+        kt_close(k->name, "att_sum_q8_0", n, od[d], o[d], (float)n);
+    }
+    free(v8), free(dec), free(o), free(or), free(od);
+}
+
 /* Attention of one query over n keys: each tier's att_scores equals its own dot times the
  * scale bit for bit and att_sum its own zero-then-axpy sequence (so a prompt's attention
  * equals decode's), on head sizes with and without SIMD tails and key counts around the
  * 8-key block; and both agree with the reference tier within rounding. */
 Test(kernels, attention_scores_and_sums_equal_dot_and_axpy)
 {
-    static const size_t HS[] = {8, 12, 48, 64, 72, 128};
+    static const size_t HS[] = {8, 12, 32, 48, 64, 72, 96, 128};
     static const size_t NK[] = {1, 7, 8, 9, 17, 33};
     const struct kernels_ops *tiers[KERNELS_TIER_COUNT];
     size_t nt = 0;
@@ -150,6 +192,8 @@ Test(kernels, attention_scores_and_sums_equal_dot_and_axpy)
                 cr_assert(memcmp(o, o1, hs * sizeof *o) == 0, "%s att_sum_f16 hs=%zu n=%zu",
                           k->name, hs, n);
                 free(kvh), free(kvr);
+                if (hs % 32 == 0) /* Q8_0 values (kv_type q8_0): the sum on the decoded values */
+                    kt_att_sum_q8_0(k, ref, w, kv, stride, n, hs);
                 ref->att_scores(sr, q, kv, stride, n, hs, 0.125f); /* restore for the next tier */
             }
             free(q), free(kv), free(w), free(sc), free(o), free(o1), free(sr), free(orf);
@@ -179,6 +223,47 @@ Test(kernels, f32_matvec_and_gemm)
                     kt_close(k->name, "gemm", cols, o1[i], o2[i], (float)cols);
                 free(w), free(x), free(o1), free(o2);
             }
+    }
+}
+
+/* The few-row F32 GEMM (decode batches): 1-17 tokens (every tile shape: 3x4, 4x3, 6x2, 4x1
+ * and their mixes), row ranges crossing the 24-row block and its prefetch bound, a nonzero
+ * r0, odd widths; against the ref tier; and every output bit-equal to the same token run
+ * alone and to the same row at another place (one code path whatever the tile shape). */
+Test(kernels, f32_gemm_few_rows_odd_sizes_bit_stable)
+{
+    static const size_t COLS[] = {7, 17, 33, 65, 291};
+    static const size_t ROWS[] = {2, 29, 53};
+    FOR_TIERS(k) {
+        for (size_t c = 0; c < sizeof COLS / sizeof COLS[0]; c++)
+            for (size_t r = 0; r < sizeof ROWS / sizeof ROWS[0]; r++)
+                for (size_t ntok = 1; ntok <= 17; ntok += (ntok < 9 ? 1 : 4)) {
+                    const size_t cols = COLS[c], rows = ROWS[r], r0 = rows > 2 ? 1 : 0;
+                    float *w = kt_vec(rows * cols), *x = kt_vec(ntok * cols);
+                    memcpy(w + (rows - 1) * cols, w + r0 * cols, cols * sizeof *w); /* equal rows */
+                    float *o1 = calloc(ntok * rows, sizeof(float)), *o2 = calloc(ntok * rows, sizeof(float));
+                    float *o3 = calloc(rows, sizeof(float));
+                    struct kernels_mat m = kt_mat(KERNELS_F32, w, cols, cols);
+                    const size_t n = rows - r0;
+                    ref->type[KERNELS_F32].gemm(o1, 1, n, &m, r0, rows, x, cols * sizeof(float), ntok);
+                    k->type[KERNELS_F32].gemm(o2, 1, n, &m, r0, rows, x, cols * sizeof(float), ntok);
+                    for (size_t t = 0; t < ntok; t++) {
+                        k->type[KERNELS_F32].gemm(o3, 1, n, &m, r0, rows, x + t * cols, cols * sizeof(float), 1);
+                        for (size_t i = 0; i < n; i++) {
+                            float mag = 0;
+                            for (size_t j = 0; j < cols; j++)
+                                mag += fabsf(w[(r0 + i) * cols + j] * x[t * cols + j]);
+                            kt_close(k->name, "gemm few rows", cols, o1[t * n + i], o2[t * n + i], mag);
+                            cr_assert(memcmp(&o3[i], &o2[t * n + i], sizeof(float)) == 0,
+                                      "%s token %zu of %zu alone differs (cols %zu row %zu)",
+                                      k->name, t, ntok, cols, i);
+                        }
+                        cr_assert(memcmp(&o2[t * n], &o2[t * n + n - 1], sizeof(float)) == 0,
+                                  "%s equal rows differ (cols %zu rows %zu ntok %zu)", k->name,
+                                  cols, rows, ntok);
+                    }
+                    free(w), free(x), free(o1), free(o2), free(o3);
+                }
     }
 }
 

@@ -214,3 +214,78 @@ Test(mamba, forward_multi_decode_steps_equal_each_alone)
         remove(path);
     }
 }
+
+/* ---- a preempted step (the scheduler's stop flag) ---- */
+
+/* Steps cancelled by the batch's stop flag put every conv and SSM state back: the step run
+ * again gives bit for bit what the same steps give fresh sequences that were never
+ * cancelled. Deterministic cancel points: the flag set before the step; and a flag that
+ * the step itself sets half-way - the first word of the long prompt's every-row logits,
+ * written when its first 64-row batch is done, so the second batch sees the flag after the
+ * first advanced the states by 64 rows. */
+Test(mamba, forward_multi_cancelled_step_restores_states)
+{
+    char path[256];
+    transformer *t = open_random("--type F32", path, sizeof path);
+    if (!t)
+        cr_skip_test("lmserve-gguf not built");
+    const size_t V = (size_t)t->ck.shape.vocab;
+    enum { NS = 3, LONG = 90, STEPS = 3 };
+    int p0[LONG], p1[3] = {1, 20, 30}, p2[2] = {1, 7};
+    for (int i = 0; i < LONG; i++)
+        p0[i] = 3 + (i * 17) % 290;
+    const int *prompt[NS] = {p0, p1, p2};
+    const size_t plen[NS] = {LONG, 3, 2};
+    struct status_err err = {0};
+    transformer_seq *s[NS], *r[NS]; /* cancelled and run again; never cancelled */
+    for (int k = 0; k < NS; k++) {
+        s[k] = transformer_seq_new(t, 0);
+        r[k] = transformer_seq_new(t, 0);
+        cr_assert(s[k] && r[k]);
+    }
+    transformer_batch *bt = transformer_batch_new(t);
+    float *all = calloc(LONG * V, sizeof *all), *all_r = calloc(LONG * V, sizeof *all_r);
+    cr_assert(bt && all && all_r);
+    volatile int before = 1;
+    transformer_batch_stop_flag(bt, &before);
+    cr_assert_eq(transformer_forward_multi(bt, s, prompt, plen, NS, &err), STATUS_CANCELLED);
+    transformer_seq_set_all_logits(s[0], all);
+    transformer_batch_stop_flag(bt, (volatile int *)(void *)all); /* set by the first batch */
+    cr_assert_eq(transformer_forward_multi(bt, s, prompt, plen, NS, &err), STATUS_CANCELLED,
+                 "the step did not stop after its first batch");
+    for (int k = 0; k < NS; k++)
+        cr_assert_eq(transformer_seq_pos(s[k]), 0, "a cancelled step moved sequence %d", k);
+    transformer_batch_stop_flag(bt, NULL);
+    cr_assert_eq(transformer_forward_multi(bt, s, prompt, plen, NS, &err), STATUS_OK, "%s", err.msg);
+    transformer_seq_set_all_logits(s[0], NULL);
+    transformer_seq_set_all_logits(r[0], all_r);
+    cr_assert_eq(transformer_forward_multi(bt, r, prompt, plen, NS, &err), STATUS_OK, "%s", err.msg);
+    transformer_seq_set_all_logits(r[0], NULL);
+    cr_assert(memcmp(all, all_r, LONG * V * sizeof *all) == 0, "the prompt's rows differ");
+    for (int step = 0; step <= STEPS; step++) {
+        int next[NS];
+        for (int k = 0; k < NS; k++) {
+            cr_assert(memcmp(transformer_logits(s[k]), transformer_logits(r[k]), V * sizeof(float)) == 0,
+                      "sequence %d differs at step %d", k, step);
+            next[k] = tt_argmax(transformer_logits(r[k]), (int)V);
+        }
+        if (step == STEPS)
+            break;
+        const int *ids[NS] = {&next[0], &next[1], &next[2]};
+        const size_t n[NS] = {1, 1, 1};
+        transformer_batch_stop_flag(bt, &before); /* a decode step preempted before it starts */
+        cr_assert_eq(transformer_forward_multi(bt, s, ids, n, NS, &err), STATUS_CANCELLED);
+        transformer_batch_stop_flag(bt, NULL);
+        cr_assert_eq(transformer_forward_multi(bt, s, ids, n, NS, &err), STATUS_OK, "%s", err.msg);
+        cr_assert_eq(transformer_forward_multi(bt, r, ids, n, NS, &err), STATUS_OK, "%s", err.msg);
+    }
+    free(all);
+    free(all_r);
+    transformer_batch_free(bt);
+    for (int k = 0; k < NS; k++) {
+        transformer_seq_free(s[k]);
+        transformer_seq_free(r[k]);
+    }
+    transformer_close(t);
+    remove(path);
+}
