@@ -54,7 +54,13 @@
 #define TEAM_PROBE_MAX 64     /* the probe interval doubles up to this while a mode keeps
                                * winning: a probe of the slower mode then costs ~3% of the
                                * time, and a change of load is seen within ~130 decode steps */
-#define TEAM_PROBE_WINDOWS 2  /* windows per probe */
+#define TEAM_PROBE_WINDOWS 2  /* windows per probe ... */
+#define TEAM_PROBE_FIRST 1    /* ... but 1 for work never measured alone (a process's first
+                               * prompt and first decode steps): at 2 threads on a quiet
+                               * machine a window alone costs ~45% of its work, and 2 such
+                               * windows were ~10% of a 128-token prompt (pp128 2 threads
+                               * ~0.9 of LMSERVE_KERNEL_ADAPT=0); the 2-window probes that
+                               * follow, with medians of 3, correct an unlucky first one */
 #define TEAM_HIST 3           /* windows per kind and mode whose median is its rate */
 
 static struct {
@@ -146,7 +152,7 @@ static void team_window_end(void)
     team.windows++;
     if (other == 0.0) { /* none of this work was measured in the other mode: probe it now */
         team.alone = !m;
-        team.probing = TEAM_PROBE_WINDOWS;
+        team.probing = TEAM_PROBE_FIRST;
         return;
     }
     const double helpers = m ? other : here, alone = m ? here : other;

@@ -163,7 +163,8 @@ Test(gguf_model, kv_type_f16_gives_the_same_logits)
  * llama file of head size 64 written by lmserve-gguf: every logit of a 40-token prompt and
  * of 24 decode steps (each cache fed the f32 cache's greedy ids) within 0.05 of the f32
  * cache's (logits up to ~3; measured 0.013), the same greedy ids, and the cache 34/64 of
- * the f16 cache's bytes. */
+ * the f16 cache's bytes; a copied prefix (transformer_seq_copy_prefix) continues exactly as
+ * the sequence it came from, for every type. */
 Test(gguf_model, kv_type_q8_0_close_to_f32)
 {
     const char *tools = getenv("LMSERVE_TOOLS");
@@ -195,6 +196,18 @@ Test(gguf_model, kv_type_q8_0_close_to_f32)
         transformer_seq *s = transformer_seq_new(t, 100);
         cr_assert_not_null(s);
         cr_assert_eq(transformer_forward(s, ids, (size_t)NP, NULL, NULL, &err), STATUS_OK, "%s", err.msg);
+        { /* the prefix cache's copy (sched.c) of this cache type continues as the original */
+            transformer_seq *c = transformer_seq_new(t, 100), *o = transformer_seq_new(t, 100);
+            cr_assert(c && o);
+            cr_assert_eq(transformer_forward(o, ids, (size_t)NP - 1, NULL, NULL, &err), STATUS_OK);
+            cr_assert_eq(transformer_seq_copy_prefix(c, o, (size_t)NP - 1), 0);
+            cr_assert_eq(transformer_forward(o, &ids[NP - 1], 1, NULL, NULL, &err), STATUS_OK);
+            cr_assert_eq(transformer_forward(c, &ids[NP - 1], 1, NULL, NULL, &err), STATUS_OK);
+            cr_assert(memcmp(transformer_logits(c), transformer_logits(o), (size_t)V * sizeof(float)) == 0,
+                      "%s: a copied prefix gives other logits", types[k]);
+            transformer_seq_free(c);
+            transformer_seq_free(o);
+        }
         for (int step = 0; step < NG; step++) {
             const float *lg = transformer_logits(s);
             int best = 0;

@@ -52,16 +52,23 @@ static char *slurp(const char *path, size_t *len)
     return b;
 }
 
-/* Run every case of base (".../ggml-vocab-X.gguf"); returns the number of failures. */
-static int run_file(const char *base, size_t *n_cases)
+/* Run every case of base (".../ggml-vocab-X.gguf"); returns the number of failures.
+ * as_model: load the file as a tokenizer-only Transformer (what `type: "transformer"` serves)
+ * and encode through it, not through the vocabulary alone. */
+static int run_file(const char *base, int as_model, size_t *n_cases)
 {
     char path[VF_PATH_MAX + 8];
     struct status_err err = {0};
-    gguf *g;
-    cr_assert_eq(gguf_open(base, &g, &err), STATUS_OK, "%s", err.msg);
-    struct vocab *v;
-    cr_assert_eq(vocab_from_gguf(g, &v, &err), STATUS_OK, "%s: %s", base, err.msg);
-    gguf_close(g);
+    struct vocab *v = NULL;
+    transformer *t = NULL;
+    if (as_model) {
+        cr_assert_eq(transformer_open_tokenizer_only(base, &t, &err), STATUS_OK, "%s: %s", base, err.msg);
+    } else {
+        gguf *g;
+        cr_assert_eq(gguf_open(base, &g, &err), STATUS_OK, "%s", err.msg);
+        cr_assert_eq(vocab_from_gguf(g, &v, &err), STATUS_OK, "%s: %s", base, err.msg);
+        gguf_close(g);
+    }
     size_t ni, no;
     snprintf(path, sizeof path, "%s.inp", base);
     char *inp = slurp(path, &ni);
@@ -80,7 +87,9 @@ static int run_file(const char *base, size_t *n_cases)
             *eol = '\0';
         int *ids;
         size_t n;
-        cr_assert_eq(vocab_encode(v, ip, tl, 0, 0, &ids, &n, &err), STATUS_OK);
+        cr_assert_eq(t ? transformer_encode(t, ip, tl, 0, 0, &ids, &n, &err)
+                       : vocab_encode(v, ip, tl, 0, 0, &ids, &n, &err),
+                     STATUS_OK);
         size_t i = 0;
         int ok = 1;
         for (char *q = op; ok;) {
@@ -108,7 +117,10 @@ static int run_file(const char *base, size_t *n_cases)
     *n_cases = k;
     free(inp);
     free(out);
-    vocab_free(v);
+    if (t)
+        transformer_close(t);
+    else
+        vocab_free(v);
     return fails;
 }
 
@@ -132,7 +144,7 @@ Test(vocab_files, every_case_matches_llamacpp, .timeout = 120)
             continue;
         }
         size_t n_cases = 0;
-        int f = run_file(base, &n_cases);
+        int f = run_file(base, 0, &n_cases);
         cr_log_info("%s: %zu cases, %d differ", base, n_cases, f);
         cr_expect_gt(n_cases, 0, "%s: no cases", base);
         fails += f;
@@ -141,6 +153,24 @@ Test(vocab_files, every_case_matches_llamacpp, .timeout = 120)
     closedir(d);
     cr_expect_gt(files, 0);
     cr_expect_eq(fails, 0, "%d cases differ from llama.cpp", fails);
+}
+
+/* The WordPiece cases again, with ggml-vocab-bert-bge.gguf loaded as a tokenizer-only model
+ * (issue 15: lowercasing and accent stripping as the vocabulary says, through the model). */
+Test(vocab_files, bert_bge_cases_as_a_tokenizer_only_model, .timeout = 60)
+{
+    const char *dir = vocab_dir();
+    if (!dir)
+        cr_skip_test("../shared/vocab absent");
+    char base[VF_PATH_MAX];
+    snprintf(base, sizeof base, "%s/ggml-vocab-bert-bge.gguf", dir);
+    if (access(base, R_OK) != 0)
+        cr_skip_test("%s absent", base);
+    size_t n_cases = 0;
+    int f = run_file(base, 1, &n_cases);
+    cr_log_info("%s as a tokenizer-only model: %zu cases, %d differ", base, n_cases, f);
+    cr_expect_gt(n_cases, 40);
+    cr_expect_eq(f, 0, "%d WordPiece cases differ from llama.cpp", f);
 }
 
 /* The files without test texts still load, and their ids decode back to the text. */
