@@ -1110,12 +1110,25 @@ Test(hardening, prefix_cache_memory_returned_after_idle, .timeout = 120)
     }
     const double full = prefix_cache_bytes(&s);
     const long loaded = proc_rss_kb(s.pid);
+#ifdef __SANITIZE_ADDRESS__
+    /* ASan: completions are ~10x slower, so entries already expire during the fill (5.2 MB
+     * held at its end), and ASan's own allocator (quarantine, no malloc_trim) decides RSS:
+     * only the expiry itself is checked here, the RSS checks hold for glibc's malloc. */
+    cr_assert_gt(full, 1e6, "the prefix cache held only %.0f bytes", full);
+#else
     cr_assert_gt(full, 8e6, "the prefix cache held only %.0f bytes", full);
     cr_assert_gt(loaded - base, (long)(full / 1024 / 2), "RSS %ld -> %ld KiB", base, loaded);
+#endif
     double left = full;
     for (int i = 0; i < 150 && (left = prefix_cache_bytes(&s)) > 0; i++)
         usleep(100000);
     cr_assert_eq(left, 0, "entries unused for 5 s still held %.0f bytes", left);
+#ifdef __SANITIZE_ADDRESS__
+    (void)base;
+    (void)loaded;
+    cr_assert_eq(srv_stop(&s), 0);
+    return;
+#endif
     /* given back: at least 80% of the growth (measured 90%; without malloc_trim 19%:
      * 13.4 -> 33.5 -> 29.7 MB) */
     const long limit = base + (loaded - base) / 5;
