@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # bench/soak.sh: a long mixed load on every route, streaming included (issue 10).
 #
-#   bash bench/soak.sh [--duration S] [--conns N] [--bin PATH] [--out FILE]
+#   bash bench/soak.sh [--duration S] [--conns N] [--prefix-cache-ttl S] [--idle S] [--bin PATH] [--out FILE]
 #
 # Starts lmserve with a test-type LM, a small word-vector model and (when ../shared/models has
 # it) stories260K, then runs wrk for --duration seconds (600) over --conns connections (256)
 # with a Lua script that cycles through GET /health, /ready, /metrics, /v1/models,
 # /v1/models/{id}, /, and POST /v1/score, /v1/next, /v1/embeddings, /v1/neighbors,
 # /v1/similarity, /v1/tokenize, /v1/detokenize, /v1/completions (plain and "stream": true).
-# lmserve's RSS is sampled every 10 s. Prints a Markdown block: requests, errors (non-2xx
-# and socket errors), req/s, latency, and RSS after warm-up (the first 60 s): first, last,
-# min, max and the spread (max-min)/min, target <= 10%. Everything runs niced (the machine is
+# lmserve's RSS and lmserve_prefix_cache_bytes (/metrics) are sampled every 10 s. The
+# prefix cache keeps each finished generation's keys and values (the soak's completions end in
+# random continuations, ~1 new entry/s) until --prefix-cache-ttl idle seconds pass (the server's
+# default is 300; here 30, so the cache reaches its steady state inside the 60 s warm-up;
+# --prefix-cache-ttl 300 shows the default's climb for 300 s, then flat). Prints a Markdown
+# block: requests, errors (non-2xx and socket errors), req/s, latency, and RSS after warm-up (the first 60 s): first, last,
+# min, max and the spread (max-min)/min, target <= 10%. With --idle S the server is left idle S
+# seconds after the load and its RSS then is compared with the RSS before the load (the
+# prefix cache's entries expire after --prefix-cache-ttl s and the heap is trimmed). Everything runs niced (the machine is
 # shared); all processes started here are stopped on exit.
 if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
 set -u
@@ -21,6 +27,8 @@ BIN=${LMSERVE_BIN:-$ROOT/build/tests/lmserve} # the test build: it has the "test
 DURATION=${SOAK_DURATION:-600}
 CONNS=${SOAK_CONNS:-256}
 WARMUP=${SOAK_WARMUP:-60}
+PREFIX_TTL=${SOAK_PREFIX_TTL:-30}
+IDLE=${SOAK_IDLE:-0}
 SAMPLE_S=10
 OUT=""
 SHARED=${LMSERVE_SHARED_MODELS:-$ROOT/../shared/models}
@@ -29,6 +37,8 @@ while [ $# -gt 0 ]; do
     --duration) DURATION=$2; shift 2 ;;
     --conns) CONNS=$2; shift 2 ;;
     --bin) BIN=$2; shift 2 ;;
+    --prefix-cache-ttl) PREFIX_TTL=$2; shift 2 ;;
+    --idle) IDLE=$2; shift 2 ;;
     --out) OUT=$2; shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "bench/soak.sh: unknown option $1" >&2; exit 2 ;;
@@ -69,7 +79,7 @@ PORT=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0
 # generations) 256 closed-loop clients on 2 cores are shed with 503 + Retry-After, which is
 # the overload contract, not a fault; the soak looks for faults, so jobs wait instead.
 nice -n 5 "$BIN" --host 127.0.0.1 --port "$PORT" --threads 2 --queue $((4 * CONNS)) \
-    --max-generations "$CONNS" "${MODELS[@]}" >/dev/null 2>"$TMP/server.log" &
+    --max-generations "$CONNS" --prefix-cache-ttl "$PREFIX_TTL" "${MODELS[@]}" >/dev/null 2>"$TMP/server.log" &
 SRV=$!
 PIDS+=("$SRV")
 for _ in $(seq 100); do
@@ -111,8 +121,11 @@ EOF
 import re, sys, urllib.request, urllib.error
 port, lua = sys.argv[1], open(sys.argv[2]).read()
 bad = 0
+have_tf = "if 1 == 1 then" in lua
 for m in re.finditer(r'\{ "(GET|POST)", "([^"]+)"(?:, \'([^\']*)\')? \}', lua):
     method, path, body = m.group(1), m.group(2), m.group(3)
+    if not have_tf and body and '"tiny"' in body:
+        continue
     req = urllib.request.Request("http://127.0.0.1:%s%s" % (port, path), method=method,
                                  data=body.encode() if body else None,
                                  headers={"Content-Type": "application/json"} if body else {})
@@ -129,26 +142,39 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$SRV/status" 2>/dev/null; }
 (
     t=0
     while kill -0 "$SRV" 2>/dev/null; do
-        echo "$t $(rss_kb)"
+        pc=$(curl -s -m 5 "http://127.0.0.1:$PORT/metrics" | awk '/^lmserve_prefix_cache_bytes / { print $2 }')
+        echo "$t $(rss_kb) ${pc:-?}"
         sleep "$SAMPLE_S"
         t=$((t + SAMPLE_S))
     done
 ) >"$TMP/rss" &
 PIDS+=("$!")
 
+rss_base=$(rss_kb)
 nice -n 5 wrk -t 2 -c "$CONNS" -d "${DURATION}s" --timeout 30s --latency -s "$TMP/soak.lua" \
     "http://127.0.0.1:$PORT" >"$TMP/wrk.out" 2>&1
 sleep 1
+idle_line=""
+if [ "$IDLE" -gt 0 ]; then
+    rss_end=$(rss_kb)
+    sleep "$IDLE"
+    rss_idle=$(rss_kb)
+    pc_idle=$(curl -s -m 5 "http://127.0.0.1:$PORT/metrics" | awk '/^lmserve_prefix_cache_bytes / { print $2 }')
+    idle_line=$(awk -v b="$rss_base" -v e="$rss_end" -v i="$rss_idle" -v s="$IDLE" -v p="${pc_idle:-0}" 'BEGIN {
+        printf "Idle after the load: RSS before the load %.1f MB, at its end %.1f MB, after %d s idle %.1f MB (%+.0f%% of the before-load RSS); prefix cache then %.1f MB.", b / 1024, e / 1024, s, i / 1024, 100 * (i - b) / b, p / 1048576 }')
+fi
 total=$(awk '/requests in/ { print $1 }' "$TMP/wrk.out")
 rps=$(awk '/^Requests\/sec:/ { print $2 }' "$TMP/wrk.out")
 non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$TMP/wrk.out")
 sockerr=$(awk '/Socket errors:/ { gsub(/,/, ""); print $4 + $6 + $8 + $10 }' "$TMP/wrk.out")
 p50=$(awk '/Latency Distribution/ { d = 1 } d && $1 == "50%" { print $2 }' "$TMP/wrk.out")
 p99=$(awk '/Latency Distribution/ { d = 1 } d && $1 == "99%" { print $2 }' "$TMP/wrk.out")
-read -r first last lo hi spread < <(awk -v w="$WARMUP" '$1 >= w && $2 > 0 {
+read -r first last lo hi spread < <(awk -v w="$WARMUP" -v d="$DURATION" '$1 >= w && $1 <= d && $2 > 0 {
         if (n == 0) first = $2; last = $2; if (lo == "" || $2 < lo) lo = $2; if ($2 > hi) hi = $2; n++ }
     END { if (n == 0) { print "0 0 0 0 n/a"; exit }
           printf "%.1f %.1f %.1f %.1f %.1f%%\n", first / 1024, last / 1024, lo / 1024, hi / 1024, 100 * (hi - lo) / lo }' "$TMP/rss")
+pc_max=$(awk -v w="$WARMUP" -v d="$DURATION" '$1 >= w && $1 <= d && $3 ~ /^[0-9]+$/ && $3 > m { m = $3 } END { printf "%.1f", m / 1048576 }' "$TMP/rss")
+pc_last=$(awk '$3 ~ /^[0-9]+$/ { v = $3 } END { printf "%.1f", v / 1048576 }' "$TMP/rss")
 errors=$(( ${non2xx:-0} + ${sockerr:-0} ))
 # Which answers were not 2xx (from the access log): route and status, most frequent first.
 breakdown=$(awk '$4 ~ /^[0-9]+$/ && $4 !~ /^2/ { n[$2 " " $3 " " $4]++ }
@@ -158,7 +184,7 @@ report=$(cat <<EOF
 
 ### Soak: every route for ${DURATION} s over ${CONNS} connections ($machine)
 
-\`bash bench/soak.sh --duration $DURATION --conns $CONNS\` (wrk 2 threads, lmserve --threads 2 --queue $((4 * CONNS)) --max-generations $CONNS, both nice 5; transformer routes: $([ $HAVE_TF = 1 ] && echo yes || echo "no (../shared/models missing)"))
+\`bash bench/soak.sh --duration $DURATION --conns $CONNS --prefix-cache-ttl $PREFIX_TTL --idle $IDLE\` (wrk 2 threads, lmserve --threads 2 --queue $((4 * CONNS)) --max-generations $CONNS --prefix-cache-ttl $PREFIX_TTL, both nice 5; transformer routes: $([ $HAVE_TF = 1 ] && echo yes || echo "no (../shared/models missing)"))
 
 | requests | errors (non-2xx + socket) | req/s | p50 | p99 | RSS after ${WARMUP} s: first | last | min | max | spread |
 |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
@@ -166,7 +192,11 @@ report=$(cat <<EOF
 
 Non-2xx answers by route (access log): ${breakdown:-none}
 
-Target: 0 errors and RSS spread <= 10% after warm-up. RSS samples (s, KiB): $(awk '{ printf "%s:%s ", $1, $2 }' "$TMP/rss")
+Prefix cache (lmserve_prefix_cache_bytes): max after warm-up $pc_max MB, last $pc_last MB.
+${idle_line:+
+$idle_line
+}
+Target: 0 errors and RSS spread <= 10% after warm-up. RSS samples (s, KiB, prefix-cache KiB): $(awk '{ printf "%s:%s:%s ", $1, $2, ($3 ~ /^[0-9]+$/ ? int($3 / 1024) : "?") }' "$TMP/rss")
 EOF
 )
 printf '%s\n' "$report"

@@ -50,6 +50,7 @@ static const char USAGE[] =
     "  --max-generations N    alias of --parallel (LMSERVE_MAX_GENERATIONS)\n"
     "  --gen-queue N          generations waiting for a slot before 503 (LMSERVE_GEN_QUEUE, default 56)\n"
     "  --kv-cache-mb N        KV cache budget per Transformer in MiB (LMSERVE_KV_CACHE_MB, default 1024)\n"
+    "  --prefix-cache-ttl S   drop a cached prompt prefix unused for S s, 0 = never (LMSERVE_PREFIX_CACHE_TTL, default 300)\n"
     "  --kv-type f16|q8_0|f32 KV cache storage of GGUF Transformers without a kv_type option (LMSERVE_KV_TYPE, default f16)\n"
     "  --cors-origin ORIGIN   allowed CORS origin, '*' for any (repeatable; LMSERVE_CORS_ORIGIN, ',')\n"
     "  --admin-key KEY        bearer key for admin routes (LMSERVE_ADMIN_KEY)\n"
@@ -62,7 +63,7 @@ enum opt_id {
     OPT_IO_THREADS, OPT_MAX_BODY, OPT_MAX_BATCH, OPT_TIMEOUT, OPT_QUEUE, OPT_GENERATIONS,
     OPT_CORS, OPT_ADMIN_KEY, OPT_LOG_FORMAT, OPT_HEADER_TIMEOUT, OPT_IDLE_TIMEOUT, OPT_MAX_CONNS,
     OPT_MAX_CONNS_PER_IP, OPT_MAX_RESPONSE, OPT_MAX_UNREAD, OPT_KEEP_GOING, OPT_READY_EMPTY,
-    OPT_PARALLEL, OPT_GEN_QUEUE, OPT_KV_MB, OPT_KV_TYPE, OPT_HELP, OPT_VERSION,
+    OPT_PARALLEL, OPT_GEN_QUEUE, OPT_KV_MB, OPT_PREFIX_TTL, OPT_KV_TYPE, OPT_HELP, OPT_VERSION,
 };
 
 static const struct option LONG_OPTS[] = {
@@ -82,6 +83,7 @@ static const struct option LONG_OPTS[] = {
     {"parallel", required_argument, NULL, OPT_PARALLEL},
     {"gen-queue", required_argument, NULL, OPT_GEN_QUEUE},
     {"kv-cache-mb", required_argument, NULL, OPT_KV_MB},
+    {"prefix-cache-ttl", required_argument, NULL, OPT_PREFIX_TTL},
     {"kv-type", required_argument, NULL, OPT_KV_TYPE},
     {"cors-origin", required_argument, NULL, OPT_CORS},
     {"admin-key", required_argument, NULL, OPT_ADMIN_KEY},
@@ -272,6 +274,11 @@ static int apply(struct api_config *c, int id, const char *v, char *msg, size_t 
         if (parse_long(v, 1, 1 << 24, &x))
             goto bad;
         c->kv_cache_mb = (int)x;
+        return 0;
+    case OPT_PREFIX_TTL:
+        if (parse_long(v, 0, 1 << 24, &x))
+            goto bad;
+        c->prefix_cache_ttl_s = (int)x;
         return 0;
     case OPT_KV_TYPE:
         if (strcmp(v, "f16") != 0 && strcmp(v, "q8_0") != 0 && strcmp(v, "f32") != 0)
@@ -580,6 +587,7 @@ int config_load(struct api_config *c, int argc, char **argv)
     c->max_generations = CONFIG_GENERATIONS_DEFAULT;
     c->gen_queue = CONFIG_GEN_QUEUE_DEFAULT;
     c->kv_cache_mb = CONFIG_KV_MB_DEFAULT;
+    c->prefix_cache_ttl_s = CONFIG_PREFIX_TTL_DEFAULT;
     c->log_format = LOG_TEXT;
 
     char msg[512] = "";

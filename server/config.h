@@ -28,6 +28,7 @@
 #define CONFIG_GENERATIONS_DEFAULT 8       /* --parallel: generation slots per Transformer */
 #define CONFIG_GEN_QUEUE_DEFAULT 56        /* generations waiting for a slot before 503 */
 #define CONFIG_KV_MB_DEFAULT 1024          /* KV cache budget per Transformer (MiB) */
+#define CONFIG_PREFIX_TTL_DEFAULT 300      /* s a cached prefix may go unused (OpenAI, Anthropic: 5 min) */
 
 struct config_model {
     char *id, *type, *path;
@@ -59,6 +60,7 @@ struct api_config {
     int max_generations; /* --parallel (alias --max-generations): slots per Transformer */
     int gen_queue;       /* generations waiting for a slot beyond those */
     int kv_cache_mb;
+    int prefix_cache_ttl_s; /* --prefix-cache-ttl: idle prefix-cache entries are dropped; 0 never */
     char *kv_type; /* --kv-type: f16, q8_0 or f32 for GGUF Transformers; NULL: f16 */
     char *cors[CONFIG_CORS_MAX];
     size_t n_cors;

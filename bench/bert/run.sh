@@ -23,7 +23,9 @@ VOCAB=${VOCAB:-../shared/vocab/ggml-vocab-bert-bge.gguf}
 TEXTS=bench/bert/texts.txt
 [ -f "$VOCAB" ] || { echo "bench-bert: $VOCAB absent"; exit 1; }
 mkdir -p "$DATA"
-[ -x "$BIN/lmserve-bench-bert" ] || make -s "$BIN/lmserve-bench-bert" "$BIN/lmserve-gguf"
+# always make: an existing binary may be older than the sources (the sixth session measured
+# a stale one at first); make only rebuilds what changed
+make -s BUILD="$BUILD" "$BIN/lmserve-bench-bert" "$BIN/lmserve-gguf" "$BIN/lmserve" || exit 1
 FILES=""
 for q in F32 Q8_0; do
     f="$DATA/bert-small-$q.gguf"

@@ -22,7 +22,9 @@ TAG=$(echo "$SHAPE" | tr -dc '0-9 ' | tr -s ' ' '-' | sed 's/^-//; s/-$//')
 LLAMA_BENCH=${LLAMA_BENCH:-/work/ref/llama.cpp/build/bin/llama-bench}
 GPT2_VOCAB=${GPT2_VOCAB:-../shared/vocab/ggml-vocab-gpt-2.gguf}
 mkdir -p "$DATA"
-[ -x "$BIN/lmserve-bench-transformer" ] || make -s "$BIN/lmserve-bench-transformer" "$BIN/lmserve-gguf"
+# always make: an existing binary may be older than the sources (the sixth session measured
+# a stale one at first); make only rebuilds what changed
+make -s BUILD="$BUILD" "$BIN/lmserve-bench-transformer" "$BIN/lmserve-gguf" "$BIN/lmserve" || exit 1
 VOCAB=""
 [ -f "$GPT2_VOCAB" ] && VOCAB="--vocab-from $GPT2_VOCAB"
 FILES=""

@@ -19,7 +19,9 @@ PORT=${PORT:-18510}
 LLAMA_BENCH=${LLAMA_BENCH:-/work/ref/llama.cpp/build/bin/llama-bench}
 NEOX=${NEOX:-../shared/vocab/ggml-vocab-gpt-neox.gguf}
 mkdir -p "$DATA"
-[ -x "$BIN/lmserve-bench-transformer" ] || make -s "$BIN/lmserve-bench-transformer" "$BIN/lmserve-gguf"
+# always make: an existing binary may be older than the sources (the sixth session measured
+# a stale one at first); make only rebuilds what changed
+make -s BUILD="$BUILD" "$BIN/lmserve-bench-transformer" "$BIN/lmserve-gguf" "$BIN/lmserve" || exit 1
 VOCAB="--vocab 50280"
 [ -f "$NEOX" ] && VOCAB="--vocab-from $NEOX"
 FILES=""

@@ -48,6 +48,7 @@ struct pentry {
     int *ids; /* the n tokens at positions [0, n) of seq */
     size_t n, bytes;
     unsigned long long used; /* s->tick when last served or kept */
+    time_t used_s;           /* CLOCK_MONOTONIC second of the same (transformer_sched_expire) */
     struct pentry *next;
 };
 
@@ -100,6 +101,13 @@ static int evict_lru(struct transformer_sched *s)
     s->cache_n--;
     pentry_free(e);
     return 1;
+}
+
+static time_t mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
 }
 
 static size_t common_prefix(const int *a, size_t na, const int *b, size_t nb)
@@ -566,6 +574,7 @@ size_t transformer_sched_prefix(const transformer *t, const int *ids, size_t n, 
     } else if (!run && best && got >= SCHED_PREFIX_MIN &&
                transformer_seq_copy_prefix(dst, best->seq, got) == 0) {
         best->used = ++s->tick;
+        best->used_s = mono_s();
         atomic_fetch_add_explicit(&st_pc_hits, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&st_pc_tokens, got, memory_order_relaxed);
     } else {
@@ -593,6 +602,7 @@ void transformer_sched_keep(const transformer *t, transformer_seq *seq, int *ids
         const size_t l = common_prefix(o->ids, o->n, ids, n);
         if (l == n) { /* an entry holds all of it already */
             o->used = ++s->tick;
+            o->used_s = mono_s();
             pthread_mutex_unlock(&s->mu);
             pentry_free(e);
             return;
@@ -614,6 +624,7 @@ void transformer_sched_keep(const transformer *t, transformer_seq *seq, int *ids
         return;
     }
     e->used = ++s->tick;
+    e->used_s = mono_s();
     e->next = s->cache;
     s->cache = e;
     s->cache_bytes += e->bytes;
@@ -623,6 +634,33 @@ void transformer_sched_keep(const transformer *t, transformer_seq *seq, int *ids
     while (s->cache_n > SCHED_PREFIX_PER_SLOT * s->parallel && evict_lru(s))
         ;
     pthread_mutex_unlock(&s->mu);
+}
+
+size_t transformer_sched_expire(unsigned idle_s)
+{
+    size_t freed = 0;
+    if (idle_s == 0)
+        return 0;
+    const time_t now = mono_s();
+    pthread_mutex_lock(&sched_cfg_mu);
+    for (struct transformer_sched *s = live; s; s = s->next_live) {
+        pthread_mutex_lock(&s->mu);
+        for (struct pentry **pp = &s->cache; *pp;) {
+            struct pentry *e = *pp;
+            if (now - e->used_s < (time_t)idle_s) {
+                pp = &e->next;
+                continue;
+            }
+            *pp = e->next;
+            s->cache_bytes -= e->bytes;
+            s->cache_n--;
+            freed += e->bytes;
+            pentry_free(e);
+        }
+        pthread_mutex_unlock(&s->mu);
+    }
+    pthread_mutex_unlock(&sched_cfg_mu);
+    return freed;
 }
 
 void transformer_sched_run_add(const transformer *t, struct sched_running *r)

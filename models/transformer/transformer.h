@@ -143,6 +143,9 @@ struct transformer_sched_stats {
 };
 /* The process's batching counters (since start) and the gauges of every running scheduler. */
 void transformer_sched_stats(struct transformer_sched_stats *out);
+/* Drop every prefix-cache entry (of every running scheduler) neither kept nor served for
+ * idle_s seconds or more (0: none). Returns the KV bytes that freed. */
+size_t transformer_sched_expire(unsigned idle_s);
 
 /* ---- generation (sampler.c, generate.c) ---- */
 struct transformer_gen_params {
