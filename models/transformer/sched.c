@@ -7,7 +7,8 @@
  * to the scheduler (transformer_sched_forward) and wait for its logits. A step waits for
  * every active slot to submit, at most SCHED_GATHER_US. Not HTTP, not sampling. A recurrent
  * model (Mamba) is batched the same way (its rows through mamba.c's forward_multi), without
- * prefix cache, KV accounting or preemption. */
+ * prefix cache or KV accounting; its preempted decode steps put back the conv+SSM states they
+ * snapshotted at their start. */
 #include "transformer_internal.h"
 
 #include <errno.h>
