@@ -889,15 +889,22 @@ Test(hardening, answer_over_max_response_is_422)
     cr_assert_eq(srv_stop(&s), 0);
 }
 
-/* Bug: a client that left in the middle of a stream was logged as 200. */
-Test(hardening, client_leaving_mid_stream_logged_499)
+/* The --model spec of ../shared's stories260K as "tiny" into m; NULL when ../shared is absent. */
+static const char *tiny_model_spec(char *m, size_t n)
 {
     const char *shared = harness_shared_models();
     if (!shared)
-        cr_skip_test("../shared/models not found");
+        return NULL;
+    snprintf(m, n, "tiny=transformer:%s/stories260K.bin,tokenizer=%s/tok512.bin", shared, shared);
+    return m;
+}
+
+/* Bug: a client that left in the middle of a stream was logged as 200. */
+Test(hardening, client_leaving_mid_stream_logged_499)
+{
     char m[1200];
-    snprintf(m, sizeof m, "tiny=transformer:%s/stories260K.bin,tokenizer=%s/tok512.bin", shared,
-             shared);
+    if (!tiny_model_spec(m, sizeof m))
+        cr_skip_test("../shared/models not found");
     struct srv s;
     const char *args[] = {"--model", m, NULL};
     srv_start(&s, args, 1);
@@ -1080,12 +1087,9 @@ static double prefix_cache_bytes(const struct srv *s)
  * to the OS (malloc_trim) when that happens with the server idle. */
 Test(hardening, prefix_cache_memory_returned_after_idle, .timeout = 180)
 {
-    const char *shared = harness_shared_models();
-    if (!shared)
-        cr_skip_test("../shared/models not found");
     char m[1200];
-    snprintf(m, sizeof m, "tiny=transformer:%s/stories260K.bin,tokenizer=%s/tok512.bin", shared,
-             shared);
+    if (!tiny_model_spec(m, sizeof m))
+        cr_skip_test("../shared/models not found");
     struct srv s;
     /* up to 128 entries (2 x --parallel) of 207,360 bytes (5 layers x 162 positions x 32 x 4
      * bytes, keys and values): 100 KiB blocks, under the mmap threshold, so from the heap */
