@@ -7,7 +7,7 @@
 #
 #   usage: LLAMA_BENCH=/path/to/llama-bench [LLAMA_QUANTIZE=/path/to/llama-quantize]
 #          [ROUNDS=3] [SHAPES="15M 110M"] [TYPES="F32 Q8_0 Q4_0 Q4_K_M"] [THREADS="1 2"]
-#          [DECODE=128] [LM_REPS=3] sh bench/transformer/compare.sh [BUILD]
+#          [DECODE=128] [LM_REPS=3] [LMSERVE_KERNELS=avx2] sh bench/transformer/compare.sh [BUILD]
 #
 # The F32 files come from `lmserve-gguf random`; the quantized ones from llama.cpp's own
 # quantizer (LLAMA_QUANTIZE, default: next to LLAMA_BENCH), as a llama.cpp user would make
@@ -73,6 +73,7 @@ file_of() {
 
 OUT="$DATA/compare.jsonl"
 : > "$OUT"
+: > "$DATA/lmserve.err"
 echo "# $(date -u +%FT%TZ) $(uname -m) $(nproc) cpus; load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# cpu: $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1); llama-bench: $LLAMA_BENCH"
 for r in $(seq "$ROUNDS"); do
@@ -82,7 +83,7 @@ for r in $(seq "$ROUNDS"); do
             for t in $THREADS; do
                 tag="\"side\":\"lmserve\",\"shape\":\"$s\",\"type\":\"$ty\",\"round\":$r"
                 LMSERVE_KERNEL_THREADS=$t "$BIN/lmserve-bench-transformer" --threads "$t" \
-                    --prompt 128 --decode "$DECODE" --reps "$LM_REPS" "$f" 2>/dev/null |
+                    --prompt 128 --decode "$DECODE" --reps "$LM_REPS" "$f" 2>>"$DATA/lmserve.err" |
                     sed "s/^{/{$tag,\"test\":\"pp128+tg\",/" | tee -a "$OUT"
                 LMSERVE_KERNEL_THREADS=$t "$BIN/lmserve-bench-transformer" --threads "$t" \
                     --prompt 512 --decode 1 --reps "$LM_REPS" "$f" 2>/dev/null |
@@ -94,6 +95,8 @@ for r in $(seq "$ROUNDS"); do
         done
     done
 done
+# the kernel tier lmserve ran (LMSERVE_KERNELS=ref|avx2|avx512 forces one; default: the best)
+sed -n 's/^lmserve: kernels: \([^ ]*\) .*/# lmserve kernel tier: \1/p' "$DATA/lmserve.err" | sort -u
 python3 - "$OUT" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
