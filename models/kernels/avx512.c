@@ -22,6 +22,7 @@
  * tile's rows stay in L1 while every token tile passes over them (activations from L2); the
  * first pass prefetches the rows GEMM_PF_ROWS ahead. */
 #define GEMM_ACC 24
+#define MV_SPLIT_BYTES (1024 * 1024) /* decode matvec: two streams from this range on */
 #define GEMM_WIDE_COLS 1024
 #define GEMM_PF_ROWS 12
 
@@ -177,17 +178,29 @@ static const float *row_f32(const struct kernels_mat *w, size_t i)
     return (const float *)(const void *)((const char *)w->data + i * w->row_bytes);
 }
 
-/* Decode: one row after another, no software prefetch: one sequential stream is what the
- * hardware prefetcher follows best (on a DRAM-bound 37 MB matrix here, 4 or 8 rows
- * interleaved measured 20-40% slower and a 2 KB prefetch 10% slower: ~30 GB/s, the same
- * as avx2's loop; /tmp micro bench, 2026-12-06). The dot, row by row. */
+/* Decode: no software prefetch, one or two sequential streams (the hardware prefetcher
+ * follows them best: on a DRAM-bound 37 MB matrix here, 4 or 8 rows interleaved measured
+ * 20-40% slower and a 2 KB prefetch 10% slower). A range of at least MV_SPLIT_BYTES (a whole
+ * matrix at one thread) runs as two streams, one row of each half in turn: +0-13% (30.8 ->
+ * 36.6 GB/s at best) over one; two streams closer than that measured slower (/tmp micro
+ * bench, 2026-12-06). The dot, row by row: the bits do not depend on the order. */
 void kernels_matvec_f32_avx512(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
                                const void *px)
 {
     const float *x = px;
-    for (size_t r = r0; r < r1; r++) {
-        out[r - r0] = dot1(row_f32(w, r), x, w->cols);
+    const size_t n = r1 - r0;
+    if (n * w->row_bytes < MV_SPLIT_BYTES) {
+        for (size_t r = r0; r < r1; r++)
+            out[r - r0] = dot1(row_f32(w, r), x, w->cols);
+        return;
     }
+    const size_t half = n / 2;
+    for (size_t i = 0; i < half; i++) {
+        out[i] = dot1(row_f32(w, r0 + i), x, w->cols);
+        out[half + i] = dot1(row_f32(w, r0 + half + i), x, w->cols);
+    }
+    if (n % 2)
+        out[n - 1] = dot1(row_f32(w, r1 - 1), x, w->cols);
 }
 
 /* One R x T tile's results into out (mr of the R rows, mt of the T tokens). */
@@ -288,6 +301,35 @@ static void axpy_avx512(float *y, float a, const float *x, size_t n)
         const __mmask16 m = tail_mask(n - i);
         _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i),
                                                         _mm512_maskz_loadu_ps(m, y + i)));
+    }
+}
+
+/* IEEE half rounding (vcvtps2ph rounds to nearest even like kernels_float_to_half), 16 at a
+ * time, the tail masked: the cache's fp16 copies of K and V, and ggml's fp16 softmax weights
+ * (a prompt's O(n^2) of them) */
+static void round_f16_avx512(float *v, size_t n)
+{
+    size_t i = 0;
+    for (; i + F32_LANES <= n; i += F32_LANES)
+        _mm512_storeu_ps(v + i, _mm512_cvtph_ps(_mm512_cvtps_ph(_mm512_loadu_ps(v + i),
+                                                                _MM_FROUND_TO_NEAREST_INT)));
+    if (i < n) {
+        const __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(v + i, m, _mm512_cvtph_ps(_mm512_cvtps_ph(
+                                            _mm512_maskz_loadu_ps(m, v + i), _MM_FROUND_TO_NEAREST_INT)));
+    }
+}
+
+static void to_f16_avx512(uint16_t *dst, const float *src, size_t n)
+{
+    size_t i = 0;
+    for (; i + F32_LANES <= n; i += F32_LANES)
+        _mm256_storeu_si256((__m256i *)(void *)(dst + i),
+                            _mm512_cvtps_ph(_mm512_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+    if (i < n) {
+        const __mmask16 m = tail_mask(n - i);
+        _mm256_mask_storeu_epi16(dst + i, m, _mm512_cvtps_ph(_mm512_maskz_loadu_ps(m, src + i),
+                                                             _MM_FROUND_TO_NEAREST_INT));
     }
 }
 
@@ -414,6 +456,8 @@ static void att_sum_f16_avx512(float *out, const float *w, const uint16_t *v, si
 /* The ops written for this tier; NULL entries take avx2's (select.c). */
 const struct kernels_vec_ops kernels_vec_avx512 = {
     .axpy = axpy_avx512,
+    .round_f16 = round_f16_avx512,
+    .to_f16 = to_f16_avx512,
     .att_scores = att_scores_avx512,
     .att_sum = att_sum_avx512,
     .att_scores_f16 = att_scores_f16_avx512,

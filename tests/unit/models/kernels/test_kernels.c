@@ -490,6 +490,16 @@ Test(kernels, avx512_f32_dot_matvec_gemm_bit_equal)
                 }
                 free(w), free(x), free(o), free(mv);
             }
+    /* a matvec range of more than 1 MB runs as two streams (odd row count: one left over) */
+    const size_t rows = 257, cols = 1021;
+    float *w = kt_vec(rows * cols), *x = kt_vec(cols), *mv = calloc(rows, sizeof *mv);
+    struct kernels_mat m = kt_mat(KERNELS_F32, w, cols, cols);
+    k->type[KERNELS_F32].matvec(mv, &m, 0, rows, x);
+    for (size_t i = 0; i < rows; i++) {
+        const float d = k->dot(w + i * cols, x, cols);
+        cr_assert(memcmp(&mv[i], &d, sizeof d) == 0, "two-stream matvec row %zu != dot", i);
+    }
+    free(w), free(x), free(mv);
 }
 
 /* Every tier's resolved table has every vector op (a tier writes some; select.c fills the
