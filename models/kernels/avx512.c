@@ -1,33 +1,386 @@
-/* avx512.c: the AVX-512 tier of the kernel table (the only file built with -mavx512f
- * -mavx512bw -mavx512vl). The tier's column in types.c takes an entry only where 16 lanes
- * pay; every other entry falls back to avx2. The float32 dot here (and a 4-row matvec, since
- * removed) measured no faster than avx2 on this Zen 4 and is kept out of the column, tested
- * against ref. Only called on a CPU with AVX-512 F/BW/VL and the avx2 set. */
+/* avx512.c: the AVX-512 tier of the kernel table (built with -mavx512f -mavx512bw -mavx512vl
+ * and the avx2 set; select.c runs it only on a CPU with all of them). Zen 5 executes 512-bit
+ * FMAs at full width (two per cycle), so 16 lanes pay here where Zen 4's halves did not.
+ *
+ * One float32 summation order for everything: each output (a dot, a matvec row, one (row,
+ * token) of the GEMM, one attention score) is one vector accumulator over the 16-float steps
+ * of the row, the last partial step masked (zeros in the missing lanes), then the 16 lanes
+ * added by one fixed tree (lanes i + i+8, then i + i+4, i + i+2, i + i+1; reduce1 / reduce4 /
+ * reduce16 below add the same pairs, one output or 4 or 16 at once). So within this tier the
+ * decode matvec, the few-row GEMM of a batch of streams and the prompt GEMM give the same bits
+ * for a token wherever it sits, a prompt's logits equal decode's, and att_scores equals the
+ * dot times the scale. Entries not written here fall back to avx2 (types.c, select.c). */
 #include "kernels_internal.h"
 
 #include <immintrin.h>
+#include <string.h>
 
-#define F32_LANES 16  /* floats per __m512 */
+#define F32_LANES 16 /* floats per __m512 */
+/* GEMM register tiles: GEMM_ROWS weight rows x up to GEMM_TOKENS tokens, one accumulator
+ * each (24 + 4 row vectors + 1 token vector of the 32 zmm). The tile's rows stay in L1 while
+ * every token tile passes over them (activations from L2); the first pass prefetches the rows
+ * GEMM_PF_ROWS ahead. */
+#define GEMM_ROWS 4
+#define GEMM_TOKENS 6
+#define GEMM_PF_ROWS 8
 
-float kernels_dot_f32_avx512(const void *pa, const void *px, size_t n)
+static inline __mmask16 tail_mask(size_t m)
 {
-    const float *a = pa, *b = px;
-    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    return (__mmask16)((1u << m) - 1u);
+}
+
+/* The tree: lanes i + i+8, i + i+4, i + i+2, i + i+1 (float addition is commutative, so only
+ * the pairing fixes the bits). */
+static inline float reduce1(__m512 v)
+{
+    const __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v),
+                                   _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    const __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    const __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
+}
+
+/* first level for two vectors: [a0+a2, a1+a3, b0+b2, b1+b3] in 128-bit chunks */
+static inline __m512 level1(__m512 a, __m512 b)
+{
+    return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xee));
+}
+
+/* second level for two level1 results: chunk c = the 4 partial sums of input c */
+static inline __m512 level2(__m512 a, __m512 b)
+{
+    return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x88), _mm512_shuffle_f32x4(a, b, 0xdd));
+}
+
+/* [reduce1(a), reduce1(b), reduce1(c), reduce1(d)] */
+static inline __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d)
+{
+    const __m512 h = level2(level1(a, b), level1(c, d));
+    const __m512 t = _mm512_add_ps(h, _mm512_shuffle_ps(h, h, _MM_SHUFFLE(1, 0, 3, 2)));
+    const __m512 u = _mm512_add_ps(t, _mm512_shuffle_ps(t, t, _MM_SHUFFLE(2, 3, 0, 1)));
+    const __m512i lane0 = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    return _mm512_castps512_ps128(_mm512_permutexvar_ps(lane0, u));
+}
+
+/* lane i = reduce1(f[i]) */
+static inline __m512 reduce16(const __m512 f[16])
+{
+    /* inputs in transposed order, so the 4x4 result comes out in order */
+    static const int T[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
+    __m512 g[8], h[4];
+    for (int m = 0; m < 8; m++)
+        g[m] = level1(f[T[2 * m]], f[T[2 * m + 1]]);
+    for (int m = 0; m < 4; m++)
+        h[m] = level2(g[2 * m], g[2 * m + 1]);
+    const __m512 u0 = _mm512_add_ps(_mm512_shuffle_ps(h[0], h[1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                    _mm512_shuffle_ps(h[0], h[1], _MM_SHUFFLE(3, 2, 3, 2)));
+    const __m512 u1 = _mm512_add_ps(_mm512_shuffle_ps(h[2], h[3], _MM_SHUFFLE(1, 0, 1, 0)),
+                                    _mm512_shuffle_ps(h[2], h[3], _MM_SHUFFLE(3, 2, 3, 2)));
+    return _mm512_add_ps(_mm512_shuffle_ps(u0, u1, _MM_SHUFFLE(2, 0, 2, 0)),
+                         _mm512_shuffle_ps(u0, u1, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+
+/* out[k] = reduce1(c[k]) for k < n, 16 or 4 at a time */
+static inline __attribute__((always_inline)) void reduce_n(float *out, const __m512 *c, int n)
+{
+    int k = 0;
+    for (; k + 16 <= n; k += 16)
+        _mm512_storeu_ps(out + k, reduce16(c + k));
+    for (; k + 4 <= n; k += 4)
+        _mm_storeu_ps(out + k, reduce4(c[k], c[k + 1], c[k + 2], c[k + 3]));
+    for (; k < n; k++)
+        out[k] = reduce1(c[k]);
+}
+
+/* ---- float32 ---- */
+
+/* a . b in the tier's order. a (the weight row of a decode matvec, streamed from DRAM) is
+ * loaded as two 256-bit halves: the same values, 3-5% more bandwidth than 512-bit loads on
+ * this Zen 5 (/tmp micro bench: 31 vs 30 GB/s) */
+static inline float dot1(const float *a, const float *b, size_t n)
+{
+    __m512 s = _mm512_setzero_ps();
     size_t i = 0;
-    for (; i + 2 * F32_LANES <= n; i += 2 * F32_LANES) {
-        s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-        s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+    for (; i + F32_LANES <= n; i += F32_LANES) {
+        const __m512 av = _mm512_castpd_ps(_mm512_insertf64x4(
+            _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(a + i))),
+            _mm256_castps_pd(_mm256_loadu_ps(a + i + 8)), 1));
+        s = _mm512_fmadd_ps(av, _mm512_loadu_ps(b + i), s);
     }
-    if (i < n) { /* the tail as one masked step: no scalar loop */
-        const size_t m = n - i < F32_LANES ? n - i : F32_LANES;
-        const __mmask16 k = (__mmask16)((1u << m) - 1u);
-        s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, a + i), _mm512_maskz_loadu_ps(k, b + i), s0);
-        i += m;
-        if (i < n) {
-            const __mmask16 k2 = (__mmask16)((1u << (n - i)) - 1u);
-            s1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k2, a + i),
-                                 _mm512_maskz_loadu_ps(k2, b + i), s1);
+    if (i < n) {
+        const __mmask16 k = tail_mask(n - i);
+        s = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(k, a + i), _mm512_maskz_loadu_ps(k, b + i), s);
+    }
+    return reduce1(s);
+}
+
+float kernels_dot_f32_avx512(const void *a, const void *x, size_t n)
+{
+    return dot1(a, x, n);
+}
+
+/* R rows (wr) x T tokens (xr) over n columns: res[a * T + b] = row a . token b in the tier's
+ * order. pf: bytes ahead of each row to prefetch (0: none), once per 64-byte step. */
+static inline __attribute__((always_inline)) void tile_f32(const int R, const int T,
+                                                           const float *const *wr,
+                                                           const float *const *xr, size_t n,
+                                                           float *res, size_t pf)
+{
+    __m512 c[GEMM_ROWS * GEMM_TOKENS];
+#pragma GCC unroll 32
+    for (int k = 0; k < R * T; k++)
+        c[k] = _mm512_setzero_ps();
+    size_t i = 0;
+    for (; i + F32_LANES <= n; i += F32_LANES) {
+        __m512 wv[8];
+#pragma GCC unroll 8
+        for (int a = 0; a < R; a++)
+            wv[a] = _mm512_loadu_ps(wr[a] + i);
+        if (pf) {
+#pragma GCC unroll 8
+            for (int a = 0; a < R; a++)
+                _mm_prefetch((const char *)(wr[a] + i) + pf, _MM_HINT_T0);
+        }
+#pragma GCC unroll 8
+        for (int b = 0; b < T; b++) {
+            const __m512 xv = _mm512_loadu_ps(xr[b] + i);
+#pragma GCC unroll 8
+            for (int a = 0; a < R; a++)
+                c[a * T + b] = _mm512_fmadd_ps(wv[a], xv, c[a * T + b]);
         }
     }
-    return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+    if (i < n) { /* the tail as one masked step: zeros in the missing lanes */
+        const __mmask16 m = tail_mask(n - i);
+        __m512 wv[8];
+#pragma GCC unroll 8
+        for (int a = 0; a < R; a++)
+            wv[a] = _mm512_maskz_loadu_ps(m, wr[a] + i);
+#pragma GCC unroll 8
+        for (int b = 0; b < T; b++) {
+            const __m512 xv = _mm512_maskz_loadu_ps(m, xr[b] + i);
+#pragma GCC unroll 8
+            for (int a = 0; a < R; a++)
+                c[a * T + b] = _mm512_fmadd_ps(wv[a], xv, c[a * T + b]);
+        }
+    }
+    reduce_n(res, c, R * T);
 }
+
+static const float *row_f32(const struct kernels_mat *w, size_t i)
+{
+    return (const float *)(const void *)((const char *)w->data + i * w->row_bytes);
+}
+
+/* Decode: one row after another, no software prefetch: one sequential stream is what the
+ * hardware prefetcher follows best (on a DRAM-bound 37 MB matrix here, 4 or 8 rows
+ * interleaved measured 20-40% slower and a 2 KB prefetch 10% slower: ~30 GB/s, the same
+ * as avx2's loop; /tmp micro bench, 2026-12-06). The dot, row by row. */
+void kernels_matvec_f32_avx512(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                               const void *px)
+{
+    const float *x = px;
+    for (size_t r = r0; r < r1; r++) {
+        out[r - r0] = dot1(row_f32(w, r), x, w->cols);
+    }
+}
+
+/* One R x T tile's results into out (mr of the R rows, mt of the T tokens). */
+static inline void tile_store(float *out, size_t out_row, size_t out_tok, const float *res,
+                              size_t mr, size_t mt, int T)
+{
+    for (size_t a = 0; a < mr; a++)
+        for (size_t b = 0; b < mt; b++)
+            out[a * out_row + b * out_tok] = res[a * (size_t)T + b];
+}
+
+/* tile_f32 with T a constant 1..GEMM_TOKENS */
+static void tile_f32_tokens(size_t T, const float *const *wr, const float *const *xr, size_t n,
+                            float *res, size_t pf)
+{
+    switch (T) {
+    case 6: tile_f32(GEMM_ROWS, 6, wr, xr, n, res, pf); break;
+    case 5: tile_f32(GEMM_ROWS, 5, wr, xr, n, res, pf); break;
+    case 4: tile_f32(GEMM_ROWS, 4, wr, xr, n, res, pf); break;
+    case 3: tile_f32(GEMM_ROWS, 3, wr, xr, n, res, pf); break;
+    case 2: tile_f32(GEMM_ROWS, 2, wr, xr, n, res, pf); break;
+    default: tile_f32(GEMM_ROWS, 1, wr, xr, n, res, pf); break;
+    }
+}
+
+/* The F32 GEMM of prompts and of batches of streams: for each GEMM_ROWS rows (then in L1),
+ * the tokens in tiles of at most GEMM_TOKENS, as even as possible (8 tokens: 4 + 4); the
+ * first token tile prefetches the rows GEMM_PF_ROWS ahead. */
+void kernels_gemm_f32_avx512(float *out, size_t out_row, size_t out_tok,
+                             const struct kernels_mat *w, size_t r0, size_t r1, const void *x,
+                             size_t x_stride, size_t n_tok)
+{
+    if (n_tok == 0)
+        return;
+    const size_t ntile = (n_tok + GEMM_TOKENS - 1) / GEMM_TOKENS;
+    const size_t base = n_tok / ntile, extra = n_tok % ntile;
+    const size_t ahead = GEMM_PF_ROWS * w->row_bytes;
+    for (size_t r = r0; r < r1; r += GEMM_ROWS) {
+        const size_t mr = r1 - r < GEMM_ROWS ? r1 - r : GEMM_ROWS;
+        const float *wr[GEMM_ROWS];
+        for (size_t a = 0; a < GEMM_ROWS; a++)
+            wr[a] = row_f32(w, r + (a < mr ? a : 0));
+        const size_t pf = r + GEMM_PF_ROWS + GEMM_ROWS <= r1 ? ahead : 0;
+        size_t t = 0;
+        for (size_t j = 0; j < ntile; j++) {
+            const size_t mt = base + (j < extra);
+            const float *xr[GEMM_TOKENS];
+            for (size_t b = 0; b < mt; b++)
+                xr[b] = (const float *)(const void *)((const char *)x + (t + b) * x_stride);
+            float res[GEMM_ROWS * GEMM_TOKENS];
+            tile_f32_tokens(mt, wr, xr, w->cols, res, j == 0 ? pf : 0);
+            tile_store(out + (r - r0) * out_row + t * out_tok, out_row, out_tok, res, mr, mt,
+                       (int)mt);
+            t += mt;
+        }
+    }
+}
+
+/* ---- vector ops ---- */
+
+/* y += a x: one fused multiply-add per element, the tail masked (att_sum repeats it) */
+static void axpy_avx512(float *y, float a, const float *x, size_t n)
+{
+    const __m512 va = _mm512_set1_ps(a);
+    size_t i = 0;
+    for (; i + F32_LANES <= n; i += F32_LANES)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        const __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(m, x + i),
+                                                        _mm512_maskz_loadu_ps(m, y + i)));
+    }
+}
+
+/* 16 floats of a key / value row at element i (m: the lanes to load): float, or IEEE half
+ * (the conversion is exact, so both give the same floats) */
+static inline __attribute__((always_inline)) __m512 load16(const void *p, size_t i, __mmask16 m,
+                                                           int half)
+{
+    if (half)
+        return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)p + i));
+    return _mm512_maskz_loadu_ps(m, (const float *)p + i);
+}
+
+/* q . k_i before the reduction: the dot's accumulator (q's tail lanes are loaded as zeros, the
+ * key's too) */
+static inline __attribute__((always_inline)) __m512 dot_acc(const float *q, const void *k,
+                                                            size_t hs, int half)
+{
+    __m512 s = _mm512_setzero_ps();
+    size_t d = 0;
+    for (; d + F32_LANES <= hs; d += F32_LANES)
+        s = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), load16(k, d, 0xffff, half), s);
+    if (d < hs) {
+        const __mmask16 m = tail_mask(hs - d);
+        s = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, q + d), load16(k, d, m, half), s);
+    }
+    return s;
+}
+
+/* 16 keys at a time, their accumulators reduced together (reduce16: the dot's bits) */
+static inline __attribute__((always_inline)) void att_scores_body(float *sc, const float *q,
+                                                                  const void *k, size_t k_stride,
+                                                                  size_t n, size_t hs,
+                                                                  float scale, int half)
+{
+    const size_t es = half ? sizeof(uint16_t) : sizeof(float);
+    const __m512 vs = _mm512_set1_ps(scale);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 f[16];
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++)
+            f[j] = dot_acc(q, (const char *)k + (i + (size_t)j) * k_stride * es, hs, half);
+        _mm512_storeu_ps(sc + i, _mm512_mul_ps(reduce16(f), vs));
+    }
+    for (; i < n; i++)
+        sc[i] = reduce1(dot_acc(q, (const char *)k + i * k_stride * es, hs, half)) * scale;
+}
+
+/* out[d .. d + 16 nc) = sum_i w[i] v_i[...], nc accumulators over all keys, the last chunk's
+ * lanes masked by 'last' */
+static inline __attribute__((always_inline)) void att_sum_chunks(float *out, const float *w,
+                                                                 const void *v, size_t v_stride,
+                                                                 size_t n, const int nc,
+                                                                 __mmask16 last, int half)
+{
+    const size_t es = half ? sizeof(uint16_t) : sizeof(float);
+    __m512 acc[8];
+#pragma GCC unroll 8
+    for (int c = 0; c < nc; c++)
+        acc[c] = _mm512_setzero_ps();
+    for (size_t i = 0; i < n; i++) {
+        const __m512 a = _mm512_set1_ps(w[i]);
+        const void *x = (const char *)v + i * v_stride * es;
+#pragma GCC unroll 8
+        for (int c = 0; c < nc; c++)
+            acc[c] = _mm512_fmadd_ps(a, load16(x, (size_t)c * F32_LANES, c == nc - 1 ? last : 0xffff, half),
+                                     acc[c]);
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < nc; c++)
+        _mm512_mask_storeu_ps(out + c * F32_LANES, c == nc - 1 ? last : 0xffff, acc[c]);
+}
+
+/* sum_i w[i] v_i: bit for bit out = 0 then axpy_avx512 per key (one FMA per element and key,
+ * in key order), the partial sums in registers: up to 8 vectors (128 floats) per pass */
+static inline __attribute__((always_inline)) void att_sum_body(float *out, const float *w,
+                                                               const void *v, size_t v_stride,
+                                                               size_t n, size_t hs, int half)
+{
+    const size_t es = half ? sizeof(uint16_t) : sizeof(float);
+    for (size_t d = 0; d < hs; d += 8 * F32_LANES) {
+        const size_t left = hs - d < 8 * F32_LANES ? hs - d : 8 * F32_LANES;
+        const int nc = (int)((left + F32_LANES - 1) / F32_LANES);
+        const __mmask16 last = left % F32_LANES ? tail_mask(left % F32_LANES) : 0xffff;
+        const void *vd = (const char *)v + d * es;
+        switch (nc) { /* constant counts: the accumulators stay in registers */
+        case 8: att_sum_chunks(out + d, w, vd, v_stride, n, 8, last, half); break;
+        case 7: att_sum_chunks(out + d, w, vd, v_stride, n, 7, last, half); break;
+        case 6: att_sum_chunks(out + d, w, vd, v_stride, n, 6, last, half); break;
+        case 5: att_sum_chunks(out + d, w, vd, v_stride, n, 5, last, half); break;
+        case 4: att_sum_chunks(out + d, w, vd, v_stride, n, 4, last, half); break;
+        case 3: att_sum_chunks(out + d, w, vd, v_stride, n, 3, last, half); break;
+        case 2: att_sum_chunks(out + d, w, vd, v_stride, n, 2, last, half); break;
+        default: att_sum_chunks(out + d, w, vd, v_stride, n, 1, last, half); break;
+        }
+    }
+}
+
+static void att_scores_avx512(float *sc, const float *q, const float *k, size_t k_stride,
+                              size_t n, size_t hs, float scale)
+{
+    att_scores_body(sc, q, k, k_stride, n, hs, scale, 0);
+}
+
+static void att_scores_f16_avx512(float *sc, const float *q, const uint16_t *k, size_t k_stride,
+                                  size_t n, size_t hs, float scale)
+{
+    att_scores_body(sc, q, k, k_stride, n, hs, scale, 1);
+}
+
+static void att_sum_avx512(float *out, const float *w, const float *v, size_t v_stride, size_t n,
+                           size_t hs)
+{
+    att_sum_body(out, w, v, v_stride, n, hs, 0);
+}
+
+static void att_sum_f16_avx512(float *out, const float *w, const uint16_t *v, size_t v_stride,
+                               size_t n, size_t hs)
+{
+    att_sum_body(out, w, v, v_stride, n, hs, 1);
+}
+
+/* The ops written for this tier; NULL entries take avx2's (select.c). */
+const struct kernels_vec_ops kernels_vec_avx512 = {
+    .axpy = axpy_avx512,
+    .att_scores = att_scores_avx512,
+    .att_sum = att_sum_avx512,
+    .att_scores_f16 = att_scores_f16_avx512,
+    .att_sum_f16 = att_sum_f16_avx512,
+};

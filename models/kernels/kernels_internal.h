@@ -7,6 +7,8 @@
 
 /* The vector ops of one tier (struct kernels_vec_ops: kernels.h). */
 extern const struct kernels_vec_ops kernels_vec_ref, kernels_vec_avx2;
+/* avx512.c's: only the ops it writes; select.c fills the rest from avx2 */
+extern const struct kernels_vec_ops kernels_vec_avx512;
 
 /* ref.c: the definitions */
 void kernels_to_float_f32(const void *src, float *dst, size_t n);
@@ -53,5 +55,10 @@ double kernels_exp_sum_avx2(float *y, const float *x, float max, size_t n);
 
 /* avx512.c (AVX-512 F/BW/VL + the avx2 set) */
 float kernels_dot_f32_avx512(const void *a, const void *x, size_t n);
+void kernels_matvec_f32_avx512(float *out, const struct kernels_mat *w, size_t r0, size_t r1,
+                               const void *x);
+void kernels_gemm_f32_avx512(float *out, size_t out_row, size_t out_tok,
+                             const struct kernels_mat *w, size_t r0, size_t r1, const void *x,
+                             size_t x_stride, size_t n_tok);
 
 #endif

@@ -38,11 +38,20 @@ static void cpu_check(void)
     for (int u = t; u >= 0 && !e->field; u--)                                                \
         e->field = kernels_types[ty].tier[u].field
 
+static void vec_fallback(struct kernels_vec_ops *v, const struct kernels_vec_ops *lower)
+{
+#define FALL(f) v->f = v->f ? v->f : lower->f
+    FALL(rmsnorm), FALL(softmax), FALL(axpy), FALL(round_f16), FALL(to_f16);
+    FALL(att_scores), FALL(att_sum), FALL(att_scores_f16), FALL(att_sum_f16);
+    FALL(att_sum_q8_0), FALL(att_scores_q8_0), FALL(layernorm), FALL(exp_sum);
+#undef FALL
+}
+
 static void resolve(void)
 {
     cpu_check();
     static const struct kernels_vec_ops *const vec[KERNELS_TIER_COUNT] = {
-        &kernels_vec_ref, &kernels_vec_avx2, &kernels_vec_avx2};
+        &kernels_vec_ref, &kernels_vec_avx2, &kernels_vec_avx512};
     for (int t = 0; t < KERNELS_TIER_COUNT; t++) {
         struct kernels_ops *k = &tables[t];
         k->name = TIER_NAMES[t];
@@ -58,6 +67,8 @@ static void resolve(void)
         }
         k->dot = k->type[KERNELS_F32].dot;
         k->vec = *vec[t];
+        if (t > 0) /* an op the tier does not write: the tier below's */
+            vec_fallback(&k->vec, &tables[t - 1].vec);
     }
 }
 

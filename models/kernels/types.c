@@ -32,10 +32,11 @@ const struct kernels_type_traits kernels_types[KERNELS_TYPE_COUNT] = {
                                   .gemm = kernels_gemm_ref},
             [KERNELS_TIER_AVX2] = {.dot = kernels_dot_f32_avx2, .matvec = kernels_matvec_f32_avx2,
                                    .gemm = kernels_gemm_f32_avx2},
-            /* avx512.c's float32 dot is not in the table: on this machine (AMD EPYC,
-             * Zen 4: 512-bit ops run as two 256-bit halves) they measured no faster than
-             * avx2 on a memory-bound decode (bench/RESULTS.md); they stay tested against ref
-             * (test_kernels.c) for the first row where 16 lanes pay. */
+            /* one summation order for dot, matvec and GEMM (avx512.c): a token's bits do
+             * not depend on the batch it is in */
+            [KERNELS_TIER_AVX512] = {.dot = kernels_dot_f32_avx512,
+                                     .matvec = kernels_matvec_f32_avx512,
+                                     .gemm = kernels_gemm_f32_avx512},
         },
     },
     [KERNELS_F16] = {

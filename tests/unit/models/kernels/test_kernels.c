@@ -460,20 +460,51 @@ Test(kernels, a_row_scores_the_same_wherever_it_sits)
     }
 }
 
-/* Entries written for a tier but not (yet) in its column: still held to the reference. */
-Test(kernels, avx512_entries_outside_the_table)
+/* The avx512 tier sums every float32 output in one order (avx512.c): its matvec rows are its
+ * dot bit for bit, and each GEMM output (prompt tiles of up to 6 tokens, split evenly) is the
+ * matvec of that token, so a prompt's logits equal decode's and a stream's equal it alone. */
+Test(kernels, avx512_f32_dot_matvec_gemm_bit_equal)
 {
-    if (!kernels_tier(KERNELS_TIER_AVX512))
+    const struct kernels_ops *k = kernels_tier(KERNELS_TIER_AVX512);
+    if (!k)
         cr_skip_test("this CPU has no AVX-512");
     static const size_t ROWS[] = {1, 3, 4, 5, 17};
+    static const size_t NTOK[] = {1, 2, 5, 7, 13, 64};
     for (size_t s = 0; s < N_SIZES; s++)
-        for (size_t r = 0; r < sizeof ROWS / sizeof ROWS[0]; r++) {
-            size_t cols = SIZES[s], rows = ROWS[r];
-            float *w = kt_vec(rows * cols), *x = kt_vec(cols);
-            kt_close("avx512", "dot", cols, kernels_dot_f32_ref(w, x, cols),
-                     kernels_dot_f32_avx512(w, x, cols), (float)cols);
-            free(w), free(x);
-        }
+        for (size_t r = 0; r < sizeof ROWS / sizeof ROWS[0]; r++)
+            for (size_t q = 0; q < sizeof NTOK / sizeof NTOK[0]; q++) {
+                const size_t cols = SIZES[s], rows = ROWS[r], ntok = NTOK[q], stride = cols + 3;
+                float *w = kt_vec(rows * stride), *x = kt_vec(ntok * cols);
+                float *o = calloc(ntok * rows, sizeof *o), *mv = calloc(rows, sizeof *mv);
+                struct kernels_mat m = kt_mat(KERNELS_F32, w, stride, cols);
+                k->type[KERNELS_F32].gemm(o, 1, rows, &m, 0, rows, x, cols * sizeof(float), ntok);
+                for (size_t t = 0; t < ntok; t++) {
+                    k->type[KERNELS_F32].matvec(mv, &m, 0, rows, x + t * cols);
+                    for (size_t i = 0; i < rows; i++) {
+                        const float d = k->dot(w + i * stride, x + t * cols, cols);
+                        cr_assert(memcmp(&mv[i], &d, sizeof d) == 0,
+                                  "matvec row %zu != dot (cols %zu)", i, cols);
+                        cr_assert(memcmp(&o[t * rows + i], &d, sizeof d) == 0,
+                                  "gemm token %zu of %zu row %zu != dot (cols %zu)", t, ntok, i, cols);
+                    }
+                }
+                free(w), free(x), free(o), free(mv);
+            }
+}
+
+/* Every tier's resolved table has every vector op (a tier writes some; select.c fills the
+ * rest from the tier below). */
+Test(kernels, every_tier_has_every_vec_op)
+{
+    for (int t = 0; t < KERNELS_TIER_COUNT; t++) {
+        const struct kernels_ops *k = kernels_tier((enum kernels_tier)t);
+        if (!k)
+            continue;
+        cr_assert(k->rmsnorm && k->softmax && k->axpy && k->round_f16 && k->to_f16 &&
+                      k->att_scores && k->att_sum && k->att_scores_f16 && k->att_sum_f16 &&
+                      k->att_sum_q8_0 && k->att_scores_q8_0 && k->layernorm && k->exp_sum,
+                  "%s misses a vector op", k->name);
+    }
 }
 
 Test(kernels, half_round_trip_and_rounding)
