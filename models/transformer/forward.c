@@ -441,7 +441,9 @@ static void att_range(void *ctx, size_t b, size_t e)
     const size_t group = H / (size_t)t->ck.shape.n_kv_heads;
     const float scale = 1.0f / sqrtf((float)hs);
     for (size_t it = b; it < e; it++) {
-        const size_t tok = it / H, h = it % H, p = j->rows[tok].pos;
+        /* head-major: consecutive items are one head's rows, so that head's keys and values
+         * (a long prompt's: up to head_size x positions x 2 each) stay in L1/L2 between them */
+        const size_t h = it / j->n, tok = it % j->n, p = j->rows[tok].pos;
         const transformer_seq *sq = j->rows[tok].seq;
         /* this layer's and KV head's block: positions contiguous, one row of kv_rb apart */
         const size_t kvoff = ((j->layer * kvd / hs) + h / group) * sq->cap;
