@@ -62,10 +62,11 @@
                                * time, and a change of load is seen within ~130 decode steps */
 #define TEAM_PROBE_WINDOWS 2  /* windows per probe ... */
 #define TEAM_PROBE_FIRST 1    /* ... but 1 for work never measured alone (a process's first
-                               * prompt and first decode steps): at 2 threads on a quiet
-                               * machine a window alone costs ~45% of its work, and 2 such
-                               * windows were ~10% of a 128-token prompt (pp128 2 threads
-                               * ~0.9 of LMSERVE_KERNEL_ADAPT=0); the 2-window probes that
+                               * prompt and first decode steps), and only after
+                               * TEAM_PROBE_EVERY windows of it: at 2 threads on a quiet
+                               * machine a window alone costs ~45% of its work, and an
+                               * immediate probe of 128 dispatches was ~1/4 of a 15M pp128 run
+                               * (a window is ~3 such prompts' dispatches); the probes that
                                * follow, with medians of 3, correct an unlucky first one */
 #define TEAM_PROBE_WIDE 1.3   /* a probe that cost this much more than the winning mode
                                * (alone at 2 threads on a quiet machine: ~1.8x) lost widely:
@@ -168,9 +169,13 @@ static void team_window_end(void)
     team.win_n = 0;
     team.win_ns = 0;
     team.windows++;
-    if (other == 0.0) { /* none of this work was measured in the other mode: probe it now */
-        team.alone = !m;
-        team.probing = TEAM_PROBE_FIRST;
+    if (other == 0.0) { /* none of this work was measured in the other mode: probe it after
+                         * the usual run of windows (on a busy machine late helpers end windows
+                         * within ~1 ms each, so that run is short there), 1 window long */
+        if (--team.windows_left <= 0) {
+            team.alone = !m;
+            team.probing = TEAM_PROBE_FIRST;
+        }
         return;
     }
     const double helpers = m ? other : here, alone = m ? here : other;
@@ -236,6 +241,7 @@ static void team_start_mode(void)
 {
     team.started = 1;
     team.alone = 0;
+    team.windows_left = team.probe_every;
     const char *adapt = getenv("LMSERVE_KERNEL_ADAPT");
     team.adapt = !(adapt && strcmp(adapt, "0") == 0);
 }
