@@ -80,6 +80,8 @@ $(BUILD)/obj/%.o: %.c
 # table get them; select.c checks the same CPU flags before any of their code runs.
 $(BUILD)/obj/models/kernels/avx2.o $(BUILD)/obj/models/kernels/%_avx2.o: CFLAGS += -mavx2 -mfma -mf16c
 $(BUILD)/obj/models/kernels/avx512.o: CFLAGS += -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl
+# the quantized types' AVX-512 tier: + VNNI (vpdpbusd / vpdpwssd); select.c checks it too
+$(BUILD)/obj/models/kernels/quant_avx512.o: CFLAGS += -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512vnni
 
 $(LIBMODELS): $(MODELS_OBJ)
 	@mkdir -p $(dir $@)

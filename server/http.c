@@ -1440,8 +1440,10 @@ static void gate_fail(struct loop *lp, struct conn *k, int status, const char *r
     linger_start(lp, k, 1);
 }
 
-/* New bytes on a socket at the gate: once its head is complete and sound, MHD takes it. */
-static void gate_read(struct loop *lp, struct conn *k)
+/* New bytes on a socket at the gate: once its head is complete and sound, MHD takes it.
+ * The head is only peeked at, so a peer's close shows as EPOLLRDHUP in events, not as a
+ * read of 0 while its partial head is still queued. */
+static void gate_read(struct loop *lp, struct conn *k, uint32_t events)
 {
     static _Thread_local char buf[GATE_HEAD_MAX + 1];
     ssize_t n = recv(k->fd, buf, GATE_HEAD_MAX, MSG_PEEK);
@@ -1457,6 +1459,10 @@ static void gate_read(struct loop *lp, struct conn *k)
     size_t head_len = 0;
     switch (gate_check_head(buf, (size_t)n, &head_len, msg, sizeof msg)) {
     case GATE_INCOMPLETE:
+        if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) { /* it can never complete */
+            list_remove(&lp->gate, k);
+            conn_free(lp->srv, k, 1);
+        }
         return;
     case GATE_BAD:
         gate_fail(lp, k, 400, "Bad Request", status_name(STATUS_BAD_INPUT), msg);
@@ -1654,7 +1660,7 @@ static void *loop_main(void *arg)
             }
             struct conn *k = p;
             if (k->state == CONN_GATE)
-                gate_read(lp, k);
+                gate_read(lp, k, ev[i].events);
             else if (k->state == CONN_LINGER)
                 linger_read(lp, k);
         }

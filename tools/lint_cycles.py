@@ -23,7 +23,7 @@ EDGE = re.compile(r'edge: \{ sourcename: "([^"]+)" targetname: "([^"]+)"')
 def main(argv):
     # every SIMD flag for every file: the objects are only read for their call graph
     cflags = ["-D_GNU_SOURCE", "-std=c11", "-O0", "-w", "-mavx2", "-mfma", "-mf16c", "-mavx512f",
-              "-mavx512bw", "-mavx512vl"]
+              "-mavx512bw", "-mavx512vl", "-mavx512vnni"]
     dirs = []
     i = 0
     while i < len(argv):

@@ -16,13 +16,14 @@
 #include <string.h>
 
 #define F32_LANES 16 /* floats per __m512 */
-/* GEMM register tiles: GEMM_ROWS weight rows x up to GEMM_TOKENS tokens, one accumulator
- * each (24 + 4 row vectors + 1 token vector of the 32 zmm). The tile's rows stay in L1 while
- * every token tile passes over them (activations from L2); the first pass prefetches the rows
- * GEMM_PF_ROWS ahead. */
-#define GEMM_ROWS 4
-#define GEMM_TOKENS 6
-#define GEMM_PF_ROWS 8
+/* GEMM register tiles: R weight rows x up to T tokens, one accumulator each: 6 x 4 (24
+ * accumulators + 6 row vectors + 1 token vector of the 32 zmm; 6x4 and 5x5 measured ~5% faster
+ * than 4x6, 8x3 20% slower, 3x8 2x slower), or 4 x 6 for rows wider than GEMM_WIDE_COLS. The
+ * tile's rows stay in L1 while every token tile passes over them (activations from L2); the
+ * first pass prefetches the rows GEMM_PF_ROWS ahead. */
+#define GEMM_ACC 24
+#define GEMM_WIDE_COLS 1024
+#define GEMM_PF_ROWS 12
 
 static inline __mmask16 tail_mask(size_t m)
 {
@@ -63,13 +64,14 @@ static inline __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d)
 }
 
 /* lane i = reduce1(f[i]) */
-static inline __m512 reduce16(const __m512 f[16])
+static inline __attribute__((always_inline)) __m512 reduce16(const __m512 *f)
 {
-    /* inputs in transposed order, so the 4x4 result comes out in order */
-    static const int T[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
+    /* inputs in transposed order (4 (j % 4) + j / 4), so the 4x4 result comes out in order */
     __m512 g[8], h[4];
+#pragma GCC unroll 8
     for (int m = 0; m < 8; m++)
-        g[m] = level1(f[T[2 * m]], f[T[2 * m + 1]]);
+        g[m] = level1(f[(2 * m) % 4 * 4 + 2 * m / 4], f[(2 * m + 1) % 4 * 4 + (2 * m + 1) / 4]);
+#pragma GCC unroll 4
     for (int m = 0; m < 4; m++)
         h[m] = level2(g[2 * m], g[2 * m + 1]);
     const __m512 u0 = _mm512_add_ps(_mm512_shuffle_ps(h[0], h[1], _MM_SHUFFLE(1, 0, 1, 0)),
@@ -81,13 +83,17 @@ static inline __m512 reduce16(const __m512 f[16])
 }
 
 /* out[k] = reduce1(c[k]) for k < n, 16 or 4 at a time */
-static inline __attribute__((always_inline)) void reduce_n(float *out, const __m512 *c, int n)
+static inline __attribute__((always_inline)) void reduce_n(float *out, const __m512 *c, const int n)
 {
     int k = 0;
-    for (; k + 16 <= n; k += 16)
-        _mm512_storeu_ps(out + k, reduce16(c + k));
+    if (n >= 16) {
+        _mm512_storeu_ps(out, reduce16(c));
+        k = 16;
+    }
+#pragma GCC unroll 4
     for (; k + 4 <= n; k += 4)
         _mm_storeu_ps(out + k, reduce4(c[k], c[k + 1], c[k + 2], c[k + 3]));
+#pragma GCC unroll 4
     for (; k < n; k++)
         out[k] = reduce1(c[k]);
 }
@@ -120,13 +126,13 @@ float kernels_dot_f32_avx512(const void *a, const void *x, size_t n)
 }
 
 /* R rows (wr) x T tokens (xr) over n columns: res[a * T + b] = row a . token b in the tier's
- * order. pf: bytes ahead of each row to prefetch (0: none), once per 64-byte step. */
-static inline __attribute__((always_inline)) void tile_f32(const int R, const int T,
+ * order. PF (a constant): prefetch each row pf bytes ahead, once per 64-byte step. */
+static inline __attribute__((always_inline)) void tile_f32(const int R, const int T, const int PF,
                                                            const float *const *wr,
                                                            const float *const *xr, size_t n,
                                                            float *res, size_t pf)
 {
-    __m512 c[GEMM_ROWS * GEMM_TOKENS];
+    __m512 c[GEMM_ACC];
 #pragma GCC unroll 32
     for (int k = 0; k < R * T; k++)
         c[k] = _mm512_setzero_ps();
@@ -136,7 +142,7 @@ static inline __attribute__((always_inline)) void tile_f32(const int R, const in
 #pragma GCC unroll 8
         for (int a = 0; a < R; a++)
             wv[a] = _mm512_loadu_ps(wr[a] + i);
-        if (pf) {
+        if (PF) {
 #pragma GCC unroll 8
             for (int a = 0; a < R; a++)
                 _mm_prefetch((const char *)(wr[a] + i) + pf, _MM_HINT_T0);
@@ -193,51 +199,80 @@ static inline void tile_store(float *out, size_t out_row, size_t out_tok, const 
             out[a * out_row + b * out_tok] = res[a * (size_t)T + b];
 }
 
-/* tile_f32 with T a constant 1..GEMM_TOKENS */
-static void tile_f32_tokens(size_t T, const float *const *wr, const float *const *xr, size_t n,
-                            float *res, size_t pf)
+/* tile_f32 with R and T constants (T <= TMAX), prefetching when pf > 0 */
+static inline __attribute__((always_inline)) void tile_f32_tokens(const int R, const int TMAX,
+                                                                  size_t T,
+                                                                  const float *const *wr,
+                                                                  const float *const *xr,
+                                                                  size_t n, float *res, size_t pf)
 {
+#define TILE_CASE(t)                                                                          \
+    case t:                                                                                   \
+        if (t <= TMAX && pf)                                                                  \
+            tile_f32(R, t <= TMAX ? t : 1, 1, wr, xr, n, res, pf);                            \
+        else if (t <= TMAX)                                                                   \
+            tile_f32(R, t <= TMAX ? t : 1, 0, wr, xr, n, res, 0);                             \
+        break;
     switch (T) {
-    case 6: tile_f32(GEMM_ROWS, 6, wr, xr, n, res, pf); break;
-    case 5: tile_f32(GEMM_ROWS, 5, wr, xr, n, res, pf); break;
-    case 4: tile_f32(GEMM_ROWS, 4, wr, xr, n, res, pf); break;
-    case 3: tile_f32(GEMM_ROWS, 3, wr, xr, n, res, pf); break;
-    case 2: tile_f32(GEMM_ROWS, 2, wr, xr, n, res, pf); break;
-    default: tile_f32(GEMM_ROWS, 1, wr, xr, n, res, pf); break;
+    TILE_CASE(6)
+    TILE_CASE(5)
+    TILE_CASE(4)
+    TILE_CASE(3)
+    TILE_CASE(2)
+    default: TILE_CASE(1)
+    }
+#undef TILE_CASE
+}
+
+/* The GEMM with R rows x up to TMAX tokens per tile: for each R rows (then in L1), the tokens
+ * in tiles of at most TMAX, as even as possible (8 tokens: 4 + 4); the first token tile
+ * prefetches the rows GEMM_PF_ROWS ahead. */
+static inline __attribute__((always_inline)) void
+gemm_f32(const int R, const int TMAX, float *out, size_t out_row, size_t out_tok,
+         const struct kernels_mat *w, size_t r0, size_t r1, const char *x, size_t x_stride,
+         size_t n_tok)
+{
+    const size_t ntile = (n_tok + (size_t)TMAX - 1) / (size_t)TMAX;
+    const size_t base = n_tok / ntile, extra = n_tok % ntile;
+    const size_t ahead = GEMM_PF_ROWS * w->row_bytes;
+    for (size_t r = r0; r < r1; r += (size_t)R) {
+        const size_t mr = r1 - r < (size_t)R ? r1 - r : (size_t)R;
+        const float *wr[8];
+        for (size_t a = 0; a < (size_t)R; a++) /* a short tile repeats its first row */
+            wr[a] = row_f32(w, r + (a < mr ? a : 0));
+        const size_t pf = r + GEMM_PF_ROWS + (size_t)R <= r1 ? ahead : 0;
+        size_t t = 0;
+        for (size_t j = 0; j < ntile; j++) {
+            const size_t mt = base + (j < extra);
+            const float *xr[8];
+            for (size_t b = 0; b < mt; b++)
+                xr[b] = (const float *)(const void *)(x + (t + b) * x_stride);
+            float res[GEMM_ACC];
+            tile_f32_tokens(R, TMAX, mt, wr, xr, w->cols, res, j == 0 ? pf : 0);
+            tile_store(out + (r - r0) * out_row + t * out_tok, out_row, out_tok, res, mr, mt,
+                       (int)mt);
+            t += mt;
+        }
     }
 }
 
-/* The F32 GEMM of prompts and of batches of streams: for each GEMM_ROWS rows (then in L1),
- * the tokens in tiles of at most GEMM_TOKENS, as even as possible (8 tokens: 4 + 4); the
- * first token tile prefetches the rows GEMM_PF_ROWS ahead. */
+/* The F32 GEMM of prompts and of batches of streams. Rows up to 1,024 floats: 6 rows x 4
+ * tokens (the 6 rows, 24 KB, stay in L1); longer rows (110M's 2,048-wide w2): 4 x 6, so the
+ * rows still fit L1's 48 KB (768 x 2048 x 64 tokens 1.70 -> 1.39 ms). Two tokens: 1 row x 2,
+ * like the matvec (32000 x 288 cold: 1.10 ms against 1.56 for 6 x 4, whose 6 interleaved
+ * rows the hardware prefetcher follows worse; from 4 tokens on 6 x 4 wins). */
 void kernels_gemm_f32_avx512(float *out, size_t out_row, size_t out_tok,
                              const struct kernels_mat *w, size_t r0, size_t r1, const void *x,
                              size_t x_stride, size_t n_tok)
 {
     if (n_tok == 0)
         return;
-    const size_t ntile = (n_tok + GEMM_TOKENS - 1) / GEMM_TOKENS;
-    const size_t base = n_tok / ntile, extra = n_tok % ntile;
-    const size_t ahead = GEMM_PF_ROWS * w->row_bytes;
-    for (size_t r = r0; r < r1; r += GEMM_ROWS) {
-        const size_t mr = r1 - r < GEMM_ROWS ? r1 - r : GEMM_ROWS;
-        const float *wr[GEMM_ROWS];
-        for (size_t a = 0; a < GEMM_ROWS; a++)
-            wr[a] = row_f32(w, r + (a < mr ? a : 0));
-        const size_t pf = r + GEMM_PF_ROWS + GEMM_ROWS <= r1 ? ahead : 0;
-        size_t t = 0;
-        for (size_t j = 0; j < ntile; j++) {
-            const size_t mt = base + (j < extra);
-            const float *xr[GEMM_TOKENS];
-            for (size_t b = 0; b < mt; b++)
-                xr[b] = (const float *)(const void *)((const char *)x + (t + b) * x_stride);
-            float res[GEMM_ROWS * GEMM_TOKENS];
-            tile_f32_tokens(mt, wr, xr, w->cols, res, j == 0 ? pf : 0);
-            tile_store(out + (r - r0) * out_row + t * out_tok, out_row, out_tok, res, mr, mt,
-                       (int)mt);
-            t += mt;
-        }
-    }
+    if (n_tok <= 2) /* two streams: one row at a time, the weights one sequential stream */
+        gemm_f32(1, 2, out, out_row, out_tok, w, r0, r1, x, x_stride, n_tok);
+    else if (w->cols <= GEMM_WIDE_COLS)
+        gemm_f32(6, 4, out, out_row, out_tok, w, r0, r1, x, x_stride, n_tok);
+    else
+        gemm_f32(4, 6, out, out_row, out_tok, w, r0, r1, x, x_stride, n_tok);
 }
 
 /* ---- vector ops ---- */

@@ -167,5 +167,8 @@ QUANT_ENTRIES(q6_K, ref) QUANT_ENTRIES(q8_K, ref)
 QUANT_ENTRIES(bf16, avx2) QUANT_ENTRIES(q4_0, avx2) QUANT_ENTRIES(q4_1, avx2)
 QUANT_ENTRIES(q5_0, avx2) QUANT_ENTRIES(q5_1, avx2) QUANT_ENTRIES(q8_0, avx2)
 QUANT_ENTRIES(q4_K, avx2) QUANT_ENTRIES(q5_K, avx2) QUANT_ENTRIES(q6_K, avx2)
+/* quant_avx512.c (AVX-512 F/BW/VL/VNNI): interleaved matrices in 16-row tiles, the rest avx2 */
+QUANT_ENTRIES(q4_0, avx512) QUANT_ENTRIES(q5_0, avx512) QUANT_ENTRIES(q8_0, avx512)
+QUANT_ENTRIES(q4_K, avx512) QUANT_ENTRIES(q6_K, avx512)
 
 #endif

@@ -30,7 +30,8 @@ static void cpu_check(void)
         __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && f16c;
     have[KERNELS_TIER_AVX512] = have[KERNELS_TIER_AVX2] && __builtin_cpu_supports("avx512f") &&
                                 __builtin_cpu_supports("avx512bw") &&
-                                __builtin_cpu_supports("avx512vl");
+                                __builtin_cpu_supports("avx512vl") &&
+                                __builtin_cpu_supports("avx512vnni"); /* quant_avx512.c */
 #endif
 }
 

@@ -4,8 +4,9 @@
 #include "kernels_internal.h"
 #include "quant_internal.h"
 
-/* A ggml block format: ref and avx2 entries through quant_matvec/quant_gemm. */
-#define QROW(T, NAME, BLOCK, ACT, FROM, AVX2)                                                \
+/* A ggml block format: ref and avx2 entries through quant_matvec/quant_gemm (and avx512
+ * where quant_avx512.c has them, else QNONE). */
+#define QROW(T, NAME, BLOCK, ACT, FROM, AVX2, AVX512)                                       \
     {                                                                                         \
         .name = NAME, .block_size = BLOCK, .block_bytes = sizeof(struct block_##T),          \
         .vec_dot_type = ACT, .to_float = quant_to_float_##T, .from_float = FROM,             \
@@ -13,10 +14,13 @@
             [KERNELS_TIER_REF] = {.dot = quant_dot_##T##_ref, .matvec = quant_matvec_##T##_ref, \
                                   .gemm = quant_gemm_##T##_ref},                              \
             [KERNELS_TIER_AVX2] = AVX2,                                                        \
+            [KERNELS_TIER_AVX512] = AVX512,                                                    \
         },                                                                                    \
     }
 #define QAVX2(T) {.dot = quant_dot_##T##_avx2, .matvec = quant_matvec_##T##_avx2, .gemm = quant_gemm_##T##_avx2}
 #define QNONE {0}
+/* the dot (and the activation quantizer) stay avx2's: the avx512 matvec/gemm equal it */
+#define QAVX512(T) {.matvec = quant_matvec_##T##_avx512, .gemm = quant_gemm_##T##_avx512}
 /* the activation types also get their AVX2 quantizer */
 #define Q8_0_AVX2 {.dot = quant_dot_q8_0_avx2, .matvec = quant_matvec_q8_0_avx2, .gemm = quant_gemm_q8_0_avx2, .from_float = quant_from_float_q8_0_avx2}
 #define Q8_1_AVX2 {.from_float = quant_from_float_q8_1_avx2}
@@ -78,14 +82,15 @@ const struct kernels_type_traits kernels_types[KERNELS_TYPE_COUNT] = {
             [KERNELS_TIER_AVX2] = QAVX2(bf16),
         },
     },
-    [KERNELS_Q4_0] = QROW(q4_0, "q4_0", QK4_0, KERNELS_Q8_0, NULL, QAVX2(q4_0)),
-    [KERNELS_Q4_1] = QROW(q4_1, "q4_1", QK4_0, KERNELS_Q8_1, NULL, QAVX2(q4_1)),
-    [KERNELS_Q5_0] = QROW(q5_0, "q5_0", QK4_0, KERNELS_Q8_0, NULL, QAVX2(q5_0)),
-    [KERNELS_Q5_1] = QROW(q5_1, "q5_1", QK4_0, KERNELS_Q8_1, NULL, QAVX2(q5_1)),
-    [KERNELS_Q8_0] = QROW(q8_0, "q8_0", QK8_0, KERNELS_Q8_0, quant_from_float_q8_0, Q8_0_AVX2),
-    [KERNELS_Q8_1] = QROW(q8_1, "q8_1", QK8_0, KERNELS_Q8_1, quant_from_float_q8_1, Q8_1_AVX2),
-    [KERNELS_Q4_K] = QROW(q4_K, "q4_K", QK_K, KERNELS_Q8_K, NULL, QAVX2(q4_K)),
-    [KERNELS_Q5_K] = QROW(q5_K, "q5_K", QK_K, KERNELS_Q8_K, NULL, QAVX2(q5_K)),
-    [KERNELS_Q6_K] = QROW(q6_K, "q6_K", QK_K, KERNELS_Q8_K, NULL, QAVX2(q6_K)),
-    [KERNELS_Q8_K] = QROW(q8_K, "q8_K", QK_K, KERNELS_Q8_K, quant_from_float_q8_K, Q8_K_AVX2),
+    [KERNELS_Q4_0] = QROW(q4_0, "q4_0", QK4_0, KERNELS_Q8_0, NULL, QAVX2(q4_0), QAVX512(q4_0)),
+    [KERNELS_Q4_1] = QROW(q4_1, "q4_1", QK4_0, KERNELS_Q8_1, NULL, QAVX2(q4_1), QNONE),
+    [KERNELS_Q5_0] = QROW(q5_0, "q5_0", QK4_0, KERNELS_Q8_0, NULL, QAVX2(q5_0), QAVX512(q5_0)),
+    [KERNELS_Q5_1] = QROW(q5_1, "q5_1", QK4_0, KERNELS_Q8_1, NULL, QAVX2(q5_1), QNONE),
+    [KERNELS_Q8_0] = QROW(q8_0, "q8_0", QK8_0, KERNELS_Q8_0, quant_from_float_q8_0, Q8_0_AVX2,
+                          QAVX512(q8_0)),
+    [KERNELS_Q8_1] = QROW(q8_1, "q8_1", QK8_0, KERNELS_Q8_1, quant_from_float_q8_1, Q8_1_AVX2, QNONE),
+    [KERNELS_Q4_K] = QROW(q4_K, "q4_K", QK_K, KERNELS_Q8_K, NULL, QAVX2(q4_K), QAVX512(q4_K)),
+    [KERNELS_Q5_K] = QROW(q5_K, "q5_K", QK_K, KERNELS_Q8_K, NULL, QAVX2(q5_K), QNONE),
+    [KERNELS_Q6_K] = QROW(q6_K, "q6_K", QK_K, KERNELS_Q8_K, NULL, QAVX2(q6_K), QAVX512(q6_K)),
+    [KERNELS_Q8_K] = QROW(q8_K, "q8_K", QK_K, KERNELS_Q8_K, quant_from_float_q8_K, Q8_K_AVX2, QNONE),
 };

@@ -255,6 +255,39 @@ Test(hardening, total_cap_answers_503)
     cr_assert_eq(srv_stop(&s), 0);
 }
 
+/* Bug: a client that sent part of a head and then closed kept its connection slot (and
+ * descriptor) until the header deadline: the gate only peeks at a head, so the close was
+ * never read. 3 such clients against --max-conns 3 made every new client get 503 for
+ * --header-timeout seconds. */
+Test(hardening, partial_head_then_close_held_slot_until_deadline)
+{
+    struct srv s;
+    const char *args[] = {"--max-conns", "3", "--header-timeout", "60", NULL};
+    srv_start(&s, args, 0);
+    usleep(300000); /* the harness's own /health connection closes first */
+    const char *partial = "GET /health HTTP/1.1\r\nHost: x\r\n";
+    int fds[3];
+    for (int i = 0; i < 3; i++) {
+        fds[i] = raw_connect(&s);
+        raw_send(fds[i], partial, strlen(partial));
+    }
+    usleep(200000);
+    for (int i = 0; i < 3; i++)
+        close(fds[i]);
+    /* Well inside the 60 s deadline: the slots must be free again. */
+    int status = 0;
+    for (int tries = 0; tries < 50 && status != 200; tries++) {
+        usleep(100000);
+        struct http_res r;
+        if (http_get(&s, "/health", &r) == 0) {
+            status = r.status;
+            http_res_free(&r);
+        }
+    }
+    cr_assert_eq(status, 200, "closed partial heads still hold the connection cap (%d)", status);
+    cr_assert_eq(srv_stop(&s), 0);
+}
+
 /* ---- item 5: framing (request smuggling) ---- */
 
 #define KEEP "GET /health HTTP/1.1\r\nHost: x\r\n\r\n" /* a sound first request */

@@ -12,15 +12,7 @@
 # ../shared/vocab/ggml-vocab-gpt-2.gguf exists): llama-tokenize's ids of a text, the first
 # 1,000 logits (a 50,257-wide line per prompt would be 600 KB) and the greedy ids:
 #   sh tests/ref/llamacpp_gpt2.sh build/bin/lmserve-gguf vocab > tests/unit/models/gguf/llamacpp_gpt2_vocab_ref.txt
-set -e
-TOOL=$(realpath "$1")
-LLAMA=${LLAMA:-/work/ref/llama.cpp}
-DIR=$(mktemp -d)
-trap 'rm -rf "$DIR"' EXIT
-HERE=$(dirname "$0")
-gcc -O2 -o "$DIR/logits" "$HERE/llamacpp_logits.c" -I"$LLAMA/include" -I"$LLAMA/ggml/include" \
-    -L"$LLAMA/build/bin" -lllama -lggml -lggml-base -Wl,-rpath,"$LLAMA/build/bin"
-NGEN=12
+. "$(dirname "$0")/llamacpp_prologue.sh"
 if [ "${2:-}" = vocab ]; then
     VOCAB=../shared/vocab/ggml-vocab-gpt-2.gguf
     echo "# llama.cpp (1 thread) on lmserve-gguf random GPT-2 files with GPT-2's vocabulary"
@@ -48,11 +40,6 @@ for shape in "--dim 64 --layers 2 --heads 4" "--dim 128 --hidden 320 --layers 3 
         args="--arch gpt2 --type $type $shape --ctx 128 --seed 5"
         "$TOOL" random -o "$DIR/m.gguf" $args >/dev/null
         echo "model $args"
-        for prompt in "358 300 301 302" "33 71 80 90 100 256" "$LONG"; do
-            echo "prompt $prompt"
-            "$DIR/logits" "$DIR/m.gguf" $NGEN $prompt 2>/dev/null > "$DIR/out"
-            case $type in F32|F16) grep '^logits' "$DIR/out" ;; esac
-            grep '^greedy' "$DIR/out"
-        done
+        ref_prompts "$type" "F32 F16" "358 300 301 302" "33 71 80 90 100 256" "$LONG"
     done
 done

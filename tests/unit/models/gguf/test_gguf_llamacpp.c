@@ -189,7 +189,7 @@ Test(gguf_llamacpp, random_mamba_models_match) { compare(REF_MAMBA, 8); }
 
 Test(gguf_llamacpp, random_gpt2_models_match) { compare(REF_GPT2, 6); }
 
-/* kv_type q8_0 against llama.cpp's -ctk q8_0 -ctv q8_0 -fa (tests/ref/llamacpp_kvq8.sh):
+/* kv_type q8_0 against llama.cpp's -ctk q8_0 -ctv q8_0 -fa (KV=q8_0 tests/ref/llamacpp_compare.sh):
  * llama and qwen2, F32 / Q8_0 / Q4_K weights: logits within LOGIT_TOL_HALF (avx2: 2.9e-6;
  * the ref tier 0.008, one K/V rounding flipped by its summation order upstream) and the same
  * greedy ids */

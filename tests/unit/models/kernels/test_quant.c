@@ -269,7 +269,8 @@ Test(quant, gemm_tiles_equal_the_dot_on_odd_sizes)
 }
 
 /* Interleaved Q4_0 / Q5_0 / Q8_0 / Q4_K matrices (8-row groups, kernels_interleave): 24 rows of odd block
- * counts; in every tier the GEMM (batches of 1..7 tokens: tiles of 1-4 tokens), the matvec and
+ * counts; in every tier the GEMM (batches of 1..19 tokens: avx2 tiles of 1-4 tokens, avx512 of
+ * 1-8 tokens x 16 rows and an odd group of 8 alone), the matvec and
  * the rows' floats equal the ref dot / to_float of the plain rows bit for bit, also over a
  * range that starts and ends inside a group (rows 3..21, as a thread team may hand out), and
  * with output rows strided (out_row > 1). */
@@ -286,7 +287,7 @@ Test(quant, interleaved_rows_equal_the_ref_dot)
         {KERNELS_Q5_0, NULL, 3 * 32}, /* random blocks with a sane fp16 scale */
         {KERNELS_Q4_K, quant_from_float_q4_K_weights, 2 * 256},
     };
-    enum { ROWS = 24, TOK = 7, R0 = 3, R1 = 21 };
+    enum { ROWS = 24, TOK = 19, R0 = 3, R1 = 21 };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const struct kernels_type_traits *tr = &kernels_types[cases[c].t];
         const struct kernels_type_traits *at = &kernels_types[tr->vec_dot_type];
@@ -336,7 +337,7 @@ Test(quant, interleaved_rows_equal_the_ref_dot)
             for (size_t span = 0; span < 2; span++) {
                 const size_t r0 = span ? R0 : 0, r1 = span ? R1 : ROWS, n = r1 - r0;
                 float got[ROWS * TOK], strided[2 * ROWS * TOK];
-                /* batches of 1..7 tokens: every tile size (1, 2, 3, 4) and 4 + a remainder */
+                /* batches of 1..19 tokens: every tile size and whole tiles + a remainder */
                 for (size_t nt = 1; nt <= TOK; nt++) {
                     e->gemm(got, 1, n, &mi, r0, r1, xq, xs, nt);
                     e->gemm(strided, 2 * TOK, 1, &mi, r0, r1, xq, xs, nt);
