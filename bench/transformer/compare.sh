@@ -16,7 +16,7 @@
 # lmserve's decode is timed after its pp128 (position 128..), llama-bench's tg from position 0.
 # lmserve runs LM_REPS repetitions per measurement and reports their median (llama-bench runs a
 # warm-up first); its adaptive thread team starts with the helpers and probes working alone
-# (2 windows of up to 128 dispatches, every 8-64 windows), standing the helpers down only if
+# (1-2 windows of up to 128 dispatches, every 8-64 windows), standing the helpers down only if
 # they are slower; team_stood_down in each JSON line counts the dispatches run alone.
 # Prints one JSON line per measurement (also in $DATA/compare.jsonl), then the table.
 set -u

@@ -1,7 +1,11 @@
-/* team.c: a small thread team for kernels_parallel_for(). Work is split into chunks
- * claimed from one atomic counter by the caller and the helpers, so a helper that the OS
- * deschedules (another process took its core) only delays the chunk it holds; the caller
- * takes every other chunk. Helpers spin briefly between dispatches, then sleep on a futex.
+/* team.c: a small thread team for kernels_parallel_for(). Work is split into chunks, and
+ * the chunks into one contiguous range per thread (the caller's first, then each helper's):
+ * each thread claims its own range's chunks front to back, so it streams one contiguous
+ * part of a matrix (the hardware prefetcher runs across its chunk edges) and claims on a
+ * cache line of its own; a thread whose range is done takes chunks from the back of the
+ * fullest other range. So a helper that the OS deschedules (another process took its core)
+ * only delays the chunk it holds: the caller takes every other chunk. Helpers spin briefly
+ * between dispatches, then sleep on a futex.
  * One caller at a time: a second concurrent caller runs its work alone. A small controller
  * times windows of dispatches with and without the helpers and keeps whichever mode is
  * faster, probing the other now and then, so 2 threads on a busy machine (late helpers, a
@@ -11,9 +15,10 @@
  * priced at each mode's rates for those kinds. Windows end after TEAM_WINDOW dispatches or
  * TEAM_WINDOW_NS of wall time, so a single prompt is enough to decide. A kind's rate in a
  * mode is the median of its last TEAM_HIST windows in that mode and a probe runs
- * TEAM_PROBE_WINDOWS windows, so one window that another process preempted does not decide
- * (on a shared machine single windows swing 2x either way). The first mode is "with
- * helpers"; the controller stands them down within a few windows if they are slower.
+ * TEAM_PROBE_WINDOWS windows (1 while the last probe lost by TEAM_PROBE_WIDE or more), so one
+ * window that another process preempted does not decide (on a shared machine single windows
+ * swing 2x either way). The first mode is "with helpers"; the controller stands them down
+ * within a few windows if they are slower.
  * Linux only. */
 #include "kernels.h"
 
@@ -35,8 +40,9 @@
 #define cpu_relax() ((void)0)
 #endif
 
-/* The state word packs generation | total chunks | next chunk, so a helper can claim a
- * chunk with one CAS and never reads a half-written job. */
+/* A range word packs generation | end chunk | next chunk, so a thread claims a chunk with
+ * one CAS (the owner: next + 1; another thread: end - 1) and never a chunk of a finished job
+ * (its generation is gone). */
 #define STATE_IDX_BITS 20
 #define STATE_IDX_MASK ((UINT64_C(1) << STATE_IDX_BITS) - 1)
 #define TEAM_CHUNKS_MAX ((size_t)STATE_IDX_MASK) /* chunks per dispatch */
@@ -56,25 +62,37 @@
                                * time, and a change of load is seen within ~130 decode steps */
 #define TEAM_PROBE_WINDOWS 2  /* windows per probe ... */
 #define TEAM_PROBE_FIRST 1    /* ... but 1 for work never measured alone (a process's first
-                               * prompt and first decode steps): at 2 threads on a quiet
-                               * machine a window alone costs ~45% of its work, and 2 such
-                               * windows were ~10% of a 128-token prompt (pp128 2 threads
-                               * ~0.9 of LMSERVE_KERNEL_ADAPT=0); the 2-window probes that
+                               * prompt and first decode steps), and only after
+                               * TEAM_PROBE_EVERY windows of it: at 2 threads on a quiet
+                               * machine a window alone costs ~45% of its work, and an
+                               * immediate probe of 128 dispatches was ~1/4 of a 15M pp128 run
+                               * (a window is ~3 such prompts' dispatches); the probes that
                                * follow, with medians of 3, correct an unlucky first one */
+#define TEAM_PROBE_WIDE 1.3   /* a probe that cost this much more than the winning mode
+                               * (alone at 2 threads on a quiet machine: ~1.8x) lost widely:
+                               * the next probe is 1 window (pp512 at 2 threads lost ~5% to
+                               * 2-window probes) */
 #define TEAM_HIST 3           /* windows per kind and mode whose median is its rate */
+
+/* One thread's range of a job's chunks, on a cache line of its own */
+struct team_range {
+    _Atomic uint64_t w; /* gen << 40 | end << 20 | next */
+    char pad[64 - sizeof(uint64_t)];
+};
 
 static struct {
     pthread_mutex_t setup; /* guards starting/stopping helpers */
     int threads;           /* total incl. caller; 0 = not decided yet */
     int n_helpers;         /* running helpers */
     pthread_t helper[KERNELS_THREADS_MAX];
-    _Atomic uint64_t state;  /* gen << 40 | total << 20 | next */
+    struct team_range range[KERNELS_THREADS_MAX]; /* [0] the caller's, [1 + i] helper i's */
+    _Atomic uint64_t gen;    /* the job's generation, bumped by each dispatch with helpers */
     _Atomic int in_flight;   /* helpers between "claim" and "chunk done" */
     _Atomic uint32_t wake;   /* futex word, bumped on every dispatch */
     _Atomic int sleepers;
     _Atomic int stop;
     _Atomic int busy; /* a caller owns the team */
-    /* the job: written only while in_flight == 0, published by the state store */
+    /* the job: written only while in_flight == 0, published by the range and gen stores */
     kernels_range_fn fn;
     void *ctx;
     size_t n, chunk;
@@ -96,10 +114,11 @@ static struct {
     int windows_left;       /* windows before probing the other mode */
     int probe_every;
     int probing;            /* windows left in the probe of the losing mode (0: none) */
+    int probe_windows;      /* the next probe's length (TEAM_PROBE_WINDOWS or 1) */
     int adapt;              /* 0: always use the helpers (LMSERVE_KERNEL_ADAPT=0, measurements) */
     uint64_t stood_down;    /* windows decided alone, for logs and tests */
 } team = {.setup = PTHREAD_MUTEX_INITIALIZER, .probe_every = TEAM_PROBE_EVERY, .adapt = 1,
-           .alone = 1 /* until team_start_mode() */};
+           .probe_windows = TEAM_PROBE_WINDOWS, .alone = 1 /* until team_start_mode() */};
 
 static int64_t mono_ns(void)
 {
@@ -150,9 +169,13 @@ static void team_window_end(void)
     team.win_n = 0;
     team.win_ns = 0;
     team.windows++;
-    if (other == 0.0) { /* none of this work was measured in the other mode: probe it now */
-        team.alone = !m;
-        team.probing = TEAM_PROBE_FIRST;
+    if (other == 0.0) { /* none of this work was measured in the other mode: probe it after
+                         * the usual run of windows (on a busy machine late helpers end windows
+                         * within ~1 ms each, so that run is short there), 1 window long */
+        if (--team.windows_left <= 0) {
+            team.alone = !m;
+            team.probing = TEAM_PROBE_FIRST;
+        }
         return;
     }
     const double helpers = m ? other : here, alone = m ? here : other;
@@ -164,6 +187,8 @@ static void team_window_end(void)
             team.probe_every = TEAM_PROBE_EVERY;
         else if (team.probe_every < TEAM_PROBE_MAX)
             team.probe_every *= 2; /* the probe lost again: probe less often */
+        /* lost widely: the next probe is one window (its median with the earlier ones decides) */
+        team.probe_windows = best != m && here > TEAM_PROBE_WIDE * other ? 1 : TEAM_PROBE_WINDOWS;
         team.alone = best;
         team.windows_left = team.probe_every;
         return;
@@ -175,7 +200,7 @@ static void team_window_end(void)
     }
     if (--team.windows_left <= 0) {
         team.alone = !m;
-        team.probing = TEAM_PROBE_WINDOWS;
+        team.probing = team.probe_windows;
     }
 }
 
@@ -216,13 +241,13 @@ static void team_start_mode(void)
 {
     team.started = 1;
     team.alone = 0;
+    team.windows_left = team.probe_every;
     const char *adapt = getenv("LMSERVE_KERNEL_ADAPT");
     team.adapt = !(adapt && strcmp(adapt, "0") == 0);
 }
 
-static uint64_t st_total(uint64_t v) { return (v >> STATE_IDX_BITS) & STATE_IDX_MASK; }
+static uint64_t st_end(uint64_t v) { return (v >> STATE_IDX_BITS) & STATE_IDX_MASK; }
 static uint64_t st_next(uint64_t v) { return v & STATE_IDX_MASK; }
-static uint64_t st_gen(uint64_t v) { return v >> (2 * STATE_IDX_BITS); }
 
 static void futex_wait(_Atomic uint32_t *addr, uint32_t val)
 {
@@ -234,32 +259,59 @@ static void futex_wake_all(_Atomic uint32_t *addr)
     syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
 }
 
-/* Claim and run chunks until none is left. Returns the number run. */
-static size_t run_chunks(void)
+static void run_chunk(size_t c)
 {
+    const size_t b = c * team.chunk;
+    team.fn(team.ctx, b, b + team.chunk < team.n ? b + team.chunk : team.n);
+}
+
+/* Thread 'self' (0: the caller, 1 + i: helper i) claims and runs chunks until none is
+ * left: its own range front to back, then one chunk at a time from the back of whichever
+ * other range has the most left. Returns the number run. */
+static size_t run_chunks(int self)
+{
+    const int parts = team.n_helpers + 1;
     size_t done = 0;
     for (;;) {
-        uint64_t v = atomic_load(&team.state);
-        if (st_next(v) >= st_total(v))
-            return done;
-        if (!atomic_compare_exchange_weak(&team.state, &v, v + 1))
+        _Atomic uint64_t *own = &team.range[self].w;
+        uint64_t v = atomic_load(own);
+        if (st_next(v) < st_end(v)) {
+            if (atomic_compare_exchange_weak(own, &v, v + 1)) {
+                run_chunk((size_t)st_next(v));
+                done++;
+            }
             continue;
-        size_t b = (size_t)st_next(v) * team.chunk;
-        size_t e = b + team.chunk < team.n ? b + team.chunk : team.n;
-        team.fn(team.ctx, b, e);
-        done++;
+        }
+        int victim = -1;
+        uint64_t most = 0, vv = 0;
+        for (int i = 0; i < parts; i++) {
+            const uint64_t w = atomic_load(&team.range[i].w);
+            if (st_end(w) > st_next(w) && st_end(w) - st_next(w) > most) {
+                most = st_end(w) - st_next(w);
+                victim = i;
+                vv = w;
+            }
+        }
+        if (victim < 0)
+            return done;
+        if (atomic_compare_exchange_weak(&team.range[victim].w, &vv, vv - (UINT64_C(1) << STATE_IDX_BITS))) {
+            run_chunk((size_t)st_end(vv) - 1);
+            done++;
+        }
     }
 }
 
 static void *helper_main(void *arg)
 {
-    (void)arg;
+    const int self = (int)(intptr_t)arg;
+    uint64_t seen = atomic_load(&team.gen);
     int spins = 0;
     for (;;) {
-        uint64_t v = atomic_load(&team.state);
-        if (st_next(v) < st_total(v)) {
+        const uint64_t g = atomic_load(&team.gen);
+        if (g != seen) { /* a new job (perhaps already done: then nothing is claimed) */
+            seen = g;
             atomic_fetch_add(&team.in_flight, 1);
-            run_chunks();
+            run_chunks(self);
             atomic_fetch_sub(&team.in_flight, 1);
             spins = 0;
             continue;
@@ -272,8 +324,7 @@ static void *helper_main(void *arg)
         }
         uint32_t seq = atomic_load(&team.wake);
         atomic_fetch_add(&team.sleepers, 1);
-        v = atomic_load(&team.state);
-        if (st_next(v) >= st_total(v) && !atomic_load(&team.stop))
+        if (atomic_load(&team.gen) == seen && !atomic_load(&team.stop))
             futex_wait(&team.wake, seq);
         atomic_fetch_sub(&team.sleepers, 1);
         spins = 0;
@@ -306,7 +357,8 @@ static int default_threads(void)
 static void helpers_start(void)
 {
     while (team.n_helpers < team.threads - 1) {
-        if (pthread_create(&team.helper[team.n_helpers], NULL, helper_main, NULL) != 0) {
+        if (pthread_create(&team.helper[team.n_helpers], NULL, helper_main,
+                           (void *)(intptr_t)(team.n_helpers + 1)) != 0) {
             fprintf(stderr, "lmserve: kernels: could not start a helper thread; using %d\n",
                     team.n_helpers + 1);
             break;
@@ -385,12 +437,19 @@ void kernels_parallel_for(size_t n, size_t chunk, kernels_range_fn fn, void *ctx
     team.ctx = ctx;
     team.n = n;
     team.chunk = chunk;
-    uint64_t gen = st_gen(atomic_load(&team.state)) + 1;
-    atomic_store(&team.state, (gen << (2 * STATE_IDX_BITS)) | ((uint64_t)chunks << STATE_IDX_BITS));
+    /* the ranges: chunks split evenly, in order, the caller's first (24 bits of generation
+     * wrap after 16M dispatches; a stale word would have to survive that many jobs) */
+    const uint64_t gen = (atomic_load(&team.gen) + 1) & ((UINT64_C(1) << 24) - 1);
+    const size_t parts = (size_t)team.n_helpers + 1;
+    for (size_t i = 0; i < parts; i++) {
+        const uint64_t b = chunks * i / parts, e = chunks * (i + 1) / parts;
+        atomic_store(&team.range[i].w, (gen << (2 * STATE_IDX_BITS)) | (e << STATE_IDX_BITS) | b);
+    }
+    atomic_store(&team.gen, gen);
     atomic_fetch_add(&team.wake, 1);
     if (atomic_load(&team.sleepers) > 0)
         futex_wake_all(&team.wake);
-    run_chunks();
+    run_chunks(0);
     const int64_t t1 = mono_ns();
     for (int spins = 0; atomic_load(&team.in_flight) != 0; spins++) {
         if (spins < TEAM_SPIN_WAIT)

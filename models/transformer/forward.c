@@ -44,7 +44,8 @@ struct transformer_seq {
     float *kn, *vn;          /* (batch, kv_dim): this step's keys and values before the cache */
     float *logits;           /* (vocab) */
     float *all_out; /* transformer_forward_multi: every fed row's logits go here too (or NULL) */
-    float *rope_cr, *rope_ci; /* (head_size / 2): cos, sin of the current position */
+    float *rope; /* (batch, head_size): each row's cos then sin of its position's n_rot / 2
+                  * angles, computed once per step for every layer */
     void *xa[3];  /* (batch, max(dim, hidden)) activations in a weight's activation type */
     size_t xa_bytes;
     float *scores; /* ggml-rounded attention's scores (rows x heads x positions), kept */
@@ -96,9 +97,7 @@ transformer_seq *transformer_seq_new(const transformer *t, size_t capacity)
     s->kb = malloc(kv);
     s->vb = malloc(kv);
     s->logits = malloc((size_t)sh->vocab * sizeof(float));
-    s->rope_cr = malloc((size_t)t->head_size / 2 * sizeof(float));
-    s->rope_ci = malloc((size_t)t->head_size / 2 * sizeof(float));
-    if (!s->kb || !s->vb || !s->logits || !s->rope_cr || !s->rope_ci) {
+    if (!s->kb || !s->vb || !s->logits) {
         transformer_seq_free(s);
         return NULL;
     }
@@ -120,7 +119,8 @@ static void free_batch(transformer_seq *s)
         s->xa[i] = NULL;
     }
     free(s->scores);
-    s->x = s->xb = s->xb2 = s->q = s->hb = s->hb2 = s->kn = s->vn = s->scores = NULL;
+    free(s->rope);
+    s->x = s->xb = s->xb2 = s->q = s->hb = s->hb2 = s->kn = s->vn = s->scores = s->rope = NULL;
     s->batch_cap = s->scores_cap = 0;
 }
 
@@ -132,8 +132,6 @@ void transformer_seq_free(transformer_seq *s)
     free(s->kb);
     free(s->vb);
     free(s->logits);
-    free(s->rope_cr);
-    free(s->rope_ci);
     if (s->rs)
         s->rops->state_free(s->rs);
     free(s);
@@ -146,9 +144,9 @@ size_t transformer_seq_bytes(const transformer_seq *s)
                (size_t)s->t->ck.shape.vocab * sizeof(float);
     const struct transformer_shape *sh = &s->t->ck.shape;
     size_t b = sizeof *s + 2 * (size_t)sh->n_layers * s->cap * (size_t)(s->t->kv_dim / s->t->head_size) * s->kv_rb;
-    b += ((size_t)sh->vocab + (size_t)s->t->head_size) * sizeof(float);
-    const size_t dim = (size_t)sh->dim, hid = (size_t)sh->hidden_dim;
-    return b + s->batch_cap * (4 * dim + 2 * hid) * sizeof(float) + 3 * s->xa_bytes +
+    b += (size_t)sh->vocab * sizeof(float);
+    const size_t dim = (size_t)sh->dim, hid = (size_t)sh->hidden_dim, hs = (size_t)s->t->head_size;
+    return b + s->batch_cap * (4 * dim + 2 * hid + hs) * sizeof(float) + 3 * s->xa_bytes +
            s->scores_cap * sizeof(float);
 }
 
@@ -228,12 +226,14 @@ static int ensure_batch(transformer_seq *s, size_t n)
     s->hb2 = malloc(n * hid * sizeof(float));
     s->kn = malloc(n * (size_t)s->t->kv_dim * sizeof(float));
     s->vn = malloc(n * (size_t)s->t->kv_dim * sizeof(float));
+    s->rope = malloc(n * (size_t)s->t->head_size * sizeof(float));
     /* 4 bytes per value covers floats and every block format */
     s->xa_bytes = n * (dim > hid ? dim : hid) * sizeof(float);
     int ok = 1;
     for (size_t i = 0; i < 3; i++)
         ok = ok && (s->xa[i] = malloc(s->xa_bytes)) != NULL;
-    if (!ok || !s->x || !s->xb || !s->xb2 || !s->q || !s->hb || !s->hb2 || !s->kn || !s->vn) {
+    if (!ok || !s->x || !s->xb || !s->xb2 || !s->q || !s->hb || !s->hb2 || !s->kn || !s->vn ||
+        !s->rope) {
         free_batch(s);
         return -1;
     }
@@ -443,7 +443,9 @@ static void att_range(void *ctx, size_t b, size_t e)
     const size_t group = H / (size_t)t->ck.shape.n_kv_heads;
     const float scale = 1.0f / sqrtf((float)hs);
     for (size_t it = b; it < e; it++) {
-        const size_t tok = it / H, h = it % H, p = j->rows[tok].pos;
+        /* head-major: consecutive items are one head's rows, so that head's keys and values
+         * (a long prompt's: up to head_size x positions x 2 each) stay in L1/L2 between them */
+        const size_t h = it / j->n, tok = it % j->n, p = j->rows[tok].pos;
         const transformer_seq *sq = j->rows[tok].seq;
         /* this layer's and KV head's block: positions contiguous, one row of kv_rb apart */
         const size_t kvoff = ((j->layer * kvd / hs) + h / group) * sq->cap;
@@ -681,6 +683,8 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
 
     for (size_t i = 0; i < n; i++)
         embed(t, ids[i], rows[i].pos, s->x + i * dim, s->xb);
+    for (size_t i = 0; i < n && a->n_rot > 0; i++) /* the same angles in every layer */
+        rope_angles(a, rows[i].pos, s->rope + i * hs, s->rope + i * hs + (size_t)a->n_rot / 2);
     const struct layer_bias *lb = ck->lb; /* gpt2's biases, or NULL */
     const kernels_act_fn act = kernels_act_get(a->act, t->k->tier);
 
@@ -700,9 +704,9 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
             linear(s, s->xb, n, dim, qkv, 3);
         }
         for (size_t i = 0; i < n && a->n_rot > 0; i++) {
-            rope_angles(a, rows[i].pos, s->rope_cr, s->rope_ci);
-            rope(a, s->q + i * dim, dim, hs, s->rope_cr, s->rope_ci);
-            rope(a, kn + i * kvd, kvd, hs, s->rope_cr, s->rope_ci);
+            const float *cr = s->rope + i * hs, *ci = cr + (size_t)a->n_rot / 2;
+            rope(a, s->q + i * dim, dim, hs, cr, ci);
+            rope(a, kn + i * kvd, kvd, hs, cr, ci);
         }
         struct att_job aj = {.t = t, .s = s, .rows = rows, .layer = l, .n = n, .score_cap = score_cap};
         if (a->ggml) { /* llama.cpp's default F16 KV cache; Q rounded as ggml does (a Q8_0

@@ -563,18 +563,24 @@ static void kt_mark(void *ctx, size_t b, size_t e)
 
 Test(kernels, team_covers_every_item_once)
 {
-    kernels_threads_set(2);
-    static const size_t N[] = {1, 2, 7, 100, 1023, 40000};
-    for (size_t k = 0; k < sizeof N / sizeof N[0]; k++)
-        for (size_t chunk = 1; chunk <= 64; chunk *= 4) {
-            _Atomic int *hits = calloc(N[k], sizeof *hits);
-            struct kt_cover c = {hits};
-            kernels_parallel_for(N[k], chunk, kt_mark, &c);
-            for (size_t i = 0; i < N[k]; i++)
-                cr_assert_eq(hits[i], 1, "n=%zu chunk=%zu item %zu ran %d times", N[k], chunk, i,
-                             (int)hits[i]);
-            free((void *)hits);
-        }
+    /* each thread's own range, then chunks taken from the back of the others' (3 and 4
+     * threads on 2 cores: helpers get descheduled, so their ranges are taken over); many
+     * dispatches in a row, so a helper late from one job meets the next one */
+    for (int threads = 2; threads <= 4; threads++) {
+        kernels_threads_set(threads);
+        static const size_t N[] = {1, 2, 3, 7, 100, 1023, 40000};
+        for (int rep = 0; rep < 20; rep++)
+            for (size_t k = 0; k < sizeof N / sizeof N[0]; k++)
+                for (size_t chunk = 1; chunk <= 64; chunk *= 4) {
+                    _Atomic int *hits = calloc(N[k], sizeof *hits);
+                    struct kt_cover c = {hits};
+                    kernels_parallel_for(N[k], chunk, kt_mark, &c);
+                    for (size_t i = 0; i < N[k]; i++)
+                        cr_assert_eq(hits[i], 1, "threads=%d n=%zu chunk=%zu item %zu ran %d times",
+                                     threads, N[k], chunk, i, (int)hits[i]);
+                    free((void *)hits);
+                }
+    }
     kernels_threads_set(0);
 }
 
