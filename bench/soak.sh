@@ -140,12 +140,14 @@ PY
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$SRV/status" 2>/dev/null; }
 (
-    t=0
+    # Seconds since the start from the clock: on a loaded machine a scrape can take seconds,
+    # so counting SAMPLE_S per sample drifted (880 "s" in a 1200 s run).
+    t0=$(date +%s)
     while kill -0 "$SRV" 2>/dev/null; do
+        t=$(($(date +%s) - t0))
         pc=$(curl -s -m 5 "http://127.0.0.1:$PORT/metrics" | awk '/^lmserve_prefix_cache_bytes / { print $2 }')
         echo "$t $(rss_kb) ${pc:-?}"
         sleep "$SAMPLE_S"
-        t=$((t + SAMPLE_S))
     done
 ) >"$TMP/rss" &
 PIDS+=("$!")
@@ -167,6 +169,7 @@ total=$(awk '/requests in/ { print $1 }' "$TMP/wrk.out")
 rps=$(awk '/^Requests\/sec:/ { print $2 }' "$TMP/wrk.out")
 non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $NF }' "$TMP/wrk.out")
 sockerr=$(awk '/Socket errors:/ { gsub(/,/, ""); print $4 + $6 + $8 + $10 }' "$TMP/wrk.out")
+sockline=$(awk '/Socket errors:/ { sub(/^ */, ""); print }' "$TMP/wrk.out")
 p50=$(awk '/Latency Distribution/ { d = 1 } d && $1 == "50%" { print $2 }' "$TMP/wrk.out")
 p99=$(awk '/Latency Distribution/ { d = 1 } d && $1 == "99%" { print $2 }' "$TMP/wrk.out")
 read -r first last lo hi spread < <(awk -v w="$WARMUP" -v d="$DURATION" '$1 >= w && $1 <= d && $2 > 0 {
@@ -190,7 +193,7 @@ report=$(cat <<EOF
 |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 | ${total:-0} | $errors | ${rps:-0} | ${p50:-?} | ${p99:-?} | $first MB | $last MB | $lo MB | $hi MB | $spread |
 
-Non-2xx answers by route (access log): ${breakdown:-none}
+Non-2xx answers by route (access log): ${breakdown:-none}. wrk's socket errors: ${sockline:-none}.
 
 Prefix cache (lmserve_prefix_cache_bytes): max after warm-up $pc_max MB, last $pc_last MB.
 ${idle_line:+

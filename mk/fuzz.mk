@@ -29,9 +29,11 @@ fuzz-build: $(FUZZ_BINS)
 $(BUILD)/fuzz/obj/%.o: %.c | $(DEPS_STAMP)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
-# The per-file SIMD flags of the Makefile's objects, for the same files.
+# The per-file SIMD flags of the Makefile's objects, for the same files (keep in step: the
+# Makefile's quant_avx512.o flags arriving without this line broke every fuzz build).
 $(BUILD)/fuzz/obj/models/kernels/avx2.o $(BUILD)/fuzz/obj/models/kernels/%_avx2.o: FUZZ_CFLAGS += -mavx2 -mfma -mf16c
 $(BUILD)/fuzz/obj/models/kernels/avx512.o: FUZZ_CFLAGS += -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl
+$(BUILD)/fuzz/obj/models/kernels/%_avx512.o: FUZZ_CFLAGS += -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512vnni
 $(FUZZ_LIB): $(FUZZ_OBJ)
 	rm -f $@ && ar rcs $@ $^
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_LIB)

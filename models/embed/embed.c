@@ -11,6 +11,7 @@
 #include <sys/mman.h>
 
 #define BUILDER_ROWS_MIN 1024       /* first allocation when the file gives no count */
+#define BUILDER_ROWS_MIN_BYTES (4u << 20) /* ... but no more bytes than this beyond the hint */
 #define BUILDER_WORDS_MIN (1u << 16) /* first allocation of the word bytes */
 #define EMBED_THREADS_DEFAULT 2     /* the target machine has 2 cores */
 
@@ -80,7 +81,14 @@ int embed_builder_init(struct embed_builder *b, size_t dim, size_t n_hint, struc
     memset(b, 0, sizeof *b);
     b->dim = dim;
     b->stride = round_up(dim, EMBED_F32_PAD);
-    b->cap = n_hint > BUILDER_ROWS_MIN ? n_hint : BUILDER_ROWS_MIN;
+    /* At least BUILDER_ROWS_MIN rows (it grows by doubling), unless they are wide: a 7-byte
+     * file "3 30333" (fuzzing, w2v) took 1024 rows of 30,336 floats, 124 MB. */
+    size_t floor_rows = BUILDER_ROWS_MIN_BYTES / (b->stride * sizeof(float));
+    if (floor_rows > BUILDER_ROWS_MIN)
+        floor_rows = BUILDER_ROWS_MIN;
+    if (floor_rows == 0)
+        floor_rows = 1;
+    b->cap = n_hint > floor_rows ? n_hint : floor_rows;
     b->rows = rows_alloc(b->cap * b->stride * sizeof(float));
     b->word_off = util_malloc((b->cap + 1) * sizeof *b->word_off);
     b->norms = util_malloc(b->cap * sizeof *b->norms);

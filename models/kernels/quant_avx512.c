@@ -3,7 +3,8 @@
  * once, 16 rows = the 16 int32 lanes of a 512-bit register, the token's 4 activation bytes
  * broadcast from memory into vpdpbusd: each lane adds up its row's exact block total with no
  * horizontal sum and no shuffle per token; the float part is the ref dot's, in its order, so
- * an interleaved matrix still gives the ref tier's bits (test_quant.c). Q6_K (row-major)
+ * an interleaved matrix still gives the ref tier's bits (test_quant.c). One token (decode)
+ * reads one group per tile instead (one stream from DRAM). Q6_K (row-major)
  * forms each row's exact block total in 16 lanes and does the dot's float steps per row.
  * Plain (row-major) Q4_0/Q5_0/Q8_0/Q4_K matrices and every dot go to the avx2 entries.
  * Built with -mavx512f/bw/vl/vnni + the avx2 set; select.c checks them all first. */
@@ -22,7 +23,8 @@ static inline float h2f(uint16_t h) { return _cvtsh_ss(h); }
 #endif
 _Static_assert(T16_ONE_MAX >= 0 && T16_ONE_MAX <= 2, "one-group tiles exist for 1 and 2 tokens");
 #ifndef T16_PF_BYTES
-#define T16_PF_BYTES 2048 /* decode: software prefetch this far ahead in each group's stream */
+#define T16_PF_BYTES 2048 /* software prefetch this far ahead in each group's stream (1-8 KB
+                          * measured within noise from DRAM) */
 #endif
 
 /* 32 bytes of group a, then 32 of group b: one register of 16 rows' 4-byte turns */

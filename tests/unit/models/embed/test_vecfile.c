@@ -1,6 +1,7 @@
 /* test_vecfile.c: the vector readers (text, GloVe, gzip, word2vec binary) on files the test
  * writes, every rejected case with its "file:line: reason", and the .lmv round trip. */
 #include "../../../../models/embed/embed.h"
+#include "../../../../models/embed/embed_internal.h"
 #include "../../../../models/util/alloc.h"
 
 #include <criterion/criterion.h>
@@ -450,4 +451,32 @@ Test(embed_vecfile, every_allocation_failure_is_reported)
     for (size_t f = 0; f < 5; f++)
         for (size_t i = 0; i < 2; i++)
             vf_every_allocation_fails_cleanly(paths[f], &opts[i]);
+}
+
+/* Fuzzing (w2v target, 10 s timeout): the 7-byte file "3 30333" made the builder allocate its
+ * minimum of 1024 rows at the header's width, 124 MB, before finding no data. The first
+ * allocation is now bounded (4 MB of rows beyond what the file's size hints); the file is
+ * still refused, and a narrow file still starts with 1024 rows. */
+Test(embed_vecfile, wide_header_in_tiny_file_allocated_124_mb)
+{
+    struct embed_builder b;
+    struct status_err err;
+    status_clear(&err);
+    cr_assert_eq(embed_builder_init(&b, 30333, 1, &err), STATUS_OK);
+    cr_expect_leq(b.cap * b.stride * sizeof(float), (size_t)4 << 20, "%zu rows of %zu floats",
+                  b.cap, b.stride);
+    embed_builder_free(&b);
+    cr_assert_eq(embed_builder_init(&b, 300, 1, &err), STATUS_OK);
+    cr_expect_eq(b.cap, 1024);
+    embed_builder_free(&b);
+
+    const char *p = vf_path("wide.w2v");
+    FILE *f = fopen(p, "wb");
+    cr_assert_not_null(f);
+    fputs("3 30333", f);
+    fclose(f);
+    struct embed_opts o = {.threads = 1};
+    embed *e = NULL;
+    cr_expect_neq(embed_open(p, &o, &e, &err), STATUS_OK);
+    cr_expect_null(e);
 }
