@@ -108,12 +108,14 @@ def ttft_probes(port, probes, background, max_tokens, llama):
 
 
 def cpu_busy(seconds=1.0):
-    """Fraction of all CPUs busy (user + nice + system + irq) over the next 'seconds', from
-    /proc/stat: between measurements our own servers idle, so this is the others' load."""
+    """Fraction of all CPUs busy (user + system + irq + steal, not nice) over the next
+    'seconds', from /proc/stat: between measurements our own servers idle, so this is the
+    others' load. Niced work (soaks, fuzzers at nice 19) is left out: it kept the reading at
+    0.5 for whole sessions while taking little from a benchmark at nice 0."""
     def snap():
         with open("/proc/stat") as f:
             v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v[:3]) + sum(v[5:8]), sum(v[:8])
+        return v[0] + v[2] + sum(v[5:8]), sum(v[:8])
     b0, t0 = snap()
     time.sleep(seconds)
     b1, t1 = snap()
