@@ -248,7 +248,7 @@ static int rd_value(struct cursor *c, struct gguf_kv *kv, const char *what)
         c->off += (size_t)n * elem;
         return STATUS_OK;
     }
-    struct gguf_str *strs = malloc((n ? (size_t)n : 1) * sizeof *strs);
+    struct gguf_str *strs = util_malloc((n ? (size_t)n : 1) * sizeof *strs);
     if (!strs)
         return status_set(c->err, STATUS_NO_MEMORY, NULL, "out of memory");
     kv->v.arr.strs = strs; /* owned by the gguf from here: freed with the kv */
@@ -290,8 +290,8 @@ static int parse(struct gguf *g, struct status_err *err)
         return status_set(err, STATUS_BAD_FORMAT, "tensor_count",
                           "%s: tensor_count %llu cannot fit in the file", g->name,
                           (unsigned long long)n_tensors);
-    g->kv = calloc(n_kv ? (size_t)n_kv : 1, sizeof *g->kv);
-    g->tensors = calloc(n_tensors ? (size_t)n_tensors : 1, sizeof *g->tensors);
+    g->kv = util_calloc(n_kv ? (size_t)n_kv : 1, sizeof *g->kv);
+    g->tensors = util_calloc(n_tensors ? (size_t)n_tensors : 1, sizeof *g->tensors);
     if (!g->kv || !g->tensors)
         return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
     for (size_t i = 0; i < (size_t)n_kv; i++) {
@@ -409,7 +409,10 @@ static int parse(struct gguf *g, struct status_err *err)
 
 static int open_common(struct gguf *g, const char *name, gguf **out, struct status_err *err)
 {
-    g->name = strdup(name ? name : "(memory)");
+    const char *nm = name ? name : "(memory)";
+    const size_t nl = strlen(nm) + 1;
+    if ((g->name = util_malloc(nl)))
+        memcpy(g->name, nm, nl);
     int rc = g->name ? parse(g, err) : status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
     if (rc != STATUS_OK) {
         gguf_close(g);
@@ -422,7 +425,7 @@ static int open_common(struct gguf *g, const char *name, gguf **out, struct stat
 int gguf_open_mem(const void *data, size_t len, const char *name, gguf **out,
                   struct status_err *err)
 {
-    struct gguf *g = calloc(1, sizeof *g);
+    struct gguf *g = util_calloc(1, sizeof *g);
     if (!g)
         return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
     g->base = data;
@@ -490,7 +493,7 @@ static int open_file(const char *path, int resident, gguf **out, struct status_e
         return status_set(err, STATUS_NO_MEMORY, NULL, "%s: out of memory", path);
     if (map == MAP_FAILED)
         return status_set(err, STATUS_IO, NULL, "%s: %s failed: %s", path, how, strerror(errno));
-    struct gguf *g = calloc(1, sizeof *g);
+    struct gguf *g = util_calloc(1, sizeof *g);
     if (!g) {
         unmap(map, len, resident);
         return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");

@@ -2,6 +2,7 @@
  * checks their types and lengths, and passes them to vocab_new. Nothing else of the file
  * is used. */
 #include "../gguf/gguf.h"
+#include "../util/alloc.h"
 #include "vocab_gguf.h"
 #include "vocab_internal.h"
 
@@ -91,9 +92,9 @@ int vocab_from_gguf(const gguf *g, struct vocab **out, struct status_err *err)
                         "%s: %zu tokens (1 to %d expected)", gguf_name(g), n, VOCAB_TOKENS_MAX);
         goto done;
     }
-    toks = malloc(n * sizeof *toks);
-    scores = malloc(n * sizeof *scores);
-    types = malloc(n * sizeof *types);
+    toks = util_malloc(n * sizeof *toks);
+    scores = util_malloc(n * sizeof *scores);
+    types = util_malloc(n * sizeof *types);
     if (!toks || !scores || !types) {
         rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
         goto done;
@@ -129,7 +130,7 @@ int vocab_from_gguf(const gguf *g, struct vocab **out, struct status_err *err)
     }
     rc = gguf_get_arr(g, "tokenizer.ggml.merges", GGUF_STRING, &kv, err);
     if (rc == STATUS_OK) {
-        merges = malloc((kv->v.arr.n ? kv->v.arr.n : 1) * sizeof *merges);
+        merges = util_malloc((kv->v.arr.n ? kv->v.arr.n : 1) * sizeof *merges);
         if (!merges) {
             rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
             goto done;

@@ -25,7 +25,7 @@ int strtab_init(struct strtab *t, const struct vocab_str *keys, size_t n, int la
         size <<= 1;
     t->keys = keys;
     t->mask = size - 1;
-    t->slot = malloc(size * sizeof *t->slot);
+    t->slot = util_malloc(size * sizeof *t->slot);
     if (!t->slot)
         return -1;
     memset(t->slot, 0xff, size * sizeof *t->slot);
@@ -110,7 +110,7 @@ int idvec_push(struct idvec *o, int id)
 {
     if (o->n == o->cap) {
         size_t cap = o->cap ? 2 * o->cap : 64;
-        int *a = realloc(o->a, cap * sizeof *a);
+        int *a = util_realloc(o->a, cap * sizeof *a);
         if (!a)
             return -1;
         o->a = a;
@@ -130,7 +130,7 @@ int pairheap_push(struct pairheap *h, struct vocab_pair c)
 {
     if (h->n == h->cap) {
         size_t cap = h->cap ? 2 * h->cap : 64;
-        struct vocab_pair *a = realloc(h->a, cap * sizeof *a);
+        struct vocab_pair *a = util_realloc(h->a, cap * sizeof *a);
         if (!a)
             return -1;
         h->a = a;

@@ -2,6 +2,7 @@
  * per-name fix-ups llama.cpp applies), splitting text on special tokens, and decoding ids
  * back to bytes. The encoders themselves are spm.c and bpe.c. */
 #include "vocab_internal.h"
+#include "../util/alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,8 +132,8 @@ static int build_special(struct vocab *v)
     for (int i = 0; i < v->n; i++)
         if (v->attr[i] & (ATTR_CONTROL | ATTR_USER_DEFINED | ATTR_UNKNOWN))
             n++;
-    struct special_key *k = malloc((n ? n : 1) * sizeof *k);
-    v->special = malloc((n ? n : 1) * sizeof *v->special);
+    struct special_key *k = util_malloc((n ? n : 1) * sizeof *k);
+    v->special = util_malloc((n ? n : 1) * sizeof *v->special);
     if (!k || !v->special) {
         free(k);
         return -1;
@@ -179,8 +180,8 @@ static int build_pieces(struct vocab *v)
     size_t total = 0;
     for (int i = 0; i < v->n; i++)
         total += v->tok.s[i].len + 1; /* decoding never grows a token */
-    v->piece = malloc((size_t)v->n * sizeof *v->piece);
-    v->piece_blob = malloc(total ? total : 1);
+    v->piece = util_malloc((size_t)v->n * sizeof *v->piece);
+    v->piece_blob = util_malloc(total ? total : 1);
     if (!v->piece || !v->piece_blob)
         return -1;
     char *w = v->piece_blob;
@@ -242,7 +243,7 @@ static int id_or_default(int64_t given, int dflt, int n)
 int vocab_new(const struct vocab_spec *spec, struct vocab **out, struct status_err *err)
 {
     int rc = STATUS_OK;
-    struct vocab *v = calloc(1, sizeof *v);
+    struct vocab *v = util_calloc(1, sizeof *v);
     if (!v)
         return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
     int pre_bos = 0;
@@ -280,10 +281,10 @@ int vocab_new(const struct vocab_spec *spec, struct vocab **out, struct status_e
     rc = strset_init(&v->tok, spec->tokens, spec->n_tokens, 1, 1, "tokenizer.ggml.tokens", err);
     if (rc != STATUS_OK)
         goto fail;
-    v->score = calloc(spec->n_tokens, sizeof *v->score);
-    v->type = calloc(spec->n_tokens, 1);
-    v->attr = calloc(spec->n_tokens, 1);
-    v->eog = calloc(spec->n_tokens, 1);
+    v->score = util_calloc(spec->n_tokens, sizeof *v->score);
+    v->type = util_calloc(spec->n_tokens, 1);
+    v->attr = util_calloc(spec->n_tokens, 1);
+    v->eog = util_calloc(spec->n_tokens, 1);
     if (!v->score || !v->type || !v->attr || !v->eog) {
         rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
         goto fail;
@@ -303,7 +304,7 @@ int vocab_new(const struct vocab_spec *spec, struct vocab **out, struct status_e
                          err);
         if (rc != STATUS_OK)
             goto fail;
-        v->merge_left_len = malloc((v->merge.n ? v->merge.n : 1) * sizeof *v->merge_left_len);
+        v->merge_left_len = util_malloc((v->merge.n ? v->merge.n : 1) * sizeof *v->merge_left_len);
         if (!v->merge_left_len) {
             rc = status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
             goto fail;

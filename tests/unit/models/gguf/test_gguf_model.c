@@ -235,3 +235,72 @@ Test(gguf_model, kv_type_q8_0_close_to_f32)
     free(want);
     transformer_close(t);
 }
+
+/* ---- allocation failures of the GGUF path (reader, vocabulary, model): every one is
+ * reported as STATUS_NO_MEMORY, none crashes or leaks (ASan in make test-san) ---- */
+
+#define GM_ALLOC_FAIL_MAX 400 /* more util_* allocations than one of these loads makes */
+
+static void gguf_every_allocation_fails_cleanly(const char *args)
+{
+    const char *tools = getenv("LMSERVE_TOOLS");
+    char tool[600], dir[] = "/tmp/lmserve-gguf-af-XXXXXX", model[600], cmd[1600];
+    snprintf(tool, sizeof tool, "%s/lmserve-gguf", tools && *tools ? tools : "build/bin");
+    if (access(tool, X_OK) != 0)
+        cr_skip_test("%s not built", tool);
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(model, sizeof model, "%s/m.gguf", dir);
+    snprintf(cmd, sizeof cmd, "%s random -o %s %s >/dev/null", tool, model, args);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    long k, optional = 0;
+    for (k = 1; k < GM_ALLOC_FAIL_MAX; k++) {
+        util_alloc_countdown = k;
+        struct status_err err;
+        status_clear(&err);
+        transformer *t = NULL;
+        int rc = transformer_open_gguf(model, &t, &err);
+        long left = util_alloc_countdown;
+        util_alloc_countdown = 0;
+        if (rc == STATUS_OK) {
+            transformer_close(t);
+            if (left > 0)
+                break;
+            /* the one optional allocation: the interleaved weight copy (interleave.c), whose
+             * failure leaves the file's layout in use; the load must still succeed */
+            optional++;
+            continue;
+        }
+        cr_assert_eq(rc, STATUS_NO_MEMORY, "%s, allocation %ld: %s", args, k, err.msg);
+        cr_assert_null(t);
+    }
+    unlink(model);
+    rmdir(dir);
+    cr_assert_gt(k, 5, "%s: the load allocates (almost) nothing through util_*", args);
+    cr_assert_lt(k, GM_ALLOC_FAIL_MAX, "%s: never loaded", args);
+    cr_assert_leq(optional, 1, "%s: %ld allocations failed unnoticed", args, optional);
+}
+
+Test(gguf_model, every_allocation_failure_of_a_gguf_load_is_reported)
+{
+    gguf_every_allocation_fails_cleanly("--arch llama --type F32 --dim 64 --hidden 96 --layers 1 "
+                                        "--heads 2 --kv-heads 1 --vocab 300 --ctx 32 --seed 3");
+    gguf_every_allocation_fails_cleanly("--arch llama --type Q8_0 --dim 64 --hidden 96 --layers 1 "
+                                        "--heads 2 --kv-heads 1 --vocab 300 --ctx 32 --seed 3");
+    gguf_every_allocation_fails_cleanly("--arch mamba --type F32 --dim 64 --layers 1 --vocab 300 "
+                                        "--ctx 32 --seed 3");
+}
+
+/* GPT-2's byte-level BPE vocabulary (merges, pre-tokenizer) from ../shared's llama.cpp file */
+Test(gguf_model, every_allocation_failure_of_a_gpt2_bpe_load_is_reported, .timeout = 300)
+{
+    const char *d = shared_dir();
+    if (!d)
+        cr_skip_test("../shared not present: GPT-2 vocabulary file needed");
+    char vocab[900], args[1200];
+    snprintf(vocab, sizeof vocab, "%s/../vocab/ggml-vocab-gpt-2.gguf", d);
+    if (access(vocab, R_OK) != 0)
+        cr_skip_test("%s not present", vocab);
+    snprintf(args, sizeof args, "--arch gpt2 --type F32 --dim 64 --hidden 96 --layers 1 --heads 2 "
+             "--ctx 32 --seed 3 --vocab-from %s", vocab);
+    gguf_every_allocation_fails_cleanly(args);
+}
