@@ -159,6 +159,21 @@ Test(gguf_model, kv_type_f16_gives_the_same_logits)
     transformer_close(t);
 }
 
+/* Writes `lmserve-gguf random -o DIR/m.gguf ARGS` into a new temporary DIR (a mkdtemp
+ * template) and its path into MODEL; skips the test when the tool is not built. */
+static void random_gguf(const char *args, char *dir, char *model, size_t model_cap)
+{
+    const char *tools = getenv("LMSERVE_TOOLS");
+    char tool[600], cmd[1600];
+    snprintf(tool, sizeof tool, "%s/lmserve-gguf", tools && *tools ? tools : "build/bin");
+    if (access(tool, X_OK) != 0)
+        cr_skip_test("%s not built", tool);
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(model, model_cap, "%s/m.gguf", dir);
+    snprintf(cmd, sizeof cmd, "%s random -o %s %s >/dev/null", tool, model, args);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
 /* kv_type q8_0 (llama.cpp's -ctk/-ctv q8_0): keys and values as Q8_0 blocks, on a random
  * llama file of head size 64 written by lmserve-gguf: every logit of a 40-token prompt and
  * of 24 decode steps (each cache fed the f32 cache's greedy ids) within 0.05 of the f32
@@ -167,16 +182,9 @@ Test(gguf_model, kv_type_f16_gives_the_same_logits)
  * the sequence it came from, for every type. */
 Test(gguf_model, kv_type_q8_0_close_to_f32)
 {
-    const char *tools = getenv("LMSERVE_TOOLS");
-    char tool[600], dir[] = "/tmp/lmserve-kvq8-XXXXXX", model[600], cmd[1600];
-    snprintf(tool, sizeof tool, "%s/lmserve-gguf", tools && *tools ? tools : "build/bin");
-    if (access(tool, X_OK) != 0)
-        cr_skip_test("%s not built", tool);
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(model, sizeof model, "%s/m.gguf", dir);
-    snprintf(cmd, sizeof cmd, "%s random -o %s --arch llama --type F32 --dim 256 --hidden 512 "
-             "--layers 2 --heads 4 --kv-heads 2 --vocab 320 --ctx 128 --seed 7 >/dev/null", tool, model);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    char dir[] = "/tmp/lmserve-kvq8-XXXXXX", model[600];
+    random_gguf("--arch llama --type F32 --dim 256 --hidden 512 --layers 2 --heads 4 "
+                "--kv-heads 2 --vocab 320 --ctx 128 --seed 7", dir, model, sizeof model);
     transformer *t;
     struct status_err err = {0};
     cr_assert_eq(transformer_open_gguf(model, &t, &err), STATUS_OK, "%s", err.msg);
@@ -243,15 +251,8 @@ Test(gguf_model, kv_type_q8_0_close_to_f32)
 
 static void gguf_every_allocation_fails_cleanly(const char *args)
 {
-    const char *tools = getenv("LMSERVE_TOOLS");
-    char tool[600], dir[] = "/tmp/lmserve-gguf-af-XXXXXX", model[600], cmd[1600];
-    snprintf(tool, sizeof tool, "%s/lmserve-gguf", tools && *tools ? tools : "build/bin");
-    if (access(tool, X_OK) != 0)
-        cr_skip_test("%s not built", tool);
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(model, sizeof model, "%s/m.gguf", dir);
-    snprintf(cmd, sizeof cmd, "%s random -o %s %s >/dev/null", tool, model, args);
-    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    char dir[] = "/tmp/lmserve-gguf-af-XXXXXX", model[600];
+    random_gguf(args, dir, model, sizeof model);
     long k, optional = 0;
     for (k = 1; k < GM_ALLOC_FAIL_MAX; k++) {
         util_alloc_countdown = k;
