@@ -703,6 +703,21 @@ static void att_scores_q8_0_avx2(float *sc, const void *q8, const void *k, size_
     }
 }
 
+static void att_scores_f16_multi_avx2(float *sc, size_t sc_ld, const float *q, size_t q_stride,
+                                      size_t nq, const uint16_t *k, size_t k_stride, size_t n,
+                                      size_t hs, float scale)
+{
+    kernels_att_scores_f16_loop(att_scores_f16_avx2, sc, sc_ld, q, q_stride, nq, k, k_stride, n,
+                                hs, scale);
+}
+
+static void att_sum_f16_multi_avx2(float *out, size_t out_stride, const float *w, size_t w_ld,
+                                   size_t nq, const uint16_t *v, size_t v_stride, const size_t *n,
+                                   size_t hs)
+{
+    kernels_att_sum_f16_loop(att_sum_f16_avx2, out, out_stride, w, w_ld, nq, v, v_stride, n, hs);
+}
+
 const struct kernels_vec_ops kernels_vec_avx2 = {
     .rmsnorm = rmsnorm_avx2,
     .softmax = softmax_avx2,
@@ -713,6 +728,8 @@ const struct kernels_vec_ops kernels_vec_avx2 = {
     .att_sum = att_sum_avx2,
     .att_scores_f16 = att_scores_f16_avx2,
     .att_sum_f16 = att_sum_f16_avx2,
+    .att_scores_f16_multi = att_scores_f16_multi_avx2,
+    .att_sum_f16_multi = att_sum_f16_multi_avx2,
     .att_sum_q8_0 = att_sum_q8_0_avx2,
     .att_scores_q8_0 = att_scores_q8_0_avx2,
     .layernorm = kernels_layernorm_avx2,

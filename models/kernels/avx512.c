@@ -453,6 +453,143 @@ static void att_sum_f16_avx512(float *out, const float *w, const uint16_t *v, si
     att_sum_body(out, w, v, v_stride, n, hs, 1);
 }
 
+/* ---- a block of queries (a prompt's rows) over one KV head ---- */
+
+#define ATT_MULTI_KEYS 16     /* keys converted to float once per block of queries */
+#define ATT_MULTI_HS_MAX 256  /* ... up to this head size (on the stack); longer: one query at a time */
+#define ATT_MULTI_Q 8         /* att_sum: queries per register tile ... */
+#define ATT_MULTI_C 3         /* ... x this many 16-float chunks of the head (24 accumulators) */
+
+/* n halves into floats (exact), the tail masked */
+static inline void half_row(float *dst, const uint16_t *src, size_t n)
+{
+    size_t d = 0;
+    for (; d + F32_LANES <= n; d += F32_LANES)
+        _mm512_storeu_ps(dst + d, load16(src, d, 0xffff, 1));
+    if (d < n)
+        _mm512_mask_storeu_ps(dst + d, tail_mask(n - d), load16(src, d, tail_mask(n - d), 1));
+}
+
+/* Each query's scores as att_scores_f16 computes them (dot_acc on the same floats, reduce16 per
+ * 16 keys, reduce1 per key of the tail: the same tree), each block of keys converted once. */
+static void att_scores_f16_multi_avx512(float *sc, size_t sc_ld, const float *q, size_t q_stride,
+                                        size_t nq, const uint16_t *k, size_t k_stride, size_t n,
+                                        size_t hs, float scale)
+{
+    if (nq == 1 || hs > ATT_MULTI_HS_MAX) {
+        kernels_att_scores_f16_loop(att_scores_f16_avx512, sc, sc_ld, q, q_stride, nq, k, k_stride,
+                                    n, hs, scale);
+        return;
+    }
+    float kf[ATT_MULTI_KEYS * ATT_MULTI_HS_MAX] __attribute__((aligned(64)));
+    const __m512 vs = _mm512_set1_ps(scale);
+    size_t i = 0;
+    for (; i + ATT_MULTI_KEYS <= n; i += ATT_MULTI_KEYS) {
+        for (size_t j = 0; j < ATT_MULTI_KEYS; j++)
+            half_row(kf + j * hs, k + (i + j) * k_stride, hs);
+        for (size_t qj = 0; qj < nq; qj++) {
+            const float *qq = q + qj * q_stride;
+            __m512 f[16];
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; j++)
+                f[j] = dot_acc(qq, kf + (size_t)j * hs, hs, 0);
+            _mm512_storeu_ps(sc + qj * sc_ld + i, _mm512_mul_ps(reduce16(f), vs));
+        }
+    }
+    for (; i < n; i++) {
+        half_row(kf, k + i * k_stride, hs);
+        for (size_t qj = 0; qj < nq; qj++)
+            sc[qj * sc_ld + i] = reduce1(dot_acc(q + qj * q_stride, kf, hs, 0)) * scale;
+    }
+}
+
+/* Keys [i0, i1) into the NQ x NC accumulators: per query and lane the FMA chain of att_sum_f16
+ * in key order; MASKED: only for the queries that see the key (i < n[j]) */
+static inline __attribute__((always_inline)) void
+att_sum_keys(const int NQ, const int NC, const int MASKED, __m512 *acc, const float *w, size_t w_ld,
+             const uint16_t *v, size_t v_stride, const size_t *n, size_t i0, size_t i1,
+             __mmask16 last)
+{
+    for (size_t i = i0; i < i1; i++) {
+        __m512 vv[ATT_MULTI_C];
+#pragma GCC unroll 3
+        for (int c = 0; c < NC; c++)
+            vv[c] = load16(v + i * v_stride, (size_t)c * F32_LANES, c == NC - 1 ? last : 0xffff, 1);
+#pragma GCC unroll 8
+        for (int j = 0; j < NQ; j++) {
+            const __m512 a = _mm512_set1_ps(w[(size_t)j * w_ld + i]);
+            const __mmask16 km = !MASKED || i < n[j] ? 0xffff : 0;
+#pragma GCC unroll 3
+            for (int c = 0; c < NC; c++)
+                acc[j * NC + c] = MASKED ? _mm512_mask3_fmadd_ps(a, vv[c], acc[j * NC + c], km)
+                                         : _mm512_fmadd_ps(a, vv[c], acc[j * NC + c]);
+        }
+    }
+}
+
+/* NQ queries x NC chunks of 16 values (the last one's lanes 'last'); keys [nmin, nmax) only
+ * for the queries that see them */
+static inline __attribute__((always_inline)) void
+att_sum_tile(const int NQ, const int NC, float *out, size_t out_stride, const float *w, size_t w_ld,
+             const uint16_t *v, size_t v_stride, const size_t *n, size_t nmin, size_t nmax,
+             __mmask16 last)
+{
+    __m512 acc[ATT_MULTI_Q * ATT_MULTI_C];
+#pragma GCC unroll 24
+    for (int a = 0; a < NQ * NC; a++)
+        acc[a] = _mm512_setzero_ps();
+    att_sum_keys(NQ, NC, 0, acc, w, w_ld, v, v_stride, n, 0, nmin, last);
+    att_sum_keys(NQ, NC, 1, acc, w, w_ld, v, v_stride, n, nmin, nmax, last);
+#pragma GCC unroll 8
+    for (int j = 0; j < NQ; j++)
+#pragma GCC unroll 3
+        for (int c = 0; c < NC; c++)
+            _mm512_mask_storeu_ps(out + (size_t)j * out_stride + (size_t)c * F32_LANES,
+                                  c == NC - 1 ? last : 0xffff, acc[j * NC + c]);
+}
+
+/* Each query's att_sum_f16 (its own n[j] values), up to 8 queries x 48 values per pass over the
+ * values: the queries' independent FMA chains fill the pipes where one query's 3 chains waited
+ * on the FMA latency. */
+static void att_sum_f16_multi_avx512(float *out, size_t out_stride, const float *w, size_t w_ld,
+                                     size_t nq, const uint16_t *v, size_t v_stride, const size_t *n,
+                                     size_t hs)
+{
+    if (nq == 1) {
+        att_sum_f16_avx512(out, w, v, v_stride, n[0], hs);
+        return;
+    }
+    for (size_t q0 = 0; q0 < nq; q0 += ATT_MULTI_Q) {
+        const size_t m = nq - q0 < ATT_MULTI_Q ? nq - q0 : ATT_MULTI_Q;
+        size_t nmin = n[q0], nmax = n[q0];
+        for (size_t j = 1; j < m; j++) {
+            nmin = n[q0 + j] < nmin ? n[q0 + j] : nmin;
+            nmax = n[q0 + j] > nmax ? n[q0 + j] : nmax;
+        }
+        for (size_t d = 0; d < hs; d += ATT_MULTI_C * F32_LANES) {
+            const size_t left = hs - d < ATT_MULTI_C * F32_LANES ? hs - d : ATT_MULTI_C * F32_LANES;
+            const int nc = (int)((left + F32_LANES - 1) / F32_LANES);
+            const __mmask16 last = left % F32_LANES ? tail_mask(left % F32_LANES) : 0xffff;
+            float *o = out + q0 * out_stride + d;
+            const float *wq = w + q0 * w_ld;
+            const uint16_t *vd = v + d;
+            const size_t *nq0 = n + q0;
+#define SUM_CASE(QQ, CC)                                                                           \
+    case (QQ) * 4 + (CC):                                                                          \
+        att_sum_tile(QQ, CC, o, out_stride, wq, w_ld, vd, v_stride, nq0, nmin, nmax, last);        \
+        break;
+#define SUM_CASES(QQ) SUM_CASE(QQ, 1) SUM_CASE(QQ, 2) SUM_CASE(QQ, 3)
+            switch ((int)m * 4 + nc) { /* constant tile shapes: the accumulators in registers */
+            SUM_CASES(1) SUM_CASES(2) SUM_CASES(3) SUM_CASES(4)
+            SUM_CASES(5) SUM_CASES(6) SUM_CASES(7) SUM_CASES(8)
+            default: break;
+            }
+#undef SUM_CASES
+#undef SUM_CASE
+        }
+    }
+}
+
 /* The ops written for this tier; NULL entries take avx2's (select.c). */
 const struct kernels_vec_ops kernels_vec_avx512 = {
     .axpy = axpy_avx512,
@@ -462,4 +599,6 @@ const struct kernels_vec_ops kernels_vec_avx512 = {
     .att_sum = att_sum_avx512,
     .att_scores_f16 = att_scores_f16_avx512,
     .att_sum_f16 = att_sum_f16_avx512,
+    .att_scores_f16_multi = att_scores_f16_multi_avx512,
+    .att_sum_f16_multi = att_sum_f16_multi_avx512,
 };

@@ -128,6 +128,17 @@ extern const struct kernels_type_traits kernels_types[KERNELS_TYPE_COUNT];
                            size_t n, size_t hs, float scale);                                 \
     void (*att_sum_f16)(float *out, const float *w, const uint16_t *v, size_t v_stride,       \
                         size_t n, size_t hs);                                                 \
+    /* A block of nq queries (a prompt's rows, query j at q + j * q_stride) over one KV head's \
+     * fp16 keys / values, each bit for bit the one-query op: scores of every query over the  \
+     * same n keys into sc + j * sc_ld; and out + j * out_stride = the att_sum_f16 of weights \
+     * w + j * w_ld over query j's own first n[j] values (causal: later queries see more). The \
+     * keys / values are read once per block instead of once per query. */                   \
+    void (*att_scores_f16_multi)(float *sc, size_t sc_ld, const float *q, size_t q_stride,   \
+                                 size_t nq, const uint16_t *k, size_t k_stride, size_t n,    \
+                                 size_t hs, float scale);                                    \
+    void (*att_sum_f16_multi)(float *out, size_t out_stride, const float *w, size_t w_ld,    \
+                              size_t nq, const uint16_t *v, size_t v_stride, const size_t *n, \
+                              size_t hs);                                                     \
     /* ... and with values stored as ggml Q8_0 blocks (a KV cache of kv_type q8_0; its keys   \
      * are scored with the Q8_0 row's matvec): out = sum_i (w[i] * d_ib) * q_i, hs a multiple \
      * of 32, row i at v + i * v_row_bytes; the reference multiplies and adds, SIMD fuses.   */ \

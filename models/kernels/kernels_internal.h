@@ -10,6 +10,26 @@ extern const struct kernels_vec_ops kernels_vec_ref, kernels_vec_avx2;
 /* avx512.c's: only the ops it writes; select.c fills the rest from avx2 */
 extern const struct kernels_vec_ops kernels_vec_avx512;
 
+/* The multi-query attention ops as loops over a tier's one-query ops (their definition; the
+ * ref and avx2 tiers use them as they are) */
+static inline void kernels_att_scores_f16_loop(
+    void (*one)(float *, const float *, const uint16_t *, size_t, size_t, size_t, float), float *sc,
+    size_t sc_ld, const float *q, size_t q_stride, size_t nq, const uint16_t *k, size_t k_stride,
+    size_t n, size_t hs, float scale)
+{
+    for (size_t j = 0; j < nq; j++)
+        one(sc + j * sc_ld, q + j * q_stride, k, k_stride, n, hs, scale);
+}
+
+static inline void kernels_att_sum_f16_loop(
+    void (*one)(float *, const float *, const uint16_t *, size_t, size_t, size_t), float *out,
+    size_t out_stride, const float *w, size_t w_ld, size_t nq, const uint16_t *v, size_t v_stride,
+    const size_t *n, size_t hs)
+{
+    for (size_t j = 0; j < nq; j++)
+        one(out + j * out_stride, w + j * w_ld, v, v_stride, n[j], hs);
+}
+
 /* ref.c: the definitions */
 void kernels_to_float_f32(const void *src, float *dst, size_t n);
 void kernels_to_float_f16(const void *src, float *dst, size_t n);

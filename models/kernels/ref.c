@@ -270,6 +270,21 @@ static void att_sum_f16_ref(float *out, const float *w, const uint16_t *v, size_
             out[d] += w[i] * kernels_half_to_float(v[i * v_stride + d]);
 }
 
+static void att_scores_f16_multi_ref(float *sc, size_t sc_ld, const float *q, size_t q_stride,
+                                     size_t nq, const uint16_t *k, size_t k_stride, size_t n,
+                                     size_t hs, float scale)
+{
+    kernels_att_scores_f16_loop(att_scores_f16_ref, sc, sc_ld, q, q_stride, nq, k, k_stride, n, hs,
+                                scale);
+}
+
+static void att_sum_f16_multi_ref(float *out, size_t out_stride, const float *w, size_t w_ld,
+                                  size_t nq, const uint16_t *v, size_t v_stride, const size_t *n,
+                                  size_t hs)
+{
+    kernels_att_sum_f16_loop(att_sum_f16_ref, out, out_stride, w, w_ld, nq, v, v_stride, n, hs);
+}
+
 static void att_sum_q8_0_ref(float *out, const float *w, const void *v, size_t v_row_bytes,
                              size_t n, size_t hs)
 {
@@ -294,6 +309,8 @@ const struct kernels_vec_ops kernels_vec_ref = {
     .att_sum = att_sum_ref,
     .att_scores_f16 = att_scores_f16_ref,
     .att_sum_f16 = att_sum_f16_ref,
+    .att_scores_f16_multi = att_scores_f16_multi_ref,
+    .att_sum_f16_multi = att_sum_f16_multi_ref,
     .att_sum_q8_0 = att_sum_q8_0_ref,
     .att_scores_q8_0 = quant_att_scores_q8_0_ref,
     .layernorm = kernels_layernorm,

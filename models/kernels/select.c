@@ -45,6 +45,7 @@ static void vec_fallback(struct kernels_vec_ops *v, const struct kernels_vec_ops
     FALL(rmsnorm), FALL(softmax), FALL(axpy), FALL(round_f16), FALL(to_f16);
     FALL(att_scores), FALL(att_sum), FALL(att_scores_f16), FALL(att_sum_f16);
     FALL(att_sum_q8_0), FALL(att_scores_q8_0), FALL(layernorm), FALL(exp_sum);
+    FALL(att_scores_f16_multi), FALL(att_sum_f16_multi);
 #undef FALL
 }
 

@@ -9,6 +9,7 @@
 #include "transformer_internal.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,8 @@
 #define CHUNK_F32_MIN (2 * CHUNK_ROWS_BATCH)
 #define CHUNK_F32_MAX (20 * CHUNK_ROWS_BATCH)
 #define ATT_ITEMS_PER_CHUNK 2          /* (token, head) pairs per attention chunk */
+#define ATT_QBLOCK 8 /* fp16 KV (ggml): one sequence's rows per attention item, whose keys and
+                      * values are read once for all of them (att_*_f16_multi) */
 
 struct transformer_seq {
     const transformer *t;
@@ -38,12 +41,16 @@ struct transformer_seq {
      * positions are contiguous, so attention streams whole cache lines */
     unsigned char *kb, *vb;
     size_t kv_rb;
+    size_t kv_bytes;    /* the blocks kb and vb point at (each; pooled, see buf_get) */
+    void *batch_block;  /* x ... qblk below in one block of batch_bytes */
+    size_t batch_bytes, scores_bytes;
     int kv_type; /* enum transformer_kv_type */
     float *x, *xb, *xb2, *q; /* (batch, dim) */
     float *hb, *hb2;         /* (batch, hidden_dim) */
     float *kn, *vn;          /* (batch, kv_dim): this step's keys and values before the cache */
     float *logits;           /* (vocab) */
     float *all_out; /* transformer_forward_multi: every fed row's logits go here too (or NULL) */
+    size_t *qblk; /* (batch): the first row of each query block (fp16 KV attention) */
     float *rope; /* (batch, head_size): each row's cos then sin of its position's n_rot / 2
                   * angles, computed once per step for every layer */
     void *xa[3];  /* (batch, max(dim, hidden)) activations in a weight's activation type */
@@ -59,6 +66,58 @@ struct transformer_seq {
 #define KV_Q8_BLOCK 32    /* values per Q8_0 block */
 #define KV_Q8_BYTES 34    /* its bytes: an fp16 scale, 32 int8 */
 #define KV_Q8_HS_MAX 512  /* kv_type q8_0: a query head quantized on the stack */
+
+/* ---- a pool of freed sequence buffers ----
+ * A fresh KV cache or batch scratch is memory the kernel has to fault in page by page: on this
+ * kind of VM ~10 us a page, a 15M pp512's 3.5 MB cache alone ~30% of its time (and glibc
+ * gives such blocks back to the system on free, so every request paid it again). Freed KV
+ * caches and scratch blocks wait here, bounded, for the next sequence. */
+#define POOL_SLOTS 16
+#define POOL_BYTES_MAX ((size_t)128 << 20) /* memory held back at most */
+
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    void *p;
+    size_t bytes;
+} pool[POOL_SLOTS];
+static size_t pool_n, pool_total;
+
+/* A block of at least 'bytes' (*got: its size): the smallest pooled one that fits, else new. */
+static void *buf_get(size_t bytes, size_t *got)
+{
+    pthread_mutex_lock(&pool_mu);
+    size_t best = POOL_SLOTS;
+    for (size_t i = 0; i < pool_n; i++)
+        if (pool[i].bytes >= bytes && (best == POOL_SLOTS || pool[i].bytes < pool[best].bytes))
+            best = i;
+    if (best < POOL_SLOTS) {
+        void *p = pool[best].p;
+        *got = pool[best].bytes;
+        pool_total -= pool[best].bytes;
+        pool[best] = pool[--pool_n];
+        pthread_mutex_unlock(&pool_mu);
+        return p;
+    }
+    pthread_mutex_unlock(&pool_mu);
+    *got = bytes;
+    return malloc(bytes ? bytes : 1);
+}
+
+/* Back to the pool, or freed when it is full */
+static void buf_put(void *p, size_t bytes)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&pool_mu);
+    if (pool_n < POOL_SLOTS && pool_total + bytes <= POOL_BYTES_MAX) {
+        pool[pool_n].p = p;
+        pool[pool_n++].bytes = bytes;
+        pool_total += bytes;
+        p = NULL;
+    }
+    pthread_mutex_unlock(&pool_mu);
+    free(p);
+}
 
 /* Bytes of one head's key (or value) at one position in the cache */
 static size_t kv_row_bytes(const transformer *t)
@@ -94,8 +153,11 @@ transformer_seq *transformer_seq_new(const transformer *t, size_t capacity)
     s->kv_type = t->kv_type;
     s->kv_rb = kv_row_bytes(t);
     const size_t kv = transformer_seq_kv_bytes(t, capacity) / 2;
-    s->kb = malloc(kv);
-    s->vb = malloc(kv);
+    size_t got_k = 0, got_v = 0;
+    s->kb = buf_get(kv, &got_k);
+    s->vb = buf_get(kv, &got_v);
+    /* both blocks count as the smaller one's size (what buf_put gives back) */
+    s->kv_bytes = got_k < got_v ? got_k : got_v;
     s->logits = malloc((size_t)sh->vocab * sizeof(float));
     if (!s->kb || !s->vb || !s->logits) {
         transformer_seq_free(s);
@@ -106,22 +168,14 @@ transformer_seq *transformer_seq_new(const transformer *t, size_t capacity)
 
 static void free_batch(transformer_seq *s)
 {
-    free(s->x);
-    free(s->xb);
-    free(s->xb2);
-    free(s->q);
-    free(s->hb);
-    free(s->hb2);
-    free(s->kn);
-    free(s->vn);
-    for (size_t i = 0; i < 3; i++) {
-        free(s->xa[i]);
+    buf_put(s->batch_block, s->batch_bytes);
+    buf_put(s->scores, s->scores_bytes);
+    for (size_t i = 0; i < 3; i++)
         s->xa[i] = NULL;
-    }
-    free(s->scores);
-    free(s->rope);
+    s->batch_block = NULL;
+    s->qblk = NULL;
     s->x = s->xb = s->xb2 = s->q = s->hb = s->hb2 = s->kn = s->vn = s->scores = s->rope = NULL;
-    s->batch_cap = s->scores_cap = 0;
+    s->batch_cap = s->scores_cap = s->batch_bytes = s->scores_bytes = 0;
 }
 
 void transformer_seq_free(transformer_seq *s)
@@ -129,8 +183,8 @@ void transformer_seq_free(transformer_seq *s)
     if (!s)
         return;
     free_batch(s);
-    free(s->kb);
-    free(s->vb);
+    buf_put(s->kb, s->kv_bytes);
+    buf_put(s->vb, s->kv_bytes);
     free(s->logits);
     if (s->rs)
         s->rops->state_free(s->rs);
@@ -218,25 +272,30 @@ static int ensure_batch(transformer_seq *s, size_t n)
         return 0;
     free_batch(s);
     const size_t dim = (size_t)s->t->ck.shape.dim, hid = (size_t)s->t->ck.shape.hidden_dim;
-    s->x = malloc(n * dim * sizeof(float));
-    s->xb = malloc(n * dim * sizeof(float));
-    s->xb2 = malloc(n * dim * sizeof(float));
-    s->q = malloc(n * dim * sizeof(float));
-    s->hb = malloc(n * hid * sizeof(float));
-    s->hb2 = malloc(n * hid * sizeof(float));
-    s->kn = malloc(n * (size_t)s->t->kv_dim * sizeof(float));
-    s->vn = malloc(n * (size_t)s->t->kv_dim * sizeof(float));
-    s->rope = malloc(n * (size_t)s->t->head_size * sizeof(float));
+    const size_t kvd = (size_t)s->t->kv_dim, hs = (size_t)s->t->head_size;
     /* 4 bytes per value covers floats and every block format */
     s->xa_bytes = n * (dim > hid ? dim : hid) * sizeof(float);
-    int ok = 1;
-    for (size_t i = 0; i < 3; i++)
-        ok = ok && (s->xa[i] = malloc(s->xa_bytes)) != NULL;
-    if (!ok || !s->x || !s->xb || !s->xb2 || !s->q || !s->hb || !s->hb2 || !s->kn || !s->vn ||
-        !s->rope) {
-        free_batch(s);
-        return -1;
+    /* every buffer in one block (pooled), each at a cache line */
+    const size_t sizes[] = {n * dim * 4, n * dim * 4, n * dim * 4, n * dim * 4, n * hid * 4,
+                            n * hid * 4, n * kvd * 4, n * kvd * 4, n * hs * 4, n * sizeof(size_t),
+                            s->xa_bytes, s->xa_bytes, s->xa_bytes};
+    const size_t nb = sizeof sizes / sizeof sizes[0];
+    size_t off[sizeof sizes / sizeof sizes[0]], total = 0;
+    for (size_t i = 0; i < nb; i++) {
+        off[i] = total;
+        total += (sizes[i] + 63) / 64 * 64;
     }
+    char *blk = buf_get(total + 64, &s->batch_bytes);
+    if (!blk)
+        return -1;
+    s->batch_block = blk;
+    char *b = blk + (64 - (uintptr_t)blk % 64) % 64;
+    float **const f[] = {&s->x, &s->xb, &s->xb2, &s->q, &s->hb, &s->hb2, &s->kn, &s->vn, &s->rope};
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        *f[i] = (float *)(void *)(b + off[i]);
+    s->qblk = (size_t *)(void *)(b + off[9]);
+    for (size_t i = 0; i < 3; i++)
+        s->xa[i] = b + off[10 + i];
     s->batch_cap = n;
     return 0;
 }
@@ -420,7 +479,31 @@ struct att_job {
     size_t layer, n;
     size_t score_cap; /* positions per row of 'scores' */
     float *scores; /* ggml numerics: (n * n_heads, score_cap) scratch, else NULL */
+    const size_t *qblk; /* fp16 KV: the query blocks' first rows, nblk of them (att_block_range) */
+    size_t nblk;
 };
+
+/* ggml's softmax of one row of scores in place: the max, exp in float with the sum in double,
+ * the weights scaled, then rounded to fp16 when 'round' (they multiply fp16 values) */
+static void softmax_ggml(const transformer *t, float *sc, size_t n, int round)
+{
+    float mx[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY,
+                   -INFINITY};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) /* 8 running maxima: vectorizable (the max is exact) */
+        for (size_t c = 0; c < 8; c++)
+            mx[c] = sc[i + c] > mx[c] ? sc[i + c] : mx[c];
+    for (; i < n; i++)
+        mx[0] = sc[i] > mx[0] ? sc[i] : mx[0];
+    for (size_t c = 1; c < 8; c++)
+        mx[0] = mx[c] > mx[0] ? mx[c] : mx[0];
+    const double sum = t->k->exp_sum(sc, sc, mx[0], n);
+    const float inv = (float)(1.0 / sum);
+    for (i = 0; i < n; i++)
+        sc[i] *= inv;
+    if (round)
+        t->k->round_f16(sc, n);
+}
 
 /* kv_type q8_0: the query quantized to Q8_0 as llama.cpp's flash attention does, then
  * scored against the n cached keys */
@@ -433,15 +516,27 @@ static void att_scores_q8_0(const transformer *t, float *sc, const float *q,
     t->k->att_scores_q8_0(sc, qq, k, rb, n, hs, scale);
 }
 
+/* The sizes attention works with */
+struct att_dims {
+    size_t hs, kvd, dim, H, group; /* group: query heads per KV head */
+    float scale;
+};
+
+static struct att_dims att_dims(const transformer *t)
+{
+    const size_t hs = (size_t)t->head_size, H = (size_t)t->ck.shape.n_heads;
+    return (struct att_dims){hs, (size_t)t->kv_dim, (size_t)t->ck.shape.dim, H,
+                             H / (size_t)t->ck.shape.n_kv_heads, 1.0f / sqrtf((float)hs)};
+}
+
 static void att_range(void *ctx, size_t b, size_t e)
 {
     const struct att_job *j = ctx;
     const transformer *t = j->t;
     transformer_seq *s = j->s;
-    const size_t hs = (size_t)t->head_size, kvd = (size_t)t->kv_dim;
-    const size_t dim = (size_t)t->ck.shape.dim, H = (size_t)t->ck.shape.n_heads;
-    const size_t group = H / (size_t)t->ck.shape.n_kv_heads;
-    const float scale = 1.0f / sqrtf((float)hs);
+    const struct att_dims g = att_dims(t);
+    const size_t hs = g.hs, kvd = g.kvd, dim = g.dim, group = g.group;
+    const float scale = g.scale;
     for (size_t it = b; it < e; it++) {
         /* head-major: consecutive items are one head's rows, so that head's keys and values
          * (a long prompt's: up to head_size x positions x 2 each) stay in L1/L2 between them */
@@ -457,26 +552,22 @@ static void att_range(void *ctx, size_t b, size_t e)
         if (j->scores) {
             /* ggml: softmax in float with its sum in double, the weights rounded to fp16
              * before they multiply the (fp16) values */
-            float *sc = j->scores + it * j->score_cap, mx = -INFINITY;
-            if (sq->kv_type == TRANSFORMER_KV_Q8_0)
+            float *sc = j->scores + it * j->score_cap;
+            if (sq->kv_type == TRANSFORMER_KV_Q8_0) {
                 att_scores_q8_0(t, sc, q, kb, sq->kv_rb, p + 1, scale);
-            else if (sq->kv_type == TRANSFORMER_KV_F16) /* the same floats, half the memory */
-                t->k->att_scores_f16(sc, q, (const uint16_t *)(const void *)kb, hs, p + 1, hs, scale);
-            else
-                t->k->att_scores(sc, q, kc, hs, p + 1, hs, scale);
-            for (size_t i = 0; i <= p; i++)
-                mx = sc[i] > mx ? sc[i] : mx;
-            const double sum = t->k->exp_sum(sc, sc, mx, p + 1);
-            const float inv = (float)(1.0 / sum);
-            for (size_t i = 0; i <= p; i++)
-                sc[i] *= inv;
-            if (sq->kv_type == TRANSFORMER_KV_Q8_0) { /* float weights (llama.cpp's flash path) */
+                softmax_ggml(t, sc, p + 1, 0); /* float weights (llama.cpp's flash path) */
                 t->k->att_sum_q8_0(out, sc, vb, sq->kv_rb, p + 1, hs);
                 continue;
             }
-            t->k->round_f16(sc, p + 1);
+            const uint16_t *kh = (const uint16_t *)(const void *)kb;
+            const uint16_t *vh = (const uint16_t *)(const void *)vb;
+            if (sq->kv_type == TRANSFORMER_KV_F16) /* the same floats, half the memory */
+                t->k->att_scores_f16(sc, q, kh, hs, p + 1, hs, scale);
+            else
+                t->k->att_scores(sc, q, kc, hs, p + 1, hs, scale);
+            softmax_ggml(t, sc, p + 1, 1);
             if (sq->kv_type == TRANSFORMER_KV_F16)
-                t->k->att_sum_f16(out, sc, (const uint16_t *)(const void *)vb, hs, p + 1, hs);
+                t->k->att_sum_f16(out, sc, vh, hs, p + 1, hs);
             else
                 t->k->att_sum(out, sc, vc, hs, p + 1, hs);
             continue;
@@ -500,6 +591,47 @@ static void att_range(void *ctx, size_t b, size_t e)
         for (size_t d = 0; d < hs; d++)
             out[d] *= inv;
     }
+}
+
+/* fp16 KV (ggml numerics): items are (query block, head), the blocks of the latest rows (the
+ * most keys) first, so the team's last claims are the cheapest; each block's keys and values
+ * are read once for its rows. Bit for bit att_range's one-query ops per row. */
+static void att_block_range(void *ctx, size_t b, size_t e)
+{
+    const struct att_job *j = ctx;
+    const transformer *t = j->t;
+    const struct att_dims g = att_dims(t);
+    const size_t hs = g.hs, dim = g.dim;
+    for (size_t it = b; it < e; it++) {
+        const size_t blk = j->nblk - 1 - it / g.H, h = it % g.H;
+        const size_t r0 = j->qblk[blk], r1 = blk + 1 < j->nblk ? j->qblk[blk + 1] : j->n;
+        const transformer_seq *sq = j->rows[r0].seq; /* one sequence's rows */
+        const size_t kvoff = ((j->layer * g.kvd / hs) + h / g.group) * sq->cap;
+        const uint16_t *kb = (const uint16_t *)(const void *)(sq->kb + kvoff * sq->kv_rb);
+        const uint16_t *vb = (const uint16_t *)(const void *)(sq->vb + kvoff * sq->kv_rb);
+        size_t cnt[ATT_QBLOCK], nmax = 0;
+        for (size_t r = r0; r < r1; r++) {
+            cnt[r - r0] = j->rows[r].pos + 1;
+            nmax = cnt[r - r0] > nmax ? cnt[r - r0] : nmax;
+        }
+        float *sc = j->scores + (h * j->n + r0) * j->score_cap;
+        t->k->att_scores_f16_multi(sc, j->score_cap, j->s->q + r0 * dim + h * hs, dim, r1 - r0, kb,
+                                   hs, nmax, hs, g.scale);
+        for (size_t r = r0; r < r1; r++)
+            softmax_ggml(t, sc + (r - r0) * j->score_cap, cnt[r - r0], 1);
+        t->k->att_sum_f16_multi(j->s->xb + r0 * dim + h * hs, dim, sc, j->score_cap, r1 - r0, vb, hs,
+                                cnt, hs);
+    }
+}
+
+/* The query blocks of fp16 attention: runs of one sequence's rows, at most ATT_QBLOCK each */
+static size_t query_blocks(const struct fwd_row *rows, size_t n, size_t *first)
+{
+    size_t nb = 0;
+    for (size_t r = 0; r < n; r++)
+        if (r == 0 || rows[r].seq != rows[r - 1].seq || r - first[nb - 1] == ATT_QBLOCK)
+            first[nb++] = r;
+    return nb;
 }
 
 /* ---- the pass ---- */
@@ -718,12 +850,12 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
             }
             /* kept between layers and steps: no allocation per layer */
             const size_t need = n * (size_t)sh->n_heads * score_cap;
-            if (need > s->scores_cap) {
-                float *sc = realloc(s->scores, need * sizeof(float));
-                if (!sc)
+            if (need > s->scores_cap) { /* scratch: the old contents are dead */
+                buf_put(s->scores, s->scores_bytes);
+                s->scores = buf_get(need * sizeof(float), &s->scores_bytes);
+                s->scores_cap = s->scores ? s->scores_bytes / sizeof(float) : 0;
+                if (!s->scores)
                     return status_set(err, STATUS_NO_MEMORY, NULL, "out of memory");
-                s->scores = sc;
-                s->scores_cap = need;
             }
             aj.scores = s->scores;
         }
@@ -736,7 +868,17 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
                 kv_store(t, sq->kv_type, sq->vb + off, vr);
             }
         }
-        kernels_parallel_for(n * (size_t)sh->n_heads, ATT_ITEMS_PER_CHUNK, att_range, &aj);
+        size_t f16 = 0; /* rows whose sequence keeps an fp16 cache */
+        for (size_t i = 0; aj.scores && i < n; i++)
+            f16 += rows[i].seq->kv_type == TRANSFORMER_KV_F16;
+        if (f16 == n) {
+            aj.qblk = s->qblk;
+            aj.nblk = query_blocks(rows, n, s->qblk);
+            kernels_parallel_for(aj.nblk * (size_t)sh->n_heads, aj.nblk == n ? ATT_ITEMS_PER_CHUNK : 1,
+                                 att_block_range, &aj);
+        } else {
+            kernels_parallel_for(n * (size_t)sh->n_heads, ATT_ITEMS_PER_CHUNK, att_range, &aj);
+        }
         struct lin_seg o = {&ck->wo[l], s->xb2, dim, NULL, 0};
         linear(s, s->xb, n, dim, &o, 1);
         resid_norm(t, n, s->x, s->xb2, lb ? lb[l].o : NULL, s->xb, ck->rms_ffn[l],

@@ -502,6 +502,51 @@ Test(kernels, avx512_f32_dot_matvec_gemm_bit_equal)
     free(w), free(x), free(mv);
 }
 
+/* A block of queries (a prompt's rows) over fp16 keys / values: each query's scores and sum
+ * equal the one-query ops of the same tier bit for bit (so a prompt's attention still equals
+ * decode's), for head sizes with and without SIMD tails (and one above the avx512 tier's stack
+ * block), query counts around its 8-query tile, key counts around its 16-key block, and every
+ * query seeing its own number of values (causal: base + j). */
+Test(kernels, attention_query_blocks_equal_one_query)
+{
+    static const size_t HS[] = {8, 12, 40, 48, 64, 72, 100, 128, 264};
+    static const size_t NQ[] = {1, 2, 3, 5, 8, 9, 13};
+    static const size_t BASE[] = {1, 7, 16, 17, 33};
+    for (int t = 0; t < KERNELS_TIER_COUNT; t++) {
+        const struct kernels_ops *k = kernels_tier((enum kernels_tier)t);
+        if (!k)
+            continue;
+        for (size_t a = 0; a < sizeof HS / sizeof HS[0]; a++)
+            for (size_t b = 0; b < sizeof NQ / sizeof NQ[0]; b++)
+                for (size_t c = 0; c < sizeof BASE / sizeof BASE[0]; c++) {
+                    const size_t hs = HS[a], nq = NQ[b], nk = BASE[c] + nq - 1;
+                    const size_t stride = hs + 3, qs = hs + 7, ld = nk + 2, os = hs + 5;
+                    float *q = kt_vec(nq * qs), *kv = kt_vec(nk * stride), *w = kt_vec(nq * ld);
+                    uint16_t *kh = malloc(nk * stride * sizeof *kh);
+                    for (size_t i = 0; i < nk * stride; i++)
+                        kh[i] = kernels_float_to_half(kv[i] * 4.0f);
+                    float *sc = calloc(nq * ld, sizeof *sc), *s1 = calloc(nk, sizeof *s1);
+                    float *o = calloc(nq * os, sizeof *o), *o1 = calloc(hs, sizeof *o1);
+                    size_t n[16];
+                    for (size_t j = 0; j < nq; j++)
+                        n[j] = BASE[c] + j;
+                    k->att_scores_f16_multi(sc, ld, q, qs, nq, kh, stride, nk, hs, 0.125f);
+                    k->att_sum_f16_multi(o, os, w, ld, nq, kh, stride, n, hs);
+                    for (size_t j = 0; j < nq; j++) {
+                        k->att_scores_f16(s1, q + j * qs, kh, stride, nk, hs, 0.125f);
+                        cr_assert(memcmp(sc + j * ld, s1, nk * sizeof *s1) == 0,
+                                  "%s att_scores_f16_multi hs=%zu nq=%zu keys=%zu query %zu",
+                                  k->name, hs, nq, nk, j);
+                        k->att_sum_f16(o1, w + j * ld, kh, stride, n[j], hs);
+                        cr_assert(memcmp(o + j * os, o1, hs * sizeof *o1) == 0,
+                                  "%s att_sum_f16_multi hs=%zu nq=%zu n=%zu query %zu", k->name,
+                                  hs, nq, n[j], j);
+                    }
+                    free(q), free(kv), free(w), free(kh), free(sc), free(s1), free(o), free(o1);
+                }
+    }
+}
+
 /* Every tier's resolved table has every vector op (a tier writes some; select.c fills the
  * rest from the tier below). */
 Test(kernels, every_tier_has_every_vec_op)
@@ -512,7 +557,8 @@ Test(kernels, every_tier_has_every_vec_op)
             continue;
         cr_assert(k->rmsnorm && k->softmax && k->axpy && k->round_f16 && k->to_f16 &&
                       k->att_scores && k->att_sum && k->att_scores_f16 && k->att_sum_f16 &&
-                      k->att_sum_q8_0 && k->att_scores_q8_0 && k->layernorm && k->exp_sum,
+                      k->att_sum_q8_0 && k->att_scores_q8_0 && k->layernorm && k->exp_sum &&
+                      k->att_scores_f16_multi && k->att_sum_f16_multi,
                   "%s misses a vector op", k->name);
     }
 }
