@@ -470,8 +470,49 @@ static inline void half_row(float *dst, const uint16_t *src, size_t n)
         _mm512_mask_storeu_ps(dst + d, tail_mask(n - d), load16(src, d, tail_mask(n - d), 1));
 }
 
-/* Each query's scores as att_scores_f16 computes them (dot_acc on the same floats, reduce16 per
- * 16 keys, reduce1 per key of the tail: the same tree), each block of keys converted once. */
+/* One query against the 16 converted keys kf (rows of hs floats, hs = 16 NCH when NCH > 0: the
+ * chunks unrolled, the query in registers; NCH 0: any hs): 16 scores by reduce16 */
+static inline __attribute__((always_inline)) void scores16(const int NCH, float *sc, const float *q,
+                                                           const float *kf, size_t hs, __m512 vs)
+{
+    __m512 f[16];
+    if (NCH > 0) {
+        __m512 qv[8];
+#pragma GCC unroll 8
+        for (int c = 0; c < NCH; c++)
+            qv[c] = _mm512_loadu_ps(q + c * F32_LANES);
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++) {
+            __m512 a = _mm512_setzero_ps(); /* the dot's steps from zero (signs of zero too) */
+#pragma GCC unroll 8
+            for (int c = 0; c < NCH; c++)
+                a = _mm512_fmadd_ps(qv[c], _mm512_load_ps(kf + (j * NCH + c) * F32_LANES), a);
+            f[j] = a;
+        }
+    } else {
+#pragma GCC unroll 16
+        for (int j = 0; j < 16; j++)
+            f[j] = dot_acc(q, kf + (size_t)j * hs, hs, 0);
+    }
+    _mm512_storeu_ps(sc, _mm512_mul_ps(reduce16(f), vs));
+}
+
+/* The blocks of 16 keys, converted once, for every query (NCH as in scores16) */
+static inline __attribute__((always_inline)) void
+scores_blocks(const int NCH, float *sc, size_t sc_ld, const float *q, size_t q_stride, size_t nq,
+              const uint16_t *k, size_t k_stride, size_t nblk, size_t hs, float *kf, __m512 vs)
+{
+    for (size_t b = 0; b < nblk; b++) {
+        for (size_t j = 0; j < ATT_MULTI_KEYS; j++)
+            half_row(kf + j * hs, k + (b * ATT_MULTI_KEYS + j) * k_stride, hs);
+        for (size_t qj = 0; qj < nq; qj++)
+            scores16(NCH, sc + qj * sc_ld + b * ATT_MULTI_KEYS, q + qj * q_stride, kf, hs, vs);
+    }
+}
+
+/* Each query's scores as att_scores_f16 computes them (the same products and sums per lane,
+ * reduce16 per 16 keys, reduce1 per key of the tail: the same tree), each block of keys
+ * converted once for all the queries. */
 static void att_scores_f16_multi_avx512(float *sc, size_t sc_ld, const float *q, size_t q_stride,
                                         size_t nq, const uint16_t *k, size_t k_stride, size_t n,
                                         size_t hs, float scale)
@@ -483,20 +524,15 @@ static void att_scores_f16_multi_avx512(float *sc, size_t sc_ld, const float *q,
     }
     float kf[ATT_MULTI_KEYS * ATT_MULTI_HS_MAX] __attribute__((aligned(64)));
     const __m512 vs = _mm512_set1_ps(scale);
-    size_t i = 0;
-    for (; i + ATT_MULTI_KEYS <= n; i += ATT_MULTI_KEYS) {
-        for (size_t j = 0; j < ATT_MULTI_KEYS; j++)
-            half_row(kf + j * hs, k + (i + j) * k_stride, hs);
-        for (size_t qj = 0; qj < nq; qj++) {
-            const float *qq = q + qj * q_stride;
-            __m512 f[16];
-#pragma GCC unroll 16
-            for (int j = 0; j < 16; j++)
-                f[j] = dot_acc(qq, kf + (size_t)j * hs, hs, 0);
-            _mm512_storeu_ps(sc + qj * sc_ld + i, _mm512_mul_ps(reduce16(f), vs));
-        }
+    const size_t nblk = n / ATT_MULTI_KEYS;
+    switch (hs % F32_LANES ? 0 : hs / F32_LANES) { /* whole chunks: unrolled */
+    case 2: scores_blocks(2, sc, sc_ld, q, q_stride, nq, k, k_stride, nblk, hs, kf, vs); break;
+    case 3: scores_blocks(3, sc, sc_ld, q, q_stride, nq, k, k_stride, nblk, hs, kf, vs); break;
+    case 4: scores_blocks(4, sc, sc_ld, q, q_stride, nq, k, k_stride, nblk, hs, kf, vs); break;
+    case 8: scores_blocks(8, sc, sc_ld, q, q_stride, nq, k, k_stride, nblk, hs, kf, vs); break;
+    default: scores_blocks(0, sc, sc_ld, q, q_stride, nq, k, k_stride, nblk, hs, kf, vs); break;
     }
-    for (; i < n; i++) {
+    for (size_t i = nblk * ATT_MULTI_KEYS; i < n; i++) {
         half_row(kf, k + i * k_stride, hs);
         for (size_t qj = 0; qj < nq; qj++)
             sc[qj * sc_ld + i] = reduce1(dot_acc(q + qj * q_stride, kf, hs, 0)) * scale;
