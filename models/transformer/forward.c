@@ -308,7 +308,8 @@ struct lin_seg {
     const struct tensor *w;
     float *out;
     size_t ld; /* floats between tokens in out */
-    const void *xa; /* set by linear(): the input in the weight's activation type */
+    const void *xa; /* the input in the weight's activation type: set by linear(), or before
+                     * (prequant: the pass that wrote x converted each token in L1) */
     size_t xa_stride; /* bytes between tokens in xa */
 };
 
@@ -407,7 +408,8 @@ static void linear_epi(const transformer *t, void *const *xa, const float *x, si
         size_t same = 0;
         while (same < i && segs[same].w->m.type != wt)
             same++;
-        if (same < i) {
+        if (segs[i].xa) { /* converted by the pass that wrote x (prequant) */
+        } else if (same < i) {
             j.seg[i].xa = j.seg[same].xa;
             j.seg[i].xa_stride = j.seg[same].xa_stride;
         } else {
@@ -692,11 +694,18 @@ static void rope(const struct arch *a, float *v, size_t n, size_t hs, const floa
 /* ggml's RMSNorm: the sum of squares in double. */
 static void rmsnorm_ggml(float *out, const float *x, const float *w, size_t n, float eps)
 {
-    double sum = 0;
-    for (size_t i = 0; i < n; i++)
+    /* 4 partial sums in double (ggml adds them in one chain: the float scale it gives differs
+     * only when a double rounding lands on a float tie); vectorizable */
+    double p[4] = {0, 0, 0, 0};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (size_t c = 0; c < 4; c++)
+            p[c] += (double)(x[i + c] * x[i + c]);
+    double sum = (p[0] + p[1]) + (p[2] + p[3]);
+    for (; i < n; i++)
         sum += (double)(x[i] * x[i]);
     const float scale = 1.0f / sqrtf((float)(sum / (double)n) + eps);
-    for (size_t i = 0; i < n; i++)
+    for (i = 0; i < n; i++)
         out[i] = (x[i] * scale) * w[i];
 }
 
@@ -731,6 +740,22 @@ void transformer_rmsnorm(const transformer *t, float *out, const float *x, const
 /* x[i] += add[i] (+ add_b) when add is set (the residual, with gpt2's output bias: the same
  * roundings as adding the bias to add first), then out[i] = norm(x[i]) (w, b) when out is
  * set: the residual and the next norm in one pass over each token. */
+/* prequant: a pass's output rows also converted to the next product's activation type (a
+ * quantized one), token by token while the row is in L1 and split over the team, instead of
+ * by linear() on one thread; q.from_float NULL: none */
+struct prequant {
+    void (*from_float)(const float *src, void *dst, size_t n);
+    enum kernels_type at;
+    void *xa;
+    size_t stride; /* bytes per token */
+};
+
+static void prequant_row(const struct prequant *q, size_t i, const float *row, size_t n)
+{
+    if (q->from_float)
+        q->from_float(row, (char *)q->xa + i * q->stride, n);
+}
+
 struct resid_job {
     const transformer *t;
     float *x;
@@ -738,6 +763,7 @@ struct resid_job {
     float *out;
     const float *nw, *nb;
     size_t dim;
+    struct prequant q;
 };
 
 static void resid_range(void *ctx, size_t b, size_t e)
@@ -753,16 +779,45 @@ static void resid_range(void *ctx, size_t b, size_t e)
         else if (a)
             for (size_t k = 0; k < d; k++)
                 x[k] += a[k];
-        if (j->out)
+        if (j->out) {
             norm_b(j->t, j->out + i * d, x, j->nw, j->nb, d);
+            prequant_row(&j->q, i, j->out + i * d, d);
+        }
     }
 }
 
 static void resid_norm(const transformer *t, size_t n, float *x, const float *add,
-                       const float *add_b, float *out, const float *nw, const float *nb)
+                       const float *add_b, float *out, const float *nw, const float *nb,
+                       struct prequant q)
 {
-    struct resid_job j = {t, x, add, add_b, out, nw, nb, (size_t)t->ck.shape.dim};
+    struct resid_job j = {t, x, add, add_b, out, nw, nb, (size_t)t->ck.shape.dim, q};
     kernels_parallel_for(n, ROW_PASS_TOKENS, resid_range, &j);
+}
+
+/* The prequant for a product by w of 'cols'-wide rows into buffer xa: w's activation type when
+ * it is a block format (floats and ggml's F16/BF16 rounding stay with linear()) */
+static struct prequant prequant_for(const transformer *t, const struct tensor *w, size_t cols,
+                                    void *xa)
+{
+    struct prequant q = {NULL, KERNELS_F32, xa, 0};
+    const enum kernels_type at = kernels_types[w->m.type].vec_dot_type;
+    if (at == KERNELS_F32 || !xa)
+        return q;
+    const struct kernels_type_traits *tr = &kernels_types[at];
+    q.from_float = t->k->type[at].from_float;
+    q.at = at;
+    q.stride = cols / tr->block_size * tr->block_bytes;
+    return q;
+}
+
+/* The segments whose weights take q's activation type read q's buffer */
+static void prequant_use(const struct prequant *q, struct lin_seg *segs, size_t nseg)
+{
+    for (size_t i = 0; q->from_float && i < nseg; i++)
+        if (kernels_types[segs[i].w->m.type].vec_dot_type == q->at) {
+            segs[i].xa = q->xa;
+            segs[i].xa_stride = q->stride;
+        }
 }
 
 /* h[i] = act(h[i]) * up[i] (gated), by token; the ungated act(up x + b) runs in the
@@ -772,6 +827,7 @@ struct act_job {
     float *h;
     const float *up;
     size_t hid;
+    struct prequant q;
 };
 
 static void act_range(void *ctx, size_t b, size_t e)
@@ -780,6 +836,44 @@ static void act_range(void *ctx, size_t b, size_t e)
     for (size_t i = b; i < e; i++) {
         float *h = j->h + i * j->hid;
         j->act(h, h, j->up + i * j->hid, j->hid);
+        prequant_row(&j->q, i, h, j->hid);
+    }
+}
+
+/* After Q, K and V: each token's RoPE, ggml's fp16 rounding of q, k and v, and its keys and
+ * values into its sequence's cache, by token over the team */
+struct qkv_job {
+    const transformer *t;
+    transformer_seq *s;
+    const struct fwd_row *rows;
+    size_t layer;
+    int round; /* ggml with an f32/f16 cache: q, k, v rounded to fp16 */
+};
+
+static void qkv_range(void *ctx, size_t b, size_t e)
+{
+    const struct qkv_job *j = ctx;
+    const transformer *t = j->t;
+    const struct arch *a = &t->ck.arch;
+    const size_t dim = (size_t)t->ck.shape.dim, hs = (size_t)t->head_size, kvd = (size_t)t->kv_dim;
+    for (size_t i = b; i < e; i++) {
+        float *q = j->s->q + i * dim, *k = j->s->kn + i * kvd, *v = j->s->vn + i * kvd;
+        if (a->n_rot > 0) {
+            const float *cr = j->s->rope + i * hs, *ci = cr + (size_t)a->n_rot / 2;
+            rope(a, q, dim, hs, cr, ci);
+            rope(a, k, kvd, hs, cr, ci);
+        }
+        if (j->round) {
+            t->k->round_f16(q, dim);
+            t->k->round_f16(k, kvd);
+            t->k->round_f16(v, kvd);
+        }
+        transformer_seq *sq = j->rows[i].seq;
+        for (size_t hh = 0; hh < kvd / hs; hh++) { /* each KV head's block */
+            const size_t off = ((j->layer * (kvd / hs) + hh) * sq->cap + j->rows[i].pos) * sq->kv_rb;
+            kv_store(t, sq->kv_type, sq->kb + off, k + hh * hs);
+            kv_store(t, sq->kv_type, sq->vb + off, v + hh * hs);
+        }
     }
 }
 
@@ -823,31 +917,24 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
     const size_t L = (size_t)sh->n_layers;
     /* xb = the first layer's attention norm; every later one comes with the residual
      * before it (resid_norm) */
-    resid_norm(t, n, s->x, NULL, NULL, s->xb, ck->rms_att[0], lb ? lb[0].att_norm : NULL);
+    resid_norm(t, n, s->x, NULL, NULL, s->xb, ck->rms_att[0], lb ? lb[0].att_norm : NULL,
+               prequant_for(t, &ck->wq[0], dim, s->xa[0]));
     for (size_t l = 0; l < L; l++) {
         if (cancelled && *cancelled)
             return status_set(err, STATUS_CANCELLED, NULL, "cancelled");
         float *kn = s->kn, *vn = s->vn;
         struct lin_seg qkv[3] = {{&ck->wq[l], s->q, dim, NULL, 0}, {&ck->wk[l], kn, kvd, NULL, 0}, {&ck->wv[l], vn, kvd, NULL, 0}};
+        const struct prequant pq_att = prequant_for(t, &ck->wq[l], dim, s->xa[0]);
+        prequant_use(&pq_att, qkv, 3); /* xb's rows converted by the norm pass before */
         if (ck->bq) { /* qwen2's and gpt2's Q/K/V biases, in the products' own chunks */
             const float *const qkv_b[3] = {ck->bq[l], ck->bk[l], ck->bv[l]};
             linear_epi(t, s->xa, s->xb, n, dim, qkv, 3, qkv_b, NULL);
         } else {
             linear(s, s->xb, n, dim, qkv, 3);
         }
-        for (size_t i = 0; i < n && a->n_rot > 0; i++) {
-            const float *cr = s->rope + i * hs, *ci = cr + (size_t)a->n_rot / 2;
-            rope(a, s->q + i * dim, dim, hs, cr, ci);
-            rope(a, kn + i * kvd, kvd, hs, cr, ci);
-        }
         struct att_job aj = {.t = t, .s = s, .rows = rows, .layer = l, .n = n, .score_cap = score_cap};
         if (a->ggml) { /* llama.cpp's default F16 KV cache; Q rounded as ggml does (a Q8_0
                         * cache quantizes the floats, as llama.cpp's flash attention) */
-            if (t->kv_type != TRANSFORMER_KV_Q8_0) {
-                t->k->round_f16(s->q, n * dim);
-                t->k->round_f16(kn, n * kvd);
-                t->k->round_f16(vn, n * kvd);
-            }
             /* kept between layers and steps: no allocation per layer */
             const size_t need = n * (size_t)sh->n_heads * score_cap;
             if (need > s->scores_cap) { /* scratch: the old contents are dead */
@@ -859,15 +946,8 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
             }
             aj.scores = s->scores;
         }
-        for (size_t i = 0; i < n; i++) {
-            transformer_seq *sq = rows[i].seq;
-            for (size_t hh = 0; hh < kvd / hs; hh++) { /* each KV head's block */
-                const size_t off = ((l * (kvd / hs) + hh) * sq->cap + rows[i].pos) * sq->kv_rb;
-                const float *kr = kn + i * kvd + hh * hs, *vr = vn + i * kvd + hh * hs;
-                kv_store(t, sq->kv_type, sq->kb + off, kr);
-                kv_store(t, sq->kv_type, sq->vb + off, vr);
-            }
-        }
+        struct qkv_job qj = {t, s, rows, l, a->ggml && t->kv_type != TRANSFORMER_KV_Q8_0};
+        kernels_parallel_for(n, ROW_PASS_TOKENS, qkv_range, &qj);
         size_t f16 = 0; /* rows whose sequence keeps an fp16 cache */
         for (size_t i = 0; aj.scores && i < n; i++)
             f16 += rows[i].seq->kv_type == TRANSFORMER_KV_F16;
@@ -881,25 +961,32 @@ static int forward_rows(transformer_seq *s, const struct fwd_row *rows, const in
         }
         struct lin_seg o = {&ck->wo[l], s->xb2, dim, NULL, 0};
         linear(s, s->xb, n, dim, &o, 1);
+        const struct tensor *w_up = a->gated ? &ck->w1[l] : &ck->w3[l];
+        const struct prequant pq_ffn = prequant_for(t, w_up, dim, s->xa[0]);
         resid_norm(t, n, s->x, s->xb2, lb ? lb[l].o : NULL, s->xb, ck->rms_ffn[l],
-                   lb ? lb[l].ffn_norm : NULL);
+                   lb ? lb[l].ffn_norm : NULL, pq_ffn);
         struct act_job acj = {.act = act, .h = s->hb, .hid = hid};
+        struct lin_seg down = {&ck->w2[l], s->xb2, dim, NULL, 0};
         if (a->gated) { /* act(gate x) * (up x): SwiGLU for llama */
             struct lin_seg up[2] = {{&ck->w1[l], s->hb, hid, NULL, 0}, {&ck->w3[l], s->hb2, hid, NULL, 0}};
+            prequant_use(&pq_ffn, up, 2);
             linear(s, s->xb, n, dim, up, 2);
             acj.up = s->hb2;
+            acj.q = prequant_for(t, &ck->w2[l], hid, s->xa[0]); /* hb's rows for down */
+            prequant_use(&acj.q, &down, 1);
             kernels_parallel_for(n, ROW_PASS_TOKENS, act_range, &acj);
         } else { /* act(up x + b): gpt2, the bias and GELU in the product's own chunks
                   * (chunk edges are multiples of 8: the same vector/tail split per row) */
             struct lin_seg up = {&ck->w3[l], s->hb, hid, NULL, 0};
             const float *const up_b[1] = {lb ? lb[l].up : NULL};
+            prequant_use(&pq_ffn, &up, 1);
             linear_epi(t, s->xa, s->xb, n, dim, &up, 1, up_b, act);
         }
-        struct lin_seg down = {&ck->w2[l], s->xb2, dim, NULL, 0};
         linear(s, s->hb, n, hid, &down, 1);
         const int last = l + 1 == L;
         resid_norm(t, n, s->x, s->xb2, lb ? lb[l].down : NULL, last ? NULL : s->xb,
-                   last ? NULL : ck->rms_att[l + 1], !last && lb ? lb[l + 1].att_norm : NULL);
+                   last ? NULL : ck->rms_att[l + 1], !last && lb ? lb[l + 1].att_norm : NULL,
+                   last ? (struct prequant){0} : prequant_for(t, &ck->wq[l + 1], dim, s->xa[0]));
     }
     if (cancelled && *cancelled) /* the classifier is much of a small model's step */
         return status_set(err, STATUS_CANCELLED, NULL, "cancelled");
