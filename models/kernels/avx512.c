@@ -453,6 +453,41 @@ static void att_sum_f16_avx512(float *out, const float *w, const uint16_t *v, si
     att_sum_body(out, w, v, v_stride, n, hs, 1);
 }
 
+/* exp(x) for 16 floats: act_simd.h's kernels_exp8 reduction and polynomial (Cody-Waite,
+ * Cephes' degree 6, ~1 ulp), scaled by 2^n with one vscalefps (exact; exp8 multiplies two
+ * factors, which differ only for results below the normal range) */
+static inline __m512 exp16(__m512 x)
+{
+    static const float c[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
+                               4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.7f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f),
+                                      _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x));
+    __m512 p = _mm512_set1_ps(c[0]);
+    for (int i = 1; i < 6; i++)
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c[i]));
+    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* A softmax's exponentials and their sum in double (ggml's): 16 at a time, the tail masked
+ * (a prompt's attention takes one exp per query and key) */
+static double exp_sum_avx512(float *y, const float *x, float max, size_t n)
+{
+    const __m512 vm = _mm512_set1_ps(max);
+    __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+    for (size_t i = 0; i < n; i += F32_LANES) {
+        const __mmask16 m = n - i >= F32_LANES ? 0xffff : tail_mask(n - i);
+        const __m512 v = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vm)));
+        _mm512_mask_storeu_ps(y + i, m, v);
+        s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
+        s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+    }
+    return _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+}
+
 /* ---- a block of queries (a prompt's rows) over one KV head ---- */
 
 #define ATT_MULTI_KEYS 16     /* keys converted to float once per block of queries */
@@ -637,4 +672,5 @@ const struct kernels_vec_ops kernels_vec_avx512 = {
     .att_sum_f16 = att_sum_f16_avx512,
     .att_scores_f16_multi = att_scores_f16_multi_avx512,
     .att_sum_f16_multi = att_sum_f16_multi_avx512,
+    .exp_sum = exp_sum_avx512,
 };
