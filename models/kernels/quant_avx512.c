@@ -81,6 +81,22 @@ static inline void t16_store(float *o, size_t out_row, size_t out_tok, const __m
     }
 }
 
+#ifndef T16_PF_NEXT
+#define T16_PF_NEXT 1 /* 1: prefetch the next tile's two groups at the same block (a tile's
+                       * own second group was left cold by a fixed distance); 0: T16_PF_BYTES */
+#endif
+#if T16_PF_NEXT
+/* block i of the next 16 rows: groups a + 2 gb and b + 2 gb, gb = b - a (a tile of two groups;
+ * a lone last group has no next tile) */
+#define T16_PREFETCH(NT, pa, pb, len)                                                          \
+    do {                                                                                       \
+        const size_t d_ = 2 * (size_t)((const char *)(pb) - (const char *)(pa));              \
+        for (size_t pf_ = 0; two && pf_ < (len); pf_ += 64) {                                  \
+            _mm_prefetch((const char *)(pa) + d_ + pf_, _MM_HINT_T0);                          \
+            _mm_prefetch((const char *)(pb) + d_ + pf_, _MM_HINT_T0);                          \
+        }                                                                                      \
+    } while (0)
+#else
 #define T16_PREFETCH(NT, pa, pb, len)                                                          \
     do {                                                                                       \
         for (size_t pf_ = 0; pf_ < (len); pf_ += 64) {                                         \
@@ -89,6 +105,7 @@ static inline void t16_store(float *o, size_t out_row, size_t out_tok, const __m
                 _mm_prefetch((const char *)(pb) + T16_PF_BYTES + pf_, _MM_HINT_T0);            \
         }                                                                                      \
     } while (0)
+#endif
 
 /* The arguments of every tile: groups a and b (b == a when 'two' is 0: the lanes of b are
  * computed and dropped), nb blocks, y[t] the tokens' activation blocks; yd[t * nb + i] token
@@ -176,6 +193,48 @@ static inline void unpack16_q5_0(const void *pa, const void *pb, __m512i v[8])
                 const size_t k = (size_t)t * nb + i;                                          \
                 acc[t] = STEP(acc[t], _mm512_sub_epi32(dpb8(v, y[t][i].qs), _mm512_set1_epi32(corr[k])), \
                               wd, yd[k]);                                                     \
+            }                                                                                 \
+        }                                                                                     \
+        t16_store(o, out_row, out_tok, acc, (NT), two);                                       \
+    }
+
+/* The same tiles on packed activations (gemm_t16 copies them per call): block i of token t at
+ * yq + (i T16_NT + t) 32, its scale at yd[i T16_NT + t], its correction negated at
+ * nc[i T16_NT + t]. One base register addresses every token (a compile-time stride), each
+ * token's block total is one chain of 8 vpdpbusd started at -corr with the activation dword
+ * as an embedded broadcast ({1to16}: the load folded into the instruction), then the ref
+ * dot's float step: the same exact integers and float operations as T16_Q32. */
+#define P16_ARGS                                                                              \
+    float *o, size_t out_row, size_t out_tok, const void *wa, const void *wb, int two,       \
+        size_t nb, const int8_t *yq, const float *yd, const int32_t *nc
+typedef void (*p16_fn)(P16_ARGS);
+
+static inline __attribute__((always_inline)) __m512i dpbusd_bc(__m512i acc, __m512i u,
+                                                               const int8_t *p)
+{
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(u), "m"(*(const int32_t *)(const void *)p));
+    return acc;
+}
+
+#define P16_Q32(NAME, NT, T, WBLOCK, STEP)                                                    \
+    static void NAME(P16_ARGS)                                                                \
+    {                                                                                         \
+        const struct WBLOCK *a = wa, *b = wb;                                                 \
+        __m512 acc[NT];                                                                       \
+        _Pragma("GCC unroll 8") for (int t = 0; t < (NT); t++)                                \
+            acc[t] = _mm512_setzero_ps();                                                     \
+        for (size_t i = 0; i < nb; i++) {                                                     \
+            T16_PREFETCH(NT, a + i, b + i, sizeof *a);                                        \
+            const __m512 wd = wd16(a[i].d, b[i].d);                                           \
+            __m512i v[8];                                                                     \
+            unpack16_##T(&a[i], &b[i], v);                                                    \
+            const int8_t *q = yq + i * (T16_NT * QK8_0);                                      \
+            _Pragma("GCC unroll 8") for (int t = 0; t < (NT); t++)                            \
+            {                                                                                 \
+                __m512i s = _mm512_set1_epi32(nc[i * T16_NT + (size_t)t]);                    \
+                _Pragma("GCC unroll 8") for (int c = 0; c < 8; c++)                           \
+                    s = dpbusd_bc(s, v[c], q + t * QK8_0 + 4 * c);                            \
+                acc[t] = STEP(acc[t], s, wd, yd[i * T16_NT + (size_t)t]);                     \
             }                                                                                 \
         }                                                                                     \
         t16_store(o, out_row, out_tok, acc, (NT), two);                                       \
@@ -430,6 +489,17 @@ T16_ALL(T16_Q32, q4_0, , q4_0, block_q4_0x8, step16_q4)
 T16_ALL(T16_Q32, q5_0, , q5_0, block_q5_0x8, step16_q4)
 T16_ALL(T16_Q4K, q4_K, )
 #define T16_ROW(T) {NULL, t1_##T, t2_##T, t3_##T, t4_##T, t5_##T, t6_##T, t7_##T, t8_##T}
+#define P16_ALL(MAC, T, ...)                                                                  \
+    MAC(p2_##T, 2 __VA_ARGS__) MAC(p3_##T, 3 __VA_ARGS__) MAC(p4_##T, 4 __VA_ARGS__)          \
+    MAC(p5_##T, 5 __VA_ARGS__) MAC(p6_##T, 6 __VA_ARGS__) MAC(p7_##T, 7 __VA_ARGS__)          \
+    MAC(p8_##T, 8 __VA_ARGS__)
+P16_ALL(P16_Q32, q8_0, , q8_0, block_q8_0x8, step16_q8)
+P16_ALL(P16_Q32, q4_0, , q4_0, block_q4_0x8, step16_q4)
+P16_ALL(P16_Q32, q5_0, , q5_0, block_q5_0x8, step16_q4)
+#define P16_ROW(T) {NULL, NULL, p2_##T, p3_##T, p4_##T, p5_##T, p6_##T, p7_##T, p8_##T}
+#ifndef T16_PACK_MAX_BLOCKS
+#define T16_PACK_MAX_BLOCKS 256 /* packed activations per row at most (64 KB of stack) */
+#endif
 
 /* the sum of a block's 32 activation bytes */
 static inline int32_t block_sum_i8(const int8_t *q)
@@ -480,8 +550,28 @@ static void gemm_t16(float *out, size_t out_row, size_t out_tok, const struct ke
     int32_t corr[T16_NT * T16_MAX_BLOCKS];
     const char *xb = x;
     const size_t gb = KERNELS_INTERLEAVE * w->row_bytes; /* bytes per group */
+    const int packs = per_block == 1 && nb <= T16_PACK_MAX_BLOCKS;
     for (size_t t = 0; t < n_tok; t += T16_NT) {
         const size_t nt = n_tok - t < T16_NT ? n_tok - t : T16_NT;
+        if (packs && nt >= 2) { /* the P16 tiles: block-major, T16_NT tokens per block */
+            static const p16_fn ptiles[][T16_NT + 1] = {P16_ROW(q4_0), P16_ROW(q5_0), P16_ROW(q8_0)};
+            _Alignas(64) int8_t yq[T16_PACK_MAX_BLOCKS * T16_NT * QK8_0];
+            for (size_t k = 0; k < nt; k++) {
+                const struct block_q8_0 *yk = (const void *)(xb + (t + k) * x_stride);
+                for (size_t i = 0; i < nb; i++) {
+                    memcpy(yq + (i * T16_NT + k) * QK8_0, yk[i].qs, QK8_0);
+                    yd[i * T16_NT + k] = h2f(yk[i].d);
+                    corr[i * T16_NT + k] = -offset * block_sum_i8(yk[i].qs);
+                }
+            }
+            for (size_t g = a0; g < a1; g += 2 * KERNELS_INTERLEAVE) {
+                const char *wg = (const char *)w->data + g * w->row_bytes;
+                const int two = g + KERNELS_INTERLEAVE < a1;
+                ptiles[ty][nt](out + (g - r0) * out_row + t * out_tok, out_row, out_tok, wg,
+                               two ? wg + gb : wg, two, nb, yq, yd, corr);
+            }
+            continue;
+        }
         const struct block_q8_0 *y[T16_NT];
         for (size_t k = 0; k < nt; k++) {
             y[k] = (const void *)(xb + (t + k) * x_stride);
