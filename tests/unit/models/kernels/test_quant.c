@@ -284,6 +284,9 @@ Test(quant, interleaved_rows_equal_the_ref_dot)
         {KERNELS_Q8_0, quant_from_float_q8_0_weights, 5 * 32},
         {KERNELS_Q4_0, quant_from_float_q4_0_weights, 3 * 32},
         {KERNELS_Q4_0, quant_from_float_q4_0_weights, 1 * 32},
+        {KERNELS_Q4_0, quant_from_float_q4_0_weights, 64 * 32}, /* 110M's w2 rows */
+        /* past quant_avx512.c's packed tiles (256 blocks): the unpacked ones */
+        {KERNELS_Q8_0, quant_from_float_q8_0_weights, 257 * 32},
         {KERNELS_Q5_0, NULL, 3 * 32}, /* random blocks with a sane fp16 scale */
         {KERNELS_Q4_K, quant_from_float_q4_K_weights, 2 * 256},
     };
