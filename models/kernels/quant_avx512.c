@@ -175,13 +175,14 @@ static inline void unpack16_q5_0(const void *pa, const void *pb, __m512i v[8])
 }
 
 /* Q8_0 / Q4_0 / Q5_0 (T): per token the lanes' exact block totals (less corr), then the ref
- * dot's float step (STEP) */
-#define T16_Q32(NAME, NT, T, WBLOCK, STEP)                                                    \
-    static void NAME(T16_ARGS)                                                                \
+ * dot's float step (STEP). TOT(t, i) and YD(t, i): token t's total and scale at block i
+ * (ARGS: T16_ARGS or P16_ARGS below, the activations as pointers or packed). */
+#define T16_TILE(NAME, ARGS, NT, T, WBLOCK, STEP, TOT, YD)                                    \
+    static void NAME(ARGS)                                                                    \
     {                                                                                         \
         const struct WBLOCK *a = wa, *b = wb;                                                 \
         __m512 acc[NT];                                                                       \
-        for (int t = 0; t < (NT); t++)                                                        \
+        _Pragma("GCC unroll 8") for (int t = 0; t < (NT); t++)                                \
             acc[t] = _mm512_setzero_ps();                                                     \
         for (size_t i = 0; i < nb; i++) {                                                     \
             T16_PREFETCH(NT, a + i, b + i, sizeof *a);                                        \
@@ -189,14 +190,15 @@ static inline void unpack16_q5_0(const void *pa, const void *pb, __m512i v[8])
             __m512i v[8];                                                                     \
             unpack16_##T(&a[i], &b[i], v);                                                    \
             _Pragma("GCC unroll 8") for (int t = 0; t < (NT); t++)                            \
-            {                                                                                 \
-                const size_t k = (size_t)t * nb + i;                                          \
-                acc[t] = STEP(acc[t], _mm512_sub_epi32(dpb8(v, y[t][i].qs), _mm512_set1_epi32(corr[k])), \
-                              wd, yd[k]);                                                     \
-            }                                                                                 \
+                acc[t] = STEP(acc[t], TOT(t, i), wd, YD(t, i));                               \
         }                                                                                     \
         t16_store(o, out_row, out_tok, acc, (NT), two);                                       \
     }
+#define T16_TOT(t, i)                                                                         \
+    _mm512_sub_epi32(dpb8(v, y[t][i].qs), _mm512_set1_epi32(corr[(size_t)(t) * nb + (i)]))
+#define T16_YD(t, i) yd[(size_t)(t) * nb + (i)]
+#define T16_Q32(NAME, NT, T, WBLOCK, STEP)                                                    \
+    T16_TILE(NAME, T16_ARGS, NT, T, WBLOCK, STEP, T16_TOT, T16_YD)
 
 /* The same tiles on packed activations (gemm_t16 copies them per call): block i of token t at
  * yq + (i T16_NT + t) 32, its scale at yd[i T16_NT + t], its correction negated at
@@ -216,29 +218,21 @@ static inline __attribute__((always_inline)) __m512i dpbusd_bc(__m512i acc, __m5
     return acc;
 }
 
+/* token t's block i: one chain of 8 vpdpbusd from -corr over its packed activations */
+static inline __attribute__((always_inline)) __m512i p16_total(const __m512i v[8], const int8_t *q,
+                                                               int32_t nc)
+{
+    __m512i s = _mm512_set1_epi32(nc);
+#pragma GCC unroll 8
+    for (int c = 0; c < 8; c++)
+        s = dpbusd_bc(s, v[c], q + 4 * c);
+    return s;
+}
+#define P16_TOT(t, i)                                                                         \
+    p16_total(v, yq + ((i) * T16_NT + (size_t)(t)) * QK8_0, nc[(i) * T16_NT + (size_t)(t)])
+#define P16_YD(t, i) yd[(i) * T16_NT + (size_t)(t)]
 #define P16_Q32(NAME, NT, T, WBLOCK, STEP)                                                    \
-    static void NAME(P16_ARGS)                                                                \
-    {                                                                                         \
-        const struct WBLOCK *a = wa, *b = wb;                                                 \
-        __m512 acc[NT];                                                                       \
-        _Pragma("GCC unroll 8") for (int t = 0; t < (NT); t++)                                \
-            acc[t] = _mm512_setzero_ps();                                                     \
-        for (size_t i = 0; i < nb; i++) {                                                     \
-            T16_PREFETCH(NT, a + i, b + i, sizeof *a);                                        \
-            const __m512 wd = wd16(a[i].d, b[i].d);                                           \
-            __m512i v[8];                                                                     \
-            unpack16_##T(&a[i], &b[i], v);                                                    \
-            const int8_t *q = yq + i * (T16_NT * QK8_0);                                      \
-            _Pragma("GCC unroll 8") for (int t = 0; t < (NT); t++)                            \
-            {                                                                                 \
-                __m512i s = _mm512_set1_epi32(nc[i * T16_NT + (size_t)t]);                    \
-                _Pragma("GCC unroll 8") for (int c = 0; c < 8; c++)                           \
-                    s = dpbusd_bc(s, v[c], q + t * QK8_0 + 4 * c);                            \
-                acc[t] = STEP(acc[t], s, wd, yd[i * T16_NT + (size_t)t]);                     \
-            }                                                                                 \
-        }                                                                                     \
-        t16_store(o, out_row, out_tok, acc, (NT), two);                                       \
-    }
+    T16_TILE(NAME, P16_ARGS, NT, T, WBLOCK, STEP, P16_TOT, P16_YD)
 
 /* Q4_K against Q8_K: per 64 values (p) the low nibbles are sub-block 2p, the high ones 2p+1;
  * each sub-block's exact sum (vpdpbusd over its 8 turns) times the rows' 6-bit scales
