@@ -15,11 +15,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#define G2_PROMPT 100 /* more than one 64-token batch */
+#define G2_PROMPT 200 /* more than one 128-token batch (forward.c TRANSFORMER_BATCH_MAX) */
 
 static transformer *g2_open(const char *extra, char *path, size_t cap)
 {
-    return tt_gguf_random("gpt2", "--arch gpt2 --dim 64 --layers 2 --heads 4 --ctx 128 --seed 9",
+    return tt_gguf_random("gpt2", "--arch gpt2 --dim 64 --layers 2 --heads 4 --ctx 256 --seed 9",
                           extra, path, cap);
 }
 
@@ -42,9 +42,9 @@ Test(gpt2, batched_prompt_equals_token_by_token)
      * the batched GEMM and the one-token matvec can flip one rounding (llama.cpp's own
      * batched and single-token logits differ the same way) */
     cr_expect_leq(worst, 2e-3, "batched vs token-by-token logits differ by %g", worst);
-    /* past the 128 learned positions: refused, not read out of bounds */
-    int more[40] = {0};
-    cr_expect_eq(transformer_forward(a, more, 40, NULL, NULL, &err), STATUS_BAD_INPUT);
+    /* past the 256 learned positions: refused, not read out of bounds */
+    int more[60] = {0};
+    cr_expect_eq(transformer_forward(a, more, 60, NULL, NULL, &err), STATUS_BAD_INPUT);
     transformer_seq_free(a);
     transformer_seq_free(b);
     transformer_close(t);
